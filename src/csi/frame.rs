@@ -1,0 +1,80 @@
+use ndarray::Array3;
+use num_complex::Complex32;
+
+/// The recording or stream format a frame came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CsiFormat {
+    Intel5300,
+    Atheros,
+    Nexmon,
+    Esp32,
+    PicoScenes,
+    /// The compact UDP frame that ESP32 nodes stream (see `docs/udp-frame.md`).
+    Udp,
+    Simulated,
+    /// Injected by a caller (Python `inject_csi`).
+    Injected,
+}
+
+impl CsiFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            CsiFormat::Intel5300 => "intel5300",
+            CsiFormat::Atheros => "atheros",
+            CsiFormat::Nexmon => "nexmon",
+            CsiFormat::Esp32 => "esp32",
+            CsiFormat::PicoScenes => "picoscenes",
+            CsiFormat::Udp => "udp",
+            CsiFormat::Simulated => "simulated",
+            CsiFormat::Injected => "injected",
+        }
+    }
+}
+
+/// One packet's channel state information.
+#[derive(Debug, Clone)]
+pub struct CsiFrame {
+    /// Seconds. For recordings, the format's own clock (documented per reader);
+    /// for live sources, seconds since the Unix epoch at reception.
+    pub timestamp: f64,
+    /// Complex CSI shaped `(n_tx, n_rx, n_subcarriers)`.
+    pub csi: Array3<Complex32>,
+    /// Received signal strength in dBm, where the format reports it.
+    pub rssi: Option<f32>,
+    /// Noise floor in dBm, where the format reports it.
+    pub noise: Option<f32>,
+    /// Where the frame came from.
+    pub format: CsiFormat,
+    /// Channel number, where known.
+    pub channel: Option<u16>,
+    /// Bandwidth in MHz, where known.
+    pub bandwidth_mhz: Option<u16>,
+    /// The source's packet sequence number, where it has one.
+    pub sequence: Option<u64>,
+}
+
+impl CsiFrame {
+    /// A frame from a bare CSI array, as a caller injects it.
+    pub fn from_csi(timestamp: f64, csi: Array3<Complex32>, format: CsiFormat) -> Self {
+        CsiFrame {
+            timestamp,
+            csi,
+            rssi: None,
+            noise: None,
+            format,
+            channel: None,
+            bandwidth_mhz: None,
+            sequence: None,
+        }
+    }
+
+    pub fn n_tx(&self) -> usize {
+        self.csi.shape()[0]
+    }
+    pub fn n_rx(&self) -> usize {
+        self.csi.shape()[1]
+    }
+    pub fn n_subcarriers(&self) -> usize {
+        self.csi.shape()[2]
+    }
+}

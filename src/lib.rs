@@ -1,0 +1,19 @@
+//! WiFi-DensePose: WiFi channel state information (CSI) in, live human pose, tracks,
+//! activities and occupancy out, streamed over a WebSocket API.
+//!
+//! The stages, in data-flow order (see `docs/architecture.md`):
+//! - [`csi`]: one [`csi::CsiFrame`] type, readers for every recording format, live sources.
+//! - [`dsp`]: conditioning that turns raw frames into features a model can use.
+//! - [`sim`]: a physical CSI simulator with ground truth.
+//! - [`model`]: inference through ONNX Runtime.
+//! - [`track`]: multi-person tracking.
+//! - [`analytics`]: activity, falls, occupancy, windowed metrics.
+//! - [`server`]: the event bus and the WebSocket API server.
+//!
+//! The pyo3 bindings live in `python` (feature `python`) and only convert and delegate.
+
+pub mod csi;
+pub mod server;
+
+#[cfg(feature = "python")]
+mod python;
