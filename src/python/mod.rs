@@ -1,8 +1,13 @@
-//! The Python module `wifi_densepose._native`: conversion and delegation only.
+//! The Python module `wifi_densepose._native`: conversion and delegation only. Every
+//! stage's logic lives in the engine; these files turn Python values into engine calls,
+//! release the GIL while the engine works, and turn engine errors into exceptions.
 use pyo3::prelude::*;
+
+mod server;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    server::register(m)?;
     Ok(())
 }

@@ -1,0 +1,334 @@
+"""``Client``: an asyncio client of the WebSocket API that reconnects and resumes.
+
+::
+
+    async with Client(server.url, token) as client:
+        await client.subscribe("pose_data", environment_id="room_001", max_fps=10)
+        async for message in client:
+            print(message["type"], message["data"])
+
+Protocol errors become exceptions (one class per error code). When the connection drops
+without a clean close, the client reconnects with exponential backoff, sends ``resume``
+with the last sequence it saw, and the server replays the alerts it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Optional
+from urllib.parse import urlencode
+
+import websockets
+
+SUBPROTOCOL = "wifi-densepose-v1"
+_FILTER_KEYS = (
+    "environment_id",
+    "min_confidence",
+    "include_keypoints",
+    "include_dense_pose",
+    "include_velocity",
+    "severity",
+    "event_types",
+)
+_THROTTLE_KEYS = ("max_fps", "buffer_size", "compression")
+
+
+class ProtocolError(Exception):
+    """An ``error`` message from the server."""
+
+    def __init__(self, code: str, message: str, details: Optional[dict] = None) -> None:
+        super().__init__(f"{code}: {message} {json.dumps(details or {})}")
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class SubscriptionError(ProtocolError):
+    """SUBSCRIPTION_ERROR: ``details['field']`` names what was wrong."""
+
+
+class RateLimited(ProtocolError):
+    """RATE_LIMIT_EXCEEDED: retry after ``retry_after`` seconds."""
+
+    @property
+    def retry_after(self) -> float:
+        return float(self.details.get("retry_after", 1))
+
+
+class PermissionDenied(ProtocolError):
+    """PERMISSION_DENIED: the token does not grant what was asked."""
+
+
+class ResumeFailed(ProtocolError):
+    """RESUME_FAILED: the session could not be resumed."""
+
+
+class ConnectionLost(ProtocolError):
+    """The connection ended and was not (or could not be) re-established."""
+
+
+_ERRORS = {
+    "SUBSCRIPTION_ERROR": SubscriptionError,
+    "RATE_LIMIT_EXCEEDED": RateLimited,
+    "PERMISSION_DENIED": PermissionDenied,
+    "RESUME_FAILED": ResumeFailed,
+    "CONNECTION_ERROR": ConnectionLost,
+}
+
+
+def error_from(data: dict) -> ProtocolError:
+    cls = _ERRORS.get(data.get("error_code", ""), ProtocolError)
+    return cls(data.get("error_code", "ERROR"), data.get("message", ""), data.get("details"))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Client:
+    """An asyncio client. See the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        client_id: Optional[str] = None,
+        reconnect: bool = True,
+        max_retries: int = 8,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 10.0,
+        heartbeat_interval_s: Optional[float] = 30.0,
+        compression: Optional[str] = None,
+        request_timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.client_id = client_id
+        self.reconnect = reconnect
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.compression = compression
+        self.request_timeout_s = request_timeout_s
+        #: The server's session id (from connection_status); used to resume.
+        self.session_id: Optional[str] = None
+        #: The highest ``metadata.sequence`` received.
+        self.last_sequence = 0
+        #: Reconnections so far.
+        self.reconnects = 0
+        self._ws: Any = None
+        self._events: asyncio.Queue = asyncio.Queue()
+        self._pending: Optional[asyncio.Future] = None
+        self._request_lock = asyncio.Lock()
+        self._reader: Optional[asyncio.Task] = None
+        self._heartbeat: Optional[asyncio.Task] = None
+        self._closing = False
+        self._subscriptions: dict[str, dict] = {}
+        self._connected = asyncio.Event()
+
+    # -- connection -------------------------------------------------------------------
+    def _connect_url(self) -> str:
+        params = {"token": self.token}
+        if self.client_id:
+            params["client_id"] = self.client_id
+        if self.compression:
+            params["compression"] = self.compression
+        return f"{self.url}?{urlencode(params)}"
+
+    async def connect(self) -> "Client":
+        await self._open(resume=False)
+        if self.heartbeat_interval_s:
+            self._heartbeat = asyncio.create_task(self._heartbeat_loop())
+        return self
+
+    async def _open(self, resume: bool) -> None:
+        self._ws = await websockets.connect(
+            self._connect_url(), subprotocols=[SUBPROTOCOL], max_size=None
+        )
+        first = self._decode(await self._ws.recv())
+        self._track(first)
+        old_session = self.session_id
+        if first.get("type") == "connection_status":
+            self.session_id = first["data"].get("session_id")
+        self._reader = asyncio.create_task(self._read_loop())
+        self._connected.set()
+        if resume and old_session:
+            try:
+                ack = await self._request(
+                    "resume", {"session_id": old_session, "last_sequence": self.last_sequence}
+                )
+                self.session_id = ack.get("session_id", old_session)
+            except ResumeFailed:
+                # The server forgot us: subscribe again to what we had.
+                specs = list(self._subscriptions.values())
+                self._subscriptions.clear()
+                if specs:
+                    await self._subscribe_specs(specs)
+
+    async def close(self) -> None:
+        """Sends ``disconnect`` and closes; the session ends (no resume)."""
+        self._closing = True
+        for task in (self._heartbeat,):
+            if task:
+                task.cancel()
+        if self._ws is not None:
+            try:
+                await self._ws.send(json.dumps({"type": "disconnect", "timestamp": _now(), "data": {}}))
+                await asyncio.wait_for(self._ws.close(), 2)
+            except Exception:  # noqa: BLE001 - closing a broken socket
+                pass
+        if self._reader:
+            self._reader.cancel()
+
+    async def __aenter__(self) -> "Client":
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- requests ---------------------------------------------------------------------
+    async def _send(self, message_type: str, data: dict) -> None:
+        await self._ws.send(json.dumps({"type": message_type, "timestamp": _now(), "data": data}))
+
+    async def _request(self, message_type: str, data: dict) -> dict:
+        """Sends a message and waits for its ack (or raises its error)."""
+        async with self._request_lock:
+            fut = asyncio.get_running_loop().create_future()
+            self._pending = fut
+            try:
+                await self._send(message_type, data)
+                return await asyncio.wait_for(fut, self.request_timeout_s)
+            finally:
+                self._pending = None
+
+    async def subscribe(self, event_type: str, *, quality: Optional[str] = None, **options: Any) -> str:
+        """Subscribes to one event type; returns its subscription id.
+
+        Keyword options are the spec's filters (environment_id, min_confidence,
+        include_keypoints, include_dense_pose, include_velocity, severity, event_types) and
+        throttle settings (max_fps, buffer_size, compression).
+        """
+        spec: dict[str, Any] = {"event_type": event_type}
+        filters = {k: v for k, v in options.items() if k in _FILTER_KEYS and v is not None}
+        throttle = {k: v for k, v in options.items() if k in _THROTTLE_KEYS and v is not None}
+        unknown = set(options) - set(_FILTER_KEYS) - set(_THROTTLE_KEYS)
+        if unknown:
+            raise TypeError(f"unknown subscription option(s): {', '.join(sorted(unknown))}")
+        if filters:
+            spec["filters"] = filters
+        if throttle:
+            spec["throttle"] = throttle
+        if quality:
+            spec["quality"] = quality
+        ids = await self._subscribe_specs([spec])
+        return ids[0]
+
+    async def _subscribe_specs(self, specs: list) -> list:
+        ack = await self._request("subscribe", {"subscriptions": specs})
+        ids = [s["subscription_id"] for s in ack["active_subscriptions"]]
+        for sid, spec in zip(ids, specs):
+            self._subscriptions[sid] = spec
+        return ids
+
+    async def unsubscribe(self, *subscription_ids: str) -> dict:
+        ack = await self._request("unsubscribe", {"subscription_ids": list(subscription_ids)})
+        for sid in subscription_ids:
+            self._subscriptions.pop(sid, None)
+        return ack
+
+    async def update_subscription(self, subscription_id: str, **changes: Any) -> dict:
+        filters = {k: v for k, v in changes.items() if k in _FILTER_KEYS}
+        throttle = {k: v for k, v in changes.items() if k in _THROTTLE_KEYS}
+        data: dict[str, Any] = {"subscription_id": subscription_id}
+        if filters:
+            data["filters"] = filters
+        if throttle:
+            data["throttle"] = throttle
+        return await self._request("update_subscription", data)
+
+    async def status(self) -> dict:
+        """The server's connection_status for this connection."""
+        return await self._request("connection_status", {})
+
+    # -- receiving --------------------------------------------------------------------
+    @staticmethod
+    def _decode(raw: Any) -> dict:
+        if isinstance(raw, bytes):
+            import gzip
+            import zlib
+
+            raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else zlib.decompress(raw)
+        return json.loads(raw)
+
+    def _track(self, msg: dict) -> None:
+        seq = msg.get("metadata", {}).get("sequence")
+        if isinstance(seq, int) and seq > self.last_sequence:
+            self.last_sequence = seq
+
+    async def _read_loop(self) -> None:
+        ws = self._ws
+        try:
+            async for raw in ws:
+                msg = self._decode(raw)
+                self._track(msg)
+                kind = msg.get("type")
+                pending = self._pending
+                if kind in ("ack", "connection_status") and pending and not pending.done():
+                    pending.set_result(msg["data"])
+                elif kind == "error" and pending and not pending.done():
+                    pending.set_exception(error_from(msg["data"]))
+                elif kind == "heartbeat":
+                    continue
+                else:
+                    self._events.put_nowait(msg)
+        except websockets.ConnectionClosed:
+            pass
+        clean = ws.close_code in (1000, 1001) or self._closing
+        self._connected.clear()
+        if not self._closing and not clean and self.reconnect:
+            asyncio.create_task(self._reconnect())
+        else:
+            self._events.put_nowait(None)
+
+    async def _reconnect(self) -> None:
+        delay = self.backoff_s
+        for _ in range(self.max_retries):
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            try:
+                await self._open(resume=True)
+                self.reconnects += 1
+                return
+            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+                delay = min(delay * 2, self.max_backoff_s)
+        self._events.put_nowait(None)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval_s)  # type: ignore[arg-type]
+            if self._connected.is_set():
+                try:
+                    await self._send("heartbeat", {"client_id": self.client_id})
+                except websockets.ConnectionClosed:
+                    pass
+
+    async def recv(self, timeout: Optional[float] = None) -> dict:
+        """The next event message (pose_data, activity_event, disconnect, error...)."""
+        msg = await asyncio.wait_for(self._events.get(), timeout)
+        if msg is None:
+            self._events.put_nowait(None)
+            raise ConnectionLost("CONNECTION_ERROR", "connection closed", {})
+        return msg
+
+    def __aiter__(self) -> AsyncIterator[dict]:
+        return self
+
+    async def __anext__(self) -> dict:
+        try:
+            return await self.recv()
+        except ConnectionLost:
+            raise StopAsyncIteration from None

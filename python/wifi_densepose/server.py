@@ -1,0 +1,237 @@
+"""``Server``: the WebSocket API server and its event bus, with Python callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+from . import _native
+
+log = logging.getLogger("wifi_densepose.server")
+
+#: Every event type the server publishes. ``analytics_update`` is accepted as an alias of
+#: ``analytics_stream`` (see docs/protocol.md).
+EVENT_TYPES = (
+    "pose_data",
+    "pose_data_trajectory",
+    "tracking_update",
+    "system_event",
+    "hardware_event",
+    "activity_event",
+    "occupancy_update",
+    "performance_update",
+    "config_update",
+    "analytics_stream",
+)
+
+Callback = Callable[[dict], Any]
+
+
+def _event_type(name: str) -> str:
+    if name == "analytics_update":
+        return "analytics_stream"
+    if name not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {name!r} (one of: {', '.join(EVENT_TYPES)})")
+    return name
+
+
+def _load_config(config: Union[None, Mapping[str, Any], str, os.PathLike]) -> Optional[str]:
+    if config is None:
+        return None
+    if isinstance(config, (str, os.PathLike)):
+        try:
+            import tomllib  # type: ignore[import-not-found]
+        except ModuleNotFoundError as e:  # Python < 3.11
+            raise RuntimeError("reading a TOML config needs Python 3.11+; pass a dict") from e
+        with open(config, "rb") as f:
+            doc = tomllib.load(f)
+        config = doc.get("server", doc)
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict or a TOML path, not {type(config).__name__}")
+    return json.dumps(dict(config))
+
+
+@dataclass
+class _Registered:
+    fn: Callback
+    loop: Optional[asyncio.AbstractEventLoop]
+
+
+class Server:
+    """A running WebSocket API server (``/ws/v1``, ``/health``, ``/metrics``).
+
+    ``port=0`` picks a free port; ``jwt_secret=None`` makes a random HS256 secret for this
+    process (tokens then come from :meth:`issue_token`). For RS256/ES256 pass
+    ``jwt_algorithm`` and ``jwt_public_key`` (PEM); such a server verifies but cannot issue.
+    ``config`` overrides limits (a dict, or a TOML file whose ``[server]`` table is used).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        jwt_secret: Optional[str] = None,
+        config: Union[None, Mapping[str, Any], str, os.PathLike] = None,
+        *,
+        jwt_public_key: Optional[str] = None,
+        jwt_algorithm: str = "HS256",
+    ) -> None:
+        self._native = _native.Server(
+            host, port, jwt_secret, jwt_public_key, jwt_algorithm, _load_config(config)
+        )
+        self._callbacks: dict[str, list[_Registered]] = {}
+        self._lock = threading.Lock()
+        #: Exceptions raised by callbacks so far (each is also logged).
+        self.callback_errors = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> "Server":
+        self._native.start()
+        self._install_dispatcher()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving; clients get ``disconnect`` (server_shutdown). Never hangs."""
+        self._native.stop()
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._native.running
+
+    @property
+    def url(self) -> str:
+        """``ws://HOST:PORT/ws/v1``"""
+        return self._native.url
+
+    @property
+    def port(self) -> int:
+        return self._native.port
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self._native.host}:{self.port}"
+
+    # -- tokens and environments ------------------------------------------------------
+    def issue_token(
+        self,
+        subject: str = "user",
+        environments: Optional[Sequence[str]] = None,
+        ttl_s: int = 3600,
+    ) -> str:
+        """An HS256 token for ``subject``; ``environments=None`` grants all of them."""
+        return self._native.issue_token(
+            subject, list(environments) if environments is not None else None, int(ttl_s)
+        )
+
+    def add_environment(self, environment_id: str, device: Optional[str] = None) -> None:
+        """Makes an environment known so clients can subscribe to it."""
+        del device  # the device profile is used by the pipeline (CSI issue), not the bus
+        self._native.add_environment(environment_id)
+
+    @property
+    def environments(self) -> list[str]:
+        return self._native.environments()
+
+    # -- events -----------------------------------------------------------------------
+    def publish(
+        self, event_type: str, data: Mapping[str, Any], environment_id: Optional[str] = None
+    ) -> None:
+        """Puts an event on the bus exactly as the pipeline would."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"data must be a dict, not {type(data).__name__}")
+        self._native.publish(_event_type(event_type), json.dumps(dict(data)), environment_id)
+
+    def on(
+        self,
+        event_type: str,
+        callback: Optional[Callback] = None,
+        *,
+        loop: Optional[asyncio.AbstractEventLoop] = None,
+    ) -> Any:
+        """Calls ``callback(data)`` for every event of ``event_type``.
+
+        ``data`` is the message's ``data`` as the wire carries it. A sync callback runs on
+        the server's callback thread; an ``async def`` callback runs on ``loop`` (by
+        default the loop running where ``on`` is called). A callback that raises is logged
+        and counted in :attr:`callback_errors`; the server goes on. Usable as a decorator.
+        """
+        name = _event_type(event_type)
+        if callback is None:
+            return lambda fn: self.on(name, fn, loop=loop)
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        if inspect.iscoroutinefunction(callback) and loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "an async callback needs an event loop: register it from async code "
+                    "or pass loop="
+                ) from None
+        with self._lock:
+            self._callbacks.setdefault(name, []).append(_Registered(callback, loop))
+        self._install_dispatcher()
+        return callback
+
+    def off(self, event_type: str, callback: Callback) -> None:
+        name = _event_type(event_type)
+        with self._lock:
+            self._callbacks[name] = [r for r in self._callbacks.get(name, []) if r.fn != callback]
+            if not self._callbacks[name]:
+                del self._callbacks[name]
+        self._install_dispatcher()
+
+    def metrics(self) -> str:
+        """The Prometheus text that ``/metrics`` serves."""
+        return self._native.metrics_text()
+
+    def _install_dispatcher(self) -> None:
+        if not self._native.running:
+            return
+        with self._lock:
+            types = list(self._callbacks)
+        self._native.set_dispatcher(types, self._dispatch)
+
+    def _dispatch(self, event_type: str, data_json: str) -> None:
+        with self._lock:
+            targets = list(self._callbacks.get(event_type, ()))
+        if not targets:
+            return
+        data = json.loads(data_json)
+        for reg in targets:
+            if reg.loop is not None:
+                try:
+                    fut = asyncio.run_coroutine_threadsafe(reg.fn(data), reg.loop)
+                except RuntimeError:  # the loop is closed
+                    self._callback_failed(reg.fn, None)
+                    continue
+                fut.add_done_callback(lambda f, fn=reg.fn: self._async_done(fn, f))
+                continue
+            try:
+                result = reg.fn(data)
+                if inspect.isawaitable(result):
+                    log.warning("callback %r returned an awaitable; use async def", reg.fn)
+            except Exception as e:  # noqa: BLE001 - a callback must never stop the server
+                self._callback_failed(reg.fn, e)
+
+    def _async_done(self, fn: Callback, fut: Any) -> None:
+        if fut.cancelled():
+            return
+        if fut.exception() is not None:
+            self._callback_failed(fn, fut.exception())
+
+    def _callback_failed(self, fn: Callback, exc: Optional[BaseException]) -> None:
+        self.callback_errors += 1
+        log.error("callback %r raised", fn, exc_info=exc)

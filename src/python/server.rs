@@ -1,0 +1,249 @@
+//! `_native.Server`: the WebSocket server and its event bus, driven from Python.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::server::{Event, EventType, JwtKey, Server, ServerConfig, ServerError};
+
+fn to_py(e: ServerError) -> PyErr {
+    match e {
+        ServerError::InvalidEvent(_) | ServerError::Auth(_) => PyValueError::new_err(e.to_string()),
+        _ => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+/// The callback dispatcher thread's handle.
+struct Dispatcher {
+    stop: Arc<AtomicBool>,
+}
+
+/// A WebSocket API server with its event bus (see `wifi_densepose.Server`).
+#[pyclass(name = "Server", module = "wifi_densepose._native")]
+pub struct PyServer {
+    config: ServerConfig,
+    server: Mutex<Option<Server>>,
+    dispatcher: Mutex<Option<Dispatcher>>,
+    dispatch_errors: Arc<AtomicU64>,
+}
+
+fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut key = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    key
+}
+
+#[pymethods]
+impl PyServer {
+    /// `config_json`: overrides as a JSON object (see docs/protocol.md, "Configuration").
+    #[new]
+    #[pyo3(signature = (host="127.0.0.1", port=0, jwt_secret=None, jwt_public_key=None, jwt_algorithm="HS256", config_json=None))]
+    fn new(
+        host: &str,
+        port: u16,
+        jwt_secret: Option<String>,
+        jwt_public_key: Option<String>,
+        jwt_algorithm: &str,
+        config_json: Option<&str>,
+    ) -> PyResult<Self> {
+        let key = match (jwt_algorithm, jwt_secret, jwt_public_key) {
+            ("HS256", Some(s), None) if !s.is_empty() => JwtKey::Hs256Secret(s.into_bytes()),
+            ("HS256", Some(_), None) => return Err(PyValueError::new_err("jwt_secret must not be empty")),
+            ("HS256", None, None) => JwtKey::Hs256Secret(random_secret()),
+            ("RS256", None, Some(pem)) => JwtKey::Rs256PublicPem(pem.into_bytes()),
+            ("ES256", None, Some(pem)) => JwtKey::Es256PublicPem(pem.into_bytes()),
+            ("HS256", _, Some(_)) => {
+                return Err(PyValueError::new_err("jwt_public_key needs jwt_algorithm='RS256' or 'ES256'"))
+            }
+            ("RS256" | "ES256", _, None) => {
+                return Err(PyValueError::new_err(format!("jwt_algorithm='{jwt_algorithm}' needs jwt_public_key (PEM)")))
+            }
+            ("RS256" | "ES256", Some(_), Some(_)) => {
+                return Err(PyValueError::new_err("give jwt_secret (HS256) or jwt_public_key (RS256/ES256), not both"))
+            }
+            (other, _, _) => {
+                return Err(PyValueError::new_err(format!(
+                    "jwt_algorithm '{other}' is not supported (HS256, RS256, ES256)"
+                )))
+            }
+        };
+        let mut config = ServerConfig::new(key);
+        config.host = host.to_string();
+        config.port = port;
+        if let Some(text) = config_json {
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| PyValueError::new_err(format!("config: {e}")))?;
+            config.apply_json(&v).map_err(PyValueError::new_err)?;
+        }
+        Ok(PyServer {
+            config,
+            server: Mutex::new(None),
+            dispatcher: Mutex::new(None),
+            dispatch_errors: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Binds and starts serving. Raises if already running or the port is taken.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let mut slot = self.server.lock();
+        if slot.is_some() {
+            return Err(PyRuntimeError::new_err("the server is already running"));
+        }
+        let config = self.config.clone();
+        let server = py.detach(|| Server::start(config)).map_err(to_py)?;
+        *slot = Some(server);
+        Ok(())
+    }
+
+    /// Stops the server (idempotent; bounded to about two seconds).
+    fn stop(&self, py: Python<'_>) {
+        if let Some(d) = self.dispatcher.lock().take() {
+            d.stop.store(true, Ordering::SeqCst);
+        }
+        let server = self.server.lock().take();
+        if let Some(mut server) = server {
+            server.set_callback_sink(Vec::new(), None);
+            py.detach(move || server.stop());
+        }
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.server.lock().is_some()
+    }
+
+    #[getter]
+    fn url(&self) -> PyResult<String> {
+        self.with(|s| Ok(s.url()))
+    }
+
+    #[getter]
+    fn port(&self) -> PyResult<u16> {
+        self.with(|s| Ok(s.addr().port()))
+    }
+
+    #[getter]
+    fn host(&self) -> String {
+        self.config.host.clone()
+    }
+
+    #[pyo3(signature = (subject, environments=None, ttl_s=3600))]
+    fn issue_token(&self, subject: &str, environments: Option<Vec<String>>, ttl_s: u64) -> PyResult<String> {
+        self.with(|s| s.issue_token(subject, environments.as_deref(), ttl_s).map_err(to_py))
+    }
+
+    fn add_environment(&self, environment_id: &str) -> PyResult<()> {
+        if environment_id.is_empty() {
+            return Err(PyValueError::new_err("environment_id must not be empty"));
+        }
+        self.with(|s| {
+            s.add_environment(environment_id);
+            Ok(())
+        })
+    }
+
+    fn environments(&self) -> PyResult<Vec<String>> {
+        self.with(|s| Ok(s.environments()))
+    }
+
+    /// Publishes an event (`data_json`: the message's `data` object as JSON text).
+    #[pyo3(signature = (event_type, data_json, environment_id=None))]
+    fn publish(&self, py: Python<'_>, event_type: &str, data_json: &str, environment_id: Option<String>) -> PyResult<()> {
+        let data: serde_json::Value = serde_json::from_str(data_json)
+            .map_err(|e| PyValueError::new_err(format!("event data is not valid JSON: {e}")))?;
+        let guard = self.server.lock();
+        let server = guard.as_ref().ok_or_else(|| to_py(ServerError::NotRunning))?;
+        py.detach(|| server.publish(event_type, data, environment_id)).map_err(to_py)
+    }
+
+    /// Routes events of `event_types` to `dispatch(event_type, data_json)`, called on a
+    /// thread of its own; a full queue drops events and counts them in /metrics.
+    fn set_dispatcher(&self, event_types: Vec<String>, dispatch: Py<PyAny>) -> PyResult<()> {
+        let types = event_types
+            .iter()
+            .map(|t| EventType::parse(t).ok_or_else(|| PyValueError::new_err(format!("unknown event type '{t}'"))))
+            .collect::<PyResult<Vec<_>>>()?;
+        let guard = self.server.lock();
+        let server = guard.as_ref().ok_or_else(|| to_py(ServerError::NotRunning))?;
+        if let Some(old) = self.dispatcher.lock().take() {
+            old.stop.store(true, Ordering::SeqCst);
+        }
+        if types.is_empty() {
+            server.set_callback_sink(Vec::new(), None);
+            return Ok(());
+        }
+        let (tx, rx) = sync_channel(server.config().callback_queue_capacity);
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors = self.dispatch_errors.clone();
+        let thread_stop = stop.clone();
+        std::thread::Builder::new()
+            .name("wdp-callbacks".into())
+            .spawn(move || dispatch_loop(rx, dispatch, thread_stop, errors))
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the callback thread: {e}")))?;
+        server.set_callback_sink(types, Some(tx));
+        *self.dispatcher.lock() = Some(Dispatcher { stop });
+        Ok(())
+    }
+
+    /// Errors raised by the dispatcher itself (callbacks' own errors are caught in Python).
+    #[getter]
+    fn dispatch_errors(&self) -> u64 {
+        self.dispatch_errors.load(Ordering::Relaxed)
+    }
+
+    fn metrics_text(&self) -> PyResult<String> {
+        self.with(|s| Ok(s.metrics_text()))
+    }
+}
+
+impl PyServer {
+    fn with<T>(&self, f: impl FnOnce(&Server) -> PyResult<T>) -> PyResult<T> {
+        let guard = self.server.lock();
+        let server = guard.as_ref().ok_or_else(|| to_py(ServerError::NotRunning))?;
+        f(server)
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        if let Some(d) = self.dispatcher.lock().take() {
+            d.stop.store(true, Ordering::SeqCst);
+        }
+        // Server::drop stops it; done outside the GIL-holding caller's way as far as we can.
+        if let Some(mut s) = self.server.lock().take() {
+            s.stop();
+        }
+    }
+}
+
+fn dispatch_loop(
+    rx: Receiver<(EventType, Arc<Event>)>,
+    dispatch: Py<PyAny>,
+    stop: Arc<AtomicBool>,
+    errors: Arc<AtomicU64>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let (t, event) = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(x) => x,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let data = event.data.to_string();
+        Python::attach(|py| {
+            if let Err(e) = dispatch.call1(py, (t.as_str(), data)) {
+                errors.fetch_add(1, Ordering::Relaxed);
+                e.print(py);
+            }
+        });
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyServer>()?;
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! Token verification at the handshake, and token issuing for HS256 deployments.
+//!
+//! A token is a JWT with `sub`, `exp` and an optional `environments` claim: a list of the
+//! environment ids it may see, or `"*"` (or absent) for all of them.
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::config::JwtKey;
+use super::error::AuthError;
+
+/// The environments a token grants.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EnvironmentGrant {
+    All,
+    Only(Vec<String>),
+}
+
+impl EnvironmentGrant {
+    pub fn allows(&self, environment_id: &str) -> bool {
+        match self {
+            EnvironmentGrant::All => true,
+            EnvironmentGrant::Only(list) => list.iter().any(|e| e == environment_id),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    environments: Option<serde_json::Value>,
+}
+
+/// What a verified token says about its holder.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub subject: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u64,
+    pub environments: EnvironmentGrant,
+}
+
+/// Verifies and issues tokens for one key.
+pub struct Authenticator {
+    algorithm: Algorithm,
+    decoding: DecodingKey,
+    encoding: Option<EncodingKey>,
+    leeway_s: u64,
+}
+
+impl Authenticator {
+    pub fn new(key: &JwtKey, leeway_s: u64) -> Result<Self, AuthError> {
+        let bad_key = |e: jsonwebtoken::errors::Error| AuthError::BadKey(e.to_string());
+        let (algorithm, decoding, encoding) = match key {
+            JwtKey::Hs256Secret(secret) => {
+                if secret.is_empty() {
+                    return Err(AuthError::BadKey("the HS256 secret is empty".into()));
+                }
+                (
+                    Algorithm::HS256,
+                    DecodingKey::from_secret(secret),
+                    Some(EncodingKey::from_secret(secret)),
+                )
+            }
+            JwtKey::Rs256PublicPem(pem) => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_pem(pem).map_err(bad_key)?,
+                None,
+            ),
+            JwtKey::Es256PublicPem(pem) => (
+                Algorithm::ES256,
+                DecodingKey::from_ec_pem(pem).map_err(bad_key)?,
+                None,
+            ),
+        };
+        Ok(Authenticator { algorithm, decoding, encoding, leeway_s })
+    }
+
+    /// Verifies a token: signature, algorithm (exactly the configured one, so `alg: none`
+    /// and algorithm confusion are refused), and expiry.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = self.leeway_s;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let data = decode::<Claims>(token, &self.decoding, &validation).map_err(classify)?;
+        let claims = data.claims;
+        Ok(Identity {
+            subject: claims.sub,
+            expires_at: claims.exp,
+            environments: parse_grant(claims.environments)?,
+        })
+    }
+
+    /// Issues an HS256 token. `environments: None` grants all environments.
+    pub fn issue(
+        &self,
+        subject: &str,
+        environments: Option<&[String]>,
+        ttl_s: u64,
+        now_s: u64,
+    ) -> Result<String, AuthError> {
+        let key = self.encoding.as_ref().ok_or_else(|| {
+            AuthError::BadKey(
+                "this server verifies with a public key and cannot issue tokens; \
+                 issue them where the private key is"
+                    .into(),
+            )
+        })?;
+        let claims = Claims {
+            sub: subject.to_string(),
+            exp: now_s + ttl_s,
+            iat: Some(now_s),
+            environments: environments.map(|list| serde_json::json!(list)),
+        };
+        encode(&Header::new(self.algorithm), &claims, key)
+            .map_err(|e| AuthError::BadKey(e.to_string()))
+    }
+}
+
+fn parse_grant(value: Option<serde_json::Value>) -> Result<EnvironmentGrant, AuthError> {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => Ok(EnvironmentGrant::All),
+        Some(Value::String(s)) if s == "*" => Ok(EnvironmentGrant::All),
+        Some(Value::Array(items)) => {
+            let mut list = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) if s == "*" => return Ok(EnvironmentGrant::All),
+                    Value::String(s) => list.push(s),
+                    _ => {
+                        return Err(AuthError::Malformed(
+                            "claim `environments` must list strings".into(),
+                        ))
+                    }
+                }
+            }
+            Ok(EnvironmentGrant::Only(list))
+        }
+        Some(_) => Err(AuthError::Malformed(
+            "claim `environments` must be a list of environment ids or \"*\"".into(),
+        )),
+    }
+}
+
+fn classify(e: jsonwebtoken::errors::Error) -> AuthError {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => AuthError::Expired,
+        K::InvalidSignature => AuthError::BadSignature,
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+            AuthError::WrongAlgorithm("the token's algorithm is not the one this server accepts".into())
+        }
+        K::ImmatureSignature => AuthError::Malformed("token is not valid yet (nbf)".into()),
+        K::MissingRequiredClaim(c) => AuthError::Malformed(format!("claim `{c}` is missing")),
+        _ => AuthError::Malformed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn issued_token_verifies_with_its_grant() {
+        let auth = Authenticator::new(&JwtKey::Hs256Secret(b"s3cret".to_vec()), 0).unwrap();
+        let envs = vec!["room_001".to_string()];
+        let token = auth.issue("me", Some(&envs), 60, now()).unwrap();
+        let id = auth.verify(&token).unwrap();
+        assert_eq!(id.subject, "me");
+        assert!(id.environments.allows("room_001"));
+        assert!(!id.environments.allows("room_002"));
+    }
+
+    #[test]
+    fn other_secret_and_expiry_are_refused() {
+        let a = Authenticator::new(&JwtKey::Hs256Secret(b"one".to_vec()), 0).unwrap();
+        let b = Authenticator::new(&JwtKey::Hs256Secret(b"two".to_vec()), 0).unwrap();
+        let token = a.issue("me", None, 60, now()).unwrap();
+        assert!(matches!(b.verify(&token), Err(AuthError::BadSignature)));
+        let old = a.issue("me", None, 1, now() - 100).unwrap();
+        assert!(matches!(a.verify(&old), Err(AuthError::Expired)));
+    }
+}

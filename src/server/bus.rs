@@ -1,0 +1,184 @@
+//! The event bus: an event is serialized once per distinct view and its bytes are shared
+//! by every session that receives it.
+//!
+//! The pipeline (or `Server.publish`) hands an [`Event`] to [`Bus::publish`]; the bus
+//! offers it to every session's subscriptions (see `session_state.rs`) and to the Python
+//! callback queue. The per-connection part of the envelope (`metadata.client_id`,
+//! `metadata.sequence`) is appended by each session's writer to the shared prefix, so no
+//! session ever re-serializes an event.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+
+use super::envelope::now_rfc3339;
+use super::events::EventType;
+use super::session_state::SessionShared;
+use super::subscription::PoseView;
+
+/// One event on its way to clients.
+pub struct Event {
+    pub event_type: EventType,
+    pub environment_id: Option<Arc<str>>,
+    pub timestamp: String,
+    pub data: Value,
+    /// Fields the filters look at, read once from `data` at publish.
+    pub confidence: Option<f64>,
+    pub severity: Option<String>,
+    /// `data.event_type` or `data.event`: what the `event_types` filter matches.
+    pub kind: Option<String>,
+    pub published_at: Instant,
+    full: OnceLock<Bytes>,
+    views: Mutex<Vec<(PoseView, Bytes)>>,
+}
+
+impl Event {
+    /// Builds an event. `environment_id` is written into `data` when `data` lacks it, so
+    /// the wire always says which room an event is about.
+    pub fn new(event_type: EventType, mut data: Value, environment_id: Option<String>) -> Self {
+        let environment_id = environment_id
+            .or_else(|| data.get("environment_id").and_then(Value::as_str).map(String::from));
+        if let (Some(env), Some(obj)) = (&environment_id, data.as_object_mut()) {
+            obj.entry("environment_id").or_insert_with(|| Value::from(env.clone()));
+        }
+        let confidence = data.get("confidence").and_then(Value::as_f64);
+        let severity = data.get("severity").and_then(Value::as_str).map(String::from);
+        let kind = data
+            .get("event_type")
+            .or_else(|| data.get("event"))
+            .and_then(Value::as_str)
+            .map(String::from);
+        Event {
+            event_type,
+            environment_id: environment_id.map(Arc::from),
+            timestamp: now_rfc3339(),
+            data,
+            confidence,
+            severity,
+            kind,
+            published_at: Instant::now(),
+            full: OnceLock::new(),
+            views: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The envelope up to and including `"metadata":{`, for the given view. Built at most
+    /// once per view and shared.
+    pub fn prefix(&self, view: PoseView) -> Bytes {
+        if view == PoseView::FULL || !self.event_type.is_pose() {
+            return self.full.get_or_init(|| self.serialize(&self.data)).clone();
+        }
+        let mut views = self.views.lock();
+        if let Some((_, b)) = views.iter().find(|(v, _)| *v == view) {
+            return b.clone();
+        }
+        let bytes = self.serialize(&apply_pose_view(&self.data, view));
+        views.push((view, bytes.clone()));
+        bytes
+    }
+
+    fn serialize(&self, data: &Value) -> Bytes {
+        let mut out = BytesMut::with_capacity(256).writer();
+        out.get_mut().extend_from_slice(b"{\"type\":\"");
+        out.get_mut().extend_from_slice(self.event_type.as_str().as_bytes());
+        out.get_mut().extend_from_slice(b"\",\"timestamp\":\"");
+        out.get_mut().extend_from_slice(self.timestamp.as_bytes());
+        out.get_mut().extend_from_slice(b"\",\"data\":");
+        serde_json::to_writer(&mut out, data).expect("a serde_json::Value always serializes");
+        out.get_mut().extend_from_slice(b",\"metadata\":{");
+        out.into_inner().freeze()
+    }
+}
+
+/// Removes what a pose subscription did not ask for: persons under `min_confidence`,
+/// and keypoints, dense pose and velocity unless included.
+fn apply_pose_view(data: &Value, view: PoseView) -> Value {
+    let mut data = data.clone();
+    let min = view.min_confidence();
+    if let Some(persons) = data.get_mut("persons").and_then(Value::as_array_mut) {
+        persons.retain(|p| p.get("confidence").and_then(Value::as_f64).unwrap_or(1.0) >= min);
+        for p in persons.iter_mut().filter_map(Value::as_object_mut) {
+            if !view.keypoints {
+                p.remove("keypoints");
+            }
+            if !view.dense_pose {
+                p.remove("dense_pose");
+            }
+            if !view.velocity {
+                p.remove("velocity");
+                if let Some(a) = p.get_mut("activity").and_then(Value::as_object_mut) {
+                    a.remove("velocity");
+                }
+            }
+        }
+    }
+    data
+}
+
+/// An event type a Python callback listens to, and the queue it is fed through.
+pub type CallbackSink = std::sync::mpsc::SyncSender<(EventType, Arc<Event>)>;
+
+/// Counters the bus keeps for /metrics.
+#[derive(Default)]
+pub struct BusCounters {
+    pub published: AtomicU64,
+    pub callback_dropped: AtomicU64,
+}
+
+/// The sessions and the callback queue that events fan out to.
+pub struct Bus {
+    sessions: RwLock<Vec<Arc<SessionShared>>>,
+    callbacks: RwLock<Option<(Vec<EventType>, CallbackSink)>>,
+    pub counters: BusCounters,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus {
+            sessions: RwLock::new(Vec::new()),
+            callbacks: RwLock::new(None),
+            counters: BusCounters::default(),
+        }
+    }
+}
+
+impl Bus {
+    pub fn publish(&self, event: Event) -> Arc<Event> {
+        let event = Arc::new(event);
+        self.counters.published.fetch_add(1, Ordering::Relaxed);
+        for session in self.sessions.read().iter() {
+            session.offer(&event);
+        }
+        if let Some((types, sink)) = &*self.callbacks.read() {
+            if types.contains(&event.event_type)
+                && sink.try_send((event.event_type, event.clone())).is_err()
+            {
+                self.counters.callback_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        event
+    }
+
+    pub fn add_session(&self, s: Arc<SessionShared>) {
+        self.sessions.write().push(s);
+    }
+
+    pub fn remove_session(&self, id: u64) {
+        self.sessions.write().retain(|s| s.id != id);
+    }
+
+    pub fn find_session(&self, session_id: &str) -> Option<Arc<SessionShared>> {
+        self.sessions.read().iter().find(|s| s.state.lock().session_id == session_id).cloned()
+    }
+
+    pub fn sessions(&self) -> Vec<Arc<SessionShared>> {
+        self.sessions.read().clone()
+    }
+
+    pub fn set_callbacks(&self, types: Vec<EventType>, sink: Option<CallbackSink>) {
+        *self.callbacks.write() = sink.map(|s| (types, s));
+    }
+}

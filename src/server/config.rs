@@ -1,0 +1,228 @@
+//! Server configuration: every limit the protocol document promises, in one place.
+use std::time::Duration;
+
+/// How tokens are verified.
+#[derive(Clone, Debug)]
+pub enum JwtKey {
+    /// HS256 with a shared secret (the default; `Server` picks a random one per process).
+    Hs256Secret(Vec<u8>),
+    /// RS256 with a PEM public key; the server cannot issue tokens.
+    Rs256PublicPem(Vec<u8>),
+    /// ES256 with a PEM public key; the server cannot issue tokens.
+    Es256PublicPem(Vec<u8>),
+}
+
+/// A sliding-window message limit: at most `max` messages in any `window`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// Client-message rate limits (the spec's "Message Rate Limits" table).
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    pub subscribe: WindowLimit,
+    pub heartbeat: WindowLimit,
+    pub general: WindowLimit,
+    /// Heartbeats arriving up to this much early still pass: a client timing its
+    /// heartbeats every 30 s exactly must not be refused for timer jitter.
+    pub heartbeat_grace: Duration,
+    /// Past this many messages of any kind in `flood.window` the connection is closed
+    /// with 1008: answering a flood with one error per message would amplify it.
+    pub flood: WindowLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            subscribe: WindowLimit { max: 10, window: Duration::from_secs(60) },
+            heartbeat: WindowLimit { max: 1, window: Duration::from_secs(30) },
+            general: WindowLimit { max: 60, window: Duration::from_secs(60) },
+            heartbeat_grace: Duration::from_secs(1),
+            flood: WindowLimit { max: 300, window: Duration::from_secs(10) },
+        }
+    }
+}
+
+/// Everything the server needs to run.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub host: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub jwt_key: JwtKey,
+    /// Leeway for `exp`/`nbf` checks, seconds.
+    pub jwt_leeway_s: u64,
+    /// Interval of the server's own heartbeat messages.
+    pub heartbeat_interval: Duration,
+    /// A connection from which nothing (message, heartbeat or WebSocket ping) arrives for
+    /// this long is closed with reason `heartbeat_timeout`.
+    pub heartbeat_timeout: Duration,
+    pub rate_limits: RateLimits,
+    /// Largest client message accepted; a larger frame closes the connection with 1009.
+    pub max_message_bytes: usize,
+    /// Alerts (activity_event, occupancy_update, tracking_update) waiting to be written to one
+    /// client; past this the client is disconnected with reason `slow_consumer` and may resume.
+    pub alert_queue_capacity: usize,
+    /// Alerts kept per session for resume after a disconnect.
+    pub alert_history: usize,
+    /// How long a disconnected session can be resumed.
+    pub resume_ttl: Duration,
+    /// A write to a client that takes longer than this marks it as a slow consumer.
+    pub write_timeout: Duration,
+    /// Offer permessage-deflate to clients that ask for it.
+    pub permessage_deflate: bool,
+    /// Most subscriptions one connection may hold.
+    pub max_subscriptions: usize,
+    /// Events waiting for Python callbacks; past this they are dropped and counted.
+    pub callback_queue_capacity: usize,
+}
+
+impl ServerConfig {
+    pub fn new(jwt_key: JwtKey) -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 0,
+            jwt_key,
+            jwt_leeway_s: 0,
+            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(90),
+            rate_limits: RateLimits::default(),
+            max_message_bytes: 64 * 1024,
+            alert_queue_capacity: 256,
+            alert_history: 1024,
+            resume_ttl: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(10),
+            permessage_deflate: true,
+            max_subscriptions: 32,
+            callback_queue_capacity: 4096,
+        }
+    }
+}
+
+/// Overrides of [`ServerConfig`] from JSON or TOML (`Server(config={...})`, `serve --config`).
+/// Unknown keys are refused by name.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigOverrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub jwt_leeway_s: Option<u64>,
+    pub heartbeat_interval_s: Option<f64>,
+    pub heartbeat_timeout_s: Option<f64>,
+    pub max_message_bytes: Option<usize>,
+    pub alert_queue_capacity: Option<usize>,
+    pub alert_history: Option<usize>,
+    pub resume_ttl_s: Option<f64>,
+    pub write_timeout_s: Option<f64>,
+    pub permessage_deflate: Option<bool>,
+    pub max_subscriptions: Option<usize>,
+    pub callback_queue_capacity: Option<usize>,
+    pub rate_limits: Option<RateLimitOverrides>,
+}
+
+/// `[max, window_s]` pairs for each client-message limit.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitOverrides {
+    pub subscribe: Option<(u32, f64)>,
+    pub heartbeat: Option<(u32, f64)>,
+    pub general: Option<(u32, f64)>,
+    pub flood: Option<(u32, f64)>,
+    pub heartbeat_grace_s: Option<f64>,
+}
+
+fn seconds(key: &str, v: f64) -> Result<Duration, String> {
+    if v.is_finite() && v > 0.0 && v < 1e9 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("config key `{key}`: {v} is not a positive number of seconds"))
+    }
+}
+
+fn positive(key: &str, v: usize) -> Result<usize, String> {
+    if v == 0 {
+        Err(format!("config key `{key}` must be at least 1"))
+    } else {
+        Ok(v)
+    }
+}
+
+impl ServerConfig {
+    /// Applies overrides from a JSON object; the error names the key that was wrong.
+    pub fn apply_json(&mut self, v: &serde_json::Value) -> Result<(), String> {
+        let o: ConfigOverrides =
+            serde_json::from_value(v.clone()).map_err(|e| format!("config: {e}"))?;
+        self.apply(o)
+    }
+
+    pub fn apply(&mut self, o: ConfigOverrides) -> Result<(), String> {
+        if let Some(h) = o.host {
+            self.host = h;
+        }
+        if let Some(p) = o.port {
+            self.port = p;
+        }
+        if let Some(x) = o.jwt_leeway_s {
+            self.jwt_leeway_s = x;
+        }
+        if let Some(x) = o.heartbeat_interval_s {
+            self.heartbeat_interval = seconds("heartbeat_interval_s", x)?;
+        }
+        if let Some(x) = o.heartbeat_timeout_s {
+            self.heartbeat_timeout = seconds("heartbeat_timeout_s", x)?;
+        }
+        if let Some(x) = o.max_message_bytes {
+            self.max_message_bytes = positive("max_message_bytes", x)?;
+        }
+        if let Some(x) = o.alert_queue_capacity {
+            self.alert_queue_capacity = positive("alert_queue_capacity", x)?;
+        }
+        if let Some(x) = o.alert_history {
+            self.alert_history = positive("alert_history", x)?;
+        }
+        if let Some(x) = o.resume_ttl_s {
+            self.resume_ttl = seconds("resume_ttl_s", x)?;
+        }
+        if let Some(x) = o.write_timeout_s {
+            self.write_timeout = seconds("write_timeout_s", x)?;
+        }
+        if let Some(x) = o.permessage_deflate {
+            self.permessage_deflate = x;
+        }
+        if let Some(x) = o.max_subscriptions {
+            self.max_subscriptions = positive("max_subscriptions", x)?;
+        }
+        if let Some(x) = o.callback_queue_capacity {
+            self.callback_queue_capacity = positive("callback_queue_capacity", x)?;
+        }
+        if let Some(r) = o.rate_limits {
+            let limit = |key: &str, (max, w): (u32, f64)| -> Result<WindowLimit, String> {
+                if max == 0 {
+                    return Err(format!("config key `rate_limits.{key}`: the count must be at least 1"));
+                }
+                Ok(WindowLimit { max, window: seconds(&format!("rate_limits.{key}"), w)? })
+            };
+            if let Some(x) = r.subscribe {
+                self.rate_limits.subscribe = limit("subscribe", x)?;
+            }
+            if let Some(x) = r.heartbeat {
+                self.rate_limits.heartbeat = limit("heartbeat", x)?;
+            }
+            if let Some(x) = r.general {
+                self.rate_limits.general = limit("general", x)?;
+            }
+            if let Some(x) = r.flood {
+                self.rate_limits.flood = limit("flood", x)?;
+            }
+            if let Some(x) = r.heartbeat_grace_s {
+                if !(x >= 0.0 && x.is_finite()) {
+                    return Err("config key `rate_limits.heartbeat_grace_s` must be >= 0".into());
+                }
+                self.rate_limits.heartbeat_grace = Duration::from_secs_f64(x);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! One WebSocket connection: a reader task (client messages, liveness) and a writer loop
+//! (the session's queue, server heartbeats, token expiry, shutdown), until one of them ends it.
+use std::io::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::Notify;
+use yawc::close::CloseCode;
+use yawc::{Frame, OpCode};
+
+use super::auth::Identity;
+use super::commands::{self, code, ClientState};
+use super::envelope::{control_prefix, finish, now_rfc3339};
+use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared};
+use super::shared::Shared;
+use super::subscription::AppCompression;
+
+/// Most messages written before one flush.
+const BATCH: usize = 64;
+
+/// How the reader saw the connection end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PeerEnd {
+    /// A close frame: the client is done; its session ends.
+    Clean,
+    /// The socket broke without a close frame: the session stays resumable.
+    Abrupt,
+}
+
+struct ReaderDone {
+    end: std::sync::Mutex<Option<PeerEnd>>,
+    notify: Notify,
+}
+
+/// Serves one upgraded connection until it ends.
+pub async fn serve<S>(
+    shared: Arc<Shared>,
+    ws: yawc::WebSocket<S>,
+    session: Arc<SessionShared>,
+    identity: Identity,
+    pmd_negotiated: bool,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    shared.metrics.connections_active.fetch_add(1, Relaxed);
+    shared.metrics.connections_total.fetch_add(1, Relaxed);
+    let (mut sink, stream) = ws.split();
+    let done = Arc::new(ReaderDone { end: std::sync::Mutex::new(None), notify: Notify::new() });
+    session.push_control(control_prefix(
+        "connection_status",
+        &commands::connection_status(&shared, &session, "connected"),
+    ));
+    let reader = tokio::spawn(read_loop(shared.clone(), session.clone(), stream, done.clone()));
+
+    let reason = write_loop(&shared, &session, &identity, &mut sink, &done, pmd_negotiated).await;
+    reader.abort();
+    let peer_end = *done.end.lock().unwrap();
+    finish_session(&shared, &session, reason, peer_end);
+    shared.metrics.connections_active.fetch_sub(1, Relaxed);
+}
+
+fn finish_session(
+    shared: &Shared,
+    session: &Arc<SessionShared>,
+    reason: Option<CloseReason>,
+    peer_end: Option<PeerEnd>,
+) {
+    let mut st = session.state.lock();
+    st.attached = false;
+    st.queue.clear();
+    st.alerts_queued = 0;
+    let keep = match reason {
+        Some(r) => r.keeps_session(),
+        None => peer_end != Some(PeerEnd::Clean),
+    };
+    if keep && !st.retired {
+        st.closing = None;
+        st.detached_at = Some(Instant::now());
+    } else {
+        st.retired = true;
+        drop(st);
+        shared.bus.remove_session(session.id);
+    }
+}
+
+async fn read_loop<S>(
+    shared: Arc<Shared>,
+    session: Arc<SessionShared>,
+    mut stream: futures::stream::SplitStream<yawc::WebSocket<S>>,
+    done: Arc<ReaderDone>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut client = ClientState::new(&shared.config.rate_limits);
+    let timeout = shared.config.heartbeat_timeout;
+    let end = loop {
+        let frame = match tokio::time::timeout(timeout, stream.next()).await {
+            Err(_) => {
+                shared.metrics.heartbeat_timeouts.fetch_add(1, Relaxed);
+                session.close(CloseReason::HeartbeatTimeout);
+                break None;
+            }
+            Ok(None) => break Some(PeerEnd::Abrupt),
+            Ok(Some(frame)) => frame,
+        };
+        match frame.opcode() {
+            OpCode::Text => {
+                let reason = match std::str::from_utf8(frame.payload()) {
+                    Ok(text) => commands::handle_text(&shared, &session, &mut client, text),
+                    Err(_) => {
+                        commands::send_error(
+                            &shared,
+                            &session,
+                            code::INVALID_MESSAGE,
+                            "Text frame is not valid UTF-8",
+                            json!({}),
+                        );
+                        None
+                    }
+                };
+                if let Some(reason) = reason {
+                    session.close(reason);
+                }
+            }
+            OpCode::Binary => commands::send_error(
+                &shared,
+                &session,
+                code::INVALID_MESSAGE,
+                "Binary frames are not accepted; send JSON text messages",
+                json!({"reason": "binary_frame"}),
+            ),
+            OpCode::Close => break Some(PeerEnd::Clean),
+            // Pings (answered by yawc), pongs and continuations: proof of life, nothing more.
+            _ => {}
+        }
+    };
+    *done.end.lock().unwrap() = end;
+    done.notify.notify_one();
+}
+
+/// Writes the session's queue until the connection ends; returns the server's reason, or
+/// None when the peer went away first.
+async fn write_loop<W>(
+    shared: &Shared,
+    session: &Arc<SessionShared>,
+    identity: &Identity,
+    sink: &mut W,
+    done: &ReaderDone,
+    pmd_negotiated: bool,
+) -> Option<CloseReason>
+where
+    W: futures::Sink<Frame> + Unpin,
+{
+    let mut shutdown = shared.shutdown.clone();
+    let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
+    heartbeat.tick().await; // the first tick is immediate
+    let connected_at = Instant::now();
+    let expiry = token_deadline(identity.expires_at);
+    let expiry_sleep = tokio::time::sleep_until(expiry);
+    tokio::pin!(expiry_sleep);
+    let mut expired = false;
+    let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH);
+    loop {
+        if done.end.lock().unwrap().is_some() {
+            return session.state.lock().closing;
+        }
+        let closing = {
+            let mut st = session.state.lock();
+            if st.closing.is_none() {
+                let n = st.queue.len().min(BATCH);
+                batch.extend(st.queue.drain(..n));
+                let alerts = batch.iter().filter(|o| o.class == ItemClass::Alert).count();
+                st.alerts_queued -= alerts;
+                st.stats.sent += batch.len() as u64;
+            }
+            st.closing
+        };
+        if let Some(reason) = closing {
+            send_goodbye(shared, session, sink, reason).await;
+            return Some(reason);
+        }
+        if !batch.is_empty() {
+            let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
+            match tokio::time::timeout(shared.config.write_timeout, written).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(())) => return None, // the socket broke
+                Err(_) => {
+                    session.close(CloseReason::SlowConsumer);
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = session.notify.notified() => {}
+            _ = done.notify.notified() => {}
+            _ = heartbeat.tick() => {
+                session.push_control(control_prefix("heartbeat", &json!({
+                    "client_id": session.client_id,
+                    "uptime": connected_at.elapsed().as_secs(),
+                    "server_time": now_rfc3339(),
+                })));
+            }
+            _ = &mut expiry_sleep, if !expired => {
+                expired = true;
+                session.push_control(control_prefix("token_expired", &json!({
+                    "message": CloseReason::TokenExpired.message(),
+                    "expired_at": identity.expires_at,
+                })));
+                session.close(CloseReason::TokenExpired);
+            }
+            _ = shutdown.changed() => session.close(CloseReason::ServerShutdown),
+        }
+    }
+}
+
+fn token_deadline(expires_at: u64) -> tokio::time::Instant {
+    let now_s = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let left = (expires_at as f64 - now_s).max(0.0);
+    tokio::time::Instant::now() + Duration::from_secs_f64(left)
+}
+
+async fn write_batch<W>(
+    shared: &Shared,
+    session: &SessionShared,
+    sink: &mut W,
+    batch: &mut Vec<Outgoing>,
+    pmd_negotiated: bool,
+) -> Result<(), ()>
+where
+    W: futures::Sink<Frame> + Unpin,
+{
+    for item in batch.drain(..) {
+        let frame = to_frame(session, &item, pmd_negotiated);
+        shared.metrics.messages_sent.fetch_add(1, Relaxed);
+        if let Some(t) = item.published_at {
+            shared.metrics.observe_latency(t.elapsed());
+        }
+        sink.feed(frame).await.map_err(|_| ())?;
+    }
+    sink.flush().await.map_err(|_| ())
+}
+
+/// The bytes of one message for this connection: shared prefix, this connection's metadata,
+/// and the compression the subscription or connection asked for.
+fn to_frame(session: &SessionShared, item: &Outgoing, pmd_negotiated: bool) -> Frame {
+    let mut client_id = session.client_id_json.clone();
+    if let Some(sub) = &item.subscription_id {
+        client_id.push_str(",\"subscription_id\":");
+        client_id.push_str(&serde_json::Value::from(&**sub).to_string());
+    }
+    if let Some(orig) = item.replayed_from {
+        client_id.push_str(&format!(",\"replayed_from\":{orig}"));
+    }
+    let label = match item.compression {
+        AppCompression::None => None,
+        // Where permessage-deflate is on, `deflate` is done by the WebSocket layer.
+        AppCompression::Deflate if pmd_negotiated => Some("permessage-deflate"),
+        c => Some(c.as_str()),
+    };
+    let text = finish(&item.prefix, &client_id, item.seq, label);
+    match (item.compression, label) {
+        (AppCompression::Gzip, _) => Frame::binary(compress(text, true)),
+        (AppCompression::Deflate, Some("deflate")) => Frame::binary(compress(text, false)),
+        _ => Frame::text(text),
+    }
+}
+
+fn compress(text: Bytes, gzip: bool) -> Bytes {
+    let level = flate2::Compression::fast();
+    let out = if gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(text.len() / 2), level);
+        enc.write_all(&text).and_then(|_| enc.finish())
+    } else {
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::with_capacity(text.len() / 2), level);
+        enc.write_all(&text).and_then(|_| enc.finish())
+    };
+    Bytes::from(out.expect("compressing into memory cannot fail"))
+}
+
+/// The disconnect message and the close frame, with a bound on how long they may take.
+async fn send_goodbye<W>(shared: &Shared, session: &SessionShared, sink: &mut W, reason: CloseReason)
+where
+    W: futures::Sink<Frame> + Unpin,
+{
+    if reason == CloseReason::SlowConsumer {
+        shared.metrics.slow_consumer_disconnects.fetch_add(1, Relaxed);
+    }
+    if reason == CloseReason::HeartbeatTimeout {
+        commands::send_error(
+            shared,
+            session,
+            code::CONNECTION_ERROR,
+            "No message, heartbeat or ping received within the heartbeat timeout",
+            json!({"reason": "heartbeat_timeout", "timeout_s": shared.config.heartbeat_timeout.as_secs_f64(), "retry_after": 0}),
+        );
+        let item = session.state.lock().queue.pop_back();
+        if let Some(item) = item {
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.feed(to_frame(session, &item, false))).await;
+        }
+    }
+    let (prefix, seq) = {
+        let mut st = session.state.lock();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let data = json!({
+            "reason": reason.as_str(),
+            "message": reason.message(),
+            "session_id": st.session_id,
+            "resumable": reason.keeps_session(),
+            "last_sequence": seq,
+        });
+        (control_prefix("disconnect", &data), seq)
+    };
+    let text = finish(&prefix, &session.client_id_json, seq, None);
+    let goodbye = async {
+        // A slow consumer's socket may be full: the timeout below bounds the attempt.
+        sink.feed(Frame::text(text)).await.map_err(|_| ())?;
+        sink.feed(Frame::close(CloseCode::from(reason.close_code()), reason.as_str()))
+            .await
+            .map_err(|_| ())?;
+        sink.flush().await.map_err(|_| ())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;
+}

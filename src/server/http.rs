@@ -1,0 +1,181 @@
+//! The HTTP side of the port: the WebSocket handshake at `/ws/v1` (token, client id,
+//! subprotocol, compression), `/health` and `/metrics`.
+use std::convert::Infallible;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::connection;
+use super::error::AuthError;
+use super::session_state::SessionShared;
+use super::shared::Shared;
+use super::subscription::AppCompression;
+
+pub const WS_PATH: &str = "/ws/v1";
+pub const SUBPROTOCOL: &str = "wifi-densepose-v1";
+
+type Body = Full<Bytes>;
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path();
+    Ok(match (req.method(), path) {
+        (&Method::GET, "/health") => health(&shared),
+        (&Method::GET, "/metrics") => {
+            let sessions = shared.bus.sessions().len();
+            let text = shared.metrics.render(
+                shared.bus.counters.published.load(Relaxed),
+                shared.bus.counters.callback_dropped.load(Relaxed),
+                sessions,
+            );
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (_, WS_PATH) => upgrade(req, shared),
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": "not_found", "message": format!("no route {path}; the WebSocket endpoint is {WS_PATH}")}),
+        ),
+    })
+}
+
+fn health(shared: &Shared) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        json!({
+            "status": "ok",
+            "uptime_s": shared.started.elapsed().as_secs_f64(),
+            "started_at": shared.started_at,
+            "connections": shared.metrics.connections_active.load(Relaxed),
+            "environments": shared.environments.read().iter().cloned().collect::<Vec<_>>(),
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
+    )
+}
+
+fn refuse(shared: &Shared, status: StatusCode, error: &str, reason: &str, message: String) -> Response<Body> {
+    shared.metrics.handshake_refused.fetch_add(1, Relaxed);
+    json_response(status, json!({"error": error, "reason": reason, "message": message}))
+}
+
+/// Query parameters of the handshake, percent-decoded.
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    let q = req.uri().query()?;
+    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+fn bearer(req: &Request<Incoming>) -> Option<String> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
+    let is_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !is_upgrade {
+        let mut r = refuse(&shared, StatusCode::UPGRADE_REQUIRED, "upgrade_required", "not_websocket",
+            format!("{WS_PATH} speaks WebSocket only"));
+        r.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        return r;
+    }
+    // The header wins over the query: proxies log URLs, so the header is the safer place.
+    let token = bearer(&req).or_else(|| query_param(&req, "token")).unwrap_or_default();
+    let identity = match shared.auth.verify(&token) {
+        Ok(id) => id,
+        Err(e) => {
+            let status = if matches!(e, AuthError::BadKey(_)) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            return refuse(&shared, status, "unauthorized", e.code(), e.to_string());
+        }
+    };
+    let client_id = match query_param(&req, "client_id") {
+        None => format!("client_{}", super::session_state::random_hex(8)),
+        Some(id) if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| !c.is_control()) => id,
+        Some(_) => {
+            return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "invalid_client_id",
+                "client_id must be 1 to 128 printable characters".into())
+        }
+    };
+    let compression = match query_param(&req, "compression").as_deref() {
+        None | Some("") => AppCompression::None,
+        Some(c) => match AppCompression::parse(c) {
+            Some(c) => c,
+            None => {
+                return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "invalid_compression",
+                    format!("compression '{c}' is not one of: gzip, deflate, none"))
+            }
+        },
+    };
+    let offered: Vec<String> = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|p| p.trim().to_string()))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let subprotocol = offered.iter().any(|p| p == SUBPROTOCOL);
+    if !offered.is_empty() && !subprotocol {
+        return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "unsupported_subprotocol",
+            format!("offered subprotocols {offered:?}; this server speaks '{SUBPROTOCOL}'"));
+    }
+    let mut options = yawc::Options::default()
+        .with_max_payload_read(shared.config.max_message_bytes)
+        .with_max_read_buffer(shared.config.max_message_bytes)
+        .with_utf8()
+        .with_no_delay();
+    if shared.config.permessage_deflate {
+        options = options.with_low_latency_compression();
+    }
+    let (response, upgrade) = match yawc::WebSocket::upgrade_with_options(&mut req, options) {
+        Ok(pair) => pair,
+        Err(e) => {
+            return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "bad_handshake",
+                format!("WebSocket handshake: {e}"))
+        }
+    };
+    let pmd = response.headers().contains_key(header::SEC_WEBSOCKET_EXTENSIONS);
+    let session = SessionShared::new(
+        client_id,
+        &identity,
+        compression,
+        shared.config.alert_queue_capacity,
+        shared.config.alert_history,
+    );
+    shared.bus.add_session(session.clone());
+    let task_shared = shared.clone();
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(ws) => connection::serve(task_shared, ws, session, identity, pmd).await,
+            Err(_) => task_shared.bus.remove_session(session.id),
+        }
+    });
+    let mut response = response.map(|_| Full::new(Bytes::new()));
+    if subprotocol {
+        response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+    }
+    response
+}

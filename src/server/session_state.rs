@@ -1,0 +1,334 @@
+//! One session's shared state: its subscriptions, its bounded outgoing queue, its sequence
+//! numbers and the alert log that makes resume possible.
+//!
+//! The bus calls [`SessionShared::offer`] from the publishing thread; the connection's
+//! writer drains the queue. A session outlives its connection for `resume_ttl` so a client
+//! that was disconnected (slow, network) can come back and get every alert it missed.
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::auth::{EnvironmentGrant, Identity};
+use super::bus::Event;
+use super::events::Delivery;
+use super::subscription::{AppCompression, Subscription};
+
+/// Why the server ends a connection; sent as the `disconnect` message's `reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    ClientRequested,
+    SlowConsumer,
+    HeartbeatTimeout,
+    TokenExpired,
+    ServerShutdown,
+    ResumedElsewhere,
+    Flood,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientRequested => "client_requested",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::TokenExpired => "token_expired",
+            CloseReason::ServerShutdown => "server_shutdown",
+            CloseReason::ResumedElsewhere => "resumed_elsewhere",
+            CloseReason::Flood => "rate_limit_flood",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            CloseReason::ClientRequested => "Graceful disconnect initiated by client",
+            CloseReason::SlowConsumer => {
+                "Client could not keep up with alerts; reconnect and send `resume` with the last sequence seen"
+            }
+            CloseReason::HeartbeatTimeout => "Nothing received within the heartbeat timeout",
+            CloseReason::TokenExpired => "JWT token has expired. Please refresh and reconnect.",
+            CloseReason::ServerShutdown => "Server is shutting down",
+            CloseReason::ResumedElsewhere => "This session was resumed by another connection",
+            CloseReason::Flood => "Too many messages; connection closed",
+        }
+    }
+
+    /// The WebSocket close code that goes with the reason.
+    pub fn close_code(self) -> u16 {
+        match self {
+            CloseReason::ClientRequested => 1000,
+            CloseReason::ServerShutdown => 1001,
+            CloseReason::Flood => 1008,
+            CloseReason::SlowConsumer => 1013,
+            // 4000-4999 are for applications: these tell a client to act (refresh, resume).
+            CloseReason::TokenExpired => 4001,
+            CloseReason::HeartbeatTimeout => 4002,
+            CloseReason::ResumedElsewhere => 4003,
+        }
+    }
+
+    /// Whether the session stays resumable after this close.
+    pub fn keeps_session(self) -> bool {
+        matches!(self, CloseReason::SlowConsumer | CloseReason::HeartbeatTimeout)
+    }
+}
+
+/// How an item behaves when the client falls behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemClass {
+    /// Replies to the client (ack, error, heartbeat, status): never dropped; bounded by the
+    /// client-message rate limits.
+    Control,
+    /// A frame or limited-stream event of subscription `sub`: the oldest goes first.
+    Droppable { sub: u32 },
+    Alert,
+}
+
+/// One message waiting to be written.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub seq: u64,
+    pub prefix: Bytes,
+    pub class: ItemClass,
+    pub subscription_id: Option<Arc<str>>,
+    pub compression: AppCompression,
+    pub published_at: Option<Instant>,
+    /// For an alert sent again after a resume: the sequence it first had.
+    pub replayed_from: Option<u64>,
+}
+
+/// Per-session counters, reported in connection_status.
+#[derive(Clone, Debug, Default)]
+pub struct SessionStats {
+    pub sent: u64,
+    pub received: u64,
+    pub dropped_frames: u64,
+    pub dropped_limited: u64,
+    pub throttled: u64,
+}
+
+pub struct SessionState {
+    pub session_id: String,
+    pub subscriptions: Vec<(u32, Arc<str>, Subscription)>,
+    pub next_subscription: u32,
+    pub queue: VecDeque<Outgoing>,
+    pub alerts_queued: usize,
+    pub next_seq: u64,
+    pub alert_log: VecDeque<Outgoing>,
+    /// The highest sequence evicted from the alert log (0: none): a resume from below it
+    /// has lost alerts, and is told how many.
+    pub alerts_evicted: u64,
+    pub alerts_evicted_max_seq: u64,
+    pub attached: bool,
+    pub closing: Option<CloseReason>,
+    pub retired: bool,
+    pub detached_at: Option<Instant>,
+    pub stats: SessionStats,
+    pub default_compression: AppCompression,
+    pub connected_since: String,
+    pub grant: EnvironmentGrant,
+}
+
+impl SessionState {
+    /// Whether a connection is attached and not closing: only then are events queued.
+    pub fn deliverable(&self) -> bool {
+        self.attached && self.closing.is_none()
+    }
+}
+
+/// A session shared between the bus (producer) and its connection (consumer).
+pub struct SessionShared {
+    /// Process-unique number (the bus's key).
+    pub id: u64,
+    pub client_id: String,
+    /// `client_id` as a JSON string literal, escaped once.
+    pub client_id_json: String,
+    pub subject: String,
+    pub state: Mutex<SessionState>,
+    pub notify: Notify,
+    alert_queue_capacity: usize,
+    alert_history: usize,
+}
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+impl SessionShared {
+    pub fn new(
+        client_id: String,
+        identity: &Identity,
+        default_compression: AppCompression,
+        alert_queue_capacity: usize,
+        alert_history: usize,
+    ) -> Arc<Self> {
+        let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+        let session_id = format!("session_{}", random_hex(12));
+        Arc::new(SessionShared {
+            id,
+            client_id_json: serde_json::Value::from(client_id.clone()).to_string(),
+            client_id,
+            subject: identity.subject.clone(),
+            state: Mutex::new(SessionState {
+                session_id,
+                subscriptions: Vec::new(),
+                next_subscription: 1,
+                queue: VecDeque::new(),
+                alerts_queued: 0,
+                next_seq: 1,
+                alert_log: VecDeque::new(),
+                alerts_evicted: 0,
+                alerts_evicted_max_seq: 0,
+                attached: true,
+                closing: None,
+                retired: false,
+                detached_at: None,
+                stats: SessionStats::default(),
+                default_compression,
+                connected_since: super::envelope::now_rfc3339(),
+                grant: identity.environments.clone(),
+            }),
+            notify: Notify::new(),
+            alert_queue_capacity,
+            alert_history,
+        })
+    }
+
+    /// Offers a published event to this session: filters, throttle, then the queue.
+    pub fn offer(&self, ev: &Arc<Event>) {
+        let mut st = self.state.lock();
+        if st.retired {
+            return;
+        }
+        if ev.event_type.is_per_environment() {
+            if let Some(env) = &ev.environment_id {
+                if !st.grant.allows(env) {
+                    return;
+                }
+            }
+        }
+        let now = Instant::now();
+        let st = &mut *st;
+        let deliverable = st.deliverable();
+        // An event is delivered at most once per connection, through the first
+        // subscription (in creation order) that matches it.
+        let Some((slot, sub_id, sub)) =
+            st.subscriptions.iter_mut().find(|(_, _, s)| s.matches(ev))
+        else {
+            return;
+        };
+        let delivery = ev.event_type.delivery();
+        let alert = delivery == Delivery::Alert;
+        if !deliverable && !alert {
+            return; // nobody to deliver frames to; alerts are logged below for resume
+        }
+        if !sub.admit(ev.environment_id.as_deref(), now) {
+            st.stats.throttled += 1;
+            return;
+        }
+        let item = Outgoing {
+            seq: 0,
+            prefix: ev.prefix(sub.pose_view()),
+            class: if alert { ItemClass::Alert } else { ItemClass::Droppable { sub: *slot } },
+            subscription_id: Some(sub_id.clone()),
+            compression: sub.throttle.compression.unwrap_or(st.default_compression),
+            published_at: Some(ev.published_at),
+            replayed_from: None,
+        };
+        let buffer = sub.throttle.buffer_size;
+        if alert {
+            self.push_alert(st, item);
+        } else {
+            let slot = *slot;
+            let waiting = st
+                .queue
+                .iter()
+                .filter(|o| o.class == ItemClass::Droppable { sub: slot })
+                .count();
+            if waiting >= buffer {
+                if let Some(pos) =
+                    st.queue.iter().position(|o| o.class == ItemClass::Droppable { sub: slot })
+                {
+                    st.queue.remove(pos);
+                    match delivery {
+                        Delivery::Frames => st.stats.dropped_frames += 1,
+                        _ => st.stats.dropped_limited += 1,
+                    }
+                }
+            }
+            push(st, item);
+            self.notify.notify_one();
+        }
+    }
+
+    fn push_alert(&self, st: &mut SessionState, mut item: Outgoing) {
+        item.seq = st.next_seq;
+        st.next_seq += 1;
+        st.alert_log.push_back(item.clone());
+        if st.alert_log.len() > self.alert_history {
+            if let Some(old) = st.alert_log.pop_front() {
+                st.alerts_evicted += 1;
+                st.alerts_evicted_max_seq = old.seq;
+            }
+        }
+        if !st.deliverable() {
+            return;
+        }
+        if st.alerts_queued >= self.alert_queue_capacity {
+            // Never drop an alert silently: end the connection; the alert is in the log,
+            // and a resume delivers it.
+            st.closing.get_or_insert(CloseReason::SlowConsumer);
+        } else {
+            st.alerts_queued += 1;
+            st.queue.push_back(item);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Queues a reply to the client (never dropped).
+    pub fn push_control(&self, prefix: Bytes) {
+        let mut st = self.state.lock();
+        let item = Outgoing {
+            seq: 0,
+            prefix,
+            class: ItemClass::Control,
+            subscription_id: None,
+            compression: st.default_compression,
+            published_at: None,
+            replayed_from: None,
+        };
+        push(&mut st, item);
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    /// Sends alerts again under new sequence numbers (after a resume).
+    pub fn replay_alerts(&self, items: Vec<Outgoing>) {
+        let mut st = self.state.lock();
+        for mut item in items {
+            item.replayed_from.get_or_insert(item.seq);
+            self.push_alert(&mut st, item);
+        }
+    }
+
+    /// Asks the writer to end the connection with `reason`.
+    pub fn close(&self, reason: CloseReason) {
+        self.state.lock().closing.get_or_insert(reason);
+        self.notify.notify_one();
+    }
+}
+
+fn push(st: &mut SessionState, mut item: Outgoing) {
+    item.seq = st.next_seq;
+    st.next_seq += 1;
+    st.queue.push_back(item);
+}
+
+/// Random lowercase hex for session and subscription ids.
+pub fn random_hex(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap()).collect()
+}
