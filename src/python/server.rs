@@ -72,6 +72,8 @@ impl PyServer {
                 )))
             }
         };
+        // Checked now, so a bad key is refused where it is given, not at start().
+        crate::server::Authenticator::new(&key, 0).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let mut config = ServerConfig::new(key);
         config.host = host.to_string();
         config.port = port;

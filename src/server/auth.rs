@@ -53,7 +53,6 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(key: &JwtKey, leeway_s: u64) -> Result<Self, AuthError> {
-        let bad_key = |e: jsonwebtoken::errors::Error| AuthError::BadKey(e.to_string());
         let (algorithm, decoding, encoding) = match key {
             JwtKey::Hs256Secret(secret) => {
                 if secret.is_empty() {
@@ -67,12 +66,12 @@ impl Authenticator {
             }
             JwtKey::Rs256PublicPem(pem) => (
                 Algorithm::RS256,
-                DecodingKey::from_rsa_pem(pem).map_err(bad_key)?,
+                DecodingKey::from_rsa_pem(pem).map_err(|e| bad_key_for("RS256", "an RSA", e))?,
                 None,
             ),
             JwtKey::Es256PublicPem(pem) => (
                 Algorithm::ES256,
-                DecodingKey::from_ec_pem(pem).map_err(bad_key)?,
+                DecodingKey::from_ec_pem(pem).map_err(|e| bad_key_for("ES256", "a P-256 EC", e))?,
                 None,
             ),
         };
@@ -122,6 +121,12 @@ impl Authenticator {
         encode(&Header::new(self.algorithm), &claims, key)
             .map_err(|e| AuthError::BadKey(e.to_string()))
     }
+}
+
+fn bad_key_for(alg: &str, kind: &str, e: jsonwebtoken::errors::Error) -> AuthError {
+    AuthError::BadKey(format!(
+        "the {alg} public key is not {kind} public key in PEM form (-----BEGIN PUBLIC KEY-----): {e:?}"
+    ))
 }
 
 fn parse_grant(value: Option<serde_json::Value>) -> Result<EnvironmentGrant, AuthError> {

@@ -319,44 +319,50 @@ fn update_subscription(shared: &Shared, session: &Arc<SessionShared>, data: &Val
         let e = FieldError { field: "subscription_id".into(), reason: "is required and must be a string".into() };
         return subscription_error(shared, session, &e, json!({}));
     };
-    let mut st = session.state.lock();
-    let st = &mut *st;
-    let grant = st.grant.clone();
-    let Some((_, _, sub)) = st.subscriptions.iter_mut().find(|(_, s, _)| &**s == id) else {
-        let e = FieldError { field: "subscription_id".into(), reason: format!("unknown subscription id '{id}'") };
-        return subscription_error(shared, session, &e, json!({"subscription_id": id}));
-    };
-    let before = (sub.filters.clone(), sub.throttle.clone());
-    let result = sub
-        .update(data.get("filters"), data.get("throttle"), &grant)
-        .and_then(|()| match &sub.filters.environment_id {
-            Some(env) if !shared.environment_known(env) => Err(FieldError {
-                field: "filters.environment_id".into(),
-                reason: format!("unknown environment '{env}'"),
+    // Decide under the lock, answer after it: replies take the same lock.
+    let outcome: Result<Value, FieldError> = {
+        let mut st = session.state.lock();
+        let st = &mut *st;
+        let grant = st.grant.clone();
+        match st.subscriptions.iter_mut().find(|(_, s, _)| &**s == id) {
+            None => Err(FieldError {
+                field: "subscription_id".into(),
+                reason: format!("unknown subscription id '{id}'"),
             }),
-            _ => Ok(()),
-        });
-    match result {
-        Ok(()) => {
-            let described = sub.describe();
-            session.push_control(control_prefix(
-                "ack",
-                &json!({"message_type": "update_subscription", "status": "success", "active_subscriptions": [described]}),
-            ));
-        }
-        Err(e) => {
-            (sub.filters, sub.throttle) = before;
-            if e.reason.starts_with("token does not grant") {
-                return send_error(
-                    shared,
-                    session,
-                    code::PERMISSION_DENIED,
-                    "Subscription exceeds the token's environments",
-                    json!({"field": e.field, "reason": e.reason, "subscription_id": id}),
-                );
+            Some((_, _, sub)) => {
+                let before = (sub.filters.clone(), sub.throttle.clone());
+                let result = sub
+                    .update(data.get("filters"), data.get("throttle"), &grant)
+                    .and_then(|()| match &sub.filters.environment_id {
+                        Some(env) if !shared.environment_known(env) => Err(FieldError {
+                            field: "filters.environment_id".into(),
+                            reason: format!("unknown environment '{env}'"),
+                        }),
+                        _ => Ok(()),
+                    });
+                match result {
+                    Ok(()) => Ok(sub.describe()),
+                    Err(e) => {
+                        (sub.filters, sub.throttle) = before;
+                        Err(e)
+                    }
+                }
             }
-            subscription_error(shared, session, &e, json!({"subscription_id": id}));
         }
+    };
+    match outcome {
+        Ok(described) => session.push_control(control_prefix(
+            "ack",
+            &json!({"message_type": "update_subscription", "status": "success", "active_subscriptions": [described]}),
+        )),
+        Err(e) if e.reason.starts_with("token does not grant") => send_error(
+            shared,
+            session,
+            code::PERMISSION_DENIED,
+            "Subscription exceeds the token's environments",
+            json!({"field": e.field, "reason": e.reason, "subscription_id": id}),
+        ),
+        Err(e) => subscription_error(shared, session, &e, json!({"subscription_id": id})),
     }
 }
 

@@ -1,7 +1,6 @@
 //! The standard message envelope: `{type, timestamp, data, metadata}`.
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Now, as the spec writes timestamps: RFC 3339 in UTC with milliseconds.
@@ -9,9 +8,14 @@ pub fn now_rfc3339() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
+/// Always three digits of milliseconds, so timestamps sort as text.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.replace_nanosecond((t.nanosecond() / 1_000_000) * 1_000_000).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 /// The envelope of a session's own message (ack, error, heartbeat...), up to `"metadata":{`,
@@ -63,6 +67,7 @@ mod tests {
         assert_eq!(v["metadata"]["client_id"], "c\"1");
         assert_eq!(v["metadata"]["sequence"], 7);
         assert_eq!(v["metadata"]["compression"], "gzip");
-        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+        let ts = v["timestamp"].as_str().unwrap();
+        assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
     }
 }

@@ -41,7 +41,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use auth::{EnvironmentGrant, Identity};
+pub use auth::{Authenticator, EnvironmentGrant, Identity};
 pub use bus::{CallbackSink, Event};
 pub use config::{ConfigOverrides, JwtKey, RateLimits, ServerConfig, WindowLimit};
 pub use error::{AuthError, ServerError};
