@@ -54,9 +54,15 @@ pub async fn serve<S>(
         "connection_status",
         &commands::connection_status(&shared, &session, "connected"),
     ));
-    let reader = tokio::spawn(read_loop(shared.clone(), session.clone(), stream, done.clone()));
+    let mut reader = tokio::spawn(read_loop(shared.clone(), session.clone(), stream, done.clone()));
 
     let reason = write_loop(&shared, &session, &identity, &mut sink, &done, pmd_negotiated).await;
+    if reason.is_some() {
+        // Finish the closing handshake: read until the client's close frame, so the socket
+        // is not dropped with unread data (the kernel would answer with a reset and the
+        // client would lose our close frame and its reason).
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut reader).await;
+    }
     reader.abort();
     let peer_end = *done.end.lock().unwrap();
     finish_session(&shared, &session, reason, peer_end);
@@ -100,13 +106,25 @@ async fn read_loop<S>(
     let end = loop {
         let frame = match tokio::time::timeout(timeout, stream.next()).await {
             Err(_) => {
-                shared.metrics.heartbeat_timeouts.fetch_add(1, Relaxed);
-                session.close(CloseReason::HeartbeatTimeout);
-                break None;
+                if session.state.lock().closing.is_none() {
+                    shared.metrics.heartbeat_timeouts.fetch_add(1, Relaxed);
+                    session.close(CloseReason::HeartbeatTimeout);
+                }
+                continue; // keep reading until the client answers the close
             }
             Ok(None) => break Some(PeerEnd::Abrupt),
             Ok(Some(frame)) => frame,
         };
+        if frame.opcode() == OpCode::Close {
+            break Some(PeerEnd::Clean);
+        }
+        if session.state.lock().closing.is_some() {
+            continue; // closing: drain what the client still sends, act on none of it
+        }
+        if frame.payload().len() > shared.config.max_message_bytes {
+            session.close(CloseReason::MessageTooBig);
+            continue;
+        }
         match frame.opcode() {
             OpCode::Text => {
                 let reason = match std::str::from_utf8(frame.payload()) {
@@ -133,7 +151,6 @@ async fn read_loop<S>(
                 "Binary frames are not accepted; send JSON text messages",
                 json!({"reason": "binary_frame"}),
             ),
-            OpCode::Close => break Some(PeerEnd::Clean),
             // Pings (answered by yawc), pongs and continuations: proof of life, nothing more.
             _ => {}
         }
@@ -166,6 +183,8 @@ where
     let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH);
     loop {
         if done.end.lock().unwrap().is_some() {
+            // yawc may have queued a close frame (protocol error, hard size limit): send it.
+            let _ = tokio::time::timeout(Duration::from_millis(500), sink.flush()).await;
             return session.state.lock().closing;
         }
         let closing = {
@@ -297,11 +316,16 @@ where
             "No message, heartbeat or ping received within the heartbeat timeout",
             json!({"reason": "heartbeat_timeout", "timeout_s": shared.config.heartbeat_timeout.as_secs_f64(), "retry_after": 0}),
         );
-        let item = session.state.lock().queue.pop_back();
-        if let Some(item) = item {
-            let _ = tokio::time::timeout(Duration::from_secs(1), sink.feed(to_frame(session, &item, false))).await;
-        }
     }
+    // Replies still waiting (an error, token_expired) go out before the goodbye; frames
+    // and alerts do not (alerts stay in the resume log).
+    let replies: Vec<Outgoing> = {
+        let mut st = session.state.lock();
+        let (control, rest): (Vec<_>, Vec<_>) =
+            st.queue.drain(..).partition(|o| o.class == ItemClass::Control);
+        st.queue.extend(rest);
+        control
+    };
     let (prefix, seq) = {
         let mut st = session.state.lock();
         let seq = st.next_seq;
@@ -318,6 +342,9 @@ where
     let text = finish(&prefix, &session.client_id_json, seq, None);
     let goodbye = async {
         // A slow consumer's socket may be full: the timeout below bounds the attempt.
+        for item in &replies {
+            sink.feed(to_frame(session, item, false)).await.map_err(|_| ())?;
+        }
         sink.feed(Frame::text(text)).await.map_err(|_| ())?;
         sink.feed(Frame::close(CloseCode::from(reason.close_code()), reason.as_str()))
             .await

@@ -142,9 +142,12 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "unsupported_subprotocol",
             format!("offered subprotocols {offered:?}; this server speaks '{SUBPROTOCOL}'"));
     }
+    // The reader enforces max_message_bytes itself, so it can close cleanly with 1009 and
+    // a reason; yawc's own limit is a hard stop well above it.
+    let hard_limit = shared.config.max_message_bytes.saturating_mul(16).max(1 << 20);
     let mut options = yawc::Options::default()
-        .with_max_payload_read(shared.config.max_message_bytes)
-        .with_max_read_buffer(shared.config.max_message_bytes)
+        .with_max_payload_read(hard_limit)
+        .with_max_read_buffer(hard_limit)
         .with_utf8()
         .with_no_delay();
     if shared.config.permessage_deflate {

@@ -28,6 +28,7 @@ pub enum CloseReason {
     ServerShutdown,
     ResumedElsewhere,
     Flood,
+    MessageTooBig,
 }
 
 impl CloseReason {
@@ -40,6 +41,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "server_shutdown",
             CloseReason::ResumedElsewhere => "resumed_elsewhere",
             CloseReason::Flood => "rate_limit_flood",
+            CloseReason::MessageTooBig => "message_too_big",
         }
     }
 
@@ -54,6 +56,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server is shutting down",
             CloseReason::ResumedElsewhere => "This session was resumed by another connection",
             CloseReason::Flood => "Too many messages; connection closed",
+            CloseReason::MessageTooBig => "Message larger than the server accepts (max_message_bytes)",
         }
     }
 
@@ -63,6 +66,7 @@ impl CloseReason {
             CloseReason::ClientRequested => 1000,
             CloseReason::ServerShutdown => 1001,
             CloseReason::Flood => 1008,
+            CloseReason::MessageTooBig => 1009,
             CloseReason::SlowConsumer => 1013,
             // 4000-4999 are for applications: these tell a client to act (refresh, resume).
             CloseReason::TokenExpired => 4001,
@@ -86,6 +90,10 @@ pub enum ItemClass {
     /// A frame or limited-stream event of subscription `sub`: the oldest goes first.
     Droppable { sub: u32 },
     Alert,
+    /// An alert sent again after a resume: never dropped, and not counted against
+    /// `alert_queue_capacity` (a replay is bounded by `alert_history`; a client too slow
+    /// for it is caught by the write timeout, and the log still holds every item).
+    Replayed,
 }
 
 /// One message waiting to be written.
@@ -239,7 +247,7 @@ impl SessionShared {
         };
         let buffer = sub.throttle.buffer_size;
         if alert {
-            self.push_alert(st, item);
+            self.push_alert(st, item, false);
         } else {
             let slot = *slot;
             let waiting = st
@@ -263,7 +271,7 @@ impl SessionShared {
         }
     }
 
-    fn push_alert(&self, st: &mut SessionState, mut item: Outgoing) {
+    fn push_alert(&self, st: &mut SessionState, mut item: Outgoing, replay: bool) {
         item.seq = st.next_seq;
         st.next_seq += 1;
         st.alert_log.push_back(item.clone());
@@ -276,7 +284,10 @@ impl SessionShared {
         if !st.deliverable() {
             return;
         }
-        if st.alerts_queued >= self.alert_queue_capacity {
+        if replay {
+            item.class = ItemClass::Replayed;
+            st.queue.push_back(item);
+        } else if st.alerts_queued >= self.alert_queue_capacity {
             // Never drop an alert silently: end the connection; the alert is in the log,
             // and a resume delivers it.
             st.closing.get_or_insert(CloseReason::SlowConsumer);
@@ -309,7 +320,8 @@ impl SessionShared {
         let mut st = self.state.lock();
         for mut item in items {
             item.replayed_from.get_or_insert(item.seq);
-            self.push_alert(&mut st, item);
+            item.class = ItemClass::Alert;
+            self.push_alert(&mut st, item, true);
         }
     }
 
