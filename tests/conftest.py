@@ -25,7 +25,8 @@ def connect(server: Any, token: Optional[str], **params: Any) -> Any:
     from urllib.parse import urlencode
 
     url = server.url + (f"?{urlencode(q)}" if q else "")
-    kwargs: dict = {"subprotocols": ["wifi-densepose-v1"], "compression": None, "max_size": None}
+    kwargs: dict = {"subprotocols": ["wifi-densepose-v1"], "compression": None, "max_size": None,
+                    "max_queue": None}
     return websockets.connect(url, **kwargs)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import json
 import logging
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -57,6 +59,16 @@ def _load_config(config: Union[None, Mapping[str, Any], str, os.PathLike]) -> Op
     return json.dumps(dict(config))
 
 
+_RUNNING: "weakref.WeakSet[Server]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    # Stop before the interpreter finalizes: the callback thread must be out of Python.
+    for server in list(_RUNNING):
+        server.stop()
+
+
 @dataclass
 class _Registered:
     fn: Callback
@@ -93,12 +105,15 @@ class Server:
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> "Server":
         self._native.start()
+        _RUNNING.add(self)
         self._install_dispatcher()
         return self
 
     def stop(self) -> None:
-        """Stops serving; clients get ``disconnect`` (server_shutdown). Never hangs."""
+        """Stops serving; clients get ``disconnect`` (server_shutdown). Never hangs: a
+        callback still running is given two seconds to return."""
         self._native.stop()
+        _RUNNING.discard(self)
 
     def __enter__(self) -> "Server":
         return self.start()

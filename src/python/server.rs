@@ -20,6 +20,19 @@ fn to_py(e: ServerError) -> PyErr {
 /// The callback dispatcher thread's handle.
 struct Dispatcher {
     stop: Arc<AtomicBool>,
+    /// Set by the thread when it has left Python for good.
+    finished: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Dispatcher {
+    /// Stops the thread and waits (bounded) until it has left Python: a thread still
+    /// inside Python while the interpreter finalizes would crash the process.
+    fn stop_and_wait(self, timeout: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        let (lock, cond) = &*self.finished;
+        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = cond.wait_timeout_while(guard, timeout, |done| !*done);
+    }
 }
 
 /// A WebSocket API server with its event bus (see `wifi_densepose.Server`).
@@ -105,7 +118,7 @@ impl PyServer {
     /// Stops the server (idempotent; bounded to about two seconds).
     fn stop(&self, py: Python<'_>) {
         if let Some(d) = self.dispatcher.lock().take() {
-            d.stop.store(true, Ordering::SeqCst);
+            py.detach(|| d.stop_and_wait(Duration::from_secs(2)));
         }
         let server = self.server.lock().take();
         if let Some(mut server) = server {
@@ -173,7 +186,7 @@ impl PyServer {
         let guard = self.server.lock();
         let server = guard.as_ref().ok_or_else(|| to_py(ServerError::NotRunning))?;
         if let Some(old) = self.dispatcher.lock().take() {
-            old.stop.store(true, Ordering::SeqCst);
+            old.stop.store(true, Ordering::SeqCst); // it exits within 100 ms, between calls
         }
         if types.is_empty() {
             server.set_callback_sink(Vec::new(), None);
@@ -183,12 +196,19 @@ impl PyServer {
         let stop = Arc::new(AtomicBool::new(false));
         let errors = self.dispatch_errors.clone();
         let thread_stop = stop.clone();
+        let finished = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let thread_finished = finished.clone();
         std::thread::Builder::new()
             .name("wdp-callbacks".into())
-            .spawn(move || dispatch_loop(rx, dispatch, thread_stop, errors))
+            .spawn(move || {
+                dispatch_loop(rx, dispatch, thread_stop, errors);
+                let (lock, cond) = &*thread_finished;
+                *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                cond.notify_all();
+            })
             .map_err(|e| PyRuntimeError::new_err(format!("cannot start the callback thread: {e}")))?;
         server.set_callback_sink(types, Some(tx));
-        *self.dispatcher.lock() = Some(Dispatcher { stop });
+        *self.dispatcher.lock() = Some(Dispatcher { stop, finished });
         Ok(())
     }
 
@@ -236,6 +256,9 @@ fn dispatch_loop(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let data = event.data.to_string();
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
         Python::attach(|py| {
             if let Err(e) = dispatch.call1(py, (t.as_str(), data)) {
                 errors.fetch_add(1, Ordering::Relaxed);

@@ -116,6 +116,8 @@ async fn read_loop<S>(
             Ok(Some(frame)) => frame,
         };
         if frame.opcode() == OpCode::Close {
+            // yawc queued the close reply; one more read sends it (and then ends).
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
             break Some(PeerEnd::Clean);
         }
         if session.state.lock().closing.is_some() {
