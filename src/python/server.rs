@@ -66,18 +66,26 @@ impl PyServer {
     ) -> PyResult<Self> {
         let key = match (jwt_algorithm, jwt_secret, jwt_public_key) {
             ("HS256", Some(s), None) if !s.is_empty() => JwtKey::Hs256Secret(s.into_bytes()),
-            ("HS256", Some(_), None) => return Err(PyValueError::new_err("jwt_secret must not be empty")),
+            ("HS256", Some(_), None) => {
+                return Err(PyValueError::new_err("jwt_secret must not be empty"))
+            }
             ("HS256", None, None) => JwtKey::Hs256Secret(random_secret()),
             ("RS256", None, Some(pem)) => JwtKey::Rs256PublicPem(pem.into_bytes()),
             ("ES256", None, Some(pem)) => JwtKey::Es256PublicPem(pem.into_bytes()),
             ("HS256", _, Some(_)) => {
-                return Err(PyValueError::new_err("jwt_public_key needs jwt_algorithm='RS256' or 'ES256'"))
+                return Err(PyValueError::new_err(
+                    "jwt_public_key needs jwt_algorithm='RS256' or 'ES256'",
+                ))
             }
             ("RS256" | "ES256", _, None) => {
-                return Err(PyValueError::new_err(format!("jwt_algorithm='{jwt_algorithm}' needs jwt_public_key (PEM)")))
+                return Err(PyValueError::new_err(format!(
+                    "jwt_algorithm='{jwt_algorithm}' needs jwt_public_key (PEM)"
+                )))
             }
             ("RS256" | "ES256", Some(_), Some(_)) => {
-                return Err(PyValueError::new_err("give jwt_secret (HS256) or jwt_public_key (RS256/ES256), not both"))
+                return Err(PyValueError::new_err(
+                    "give jwt_secret (HS256) or jwt_public_key (RS256/ES256), not both",
+                ))
             }
             (other, _, _) => {
                 return Err(PyValueError::new_err(format!(
@@ -86,7 +94,8 @@ impl PyServer {
             }
         };
         // Checked now, so a bad key is refused where it is given, not at start().
-        crate::server::Authenticator::new(&key, 0).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        crate::server::Authenticator::new(&key, 0)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let mut config = ServerConfig::new(key);
         config.host = host.to_string();
         config.port = port;
@@ -148,8 +157,16 @@ impl PyServer {
     }
 
     #[pyo3(signature = (subject, environments=None, ttl_s=3600))]
-    fn issue_token(&self, subject: &str, environments: Option<Vec<String>>, ttl_s: u64) -> PyResult<String> {
-        self.with(|s| s.issue_token(subject, environments.as_deref(), ttl_s).map_err(to_py))
+    fn issue_token(
+        &self,
+        subject: &str,
+        environments: Option<Vec<String>>,
+        ttl_s: u64,
+    ) -> PyResult<String> {
+        self.with(|s| {
+            s.issue_token(subject, environments.as_deref(), ttl_s)
+                .map_err(to_py)
+        })
     }
 
     fn add_environment(&self, environment_id: &str) -> PyResult<()> {
@@ -168,12 +185,21 @@ impl PyServer {
 
     /// Publishes an event (`data_json`: the message's `data` object as JSON text).
     #[pyo3(signature = (event_type, data_json, environment_id=None))]
-    fn publish(&self, py: Python<'_>, event_type: &str, data_json: &str, environment_id: Option<String>) -> PyResult<()> {
+    fn publish(
+        &self,
+        py: Python<'_>,
+        event_type: &str,
+        data_json: &str,
+        environment_id: Option<String>,
+    ) -> PyResult<()> {
         let data: serde_json::Value = serde_json::from_str(data_json)
             .map_err(|e| PyValueError::new_err(format!("event data is not valid JSON: {e}")))?;
         let guard = self.server.lock();
-        let server = guard.as_ref().ok_or_else(|| to_py(ServerError::NotRunning))?;
-        py.detach(|| server.publish(event_type, data, environment_id)).map_err(to_py)
+        let server = guard
+            .as_ref()
+            .ok_or_else(|| to_py(ServerError::NotRunning))?;
+        py.detach(|| server.publish(event_type, data, environment_id))
+            .map_err(to_py)
     }
 
     /// Routes events of `event_types` to `dispatch(event_type, data_json)`, called on a
@@ -181,10 +207,15 @@ impl PyServer {
     fn set_dispatcher(&self, event_types: Vec<String>, dispatch: Py<PyAny>) -> PyResult<()> {
         let types = event_types
             .iter()
-            .map(|t| EventType::parse(t).ok_or_else(|| PyValueError::new_err(format!("unknown event type '{t}'"))))
+            .map(|t| {
+                EventType::parse(t)
+                    .ok_or_else(|| PyValueError::new_err(format!("unknown event type '{t}'")))
+            })
             .collect::<PyResult<Vec<_>>>()?;
         let guard = self.server.lock();
-        let server = guard.as_ref().ok_or_else(|| to_py(ServerError::NotRunning))?;
+        let server = guard
+            .as_ref()
+            .ok_or_else(|| to_py(ServerError::NotRunning))?;
         if let Some(old) = self.dispatcher.lock().take() {
             old.stop.store(true, Ordering::SeqCst); // it exits within 100 ms, between calls
         }
@@ -206,7 +237,9 @@ impl PyServer {
                 *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
                 cond.notify_all();
             })
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the callback thread: {e}")))?;
+            .map_err(|e| {
+                PyRuntimeError::new_err(format!("cannot start the callback thread: {e}"))
+            })?;
         server.set_callback_sink(types, Some(tx));
         *self.dispatcher.lock() = Some(Dispatcher { stop, finished });
         Ok(())
@@ -226,7 +259,9 @@ impl PyServer {
 impl PyServer {
     fn with<T>(&self, f: impl FnOnce(&Server) -> PyResult<T>) -> PyResult<T> {
         let guard = self.server.lock();
-        let server = guard.as_ref().ok_or_else(|| to_py(ServerError::NotRunning))?;
+        let server = guard
+            .as_ref()
+            .ok_or_else(|| to_py(ServerError::NotRunning))?;
         f(server)
     }
 }

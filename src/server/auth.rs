@@ -75,7 +75,12 @@ impl Authenticator {
                 None,
             ),
         };
-        Ok(Authenticator { algorithm, decoding, encoding, leeway_s })
+        Ok(Authenticator {
+            algorithm,
+            decoding,
+            encoding,
+            leeway_s,
+        })
     }
 
     /// Verifies a token: signature, algorithm (exactly the configured one, so `alg: none`
@@ -160,9 +165,9 @@ fn classify(e: jsonwebtoken::errors::Error) -> AuthError {
     match e.kind() {
         K::ExpiredSignature => AuthError::Expired,
         K::InvalidSignature => AuthError::BadSignature,
-        K::InvalidAlgorithm | K::InvalidAlgorithmName => {
-            AuthError::WrongAlgorithm("the token's algorithm is not the one this server accepts".into())
-        }
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => AuthError::WrongAlgorithm(
+            "the token's algorithm is not the one this server accepts".into(),
+        ),
         K::ImmatureSignature => AuthError::Malformed("token is not valid yet (nbf)".into()),
         K::MissingRequiredClaim(c) => AuthError::Malformed(format!("claim `{c}` is missing")),
         _ => AuthError::Malformed(e.to_string()),
@@ -174,7 +179,10 @@ mod tests {
     use super::*;
 
     fn now() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     #[test]

@@ -39,13 +39,20 @@ impl Event {
     /// Builds an event. `environment_id` is written into `data` when `data` lacks it, so
     /// the wire always says which room an event is about.
     pub fn new(event_type: EventType, mut data: Value, environment_id: Option<String>) -> Self {
-        let environment_id = environment_id
-            .or_else(|| data.get("environment_id").and_then(Value::as_str).map(String::from));
+        let environment_id = environment_id.or_else(|| {
+            data.get("environment_id")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
         if let (Some(env), Some(obj)) = (&environment_id, data.as_object_mut()) {
-            obj.entry("environment_id").or_insert_with(|| Value::from(env.clone()));
+            obj.entry("environment_id")
+                .or_insert_with(|| Value::from(env.clone()));
         }
         let confidence = data.get("confidence").and_then(Value::as_f64);
-        let severity = data.get("severity").and_then(Value::as_str).map(String::from);
+        let severity = data
+            .get("severity")
+            .and_then(Value::as_str)
+            .map(String::from);
         let kind = data
             .get("event_type")
             .or_else(|| data.get("event"))
@@ -83,7 +90,8 @@ impl Event {
     fn serialize(&self, data: &Value) -> Bytes {
         let mut out = BytesMut::with_capacity(256).writer();
         out.get_mut().extend_from_slice(b"{\"type\":\"");
-        out.get_mut().extend_from_slice(self.event_type.as_str().as_bytes());
+        out.get_mut()
+            .extend_from_slice(self.event_type.as_str().as_bytes());
         out.get_mut().extend_from_slice(b"\",\"timestamp\":\"");
         out.get_mut().extend_from_slice(self.timestamp.as_bytes());
         out.get_mut().extend_from_slice(b"\",\"data\":");
@@ -156,7 +164,9 @@ impl Bus {
             if types.contains(&event.event_type)
                 && sink.try_send((event.event_type, event.clone())).is_err()
             {
-                self.counters.callback_dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .callback_dropped
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         event
@@ -171,7 +181,11 @@ impl Bus {
     }
 
     pub fn find_session(&self, session_id: &str) -> Option<Arc<SessionShared>> {
-        self.sessions.read().iter().find(|s| s.state.lock().session_id == session_id).cloned()
+        self.sessions
+            .read()
+            .iter()
+            .find(|s| s.state.lock().session_id == session_id)
+            .cloned()
     }
 
     pub fn sessions(&self) -> Vec<Arc<SessionShared>> {

@@ -69,7 +69,13 @@ impl ClientState {
 }
 
 /// Queues an `error` message for the client.
-pub fn send_error(shared: &Shared, session: &SessionShared, code: &str, message: &str, details: Value) {
+pub fn send_error(
+    shared: &Shared,
+    session: &SessionShared,
+    code: &str,
+    message: &str,
+    details: Value,
+) {
     shared.metrics.client_errors.fetch_add(1, Relaxed);
     session.push_control(control_prefix(
         "error",
@@ -82,7 +88,13 @@ fn subscription_error(shared: &Shared, session: &SessionShared, e: &FieldError, 
     if let (Some(d), Some(x)) = (details.as_object_mut(), extra.as_object()) {
         d.extend(x.clone());
     }
-    send_error(shared, session, code::SUBSCRIPTION_ERROR, "Invalid subscription", details);
+    send_error(
+        shared,
+        session,
+        code::SUBSCRIPTION_ERROR,
+        "Invalid subscription",
+        details,
+    );
 }
 
 /// Handles one text message. Returns a reason when the connection must end.
@@ -173,7 +185,9 @@ fn check_rate(
         Category::Heartbeat => (&mut client.heartbeat, 1),
         Category::General => (&mut client.general, 2),
     };
-    let Err(refusal) = window.check(now) else { return true };
+    let Err(refusal) = window.check(now) else {
+        return true;
+    };
     shared.metrics.rate_limited.fetch_add(1, Relaxed);
     let recent = client.last_refusal_reply[idx]
         .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1));
@@ -206,16 +220,25 @@ fn check_rate(
 }
 
 fn describe_all(st: &SessionState) -> Vec<Value> {
-    st.subscriptions.iter().map(|(_, _, s)| s.describe()).collect()
+    st.subscriptions
+        .iter()
+        .map(|(_, _, s)| s.describe())
+        .collect()
 }
 
 fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let Some(list) = data.get("subscriptions").and_then(Value::as_array) else {
-        let e = FieldError { field: "subscriptions".into(), reason: "is required and must be a list".into() };
+        let e = FieldError {
+            field: "subscriptions".into(),
+            reason: "is required and must be a list".into(),
+        };
         return subscription_error(shared, session, &e, json!({}));
     };
     if list.is_empty() {
-        let e = FieldError { field: "subscriptions".into(), reason: "must not be empty".into() };
+        let e = FieldError {
+            field: "subscriptions".into(),
+            reason: "must not be empty".into(),
+        };
         return subscription_error(shared, session, &e, json!({}));
     }
     let mut st = session.state.lock();
@@ -223,7 +246,10 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         drop(st);
         let e = FieldError {
             field: "subscriptions".into(),
-            reason: format!("at most {} subscriptions per connection", shared.config.max_subscriptions),
+            reason: format!(
+                "at most {} subscriptions per connection",
+                shared.config.max_subscriptions
+            ),
         };
         return subscription_error(shared, session, &e, json!({}));
     }
@@ -231,7 +257,8 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let mut parsed = Vec::with_capacity(list.len());
     for (i, spec) in list.iter().enumerate() {
         let id = format!("sub_{}", st.next_subscription + i as u32);
-        let result = Subscription::parse(id, spec, &st.grant).and_then(|s| check_environment(shared, s));
+        let result =
+            Subscription::parse(id, spec, &st.grant).and_then(|s| check_environment(shared, s));
         match result {
             Ok(s) => parsed.push(s),
             Err(mut e) => {
@@ -256,7 +283,8 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         let slot = st.next_subscription;
         st.next_subscription += 1;
         added.push(sub.describe());
-        st.subscriptions.push((slot, Arc::from(sub.id.as_str()), sub));
+        st.subscriptions
+            .push((slot, Arc::from(sub.id.as_str()), sub));
     }
     let all = describe_all(&st);
     drop(st);
@@ -292,9 +320,15 @@ fn unsubscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         return subscription_error(shared, session, &e, json!({}));
     };
     let mut st = session.state.lock();
-    if let Some(unknown) = ids.iter().find(|id| !st.subscriptions.iter().any(|(_, s, _)| &**s == **id)) {
+    if let Some(unknown) = ids
+        .iter()
+        .find(|id| !st.subscriptions.iter().any(|(_, s, _)| &**s == **id))
+    {
         drop(st);
-        let e = FieldError { field: "subscription_ids".into(), reason: format!("unknown subscription id '{unknown}'") };
+        let e = FieldError {
+            field: "subscription_ids".into(),
+            reason: format!("unknown subscription id '{unknown}'"),
+        };
         return subscription_error(shared, session, &e, json!({"subscription_id": unknown}));
     }
     let removed_slots: Vec<u32> = st
@@ -303,9 +337,12 @@ fn unsubscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         .filter(|(_, id, _)| ids.contains(&&**id))
         .map(|(slot, _, _)| *slot)
         .collect();
-    st.subscriptions.retain(|(slot, _, _)| !removed_slots.contains(slot));
+    st.subscriptions
+        .retain(|(slot, _, _)| !removed_slots.contains(slot));
     // Frames of a removed subscription that still wait are no longer wanted.
-    st.queue.retain(|o| !matches!(o.class, ItemClass::Droppable { sub } if removed_slots.contains(&sub)));
+    st.queue.retain(
+        |o| !matches!(o.class, ItemClass::Droppable { sub } if removed_slots.contains(&sub)),
+    );
     let all = describe_all(&st);
     drop(st);
     session.push_control(control_prefix(
@@ -316,7 +353,10 @@ fn unsubscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
 
 fn update_subscription(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let Some(id) = data.get("subscription_id").and_then(Value::as_str) else {
-        let e = FieldError { field: "subscription_id".into(), reason: "is required and must be a string".into() };
+        let e = FieldError {
+            field: "subscription_id".into(),
+            reason: "is required and must be a string".into(),
+        };
         return subscription_error(shared, session, &e, json!({}));
     };
     // Decide under the lock, answer after it: replies take the same lock.
@@ -405,7 +445,13 @@ pub fn connection_status(shared: &Shared, session: &SessionShared, status: &str)
 /// Adopts a session that a previous connection left, and replays the alerts it missed.
 fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let fail = |reason: &str| {
-        send_error(shared, session, code::RESUME_FAILED, "Session cannot be resumed", json!({"reason": reason}))
+        send_error(
+            shared,
+            session,
+            code::RESUME_FAILED,
+            "Session cannot be resumed",
+            json!({"reason": reason}),
+        )
     };
     let Some(session_id) = data.get("session_id").and_then(Value::as_str) else {
         return fail("`session_id` is required");
@@ -413,8 +459,14 @@ fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let Some(last_sequence) = data.get("last_sequence").and_then(Value::as_u64) else {
         return fail("`last_sequence` is required and must be a non-negative integer");
     };
-    let Some(old) = shared.bus.find_session(session_id).filter(|o| o.id != session.id) else {
-        return fail("unknown or expired session (sessions can be resumed for the configured resume_ttl)");
+    let Some(old) = shared
+        .bus
+        .find_session(session_id)
+        .filter(|o| o.id != session.id)
+    else {
+        return fail(
+            "unknown or expired session (sessions can be resumed for the configured resume_ttl)",
+        );
     };
     if old.subject != session.subject {
         return fail("the session belongs to another token subject");
@@ -449,7 +501,11 @@ fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     // Alerts the client saw stay in the log under their numbers; missed ones are sent
     // again under new numbers on this connection (sequence only ever increases), with
     // `replayed_from` giving the number they first had.
-    let missed: Vec<_> = taken_log.iter().filter(|o| o.seq > last_sequence).cloned().collect();
+    let missed: Vec<_> = taken_log
+        .iter()
+        .filter(|o| o.seq > last_sequence)
+        .cloned()
+        .collect();
     taken_log.retain(|o| o.seq <= last_sequence);
     mine.alert_log = taken_log;
     let session_id = mine.session_id.clone();

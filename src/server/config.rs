@@ -36,11 +36,23 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            subscribe: WindowLimit { max: 10, window: Duration::from_secs(60) },
-            heartbeat: WindowLimit { max: 1, window: Duration::from_secs(30) },
-            general: WindowLimit { max: 60, window: Duration::from_secs(60) },
+            subscribe: WindowLimit {
+                max: 10,
+                window: Duration::from_secs(60),
+            },
+            heartbeat: WindowLimit {
+                max: 1,
+                window: Duration::from_secs(30),
+            },
+            general: WindowLimit {
+                max: 60,
+                window: Duration::from_secs(60),
+            },
             heartbeat_grace: Duration::from_secs(1),
-            flood: WindowLimit { max: 300, window: Duration::from_secs(10) },
+            flood: WindowLimit {
+                max: 300,
+                window: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -137,7 +149,9 @@ fn seconds(key: &str, v: f64) -> Result<Duration, String> {
     if v.is_finite() && v > 0.0 && v < 1e9 {
         Ok(Duration::from_secs_f64(v))
     } else {
-        Err(format!("config key `{key}`: {v} is not a positive number of seconds"))
+        Err(format!(
+            "config key `{key}`: {v} is not a positive number of seconds"
+        ))
     }
 }
 
@@ -200,9 +214,14 @@ impl ServerConfig {
         if let Some(r) = o.rate_limits {
             let limit = |key: &str, (max, w): (u32, f64)| -> Result<WindowLimit, String> {
                 if max == 0 {
-                    return Err(format!("config key `rate_limits.{key}`: the count must be at least 1"));
+                    return Err(format!(
+                        "config key `rate_limits.{key}`: the count must be at least 1"
+                    ));
                 }
-                Ok(WindowLimit { max, window: seconds(&format!("rate_limits.{key}"), w)? })
+                Ok(WindowLimit {
+                    max,
+                    window: seconds(&format!("rate_limits.{key}"), w)?,
+                })
             };
             if let Some(x) = r.subscribe {
                 self.rate_limits.subscribe = limit("subscribe", x)?;

@@ -49,14 +49,30 @@ pub async fn serve<S>(
     shared.metrics.connections_active.fetch_add(1, Relaxed);
     shared.metrics.connections_total.fetch_add(1, Relaxed);
     let (mut sink, stream) = ws.split();
-    let done = Arc::new(ReaderDone { end: std::sync::Mutex::new(None), notify: Notify::new() });
+    let done = Arc::new(ReaderDone {
+        end: std::sync::Mutex::new(None),
+        notify: Notify::new(),
+    });
     session.push_control(control_prefix(
         "connection_status",
         &commands::connection_status(&shared, &session, "connected"),
     ));
-    let mut reader = tokio::spawn(read_loop(shared.clone(), session.clone(), stream, done.clone()));
+    let mut reader = tokio::spawn(read_loop(
+        shared.clone(),
+        session.clone(),
+        stream,
+        done.clone(),
+    ));
 
-    let reason = write_loop(&shared, &session, &identity, &mut sink, &done, pmd_negotiated).await;
+    let reason = write_loop(
+        &shared,
+        &session,
+        &identity,
+        &mut sink,
+        &done,
+        pmd_negotiated,
+    )
+    .await;
     if reason.is_some() {
         // Finish the closing handshake: read until the client's close frame, so the socket
         // is not dropped with unread data (the kernel would answer with a reset and the
@@ -239,7 +255,10 @@ where
 }
 
 fn token_deadline(expires_at: u64) -> tokio::time::Instant {
-    let now_s = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
     let left = (expires_at as f64 - now_s).max(0.0);
     tokio::time::Instant::now() + Duration::from_secs_f64(left)
 }
@@ -303,12 +322,19 @@ fn compress(text: Bytes, gzip: bool) -> Bytes {
 }
 
 /// The disconnect message and the close frame, with a bound on how long they may take.
-async fn send_goodbye<W>(shared: &Shared, session: &SessionShared, sink: &mut W, reason: CloseReason)
-where
+async fn send_goodbye<W>(
+    shared: &Shared,
+    session: &SessionShared,
+    sink: &mut W,
+    reason: CloseReason,
+) where
     W: futures::Sink<Frame> + Unpin,
 {
     if reason == CloseReason::SlowConsumer {
-        shared.metrics.slow_consumer_disconnects.fetch_add(1, Relaxed);
+        shared
+            .metrics
+            .slow_consumer_disconnects
+            .fetch_add(1, Relaxed);
     }
     if reason == CloseReason::HeartbeatTimeout {
         commands::send_error(
@@ -323,8 +349,10 @@ where
     // and alerts do not (alerts stay in the resume log).
     let replies: Vec<Outgoing> = {
         let mut st = session.state.lock();
-        let (control, rest): (Vec<_>, Vec<_>) =
-            st.queue.drain(..).partition(|o| o.class == ItemClass::Control);
+        let (control, rest): (Vec<_>, Vec<_>) = st
+            .queue
+            .drain(..)
+            .partition(|o| o.class == ItemClass::Control);
         st.queue.extend(rest);
         control
     };
@@ -345,12 +373,17 @@ where
     let goodbye = async {
         // A slow consumer's socket may be full: the timeout below bounds the attempt.
         for item in &replies {
-            sink.feed(to_frame(session, item, false)).await.map_err(|_| ())?;
+            sink.feed(to_frame(session, item, false))
+                .await
+                .map_err(|_| ())?;
         }
         sink.feed(Frame::text(text)).await.map_err(|_| ())?;
-        sink.feed(Frame::close(CloseCode::from(reason.close_code()), reason.as_str()))
-            .await
-            .map_err(|_| ())?;
+        sink.feed(Frame::close(
+            CloseCode::from(reason.close_code()),
+            reason.as_str(),
+        ))
+        .await
+        .map_err(|_| ())?;
         sink.flush().await.map_err(|_| ())
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), goodbye).await;

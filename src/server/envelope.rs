@@ -34,7 +34,12 @@ pub fn control_prefix(message_type: &str, data: &Value) -> Bytes {
 }
 
 /// Completes a prefix with this connection's metadata.
-pub fn finish(prefix: &[u8], client_id_json: &str, sequence: u64, compression: Option<&str>) -> Bytes {
+pub fn finish(
+    prefix: &[u8],
+    client_id_json: &str,
+    sequence: u64,
+    compression: Option<&str>,
+) -> Bytes {
     let mut out = BytesMut::with_capacity(prefix.len() + client_id_json.len() + 64);
     out.extend_from_slice(prefix);
     out.extend_from_slice(b"\"client_id\":");

@@ -36,7 +36,10 @@ impl AuthError {
 #[derive(Debug, Error)]
 pub enum ServerError {
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("invalid event: {0}")]

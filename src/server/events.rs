@@ -79,8 +79,14 @@ impl EventType {
             EventType::SystemEvent
             | EventType::HardwareEvent
             | EventType::ConfigUpdate
-            | EventType::PerformanceUpdate => Delivery::Limited { per_minute: 100, buffer: 10 },
-            EventType::AnalyticsStream => Delivery::Limited { per_minute: 60, buffer: 5 },
+            | EventType::PerformanceUpdate => Delivery::Limited {
+                per_minute: 100,
+                buffer: 10,
+            },
+            EventType::AnalyticsStream => Delivery::Limited {
+                per_minute: 60,
+                buffer: 5,
+            },
         }
     }
 
@@ -128,7 +134,6 @@ impl Quality {
 /// The highest frame rate any pose subscription may ask for (the high-quality preset).
 pub const MAX_POSE_FPS: f64 = 30.0;
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,7 +143,10 @@ mod tests {
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
         }
-        assert_eq!(EventType::parse("analytics_update"), Some(EventType::AnalyticsStream));
+        assert_eq!(
+            EventType::parse("analytics_update"),
+            Some(EventType::AnalyticsStream)
+        );
         assert_eq!(EventType::parse("pose"), None);
     }
 }

@@ -25,11 +25,17 @@ type Body = Full<Bytes>;
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-pub async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
     Ok(match (req.method(), path) {
         (&Method::GET, "/health") => health(&shared),
@@ -69,21 +75,34 @@ fn health(shared: &Shared) -> Response<Body> {
     )
 }
 
-fn refuse(shared: &Shared, status: StatusCode, error: &str, reason: &str, message: String) -> Response<Body> {
+fn refuse(
+    shared: &Shared,
+    status: StatusCode,
+    error: &str,
+    reason: &str,
+    message: String,
+) -> Response<Body> {
     shared.metrics.handshake_refused.fetch_add(1, Relaxed);
-    json_response(status, json!({"error": error, "reason": reason, "message": message}))
+    json_response(
+        status,
+        json!({"error": error, "reason": reason, "message": message}),
+    )
 }
 
 /// Query parameters of the handshake, percent-decoded.
 fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
     let q = req.uri().query()?;
-    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn bearer(req: &Request<Incoming>) -> Option<String> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
@@ -93,13 +112,21 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !is_upgrade {
-        let mut r = refuse(&shared, StatusCode::UPGRADE_REQUIRED, "upgrade_required", "not_websocket",
-            format!("{WS_PATH} speaks WebSocket only"));
-        r.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        let mut r = refuse(
+            &shared,
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "not_websocket",
+            format!("{WS_PATH} speaks WebSocket only"),
+        );
+        r.headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return r;
     }
     // The header wins over the query: proxies log URLs, so the header is the safer place.
-    let token = bearer(&req).or_else(|| query_param(&req, "token")).unwrap_or_default();
+    let token = bearer(&req)
+        .or_else(|| query_param(&req, "token"))
+        .unwrap_or_default();
     let identity = match shared.auth.verify(&token) {
         Ok(id) => id,
         Err(e) => {
@@ -115,8 +142,13 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         None => format!("client_{}", super::session_state::random_hex(8)),
         Some(id) if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| !c.is_control()) => id,
         Some(_) => {
-            return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "invalid_client_id",
-                "client_id must be 1 to 128 printable characters".into())
+            return refuse(
+                &shared,
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "invalid_client_id",
+                "client_id must be 1 to 128 printable characters".into(),
+            )
         }
     };
     let compression = match query_param(&req, "compression").as_deref() {
@@ -124,8 +156,13 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         Some(c) => match AppCompression::parse(c) {
             Some(c) => c,
             None => {
-                return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "invalid_compression",
-                    format!("compression '{c}' is not one of: gzip, deflate, none"))
+                return refuse(
+                    &shared,
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "invalid_compression",
+                    format!("compression '{c}' is not one of: gzip, deflate, none"),
+                )
             }
         },
     };
@@ -139,12 +176,21 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         .collect();
     let subprotocol = offered.iter().any(|p| p == SUBPROTOCOL);
     if !offered.is_empty() && !subprotocol {
-        return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "unsupported_subprotocol",
-            format!("offered subprotocols {offered:?}; this server speaks '{SUBPROTOCOL}'"));
+        return refuse(
+            &shared,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "unsupported_subprotocol",
+            format!("offered subprotocols {offered:?}; this server speaks '{SUBPROTOCOL}'"),
+        );
     }
     // The reader enforces max_message_bytes itself, so it can close cleanly with 1009 and
     // a reason; yawc's own limit is a hard stop well above it.
-    let hard_limit = shared.config.max_message_bytes.saturating_mul(16).max(1 << 20);
+    let hard_limit = shared
+        .config
+        .max_message_bytes
+        .saturating_mul(16)
+        .max(1 << 20);
     let mut options = yawc::Options::default()
         .with_max_payload_read(hard_limit)
         .with_max_read_buffer(hard_limit)
@@ -156,11 +202,18 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let (response, upgrade) = match yawc::WebSocket::upgrade_with_options(&mut req, options) {
         Ok(pair) => pair,
         Err(e) => {
-            return refuse(&shared, StatusCode::BAD_REQUEST, "bad_request", "bad_handshake",
-                format!("WebSocket handshake: {e}"))
+            return refuse(
+                &shared,
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "bad_handshake",
+                format!("WebSocket handshake: {e}"),
+            )
         }
     };
-    let pmd = response.headers().contains_key(header::SEC_WEBSOCKET_EXTENSIONS);
+    let pmd = response
+        .headers()
+        .contains_key(header::SEC_WEBSOCKET_EXTENSIONS);
     let session = SessionShared::new(
         client_id,
         &identity,
@@ -178,7 +231,10 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     });
     let mut response = response.map(|_| Full::new(Bytes::new()));
     if subprotocol {
-        response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
     }
     response
 }

@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the publish-to-write latency histogram.
-const LATENCY_BUCKETS: [f64; 12] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -41,24 +42,107 @@ impl Metrics {
     pub fn render(&self, published: u64, callback_dropped: u64, sessions: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, kind: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         };
-        counter("wdp_connections_active", "Open WebSocket connections.", "gauge", self.connections_active.load(Relaxed));
-        counter("wdp_sessions", "Sessions held, resumable ones included.", "gauge", sessions as u64);
-        counter("wdp_connections_total", "WebSocket connections accepted.", "counter", self.connections_total.load(Relaxed));
-        counter("wdp_handshakes_refused_total", "Handshakes refused (bad token, bad request).", "counter", self.handshake_refused.load(Relaxed));
-        counter("wdp_events_published_total", "Events published on the bus.", "counter", published);
-        counter("wdp_messages_sent_total", "Messages written to clients.", "counter", self.messages_sent.load(Relaxed));
-        counter("wdp_bytes_sent_total", "Message bytes written to clients, before WebSocket compression.", "counter", self.bytes_sent.load(Relaxed));
-        counter("wdp_frames_dropped_total", "Pose frames dropped for slow clients (buffer_size).", "counter", self.frames_dropped.load(Relaxed));
-        counter("wdp_limited_dropped_total", "System and analytics events dropped for slow clients.", "counter", self.limited_dropped.load(Relaxed));
-        counter("wdp_throttled_total", "Events held back by max_fps or per-minute limits.", "counter", self.throttled.load(Relaxed));
-        counter("wdp_client_messages_total", "Messages received from clients.", "counter", self.client_messages.load(Relaxed));
-        counter("wdp_client_errors_total", "Error messages sent to clients.", "counter", self.client_errors.load(Relaxed));
-        counter("wdp_rate_limited_total", "Client messages refused by rate limits.", "counter", self.rate_limited.load(Relaxed));
-        counter("wdp_slow_consumer_disconnects_total", "Clients disconnected for falling behind on alerts.", "counter", self.slow_consumer_disconnects.load(Relaxed));
-        counter("wdp_heartbeat_timeouts_total", "Connections closed for silence.", "counter", self.heartbeat_timeouts.load(Relaxed));
-        counter("wdp_callback_dropped_total", "Events dropped because Python callbacks fell behind.", "counter", callback_dropped);
+        counter(
+            "wdp_connections_active",
+            "Open WebSocket connections.",
+            "gauge",
+            self.connections_active.load(Relaxed),
+        );
+        counter(
+            "wdp_sessions",
+            "Sessions held, resumable ones included.",
+            "gauge",
+            sessions as u64,
+        );
+        counter(
+            "wdp_connections_total",
+            "WebSocket connections accepted.",
+            "counter",
+            self.connections_total.load(Relaxed),
+        );
+        counter(
+            "wdp_handshakes_refused_total",
+            "Handshakes refused (bad token, bad request).",
+            "counter",
+            self.handshake_refused.load(Relaxed),
+        );
+        counter(
+            "wdp_events_published_total",
+            "Events published on the bus.",
+            "counter",
+            published,
+        );
+        counter(
+            "wdp_messages_sent_total",
+            "Messages written to clients.",
+            "counter",
+            self.messages_sent.load(Relaxed),
+        );
+        counter(
+            "wdp_bytes_sent_total",
+            "Message bytes written to clients, before WebSocket compression.",
+            "counter",
+            self.bytes_sent.load(Relaxed),
+        );
+        counter(
+            "wdp_frames_dropped_total",
+            "Pose frames dropped for slow clients (buffer_size).",
+            "counter",
+            self.frames_dropped.load(Relaxed),
+        );
+        counter(
+            "wdp_limited_dropped_total",
+            "System and analytics events dropped for slow clients.",
+            "counter",
+            self.limited_dropped.load(Relaxed),
+        );
+        counter(
+            "wdp_throttled_total",
+            "Events held back by max_fps or per-minute limits.",
+            "counter",
+            self.throttled.load(Relaxed),
+        );
+        counter(
+            "wdp_client_messages_total",
+            "Messages received from clients.",
+            "counter",
+            self.client_messages.load(Relaxed),
+        );
+        counter(
+            "wdp_client_errors_total",
+            "Error messages sent to clients.",
+            "counter",
+            self.client_errors.load(Relaxed),
+        );
+        counter(
+            "wdp_rate_limited_total",
+            "Client messages refused by rate limits.",
+            "counter",
+            self.rate_limited.load(Relaxed),
+        );
+        counter(
+            "wdp_slow_consumer_disconnects_total",
+            "Clients disconnected for falling behind on alerts.",
+            "counter",
+            self.slow_consumer_disconnects.load(Relaxed),
+        );
+        counter(
+            "wdp_heartbeat_timeouts_total",
+            "Connections closed for silence.",
+            "counter",
+            self.heartbeat_timeouts.load(Relaxed),
+        );
+        counter(
+            "wdp_callback_dropped_total",
+            "Events dropped because Python callbacks fell behind.",
+            "counter",
+            callback_dropped,
+        );
         let name = "wdp_delivery_latency_seconds";
         let _ = writeln!(out, "# HELP {name} Time from publish to the write of a message to a client.\n# TYPE {name} histogram");
         let mut cumulative = 0;
@@ -68,7 +152,11 @@ impl Metrics {
         }
         let count = self.latency_count.load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.latency_sum_ns.load(Relaxed) as f64 / 1e9);
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.latency_sum_ns.load(Relaxed) as f64 / 1e9
+        );
         let _ = writeln!(out, "{name}_count {count}");
         out
     }

@@ -70,8 +70,13 @@ impl Server {
         let bind = format!("{}:{}", config.host, config.port);
         let listener = runtime
             .block_on(TcpListener::bind(&bind))
-            .map_err(|source| ServerError::Bind { addr: bind.clone(), source })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: bind, source })?;
+            .map_err(|source| ServerError::Bind {
+                addr: bind.clone(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr: bind, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             config,
@@ -85,7 +90,12 @@ impl Server {
         });
         runtime.spawn(accept_loop(listener, shared.clone()));
         runtime.spawn(reap_sessions(shared.clone()));
-        Ok(Server { runtime: Some(runtime), shared, addr, shutdown: shutdown_tx })
+        Ok(Server {
+            runtime: Some(runtime),
+            shared,
+            addr,
+            shutdown: shutdown_tx,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -104,7 +114,10 @@ impl Server {
         environments: Option<&[String]>,
         ttl_s: u64,
     ) -> Result<String, ServerError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         Ok(self.shared.auth.issue(subject, environments, ttl_s, now)?)
     }
 
@@ -127,10 +140,15 @@ impl Server {
     ) -> Result<(), ServerError> {
         let t = EventType::parse(event_type).ok_or_else(|| {
             let names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-            ServerError::InvalidEvent(format!("unknown event type '{event_type}' (one of: {})", names.join(", ")))
+            ServerError::InvalidEvent(format!(
+                "unknown event type '{event_type}' (one of: {})",
+                names.join(", ")
+            ))
         })?;
         if !data.is_object() {
-            return Err(ServerError::InvalidEvent("event data must be a JSON object".into()));
+            return Err(ServerError::InvalidEvent(
+                "event data must be a JSON object".into(),
+            ));
         }
         let event = Event::new(t, data, environment_id);
         if let Some(env) = &event.environment_id {
@@ -169,7 +187,12 @@ impl Server {
             // Give writers a moment to send their goodbyes, then stop whatever is left.
             let deadline = Instant::now() + Duration::from_millis(1500);
             while Instant::now() < deadline
-                && self.shared.metrics.connections_active.load(std::sync::atomic::Ordering::Relaxed) > 0
+                && self
+                    .shared
+                    .metrics
+                    .connections_active
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    > 0
             {
                 std::thread::sleep(Duration::from_millis(10));
             }

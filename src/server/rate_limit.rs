@@ -45,15 +45,28 @@ pub struct SlidingWindow {
 
 impl SlidingWindow {
     pub fn new(limit: WindowLimit, grace: Duration) -> Self {
-        SlidingWindow { limit, grace, accepted: VecDeque::new(), refused: VecDeque::new() }
+        SlidingWindow {
+            limit,
+            grace,
+            accepted: VecDeque::new(),
+            refused: VecDeque::new(),
+        }
     }
 
     pub fn check(&mut self, now: Instant) -> Result<(), Refusal> {
         let horizon = self.limit.window.saturating_sub(self.grace);
-        while self.accepted.front().is_some_and(|t| now.duration_since(*t) >= horizon) {
+        while self
+            .accepted
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= horizon)
+        {
             self.accepted.pop_front();
         }
-        while self.refused.front().is_some_and(|t| now.duration_since(*t) >= self.limit.window) {
+        while self
+            .refused
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.limit.window)
+        {
             self.refused.pop_front();
         }
         if (self.accepted.len() as u32) < self.limit.max {
@@ -61,7 +74,10 @@ impl SlidingWindow {
             return Ok(());
         }
         self.refused.push_back(now);
-        let oldest = *self.accepted.front().expect("a full window has an oldest entry");
+        let oldest = *self
+            .accepted
+            .front()
+            .expect("a full window has an oldest entry");
         let wait = horizon.saturating_sub(now.duration_since(oldest));
         Err(Refusal {
             current_rate: (self.accepted.len() + self.refused.len()) as u32,
@@ -90,7 +106,10 @@ mod tests {
     #[test]
     fn window_refuses_past_limit_then_recovers() {
         let mut w = SlidingWindow::new(
-            WindowLimit { max: 10, window: Duration::from_secs(60) },
+            WindowLimit {
+                max: 10,
+                window: Duration::from_secs(60),
+            },
             Duration::ZERO,
         );
         let t0 = Instant::now();
@@ -107,7 +126,10 @@ mod tests {
     #[test]
     fn heartbeat_grace_allows_jitter() {
         let mut w = SlidingWindow::new(
-            WindowLimit { max: 1, window: Duration::from_secs(30) },
+            WindowLimit {
+                max: 1,
+                window: Duration::from_secs(30),
+            },
             Duration::from_secs(1),
         );
         let t0 = Instant::now();

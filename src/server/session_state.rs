@@ -77,7 +77,10 @@ impl CloseReason {
 
     /// Whether the session stays resumable after this close.
     pub fn keeps_session(self) -> bool {
-        matches!(self, CloseReason::SlowConsumer | CloseReason::HeartbeatTimeout)
+        matches!(
+            self,
+            CloseReason::SlowConsumer | CloseReason::HeartbeatTimeout
+        )
     }
 }
 
@@ -88,7 +91,9 @@ pub enum ItemClass {
     /// client-message rate limits.
     Control,
     /// A frame or limited-stream event of subscription `sub`: the oldest goes first.
-    Droppable { sub: u32 },
+    Droppable {
+        sub: u32,
+    },
     Alert,
     /// An alert sent again after a resume: never dropped, and not counted against
     /// `alert_queue_capacity` (a replay is bounded by `alert_history`; a client too slow
@@ -222,8 +227,7 @@ impl SessionShared {
         let deliverable = st.deliverable();
         // An event is delivered at most once per connection, through the first
         // subscription (in creation order) that matches it.
-        let Some((slot, sub_id, sub)) =
-            st.subscriptions.iter_mut().find(|(_, _, s)| s.matches(ev))
+        let Some((slot, sub_id, sub)) = st.subscriptions.iter_mut().find(|(_, _, s)| s.matches(ev))
         else {
             return;
         };
@@ -239,7 +243,11 @@ impl SessionShared {
         let item = Outgoing {
             seq: 0,
             prefix: ev.prefix(sub.pose_view()),
-            class: if alert { ItemClass::Alert } else { ItemClass::Droppable { sub: *slot } },
+            class: if alert {
+                ItemClass::Alert
+            } else {
+                ItemClass::Droppable { sub: *slot }
+            },
             subscription_id: Some(sub_id.clone()),
             compression: sub.throttle.compression.unwrap_or(st.default_compression),
             published_at: Some(ev.published_at),
@@ -256,8 +264,10 @@ impl SessionShared {
                 .filter(|o| o.class == ItemClass::Droppable { sub: slot })
                 .count();
             if waiting >= buffer {
-                if let Some(pos) =
-                    st.queue.iter().position(|o| o.class == ItemClass::Droppable { sub: slot })
+                if let Some(pos) = st
+                    .queue
+                    .iter()
+                    .position(|o| o.class == ItemClass::Droppable { sub: slot })
                 {
                     st.queue.remove(pos);
                     match delivery {
@@ -342,5 +352,7 @@ fn push(st: &mut SessionState, mut item: Outgoing) {
 pub fn random_hex(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap()).collect()
+    (0..n)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap())
+        .collect()
 }

@@ -22,7 +22,10 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        FieldError { field: field.into(), reason: reason.into() }
+        FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -65,8 +68,12 @@ pub struct PoseView {
 
 impl PoseView {
     /// The view that changes nothing: every person, every field.
-    pub const FULL: PoseView =
-        PoseView { min_confidence_bits: 0, keypoints: true, dense_pose: true, velocity: true };
+    pub const FULL: PoseView = PoseView {
+        min_confidence_bits: 0,
+        keypoints: true,
+        dense_pose: true,
+        velocity: true,
+    };
 
     pub fn min_confidence(&self) -> f64 {
         f64::from_bits(self.min_confidence_bits)
@@ -111,8 +118,9 @@ pub struct Throttle {
 }
 
 /// Severities a `severity` filter may name, lowest first.
-pub const SEVERITIES: [&str; 8] =
-    ["debug", "info", "low", "medium", "warning", "high", "error", "critical"];
+pub const SEVERITIES: [&str; 8] = [
+    "debug", "info", "low", "medium", "warning", "high", "error", "critical",
+];
 
 /// A validated subscription with its throttle state.
 #[derive(Debug)]
@@ -141,9 +149,12 @@ fn allowed_filters(t: EventType) -> &'static [&'static str] {
         ],
         EventType::PoseDataTrajectory => &["environment_id", "min_confidence"],
         EventType::TrackingUpdate => &["environment_id", "min_confidence", "event_types"],
-        EventType::ActivityEvent => {
-            &["environment_id", "min_confidence", "severity", "event_types"]
-        }
+        EventType::ActivityEvent => &[
+            "environment_id",
+            "min_confidence",
+            "severity",
+            "event_types",
+        ],
         EventType::OccupancyUpdate => &["environment_id", "min_confidence"],
         EventType::SystemEvent | EventType::HardwareEvent => {
             &["environment_id", "severity", "event_types"]
@@ -159,7 +170,8 @@ fn allowed_filters(t: EventType) -> &'static [&'static str] {
 const THROTTLE_KEYS: [&str; 3] = ["max_fps", "buffer_size", "compression"];
 
 fn parse_bool(v: &Value, field: &str) -> Result<bool, FieldError> {
-    v.as_bool().ok_or_else(|| FieldError::new(field, "must be true or false"))
+    v.as_bool()
+        .ok_or_else(|| FieldError::new(field, "must be true or false"))
 }
 
 fn parse_string_list(
@@ -171,7 +183,10 @@ fn parse_string_list(
         .as_array()
         .ok_or_else(|| FieldError::new(field, "must be a list of strings"))?;
     if items.is_empty() {
-        return Err(FieldError::new(field, "must not be empty (omit the filter to match all)"));
+        return Err(FieldError::new(
+            field,
+            "must not be empty (omit the filter to match all)",
+        ));
     }
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -205,7 +220,11 @@ impl Filters {
                 let reason = if allowed.is_empty() {
                     format!("{} takes no filters", t.as_str())
                 } else {
-                    format!("unknown filter for {} (allowed: {})", t.as_str(), allowed.join(", "))
+                    format!(
+                        "unknown filter for {} (allowed: {})",
+                        t.as_str(),
+                        allowed.join(", ")
+                    )
                 };
                 return Err(FieldError::new(field, reason));
             }
@@ -225,7 +244,9 @@ impl Filters {
                 "include_keypoints" => self.include_keypoints = parse_bool(v, &field)?,
                 "include_dense_pose" => self.include_dense_pose = parse_bool(v, &field)?,
                 "include_velocity" => self.include_velocity = parse_bool(v, &field)?,
-                "severity" => self.severity = Some(parse_string_list(v, &field, Some(&SEVERITIES))?),
+                "severity" => {
+                    self.severity = Some(parse_string_list(v, &field, Some(&SEVERITIES))?)
+                }
                 "event_types" => self.event_types = Some(parse_string_list(v, &field, None)?),
                 _ => unreachable!("allowed_filters lists only handled keys"),
             }
@@ -239,14 +260,22 @@ impl Throttle {
         match t.delivery() {
             Delivery::Frames => {
                 let (fps, buffer) = quality.unwrap_or(Quality::Low).preset();
-                Throttle { max_fps: Some(fps), buffer_size: buffer, compression: None }
+                Throttle {
+                    max_fps: Some(fps),
+                    buffer_size: buffer,
+                    compression: None,
+                }
             }
             Delivery::Limited { per_minute, buffer } => Throttle {
                 max_fps: Some(per_minute as f64 / 60.0),
                 buffer_size: buffer,
                 compression: None,
             },
-            Delivery::Alert => Throttle { max_fps: None, buffer_size: 0, compression: None },
+            Delivery::Alert => Throttle {
+                max_fps: None,
+                buffer_size: 0,
+                compression: None,
+            },
         }
     }
 
@@ -276,7 +305,9 @@ impl Throttle {
                             format!("{} is an alert stream and is never throttled", t.as_str()),
                         )
                     })?;
-                    let x = v.as_f64().ok_or_else(|| FieldError::new(&field, "must be a number"))?;
+                    let x = v
+                        .as_f64()
+                        .ok_or_else(|| FieldError::new(&field, "must be a number"))?;
                     if !(x > 0.0 && x <= limit) {
                         return Err(FieldError::new(
                             &field,
@@ -289,13 +320,18 @@ impl Throttle {
                     if matches!(t.delivery(), Delivery::Alert) {
                         return Err(FieldError::new(
                             &field,
-                            format!("{} is an alert stream and is never buffered-and-dropped", t.as_str()),
+                            format!(
+                                "{} is an alert stream and is never buffered-and-dropped",
+                                t.as_str()
+                            ),
                         ));
                     }
                     let n = v
                         .as_u64()
                         .filter(|n| (1..=100).contains(n))
-                        .ok_or_else(|| FieldError::new(&field, "must be an integer from 1 to 100"))?;
+                        .ok_or_else(|| {
+                            FieldError::new(&field, "must be an integer from 1 to 100")
+                        })?;
                     self.buffer_size = n as usize;
                 }
                 "compression" => {
@@ -317,7 +353,10 @@ impl Throttle {
     }
 }
 
-fn as_object<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<&'a Map<String, Value>>, FieldError> {
+fn as_object<'a>(
+    v: Option<&'a Value>,
+    field: &str,
+) -> Result<Option<&'a Map<String, Value>>, FieldError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
@@ -328,9 +367,9 @@ fn as_object<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<&'a Map<Str
 impl Subscription {
     /// Parses one entry of a subscribe message's `subscriptions` list.
     pub fn parse(id: String, spec: &Value, grant: &EnvironmentGrant) -> Result<Self, FieldError> {
-        let obj = spec
-            .as_object()
-            .ok_or_else(|| FieldError::new("subscriptions[]", "each subscription must be an object"))?;
+        let obj = spec.as_object().ok_or_else(|| {
+            FieldError::new("subscriptions[]", "each subscription must be an object")
+        })?;
         for key in obj.keys() {
             if !["event_type", "filters", "throttle", "quality"].contains(&key.as_str()) {
                 return Err(FieldError::new(
@@ -345,17 +384,25 @@ impl Subscription {
             .ok_or_else(|| FieldError::new("event_type", "is required and must be a string"))?;
         let event_type = EventType::parse(name).ok_or_else(|| {
             let names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-            FieldError::new("event_type", format!("unknown event type '{name}' (one of: {})", names.join(", ")))
+            FieldError::new(
+                "event_type",
+                format!("unknown event type '{name}' (one of: {})", names.join(", ")),
+            )
         })?;
         let quality = match obj.get("quality") {
             None | Some(Value::Null) => None,
             Some(v) => {
                 if !event_type.is_pose() && event_type != EventType::PoseDataTrajectory {
-                    return Err(FieldError::new("quality", "applies to pose_data subscriptions only"));
+                    return Err(FieldError::new(
+                        "quality",
+                        "applies to pose_data subscriptions only",
+                    ));
                 }
-                Some(v.as_str().and_then(Quality::parse).ok_or_else(|| {
-                    FieldError::new("quality", "must be 'low' or 'high'")
-                })?)
+                Some(
+                    v.as_str()
+                        .and_then(Quality::parse)
+                        .ok_or_else(|| FieldError::new("quality", "must be 'low' or 'high'"))?,
+                )
             }
         };
         let mut sub = Subscription {
@@ -450,7 +497,9 @@ impl Subscription {
 
     /// The throttle: whether an event for `environment` may go now. Alerts always may.
     pub fn admit(&mut self, environment: Option<&str>, now: Instant) -> bool {
-        let Some(fps) = self.throttle.max_fps else { return true };
+        let Some(fps) = self.throttle.max_fps else {
+            return true;
+        };
         if let Delivery::Limited { per_minute, .. } = self.event_type.delivery() {
             if fps >= per_minute as f64 / 60.0 {
                 return self.take_token(per_minute as f64 / 60.0, now);
@@ -544,18 +593,25 @@ mod tests {
         assert_eq!(s.throttle.max_fps, Some(30.0));
         assert_eq!(s.throttle.buffer_size, 1);
         let s = parse(json!({"event_type": "pose_data"})).unwrap();
-        assert_eq!((s.throttle.max_fps, s.throttle.buffer_size), (Some(10.0), 5));
+        assert_eq!(
+            (s.throttle.max_fps, s.throttle.buffer_size),
+            (Some(10.0), 5)
+        );
     }
 
     #[test]
     fn invalid_values_name_the_field() {
-        let e = parse(json!({"event_type": "pose_data", "filters": {"min_confidence": 1.5}})).unwrap_err();
+        let e = parse(json!({"event_type": "pose_data", "filters": {"min_confidence": 1.5}}))
+            .unwrap_err();
         assert_eq!(e.field, "filters.min_confidence");
         let e = parse(json!({"event_type": "pose_data", "throttle": {"max_fps": 31}})).unwrap_err();
         assert_eq!(e.field, "throttle.max_fps");
-        let e = parse(json!({"event_type": "system_event", "filters": {"include_keypoints": true}})).unwrap_err();
+        let e =
+            parse(json!({"event_type": "system_event", "filters": {"include_keypoints": true}}))
+                .unwrap_err();
         assert_eq!(e.field, "filters.include_keypoints");
-        let e = parse(json!({"event_type": "activity_event", "throttle": {"max_fps": 1}})).unwrap_err();
+        let e =
+            parse(json!({"event_type": "activity_event", "throttle": {"max_fps": 1}})).unwrap_err();
         assert_eq!(e.field, "throttle.max_fps");
     }
 
@@ -575,6 +631,9 @@ mod tests {
             .filter(|i| s.admit(Some("a"), t0 + Duration::from_millis(i * 1000 / 30)))
             .count();
         assert_eq!(admitted, 10);
-        assert!(s.admit(Some("b"), t0), "another environment has its own budget");
+        assert!(
+            s.admit(Some("b"), t0),
+            "another environment has its own budget"
+        );
     }
 }
