@@ -62,6 +62,8 @@ pub struct Intel5300Meta {
     pub rate: u16,
     /// Whether the permutation was applied to `csi` (see the module notes).
     pub permuted: bool,
+    /// Whether `csi` holds `get_scaled_csi` values instead of the raw 8-bit ones.
+    pub scaled: bool,
 }
 
 impl Intel5300Meta {
@@ -83,6 +85,7 @@ impl Intel5300Meta {
             ),
             ("rate", int(self.rate)),
             ("permuted", MetaValue::Bool(self.permuted)),
+            ("scaled", MetaValue::Bool(self.scaled)),
         ]
     }
 }
@@ -279,6 +282,7 @@ pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5
         perm: meta_perm,
         rate: u16::from_le_bytes([b[18], b[19]]),
         permuted,
+        scaled: false,
     };
     let frame = CsiFrame {
         timestamp: timestamp_low as f64 * 1e-6,
