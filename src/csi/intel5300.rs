@@ -155,10 +155,11 @@ impl<R: Read> Intel5300Reader<R> {
             }
             let body = self.src.read(body_len, "bfee record", start)?;
             return match parse_bfee(body, self.options.apply_permutation) {
-                Ok((mut frame, meta)) => {
+                Ok((mut frame, mut meta)) => {
                     if self.options.scaled {
                         frame.csi = get_scaled_csi(&frame.csi, &meta)
                             .mapv(|c| Complex32::new(c.re as f32, c.im as f32));
+                        meta.scaled = true;
                     }
                     frame.meta = FrameMeta::Intel5300(meta);
                     Ok(Some(frame))
