@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-
 import wifi_densepose as wdp
 from wifi_densepose.inspect import inspect_text
 
@@ -61,8 +60,18 @@ def test_intel5300_every_frame_matches_matlab(summary):
     for k, frame in enumerate(rec):
         st = raw[k, 0][0, 0]
         meta = frame.meta
-        for field in ("timestamp_low", "bfee_count", "Nrx", "Ntx", "rssi_a", "rssi_b", "rssi_c",
-                      "noise", "agc", "rate"):
+        for field in (
+            "timestamp_low",
+            "bfee_count",
+            "Nrx",
+            "Ntx",
+            "rssi_a",
+            "rssi_b",
+            "rssi_c",
+            "noise",
+            "agc",
+            "rate",
+        ):
             assert meta[field] == st[field].item(), (k, field)
         assert meta["perm"] == list(st["perm"].ravel().astype(int))
         ours = frame.csi
@@ -73,14 +82,15 @@ def test_intel5300_every_frame_matches_matlab(summary):
         assert frame.noise is None  # -127: not measured
     first = rec[0]
     np.testing.assert_array_equal(first.csi[0, 0, :4], cpx(s["first_pkt_csiread_sc0to3_rx0_tx0"]))
-    np.testing.assert_allclose(first.scaled_csi()[0, 0, :2], cpx(s["first_pkt_scaled_sc0to1_rx0_tx0"]),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        first.scaled_csi()[0, 0, :2], cpx(s["first_pkt_scaled_sc0to1_rx0_tx0"]), rtol=1e-12
+    )
     assert [first.meta[k] for k in ("rssi_a", "rssi_b", "rssi_c")] == s["rssi_abc_0"]
     assert first.meta["perm"] == [p + 1 for p in s["perm_0"]]
     assert rec[-1].meta["bfee_count"] == s["bfee_count_last"]
     # Three Ntx values: no uniform stack, and the message names the shapes.
     with pytest.raises(ValueError, match=r"\[1, 3, 30\].*\[2, 3, 30\].*\[3, 3, 30\]"):
-        rec.csi
+        _ = rec.csi
 
 
 def test_intel5300_scaled_option_stores_scaled_values():
@@ -111,8 +121,9 @@ def test_intel5300_two_antennas_follow_read_bf_file(summary):
     # csiread's (permuted) slot 0 is our slot 1.
     np.testing.assert_array_equal(csi[0, 0, 0, :4], cpx(s["first_pkt_CSIKit_sc0to3_rx0_tx0"]))
     np.testing.assert_array_equal(csi[0, 0, 1, :4], cpx(s["first_pkt_csiread_sc0to3_rx0_tx0"]))
-    np.testing.assert_allclose(rec[0].scaled_csi()[0, 1, :2], cpx(s["first_pkt_scaled_sc0to1_rx0_tx0"]),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        rec[0].scaled_csi()[0, 1, :2], cpx(s["first_pkt_scaled_sc0to1_rx0_tx0"]), rtol=1e-12
+    )
     m = rec[0].meta
     assert (m["rssi_a"], m["rssi_b"], m["rssi_c"]) == tuple(s["rssi_abc_0"])
     assert (m["noise"], m["agc"], m["rate"]) == (s["noise_0"], s["agc_0"], int(s["rate_0"], 16))
@@ -127,7 +138,9 @@ def test_nexmon_bcm4358_matches_matlab_csi_buff_and_csiread(summary):
     s = summary[name]
     rec = wdp.read_csi(data(name))
     assert rec.format == "nexmon" and len(rec) == s["packets"]
-    buff = scipy.io.loadmat(data("reference/nexmon_bcm4358_example.matlab_csireader.mat"))["csi_buff"]
+    buff = scipy.io.loadmat(data("reference/nexmon_bcm4358_example.matlab_csireader.mat"))[
+        "csi_buff"
+    ]
     csi = rec.csi
     assert csi.shape == (4, 1, 1, 256)
     np.testing.assert_array_equal(csi[:, 0, 0, :], buff)
@@ -188,7 +201,9 @@ def test_esp32_every_row_matches_csiread(summary):
 
 
 def test_esp32_rows_of_different_lengths_refuse_to_stack(tmp_path):
-    head = "CSI_DATA,AP,3C:71:BF:6D:2A:78,-73,11,1,0,1,1,1,0,0,0,0,-93,0,1,1,{ts},0,101,0,0,80.3,{n},"
+    head = (
+        "CSI_DATA,AP,3C:71:BF:6D:2A:78,-73,11,1,0,1,1,1,0,0,0,0,-93,0,1,1,{ts},0,101,0,0,80.3,{n},"
+    )
     ht40 = head.format(ts=1, n=384) + "[" + " ".join(["1 2"] * 192) + " ]"
     legacy = head.format(ts=2, n=128) + "[" + " ".join(["3 4"] * 64) + " ]"
     path = tmp_path / "mixed.csv"
@@ -196,7 +211,7 @@ def test_esp32_rows_of_different_lengths_refuse_to_stack(tmp_path):
     rec = wdp.read_csi(path)
     assert rec.shapes == [(1, 1, 192), (1, 1, 64)]
     with pytest.raises(ValueError, match=r"\[1, 1, 192\], \[1, 1, 64\]"):
-        rec.csi
+        _ = rec.csi
     assert rec[0].csi[0, 0, 0] == complex(2, 1)  # imaginary first
 
 
@@ -220,7 +235,9 @@ def test_picoscenes_every_frame_matches_csiread(summary):
     assert m["DeviceType"] == int(s["DeviceType"], 16) and m["CBW"] == s["CBW"]
     assert m["CarrierFreq"] == s["CarrierFreq"] and m["MCS"] == s["mcs_0"]
     assert m["SubcarrierIndex"][:3] == s["subcarrier_index_first3"]
-    np.testing.assert_array_equal(rec[0].csi[0, 0, :4], cpx(s["first_frame_csiread_tone0to3_rx0_tx0"]))
+    np.testing.assert_array_equal(
+        rec[0].csi[0, 0, :4], cpx(s["first_frame_csiread_tone0to3_rx0_tx0"])
+    )
 
 
 # ---------------------------------------------------------------- Atheros
@@ -269,14 +286,22 @@ def test_bad_format_name_and_missing_file():
 def test_garbage_is_a_csi_format_error_naming_file_and_offset(tmp_path):
     path = tmp_path / "garbage.bin"
     path.write_bytes(bytes(range(7, 250)) * 3)
-    with pytest.raises(wdp.CsiFormatError, match=r"garbage\.bin, byte 0: cannot tell the CSI format"):
+    with pytest.raises(
+        wdp.CsiFormatError, match=r"garbage\.bin, byte 0: cannot tell the CSI format"
+    ):
         wdp.read_csi(path)
     assert issubclass(wdp.CsiFormatError, ValueError)
 
 
-@pytest.mark.parametrize("name", ["intel5300_walk_1590161182.dat", "atheros_ath_csi_1.dat",
-                                  "nexmon_bcm43455c0_walk_1597159475.pcap",
-                                  "picoscenes_rx_by_qca9300.csi"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "intel5300_walk_1590161182.dat",
+        "atheros_ath_csi_1.dat",
+        "nexmon_bcm43455c0_walk_1597159475.pcap",
+        "picoscenes_rx_by_qca9300.csi",
+    ],
+)
 def test_truncated_file_keeps_frames_before_the_cut(tmp_path, name):
     whole = data(name).read_bytes()
     full = wdp.read_csi(data(name))

@@ -1,3 +1,3 @@
 """WiFi-DensePose (minimal package init on the csi-readers branch; the lead owns the real one)."""
 
-from ._native import *  # noqa: F401,F403
+from ._native import *

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from os import PathLike
-from typing import Optional, Union
 
 import numpy as np
 
@@ -36,23 +35,29 @@ def _timing_lines(ts: np.ndarray) -> list:
         return lines
     median = float(np.median(forward))
     rate = (len(ts) - 1) / duration if duration > 0 else float("nan")
-    lines.append(f"rate:        {rate:.2f} packets/s (median interval {median * 1e3:.3f} ms,"
-                 f" {1.0 / median:.2f} Hz)")
+    lines.append(
+        f"rate:        {rate:.2f} packets/s (median interval {median * 1e3:.3f} ms,"
+        f" {1.0 / median:.2f} Hz)"
+    )
     gaps = np.flatnonzero(dt > GAP_FACTOR * median)
     if len(gaps):
         worst = int(gaps[np.argmax(dt[gaps])])
-        lines.append(f"gaps:        {_plural(len(gaps), 'gap')} longer than {GAP_FACTOR:g}x the median;"
-                     f" largest {dt[worst] * 1e3:.3f} ms after packet {worst}"
-                     f" (t = {ts[worst] - ts[0]:.6f} s)")
+        lines.append(
+            f"gaps:        {_plural(len(gaps), 'gap')} longer than {GAP_FACTOR:g}x the median;"
+            f" largest {dt[worst] * 1e3:.3f} ms after packet {worst}"
+            f" (t = {ts[worst] - ts[0]:.6f} s)"
+        )
     else:
         lines.append(f"gaps:        none longer than {GAP_FACTOR:g}x the median interval")
     if backwards:
-        lines.append(f"warning:     timestamps go backwards {_plural(backwards, 'time')}"
-                     " (clock wrap or reordering)")
+        lines.append(
+            f"warning:     timestamps go backwards {_plural(backwards, 'time')}"
+            " (clock wrap or reordering)"
+        )
     return lines
 
 
-def inspect_text(path: Union[str, PathLike], format: Optional[str] = None) -> str:
+def inspect_text(path: str | PathLike, format: str | None = None) -> str:
     """A short report on the recording at ``path`` (format detected unless named)."""
     rec = read_csi(path, format)
     lines = [f"file:        {rec.path}", f"format:      {rec.format}"]
@@ -67,8 +72,10 @@ def inspect_text(path: Union[str, PathLike], format: Optional[str] = None) -> st
             # nexmon sends one packet per (core, spatial stream); say which were captured.
             cores = sorted({f.meta["core"] for f in rec})
             streams = sorted({f.meta["spatial"] for f in rec})
-            lines.append(f"nexmon:      cores {cores}, spatial streams {streams}"
-                         " (one packet each per received frame)")
+            lines.append(
+                f"nexmon:      cores {cores}, spatial streams {streams}"
+                " (one packet each per received frame)"
+            )
         lines.append(f"subcarriers: {nsub} subcarriers")
         if len(shapes) > 1:
             listed = ", ".join(f"{s} x{n}" for s, n in shapes.most_common())
@@ -77,7 +84,9 @@ def inspect_text(path: Union[str, PathLike], format: Optional[str] = None) -> st
         rssi = np.asarray(rec.rssi)
         if np.isfinite(rssi).any():
             good = rssi[np.isfinite(rssi)]
-            lines.append(f"rssi:        mean {good.mean():.1f}, min {good.min():.1f}, max {good.max():.1f}")
+            lines.append(
+                f"rssi:        mean {good.mean():.1f}, min {good.min():.1f}, max {good.max():.1f}"
+            )
     errors = rec.errors
     if errors:
         lines.append(f"problems:    {_plural(len(errors), 'problem')}; first: {errors[0]}")
