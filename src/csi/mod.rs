@@ -26,6 +26,7 @@ pub mod pcap;
 pub mod picoscenes;
 mod recording;
 mod source;
+pub mod udp;
 
 pub use detect::detect_format;
 pub use error::CsiError;

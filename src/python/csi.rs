@@ -19,6 +19,7 @@ use pyo3::types::{PyDict, PyList};
 use crate::csi::atheros::Endianness;
 use crate::csi::intel5300::get_scaled_csi;
 use crate::csi::nexmon::NexmonChip;
+use crate::csi::udp;
 use crate::csi::{
     read_all_with, CsiError, CsiFormat, CsiFrame, FrameMeta, MetaValue, ReadOptions, Recording,
 };
@@ -88,6 +89,26 @@ fn read_csi(
         .detach(|| read_all_with(&path, format, &options))
         .map_err(to_py_err)?;
     Ok(PyRecording::new(rec))
+}
+
+/// Decodes one ESP32-node UDP datagram (docs/udp-frame.md) into `(node_id, CsiFrame)`.
+#[pyfunction]
+#[pyo3(signature = (datagram, source="udp"))]
+fn decode_udp_frame(datagram: &[u8], source: &str) -> PyResult<(u16, PyCsiFrame)> {
+    let d = udp::decode(datagram, source).map_err(to_py_err)?;
+    let rec = Recording {
+        path: source.to_string(),
+        format: CsiFormat::Udp,
+        frames: vec![d.frame],
+        errors: Vec::new(),
+    };
+    Ok((
+        d.node_id,
+        PyCsiFrame {
+            rec: Arc::new(rec),
+            index: 0,
+        },
+    ))
 }
 
 /// A CSI file read into memory: a sequence of `CsiFrame`.
@@ -387,6 +408,7 @@ impl PyCsiFrame {
 /// Adds the CSI reader API to the extension module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_csi, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_udp_frame, m)?)?;
     m.add_class::<PyRecording>()?;
     m.add_class::<PyCsiFrame>()?;
     m.add("CsiFormatError", m.py().get_type::<CsiFormatError>())?;
