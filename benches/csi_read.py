@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import csiread
-
 import wifi_densepose as wdp
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi"
@@ -99,8 +98,10 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=32.0, help="size of each grown file in MB")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    print(f"{'file':42} {'MB':>6} {'frames':>8} | {'ours MB/s':>10} {'frames/s':>11} | "
-          f"{'csiread MB/s':>12} {'frames/s':>11} | {'ratio':>6}")
+    print(
+        f"{'file':42} {'MB':>6} {'frames':>8} | {'ours MB/s':>10} {'frames/s':>11} | "
+        f"{'csiread MB/s':>12} {'frames/s':>11} | {'ratio':>6}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, fmt, make, kwargs in CASES:
             src = DATA / name
@@ -108,11 +109,14 @@ def main() -> None:
             path = Path(tmp) / name
             grow(src, path, int(args.mb * 1e6))
             mb = path.stat().st_size / 1e6
-            t_ours, n_ours = best_of(args.rounds, lambda: ours(str(path), fmt))
-            t_ref, n_ref = best_of(args.rounds, lambda: theirs(make, str(path), kwargs))
+            p = str(path)
+            t_ours, n_ours = best_of(args.rounds, lambda p=p, fmt=fmt: ours(p, fmt))
+            t_ref, n_ref = best_of(args.rounds, lambda p=p, mk=make, kw=kwargs: theirs(mk, p, kw))
             note = "" if n_ours == n_ref else f"  (frame counts differ: {n_ours} vs {n_ref})"
-            print(f"{name:42} {mb:6.1f} {n_ours:8d} | {mb / t_ours:10.1f} {n_ours / t_ours:11.0f} | "
-                  f"{mb / t_ref:12.1f} {n_ref / t_ref:11.0f} | {t_ref / t_ours:5.2f}x{note}")
+            print(
+                f"{name:42} {mb:6.1f} {n_ours:8d} | {mb / t_ours:10.1f} {n_ours / t_ours:11.0f} | "
+                f"{mb / t_ref:12.1f} {n_ref / t_ref:11.0f} | {t_ref / t_ours:5.2f}x{note}"
+            )
 
 
 if __name__ == "__main__":

@@ -337,13 +337,25 @@ def test_python_encoded_udp_frame_decodes_in_rust():
 
     rng = np.random.default_rng(3)
     csi = rng.integers(-128, 128, (1, 2, 64)) + 1j * rng.integers(-128, 128, (1, 2, 64))
-    datagram = encode_frame(9, csi, sequence=77, timestamp_us=1_700_000_000_250_000,
-                            channel=11, bandwidth_mhz=20, rssi=-48.4)
+    datagram = encode_frame(
+        9,
+        csi,
+        sequence=77,
+        timestamp_us=1_700_000_000_250_000,
+        channel=11,
+        bandwidth_mhz=20,
+        rssi=-48.4,
+    )
     node, frame = wdp.decode_udp_frame(datagram, "10.1.2.3:4000")
     assert node == 9 and frame.format == "udp"
     np.testing.assert_array_equal(frame.csi, csi.astype(np.complex64))
     assert (frame.sequence, frame.channel, frame.bandwidth_mhz, frame.rssi, frame.noise) == (
-        77, 11, 20, -48, None)
+        77,
+        11,
+        20,
+        -48,
+        None,
+    )
     assert frame.timestamp == pytest.approx(1_700_000_000.25)
     with pytest.raises(wdp.CsiFormatError, match=r"10\.1\.2\.3:4000, byte 32"):
         wdp.decode_udp_frame(datagram[:-1], "10.1.2.3:4000")

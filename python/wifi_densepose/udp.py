@@ -36,13 +36,27 @@ def encode_frame(
     and clamped to int8."""
     csi = np.asarray(csi)
     if csi.ndim != 3 or 0 in csi.shape:
-        raise ValueError(f"csi must be a non-empty (n_tx, n_rx, n_sub) array, got shape {csi.shape}")
+        raise ValueError(
+            f"csi must be a non-empty (n_tx, n_rx, n_sub) array, got shape {csi.shape}"
+        )
     n_tx, n_rx, n_sub = csi.shape
     if timestamp_us is None:
         timestamp_us = time.time_ns() // 1000
     header = HEADER.pack(
-        MAGIC, VERSION, 0, node_id, n_tx, n_rx, n_sub, channel, bandwidth_mhz,
-        sequence & 0xFFFFFFFF, timestamp_us, _dbm(rssi), _dbm(noise), 0,
+        MAGIC,
+        VERSION,
+        0,
+        node_id,
+        n_tx,
+        n_rx,
+        n_sub,
+        channel,
+        bandwidth_mhz,
+        sequence & 0xFFFFFFFF,
+        timestamp_us,
+        _dbm(rssi),
+        _dbm(noise),
+        0,
     )
     pairs = np.empty(csi.shape + (2,), dtype=np.int8)
     pairs[..., 0] = np.clip(np.rint(csi.real), -128, 127)
