@@ -8,9 +8,11 @@ The engine is Rust (``wifi_densepose._native``); this package is its Python face
         token = server.issue_token("me")
         server.on("activity_event", print)
         server.publish("system_event", {"event": "hello"})
+
+    rec = wdp.read_csi("walk.dat")   # Intel 5300, Atheros, Nexmon, ESP32, PicoScenes
 """
 
-from ._native import __version__
+from ._native import CsiFormatError, CsiFrame, Recording, __version__, decode_udp_frame, read_csi
 from .client import (
     Client,
     ConnectionLost,
@@ -25,6 +27,11 @@ from .server import EVENT_TYPES, Server
 __all__ = [
     "__version__",
     "Client",
+    "CsiFormatError",
+    "CsiFrame",
+    "Recording",
+    "decode_udp_frame",
+    "read_csi",
     "ConnectionLost",
     "EVENT_TYPES",
     "PermissionDenied",

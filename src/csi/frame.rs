@@ -1,6 +1,8 @@
 use ndarray::Array3;
 use num_complex::Complex32;
 
+use super::meta::FrameMeta;
+
 /// The recording or stream format a frame came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CsiFormat {
@@ -51,6 +53,9 @@ pub struct CsiFrame {
     pub bandwidth_mhz: Option<u16>,
     /// The source's packet sequence number, where it has one.
     pub sequence: Option<u64>,
+    /// What the format reported beyond the fields above (per-antenna RSSI, AGC,
+    /// antenna permutation, MAC...). [`FrameMeta::None`] for simulated or injected frames.
+    pub meta: FrameMeta,
 }
 
 impl CsiFrame {
@@ -65,6 +70,7 @@ impl CsiFrame {
             channel: None,
             bandwidth_mhz: None,
             sequence: None,
+            meta: FrameMeta::None,
         }
     }
 

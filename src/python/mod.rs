@@ -3,11 +3,13 @@
 //! release the GIL while the engine works, and turn engine errors into exceptions.
 use pyo3::prelude::*;
 
+mod csi;
 mod server;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    csi::register(m)?;
     server::register(m)?;
     Ok(())
 }

@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use wifi_densepose::server::{JwtKey, Server, ServerConfig};
-//! let server = Server::start(ServerConfig::new(JwtKey::Hs256Secret(b"secret".to_vec()))).unwrap();
+//! let mut server = Server::start(ServerConfig::new(JwtKey::Hs256Secret(b"secret".to_vec()))).unwrap();
 //! let token = server.issue_token("me", None, 3600).unwrap();
 //! println!("{}?token={token}", server.url());
 //! server.publish("system_event", serde_json::json!({"event": "system_started"}), None).unwrap();

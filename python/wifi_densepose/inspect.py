@@ -1,0 +1,95 @@
+"""What a researcher checks first about a CSI recording (``wifi-densepose inspect``).
+
+``inspect_text(path)`` reads the file with the Rust readers and returns a short,
+human-readable report: format, packet count, antennas, subcarriers, packet rate,
+duration, gaps in the timestamps and any corruption the reader met.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from os import PathLike
+
+import numpy as np
+
+from ._native import read_csi
+
+#: An interval longer than this many times the median interval counts as a gap.
+GAP_FACTOR = 3.0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _timing_lines(ts: np.ndarray) -> list:
+    if len(ts) < 2:
+        return ["duration:    - (fewer than two packets)"]
+    dt = np.diff(ts)
+    duration = float(ts[-1] - ts[0])
+    lines = [f"duration:    {duration:.6f} s ({ts[0]:.6f} -> {ts[-1]:.6f})"]
+    backwards = int((dt < 0).sum())
+    forward = dt[dt > 0]
+    if len(forward) == 0:
+        lines.append("rate:        - (all timestamps are equal; the clock did not advance)")
+        return lines
+    median = float(np.median(forward))
+    rate = (len(ts) - 1) / duration if duration > 0 else float("nan")
+    lines.append(
+        f"rate:        {rate:.2f} packets/s (median interval {median * 1e3:.3f} ms,"
+        f" {1.0 / median:.2f} Hz)"
+    )
+    gaps = np.flatnonzero(dt > GAP_FACTOR * median)
+    if len(gaps):
+        worst = int(gaps[np.argmax(dt[gaps])])
+        lines.append(
+            f"gaps:        {_plural(len(gaps), 'gap')} longer than {GAP_FACTOR:g}x the median;"
+            f" largest {dt[worst] * 1e3:.3f} ms after packet {worst}"
+            f" (t = {ts[worst] - ts[0]:.6f} s)"
+        )
+    else:
+        lines.append(f"gaps:        none longer than {GAP_FACTOR:g}x the median interval")
+    if backwards:
+        lines.append(
+            f"warning:     timestamps go backwards {_plural(backwards, 'time')}"
+            " (clock wrap or reordering)"
+        )
+    return lines
+
+
+def inspect_text(path: str | PathLike, format: str | None = None) -> str:
+    """A short report on the recording at ``path`` (format detected unless named)."""
+    rec = read_csi(path, format)
+    lines = [f"file:        {rec.path}", f"format:      {rec.format}"]
+    lines.append(f"packets:     {_plural(len(rec), 'packet')}")
+    shapes = Counter(f.shape for f in rec)
+    if shapes:
+        ntx = "/".join(str(t) for t in sorted({s[0] for s in shapes}))
+        nrx = "/".join(str(r) for r in sorted({s[1] for s in shapes}))
+        nsub = "/".join(str(n) for n in sorted({s[2] for s in shapes}))
+        lines.append(f"antennas:    Ntx {ntx}, Nrx {nrx}")
+        if rec.format == "nexmon":
+            # nexmon sends one packet per (core, spatial stream); say which were captured.
+            cores = sorted({f.meta["core"] for f in rec})
+            streams = sorted({f.meta["spatial"] for f in rec})
+            lines.append(
+                f"nexmon:      cores {cores}, spatial streams {streams}"
+                " (one packet each per received frame)"
+            )
+        lines.append(f"subcarriers: {nsub} subcarriers")
+        if len(shapes) > 1:
+            listed = ", ".join(f"{s} x{n}" for s, n in shapes.most_common())
+            lines.append(f"shapes:      {listed} (not uniform: Recording.csi will refuse to stack)")
+        lines.extend(_timing_lines(np.asarray(rec.timestamps)))
+        rssi = np.asarray(rec.rssi)
+        if np.isfinite(rssi).any():
+            good = rssi[np.isfinite(rssi)]
+            lines.append(
+                f"rssi:        mean {good.mean():.1f}, min {good.min():.1f}, max {good.max():.1f}"
+            )
+    errors = rec.errors
+    if errors:
+        lines.append(f"problems:    {_plural(len(errors), 'problem')}; first: {errors[0]}")
+    else:
+        lines.append("problems:    none")
+    return "\n".join(lines)

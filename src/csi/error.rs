@@ -1,0 +1,95 @@
+//! The one error type every CSI reader returns.
+//!
+//! A reader that meets something it cannot use says *which file*, *at which byte* and
+//! *what was wrong*, so a researcher can open the file in a hex editor at that offset.
+//! Some errors leave the record framing intact (a bad record inside a well-formed
+//! length prefix, a garbled CSV line); the readers then go on with the next record and
+//! the caller sees the error in [`crate::csi::Recording::errors`]. Errors that lose the
+//! framing (a truncated record, an impossible length) end the stream.
+
+use std::io;
+
+/// What went wrong while reading CSI, with the file and the byte offset.
+#[derive(Debug, thiserror::Error)]
+pub enum CsiError {
+    /// The operating system refused to open or read the file.
+    #[error("{file}, byte {offset}: I/O error: {source}")]
+    Io {
+        file: String,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+    /// The file ends in the middle of a record (typically a capture stopped mid-write).
+    #[error("{file}, byte {offset}: truncated {what}: it needs {needed} bytes but the file has only {available} left")]
+    Truncated {
+        file: String,
+        offset: u64,
+        what: String,
+        needed: u64,
+        available: u64,
+    },
+    /// A record whose content contradicts the format (impossible antenna count,
+    /// length fields that disagree, bad magic number...).
+    #[error("{file}, byte {offset}: {problem}")]
+    Malformed {
+        file: String,
+        offset: u64,
+        problem: String,
+    },
+    /// A well-formed record of a kind this reader does not decode.
+    #[error("{file}, byte {offset}: not supported: {problem}")]
+    Unsupported {
+        file: String,
+        offset: u64,
+        problem: String,
+    },
+    /// Format detection could not tell what the file is.
+    #[error("{file}, byte {offset}: cannot tell the CSI format: {problem}")]
+    UnknownFormat {
+        file: String,
+        offset: u64,
+        problem: String,
+    },
+}
+
+impl CsiError {
+    /// The file (or stream name) the error is about.
+    pub fn file(&self) -> &str {
+        match self {
+            CsiError::Io { file, .. }
+            | CsiError::Truncated { file, .. }
+            | CsiError::Malformed { file, .. }
+            | CsiError::Unsupported { file, .. }
+            | CsiError::UnknownFormat { file, .. } => file,
+        }
+    }
+
+    /// Byte offset from the start of the file where the offending record begins
+    /// (or, for I/O errors, how far reading had got).
+    pub fn offset(&self) -> u64 {
+        match self {
+            CsiError::Io { offset, .. }
+            | CsiError::Truncated { offset, .. }
+            | CsiError::Malformed { offset, .. }
+            | CsiError::Unsupported { offset, .. }
+            | CsiError::UnknownFormat { offset, .. } => *offset,
+        }
+    }
+
+    pub(crate) fn malformed(file: &str, offset: u64, problem: impl Into<String>) -> Self {
+        CsiError::Malformed {
+            file: file.to_string(),
+            offset,
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(file: &str, offset: u64, problem: impl Into<String>) -> Self {
+        CsiError::Unsupported {
+            file: file.to_string(),
+            offset,
+            problem: problem.into(),
+        }
+    }
+}

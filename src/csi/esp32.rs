@@ -1,0 +1,428 @@
+//! ESP32-CSI-Tool CSV logs (serial output of the ESP32 firmware).
+//!
+//! One row per packet:
+//! `CSI_DATA,role,mac,rssi,rate,sig_mode,mcs,bandwidth,smoothing,not_sounding,
+//! aggregation,stbc,fec_coding,sgi,noise_floor,ampdu_cnt,channel,secondary_channel,
+//! local_timestamp,ant,sig_len,rx_state,real_time_set,real_timestamp,len,[i8 list]`.
+//! A header line naming the columns is optional; when present, columns are found by
+//! name (so Espressif's esp-csi layout, which lacks some of them, also reads), and the
+//! CSI list may be quoted. Lines that do not start with `CSI_DATA` (boot messages on
+//! the serial port) are skipped.
+//!
+//! The list holds signed bytes, two per subcarrier, **imaginary first** as the
+//! ESP-IDF `wifi_csi_info_t` documentation states (CSIKit reads them the other way).
+//! It normally holds `len` bytes, but ESP32-CSI-Tool builds of 2020 print only the
+//! first 128 bytes (64 subcarriers, the LLTF) whatever `len` says: the sample file's
+//! HT40 rows say `len` 384 and carry 128 values. The frame holds the values the row
+//! holds (csiread does the same); `len` is kept in [`Esp32Meta::len`]. A list longer
+//! than `len` is an error.
+//! Subcarriers stay in the order the chip sends them (LLTF, then HT-LTF, then STBC
+//! HT-LTF as enabled), so a file can mix rows of 64 (non-HT) and 192 (HT40) values;
+//! every row becomes a frame of shape `(1, 1, len / 2)`.
+//!
+//! A row that cannot be parsed (a serial glitch, a list shorter than `len`) is reported
+//! with its line number and reading continues with the next line.
+//!
+//! Frame timestamp: `local_timestamp` (the ESP32's microsecond clock) in seconds;
+//! `real_timestamp` is kept in [`Esp32Meta`].
+
+use std::io::Read;
+
+use ndarray::Array3;
+use num_complex::Complex32;
+
+use super::error::CsiError;
+use super::meta::{int, FrameMeta, MetaValue};
+use super::source::Source;
+use super::{CsiFormat, CsiFrame};
+
+/// Column names of ESP32-CSI-Tool, in file order (the layout of header-less files).
+pub const TOOL_COLUMNS: [&str; 26] = [
+    "type",
+    "role",
+    "mac",
+    "rssi",
+    "rate",
+    "sig_mode",
+    "mcs",
+    "bandwidth",
+    "smoothing",
+    "not_sounding",
+    "aggregation",
+    "stbc",
+    "fec_coding",
+    "sgi",
+    "noise_floor",
+    "ampdu_cnt",
+    "channel",
+    "secondary_channel",
+    "local_timestamp",
+    "ant",
+    "sig_len",
+    "rx_state",
+    "real_time_set",
+    "real_timestamp",
+    "len",
+    "CSI_DATA",
+];
+
+/// The row fields beside the CSI, as ESP32-CSI-Tool names them. Integer fields a
+/// layout lacks are 0; `real_timestamp` is NaN then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Esp32Meta {
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub role: String,
+    pub mac: String,
+    pub rssi: i32,
+    pub rate: i32,
+    pub sig_mode: i32,
+    pub mcs: i32,
+    pub bandwidth: i32,
+    pub smoothing: i32,
+    pub not_sounding: i32,
+    pub aggregation: i32,
+    pub stbc: i32,
+    pub fec_coding: i32,
+    pub sgi: i32,
+    pub noise_floor: i32,
+    pub ampdu_cnt: i32,
+    pub channel: i32,
+    pub secondary_channel: i32,
+    pub local_timestamp: u64,
+    pub ant: i32,
+    pub sig_len: i32,
+    pub rx_state: i32,
+    pub real_time_set: i32,
+    pub real_timestamp: f64,
+    /// The `len` field: CSI bytes the chip reported. The list in the file may be
+    /// shorter (see the module notes); the frame holds what the list holds.
+    pub len: u32,
+}
+
+impl Esp32Meta {
+    pub(crate) fn fields(&self) -> Vec<(&'static str, MetaValue)> {
+        vec![
+            ("line", int(self.line as i64)),
+            ("role", MetaValue::Text(self.role.clone())),
+            ("mac", MetaValue::Text(self.mac.clone())),
+            ("rssi", int(self.rssi)),
+            ("rate", int(self.rate)),
+            ("sig_mode", int(self.sig_mode)),
+            ("mcs", int(self.mcs)),
+            ("bandwidth", int(self.bandwidth)),
+            ("smoothing", int(self.smoothing)),
+            ("not_sounding", int(self.not_sounding)),
+            ("aggregation", int(self.aggregation)),
+            ("stbc", int(self.stbc)),
+            ("fec_coding", int(self.fec_coding)),
+            ("sgi", int(self.sgi)),
+            ("noise_floor", int(self.noise_floor)),
+            ("ampdu_cnt", int(self.ampdu_cnt)),
+            ("channel", int(self.channel)),
+            ("secondary_channel", int(self.secondary_channel)),
+            ("local_timestamp", int(self.local_timestamp as i64)),
+            ("ant", int(self.ant)),
+            ("sig_len", int(self.sig_len)),
+            ("rx_state", int(self.rx_state)),
+            ("real_time_set", int(self.real_time_set)),
+            ("real_timestamp", MetaValue::Float(self.real_timestamp)),
+            ("len", int(self.len)),
+        ]
+    }
+}
+
+/// Column positions for the fields the reader uses.
+#[derive(Debug, Clone)]
+struct Layout {
+    /// Index of each of `TOOL_COLUMNS[..25]` in a row, if the layout has it.
+    index: [Option<usize>; 25],
+    /// Number of fields before the CSI list.
+    n_fields: usize,
+}
+
+impl Layout {
+    fn tool() -> Self {
+        let mut index = [None; 25];
+        for (i, slot) in index.iter_mut().enumerate() {
+            *slot = Some(i);
+        }
+        Layout {
+            index,
+            n_fields: 25,
+        }
+    }
+
+    /// A layout from a header line, or `None` if the line is not a header.
+    fn from_header(line: &str) -> Option<Self> {
+        let names: Vec<&str> = line.split(',').map(|s| s.trim()).collect();
+        if names.first() != Some(&"type") || !names.contains(&"len") {
+            return None;
+        }
+        let mut index = [None; 25];
+        for (slot, want) in index.iter_mut().zip(TOOL_COLUMNS.iter()) {
+            *slot = names.iter().position(|n| n == want);
+        }
+        // esp-csi calls the list "data" and has a "first_word" field before it.
+        Some(Layout {
+            index,
+            n_fields: names.len() - 1,
+        })
+    }
+}
+
+/// Streams frames from an ESP32 CSV log; one item per `CSI_DATA` row.
+pub struct Esp32Reader<R: Read> {
+    src: Source<R>,
+    layout: Layout,
+    line_no: u64,
+    line: Vec<u8>,
+    done: bool,
+    recoverable: bool,
+}
+
+impl<R: Read> Esp32Reader<R> {
+    pub fn new(reader: R, name: impl Into<String>) -> Self {
+        Esp32Reader {
+            src: Source::new(reader, name.into()),
+            layout: Layout::tool(),
+            line_no: 0,
+            line: Vec::new(),
+            done: false,
+            recoverable: false,
+        }
+    }
+
+    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        loop {
+            let start = self.src.offset;
+            let mut line = std::mem::take(&mut self.line);
+            let more = self.src.read_line(&mut line);
+            self.line = line;
+            if !more? {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let Ok(text) = std::str::from_utf8(&self.line) else {
+                if self.line.starts_with(b"CSI_DATA") {
+                    self.recoverable = true;
+                    return Err(self
+                        .src
+                        .malformed(start, format!("line {}: not UTF-8 text", self.line_no)));
+                }
+                continue;
+            };
+            let text = text.trim_start_matches('\u{feff}').trim();
+            if let Some(layout) = Layout::from_header(text) {
+                self.layout = layout;
+                continue;
+            }
+            if !text.starts_with("CSI_DATA") {
+                continue;
+            }
+            return match parse_row(text, &self.layout, self.line_no) {
+                Ok(frame) => Ok(Some(frame)),
+                Err(problem) => {
+                    self.recoverable = true;
+                    Err(self
+                        .src
+                        .malformed(start, format!("line {}: {problem}", self.line_no)))
+                }
+            };
+        }
+    }
+}
+
+impl<R: Read> Iterator for Esp32Reader<R> {
+    type Item = Result<CsiFrame, CsiError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        match self.next_frame() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String> {
+    let open = text.find('[').ok_or("no '[' opening the CSI list")?;
+    let close = text[open..]
+        .find(']')
+        .map(|i| open + i)
+        .ok_or("the CSI list has no closing ']' (line cut short?)")?;
+    let head = text[..open].trim_end().trim_end_matches('"');
+    let fields: Vec<&str> = head.split(',').map(|s| s.trim()).collect();
+    // `head` ends with the comma before the list, so the last element is empty.
+    let fields = match fields.split_last() {
+        Some((&"", rest)) => rest,
+        _ => &fields[..],
+    };
+    if fields.len() != layout.n_fields {
+        return Err(format!(
+            "{} fields before the CSI list, expected {} for this layout",
+            fields.len(),
+            layout.n_fields
+        ));
+    }
+    let get = |k: usize| layout.index[k].and_then(|i| fields.get(i).copied());
+    let num = |k: usize| -> Result<i32, String> {
+        match get(k) {
+            None => Ok(0),
+            Some(s) => s
+                .parse::<i32>()
+                .map_err(|_| format!("field {} = {s:?} is not an integer", TOOL_COLUMNS[k])),
+        }
+    };
+    let mut values = Vec::with_capacity(384);
+    for tok in text[open + 1..close]
+        .split([' ', ','])
+        .filter(|t| !t.is_empty())
+    {
+        let v: i32 = tok
+            .parse()
+            .map_err(|_| format!("CSI value {tok:?} is not an integer"))?;
+        let v = i8::try_from(v).map_err(|_| format!("CSI value {v} is outside the int8 range"))?;
+        values.push(v);
+    }
+    let len = match get(24) {
+        Some(s) => s
+            .parse::<u32>()
+            .map_err(|_| format!("field len = {s:?} is not an integer"))?,
+        None => values.len() as u32,
+    };
+    // ESP32-CSI-Tool releases of 2020 print only the first 128 bytes whatever `len`
+    // says (the sample file: len 384, 128 values), so fewer values than `len` is the
+    // tool's normal output; more would mean a corrupt line.
+    if values.len() > len as usize {
+        return Err(format!(
+            "the CSI list has {} values but len says only {len}",
+            values.len()
+        ));
+    }
+    if values.is_empty() || values.len() % 2 != 0 {
+        return Err(format!(
+            "the CSI list has {} values, not a positive even number",
+            values.len()
+        ));
+    }
+    let csi: Vec<Complex32> = values
+        .chunks_exact(2)
+        .map(|p| Complex32::new(p[1] as f32, p[0] as f32))
+        .collect();
+    let n = csi.len();
+    let local_timestamp = match get(18) {
+        Some(s) => s
+            .parse::<u64>()
+            .map_err(|_| format!("field local_timestamp = {s:?} is not an integer"))?,
+        None => 0,
+    };
+    let real_timestamp = match get(23) {
+        Some(s) => s
+            .parse::<f64>()
+            .map_err(|_| format!("field real_timestamp = {s:?} is not a number"))?,
+        None => f64::NAN,
+    };
+    let meta = Esp32Meta {
+        line,
+        role: get(1).unwrap_or("").to_string(),
+        mac: get(2).unwrap_or("").to_string(),
+        rssi: num(3)?,
+        rate: num(4)?,
+        sig_mode: num(5)?,
+        mcs: num(6)?,
+        bandwidth: num(7)?,
+        smoothing: num(8)?,
+        not_sounding: num(9)?,
+        aggregation: num(10)?,
+        stbc: num(11)?,
+        fec_coding: num(12)?,
+        sgi: num(13)?,
+        noise_floor: num(14)?,
+        ampdu_cnt: num(15)?,
+        channel: num(16)?,
+        secondary_channel: num(17)?,
+        local_timestamp,
+        ant: num(19)?,
+        sig_len: num(20)?,
+        rx_state: num(21)?,
+        real_time_set: num(22)?,
+        real_timestamp,
+        len,
+    };
+    Ok(CsiFrame {
+        timestamp: local_timestamp as f64 * 1e-6,
+        csi: Array3::from_shape_vec((1, 1, n), csi).expect("n values"),
+        rssi: get(3).map(|_| meta.rssi as f32),
+        noise: get(14).map(|_| meta.noise_floor as f32),
+        format: CsiFormat::Esp32,
+        channel: u16::try_from(meta.channel).ok().filter(|&c| c > 0),
+        bandwidth_mhz: Some(if meta.bandwidth == 1 { 40 } else { 20 }),
+        sequence: None,
+        meta: FrameMeta::Esp32(Box::new(meta)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROW: &str = "CSI_DATA,AP,3C:71:BF:6D:2A:78,-73,11,1,0,1,1,1,0,0,0,0,-93,0,1,1,80272146,0,101,0,0,80.363225,4,[101 -48 5 0 ]";
+
+    #[test]
+    fn imaginary_first_with_and_without_header() {
+        let header = TOOL_COLUMNS.join(",");
+        for text in [format!("{ROW}\n"), format!("{header}\n{ROW}\r\n")] {
+            let frames: Vec<_> = Esp32Reader::new(text.as_bytes(), "mem")
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(frames.len(), 1);
+            let f = &frames[0];
+            assert_eq!(f.csi.shape(), &[1, 1, 2]);
+            assert_eq!(f.csi[[0, 0, 0]], Complex32::new(-48.0, 101.0));
+            assert_eq!(f.csi[[0, 0, 1]], Complex32::new(0.0, 5.0));
+            assert!((f.timestamp - 80.272146).abs() < 1e-12);
+            assert_eq!(f.rssi, Some(-73.0));
+        }
+    }
+
+    #[test]
+    fn bad_line_is_reported_with_line_number_and_reading_goes_on() {
+        let text = format!("boot message\n{}\n{ROW}\n", &ROW[..60]);
+        let out: Vec<_> = Esp32Reader::new(text.as_bytes(), "mem").collect();
+        assert_eq!(out.len(), 2);
+        let msg = out[0].as_ref().unwrap_err().to_string();
+        assert!(msg.contains("line 2") && msg.contains("byte 13"), "{msg}");
+        assert!(out[1].is_ok());
+    }
+
+    #[test]
+    fn truncated_and_random_input_never_panics() {
+        let text = format!("{ROW}\n{ROW}\n");
+        for cut in 0..text.len() {
+            let _: Vec<_> = Esp32Reader::new(&text.as_bytes()[..cut], "mem").collect();
+        }
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for round in 0..2000 {
+            let mut b = text.clone().into_bytes();
+            for _ in 0..(1 + round % 6) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed as usize) % b.len();
+                b[i] = (seed >> 40) as u8;
+            }
+            let _: Vec<_> = Esp32Reader::new(&b[..], "mem").collect();
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! Intel 5300 (Linux 802.11n CSI Tool) netlink logs.
+//!
+//! The file is a sequence of records `[u16 big-endian length][u8 code][length-1 bytes]`,
+//! written by `log_to_file`. Records with code `0xBB` are beamforming feedback
+//! ("bfee") records holding 30 subcarrier groups of 8-bit I/Q per (tx, rx) pair; all
+//! other codes are skipped, as the official `read_bf_file.m` does.
+//!
+//! Decoding follows the official `read_bfee.c` bit for bit, and the receive-antenna
+//! permutation follows `read_bf_file.m` exactly, including its quirk: the permutation
+//! is applied only when the sum of all three `perm` entries equals 1, 3 or 6 for
+//! Nrx = 1, 2, 3. With Nrx = 2 and a full three-entry permutation that never holds,
+//! so two-antenna captures are left as the NIC reported them (csiread deviates here).
+//! [`get_scaled_csi`] and [`get_total_rss`] reproduce the official MATLAB arithmetic
+//! in `f64`.
+//!
+//! Deviations from the official reader, chosen on purpose:
+//! - a record cut short by the end of the file is reported as a truncation error
+//!   (the MATLAB reader returns silently); the frames before it are kept;
+//! - a bfee whose length field disagrees with Nrx/Ntx is reported for that record and
+//!   reading continues (the MEX file aborts the whole read);
+//! - `noise == -127` ("not measured", e.g. monitor mode) gives `CsiFrame::noise = None`;
+//!   the raw value stays in [`Intel5300Meta::noise`].
+//!
+//! Frame timestamp: `timestamp_low` (the NIC's 32-bit microsecond clock, which wraps
+//! every 71.6 minutes) in seconds.
+
+use std::io::Read;
+
+use ndarray::Array3;
+use num_complex::{Complex32, Complex64};
+
+use super::error::CsiError;
+use super::meta::{int, FrameMeta, MetaValue};
+use super::source::Source;
+use super::{CsiFormat, CsiFrame};
+
+/// The netlink record code of a beamforming feedback record.
+pub const BFEE_CODE: u8 = 0xBB;
+/// Subcarrier groups the 5300 reports.
+pub const N_SUBCARRIERS: usize = 30;
+/// Bytes of bfee header before the CSI bit stream.
+const BFEE_HEADER: usize = 20;
+
+/// The bfee header fields, as `read_bfee.c` names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intel5300Meta {
+    /// NIC clock, microseconds, 32-bit (wraps).
+    pub timestamp_low: u32,
+    pub bfee_count: u16,
+    pub n_rx: u8,
+    pub n_tx: u8,
+    pub rssi_a: u8,
+    pub rssi_b: u8,
+    pub rssi_c: u8,
+    /// Noise in dBm; -127 means "not measured".
+    pub noise: i8,
+    pub agc: u8,
+    pub antenna_sel: u8,
+    /// Receive-antenna permutation, 1-based as MATLAB reports it.
+    pub perm: [u8; 3],
+    /// `fake_rate_n_flags`.
+    pub rate: u16,
+    /// Whether the permutation was applied to `csi` (see the module notes).
+    pub permuted: bool,
+    /// Whether `csi` holds `get_scaled_csi` values instead of the raw 8-bit ones.
+    pub scaled: bool,
+}
+
+impl Intel5300Meta {
+    pub(crate) fn fields(&self) -> Vec<(&'static str, MetaValue)> {
+        vec![
+            ("timestamp_low", int(self.timestamp_low)),
+            ("bfee_count", int(self.bfee_count)),
+            ("Nrx", int(self.n_rx)),
+            ("Ntx", int(self.n_tx)),
+            ("rssi_a", int(self.rssi_a)),
+            ("rssi_b", int(self.rssi_b)),
+            ("rssi_c", int(self.rssi_c)),
+            ("noise", int(self.noise)),
+            ("agc", int(self.agc)),
+            ("antenna_sel", int(self.antenna_sel)),
+            (
+                "perm",
+                MetaValue::Ints(self.perm.iter().map(|&p| p as i64).collect()),
+            ),
+            ("rate", int(self.rate)),
+            ("permuted", MetaValue::Bool(self.permuted)),
+            ("scaled", MetaValue::Bool(self.scaled)),
+        ]
+    }
+}
+
+/// Options for [`Intel5300Reader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intel5300Options {
+    /// Apply the receive-antenna permutation as `read_bf_file.m` does (default true).
+    pub apply_permutation: bool,
+    /// Store `get_scaled_csi` values (SNR units) in `CsiFrame::csi` instead of the raw
+    /// 8-bit values (default false).
+    pub scaled: bool,
+}
+
+impl Default for Intel5300Options {
+    fn default() -> Self {
+        Intel5300Options {
+            apply_permutation: true,
+            scaled: false,
+        }
+    }
+}
+
+/// Streams frames from an Intel 5300 log; one item per bfee record.
+pub struct Intel5300Reader<R: Read> {
+    src: Source<R>,
+    options: Intel5300Options,
+    done: bool,
+    /// Set when the error being returned left the record framing intact.
+    recoverable: bool,
+}
+
+impl<R: Read> Intel5300Reader<R> {
+    /// A reader over `reader`; `name` is used in error messages.
+    pub fn new(reader: R, name: impl Into<String>) -> Self {
+        Self::with_options(reader, name, Intel5300Options::default())
+    }
+
+    pub fn with_options(reader: R, name: impl Into<String>, options: Intel5300Options) -> Self {
+        Intel5300Reader {
+            src: Source::new(reader, name.into()),
+            options,
+            done: false,
+            recoverable: false,
+        }
+    }
+
+    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        loop {
+            let start = self.src.offset;
+            let Some(head) = self.src.read_or_eof(3, "record header", start)? else {
+                return Ok(None);
+            };
+            let field_len = u16::from_be_bytes([head[0], head[1]]) as usize;
+            let code = head[2];
+            if field_len == 0 {
+                // The length counts the code byte, so zero cannot come from log_to_file.
+                return Err(self.src.malformed(
+                    start,
+                    "record length 0 (it must count at least the code byte)",
+                ));
+            }
+            let body_len = field_len - 1;
+            if code != BFEE_CODE {
+                self.src.skip(body_len as u64, "record", start)?;
+                continue;
+            }
+            let body = self.src.read(body_len, "bfee record", start)?;
+            return match parse_bfee(body, self.options.apply_permutation) {
+                Ok((mut frame, mut meta)) => {
+                    if self.options.scaled {
+                        frame.csi = get_scaled_csi(&frame.csi, &meta)
+                            .mapv(|c| Complex32::new(c.re as f32, c.im as f32));
+                        meta.scaled = true;
+                    }
+                    frame.meta = FrameMeta::Intel5300(meta);
+                    Ok(Some(frame))
+                }
+                // The length prefix was sound, so the next record is still findable.
+                Err(problem) => {
+                    self.recoverable = true;
+                    Err(self.src.malformed(start, format!("bfee record: {problem}")))
+                }
+            };
+        }
+    }
+}
+
+impl<R: Read> Iterator for Intel5300Reader<R> {
+    type Item = Result<CsiFrame, CsiError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        match self.next_frame() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                // A bad bfee body keeps the framing; anything else ends the stream.
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Bytes `read_bfee.c` expects after the 20-byte header for `n_rx` × `n_tx`.
+pub fn bfee_csi_len(n_rx: usize, n_tx: usize) -> usize {
+    (N_SUBCARRIERS * (n_rx * n_tx * 8 * 2 + 3)).div_ceil(8)
+}
+
+/// Decodes one bfee body (the bytes after the code byte), as `read_bfee.c` does, and
+/// applies the `read_bf_file.m` permutation when `apply_permutation`. The frame's
+/// `meta` is left `None`; the header is returned separately.
+pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5300Meta), String> {
+    if b.len() < BFEE_HEADER {
+        return Err(format!(
+            "{} bytes, shorter than the {BFEE_HEADER}-byte bfee header",
+            b.len()
+        ));
+    }
+    let timestamp_low = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let bfee_count = u16::from_le_bytes([b[4], b[5]]);
+    let n_rx = b[8];
+    let n_tx = b[9];
+    if !(1..=3).contains(&n_rx) || !(1..=3).contains(&n_tx) {
+        return Err(format!(
+            "impossible antenna counts Nrx={n_rx}, Ntx={n_tx} (the 5300 has 1 to 3 of each)"
+        ));
+    }
+    let len = u16::from_le_bytes([b[16], b[17]]) as usize;
+    let calc_len = bfee_csi_len(n_rx as usize, n_tx as usize);
+    if len != calc_len {
+        return Err(format!(
+            "CSI length field {len} does not match Nrx={n_rx}, Ntx={n_tx} (expected {calc_len}); \
+             the official reader stops here with \"Wrong beamforming matrix size\""
+        ));
+    }
+    let payload = &b[BFEE_HEADER..];
+    if payload.len() < calc_len {
+        return Err(format!(
+            "CSI needs {calc_len} bytes but the record holds {}",
+            payload.len()
+        ));
+    }
+    let antenna_sel = b[15];
+    let meta_perm = [
+        (antenna_sel & 3) + 1,
+        ((antenna_sel >> 2) & 3) + 1,
+        ((antenna_sel >> 4) & 3) + 1,
+    ];
+    let (nr, nt) = (n_rx as usize, n_tx as usize);
+    let mut csi = Array3::<Complex32>::zeros((nt, nr, N_SUBCARRIERS));
+    let at = |i: usize| -> u8 { payload.get(i).copied().unwrap_or(0) };
+    let mut index = 0usize;
+    {
+        let out = csi.as_slice_mut().expect("fresh array is contiguous");
+        for sc in 0..N_SUBCARRIERS {
+            index += 3;
+            let rem = (index % 8) as u32;
+            // read_bfee.c walks j = 0..Nrx*Ntx with tx fastest (MATLAB column order).
+            for j in 0..nr * nt {
+                let (tx, rx) = (j % nt, j / nt);
+                let k = index / 8;
+                let re = ((at(k) as u32 >> rem) | ((at(k + 1) as u32) << (8 - rem))) as u8 as i8;
+                let im =
+                    ((at(k + 1) as u32 >> rem) | ((at(k + 2) as u32) << (8 - rem))) as u8 as i8;
+                out[(tx * nr + rx) * N_SUBCARRIERS + sc] = Complex32::new(re as f32, im as f32);
+                index += 16;
+            }
+        }
+    }
+    let permuted = apply_permutation && permute_like_read_bf_file(&mut csi, meta_perm);
+    let rssi_a = b[10];
+    let rssi_b = b[11];
+    let rssi_c = b[12];
+    let noise = b[13] as i8;
+    let agc = b[14];
+    let meta = Intel5300Meta {
+        timestamp_low,
+        bfee_count,
+        n_rx,
+        n_tx,
+        rssi_a,
+        rssi_b,
+        rssi_c,
+        noise,
+        agc,
+        antenna_sel,
+        perm: meta_perm,
+        rate: u16::from_le_bytes([b[18], b[19]]),
+        permuted,
+        scaled: false,
+    };
+    let frame = CsiFrame {
+        timestamp: timestamp_low as f64 * 1e-6,
+        csi,
+        rssi: Some(get_total_rss(&meta) as f32),
+        noise: (noise != -127).then_some(noise as f32),
+        format: CsiFormat::Intel5300,
+        channel: None,
+        bandwidth_mhz: None,
+        sequence: Some(bfee_count as u64),
+        meta: FrameMeta::None,
+    };
+    Ok((frame, meta))
+}
+
+/// `read_bf_file.m`: `if sum(perm) == triangle(Nrx), csi(:,perm(1:Nrx),:) = csi(:,1:Nrx,:)`.
+/// Returns whether the permutation was applied. A permutation that would index past
+/// Nrx (MATLAB would silently grow the array) is not applied.
+fn permute_like_read_bf_file(csi: &mut Array3<Complex32>, perm: [u8; 3]) -> bool {
+    const TRIANGLE: [u32; 3] = [1, 3, 6];
+    let n_rx = csi.shape()[1];
+    if n_rx == 1 {
+        return false;
+    }
+    let sum: u32 = perm.iter().map(|&p| p as u32).sum();
+    if sum != TRIANGLE[n_rx - 1] || perm[..n_rx].iter().any(|&p| p as usize > n_rx) {
+        return false;
+    }
+    let old = csi.clone();
+    // Assignments in order, so a repeated target keeps the last one, as in MATLAB.
+    for (i, &p) in perm[..n_rx].iter().enumerate() {
+        let target = p as usize - 1;
+        csi.index_axis_mut(ndarray::Axis(1), target)
+            .assign(&old.index_axis(ndarray::Axis(1), i));
+    }
+    true
+}
+
+fn dbinv(x: f64) -> f64 {
+    10f64.powf(x / 10.0)
+}
+
+/// `get_total_rss.m`: total received power in dBm from the per-chain RSSI and AGC.
+pub fn get_total_rss(meta: &Intel5300Meta) -> f64 {
+    let mut mag = 0.0;
+    for r in [meta.rssi_a, meta.rssi_b, meta.rssi_c] {
+        if r != 0 {
+            mag += dbinv(r as f64);
+        }
+    }
+    10.0 * mag.log10() - 44.0 - meta.agc as f64
+}
+
+/// `get_scaled_csi.m`: CSI in units of sqrt(SNR), computed in `f64` exactly as the
+/// official MATLAB function does (including its 4.5 dB approximation for 3 Tx).
+pub fn get_scaled_csi(csi: &Array3<Complex32>, meta: &Intel5300Meta) -> Array3<Complex64> {
+    let csi64 = csi.mapv(|c| Complex64::new(c.re as f64, c.im as f64));
+    let csi_pwr: f64 = csi64.iter().map(|c| c.norm_sqr()).sum();
+    let rssi_pwr = dbinv(get_total_rss(meta));
+    let scale = rssi_pwr / (csi_pwr / 30.0);
+    let noise_db = if meta.noise == -127 {
+        -92.0
+    } else {
+        meta.noise as f64
+    };
+    let thermal_noise_pwr = dbinv(noise_db);
+    let quant_error_pwr = scale * (meta.n_rx as f64 * meta.n_tx as f64);
+    let total_noise_pwr = thermal_noise_pwr + quant_error_pwr;
+    let factor = (scale / total_noise_pwr).sqrt();
+    // MATLAB multiplies in two steps; keep the same order so rounding matches.
+    let extra = match meta.n_tx {
+        2 => Some(2f64.sqrt()),
+        3 => Some(dbinv(4.5).sqrt()),
+        _ => None,
+    };
+    let mut out = csi64.mapv(|c| c * factor);
+    if let Some(x) = extra {
+        out.mapv_inplace(|c| c * x);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n_rx: u8, n_tx: u8, fill: u8) -> Vec<u8> {
+        let len = bfee_csi_len(n_rx as usize, n_tx as usize);
+        let mut body = vec![0u8; BFEE_HEADER + len];
+        body[8] = n_rx;
+        body[9] = n_tx;
+        body[10] = 30;
+        body[14] = 40;
+        body[16..18].copy_from_slice(&(len as u16).to_le_bytes());
+        for b in &mut body[BFEE_HEADER..] {
+            *b = fill;
+        }
+        let mut rec = ((body.len() + 1) as u16).to_be_bytes().to_vec();
+        rec.push(BFEE_CODE);
+        rec.extend(body);
+        rec
+    }
+
+    fn read_all(bytes: &[u8]) -> Vec<Result<CsiFrame, CsiError>> {
+        Intel5300Reader::new(bytes, "mem").collect()
+    }
+
+    #[test]
+    fn decodes_synthetic_record_shape() {
+        let frames = read_all(&record(3, 2, 0));
+        assert_eq!(frames.len(), 1);
+        let f = frames[0].as_ref().unwrap();
+        assert_eq!(f.csi.shape(), &[2, 3, 30]);
+    }
+
+    #[test]
+    fn truncated_record_is_an_error_with_offset() {
+        let mut bytes = record(1, 1, 7);
+        bytes.extend(record(2, 1, 7));
+        let first_len = record(1, 1, 7).len();
+        for cut in 1..bytes.len() {
+            let out = read_all(&bytes[..cut]);
+            let oks = out.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(oks, usize::from(cut >= first_len));
+            if cut != first_len {
+                let err = out.last().unwrap().as_ref().unwrap_err();
+                assert!(matches!(err, CsiError::Truncated { .. }), "{err}");
+                let expected = if cut < first_len { 0 } else { first_len as u64 };
+                assert_eq!(err.offset(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn impossible_antenna_count_is_reported_and_reading_goes_on() {
+        let mut bad = record(1, 1, 0);
+        bad[3 + 8] = 9; // Nrx
+        bad.extend(record(1, 1, 0));
+        let out = read_all(&bad);
+        assert_eq!(out.len(), 2);
+        let msg = out[0].as_ref().unwrap_err().to_string();
+        assert!(
+            msg.contains("Nrx=9") && msg.contains("mem, byte 0"),
+            "{msg}"
+        );
+        assert!(out[1].is_ok());
+    }
+
+    #[test]
+    fn zero_length_record_ends_the_stream() {
+        let out = read_all(&[0, 0, 0xBB, 1, 2, 3]);
+        assert_eq!(out.len(), 1);
+        assert!(out[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("record length 0"));
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        for round in 0..2000 {
+            let n = (round * 7) % 600;
+            let mut bytes = Vec::with_capacity(n);
+            for _ in 0..n {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                bytes.push(seed as u8);
+            }
+            if round % 3 == 0 && n > 3 {
+                bytes[2] = BFEE_CODE;
+            }
+            let _ = read_all(&bytes);
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Format-specific metadata carried by each frame.
+//!
+//! [`CsiFrame`](super::CsiFrame) holds what every format shares (CSI, timestamp, RSSI,
+//! noise). What only one format reports (Intel's AGC and antenna permutation, nexmon's
+//! core and spatial stream, ESP32's MAC...) lives in [`FrameMeta`], one variant per
+//! reader, so nothing the file said is thrown away.
+
+use super::atheros::AtherosMeta;
+use super::esp32::Esp32Meta;
+use super::intel5300::Intel5300Meta;
+use super::nexmon::NexmonMeta;
+use super::picoscenes::PicoScenesMeta;
+
+/// Everything a reader knew about a frame beyond the common fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum FrameMeta {
+    /// Simulated, injected or live frames with no format metadata.
+    #[default]
+    None,
+    Intel5300(Intel5300Meta),
+    Atheros(AtherosMeta),
+    Nexmon(NexmonMeta),
+    Esp32(Box<Esp32Meta>),
+    PicoScenes(Box<PicoScenesMeta>),
+}
+
+/// One metadata value, in a form that converts cleanly to Python or JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+    Ints(Vec<i64>),
+}
+
+impl FrameMeta {
+    /// The metadata as `(name, value)` pairs, named as the official tools name them.
+    pub fn fields(&self) -> Vec<(&'static str, MetaValue)> {
+        match self {
+            FrameMeta::None => Vec::new(),
+            FrameMeta::Intel5300(m) => m.fields(),
+            FrameMeta::Atheros(m) => m.fields(),
+            FrameMeta::Nexmon(m) => m.fields(),
+            FrameMeta::Esp32(m) => m.fields(),
+            FrameMeta::PicoScenes(m) => m.fields(),
+        }
+    }
+}
+
+/// Shorthand used by the readers' `fields()`.
+pub(crate) fn int(v: impl Into<i64>) -> MetaValue {
+    MetaValue::Int(v.into())
+}
+
+/// WiFi channel number for a centre frequency in MHz (2.4, 5 and 6 GHz bands).
+pub(crate) fn channel_from_mhz(mhz: u32) -> Option<u16> {
+    match mhz {
+        2484 => Some(14),
+        2412..=2472 if (mhz - 2407).is_multiple_of(5) => Some(((mhz - 2407) / 5) as u16),
+        5000..=5895 if mhz.is_multiple_of(5) => Some(((mhz - 5000) / 5) as u16),
+        5955..=7115 if (mhz - 5950).is_multiple_of(5) => Some(((mhz - 5950) / 5) as u16),
+        _ => None,
+    }
+}

@@ -1,0 +1,616 @@
+//! nexmon_csi captures (Broadcom bcm4339, bcm4358, bcm43455c0, bcm4366c0).
+//!
+//! The firmware sends one UDP datagram per (core, spatial stream) of each received
+//! frame; tcpdump stores them in a pcap file (see [`super::pcap`]). The UDP payload
+//! is an 18-byte header followed by `nfft` 32-bit CSI words (`nfft` = 3.2 × bandwidth
+//! in MHz: 64, 128, 256, 512):
+//!
+//! | bytes | classic header (`0x11111111`) | newer header (magic `0x1111`) |
+//! |---|---|---|
+//! | 0..4 | magic | magic (2), RSSI (i8), frame control (u8) |
+//! | 4..10 | source MAC | source MAC |
+//! | 10..12 | sequence number | sequence number |
+//! | 12..14 | core (bits 0-2), spatial stream (bits 3-5) | same |
+//! | 14..16 | chanspec | chanspec |
+//! | 16..18 | chip version | chip version |
+//!
+//! CSI words are decoded as the official `csireader.m` does: bcm4339 and bcm43455c0
+//! send two little-endian int16 (real, imaginary); bcm4358 and bcm4366c0 send a packed
+//! floating format that the official `unpack_float.c` expands (format 0: 9-bit
+//! mantissas, 5-bit exponent; format 1: 12-bit mantissas, 6-bit exponent, both scaled
+//! to 10 significant bits per packet). Values stay in FFT order, exactly as the
+//! official `csi_buff` rows (subcarrier 0 first); set [`NexmonOptions::fftshift`] for
+//! ascending frequency order.
+//!
+//! Each UDP packet becomes one frame of shape `(1, 1, nfft)`; the core and spatial
+//! stream are in [`NexmonMeta`]. Packets that are not nexmon CSI (other UDP traffic,
+//! ARP...) are skipped and counted in [`NexmonReader::skipped`].
+//!
+//! Deviation from the official reader, chosen on purpose: `csireader.m` skips any
+//! packet whose length is not exactly `60 + 4 × nfft` and leaves a zero row at the end
+//! of `csi_buff` for each; some firmware builds append 4 zero bytes to some packets.
+//! This reader keeps such packets and decodes their first `nfft` words; the number of
+//! extra bytes is in [`NexmonMeta::padding`]. A packet shorter than `nfft` words is an
+//! error for that packet and reading continues.
+//!
+//! Frame timestamp: the pcap capture time (seconds since the Unix epoch).
+
+use std::io::Read;
+
+use ndarray::Array3;
+use num_complex::Complex32;
+
+use super::error::CsiError;
+use super::meta::{int, FrameMeta, MetaValue};
+use super::pcap::{udp_payload, PcapReader};
+use super::{CsiFormat, CsiFrame};
+
+/// Bytes of nexmon header before the CSI words.
+pub const NEXMON_HEADER_LEN: usize = 18;
+
+/// The Broadcom chips nexmon_csi supports; they differ in how CSI words are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NexmonChip {
+    Bcm4339,
+    Bcm4358,
+    Bcm43455c0,
+    Bcm4366c0,
+}
+
+impl NexmonChip {
+    pub fn name(self) -> &'static str {
+        match self {
+            NexmonChip::Bcm4339 => "bcm4339",
+            NexmonChip::Bcm4358 => "bcm4358",
+            NexmonChip::Bcm43455c0 => "bcm43455c0",
+            NexmonChip::Bcm4366c0 => "bcm4366c0",
+        }
+    }
+
+    /// Parses "4358", "bcm4358", "43455c0", "BCM4366C0"...
+    pub fn from_name(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.strip_prefix("bcm").unwrap_or(&s) {
+            "4339" => Some(NexmonChip::Bcm4339),
+            "4358" => Some(NexmonChip::Bcm4358),
+            "43455c0" | "43455" => Some(NexmonChip::Bcm43455c0),
+            "4366c0" | "4366" => Some(NexmonChip::Bcm4366c0),
+            _ => None,
+        }
+    }
+
+    /// The chip a capture's `chip_version` field points to, where it is known:
+    /// 0x0065 is what bcm43455c0 (Raspberry Pi) firmware writes, 0xdead what the
+    /// bcm4358 example from the nexmon_csi repository carries. Others: name the chip.
+    pub fn from_chip_version(v: u16) -> Option<Self> {
+        match v {
+            0x0065 | 0x4345 => Some(NexmonChip::Bcm43455c0),
+            0x4339 => Some(NexmonChip::Bcm4339),
+            0xdead | 0x4358 => Some(NexmonChip::Bcm4358),
+            0x4366 => Some(NexmonChip::Bcm4366c0),
+            _ => None,
+        }
+    }
+
+    /// Whether CSI words are int16 pairs (else the packed floating format).
+    pub fn is_int16(self) -> bool {
+        matches!(self, NexmonChip::Bcm4339 | NexmonChip::Bcm43455c0)
+    }
+}
+
+/// Options for [`NexmonReader`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NexmonOptions {
+    /// The chip; `None` infers it from the `chip_version` header field.
+    pub chip: Option<NexmonChip>,
+    /// Bandwidth in MHz; `None` reads it from the chanspec (then from the packet size).
+    pub bandwidth_mhz: Option<u16>,
+    /// Reorder subcarriers from FFT order to ascending frequency.
+    pub fftshift: bool,
+}
+
+/// Which nexmon header a packet carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NexmonHeader {
+    /// 4-byte magic 0x11111111.
+    Classic,
+    /// 2-byte magic 0x1111, then RSSI and frame control.
+    WithRssi,
+}
+
+/// Header fields of one nexmon CSI packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NexmonMeta {
+    pub header: NexmonHeader,
+    /// dBm, newer header only.
+    pub rssi: Option<i8>,
+    /// First byte of the 802.11 frame control field, newer header only.
+    pub frame_control: Option<u8>,
+    pub source_mac: [u8; 6],
+    pub seq: u16,
+    pub core: u8,
+    pub spatial_stream: u8,
+    pub chanspec: u16,
+    pub chip_version: u16,
+    pub chip: NexmonChip,
+    pub pcap_ts_sec: u32,
+    /// Microseconds, or nanoseconds when `pcap_nanosecond`.
+    pub pcap_ts_frac: u32,
+    pub pcap_nanosecond: bool,
+    pub caplen: u32,
+    pub origlen: u32,
+    /// CSI bytes beyond `4 × nfft` that were ignored.
+    pub padding: u32,
+    pub fftshifted: bool,
+}
+
+impl NexmonMeta {
+    pub(crate) fn fields(&self) -> Vec<(&'static str, MetaValue)> {
+        let mac = self
+            .source_mac
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let mut v = vec![
+            (
+                "header",
+                MetaValue::Text(match self.header {
+                    NexmonHeader::Classic => "classic".into(),
+                    NexmonHeader::WithRssi => "rssi_fc".into(),
+                }),
+            ),
+            ("src_addr", MetaValue::Text(mac)),
+            ("seq", int(self.seq)),
+            ("core", int(self.core)),
+            ("spatial", int(self.spatial_stream)),
+            ("chan_spec", int(self.chanspec)),
+            ("chip_version", int(self.chip_version)),
+            ("chip", MetaValue::Text(self.chip.name().into())),
+            ("sec", int(self.pcap_ts_sec)),
+            ("usec", int(self.pcap_ts_frac)),
+            ("nano", MetaValue::Bool(self.pcap_nanosecond)),
+            ("caplen", int(self.caplen)),
+            ("wirelen", int(self.origlen)),
+            ("padding", int(self.padding)),
+            ("fftshifted", MetaValue::Bool(self.fftshifted)),
+        ];
+        if let Some(r) = self.rssi {
+            v.push(("rssi", int(r)));
+        }
+        if let Some(fc) = self.frame_control {
+            v.push(("fc", int(fc)));
+        }
+        v
+    }
+}
+
+/// Streams frames from a nexmon_csi pcap; one item per CSI packet.
+pub struct NexmonReader<R: Read> {
+    pcap: Option<PcapReader<R>>,
+    open_error: Option<CsiError>,
+    options: NexmonOptions,
+    done: bool,
+    recoverable: bool,
+    /// Packets that were not nexmon CSI and were skipped.
+    pub skipped: u64,
+}
+
+impl<R: Read> NexmonReader<R> {
+    pub fn new(reader: R, name: impl Into<String>) -> Self {
+        Self::with_options(reader, name, NexmonOptions::default())
+    }
+
+    /// Reads the pcap global header now; an error there is the iterator's first item.
+    pub fn with_options(reader: R, name: impl Into<String>, options: NexmonOptions) -> Self {
+        let (pcap, open_error) = match PcapReader::open(reader, name.into()) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e)),
+        };
+        NexmonReader {
+            pcap,
+            open_error,
+            options,
+            done: false,
+            recoverable: false,
+            skipped: 0,
+        }
+    }
+
+    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        if let Some(e) = self.open_error.take() {
+            return Err(e);
+        }
+        let Some(pcap) = self.pcap.as_mut() else {
+            return Ok(None);
+        };
+        let linktype = pcap.linktype;
+        let nanosecond = pcap.nanosecond;
+        let options = self.options;
+        let name = pcap.src.name.clone();
+        loop {
+            let Some(rec) = pcap.next_record()? else {
+                return Ok(None);
+            };
+            let Some(payload) = udp_payload(linktype, rec.data) else {
+                self.skipped += 1;
+                continue;
+            };
+            if payload.len() < 2 || payload[0] != 0x11 || payload[1] != 0x11 {
+                self.skipped += 1;
+                continue;
+            }
+            // Past this point the packet is nexmon CSI; pcap framing is intact, so a bad
+            // packet is reported and the next one is still readable.
+            let bad = |problem: String| CsiError::malformed(&name, rec.offset, problem);
+            if payload.len() < NEXMON_HEADER_LEN {
+                self.recoverable = true;
+                return Err(bad(format!(
+                    "nexmon packet has {} bytes, fewer than its {NEXMON_HEADER_LEN}-byte header",
+                    payload.len()
+                )));
+            }
+            let u16le = |i: usize| u16::from_le_bytes([payload[i], payload[i + 1]]);
+            let classic = payload[2] == 0x11 && payload[3] == 0x11;
+            let chanspec = u16le(14);
+            let chip_version = u16le(16);
+            let chip = match options
+                .chip
+                .or_else(|| NexmonChip::from_chip_version(chip_version))
+            {
+                Some(c) => c,
+                None => {
+                    self.recoverable = true;
+                    return Err(CsiError::unsupported(
+                        &name,
+                        rec.offset,
+                        format!(
+                            "cannot tell the nexmon chip from chip_version 0x{chip_version:04x}; \
+                             name it (bcm4339, bcm4358, bcm43455c0 or bcm4366c0)"
+                        ),
+                    ));
+                }
+            };
+            let csi_bytes = &payload[NEXMON_HEADER_LEN..];
+            let Some(nfft) = options
+                .bandwidth_mhz
+                .and_then(nfft_for_bandwidth)
+                .or_else(|| nfft_from_chanspec(chanspec))
+                .or_else(|| nfft_from_len(csi_bytes.len()))
+            else {
+                self.recoverable = true;
+                return Err(bad(format!(
+                    "cannot tell the bandwidth: chanspec 0x{chanspec:04x} has no bandwidth bits \
+                     and {} CSI bytes match no FFT size",
+                    csi_bytes.len()
+                )));
+            };
+            if csi_bytes.len() < nfft * 4 {
+                self.recoverable = true;
+                return Err(bad(format!(
+                    "nexmon packet holds {} CSI bytes; {} MHz needs {} (nfft {nfft})",
+                    csi_bytes.len(),
+                    nfft * 5 / 16,
+                    nfft * 4
+                )));
+            }
+            let mut values = decode_words(&csi_bytes[..nfft * 4], chip);
+            if options.fftshift {
+                values.rotate_left(nfft / 2);
+            }
+            let csi = Array3::from_shape_vec((1, 1, nfft), values).expect("nfft values");
+            let css = u16le(12);
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(&payload[4..10]);
+            let frac = if nanosecond { 1e-9 } else { 1e-6 };
+            let meta = NexmonMeta {
+                header: if classic {
+                    NexmonHeader::Classic
+                } else {
+                    NexmonHeader::WithRssi
+                },
+                rssi: (!classic).then_some(payload[2] as i8),
+                frame_control: (!classic).then_some(payload[3]),
+                source_mac: mac,
+                seq: u16le(10),
+                core: (css & 0x7) as u8,
+                spatial_stream: ((css >> 3) & 0x7) as u8,
+                chanspec,
+                chip_version,
+                chip,
+                pcap_ts_sec: rec.ts_sec,
+                pcap_ts_frac: rec.ts_frac,
+                pcap_nanosecond: nanosecond,
+                caplen: rec.caplen,
+                origlen: rec.origlen,
+                padding: (csi_bytes.len() - nfft * 4) as u32,
+                fftshifted: options.fftshift,
+            };
+            return Ok(Some(CsiFrame {
+                timestamp: rec.ts_sec as f64 + rec.ts_frac as f64 * frac,
+                csi,
+                rssi: meta.rssi.map(|r| r as f32),
+                noise: None,
+                format: CsiFormat::Nexmon,
+                channel: Some(chanspec & 0xff),
+                bandwidth_mhz: Some((nfft * 5 / 16) as u16),
+                sequence: Some(meta.seq as u64),
+                meta: FrameMeta::Nexmon(meta),
+            }));
+        }
+    }
+}
+
+impl<R: Read> Iterator for NexmonReader<R> {
+    type Item = Result<CsiFrame, CsiError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        match self.next_frame() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn nfft_for_bandwidth(mhz: u16) -> Option<usize> {
+    match mhz {
+        20 => Some(64),
+        40 => Some(128),
+        80 => Some(256),
+        160 => Some(512),
+        _ => None,
+    }
+}
+
+/// Broadcom d11ac chanspec: bandwidth in bits 11-13.
+fn nfft_from_chanspec(chanspec: u16) -> Option<usize> {
+    match chanspec & 0x3800 {
+        0x1000 => Some(64),
+        0x1800 => Some(128),
+        0x2000 => Some(256),
+        0x2800 => Some(512),
+        _ => None,
+    }
+}
+
+/// The FFT size whose packets are this long (allowing a few padding bytes).
+fn nfft_from_len(csi_len: usize) -> Option<usize> {
+    [512, 256, 128, 64]
+        .into_iter()
+        .find(|&n| csi_len >= n * 4 && csi_len < n * 4 + 16)
+}
+
+fn decode_words(bytes: &[u8], chip: NexmonChip) -> Vec<Complex32> {
+    let words = bytes.chunks_exact(4).map(|w| [w[0], w[1], w[2], w[3]]);
+    if chip.is_int16() {
+        // MATLAB typecast(uint32 H, 'int16') on a little-endian host: low half first.
+        words
+            .map(|w| {
+                Complex32::new(
+                    i16::from_le_bytes([w[0], w[1]]) as f32,
+                    i16::from_le_bytes([w[2], w[3]]) as f32,
+                )
+            })
+            .collect()
+    } else {
+        let h: Vec<u32> = words.map(u32::from_le_bytes).collect();
+        let (nman, nexp) = if chip == NexmonChip::Bcm4358 {
+            (9, 5)
+        } else {
+            (12, 6)
+        };
+        let out = unpack_float_acphy(10, true, nman, nexp, &h);
+        out.chunks_exact(2)
+            .map(|p| Complex32::new(p[0] as f32, p[1] as f32))
+            .collect()
+    }
+}
+
+/// A port of nexmon_csi's `unpack_float_acphy` (utils/matlab/unpack_float.c).
+/// Returns interleaved (I, Q) integers.
+pub fn unpack_float_acphy(
+    nbits: i32,
+    autoscale: bool,
+    nman: u32,
+    nexp: u32,
+    h: &[u32],
+) -> Vec<i32> {
+    const SGN: u32 = 1 << 31;
+    let iq_mask: u32 = (1 << (nman - 1)) - 1;
+    let e_mask: u32 = (1 << nexp) - 1;
+    let e_p: i32 = 1 << (nexp - 1);
+    let sgnr_mask: u32 = 1 << (nexp + 2 * nman - 1);
+    let sgni_mask: u32 = sgnr_mask >> nman;
+    let e_zero: i32 = -(nman as i32);
+    let mut maxbit: i32 = -e_p;
+    let mut he = Vec::with_capacity(h.len());
+    let mut out = vec![0u32; h.len() * 2];
+    for (i, &w) in h.iter().enumerate() {
+        let mut vi = (w >> (nexp + nman)) & iq_mask;
+        let mut vq = (w >> nexp) & iq_mask;
+        let mut e = (w & e_mask) as i32;
+        if e >= e_p {
+            e -= e_p << 1;
+        }
+        he.push(e);
+        let mut x = vi | vq;
+        if autoscale && x != 0 {
+            let (mut m, mut b, mut s): (u32, u32, u32) = (0xffff_0000, 0xffff, 16);
+            while s > 0 {
+                if x & m != 0 {
+                    e += s as i32;
+                    x >>= s;
+                }
+                s >>= 1;
+                m = (m >> s) & b;
+                b >>= s;
+            }
+            if e > maxbit {
+                maxbit = e;
+            }
+        }
+        if w & sgnr_mask != 0 {
+            vi |= SGN;
+        }
+        if w & sgni_mask != 0 {
+            vq |= SGN;
+        }
+        out[2 * i] = vi;
+        out[2 * i + 1] = vq;
+    }
+    let shft = nbits - maxbit;
+    out.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let e = he[i >> 1] + shft;
+            let negative = v & SGN != 0;
+            let v = (v & !SGN) as i64;
+            let mag = if e < e_zero {
+                0
+            } else if e < 0 {
+                v >> (-e)
+            } else if e < 40 {
+                v << e
+            } else {
+                // Only reachable for zero mantissas (see the module notes); C would be UB.
+                0
+            };
+            let mag = mag as i32; // C stores the shifted value in an int32.
+            if negative {
+                mag.wrapping_neg()
+            } else {
+                mag
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_with(payloads: &[Vec<u8>]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend(0xa1b2c3d4u32.to_le_bytes());
+        f.extend([2, 0, 4, 0]);
+        f.extend([0u8; 8]);
+        f.extend(65535u32.to_le_bytes());
+        f.extend(1u32.to_le_bytes());
+        for (i, p) in payloads.iter().enumerate() {
+            let mut pkt = vec![0u8; 12];
+            pkt.extend([0x08, 0x00]);
+            let mut ip = vec![
+                0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+            ];
+            let total = (20 + 8 + p.len()) as u16;
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            pkt.extend(ip);
+            pkt.extend(5500u16.to_be_bytes());
+            pkt.extend(5500u16.to_be_bytes());
+            pkt.extend(((8 + p.len()) as u16).to_be_bytes());
+            pkt.extend([0, 0]);
+            pkt.extend(p);
+            f.extend((100 + i as u32).to_le_bytes());
+            f.extend(5u32.to_le_bytes());
+            f.extend((pkt.len() as u32).to_le_bytes());
+            f.extend((pkt.len() as u32).to_le_bytes());
+            f.extend(pkt);
+        }
+        f
+    }
+
+    fn nexmon_payload(nfft: usize, extra: usize) -> Vec<u8> {
+        let mut p = vec![
+            0x11, 0x11, 0xc9, 0x94, 1, 2, 3, 4, 5, 6, 7, 0, 0x09, 0, 0x2a, 0xe0, 0x65, 0,
+        ];
+        for i in 0..nfft {
+            p.extend((i as i16).to_le_bytes());
+            p.extend((-(i as i16)).to_le_bytes());
+        }
+        p.extend(vec![0u8; extra]);
+        p
+    }
+
+    #[test]
+    fn int16_packets_padding_and_other_udp() {
+        let bytes = pcap_with(&[
+            nexmon_payload(256, 0),
+            b"hello".to_vec(),
+            nexmon_payload(256, 4),
+        ]);
+        let mut reader = NexmonReader::new(&bytes[..], "mem");
+        let frames: Vec<_> = reader.by_ref().collect::<Result<_, _>>().unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(reader.skipped, 1);
+        let f = &frames[1];
+        assert_eq!(f.csi.shape(), &[1, 1, 256]);
+        assert_eq!(f.csi[[0, 0, 3]], Complex32::new(3.0, -3.0));
+        assert_eq!(f.rssi, Some(-55.0));
+        let FrameMeta::Nexmon(m) = &f.meta else {
+            panic!()
+        };
+        assert_eq!((m.core, m.spatial_stream, m.padding), (1, 1, 4));
+    }
+
+    #[test]
+    fn short_packet_is_reported_and_reading_goes_on() {
+        let mut short = nexmon_payload(256, 0);
+        short.truncate(500);
+        let bytes = pcap_with(&[short, nexmon_payload(256, 0)]);
+        let out: Vec<_> = NexmonReader::new(&bytes[..], "mem").collect();
+        assert_eq!(out.len(), 2);
+        assert!(out[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("needs 1024"));
+        assert!(out[1].is_ok());
+    }
+
+    #[test]
+    fn truncated_and_random_input_never_panics() {
+        let bytes = pcap_with(&[nexmon_payload(64, 0), nexmon_payload(64, 0)]);
+        for cut in 0..bytes.len() {
+            let out: Vec<_> = NexmonReader::new(&bytes[..cut], "mem").collect();
+            if cut < 24 || (cut > 24 && cut != bytes.len() / 2 + 12) {
+                assert!(out.iter().any(|r| r.is_err()) || cut == 24, "cut {cut}");
+            }
+        }
+        let mut seed = 0x9E3779B97F4A7C15u64;
+        for round in 0..2000 {
+            let mut b = bytes.clone();
+            for _ in 0..(1 + round % 8) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed as usize) % b.len();
+                b[i] = (seed >> 32) as u8;
+            }
+            for chip in [None, Some(NexmonChip::Bcm4358), Some(NexmonChip::Bcm4366c0)] {
+                let opts = NexmonOptions {
+                    chip,
+                    ..Default::default()
+                };
+                let _: Vec<_> = NexmonReader::with_options(&b[..], "mem", opts).collect();
+            }
+        }
+    }
+
+    #[test]
+    fn float_unpack_of_zero_words_is_zero() {
+        assert!(unpack_float_acphy(10, true, 9, 5, &[0, 0, 0])
+            .iter()
+            .all(|&v| v == 0));
+    }
+}

@@ -1,0 +1,591 @@
+//! PicoScenes `.csi` files (RxS frames).
+//!
+//! A file is a sequence of frames `[u32 length][length bytes]`; each frame starts with
+//! magic `0x20150315`, a u16 frame version (1) and the number of receive-side
+//! segments, followed by those segments and then the received MPDU. A segment is
+//! `[u32 length][u8 name length][name][u16 version][content]`. All integers are
+//! little-endian. This reader decodes, following the PicoScenes parsing core
+//! (`RxSBasicSegment.cxx`, `CSISegment.cxx`):
+//!
+//! - `RxSBasic` v1-v3: device type, hardware timestamp, frequencies, bandwidth, MCS,
+//!   antenna counts, noise floor and RSSI (v1/v2 store RSSI relative to the noise
+//!   floor; the official parser adds the noise floor and so does this one);
+//! - `CSI` v1-v3 for the QCA9300 (packed 10-bit values, imaginary first, rx fastest,
+//!   then stream, then tone) and Intel MVM (AX200/AX210: int16 pairs) devices.
+//!
+//! Other segments (ExtraInfo, MVMExtra, PilotCSI, BasebandSignal...) and the MPDU are
+//! skipped. A frame without a CSI segment, or with a CSI segment from a device this
+//! reader does not decode (IWL5300, USRP), is reported and reading goes on: the frame
+//! length keeps the framing intact.
+//!
+//! Frame shape: `(n_sts + n_ess, n_rx, n_tones)`, tones in ascending subcarrier order
+//! (`-28..=28` without DC for HT20). Frame timestamp: `RxSBasic.tstamp` (the NIC clock,
+//! microseconds) in seconds.
+
+use std::io::Read;
+
+use ndarray::Array3;
+use num_complex::Complex32;
+
+use super::error::CsiError;
+use super::meta::{channel_from_mhz, int, FrameMeta, MetaValue};
+use super::source::Source;
+use super::{CsiFormat, CsiFrame};
+
+/// Frame magic number.
+pub const MAGIC: u32 = 0x2015_0315;
+/// Largest frame accepted; a garbage length beyond it ends the read instead of
+/// allocating gigabytes.
+const MAX_FRAME_LEN: u32 = 1 << 26;
+
+/// PicoScenes device type codes.
+pub const DEVICE_QCA9300: u16 = 0x9300;
+pub const DEVICE_IWL5300: u16 = 0x5300;
+pub const DEVICE_IWLMVM: u16 = 0x2000;
+
+/// `RxSBasic` and `CSI` header fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PicoScenesMeta {
+    pub device_type: u16,
+    /// Hardware timestamp, microseconds.
+    pub tstamp: u64,
+    pub center_freq: i16,
+    pub control_freq: i16,
+    pub cbw: u16,
+    pub packet_format: u8,
+    pub pkt_cbw: u16,
+    pub guard_interval: u16,
+    pub mcs: u8,
+    pub num_sts: u8,
+    pub num_ess: u8,
+    pub num_rx: u8,
+    pub num_user: u8,
+    pub user_index: u8,
+    pub noise_floor: i8,
+    pub rssi: i8,
+    pub rssi_ctl: [i8; 3],
+    pub rxs_basic_version: u16,
+    pub csi_version: u16,
+    pub carrier_freq: u64,
+    pub sampling_rate: u64,
+    pub subcarrier_bandwidth: u32,
+    pub num_tones: u16,
+    pub ant_sel: u8,
+    pub subcarrier_offset: i16,
+    /// Subcarrier indices of the CSI tones, in array order.
+    pub subcarrier_indices: Vec<i16>,
+}
+
+impl PicoScenesMeta {
+    pub(crate) fn fields(&self) -> Vec<(&'static str, MetaValue)> {
+        vec![
+            ("DeviceType", int(self.device_type)),
+            ("Timestamp", int(self.tstamp as i64)),
+            ("CenterFreq", int(self.center_freq)),
+            ("ControlFreq", int(self.control_freq)),
+            ("CBW", int(self.cbw)),
+            ("PacketFormat", int(self.packet_format)),
+            ("PacketCBW", int(self.pkt_cbw)),
+            ("GI", int(self.guard_interval)),
+            ("MCS", int(self.mcs)),
+            ("NumSTS", int(self.num_sts)),
+            ("NumESS", int(self.num_ess)),
+            ("NumRx", int(self.num_rx)),
+            ("NumUser", int(self.num_user)),
+            ("UserIndex", int(self.user_index)),
+            ("NoiseFloor", int(self.noise_floor)),
+            ("RSSI", int(self.rssi)),
+            (
+                "RSSI_ctl",
+                MetaValue::Ints(self.rssi_ctl.iter().map(|&v| v as i64).collect()),
+            ),
+            ("CarrierFreq", int(self.carrier_freq as i64)),
+            ("SamplingRate", int(self.sampling_rate as i64)),
+            ("SubcarrierBandwidth", int(self.subcarrier_bandwidth)),
+            ("NumTones", int(self.num_tones)),
+            ("AntSel", int(self.ant_sel)),
+            ("SubcarrierOffset", int(self.subcarrier_offset)),
+            (
+                "SubcarrierIndex",
+                MetaValue::Ints(self.subcarrier_indices.iter().map(|&v| v as i64).collect()),
+            ),
+        ]
+    }
+}
+
+/// Streams frames from a PicoScenes `.csi` file; one item per RxS frame.
+pub struct PicoScenesReader<R: Read> {
+    src: Source<R>,
+    done: bool,
+    recoverable: bool,
+}
+
+impl<R: Read> PicoScenesReader<R> {
+    pub fn new(reader: R, name: impl Into<String>) -> Self {
+        PicoScenesReader {
+            src: Source::new(reader, name.into()),
+            done: false,
+            recoverable: false,
+        }
+    }
+
+    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        let start = self.src.offset;
+        let Some(h) = self.src.read_or_eof(4, "frame length", start)? else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        if !(7..=MAX_FRAME_LEN).contains(&len) {
+            return Err(self
+                .src
+                .malformed(start, format!("frame length {len} is impossible")));
+        }
+        let body = self.src.read(len as usize, "frame", start)?;
+        match parse_frame(body) {
+            Ok(frame) => Ok(Some(frame)),
+            Err((at, problem, unsupported)) => {
+                // The frame length was sound, so the next frame is still findable.
+                self.recoverable = true;
+                let offset = start + 4 + at as u64;
+                Err(if unsupported {
+                    CsiError::unsupported(&self.src.name, offset, problem)
+                } else {
+                    self.src.malformed(offset, problem)
+                })
+            }
+        }
+    }
+}
+
+impl<R: Read> Iterator for PicoScenesReader<R> {
+    type Item = Result<CsiFrame, CsiError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        match self.next_frame() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Error inside a frame: (offset within the frame body, message, is "unsupported").
+type FrameError = (usize, String, bool);
+
+/// A bounds-checked little-endian cursor.
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or_else(|| {
+                (
+                    self.pos,
+                    format!(
+                        "{} ends after {} bytes, needs {}",
+                        self.what,
+                        self.b.len(),
+                        self.pos + n
+                    ),
+                    false,
+                )
+            })?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, FrameError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, FrameError> {
+        let s = self.take(2)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, FrameError> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, FrameError> {
+        let s = self.take(8)?;
+        Ok(u64::from_le_bytes(s.try_into().expect("8 bytes")))
+    }
+}
+
+fn parse_frame(body: &[u8]) -> Result<CsiFrame, FrameError> {
+    let mut c = Cursor {
+        b: body,
+        pos: 0,
+        what: "frame",
+    };
+    let magic = c.u32()?;
+    if magic != MAGIC {
+        return Err((
+            0,
+            format!("frame magic 0x{magic:08x} is not PicoScenes 0x{MAGIC:08x}"),
+            false,
+        ));
+    }
+    let version = c.u16()?;
+    if version != 1 {
+        return Err((
+            4,
+            format!("frame version {version} (only version 1 is defined)"),
+            true,
+        ));
+    }
+    let n_segments = c.u8()?;
+    let mut meta = PicoScenesMeta::default();
+    let mut have_basic = false;
+    let mut csi: Option<Array3<Complex32>> = None;
+    for _ in 0..n_segments {
+        let seg_start = c.pos;
+        let seg_len = c.u32()? as usize;
+        let seg = Cursor {
+            b: c.take(seg_len)?,
+            pos: 0,
+            what: "segment",
+        };
+        let mut s = seg;
+        let name_len = s.u8()? as usize;
+        let raw_name = s.take(name_len)?;
+        let name_bytes = raw_name.strip_suffix(b"\0").unwrap_or(raw_name);
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        let seg_version = s.u16()?;
+        let content = &s.b[s.pos..];
+        let at = seg_start + 4 + s.pos;
+        let relocate = |(p, m, u): FrameError| (at + p, format!("{name} segment: {m}"), u);
+        match name.as_str() {
+            "RxSBasic" => {
+                parse_rxs_basic(content, seg_version, &mut meta).map_err(relocate)?;
+                have_basic = true;
+            }
+            "CSI" => {
+                csi = Some(parse_csi(content, seg_version, &mut meta).map_err(relocate)?);
+            }
+            _ => {}
+        }
+    }
+    let Some(csi) = csi else {
+        return Err((0, "frame has no CSI segment".into(), false));
+    };
+    if !have_basic {
+        return Err((0, "frame has no RxSBasic segment".into(), false));
+    }
+    let rssi = meta.rssi;
+    let nf = meta.noise_floor;
+    Ok(CsiFrame {
+        timestamp: meta.tstamp as f64 * 1e-6,
+        csi,
+        rssi: Some(rssi as f32),
+        noise: Some(nf as f32),
+        format: CsiFormat::PicoScenes,
+        channel: u32::try_from(meta.control_freq)
+            .ok()
+            .and_then(channel_from_mhz),
+        bandwidth_mhz: Some(meta.cbw),
+        sequence: None,
+        meta: FrameMeta::PicoScenes(Box::new(meta)),
+    })
+}
+
+fn parse_rxs_basic(b: &[u8], version: u16, m: &mut PicoScenesMeta) -> Result<(), FrameError> {
+    let mut c = Cursor {
+        b,
+        pos: 0,
+        what: "RxSBasic content",
+    };
+    m.rxs_basic_version = version;
+    m.device_type = c.u16()?;
+    m.tstamp = c.u64()?;
+    m.center_freq = c.u16()? as i16;
+    match version {
+        1 | 2 => {
+            m.control_freq = m.center_freq;
+            m.packet_format = c.u8()?;
+            m.cbw = c.u16()?;
+            m.pkt_cbw = m.cbw;
+        }
+        3 => {
+            m.control_freq = c.u16()? as i16;
+            m.cbw = c.u16()?;
+            m.packet_format = c.u8()?;
+            m.pkt_cbw = c.u16()?;
+        }
+        v => return Err((0, format!("version {v} (this reader knows 1 to 3)"), true)),
+    }
+    m.guard_interval = c.u16()?;
+    m.mcs = c.u8()?;
+    m.num_sts = c.u8()?;
+    m.num_ess = c.u8()?;
+    m.num_rx = c.u8()?;
+    (m.num_user, m.user_index) = if version == 1 {
+        (1, 0)
+    } else {
+        (c.u8()?, c.u8()?)
+    };
+    m.noise_floor = c.u8()? as i8;
+    let mut rssi = [0i8; 4];
+    for r in &mut rssi {
+        *r = c.u8()? as i8;
+    }
+    if version < 3 {
+        // v1/v2 store RSSI relative to the noise floor (RxSBasicSegment.cxx adds it back).
+        for r in &mut rssi {
+            *r = m.noise_floor.wrapping_add(*r);
+        }
+    }
+    m.rssi = rssi[0];
+    m.rssi_ctl = [rssi[1], rssi[2], rssi[3]];
+    if c.pos != b.len() {
+        return Err((
+            c.pos,
+            format!("{} bytes where version {version} has {}", b.len(), c.pos),
+            false,
+        ));
+    }
+    Ok(())
+}
+
+fn parse_csi(
+    b: &[u8],
+    version: u16,
+    m: &mut PicoScenesMeta,
+) -> Result<Array3<Complex32>, FrameError> {
+    let mut c = Cursor {
+        b,
+        pos: 0,
+        what: "CSI content",
+    };
+    m.csi_version = version;
+    if !(1..=3).contains(&version) {
+        return Err((
+            0,
+            format!("version {version} (this reader knows 1 to 3)"),
+            true,
+        ));
+    }
+    let device = c.u16()?;
+    let _packet_format = c.u8()?;
+    let cbw = c.u16()?;
+    m.carrier_freq = c.u64()?;
+    m.sampling_rate = c.u64()?;
+    m.subcarrier_bandwidth = c.u32()?;
+    let n_tones = c.u16()? as usize;
+    m.num_tones = n_tones as u16;
+    let n_sts = c.u8()? as usize;
+    let n_rx = c.u8()? as usize;
+    let _n_ess = c.u8()?;
+    if version == 3 {
+        let _num_csi = c.u16()?;
+    }
+    m.ant_sel = c.u8()?;
+    m.subcarrier_offset = if version >= 2 { c.u16()? as i16 } else { 0 };
+    let data_len = c.u32()? as usize;
+    let data_at = c.pos;
+    let data = c.take(data_len)?;
+    if n_tones == 0 || n_rx == 0 || n_sts == 0 {
+        return Err((
+            0,
+            format!("impossible dimensions: {n_tones} tones, {n_sts} streams, {n_rx} rx"),
+            false,
+        ));
+    }
+    match device {
+        DEVICE_QCA9300 => {
+            // CSISegment.cxx: streams per chain come from the data size (it includes ESS).
+            let per_chain = if cbw == 20 { 140 } else { 285 };
+            let n_streams = data_len / per_chain / n_rx;
+            if n_streams == 0 || n_tones * n_rx * n_streams * 20 > data_len * 8 {
+                return Err((
+                    data_at,
+                    format!(
+                        "{data_len} CSI bytes do not hold {n_tones} tones × {n_rx} rx of 20 bits"
+                    ),
+                    false,
+                ));
+            }
+            m.subcarrier_indices = ht_indices(cbw, m.subcarrier_offset);
+            Ok(decode_qca9300(data, n_streams, n_rx, n_tones))
+        }
+        DEVICE_IWLMVM => {
+            if n_sts * n_rx * n_tones * 4 != data_len {
+                return Err((
+                    data_at,
+                    format!("{data_len} CSI bytes are not {n_sts}×{n_rx}×{n_tones} int16 pairs"),
+                    false,
+                ));
+            }
+            let mut csi = Array3::<Complex32>::zeros((n_sts, n_rx, n_tones));
+            // parseIWLMVMCSIDataCore fills a column-major (tones, sts, rx) array.
+            for (i, p) in data.chunks_exact(4).enumerate() {
+                let (tone, sts, rx) = (i % n_tones, (i / n_tones) % n_sts, i / (n_tones * n_sts));
+                csi[[sts, rx, tone]] = Complex32::new(
+                    i16::from_le_bytes([p[0], p[1]]) as f32,
+                    i16::from_le_bytes([p[2], p[3]]) as f32,
+                );
+            }
+            Ok(csi)
+        }
+        other => Err((
+            0,
+            format!(
+                "CSI from device type 0x{other:04x} (this reader decodes QCA9300 and Intel MVM)"
+            ),
+            true,
+        )),
+    }
+}
+
+/// HT subcarrier indices for the QCA9300 (CSISegment.cxx), shifted by `offset`.
+fn ht_indices(cbw: u16, offset: i16) -> Vec<i16> {
+    let (lo, hi, gap) = if cbw == 40 {
+        (-58, 58, 2)
+    } else {
+        (-28, 28, 1)
+    };
+    (lo..=hi)
+        .filter(|i: &i16| i.abs() >= gap)
+        .map(|i| i + offset)
+        .collect()
+}
+
+/// `parseQCA9300CSIData`: groups of five bytes hold four 10-bit values; each complex
+/// value is (imaginary, real); value order is rx fastest, then stream, then tone.
+fn decode_qca9300(data: &[u8], n_sts: usize, n_rx: usize, n_tones: usize) -> Array3<Complex32> {
+    let mut csi = Array3::<Complex32>::zeros((n_sts, n_rx, n_tones));
+    let total = n_rx * n_sts * n_tones;
+    let sign = |v: u32| -> f32 {
+        let v = v as i32;
+        (if v & 0x200 != 0 { v - 0x400 } else { v }) as f32
+    };
+    let mut put = |value_pos: usize, re: f32, im: f32| {
+        let rx = value_pos % n_rx;
+        let sts = (value_pos / n_rx) % n_sts;
+        let tone = value_pos / (n_rx * n_sts);
+        csi[[sts, rx, tone]] = Complex32::new(re, im);
+    };
+    for i in 0..total / 2 {
+        let r = &data[i * 5..i * 5 + 5];
+        let (b0, b1, b2, b3, b4) = (
+            r[0] as u32,
+            r[1] as u32,
+            r[2] as u32,
+            r[3] as u32,
+            r[4] as u32,
+        );
+        let v0 = b0 | ((b1 & 0x03) << 8);
+        let v1 = ((b1 & 0xfc) >> 2) | ((b2 & 0x0f) << 6);
+        let v2 = ((b2 & 0xf0) >> 4) | ((b3 & 0x3f) << 4);
+        let v3 = ((b3 & 0xc0) >> 6) | (b4 << 2);
+        put(2 * i, sign(v1), sign(v0));
+        put(2 * i + 1, sign(v3), sign(v2));
+    }
+    csi
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(name: &str, version: u16, content: &[u8]) -> Vec<u8> {
+        let mut s = vec![name.len() as u8];
+        s.extend(name.as_bytes());
+        s.extend(version.to_le_bytes());
+        s.extend(content);
+        let mut out = (s.len() as u32).to_le_bytes().to_vec();
+        out.extend(s);
+        out
+    }
+
+    fn frame() -> Vec<u8> {
+        let mut basic = vec![0x00, 0x93];
+        basic.extend(5152882u64.to_le_bytes());
+        basic.extend(5200u16.to_le_bytes());
+        basic.push(1);
+        basic.extend(20u16.to_le_bytes());
+        basic.extend(400u16.to_le_bytes());
+        basic.extend([4, 1, 0, 3, 0xa1, 0x4f, 0x4e, 0x48, 0x3a]);
+        let mut csi = vec![0x00, 0x93, 1, 20, 0];
+        csi.extend(5_200_000_000u64.to_le_bytes());
+        csi.extend(20_000_000u64.to_le_bytes());
+        csi.extend(312_500u32.to_le_bytes());
+        csi.extend(56u16.to_le_bytes());
+        csi.extend([1, 3, 0, 0, 0, 0]);
+        csi.extend(420u32.to_le_bytes());
+        csi.extend(vec![0x55u8; 420]);
+        let mut body = MAGIC.to_le_bytes().to_vec();
+        body.extend(1u16.to_le_bytes());
+        body.push(2);
+        body.extend(segment("RxSBasic", 1, &basic));
+        body.extend(segment("CSI", 2, &csi));
+        body.extend([0xde, 0xad]);
+        let mut f = (body.len() as u32).to_le_bytes().to_vec();
+        f.extend(body);
+        f
+    }
+
+    #[test]
+    fn synthetic_frame_decodes() {
+        let bytes = frame();
+        let frames: Vec<_> = PicoScenesReader::new(&bytes[..], "mem")
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(frames.len(), 1);
+        let f = &frames[0];
+        assert_eq!(f.csi.shape(), &[1, 3, 56]);
+        assert_eq!(f.rssi, Some(-16.0));
+        assert_eq!(f.channel, Some(40));
+        let FrameMeta::PicoScenes(m) = &f.meta else {
+            panic!()
+        };
+        assert_eq!(m.subcarrier_indices.len(), 56);
+        assert_eq!(m.subcarrier_indices[..3], [-28, -27, -26]);
+    }
+
+    #[test]
+    fn truncated_and_random_input_never_panics() {
+        let mut bytes = frame();
+        bytes.extend(frame());
+        let one = frame().len();
+        for cut in 0..bytes.len() {
+            let out: Vec<_> = PicoScenesReader::new(&bytes[..cut], "mem").collect();
+            let oks = out.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(oks, usize::from(cut >= one));
+            if cut != 0 && cut != one {
+                assert!(
+                    matches!(out.last(), Some(Err(CsiError::Truncated { .. }))),
+                    "cut {cut}"
+                );
+            }
+        }
+        let mut seed = 0xdead_beef_cafe_f00du64;
+        for round in 0..3000 {
+            let mut b = bytes.clone();
+            for _ in 0..(1 + round % 5) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed as usize) % b.len();
+                b[i] = (seed >> 24) as u8;
+            }
+            let _: Vec<_> = PicoScenesReader::new(&b[..], "mem").collect();
+        }
+    }
+}

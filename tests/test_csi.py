@@ -1,0 +1,361 @@
+"""CSI readers from Python: every frame of every real recording against SUMMARY.json,
+the MATLAB outputs of the official readers (scipy.io.loadmat) and, where SOURCES.md
+shows csiread agrees with the official reader, against csiread value by value.
+
+The data lives in ../shared/data/csi next to the crate; if it is missing the tests
+fail, they never skip.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import wifi_densepose as wdp
+from wifi_densepose.inspect import inspect_text
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi"
+
+
+def data(name: str) -> Path:
+    path = DATA / name
+    assert path.is_file(), (
+        f"reference recording {path} is missing: these tests need the shared data folder "
+        "../shared/data/csi next to the crate (see SOURCES.md there)"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return json.loads(data("SUMMARY.json").read_text())
+
+
+def cpx(pairs):
+    return np.array([complex(re, im) for re, im in pairs], dtype=np.complex128)
+
+
+def csiread():
+    import csiread as c  # test-only dependency, the fastest public reader
+
+    return c
+
+
+# ---------------------------------------------------------------- Intel 5300
+
+
+def test_intel5300_every_frame_matches_matlab(summary):
+    name = "intel5300_log.all_csi.6.7.6.dat"
+    s = summary[name]
+    rec = wdp.read_csi(data(name))
+    assert rec.format == "intel5300"
+    assert rec.errors == [] and rec.error is None
+    assert len(rec) == s["packets"]
+    assert {f.shape[1] for f in rec} == set(s["Nrx"])
+    assert {f.shape[0] for f in rec} == set(s["Ntx"])
+    mat = scipy.io.loadmat(data("reference/intel5300_log.all_csi.6.7.6.matlab_read_bf_file.mat"))
+    raw, scaled = mat["csi"], mat["csi_scaled"]
+    assert raw.shape == (29, 1)
+    for k, frame in enumerate(rec):
+        st = raw[k, 0][0, 0]
+        meta = frame.meta
+        for field in (
+            "timestamp_low",
+            "bfee_count",
+            "Nrx",
+            "Ntx",
+            "rssi_a",
+            "rssi_b",
+            "rssi_c",
+            "noise",
+            "agc",
+            "rate",
+        ):
+            assert meta[field] == st[field].item(), (k, field)
+        assert meta["perm"] == list(st["perm"].ravel().astype(int))
+        ours = frame.csi
+        assert ours.dtype == np.complex64
+        np.testing.assert_array_equal(ours, st["csi"])
+        np.testing.assert_allclose(frame.scaled_csi(), scaled[k, 0], rtol=1e-12, atol=1e-12)
+        assert frame.timestamp == pytest.approx(4e-6)
+        assert frame.noise is None  # -127: not measured
+    first = rec[0]
+    np.testing.assert_array_equal(first.csi[0, 0, :4], cpx(s["first_pkt_csiread_sc0to3_rx0_tx0"]))
+    np.testing.assert_allclose(
+        first.scaled_csi()[0, 0, :2], cpx(s["first_pkt_scaled_sc0to1_rx0_tx0"]), rtol=1e-12
+    )
+    assert [first.meta[k] for k in ("rssi_a", "rssi_b", "rssi_c")] == s["rssi_abc_0"]
+    assert first.meta["perm"] == [p + 1 for p in s["perm_0"]]
+    assert rec[-1].meta["bfee_count"] == s["bfee_count_last"]
+    # Three Ntx values: no uniform stack, and the message names the shapes.
+    with pytest.raises(ValueError, match=r"\[1, 3, 30\].*\[2, 3, 30\].*\[3, 3, 30\]"):
+        _ = rec.csi
+
+
+def test_intel5300_scaled_option_stores_scaled_values():
+    name = "intel5300_log.all_csi.6.7.6.dat"
+    raw = wdp.read_csi(data(name))
+    scaled = wdp.read_csi(data(name), scaled=True)
+    for a, b in zip(raw, scaled):
+        np.testing.assert_allclose(b.csi, a.scaled_csi().astype(np.complex64), rtol=1e-6)
+        assert b.meta["scaled"] is True
+    with pytest.raises(ValueError, match="already"):
+        scaled[0].scaled_csi()
+
+
+def test_intel5300_two_antennas_follow_read_bf_file(summary):
+    name = "intel5300_walk_1590161182.dat"
+    s = summary[name]
+    rec = wdp.read_csi(data(name))
+    assert len(rec) == s["packets"] and rec.errors == []
+    csi = rec.csi
+    assert csi.shape == (152, 2, 2, 30)
+    assert rec.csi is not None and rec.timestamps is rec.timestamps  # cached, not rebuilt
+    ts_low = np.array([f.meta["timestamp_low"] for f in rec])
+    assert ts_low[0] == s["timestamp_low_first_us"] and ts_low[-1] == s["timestamp_low_last_us"]
+    np.testing.assert_allclose(rec.timestamps, ts_low * 1e-6)
+    assert rec.timestamps[-1] - rec.timestamps[0] == pytest.approx(s["span_us"] * 1e-6)
+    assert all(not f.meta["permuted"] for f in rec)
+    # read_bf_file.m leaves Nrx=2 unpermuted: slot 0 is what CSIKit reports, and
+    # csiread's (permuted) slot 0 is our slot 1.
+    np.testing.assert_array_equal(csi[0, 0, 0, :4], cpx(s["first_pkt_CSIKit_sc0to3_rx0_tx0"]))
+    np.testing.assert_array_equal(csi[0, 0, 1, :4], cpx(s["first_pkt_csiread_sc0to3_rx0_tx0"]))
+    np.testing.assert_allclose(
+        rec[0].scaled_csi()[0, 1, :2], cpx(s["first_pkt_scaled_sc0to1_rx0_tx0"]), rtol=1e-12
+    )
+    m = rec[0].meta
+    assert (m["rssi_a"], m["rssi_b"], m["rssi_c"]) == tuple(s["rssi_abc_0"])
+    assert (m["noise"], m["agc"], m["rate"]) == (s["noise_0"], s["agc_0"], int(s["rate_0"], 16))
+    assert rec[0].noise == s["noise_0"]
+
+
+# ---------------------------------------------------------------- nexmon
+
+
+def test_nexmon_bcm4358_matches_matlab_csi_buff_and_csiread(summary):
+    name = "nexmon_bcm4358_example.pcap"
+    s = summary[name]
+    rec = wdp.read_csi(data(name))
+    assert rec.format == "nexmon" and len(rec) == s["packets"]
+    buff = scipy.io.loadmat(data("reference/nexmon_bcm4358_example.matlab_csireader.mat"))[
+        "csi_buff"
+    ]
+    csi = rec.csi
+    assert csi.shape == (4, 1, 1, 256)
+    np.testing.assert_array_equal(csi[:, 0, 0, :], buff)
+    ref = csiread().Nexmon(str(data(name)), chip="4358", bw=80, if_report=False)
+    ref.read()
+    np.testing.assert_array_equal(csi[:, 0, 0, :], ref.csi)
+    assert {f.meta["core"] for f in rec} == set(s["cores"])
+    assert {f.meta["spatial"] for f in rec} == set(s["spatial_streams"])
+    assert all(f.meta["chan_spec"] == int(s["chanspec_0"], 16) for f in rec)
+    assert all(f.meta["chip_version"] == int(s["chip_version_0"], 16) for f in rec)
+    assert rec.timestamps[0] == pytest.approx(float(s["pcap_ts_first"]), abs=1e-6)
+    assert rec.timestamps[-1] == pytest.approx(float(s["pcap_ts_last"]), abs=1e-6)
+    np.testing.assert_array_equal(csi[0, 0, 0, :4], cpx(s["first_pkt_raw_fft_order_idx0to3"]))
+    shifted = wdp.read_csi(data(name), fftshift=True)
+    np.testing.assert_array_equal(shifted.csi, np.fft.fftshift(csi, axes=-1))
+    np.testing.assert_array_equal(shifted[0].csi[0, 0, :4], cpx(s["first_pkt_fftshifted_idx0to3"]))
+    assert np.isnan(rec.rssi).all()  # the classic header has no RSSI
+
+
+def test_nexmon_bcm43455c0_every_packet_matches_csiread(summary):
+    name = "nexmon_bcm43455c0_walk_1597159475.pcap"
+    s = summary[name]
+    rec = wdp.read_csi(data(name))
+    assert len(rec) == s["packets"] and rec.errors == []
+    ref = csiread().NexmonPull46(str(data(name)), chip="43455c0", bw=80, if_report=False)
+    ref.read()
+    np.testing.assert_array_equal(rec.csi[:, 0, 0, :], ref.csi)
+    np.testing.assert_array_equal(rec.rssi, ref.rssi)
+    assert [f.meta["fc"] for f in rec] == list(ref.fc)
+    assert [f.meta["seq"] for f in rec] == list(ref.seq)
+    np.testing.assert_array_equal(rec.timestamps, ref.sec + ref.usec * 1e-6)
+    assert rec[0].meta["rssi"] == s["rssi_0"] and rec[0].meta["fc"] == int(s["fc_0"], 16)
+    assert rec.timestamps[-1] - rec.timestamps[0] == pytest.approx(s["span_s"], abs=1e-6)
+    raw8 = cpx(s["first_pkt_raw_fft_order_idx0to3"] + s["first_pkt_raw_fft_order_idx4to7"])
+    np.testing.assert_array_equal(rec[0].csi[0, 0, :8], raw8)
+
+
+# ---------------------------------------------------------------- ESP32
+
+
+def test_esp32_every_row_matches_csiread(summary):
+    name = "esp32_example_csi.csv"
+    s = summary[name]
+    rec = wdp.read_csi(data(name))
+    assert rec.format == "esp32" and len(rec) == s["packets"] and rec.errors == []
+    ref = csiread().ESP32(str(data(name)), if_report=False)
+    ref.read()
+    # The tool printed 128 bytes per row whatever `len` says (see docs/csi-formats.md).
+    np.testing.assert_array_equal(rec.csi[:, 0, 0, :], ref.csi)
+    assert [f.meta["len"] // 2 for f in rec] == s["subcarriers_per_row"]
+    assert [f.meta["sig_mode"] for f in rec] == s["sig_mode"]
+    assert [f.meta["bandwidth"] for f in rec] == s["bandwidth"]
+    assert [f.meta["secondary_channel"] for f in rec] == s["secondary_channel"]
+    assert rec[0].meta["local_timestamp"] == s["local_timestamp_first_us"]
+    assert rec[-1].meta["real_timestamp"] == s["real_timestamp_last"]
+    assert rec[0].meta["mac"] == s["mac_0"] and rec[0].rssi == s["rssi_0"]
+    np.testing.assert_array_equal(rec[0].csi[0, 0, :6], cpx(s["first_row_first6"]))
+
+
+def test_esp32_rows_of_different_lengths_refuse_to_stack(tmp_path):
+    head = (
+        "CSI_DATA,AP,3C:71:BF:6D:2A:78,-73,11,1,0,1,1,1,0,0,0,0,-93,0,1,1,{ts},0,101,0,0,80.3,{n},"
+    )
+    ht40 = head.format(ts=1, n=384) + "[" + " ".join(["1 2"] * 192) + " ]"
+    legacy = head.format(ts=2, n=128) + "[" + " ".join(["3 4"] * 64) + " ]"
+    path = tmp_path / "mixed.csv"
+    path.write_text(ht40 + "\n" + legacy + "\n")
+    rec = wdp.read_csi(path)
+    assert rec.shapes == [(1, 1, 192), (1, 1, 64)]
+    with pytest.raises(ValueError, match=r"\[1, 1, 192\], \[1, 1, 64\]"):
+        _ = rec.csi
+    assert rec[0].csi[0, 0, 0] == complex(2, 1)  # imaginary first
+
+
+# ---------------------------------------------------------------- PicoScenes
+
+
+def test_picoscenes_every_frame_matches_csiread(summary):
+    name = "picoscenes_rx_by_qca9300.csi"
+    s = summary[name]
+    rec = wdp.read_csi(data(name))
+    assert rec.format == "picoscenes" and len(rec) == s["frames"] and rec.errors == []
+    ref = csiread().Picoscenes(str(data(name)), {"CSI": [56, 3, 3], "MPDU": 1522}, if_report=False)
+    ref.read()
+    ref_csi = ref.raw["CSI"]["CSI"][:, :, :, :1]  # (frames, tones, rx, tx) with 1 tx used
+    np.testing.assert_array_equal(rec.csi, np.transpose(ref_csi, (0, 3, 2, 1)))
+    ts = np.array([f.meta["Timestamp"] for f in rec])
+    assert ts[0] == s["RxSBasic_Timestamp_first"] and ts[-1] == s["RxSBasic_Timestamp_last"]
+    np.testing.assert_array_equal(ts, ref.raw["RxSBasic"]["Timestamp"])
+    np.testing.assert_array_equal(rec.rssi, ref.raw["RxSBasic"]["RSSI"])
+    m = rec[0].meta
+    assert m["DeviceType"] == int(s["DeviceType"], 16) and m["CBW"] == s["CBW"]
+    assert m["CarrierFreq"] == s["CarrierFreq"] and m["MCS"] == s["mcs_0"]
+    assert m["SubcarrierIndex"][:3] == s["subcarrier_index_first3"]
+    np.testing.assert_array_equal(
+        rec[0].csi[0, 0, :4], cpx(s["first_frame_csiread_tone0to3_rx0_tx0"])
+    )
+
+
+# ---------------------------------------------------------------- Atheros
+
+
+def test_atheros_every_record_with_official_axes():
+    name = "atheros_ath_csi_1.dat"
+    rec = wdp.read_csi(data(name))
+    assert rec.format == "atheros" and rec.errors == []
+    assert len(rec) == 401  # every record; the official MATLAB reader returns 399
+    csi = rec.csi
+    assert csi.shape == (401, 2, 3, 56)  # (nc tx, nr rx, tones) as read_csi.c fills them
+    ref = csiread().Atheros(str(data(name)), nrxnum=3, ntxnum=2, tones=56, if_report=False)
+    ref.read(endian="little")
+    # csiread has the right values in bitstream order but labels the nc-major stream as
+    # if it were nr-major: undo its reshape, then ours is (tone, nc, nr) in stream order.
+    stream = ref.csi.reshape(401, 56, 6)
+    np.testing.assert_array_equal(np.transpose(csi, (0, 3, 1, 2)).reshape(401, 56, 6), stream)
+    np.testing.assert_array_equal([f.meta["timestamp"] for f in rec], ref.timestamp)
+    assert all(f.meta["channel"] == 2437 for f in rec)
+
+
+# ---------------------------------------------------------------- API and errors
+
+
+def test_recording_sequence_protocol():
+    rec = wdp.read_csi(data("picoscenes_rx_by_qca9300.csi"), format="picoscenes")
+    assert rec[-1].timestamp == rec[len(rec) - 1].timestamp
+    with pytest.raises(IndexError):
+        rec[len(rec)]
+    with pytest.raises(IndexError):
+        rec[-len(rec) - 1]
+    stamps = [f.timestamp for f in rec]
+    np.testing.assert_array_equal(stamps, rec.timestamps)
+    assert rec.csi is rec.csi
+    assert "picoscenes" in repr(rec)
+
+
+def test_bad_format_name_and_missing_file():
+    with pytest.raises(ValueError, match="unknown CSI format"):
+        wdp.read_csi(data("esp32_example_csi.csv"), format="wifi9000")
+    with pytest.raises(FileNotFoundError, match="nope.dat"):
+        wdp.read_csi(DATA / "nope.dat")
+
+
+def test_garbage_is_a_csi_format_error_naming_file_and_offset(tmp_path):
+    path = tmp_path / "garbage.bin"
+    path.write_bytes(bytes(range(7, 250)) * 3)
+    with pytest.raises(
+        wdp.CsiFormatError, match=r"garbage\.bin, byte 0: cannot tell the CSI format"
+    ):
+        wdp.read_csi(path)
+    assert issubclass(wdp.CsiFormatError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "intel5300_walk_1590161182.dat",
+        "atheros_ath_csi_1.dat",
+        "nexmon_bcm43455c0_walk_1597159475.pcap",
+        "picoscenes_rx_by_qca9300.csi",
+    ],
+)
+def test_truncated_file_keeps_frames_before_the_cut(tmp_path, name):
+    whole = data(name).read_bytes()
+    full = wdp.read_csi(data(name))
+    cut = tmp_path / name
+    cut.write_bytes(whole[: len(whole) * 2 // 3 + 5])
+    rec = wdp.read_csi(cut)
+    assert 0 < len(rec) < len(full)
+    np.testing.assert_array_equal(rec.csi, full.csi[: len(rec)])
+    assert rec.error is not None and "truncated" in rec.error and name in rec.error
+    assert rec.error_offsets[-1] < len(whole) * 2 // 3 + 5
+
+
+def test_wrong_format_named_reports_instead_of_crashing():
+    rec = wdp.read_csi(data("atheros_ath_csi_1.dat"), format="esp32")
+    assert len(rec) == 0 and "no esp32 frames" in rec.error
+    rec = wdp.read_csi(data("esp32_example_csi.csv"), format="intel5300")
+    assert rec.errors
+
+
+def test_inspect_text_reports_what_a_researcher_checks_first():
+    text = inspect_text(data("intel5300_walk_1590161182.dat"))
+    for expected in ("intel5300", "152", "Ntx 2", "Nrx 2", "30 subcarriers", "1.50", "Hz"):
+        assert expected in text, (expected, text)
+    text = inspect_text(data("esp32_example_csi.csv"), format="esp32")
+    assert "13 packets" in text and "64 subcarriers" in text
+
+
+# ---------------------------------------------------------------- UDP frame
+
+
+def test_python_encoded_udp_frame_decodes_in_rust():
+    from wifi_densepose.udp import encode_frame
+
+    rng = np.random.default_rng(3)
+    csi = rng.integers(-128, 128, (1, 2, 64)) + 1j * rng.integers(-128, 128, (1, 2, 64))
+    datagram = encode_frame(
+        9,
+        csi,
+        sequence=77,
+        timestamp_us=1_700_000_000_250_000,
+        channel=11,
+        bandwidth_mhz=20,
+        rssi=-48.4,
+    )
+    node, frame = wdp.decode_udp_frame(datagram, "10.1.2.3:4000")
+    assert node == 9 and frame.format == "udp"
+    np.testing.assert_array_equal(frame.csi, csi.astype(np.complex64))
+    assert (frame.sequence, frame.channel, frame.bandwidth_mhz, frame.rssi, frame.noise) == (
+        77,
+        11,
+        20,
+        -48,
+        None,
+    )
+    assert frame.timestamp == pytest.approx(1_700_000_000.25)
+    with pytest.raises(wdp.CsiFormatError, match=r"10\.1\.2\.3:4000, byte 32"):
+        wdp.decode_udp_frame(datagram[:-1], "10.1.2.3:4000")
