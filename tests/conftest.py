@@ -7,17 +7,16 @@ import json
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import websockets
-
 from wifi_densepose.testing import decode, wait_for
 
-__all__ = ["connect", "send", "wait_for", "decode", "http_get", "request"]
+__all__ = ["connect", "decode", "http_get", "request", "send", "wait_for"]
 
 
-def connect(server: Any, token: Optional[str], **params: Any) -> Any:
+def connect(server: Any, token: str | None, **params: Any) -> Any:
     """An un-awaited websockets connection to the server (use with ``async with``)."""
     q = dict(params)
     if token is not None:
@@ -30,7 +29,7 @@ def connect(server: Any, token: Optional[str], **params: Any) -> Any:
     return websockets.connect(url, **kwargs)
 
 
-async def send(ws: Any, message_type: str, data: Optional[dict] = None) -> None:
+async def send(ws: Any, message_type: str, data: dict | None = None) -> None:
     await ws.send(
         json.dumps(
             {
@@ -42,7 +41,7 @@ async def send(ws: Any, message_type: str, data: Optional[dict] = None) -> None:
     )
 
 
-async def request(ws: Any, message_type: str, data: Optional[dict] = None, timeout: float = 5) -> dict:
+async def request(ws: Any, message_type: str, data: dict | None = None, timeout: float = 5) -> dict:
     """Sends a message and returns the next ack/error/status/heartbeat/disconnect reply."""
     await send(ws, message_type, data)
     return await wait_for(
@@ -54,7 +53,7 @@ async def request(ws: Any, message_type: str, data: Optional[dict] = None, timeo
     )
 
 
-def http_get(url: str, headers: Optional[dict] = None) -> tuple:
+def http_get(url: str, headers: dict | None = None) -> tuple:
     """(status, headers, body text) of a GET, error statuses included."""
     req = urllib.request.Request(url, headers=headers or {})
     try:

@@ -12,7 +12,6 @@ import pytest
 import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from wifi_densepose import Server
 
 from .conftest import connect, http_get, request, wait_for
@@ -214,7 +213,7 @@ def test_health_and_metrics(hs_server):
 def test_http_errors(hs_server):
     status, _, body = http_get(hs_server.http_url + "/nope")
     assert status == 404 and "/ws/v1" in json.loads(body)["message"]
-    status, headers, body = http_get(hs_server.http_url + "/ws/v1")
+    status, _headers, body = http_get(hs_server.http_url + "/ws/v1")
     assert status == 426 and json.loads(body)["reason"] == "not_websocket"
 
 

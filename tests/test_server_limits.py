@@ -11,7 +11,6 @@ import time
 
 import pytest
 import websockets
-
 from wifi_densepose import Server
 
 from .conftest import connect, http_get, request, send, wait_for
@@ -275,6 +274,6 @@ async def test_stop_with_clients_connected_is_prompt_and_says_goodbye():
 
 def test_metrics_count_what_happened(densepose_server):
     text = densepose_server.metrics()
-    assert re.search(r"^wdp_events_published_total 0$", text, re.M)
+    assert re.search(r"^wdp_events_published_total 0$", text, re.MULTILINE)
     densepose_server.publish("system_event", {"event": "x"})
-    assert re.search(r"^wdp_events_published_total 1$", densepose_server.metrics(), re.M)
+    assert re.search(r"^wdp_events_published_total 1$", densepose_server.metrics(), re.MULTILINE)

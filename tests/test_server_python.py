@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-
 import wifi_densepose as wdp
 from wifi_densepose import Client, PermissionDenied, Server, SubscriptionError
 from wifi_densepose.testing import collect
@@ -109,7 +108,7 @@ async def test_slow_callback_does_not_stall_clients():
                 frames += 1
         import re
 
-        dropped = int(re.search(r"^wdp_callback_dropped_total (\d+)$", s.metrics(), re.M).group(1))
+        dropped = int(re.search(r"^wdp_callback_dropped_total (\d+)$", s.metrics(), re.MULTILINE).group(1))
         assert dropped >= 30, "the stuck callback's queue overflowed and was counted"
         release.set()
 
@@ -166,9 +165,8 @@ def test_lifecycle_errors():
 
 
 def test_port_in_use_is_a_clear_error():
-    with Server() as a:
-        with pytest.raises(RuntimeError, match="cannot bind"):
-            Server(port=a.port).start()
+    with Server() as a, pytest.raises(RuntimeError, match="cannot bind"):
+        Server(port=a.port).start()
 
 
 async def test_client_subscribe_receive_and_errors(densepose_server):

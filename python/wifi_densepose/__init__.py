@@ -25,19 +25,19 @@ from .client import (
 from .server import EVENT_TYPES, Server
 
 __all__ = [
-    "__version__",
+    "EVENT_TYPES",
     "Client",
+    "ConnectionLost",
     "CsiFormatError",
     "CsiFrame",
-    "Recording",
-    "decode_udp_frame",
-    "read_csi",
-    "ConnectionLost",
-    "EVENT_TYPES",
     "PermissionDenied",
     "ProtocolError",
     "RateLimited",
+    "Recording",
     "ResumeFailed",
     "Server",
     "SubscriptionError",
+    "__version__",
+    "decode_udp_frame",
+    "read_csi",
 ]

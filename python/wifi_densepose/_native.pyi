@@ -1,6 +1,6 @@
 """Typed stub of the native module (kept in step with src/python/)."""
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 __version__: str
 
@@ -9,10 +9,10 @@ class Server:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        jwt_secret: Optional[str] = None,
-        jwt_public_key: Optional[str] = None,
+        jwt_secret: str | None = None,
+        jwt_public_key: str | None = None,
         jwt_algorithm: str = "HS256",
-        config_json: Optional[str] = None,
+        config_json: str | None = None,
     ) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -27,12 +27,12 @@ class Server:
     @property
     def dispatch_errors(self) -> int: ...
     def issue_token(
-        self, subject: str, environments: Optional[list[str]] = None, ttl_s: int = 3600
+        self, subject: str, environments: list[str] | None = None, ttl_s: int = 3600
     ) -> str: ...
     def add_environment(self, environment_id: str) -> None: ...
     def environments(self) -> list[str]: ...
     def publish(
-        self, event_type: str, data_json: str, environment_id: Optional[str] = None
+        self, event_type: str, data_json: str, environment_id: str | None = None
     ) -> None: ...
     def set_dispatcher(
         self, event_types: list[str], dispatch: Callable[[str, str], Any]

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Optional
+from typing import Any
 from urllib.parse import urlencode
 
 import websockets
+from typing_extensions import Self
 
 SUBPROTOCOL = "wifi-densepose-v1"
 _FILTER_KEYS = (
@@ -39,7 +41,7 @@ _THROTTLE_KEYS = ("max_fps", "buffer_size", "compression")
 class ProtocolError(Exception):
     """An ``error`` message from the server."""
 
-    def __init__(self, code: str, message: str, details: Optional[dict] = None) -> None:
+    def __init__(self, code: str, message: str, details: dict | None = None) -> None:
         super().__init__(f"{code}: {message} {json.dumps(details or {})}")
         self.code = code
         self.message = message
@@ -96,13 +98,13 @@ class Client:
         url: str,
         token: str,
         *,
-        client_id: Optional[str] = None,
+        client_id: str | None = None,
         reconnect: bool = True,
         max_retries: int = 8,
         backoff_s: float = 0.2,
         max_backoff_s: float = 10.0,
-        heartbeat_interval_s: Optional[float] = 30.0,
-        compression: Optional[str] = None,
+        heartbeat_interval_s: float | None = 30.0,
+        compression: str | None = None,
         request_timeout_s: float = 10.0,
     ) -> None:
         self.url = url
@@ -116,17 +118,17 @@ class Client:
         self.compression = compression
         self.request_timeout_s = request_timeout_s
         #: The server's session id (from connection_status); used to resume.
-        self.session_id: Optional[str] = None
+        self.session_id: str | None = None
         #: The highest ``metadata.sequence`` received.
         self.last_sequence = 0
         #: Reconnections so far.
         self.reconnects = 0
         self._ws: Any = None
         self._events: asyncio.Queue = asyncio.Queue()
-        self._pending: Optional[asyncio.Future] = None
+        self._pending: asyncio.Future | None = None
         self._request_lock = asyncio.Lock()
-        self._reader: Optional[asyncio.Task] = None
-        self._heartbeat: Optional[asyncio.Task] = None
+        self._reader: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task | None = None
         self._closing = False
         self._subscriptions: dict[str, dict] = {}
         self._connected = asyncio.Event()
@@ -140,7 +142,7 @@ class Client:
             params["compression"] = self.compression
         return f"{self.url}?{urlencode(params)}"
 
-    async def connect(self) -> "Client":
+    async def connect(self) -> Client:
         await self._open(resume=False)
         if self.heartbeat_interval_s:
             self._heartbeat = asyncio.create_task(self._heartbeat_loop())
@@ -180,12 +182,12 @@ class Client:
             try:
                 await self._ws.send(json.dumps({"type": "disconnect", "timestamp": _now(), "data": {}}))
                 await asyncio.wait_for(self._ws.close(), 2)
-            except Exception:  # noqa: BLE001 - closing a broken socket
-                pass
+            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+                pass  # closing a socket that is already broken: nothing left to tell
         if self._reader:
             self._reader.cancel()
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Self:
         return await self.connect()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -206,7 +208,7 @@ class Client:
             finally:
                 self._pending = None
 
-    async def subscribe(self, event_type: str, *, quality: Optional[str] = None, **options: Any) -> str:
+    async def subscribe(self, event_type: str, *, quality: str | None = None, **options: Any) -> str:
         """Subscribes to one event type; returns its subscription id.
 
         Keyword options are the spec's filters (environment_id, min_confidence,
@@ -316,7 +318,7 @@ class Client:
                 except websockets.ConnectionClosed:
                     pass
 
-    async def recv(self, timeout: Optional[float] = None) -> dict:
+    async def recv(self, timeout: float | None = None) -> dict:
         """The next event message (pose_data, activity_event, disconnect, error...)."""
         msg = await asyncio.wait_for(self._events.get(), timeout)
         if msg is None:

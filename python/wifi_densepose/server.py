@@ -10,8 +10,11 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable
+
+from typing_extensions import Self
 
 from . import _native
 
@@ -43,7 +46,7 @@ def _event_type(name: str) -> str:
     return name
 
 
-def _load_config(config: Union[None, Mapping[str, Any], str, os.PathLike]) -> Optional[str]:
+def _load_config(config: None | Mapping[str, Any] | str | os.PathLike) -> str | None:
     if config is None:
         return None
     if isinstance(config, (str, os.PathLike)):
@@ -59,7 +62,7 @@ def _load_config(config: Union[None, Mapping[str, Any], str, os.PathLike]) -> Op
     return json.dumps(dict(config))
 
 
-_RUNNING: "weakref.WeakSet[Server]" = weakref.WeakSet()
+_RUNNING: weakref.WeakSet[Server] = weakref.WeakSet()
 
 
 @atexit.register
@@ -72,7 +75,7 @@ def _stop_all() -> None:
 @dataclass
 class _Registered:
     fn: Callback
-    loop: Optional[asyncio.AbstractEventLoop]
+    loop: asyncio.AbstractEventLoop | None
 
 
 class Server:
@@ -88,10 +91,10 @@ class Server:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        jwt_secret: Optional[str] = None,
-        config: Union[None, Mapping[str, Any], str, os.PathLike] = None,
+        jwt_secret: str | None = None,
+        config: None | Mapping[str, Any] | str | os.PathLike = None,
         *,
-        jwt_public_key: Optional[str] = None,
+        jwt_public_key: str | None = None,
         jwt_algorithm: str = "HS256",
     ) -> None:
         self._native = _native.Server(
@@ -103,7 +106,7 @@ class Server:
         self.callback_errors = 0
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self._native.start()
         _RUNNING.add(self)
         self._install_dispatcher()
@@ -115,7 +118,7 @@ class Server:
         self._native.stop()
         _RUNNING.discard(self)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -142,7 +145,7 @@ class Server:
     def issue_token(
         self,
         subject: str = "user",
-        environments: Optional[Sequence[str]] = None,
+        environments: Sequence[str] | None = None,
         ttl_s: int = 3600,
     ) -> str:
         """An HS256 token for ``subject``; ``environments=None`` grants all of them."""
@@ -150,7 +153,7 @@ class Server:
             subject, list(environments) if environments is not None else None, int(ttl_s)
         )
 
-    def add_environment(self, environment_id: str, device: Optional[str] = None) -> None:
+    def add_environment(self, environment_id: str, device: str | None = None) -> None:
         """Makes an environment known so clients can subscribe to it."""
         del device  # the device profile is used by the pipeline (CSI issue), not the bus
         self._native.add_environment(environment_id)
@@ -161,7 +164,7 @@ class Server:
 
     # -- events -----------------------------------------------------------------------
     def publish(
-        self, event_type: str, data: Mapping[str, Any], environment_id: Optional[str] = None
+        self, event_type: str, data: Mapping[str, Any], environment_id: str | None = None
     ) -> None:
         """Puts an event on the bus exactly as the pipeline would."""
         if not isinstance(data, Mapping):
@@ -171,9 +174,9 @@ class Server:
     def on(
         self,
         event_type: str,
-        callback: Optional[Callback] = None,
+        callback: Callback | None = None,
         *,
-        loop: Optional[asyncio.AbstractEventLoop] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> Any:
         """Calls ``callback(data)`` for every event of ``event_type``.
 
@@ -247,6 +250,6 @@ class Server:
         if fut.exception() is not None:
             self._callback_failed(fn, fut.exception())
 
-    def _callback_failed(self, fn: Callback, exc: Optional[BaseException]) -> None:
+    def _callback_failed(self, fn: Callback, exc: BaseException | None) -> None:
         self.callback_errors += 1
         log.error("callback %r raised", fn, exc_info=exc)

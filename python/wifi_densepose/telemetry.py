@@ -6,16 +6,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass
 class Figures:
     wall: float
     cpu: float
-    rss_bytes: Optional[int]
+    rss_bytes: int | None
 
-    def since(self, before: "Figures") -> dict:
+    def since(self, before: Figures) -> dict:
         wall = max(self.wall - before.wall, 1e-9)
         out = {"cpu_usage": round(100.0 * (self.cpu - before.cpu) / wall, 2)}
         if self.rss_bytes is not None:

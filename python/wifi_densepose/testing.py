@@ -16,7 +16,8 @@ import asyncio
 import json
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -91,6 +92,6 @@ class collect:
             return list(self.items)
 
 
-def pytest_configure(config: Optional[pytest.Config]) -> None:  # pragma: no cover - hook
+def pytest_configure(config: pytest.Config | None) -> None:  # pragma: no cover - hook
     if config is not None:
         config.addinivalue_line("markers", "densepose: tests that run a WiFi-DensePose server")

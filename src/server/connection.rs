@@ -14,7 +14,7 @@ use yawc::{Frame, OpCode};
 
 use super::auth::Identity;
 use super::commands::{self, code, ClientState};
-use super::envelope::{control_prefix, finish, now_rfc3339};
+use super::envelope::{control_prefix, finish, now_rfc3339, Metadata};
 use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared};
 use super::shared::Shared;
 use super::subscription::AppCompression;
@@ -273,35 +273,52 @@ async fn write_batch<W>(
 where
     W: futures::Sink<Frame> + Unpin,
 {
+    // Metrics are gathered per batch and added once: shared counters touched per message
+    // per client would bounce one cache line between every core.
+    let mut stats = BatchStats::default();
     for item in batch.drain(..) {
         let frame = to_frame(session, &item, pmd_negotiated);
-        shared.metrics.messages_sent.fetch_add(1, Relaxed);
+        stats.messages += 1;
+        stats.bytes += frame.payload().len() as u64;
         if let Some(t) = item.published_at {
-            shared.metrics.observe_latency(t.elapsed());
+            stats.published.push(t);
         }
         sink.feed(frame).await.map_err(|_| ())?;
     }
-    sink.flush().await.map_err(|_| ())
+    let flushed = sink.flush().await.map_err(|_| ());
+    let now = Instant::now();
+    shared.metrics.messages_sent.fetch_add(stats.messages, Relaxed);
+    shared.metrics.bytes_sent.fetch_add(stats.bytes, Relaxed);
+    shared.metrics.observe_latencies(stats.published.iter().map(|t| now.duration_since(*t)));
+    flushed
+}
+
+#[derive(Default)]
+struct BatchStats {
+    messages: u64,
+    bytes: u64,
+    published: Vec<Instant>,
 }
 
 /// The bytes of one message for this connection: shared prefix, this connection's metadata,
 /// and the compression the subscription or connection asked for.
 fn to_frame(session: &SessionShared, item: &Outgoing, pmd_negotiated: bool) -> Frame {
-    let mut client_id = session.client_id_json.clone();
-    if let Some(sub) = &item.subscription_id {
-        client_id.push_str(",\"subscription_id\":");
-        client_id.push_str(&serde_json::Value::from(&**sub).to_string());
-    }
-    if let Some(orig) = item.replayed_from {
-        client_id.push_str(&format!(",\"replayed_from\":{orig}"));
-    }
     let label = match item.compression {
         AppCompression::None => None,
         // Where permessage-deflate is on, `deflate` is done by the WebSocket layer.
         AppCompression::Deflate if pmd_negotiated => Some("permessage-deflate"),
         c => Some(c.as_str()),
     };
-    let text = finish(&item.prefix, &client_id, item.seq, label);
+    let text = finish(
+        &item.prefix,
+        &Metadata {
+            client_id_json: &session.client_id_json,
+            subscription_tag: item.subscription_tag.as_deref(),
+            sequence: item.seq,
+            replayed_from: item.replayed_from,
+            compression: label,
+        },
+    );
     match (item.compression, label) {
         (AppCompression::Gzip, _) => Frame::binary(compress(text, true)),
         (AppCompression::Deflate, Some("deflate")) => Frame::binary(compress(text, false)),
@@ -369,7 +386,16 @@ async fn send_goodbye<W>(
         });
         (control_prefix("disconnect", &data), seq)
     };
-    let text = finish(&prefix, &session.client_id_json, seq, None);
+    let text = finish(
+        &prefix,
+        &Metadata {
+            client_id_json: &session.client_id_json,
+            subscription_tag: None,
+            sequence: seq,
+            replayed_from: None,
+            compression: None,
+        },
+    );
     let goodbye = async {
         // A slow consumer's socket may be full: the timeout below bounds the attempt.
         for item in &replies {

@@ -33,20 +33,32 @@ pub fn control_prefix(message_type: &str, data: &Value) -> Bytes {
     out.into_inner().freeze()
 }
 
-/// Completes a prefix with this connection's metadata.
-pub fn finish(
-    prefix: &[u8],
-    client_id_json: &str,
-    sequence: u64,
-    compression: Option<&str>,
-) -> Bytes {
-    let mut out = BytesMut::with_capacity(prefix.len() + client_id_json.len() + 64);
+/// What a connection adds to a shared prefix to complete one message.
+pub struct Metadata<'a> {
+    /// `client_id` as a JSON string literal.
+    pub client_id_json: &'a str,
+    /// `,"subscription_id":"..."`, prebuilt per subscription.
+    pub subscription_tag: Option<&'a [u8]>,
+    pub sequence: u64,
+    pub replayed_from: Option<u64>,
+    pub compression: Option<&'a str>,
+}
+
+/// Completes a prefix with this connection's metadata, in one allocation.
+pub fn finish(prefix: &[u8], m: &Metadata<'_>) -> Bytes {
+    let tag = m.subscription_tag.unwrap_or_default();
+    let mut out = BytesMut::with_capacity(prefix.len() + m.client_id_json.len() + tag.len() + 96);
     out.extend_from_slice(prefix);
     out.extend_from_slice(b"\"client_id\":");
-    out.extend_from_slice(client_id_json.as_bytes());
+    out.extend_from_slice(m.client_id_json.as_bytes());
+    out.extend_from_slice(tag);
     out.extend_from_slice(b",\"sequence\":");
-    out.extend_from_slice(itoa(sequence).as_bytes());
-    if let Some(c) = compression {
+    put_u64(&mut out, m.sequence);
+    if let Some(orig) = m.replayed_from {
+        out.extend_from_slice(b",\"replayed_from\":");
+        put_u64(&mut out, orig);
+    }
+    if let Some(c) = m.compression {
         out.extend_from_slice(b",\"compression\":\"");
         out.extend_from_slice(c.as_bytes());
         out.extend_from_slice(b"\"");
@@ -55,8 +67,19 @@ pub fn finish(
     out.freeze()
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
+/// Decimal digits of `n` without a temporary String (this runs once per message per client).
+fn put_u64(out: &mut BytesMut, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 #[cfg(test)]
@@ -66,11 +89,22 @@ mod tests {
     #[test]
     fn finished_envelope_is_valid_json() {
         let p = control_prefix("ack", &serde_json::json!({"a": 1}));
-        let full = finish(&p, "\"c\\\"1\"", 7, Some("gzip"));
+        let full = finish(
+            &p,
+            &Metadata {
+                client_id_json: "\"c\\\"1\"",
+                subscription_tag: Some(b",\"subscription_id\":\"sub_1\""),
+                sequence: 1_234_567_890,
+                replayed_from: Some(7),
+                compression: Some("gzip"),
+            },
+        );
         let v: Value = serde_json::from_slice(&full).unwrap();
         assert_eq!(v["type"], "ack");
         assert_eq!(v["metadata"]["client_id"], "c\"1");
-        assert_eq!(v["metadata"]["sequence"], 7);
+        assert_eq!(v["metadata"]["sequence"], 1_234_567_890u64);
+        assert_eq!(v["metadata"]["subscription_id"], "sub_1");
+        assert_eq!(v["metadata"]["replayed_from"], 7);
         assert_eq!(v["metadata"]["compression"], "gzip");
         let ts = v["timestamp"].as_str().unwrap();
         assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");

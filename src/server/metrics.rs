@@ -29,14 +29,28 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records the time from publish to the write of one message.
-    pub fn observe_latency(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| s <= *b) {
-            self.latency_buckets[i].fetch_add(1, Relaxed);
+    /// Records publish-to-write times of a batch of messages (one update per bucket).
+    pub fn observe_latencies(&self, times: impl Iterator<Item = Duration>) {
+        let mut counts = [0u64; LATENCY_BUCKETS.len()];
+        let (mut n, mut sum_ns) = (0u64, 0u64);
+        for d in times {
+            let s = d.as_secs_f64();
+            if let Some(i) = LATENCY_BUCKETS.iter().position(|b| s <= *b) {
+                counts[i] += 1;
+            }
+            n += 1;
+            sum_ns += d.as_nanos() as u64;
         }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+        if n == 0 {
+            return;
+        }
+        for (bucket, c) in self.latency_buckets.iter().zip(counts) {
+            if c > 0 {
+                bucket.fetch_add(c, Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(n, Relaxed);
+        self.latency_sum_ns.fetch_add(sum_ns, Relaxed);
     }
 
     pub fn render(&self, published: u64, callback_dropped: u64, sessions: usize) -> String {

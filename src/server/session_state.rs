@@ -107,7 +107,8 @@ pub struct Outgoing {
     pub seq: u64,
     pub prefix: Bytes,
     pub class: ItemClass,
-    pub subscription_id: Option<Arc<str>>,
+    /// The subscription's metadata tag (`,"subscription_id":"..."`), if any.
+    pub subscription_tag: Option<Arc<[u8]>>,
     pub compression: AppCompression,
     pub published_at: Option<Instant>,
     /// For an alert sent again after a resume: the sequence it first had.
@@ -227,7 +228,7 @@ impl SessionShared {
         let deliverable = st.deliverable();
         // An event is delivered at most once per connection, through the first
         // subscription (in creation order) that matches it.
-        let Some((slot, sub_id, sub)) = st.subscriptions.iter_mut().find(|(_, _, s)| s.matches(ev))
+        let Some((slot, _, sub)) = st.subscriptions.iter_mut().find(|(_, _, s)| s.matches(ev))
         else {
             return;
         };
@@ -248,7 +249,7 @@ impl SessionShared {
             } else {
                 ItemClass::Droppable { sub: *slot }
             },
-            subscription_id: Some(sub_id.clone()),
+            subscription_tag: Some(sub.wire_tag.clone()),
             compression: sub.throttle.compression.unwrap_or(st.default_compression),
             published_at: Some(ev.published_at),
             replayed_from: None,
@@ -315,7 +316,7 @@ impl SessionShared {
             seq: 0,
             prefix,
             class: ItemClass::Control,
-            subscription_id: None,
+            subscription_tag: None,
             compression: st.default_compression,
             published_at: None,
             replayed_from: None,

@@ -126,6 +126,8 @@ pub const SEVERITIES: [&str; 8] = [
 #[derive(Debug)]
 pub struct Subscription {
     pub id: String,
+    /// `,"subscription_id":"<id>"`, written into each message's metadata; built once.
+    pub wire_tag: std::sync::Arc<[u8]>,
     pub event_type: EventType,
     pub filters: Filters,
     pub throttle: Throttle,
@@ -405,7 +407,9 @@ impl Subscription {
                 )
             }
         };
+        let wire_tag = format!(",\"subscription_id\":{}", Value::from(id.as_str()));
         let mut sub = Subscription {
+            wire_tag: wire_tag.into_bytes().into(),
             id,
             event_type,
             filters: Filters::default(),

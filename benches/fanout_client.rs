@@ -1,0 +1,154 @@
+//! Load client for the fan-out benchmark (`benches/fanout.py` drives it).
+//!
+//! Opens N WebSocket connections, optionally subscribes each, then counts every message
+//! that carries `"pub_ns":` and records publish-to-receipt latency (same machine, same
+//! clock). It stops when every connection saw a message with `"end":true`, or at the
+//! timeout, and prints one JSON line with the figures.
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::{SinkExt, StreamExt};
+use yawc::{Frame, OpCode, Options, WebSocket};
+
+struct Args {
+    url: String,
+    clients: usize,
+    subscribe: Option<String>,
+    timeout_s: f64,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args { url: String::new(), clients: 10, subscribe: None, timeout_s: 60.0 };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match k.as_str() {
+            "--url" => a.url = v,
+            "--clients" => a.clients = v.parse().expect("--clients N"),
+            "--subscribe" => a.subscribe = Some(v),
+            "--timeout" => a.timeout_s = v.parse().expect("--timeout S"),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    assert!(!a.url.is_empty(), "--url is required");
+    a
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+/// The integer after `"pub_ns":`, without parsing the rest of the message.
+fn pub_ns(payload: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"pub_ns\":";
+    // Both servers write pub_ns last in `data`, so search from the end.
+    let mut at = payload.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    while payload.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    let digits = payload[at..].iter().take_while(|b| b.is_ascii_digit());
+    Some(digits.fold(0u64, |n, d| n * 10 + (d - b'0') as u64))
+}
+
+struct Report {
+    latencies_us: Vec<u32>,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    ended: bool,
+}
+
+async fn one_client(url: String, subscribe: Option<String>, ready: tokio::sync::mpsc::Sender<()>, deadline: Instant) -> Report {
+    let mut report = Report { latencies_us: Vec::new(), first: None, last: None, ended: false };
+    let opts = Options::default().without_compression().with_max_payload_read(16 << 20);
+    let mut ws = match WebSocket::connect(url.parse().unwrap()).with_options(opts).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("connect failed: {e}");
+            let _ = ready.send(()).await;
+            return report;
+        }
+    };
+    if let Some(sub) = subscribe {
+        let _ = ws.send(Frame::text(sub)).await;
+    }
+    let _ = ready.send(()).await;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(f)) => f,
+            _ => break,
+        };
+        if frame.opcode() != OpCode::Text {
+            continue;
+        }
+        let payload = frame.payload();
+        if let Some(sent) = pub_ns(payload) {
+            // The end marker is not a measured message: it follows a pause.
+            if payload.len() < 256 && payload.windows(6).any(|w| w == b"\"end\":") {
+                report.ended = true;
+                break;
+            }
+            let now = Instant::now();
+            report.first.get_or_insert(now);
+            report.last = Some(now);
+            let lat = now_ns().saturating_sub(sent) / 1000;
+            report.latencies_us.push(lat.min(u32::MAX as u64) as u32);
+        }
+    }
+    report
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn main() {
+    let args = parse_args();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(async move {
+        let deadline = Instant::now() + Duration::from_secs_f64(args.timeout_s);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(args.clients);
+        let mut handles = Vec::with_capacity(args.clients);
+        for _ in 0..args.clients {
+            handles.push(tokio::spawn(one_client(args.url.clone(), args.subscribe.clone(), tx.clone(), deadline)));
+            // Pace connection setup so the accept queue never overflows.
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        for _ in 0..args.clients {
+            rx.recv().await;
+        }
+        println!("{{\"ready\":true}}");
+        let mut all = Vec::new();
+        let (mut first, mut last, mut ended) = (None::<Instant>, None::<Instant>, 0);
+        for h in handles {
+            let r = h.await.unwrap();
+            all.extend_from_slice(&r.latencies_us);
+            if let Some(f) = r.first {
+                first = Some(first.map_or(f, |x| x.min(f)));
+            }
+            if let Some(l) = r.last {
+                last = Some(last.map_or(l, |x| x.max(l)));
+            }
+            ended += r.ended as usize;
+        }
+        all.sort_unstable();
+        let span = match (first, last) {
+            (Some(f), Some(l)) => l.duration_since(f).as_secs_f64(),
+            _ => 0.0,
+        };
+        println!(
+            "{{\"clients\":{},\"ended\":{},\"delivered\":{},\"span_s\":{:.3},\"msgs_per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+            args.clients,
+            ended,
+            all.len(),
+            span,
+            if span > 0.0 { all.len() as f64 / span } else { 0.0 },
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            percentile(&all, 1.0),
+        );
+    });
+}
