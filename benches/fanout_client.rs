@@ -17,7 +17,12 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { url: String::new(), clients: 10, subscribe: None, timeout_s: 60.0 };
+    let mut a = Args {
+        url: String::new(),
+        clients: 10,
+        subscribe: None,
+        timeout_s: 60.0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_default();
@@ -34,7 +39,10 @@ fn parse_args() -> Args {
 }
 
 fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 /// The integer after `"pub_ns":`, without parsing the rest of the message.
@@ -56,10 +64,25 @@ struct Report {
     ended: bool,
 }
 
-async fn one_client(url: String, subscribe: Option<String>, ready: tokio::sync::mpsc::Sender<()>, deadline: Instant) -> Report {
-    let mut report = Report { latencies_us: Vec::new(), first: None, last: None, ended: false };
-    let opts = Options::default().without_compression().with_max_payload_read(16 << 20);
-    let mut ws = match WebSocket::connect(url.parse().unwrap()).with_options(opts).await {
+async fn one_client(
+    url: String,
+    subscribe: Option<String>,
+    ready: tokio::sync::mpsc::Sender<()>,
+    deadline: Instant,
+) -> Report {
+    let mut report = Report {
+        latencies_us: Vec::new(),
+        first: None,
+        last: None,
+        ended: false,
+    };
+    let opts = Options::default()
+        .without_compression()
+        .with_max_payload_read(16 << 20);
+    let mut ws = match WebSocket::connect(url.parse().unwrap())
+        .with_options(opts)
+        .await
+    {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("connect failed: {e}");
@@ -107,7 +130,11 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 fn main() {
     let args = parse_args();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs_f64(args.timeout_s);
         let (tx, mut rx) = tokio::sync::mpsc::channel(args.clients);

@@ -287,9 +287,14 @@ where
     }
     let flushed = sink.flush().await.map_err(|_| ());
     let now = Instant::now();
-    shared.metrics.messages_sent.fetch_add(stats.messages, Relaxed);
+    shared
+        .metrics
+        .messages_sent
+        .fetch_add(stats.messages, Relaxed);
     shared.metrics.bytes_sent.fetch_add(stats.bytes, Relaxed);
-    shared.metrics.observe_latencies(stats.published.iter().map(|t| now.duration_since(*t)));
+    shared
+        .metrics
+        .observe_latencies(stats.published.iter().map(|t| now.duration_since(*t)));
     flushed
 }
 
