@@ -1,5 +1,6 @@
-"""The ``wifi-densepose`` command line: ``serve`` and ``token`` (more subcommands arrive with
-the pipeline's issues)."""
+"""The ``wifi-densepose`` command line: ``serve``, ``token`` and ``inspect`` (simulate and
+evaluate arrive with the simulator and model issues). Exit codes: 0 success, 1 a runtime
+error (printed in one line), 2 a usage error."""
 
 from __future__ import annotations
 
@@ -70,6 +71,14 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from .inspect import inspect_text
+
+    for path in args.files:
+        print(inspect_text(path, args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wifi-densepose",
@@ -96,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ttl", type=int, default=3600)
     t.add_argument("--secret", help="the HS256 secret (or WIFI_DENSEPOSE_JWT_SECRET)")
     t.set_defaults(func=_token)
+    i = sub.add_parser("inspect", help="summarize a CSI recording (format, packets, rate, gaps)",
+                       description="What a researcher checks first about a recording.")
+    i.add_argument("files", nargs="+", help="recordings (.dat, .pcap, .csv, .csi)")
+    i.add_argument("--format", help="intel5300, atheros, nexmon, esp32, picoscenes "
+                                    "(default: detected from the content)")
+    i.set_defaults(func=_inspect)
     return p
 
 

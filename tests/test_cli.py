@@ -1,0 +1,71 @@
+"""The command line, run as a user would: a subprocess, its output and its exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi"
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wifi_densepose", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_help_explains_every_command():
+    out = cli("--help")
+    assert out.returncode == 0
+    for cmd in ("serve", "token", "inspect"):
+        assert cmd in out.stdout
+
+
+def test_inspect_a_real_recording():
+    out = cli("inspect", str(DATA / "intel5300_walk_1590161182.dat"))
+    assert out.returncode == 0, out.stderr
+    assert "intel5300" in out.stdout and "152" in out.stdout
+
+
+def test_inspect_missing_file_is_one_line_and_exit_1():
+    out = cli("inspect", "/nonexistent/file.dat")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error:") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_token_needs_a_secret():
+    out = cli("token")
+    assert out.returncode == 2 and "secret" in out.stderr
+    out = cli("token", "--secret", "s" * 32, "--subject", "ana", "--environment", "room_001")
+    assert out.returncode == 0
+    payload = out.stdout.strip().split(".")[1]
+    claims = json.loads(__import__("base64").urlsafe_b64decode(payload + "=="))
+    assert claims["sub"] == "ana" and claims["environments"] == ["room_001"]
+
+
+def test_serve_prints_how_to_connect_and_serves():
+    proc = subprocess.Popen([sys.executable, "-m", "wifi_densepose", "serve", "--port", "0",
+                             "--duration", "3", "--performance-interval", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "listening on ws://127.0.0.1:" in first
+        url = first.split("listening on ")[1].strip()
+        health = url.replace("ws://", "http://").replace("/ws/v1", "/health")
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with urllib.request.urlopen(health, timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert proc.wait(timeout=15) == 0, proc.stderr.read()
+        rest = proc.stdout.read()  # (communicate() would skip lines already buffered)
+        assert "?token=" in rest
+    finally:
+        proc.kill()
