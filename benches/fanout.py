@@ -125,7 +125,7 @@ def serve_python(a: argparse.Namespace) -> None:
 # -- orchestration -------------------------------------------------------------------------
 def run_one(kind: str, clients: int, rate: float, duration: float, event: str) -> dict:
     cmd = [sys.executable, __file__, f"serve-{kind}", "--clients", str(clients), "--rate",
-           str(rate), "--duration", str(duration), "--event", event, "--drain", "8"]
+           str(rate), "--duration", str(duration), "--event", event, "--drain", "120"]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         url = server.stdout.readline().strip()
@@ -138,11 +138,12 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str) -
                 spec["quality"] = "high"
             sub = json.dumps({"type": "subscribe", "data": {"subscriptions": [spec]}})
         ccmd = [str(CLIENT), "--url", url, "--clients", str(clients),
-                "--timeout", str(duration + 15)]
+                "--timeout", str(duration + 40)]
         if sub:
             ccmd += ["--subscribe", sub]
+        # The server keeps serving (drain) until the client has everything or times out.
         out = subprocess.run(ccmd, check=False, capture_output=True, text=True,
-                             timeout=duration + 60)
+                             timeout=duration + 90)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{\"clients\"")]
         if not lines:
             raise RuntimeError(f"load client failed: {out.stderr[-2000:]}")
