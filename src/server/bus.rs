@@ -196,3 +196,57 @@ impl Bus {
         *self.callbacks.write() = sink.map(|s| (types, s));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pose() -> Event {
+        Event::new(
+            EventType::PoseData,
+            json!({"frame_id": 1, "persons": [
+                {"person_id": 1, "confidence": 0.9, "keypoints": [1], "dense_pose": [2],
+                 "activity": {"type": "walking", "velocity": {"x": 1}}},
+                {"person_id": 2, "confidence": 0.3}]}),
+            Some("room_001".into()),
+        )
+    }
+
+    #[test]
+    fn one_serialization_is_shared_by_every_receiver() {
+        let ev = pose();
+        let a = ev.prefix(PoseView::FULL);
+        let b = ev.prefix(PoseView::FULL);
+        assert_eq!(a.as_ptr(), b.as_ptr(), "the same bytes, not a copy");
+        let view = PoseView {
+            min_confidence_bits: 0.5f64.to_bits(),
+            keypoints: false,
+            dense_pose: false,
+            velocity: false,
+        };
+        let c = ev.prefix(view);
+        let d = ev.prefix(view);
+        assert_eq!(c.as_ptr(), d.as_ptr(), "each distinct view is built once");
+        assert_ne!(a.as_ptr(), c.as_ptr());
+    }
+
+    #[test]
+    fn pose_view_filters_persons_and_fields() {
+        let ev = pose();
+        let view = PoseView {
+            min_confidence_bits: 0.5f64.to_bits(),
+            keypoints: false,
+            dense_pose: false,
+            velocity: false,
+        };
+        let mut text = ev.prefix(view).to_vec();
+        text.extend_from_slice(b"}}");
+        let v: Value = serde_json::from_slice(&text).unwrap();
+        let persons = v["data"]["persons"].as_array().unwrap();
+        assert_eq!(persons.len(), 1);
+        assert!(persons[0].get("keypoints").is_none() && persons[0].get("dense_pose").is_none());
+        assert!(persons[0]["activity"].get("velocity").is_none());
+        assert_eq!(v["data"]["environment_id"], "room_001");
+    }
+}
