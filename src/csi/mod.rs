@@ -6,4 +6,4 @@
 
 mod frame;
 
-pub use frame::{CsiFrame, CsiFormat};
+pub use frame::{CsiFormat, CsiFrame};

@@ -1,0 +1,340 @@
+//! Hampel outlier filter over time.
+//!
+//! For sample `x_i` and its window `W_i` (centred: `i-k ..= i+k`, causal: `i-2k ..= i`,
+//! both truncated at the ends of the record), with `m_i = median(W_i)` and
+//! `S_i = 1.4826 * median(|W_i - m_i|)` (the MAD scaled to a Gaussian sigma), the output is
+//! `m_i` when `|x_i - m_i| > n_sigmas * S_i` and `x_i` otherwise. Medians of an even
+//! number of values average the two middle ones (as `numpy.median`). Time is axis 0; every
+//! other axis is an independent series.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use super::error::{check_finite, empty, param, shape, Result};
+use super::with_slice;
+
+/// Gaussian consistency constant of the MAD, `1 / Phi^-1(3/4)`.
+pub const MAD_SCALE: f64 = 1.482_602_218_505_602;
+
+fn sort_small(v: &mut [f64]) {
+    if v.len() <= 24 {
+        for i in 1..v.len() {
+            let x = v[i];
+            let mut j = i;
+            while j > 0 && v[j - 1] > x {
+                v[j] = v[j - 1];
+                j -= 1;
+            }
+            v[j] = x;
+        }
+    } else {
+        v.sort_unstable_by(f64::total_cmp);
+    }
+}
+
+fn median_sorted(v: &[f64]) -> f64 {
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Median and MAD-sigma of `w` (reordered in place).
+pub(crate) fn median_sigma(w: &mut [f64]) -> (f64, f64) {
+    sort_small(w);
+    let m = median_sorted(w);
+    for v in w.iter_mut() {
+        *v = (*v - m).abs();
+    }
+    sort_small(w);
+    (m, MAD_SCALE * median_sorted(w))
+}
+
+/// The Hampel decision for one sample given its window (reordered in place).
+#[inline]
+fn decide(x: f64, w: &mut [f64], n_sigmas: f64) -> (f64, bool) {
+    let (m, s) = median_sigma(w);
+    if (x - m).abs() > n_sigmas * s {
+        (m, true)
+    } else {
+        (x, false)
+    }
+}
+
+fn validate(step: &'static str, half_window: usize, n_sigmas: f32) -> Result<()> {
+    if half_window == 0 {
+        return Err(param(step, "window", "the half-width must be at least 1"));
+    }
+    if half_window > 1 << 20 {
+        return Err(param(
+            step,
+            "window",
+            format!("{half_window} is unreasonably large"),
+        ));
+    }
+    if !n_sigmas.is_finite() || n_sigmas < 0.0 {
+        return Err(param(
+            step,
+            "n_sigmas",
+            format!("must be finite and >= 0, got {n_sigmas}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Window bounds (inclusive) of sample `i` in a record of `n`.
+#[inline]
+fn bounds(i: usize, n: usize, k: usize, causal: bool) -> (usize, usize) {
+    if causal {
+        (i.saturating_sub(2 * k), i)
+    } else {
+        (i.saturating_sub(k), (i + k).min(n - 1))
+    }
+}
+
+/// Hampel filter along axis 0 of `x` (`(n_time, ...)`), window half-width `half_window`
+/// (`k`; the window holds `2k+1` samples). Returns the filtered array and the number of
+/// samples replaced.
+pub fn hampel(
+    x: ArrayViewD<'_, f32>,
+    half_window: usize,
+    n_sigmas: f32,
+    causal: bool,
+) -> Result<(ArrayD<f32>, usize)> {
+    const STEP: &str = "hampel";
+    validate(STEP, half_window, n_sigmas)?;
+    let dims = x.shape().to_vec();
+    if dims.is_empty() {
+        return Err(shape(STEP, "a 0-d array has no time axis"));
+    }
+    if x.is_empty() {
+        return Err(empty(STEP, format!("shape {dims:?}")));
+    }
+    let n = dims[0];
+    let f = x.len() / n;
+    let mut out = vec![0f32; x.len()];
+    let mut replaced = 0usize;
+    with_slice(&x, |s| {
+        check_finite(STEP, s)?;
+        let mut series = vec![0f64; n];
+        let mut scratch = vec![0f64; (2 * half_window + 1).min(n)];
+        for j in 0..f {
+            for (i, v) in series.iter_mut().enumerate() {
+                *v = s[i * f + j] as f64;
+            }
+            for i in 0..n {
+                let (lo, hi) = bounds(i, n, half_window, causal);
+                let w = &mut scratch[..hi - lo + 1];
+                w.copy_from_slice(&series[lo..=hi]);
+                let (y, r) = decide(series[i], w, n_sigmas as f64);
+                replaced += r as usize;
+                out[i * f + j] = y as f32;
+            }
+        }
+        Ok(())
+    })?;
+    let a = ArrayD::from_shape_vec(IxDyn(&dims), out).map_err(|e| shape(STEP, e.to_string()))?;
+    Ok((a, replaced))
+}
+
+/// The Hampel filter frame by frame with bounded state (`2k+1` frames). Causal mode emits
+/// each frame as it arrives; centred mode emits frame `t-k` when frame `t` arrives and the
+/// last `k` frames on [`HampelStream::flush`]. Either way the output equals [`hampel`] on
+/// the whole record.
+#[derive(Debug, Clone)]
+pub struct HampelStream {
+    k: usize,
+    n_sigmas: f64,
+    causal: bool,
+    n_features: usize,
+    cap: usize,
+    ring: Vec<f32>,
+    received: usize,
+    emitted: usize,
+    out: Vec<f32>,
+    scratch: Vec<f64>,
+    replaced: usize,
+}
+
+impl HampelStream {
+    pub fn new(n_features: usize, half_window: usize, n_sigmas: f32, causal: bool) -> Result<Self> {
+        const STEP: &str = "HampelStream";
+        validate(STEP, half_window, n_sigmas)?;
+        if n_features == 0 {
+            return Err(empty(STEP, "zero features per frame"));
+        }
+        let cap = 2 * half_window + 1;
+        Ok(HampelStream {
+            k: half_window,
+            n_sigmas: n_sigmas as f64,
+            causal,
+            n_features,
+            cap,
+            ring: vec![0.0; cap * n_features],
+            received: 0,
+            emitted: 0,
+            out: vec![0.0; n_features],
+            scratch: vec![0.0; cap],
+            replaced: 0,
+        })
+    }
+
+    /// Frames of delay between input and output: 0 causal, `k` centred.
+    pub fn latency(&self) -> usize {
+        if self.causal {
+            0
+        } else {
+            self.k
+        }
+    }
+
+    /// Samples replaced so far.
+    pub fn replaced(&self) -> usize {
+        self.replaced
+    }
+
+    pub fn reset(&mut self) {
+        self.received = 0;
+        self.emitted = 0;
+        self.replaced = 0;
+    }
+
+    /// Filters sample time `c` over window `lo..=hi` (all in the ring) into `self.out`.
+    fn eval(&mut self, c: usize, lo: usize, hi: usize) {
+        let f = self.n_features;
+        let len = hi - lo + 1;
+        let cslot = (c % self.cap) * f;
+        for j in 0..f {
+            for (m, t) in (lo..=hi).enumerate() {
+                self.scratch[m] = self.ring[(t % self.cap) * f + j] as f64;
+            }
+            let x = self.ring[cslot + j] as f64;
+            let (y, r) = decide(x, &mut self.scratch[..len], self.n_sigmas);
+            self.replaced += r as usize;
+            self.out[j] = y as f32;
+        }
+    }
+
+    /// Adds one frame (`n_features` values); returns the next output frame if one is due.
+    pub fn push(&mut self, frame: &[f32]) -> Result<Option<&[f32]>> {
+        const STEP: &str = "HampelStream";
+        if frame.len() != self.n_features {
+            return Err(shape(
+                STEP,
+                format!(
+                    "frame has {} values, expected {}",
+                    frame.len(),
+                    self.n_features
+                ),
+            ));
+        }
+        check_finite(STEP, frame)?;
+        let t = self.received;
+        let f = self.n_features;
+        let slot = (t % self.cap) * f;
+        self.ring[slot..slot + f].copy_from_slice(frame);
+        self.received += 1;
+        if self.causal {
+            self.eval(t, t.saturating_sub(2 * self.k), t);
+        } else if t >= self.k {
+            let c = t - self.k;
+            self.eval(c, c.saturating_sub(self.k), t);
+        } else {
+            return Ok(None);
+        }
+        self.emitted += 1;
+        Ok(Some(&self.out))
+    }
+
+    /// Emits the frames still held back (centred mode), with windows truncated at the end
+    /// of the record. The stream can then be [`reset`](Self::reset) for a new record.
+    pub fn flush(&mut self) -> Vec<Vec<f32>> {
+        let mut rest = Vec::new();
+        while self.emitted < self.received {
+            let c = self.emitted;
+            self.eval(c, c.saturating_sub(self.k), self.received - 1);
+            rest.push(self.out.clone());
+            self.emitted += 1;
+        }
+        rest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn signal(n: usize, f: usize) -> Array2<f32> {
+        Array2::from_shape_fn((n, f), |(i, j)| {
+            ((i as f32) * 0.3 + j as f32).sin() + 0.01 * ((i * 7919 + j * 104729) % 13) as f32
+        })
+    }
+
+    #[test]
+    fn removes_planted_outliers() {
+        let clean = signal(200, 3);
+        let mut x = clean.clone();
+        let planted = [(10, 0), (57, 1), (120, 2), (199, 0), (0, 1)];
+        for &(i, j) in &planted {
+            x[[i, j]] += 25.0;
+        }
+        for causal in [false, true] {
+            let (y, n) = hampel(x.view().into_dyn(), 3, 3.0, causal).unwrap();
+            assert!(n >= planted.len(), "replaced {n}");
+            for &(i, j) in &planted {
+                assert!(
+                    (y[[i, j]] - clean[[i, j]]).abs() < 1.0,
+                    "causal={causal} ({i},{j}) -> {}",
+                    y[[i, j]]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stream_matches_batch() {
+        let mut x = signal(60, 4);
+        x[[5, 2]] = 40.0;
+        x[[58, 1]] = -40.0;
+        for causal in [false, true] {
+            let (want, _) = hampel(x.view().into_dyn(), 2, 2.5, causal).unwrap();
+            let mut s = HampelStream::new(4, 2, 2.5, causal).unwrap();
+            let mut got: Vec<Vec<f32>> = Vec::new();
+            for row in x.rows() {
+                if let Some(o) = s.push(row.as_slice().unwrap()).unwrap() {
+                    got.push(o.to_vec());
+                }
+            }
+            got.extend(s.flush());
+            assert_eq!(got.len(), 60);
+            for (i, g) in got.iter().enumerate() {
+                assert_eq!(g.as_slice(), want.row_slice(i), "causal={causal} row {i}");
+            }
+        }
+    }
+
+    trait RowSlice {
+        fn row_slice(&self, i: usize) -> &[f32];
+    }
+    impl RowSlice for ArrayD<f32> {
+        fn row_slice(&self, i: usize) -> &[f32] {
+            let f = self.len() / self.shape()[0];
+            &self.as_slice().unwrap()[i * f..(i + 1) * f]
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let x = ArrayD::<f32>::zeros(IxDyn(&[0, 3]));
+        assert!(hampel(x.view(), 3, 3.0, false).is_err());
+        let x = ArrayD::<f32>::from_elem(IxDyn(&[4]), f32::NAN);
+        assert!(hampel(x.view(), 3, 3.0, false).is_err());
+        let x = ArrayD::<f32>::zeros(IxDyn(&[4]));
+        assert!(hampel(x.view(), 0, 3.0, false).is_err());
+        assert!(hampel(x.view(), 1, -1.0, false).is_err());
+        let mut s = HampelStream::new(3, 1, 3.0, true).unwrap();
+        assert!(s.push(&[1.0, 2.0]).is_err());
+    }
+}
