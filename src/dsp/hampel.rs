@@ -282,8 +282,9 @@ mod tests {
         }
         for causal in [false, true] {
             let (y, n) = hampel(x.view().into_dyn(), 3, 3.0, causal).unwrap();
-            assert!(n >= planted.len(), "replaced {n}");
-            for &(i, j) in &planted {
+            assert!(n >= planted.len() - causal as usize, "replaced {n}");
+            // A causal window at i = 0 or 1 holds no history to judge by.
+            for &(i, j) in planted.iter().filter(|p| !causal || p.0 >= 2) {
                 assert!(
                     (y[[i, j]] - clean[[i, j]]).abs() < 1.0,
                     "causal={causal} ({i},{j}) -> {}",
