@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.signal
-
-import wifi_densepose.dsp as dsp
+from wifi_densepose import dsp
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "csi"
 RNG = np.random.default_rng(20260424)
@@ -136,7 +135,9 @@ def test_any_memory_layout(layout):
     np.testing.assert_array_equal(a, a2)
     np.testing.assert_array_equal(p, p2)
     amp = np.abs(x).astype(np.float32)
-    np.testing.assert_array_equal(dsp.hampel(amp, 2, 3.0), dsp.hampel(np.ascontiguousarray(amp), 2, 3.0))
+    np.testing.assert_array_equal(
+        dsp.hampel(amp, 2, 3.0), dsp.hampel(np.ascontiguousarray(amp), 2, 3.0)
+    )
 
 
 def test_gil_is_released():
@@ -209,11 +210,15 @@ def test_conjugate_product_matches_numpy_and_cancels_offsets():
     pairs = dsp.antenna_pairs(3)
     assert pairs == [(0, 1), (0, 2), (1, 2)] and cp.shape == (5, 2, 3, 30)
     for p, (i, j) in enumerate(pairs):
-        np.testing.assert_allclose(cp[..., p, :], csi[..., i, :] * np.conj(csi[..., j, :]), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            cp[..., p, :], csi[..., i, :] * np.conj(csi[..., j, :]), rtol=1e-5, atol=1e-5
+        )
     # a per-packet timing + carrier offset shared by the receive chains cancels
     k = np.arange(30)
     off = np.exp(1j * (RNG.uniform(-3, 3, (5, 1, 1, 1)) * k + RNG.uniform(-3, 3, (5, 1, 1, 1))))
-    np.testing.assert_allclose(dsp.conjugate_product((csi * off).astype(np.complex64)), cp, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        dsp.conjugate_product((csi * off).astype(np.complex64)), cp, rtol=1e-4, atol=1e-4
+    )
 
 
 # ---------------------------------------------------------------- hampel
@@ -230,7 +235,9 @@ def test_hampel_matches_numpy(k, causal):
 
 def test_hampel_removes_planted_outliers():
     t = np.arange(500) / 100.0
-    clean = np.stack([np.sin(2 * np.pi * 1.3 * t), np.cos(2 * np.pi * 0.7 * t)], 1).astype(np.float32)
+    clean = np.stack([np.sin(2 * np.pi * 1.3 * t), np.cos(2 * np.pi * 0.7 * t)], 1).astype(
+        np.float32
+    )
     x = clean.copy()
     where = [(13, 0), (200, 1), (201, 1), (499, 0), (0, 1)]
     for i, j in where:
@@ -255,7 +262,9 @@ def test_normalize_amplitude_robust_z_matches_numpy_and_removes_gain():
     np.testing.assert_allclose(dsp.normalize_amplitude(amp * gain), z, rtol=1e-4, atol=1e-4)
     # complex input is |csi|
     c = rand_csi((2, 3, 30))
-    np.testing.assert_allclose(dsp.normalize_amplitude(c), ref_robust_z(np.abs(c)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        dsp.normalize_amplitude(c), ref_robust_z(np.abs(c)), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_normalize_amplitude_rssi_on_esp32():
@@ -267,7 +276,9 @@ def test_normalize_amplitude_rssi_on_esp32():
     p = (amp.astype(np.float64) ** 2).reshape(len(amp), -1).mean(1)
     want = amp * np.sqrt(10 ** (rssi.astype(np.float64) / 10) / p)[:, None, None, None]
     np.testing.assert_allclose(out, want, rtol=1e-5)
-    np.testing.assert_allclose(10 * np.log10((out.astype(np.float64) ** 2).reshape(len(out), -1).mean(1)), rssi, atol=1e-4)
+    np.testing.assert_allclose(
+        10 * np.log10((out.astype(np.float64) ** 2).reshape(len(out), -1).mean(1)), rssi, atol=1e-4
+    )
 
 
 # ---------------------------------------------------------------- resampling
@@ -279,7 +290,7 @@ def test_resample_real_matches_interp():
     for n_out in (30, 56, 64, 114, 242):
         y = dsp.resample_subcarriers(x, n_out, subcarrier_indices=idx)
         grid = np.linspace(idx[0], idx[-1], n_out)
-        want = np.apply_along_axis(lambda r: np.interp(grid, idx, r), -1, x)
+        want = np.array([[np.interp(grid, idx, r) for r in link] for link in x])
         assert y.shape == (4, 2, n_out)
         np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
 
@@ -299,11 +310,11 @@ def test_resample_complex_polar_on_esp32():
 
 
 FILTERS = [
-    dict(order=4, high=10.0),
-    dict(order=3, high=7.5),
-    dict(order=5, low=2.0),
-    dict(order=2, low=1.0, high=8.0),
-    dict(order=3, low=0.5, high=20.0),
+    {"order": 4, "high": 10.0},
+    {"order": 3, "high": 7.5},
+    {"order": 5, "low": 2.0},
+    {"order": 2, "low": 1.0, "high": 8.0},
+    {"order": 3, "low": 0.5, "high": 20.0},
 ]
 
 
@@ -370,8 +381,17 @@ def test_spectrogram_matches_scipy(cplx):
     x = rand_csi((300, 2, 5)) if cplx else RNG.standard_normal((300, 2, 5)).astype(np.float32)
     power, freqs, times = dsp.doppler_spectrogram(x, fs, 64, 10, nfft=100)
     f, t, s = scipy.signal.spectrogram(
-        x.astype(np.complex128 if cplx else np.float64), fs, window="hann", nperseg=64, noverlap=54,
-        nfft=100, detrend="constant", return_onesided=not cplx, scaling="density", mode="psd", axis=0,
+        x.astype(np.complex128 if cplx else np.float64),
+        fs,
+        window="hann",
+        nperseg=64,
+        noverlap=54,
+        nfft=100,
+        detrend="constant",
+        return_onesided=not cplx,
+        scaling="density",
+        mode="psd",
+        axis=0,
     )
     # scipy: (freq, 2, 5, time) -> mean over series -> (time, freq)
     want = s.mean(axis=(1, 2)).T
@@ -389,8 +409,11 @@ def test_motion_and_presence_match_numpy():
     x = (RNG.standard_normal((200, 2, 3, 10)) + 3).astype(np.float32)
     np.testing.assert_allclose(dsp.motion_statistic(x, 40, 7), ref_motion(x, 40, 7), rtol=1e-9)
     b = np.abs(x[:50].mean(0)).astype(np.float32)
-    want = [((x[s : s + 40].astype(np.float64).mean(0) - b) ** 2).sum() / (b.astype(np.float64) ** 2).sum()
-            for s in range(0, 161, 7)]
+    want = [
+        ((x[s : s + 40].astype(np.float64).mean(0) - b) ** 2).sum()
+        / (b.astype(np.float64) ** 2).sum()
+        for s in range(0, 161, 7)
+    ]
     np.testing.assert_allclose(dsp.presence_statistic(x, b, 40, 7), want, rtol=1e-9)
 
 
@@ -412,10 +435,16 @@ def test_motion_separates_synthetic_motion_from_static():
 
 
 CONFIGS = [
-    dict(),
-    dict(n_subcarriers=56, high=10.0, fs=100.0, motion_window=30),
-    dict(hampel_window=0, low=1.0, high=20.0, order=2, motion_window=0),
-    dict(subcarrier_indices=dsp.INTEL5300_SUBCARRIERS, n_subcarriers=64, hampel_window=2, n_sigmas=2.0, low=0.5),
+    {},
+    {"n_subcarriers": 56, "high": 10.0, "fs": 100.0, "motion_window": 30},
+    {"hampel_window": 0, "low": 1.0, "high": 20.0, "order": 2, "motion_window": 0},
+    {
+        "subcarrier_indices": dsp.INTEL5300_SUBCARRIERS,
+        "n_subcarriers": 64,
+        "hampel_window": 2,
+        "n_sigmas": 2.0,
+        "low": 0.5,
+    },
 ]
 
 
@@ -436,17 +465,21 @@ def test_stream_agrees_with_batch(cfg, with_rssi):
             assert (fm is None) == np.isnan(m[i])
             if fm is not None:
                 assert abs(fm - m[i]) < 1e-9
-    a2, p2, m2 = dsp.condition(csi, rssi, streaming=True, **cfg)
+    a2, _p2, m2 = dsp.condition(csi, rssi, streaming=True, **cfg)
     np.testing.assert_allclose(a2, a, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(m2, m, rtol=1e-9)
 
 
 def test_conditioner_batch_steps_match_individual_functions():
     csi = rand_csi((80, 1, 3, 56))
-    a, p, m = dsp.condition(csi, n_subcarriers=30, hampel_window=2, high=15.0, fs=100.0, motion_window=20)
-    amp, ph = dsp.sanitize(csi)
+    a, _p, m = dsp.condition(
+        csi, n_subcarriers=30, hampel_window=2, high=15.0, fs=100.0, motion_window=20
+    )
+    amp, _ph = dsp.sanitize(csi)
     amp = dsp.resample_subcarriers(dsp.normalize_amplitude(amp), 30)
-    amp = dsp.butter_filter(dsp.hampel(amp, 2, 3.0, causal=True), 100.0, high=15.0, zero_phase=False)
+    amp = dsp.butter_filter(
+        dsp.hampel(amp, 2, 3.0, causal=True), 100.0, high=15.0, zero_phase=False
+    )
     np.testing.assert_allclose(a, amp, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(m[19:], dsp.motion_statistic(amp, 20, 1), rtol=1e-9)
     assert np.all(np.isnan(m[:19]))
@@ -470,7 +503,9 @@ def esp32_rows():
 
 
 def test_real_nexmon_reference_sanitize_and_conjugate():
-    buf = scipy.io.loadmat(DATA / "reference" / "nexmon_bcm4358_example.matlab_csireader.mat")["csi_buff"]
+    buf = scipy.io.loadmat(DATA / "reference" / "nexmon_bcm4358_example.matlab_csireader.mat")[
+        "csi_buff"
+    ]
     csi = np.fft.fftshift(buf, axes=-1).astype(np.complex64)  # (4, 256): 2 cores x 2 streams
     amp, ph = dsp.sanitize(csi)
     ra, rp = ref_sanitize(csi)
@@ -485,13 +520,19 @@ def test_real_nexmon_reference_sanitize_and_conjugate():
 def load_walks():
     import csiread
 
-    intel = csiread.Intel(str(DATA / "intel5300_walk_1590161182.dat"), nrxnum=3, ntxnum=3, if_report=False)
+    intel = csiread.Intel(
+        str(DATA / "intel5300_walk_1590161182.dat"), nrxnum=3, ntxnum=3, if_report=False
+    )
     intel.read()
     # csiread applies the antenna permutation even for Nrx=2, which read_bf_file.m does not
     # (SOURCES.md): undo it so every packet has the same antenna order.
     raw = np.stack([intel.csi[i][:, intel.perm[i][:2], :2] for i in range(len(intel.csi))])
-    intel_walk = np.ascontiguousarray(raw.transpose(0, 3, 2, 1)).astype(np.complex64)  # (n, tx, rx, 30)
-    nex = csiread.Nexmon(str(DATA / "nexmon_bcm43455c0_walk_1597159475.pcap"), chip="43455c0", bw=80, if_report=False)
+    intel_walk = np.ascontiguousarray(raw.transpose(0, 3, 2, 1)).astype(
+        np.complex64
+    )  # (n, tx, rx, 30)
+    nex = csiread.Nexmon(
+        str(DATA / "nexmon_bcm43455c0_walk_1597159475.pcap"), chip="43455c0", bw=80, if_report=False
+    )
     nex.read()
     k = np.arange(256) - 128
     keep = (np.abs(k) >= 2) & (np.abs(k) <= 122)  # VHT80 data+pilot subcarriers: 242
@@ -522,11 +563,17 @@ def test_motion_on_real_walking_recordings_exceeds_static():
     # Nexmon: no static nexmon recording exists here, so the static stretch is the
     # PicoScenes QCA9300 recording (1000 frames, 0.88 s, no activity documented), both
     # in windows of 0.25 s.
-    pico = csiread.Picoscenes(str(DATA / "picoscenes_rx_by_qca9300.csi"), {"CSI": [56, 3, 3], "MPDU": 1522}, if_report=False)
+    pico = csiread.Picoscenes(
+        str(DATA / "picoscenes_rx_by_qca9300.csi"),
+        {"CSI": [56, 3, 3], "MPDU": 1522},
+        if_report=False,
+    )
     pico.read()
-    pc = np.ascontiguousarray(pico.raw["CSI"]["CSI"][:, :, :3, 0].transpose(0, 2, 1))[:, None].astype(np.complex64)
+    pc = np.ascontiguousarray(pico.raw["CSI"]["CSI"][:, :, :3, 0].transpose(0, 2, 1))[
+        :, None
+    ].astype(np.complex64)
     ts = pico.raw["RxSBasic"]["Timestamp"].astype(np.float64)
     fs_pico = (len(ts) - 1) / (ts[-1] - ts[0]) * 1e6
-    ms = motion_pipeline(pc, int(round(0.25 * fs_pico)))
+    ms = motion_pipeline(pc, round(0.25 * fs_pico))
     mw = motion_pipeline(nexmon_walk, 25)  # 100 packets/s
     assert np.median(mw) > 3 * ms.max(), (np.median(mw), ms.max())

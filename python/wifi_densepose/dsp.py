@@ -9,8 +9,8 @@ last axis; a frame is ``(n_tx, n_rx, n_sub)``. Formulas: ``docs/dsp.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,8 +35,38 @@ __all__ = [
 
 #: Subcarrier indices of the 30 groups the Intel 5300 CSI Tool reports at 20 MHz.
 INTEL5300_SUBCARRIERS = np.array(
-    [-28, -26, -24, -22, -20, -18, -16, -14, -12, -10, -8, -6, -4, -2, -1,
-     1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 28],
+    [
+        -28,
+        -26,
+        -24,
+        -22,
+        -20,
+        -18,
+        -16,
+        -14,
+        -12,
+        -10,
+        -8,
+        -6,
+        -4,
+        -2,
+        -1,
+        1,
+        3,
+        5,
+        7,
+        9,
+        11,
+        13,
+        15,
+        17,
+        19,
+        21,
+        23,
+        25,
+        27,
+        28,
+    ],
     dtype=np.float32,
 )
 
@@ -45,7 +75,7 @@ _C64 = np.dtype(np.complex64)
 _NAMES = {_F32: "float32", _C64: "complex64"}
 
 
-def _array(x, func: str, name: str, allowed: Tuple[np.dtype, ...]) -> np.ndarray:
+def _array(x, func: str, name: str, allowed: tuple[np.dtype, ...]) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{func}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in allowed:
@@ -57,7 +87,7 @@ def _array(x, func: str, name: str, allowed: Tuple[np.dtype, ...]) -> np.ndarray
     return x
 
 
-def _indices(ix, func: str) -> Optional[np.ndarray]:
+def _indices(ix, func: str) -> np.ndarray | None:
     if ix is None:
         return None
     return np.ascontiguousarray(np.asarray(ix, dtype=np.float64), dtype=np.float32).reshape(-1)
@@ -68,7 +98,7 @@ def antenna_pairs(n_rx: int) -> list:
     return list(combinations(range(n_rx), 2))
 
 
-def sanitize(csi: np.ndarray, subcarrier_indices=None) -> Tuple[np.ndarray, np.ndarray]:
+def sanitize(csi: np.ndarray, subcarrier_indices=None) -> tuple[np.ndarray, np.ndarray]:
     """Amplitude and sanitized phase of complex64 CSI.
 
     ``csi`` is a frame ``(n_tx, n_rx, n_sub)`` or a batch ``(n, n_tx, n_rx, n_sub)`` (any
@@ -144,7 +174,9 @@ def resample_subcarriers(csi: np.ndarray, n_out: int, subcarrier_indices=None) -
     return _native.resample_real(csi, int(n_out), ix)
 
 
-def butter_sos(order: int, fs: float, low: Optional[float] = None, high: Optional[float] = None) -> np.ndarray:
+def butter_sos(
+    order: int, fs: float, low: float | None = None, high: float | None = None
+) -> np.ndarray:
     """Butterworth second-order sections ``(n_sections, 6)`` (float64), as ``scipy.signal.butter``.
 
     ``high`` only: low-pass; ``low`` only: high-pass; both: band-pass (Hz).
@@ -159,8 +191,8 @@ def _opt(v):
 def butter_filter(
     x: np.ndarray,
     fs: float,
-    low: Optional[float] = None,
-    high: Optional[float] = None,
+    low: float | None = None,
+    high: float | None = None,
     order: int = 4,
     zero_phase: bool = True,
 ) -> np.ndarray:
@@ -175,8 +207,8 @@ def butter_filter(
 
 
 def doppler_spectrogram(
-    x: np.ndarray, fs: float, window: int, hop: int, nfft: Optional[int] = None
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x: np.ndarray, fs: float, window: int, hop: int, nfft: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """STFT power over time (axis 0), averaged over every other axis.
 
     Each window of ``window`` frames (every ``hop``) has its mean removed, a periodic Hann
@@ -202,7 +234,9 @@ def motion_statistic(x: np.ndarray, window: int, hop: int = 1) -> np.ndarray:
     return _native.motion_statistic(x, int(window), int(hop))
 
 
-def presence_statistic(x: np.ndarray, baseline: np.ndarray, window: int, hop: int = 1) -> np.ndarray:
+def presence_statistic(
+    x: np.ndarray, baseline: np.ndarray, window: int, hop: int = 1
+) -> np.ndarray:
     """Distance of each window's mean profile from an empty-room ``baseline`` (float64).
 
     ``P = sum_f (mean_t x[:,f] - b[f])**2 / sum_f b[f]**2``; ``baseline`` has the shape of
@@ -213,35 +247,37 @@ def presence_statistic(x: np.ndarray, baseline: np.ndarray, window: int, hop: in
     return _native.presence_statistic(x, baseline, int(window), int(hop))
 
 
-def _config(subcarrier_indices, n_subcarriers, hampel_window, n_sigmas, fs, low, high, order, motion_window):
-    return dict(
-        subcarrier_indices=_indices(subcarrier_indices, "Conditioner"),
-        n_subcarriers=None if n_subcarriers is None else int(n_subcarriers),
-        hampel_window=int(hampel_window),
-        n_sigmas=float(n_sigmas),
-        fs=float(fs),
-        low=_opt(low),
-        high=_opt(high),
-        order=int(order),
-        motion_window=int(motion_window),
-    )
+def _config(
+    subcarrier_indices, n_subcarriers, hampel_window, n_sigmas, fs, low, high, order, motion_window
+):
+    return {
+        "subcarrier_indices": _indices(subcarrier_indices, "Conditioner"),
+        "n_subcarriers": None if n_subcarriers is None else int(n_subcarriers),
+        "hampel_window": int(hampel_window),
+        "n_sigmas": float(n_sigmas),
+        "fs": float(fs),
+        "low": _opt(low),
+        "high": _opt(high),
+        "order": int(order),
+        "motion_window": int(motion_window),
+    }
 
 
 def condition(
     csi: np.ndarray,
-    rssi: Union[None, Sequence[float], np.ndarray] = None,
+    rssi: None | Sequence[float] | np.ndarray = None,
     *,
     subcarrier_indices=None,
-    n_subcarriers: Optional[int] = None,
+    n_subcarriers: int | None = None,
     hampel_window: int = 3,
     n_sigmas: float = 3.0,
     fs: float = 100.0,
-    low: Optional[float] = None,
-    high: Optional[float] = None,
+    low: float | None = None,
+    high: float | None = None,
     order: int = 4,
     motion_window: int = 50,
     streaming: bool = False,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Condition a whole recording ``(n, n_tx, n_rx, n_sub)`` complex64.
 
     The steps of :class:`Conditioner` (sanitize, normalize, resample, causal Hampel, causal
@@ -251,8 +287,22 @@ def condition(
     before ``motion_window`` frames; empty when ``motion_window=0``).
     """
     csi = _array(csi, "condition", "csi", (_C64,))
-    r = None if rssi is None else np.ascontiguousarray(np.asarray(rssi, dtype=np.float64).reshape(-1), dtype=np.float32)
-    cfg = _config(subcarrier_indices, n_subcarriers, hampel_window, n_sigmas, fs, low, high, order, motion_window)
+    r = (
+        None
+        if rssi is None
+        else np.ascontiguousarray(np.asarray(rssi, dtype=np.float64).reshape(-1), dtype=np.float32)
+    )
+    cfg = _config(
+        subcarrier_indices,
+        n_subcarriers,
+        hampel_window,
+        n_sigmas,
+        fs,
+        low,
+        high,
+        order,
+        motion_window,
+    )
     return _native.condition(csi, r, streaming=bool(streaming), **cfg)
 
 
@@ -271,19 +321,29 @@ class Conditioner:
         self,
         *,
         subcarrier_indices=None,
-        n_subcarriers: Optional[int] = None,
+        n_subcarriers: int | None = None,
         hampel_window: int = 3,
         n_sigmas: float = 3.0,
         fs: float = 100.0,
-        low: Optional[float] = None,
-        high: Optional[float] = None,
+        low: float | None = None,
+        high: float | None = None,
         order: int = 4,
         motion_window: int = 50,
     ) -> None:
-        cfg = _config(subcarrier_indices, n_subcarriers, hampel_window, n_sigmas, fs, low, high, order, motion_window)
+        cfg = _config(
+            subcarrier_indices,
+            n_subcarriers,
+            hampel_window,
+            n_sigmas,
+            fs,
+            low,
+            high,
+            order,
+            motion_window,
+        )
         self._inner = _native.Conditioner(**cfg)
 
-    def push(self, csi: np.ndarray, rssi: Optional[float] = None):
+    def push(self, csi: np.ndarray, rssi: float | None = None):
         """Condition one frame; ``rssi`` in dBm where the format gives it."""
         if type(csi) is not np.ndarray or csi.dtype != _C64:
             _array(csi, "Conditioner.push", "csi", (_C64,))
