@@ -43,7 +43,7 @@ fn dims_ok(step: &'static str, dims: &[usize]) -> Result<()> {
     if dims.is_empty() {
         return Err(shape(step, "a 0-d array has no time axis"));
     }
-    if dims.iter().any(|&d| d == 0) {
+    if dims.contains(&0) {
         return Err(empty(step, format!("shape {dims:?}")));
     }
     Ok(())
@@ -189,8 +189,8 @@ impl MotionStream {
         check_finite("MotionStream", frame)?;
         let slot = (self.received % self.window) * nf;
         let full = self.received >= self.window;
-        for f in 0..nf {
-            let new = frame[f] as f64;
+        for (f, &x) in frame.iter().enumerate() {
+            let new = x as f64;
             if full {
                 let old = self.ring[slot + f] as f64;
                 self.s1[f] -= old;
@@ -201,15 +201,15 @@ impl MotionStream {
         }
         self.ring[slot..slot + nf].copy_from_slice(frame);
         self.received += 1;
-        if self.received % self.window == 0 {
+        if self.received.is_multiple_of(self.window) {
             // exact re-sum of the ring
             self.s1.iter_mut().for_each(|v| *v = 0.0);
             self.s2.iter_mut().for_each(|v| *v = 0.0);
             for row in self.ring.chunks_exact(nf) {
-                for f in 0..nf {
-                    let v = row[f] as f64;
-                    self.s1[f] += v;
-                    self.s2[f] += v * v;
+                for ((&x, s1), s2) in row.iter().zip(self.s1.iter_mut()).zip(self.s2.iter_mut()) {
+                    let v = x as f64;
+                    *s1 += v;
+                    *s2 += v * v;
                 }
             }
         }

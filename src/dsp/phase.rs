@@ -113,9 +113,9 @@ impl PhaseSanitizer {
         unwrap_in_place(s);
         let mut sy = 0.0;
         let mut sxy = 0.0;
-        for k in 0..n {
-            sy += s[k];
-            sxy += self.centered[k] * s[k];
+        for (&v, &c) in s.iter().zip(&self.centered) {
+            sy += v;
+            sxy += c * v;
         }
         let mean = sy / n as f64;
         let slope = if self.sxx > 0.0 { sxy / self.sxx } else { 0.0 };

@@ -129,7 +129,7 @@ fn out_dims(step: &'static str, dims: &[usize], n_out: usize) -> Result<Vec<usiz
     if dims.is_empty() {
         return Err(shape(step, "a 0-d array has no subcarrier axis"));
     }
-    if dims.iter().any(|&d| d == 0) {
+    if dims.contains(&0) {
         return Err(empty(step, format!("shape {dims:?}")));
     }
     let mut o = dims.to_vec();

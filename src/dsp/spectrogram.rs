@@ -224,7 +224,7 @@ fn check_dims(dims: &[usize]) -> Result<()> {
     if dims.is_empty() {
         return Err(shape(STEP, "a 0-d array has no time axis"));
     }
-    if dims.iter().any(|&d| d == 0) {
+    if dims.contains(&0) {
         return Err(empty(STEP, format!("shape {dims:?}")));
     }
     Ok(())
@@ -318,7 +318,7 @@ impl SpectrogramStream {
         let slot = (self.received % l) * s;
         self.ring[slot..slot + s].copy_from_slice(frame);
         self.received += 1;
-        if self.received < l || (self.received - l) % self.plan.hop != 0 {
+        if self.received < l || !(self.received - l).is_multiple_of(self.plan.hop) {
             return Ok(None);
         }
         let first = self.received - l;
