@@ -40,6 +40,56 @@ pub fn unwrap_in_place(phase: &mut [f64]) {
     }
 }
 
+/// Coefficients of `atan(t) ~ t * P(t^2)` on `[0, 1]` (degree-7 `P`, fitted to minimise the
+/// maximum error; 3.7e-8 rad exactly, 1.3e-7 rad evaluated in `f32`, about one `f32` ulp
+/// of `pi`).
+const ATAN_P: [f32; 8] = [
+    0.999_999_34,
+    -0.333_298_6,
+    0.199_465_66,
+    -0.139_086_29,
+    0.096_421_95,
+    -0.055_912_3,
+    0.021_862_936,
+    -0.004_054_560_7,
+];
+
+/// `atan2(y, x)` without a libm call (branch-free, so loops of it vectorize). Within 5e-7
+/// rad (two `f32` ulps of `pi`) of the exact value for finite inputs; `atan2(0, 0) = 0`.
+#[inline(always)]
+pub fn fast_atan2(y: f32, x: f32) -> f32 {
+    let (ax, ay) = (x.abs(), y.abs());
+    let mx = ax.max(ay);
+    let mn = ax.min(ay);
+    let t = if mx > 0.0 { mn / mx } else { 0.0 };
+    let s = t * t;
+    let mut p = ATAN_P[7];
+    for &c in ATAN_P[..7].iter().rev() {
+        p = p * s + c;
+    }
+    let mut r = t * p;
+    r = if ay > ax {
+        std::f32::consts::FRAC_PI_2 - r
+    } else {
+        r
+    };
+    r = if x < 0.0 { std::f32::consts::PI - r } else { r };
+    if y.is_sign_negative() {
+        -r
+    } else {
+        r
+    }
+}
+
+/// Amplitudes and (wrapped) phases of a slice, in a vectorizable loop.
+#[inline]
+pub fn polar(h: &[Complex32], amp: &mut [f32], phase: &mut [f64]) {
+    for ((z, a), p) in h.iter().zip(amp.iter_mut()).zip(phase.iter_mut()) {
+        *a = (z.re * z.re + z.im * z.im).sqrt();
+        *p = fast_atan2(z.im, z.re) as f64;
+    }
+}
+
 /// Least-squares line removal over one fixed subcarrier grid. Built once per grid and
 /// reused for every link and frame.
 #[derive(Debug, Clone)]
@@ -105,11 +155,7 @@ impl PhaseSanitizer {
     ) -> (f64, f64) {
         let n = self.centered.len();
         let s = &mut self.scratch;
-        for k in 0..n {
-            let z = h[k];
-            amp[k] = z.norm();
-            s[k] = z.im.atan2(z.re) as f64;
-        }
+        polar(&h[..n], &mut amp[..n], s);
         unwrap_in_place(s);
         let mut sy = 0.0;
         let mut sxy = 0.0;
@@ -230,6 +276,23 @@ pub fn conjugate_product(csi: ArrayViewD<'_, Complex32>) -> Result<ArrayD<Comple
 mod tests {
     use super::*;
     use ndarray::Array3;
+
+    #[test]
+    fn fast_atan2_matches_std() {
+        let mut worst = 0f32;
+        for i in 0..20_000 {
+            let a = i as f32 * 0.000_314_159_27 * 1.000_1 - std::f32::consts::PI;
+            for r in [1e-3f32, 1.0, 37.0, 3e4] {
+                let (y, x) = (r * a.sin(), r * a.cos());
+                worst =
+                    worst.max((fast_atan2(y, x) as f64 - (y as f64).atan2(x as f64)).abs() as f32);
+            }
+        }
+        assert!(worst < 5e-7, "max error {worst}");
+        assert_eq!(fast_atan2(0.0, 0.0), 0.0);
+        assert_eq!(fast_atan2(0.0, -1.0), std::f32::consts::PI);
+        assert_eq!(fast_atan2(-1.0, 0.0), -std::f32::consts::FRAC_PI_2);
+    }
 
     #[test]
     fn unwrap_matches_definition() {

@@ -14,7 +14,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use num_complex::Complex32;
 
 use super::error::{check_finite, check_finite_c, empty, param, shape, Result};
-use super::phase::unwrap_in_place;
+use super::phase::{fast_atan2, unwrap_in_place};
 use super::with_slice;
 
 /// Precomputed interpolation weights from one grid to another.
@@ -112,8 +112,8 @@ impl Resampler {
     /// One complex link, in polar form.
     pub fn complex(&mut self, x: &[Complex32], out: &mut [Complex32]) {
         for (k, z) in x.iter().enumerate() {
-            self.scratch_a[k] = z.norm() as f64;
-            self.scratch_p[k] = z.im.atan2(z.re) as f64;
+            self.scratch_a[k] = (z.re * z.re + z.im * z.im).sqrt() as f64;
+            self.scratch_p[k] = fast_atan2(z.im, z.re) as f64;
         }
         unwrap_in_place(&mut self.scratch_p);
         let (a, p) = (&self.scratch_a, &self.scratch_p);
