@@ -204,6 +204,20 @@ def test_sanitize_with_intel_indices_on_real_data():
         np.testing.assert_allclose(ph.mean(-1), 0, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(3, 3, 30), (5, 1, 4, 256)])
+def test_condition_frame_is_sanitize_then_normalize(shape):
+    csi = rand_csi(shape)
+    a, p = dsp.condition_frame(csi)
+    amp, ph = dsp.sanitize(csi)
+    np.testing.assert_allclose(a, dsp.normalize_amplitude(amp), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(p, ph)
+    np.testing.assert_allclose(a, ref_robust_z(np.abs(csi.astype(np.complex128))), rtol=1e-4, atol=1e-4)
+    if len(shape) == 4:
+        r = RNG.uniform(-60, -30, shape[0])
+        a, _ = dsp.condition_frame(csi, rssi=r)
+        np.testing.assert_allclose(a, dsp.normalize_amplitude(amp, rssi=r), rtol=1e-6)
+
+
 def test_conjugate_product_matches_numpy_and_cancels_offsets():
     csi = rand_csi((5, 2, 3, 30))
     cp = dsp.conjugate_product(csi)

@@ -23,6 +23,7 @@ __all__ = [
     "butter_filter",
     "butter_sos",
     "condition",
+    "condition_frame",
     "conjugate_product",
     "doppler_spectrogram",
     "hampel",
@@ -110,6 +111,21 @@ def sanitize(csi: np.ndarray, subcarrier_indices=None) -> tuple[np.ndarray, np.n
     """
     csi = _array(csi, "sanitize", "csi", (_C64,))
     return _native.sanitize(csi, _indices(subcarrier_indices, "sanitize"))
+
+
+def condition_frame(csi: np.ndarray, rssi=None, subcarrier_indices=None):
+    """The stateless per-frame conditioning in one call: ``(normalized amplitude, phase)``.
+
+    Equal to ``a, p = sanitize(csi, subcarrier_indices); normalize_amplitude(a, rssi), p``
+    without the intermediate array; ``csi`` complex64 frame or batch.
+    """
+    if type(csi) is not np.ndarray or csi.dtype != _C64:
+        _array(csi, "condition_frame", "csi", (_C64,))
+    r = None
+    if rssi is not None:
+        r = np.ascontiguousarray(np.asarray(rssi, dtype=np.float64).reshape(-1), dtype=np.float32)
+    ix = None if subcarrier_indices is None else _indices(subcarrier_indices, "condition_frame")
+    return _native.condition_frame(csi, r, ix)
 
 
 def conjugate_product(csi: np.ndarray) -> np.ndarray:

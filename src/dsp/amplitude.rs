@@ -20,32 +20,37 @@ use super::with_slice;
 /// `sqrt(pi/2)`: the mean absolute deviation to sigma factor for a Gaussian.
 const MEAN_AD_SCALE: f64 = 1.253_314_137_315_500_3;
 
-fn median_in_place(v: &mut [f64]) -> f64 {
+fn median_in_place(v: &mut [f32]) -> f64 {
     let n = v.len();
     let mid = n / 2;
-    let (left, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    let m = *m;
+    let (left, m, _) = v.select_nth_unstable_by(mid, |a, b| {
+        a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let m = *m as f64;
     if n % 2 == 1 {
         m
     } else {
-        let below = left.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let below = left.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
         0.5 * (below + m)
     }
 }
 
 /// Robust z-score of one link's amplitudes in place (`scratch` at least as long).
-pub fn robust_z_link(a: &mut [f32], scratch: &mut Vec<f64>) {
+pub fn robust_z_link(a: &mut [f32], scratch: &mut Vec<f32>) {
     let n = a.len();
     if n == 0 {
         return;
     }
     scratch.clear();
-    scratch.extend(a.iter().map(|&v| v as f64));
+    scratch.extend_from_slice(a);
     let med = median_in_place(scratch);
+    let mut sum_ad = 0.0f64;
     for (s, &v) in scratch.iter_mut().zip(a.iter()) {
-        *s = (v as f64 - med).abs();
+        let d = (v as f64 - med).abs();
+        sum_ad += d;
+        *s = d as f32;
     }
-    let mean_ad = scratch.iter().sum::<f64>() / n as f64;
+    let mean_ad = sum_ad / n as f64;
     let mut scale = MAD_SCALE * median_in_place(scratch);
     if scale <= 0.0 {
         scale = MEAN_AD_SCALE * mean_ad;

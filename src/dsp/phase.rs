@@ -20,6 +20,7 @@ use super::with_slice;
 /// discontinuity `pi`): each step larger than `pi` in magnitude is shifted by a multiple
 /// of `2*pi` into `[-pi, pi]`.
 pub fn unwrap_in_place(phase: &mut [f64]) {
+    const TWO_PI: f64 = 2.0 * PI;
     let mut correction = 0.0;
     let mut prev_raw = match phase.first() {
         Some(&p) => p,
@@ -29,8 +30,14 @@ pub fn unwrap_in_place(phase: &mut [f64]) {
         let raw = *p;
         let dd = raw - prev_raw;
         prev_raw = raw;
-        if dd.abs() >= PI {
-            let mut ddmod = (dd + PI).rem_euclid(2.0 * PI) - PI;
+        if dd > PI && dd < TWO_PI {
+            // numpy: mod(dd + pi, 2pi) - pi = dd - 2pi here
+            correction -= TWO_PI;
+        } else if dd < -PI && dd > -TWO_PI {
+            correction += TWO_PI;
+        } else if dd.abs() >= PI {
+            // steps of 2pi or more (only when the input is not wrapped to [-pi, pi])
+            let mut ddmod = (dd + PI).rem_euclid(TWO_PI) - PI;
             if ddmod == -PI && dd > 0.0 {
                 ddmod = PI;
             }
@@ -51,7 +58,7 @@ const ATAN_P: [f32; 8] = [
     0.096_421_95,
     -0.055_912_3,
     0.021_862_936,
-    -0.004_054_560_7,
+    -0.004_054_561,
 ];
 
 /// `atan2(y, x)` without a libm call (branch-free, so loops of it vectorize). Within 5e-7
@@ -292,6 +299,42 @@ mod tests {
         assert_eq!(fast_atan2(0.0, 0.0), 0.0);
         assert_eq!(fast_atan2(0.0, -1.0), std::f32::consts::PI);
         assert_eq!(fast_atan2(-1.0, 0.0), -std::f32::consts::FRAC_PI_2);
+    }
+
+    #[test]
+    fn unwrap_fast_path_matches_numpy_formula() {
+        // the general numpy formula, step by step
+        fn reference(p: &[f64]) -> Vec<f64> {
+            let mut out = p.to_vec();
+            let mut c = 0.0;
+            for i in 1..p.len() {
+                let dd = p[i] - p[i - 1];
+                let mut m = (dd + PI).rem_euclid(2.0 * PI) - PI;
+                if m == -PI && dd > 0.0 {
+                    m = PI;
+                }
+                if dd.abs() >= PI {
+                    c += m - dd;
+                }
+                out[i] = p[i] + c;
+            }
+            out
+        }
+        let p: Vec<f64> = (0..500)
+            .map(|i| {
+                ((i * 7919 % 1000) as f64 / 1000.0 * 2.0 - 1.0)
+                    * PI
+                    * if i % 50 == 0 { 3.0 } else { 1.0 }
+            })
+            .collect();
+        let mut q = p.clone();
+        unwrap_in_place(&mut q);
+        for (a, b) in q.iter().zip(reference(&p)) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        let mut edge = vec![0.0, PI, 0.0, -PI, 0.0];
+        unwrap_in_place(&mut edge);
+        assert_eq!(edge, reference(&[0.0, PI, 0.0, -PI, 0.0]));
     }
 
     #[test]

@@ -120,7 +120,7 @@ struct State {
     phase: Vec<f32>,
     amp_r: Vec<f32>,
     phase_r: Vec<f32>,
-    scratch: Vec<f64>,
+    scratch: Vec<f32>,
 }
 
 /// Streaming conditioner (see the module docs). The first frame fixes the shape; a frame
@@ -298,6 +298,57 @@ impl Conditioner {
             motion,
         })
     }
+}
+
+/// The stateless per-frame part of conditioning in one pass: sanitized phase and
+/// normalized amplitude ([`sanitize`] then [`normalize_amplitude`]) of a frame
+/// `(n_tx, n_rx, n_sub)` or a batch `(n, n_tx, n_rx, n_sub)`, without the intermediate
+/// array.
+pub fn condition_frame(
+    csi: ndarray::ArrayViewD<'_, Complex32>,
+    rssi: Option<&[f32]>,
+    indices: Option<&[f32]>,
+) -> Result<(ndarray::ArrayD<f32>, ndarray::ArrayD<f32>)> {
+    const STEP: &str = "condition_frame";
+    let dims = csi.shape().to_vec();
+    if dims.len() < 3 && rssi.is_some() {
+        return Err(shape(
+            STEP,
+            "with rssi the input must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub)",
+        ));
+    }
+    if rssi.is_some() {
+        let (a, p) = sanitize(csi, indices)?;
+        return Ok((normalize_amplitude(a.view(), rssi)?, p));
+    }
+    if dims.is_empty() {
+        return Err(shape(STEP, "a 0-d array has no subcarrier axis"));
+    }
+    if csi.is_empty() {
+        return Err(empty(STEP, format!("shape {dims:?}")));
+    }
+    let n_sub = dims[dims.len() - 1];
+    let mut san = PhaseSanitizer::new(n_sub, indices)?;
+    let mut amp = vec![0f32; csi.len()];
+    let mut ph = vec![0f32; csi.len()];
+    let mut scratch = Vec::with_capacity(n_sub);
+    super::with_slice(&csi, |h| {
+        check_finite_c(STEP, h)?;
+        for ((hl, al), pl) in h
+            .chunks_exact(n_sub)
+            .zip(amp.chunks_exact_mut(n_sub))
+            .zip(ph.chunks_exact_mut(n_sub))
+        {
+            san.sanitize_link(hl, al, pl);
+            robust_z_link(al, &mut scratch);
+        }
+        Ok(())
+    })?;
+    let d = ndarray::IxDyn(&dims);
+    let a =
+        ndarray::ArrayD::from_shape_vec(d.clone(), amp).map_err(|e| shape(STEP, e.to_string()))?;
+    let p = ndarray::ArrayD::from_shape_vec(d, ph).map_err(|e| shape(STEP, e.to_string()))?;
+    Ok((a, p))
 }
 
 /// The batch twin of [`Conditioner`]: a recording `(n, n_tx, n_rx, n_sub)` and optionally

@@ -37,6 +37,23 @@ fn sanitize<'py>(
 }
 
 #[pyfunction]
+#[pyo3(signature = (csi, rssi=None, subcarrier_indices=None))]
+fn condition_frame<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArrayDyn<'py, Complex32>,
+    rssi: Option<PyReadonlyArray1<'py, f32>>,
+    subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
+) -> PyResult<(F32Dyn<'py>, F32Dyn<'py>)> {
+    let v = csi.as_array();
+    let ix = opt_vec(&subcarrier_indices);
+    let r = opt_vec(&rssi);
+    let (a, p) = py
+        .detach(|| dsp::stream::condition_frame(v, r.as_deref(), ix.as_deref()))
+        .map_err(err)?;
+    Ok((a.into_pyarray(py), p.into_pyarray(py)))
+}
+
+#[pyfunction]
 fn conjugate_product<'py>(
     py: Python<'py>,
     csi: PyReadonlyArrayDyn<'py, Complex32>,
@@ -376,6 +393,7 @@ impl PyConditioner {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let sub = PyModule::new(m.py(), "dsp")?;
     sub.add_function(wrap_pyfunction!(sanitize, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(condition_frame, &sub)?)?;
     sub.add_function(wrap_pyfunction!(conjugate_product, &sub)?)?;
     sub.add_function(wrap_pyfunction!(hampel, &sub)?)?;
     sub.add_function(wrap_pyfunction!(normalize_amplitude, &sub)?)?;
