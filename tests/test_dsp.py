@@ -211,7 +211,9 @@ def test_condition_frame_is_sanitize_then_normalize(shape):
     amp, ph = dsp.sanitize(csi)
     np.testing.assert_allclose(a, dsp.normalize_amplitude(amp), rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(p, ph)
-    np.testing.assert_allclose(a, ref_robust_z(np.abs(csi.astype(np.complex128))), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        a, ref_robust_z(np.abs(csi.astype(np.complex128))), rtol=1e-4, atol=1e-4
+    )
     if len(shape) == 4:
         r = RNG.uniform(-60, -30, shape[0])
         a, _ = dsp.condition_frame(csi, rssi=r)
@@ -239,12 +241,22 @@ def test_conjugate_product_matches_numpy_and_cancels_offsets():
 
 
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("k", [1, 3, 6])
+@pytest.mark.parametrize("k", [1, 3, 6, 10])
 def test_hampel_matches_numpy(k, causal):
     x = RNG.standard_normal((120, 3, 5)).astype(np.float32)
     x[RNG.integers(0, 120, 20), RNG.integers(0, 3, 20), RNG.integers(0, 5, 20)] += 15
     y = dsp.hampel(x, k, 2.5, causal=causal)
     np.testing.assert_allclose(y, ref_hampel(x, k, 2.5, causal), rtol=1e-6, atol=1e-6)
+
+
+def test_hampel_with_ties_matches_numpy():
+    # integer-valued data: many equal values in every window, even-length edge windows
+    x = RNG.integers(-3, 4, (60, 7)).astype(np.float32)
+    x[[5, 30, 59], [0, 3, 6]] = 40
+    for k, causal in [(1, False), (2, True), (3, False), (9, True)]:
+        np.testing.assert_array_equal(
+            dsp.hampel(x, k, 2.0, causal=causal), ref_hampel(x, k, 2.0, causal)
+        )
 
 
 def test_hampel_removes_planted_outliers():

@@ -51,14 +51,120 @@ pub(crate) fn median_sigma(w: &mut [f64]) -> (f64, f64) {
     (m, MAD_SCALE * median_sorted(w))
 }
 
-/// The Hampel decision for one sample given its window (reordered in place).
-#[inline]
-fn decide(x: f64, w: &mut [f64], n_sigmas: f64) -> (f64, bool) {
-    let (m, s) = median_sigma(w);
-    if (x - m).abs() > n_sigmas * s {
-        (m, true)
-    } else {
-        (x, false)
+/// Windows up to this many samples use the rank method of [`WindowStats`].
+const RANK_MAX: usize = 16;
+
+/// Per-feature median and MAD-sigma of a window of rows, vectorized across features.
+///
+/// For short windows every sample's rank within its feature's window is counted
+/// (`rank_i = #{j < i: w_j <= w_i} + #{j > i: w_j < w_i}`, a permutation even with ties),
+/// and the median is the sample(s) of middle rank; the MAD likewise on `|w - median|`.
+/// That is `O(L^2)` per feature but branch-free over contiguous rows, which beats sorting
+/// for the `L = 2k+1 <= 16` of a Hampel filter. Longer windows sort per feature.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowStats {
+    nf: usize,
+    pub med: Vec<f64>,
+    pub sig: Vec<f64>,
+    rank: Vec<f64>,
+    lo: Vec<f64>,
+    dev: Vec<f64>,
+    col: Vec<f64>,
+}
+
+impl WindowStats {
+    pub fn new(nf: usize, max_len: usize) -> Self {
+        WindowStats {
+            nf,
+            med: vec![0.0; nf],
+            sig: vec![0.0; nf],
+            rank: vec![0.0; nf],
+            lo: vec![0.0; nf],
+            dev: vec![0.0; nf * max_len.min(RANK_MAX)],
+            col: Vec::with_capacity(max_len),
+        }
+    }
+
+    /// Middle-rank selection of `w` (`len` rows of `nf`) into `out`.
+    fn select_median(
+        nf: usize,
+        w: &[f64],
+        len: usize,
+        rank: &mut [f64],
+        lo: &mut [f64],
+        out: &mut [f64],
+    ) {
+        let hi_rank = (len / 2) as f64;
+        let even = len % 2 == 0;
+        let lo_rank = hi_rank - 1.0;
+        for i in 0..len {
+            let wi = &w[i * nf..(i + 1) * nf];
+            rank.iter_mut().for_each(|r| *r = 0.0);
+            for j in 0..len {
+                let wj = &w[j * nf..(j + 1) * nf];
+                if j < i {
+                    for ((r, &a), &b) in rank.iter_mut().zip(wj).zip(wi) {
+                        *r += if a <= b { 1.0 } else { 0.0 };
+                    }
+                } else if j > i {
+                    for ((r, &a), &b) in rank.iter_mut().zip(wj).zip(wi) {
+                        *r += if a < b { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+            for ((o, &r), &v) in out.iter_mut().zip(rank.iter()).zip(wi) {
+                if r == hi_rank {
+                    *o = v;
+                }
+            }
+            if even {
+                for ((l, &r), &v) in lo.iter_mut().zip(rank.iter()).zip(wi) {
+                    if r == lo_rank {
+                        *l = v;
+                    }
+                }
+            }
+        }
+        if even {
+            for (o, &l) in out.iter_mut().zip(lo.iter()) {
+                *o = 0.5 * (l + *o);
+            }
+        }
+    }
+
+    /// Statistics of the `len` rows in `w` (row-major, `nf` per row).
+    pub fn compute(&mut self, w: &[f64], len: usize) {
+        let nf = self.nf;
+        if len <= RANK_MAX {
+            Self::select_median(nf, w, len, &mut self.rank, &mut self.lo, &mut self.med);
+            for (drow, wrow) in self
+                .dev
+                .chunks_exact_mut(nf)
+                .zip(w.chunks_exact(nf))
+                .take(len)
+            {
+                for ((d, &v), &m) in drow.iter_mut().zip(wrow).zip(self.med.iter()) {
+                    *d = (v - m).abs();
+                }
+            }
+            Self::select_median(
+                nf,
+                &self.dev[..len * nf],
+                len,
+                &mut self.rank,
+                &mut self.lo,
+                &mut self.sig,
+            );
+            self.sig.iter_mut().for_each(|s| *s *= MAD_SCALE);
+        } else {
+            for f in 0..nf {
+                self.col.clear();
+                self.col.extend((0..len).map(|t| w[t * nf + f]));
+                let (m, sg) = median_sigma(&mut self.col);
+                self.med[f] = m;
+                self.sig[f] = sg;
+            }
+        }
     }
 }
 
@@ -117,19 +223,22 @@ pub fn hampel(
     let mut replaced = 0usize;
     with_slice(&x, |s| {
         check_finite(STEP, s)?;
-        let mut series = vec![0f64; n];
-        let mut scratch = vec![0f64; (2 * half_window + 1).min(n)];
-        for j in 0..f {
-            for (i, v) in series.iter_mut().enumerate() {
-                *v = s[i * f + j] as f64;
-            }
-            for i in 0..n {
-                let (lo, hi) = bounds(i, n, half_window, causal);
-                let w = &mut scratch[..hi - lo + 1];
-                w.copy_from_slice(&series[lo..=hi]);
-                let (y, r) = decide(series[i], w, n_sigmas as f64);
-                replaced += r as usize;
-                out[i * f + j] = y as f32;
+        let data: Vec<f64> = s.iter().map(|&v| v as f64).collect();
+        let mut st = WindowStats::new(f, 2 * half_window + 1);
+        let ns = n_sigmas as f64;
+        for i in 0..n {
+            let (lo, hi) = bounds(i, n, half_window, causal);
+            st.compute(&data[lo * f..(hi + 1) * f], hi - lo + 1);
+            let row = &data[i * f..(i + 1) * f];
+            for (((o, &v), &m), &sg) in out[i * f..(i + 1) * f]
+                .iter_mut()
+                .zip(row)
+                .zip(&st.med)
+                .zip(&st.sig)
+            {
+                let bad = (v - m).abs() > ns * sg;
+                replaced += bad as usize;
+                *o = if bad { m } else { v } as f32;
             }
         }
         Ok(())
@@ -149,11 +258,12 @@ pub struct HampelStream {
     causal: bool,
     n_features: usize,
     cap: usize,
-    ring: Vec<f32>,
+    ring: Vec<f64>,
     received: usize,
     emitted: usize,
     out: Vec<f32>,
-    scratch: Vec<f64>,
+    window: Vec<f64>,
+    stats: WindowStats,
     replaced: usize,
 }
 
@@ -175,7 +285,8 @@ impl HampelStream {
             received: 0,
             emitted: 0,
             out: vec![0.0; n_features],
-            scratch: vec![0.0; cap],
+            window: vec![0.0; cap * n_features],
+            stats: WindowStats::new(n_features, cap),
             replaced: 0,
         })
     }
@@ -204,15 +315,23 @@ impl HampelStream {
     fn eval(&mut self, c: usize, lo: usize, hi: usize) {
         let f = self.n_features;
         let len = hi - lo + 1;
+        for (m, t) in (lo..=hi).enumerate() {
+            let src = (t % self.cap) * f;
+            self.window[m * f..(m + 1) * f].copy_from_slice(&self.ring[src..src + f]);
+        }
+        self.stats.compute(&self.window[..len * f], len);
         let cslot = (c % self.cap) * f;
-        for j in 0..f {
-            for (m, t) in (lo..=hi).enumerate() {
-                self.scratch[m] = self.ring[(t % self.cap) * f + j] as f64;
-            }
-            let x = self.ring[cslot + j] as f64;
-            let (y, r) = decide(x, &mut self.scratch[..len], self.n_sigmas);
-            self.replaced += r as usize;
-            self.out[j] = y as f32;
+        let x = &self.ring[cslot..cslot + f];
+        for (((o, &v), &m), &sg) in self
+            .out
+            .iter_mut()
+            .zip(x)
+            .zip(&self.stats.med)
+            .zip(&self.stats.sig)
+        {
+            let bad = (v - m).abs() > self.n_sigmas * sg;
+            self.replaced += bad as usize;
+            *o = if bad { m } else { v } as f32;
         }
     }
 
@@ -233,7 +352,9 @@ impl HampelStream {
         let t = self.received;
         let f = self.n_features;
         let slot = (t % self.cap) * f;
-        self.ring[slot..slot + f].copy_from_slice(frame);
+        for (r, &v) in self.ring[slot..slot + f].iter_mut().zip(frame) {
+            *r = v as f64;
+        }
         self.received += 1;
         if self.causal {
             self.eval(t, t.saturating_sub(2 * self.k), t);
