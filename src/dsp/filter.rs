@@ -257,6 +257,59 @@ impl Sos {
     }
 }
 
+/// Section states for `f` parallel series, updated one time step (row) at a time.
+#[derive(Debug, Clone)]
+struct RowState {
+    sections: Vec<[f64; 6]>,
+    zi: Vec<[f64; 2]>,
+    f: usize,
+    /// `z0`, `z1` of section `s` for every feature: `z[s][0..f]`, `z[s][f..2f]`.
+    z: Vec<Vec<f64>>,
+}
+
+impl RowState {
+    fn new(sos: &Sos, f: usize) -> Self {
+        RowState {
+            sections: sos.sections.clone(),
+            zi: sos.zi(),
+            f,
+            z: vec![vec![0.0; 2 * f]; sos.n_sections()],
+        }
+    }
+
+    /// Steady state for a constant input equal to `x0` (per feature).
+    fn start(&mut self, x0: &[f64]) {
+        for (z, zi) in self.z.iter_mut().zip(&self.zi) {
+            let (z0, z1) = z.split_at_mut(self.f);
+            for ((a, b), &x) in z0.iter_mut().zip(z1.iter_mut()).zip(x0) {
+                *a = zi[0] * x;
+                *b = zi[1] * x;
+            }
+        }
+    }
+
+    /// Filters one row in place (direct form II transposed, section by section).
+    #[inline]
+    fn step(&mut self, v: &mut [f64]) {
+        for (s, z) in self.sections.iter().zip(self.z.iter_mut()) {
+            let (b0, b1, b2, a1, a2) = (s[0], s[1], s[2], s[4], s[5]);
+            let (z0, z1) = z.split_at_mut(self.f);
+            for (((x, a), b), y) in v
+                .iter_mut()
+                .zip(z0.iter_mut())
+                .zip(z1.iter_mut())
+                .zip(self.tmp.iter_mut())
+            {
+                let out = b0 * *x + *a;
+                *a = b1 * *x - a1 * out + *b;
+                *b = b2 * *x - a2 * out;
+                *y = out;
+            }
+            v.copy_from_slice(&self.tmp);
+        }
+    }
+}
+
 /// Butterworth filtering along axis 0 (time) of `x`, every other axis an independent
 /// series. See [`butter`] for the cutoffs and the module docs for the two modes.
 pub fn butter_filter(
@@ -277,27 +330,50 @@ pub fn butter_filter(
     }
     let n = dims[0];
     let f = x.len() / n;
-    let mut out = vec![0f32; x.len()];
-    with_slice(&x, |s| {
+    let edge = if zero_phase { sos.padlen() } else { 0 };
+    if zero_phase && n <= edge {
+        return Err(shape(
+            STEP,
+            format!("zero-phase filtering needs more than {edge} samples (3 per filter coefficient) along time, got {n}"),
+        ));
+    }
+    let out = with_slice(&x, |s| {
         check_finite(STEP, s)?;
-        let mut series = vec![0f64; n];
-        for j in 0..f {
-            for (i, v) in series.iter_mut().enumerate() {
-                *v = s[i * f + j] as f64;
+        // Rows of the (odd-extended) record, all features of a time step side by side, so
+        // every section update runs over a contiguous row (vectorized across features).
+        let m = n + 2 * edge;
+        let mut ext = vec![0f64; m * f];
+        let row = |i: usize| &s[i * f..(i + 1) * f];
+        for e in 0..edge {
+            // ext[e] = 2 x[0] - x[edge - e];  ext[edge + n + e] = 2 x[n-1] - x[n-2-e]
+            let (a, b) = (row(0), row(edge - e));
+            for ((d, &x0), &xi) in ext[e * f..(e + 1) * f].iter_mut().zip(a).zip(b) {
+                *d = 2.0 * x0 as f64 - xi as f64;
             }
-            if zero_phase {
-                let y = sos.filtfilt(&series)?;
-                for (i, v) in y.iter().enumerate() {
-                    out[i * f + j] = *v as f32;
-                }
-            } else {
-                sos.filter_causal(&mut series);
-                for (i, v) in series.iter().enumerate() {
-                    out[i * f + j] = *v as f32;
-                }
+            let (a, b) = (row(n - 1), row(n - 2 - e));
+            let dst = (edge + n + e) * f;
+            for ((d, &x0), &xi) in ext[dst..dst + f].iter_mut().zip(a).zip(b) {
+                *d = 2.0 * x0 as f64 - xi as f64;
             }
         }
-        Ok(())
+        for (d, &v) in ext[edge * f..(edge + n) * f].iter_mut().zip(s) {
+            *d = v as f64;
+        }
+        let mut state = RowState::new(&sos, f);
+        state.start(&ext[..f]);
+        for r in ext.chunks_exact_mut(f) {
+            state.step(r);
+        }
+        if zero_phase {
+            state.start(&ext[(m - 1) * f..]);
+            for r in ext.chunks_exact_mut(f).rev() {
+                state.step(r);
+            }
+        }
+        Ok(ext[edge * f..(edge + n) * f]
+            .iter()
+            .map(|&v| v as f32)
+            .collect::<Vec<f32>>())
     })?;
     ArrayD::from_shape_vec(IxDyn(&dims), out).map_err(|e| shape(STEP, e.to_string()))
 }
