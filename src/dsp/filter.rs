@@ -294,18 +294,13 @@ impl RowState {
         for (s, z) in self.sections.iter().zip(self.z.iter_mut()) {
             let (b0, b1, b2, a1, a2) = (s[0], s[1], s[2], s[4], s[5]);
             let (z0, z1) = z.split_at_mut(self.f);
-            for (((x, a), b), y) in v
-                .iter_mut()
-                .zip(z0.iter_mut())
-                .zip(z1.iter_mut())
-                .zip(self.tmp.iter_mut())
-            {
-                let out = b0 * *x + *a;
-                *a = b1 * *x - a1 * out + *b;
-                *b = b2 * *x - a2 * out;
-                *y = out;
+            for ((x, a), b) in v.iter_mut().zip(z0.iter_mut()).zip(z1.iter_mut()) {
+                let xv = *x;
+                let out = b0 * xv + *a;
+                *a = b1 * xv - a1 * out + *b;
+                *b = b2 * xv - a2 * out;
+                *x = out;
             }
-            v.copy_from_slice(&self.tmp);
         }
     }
 }
