@@ -21,29 +21,30 @@ use super::with_slice;
 /// of `2*pi` into `[-pi, pi]`.
 pub fn unwrap_in_place(phase: &mut [f64]) {
     const TWO_PI: f64 = 2.0 * PI;
-    let mut correction = 0.0;
     let mut prev_raw = match phase.first() {
         Some(&p) => p,
         None => return,
     };
+    // The correction is a whole number of turns while every step is below 2pi (always, for
+    // phases wrapped to [-pi, pi]); an integer running count keeps the loop-carried
+    // dependency to one integer add. Larger steps take numpy's general formula.
+    let mut turns: i64 = 0;
+    let mut extra = 0.0;
     for p in phase.iter_mut().skip(1) {
         let raw = *p;
         let dd = raw - prev_raw;
         prev_raw = raw;
-        if dd > PI && dd < TWO_PI {
-            // numpy: mod(dd + pi, 2pi) - pi = dd - 2pi here
-            correction -= TWO_PI;
-        } else if dd < -PI && dd > -TWO_PI {
-            correction += TWO_PI;
-        } else if dd.abs() >= PI {
-            // steps of 2pi or more (only when the input is not wrapped to [-pi, pi])
+        if dd.abs() < TWO_PI {
+            // numpy: mod(dd + pi, 2pi) - pi is dd - 2pi above pi, dd + 2pi below -pi
+            turns += (dd < -PI) as i64 - (dd > PI) as i64;
+        } else {
             let mut ddmod = (dd + PI).rem_euclid(TWO_PI) - PI;
             if ddmod == -PI && dd > 0.0 {
                 ddmod = PI;
             }
-            correction += ddmod - dd;
+            extra += ddmod - dd;
         }
-        *p = raw + correction;
+        *p = raw + (turns as f64 * TWO_PI + extra);
     }
 }
 
@@ -90,10 +91,11 @@ pub fn fast_atan2(y: f32, x: f32) -> f32 {
 
 /// Amplitudes and (wrapped) phases of a slice, in a vectorizable loop.
 #[inline]
-pub fn polar(h: &[Complex32], amp: &mut [f32], phase: &mut [f64]) {
+pub fn polar(h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
     for ((z, a), p) in h.iter().zip(amp.iter_mut()).zip(phase.iter_mut()) {
-        *a = (z.re * z.re + z.im * z.im).sqrt();
-        *p = fast_atan2(z.im, z.re) as f64;
+        let (re, im) = (z.re, z.im);
+        *a = (re * re + im * im).sqrt();
+        *p = fast_atan2(im, re);
     }
 }
 
@@ -107,6 +109,8 @@ pub struct PhaseSanitizer {
     sxx: f64,
     /// Scratch for one link's unwrapped phase.
     scratch: Vec<f64>,
+    /// Scratch for one link's wrapped phase.
+    wrapped: Vec<f32>,
 }
 
 impl PhaseSanitizer {
@@ -145,6 +149,7 @@ impl PhaseSanitizer {
             centered,
             sxx,
             scratch: vec![0.0; n_sub],
+            wrapped: vec![0.0; n_sub],
         })
     }
 
@@ -161,8 +166,11 @@ impl PhaseSanitizer {
         phase: &mut [f32],
     ) -> (f64, f64) {
         let n = self.centered.len();
+        polar(&h[..n], &mut amp[..n], &mut self.wrapped);
         let s = &mut self.scratch;
-        polar(&h[..n], &mut amp[..n], s);
+        for (d, &w) in s.iter_mut().zip(&self.wrapped) {
+            *d = w as f64;
+        }
         unwrap_in_place(s);
         let mut sy = 0.0;
         let mut sxy = 0.0;
