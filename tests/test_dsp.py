@@ -110,6 +110,16 @@ def test_bad_values_raise_value_error():
         dsp.doppler_spectrogram(rand_csi((10, 3)), 100.0, 32, 4)
     with pytest.raises(ValueError, match="rssi"):
         dsp.normalize_amplitude(np.ones((4, 1, 2, 8), np.float32), rssi=[-40.0])
+    for bad in (
+        {"hampel_window": 10**6},
+        {"motion_window": 1},
+        {"motion_window": 10**9},
+        {"high": 60.0},
+        {"n_subcarriers": 1},
+        {"order": 0, "low": 1.0},
+    ):
+        with pytest.raises(ValueError):
+            dsp.Conditioner(**bad)
     c = dsp.Conditioner()
     c.push(rand_csi((1, 3, 30)))
     with pytest.raises(ValueError, match="reset"):

@@ -12,6 +12,9 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use super::error::{check_finite, empty, param, shape, Result};
 use super::with_slice;
 
+/// Largest accepted half-width (bounds the state of [`HampelStream`]).
+pub const MAX_HALF_WINDOW: usize = 4096;
+
 /// Gaussian consistency constant of the MAD, `1 / Phi^-1(3/4)`.
 pub const MAD_SCALE: f64 = 1.482_602_218_505_602;
 
@@ -172,11 +175,11 @@ fn validate(step: &'static str, half_window: usize, n_sigmas: f32) -> Result<()>
     if half_window == 0 {
         return Err(param(step, "window", "the half-width must be at least 1"));
     }
-    if half_window > 1 << 20 {
+    if half_window > MAX_HALF_WINDOW {
         return Err(param(
             step,
             "window",
-            format!("{half_window} is unreasonably large"),
+            format!("{half_window} is above the limit of {MAX_HALF_WINDOW}"),
         ));
     }
     if !n_sigmas.is_finite() || n_sigmas < 0.0 {

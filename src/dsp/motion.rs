@@ -19,6 +19,9 @@ use ndarray::ArrayViewD;
 use super::error::{check_finite, empty, param, shape, Result};
 use super::with_slice;
 
+/// Largest accepted streaming window, in frames (bounds the state of [`MotionStream`]).
+pub const MAX_WINDOW: usize = 1 << 16;
+
 fn check_window(step: &'static str, n: usize, window: usize, hop: usize) -> Result<usize> {
     if window < 2 {
         return Err(param(
@@ -151,11 +154,11 @@ pub struct MotionStream {
 
 impl MotionStream {
     pub fn new(n_features: usize, window: usize) -> Result<Self> {
-        if window < 2 {
+        if !(2..=MAX_WINDOW).contains(&window) {
             return Err(param(
                 "MotionStream",
                 "window",
-                format!("must be at least 2 frames, got {window}"),
+                format!("must be 2..={MAX_WINDOW} frames, got {window}"),
             ));
         }
         if n_features == 0 {

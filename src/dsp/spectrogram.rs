@@ -27,6 +27,9 @@ use super::with_slice;
 
 const STEP: &str = "doppler_spectrogram";
 
+/// Largest accepted window, in frames (bounds the state of [`SpectrogramStream`]).
+pub const MAX_WINDOW: usize = 1 << 16;
+
 /// A spectrogram: `power[j, i]` at `times[j]` (s) and `freqs[i]` (Hz).
 #[derive(Debug, Clone)]
 pub struct Spectrogram {
@@ -78,11 +81,11 @@ impl StftPlan {
                 format!("must be finite and > 0, got {fs}"),
             ));
         }
-        if window < 2 {
+        if !(2..=MAX_WINDOW).contains(&window) {
             return Err(param(
                 STEP,
                 "window",
-                format!("must be at least 2 frames, got {window}"),
+                format!("must be 2..={MAX_WINDOW} frames, got {window}"),
             ));
         }
         if hop == 0 {

@@ -76,12 +76,8 @@ impl ConditionerConfig {
         if self.filtered() {
             butter(self.order, self.fs, self.low, self.high)?;
         }
-        if self.motion_window == 1 {
-            return Err(param(
-                STEP,
-                "motion_window",
-                "must be 0 (off) or at least 2",
-            ));
+        if self.motion_window > 0 {
+            MotionStream::new(1, self.motion_window)?;
         }
         if let Some(n) = self.n_subcarriers {
             if n < 2 {
