@@ -98,7 +98,7 @@ impl WindowStats {
         out: &mut [f64],
     ) {
         let hi_rank = (len / 2) as f64;
-        let even = len % 2 == 0;
+        let even = len.is_multiple_of(2);
         let lo_rank = hi_rank - 1.0;
         for i in 0..len {
             let wi = &w[i * nf..(i + 1) * nf];
