@@ -13,6 +13,7 @@
 //! The pyo3 bindings live in `python` (feature `python`) and only convert and delegate.
 
 pub mod csi;
+pub mod dsp;
 pub mod server;
 
 #[cfg(feature = "python")]

@@ -22,6 +22,7 @@ from .client import (
     ResumeFailed,
     SubscriptionError,
 )
+from . import dsp
 from .server import EVENT_TYPES, Server
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "SubscriptionError",
     "__version__",
     "decode_udp_frame",
+    "dsp",
     "read_csi",
 ]

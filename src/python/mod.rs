@@ -4,12 +4,14 @@
 use pyo3::prelude::*;
 
 mod csi;
+mod dsp;
 mod server;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     csi::register(m)?;
+    dsp::register(m)?;
     server::register(m)?;
     Ok(())
 }

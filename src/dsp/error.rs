@@ -1,0 +1,68 @@
+//! The one error type of the conditioning stage.
+
+use thiserror::Error;
+
+/// Why a conditioning step refused its input. Every step validates shapes, parameters
+/// and values up front and returns one of these instead of panicking.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum DspError {
+    /// The input has no elements (or an axis the step needs has length zero).
+    #[error("{step}: empty input ({detail})")]
+    Empty { step: &'static str, detail: String },
+    /// The input has the wrong number of dimensions or an axis of the wrong length.
+    #[error("{step}: bad shape: {detail}")]
+    Shape { step: &'static str, detail: String },
+    /// A parameter is out of range (window, cutoff, order, sampling rate...).
+    #[error("{step}: invalid parameter `{name}`: {detail}")]
+    Parameter {
+        step: &'static str,
+        name: &'static str,
+        detail: String,
+    },
+    /// The input holds NaN or an infinity.
+    #[error("{step}: input holds a non-finite value (NaN or infinity) at flat index {index}")]
+    NonFinite { step: &'static str, index: usize },
+}
+
+pub type Result<T> = std::result::Result<T, DspError>;
+
+pub(crate) fn param(step: &'static str, name: &'static str, detail: impl Into<String>) -> DspError {
+    DspError::Parameter {
+        step,
+        name,
+        detail: detail.into(),
+    }
+}
+
+pub(crate) fn shape(step: &'static str, detail: impl Into<String>) -> DspError {
+    DspError::Shape {
+        step,
+        detail: detail.into(),
+    }
+}
+
+pub(crate) fn empty(step: &'static str, detail: impl Into<String>) -> DspError {
+    DspError::Empty {
+        step,
+        detail: detail.into(),
+    }
+}
+
+/// Fails on the first NaN or infinity in a real slice.
+pub(crate) fn check_finite(step: &'static str, x: &[f32]) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(DspError::NonFinite { step, index }),
+        None => Ok(()),
+    }
+}
+
+/// Fails on the first NaN or infinity in a complex slice.
+pub(crate) fn check_finite_c(step: &'static str, x: &[num_complex::Complex32]) -> Result<()> {
+    match x
+        .iter()
+        .position(|v| !(v.re.is_finite() && v.im.is_finite()))
+    {
+        Some(index) => Err(DspError::NonFinite { step, index }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,412 @@
+//! `wifi_densepose._native.dsp`: numpy in, numpy out, for [`crate::dsp`]. Conversion and
+//! delegation only; the GIL is released while the Rust code computes. dtype checks with
+//! friendly messages live in `python/wifi_densepose/dsp.py`; here a wrong dtype is the
+//! numpy crate's TypeError and a [`DspError`] is a ValueError.
+
+use ndarray::{Array1, Ix3, Ix4};
+use num_complex::Complex32;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyReadonlyArray1, PyReadonlyArrayDyn};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::dsp::{self, DspError};
+
+fn err(e: DspError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+type F32Dyn<'py> = Bound<'py, PyArrayDyn<f32>>;
+
+fn opt_vec(x: &Option<PyReadonlyArray1<'_, f32>>) -> Option<Vec<f32>> {
+    x.as_ref().map(|a| a.as_array().to_vec())
+}
+
+#[pyfunction]
+#[pyo3(signature = (csi, subcarrier_indices=None))]
+fn sanitize<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArrayDyn<'py, Complex32>,
+    subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
+) -> PyResult<(F32Dyn<'py>, F32Dyn<'py>)> {
+    let v = csi.as_array();
+    let ix = opt_vec(&subcarrier_indices);
+    let (a, p) = py
+        .detach(|| dsp::phase::sanitize(v, ix.as_deref()))
+        .map_err(err)?;
+    Ok((a.into_pyarray(py), p.into_pyarray(py)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (csi, rssi=None, subcarrier_indices=None))]
+fn condition_frame<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArrayDyn<'py, Complex32>,
+    rssi: Option<PyReadonlyArray1<'py, f32>>,
+    subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
+) -> PyResult<(F32Dyn<'py>, F32Dyn<'py>)> {
+    let v = csi.as_array();
+    let ix = opt_vec(&subcarrier_indices);
+    let r = opt_vec(&rssi);
+    let (a, p) = py
+        .detach(|| dsp::stream::condition_frame(v, r.as_deref(), ix.as_deref()))
+        .map_err(err)?;
+    Ok((a.into_pyarray(py), p.into_pyarray(py)))
+}
+
+#[pyfunction]
+fn conjugate_product<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArrayDyn<'py, Complex32>,
+) -> PyResult<Bound<'py, PyArrayDyn<Complex32>>> {
+    let v = csi.as_array();
+    let out = py
+        .detach(|| dsp::phase::conjugate_product(v))
+        .map_err(err)?;
+    Ok(out.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, window, n_sigmas, causal))]
+fn hampel<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    window: usize,
+    n_sigmas: f32,
+    causal: bool,
+) -> PyResult<(F32Dyn<'py>, usize)> {
+    let v = x.as_array();
+    let (y, n) = py
+        .detach(|| dsp::hampel::hampel(v, window, n_sigmas, causal))
+        .map_err(err)?;
+    Ok((y.into_pyarray(py), n))
+}
+
+#[pyfunction]
+#[pyo3(signature = (amp, rssi=None))]
+fn normalize_amplitude<'py>(
+    py: Python<'py>,
+    amp: PyReadonlyArrayDyn<'py, f32>,
+    rssi: Option<PyReadonlyArray1<'py, f32>>,
+) -> PyResult<F32Dyn<'py>> {
+    let v = amp.as_array();
+    let r = opt_vec(&rssi);
+    let out = py
+        .detach(|| dsp::amplitude::normalize_amplitude(v, r.as_deref()))
+        .map_err(err)?;
+    Ok(out.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (csi, n_out, subcarrier_indices=None))]
+fn resample_complex<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArrayDyn<'py, Complex32>,
+    n_out: usize,
+    subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
+) -> PyResult<Bound<'py, PyArrayDyn<Complex32>>> {
+    let v = csi.as_array();
+    let ix = opt_vec(&subcarrier_indices);
+    let out = py
+        .detach(|| dsp::resample::resample_complex(v, n_out, ix.as_deref()))
+        .map_err(err)?;
+    Ok(out.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, n_out, subcarrier_indices=None))]
+fn resample_real<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    n_out: usize,
+    subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
+) -> PyResult<F32Dyn<'py>> {
+    let v = x.as_array();
+    let ix = opt_vec(&subcarrier_indices);
+    let out = py
+        .detach(|| dsp::resample::resample_real(v, n_out, ix.as_deref()))
+        .map_err(err)?;
+    Ok(out.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (order, fs, low=None, high=None))]
+fn butter_sos<'py>(
+    py: Python<'py>,
+    order: usize,
+    fs: f64,
+    low: Option<f64>,
+    high: Option<f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let sos = dsp::filter::butter(order, fs, low, high).map_err(err)?;
+    let flat: Vec<f64> = sos.sections.iter().flatten().copied().collect();
+    let a = ndarray::Array2::from_shape_vec((sos.n_sections(), 6), flat)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(a.into_pyarray(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, fs, low, high, order, zero_phase))]
+fn butter_filter<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    fs: f64,
+    low: Option<f64>,
+    high: Option<f64>,
+    order: usize,
+    zero_phase: bool,
+) -> PyResult<F32Dyn<'py>> {
+    let v = x.as_array();
+    let out = py
+        .detach(|| dsp::filter::butter_filter(v, fs, low, high, order, zero_phase))
+        .map_err(err)?;
+    Ok(out.into_pyarray(py))
+}
+
+type Spec<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+fn spec_out(py: Python<'_>, s: dsp::spectrogram::Spectrogram) -> Spec<'_> {
+    (
+        s.power.into_pyarray(py),
+        Array1::from(s.freqs).into_pyarray(py),
+        Array1::from(s.times).into_pyarray(py),
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, fs, window, hop, nfft=None))]
+fn spectrogram_complex<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, Complex32>,
+    fs: f64,
+    window: usize,
+    hop: usize,
+    nfft: Option<usize>,
+) -> PyResult<Spec<'py>> {
+    let v = x.as_array();
+    let s = py
+        .detach(|| dsp::spectrogram::doppler_spectrogram_complex(v, fs, window, hop, nfft))
+        .map_err(err)?;
+    Ok(spec_out(py, s))
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, fs, window, hop, nfft=None))]
+fn spectrogram_real<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    fs: f64,
+    window: usize,
+    hop: usize,
+    nfft: Option<usize>,
+) -> PyResult<Spec<'py>> {
+    let v = x.as_array();
+    let s = py
+        .detach(|| dsp::spectrogram::doppler_spectrogram_real(v, fs, window, hop, nfft))
+        .map_err(err)?;
+    Ok(spec_out(py, s))
+}
+
+#[pyfunction]
+fn motion_statistic<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    window: usize,
+    hop: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let v = x.as_array();
+    let m = py
+        .detach(|| dsp::motion::motion_statistic(v, window, hop))
+        .map_err(err)?;
+    Ok(Array1::from(m).into_pyarray(py))
+}
+
+#[pyfunction]
+fn presence_statistic<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArrayDyn<'py, f32>,
+    baseline: PyReadonlyArrayDyn<'py, f32>,
+    window: usize,
+    hop: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (v, b) = (x.as_array(), baseline.as_array());
+    let m = py
+        .detach(|| dsp::motion::presence_statistic(v, b, window, hop))
+        .map_err(err)?;
+    Ok(Array1::from(m).into_pyarray(py))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn config(
+    subcarrier_indices: Option<Vec<f32>>,
+    n_subcarriers: Option<usize>,
+    hampel_window: usize,
+    n_sigmas: f32,
+    fs: f64,
+    low: Option<f64>,
+    high: Option<f64>,
+    order: usize,
+    motion_window: usize,
+) -> dsp::stream::ConditionerConfig {
+    dsp::stream::ConditionerConfig {
+        subcarrier_indices,
+        n_subcarriers,
+        hampel_window,
+        n_sigmas,
+        fs,
+        low,
+        high,
+        order,
+        motion_window,
+    }
+}
+
+type Conditioned<'py> = (
+    Bound<'py, PyArrayDyn<f32>>,
+    Bound<'py, PyArrayDyn<f32>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+#[pyfunction]
+#[pyo3(signature = (csi, rssi=None, subcarrier_indices=None, n_subcarriers=None, hampel_window=3, n_sigmas=3.0,
+                    fs=100.0, low=None, high=None, order=4, motion_window=50, streaming=false))]
+#[allow(clippy::too_many_arguments)]
+fn condition<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArrayDyn<'py, Complex32>,
+    rssi: Option<PyReadonlyArray1<'py, f32>>,
+    subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
+    n_subcarriers: Option<usize>,
+    hampel_window: usize,
+    n_sigmas: f32,
+    fs: f64,
+    low: Option<f64>,
+    high: Option<f64>,
+    order: usize,
+    motion_window: usize,
+    streaming: bool,
+) -> PyResult<Conditioned<'py>> {
+    let cfg = config(
+        opt_vec(&subcarrier_indices),
+        n_subcarriers,
+        hampel_window,
+        n_sigmas,
+        fs,
+        low,
+        high,
+        order,
+        motion_window,
+    );
+    let v = csi.as_array().into_dimensionality::<Ix4>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "condition: csi must be (n, n_tx, n_rx, n_sub), got shape {:?}",
+            csi.as_array().shape()
+        ))
+    })?;
+    let r = opt_vec(&rssi);
+    let (a, p, m) = py
+        .detach(|| {
+            if streaming {
+                dsp::stream::condition_streaming(v, r.as_deref(), &cfg)
+            } else {
+                dsp::stream::condition(v, r.as_deref(), &cfg)
+            }
+        })
+        .map_err(err)?;
+    Ok((
+        a.into_dyn().into_pyarray(py),
+        p.into_dyn().into_pyarray(py),
+        Array1::from(m).into_pyarray(py),
+    ))
+}
+
+/// Streaming conditioner: `push(csi, rssi=None) -> (amplitude, phase, motion or None)`.
+#[pyclass(name = "Conditioner", module = "wifi_densepose._native.dsp")]
+struct PyConditioner {
+    inner: dsp::stream::Conditioner,
+}
+
+#[pymethods]
+impl PyConditioner {
+    #[new]
+    #[pyo3(signature = (subcarrier_indices=None, n_subcarriers=None, hampel_window=3, n_sigmas=3.0,
+                        fs=100.0, low=None, high=None, order=4, motion_window=50))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        subcarrier_indices: Option<PyReadonlyArray1<'_, f32>>,
+        n_subcarriers: Option<usize>,
+        hampel_window: usize,
+        n_sigmas: f32,
+        fs: f64,
+        low: Option<f64>,
+        high: Option<f64>,
+        order: usize,
+        motion_window: usize,
+    ) -> PyResult<Self> {
+        let cfg = config(
+            opt_vec(&subcarrier_indices),
+            n_subcarriers,
+            hampel_window,
+            n_sigmas,
+            fs,
+            low,
+            high,
+            order,
+            motion_window,
+        );
+        Ok(PyConditioner {
+            inner: dsp::stream::Conditioner::new(cfg).map_err(err)?,
+        })
+    }
+
+    #[pyo3(signature = (csi, rssi=None))]
+    fn push<'py>(
+        &mut self,
+        py: Python<'py>,
+        csi: PyReadonlyArrayDyn<'py, Complex32>,
+        rssi: Option<f32>,
+    ) -> PyResult<(F32Dyn<'py>, F32Dyn<'py>, Option<f64>)> {
+        let v = csi.as_array().into_dimensionality::<Ix3>().map_err(|_| {
+            PyValueError::new_err(format!(
+                "Conditioner.push: csi must be (n_tx, n_rx, n_sub), got shape {:?}",
+                csi.as_array().shape()
+            ))
+        })?;
+        let inner = &mut self.inner;
+        let out = py.detach(|| inner.push(v, rssi)).map_err(err)?;
+        Ok((
+            out.amplitude.into_dyn().into_pyarray(py),
+            out.phase.into_dyn().into_pyarray(py),
+            out.motion,
+        ))
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+}
+
+/// Adds the `dsp` submodule to `m`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let sub = PyModule::new(m.py(), "dsp")?;
+    sub.add_function(wrap_pyfunction!(sanitize, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(condition_frame, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(conjugate_product, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(hampel, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(normalize_amplitude, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(resample_complex, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(resample_real, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(butter_sos, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(butter_filter, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spectrogram_complex, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(spectrogram_real, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(motion_statistic, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(presence_statistic, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(condition, &sub)?)?;
+    sub.add_class::<PyConditioner>()?;
+    m.add_submodule(&sub)?;
+    Ok(())
+}
