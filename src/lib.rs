@@ -4,6 +4,7 @@
 //! The stages, in data-flow order (see `docs/architecture.md`):
 //! - [`csi`]: one [`csi::CsiFrame`] type, readers for every recording format, live sources.
 //! - [`dsp`]: conditioning that turns raw frames into features a model can use.
+//! - [`pipeline`]: environments (one task per room) and the sources that feed them.
 //! - [`sim`]: a physical CSI simulator with ground truth.
 //! - [`model`]: inference through ONNX Runtime.
 //! - [`track`]: multi-person tracking.
@@ -14,6 +15,7 @@
 
 pub mod csi;
 pub mod dsp;
+pub mod pipeline;
 pub mod server;
 
 #[cfg(feature = "python")]

@@ -12,6 +12,7 @@ The engine is Rust (``wifi_densepose._native``); this package is its Python face
     rec = wdp.read_csi("walk.dat")   # Intel 5300, Atheros, Nexmon, ESP32, PicoScenes
 """
 
+from . import dsp
 from ._native import CsiFormatError, CsiFrame, Recording, __version__, decode_udp_frame, read_csi
 from .client import (
     Client,
@@ -22,7 +23,6 @@ from .client import (
     ResumeFailed,
     SubscriptionError,
 )
-from . import dsp
 from .server import EVENT_TYPES, Server
 
 __all__ = [

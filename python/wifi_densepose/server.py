@@ -154,9 +154,44 @@ class Server:
         )
 
     def add_environment(self, environment_id: str, device: str | None = None) -> None:
-        """Makes an environment known so clients can subscribe to it."""
-        del device  # the device profile is used by the pipeline (CSI issue), not the bus
-        self._native.add_environment(environment_id)
+        """Starts an environment (one task in the engine) that sources can feed and
+        clients can subscribe to. Idempotent."""
+        self._native.add_environment(environment_id, device)
+
+    def inject_csi(
+        self, environment_id: str, csi: Any, timestamps: Sequence[float] | None = None
+    ) -> int:
+        """Feeds complex64 CSI ``(n_tx, n_rx, n_sub)`` or a batch ``(n, n_tx, n_rx, n_sub)``
+        into an environment; returns the number of frames. Waits (never drops) while the
+        environment's queue is full."""
+        return self._native.inject_csi(
+            environment_id, csi, list(timestamps) if timestamps is not None else None
+        )
+
+    def replay(
+        self,
+        environment_id: str,
+        path: str | os.PathLike,
+        speed: float = 1.0,
+        format: str | None = None,
+    ) -> _native.Replay:
+        """Replays a recording into an environment at ``speed`` × real time (0: as fast
+        as the environment takes it). Returns a handle with ``progress``, ``done``,
+        ``wait(timeout)``, ``stop()`` and ``file_errors``."""
+        return self._native.replay(environment_id, os.fspath(path), float(speed), format)
+
+    def listen_udp(
+        self, nodes: Mapping[int, str], port: int = 0, host: str = "127.0.0.1"
+    ) -> _native.UdpListener:
+        """Receives CSI from ESP32 nodes (docs/udp-frame.md); ``nodes`` maps node ids to
+        environments. The listener's ``port`` and ``stats()`` count bad datagrams, unknown
+        nodes and drops."""
+        return self._native.listen_udp(dict(nodes), int(port), host)
+
+    def environment_stats(self, environment_id: str) -> dict:
+        """Frames, frame rate, shape, queue length and each source's health (frames,
+        gaps, reordered, duplicates, stalls)."""
+        return json.loads(self._native.environment_stats_json(environment_id))
 
     @property
     def environments(self) -> list[str]:

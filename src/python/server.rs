@@ -169,13 +169,106 @@ impl PyServer {
         })
     }
 
-    fn add_environment(&self, environment_id: &str) -> PyResult<()> {
+    #[pyo3(signature = (environment_id, device=None))]
+    fn add_environment(&self, environment_id: &str, device: Option<&str>) -> PyResult<()> {
         if environment_id.is_empty() {
             return Err(PyValueError::new_err("environment_id must not be empty"));
         }
         self.with(|s| {
-            s.add_environment(environment_id);
+            s.add_environment(environment_id, device);
             Ok(())
+        })
+    }
+
+    /// Feeds CSI into an environment: complex64 `(n_tx, n_rx, n_sub)` or a batch
+    /// `(n, n_tx, n_rx, n_sub)`; `timestamps` (seconds) default to now.
+    #[pyo3(signature = (environment_id, csi, timestamps=None))]
+    fn inject_csi(
+        &self,
+        py: Python<'_>,
+        environment_id: &str,
+        csi: &Bound<'_, PyAny>,
+        timestamps: Option<Vec<f64>>,
+    ) -> PyResult<usize> {
+        let frames = frames_from_numpy(csi, timestamps)?;
+        let n = frames.len();
+        let guard = self.server.lock();
+        let server = guard
+            .as_ref()
+            .ok_or_else(|| to_py(ServerError::NotRunning))?;
+        py.detach(|| server.inject(environment_id, frames))
+            .map_err(to_py)?;
+        Ok(n)
+    }
+
+    /// Replays a recording into an environment (speed 1.0: real time; 0: as fast as it goes).
+    #[pyo3(signature = (environment_id, path, speed=1.0, format=None))]
+    fn replay(
+        &self,
+        environment_id: &str,
+        path: std::path::PathBuf,
+        speed: f64,
+        format: Option<&str>,
+    ) -> PyResult<Replay> {
+        if !speed.is_finite() || speed < 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "speed must be >= 0 (0: as fast as possible), not {speed}"
+            )));
+        }
+        let format = format
+            .map(|f| {
+                f.parse::<crate::csi::CsiFormat>()
+                    .map_err(PyValueError::new_err)
+            })
+            .transpose()?;
+        if !path.is_file() {
+            return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
+                "no such recording: {}",
+                path.display()
+            )));
+        }
+        self.with(|s| {
+            let progress = s
+                .replay(environment_id, &path, format, speed)
+                .map_err(to_py)?;
+            Ok(Replay {
+                progress,
+                path: path.display().to_string(),
+            })
+        })
+    }
+
+    /// Listens for ESP32 UDP frames; `nodes` maps node ids to environments. Returns the port.
+    #[pyo3(signature = (nodes, port=0, host="127.0.0.1"))]
+    fn listen_udp(
+        &self,
+        py: Python<'_>,
+        nodes: std::collections::HashMap<u16, String>,
+        port: u16,
+        host: &str,
+    ) -> PyResult<UdpListener> {
+        let addr: std::net::SocketAddr = format!("{host}:{port}")
+            .parse()
+            .map_err(|e| PyValueError::new_err(format!("bad UDP address {host}:{port}: {e}")))?;
+        let guard = self.server.lock();
+        let server = guard
+            .as_ref()
+            .ok_or_else(|| to_py(ServerError::NotRunning))?;
+        let (local, stats) = py
+            .detach(|| server.listen_udp(addr, nodes))
+            .map_err(to_py)?;
+        Ok(UdpListener {
+            port: local.port(),
+            stats,
+        })
+    }
+
+    /// The environment's counters as JSON text (frames, rate, shape, sources' health).
+    fn environment_stats_json(&self, environment_id: &str) -> PyResult<String> {
+        self.with(|s| {
+            s.environment_stats(environment_id)
+                .map(|v| v.to_string())
+                .map_err(to_py)
         })
     }
 
@@ -256,6 +349,151 @@ impl PyServer {
     }
 }
 
+/// A running replay: progress and control.
+#[pyclass(name = "Replay", module = "wifi_densepose._native")]
+pub struct Replay {
+    progress: Arc<crate::pipeline::ReplayProgress>,
+    path: String,
+}
+
+#[pymethods]
+impl Replay {
+    #[getter]
+    fn path(&self) -> &str {
+        &self.path
+    }
+    /// Frames in the recording (0 until it has been read).
+    #[getter]
+    fn total(&self) -> u64 {
+        self.progress.total.load(Ordering::Relaxed)
+    }
+    #[getter]
+    fn sent(&self) -> u64 {
+        self.progress.sent.load(Ordering::Relaxed)
+    }
+    /// 0.0 to 1.0.
+    #[getter]
+    fn progress(&self) -> f64 {
+        self.progress.fraction()
+    }
+    #[getter]
+    fn done(&self) -> bool {
+        self.progress.done.load(Ordering::Relaxed)
+    }
+    /// Why the replay ended early, if it did.
+    #[getter]
+    fn error(&self) -> Option<String> {
+        self.progress.error.lock().clone()
+    }
+    /// Problems inside the file (frames after a corruption are not replayed).
+    #[getter]
+    fn file_errors(&self) -> Vec<String> {
+        self.progress.file_errors.lock().clone()
+    }
+    fn stop(&self) {
+        self.progress.cancelled.store(true, Ordering::Relaxed);
+    }
+    /// Waits until the replay ends or `timeout` seconds pass; returns whether it ended.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> bool {
+        let deadline =
+            timeout.map(|t| std::time::Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        py.detach(|| loop {
+            if self.progress.done.load(Ordering::Relaxed) {
+                return true;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        })
+    }
+}
+
+/// A UDP listener's port and counters.
+#[pyclass(name = "UdpListener", module = "wifi_densepose._native")]
+pub struct UdpListener {
+    #[pyo3(get)]
+    port: u16,
+    stats: Arc<crate::pipeline::UdpStats>,
+}
+
+#[pymethods]
+impl UdpListener {
+    /// datagrams, frames, bad, unknown_node, dropped, last_error
+    fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
+        let s = &self.stats;
+        [
+            ("datagrams", s.datagrams.load(Ordering::Relaxed)),
+            ("frames", s.frames.load(Ordering::Relaxed)),
+            ("bad", s.bad.load(Ordering::Relaxed)),
+            ("unknown_node", s.unknown_node.load(Ordering::Relaxed)),
+            ("dropped", s.dropped.load(Ordering::Relaxed)),
+        ]
+        .into_iter()
+        .collect()
+    }
+    #[getter]
+    fn last_error(&self) -> Option<String> {
+        self.stats.last_error.lock().clone()
+    }
+}
+
+/// Frames from a complex64 array `(n_tx, n_rx, n_sub)` or `(n, n_tx, n_rx, n_sub)`.
+fn frames_from_numpy(
+    csi: &Bound<'_, PyAny>,
+    timestamps: Option<Vec<f64>>,
+) -> PyResult<Vec<crate::csi::CsiFrame>> {
+    use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+    use pyo3::exceptions::PyTypeError;
+    let array = csi
+        .cast::<PyArrayDyn<num_complex::Complex32>>()
+        .map_err(|_| {
+            let dtype = csi
+                .getattr("dtype")
+                .map(|d| d.to_string())
+                .unwrap_or_else(|_| csi.get_type().to_string());
+            PyTypeError::new_err(format!("csi must be a complex64 numpy array, not {dtype}"))
+        })?;
+    let view = array.readonly();
+    let a = view.as_array();
+    let batch = match a.ndim() {
+        3 => a
+            .insert_axis(ndarray::Axis(0))
+            .into_dimensionality::<ndarray::Ix4>(),
+        4 => a.into_dimensionality::<ndarray::Ix4>(),
+        n => return Err(PyValueError::new_err(format!(
+            "csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {n} dimensions {:?}",
+            array.shape()
+        ))),
+    }
+    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let n = batch.shape()[0];
+    if batch.shape()[1..].contains(&0) || n == 0 {
+        return Err(PyValueError::new_err(format!(
+            "csi has an empty axis: shape {:?}",
+            array.shape()
+        )));
+    }
+    if let Some(ts) = &timestamps {
+        if ts.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "{} timestamps for {n} frames",
+                ts.len()
+            )));
+        }
+    }
+    let now = crate::pipeline::unix_now();
+    Ok(batch
+        .outer_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let t = timestamps.as_ref().map_or(now, |ts| ts[i]);
+            crate::csi::CsiFrame::from_csi(t, f.to_owned(), crate::csi::CsiFormat::Injected)
+        })
+        .collect())
+}
+
 impl PyServer {
     fn with<T>(&self, f: impl FnOnce(&Server) -> PyResult<T>) -> PyResult<T> {
         let guard = self.server.lock();
@@ -305,5 +543,7 @@ fn dispatch_loop(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyServer>()?;
+    m.add_class::<Replay>()?;
+    m.add_class::<UdpListener>()?;
     Ok(())
 }

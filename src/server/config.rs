@@ -89,6 +89,13 @@ pub struct ServerConfig {
     pub max_subscriptions: usize,
     /// Events waiting for Python callbacks; past this they are dropped and counted.
     pub callback_queue_capacity: usize,
+    /// A source silent for this long raises `hardware_event` `source_stopped`.
+    pub stall_timeout: Duration,
+    /// Frames waiting per environment; injectors wait (never drop) when it is full, UDP
+    /// frames past it are dropped and counted.
+    pub environment_queue: usize,
+    /// Interval of `performance_update`; zero turns the monitor off.
+    pub performance_interval: Duration,
 }
 
 impl ServerConfig {
@@ -109,6 +116,9 @@ impl ServerConfig {
             permessage_deflate: true,
             max_subscriptions: 32,
             callback_queue_capacity: 4096,
+            stall_timeout: Duration::from_secs(2),
+            environment_queue: 1024,
+            performance_interval: Duration::from_secs(5),
         }
     }
 }
@@ -131,6 +141,9 @@ pub struct ConfigOverrides {
     pub permessage_deflate: Option<bool>,
     pub max_subscriptions: Option<usize>,
     pub callback_queue_capacity: Option<usize>,
+    pub stall_timeout_s: Option<f64>,
+    pub environment_queue: Option<usize>,
+    pub performance_interval_s: Option<f64>,
     pub rate_limits: Option<RateLimitOverrides>,
 }
 
@@ -210,6 +223,19 @@ impl ServerConfig {
         }
         if let Some(x) = o.callback_queue_capacity {
             self.callback_queue_capacity = positive("callback_queue_capacity", x)?;
+        }
+        if let Some(x) = o.stall_timeout_s {
+            self.stall_timeout = seconds("stall_timeout_s", x)?;
+        }
+        if let Some(x) = o.environment_queue {
+            self.environment_queue = positive("environment_queue", x)?;
+        }
+        if let Some(x) = o.performance_interval_s {
+            self.performance_interval = if x == 0.0 {
+                Duration::ZERO
+            } else {
+                seconds("performance_interval_s", x)?
+            };
         }
         if let Some(r) = o.rate_limits {
             let limit = |key: &str, (max, w): (u32, f64)| -> Result<WindowLimit, String> {

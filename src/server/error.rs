@@ -47,5 +47,7 @@ pub enum ServerError {
     #[error("the server is not running")]
     NotRunning,
     #[error("{0}")]
+    UnknownEnvironment(String),
+    #[error("{0}")]
     Runtime(String),
 }

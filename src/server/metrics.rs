@@ -53,6 +53,14 @@ impl Metrics {
         self.latency_sum_ns.fetch_add(sum_ns, Relaxed);
     }
 
+    /// (sum of delivery latencies in seconds, messages) so far.
+    pub fn latency_totals(&self) -> (f64, u64) {
+        (
+            self.latency_sum_ns.load(Relaxed) as f64 / 1e9,
+            self.latency_count.load(Relaxed),
+        )
+    }
+
     pub fn render(&self, published: u64, callback_dropped: u64, sessions: usize) -> String {
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, kind: &str, v: u64| {

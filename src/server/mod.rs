@@ -44,11 +44,49 @@ use tokio::sync::watch;
 pub use auth::{Authenticator, EnvironmentGrant, Identity};
 pub use bus::{CallbackSink, Event};
 pub use config::{ConfigOverrides, JwtKey, RateLimits, ServerConfig, WindowLimit};
+pub use envelope::rfc3339_from_unix;
 pub use error::{AuthError, ServerError};
 pub use events::EventType;
 pub use http::{SUBPROTOCOL, WS_PATH};
 
 use shared::Shared;
+
+use crate::csi::{CsiFormat, CsiFrame};
+use crate::pipeline::{EnvironmentHandle, ReplayProgress, UdpStats};
+
+/// A handle that puts events on a server's bus; sources and stages hold one.
+#[derive(Clone)]
+pub struct Publisher(Arc<Shared>);
+
+impl Publisher {
+    /// Publishes an event; its environment becomes known to the server.
+    pub fn publish(&self, event: Event) {
+        if let Some(env) = &event.environment_id {
+            if !self.0.environment_known(env) {
+                self.0.environments.write().insert(env.to_string());
+            }
+        }
+        self.0.bus.publish(event);
+    }
+}
+
+impl crate::pipeline::MonitorSource for Publisher {
+    fn frames(&self) -> (u64, usize) {
+        let envs = self.0.pipelines.lock();
+        let frames = envs.values().map(|e| e.stats.lock().frames).sum();
+        let queued = envs.values().map(|e| e.queue_len()).sum();
+        (frames, queued)
+    }
+    fn latency(&self) -> (f64, u64) {
+        self.0.metrics.latency_totals()
+    }
+    fn connections(&self) -> u64 {
+        self.0
+            .metrics
+            .connections_active
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// A running server. Dropping it stops it.
 pub struct Server {
@@ -87,9 +125,20 @@ impl Server {
             started: Instant::now(),
             started_at: envelope::now_rfc3339(),
             shutdown: shutdown_rx,
+            pipelines: Default::default(),
         });
         runtime.spawn(accept_loop(listener, shared.clone()));
         runtime.spawn(reap_sessions(shared.clone()));
+        let interval = shared.config.performance_interval;
+        if !interval.is_zero() {
+            let publisher = Publisher(shared.clone());
+            crate::pipeline::spawn_monitor(
+                runtime.handle(),
+                interval,
+                publisher.clone(),
+                publisher,
+            );
+        }
         Ok(Server {
             runtime: Some(runtime),
             shared,
@@ -121,9 +170,115 @@ impl Server {
         Ok(self.shared.auth.issue(subject, environments, ttl_s, now)?)
     }
 
-    /// Makes an environment known, so clients may subscribe to it.
-    pub fn add_environment(&self, id: &str) {
+    /// Starts an environment (idempotent), so clients may subscribe to it and sources
+    /// may feed it. `device` names the profile of the CSI it will receive.
+    pub fn add_environment(&self, id: &str, device: Option<&str>) {
+        let mut pipelines = self.shared.pipelines.lock();
+        if !pipelines.contains_key(id) {
+            let rt = self
+                .runtime
+                .as_ref()
+                .expect("a running server has a runtime")
+                .handle();
+            let handle = EnvironmentHandle::spawn(
+                rt,
+                id.to_string(),
+                device.map(String::from),
+                self.publisher(),
+                self.shared.config.stall_timeout,
+                self.shared.config.environment_queue,
+            );
+            pipelines.insert(id.to_string(), handle);
+        }
         self.shared.environments.write().insert(id.to_string());
+    }
+
+    /// A handle that publishes into this server's bus.
+    pub fn publisher(&self) -> Publisher {
+        Publisher(self.shared.clone())
+    }
+
+    fn pipeline(&self, id: &str) -> Result<EnvironmentHandle, ServerError> {
+        let pipelines = self.shared.pipelines.lock();
+        match pipelines.get(id) {
+            Some(env) => Ok(env.clone()),
+            None => {
+                let known: Vec<&str> = pipelines.keys().map(String::as_str).collect();
+                Err(ServerError::UnknownEnvironment(format!(
+                    "environment '{id}' was not added (add_environment first; known: {})",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Feeds frames into an environment, as a live source would. Waits while the
+    /// environment's queue is full (never drops); call from outside the server's runtime.
+    pub fn inject(&self, environment_id: &str, frames: Vec<CsiFrame>) -> Result<(), ServerError> {
+        let env = self.pipeline(environment_id)?;
+        for frame in frames {
+            env.tx
+                .blocking_send(crate::pipeline::Input::Frame {
+                    source: "inject".into(),
+                    frame,
+                })
+                .map_err(|_| ServerError::NotRunning)?;
+        }
+        Ok(())
+    }
+
+    /// Replays a recording into an environment; `speed` 1.0 is real time, 0 as fast as
+    /// the environment takes it.
+    pub fn replay(
+        &self,
+        environment_id: &str,
+        path: &std::path::Path,
+        format: Option<CsiFormat>,
+        speed: f64,
+    ) -> Result<Arc<ReplayProgress>, ServerError> {
+        let env = self.pipeline(environment_id)?;
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or(ServerError::NotRunning)?
+            .handle();
+        Ok(crate::pipeline::spawn_replay(
+            rt,
+            path.to_path_buf(),
+            format,
+            speed,
+            env.tx,
+        ))
+    }
+
+    /// Listens for ESP32 UDP frames on `addr`, routing node ids to environments.
+    pub fn listen_udp(
+        &self,
+        addr: SocketAddr,
+        routes: std::collections::HashMap<u16, String>,
+    ) -> Result<(SocketAddr, Arc<UdpStats>), ServerError> {
+        let mut table = std::collections::HashMap::new();
+        for (node, env) in routes {
+            table.insert(node, (env.clone(), self.pipeline(&env)?.tx));
+        }
+        let rt = self.runtime.as_ref().ok_or(ServerError::NotRunning)?;
+        rt.block_on(crate::pipeline::spawn_udp(addr, table, self.publisher()))
+            .map_err(|source| ServerError::Bind {
+                addr: addr.to_string(),
+                source,
+            })
+    }
+
+    /// What an environment has seen: frames, rate, shape, and each source's health.
+    pub fn environment_stats(
+        &self,
+        environment_id: &str,
+    ) -> Result<serde_json::Value, ServerError> {
+        let env = self.pipeline(environment_id)?;
+        let mut v = env.stats.lock().to_json();
+        v["queue_length"] = env.queue_len().into();
+        v["device"] = env.device.clone().into();
+        Ok(v)
     }
 
     pub fn environments(&self) -> Vec<String> {
@@ -150,13 +305,8 @@ impl Server {
                 "event data must be a JSON object".into(),
             ));
         }
-        let event = Event::new(t, data, environment_id);
-        if let Some(env) = &event.environment_id {
-            if !self.shared.environment_known(env) {
-                self.add_environment(env);
-            }
-        }
-        self.shared.bus.publish(event);
+        self.publisher()
+            .publish(Event::new(t, data, environment_id));
         Ok(())
     }
 

@@ -1,8 +1,8 @@
 //! What every connection of one server shares.
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::auth::Authenticator;
@@ -21,6 +21,8 @@ pub struct Shared {
     pub started_at: String,
     /// Flips to true when the server stops.
     pub shutdown: watch::Receiver<bool>,
+    /// The running environments (one task each) and their input channels.
+    pub pipelines: Mutex<HashMap<String, crate::pipeline::EnvironmentHandle>>,
 }
 
 impl Shared {

@@ -1,0 +1,125 @@
+//! Replaying a recording into an environment, at real time, N× speed, or as fast as it goes.
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use super::environment::Input;
+use crate::csi::{read_all, CsiFormat};
+
+/// Progress of one replay, shared with whoever started it.
+#[derive(Debug, Default)]
+pub struct ReplayProgress {
+    pub total: AtomicU64,
+    pub sent: AtomicU64,
+    pub done: AtomicBool,
+    pub cancelled: AtomicBool,
+    /// Why the replay ended early (unreadable file, environment gone), if it did.
+    pub error: Mutex<Option<String>>,
+    /// Problems inside the file (frames after a corruption are not replayed).
+    pub file_errors: Mutex<Vec<String>>,
+}
+
+impl ReplayProgress {
+    pub fn fraction(&self) -> f64 {
+        let total = self.total.load(Ordering::Relaxed);
+        if total == 0 {
+            return if self.done.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            };
+        }
+        self.sent.load(Ordering::Relaxed) as f64 / total as f64
+    }
+}
+
+/// Replays `path` into `tx`. `speed` 1.0 keeps the recording's own timing, 2.0 twice as
+/// fast, 0.0 (or less) as fast as the environment takes frames. Frames whose timestamps
+/// go backwards or jump more than `max_gap` are sent without waiting (clocks of real
+/// recordings wrap and restart).
+pub fn spawn_replay(
+    runtime: &tokio::runtime::Handle,
+    path: PathBuf,
+    format: Option<CsiFormat>,
+    speed: f64,
+    tx: mpsc::Sender<Input>,
+) -> Arc<ReplayProgress> {
+    let progress = Arc::new(ReplayProgress::default());
+    let p = progress.clone();
+    runtime.spawn(async move {
+        let source = format!(
+            "replay:{}",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let read = tokio::task::spawn_blocking(move || read_all(&path, format)).await;
+        let recording = match read {
+            Ok(Ok(rec)) => rec,
+            Ok(Err(e)) => {
+                *p.error.lock() = Some(e.to_string());
+                p.done.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                *p.error.lock() = Some(format!("reader failed: {e}"));
+                p.done.store(true, Ordering::Relaxed);
+                return;
+            }
+        };
+        *p.file_errors.lock() = recording.errors.iter().map(|e| e.to_string()).collect();
+        p.total
+            .store(recording.frames.len() as u64, Ordering::Relaxed);
+        let max_gap = Duration::from_secs(2);
+        let start = Instant::now();
+        let t0 = recording.frames.first().map(|f| f.timestamp).unwrap_or(0.0);
+        let mut offset = 0.0; // recording seconds already skipped over (wraps, big gaps)
+        let mut prev = t0;
+        for frame in recording.frames {
+            if p.cancelled.load(Ordering::Relaxed) {
+                break;
+            }
+            if speed > 0.0 {
+                let dt = frame.timestamp - prev;
+                if !(0.0..=max_gap.as_secs_f64()).contains(&dt) {
+                    offset += dt; // do not wait across a clock jump
+                }
+                prev = frame.timestamp;
+                let due = (frame.timestamp - t0 - offset) / speed;
+                let wait = Duration::from_secs_f64(due.max(0.0)).saturating_sub(start.elapsed());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            if tx
+                .send(Input::Frame {
+                    source: source.clone(),
+                    frame,
+                })
+                .await
+                .is_err()
+            {
+                *p.error.lock() = Some("the environment was removed".into());
+                break;
+            }
+            p.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        let reason = if p.cancelled.load(Ordering::Relaxed) {
+            "replay stopped"
+        } else {
+            "replay finished"
+        };
+        let _ = tx
+            .send(Input::SourceEnded {
+                source,
+                reason: reason.into(),
+            })
+            .await;
+        p.done.store(true, Ordering::Relaxed);
+    });
+    progress
+}

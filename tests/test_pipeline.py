@@ -1,0 +1,170 @@
+"""Environments and their sources: injected numpy CSI, replayed recordings, ESP32 UDP
+nodes; source health as hardware_events; measured performance_updates."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wifi_densepose import Server
+from wifi_densepose.testing import collect
+from wifi_densepose.udp import encode_frame
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi"
+WALK = DATA / "intel5300_walk_1590161182.dat"
+
+
+def wait_until(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def server():
+    with Server(config={"stall_timeout_s": 0.4, "performance_interval_s": 0.3}) as s:
+        s.add_environment("room_001", device="intel5300")
+        yield s
+
+
+def test_inject_single_and_batch(server):
+    frame = (np.ones((3, 3, 30)) + 1j).astype(np.complex64)
+    assert server.inject_csi("room_001", frame) == 1
+    batch = np.zeros((10, 3, 3, 30), np.complex64, order="F")
+    assert server.inject_csi("room_001", batch, timestamps=[float(i) for i in range(10)]) == 10
+    wait_until(lambda: server.environment_stats("room_001")["frames"] == 11)
+    stats = server.environment_stats("room_001")
+    assert stats["shape"] == [3, 3, 30]
+    assert stats["sources"]["inject"]["frames"] == 11
+    assert stats["device"] == "intel5300"
+
+
+def test_inject_errors(server):
+    with pytest.raises(TypeError, match="complex64"):
+        server.inject_csi("room_001", np.zeros((3, 3, 30), np.float32))
+    with pytest.raises(TypeError, match="complex64"):
+        server.inject_csi("room_001", [[1, 2]])
+    with pytest.raises(ValueError, match="dimensions"):
+        server.inject_csi("room_001", np.zeros((30,), np.complex64))
+    with pytest.raises(ValueError, match="empty axis"):
+        server.inject_csi("room_001", np.zeros((0, 3, 3, 30), np.complex64))
+    with pytest.raises(ValueError, match="timestamps"):
+        server.inject_csi("room_001", np.zeros((2, 1, 1, 4), np.complex64), timestamps=[1.0])
+    with pytest.raises(RuntimeError, match="was not added"):
+        server.inject_csi("room_404", np.zeros((1, 1, 4), np.complex64))
+
+
+def test_replay_as_fast_as_possible_sends_every_frame(server):
+    connected = collect(server, "hardware_event")
+    finished = collect(server, "system_event")
+    replay = server.replay("room_001", WALK, speed=0)
+    assert replay.wait(10)
+    assert replay.error is None and replay.file_errors == []
+    assert replay.total == replay.sent == 152 and replay.progress == 1.0
+    wait_until(lambda: server.environment_stats("room_001")["frames"] == 152)
+    (hello,) = [e for e in connected.wait(1) if e["event"] == "source_connected"]
+    assert hello["source_id"] == "replay:intel5300_walk_1590161182.dat"
+    done = [e for e in finished.wait(1) if e["event"] == "source_finished"]
+    assert done and done[0]["frames"] == 152
+    time.sleep(0.8)  # past the stall timeout: a finished replay is not a stalled source
+    assert not [e for e in connected.items if e["event"] == "source_stopped"]
+
+
+def test_replay_keeps_real_time(server):
+    replay = server.replay("room_001", WALK, speed=1.0)
+    t0 = time.monotonic()
+    assert replay.wait(10)
+    # The recording spans 1.50 s of its own clock.
+    assert time.monotonic() - t0 >= 1.3
+    fast = server.replay("room_001", WALK, speed=4.0)
+    t0 = time.monotonic()
+    assert fast.wait(10)
+    assert time.monotonic() - t0 < 1.2
+
+
+def test_replay_of_a_corrupt_file_sends_what_was_valid(server, tmp_path):
+    broken = tmp_path / "broken.dat"
+    data = WALK.read_bytes()
+    broken.write_bytes(data[: len(data) // 2 + 100])  # cut inside a record
+    replay = server.replay("room_001", broken, speed=0, format="intel5300")
+    assert replay.wait(10)
+    assert replay.sent > 0 and replay.file_errors
+    assert "byte" in replay.file_errors[0]
+    with pytest.raises(FileNotFoundError):
+        server.replay("room_001", tmp_path / "missing.dat")
+    with pytest.raises(ValueError, match="speed"):
+        server.replay("room_001", WALK, speed=-1)
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\x00\xffnot csi" * 100)
+    bad = server.replay("room_001", garbage, speed=0)
+    assert bad.wait(10) and bad.error and "garbage.bin" in bad.error
+
+
+def test_replay_can_be_stopped(server):
+    replay = server.replay("room_001", WALK, speed=0.05)
+    time.sleep(0.3)
+    replay.stop()
+    assert replay.wait(5) and replay.sent < replay.total
+
+
+def send(port, datagrams):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for d in datagrams:
+            s.sendto(d, ("127.0.0.1", port))
+            time.sleep(0.002)
+
+
+def test_udp_nodes_gaps_reordering_and_garbage(server):
+    events = collect(server, "hardware_event")
+    listener = server.listen_udp({7: "room_001"})
+    csi = (np.arange(64) % 5 + 2j).astype(np.complex64).reshape(1, 1, 64)
+    order = [0, 1, 2, 4, 3, 3, 7]  # 5 and 6 lost, 3 late, 3 duplicated
+    send(listener.port, [encode_frame(7, csi, sequence=s) for s in order])
+    send(listener.port, [b"WDPC garbage", encode_frame(9, csi, sequence=0)])
+    wait_until(lambda: listener.stats()["frames"] == 7 and listener.stats()["unknown_node"] == 1)
+    stats = listener.stats()
+    assert stats["bad"] == 1 and stats["datagrams"] == 9
+    assert listener.last_error and "udp:127.0.0.1" in listener.last_error
+    wait_until(lambda: server.environment_stats("room_001")["frames"] == 7)
+    node = server.environment_stats("room_001")["sources"]["udp:node_7"]
+    assert (node["gaps"], node["reordered"], node["duplicates"]) == (2, 1, 1)
+    kinds = {e["event"] for e in events.wait(3)}
+    assert {"source_connected", "bad_packets", "unknown_node"} <= kinds
+
+
+def test_udp_source_that_stops_raises_hardware_event_then_recovers(server):
+    events = collect(server, "hardware_event")
+    listener = server.listen_udp({1: "room_001"})
+    csi = np.ones((1, 1, 64), np.complex64)
+    send(listener.port, [encode_frame(1, csi, sequence=s) for s in range(5)])
+    wait_until(lambda: any(e["event"] == "source_stopped" for e in events.items), timeout=3)
+    stopped = next(e for e in events.items if e["event"] == "source_stopped")
+    assert stopped["severity"] == "warning" and stopped["router_id"] == "udp:node_1"
+    assert stopped["metadata"]["frames"] == 5 and stopped["metadata"]["last_seen"].endswith("Z")
+    send(listener.port, [encode_frame(1, csi, sequence=5)])
+    wait_until(lambda: any(e["event"] == "source_reconnected" for e in events.items))
+    assert server.environment_stats("room_001")["sources"]["udp:node_1"]["stalls"] == 1
+
+
+def test_udp_bad_routes_are_errors(server):
+    with pytest.raises(RuntimeError, match="was not added"):
+        server.listen_udp({1: "nowhere"})
+
+
+def test_performance_updates_are_measured(server):
+    perf = collect(server, "performance_update")
+    for _ in range(10):  # frames over about a second, so some windows see them
+        server.inject_csi("room_001", np.zeros((10, 1, 1, 64), np.complex64))
+        time.sleep(0.1)
+    updates = perf.wait(3, timeout=5)
+    m = updates[-1]["metrics"]
+    assert {"frames_per_second", "processing_queue_size", "cpu_usage", "memory_usage"} <= set(m)
+    assert 0 <= m["cpu_usage"] <= 100 * 64 and 0 < m["memory_usage"] < 100
+    assert any(u["metrics"]["frames_per_second"] > 0 for u in updates)
+
+
