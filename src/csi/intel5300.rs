@@ -119,6 +119,11 @@ pub struct Intel5300Reader<R: Read> {
 }
 
 impl<R: Read> Intel5300Reader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.src.offset
+    }
+
     /// A reader over `reader`; `name` is used in error messages.
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Self::with_options(reader, name, Intel5300Options::default())

@@ -197,6 +197,11 @@ pub struct NexmonReader<R: Read> {
 }
 
 impl<R: Read> NexmonReader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.pcap.as_ref().map_or(0, |p| p.src.offset)
+    }
+
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Self::with_options(reader, name, NexmonOptions::default())
     }

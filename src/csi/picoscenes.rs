@@ -121,6 +121,11 @@ pub struct PicoScenesReader<R: Read> {
 }
 
 impl<R: Read> PicoScenesReader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.src.offset
+    }
+
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         PicoScenesReader {
             src: Source::new(reader, name.into()),

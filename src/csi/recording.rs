@@ -38,6 +38,17 @@ pub enum CsiReader<R: Read> {
 }
 
 impl<R: Read> CsiReader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        match self {
+            CsiReader::Intel5300(r) => r.offset(),
+            CsiReader::Atheros(r) => r.offset(),
+            CsiReader::Nexmon(r) => r.offset(),
+            CsiReader::Esp32(r) => r.offset(),
+            CsiReader::PicoScenes(r) => r.offset(),
+        }
+    }
+
     /// A reader of `format` over `reader`; `name` appears in error messages.
     pub fn new(
         reader: R,
