@@ -249,25 +249,12 @@ pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5
     ];
     let (nr, nt) = (n_rx as usize, n_tx as usize);
     let mut csi = Array3::<Complex32>::zeros((nt, nr, N_SUBCARRIERS));
-    let at = |i: usize| -> u8 { payload.get(i).copied().unwrap_or(0) };
-    let mut index = 0usize;
-    {
-        let out = csi.as_slice_mut().expect("fresh array is contiguous");
-        for sc in 0..N_SUBCARRIERS {
-            index += 3;
-            let rem = (index % 8) as u32;
-            // read_bfee.c walks j = 0..Nrx*Ntx with tx fastest (MATLAB column order).
-            for j in 0..nr * nt {
-                let (tx, rx) = (j % nt, j / nt);
-                let k = index / 8;
-                let re = ((at(k) as u32 >> rem) | ((at(k + 1) as u32) << (8 - rem))) as u8 as i8;
-                let im =
-                    ((at(k + 1) as u32 >> rem) | ((at(k + 2) as u32) << (8 - rem))) as u8 as i8;
-                out[(tx * nr + rx) * N_SUBCARRIERS + sc] = Complex32::new(re as f32, im as f32);
-                index += 16;
-            }
-        }
-    }
+    unpack_bfee_csi(
+        payload,
+        nr,
+        nt,
+        csi.as_slice_mut().expect("fresh array is contiguous"),
+    );
     let permuted = apply_permutation && permute_like_read_bf_file(&mut csi, meta_perm);
     let rssi_a = b[10];
     let rssi_b = b[11];
@@ -304,6 +291,36 @@ pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5
     Ok((frame, meta))
 }
 
+/// The largest CSI bit stream, 3 × 3 antennas.
+const MAX_CSI_LEN: usize = (N_SUBCARRIERS * (3 * 3 * 8 * 2 + 3)).div_ceil(8);
+
+/// Unpacks the bfee CSI bit stream into `out` (`(n_tx, n_rx, 30)` in C order) as
+/// `read_bfee.c` does: per subcarrier 3 skipped bits, then 8-bit I and Q for each
+/// (tx, rx) with tx fastest. Bytes past the end of `payload` read as zero.
+fn unpack_bfee_csi(payload: &[u8], nr: usize, nt: usize, out: &mut [Complex32]) {
+    // A zero-padded copy, so every 4-byte window below is in bounds.
+    let mut buf = [0u8; MAX_CSI_LEN + 8];
+    let n = payload.len().min(MAX_CSI_LEN + 4);
+    buf[..n].copy_from_slice(&payload[..n]);
+    assert!(out.len() >= nr * nt * N_SUBCARRIERS);
+    let mut index = 0usize;
+    for sc in 0..N_SUBCARRIERS {
+        index += 3;
+        let rem = index % 8;
+        // read_bfee.c walks j = 0..Nrx*Ntx with tx fastest (MATLAB column order).
+        for rx in 0..nr {
+            for tx in 0..nt {
+                let k = index / 8;
+                // Bits rem..rem+8 are I, rem+8..rem+16 are Q (little-endian bit order).
+                let w = u32::from_le_bytes([buf[k], buf[k + 1], buf[k + 2], buf[k + 3]]) >> rem;
+                out[(tx * nr + rx) * N_SUBCARRIERS + sc] =
+                    Complex32::new(w as u8 as i8 as f32, (w >> 8) as u8 as i8 as f32);
+                index += 16;
+            }
+        }
+    }
+}
+
 /// `read_bf_file.m`: `if sum(perm) == triangle(Nrx), csi(:,perm(1:Nrx),:) = csi(:,1:Nrx,:)`.
 /// Returns whether the permutation was applied. A permutation that would index past
 /// Nrx (MATLAB would silently grow the array) is not applied.
@@ -331,12 +348,18 @@ fn dbinv(x: f64) -> f64 {
     10f64.powf(x / 10.0)
 }
 
+/// `dbinv` of every 8-bit RSSI, computed once with the same arithmetic.
+fn dbinv_u8(r: u8) -> f64 {
+    static TABLE: std::sync::OnceLock<[f64; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|i| dbinv(i as f64)))[r as usize]
+}
+
 /// `get_total_rss.m`: total received power in dBm from the per-chain RSSI and AGC.
 pub fn get_total_rss(meta: &Intel5300Meta) -> f64 {
     let mut mag = 0.0;
     for r in [meta.rssi_a, meta.rssi_b, meta.rssi_c] {
         if r != 0 {
-            mag += dbinv(r as f64);
+            mag += dbinv_u8(r);
         }
     }
     10.0 * mag.log10() - 44.0 - meta.agc as f64
