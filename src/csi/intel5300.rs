@@ -32,6 +32,7 @@ use num_complex::{Complex32, Complex64};
 use super::error::CsiError;
 use super::meta::{int, FrameMeta, MetaValue};
 use super::source::Source;
+use super::table::{CsiTable, FrameInfo};
 use super::{CsiFormat, CsiFrame};
 
 /// The netlink record code of a beamforming feedback record.
@@ -138,7 +139,11 @@ impl<R: Read> Intel5300Reader<R> {
         }
     }
 
-    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+    /// Finds the next bfee record and decodes it with `decode`.
+    fn next_bfee<T>(
+        &mut self,
+        decode: impl FnOnce(&[u8], bool) -> Result<T, String>,
+    ) -> Result<Option<T>, CsiError> {
         loop {
             let start = self.src.offset;
             let Some(head) = self.src.read_or_eof(3, "record header", start)? else {
@@ -159,22 +164,69 @@ impl<R: Read> Intel5300Reader<R> {
                 continue;
             }
             let body = self.src.read(body_len, "bfee record", start)?;
-            return match parse_bfee(body, self.options.apply_permutation) {
-                Ok((mut frame, mut meta)) => {
-                    if self.options.scaled {
-                        frame.csi = get_scaled_csi(&frame.csi, &meta)
-                            .mapv(|c| Complex32::new(c.re as f32, c.im as f32));
-                        meta.scaled = true;
-                    }
-                    frame.meta = FrameMeta::Intel5300(meta);
-                    Ok(Some(frame))
-                }
+            return match decode(body, self.options.apply_permutation) {
+                Ok(v) => Ok(Some(v)),
                 // The length prefix was sound, so the next record is still findable.
                 Err(problem) => {
                     self.recoverable = true;
                     Err(self.src.malformed(start, format!("bfee record: {problem}")))
                 }
             };
+        }
+    }
+
+    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        let scaled = self.options.scaled;
+        self.next_bfee(|body, apply_permutation| {
+            let (mut frame, mut meta) = parse_bfee(body, apply_permutation)?;
+            if scaled {
+                frame.csi = get_scaled_csi(&frame.csi, &meta)
+                    .mapv(|c| Complex32::new(c.re as f32, c.im as f32));
+                meta.scaled = true;
+            }
+            frame.meta = FrameMeta::Intel5300(meta);
+            Ok(frame)
+        })
+    }
+
+    /// Like [`Iterator::next`], but decodes the frame straight into `table`; `Some(Ok(()))`
+    /// when a frame was appended.
+    pub(crate) fn next_into(&mut self, table: &mut CsiTable) -> Option<Result<(), CsiError>> {
+        if self.options.scaled {
+            // The scaled values need the whole frame first; take the ordinary path.
+            return self.next().map(|r| r.map(|f| table.push(f)));
+        }
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        let start = table.csi.len();
+        let decoded = self.next_bfee(|body, apply_permutation| {
+            parse_bfee_into(body, apply_permutation, &mut table.csi)
+        });
+        match decoded {
+            Ok(Some(meta)) => {
+                table.push_info(FrameInfo {
+                    start,
+                    shape: [meta.n_tx as usize, meta.n_rx as usize, N_SUBCARRIERS],
+                    timestamp: frame_timestamp(&meta),
+                    rssi: Some(get_total_rss(&meta) as f32),
+                    noise: frame_noise(&meta),
+                    channel: None,
+                    bandwidth_mhz: None,
+                    sequence: Some(meta.bfee_count as u64),
+                    meta: FrameMeta::Intel5300(meta),
+                });
+                Some(Ok(()))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
         }
     }
 }
@@ -211,6 +263,39 @@ pub fn bfee_csi_len(n_rx: usize, n_tx: usize) -> usize {
 /// applies the `read_bf_file.m` permutation when `apply_permutation`. The frame's
 /// `meta` is left `None`; the header is returned separately.
 pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5300Meta), String> {
+    let mut values = Vec::new();
+    let meta = parse_bfee_into(b, apply_permutation, &mut values)?;
+    let shape = (meta.n_tx as usize, meta.n_rx as usize, N_SUBCARRIERS);
+    let csi = Array3::from_shape_vec(shape, values).expect("n_tx * n_rx * 30 values");
+    let frame = CsiFrame {
+        timestamp: frame_timestamp(&meta),
+        csi,
+        rssi: Some(get_total_rss(&meta) as f32),
+        noise: frame_noise(&meta),
+        format: CsiFormat::Intel5300,
+        channel: None,
+        bandwidth_mhz: None,
+        sequence: Some(meta.bfee_count as u64),
+        meta: FrameMeta::None,
+    };
+    Ok((frame, meta))
+}
+
+fn frame_timestamp(meta: &Intel5300Meta) -> f64 {
+    meta.timestamp_low as f64 * 1e-6
+}
+
+fn frame_noise(meta: &Intel5300Meta) -> Option<f32> {
+    (meta.noise != -127).then_some(meta.noise as f32)
+}
+
+/// [`parse_bfee`] appending the `(n_tx, n_rx, 30)` CSI values to `out` (nothing is
+/// appended on error) and returning the header.
+pub(crate) fn parse_bfee_into(
+    b: &[u8],
+    apply_permutation: bool,
+    out: &mut Vec<Complex32>,
+) -> Result<Intel5300Meta, String> {
     if b.len() < BFEE_HEADER {
         return Err(format!(
             "{} bytes, shorter than the {BFEE_HEADER}-byte bfee header",
@@ -248,14 +333,11 @@ pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5
         ((antenna_sel >> 4) & 3) + 1,
     ];
     let (nr, nt) = (n_rx as usize, n_tx as usize);
-    let mut csi = Array3::<Complex32>::zeros((nt, nr, N_SUBCARRIERS));
-    unpack_bfee_csi(
-        payload,
-        nr,
-        nt,
-        csi.as_slice_mut().expect("fresh array is contiguous"),
-    );
-    let permuted = apply_permutation && permute_like_read_bf_file(&mut csi, meta_perm);
+    let start = out.len();
+    out.resize(start + nt * nr * N_SUBCARRIERS, Complex32::new(0.0, 0.0));
+    let csi = &mut out[start..];
+    unpack_bfee_csi(payload, nr, nt, csi);
+    let permuted = apply_permutation && permute_like_read_bf_file(csi, nr, meta_perm);
     let rssi_a = b[10];
     let rssi_b = b[11];
     let rssi_c = b[12];
@@ -277,18 +359,7 @@ pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5
         permuted,
         scaled: false,
     };
-    let frame = CsiFrame {
-        timestamp: timestamp_low as f64 * 1e-6,
-        csi,
-        rssi: Some(get_total_rss(&meta) as f32),
-        noise: (noise != -127).then_some(noise as f32),
-        format: CsiFormat::Intel5300,
-        channel: None,
-        bandwidth_mhz: None,
-        sequence: Some(bfee_count as u64),
-        meta: FrameMeta::None,
-    };
-    Ok((frame, meta))
+    Ok(meta)
 }
 
 /// The largest CSI bit stream, 3 × 3 antennas.
@@ -324,9 +395,8 @@ fn unpack_bfee_csi(payload: &[u8], nr: usize, nt: usize, out: &mut [Complex32]) 
 /// `read_bf_file.m`: `if sum(perm) == triangle(Nrx), csi(:,perm(1:Nrx),:) = csi(:,1:Nrx,:)`.
 /// Returns whether the permutation was applied. A permutation that would index past
 /// Nrx (MATLAB would silently grow the array) is not applied.
-fn permute_like_read_bf_file(csi: &mut Array3<Complex32>, perm: [u8; 3]) -> bool {
+fn permute_like_read_bf_file(csi: &mut [Complex32], n_rx: usize, perm: [u8; 3]) -> bool {
     const TRIANGLE: [u32; 3] = [1, 3, 6];
-    let n_rx = csi.shape()[1];
     if n_rx == 1 {
         return false;
     }
@@ -334,12 +404,19 @@ fn permute_like_read_bf_file(csi: &mut Array3<Complex32>, perm: [u8; 3]) -> bool
     if sum != TRIANGLE[n_rx - 1] || perm[..n_rx].iter().any(|&p| p as usize > n_rx) {
         return false;
     }
-    let old = csi.clone();
+    // `(n_tx, n_rx, 30)` in C order: each (tx, rx) row is 30 contiguous values.
+    let mut old = [Complex32::new(0.0, 0.0); 3 * 3 * N_SUBCARRIERS];
+    let old = &mut old[..csi.len()];
+    old.copy_from_slice(csi);
+    let n_tx = csi.len() / (n_rx * N_SUBCARRIERS);
     // Assignments in order, so a repeated target keeps the last one, as in MATLAB.
     for (i, &p) in perm[..n_rx].iter().enumerate() {
         let target = p as usize - 1;
-        csi.index_axis_mut(ndarray::Axis(1), target)
-            .assign(&old.index_axis(ndarray::Axis(1), i));
+        for tx in 0..n_tx {
+            let row = |rx: usize| (tx * n_rx + rx) * N_SUBCARRIERS;
+            csi[row(target)..row(target) + N_SUBCARRIERS]
+                .copy_from_slice(&old[row(i)..row(i) + N_SUBCARRIERS]);
+        }
     }
     true
 }

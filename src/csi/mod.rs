@@ -34,4 +34,4 @@ pub use error::CsiError;
 pub use frame::{CsiFormat, CsiFrame};
 pub use meta::{FrameMeta, MetaValue};
 pub use recording::{open, read_all, read_all_with, CsiReader, FileReader, ReadOptions, Recording};
-pub use table::{read_table_with, CsiTable, FrameInfo};
+pub use table::{read_table_from, read_table_with, CsiTable, FrameInfo};

@@ -8,13 +8,14 @@
 //! stacked array is the read buffer itself, with no per-frame array kept and no second
 //! copy; per-frame metadata stays in [`FrameInfo`], one per frame.
 
+use std::io::Read;
 use std::path::Path;
 
 use num_complex::Complex32;
 
 use super::error::CsiError;
 use super::meta::FrameMeta;
-use super::recording::{open, ReadOptions};
+use super::recording::{open, CsiReader, ReadOptions};
 use super::{CsiFormat, CsiFrame};
 
 /// Everything a [`CsiFrame`] holds except the CSI values.
@@ -191,31 +192,7 @@ pub fn read_table_with(
     let reader = open(path, format, options)?;
     let name = path.display().to_string();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut table = CsiTable::new(name.clone(), reader.format());
-    let mut reader = reader;
-    let mut sized = false;
-    while let Some(item) = reader.next() {
-        match item {
-            Ok(f) => {
-                if !sized {
-                    sized = true;
-                    // Size the buffers for the whole file from the first frame, so they
-                    // are not regrown (and copied) along the way; a short guess still grows.
-                    let per_frame = f.csi.len().max(1);
-                    let bytes_per_frame = reader.offset().max(1);
-                    let frames = (size / bytes_per_frame) as usize;
-                    let frames = frames + frames / 16 + 16;
-                    table.frames.reserve(frames);
-                    // No format packs a complex value in fewer than 2 bytes: the cap
-                    // keeps an odd first frame from reserving far too much.
-                    let values = frames.saturating_mul(per_frame).min(size as usize / 2);
-                    reserve_values(&mut table.csi, values.max(per_frame));
-                }
-                table.push(f);
-            }
-            Err(e) => table.errors.push(e),
-        }
-    }
+    let mut table = read_table_from(reader, name.clone(), size);
     if table.frames.is_empty() && table.errors.is_empty() && size > 0 {
         table.errors.push(CsiError::malformed(
             &name,
@@ -227,4 +204,36 @@ pub fn read_table_with(
         ));
     }
     Ok(table)
+}
+
+/// Reads everything `reader` yields into a table; `size` (the input's length in bytes,
+/// 0 if unknown) sizes the buffers up front.
+pub fn read_table_from<R: Read>(
+    mut reader: CsiReader<R>,
+    name: impl Into<String>,
+    size: u64,
+) -> CsiTable {
+    let mut table = CsiTable::new(name, reader.format());
+    let mut sized = false;
+    while let Some(item) = reader.next_into(&mut table) {
+        match item {
+            Ok(()) if !sized => {
+                sized = true;
+                // Size the buffers for the whole file from the first frame, so they are
+                // not regrown (and copied) along the way; a short guess still grows.
+                let per_frame = table.frames[0].len().max(1);
+                let bytes_per_frame = reader.offset().max(1);
+                let frames = (size / bytes_per_frame) as usize;
+                let frames = frames + frames / 16 + 16;
+                reserve_values(&mut table.frames, frames);
+                // No format packs a complex value in fewer than 2 bytes: the cap keeps
+                // an odd first frame from reserving far too much.
+                let values = frames.saturating_mul(per_frame).min(size as usize / 2);
+                reserve_values(&mut table.csi, values.max(per_frame));
+            }
+            Ok(()) => {}
+            Err(e) => table.errors.push(e),
+        }
+    }
+    table
 }
