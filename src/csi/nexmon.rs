@@ -251,7 +251,7 @@ impl<R: Read> NexmonReader<R> {
             }
             // Past this point the packet is nexmon CSI; pcap framing is intact, so a bad
             // packet is reported and the next one is still readable.
-            let bad = |problem: String| CsiError::malformed(&name, rec.offset, problem);
+            let bad = |problem: String| CsiError::malformed(name, rec.offset, problem);
             if payload.len() < NEXMON_HEADER_LEN {
                 self.recoverable = true;
                 return Err(bad(format!(
@@ -271,7 +271,7 @@ impl<R: Read> NexmonReader<R> {
                 None => {
                     self.recoverable = true;
                     return Err(CsiError::unsupported(
-                        &name,
+                        name,
                         rec.offset,
                         format!(
                             "cannot tell the nexmon chip from chip_version 0x{chip_version:04x}; \
