@@ -15,8 +15,8 @@ use wifi_densepose::csi::intel5300::{get_scaled_csi, Intel5300Meta};
 use wifi_densepose::csi::nexmon::{NexmonHeader, NexmonMeta, NexmonOptions};
 use wifi_densepose::csi::picoscenes::PicoScenesMeta;
 use wifi_densepose::csi::{
-    detect_format, read_all, read_all_with, CsiError, CsiFormat, CsiFrame, CsiReader, FrameMeta,
-    ReadOptions, Recording,
+    detect_format, read_all, read_all_with, read_table_from, read_table_with, CsiError, CsiFormat,
+    CsiFrame, CsiReader, FrameMeta, ReadOptions, Recording,
 };
 
 use common::mat5::{self, Mat};
@@ -650,4 +650,103 @@ fn corrupted_real_files_never_panic() {
 fn missing_file_error_names_it() {
     let err = read_all("/nonexistent/x.dat", None).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/x.dat"), "{err}");
+}
+
+/// The column-wise batch path (what Python's `read_csi` uses) must give exactly what the
+/// streaming iterator gives: every frame, value, metadata field and error.
+fn assert_table_matches_stream(
+    what: &str,
+    table: &wifi_densepose::csi::CsiTable,
+    items: Vec<Result<CsiFrame, CsiError>>,
+) {
+    let frames: Vec<&CsiFrame> = items.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let errors: Vec<String> = items
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(table.len(), frames.len(), "{what}: frame count");
+    let table_errors: Vec<String> = table.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(table_errors, errors, "{what}: errors");
+    for (i, f) in frames.iter().enumerate() {
+        let g = table.frame(i);
+        assert_eq!(g.csi, f.csi, "{what}: frame {i} csi");
+        assert_eq!(
+            g.timestamp.to_bits(),
+            f.timestamp.to_bits(),
+            "{what}: frame {i} timestamp"
+        );
+        assert_eq!(
+            g.rssi.map(f32::to_bits),
+            f.rssi.map(f32::to_bits),
+            "{what}: frame {i} rssi"
+        );
+        assert_eq!(
+            g.noise.map(f32::to_bits),
+            f.noise.map(f32::to_bits),
+            "{what}: frame {i} noise"
+        );
+        assert_eq!(
+            (g.channel, g.bandwidth_mhz, g.sequence),
+            (f.channel, f.bandwidth_mhz, f.sequence),
+            "{what}: frame {i}"
+        );
+        assert_eq!(g.meta, f.meta, "{what}: frame {i} meta");
+    }
+    let mut shapes: Vec<[usize; 3]> = Vec::new();
+    for f in &frames {
+        let s = [f.n_tx(), f.n_rx(), f.n_subcarriers()];
+        if !shapes.contains(&s) {
+            shapes.push(s);
+        }
+    }
+    assert_eq!(table.shapes, shapes, "{what}: shapes");
+}
+
+#[test]
+fn batch_table_matches_the_streaming_reader() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for scaled in [false, true] {
+        let mut opts = ReadOptions::default();
+        opts.intel5300.scaled = scaled;
+        for file in ALL_FILES {
+            let table = read_table_with(data(file), None, &opts).unwrap();
+            let rec = read_all_with(data(file), None, &opts).unwrap();
+            let items = rec
+                .frames
+                .into_iter()
+                .map(Ok)
+                .chain(rec.errors.into_iter().map(Err))
+                .collect();
+            assert_table_matches_stream(file, &table, items);
+            // Corrupted and cut copies, through both paths.
+            let bytes = std::fs::read(data(file)).unwrap();
+            for round in 0..12 {
+                let mut b = bytes.clone();
+                for _ in 0..4 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let i = (seed as usize) % b.len();
+                    b[i] = (seed >> 33) as u8;
+                }
+                if round % 3 == 0 {
+                    b.truncate(b.len() * 2 / 3 + round);
+                }
+                let stream: Vec<_> = CsiReader::new(&b[..], file, rec.format, &opts)
+                    .unwrap()
+                    .collect();
+                let table = read_table_from(
+                    CsiReader::new(&b[..], file, rec.format, &opts).unwrap(),
+                    file,
+                    b.len() as u64,
+                );
+                assert_table_matches_stream(
+                    &format!("{file} corrupted round {round}"),
+                    &table,
+                    stream,
+                );
+            }
+        }
+    }
 }

@@ -138,6 +138,11 @@ pub fn detect_endianness(len: [u8; 2], header: &[u8]) -> Option<Endianness> {
 }
 
 impl<R: Read> AtherosReader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.src.offset
+    }
+
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Self::with_options(reader, name, AtherosOptions::default())
     }

@@ -182,6 +182,11 @@ pub struct Esp32Reader<R: Read> {
 }
 
 impl<R: Read> Esp32Reader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.src.offset
+    }
+
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Esp32Reader {
             src: Source::new(reader, name.into()),

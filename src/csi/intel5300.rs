@@ -32,6 +32,7 @@ use num_complex::{Complex32, Complex64};
 use super::error::CsiError;
 use super::meta::{int, FrameMeta, MetaValue};
 use super::source::Source;
+use super::table::{CsiTable, FrameInfo};
 use super::{CsiFormat, CsiFrame};
 
 /// The netlink record code of a beamforming feedback record.
@@ -119,6 +120,11 @@ pub struct Intel5300Reader<R: Read> {
 }
 
 impl<R: Read> Intel5300Reader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.src.offset
+    }
+
     /// A reader over `reader`; `name` is used in error messages.
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Self::with_options(reader, name, Intel5300Options::default())
@@ -133,7 +139,11 @@ impl<R: Read> Intel5300Reader<R> {
         }
     }
 
-    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+    /// Finds the next bfee record and decodes it with `decode`.
+    fn next_bfee<T>(
+        &mut self,
+        decode: impl FnOnce(&[u8], bool) -> Result<T, String>,
+    ) -> Result<Option<T>, CsiError> {
         loop {
             let start = self.src.offset;
             let Some(head) = self.src.read_or_eof(3, "record header", start)? else {
@@ -154,22 +164,69 @@ impl<R: Read> Intel5300Reader<R> {
                 continue;
             }
             let body = self.src.read(body_len, "bfee record", start)?;
-            return match parse_bfee(body, self.options.apply_permutation) {
-                Ok((mut frame, mut meta)) => {
-                    if self.options.scaled {
-                        frame.csi = get_scaled_csi(&frame.csi, &meta)
-                            .mapv(|c| Complex32::new(c.re as f32, c.im as f32));
-                        meta.scaled = true;
-                    }
-                    frame.meta = FrameMeta::Intel5300(meta);
-                    Ok(Some(frame))
-                }
+            return match decode(body, self.options.apply_permutation) {
+                Ok(v) => Ok(Some(v)),
                 // The length prefix was sound, so the next record is still findable.
                 Err(problem) => {
                     self.recoverable = true;
                     Err(self.src.malformed(start, format!("bfee record: {problem}")))
                 }
             };
+        }
+    }
+
+    fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        let scaled = self.options.scaled;
+        self.next_bfee(|body, apply_permutation| {
+            let (mut frame, mut meta) = parse_bfee(body, apply_permutation)?;
+            if scaled {
+                frame.csi = get_scaled_csi(&frame.csi, &meta)
+                    .mapv(|c| Complex32::new(c.re as f32, c.im as f32));
+                meta.scaled = true;
+            }
+            frame.meta = FrameMeta::Intel5300(meta);
+            Ok(frame)
+        })
+    }
+
+    /// Like [`Iterator::next`], but decodes the frame straight into `table`; `Some(Ok(()))`
+    /// when a frame was appended.
+    pub(crate) fn next_into(&mut self, table: &mut CsiTable) -> Option<Result<(), CsiError>> {
+        if self.options.scaled {
+            // The scaled values need the whole frame first; take the ordinary path.
+            return self.next().map(|r| r.map(|f| table.push(f)));
+        }
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        let start = table.csi.len();
+        let decoded = self.next_bfee(|body, apply_permutation| {
+            parse_bfee_into(body, apply_permutation, &mut table.csi)
+        });
+        match decoded {
+            Ok(Some(meta)) => {
+                table.push_info(FrameInfo {
+                    start,
+                    shape: [meta.n_tx as usize, meta.n_rx as usize, N_SUBCARRIERS],
+                    timestamp: frame_timestamp(&meta),
+                    rssi: Some(get_total_rss(&meta) as f32),
+                    noise: frame_noise(&meta),
+                    channel: None,
+                    bandwidth_mhz: None,
+                    sequence: Some(meta.bfee_count as u64),
+                    meta: FrameMeta::Intel5300(meta),
+                });
+                Some(Ok(()))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
         }
     }
 }
@@ -206,6 +263,39 @@ pub fn bfee_csi_len(n_rx: usize, n_tx: usize) -> usize {
 /// applies the `read_bf_file.m` permutation when `apply_permutation`. The frame's
 /// `meta` is left `None`; the header is returned separately.
 pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5300Meta), String> {
+    let mut values = Vec::new();
+    let meta = parse_bfee_into(b, apply_permutation, &mut values)?;
+    let shape = (meta.n_tx as usize, meta.n_rx as usize, N_SUBCARRIERS);
+    let csi = Array3::from_shape_vec(shape, values).expect("n_tx * n_rx * 30 values");
+    let frame = CsiFrame {
+        timestamp: frame_timestamp(&meta),
+        csi,
+        rssi: Some(get_total_rss(&meta) as f32),
+        noise: frame_noise(&meta),
+        format: CsiFormat::Intel5300,
+        channel: None,
+        bandwidth_mhz: None,
+        sequence: Some(meta.bfee_count as u64),
+        meta: FrameMeta::None,
+    };
+    Ok((frame, meta))
+}
+
+fn frame_timestamp(meta: &Intel5300Meta) -> f64 {
+    meta.timestamp_low as f64 * 1e-6
+}
+
+fn frame_noise(meta: &Intel5300Meta) -> Option<f32> {
+    (meta.noise != -127).then_some(meta.noise as f32)
+}
+
+/// [`parse_bfee`] appending the `(n_tx, n_rx, 30)` CSI values to `out` (nothing is
+/// appended on error) and returning the header.
+pub(crate) fn parse_bfee_into(
+    b: &[u8],
+    apply_permutation: bool,
+    out: &mut Vec<Complex32>,
+) -> Result<Intel5300Meta, String> {
     if b.len() < BFEE_HEADER {
         return Err(format!(
             "{} bytes, shorter than the {BFEE_HEADER}-byte bfee header",
@@ -243,27 +333,11 @@ pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5
         ((antenna_sel >> 4) & 3) + 1,
     ];
     let (nr, nt) = (n_rx as usize, n_tx as usize);
-    let mut csi = Array3::<Complex32>::zeros((nt, nr, N_SUBCARRIERS));
-    let at = |i: usize| -> u8 { payload.get(i).copied().unwrap_or(0) };
-    let mut index = 0usize;
-    {
-        let out = csi.as_slice_mut().expect("fresh array is contiguous");
-        for sc in 0..N_SUBCARRIERS {
-            index += 3;
-            let rem = (index % 8) as u32;
-            // read_bfee.c walks j = 0..Nrx*Ntx with tx fastest (MATLAB column order).
-            for j in 0..nr * nt {
-                let (tx, rx) = (j % nt, j / nt);
-                let k = index / 8;
-                let re = ((at(k) as u32 >> rem) | ((at(k + 1) as u32) << (8 - rem))) as u8 as i8;
-                let im =
-                    ((at(k + 1) as u32 >> rem) | ((at(k + 2) as u32) << (8 - rem))) as u8 as i8;
-                out[(tx * nr + rx) * N_SUBCARRIERS + sc] = Complex32::new(re as f32, im as f32);
-                index += 16;
-            }
-        }
-    }
-    let permuted = apply_permutation && permute_like_read_bf_file(&mut csi, meta_perm);
+    let start = out.len();
+    out.resize(start + nt * nr * N_SUBCARRIERS, Complex32::new(0.0, 0.0));
+    let csi = &mut out[start..];
+    unpack_bfee_csi(payload, nr, nt, csi);
+    let permuted = apply_permutation && permute_like_read_bf_file(csi, nr, meta_perm);
     let rssi_a = b[10];
     let rssi_b = b[11];
     let rssi_c = b[12];
@@ -285,26 +359,44 @@ pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5
         permuted,
         scaled: false,
     };
-    let frame = CsiFrame {
-        timestamp: timestamp_low as f64 * 1e-6,
-        csi,
-        rssi: Some(get_total_rss(&meta) as f32),
-        noise: (noise != -127).then_some(noise as f32),
-        format: CsiFormat::Intel5300,
-        channel: None,
-        bandwidth_mhz: None,
-        sequence: Some(bfee_count as u64),
-        meta: FrameMeta::None,
-    };
-    Ok((frame, meta))
+    Ok(meta)
+}
+
+/// The largest CSI bit stream, 3 × 3 antennas.
+const MAX_CSI_LEN: usize = (N_SUBCARRIERS * (3 * 3 * 8 * 2 + 3)).div_ceil(8);
+
+/// Unpacks the bfee CSI bit stream into `out` (`(n_tx, n_rx, 30)` in C order) as
+/// `read_bfee.c` does: per subcarrier 3 skipped bits, then 8-bit I and Q for each
+/// (tx, rx) with tx fastest. Bytes past the end of `payload` read as zero.
+fn unpack_bfee_csi(payload: &[u8], nr: usize, nt: usize, out: &mut [Complex32]) {
+    // A zero-padded copy, so every 4-byte window below is in bounds.
+    let mut buf = [0u8; MAX_CSI_LEN + 8];
+    let n = payload.len().min(MAX_CSI_LEN + 4);
+    buf[..n].copy_from_slice(&payload[..n]);
+    assert!(out.len() >= nr * nt * N_SUBCARRIERS);
+    let mut index = 0usize;
+    for sc in 0..N_SUBCARRIERS {
+        index += 3;
+        let rem = index % 8;
+        // read_bfee.c walks j = 0..Nrx*Ntx with tx fastest (MATLAB column order).
+        for rx in 0..nr {
+            for tx in 0..nt {
+                let k = index / 8;
+                // Bits rem..rem+8 are I, rem+8..rem+16 are Q (little-endian bit order).
+                let w = u32::from_le_bytes([buf[k], buf[k + 1], buf[k + 2], buf[k + 3]]) >> rem;
+                out[(tx * nr + rx) * N_SUBCARRIERS + sc] =
+                    Complex32::new(w as u8 as i8 as f32, (w >> 8) as u8 as i8 as f32);
+                index += 16;
+            }
+        }
+    }
 }
 
 /// `read_bf_file.m`: `if sum(perm) == triangle(Nrx), csi(:,perm(1:Nrx),:) = csi(:,1:Nrx,:)`.
 /// Returns whether the permutation was applied. A permutation that would index past
 /// Nrx (MATLAB would silently grow the array) is not applied.
-fn permute_like_read_bf_file(csi: &mut Array3<Complex32>, perm: [u8; 3]) -> bool {
+fn permute_like_read_bf_file(csi: &mut [Complex32], n_rx: usize, perm: [u8; 3]) -> bool {
     const TRIANGLE: [u32; 3] = [1, 3, 6];
-    let n_rx = csi.shape()[1];
     if n_rx == 1 {
         return false;
     }
@@ -312,12 +404,19 @@ fn permute_like_read_bf_file(csi: &mut Array3<Complex32>, perm: [u8; 3]) -> bool
     if sum != TRIANGLE[n_rx - 1] || perm[..n_rx].iter().any(|&p| p as usize > n_rx) {
         return false;
     }
-    let old = csi.clone();
+    // `(n_tx, n_rx, 30)` in C order: each (tx, rx) row is 30 contiguous values.
+    let mut old = [Complex32::new(0.0, 0.0); 3 * 3 * N_SUBCARRIERS];
+    let old = &mut old[..csi.len()];
+    old.copy_from_slice(csi);
+    let n_tx = csi.len() / (n_rx * N_SUBCARRIERS);
     // Assignments in order, so a repeated target keeps the last one, as in MATLAB.
     for (i, &p) in perm[..n_rx].iter().enumerate() {
         let target = p as usize - 1;
-        csi.index_axis_mut(ndarray::Axis(1), target)
-            .assign(&old.index_axis(ndarray::Axis(1), i));
+        for tx in 0..n_tx {
+            let row = |rx: usize| (tx * n_rx + rx) * N_SUBCARRIERS;
+            csi[row(target)..row(target) + N_SUBCARRIERS]
+                .copy_from_slice(&old[row(i)..row(i) + N_SUBCARRIERS]);
+        }
     }
     true
 }
@@ -326,12 +425,18 @@ fn dbinv(x: f64) -> f64 {
     10f64.powf(x / 10.0)
 }
 
+/// `dbinv` of every 8-bit RSSI, computed once with the same arithmetic.
+fn dbinv_u8(r: u8) -> f64 {
+    static TABLE: std::sync::OnceLock<[f64; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|i| dbinv(i as f64)))[r as usize]
+}
+
 /// `get_total_rss.m`: total received power in dBm from the per-chain RSSI and AGC.
 pub fn get_total_rss(meta: &Intel5300Meta) -> f64 {
     let mut mag = 0.0;
     for r in [meta.rssi_a, meta.rssi_b, meta.rssi_c] {
         if r != 0 {
-            mag += dbinv(r as f64);
+            mag += dbinv_u8(r);
         }
     }
     10.0 * mag.log10() - 44.0 - meta.agc as f64

@@ -26,6 +26,7 @@ pub mod pcap;
 pub mod picoscenes;
 mod recording;
 mod source;
+mod table;
 pub mod udp;
 
 pub use detect::detect_format;
@@ -33,3 +34,4 @@ pub use error::CsiError;
 pub use frame::{CsiFormat, CsiFrame};
 pub use meta::{FrameMeta, MetaValue};
 pub use recording::{open, read_all, read_all_with, CsiReader, FileReader, ReadOptions, Recording};
+pub use table::{read_table_from, read_table_with, CsiTable, FrameInfo};

@@ -188,6 +188,8 @@ impl NexmonMeta {
 /// Streams frames from a nexmon_csi pcap; one item per CSI packet.
 pub struct NexmonReader<R: Read> {
     pcap: Option<PcapReader<R>>,
+    /// File name used in error messages.
+    name: String,
     open_error: Option<CsiError>,
     options: NexmonOptions,
     done: bool,
@@ -197,18 +199,25 @@ pub struct NexmonReader<R: Read> {
 }
 
 impl<R: Read> NexmonReader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.pcap.as_ref().map_or(0, |p| p.src.offset)
+    }
+
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Self::with_options(reader, name, NexmonOptions::default())
     }
 
     /// Reads the pcap global header now; an error there is the iterator's first item.
     pub fn with_options(reader: R, name: impl Into<String>, options: NexmonOptions) -> Self {
-        let (pcap, open_error) = match PcapReader::open(reader, name.into()) {
+        let name = name.into();
+        let (pcap, open_error) = match PcapReader::open(reader, name.clone()) {
             Ok(p) => (Some(p), None),
             Err(e) => (None, Some(e)),
         };
         NexmonReader {
             pcap,
+            name,
             open_error,
             options,
             done: false,
@@ -227,7 +236,7 @@ impl<R: Read> NexmonReader<R> {
         let linktype = pcap.linktype;
         let nanosecond = pcap.nanosecond;
         let options = self.options;
-        let name = pcap.src.name.clone();
+        let name = &self.name;
         loop {
             let Some(rec) = pcap.next_record()? else {
                 return Ok(None);
@@ -242,7 +251,7 @@ impl<R: Read> NexmonReader<R> {
             }
             // Past this point the packet is nexmon CSI; pcap framing is intact, so a bad
             // packet is reported and the next one is still readable.
-            let bad = |problem: String| CsiError::malformed(&name, rec.offset, problem);
+            let bad = |problem: String| CsiError::malformed(name, rec.offset, problem);
             if payload.len() < NEXMON_HEADER_LEN {
                 self.recoverable = true;
                 return Err(bad(format!(
@@ -262,7 +271,7 @@ impl<R: Read> NexmonReader<R> {
                 None => {
                     self.recoverable = true;
                     return Err(CsiError::unsupported(
-                        &name,
+                        name,
                         rec.offset,
                         format!(
                             "cannot tell the nexmon chip from chip_version 0x{chip_version:04x}; \
@@ -404,17 +413,73 @@ fn decode_words(bytes: &[u8], chip: NexmonChip) -> Vec<Complex32> {
             })
             .collect()
     } else {
-        let h: Vec<u32> = words.map(u32::from_le_bytes).collect();
         let (nman, nexp) = if chip == NexmonChip::Bcm4358 {
             (9, 5)
         } else {
             (12, 6)
         };
-        let out = unpack_float_acphy(10, true, nman, nexp, &h);
-        out.chunks_exact(2)
-            .map(|p| Complex32::new(p[0] as f32, p[1] as f32))
-            .collect()
+        unpack_float_complex(10, nman, nexp, bytes)
     }
+}
+
+/// [`unpack_float_acphy`] with autoscale over little-endian words, straight to
+/// complex values: the same arithmetic without the intermediate vectors.
+fn unpack_float_complex(nbits: i32, nman: u32, nexp: u32, bytes: &[u8]) -> Vec<Complex32> {
+    let iq_mask: u32 = (1 << (nman - 1)) - 1;
+    let e_mask: u32 = (1 << nexp) - 1;
+    let e_p: i32 = 1 << (nexp - 1);
+    let sgnr_mask: u32 = 1 << (nexp + 2 * nman - 1);
+    let sgni_mask: u32 = sgnr_mask >> nman;
+    let e_zero: i32 = -(nman as i32);
+    let word = |w: &[u8]| u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+    let exponent = |w: u32| {
+        let e = (w & e_mask) as i32;
+        if e >= e_p {
+            e - (e_p << 1)
+        } else {
+            e
+        }
+    };
+    // Pass 1: the largest exponent after normalising each mantissa (autoscale).
+    let mut maxbit: i32 = -e_p;
+    for w in bytes.chunks_exact(4) {
+        let w = word(w);
+        let x = ((w >> (nexp + nman)) & iq_mask) | ((w >> nexp) & iq_mask);
+        if x != 0 {
+            // The C loop adds the index of the highest set bit.
+            let e = exponent(w) + (31 - x.leading_zeros()) as i32;
+            maxbit = maxbit.max(e);
+        }
+    }
+    let shft = nbits - maxbit;
+    let scale = |v: u32, e: i32, negative: bool| -> f32 {
+        let v = v as i64;
+        let mag = if e < e_zero {
+            0
+        } else if e < 0 {
+            v >> (-e)
+        } else if e < 40 {
+            v << e
+        } else {
+            0
+        };
+        let mag = mag as i32; // C stores the shifted value in an int32.
+        (if negative { mag.wrapping_neg() } else { mag }) as f32
+    };
+    // Pass 2: scale every value.
+    bytes
+        .chunks_exact(4)
+        .map(|w| {
+            let w = word(w);
+            let e = exponent(w) + shft;
+            let vi = (w >> (nexp + nman)) & iq_mask;
+            let vq = (w >> nexp) & iq_mask;
+            Complex32::new(
+                scale(vi, e, w & sgnr_mask != 0),
+                scale(vq, e, w & sgni_mask != 0),
+            )
+        })
+        .collect()
 }
 
 /// A port of nexmon_csi's `unpack_float_acphy` (utils/matlab/unpack_float.c).
@@ -612,5 +677,37 @@ mod tests {
         assert!(unpack_float_acphy(10, true, 9, 5, &[0, 0, 0])
             .iter()
             .all(|&v| v == 0));
+    }
+
+    #[test]
+    fn fast_float_unpacking_matches_the_port_of_unpack_float_c() {
+        let mut seed = 0x9E3779B97F4A7C15u64;
+        for round in 0..400 {
+            let n = [64, 128, 256, 512][round % 4];
+            let mut bytes = Vec::with_capacity(n * 4);
+            for _ in 0..n * 4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Some rounds sparse, so zero mantissas and small exponents occur.
+                bytes.push(if round % 3 == 0 {
+                    (seed as u8) & 0x0f
+                } else {
+                    seed as u8
+                });
+            }
+            let h: Vec<u32> = bytes
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            for (nman, nexp) in [(9, 5), (12, 6)] {
+                let slow = unpack_float_acphy(10, true, nman, nexp, &h);
+                let fast = unpack_float_complex(10, nman, nexp, &bytes);
+                for (i, c) in fast.iter().enumerate() {
+                    assert_eq!(c.re, slow[2 * i] as f32, "round {round} value {i}");
+                    assert_eq!(c.im, slow[2 * i + 1] as f32, "round {round} value {i}");
+                }
+            }
+        }
     }
 }

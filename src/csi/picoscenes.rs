@@ -121,6 +121,11 @@ pub struct PicoScenesReader<R: Read> {
 }
 
 impl<R: Read> PicoScenesReader<R> {
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.src.offset
+    }
+
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         PicoScenesReader {
             src: Source::new(reader, name.into()),
@@ -475,27 +480,27 @@ fn decode_qca9300(data: &[u8], n_sts: usize, n_rx: usize, n_tones: usize) -> Arr
         let v = v as i32;
         (if v & 0x200 != 0 { v - 0x400 } else { v }) as f32
     };
-    let mut put = |value_pos: usize, re: f32, im: f32| {
-        let rx = value_pos % n_rx;
-        let sts = (value_pos / n_rx) % n_sts;
-        let tone = value_pos / (n_rx * n_sts);
-        csi[[sts, rx, tone]] = Complex32::new(re, im);
+    let out = csi.as_slice_mut().expect("fresh array is contiguous");
+    // Values arrive with rx fastest, then sts, then tone.
+    let (mut rx, mut sts, mut tone) = (0usize, 0usize, 0usize);
+    let mut put = |re: f32, im: f32| {
+        out[(sts * n_rx + rx) * n_tones + tone] = Complex32::new(re, im);
+        rx += 1;
+        if rx == n_rx {
+            rx = 0;
+            sts += 1;
+            if sts == n_sts {
+                sts = 0;
+                tone += 1;
+            }
+        }
     };
-    for i in 0..total / 2 {
-        let r = &data[i * 5..i * 5 + 5];
-        let (b0, b1, b2, b3, b4) = (
-            r[0] as u32,
-            r[1] as u32,
-            r[2] as u32,
-            r[3] as u32,
-            r[4] as u32,
-        );
-        let v0 = b0 | ((b1 & 0x03) << 8);
-        let v1 = ((b1 & 0xfc) >> 2) | ((b2 & 0x0f) << 6);
-        let v2 = ((b2 & 0xf0) >> 4) | ((b3 & 0x3f) << 4);
-        let v3 = ((b3 & 0xc0) >> 6) | (b4 << 2);
-        put(2 * i, sign(v1), sign(v0));
-        put(2 * i + 1, sign(v3), sign(v2));
+    for r in data[..total / 2 * 5].chunks_exact(5) {
+        // Four 10-bit fields, little-endian bit order: imag, real, imag, real.
+        let bits = u64::from_le_bytes([r[0], r[1], r[2], r[3], r[4], 0, 0, 0]);
+        let v = |i: u32| ((bits >> (10 * i)) & 0x3ff) as u32;
+        put(sign(v(1)), sign(v(0)));
+        put(sign(v(3)), sign(v(2)));
     }
     csi
 }

@@ -16,6 +16,7 @@ use super::esp32::Esp32Reader;
 use super::intel5300::{Intel5300Options, Intel5300Reader};
 use super::nexmon::{NexmonOptions, NexmonReader};
 use super::picoscenes::PicoScenesReader;
+use super::table::CsiTable;
 use super::{CsiFormat, CsiFrame};
 
 /// Per-format options; the defaults follow the official readers.
@@ -38,6 +39,26 @@ pub enum CsiReader<R: Read> {
 }
 
 impl<R: Read> CsiReader<R> {
+    /// Reads the next frame into `table` (errors are returned, not stored);
+    /// `Some(Ok(()))` when a frame was appended, `None` at the end.
+    pub fn next_into(&mut self, table: &mut CsiTable) -> Option<Result<(), CsiError>> {
+        match self {
+            CsiReader::Intel5300(r) => r.next_into(table),
+            _ => self.next().map(|r| r.map(|f| table.push(f))),
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        match self {
+            CsiReader::Intel5300(r) => r.offset(),
+            CsiReader::Atheros(r) => r.offset(),
+            CsiReader::Nexmon(r) => r.offset(),
+            CsiReader::Esp32(r) => r.offset(),
+            CsiReader::PicoScenes(r) => r.offset(),
+        }
+    }
+
     /// A reader of `format` over `reader`; `name` appears in error messages.
     pub fn new(
         reader: R,

@@ -2,14 +2,15 @@
 //!
 //! Conversion and delegation only: reading, detection and decoding live in
 //! `crate::csi`. Files are read with the GIL released. A `Recording` keeps the frames
-//! in Rust; per-frame arrays are built on access and the whole-recording arrays
-//! (`csi`, `timestamps`, `rssi`, `noise`) once, then cached.
+//! column-wise (`crate::csi::CsiTable`): the stacked `csi` array is the buffer the file
+//! was decoded into, per-frame arrays are built on access and the other
+//! whole-recording arrays (`timestamps`, `rssi`, `noise`) once, then cached.
 
 use std::sync::Arc;
 
-use ndarray::{Array1, Array4};
+use ndarray::{Array3, Array4};
 use num_complex::{Complex32, Complex64};
-use numpy::{IntoPyArray, PyArray1, PyArray3, PyArray4};
+use numpy::{IntoPyArray, PyArray1, PyArray3, PyArray4, PyArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyFileNotFoundError, PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
@@ -21,7 +22,7 @@ use crate::csi::intel5300::get_scaled_csi;
 use crate::csi::nexmon::NexmonChip;
 use crate::csi::udp;
 use crate::csi::{
-    read_all_with, CsiError, CsiFormat, CsiFrame, FrameMeta, MetaValue, ReadOptions, Recording,
+    read_table_with, CsiError, CsiFormat, CsiTable, FrameInfo, FrameMeta, MetaValue, ReadOptions,
 };
 
 create_exception!(
@@ -85,10 +86,10 @@ fn read_csi(
             )))
         }
     };
-    let rec = py
-        .detach(|| read_all_with(&path, format, &options))
+    let table = py
+        .detach(|| read_table_with(&path, format, &options))
         .map_err(to_py_err)?;
-    Ok(PyRecording::new(rec))
+    Ok(PyRecording::new(py, table))
 }
 
 /// Decodes one ESP32-node UDP datagram (docs/udp-frame.md) into `(node_id, CsiFrame)`.
@@ -96,22 +97,22 @@ fn read_csi(
 #[pyo3(signature = (datagram, source="udp"))]
 fn decode_udp_frame(datagram: &[u8], source: &str) -> PyResult<(u16, PyCsiFrame)> {
     let d = udp::decode(datagram, source).map_err(to_py_err)?;
-    let rec = Recording {
-        path: source.to_string(),
-        format: CsiFormat::Udp,
-        frames: vec![d.frame],
-        errors: Vec::new(),
-    };
+    let mut table = CsiTable::new(source, CsiFormat::Udp);
+    table.push(d.frame);
     Ok((
         d.node_id,
         PyCsiFrame {
-            rec: Arc::new(rec),
+            table: Arc::new(table),
+            stacked: None,
             index: 0,
         },
     ))
 }
 
 /// A CSI file read into memory: a sequence of `CsiFrame`.
+///
+/// When every frame has the same shape the CSI is held once, as the `csi` array
+/// (decoded straight into it); a frame's `csi` is a copy of `csi[i]`.
 #[pyclass(
     module = "wifi_densepose._native",
     name = "Recording",
@@ -119,18 +120,28 @@ fn decode_udp_frame(datagram: &[u8], source: &str) -> PyResult<(u16, PyCsiFrame)
     sequence
 )]
 pub struct PyRecording {
-    rec: Arc<Recording>,
-    csi: PyOnceLock<Py<PyArray4<Complex32>>>,
+    /// Metadata of every frame; also the CSI values when shapes differ.
+    table: Arc<CsiTable>,
+    /// The stacked CSI when shapes agree (the table's buffer, moved, not copied).
+    stacked: Option<Py<PyArray4<Complex32>>>,
     timestamps: PyOnceLock<Py<PyArray1<f64>>>,
     rssi: PyOnceLock<Py<PyArray1<f64>>>,
     noise: PyOnceLock<Py<PyArray1<f64>>>,
 }
 
 impl PyRecording {
-    fn new(rec: Recording) -> Self {
+    fn new(py: Python<'_>, mut table: CsiTable) -> Self {
+        let stacked = (table.shapes.len() <= 1).then(|| {
+            let [t, r, s] = table.shapes.first().copied().unwrap_or([0, 0, 0]);
+            let values = std::mem::take(&mut table.csi);
+            Array4::from_shape_vec((table.frames.len(), t, r, s), values)
+                .expect("uniform shapes count every value")
+                .into_pyarray(py)
+                .unbind()
+        });
         PyRecording {
-            rec: Arc::new(rec),
-            csi: PyOnceLock::new(),
+            table: Arc::new(table),
+            stacked,
             timestamps: PyOnceLock::new(),
             rssi: PyOnceLock::new(),
             noise: PyOnceLock::new(),
@@ -141,91 +152,96 @@ impl PyRecording {
         &self,
         py: Python<'_>,
         cell: &PyOnceLock<Py<PyArray1<f64>>>,
-        get: fn(&CsiFrame) -> f64,
+        get: fn(&FrameInfo) -> f64,
     ) -> Py<PyArray1<f64>> {
         cell.get_or_init(py, || {
-            let v: Array1<f64> = self.rec.frames.iter().map(get).collect();
+            let v: Vec<f64> = self.table.frames.iter().map(get).collect();
             v.into_pyarray(py).unbind()
         })
         .clone_ref(py)
+    }
+
+    fn frame_at(&self, py: Python<'_>, index: usize) -> PyCsiFrame {
+        PyCsiFrame {
+            table: Arc::clone(&self.table),
+            stacked: self.stacked.as_ref().map(|a| a.clone_ref(py)),
+            index,
+        }
     }
 }
 
 #[pymethods]
 impl PyRecording {
     fn __len__(&self) -> usize {
-        self.rec.frames.len()
+        self.table.frames.len()
     }
 
-    fn __getitem__(&self, index: isize) -> PyResult<PyCsiFrame> {
-        let n = self.rec.frames.len() as isize;
+    fn __getitem__(&self, py: Python<'_>, index: isize) -> PyResult<PyCsiFrame> {
+        let n = self.table.frames.len() as isize;
         let i = if index < 0 { index + n } else { index };
         if !(0..n).contains(&i) {
             return Err(PyIndexError::new_err(format!(
                 "frame index {index} out of range for {n} frames"
             )));
         }
-        Ok(PyCsiFrame {
-            rec: Arc::clone(&self.rec),
-            index: i as usize,
-        })
+        Ok(self.frame_at(py, i as usize))
     }
 
-    fn __iter__(&self) -> RecordingIter {
+    fn __iter__(slf: Bound<'_, Self>) -> RecordingIter {
         RecordingIter {
-            rec: Arc::clone(&self.rec),
+            rec: slf.unbind(),
             next: 0,
         }
     }
 
     fn __repr__(&self) -> String {
-        let shapes: Vec<String> = self.rec.shapes().iter().map(|s| format!("{s:?}")).collect();
+        let shapes: Vec<String> = self.table.shapes.iter().map(|s| format!("{s:?}")).collect();
         format!(
             "Recording({:?}, format={:?}, frames={}, shapes=[{}], errors={})",
-            self.rec.path,
-            self.rec.format.name(),
-            self.rec.frames.len(),
+            self.table.path,
+            self.table.format.name(),
+            self.table.frames.len(),
             shapes.join(", "),
-            self.rec.errors.len()
+            self.table.errors.len()
         )
     }
 
     /// The file as given.
     #[getter]
     fn path(&self) -> &str {
-        &self.rec.path
+        &self.table.path
     }
 
     /// The format that was read ("intel5300", "nexmon"...).
     #[getter]
     fn format(&self) -> &'static str {
-        self.rec.format.name()
+        self.table.format.name()
     }
 
     /// Every problem met while reading, as messages naming file, offset and problem.
     #[getter]
     fn errors(&self) -> Vec<String> {
-        self.rec.errors.iter().map(|e| e.to_string()).collect()
+        self.table.errors.iter().map(|e| e.to_string()).collect()
     }
 
     /// The first problem met, or None for a clean file.
     #[getter]
     fn error(&self) -> Option<String> {
-        self.rec.error().map(|e| e.to_string())
+        self.table.error().map(|e| e.to_string())
     }
 
     /// Byte offsets of the problems in `errors`.
     #[getter]
     fn error_offsets(&self) -> Vec<u64> {
-        self.rec.errors.iter().map(|e| e.offset()).collect()
+        self.table.errors.iter().map(|e| e.offset()).collect()
     }
 
     /// Distinct (n_tx, n_rx, n_sub) shapes in order of first appearance.
     #[getter]
     fn shapes(&self) -> Vec<(usize, usize, usize)> {
-        self.rec
-            .shapes()
-            .into_iter()
+        self.table
+            .shapes
+            .iter()
             .map(|s| (s[0], s[1], s[2]))
             .collect()
     }
@@ -248,45 +264,28 @@ impl PyRecording {
         self.column(py, &self.noise, |f| f.noise.map_or(f64::NAN, f64::from))
     }
 
-    /// All CSI stacked as complex64 `(n_frames, n_tx, n_rx, n_sub)`, built once.
-    /// ValueError when frames differ in shape.
+    /// All CSI stacked as complex64 `(n_frames, n_tx, n_rx, n_sub)`, always the same
+    /// array. ValueError when frames differ in shape.
     #[getter]
     fn csi(&self, py: Python<'_>) -> PyResult<Py<PyArray4<Complex32>>> {
-        let shapes = self.rec.shapes();
-        if shapes.len() > 1 {
-            let listed: Vec<String> = shapes.iter().map(|s| format!("{s:?}")).collect();
-            return Err(PyValueError::new_err(format!(
-                "{}: frames have different shapes ({}); index frames one by one or read with options that make them uniform",
-                self.rec.path,
-                listed.join(", ")
-            )));
-        }
-        let rec = Arc::clone(&self.rec);
-        let arr = self.csi.get_or_init(py, || {
-            let stacked = py.detach(|| stack(&rec, shapes.first().copied().unwrap_or([0, 0, 0])));
-            stacked.into_pyarray(py).unbind()
-        });
-        Ok(arr.clone_ref(py))
-    }
-}
-
-fn stack(rec: &Recording, [t, r, s]: [usize; 3]) -> Array4<Complex32> {
-    // One pass that appends each frame's contiguous values: no zero-fill of a buffer
-    // that is overwritten anyway, which halves the memory traffic for large files.
-    let mut values = Vec::with_capacity(rec.frames.len() * t * r * s);
-    for f in &rec.frames {
-        match f.csi.as_slice() {
-            Some(slice) => values.extend_from_slice(slice),
-            None => values.extend(f.csi.iter().copied()),
+        match &self.stacked {
+            Some(a) => Ok(a.clone_ref(py)),
+            None => {
+                let listed: Vec<String> =
+                    self.table.shapes.iter().map(|s| format!("{s:?}")).collect();
+                Err(PyValueError::new_err(format!(
+                    "{}: frames have different shapes ({}); index frames one by one or read with options that make them uniform",
+                    self.table.path,
+                    listed.join(", ")
+                )))
+            }
         }
     }
-    Array4::from_shape_vec((rec.frames.len(), t, r, s), values)
-        .expect("uniform shapes were checked")
 }
 
 #[pyclass(module = "wifi_densepose._native")]
 struct RecordingIter {
-    rec: Arc<Recording>,
+    rec: Py<PyRecording>,
     next: usize,
 }
 
@@ -296,13 +295,11 @@ impl RecordingIter {
         slf
     }
 
-    fn __next__(&mut self) -> Option<PyCsiFrame> {
-        (self.next < self.rec.frames.len()).then(|| {
+    fn __next__(&mut self, py: Python<'_>) -> Option<PyCsiFrame> {
+        let rec = self.rec.get();
+        (self.next < rec.table.frames.len()).then(|| {
             self.next += 1;
-            PyCsiFrame {
-                rec: Arc::clone(&self.rec),
-                index: self.next - 1,
-            }
+            rec.frame_at(py, self.next - 1)
         })
     }
 }
@@ -310,13 +307,38 @@ impl RecordingIter {
 /// One received packet's CSI and metadata.
 #[pyclass(module = "wifi_densepose._native", name = "CsiFrame", frozen)]
 pub struct PyCsiFrame {
-    rec: Arc<Recording>,
+    table: Arc<CsiTable>,
+    /// The recording's stacked CSI, where the values live when shapes agree.
+    stacked: Option<Py<PyArray4<Complex32>>>,
     index: usize,
 }
 
 impl PyCsiFrame {
-    fn frame(&self) -> &CsiFrame {
-        &self.rec.frames[self.index]
+    fn info(&self) -> &FrameInfo {
+        &self.table.frames[self.index]
+    }
+
+    /// The frame's CSI values, `(n_tx, n_rx, n_sub)`.
+    fn values(&self, py: Python<'_>) -> PyResult<Array3<Complex32>> {
+        let [t, r, s] = self.info().shape;
+        let values = match &self.stacked {
+            Some(a) => {
+                let a = a.bind(py).readonly();
+                let all = a.as_slice().map_err(|_| {
+                    PyValueError::new_err("the recording's csi array is no longer contiguous")
+                })?;
+                let n = t * r * s;
+                all.get(self.index * n..(self.index + 1) * n)
+                    .ok_or_else(|| {
+                        PyValueError::new_err(
+                            "the recording's csi array no longer holds this frame",
+                        )
+                    })?
+                    .to_vec()
+            }
+            None => self.table.frame_csi(self.index).to_vec(),
+        };
+        Ok(Array3::from_shape_vec((t, r, s), values).expect("the shape counts the values"))
     }
 }
 
@@ -324,56 +346,56 @@ impl PyCsiFrame {
 impl PyCsiFrame {
     /// complex64 array `(n_tx, n_rx, n_sub)`.
     #[getter]
-    fn csi<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray3<Complex32>> {
-        self.frame().csi.clone().into_pyarray(py)
+    fn csi<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<Complex32>>> {
+        Ok(self.values(py)?.into_pyarray(py))
     }
 
     #[getter]
     fn shape(&self) -> (usize, usize, usize) {
-        let f = self.frame();
-        (f.n_tx(), f.n_rx(), f.n_subcarriers())
+        let [t, r, s] = self.info().shape;
+        (t, r, s)
     }
 
     #[getter]
     fn timestamp(&self) -> f64 {
-        self.frame().timestamp
+        self.info().timestamp
     }
 
     #[getter]
     fn rssi(&self) -> Option<f32> {
-        self.frame().rssi
+        self.info().rssi
     }
 
     #[getter]
     fn noise(&self) -> Option<f32> {
-        self.frame().noise
+        self.info().noise
     }
 
     #[getter]
     fn format(&self) -> &'static str {
-        self.frame().format.name()
+        self.table.format.name()
     }
 
     #[getter]
     fn channel(&self) -> Option<u16> {
-        self.frame().channel
+        self.info().channel
     }
 
     #[getter]
     fn bandwidth_mhz(&self) -> Option<u16> {
-        self.frame().bandwidth_mhz
+        self.info().bandwidth_mhz
     }
 
     #[getter]
     fn sequence(&self) -> Option<u64> {
-        self.frame().sequence
+        self.info().sequence
     }
 
     /// Format-specific fields, named as the official tools name them.
     #[getter]
     fn meta<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        for (k, v) in self.frame().meta.fields() {
+        for (k, v) in self.info().meta.fields() {
             match v {
                 MetaValue::Int(i) => d.set_item(k, i)?,
                 MetaValue::Float(x) => d.set_item(k, x)?,
@@ -387,25 +409,25 @@ impl PyCsiFrame {
 
     /// Intel 5300 only: the official `get_scaled_csi` (complex128, SNR units).
     fn scaled_csi<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<Complex64>>> {
-        match &self.frame().meta {
+        match &self.info().meta {
             FrameMeta::Intel5300(m) if m.scaled => Err(PyValueError::new_err(
                 "this frame was read with scaled=True; its csi already holds the scaled values",
             )),
-            FrameMeta::Intel5300(m) => Ok(get_scaled_csi(&self.frame().csi, m).into_pyarray(py)),
+            FrameMeta::Intel5300(m) => Ok(get_scaled_csi(&self.values(py)?, m).into_pyarray(py)),
             _ => Err(PyValueError::new_err(format!(
                 "scaled_csi is defined for Intel 5300 frames only, this frame is {}",
-                self.frame().format.name()
+                self.table.format.name()
             ))),
         }
     }
 
     fn __repr__(&self) -> String {
-        let f = self.frame();
+        let f = self.info();
         format!(
             "CsiFrame(format={:?}, timestamp={}, shape={:?}, rssi={:?})",
-            f.format.name(),
+            self.table.format.name(),
             f.timestamp,
-            f.csi.shape(),
+            f.shape,
             f.rssi
         )
     }
