@@ -14,6 +14,7 @@
 
 pub mod csi;
 pub mod server;
+pub mod sim;
 
 #[cfg(feature = "python")]
 mod python;
