@@ -3,4 +3,6 @@ pub mod channel;
 pub mod device;
 pub mod error;
 pub mod geom;
+pub mod motion;
 pub mod room;
+pub mod skeleton;
