@@ -46,6 +46,16 @@ pub fn normalize_or(a: V3, fallback: V3) -> V3 {
     }
 }
 
+/// Cross product `a x b`.
+#[inline]
+pub fn cross(a: V3, b: V3) -> V3 {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
 /// Squared distance between segments `p0-p1` and `q0-q1` (Ericson, Real-Time
 /// Collision Detection, 5.1.9), robust to degenerate segments.
 pub fn seg_seg_dist2(p0: V3, p1: V3, q0: V3, q1: V3) -> f64 {
