@@ -5,11 +5,13 @@ use pyo3::prelude::*;
 
 mod csi;
 mod server;
+mod sim;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     csi::register(m)?;
     server::register(m)?;
+    sim::register(m)?;
     Ok(())
 }

@@ -20,7 +20,7 @@
 
 use num_complex::Complex32;
 use rand::Rng;
-use rand_distr_lite::{normal, uniform_phase};
+use rand_distr_lite::{normal, normal_pair, uniform_phase};
 use serde::{Deserialize, Serialize};
 
 use super::error::{check_range, SimError};
@@ -123,6 +123,20 @@ mod rand_distr_lite {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Two independent standard normal deviates (Marsaglia's polar method: no
+    /// trigonometry, one logarithm per pair).
+    pub fn normal_pair<R: Rng + ?Sized>(rng: &mut R) -> (f64, f64) {
+        loop {
+            let u = 2.0 * rng.gen::<f64>() - 1.0;
+            let v = 2.0 * rng.gen::<f64>() - 1.0;
+            let s = u * u + v * v;
+            if s > 0.0 && s < 1.0 {
+                let f = (-2.0 * s.ln() / s).sqrt();
+                return (u * f, v * f);
+            }
+        }
+    }
+
     pub fn uniform_phase<R: Rng + ?Sized>(rng: &mut R) -> f64 {
         rng.gen::<f64>() * std::f64::consts::TAU
     }
@@ -216,7 +230,8 @@ impl Impairments {
             .subcarriers
             .iter()
             .map(|&k| {
-                let (sn, cs) = (slope * k as f64).sin_cos();
+                let (sn, cs) =
+                    super::channel::sincos_turns(slope * k as f64 / std::f64::consts::TAU);
                 (cs, sn)
             })
             .collect();
@@ -237,8 +252,9 @@ impl Impairments {
                 let mut re = g * (x * cr - y * ci);
                 let mut im = g * (x * ci + y * cr);
                 if ns > 0.0 {
-                    re += ns * normal(rng);
-                    im += ns * normal(rng);
+                    let (a, b) = normal_pair(rng);
+                    re += ns * a;
+                    im += ns * b;
                 }
                 if self.full_scale.is_finite() {
                     re = re.round().clamp(-self.full_scale, self.full_scale);

@@ -320,10 +320,21 @@ impl BodyShape {
         ];
         // Tip about the mid-ankle, turn, place, drop to the floor.
         let pivot = mid(ankles[0], ankles[1]);
+        let (ps, pc) = p.pitch.sin_cos();
+        let (hs_, hc) = heading.sin_cos();
         let place = |q: V3| -> V3 {
-            let r = add(pivot, rot_y(sub(q, pivot), p.pitch));
-            let r = rot_z(r, heading);
-            [r[0] + xy[0], r[1] + xy[1], r[2]]
+            let v = sub(q, pivot);
+            // rot_y(pitch) then rot_z(heading), with the sines computed once.
+            let r = [
+                pivot[0] + pc * v[0] + ps * v[2],
+                pivot[1] + v[1],
+                pivot[2] - ps * v[0] + pc * v[2],
+            ];
+            [
+                hc * r[0] - hs_ * r[1] + xy[0],
+                hs_ * r[0] + hc * r[1] + xy[1],
+                r[2],
+            ]
         };
         let mut caps = [Capsule {
             part: Part::Head,
