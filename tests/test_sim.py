@@ -100,6 +100,7 @@ def test_impairment_statistics_measured_from_csi():
     base = clean(duration_s=20, channel={"line_of_sight": True, "reflections": True})
     ref = sim.generate(base, dense_pose_grid=0)["csi"][0, 0, 0]
     imp = dict(base, impairments={"cfo": False, "chain_phase": False, "timing_offset_std_ns": 30,
+                                   "frequency_ripple_db": 0,
                                    "gain_jitter_db": 0.8, "snr_db": None, "quantize": False,
                                    "packet_loss": 0.05, "timestamp_jitter_s": 0.001})
     d = sim.generate(imp, seed=3, dense_pose_grid=0)
@@ -122,6 +123,7 @@ def test_noise_floor_matches_snr():
     base = clean(duration_s=5, channel={"line_of_sight": True, "reflections": True})
     ref = sim.generate(base, dense_pose_grid=0)["csi"]
     noisy = dict(base, impairments={"cfo": False, "chain_phase": False, "timing_offset_std_ns": 0,
+                                     "frequency_ripple_db": 0,
                                      "gain_jitter_db": 0, "snr_db": 15, "quantize": False,
                                      "packet_loss": 0, "timestamp_jitter_s": 0})
     d = sim.generate(noisy, dense_pose_grid=0)["csi"]

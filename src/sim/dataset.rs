@@ -76,6 +76,7 @@ impl Simulator {
             device.n_tx,
             device.n_rx,
             device.iq_bits,
+            device.timing_offset_std_ns,
             channel.empty_room_power(),
             &mut setup,
         )?;

@@ -52,6 +52,9 @@ pub struct DeviceProfile {
     pub antenna_spacing_m: f64,
     /// Bits per I or Q word (signed); 0 means no quantization.
     pub iq_bits: u32,
+    /// Default spread of the per-packet timing offset (phase slope), ns: the
+    /// phase-slope spread of our recordings of this card (`docs/simulator.md`).
+    pub timing_offset_std_ns: f64,
 }
 
 fn fft_order(lo: i32, hi: i32) -> Vec<i32> {
@@ -135,6 +138,12 @@ impl DeviceProfile {
             n_rx,
             antenna_spacing_m: 0.5 * C / carrier_hz,
             iq_bits: bits,
+            timing_offset_std_ns: match name {
+                "intel5300" | "intel5300_40" => 17.0,
+                "atheros" | "atheros_40" => 16.0,
+                "esp32" | "esp32_192" => 20.0,
+                _ => 110.0,
+            },
         })
     }
 

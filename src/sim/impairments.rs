@@ -33,7 +33,12 @@ pub struct ImpairmentSpec {
     pub enabled: bool,
     pub cfo: bool,
     pub chain_phase: bool,
-    pub timing_offset_std_ns: f64,
+    /// `None` (JSON null or absent): the device profile's value, fitted to our
+    /// recordings (see `docs/simulator.md`).
+    pub timing_offset_std_ns: Option<f64>,
+    /// A fixed per-receive-chain amplitude ripple over the subcarriers (the card's
+    /// filter response), standard deviation in dB.
+    pub frequency_ripple_db: f64,
     pub gain_jitter_db: f64,
     /// `None` (JSON null): no noise.
     pub snr_db: Option<f64>,
@@ -48,7 +53,8 @@ impl Default for ImpairmentSpec {
             enabled: true,
             cfo: true,
             chain_phase: true,
-            timing_offset_std_ns: 25.0,
+            timing_offset_std_ns: None,
+            frequency_ripple_db: 1.5,
             gain_jitter_db: 0.5,
             snr_db: Some(30.0),
             quantize: true,
@@ -68,11 +74,14 @@ impl ImpairmentSpec {
     }
 
     pub fn validate(&self) -> Result<(), SimError> {
+        if let Some(t) = self.timing_offset_std_ns {
+            check_range("impairments.timing_offset_std_ns", t, 0.0, 1e4)?;
+        }
         check_range(
-            "impairments.timing_offset_std_ns",
-            self.timing_offset_std_ns,
+            "impairments.frequency_ripple_db",
+            self.frequency_ripple_db,
             0.0,
-            1e4,
+            20.0,
         )?;
         check_range("impairments.gain_jitter_db", self.gain_jitter_db, 0.0, 40.0)?;
         if let Some(s) = self.snr_db {
@@ -108,6 +117,10 @@ pub struct Impairments {
     pub full_scale: f64,
     pub rx_phase: Vec<f64>,
     pub tx_phase: Vec<f64>,
+    /// Per receive chain, per reported subcarrier amplitude factor.
+    pub rx_ripple: Vec<Vec<f64>>,
+    /// Timing offset standard deviation in use, seconds.
+    pub timing_std_s: f64,
     subcarriers: Vec<i32>,
     zeroed: Vec<bool>,
 }
@@ -152,6 +165,7 @@ impl Impairments {
         n_tx: usize,
         n_rx: usize,
         iq_bits: u32,
+        default_timing_std_ns: f64,
         empty_power: f64,
         setup: &mut R,
     ) -> Result<Self, SimError> {
@@ -180,6 +194,40 @@ impl Impairments {
         };
         let tx_phase = chain(n_tx);
         let rx_phase = chain(n_rx);
+        // Ripple: three random cosines across the band per chain, scaled to the
+        // configured standard deviation in dB.
+        let (kmin, kmax) = subcarriers
+            .iter()
+            .fold((i32::MAX, i32::MIN), |(a, b), &k| (a.min(k), b.max(k)));
+        let span = ((kmax - kmin).max(1)) as f64;
+        let rx_ripple = (0..n_rx)
+            .map(|_| {
+                if !on || spec.frequency_ripple_db <= 0.0 {
+                    return vec![1.0; subcarriers.len()];
+                }
+                let comps: Vec<(f64, f64)> = (0..3)
+                    .map(|_| (0.5 + 2.0 * setup.gen::<f64>(), uniform_phase(setup)))
+                    .collect();
+                let raw: Vec<f64> = subcarriers
+                    .iter()
+                    .map(|&k| {
+                        let x = (k - kmin) as f64 / span;
+                        comps
+                            .iter()
+                            .map(|(f, p)| (std::f64::consts::TAU * f * x + p).cos())
+                            .sum::<f64>()
+                    })
+                    .collect();
+                let m = raw.iter().sum::<f64>() / raw.len() as f64;
+                let sd = (raw.iter().map(|r| (r - m).powi(2)).sum::<f64>() / raw.len() as f64)
+                    .sqrt()
+                    .max(1e-9);
+                raw.iter()
+                    .map(|r| 10f64.powf(spec.frequency_ripple_db * (r - m) / sd / 20.0))
+                    .collect()
+            })
+            .collect();
+        let timing_std_s = spec.timing_offset_std_ns.unwrap_or(default_timing_std_ns) * 1e-9;
         Ok(Impairments {
             spec: spec.clone(),
             noise_sigma,
@@ -187,6 +235,8 @@ impl Impairments {
             full_scale,
             rx_phase,
             tx_phase,
+            rx_ripple,
+            timing_std_s,
             subcarriers: subcarriers.to_vec(),
             zeroed: zeroed.to_vec(),
         })
@@ -220,7 +270,7 @@ impl Impairments {
         }
         let s = &self.spec;
         let common = if s.cfo { uniform_phase(rng) } else { 0.0 };
-        let tau = s.timing_offset_std_ns * 1e-9 * normal(rng);
+        let tau = self.timing_std_s * normal(rng);
         let gain = 10f64.powf(s.gain_jitter_db * normal(rng) / 20.0);
         let n_sub = self.subcarriers.len();
         let n_rx = self.rx_phase.len();
@@ -249,8 +299,9 @@ impl Impairments {
                 // rotation = exp(j (ph + slope k))
                 let (cr, ci) = (pc * rc - ps * rs, pc * rs + ps * rc);
                 let (x, y) = (c.re as f64, c.im as f64);
-                let mut re = g * (x * cr - y * ci);
-                let mut im = g * (x * ci + y * cr);
+                let gk = g * self.rx_ripple[j][k];
+                let mut re = gk * (x * cr - y * ci);
+                let mut im = gk * (x * ci + y * cr);
                 if ns > 0.0 {
                     let (a, b) = normal_pair(rng);
                     re += ns * a;
@@ -282,7 +333,7 @@ mod tests {
         let z = vec![false; subs.len()];
         let mut rng = StdRng::seed_from_u64(1);
         (
-            Impairments::new(&spec, &subs, &z, 1, 2, 8, 1.0, &mut rng).unwrap(),
+            Impairments::new(&spec, &subs, &z, 1, 2, 8, 17.0, 1.0, &mut rng).unwrap(),
             subs,
         )
     }
@@ -299,7 +350,8 @@ mod tests {
             snr_db: None,
             quantize: false,
             gain_jitter_db: 1.0,
-            timing_offset_std_ns: 40.0,
+            timing_offset_std_ns: Some(40.0),
+            frequency_ripple_db: 0.0,
             ..Default::default()
         };
         let (imp, subs) = setup(spec);
@@ -340,7 +392,8 @@ mod tests {
         let spec = ImpairmentSpec {
             cfo: false,
             chain_phase: false,
-            timing_offset_std_ns: 0.0,
+            timing_offset_std_ns: Some(0.0),
+            frequency_ripple_db: 0.0,
             gain_jitter_db: 0.0,
             snr_db: Some(20.0),
             quantize: false,
@@ -374,6 +427,23 @@ mod tests {
             assert!((c.re - (0.3 * 31.75f32).round()).abs() < 1e-6);
             assert!((c.im - (-0.1 * 31.75f32).round()).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn ripple_has_the_configured_spread_and_device_timing_default_applies() {
+        let (imp, subs) = setup(ImpairmentSpec {
+            frequency_ripple_db: 2.0,
+            ..Default::default()
+        });
+        assert!((imp.timing_std_s - 17e-9).abs() < 1e-15);
+        for chain in &imp.rx_ripple {
+            assert_eq!(chain.len(), subs.len());
+            let db: Vec<f64> = chain.iter().map(|a| 20.0 * a.log10()).collect();
+            let (m, _) = mean_std(&db);
+            let sd = (db.iter().map(|x| (x - m).powi(2)).sum::<f64>() / db.len() as f64).sqrt();
+            assert!((sd - 2.0).abs() < 1e-9 && m.abs() < 1e-9);
+        }
+        assert_ne!(imp.rx_ripple[0], imp.rx_ripple[1]);
     }
 
     #[test]
