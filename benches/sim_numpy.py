@@ -111,7 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     g = geometry(args.seconds)
     n = len(g["pts"])
-    sent = int(round(args.seconds * 100))
+    sent = round(args.seconds * 100)
     results = {
         "numpy per frame": n / best(lambda: numpy_per_frame(g), args.rounds),
         "numpy batched": n / best(lambda: numpy_batched(g), args.rounds),

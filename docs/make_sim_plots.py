@@ -18,9 +18,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from wifi_densepose import sim  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from wifi_densepose import sim
 
 OUT = Path(__file__).resolve().parent / "img"
 

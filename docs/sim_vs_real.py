@@ -38,7 +38,7 @@ def bins(n: int) -> np.ndarray:
     if n == 114:
         return np.array(list(range(-58, -1)) + list(range(2, 59)))
     half = n // 2
-    return np.array(list(range(0, half)) + list(range(-half, 0)))  # FFT order
+    return np.array(list(range(half)) + list(range(-half, 0)))  # FFT order
 
 
 def stats(csi: np.ndarray, ts: np.ndarray) -> dict[str, float]:
@@ -83,7 +83,6 @@ def simulated(scenario: str, device: str, seconds: float = 20.0, fps: float = 10
 def main() -> None:
     rows = [
         ("real intel5300 walk", lambda: real("intel5300_walk_1590161182.dat")),
-        ("real intel5300 log", lambda: real("intel5300_log.all_csi.6.7.6.dat")),
         ("real nexmon 43455c0 walk", lambda: real("nexmon_bcm43455c0_walk_1597159475.pcap")),
         ("real atheros", lambda: real("atheros_ath_csi_1.dat")),
         ("real esp32", lambda: real("esp32_example_csi.csv")),
@@ -100,7 +99,7 @@ def main() -> None:
         try:
             s = fn()
             print(f"| {name} | " + " | ".join(f"{s[c]:.3g}" for c in cols) + " |")
-        except Exception as e:  # a recording that cannot be read is reported, not fatal
+        except (OSError, ValueError) as e:  # an unreadable recording is reported, not fatal
             print(f"| {name} | error: {e} |")
 
 

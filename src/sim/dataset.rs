@@ -605,8 +605,8 @@ mod tests {
         assert_eq!(occ[0], 0, "starts outside");
         assert!(occ.contains(&1), "walks in");
         assert_eq!(*occ.last().unwrap(), 0, "has left");
-        for i in 0..occ.len() {
-            assert_eq!(occ[i] == 1, d.present[[i, 0]]);
+        for (i, o) in occ.iter().enumerate() {
+            assert_eq!(*o == 1, d.present[[i, 0]]);
             if !d.present[[i, 0]] {
                 assert_eq!(d.activity[[i, 0]], -1);
             }

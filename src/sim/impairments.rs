@@ -158,6 +158,7 @@ mod rand_distr_lite {
 impl Impairments {
     /// `empty_power`: mean power of the empty room's channel per element;
     /// `setup`: the session's random stream (chain phases).
+    #[allow(clippy::too_many_arguments)] // each is one property of the device or room
     pub fn new<R: Rng + ?Sized>(
         spec: &ImpairmentSpec,
         subcarriers: &[i32],

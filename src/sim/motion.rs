@@ -179,10 +179,10 @@ impl Track {
                     }
                     let mut pts = vec![xy];
                     for (w, p) in to.iter().enumerate() {
-                        for c in 0..2 {
+                        for (c, v) in p.iter().enumerate() {
                             check_range(
                                 &format!("{field}.actions[{i}].to[{w}][{c}]"),
-                                p[c],
+                                *v,
                                 -1e3,
                                 1e3,
                             )?;
@@ -395,13 +395,7 @@ impl Track {
                 } else {
                     Posture::lerp(from, to, smooth(u))
                 };
-                let activity = if *fall {
-                    labels.0
-                } else if u < 0.5 {
-                    labels.0
-                } else {
-                    labels.1
-                };
+                let activity = if *fall || u < 0.5 { labels.0 } else { labels.1 };
                 State {
                     xy: s.xy,
                     heading: s.heading,
