@@ -17,6 +17,7 @@ pub mod csi;
 pub mod dsp;
 pub mod pipeline;
 pub mod server;
+pub mod sim;
 
 #[cfg(feature = "python")]
 mod python;

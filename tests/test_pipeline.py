@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from wifi_densepose import Server
 from wifi_densepose.testing import collect
 from wifi_densepose.udp import encode_frame

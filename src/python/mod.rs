@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod csi;
 mod dsp;
 mod server;
+mod sim;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -13,5 +14,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     csi::register(m)?;
     dsp::register(m)?;
     server::register(m)?;
+    sim::register(m)?;
     Ok(())
 }

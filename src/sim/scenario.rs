@@ -1,0 +1,498 @@
+//! Scenario descriptions: everything a simulation needs, as one serde structure that
+//! reads from JSON (Python passes a dict, or a TOML file parsed with `tomllib`), and
+//! the named scenarios built from it.
+//!
+//! Every field has a default, so `{}` is a valid (empty-room, Intel 5300) scenario:
+//!
+//! ```json
+//! {
+//!   "name": "walk", "seed": 0, "duration_s": 10, "fps": 100,
+//!   "room": {"size": [6, 5, 3], "wall_reflectivity": 0.5, "floor_reflectivity": 0.3,
+//!            "ceiling_reflectivity": 0.3, "objects": [{"position": [3, 4, 0.45], "rcs_m2": 0.5}]},
+//!   "device": "intel5300",          // or {"profile": "intel5300", "n_tx": 1, "carrier_hz": 2.437e9, ...}
+//!   "placement": {"tx_position": [0.3, 2.25, 1.2], "rx_position": [5.7, 2.75, 1.2],
+//!                 "tx_axis": [0, 1, 0], "rx_axis": [0, 1, 0]},
+//!   "channel": {"line_of_sight": true, "reflections": true, "body_attenuation_db": 15},
+//!   "impairments": {"enabled": true, "cfo": true, "chain_phase": true,
+//!                   "timing_offset_std_ns": null, "frequency_ripple_db": 1.5,
+//!                   "gain_jitter_db": 0.5, "snr_db": 30,
+//!                   "quantize": true, "packet_loss": 0.01, "timestamp_jitter_s": 0.0005},
+//!   "people": [{"start": [1.5, 1.0], "heading_deg": 0, "height": 1.75, "rcs_m2": 1.0,
+//!               "posture": "standing",
+//!               "actions": [{"type": "walk", "to": [[4.5, 1.0], [4.5, 4.0]], "speed": 1.2},
+//!                           {"type": "stand", "duration_s": 2}, {"type": "fall"},
+//!                           {"type": "lie", "duration_s": 3}, {"type": "get_up"}]}],
+//!   "max_people": 2
+//! }
+//! ```
+//!
+//! Action types: `walk`, `stand`, `sit_down`, `sit`, `stand_up`, `lie_down`, `lie`,
+//! `fall`, `get_up` (see [`super::motion::Action`]). A person starting outside the room
+//! is absent until they walk in: that is how `enter_leave` works.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::channel::{ChannelOptions, Placement};
+use super::device::DeviceProfile;
+use super::error::{check_range, SimError};
+use super::impairments::ImpairmentSpec;
+use super::motion::Action;
+use super::room::{Room, StaticObject};
+
+pub const SCENARIO_NAMES: &[&str] = &[
+    "empty",
+    "walk",
+    "two_people",
+    "sit_stand",
+    "fall",
+    "fall_recover",
+    "enter_leave",
+    "lie_down",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Spec {
+    pub name: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub fps: f64,
+    pub room: RoomSpec,
+    pub device: DeviceSpec,
+    pub placement: Option<PlacementSpec>,
+    pub channel: ChannelSpec,
+    pub impairments: ImpairmentSpec,
+    pub people: Vec<PersonSpec>,
+    /// Person slots in the ground-truth arrays (default: the number of people).
+    pub max_people: Option<usize>,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec {
+            name: String::new(),
+            seed: 0,
+            duration_s: 10.0,
+            fps: 100.0,
+            room: RoomSpec::default(),
+            device: DeviceSpec::default(),
+            placement: None,
+            channel: ChannelSpec::default(),
+            impairments: ImpairmentSpec::default(),
+            people: Vec::new(),
+            max_people: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomSpec {
+    pub size: [f64; 3],
+    pub wall_reflectivity: f64,
+    pub floor_reflectivity: f64,
+    pub ceiling_reflectivity: f64,
+    pub objects: Vec<ObjectSpec>,
+}
+
+impl Default for RoomSpec {
+    fn default() -> Self {
+        let r = Room::default();
+        RoomSpec {
+            size: r.size,
+            wall_reflectivity: r.wall_reflectivity,
+            floor_reflectivity: r.floor_reflectivity,
+            ceiling_reflectivity: r.ceiling_reflectivity,
+            objects: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectSpec {
+    pub position: [f64; 3],
+    pub rcs_m2: f64,
+}
+
+/// A profile name, or a profile with overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DeviceSpec {
+    Name(String),
+    Custom(DeviceOverrides),
+}
+
+impl Default for DeviceSpec {
+    fn default() -> Self {
+        DeviceSpec::Name("intel5300".into())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceOverrides {
+    pub profile: String,
+    #[serde(default)]
+    pub n_tx: Option<usize>,
+    #[serde(default)]
+    pub n_rx: Option<usize>,
+    #[serde(default)]
+    pub carrier_hz: Option<f64>,
+    #[serde(default)]
+    pub channel: Option<u16>,
+    #[serde(default)]
+    pub antenna_spacing_m: Option<f64>,
+    #[serde(default)]
+    pub iq_bits: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementSpec {
+    pub tx_position: [f64; 3],
+    pub rx_position: [f64; 3],
+    #[serde(default = "axis_y")]
+    pub tx_axis: [f64; 3],
+    #[serde(default = "axis_y")]
+    pub rx_axis: [f64; 3],
+}
+
+fn axis_y() -> [f64; 3] {
+    [0.0, 1.0, 0.0]
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelSpec {
+    pub line_of_sight: bool,
+    pub reflections: bool,
+    pub body_attenuation_db: f64,
+}
+
+impl Default for ChannelSpec {
+    fn default() -> Self {
+        let c = ChannelOptions::default();
+        ChannelSpec {
+            line_of_sight: c.line_of_sight,
+            reflections: c.reflections,
+            body_attenuation_db: c.body_attenuation_db,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialPosture {
+    Standing,
+    Sitting,
+    Lying,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonSpec {
+    pub start: [f64; 2],
+    pub heading_deg: f64,
+    pub height: f64,
+    pub rcs_m2: f64,
+    pub posture: InitialPosture,
+    pub actions: Vec<Action>,
+}
+
+impl Default for PersonSpec {
+    fn default() -> Self {
+        PersonSpec {
+            start: [1.0, 1.0],
+            heading_deg: 0.0,
+            height: 1.75,
+            rcs_m2: 1.0,
+            posture: InitialPosture::Standing,
+            actions: Vec::new(),
+        }
+    }
+}
+
+impl Spec {
+    pub fn from_json(s: &str) -> Result<Spec, SimError> {
+        serde_json::from_str(s).map_err(|e| SimError::Parse(e.to_string()))
+    }
+
+    pub fn from_value(v: Value) -> Result<Spec, SimError> {
+        serde_json::from_value(v).map_err(|e| SimError::Parse(e.to_string()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn n_frames(&self) -> usize {
+        (self.duration_s * self.fps).round().max(1.0) as usize
+    }
+
+    pub fn room(&self) -> Room {
+        Room {
+            size: self.room.size,
+            wall_reflectivity: self.room.wall_reflectivity,
+            floor_reflectivity: self.room.floor_reflectivity,
+            ceiling_reflectivity: self.room.ceiling_reflectivity,
+            objects: self
+                .room
+                .objects
+                .iter()
+                .map(|o| StaticObject {
+                    position: o.position,
+                    rcs_m2: o.rcs_m2,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn device(&self) -> Result<DeviceProfile, SimError> {
+        match &self.device {
+            DeviceSpec::Name(n) => DeviceProfile::named(n),
+            DeviceSpec::Custom(o) => {
+                let mut d = DeviceProfile::named(&o.profile)?;
+                if let Some(v) = o.n_tx {
+                    d.n_tx = v;
+                }
+                if let Some(v) = o.n_rx {
+                    d.n_rx = v;
+                }
+                if let Some(v) = o.carrier_hz {
+                    d.carrier_hz = v;
+                    if o.antenna_spacing_m.is_none() {
+                        d.antenna_spacing_m = 0.5 * super::device::C / v;
+                    }
+                }
+                if let Some(v) = o.channel {
+                    d.channel = v;
+                }
+                if let Some(v) = o.antenna_spacing_m {
+                    d.antenna_spacing_m = v;
+                }
+                if let Some(v) = o.iq_bits {
+                    d.iq_bits = v;
+                }
+                d.validate()?;
+                Ok(d)
+            }
+        }
+    }
+
+    pub fn placement(&self, room: &Room) -> Placement {
+        match &self.placement {
+            None => Placement::default_for(room),
+            Some(p) => Placement {
+                tx_position: p.tx_position,
+                rx_position: p.rx_position,
+                tx_axis: p.tx_axis,
+                rx_axis: p.rx_axis,
+            },
+        }
+    }
+
+    pub fn channel_options(&self) -> ChannelOptions {
+        ChannelOptions {
+            line_of_sight: self.channel.line_of_sight,
+            reflections: self.channel.reflections,
+            body_attenuation_db: self.channel.body_attenuation_db,
+        }
+    }
+
+    pub fn max_people(&self) -> usize {
+        self.max_people
+            .unwrap_or(self.people.len())
+            .max(self.people.len())
+    }
+
+    /// Checks the top-level numbers; rooms, devices and scripts are checked where they
+    /// are built.
+    pub fn validate(&self) -> Result<(), SimError> {
+        check_range("duration_s", self.duration_s, 1e-3, 1e6)?;
+        check_range("fps", self.fps, 1e-3, 1e6)?;
+        if self.duration_s * self.fps > 5e7 {
+            return Err(SimError::invalid(
+                "duration_s",
+                format!(
+                    "{} s at {} fps is more than 50 million packets",
+                    self.duration_s, self.fps
+                ),
+            ));
+        }
+        if self.max_people() > 64 {
+            return Err(SimError::invalid("max_people", "at most 64"));
+        }
+        for (i, p) in self.people.iter().enumerate() {
+            check_range(&format!("people[{i}].height"), p.height, 0.5, 2.5)?;
+            check_range(&format!("people[{i}].rcs_m2"), p.rcs_m2, 0.0, 10.0)?;
+        }
+        Ok(())
+    }
+}
+
+fn walk(to: &[[f64; 2]], speed: f64) -> Value {
+    json!({"type": "walk", "to": to, "speed": speed})
+}
+
+/// Repeats `lap` (actions, seconds) until `duration` is covered.
+fn repeat(lap: Vec<Value>, lap_s: f64, duration: f64) -> Vec<Value> {
+    let n = ((duration / lap_s).ceil() as usize).clamp(1, 100_000);
+    (0..n).flat_map(|_| lap.clone()).collect()
+}
+
+/// The description of a named scenario lasting `duration_s` (scripts repeat to fill
+/// it), in the default 6 x 5 x 3 m room with the default placement (transmitter at
+/// (0.3, 2.25, 1.2), receiver at (5.7, 2.75, 1.2)).
+pub fn named(name: &str, duration_s: f64) -> Result<Value, SimError> {
+    let d = check_range("duration_s", duration_s, 1e-3, 1e6)?;
+    let loop_a = [[4.5, 1.0], [4.5, 4.0], [1.5, 4.0], [1.5, 1.0]];
+    let people = match name {
+        "empty" => json!([]),
+        "walk" => json!([{
+            "start": [1.5, 1.0],
+            "actions": repeat(vec![walk(&loop_a, 1.2)], 12.0 / 1.2, d),
+        }]),
+        "two_people" => json!([
+            {"start": [1.5, 1.0], "actions": repeat(vec![walk(&loop_a, 1.2)], 10.0, d)},
+            {"start": [1.0, 4.2], "height": 1.62, "rcs_m2": 0.8,
+             "actions": repeat(vec![walk(&[[5.0, 0.8], [1.0, 4.2]], 1.0)], 10.5, d)},
+        ]),
+        "sit_stand" => {
+            let mut acts = vec![walk(&[[3.0, 3.6]], 1.0)];
+            acts.extend(repeat(
+                vec![
+                    json!({"type": "sit_down"}),
+                    json!({"type": "sit", "duration_s": 4.0}),
+                    json!({"type": "stand_up"}),
+                    json!({"type": "stand", "duration_s": 2.0}),
+                ],
+                9.0,
+                d,
+            ));
+            json!([{"start": [1.5, 1.0], "actions": acts}])
+        }
+        "fall" => json!([{
+            "start": [1.0, 1.0],
+            "actions": [walk(&[[3.0, 2.5]], 1.2), {"type": "stand", "duration_s": 1.0},
+                        {"type": "fall"}, {"type": "lie", "duration_s": d}],
+        }]),
+        "fall_recover" => json!([{
+            "start": [1.0, 1.0],
+            "actions": [walk(&[[3.0, 2.5]], 1.2), {"type": "stand", "duration_s": 1.0},
+                        {"type": "fall"}, {"type": "lie", "duration_s": 4.0},
+                        {"type": "get_up"}, {"type": "stand", "duration_s": 1.0},
+                        walk(&[[1.0, 1.0], [4.0, 1.0]], 1.0)],
+        }]),
+        "enter_leave" => {
+            let door_out = [6.8, 4.0];
+            let lap = vec![
+                json!({"type": "stand", "duration_s": 2.0}),
+                walk(&[[4.5, 4.0], [3.0, 2.0], [1.5, 2.5]], 1.2),
+                json!({"type": "stand", "duration_s": 2.0}),
+                walk(&[[3.0, 4.0], [4.5, 4.0], door_out], 1.2),
+            ];
+            json!([{"start": door_out, "heading_deg": 180.0, "actions": repeat(lap, 15.0, d)}])
+        }
+        "lie_down" => json!([{
+            "start": [1.0, 1.0],
+            "actions": [walk(&[[2.5, 3.5]], 1.0), {"type": "lie_down"},
+                        {"type": "lie", "duration_s": 5.0}, {"type": "get_up"},
+                        {"type": "stand", "duration_s": d}],
+        }]),
+        other => {
+            return Err(SimError::UnknownScenario {
+                name: other.to_string(),
+                expected: SCENARIO_NAMES.join(", "),
+            })
+        }
+    };
+    let mut v = json!({"name": name, "duration_s": d, "people": people});
+    if name == "sit_stand" {
+        v["room"] = json!({"objects": [{"position": [3.0, 3.9, 0.45], "rcs_m2": 0.5}]});
+    }
+    Ok(v)
+}
+
+/// A named scenario or a JSON description, with the common overrides applied.
+pub fn build_spec(
+    scenario: &str,
+    seed: Option<u64>,
+    duration_s: Option<f64>,
+    device: Option<&str>,
+    fps: Option<f64>,
+) -> Result<Spec, SimError> {
+    let trimmed = scenario.trim_start();
+    let mut v = if trimmed.starts_with('{') {
+        serde_json::from_str::<Value>(scenario).map_err(|e| SimError::Parse(e.to_string()))?
+    } else {
+        named(scenario, duration_s.unwrap_or(10.0))?
+    };
+    if !v.is_object() {
+        return Err(SimError::Parse(
+            "a scenario description must be an object".into(),
+        ));
+    }
+    if let Some(s) = seed {
+        v["seed"] = json!(s);
+    }
+    if let Some(d) = duration_s {
+        check_range("duration_s", d, 1e-3, 1e6)?;
+        v["duration_s"] = json!(d);
+    }
+    if let Some(d) = device {
+        v["device"] = json!(d);
+    }
+    if let Some(f) = fps {
+        check_range("fps", f, 1e-3, 1e6)?;
+        v["fps"] = json!(f);
+    }
+    let spec = Spec::from_value(v)?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_named_scenario_parses() {
+        for name in SCENARIO_NAMES {
+            let s = build_spec(name, Some(3), Some(20.0), Some("atheros"), Some(50.0)).unwrap();
+            assert_eq!(s.name, *name);
+            assert_eq!(s.seed, 3);
+            assert_eq!(s.n_frames(), 1000);
+            assert_eq!(s.device().unwrap().n_sub(), 56);
+        }
+    }
+
+    #[test]
+    fn bad_descriptions_are_errors_not_panics() {
+        let e = build_spec("jog", None, None, None, None).unwrap_err();
+        assert!(e.to_string().contains("jog"));
+        let e = build_spec("walk", None, Some(0.0), None, None).unwrap_err();
+        assert!(e.to_string().contains("duration_s"));
+        let e = build_spec(r#"{"fps": -3}"#, None, None, None, None).unwrap_err();
+        assert!(e.to_string().contains("fps"));
+        let e = build_spec(r#"{"roooom": 1}"#, None, None, None, None).unwrap_err();
+        assert!(e.to_string().contains("roooom"), "{e}");
+        let e = build_spec(
+            r#"{"people": [{"actions": [{"type": "jump"}]}]}"#,
+            None,
+            None,
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("jump"), "{e}");
+        let e = build_spec("[1, 2]", None, None, None, None).unwrap_err();
+        assert!(matches!(
+            e,
+            SimError::UnknownScenario { .. } | SimError::Parse(_)
+        ));
+        let s = build_spec("{}", None, None, Some("nope"), None).unwrap();
+        assert!(s.device().unwrap_err().to_string().contains("nope"));
+    }
+}

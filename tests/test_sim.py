@@ -1,0 +1,199 @@
+"""The simulator from Python: shapes and ground-truth consistency, physics against
+independent numpy computations (line-of-sight phase, blocking), impairment statistics
+measured from the CSI, determinism, errors, and the .npz writer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from wifi_densepose import sim
+
+C = 299_792_458.0
+
+
+def clean(**extra):
+    """An empty-room description with every impairment off and only the line of sight."""
+    d = {
+        "duration_s": 0.5,
+        "fps": 100,
+        "channel": {"line_of_sight": True, "reflections": False},
+        "impairments": {"enabled": False},
+        "placement": {"tx_position": [0.5, 2.0, 1.2], "rx_position": [5.0, 3.0, 1.0]},
+    }
+    d.update(extra)
+    return d
+
+
+def test_named_scenarios_and_devices():
+    names = sim.scenarios()
+    for n in ["empty", "walk", "two_people", "sit_stand", "fall", "fall_recover", "enter_leave"]:
+        assert n in names
+    assert {"intel5300", "atheros", "esp32", "nexmon"} <= set(sim.devices())
+    desc = sim.describe("walk", seed=5, duration_s=3)
+    assert desc["seed"] == 5 and desc["duration_s"] == 3 and len(desc["people"]) == 1
+
+
+def test_walk_shapes_and_truth_consistency():
+    d = sim.generate(scenario="walk", seed=0, duration_s=4, device="intel5300", fps=100)
+    n = len(d["timestamps"])
+    assert 370 < n <= 400  # ~1 % packet loss
+    assert d["csi"].dtype == np.complex64 and d["csi"].shape == (n, 3, 3, 30)
+    assert d["keypoints_3d"].shape == (n, 1, 17, 3)
+    assert d["keypoints_2d"].shape == (n, 1, 17, 2)
+    assert d["boxes"].shape == (n, 1, 4)
+    assert d["dense_part"].shape == (n, 32, 32)
+    # 2-D is the top-down projection of 3-D, normalised by the room.
+    w, depth, _ = d["room_size"]
+    np.testing.assert_allclose(d["keypoints_2d"][..., 0], d["keypoints_3d"][..., 0] / w, rtol=1e-6)
+    np.testing.assert_allclose(d["keypoints_2d"][..., 1], d["keypoints_3d"][..., 1] / depth, rtol=1e-6)
+    # Boxes hold every keypoint; occupancy counts the present people.
+    k = d["keypoints_2d"]
+    b = d["boxes"]
+    assert np.all(k[..., 0] >= b[..., None, 0]) and np.all(k[..., 0] <= b[..., None, 2])
+    assert np.all(k[..., 1] >= b[..., None, 1]) and np.all(k[..., 1] <= b[..., None, 3])
+    np.testing.assert_array_equal(d["occupancy"], d["present"].sum(axis=1))
+    assert set(np.unique(d["activity"])) == {sim.ACTIVITIES.index("walking")}
+    # Sequence gaps are the lost packets; timestamps increase.
+    assert np.all(np.diff(d["timestamps"]) > 0)
+    assert len(d["sequence"]) == n and d["sequence"][-1] < d["n_packets_sent"]
+    # Dense pose: parts 1..24 exactly where a person is; U, V in [0, 1].
+    part, person = d["dense_part"], d["dense_person"]
+    assert part.max() <= 24 and np.array_equal(part > 0, person >= 0)
+    assert np.all((d["dense_u"] >= 0) & (d["dense_u"] <= 1) & (d["dense_v"] >= 0) & (d["dense_v"] <= 1))
+    assert np.all((part > 0).reshape(n, -1).any(axis=1))
+    # Raw card units: 8-bit I/Q words.
+    assert np.all(np.abs(d["csi"].real) <= 127) and np.all(d["csi"].real == np.round(d["csi"].real))
+
+
+def test_line_of_sight_phase_matches_path_length():
+    d = sim.generate(clean(), dense_pose_grid=0)
+    freqs = d["frequencies"]
+    spacing = 0.5 * C / 5.18e9  # half a wavelength at the Intel 5300 carrier
+    tx = np.array([0.5, 2.0, 1.2]) + np.outer(np.arange(3) - 1, [0, spacing, 0])
+    rx = np.array([5.0, 3.0, 1.0]) + np.outer(np.arange(3) - 1, [0, spacing, 0])
+    dist = np.linalg.norm(tx[:, None, :] - rx[None, :, :], axis=-1)  # (3, 3)
+    expect_phase = -2 * np.pi * freqs[None, None, :] * dist[..., None] / C
+    expect_amp = C / freqs[None, None, :] / (4 * np.pi * dist[..., None])
+    h = d["csi"][0]
+    err = np.angle(h * np.exp(-1j * expect_phase))
+    assert np.max(np.abs(err)) < 2e-3
+    np.testing.assert_allclose(np.abs(h), expect_amp, rtol=1e-4)
+    # Static scene: every packet identical.
+    assert np.all(d["csi"] == d["csi"][0])
+
+
+def test_person_on_the_line_of_sight_blocks_it():
+    def power(start):
+        people = [{"start": start, "actions": []}]
+        d = sim.generate(clean(people=people, channel={"line_of_sight": True, "reflections": False,
+                                                        "body_attenuation_db": 15}), dense_pose_grid=0)
+        return np.mean(np.abs(d["csi"]) ** 2)
+
+    # The line of sight runs from (0.5, 2.0) to (5.0, 3.0); its midpoint is (2.75, 2.5).
+    free = power([2.75, 0.8])
+    blocked = power([2.75, 2.5])
+    drop = 10 * np.log10(free / blocked)
+    assert 8 < drop < 25, drop
+
+
+def test_impairment_statistics_measured_from_csi():
+    base = clean(duration_s=20, channel={"line_of_sight": True, "reflections": True})
+    ref = sim.generate(base, dense_pose_grid=0)["csi"][0, 0, 0]
+    imp = dict(base, impairments={"cfo": False, "chain_phase": False, "timing_offset_std_ns": 30,
+                                   "frequency_ripple_db": 0,
+                                   "gain_jitter_db": 0.8, "snr_db": None, "quantize": False,
+                                   "packet_loss": 0.05, "timestamp_jitter_s": 0.001})
+    d = sim.generate(imp, seed=3, dense_pose_grid=0)
+    ratio = d["csi"][:, 0, 0, :] / ref[None, :]
+    k = d["subcarriers"]
+    # Fit phase = -2 pi k df tau per packet (unwrapped over the subcarriers).
+    ph = np.unwrap(np.angle(ratio), axis=1)
+    slope = np.polyfit(k, ph.T, 1)[0]
+    tau_ns = -slope / (2 * np.pi * 312_500) * 1e9
+    assert abs(tau_ns.mean()) < 3 and abs(tau_ns.std() - 30) < 2.5, (tau_ns.mean(), tau_ns.std())
+    gain_db = 20 * np.log10(np.abs(ratio).mean(axis=1))
+    assert abs(gain_db.std() - 0.8) < 0.06
+    sent = d["n_packets_sent"]
+    assert abs(1 - len(d["timestamps"]) / sent - 0.05) < 0.015
+    jitter = d["timestamps"] - d["sequence"] / 100.0
+    assert abs(jitter.std() - 0.001) < 1e-4
+
+
+def test_noise_floor_matches_snr():
+    base = clean(duration_s=5, channel={"line_of_sight": True, "reflections": True})
+    ref = sim.generate(base, dense_pose_grid=0)["csi"]
+    noisy = dict(base, impairments={"cfo": False, "chain_phase": False, "timing_offset_std_ns": 0,
+                                     "frequency_ripple_db": 0,
+                                     "gain_jitter_db": 0, "snr_db": 15, "quantize": False,
+                                     "packet_loss": 0, "timestamp_jitter_s": 0})
+    d = sim.generate(noisy, dense_pose_grid=0)["csi"]
+    snr = 10 * np.log10(np.mean(np.abs(ref) ** 2) / np.mean(np.abs(d - ref) ** 2))
+    assert abs(snr - 15) < 0.2
+
+
+def test_same_seed_same_bytes():
+    a = sim.generate("two_people", seed=7, duration_s=2, threads=1)
+    b = sim.generate("two_people", seed=7, duration_s=2, threads=4)
+    c = sim.generate("two_people", seed=8, duration_s=2)
+    for key in ["csi", "timestamps", "keypoints_3d", "dense_part", "activity"]:
+        assert a[key].tobytes() == b[key].tobytes(), key
+    assert a["csi"].tobytes() != c["csi"].tobytes()
+
+
+def test_fall_truth():
+    d = sim.generate("fall_recover", seed=0, duration_s=14)
+    assert d["falls"].shape == (1, 4)
+    person, start, impact, recovered = d["falls"][0]
+    assert person == 0 and impact - start == pytest.approx(0.8) and recovered > impact
+    t, act = d["timestamps"], d["activity"][:, 0]
+    during = (t > start + 0.02) & (t < impact - 0.02)
+    assert np.all(act[during] == sim.ACTIVITIES.index("falling"))
+    lying = (t > impact + 0.1) & (t < impact + 3.9)
+    assert np.all(act[lying] == sim.ACTIVITIES.index("lying"))
+    head_z = d["keypoints_3d"][:, 0, 0, 2]
+    assert head_z[t < start].min() > 1.4 and head_z[lying].max() < 0.4
+    assert np.all(act[t > recovered + 0.1] != sim.ACTIVITIES.index("lying"))
+
+
+def test_devices_shapes():
+    for dev, shape in [("atheros", (3, 3, 56)), ("esp32", (1, 1, 64)), ("nexmon", (1, 1, 256)),
+                       ("esp32_192", (1, 1, 192)), ("intel5300_40", (3, 3, 30))]:
+        d = sim.generate("walk", seed=0, duration_s=0.2, device=dev, dense_pose_grid=0)
+        assert d["csi"].shape[1:] == shape
+    d = sim.generate("walk", seed=0, duration_s=0.2, device="esp32", dense_pose_grid=0)
+    nulls = (d["subcarriers"] == 0) | (np.abs(d["subcarriers"]) > 26)
+    assert np.all(d["csi"][..., nulls] == 0) and np.all(d["csi"][..., ~nulls] != 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"scenario": "walk", "duration_s": 0}, "duration_s"),
+        ({"scenario": "walk", "device": "wrt54g"}, "wrt54g"),
+        ({"scenario": "moonwalk"}, "moonwalk"),
+        ({"scenario": {"fps": -1}}, "fps"),
+        ({"scenario": {"room": {"size": [6, 5, -3]}}}, "room.size[2]"),
+        ({"scenario": {"people": [{"actions": [{"type": "walk", "to": [], "speed": 1}]}]}},
+         "people[0].actions[0].to"),
+        ({"scenario": {"impairments": {"packet_loss": 2}}}, "impairments.packet_loss"),
+        ({"scenario": {"rooom": {}}}, "rooom"),
+    ],
+)
+def test_bad_input_raises_naming_the_field(kwargs, field):
+    with pytest.raises(sim.SimulationError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        sim.generate(**kwargs)
+
+
+def test_scenario_object_toml_and_npz(tmp_path):
+    s = sim.Scenario.named("sit_stand", duration_s=6)
+    s.seed = 2
+    d = sim.generate(s, dense_pose_grid=0)
+    assert sim.ACTIVITIES.index("sitting") in d["activity"]
+    toml = tmp_path / "s.toml"
+    toml.write_text('duration_s = 1.0\nfps = 50.0\ndevice = "atheros"\n\n[[people]]\nstart = [2.0, 2.0]\n')
+    d = sim.generate(str(toml), dense_pose_grid=0)
+    assert d["csi"].shape[1:] == (3, 3, 56) and d["present"].all()
+    out = sim.simulate_to_file("walk", 1, 1.0, tmp_path / "walk.npz")
+    z = np.load(out)
+    ref = sim.generate("walk", seed=1, duration_s=1.0)
+    assert np.array_equal(z["csi"], ref["csi"]) and np.array_equal(z["keypoints_3d"], ref["keypoints_3d"])
