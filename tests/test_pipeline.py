@@ -167,3 +167,24 @@ def test_performance_updates_are_measured(server):
     assert any(u["metrics"]["frames_per_second"] > 0 for u in updates)
 
 
+
+
+def test_simulator_as_a_live_source(server):
+    events = collect(server, "hardware_event")
+    run = server.simulate("room_001", "walk", seed=3, duration_s=0.5, speed=0)
+    assert run.wait(20) and run.error is None
+    assert run.path == "sim:walk" and run.sent > 0 and run.sent <= run.total
+    wait_until(lambda: server.environment_stats("room_001")["frames"] == run.sent)
+    stats = server.environment_stats("room_001")
+    assert stats["shape"] == [3, 3, 30]  # the default device profile: Intel 5300
+    assert stats["sources"]["sim:walk"]["frames"] == run.sent
+    assert any(e["event"] == "source_connected" for e in events.wait(1))
+    with pytest.raises(ValueError, match="scenario"):
+        server.simulate("room_001", "teleport")
+
+
+def test_simulation_repeats_until_stopped(server):
+    run = server.simulate("room_001", "empty", duration_s=0.2, speed=0, repeat=True)
+    wait_until(lambda: run.sent > 60, timeout=20)
+    run.stop()
+    assert run.wait(5) and run.error is None

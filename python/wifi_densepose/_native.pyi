@@ -42,6 +42,16 @@ class Server:
     def listen_udp(
         self, nodes: dict[int, str], port: int = 0, host: str = "127.0.0.1"
     ) -> UdpListener: ...
+    def simulate(
+        self,
+        environment_id: str,
+        scenario: str = "walk",
+        seed: int = 0,
+        duration_s: float | None = None,
+        device: str | None = None,
+        speed: float = 1.0,
+        repeat: bool = False,
+    ) -> Replay: ...
     def environment_stats_json(self, environment_id: str) -> str: ...
     def environments(self) -> list[str]: ...
     def publish(

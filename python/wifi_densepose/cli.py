@@ -39,6 +39,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.replay:
         replay = server.replay(environments[0], args.replay, speed=args.speed)
         print(f"  replay:  {args.replay} into {environments[0]} at {args.speed}x", flush=True)
+    elif args.udp is None and args.simulate != "none":
+        # The embedded default: the physical simulator as the room's live source.
+        replay = server.simulate(environments[0], args.simulate, seed=args.seed, speed=args.speed,
+                                 repeat=True)
+        print(f"  source:  simulated scenario '{args.simulate}' (seed {args.seed}) in "
+              f"{environments[0]}, repeating", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     server.publish(
         "system_event",
@@ -51,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     started = time.monotonic()
     shown = -1
     while not stop.wait(0.2):
-        if replay is not None and sys.stderr.isatty():
+        if replay is not None and args.replay and sys.stderr.isatty():
             pct = int(100 * replay.progress)
             if pct != shown:
                 shown = pct
@@ -104,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--environment", action="append", default=[],
                    help="an environment id to serve (repeatable; default room_001)")
     s.add_argument("--replay", metavar="FILE", help="replay a CSI recording into the first environment")
-    s.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time, 0 = flat out)")
+    s.add_argument("--speed", type=float, default=1.0,
+                   help="replay/simulation speed (1 = real time, 0 = flat out)")
+    s.add_argument("--simulate", default="walk", metavar="SCENARIO",
+                   help="simulated source when no --replay/--udp is given (default: walk; "
+                        "'none' for no source)")
+    s.add_argument("--seed", type=int, default=0, help="simulator seed")
     s.add_argument("--udp", type=int, metavar="PORT", help="receive ESP32 UDP frames on PORT (0: any)")
     s.add_argument("--node", action="append", default=[], metavar="ID=ENV",
                    help="route UDP node ID to environment ENV (repeatable)")

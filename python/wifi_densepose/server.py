@@ -180,6 +180,25 @@ class Server:
         ``wait(timeout)``, ``stop()`` and ``file_errors``."""
         return self._native.replay(environment_id, os.fspath(path), float(speed), format)
 
+    def simulate(
+        self,
+        environment_id: str,
+        scenario: str | Mapping[str, Any] = "walk",
+        seed: int = 0,
+        duration_s: float | None = None,
+        device: str | None = None,
+        speed: float = 1.0,
+        repeat: bool = False,
+    ) -> _native.Replay:
+        """Runs a simulator scenario (``wifi_densepose.sim.scenarios()``, or a full
+        description as a dict) as a live source of an environment, at ``speed`` × real
+        time; ``repeat`` runs it again with the next seed each time it ends. Returns the
+        same progress handle as :meth:`replay`."""
+        text = scenario if isinstance(scenario, str) else json.dumps(dict(scenario))
+        return self._native.simulate(
+            environment_id, text, int(seed), duration_s, device, float(speed), bool(repeat)
+        )
+
     def listen_udp(
         self, nodes: Mapping[int, str], port: int = 0, host: str = "127.0.0.1"
     ) -> _native.UdpListener:

@@ -13,10 +13,12 @@ mod environment;
 mod monitor;
 mod replay;
 mod sequence;
+mod simulate;
 mod udp;
 
 pub use environment::{unix_now, EnvironmentHandle, EnvironmentStats, Input, SourceStats};
 pub use monitor::{spawn_monitor, MonitorSource, ProcessSample};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
+pub use simulate::spawn_simulation;
 pub use udp::{spawn_udp, UdpStats};

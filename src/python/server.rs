@@ -238,6 +238,42 @@ impl PyServer {
         })
     }
 
+    /// Runs a simulator scenario (a name or a JSON description) as a live source.
+    #[pyo3(signature = (environment_id, scenario="walk", seed=0, duration_s=None, device=None, speed=1.0, repeat=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn simulate(
+        &self,
+        environment_id: &str,
+        scenario: &str,
+        seed: u64,
+        duration_s: Option<f64>,
+        device: Option<&str>,
+        speed: f64,
+        repeat: bool,
+    ) -> PyResult<Replay> {
+        if !speed.is_finite() || speed < 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "speed must be >= 0 (0: as fast as possible), not {speed}"
+            )));
+        }
+        let spec = crate::sim::build_spec(scenario, Some(seed), duration_s, device, None)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let name = if spec.name.is_empty() {
+            "custom".to_string()
+        } else {
+            spec.name.clone()
+        };
+        self.with(|s| {
+            let progress = s
+                .simulate(environment_id, spec, speed, repeat)
+                .map_err(to_py)?;
+            Ok(Replay {
+                progress,
+                path: format!("sim:{name}"),
+            })
+        })
+    }
+
     /// Listens for ESP32 UDP frames; `nodes` maps node ids to environments. Returns the port.
     #[pyo3(signature = (nodes, port=0, host="127.0.0.1"))]
     fn listen_udp(
@@ -462,10 +498,12 @@ fn frames_from_numpy(
             .insert_axis(ndarray::Axis(0))
             .into_dimensionality::<ndarray::Ix4>(),
         4 => a.into_dimensionality::<ndarray::Ix4>(),
-        n => return Err(PyValueError::new_err(format!(
+        n => {
+            return Err(PyValueError::new_err(format!(
             "csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {n} dimensions {:?}",
             array.shape()
-        ))),
+        )))
+        }
     }
     .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let n = batch.shape()[0];

@@ -251,6 +251,26 @@ impl Server {
         ))
     }
 
+    /// Runs a simulator scenario as a live source of an environment (`speed` as for
+    /// replays; `repeat` starts the next run with the next seed when one ends).
+    pub fn simulate(
+        &self,
+        environment_id: &str,
+        spec: crate::sim::Spec,
+        speed: f64,
+        repeat: bool,
+    ) -> Result<Arc<ReplayProgress>, ServerError> {
+        let env = self.pipeline(environment_id)?;
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or(ServerError::NotRunning)?
+            .handle();
+        Ok(crate::pipeline::spawn_simulation(
+            rt, spec, speed, repeat, env.tx,
+        ))
+    }
+
     /// Listens for ESP32 UDP frames on `addr`, routing node ids to environments.
     pub fn listen_udp(
         &self,

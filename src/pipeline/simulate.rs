@@ -1,0 +1,100 @@
+//! The simulator as a live source: frames generated on the fly and fed to an environment
+//! at the recording's own pace (or N× faster), optionally run after run with new seeds.
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::environment::Input;
+use super::replay::ReplayProgress;
+use crate::sim::channel::Workspace;
+use crate::sim::{Simulator, Spec};
+
+/// Feeds `spec`'s frames into `tx`. `speed` as for replays (0: flat out). With `repeat`,
+/// when a run ends the next one starts with `seed + 1`, and so on, until stopped.
+pub fn spawn_simulation(
+    runtime: &tokio::runtime::Handle,
+    spec: Spec,
+    speed: f64,
+    repeat: bool,
+    tx: mpsc::Sender<Input>,
+) -> Arc<ReplayProgress> {
+    let progress = Arc::new(ReplayProgress::default());
+    let p = progress.clone();
+    runtime.spawn(async move {
+        let source = format!(
+            "sim:{}",
+            if spec.name.is_empty() {
+                "custom"
+            } else {
+                &spec.name
+            }
+        );
+        let mut spec = spec;
+        'runs: loop {
+            let built = {
+                let spec = spec.clone();
+                tokio::task::spawn_blocking(move || Simulator::new(spec)).await
+            };
+            let sim = match built {
+                Ok(Ok(sim)) => Arc::new(sim),
+                Ok(Err(e)) => {
+                    *p.error.lock() = Some(e.to_string());
+                    break;
+                }
+                Err(e) => {
+                    *p.error.lock() = Some(format!("simulator failed: {e}"));
+                    break;
+                }
+            };
+            p.total.fetch_add(sim.n_frames() as u64, Ordering::Relaxed);
+            let mut ws = Workspace::default();
+            let start = Instant::now();
+            for n in 0..sim.n_frames() {
+                if p.cancelled.load(Ordering::Relaxed) {
+                    break 'runs;
+                }
+                let Some((frame, _truth)) = sim.frame(n, &mut ws) else {
+                    continue; // a packet the impairments dropped: the gap shows in its sequence
+                };
+                if speed > 0.0 {
+                    let due = Duration::from_secs_f64((n as f64 / sim.spec.fps) / speed);
+                    let wait = due.saturating_sub(start.elapsed());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                if tx
+                    .send(Input::Frame {
+                        source: source.clone(),
+                        frame,
+                    })
+                    .await
+                    .is_err()
+                {
+                    *p.error.lock() = Some("the environment was removed".into());
+                    break 'runs;
+                }
+                p.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            if !repeat {
+                break;
+            }
+            spec.seed = spec.seed.wrapping_add(1);
+        }
+        let reason = if p.cancelled.load(Ordering::Relaxed) {
+            "simulation stopped"
+        } else {
+            "simulation finished"
+        };
+        let _ = tx
+            .send(Input::SourceEnded {
+                source,
+                reason: reason.into(),
+            })
+            .await;
+        p.done.store(true, Ordering::Relaxed);
+    });
+    progress
+}
