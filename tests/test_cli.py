@@ -20,7 +20,7 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 def test_help_explains_every_command():
     out = cli("--help")
     assert out.returncode == 0
-    for cmd in ("serve", "token", "inspect"):
+    for cmd in ("serve", "token", "inspect", "simulate"):
         assert cmd in out.stdout
 
 
@@ -69,3 +69,19 @@ def test_serve_prints_how_to_connect_and_serves():
         assert "?token=" in rest
     finally:
         proc.kill()
+
+
+def test_simulate_writes_csi_and_truth(tmp_path):
+    import numpy as np
+
+    out = cli("simulate", "fall", "--seed", "2", "--duration", "3", "--out", str(tmp_path / "f.npz"))
+    assert out.returncode == 0, out.stderr
+    assert "f.npz" in out.stdout and "falls" in out.stdout
+    with np.load(tmp_path / "f.npz") as d:
+        assert d["csi"].dtype == np.complex64 and d["csi"].shape[1:] == (3, 3, 30)
+        assert d["keypoints_2d"].shape[0] == d["csi"].shape[0]
+    listing = cli("simulate", "--list")
+    assert listing.returncode == 0 and "fall_recover" in listing.stdout
+    bad = cli("simulate", "teleport", "--out", str(tmp_path / "x.npz"))
+    assert bad.returncode == 1 and bad.stderr.startswith("error:")
+    assert len(bad.stderr.strip().splitlines()) == 1
