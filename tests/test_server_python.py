@@ -223,3 +223,43 @@ async def test_client_reconnects_and_resumes_after_a_drop():
 def test_public_surface():
     assert wdp.__version__
     assert "pose_data" in wdp.EVENT_TYPES and len(wdp.EVENT_TYPES) == 10
+
+
+async def test_client_survives_a_server_restart_by_subscribing_again():
+    first = Server(jwt_secret="restart-secret-0123456789abcdef").start()
+    port = first.port
+    first.add_environment("room_001")
+    token = first.issue_token("me")
+    client = Client(first.url, token, backoff_s=0.05, max_retries=20)
+    await client.connect()
+    await client.subscribe("activity_event", environment_id="room_001")
+    await asyncio.get_running_loop().run_in_executor(None, first.stop)
+    bye = await client.recv(timeout=5)
+    assert bye["type"] == "disconnect" and bye["data"]["reason"] == "server_shutdown"
+    second = Server(port=port, jwt_secret="restart-secret-0123456789abcdef").start()
+    try:
+        second.add_environment("room_001")
+        deadline = time.monotonic() + 10
+        while client.reconnects == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert client.reconnects == 1, "reconnected after the restart"
+        # The new server never knew the session: the client subscribed again by itself.
+        status = await client.status()
+        assert status["active_subscriptions"] == 1
+        second.publish("activity_event", {"event_type": "fall_detected", "n": 9}, "room_001")
+        msg = await client.recv(timeout=5)
+        assert msg["data"]["n"] == 9
+    finally:
+        await client.close()
+        second.stop()
+
+
+async def test_client_does_not_reconnect_after_token_expiry():
+    with Server() as s:
+        client = Client(s.url, s.issue_token("me", ttl_s=1), backoff_s=0.05)
+        await client.connect()
+        seen = []
+        with pytest.raises(wdp.ConnectionLost):
+            while True:
+                seen.append((await client.recv(timeout=5))["type"])
+        assert "token_expired" in seen and client.close_code == 4001 and client.reconnects == 0

@@ -72,6 +72,13 @@ class ConnectionLost(ProtocolError):
     """The connection ended and was not (or could not be) re-established."""
 
 
+#: Close codes after which reconnecting (and resuming) can help: the server went away
+#: (1001 shutdown, 1006 no close frame, 1011-1013 server trouble or slow consumer) or
+#: closed a silent connection (4002). After the others it cannot: 1000 normal, 1008
+#: flood, 1009 message too big, 4001 token expired (get a new token), 4003 the session
+#: was resumed by another connection.
+RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 4002})
+
 _ERRORS = {
     "SUBSCRIPTION_ERROR": SubscriptionError,
     "RATE_LIMIT_EXCEEDED": RateLimited,
@@ -123,6 +130,8 @@ class Client:
         self.last_sequence = 0
         #: Reconnections so far.
         self.reconnects = 0
+        #: The close code of the last connection that ended (see RECONNECT_CODES).
+        self.close_code: int | None = None
         self._ws: Any = None
         self._events: asyncio.Queue = asyncio.Queue()
         self._pending: asyncio.Future | None = None
@@ -290,9 +299,10 @@ class Client:
                     self._events.put_nowait(msg)
         except websockets.ConnectionClosed:
             pass
-        clean = ws.close_code in (1000, 1001) or self._closing
+        code = ws.close_code if ws.close_code is not None else 1006
+        self.close_code = code
         self._connected.clear()
-        if not self._closing and not clean and self.reconnect:
+        if not self._closing and self.reconnect and code in RECONNECT_CODES:
             asyncio.create_task(self._reconnect())
         else:
             self._events.put_nowait(None)
