@@ -2,8 +2,8 @@
 
 Synthetic signals have known answers (a planted slope, a tone, planted outliers); real
 recordings come from ../shared/data/csi/ (MATLAB reference outputs through scipy.io, the
-ESP32 CSV parsed here, and the two walking recordings through csiread, a test-only
-dependency until the crate's own readers land).
+ESP32 CSV parsed here, and the walking and static recordings through our own readers,
+which tests/test_csi.py checks against the official readers).
 """
 
 from __future__ import annotations
@@ -554,25 +554,14 @@ def test_real_nexmon_reference_sanitize_and_conjugate():
 
 
 def load_walks():
-    import csiread
+    from wifi_densepose import read_csi
 
-    intel = csiread.Intel(
-        str(DATA / "intel5300_walk_1590161182.dat"), nrxnum=3, ntxnum=3, if_report=False
-    )
-    intel.read()
-    # csiread applies the antenna permutation even for Nrx=2, which read_bf_file.m does not
-    # (SOURCES.md): undo it so every packet has the same antenna order.
-    raw = np.stack([intel.csi[i][:, intel.perm[i][:2], :2] for i in range(len(intel.csi))])
-    intel_walk = np.ascontiguousarray(raw.transpose(0, 3, 2, 1)).astype(
-        np.complex64
-    )  # (n, tx, rx, 30)
-    nex = csiread.Nexmon(
-        str(DATA / "nexmon_bcm43455c0_walk_1597159475.pcap"), chip="43455c0", bw=80, if_report=False
-    )
-    nex.read()
+    # Our readers follow the official ones (no antenna permutation for Nrx=2).
+    intel_walk = read_csi(DATA / "intel5300_walk_1590161182.dat").csi  # (n, tx, rx, 30)
+    nex = read_csi(DATA / "nexmon_bcm43455c0_walk_1597159475.pcap", fftshift=True).csi
     k = np.arange(256) - 128
     keep = (np.abs(k) >= 2) & (np.abs(k) <= 122)  # VHT80 data+pilot subcarriers: 242
-    nexmon_walk = np.fft.fftshift(nex.csi, axes=1)[:, None, None, keep].astype(np.complex64)
+    nexmon_walk = np.ascontiguousarray(nex[..., keep]).astype(np.complex64)
     return intel_walk, nexmon_walk
 
 
@@ -583,7 +572,7 @@ def motion_pipeline(csi, window):
 
 
 def test_motion_on_real_walking_recordings_exceeds_static():
-    import csiread
+    from wifi_densepose import read_csi
 
     intel_walk, nexmon_walk = load_walks()
     assert intel_walk.shape == (152, 2, 2, 30) and nexmon_walk.shape == (343, 1, 1, 242)
@@ -599,17 +588,10 @@ def test_motion_on_real_walking_recordings_exceeds_static():
     # Nexmon: no static nexmon recording exists here, so the static stretch is the
     # PicoScenes QCA9300 recording (1000 frames, 0.88 s, no activity documented), both
     # in windows of 0.25 s.
-    pico = csiread.Picoscenes(
-        str(DATA / "picoscenes_rx_by_qca9300.csi"),
-        {"CSI": [56, 3, 3], "MPDU": 1522},
-        if_report=False,
-    )
-    pico.read()
-    pc = np.ascontiguousarray(pico.raw["CSI"]["CSI"][:, :, :3, 0].transpose(0, 2, 1))[
-        :, None
-    ].astype(np.complex64)
-    ts = pico.raw["RxSBasic"]["Timestamp"].astype(np.float64)
-    fs_pico = (len(ts) - 1) / (ts[-1] - ts[0]) * 1e6
+    pico = read_csi(DATA / "picoscenes_rx_by_qca9300.csi")
+    pc = np.ascontiguousarray(pico.csi[:, :1])  # first stream, every receive antenna
+    ts = pico.timestamps
+    fs_pico = (len(ts) - 1) / (ts[-1] - ts[0])
     ms = motion_pipeline(pc, round(0.25 * fs_pico))
     mw = motion_pipeline(nexmon_walk, 25)  # 100 packets/s
     assert np.median(mw) > 3 * ms.max(), (np.median(mw), ms.max())
