@@ -13,5 +13,6 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --features python -- -D warnings
 .venv/bin/ruff check python tests benches
+.venv/bin/mypy python/wifi_densepose --ignore-missing-imports
 cargo test
 .venv/bin/python -m pytest -q tests

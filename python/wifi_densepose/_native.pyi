@@ -1,5 +1,6 @@
 """Typed stub of the native module (kept in step with src/python/)."""
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -138,7 +139,7 @@ class Recording:
     def csi(self) -> NDArray[np.complex64]: ...
 
 def read_csi(
-    path: str,
+    path: str | os.PathLike[str],
     format: str | None = None,
     *,
     nexmon_chip: str | None = None,

@@ -19,11 +19,14 @@ import json
 import random
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import websockets
-from typing_extensions import Self
+from websockets.typing import Subprotocol
+
+if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
+    from typing_extensions import Self
 
 SUBPROTOCOL = "wifi-densepose-v1"
 _FILTER_KEYS = (
@@ -151,7 +154,7 @@ class Client:
             params["compression"] = self.compression
         return f"{self.url}?{urlencode(params)}"
 
-    async def connect(self) -> Client:
+    async def connect(self) -> Self:
         await self._open(resume=False)
         if self.heartbeat_interval_s:
             self._heartbeat = asyncio.create_task(self._heartbeat_loop())
@@ -159,7 +162,7 @@ class Client:
 
     async def _open(self, resume: bool) -> None:
         self._ws = await websockets.connect(
-            self._connect_url(), subprotocols=[SUBPROTOCOL], max_size=None
+            self._connect_url(), subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=None
         )
         first = self._decode(await self._ws.recv())
         self._track(first)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import inspect
 import json
 import logging
@@ -12,11 +13,12 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _native
+
+if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
+    from typing_extensions import Self
 
 log = logging.getLogger("wifi_densepose.server")
 
@@ -106,7 +108,7 @@ class Server:
         self.callback_errors = 0
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> Server:
+    def start(self) -> Self:
         self._native.start()
         _RUNNING.add(self)
         self._install_dispatcher()
@@ -289,7 +291,7 @@ class Server:
                 except RuntimeError:  # the loop is closed
                     self._callback_failed(reg.fn, None)
                     continue
-                fut.add_done_callback(lambda f, fn=reg.fn: self._async_done(fn, f))
+                fut.add_done_callback(functools.partial(self._async_done, reg.fn))
                 continue
             try:
                 result = reg.fn(data)

@@ -144,7 +144,7 @@ def simulate_to_file(
     data = generate(scenario, seed=seed, duration_s=duration_s, device=device, fps=fps)
     arrays = {k: (v if isinstance(v, np.ndarray) else np.asarray(v)) for k, v in data.items()}
     out = os.fspath(out_path)
-    np.savez_compressed(out, **arrays)
+    np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
     return out if out.endswith(".npz") else out + ".npz"
 
 
