@@ -85,3 +85,54 @@ def test_simulate_writes_csi_and_truth(tmp_path):
     bad = cli("simulate", "teleport", "--out", str(tmp_path / "x.npz"))
     assert bad.returncode == 1 and bad.stderr.startswith("error:")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+WALK = DATA / "intel5300_walk_1590161182.dat"
+
+
+def test_serve_with_a_config_file(tmp_path):
+    cfg = tmp_path / "wdp.toml"
+    cfg.write_text(f"""
+[server]
+heartbeat_interval_s = 10.0
+
+[[environments]]
+id = "lab"
+source = "replay"
+path = "{WALK}"
+speed = 0
+
+[[environments]]
+id = "ward"
+source = "udp"
+node = 3
+
+[udp]
+port = 0
+""")
+    out = cli("serve", "--config", str(cfg), "--port", "0", "--duration", "2")
+    assert out.returncode == 0, out.stderr
+    assert "lab: replay of" in out.stdout and "ward: ESP32 node 3 over UDP" in out.stdout
+    assert "udp:     127.0.0.1:" in out.stdout
+
+
+def test_config_errors_name_the_key(tmp_path):
+    def fails(text: str) -> str:
+        cfg = tmp_path / "bad.toml"
+        cfg.write_text(text)
+        out = cli("serve", "--config", str(cfg), "--port", "0", "--duration", "1")
+        assert out.returncode == 1 and out.stderr.startswith("error:"), out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+        return out.stderr
+
+    assert "environments[0].source: 'teleport'" in fails('[[environments]]\nid="a"\nsource="teleport"\n')
+    assert "environments[0].path" in fails('[[environments]]\nid="a"\nsource="replay"\n')
+    assert "environments[0].node" in fails(
+        '[[environments]]\nid="a"\nsource="udp"\nnode="x"\n[udp]\nport=0\n')
+    assert "environments[1].id" in fails('[[environments]]\nid="a"\n[[environments]]\nid="a"\n')
+    assert "environments[0].scenario" in fails(
+        '[[environments]]\nid="a"\nsource="replay"\npath="x"\nscenario="walk"\n')
+    assert "udp.port: required" in fails('[[environments]]\nid="a"\nsource="udp"\nnode=1\n')
+    assert "heartbeat_timout_s" in fails('[server]\nheartbeat_timout_s = 1\n')
+    assert "unknown key 'rooms'" in fails('[rooms]\n')
+    assert "not valid TOML" in fails('[[environments]\n')

@@ -12,58 +12,95 @@ import threading
 import time
 from collections.abc import Sequence
 
+from . import config
 from .server import Server
 
 
+def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
+    """The configuration file if one is given, else the flags; flags override the file."""
+    if args.config:
+        cfg = config.load(args.config)
+    else:
+        cfg = config.ServeConfig(jwt=config.jwt_from_environment())
+        ids = list(dict.fromkeys(args.environment or ["room_001"]))
+        if args.replay:
+            source = "replay"
+        elif args.udp is not None:
+            source = "udp"
+        else:
+            source = "none" if args.simulate == "none" else "simulate"
+        nodes = {v: int(k) for k, v in (n.split("=", 1) for n in args.node)}
+        for i, env_id in enumerate(ids):
+            env = config.Environment(id=env_id, source=source if i == 0 else "none",
+                                     scenario=args.simulate, seed=args.seed, speed=args.speed,
+                                     path=args.replay)
+            if source == "udp":
+                env.source, env.node = "udp", nodes.get(env_id, 0 if i == 0 else None)
+                if env.node is None:
+                    env.source = "none"
+            cfg.environments.append(env)
+        if args.udp is not None:
+            cfg.udp_port = args.udp
+    if args.host is not None:
+        cfg.server["host"] = args.host
+    if args.port is not None:
+        cfg.server["port"] = args.port
+    cfg.server.setdefault("host", "127.0.0.1")
+    cfg.server.setdefault("port", 8000)
+    if not cfg.environments:
+        cfg.environments.append(config.Environment(id="room_001"))
+    return cfg
+
+
 def _serve(args: argparse.Namespace) -> int:
-    secret = os.environ.get("WIFI_DENSEPOSE_JWT_SECRET") or None
-    server = Server(host=args.host, port=args.port, jwt_secret=secret, config=args.config)
+    cfg = _serve_config(args)
+    server = Server(config=cfg.server, **cfg.jwt)
     server.start()
-    environments = list(dict.fromkeys(args.environment or ["room_001"]))
-    for env in environments:
-        server.add_environment(env)
-    token = server.issue_token("cli", ttl_s=args.token_ttl) if secret is None or args.print_token else None
+    runs = []
+    for env in cfg.environments:
+        server.add_environment(env.id, device=env.device)
+    can_issue = cfg.jwt.get("jwt_secret") is None or args.print_token
+    token = server.issue_token("cli", ttl_s=args.token_ttl) if can_issue and "jwt_public_key" not in cfg.jwt else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)
     print(f"  health:  {server.http_url}/health", flush=True)
     print(f"  metrics: {server.http_url}/metrics", flush=True)
-    print(f"  environments: {', '.join(environments)}", flush=True)
     if token:
         print(f"  token ({args.token_ttl} s): {token}", flush=True)
         print(f"  connect: {server.url}?token={token}", flush=True)
     print(f"  try:     python -m websockets '{server.url}?token={token or '<token>'}'", flush=True)
-    if args.udp is not None:
-        nodes = {int(k): v for k, v in (n.split("=", 1) for n in args.node)} or {0: environments[0]}
-        listener = server.listen_udp(nodes, port=args.udp, host=args.host)
-        print(f"  udp:     listening on {args.host}:{listener.port} for nodes {nodes}", flush=True)
-    replay = None
-    if args.replay:
-        replay = server.replay(environments[0], args.replay, speed=args.speed)
-        print(f"  replay:  {args.replay} into {environments[0]} at {args.speed}x", flush=True)
-    elif args.udp is None and args.simulate != "none":
-        # The embedded default: the physical simulator as the room's live source.
-        replay = server.simulate(environments[0], args.simulate, seed=args.seed, speed=args.speed,
-                                 repeat=True)
-        print(f"  source:  simulated scenario '{args.simulate}' (seed {args.seed}) in "
-              f"{environments[0]}, repeating", flush=True)
+    udp_nodes = {e.node: e.id for e in cfg.environments if e.source == "udp" and e.node is not None}
+    if cfg.udp_port is not None:
+        listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host)
+        print(f"  udp:     {cfg.udp_host}:{listener.port}, nodes {udp_nodes}", flush=True)
+    for env in cfg.environments:
+        if env.source == "simulate":
+            # The embedded default: the physical simulator as the room's live source.
+            runs.append(server.simulate(env.id, env.scenario, seed=env.seed, speed=env.speed,
+                                        duration_s=env.duration_s, repeat=True))
+            what = f"simulated scenario '{env.scenario}' (seed {env.seed}), repeating"
+        elif env.source == "replay":
+            assert env.path is not None  # config.parse requires it for replay
+            runs.append(server.replay(env.id, env.path, speed=env.speed, format=env.format))
+            what = f"replay of {env.path} at {env.speed}x"
+        elif env.source == "udp":
+            what = f"ESP32 node {env.node} over UDP"
+        else:
+            what = "no source (inject or publish)"
+        print(f"  {env.id}: {what}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     server.publish(
         "system_event",
         {"event": "system_started", "status": "running", "severity": "info",
-         "configuration": {"environments": environments}},
+         "configuration": {"environments": [e.id for e in cfg.environments]}},
     )
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
-    shown = -1
     while not stop.wait(0.2):
-        if replay is not None and args.replay and sys.stderr.isatty():
-            pct = int(100 * replay.progress)
-            if pct != shown:
-                shown = pct
-                print(f"\r  replay {pct:3d}% ({replay.sent}/{replay.total})", end="", file=sys.stderr)
-        if replay is not None and replay.done and replay.error:
-            print(f"error: replay: {replay.error}", file=sys.stderr)
+        failed = [r for r in runs if r.done and r.error]
+        if failed:
+            print(f"error: {failed[0].path}: {failed[0].error}", file=sys.stderr)
             server.stop()
             return 1
         if args.duration and time.monotonic() - started >= args.duration:
@@ -125,9 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the WebSocket API server",
                        description="Run the server; prints the URL and a token to connect with.")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000, help="0 picks a free port (default 8000)")
-    s.add_argument("--config", help="TOML file; its [server] table overrides limits")
+    s.add_argument("--host", default=None, help="default 127.0.0.1")
+    s.add_argument("--port", type=int, default=None, help="0 picks a free port (default 8000)")
+    s.add_argument("--config", help="a TOML file: [server], [[environments]] with their "
+                                    "sources, [udp] (see wifi_densepose/config.py)")
     s.add_argument("--environment", action="append", default=[],
                    help="an environment id to serve (repeatable; default room_001)")
     s.add_argument("--replay", metavar="FILE", help="replay a CSI recording into the first environment")
@@ -176,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:  # ConfigError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 1
 
