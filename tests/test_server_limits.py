@@ -277,3 +277,37 @@ def test_metrics_count_what_happened(densepose_server):
     assert re.search(r"^wdp_events_published_total 0$", text, re.MULTILINE)
     densepose_server.publish("system_event", {"event": "x"})
     assert re.search(r"^wdp_events_published_total 1$", densepose_server.metrics(), re.MULTILINE)
+
+
+async def test_connections_past_the_maximum_get_503():
+    with Server(config={"max_connections": 2}) as s:
+        token = s.issue_token("me")
+        async with connect(s, token) as a, connect(s, token) as b:
+            await wait_for(a)
+            await wait_for(b)
+            with pytest.raises(websockets.InvalidStatus) as e:
+                async with connect(s, token):
+                    pass
+            assert e.value.response.status_code == 503
+            assert json.loads(e.value.response.body)["error"] == "server_full"
+        # Once they are gone, there is room again.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                async with connect(s, token) as c:
+                    assert (await wait_for(c))["type"] == "connection_status"
+                break
+            except websockets.InvalidStatus:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+
+
+async def test_idle_sockets_without_a_request_are_dropped():
+    with Server(config={"header_timeout_s": 0.3}) as s:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(b"GET /ws/v1 HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        await writer.drain()
+        t0 = time.monotonic()
+        await asyncio.wait_for(reader.read(), 5)  # returns when the server hangs up
+        assert time.monotonic() - t0 < 3
+        writer.close()

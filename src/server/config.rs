@@ -96,6 +96,11 @@ pub struct ServerConfig {
     pub environment_queue: usize,
     /// Interval of `performance_update`; zero turns the monitor off.
     pub performance_interval: Duration,
+    /// Open WebSocket connections past which handshakes get 503 `server_full`.
+    pub max_connections: usize,
+    /// A client that has not sent its request headers within this is dropped
+    /// (slow or idle sockets must not hold connections).
+    pub header_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -119,6 +124,8 @@ impl ServerConfig {
             stall_timeout: Duration::from_secs(2),
             environment_queue: 1024,
             performance_interval: Duration::from_secs(5),
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -144,6 +151,8 @@ pub struct ConfigOverrides {
     pub stall_timeout_s: Option<f64>,
     pub environment_queue: Option<usize>,
     pub performance_interval_s: Option<f64>,
+    pub max_connections: Option<usize>,
+    pub header_timeout_s: Option<f64>,
     pub rate_limits: Option<RateLimitOverrides>,
 }
 
@@ -236,6 +245,12 @@ impl ServerConfig {
             } else {
                 seconds("performance_interval_s", x)?
             };
+        }
+        if let Some(x) = o.max_connections {
+            self.max_connections = positive("max_connections", x)?;
+        }
+        if let Some(x) = o.header_timeout_s {
+            self.header_timeout = seconds("header_timeout_s", x)?;
         }
         if let Some(r) = o.rate_limits {
             let limit = |key: &str, (max, w): (u32, f64)| -> Result<WindowLimit, String> {

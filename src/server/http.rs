@@ -123,6 +123,16 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return r;
     }
+    let open = shared.metrics.connections_active.load(Relaxed) as usize;
+    if open >= shared.config.max_connections {
+        return refuse(
+            &shared,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_full",
+            "max_connections",
+            format!("{open} connections are open, the configured maximum; retry later"),
+        );
+    }
     // The header wins over the query: proxies log URLs, so the header is the safer place.
     let token = bearer(&req)
         .or_else(|| query_param(&req, "token"))

@@ -393,10 +393,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
+        let header_timeout = shared.config.header_timeout;
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| http::handle(req, shared.clone()));
             let _ = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
                 .await;
