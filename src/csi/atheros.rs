@@ -297,27 +297,7 @@ fn decode_csi(bytes: &[u8], nr: usize, nc: usize, tones: usize) -> Array3<Comple
     csi
 }
 
-impl<R: Read> Iterator for AtherosReader<R> {
-    type Item = Result<CsiFrame, CsiError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        self.recoverable = false;
-        match self.next_frame() {
-            Ok(Some(f)) => Some(Ok(f)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = !self.recoverable;
-                Some(Err(e))
-            }
-        }
-    }
-}
+super::source::frame_iterator!(AtherosReader);
 
 #[cfg(test)]
 mod tests {

@@ -238,27 +238,7 @@ impl<R: Read> Esp32Reader<R> {
     }
 }
 
-impl<R: Read> Iterator for Esp32Reader<R> {
-    type Item = Result<CsiFrame, CsiError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        self.recoverable = false;
-        match self.next_frame() {
-            Ok(Some(f)) => Some(Ok(f)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = !self.recoverable;
-                Some(Err(e))
-            }
-        }
-    }
-}
+super::source::frame_iterator!(Esp32Reader);
 
 fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String> {
     let open = text.find('[').ok_or("no '[' opening the CSI list")?;

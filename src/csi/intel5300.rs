@@ -231,28 +231,7 @@ impl<R: Read> Intel5300Reader<R> {
     }
 }
 
-impl<R: Read> Iterator for Intel5300Reader<R> {
-    type Item = Result<CsiFrame, CsiError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        self.recoverable = false;
-        match self.next_frame() {
-            Ok(Some(f)) => Some(Ok(f)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                // A bad bfee body keeps the framing; anything else ends the stream.
-                self.done = !self.recoverable;
-                Some(Err(e))
-            }
-        }
-    }
-}
+super::source::frame_iterator!(Intel5300Reader);
 
 /// Bytes `read_bfee.c` expects after the 20-byte header for `n_rx` × `n_tx`.
 pub fn bfee_csi_len(n_rx: usize, n_tx: usize) -> usize {

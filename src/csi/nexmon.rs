@@ -350,27 +350,7 @@ impl<R: Read> NexmonReader<R> {
     }
 }
 
-impl<R: Read> Iterator for NexmonReader<R> {
-    type Item = Result<CsiFrame, CsiError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        self.recoverable = false;
-        match self.next_frame() {
-            Ok(Some(f)) => Some(Ok(f)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = !self.recoverable;
-                Some(Err(e))
-            }
-        }
-    }
-}
+super::source::frame_iterator!(NexmonReader);
 
 fn nfft_for_bandwidth(mhz: u16) -> Option<usize> {
     match mhz {

@@ -162,27 +162,7 @@ impl<R: Read> PicoScenesReader<R> {
     }
 }
 
-impl<R: Read> Iterator for PicoScenesReader<R> {
-    type Item = Result<CsiFrame, CsiError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        self.recoverable = false;
-        match self.next_frame() {
-            Ok(Some(f)) => Some(Ok(f)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = !self.recoverable;
-                Some(Err(e))
-            }
-        }
-    }
-}
+super::source::frame_iterator!(PicoScenesReader);
 
 /// Error inside a frame: (offset within the frame body, message, is "unsupported").
 type FrameError = (usize, String, bool);

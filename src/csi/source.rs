@@ -130,3 +130,33 @@ impl<R: Read> Source<R> {
         CsiError::malformed(&self.name, at, problem)
     }
 }
+
+/// The `Iterator` every reader shares, over its `next_frame`. A reader sets `recoverable`
+/// when an error left the record framing intact (reading goes on with the next record);
+/// any other error, and the end of the file, end the stream.
+macro_rules! frame_iterator {
+    ($reader:ident) => {
+        impl<R: std::io::Read> Iterator for $reader<R> {
+            type Item = Result<$crate::csi::CsiFrame, $crate::csi::CsiError>;
+
+            fn next(&mut self) -> Option<Self::Item> {
+                if self.done {
+                    return None;
+                }
+                self.recoverable = false;
+                match self.next_frame() {
+                    Ok(Some(f)) => Some(Ok(f)),
+                    Ok(None) => {
+                        self.done = true;
+                        None
+                    }
+                    Err(e) => {
+                        self.done = !self.recoverable;
+                        Some(Err(e))
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use frame_iterator;
