@@ -24,6 +24,19 @@ pub struct ReplayProgress {
 }
 
 impl ReplayProgress {
+    /// Tells the environment the source ended on purpose (so no stall alarm follows),
+    /// then marks the run done. `what` names the kind of run in the reason.
+    pub(super) async fn finish(&self, tx: &mpsc::Sender<Input>, source: String, what: &str) {
+        let how = if self.cancelled.load(Ordering::Relaxed) {
+            "stopped"
+        } else {
+            "finished"
+        };
+        let reason = format!("{what} {how}");
+        let _ = tx.send(Input::SourceEnded { source, reason }).await;
+        self.done.store(true, Ordering::Relaxed);
+    }
+
     pub fn fraction(&self) -> f64 {
         let total = self.total.load(Ordering::Relaxed);
         if total == 0 {
@@ -108,18 +121,7 @@ pub fn spawn_replay(
             }
             p.sent.fetch_add(1, Ordering::Relaxed);
         }
-        let reason = if p.cancelled.load(Ordering::Relaxed) {
-            "replay stopped"
-        } else {
-            "replay finished"
-        };
-        let _ = tx
-            .send(Input::SourceEnded {
-                source,
-                reason: reason.into(),
-            })
-            .await;
-        p.done.store(true, Ordering::Relaxed);
+        p.finish(&tx, source, "replay").await;
     });
     progress
 }

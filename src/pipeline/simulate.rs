@@ -83,18 +83,7 @@ pub fn spawn_simulation(
             }
             spec.seed = spec.seed.wrapping_add(1);
         }
-        let reason = if p.cancelled.load(Ordering::Relaxed) {
-            "simulation stopped"
-        } else {
-            "simulation finished"
-        };
-        let _ = tx
-            .send(Input::SourceEnded {
-                source,
-                reason: reason.into(),
-            })
-            .await;
-        p.done.store(true, Ordering::Relaxed);
+        p.finish(&tx, source, "simulation").await;
     });
     progress
 }
