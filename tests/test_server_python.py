@@ -263,3 +263,18 @@ async def test_client_does_not_reconnect_after_token_expiry():
             while True:
                 seen.append((await client.recv(timeout=5))["type"])
         assert "token_expired" in seen and client.close_code == 4001 and client.reconnects == 0
+
+
+def test_sync_client_for_scripts(densepose_server):
+    token = densepose_server.issue_token("script")
+    with wdp.SyncClient(densepose_server.url, token) as client:
+        sid = client.subscribe("occupancy_update", environment_id="room_001")
+        densepose_server.publish("occupancy_update", {"current_occupancy": 2}, "room_001")
+        msg = client.recv(timeout=5)
+        assert msg["data"]["current_occupancy"] == 2
+        assert msg["metadata"]["subscription_id"] == sid
+        assert client.status()["active_subscriptions"] == 1
+        with pytest.raises(SubscriptionError):
+            client.subscribe("occupancy_update", min_confidence=7)
+        with pytest.raises(TimeoutError):
+            client.recv(timeout=0.2)

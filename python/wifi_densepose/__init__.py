@@ -22,6 +22,7 @@ from .client import (
     RateLimited,
     ResumeFailed,
     SubscriptionError,
+    SyncClient,
 )
 from .server import EVENT_TYPES, Server
 
@@ -38,6 +39,7 @@ __all__ = [
     "ResumeFailed",
     "Server",
     "SubscriptionError",
+    "SyncClient",
     "__version__",
     "decode_udp_frame",
     "dsp",

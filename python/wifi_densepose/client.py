@@ -347,3 +347,79 @@ class Client:
             return await self.recv()
         except ConnectionLost:
             raise StopAsyncIteration from None
+
+
+class SyncClient:
+    """A blocking :class:`Client` for scripts and notebooks without asyncio::
+
+        with SyncClient(server.url, token) as client:
+            client.subscribe("activity_event")
+            for message in client:
+                ...
+
+    It runs a :class:`Client` (reconnect, resume, exceptions and all) on an event loop of
+    its own in a background thread; each method blocks until the answer arrives.
+    """
+
+    def __init__(self, url: str, token: str, **options: Any) -> None:
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="wdp-client",
+                                        daemon=True)
+        self._thread.start()
+
+        async def make() -> Client:
+            return Client(url, token, **options)
+
+        self._client = self._run(make())
+
+    def _run(self, coro: Any, timeout: float | None = None) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    @property
+    def client(self) -> Client:
+        """The asyncio client underneath (session_id, last_sequence, reconnects...)."""
+        return self._client
+
+    def connect(self) -> Self:
+        self._run(self._client.connect())
+        return self
+
+    def close(self) -> None:
+        try:
+            self._run(self._client.close(), timeout=5)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def subscribe(self, event_type: str, **options: Any) -> str:
+        return self._run(self._client.subscribe(event_type, **options))
+
+    def unsubscribe(self, *subscription_ids: str) -> dict:
+        return self._run(self._client.unsubscribe(*subscription_ids))
+
+    def update_subscription(self, subscription_id: str, **changes: Any) -> dict:
+        return self._run(self._client.update_subscription(subscription_id, **changes))
+
+    def status(self) -> dict:
+        return self._run(self._client.status())
+
+    def recv(self, timeout: float | None = None) -> dict:
+        """The next event message; TimeoutError after ``timeout`` seconds."""
+        return self._run(self._client.recv(timeout=timeout))
+
+    def __iter__(self) -> SyncClient:
+        return self
+
+    def __next__(self) -> dict:
+        try:
+            return self.recv()
+        except ConnectionLost:
+            raise StopIteration from None
