@@ -32,6 +32,7 @@ use num_complex::Complex32;
 use super::error::CsiError;
 use super::meta::{channel_from_mhz, int, FrameMeta, MetaValue};
 use super::source::Source;
+use super::table::{reserve_values, CsiTable, FrameInfo};
 use super::{CsiFormat, CsiFrame};
 
 /// Bytes of status header after the length field.
@@ -157,6 +158,79 @@ impl<R: Read> AtherosReader<R> {
     }
 
     fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        let Some((meta, csi)) =
+            self.next_record(|bytes, [nc, nr, tones]| decode_csi(bytes, nr, nc, tones))?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CsiFrame {
+            timestamp: meta.timestamp as f64 * 1e-6,
+            csi,
+            rssi: Some(meta.rssi as f32),
+            noise: None,
+            format: CsiFormat::Atheros,
+            channel: channel_from_mhz(meta.channel as u32),
+            bandwidth_mhz: Some(bandwidth_mhz(&meta)),
+            sequence: None,
+            meta: FrameMeta::Atheros(meta),
+        }))
+    }
+
+    /// Like [`Iterator::next`], but decodes the CSI straight into `table` (no per-frame
+    /// array); `Some(Ok(()))` when a frame was appended.
+    pub(crate) fn next_into(&mut self, table: &mut CsiTable) -> Option<Result<(), CsiError>> {
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        let start = table.csi.len();
+        let decoded = self.next_record(|bytes, [nc, nr, tones]| {
+            let n = nc * nr * tones;
+            reserve_values(&mut table.csi, n);
+            // Decoded straight into the spare capacity: zero-filling first would write
+            // the whole output twice.
+            let spare = &mut table.csi.spare_capacity_mut()[..n];
+            decode_csi_with(bytes, nr, nc, tones, |i, v| {
+                spare[i].write(v);
+            });
+            // SAFETY: decode_csi_with calls `put` for every index in 0..n (every
+            // (c, r, k) of the nc × nr × tones loops), so all n values are initialized.
+            unsafe { table.csi.set_len(start + n) };
+            [nc, nr, tones]
+        });
+        match decoded {
+            Ok(Some((meta, shape))) => {
+                table.push_info(FrameInfo {
+                    start,
+                    shape,
+                    timestamp: meta.timestamp as f64 * 1e-6,
+                    rssi: Some(meta.rssi as f32),
+                    noise: None,
+                    channel: channel_from_mhz(meta.channel as u32),
+                    bandwidth_mhz: Some(bandwidth_mhz(&meta)),
+                    sequence: None,
+                    meta: FrameMeta::Atheros(meta),
+                });
+                Some(Ok(()))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                // A record cut in its payload was decoded before the cut was found.
+                table.csi.truncate(start);
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Reads and checks one record; `emit` decodes its CSI bytes, given `[nc, nr, tones]`.
+    fn next_record<T>(
+        &mut self,
+        emit: impl FnOnce(&[u8], [usize; 3]) -> T,
+    ) -> Result<Option<(AtherosMeta, T)>, CsiError> {
         let start = self.src.offset;
         let Some(b) = self
             .src
@@ -215,42 +289,41 @@ impl<R: Read> AtherosReader<R> {
                 ),
             ));
         }
-        let body = self.src.read(csi_len + payload_len, "record", start)?;
-        let csi_bytes = &body[..csi_len];
         let (nr, nc, tones) = (meta.nr as usize, meta.nc as usize, meta.num_tones as usize);
-        if csi_len == 0 {
+        let problem = if csi_len == 0 {
+            Some("record carries no CSI (csi_len 0)".to_string())
+        } else if !(1..=3).contains(&nr) || !(1..=3).contains(&nc) || tones == 0 {
+            Some(format!(
+                "impossible dimensions nr={nr}, nc={nc}, num_tones={tones} (ath9k has 1 to 3 antennas)"
+            ))
+        } else if csi_len * 8 < nr * nc * tones * 20 {
+            Some(format!(
+                "csi_len {csi_len} is too short for nr={nr} × nc={nc} × {tones} tones of 20 bits"
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            // The length prefix was sound: step over the record so the next one is found.
+            self.src
+                .skip((csi_len + payload_len) as u64, "record", start)?;
             self.recoverable = true;
-            return Err(self
-                .src
-                .malformed(start, "record carries no CSI (csi_len 0)"));
+            return Err(self.src.malformed(start, problem));
         }
-        if !(1..=3).contains(&nr) || !(1..=3).contains(&nc) || tones == 0 {
-            self.recoverable = true;
-            return Err(self.src.malformed(
-                start,
-                format!("impossible dimensions nr={nr}, nc={nc}, num_tones={tones} (ath9k has 1 to 3 antennas)"),
-            ));
-        }
-        let needed_bits = nr * nc * tones * 20;
-        if csi_len * 8 < needed_bits {
-            self.recoverable = true;
-            return Err(self.src.malformed(
-                start,
-                format!("csi_len {csi_len} is too short for nr={nr} × nc={nc} × {tones} tones of 20 bits"),
-            ));
-        }
-        let csi = decode_csi(csi_bytes, nr, nc, tones);
-        Ok(Some(CsiFrame {
-            timestamp: meta.timestamp as f64 * 1e-6,
-            csi,
-            rssi: Some(meta.rssi as f32),
-            noise: None,
-            format: CsiFormat::Atheros,
-            channel: channel_from_mhz(meta.channel as u32),
-            bandwidth_mhz: Some(if meta.bandwidth == 1 { 40 } else { 20 }),
-            sequence: None,
-            meta: FrameMeta::Atheros(meta),
-        }))
+        // Only the CSI is read; the payload (most of each record) is skipped uncopied,
+        // after the CSI is decoded.
+        let csi_bytes = self.src.read(csi_len, "record", start)?;
+        let decoded = emit(csi_bytes, [nc, nr, tones]);
+        self.src.skip(payload_len as u64, "record", start)?;
+        Ok(Some((meta, decoded)))
+    }
+}
+
+fn bandwidth_mhz(meta: &AtherosMeta) -> u16 {
+    if meta.bandwidth == 1 {
+        40
+    } else {
+        20
     }
 }
 
@@ -258,43 +331,56 @@ impl<R: Read> AtherosReader<R> {
 fn decode_csi(bytes: &[u8], nr: usize, nc: usize, tones: usize) -> Array3<Complex32> {
     let mut csi = Array3::<Complex32>::zeros((nc, nr, tones));
     let out = csi.as_slice_mut().expect("fresh array is contiguous");
-    let mut idx = 0usize;
-    let mut next_word = || {
-        // The official code may read one word past csi_len at the very end; those bits
-        // are never used, so zeros stand in for them.
-        let lo = bytes.get(idx).copied().unwrap_or(0) as u32;
-        let hi = bytes.get(idx + 1).copied().unwrap_or(0) as u32;
-        idx += 2;
-        lo | (hi << 8)
-    };
-    let mut current: u64 = next_word() as u64;
-    let mut bits_left: u32 = 16;
-    let sign = |v: u64| -> f32 {
-        let v = (v & 0x3ff) as i32;
-        (if v & 0x200 != 0 { v - 0x400 } else { v }) as f32
-    };
-    for k in 0..tones {
-        for c in 0..nc {
-            for r in 0..nr {
-                if bits_left < 10 {
-                    current |= (next_word() as u64) << bits_left;
-                    bits_left += 16;
-                }
-                let imag = sign(current);
-                bits_left -= 10;
-                current >>= 10;
-                if bits_left < 10 {
-                    current |= (next_word() as u64) << bits_left;
-                    bits_left += 16;
-                }
-                let real = sign(current);
-                bits_left -= 10;
-                current >>= 10;
-                out[(c * nr + r) * tones + k] = Complex32::new(real, imag);
+    decode_csi_with(bytes, nr, nc, tones, |i, v| out[i] = v);
+    csi
+}
+
+/// [`decode_csi`] through `put(index, value)`, where `index` runs over every position of
+/// the `(nc, nr, tones)` C-order output exactly once.
+///
+/// `read_csi.c` reads 16-bit little-endian words and takes 10 bits at a time from the
+/// low end, which is the little-endian bit stream of the bytes: value `v` (tone-major,
+/// then nc, then nr) has its imaginary part at bit `20 v` and its real part at
+/// `20 v + 10`. Each field is one 4-byte load and a shift; the loops run in output order.
+fn decode_csi_with(
+    bytes: &[u8],
+    nr: usize,
+    nc: usize,
+    tones: usize,
+    mut put: impl FnMut(usize, Complex32),
+) {
+    for c in 0..nc {
+        for r in 0..nr {
+            let row = (c * nr + r) * tones;
+            for k in 0..tones {
+                let bit = 20 * ((k * nc + c) * nr + r);
+                put(
+                    row + k,
+                    Complex32::new(field10(bytes, bit + 10), field10(bytes, bit)),
+                );
             }
         }
     }
-    csi
+}
+
+/// The signed 10-bit field at `bit` of the little-endian bit stream `bytes`. Bits past
+/// the end read as zero (the official code may read one word past `csi_len`; those bits
+/// are never used).
+#[inline]
+fn field10(bytes: &[u8], bit: usize) -> f32 {
+    let i = bit >> 3;
+    let word = match bytes.get(i..i + 4) {
+        Some(w) => u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+        None => {
+            let mut w = [0u8; 4];
+            for (d, s) in w.iter_mut().zip(bytes.get(i..).unwrap_or_default()) {
+                *d = *s;
+            }
+            u32::from_le_bytes(w)
+        }
+    };
+    let v = ((word >> (bit & 7)) & 0x3ff) as i32;
+    (if v & 0x200 != 0 { v - 0x400 } else { v }) as f32
 }
 
 super::source::frame_iterator!(AtherosReader);
@@ -398,5 +484,35 @@ mod tests {
             )
             .collect();
         }
+    }
+
+    #[test]
+    fn a_record_with_impossible_dimensions_is_reported_and_skipped() {
+        let good = record(Endianness::Little, 2, 2, 56);
+        let mut bad = record(Endianness::Little, 2, 2, 56);
+        bad[2 + 8 + 2 + 2 + 5] = 7; // nr = 7
+        let file: Vec<u8> = [good.clone(), bad, good].concat();
+        let out: Vec<_> = AtherosReader::new(&file[..], "mem").collect();
+        assert_eq!(out.len(), 3);
+        assert!(
+            out[0].is_ok() && out[2].is_ok(),
+            "reading goes on after the bad record"
+        );
+        assert!(matches!(&out[1], Err(e) if e.to_string().contains("impossible dimensions nr=7")));
+        // The table path (Python's read_csi) agrees and keeps no values of the bad record.
+        let mut reader = AtherosReader::new(&file[..], "mem");
+        let mut table = CsiTable::new("mem", CsiFormat::Atheros);
+        let mut errors = 0;
+        while let Some(r) = reader.next_into(&mut table) {
+            errors += r.is_err() as usize;
+        }
+        assert_eq!(
+            (table.len(), errors, table.csi.len()),
+            (2, 1, 2 * 2 * 2 * 56)
+        );
+        assert_eq!(
+            table.frame_csi(1),
+            out[2].as_ref().unwrap().csi.as_slice().unwrap()
+        );
     }
 }

@@ -44,6 +44,7 @@ impl<R: Read> CsiReader<R> {
     pub fn next_into(&mut self, table: &mut CsiTable) -> Option<Result<(), CsiError>> {
         match self {
             CsiReader::Intel5300(r) => r.next_into(table),
+            CsiReader::Atheros(r) => r.next_into(table),
             _ => self.next().map(|r| r.map(|f| table.push(f))),
         }
     }

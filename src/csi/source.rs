@@ -79,8 +79,22 @@ impl<R: Read> Source<R> {
 
     /// Skips `n` bytes; the end of file before that is a truncation error.
     pub fn skip(&mut self, n: u64, what: &str, record_start: u64) -> Result<(), CsiError> {
-        let got = io::copy(&mut (&mut self.inner).take(n), &mut io::sink())
-            .map_err(|e| self.io_error(e))?;
+        use std::io::BufRead;
+        // Consume straight from the read buffer: skipped bytes are never copied.
+        let mut got = 0u64;
+        while got < n {
+            let available = match self.inner.fill_buf() {
+                Ok(b) => b.len(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(e)),
+            };
+            if available == 0 {
+                break;
+            }
+            let k = available.min((n - got) as usize);
+            self.inner.consume(k);
+            got += k as u64;
+        }
         self.offset += got;
         if got < n {
             return Err(self.truncated(what, record_start, n, got));
