@@ -3,6 +3,7 @@ nodes; source health as hardware_events; measured performance_updates."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -188,3 +189,22 @@ def test_simulation_repeats_until_stopped(server):
     wait_until(lambda: run.sent > 60, timeout=20)
     run.stop()
     assert run.wait(5) and run.error is None
+
+
+async def test_replays_can_be_awaited(server):
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    run = server.replay("room_001", WALK, speed=2.0)
+    assert await run.wait_async(10) is True
+    task.cancel()
+    assert ticks > 20, "the event loop kept running while the replay went on"
+    slow = server.replay("room_001", WALK, speed=0.01)
+    assert await slow.wait_async(0.1) is False
+    slow.stop()

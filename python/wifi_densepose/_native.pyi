@@ -1,6 +1,7 @@
 """Typed stub of the native module (kept in step with src/python/)."""
 
 import os
+from collections.abc import Awaitable
 from typing import Any, Callable
 
 import numpy as np
@@ -81,6 +82,7 @@ class Replay:
     def file_errors(self) -> list[str]: ...
     def stop(self) -> None: ...
     def wait(self, timeout: float | None = None) -> bool: ...
+    def wait_async(self, timeout: float | None = None) -> Awaitable[bool]: ...
 
 class UdpListener:
     port: int

@@ -429,6 +429,30 @@ impl Replay {
     fn stop(&self) {
         self.progress.cancelled.store(true, Ordering::Relaxed);
     }
+    /// An awaitable of `wait`: `await run.wait_async(timeout)` lets the event loop run
+    /// while the replay or simulation goes on (pyo3-async-runtimes, on its tokio runtime).
+    #[pyo3(signature = (timeout=None))]
+    fn wait_async<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let progress = self.progress.clone();
+        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let start = tokio::time::Instant::now();
+            loop {
+                if progress.done.load(Ordering::Relaxed) {
+                    return Ok(true);
+                }
+                if limit.is_some_and(|l| start.elapsed() >= l) {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    }
+
     /// Waits until the replay ends or `timeout` seconds pass; returns whether it ended.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> bool {
