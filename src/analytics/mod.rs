@@ -12,6 +12,7 @@
 //! Some(environment_id))`. Decision rules and measured figures: `docs/analytics.md`.
 
 pub mod activity;
+pub mod eval;
 pub mod events;
 pub mod fall;
 pub mod occupancy;
