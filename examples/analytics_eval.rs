@@ -32,15 +32,23 @@ fn main() {
         extra += &format!("occupancy messages {msgs} for {changes} true changes");
         groups.push((name, a, b, extra));
     };
-    let named = |n: &str, d: f64, k: u64| build_spec(n, Some(k), Some(d), None, Some(fps)).expect("spec");
-    run_group("fall (20 runs)", (0..20).map(|k| (named("fall", 12.0, k), k)).collect());
+    let named =
+        |n: &str, d: f64, k: u64| build_spec(n, Some(k), Some(d), None, Some(fps)).expect("spec");
+    run_group(
+        "fall (20 runs)",
+        (0..20).map(|k| (named("fall", 12.0, k), k)).collect(),
+    );
     run_group(
         "fall_recover (20 runs)",
-        (0..20).map(|k| (named("fall_recover", 20.0, k), 100 + k)).collect(),
+        (0..20)
+            .map(|k| (named("fall_recover", 20.0, k), 100 + k))
+            .collect(),
     );
     run_group(
         "daily with falls, 1 person (10 x 10 min)",
-        (0..10).map(|k| (daily_activity(k, 1, 600.0, true), 200 + k)).collect(),
+        (0..10)
+            .map(|k| (daily_activity(k, 1, 600.0, true), 200 + k))
+            .collect(),
     );
     let n_daily = (hours * 2.0).ceil().max(1.0) as u64;
     run_group(
@@ -51,15 +59,21 @@ fn main() {
     );
     run_group(
         "enter_leave (5 x 120 s)",
-        (0..5).map(|k| (named("enter_leave", 120.0, k), 400 + k)).collect(),
+        (0..5)
+            .map(|k| (named("enter_leave", 120.0, k), 400 + k))
+            .collect(),
     );
     run_group(
         "two_people (5 x 120 s)",
-        (0..5).map(|k| (named("two_people", 120.0, k), 500 + k)).collect(),
+        (0..5)
+            .map(|k| (named("two_people", 120.0, k), 500 + k))
+            .collect(),
     );
     run_group(
         "daily, 3 people (4 x 10 min)",
-        (0..4).map(|k| (daily_activity(2000 + k, 3, 600.0, false), 600 + k)).collect(),
+        (0..4)
+            .map(|k| (daily_activity(2000 + k, 3, 600.0, false), 600 + k))
+            .collect(),
     );
     println!(
         "noise: body {} m, keypoint {} m, miss {}, ghosts {}/frame, activity logit {} +- {}; {fps} fps\n",

@@ -46,7 +46,10 @@ pub struct NaiveFrame {
 
 impl Naive {
     pub fn step(&mut self, dets: &[Detection], room: [f64; 2]) -> NaiveFrame {
-        let kept: Vec<&Detection> = dets.iter().filter(|d| d.is_valid() && d.score >= 0.5).collect();
+        let kept: Vec<&Detection> = dets
+            .iter()
+            .filter(|d| d.is_valid() && d.score >= 0.5)
+            .collect();
         let falling = kept.iter().any(|d| d.activity[class::FALLING] >= 0.5);
         let alarm = falling && !self.falling_before;
         self.falling_before = falling;
@@ -134,7 +137,10 @@ impl Score {
     }
     /// True alerts over all alerts.
     pub fn precision(&self) -> f64 {
-        ratio((self.alerts - self.false_alarms.min(self.alerts)) as f64, self.alerts as f64)
+        ratio(
+            (self.alerts - self.false_alarms.min(self.alerts)) as f64,
+            self.alerts as f64,
+        )
     }
     pub fn false_alarms_per_hour(&self) -> f64 {
         ratio(self.false_alarms as f64, self.hours)
@@ -143,7 +149,10 @@ impl Score {
         ratio(self.occupancy_correct as f64, self.occupancy_frames as f64)
     }
     pub fn occupancy_accuracy_grace(&self) -> f64 {
-        ratio(self.occupancy_correct_grace as f64, self.occupancy_frames_grace as f64)
+        ratio(
+            self.occupancy_correct_grace as f64,
+            self.occupancy_frames_grace as f64,
+        )
     }
     pub fn switches_per_person_minute(&self) -> f64 {
         ratio(self.id_switches as f64, self.person_minutes)
@@ -181,7 +190,9 @@ impl Identity {
             .iter()
             .map(|&i| {
                 let p = truth[i].unwrap_or([0.0, 0.0]);
-                est.iter().map(|e| (e.0[0] - p[0]).hypot(e.0[1] - p[1])).collect()
+                est.iter()
+                    .map(|e| (e.0[0] - p[0]).hypot(e.0[1] - p[1]))
+                    .collect()
             })
             .collect();
         for (r, c) in assign(&cost, 1.0) {
@@ -343,9 +354,8 @@ pub fn run(
 pub fn daily_activity(seed: u64, people: usize, duration_s: f64, falls: bool) -> Spec {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_da11);
     let mut ps = Vec::new();
-    let point = |rng: &mut StdRng| -> [f64; 2] {
-        [rng.gen_range(0.8..5.2), rng.gen_range(0.8..4.2)]
-    };
+    let point =
+        |rng: &mut StdRng| -> [f64; 2] { [rng.gen_range(0.8..5.2), rng.gen_range(0.8..4.2)] };
     for p in 0..people {
         let start = point(&mut rng);
         let mut acts: Vec<Value> = Vec::new();
@@ -379,7 +389,9 @@ pub fn daily_activity(seed: u64, people: usize, duration_s: f64, falls: bool) ->
                 let away = rng.gen_range(3.0..15.0);
                 acts.push(json!({"type": "walk", "to": [[5.6, 4.0], [6.8, 4.0]], "speed": speed}));
                 acts.push(json!({"type": "stand", "duration_s": away}));
-                acts.push(json!({"type": "walk", "to": [[5.6, 4.0], point(&mut rng)], "speed": speed}));
+                acts.push(
+                    json!({"type": "walk", "to": [[5.6, 4.0], point(&mut rng)], "speed": speed}),
+                );
                 t += away + 8.0;
             } else {
                 let d = rng.gen_range(1.0..8.0);
@@ -390,6 +402,7 @@ pub fn daily_activity(seed: u64, people: usize, duration_s: f64, falls: bool) ->
         let _ = p;
         ps.push(json!({"start": start, "height": rng.gen_range(1.55..1.9), "actions": acts}));
     }
-    let v = json!({"name": "daily", "seed": seed, "duration_s": duration_s, "fps": 20.0, "people": ps});
+    let v =
+        json!({"name": "daily", "seed": seed, "duration_s": duration_s, "fps": 20.0, "people": ps});
     Spec::from_value(v).unwrap_or_default()
 }

@@ -97,3 +97,64 @@ impl Occupancy {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::track::{Detection, Tracker, TrackerConfig, N_KEYPOINTS};
+
+    fn det(x: f64, y: f64) -> Detection {
+        Detection {
+            keypoints: [[x / 6.0, y / 5.0, 0.9]; N_KEYPOINTS],
+            bbox: [0.0, 0.0, 1.0, 1.0],
+            score: 0.9,
+            activity: [0.2; 5],
+        }
+    }
+
+    #[test]
+    fn messages_only_on_change() {
+        let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
+        let mut occ = Occupancy::new();
+        let mut msgs = Vec::new();
+        for n in 0..300 {
+            let t = n as f64 * 0.05;
+            let mut dets = vec![det(2.0, 2.0)];
+            if (60..200).contains(&n) {
+                dets.push(det(4.0, 3.0));
+            }
+            if n % 9 == 0 {
+                dets.pop(); // misses
+            }
+            if n % 13 == 0 {
+                dets.push(det(1.0 + (n % 4) as f64, 4.0)); // ghosts
+            }
+            tr.update(t, &dets);
+            msgs.extend(occ.update(t, tr.tracks(), 0.12));
+        }
+        let seq: Vec<(usize, usize, &str)> = msgs
+            .iter()
+            .map(|m| (m.previous, m.current, m.change_type))
+            .collect();
+        assert_eq!(
+            seq,
+            vec![
+                (0, 1, "person_entered"),
+                (1, 2, "person_entered"),
+                (2, 1, "person_left")
+            ]
+        );
+        assert_eq!(
+            msgs[1].persons.iter().filter(|p| p.status == "new").count(),
+            1
+        );
+        assert_eq!(
+            msgs[2]
+                .persons
+                .iter()
+                .filter(|p| p.status == "left")
+                .count(),
+            1
+        );
+    }
+}
