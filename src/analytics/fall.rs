@@ -13,7 +13,9 @@
 //!    `min_falling_score` (0.3). Measured peak slopes with the default noise: forward
 //!    falls 2.3-3.9 m/s, deliberate lying down 1.6-2.6 m/s, so shape alone separates
 //!    only the hardest falls and the model's falling score decides the overlap; a
-//!    single frame's score never does.
+//!    single frame's score never does. Within `crowd_radius_m` (1 m) of another
+//!    person the shape-only rule is off: there detections can swap between the two
+//!    tracks, and a swap looks like an instant descent.
 //! 3. **Impact**: within `max_descent_s` of the descent starting, `e` is above
 //!    `lying_m` and the slope has dropped below `impact_rate` (the body stopped): the
 //!    impact time.
@@ -44,6 +46,8 @@ pub struct FallConfig {
     pub assisted_descent_rate: f64,
     pub min_falling_score: f64,
     pub falling_window_s: f64,
+    /// Another person this close (metres) makes the shape-only rule unusable.
+    pub crowd_radius_m: f64,
     pub max_descent_s: f64,
     pub impact_rate: f64,
     pub confirm_s: f64,
@@ -63,6 +67,7 @@ impl Default for FallConfig {
             assisted_descent_rate: 1.6,
             min_falling_score: 0.3,
             falling_window_s: 0.6,
+            crowd_radius_m: 1.0,
             max_descent_s: 1.5,
             impact_rate: 0.8,
             confirm_s: 0.8,
@@ -230,8 +235,14 @@ impl FallDetector {
             let armed = f.last_upright.is_some_and(|u| t - u <= c.armed_for_s);
             let slope = f.slope(t, c.slope_window_s);
             let falling = f.mean_falling(t, c.falling_window_s);
+            let me = tr.position();
+            let crowded = tracks.iter().any(|o| {
+                o.track_id != tr.track_id
+                    && o.is_active()
+                    && (o.position()[0] - me[0]).hypot(o.position()[1] - me[1]) < c.crowd_radius_m
+            });
             let descent = slope.is_some_and(|s| {
-                s >= c.min_descent_rate
+                (s >= c.min_descent_rate && !crowded)
                     || (s >= c.assisted_descent_rate && falling >= c.min_falling_score)
             });
             let make = |kind, f_start: f64, impact: f64, peak: f64, conf: f64, tof: Option<f64>| {
