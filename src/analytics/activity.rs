@@ -102,6 +102,7 @@ impl ActivityStage {
     }
 
     /// One frame over the tracker's tracks (confirmed and lost ones are followed).
+    #[allow(clippy::needless_range_loop)]
     pub fn update(&mut self, t: f64, tracks: &[Track], room: [f64; 2]) -> Vec<ActivityChange> {
         let mut out = Vec::new();
         let live: Vec<u64> = tracks.iter().map(|t| t.track_id).collect();

@@ -33,7 +33,7 @@ impl WindowMetrics {
     /// The spec's window name: "1_minute", "5_minutes", or "30_seconds".
     pub fn window_name(&self) -> String {
         let s = self.window_s.round().max(1.0) as u64;
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             let m = s / 60;
             format!("{m}_minute{}", if m == 1 { "" } else { "s" })
         } else {

@@ -2,6 +2,9 @@
 //! rectangular cost matrices, with a gate: pairs costing more than the gate are never
 //! assigned.
 
+// Index loops read best in matrix code.
+#![allow(clippy::needless_range_loop)]
+
 /// Assigns rows to columns minimising the total cost. `cost[r][c]`; rows may differ in
 /// length from columns. Returns `(row, col)` pairs whose cost is at most `gate`;
 /// non-finite costs count as beyond the gate. Deterministic: ties go to the lowest

@@ -5,6 +5,9 @@
 //! (m^2/s^3), so the uncertainty grows with the time since the last update whatever the
 //! frame rate.
 
+// Index loops read best in matrix code.
+#![allow(clippy::needless_range_loop)]
+
 type M4 = [[f64; 4]; 4];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -240,6 +240,7 @@ impl Tracker {
     /// One frame: the detections seen at time `t` (seconds). Frames must come in time
     /// order; a frame older than the last one, or a non-finite time, is ignored.
     /// Invalid detections and those below `min_score` are skipped.
+    #[allow(clippy::needless_range_loop)]
     pub fn update(&mut self, t: f64, detections: &[Detection]) -> Vec<TrackEvent> {
         if !t.is_finite() || self.last_t.is_some_and(|l| t < l) {
             return Vec::new();
