@@ -1,7 +1,9 @@
 //! Prints the figures of `docs/analytics.md`: ours against the naive threshold
 //! baseline on simulator scenarios with ground truth.
 //!
-//! `cargo run --release --example analytics_eval [hours_of_daily_activity]`
+//! `cargo run --release --example analytics_eval [hours_of_daily_activity] [hard]`
+//! (`hard`: a worse detector — more position noise, 25 % misses, 0.2 ghosts per
+//! frame, weaker activity scores).
 
 use wifi_densepose::analytics::eval::{self, daily_activity, Score};
 use wifi_densepose::analytics::EngineConfig;
@@ -13,8 +15,20 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2.0);
+    let hard = std::env::args().nth(2).is_some_and(|a| a == "hard");
     let fps = 20.0;
-    let noise = NoiseModel::default();
+    let noise = if hard {
+        NoiseModel {
+            body_sigma_m: 0.12,
+            keypoint_sigma_m: 0.08,
+            miss_rate: 0.25,
+            ghost_rate: 0.2,
+            activity_logit: 1.5,
+            activity_noise: 1.2,
+        }
+    } else {
+        NoiseModel::default()
+    };
     let cfg = EngineConfig::default();
     let grace = 1.0;
     let mut groups: Vec<(&str, Score, Score, String)> = Vec::new();
