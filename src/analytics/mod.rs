@@ -215,3 +215,123 @@ impl Engine {
         out
     }
 }
+
+/// Runs a fresh engine over whole arrays (the Python binding's entry point): `times`
+/// `(n,)` seconds; per frame up to `P` slots: `keypoints` `(n, P, 17, 3)`, `boxes`
+/// `(n, P, 4)`, `scores` `(n, P)`, `activity` `(n, P, 5)`. A slot whose score is 0 or
+/// not finite is empty (padding). Shape mismatches are errors; invalid detections are
+/// skipped as in [`Tracker::update`].
+pub fn run_arrays(
+    config: EngineConfig,
+    times: ndarray::ArrayView1<f64>,
+    keypoints: ndarray::ArrayView4<f64>,
+    boxes: ndarray::ArrayView3<f64>,
+    scores: ndarray::ArrayView2<f64>,
+    activity: ndarray::ArrayView3<f64>,
+) -> Result<Vec<Output>, TrackError> {
+    use crate::track::{N_ACTIVITIES, N_KEYPOINTS};
+    let n = times.len();
+    let p = scores.shape()[1];
+    let bad = |what: &str, got: &[usize], want: String| {
+        TrackError::Input(format!("{what} has shape {got:?}, expected {want}"))
+    };
+    if scores.shape()[0] != n {
+        return Err(bad("scores", scores.shape(), format!("({n}, P)")));
+    }
+    if keypoints.shape() != [n, p, N_KEYPOINTS, 3] {
+        return Err(bad(
+            "keypoints",
+            keypoints.shape(),
+            format!("({n}, {p}, 17, 3)"),
+        ));
+    }
+    if boxes.shape() != [n, p, 4] {
+        return Err(bad("boxes", boxes.shape(), format!("({n}, {p}, 4)")));
+    }
+    if activity.shape() != [n, p, N_ACTIVITIES] {
+        return Err(bad("activity", activity.shape(), format!("({n}, {p}, 5)")));
+    }
+    let mut engine = Engine::new(config)?;
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut dets = Vec::with_capacity(p);
+        for j in 0..p {
+            let s = scores[[i, j]];
+            if !(s.is_finite() && s > 0.0) {
+                continue;
+            }
+            let mut kp = [[0.0; 3]; N_KEYPOINTS];
+            for (k, row) in kp.iter_mut().enumerate() {
+                for (c, v) in row.iter_mut().enumerate() {
+                    *v = keypoints[[i, j, k, c]];
+                }
+            }
+            let mut act = [0.0; N_ACTIVITIES];
+            for (c, v) in act.iter_mut().enumerate() {
+                *v = activity[[i, j, c]];
+            }
+            dets.push(Detection {
+                keypoints: kp,
+                bbox: [
+                    boxes[[i, j, 0]],
+                    boxes[[i, j, 1]],
+                    boxes[[i, j, 2]],
+                    boxes[[i, j, 3]],
+                ],
+                score: s,
+                activity: act,
+            });
+        }
+        out.extend(engine.update(times[i], &dets));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array1, Array2, Array3, Array4};
+
+    #[test]
+    fn arrays_in_events_out_and_shapes_checked() {
+        let n = 100;
+        let times = Array1::from_iter((0..n).map(|i| i as f64 * 0.05));
+        let mut kp = Array4::<f64>::zeros((n, 2, 17, 3));
+        let mut scores = Array2::<f64>::zeros((n, 2));
+        for i in 0..n {
+            for k in 0..17 {
+                kp[[i, 0, k, 0]] = 0.5;
+                kp[[i, 0, k, 1]] = 0.5;
+                kp[[i, 0, k, 2]] = 0.9;
+            }
+            scores[[i, 0]] = 0.9; // slot 1 stays empty
+        }
+        let boxes = Array3::<f64>::from_elem((n, 2, 4), 0.5);
+        let act = Array3::<f64>::from_elem((n, 2, 5), 0.2);
+        let out = run_arrays(
+            EngineConfig::default(),
+            times.view(),
+            kp.view(),
+            boxes.view(),
+            scores.view(),
+            act.view(),
+        )
+        .unwrap();
+        let occ: Vec<_> = out
+            .iter()
+            .filter(|o| o.event_type == EventType::OccupancyUpdate)
+            .collect();
+        assert_eq!(occ.len(), 1);
+        assert_eq!(occ[0].data["current_occupancy"], 1);
+        let e = run_arrays(
+            EngineConfig::default(),
+            times.view(),
+            kp.view(),
+            boxes.view(),
+            scores.view(),
+            Array3::<f64>::zeros((n, 2, 4)).view(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("activity"), "{e}");
+    }
+}
