@@ -42,7 +42,10 @@ def test_fall_recover_gives_one_alert_and_one_recovery():
     falls = [e for ty, e in ev if ty == "activity_event" and e["event_type"] == "fall_detected"]
     assert len(falls) == 1
     _, start, impact, _ = d["falls"][0]
-    # The alert's time is not in the payload; the impact time is, and it is near truth.
+    # The payload carries the detected impact time: near the true one.
+    stamp = falls[0]["details"]["impact_time"]
+    assert stamp.startswith("1970-01-01T00:00:")
+    assert abs(float(stamp[17:-1]) - impact) < 0.6
     assert falls[0]["details"]["recovery_detected"] is False
     assert 0.0 < falls[0]["details"]["fall_duration"] < 1.6
     rec = [e for ty, e in ev if ty == "activity_event" and e["event_type"] == "fall_recovered"]
