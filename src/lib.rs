@@ -13,11 +13,13 @@
 //!
 //! The pyo3 bindings live in `python` (feature `python`) and only convert and delegate.
 
+pub mod analytics;
 pub mod csi;
 pub mod dsp;
 pub mod pipeline;
 pub mod server;
 pub mod sim;
+pub mod track;
 
 #[cfg(feature = "python")]
 mod python;

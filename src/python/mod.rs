@@ -7,6 +7,7 @@ mod csi;
 mod dsp;
 mod server;
 mod sim;
+mod track;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -15,5 +16,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dsp::register(m)?;
     server::register(m)?;
     sim::register(m)?;
+    track::register(m)?;
     Ok(())
 }

@@ -1,0 +1,53 @@
+//! `wifi_densepose._native.run_analytics`: tracking and analytics over whole arrays
+//! ([`crate::analytics::run_arrays`]). Conversion and delegation only; the GIL is
+//! released while the engine runs; shape errors are ValueErrors.
+
+use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadonlyArray4};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::analytics::{run_arrays, EngineConfig};
+use crate::track::TrackerConfig;
+
+/// Returns `[(event_type, data_json), ...]` in publication order.
+#[pyfunction]
+#[pyo3(signature = (times, keypoints, boxes, scores, activity, room_size=(6.0, 5.0), window_s=60.0))]
+#[allow(clippy::too_many_arguments)]
+fn run_analytics(
+    py: Python<'_>,
+    times: PyReadonlyArray1<'_, f64>,
+    keypoints: PyReadonlyArray4<'_, f64>,
+    boxes: PyReadonlyArray3<'_, f64>,
+    scores: PyReadonlyArray2<'_, f64>,
+    activity: PyReadonlyArray3<'_, f64>,
+    room_size: (f64, f64),
+    window_s: f64,
+) -> PyResult<Vec<(String, String)>> {
+    let config = EngineConfig {
+        tracker: TrackerConfig {
+            room_size: [room_size.0, room_size.1],
+            ..Default::default()
+        },
+        window_s,
+        ..Default::default()
+    };
+    let (t, k, b, s, a) = (
+        times.as_array(),
+        keypoints.as_array(),
+        boxes.as_array(),
+        scores.as_array(),
+        activity.as_array(),
+    );
+    let out = py
+        .detach(|| run_arrays(config, t, k, b, s, a))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(out
+        .into_iter()
+        .map(|o| (o.event_type.as_str().to_string(), o.data.to_string()))
+        .collect())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run_analytics, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Errors of the tracking and analytics stages.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TrackError {
+    /// A configuration value outside its range (field name, reason).
+    #[error("invalid tracking configuration: {field}: {reason}")]
+    Config { field: String, reason: String },
+    /// Input arrays of the wrong shape.
+    #[error("invalid detections: {0}")]
+    Input(String),
+}
+
+impl TrackError {
+    pub fn config(field: &str, reason: impl Into<String>) -> Self {
+        TrackError::Config {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Ok(v)` when `lo <= v <= hi` and finite.
+pub fn check(field: &str, v: f64, lo: f64, hi: f64) -> Result<f64, TrackError> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        Err(TrackError::config(
+            field,
+            format!("{v} is not in [{lo}, {hi}]"),
+        ))
+    }
+}
