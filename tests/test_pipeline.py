@@ -208,3 +208,32 @@ async def test_replays_can_be_awaited(server):
     slow = server.replay("room_001", WALK, speed=0.01)
     assert await slow.wait_async(0.1) is False
     slow.stop()
+
+
+def test_oracle_mode_runs_tracking_and_analytics_downstream(server):
+    falls = collect(server, "activity_event")
+    poses = collect(server, "pose_data")
+    tracks = collect(server, "tracking_update")
+    occupancy = collect(server, "occupancy_update")
+    run = server.simulate("room_001", "fall", seed=4, duration_s=12, speed=0, oracle=True)
+    assert run.wait(60) and run.error is None
+    time.sleep(0.5)
+    fall_alerts = [e for e in falls.items if e["event_type"] == "fall_detected"]
+    assert len(fall_alerts) == 1, falls.items  # one fall, one alert
+    assert fall_alerts[0]["severity"] in ("high", "critical")
+    assert any(t["event"] == "track_started" for t in tracks.items)
+    assert occupancy.items and occupancy.items[0]["current_occupancy"] == 1
+    p = poses.items[-1]
+    assert p["metadata"]["model_version"] == "oracle:simulator-truth"
+    assert p["environment_id"] == "room_001"
+    person = next(pp for e in poses.items for pp in e["persons"] if "keypoints" in pp)
+    assert len(person["keypoints"]) == 17 and person["keypoints"][0]["name"] == "nose"
+    assert 0 <= person["bounding_box"]["x"] <= 1
+
+
+def test_without_oracle_no_poses_are_invented(server):
+    poses = collect(server, "pose_data")
+    run = server.simulate("room_001", "walk", seed=1, duration_s=2, speed=0)
+    assert run.wait(30)
+    time.sleep(0.3)
+    assert poses.items == []

@@ -33,7 +33,7 @@ def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
         for i, env_id in enumerate(ids):
             env = config.Environment(id=env_id, source=source if i == 0 else "none",
                                      scenario=args.simulate, seed=args.seed, speed=args.speed,
-                                     path=args.replay)
+                                     path=args.replay, oracle=args.oracle)
             if source == "udp":
                 env.source, env.node = "udp", nodes.get(env_id, 0 if i == 0 else None)
                 if env.node is None:
@@ -76,8 +76,11 @@ def _serve(args: argparse.Namespace) -> int:
         if env.source == "simulate":
             # The embedded default: the physical simulator as the room's live source.
             runs.append(server.simulate(env.id, env.scenario, seed=env.seed, speed=env.speed,
-                                        duration_s=env.duration_s, repeat=True))
+                                        duration_s=env.duration_s, repeat=True,
+                                        oracle=env.oracle))
             what = f"simulated scenario '{env.scenario}' (seed {env.seed}), repeating"
+            if env.oracle:
+                what += "; poses from the simulator's truth (oracle), not a model"
         elif env.source == "replay":
             assert env.path is not None  # config.parse requires it for replay
             runs.append(server.replay(env.id, env.path, speed=env.speed, format=env.format))
@@ -175,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulated source when no --replay/--udp is given (default: walk; "
                         "'none' for no source)")
     s.add_argument("--seed", type=int, default=0, help="simulator seed")
+    s.add_argument("--oracle", action="store_true",
+                   help="feed tracking and analytics with the simulator's ground truth (with "
+                        "realistic detection noise) instead of a model: labelled "
+                        "model_version 'oracle:simulator-truth'")
     s.add_argument("--udp", type=int, metavar="PORT", help="receive ESP32 UDP frames on PORT (0: any)")
     s.add_argument("--node", action="append", default=[], metavar="ID=ENV",
                    help="route UDP node ID to environment ENV (repeatable)")

@@ -12,6 +12,7 @@
     scenario = "walk"        # simulate: a scenario name (wifi-densepose simulate --list)
     seed = 0
     speed = 1.0              # simulate, replay: 1 = real time, 0 = flat out
+    oracle = false           # simulate: tracking/analytics from the ground truth (labelled)
 
     [[environments]]
     id = "lab"
@@ -40,7 +41,7 @@ from typing import Any
 
 SOURCES = ("simulate", "replay", "udp", "none")
 _ENV_KEYS = {
-    "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s"},
+    "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s", "oracle"},
     "replay": {"id", "device", "source", "path", "format", "speed"},
     "udp": {"id", "device", "source", "node"},
     "none": {"id", "device", "source"},
@@ -63,6 +64,7 @@ class Environment:
     path: str | None = None
     format: str | None = None
     node: int | None = None
+    oracle: bool = False
 
 
 @dataclass
@@ -135,6 +137,8 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
             env.speed = float(_type(f"{where}.speed", raw["speed"], (int, float), "a number"))
             if env.speed < 0:
                 raise ConfigError(f"{where}.speed: must be >= 0 (0: as fast as possible)")
+        if "oracle" in raw:
+            env.oracle = _type(f"{where}.oracle", raw["oracle"], bool, "true or false")
         if "duration_s" in raw:
             env.duration_s = float(_type(f"{where}.duration_s", raw["duration_s"], (int, float),
                                          "a number"))

@@ -191,14 +191,23 @@ class Server:
         device: str | None = None,
         speed: float = 1.0,
         repeat: bool = False,
+        oracle: bool = False,
     ) -> _native.Replay:
         """Runs a simulator scenario (``wifi_densepose.sim.scenarios()``, or a full
         description as a dict) as a live source of an environment, at ``speed`` × real
         time; ``repeat`` runs it again with the next seed each time it ends. Returns the
-        same progress handle as :meth:`replay`."""
+        same progress handle as :meth:`replay`.
+
+        ``oracle=True`` feeds the environment's tracking and analytics with detections made
+        from the simulator's ground truth (with realistic misses, ghosts and noise) instead
+        of a model's: pose_data, tracking_update, activity_event (falls), occupancy_update
+        and analytics_stream flow, and every pose_data says
+        ``model_version: "oracle:simulator-truth"``. For exercising everything downstream
+        of the model; it is not pose estimation from CSI."""
         text = scenario if isinstance(scenario, str) else json.dumps(dict(scenario))
         return self._native.simulate(
-            environment_id, text, int(seed), duration_s, device, float(speed), bool(repeat)
+            environment_id, text, int(seed), duration_s, device, float(speed), bool(repeat),
+            bool(oracle),
         )
 
     def listen_udp(

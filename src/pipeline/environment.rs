@@ -11,17 +11,28 @@ use super::sequence::SequenceTracker;
 use crate::csi::CsiFrame;
 use crate::server::{Event, EventType, Publisher};
 
+/// Detections made from a simulator's ground truth instead of by a model (oracle mode):
+/// they let tracking, analytics and every client downstream run before a model exists,
+/// and every message they lead to says so (`model_version: "oracle:simulator-truth"`).
+pub struct Oracle {
+    pub detections: Vec<crate::track::Detection>,
+    /// Room width and depth, metres: the frame of the detections' normalized coordinates.
+    pub room_size: [f64; 2],
+}
+
+/// The `model_version` of pose_data built from oracle detections.
+pub const ORACLE_MODEL: &str = "oracle:simulator-truth";
+
 /// What sources send to an environment.
 pub enum Input {
     Frame {
         source: String,
         frame: CsiFrame,
+        /// Oracle detections riding along with a simulated frame (see [`Oracle`]).
+        oracle: Option<Box<Oracle>>,
     },
     /// A source that ends on purpose (a replay that finished): no stall alarm follows.
-    SourceEnded {
-        source: String,
-        reason: String,
-    },
+    SourceEnded { source: String, reason: String },
 }
 
 /// Health of one source, as `hardware_event`s and `environment_stats` report it.
@@ -136,10 +147,17 @@ const LOSS_WINDOW: Duration = Duration::from_secs(5);
 impl Environment {
     async fn run(self, mut rx: mpsc::Receiver<Input>) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut analysis = super::analysis::Analysis::default();
         loop {
             tokio::select! {
                 input = rx.recv() => match input {
-                    Some(Input::Frame { source, frame }) => self.on_frame(source, frame),
+                    Some(Input::Frame { source, frame, oracle }) => {
+                        let t = frame.timestamp;
+                        self.on_frame(source, frame);
+                        if let Some(o) = oracle {
+                            analysis.on_detections(t, *o, &self.publisher, &self.id);
+                        }
+                    }
                     Some(Input::SourceEnded { source, reason }) => self.on_source_ended(source, reason),
                     None => return, // the server dropped the environment
                 },

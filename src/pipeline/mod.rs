@@ -9,6 +9,7 @@
 //!
 //! [`CsiFrame`]: crate::csi::CsiFrame
 
+mod analysis;
 mod environment;
 mod monitor;
 mod replay;
@@ -16,7 +17,9 @@ mod sequence;
 mod simulate;
 mod udp;
 
-pub use environment::{unix_now, EnvironmentHandle, EnvironmentStats, Input, SourceStats};
+pub use environment::{
+    unix_now, EnvironmentHandle, EnvironmentStats, Input, Oracle, SourceStats, ORACLE_MODEL,
+};
 pub use monitor::{spawn_monitor, MonitorSource, ProcessSample};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;

@@ -112,6 +112,7 @@ pub fn spawn_replay(
                 .send(Input::Frame {
                     source: source.clone(),
                     frame,
+                    oracle: None,
                 })
                 .await
                 .is_err()

@@ -6,18 +6,22 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::environment::Input;
+use super::environment::{Input, Oracle};
 use super::replay::ReplayProgress;
 use crate::sim::channel::Workspace;
 use crate::sim::{Simulator, Spec};
+use crate::track::synth::{NoiseModel, Synth};
 
 /// Feeds `spec`'s frames into `tx`. `speed` as for replays (0: flat out). With `repeat`,
-/// when a run ends the next one starts with `seed + 1`, and so on, until stopped.
+/// when a run ends the next one starts with `seed + 1`, and so on, until stopped. With
+/// `oracle`, each frame carries detections made from the ground truth under that noise
+/// model (see [`Oracle`]).
 pub fn spawn_simulation(
     runtime: &tokio::runtime::Handle,
     spec: Spec,
     speed: f64,
     repeat: bool,
+    oracle: Option<NoiseModel>,
     tx: mpsc::Sender<Input>,
 ) -> Arc<ReplayProgress> {
     let progress = Arc::new(ReplayProgress::default());
@@ -50,14 +54,24 @@ pub fn spawn_simulation(
             };
             p.total.fetch_add(sim.n_frames() as u64, Ordering::Relaxed);
             let mut ws = Workspace::default();
+            // Oracle detections: the track stage's noise model over the truth, seeded.
+            let mut synth = oracle
+                .clone()
+                .map(|noise| Synth::new(noise, spec.seed ^ 0x5eed));
             let start = Instant::now();
             for n in 0..sim.n_frames() {
                 if p.cancelled.load(Ordering::Relaxed) {
                     break 'runs;
                 }
-                let Some((frame, _truth)) = sim.frame(n, &mut ws) else {
+                let Some((frame, truth)) = sim.frame(n, &mut ws) else {
                     continue; // a packet the impairments dropped: the gap shows in its sequence
                 };
+                let oracle = synth.as_mut().map(|synth| {
+                    Box::new(Oracle {
+                        detections: synth.detections(&sim.room, &truth),
+                        room_size: [sim.room.size[0], sim.room.size[1]],
+                    })
+                });
                 if speed > 0.0 {
                     let due = Duration::from_secs_f64((n as f64 / sim.spec.fps) / speed);
                     let wait = due.saturating_sub(start.elapsed());
@@ -69,6 +83,7 @@ pub fn spawn_simulation(
                     .send(Input::Frame {
                         source: source.clone(),
                         frame,
+                        oracle,
                     })
                     .await
                     .is_err()

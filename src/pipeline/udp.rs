@@ -82,6 +82,7 @@ pub async fn spawn_udp(
             match tx.try_send(Input::Frame {
                 source,
                 frame: decoded.frame,
+                oracle: None,
             }) {
                 Ok(()) => {
                     s.frames.fetch_add(1, Ordering::Relaxed);

@@ -239,7 +239,7 @@ impl PyServer {
     }
 
     /// Runs a simulator scenario (a name or a JSON description) as a live source.
-    #[pyo3(signature = (environment_id, scenario="walk", seed=0, duration_s=None, device=None, speed=1.0, repeat=false))]
+    #[pyo3(signature = (environment_id, scenario="walk", seed=0, duration_s=None, device=None, speed=1.0, repeat=false, oracle=false))]
     #[allow(clippy::too_many_arguments)]
     fn simulate(
         &self,
@@ -250,6 +250,7 @@ impl PyServer {
         device: Option<&str>,
         speed: f64,
         repeat: bool,
+        oracle: bool,
     ) -> PyResult<Replay> {
         if !speed.is_finite() || speed < 0.0 {
             return Err(PyValueError::new_err(format!(
@@ -263,9 +264,10 @@ impl PyServer {
         } else {
             spec.name.clone()
         };
+        let noise = oracle.then(crate::track::synth::NoiseModel::default);
         self.with(|s| {
             let progress = s
-                .simulate(environment_id, spec, speed, repeat)
+                .simulate(environment_id, spec, speed, repeat, noise)
                 .map_err(to_py)?;
             Ok(Replay {
                 progress,

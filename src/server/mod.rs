@@ -221,6 +221,7 @@ impl Server {
                 .blocking_send(crate::pipeline::Input::Frame {
                     source: "inject".into(),
                     frame,
+                    oracle: None,
                 })
                 .map_err(|_| ServerError::NotRunning)?;
         }
@@ -252,13 +253,16 @@ impl Server {
     }
 
     /// Runs a simulator scenario as a live source of an environment (`speed` as for
-    /// replays; `repeat` starts the next run with the next seed when one ends).
+    /// replays; `repeat` starts the next run with the next seed when one ends). With
+    /// `oracle`, detections made from the ground truth under that noise model feed the
+    /// environment's tracking and analytics (`pipeline::Oracle`).
     pub fn simulate(
         &self,
         environment_id: &str,
         spec: crate::sim::Spec,
         speed: f64,
         repeat: bool,
+        oracle: Option<crate::track::synth::NoiseModel>,
     ) -> Result<Arc<ReplayProgress>, ServerError> {
         let env = self.pipeline(environment_id)?;
         let rt = self
@@ -267,7 +271,7 @@ impl Server {
             .ok_or(ServerError::NotRunning)?
             .handle();
         Ok(crate::pipeline::spawn_simulation(
-            rt, spec, speed, repeat, env.tx,
+            rt, spec, speed, repeat, oracle, env.tx,
         ))
     }
 
