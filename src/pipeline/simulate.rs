@@ -54,6 +54,10 @@ pub fn spawn_simulation(
             };
             p.total.fetch_add(sim.n_frames() as u64, Ordering::Relaxed);
             let mut ws = Workspace::default();
+            // A live source stamps frames in Unix time: the run's simulated seconds on a
+            // base taken when it starts (wall-clock time at speed 1; at other speeds the
+            // stamps keep simulated durations, which the analytics measure falls by).
+            let base = super::environment::unix_now();
             // Oracle detections: the track stage's noise model over the truth, seeded.
             let mut synth = oracle
                 .clone()
@@ -63,9 +67,10 @@ pub fn spawn_simulation(
                 if p.cancelled.load(Ordering::Relaxed) {
                     break 'runs;
                 }
-                let Some((frame, truth)) = sim.frame(n, &mut ws) else {
+                let Some((mut frame, truth)) = sim.frame(n, &mut ws) else {
                     continue; // a packet the impairments dropped: the gap shows in its sequence
                 };
+                frame.timestamp += base;
                 let oracle = synth.as_mut().map(|synth| {
                     Box::new(Oracle {
                         detections: synth.detections(&sim.room, &truth),
