@@ -237,3 +237,23 @@ def test_without_oracle_no_poses_are_invented(server):
     assert run.wait(30)
     time.sleep(0.3)
     assert poses.items == []
+
+
+def test_runtime_configuration_changes_behaviour_and_is_announced(server):
+    updates = collect(server, "config_update")
+    falls = collect(server, "activity_event")
+    changed = server.configure({"analytics.enable_fall_detection": False}, applied_by="nurse_ana")
+    assert changed == {"analytics.enable_fall_detection": False}
+    (u,) = updates.wait(1)
+    assert u["changed_fields"] == ["analytics.enable_fall_detection"]
+    assert u["applied_by"] == "nurse_ana" and u["requires_restart"] is False
+    run = server.simulate("room_001", "fall", seed=4, duration_s=12, speed=0, oracle=True)
+    assert run.wait(60)
+    time.sleep(0.3)
+    assert not [e for e in falls.items if e["event_type"].startswith("fall_")]
+    assert server.configure({"analytics.enable_fall_detection": False}) == {}  # no change, no event
+    with pytest.raises(ValueError, match="unknown setting `analytics.colour`"):
+        server.configure({"analytics.colour": 1})
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        server.configure({"detection.confidence_threshold": 2})
+    assert len(updates.items) == 1

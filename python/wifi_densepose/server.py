@@ -218,6 +218,12 @@ class Server:
         nodes and drops."""
         return self._native.listen_udp(dict(nodes), int(port), host)
 
+    def configure(self, settings: Mapping[str, Any], applied_by: str = "python") -> dict:
+        """Changes settings while the server runs, for every environment, all or none:
+        ``analytics.enable_fall_detection`` (bool) and ``detection.confidence_threshold``
+        (0 to 1). Publishes a ``config_update`` with what changed; returns it."""
+        return json.loads(self._native.configure_json(json.dumps(dict(settings)), applied_by))
+
     def environment_stats(self, environment_id: str) -> dict:
         """Frames, frame rate, shape, queue length and each source's health (frames,
         gaps, reordered, duplicates, stalls)."""

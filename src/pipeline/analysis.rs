@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use super::environment::{Oracle, ORACLE_MODEL};
+use super::settings::RuntimeSettings;
 use crate::analytics::{Engine, EngineConfig};
 use crate::server::{Event, EventType, Publisher};
 use crate::sim::skeleton::KEYPOINT_NAMES;
@@ -28,7 +29,16 @@ pub struct Analysis {
 
 impl Analysis {
     /// One frame's detections at time `t` (seconds of the source's clock).
-    pub fn on_detections(&mut self, t: f64, oracle: Oracle, publisher: &Publisher, env: &str) {
+    pub fn on_detections(
+        &mut self,
+        t: f64,
+        mut oracle: Oracle,
+        settings: &RuntimeSettings,
+        publisher: &Publisher,
+        env: &str,
+    ) {
+        let threshold = settings.confidence_threshold;
+        oracle.detections.retain(|d| d.score >= threshold);
         // A new room, or a source clock that went back (a simulation run restarted):
         // the old tracks mean nothing any more.
         let restart = self.last_t.is_some_and(|last| t < last);
@@ -60,6 +70,15 @@ impl Analysis {
             return;
         };
         for out in engine.update(t, &oracle.detections) {
+            let is_fall = out.event_type == EventType::ActivityEvent
+                && out
+                    .data
+                    .get("event_type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.starts_with("fall_"));
+            if is_fall && !settings.fall_detection {
+                continue; // analytics.enable_fall_detection is off
+            }
             publisher.publish(Event::new(out.event_type, out.data, Some(env.to_string())));
         }
         self.frame_id += 1;

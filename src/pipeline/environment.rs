@@ -106,6 +106,7 @@ impl EnvironmentHandle {
         id: String,
         device: Option<String>,
         publisher: Publisher,
+        settings: super::settings::SharedSettings,
         stall_timeout: Duration,
         queue_capacity: usize,
     ) -> Self {
@@ -113,6 +114,7 @@ impl EnvironmentHandle {
         let stats = Arc::new(Mutex::new(EnvironmentStats::default()));
         let env = Environment {
             id: id.clone(),
+            settings,
             stats: stats.clone(),
             publisher,
             stall_timeout,
@@ -135,6 +137,7 @@ impl EnvironmentHandle {
 
 struct Environment {
     id: String,
+    settings: super::settings::SharedSettings,
     stats: Arc<Mutex<EnvironmentStats>>,
     publisher: Publisher,
     stall_timeout: Duration,
@@ -155,7 +158,8 @@ impl Environment {
                         let t = frame.timestamp;
                         self.on_frame(source, frame);
                         if let Some(o) = oracle {
-                            analysis.on_detections(t, *o, &self.publisher, &self.id);
+                            let settings = self.settings.read().clone();
+                            analysis.on_detections(t, *o, &settings, &self.publisher, &self.id);
                         }
                     }
                     Some(Input::SourceEnded { source, reason }) => self.on_source_ended(source, reason),

@@ -14,6 +14,7 @@ mod environment;
 mod monitor;
 mod replay;
 mod sequence;
+mod settings;
 mod simulate;
 mod udp;
 
@@ -23,5 +24,6 @@ pub use environment::{
 pub use monitor::{spawn_monitor, MonitorSource, ProcessSample};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
+pub use settings::{RuntimeSettings, SharedSettings, SETTINGS};
 pub use simulate::spawn_simulation;
 pub use udp::{spawn_udp, UdpStats};

@@ -12,7 +12,9 @@ use crate::server::{Event, EventType, JwtKey, Server, ServerConfig, ServerError}
 
 fn to_py(e: ServerError) -> PyErr {
     match e {
-        ServerError::InvalidEvent(_) | ServerError::Auth(_) => PyValueError::new_err(e.to_string()),
+        ServerError::InvalidEvent(_) | ServerError::Auth(_) | ServerError::InvalidConfig(_) => {
+            PyValueError::new_err(e.to_string())
+        }
         _ => PyRuntimeError::new_err(e.to_string()),
     }
 }
@@ -298,6 +300,18 @@ impl PyServer {
         Ok(UdpListener {
             port: local.port(),
             stats,
+        })
+    }
+
+    /// Changes runtime settings (JSON object text); returns what changed as JSON text.
+    #[pyo3(signature = (changes_json, applied_by="python"))]
+    fn configure_json(&self, changes_json: &str, applied_by: &str) -> PyResult<String> {
+        let v: serde_json::Value = serde_json::from_str(changes_json)
+            .map_err(|e| PyValueError::new_err(format!("settings are not valid JSON: {e}")))?;
+        self.with(|s| {
+            s.configure(&v, applied_by)
+                .map(|c| c.to_string())
+                .map_err(to_py)
         })
     }
 

@@ -49,5 +49,7 @@ pub enum ServerError {
     #[error("{0}")]
     UnknownEnvironment(String),
     #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
     Runtime(String),
 }

@@ -126,6 +126,7 @@ impl Server {
             started_at: envelope::now_rfc3339(),
             shutdown: shutdown_rx,
             pipelines: Default::default(),
+            settings: Default::default(),
         });
         runtime.spawn(accept_loop(listener, shared.clone()));
         runtime.spawn(reap_sessions(shared.clone()));
@@ -185,12 +186,45 @@ impl Server {
                 id.to_string(),
                 device.map(String::from),
                 self.publisher(),
+                self.shared.settings.clone(),
                 self.shared.config.stall_timeout,
                 self.shared.config.environment_queue,
             );
             pipelines.insert(id.to_string(), handle);
         }
         self.shared.environments.write().insert(id.to_string());
+    }
+
+    /// Changes runtime settings (`pipeline::SETTINGS`) for every environment, all or
+    /// none, and publishes a `config_update` with what changed. Returns the changes.
+    pub fn configure(
+        &self,
+        changes: &serde_json::Value,
+        applied_by: &str,
+    ) -> Result<serde_json::Value, ServerError> {
+        let obj = changes
+            .as_object()
+            .ok_or_else(|| ServerError::InvalidConfig("settings must be an object".into()))?;
+        let changed = self
+            .shared
+            .settings
+            .write()
+            .apply(obj)
+            .map_err(ServerError::InvalidConfig)?;
+        if !changed.is_empty() {
+            let fields: Vec<&String> = changed.keys().collect();
+            self.publisher().publish(Event::new(
+                EventType::ConfigUpdate,
+                serde_json::json!({
+                    "changed_fields": fields,
+                    "new_values": changed,
+                    "applied_by": applied_by,
+                    "requires_restart": false,
+                }),
+                None,
+            ));
+        }
+        Ok(serde_json::Value::Object(changed))
     }
 
     /// A handle that publishes into this server's bus.

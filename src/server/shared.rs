@@ -23,6 +23,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// The running environments (one task each) and their input channels.
     pub pipelines: Mutex<HashMap<String, crate::pipeline::EnvironmentHandle>>,
+    /// Settings changeable at run time (`Server::configure`), shared by every environment.
+    pub settings: crate::pipeline::SharedSettings,
 }
 
 impl Shared {
