@@ -15,6 +15,7 @@
 
 pub mod csi;
 pub mod dsp;
+pub mod model;
 pub mod pipeline;
 pub mod server;
 pub mod sim;
