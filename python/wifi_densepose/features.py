@@ -1,8 +1,8 @@
 """Model input features: windows of conditioned CSI at the contract's fixed shape.
 
 ``x`` float32 ``(N, 2, W, F)``: channel 0 normalized amplitude, channel 1 sanitized
-phase (radians), ``W`` = 32 consecutive packets (oldest first), ``F`` = links x 30
-subcarriers = 90 for one transmit and three receive antennas (Intel 5300 layout).
+phase (radians), ``W`` = 32 consecutive packets (oldest first), ``F`` = 3 links x 30
+subcarriers = 90: the first transmit chain to three receive antennas (Intel 5300 layout).
 Conditioning is :func:`wifi_densepose.dsp.condition` (sanitize, normalize, resample to
 30 subcarriers, causal Hampel), see ``docs/model.md``.
 """
@@ -24,10 +24,9 @@ def condition_recording(csi: np.ndarray, rssi=None) -> np.ndarray:
     """``(n, n_tx, n_rx, n_sub)`` complex64 -> ``(n, 2, F)`` float32 per-packet features."""
     csi = np.ascontiguousarray(csi, dtype=np.complex64)
     n = csi.shape[0]
-    if csi.shape[1] * csi.shape[2] != N_LINKS:
-        raise ValueError(
-            f"the model expects {N_LINKS} links (n_tx * n_rx), got {csi.shape[1]} x {csi.shape[2]}"
-        )
+    if csi.shape[2] != N_LINKS:
+        raise ValueError(f"the model expects {N_LINKS} receive antennas, got {csi.shape[2]}")
+    csi = np.ascontiguousarray(csi[:, :1])  # the first transmit chain only
     amp, ph, _ = dsp.condition(csi, None, n_subcarriers=N_SUB, motion_window=0)
     feats = np.stack([amp.reshape(n, -1), ph.reshape(n, -1)], axis=1)
     return np.nan_to_num(feats).astype(np.float32)

@@ -88,7 +88,7 @@ pub fn check(
             dtype.map_or("nothing".to_string(), |d| format!("{d:?}"))
         ));
     };
-    if *ty != ort::tensor::TensorElementType::Float32 {
+    if *ty != ort::value::TensorElementType::Float32 {
         return Err(format!(
             "{kind} `{name}`: expected float32 of shape {}, found {ty:?} of shape {}",
             show(expected),

@@ -224,7 +224,7 @@ impl Model {
         let outputs = session
             .run(ort::inputs![INPUT => input])
             .map_err(|e| ModelError::Run(e.to_string()))?;
-        let mut take = |name: &str, per_slot: usize| -> Result<Vec<f32>, ModelError> {
+        let take = |name: &str, per_slot: usize| -> Result<Vec<f32>, ModelError> {
             let (_, data) = outputs[name]
                 .try_extract_tensor::<f32>()
                 .map_err(|e| ModelError::Run(e.to_string()))?;
