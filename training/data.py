@@ -12,7 +12,6 @@ import argparse
 import json
 
 import numpy as np
-
 from wifi_densepose.features import HOP_TRAIN, WINDOW
 from wifi_densepose.simdata import build
 

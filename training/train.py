@@ -28,11 +28,16 @@ class PoseNet(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
         self.conv = nn.Sequential(
-            nn.Conv1d(2 * f, hidden, 5, padding=2), nn.GELU(),
-            nn.Conv1d(hidden, hidden, 5, padding=2, stride=2), nn.GELU(),
-            nn.Conv1d(hidden, hidden, 3, padding=1, stride=2), nn.GELU(),
+            nn.Conv1d(2 * f, hidden, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(hidden, hidden, 5, padding=2, stride=2),
+            nn.GELU(),
+            nn.Conv1d(hidden, hidden, 3, padding=1, stride=2),
+            nn.GELU(),
         )
-        self.mlp = nn.Sequential(nn.Linear(2 * hidden + 2 * f, 256), nn.GELU(), nn.Linear(256, 256), nn.GELU())
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * hidden + 2 * f, 256), nn.GELU(), nn.Linear(256, 256), nn.GELU()
+        )
         self.head = nn.Linear(256, K * (1 + 3 * J + 4 + A))
 
     def raw(self, x):  # x (B, 2, W, F)
@@ -43,10 +48,10 @@ class PoseNet(nn.Module):
         h = torch.cat([h.mean(-1), h.amax(-1), last], dim=1)
         o = self.head(self.mlp(h)).reshape(b, K, 1 + 3 * J + 4 + A)
         pres = o[..., 0]
-        kp = o[..., 1:1 + 2 * J].reshape(b, K, J, 2)
-        conf = o[..., 1 + 2 * J:1 + 3 * J]
-        box = o[..., 1 + 3 * J:1 + 3 * J + 4]
-        act = o[..., 1 + 3 * J + 4:]
+        kp = o[..., 1 : 1 + 2 * J].reshape(b, K, J, 2)
+        conf = o[..., 1 + 2 * J : 1 + 3 * J]
+        box = o[..., 1 + 3 * J : 1 + 3 * J + 4]
+        act = o[..., 1 + 3 * J + 4 :]
         return pres, kp, conf, box, act
 
     def forward(self, x):
@@ -80,9 +85,12 @@ def loss_fn(model, x, kp_t, box_t, pres_t, act_t):
     if len(bi):
         kp_m, kt = kp[bi, si], kp_t[bi, gi]
         err = (kp_m - kt).norm(dim=-1)
-        loss = loss + 5.0 * (kp_m - kt).abs().mean() + 2.0 * (box[bi, si] - box_t[bi, gi]).abs().mean()
+        loss = (
+            loss + 5.0 * (kp_m - kt).abs().mean() + 2.0 * (box[bi, si] - box_t[bi, gi]).abs().mean()
+        )
         loss = loss + 0.3 * nn.functional.binary_cross_entropy_with_logits(
-            conf[bi, si], (err.detach() < 0.1).float())
+            conf[bi, si], (err.detach() < 0.1).float()
+        )
         loss = loss + nn.functional.cross_entropy(act[bi, si], act_t[bi, gi].long().clamp(min=0))
     return loss
 
@@ -113,7 +121,7 @@ def main() -> None:
     while time.time() - t0 < budget:
         perm = rng.permutation(x.shape[0])
         for s in range(0, len(perm) - a.batch + 1, a.batch):
-            idx = torch.from_numpy(perm[s:s + a.batch])
+            idx = torch.from_numpy(perm[s : s + a.batch])
             frac = min(1.0, (time.time() - t0) / budget)
             for g in opt.param_groups:
                 g["lr"] = 2e-3 * 0.5 * (1 + np.cos(np.pi * frac))
@@ -123,7 +131,10 @@ def main() -> None:
             opt.step()
             step += 1
             if step % 200 == 0:
-                print(f"epoch {epoch} step {step} loss {loss.item():.4f} t {time.time() - t0:.0f}s", flush=True)
+                print(
+                    f"epoch {epoch} step {step} loss {loss.item():.4f} t {time.time() - t0:.0f}s",
+                    flush=True,
+                )
             if time.time() - t0 >= budget:
                 break
         epoch += 1
@@ -131,16 +142,25 @@ def main() -> None:
     model.eval()
     dummy = xt[:2]
     torch.onnx.export(
-        model, (dummy,), a.out, input_names=["csi"],
+        model,
+        (dummy,),
+        a.out,
+        input_names=["csi"],
         output_names=["presence", "keypoints", "boxes", "activity"],
-        dynamic_axes={n: {0: "batch"} for n in ("csi", "presence", "keypoints", "boxes", "activity")},
-        opset_version=17, dynamo=False,
+        dynamic_axes={
+            n: {0: "batch"} for n in ("csi", "presence", "keypoints", "boxes", "activity")
+        },
+        opset_version=17,
+        dynamo=False,
     )
     import onnx
 
     m = onnx.load(a.out)
-    for k, v in {"wifi_densepose.version": VERSION, "wifi_densepose.contract": "1",
-                 "wifi_densepose.train_steps": str(step)}.items():
+    for k, v in {
+        "wifi_densepose.version": VERSION,
+        "wifi_densepose.contract": "1",
+        "wifi_densepose.train_steps": str(step),
+    }.items():
         p = m.metadata_props.add()
         p.key, p.value = k, v
     onnx.save(m, a.out)

@@ -95,13 +95,13 @@ def evaluate(model: Model, clips: int = 24, duration_s: float = 20.0, hop: int =
     pred = {k: [] for k in ("presence", "keypoints", "boxes", "activity")}
     for s in range(0, len(x), 256):
         out = model.predict(x[s : s + 256])
-        for k in pred:
-            pred[k].append(out[k])
+        for k, v in pred.items():
+            v.append(out[k])
     pred = {k: np.concatenate(v) for k, v in pred.items()}
     return {
         "model": score(pred, t),
         "baseline": score(baseline(t, model.slots), t),
-        "windows": int(len(x)),
+        "windows": len(x),
         "clips": clips,
         "seeds": [c["seed"] for c in log],
         "version": model.version,

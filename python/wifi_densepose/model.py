@@ -41,10 +41,10 @@ def onnxruntime_library() -> str:
     spec = importlib.util.find_spec("onnxruntime")
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
-            "ONNX Runtime is not installed: `pip install \"onnxruntime>=%d.%d\"` "
-            "(or onnxruntime-gpu) to run the pose model" % MIN_ORT
+            "ONNX Runtime is not installed: `pip install onnxruntime>=1.31` "
+            "(or onnxruntime-gpu) to run the pose model"
         )
-    root = list(spec.submodule_search_locations)[0]
+    root = next(iter(spec.submodule_search_locations))
     capi = os.path.join(root, "capi")
     names = ("libonnxruntime.so*", "libonnxruntime*.dylib", "onnxruntime.dll")
     found = sorted(p for n in names for p in glob.glob(os.path.join(capi, n)))

@@ -35,26 +35,46 @@ def random_scenario(rng, split: str, i: int, duration_s: float) -> dict:
         while t < duration_s:
             r = rng.random()
             if r < 0.45:
-                acts.append({"type": "walk", "to": [_point(rng, w, d) for _ in range(2)],
-                             "speed": float(rng.uniform(0.7, 1.4))})
+                acts.append(
+                    {
+                        "type": "walk",
+                        "to": [_point(rng, w, d) for _ in range(2)],
+                        "speed": float(rng.uniform(0.7, 1.4)),
+                    }
+                )
                 t += 5.0
             elif r < 0.6:
                 acts.append({"type": "stand", "duration_s": float(rng.uniform(1, 3))})
                 t += 2.0
             elif r < 0.75:
-                acts += [{"type": "sit_down"}, {"type": "sit", "duration_s": float(rng.uniform(1, 4))},
-                         {"type": "stand_up"}]
+                acts += [
+                    {"type": "sit_down"},
+                    {"type": "sit", "duration_s": float(rng.uniform(1, 4))},
+                    {"type": "stand_up"},
+                ]
                 t += 5.0
             elif r < 0.87:
-                acts += [{"type": "lie_down"}, {"type": "lie", "duration_s": float(rng.uniform(1, 4))},
-                         {"type": "get_up"}]
+                acts += [
+                    {"type": "lie_down"},
+                    {"type": "lie", "duration_s": float(rng.uniform(1, 4))},
+                    {"type": "get_up"},
+                ]
                 t += 6.0
             else:
-                acts += [{"type": "fall"}, {"type": "lie", "duration_s": float(rng.uniform(1, 3))},
-                         {"type": "get_up"}]
+                acts += [
+                    {"type": "fall"},
+                    {"type": "lie", "duration_s": float(rng.uniform(1, 3))},
+                    {"type": "get_up"},
+                ]
                 t += 5.0
-        people.append({"start": _point(rng, w, d), "heading_deg": float(rng.uniform(0, 360)),
-                       "height": float(rng.uniform(1.55, 1.9)), "actions": acts})
+        people.append(
+            {
+                "start": _point(rng, w, d),
+                "heading_deg": float(rng.uniform(0, 360)),
+                "height": float(rng.uniform(1.55, 1.9)),
+                "actions": acts,
+            }
+        )
     return {
         "name": f"{split}_{i}",
         "room": {"size": [w, d, 3.0]},

@@ -48,7 +48,13 @@ fn show(dims: &[Dim]) -> String {
 fn show_actual(shape: &[i64]) -> String {
     let v: Vec<String> = shape
         .iter()
-        .map(|&d| if d < 0 { "dynamic".to_string() } else { d.to_string() })
+        .map(|&d| {
+            if d < 0 {
+                "dynamic".to_string()
+            } else {
+                d.to_string()
+            }
+        })
         .collect();
     format!("({})", v.join(", "))
 }

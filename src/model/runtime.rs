@@ -45,14 +45,15 @@ pub fn init_runtime(lib_path: &Path) -> Result<(), ModelError> {
             min_minor: MIN_ORT_MINOR,
         },
     })?;
-    let env = builder
-        .with_name("wifi_densepose")
-        .build()
-        .map_err(|e| ModelError::RuntimeMissing {
-            path,
-            message: e.to_string(),
-            min_minor: MIN_ORT_MINOR,
-        })?;
+    let env =
+        builder
+            .with_name("wifi_densepose")
+            .build()
+            .map_err(|e| ModelError::RuntimeMissing {
+                path,
+                message: e.to_string(),
+                min_minor: MIN_ORT_MINOR,
+            })?;
     let _ = ENV.set(env);
     Ok(())
 }
@@ -107,7 +108,11 @@ impl Model {
     }
 
     /// Loads an ONNX model from memory; `source` names it in messages.
-    pub fn from_bytes(bytes: &[u8], source: &str, intra_threads: usize) -> Result<Model, ModelError> {
+    pub fn from_bytes(
+        bytes: &[u8],
+        source: &str,
+        intra_threads: usize,
+    ) -> Result<Model, ModelError> {
         let env = ENV.get().ok_or(ModelError::NotInitialized)?;
         let load = |e: String| ModelError::Load {
             path: source.to_string(),

@@ -74,7 +74,12 @@ impl NativeModel {
     ) -> PyResult<Bound<'py, PyDict>> {
         let batch = windows.shape()[0];
         let shape = windows.shape().to_vec();
-        let want = [batch, model::contract::CHANNELS, model::WINDOW, model::FEATURES];
+        let want = [
+            batch,
+            model::contract::CHANNELS,
+            model::WINDOW,
+            model::FEATURES,
+        ];
         if shape != want {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
                 "windows must have shape (batch, 2, {}, {}), got {shape:?}",
