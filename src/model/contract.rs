@@ -135,3 +135,78 @@ pub fn check(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ort::value::{Shape, SymbolicDimensions, TensorElementType};
+
+    fn tensor(ty: TensorElementType, dims: &[i64]) -> ValueType {
+        ValueType::Tensor {
+            ty,
+            shape: Shape::new(dims.iter().copied()),
+            dimension_symbols: SymbolicDimensions::new(dims.iter().map(|_| String::new())),
+        }
+    }
+
+    #[test]
+    fn input_fits_with_dynamic_or_fixed_batch() {
+        let mut k = None;
+        let t = tensor(TensorElementType::Float32, &[-1, 2, 32, 90]);
+        assert!(check("input", "csi", Some(&t), &input_shape(), &mut k).is_ok());
+        let t = tensor(TensorElementType::Float32, &[8, 2, 32, 90]);
+        assert!(check("input", "csi", Some(&t), &input_shape(), &mut k).is_ok());
+    }
+
+    #[test]
+    fn wrong_window_names_expected_and_actual() {
+        let mut k = None;
+        let t = tensor(TensorElementType::Float32, &[-1, 2, 16, 90]);
+        let e = check("input", "csi", Some(&t), &input_shape(), &mut k).unwrap_err();
+        assert!(e.contains("expected shape (batch, 2, 32, 90)"), "{e}");
+        assert!(e.contains("actual shape (dynamic, 2, 16, 90)"), "{e}");
+    }
+
+    #[test]
+    fn slots_must_agree_between_outputs() {
+        let mut k = None;
+        let p = tensor(TensorElementType::Float32, &[-1, 2]);
+        check(
+            "output",
+            "presence",
+            Some(&p),
+            &output_shape("presence"),
+            &mut k,
+        )
+        .unwrap();
+        assert_eq!(k, Some(2));
+        let kp = tensor(TensorElementType::Float32, &[-1, 3, 17, 3]);
+        let e = check(
+            "output",
+            "keypoints",
+            Some(&kp),
+            &output_shape("keypoints"),
+            &mut k,
+        )
+        .unwrap_err();
+        assert!(e.contains("K = 2 in another output"), "{e}");
+        let dynamic = tensor(TensorElementType::Float32, &[-1, -1, 4]);
+        let mut k2 = None;
+        assert!(check(
+            "output",
+            "boxes",
+            Some(&dynamic),
+            &output_shape("boxes"),
+            &mut k2
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn wrong_element_type_is_refused() {
+        let mut k = None;
+        let t = tensor(TensorElementType::Float64, &[-1, 2, 32, 90]);
+        let e = check("input", "csi", Some(&t), &input_shape(), &mut k).unwrap_err();
+        assert!(e.contains("float32"), "{e}");
+    }
+}
