@@ -15,6 +15,13 @@ from wifi_densepose.features import windows_from_recording
 from wifi_densepose.model import DEFAULT_MODEL, Model, ModelLoadError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+# Margins over the baselines and the floors docs/model.md states. The bundled model beats
+# the mean pose on keypoint placement only; on person count and activity it does NOT beat
+# the majority baselines (docs/model.md says so), so nothing here claims it does.
+PCK01_MARGIN = 0.03
+PCK02_MARGIN = 0.05
+MPJPE_RATIO = 0.97
+STATED = {"pck@0.1": 0.10, "pck@0.2": 0.35, "mpjpe_m": 1.45}
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +62,12 @@ def test_wrong_window_shape_is_a_value_error(model):
         model.predict(np.zeros((1, 2, 16, 90), np.float32))
 
 
-def test_beats_baselines_on_held_out(held_out):
+def test_beats_mean_pose_on_held_out(held_out):
     m, b = held_out["model"], held_out["baseline"]
     assert held_out["windows"] > 500
-    assert m["pck@0.2"] >= b["pck@0.2"] + PCK02_MARGIN
-    assert m["mpjpe_m"] <= b["mpjpe_m"] * MPJPE_RATIO
-    assert m["count_acc"] >= b["count_acc"] + COUNT_MARGIN
-    assert m["activity_acc"] >= b["activity_acc"] + ACTIVITY_MARGIN
+    assert m["pck@0.1"] >= b["pck@0.1"] + PCK01_MARGIN, (m, b)
+    assert m["pck@0.2"] >= b["pck@0.2"] + PCK02_MARGIN, (m, b)
+    assert m["mpjpe_m"] <= b["mpjpe_m"] * MPJPE_RATIO, (m, b)
 
 
 def test_meets_stated_figures(held_out):
