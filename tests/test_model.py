@@ -91,3 +91,21 @@ def test_misshaped_model_refused_at_load():
 def test_missing_model_file_is_named():
     with pytest.raises(ModelLoadError, match="no_such_model.onnx"):
         Model.load("no_such_model.onnx")
+
+
+def test_missing_onnxruntime_is_explained(monkeypatch):
+    import importlib.util
+
+    from wifi_densepose import model as model_mod
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelLoadError, match=r"pip install onnxruntime>=1\.31"):
+        model_mod.onnxruntime_library()
+
+
+def test_library_found_through_installed_package():
+    from wifi_densepose.model import onnxruntime_library
+
+    path = onnxruntime_library()
+    assert os.path.basename(path).startswith("libonnxruntime")
+    assert os.sep + "onnxruntime" + os.sep + "capi" + os.sep in path
