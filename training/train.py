@@ -23,7 +23,9 @@ VERSION = "wdp-sim-cnn-0.1.0"
 
 
 class PoseNet(nn.Module):
-    def __init__(self, mean: np.ndarray, std: np.ndarray, f: int = 90, hidden: int = 96):
+    def __init__(
+        self, mean: np.ndarray, std: np.ndarray, f: int = 90, hidden: int = 96, dropout: float = 0.0
+    ):
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
@@ -36,7 +38,12 @@ class PoseNet(nn.Module):
             nn.GELU(),
         )
         self.mlp = nn.Sequential(
-            nn.Linear(2 * hidden + 2 * f, 256), nn.GELU(), nn.Linear(256, 256), nn.GELU()
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden + 2 * f, 256),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(256, 256),
+            nn.GELU(),
         )
         self.head = nn.Linear(256, K * (1 + 3 * J + 4 + A))
 
@@ -102,6 +109,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=8.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--wd", type=float, default=1e-4)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
@@ -109,12 +118,12 @@ def main() -> None:
     x = d["x"].astype(np.float32)
     mean = x.mean(axis=(0, 2), keepdims=True)[0]  # (2, 1, F)
     std = x.std(axis=(0, 2), keepdims=True)[0] + 1e-3
-    model = PoseNet(mean, std, f=x.shape[-1])
+    model = PoseNet(mean, std, f=x.shape[-1], dropout=a.dropout)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{x.shape[0]} windows, {n_params} parameters")
     t = [torch.from_numpy(np.ascontiguousarray(d[k])) for k in ("kp", "box", "present", "activity")]
     xt = torch.from_numpy(x)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=a.wd)
     t0, step, epoch = time.time(), 0, 0
     budget = a.minutes * 60
     total_steps_est = None
