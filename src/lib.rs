@@ -16,6 +16,7 @@
 pub mod analytics;
 pub mod csi;
 pub mod dsp;
+pub mod model;
 pub mod pipeline;
 pub mod server;
 pub mod sim;

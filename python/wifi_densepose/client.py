@@ -192,7 +192,9 @@ class Client:
                 task.cancel()
         if self._ws is not None:
             try:
-                await self._ws.send(json.dumps({"type": "disconnect", "timestamp": _now(), "data": {}}))
+                await self._ws.send(
+                    json.dumps({"type": "disconnect", "timestamp": _now(), "data": {}})
+                )
                 await asyncio.wait_for(self._ws.close(), 2)
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
                 pass  # closing a socket that is already broken: nothing left to tell
@@ -220,7 +222,9 @@ class Client:
             finally:
                 self._pending = None
 
-    async def subscribe(self, event_type: str, *, quality: str | None = None, **options: Any) -> str:
+    async def subscribe(
+        self, event_type: str, *, quality: str | None = None, **options: Any
+    ) -> str:
         """Subscribes to one event type; returns its subscription id.
 
         Keyword options are the spec's filters (environment_id, min_confidence,

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod csi;
 mod dsp;
+mod model;
 mod server;
 mod sim;
 mod track;
@@ -14,6 +15,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     csi::register(m)?;
     dsp::register(m)?;
+    model::register(m)?;
     server::register(m)?;
     sim::register(m)?;
     track::register(m)?;

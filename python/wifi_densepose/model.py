@@ -1,0 +1,114 @@
+"""The pose model, run by ONNX Runtime through the Rust engine (see ``docs/model.md``).
+
+::
+
+    from wifi_densepose.model import Model
+    from wifi_densepose.features import windows_from_recording
+
+    model = Model.default()                      # the bundled model, no configuration
+    x, _ = windows_from_recording(data["csi"])   # (B, 2, 32, 90) float32
+    out = model.predict(x)                       # dict of arrays, see predict()
+    model.version                                # "wdp-sim-cnn-0.1.0"
+
+``Model.load(path)`` loads your own ONNX model; one that does not fit the contract is
+refused with :class:`ModelLoadError` naming the expected and actual shapes.
+
+The ONNX Runtime library is the one inside the installed ``onnxruntime`` wheel; nothing
+needs to be configured. A clear :class:`ModelLoadError` says what to install when it is
+missing or too old.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _native
+
+ModelLoadError = _native.ModelLoadError
+ACTIVITIES = ("standing", "walking", "sitting", "lying", "falling")
+MIN_ORT = (1, 31)
+DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "default.onnx")
+_runtime_ready = False
+
+
+def onnxruntime_library() -> str:
+    """Path of the ONNX Runtime shared library shipped in the ``onnxruntime`` wheel."""
+    spec = importlib.util.find_spec("onnxruntime")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "ONNX Runtime is not installed: `pip install onnxruntime>=1.31` "
+            "(or onnxruntime-gpu) to run the pose model"
+        )
+    root = next(iter(spec.submodule_search_locations))
+    capi = os.path.join(root, "capi")
+    names = ("libonnxruntime.so*", "libonnxruntime*.dylib", "onnxruntime.dll")
+    found = sorted(p for n in names for p in glob.glob(os.path.join(capi, n)))
+    found = [p for p in found if "providers" not in os.path.basename(p)]
+    if not found:
+        raise ModelLoadError(f"no ONNX Runtime library found in {capi}; reinstall onnxruntime")
+    return max(found, key=len)
+
+
+def _ensure_runtime() -> None:
+    global _runtime_ready
+    if not _runtime_ready:
+        _native.model_init_runtime(onnxruntime_library())
+        _runtime_ready = True
+
+
+class Model:
+    """A pose model that fits the contract of ``docs/model.md``."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, threads: int = 1) -> Model:
+        """Loads an ONNX model file; refuses one that does not fit the contract."""
+        _ensure_runtime()
+        return cls(_native.NativeModel.load(os.fspath(path), threads))
+
+    @classmethod
+    def default(cls, *, threads: int = 1) -> Model:
+        """The model bundled in the wheel (trained on simulated CSI, see ``docs/model.md``)."""
+        return cls.load(DEFAULT_MODEL, threads=threads)
+
+    @property
+    def version(self) -> str:
+        """The version string from the model's metadata (``wifi_densepose.version``)."""
+        return self._native.version
+
+    @property
+    def slots(self) -> int:
+        """Person slots ``K`` per window."""
+        return self._native.slots
+
+    def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """Runs a batch of windows ``(B, 2, 32, 90)`` (or one ``(2, 32, 90)``) in one call.
+
+        Returns ``presence`` ``(B, K)``, ``keypoints`` ``(B, K, 17, 3)`` (u, v, confidence),
+        ``boxes`` ``(B, K, 4)`` and ``activity`` ``(B, K, 5)`` (probabilities over
+        :data:`ACTIVITIES`), all float32.
+        """
+        x = np.ascontiguousarray(windows, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        out = self._native.predict(x)
+        b, k = out["batch"], out["k"]
+        return {
+            "presence": out["presence"].reshape(b, k),
+            "keypoints": out["keypoints"].reshape(b, k, 17, 3),
+            "boxes": out["boxes"].reshape(b, k, 4),
+            "activity": out["activity"].reshape(b, k, len(ACTIVITIES)),
+        }
+
+    def __repr__(self) -> str:
+        return f"Model(version={self.version!r}, slots={self.slots})"
+
+
+__all__ = ["ACTIVITIES", "Model", "ModelLoadError", "onnxruntime_library"]

@@ -1,0 +1,102 @@
+"""Randomized simulated scenarios and model windows with targets, for training and evaluation.
+
+Each clip is a random scenario (room size, people, waypoints, actions) drawn from a
+seeded generator. The held-out split (``"eval"``) uses another generator stream, seeds
+that training never uses, and room sizes from a disjoint set, so its rooms and motion
+paths are never seen in training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import sim
+from .features import HOP_TRAIN, windows_from_recording
+
+K = 2
+# Room sizes (width, depth) in metres: training and held-out sets are disjoint.
+TRAIN_ROOMS = [(6.0, 5.0), (5.0, 4.0), (7.0, 5.5), (5.5, 5.5)]
+EVAL_ROOMS = [(6.5, 4.5), (4.5, 5.0)]
+SEED_BASE = {"train": 1_000, "eval": 900_000}
+
+
+def _point(rng, w, d):
+    return [float(rng.uniform(0.6, w - 0.6)), float(rng.uniform(0.6, d - 0.6))]
+
+
+def random_scenario(rng, split: str, i: int, duration_s: float) -> dict:
+    rooms = TRAIN_ROOMS if split == "train" else EVAL_ROOMS
+    w, d = rooms[int(rng.integers(len(rooms)))]
+    n_people = int(rng.choice([0, 1, 1, 1, 2, 2]))
+    people = []
+    for _ in range(n_people):
+        acts = []
+        t = 0.0
+        while t < duration_s:
+            r = rng.random()
+            if r < 0.45:
+                acts.append(
+                    {
+                        "type": "walk",
+                        "to": [_point(rng, w, d) for _ in range(2)],
+                        "speed": float(rng.uniform(0.7, 1.4)),
+                    }
+                )
+                t += 5.0
+            elif r < 0.6:
+                acts.append({"type": "stand", "duration_s": float(rng.uniform(1, 3))})
+                t += 2.0
+            elif r < 0.75:
+                acts += [
+                    {"type": "sit_down"},
+                    {"type": "sit", "duration_s": float(rng.uniform(1, 4))},
+                    {"type": "stand_up"},
+                ]
+                t += 5.0
+            elif r < 0.87:
+                acts += [
+                    {"type": "lie_down"},
+                    {"type": "lie", "duration_s": float(rng.uniform(1, 4))},
+                    {"type": "get_up"},
+                ]
+                t += 6.0
+            else:
+                acts += [
+                    {"type": "fall"},
+                    {"type": "lie", "duration_s": float(rng.uniform(1, 3))},
+                    {"type": "get_up"},
+                ]
+                t += 5.0
+        people.append(
+            {
+                "start": _point(rng, w, d),
+                "heading_deg": float(rng.uniform(0, 360)),
+                "height": float(rng.uniform(1.55, 1.9)),
+                "actions": acts,
+            }
+        )
+    return {
+        "name": f"{split}_{i}",
+        "room": {"size": [w, d, 3.0]},
+        "placement": {"tx_position": [0.3, d * 0.45, 1.2], "rx_position": [w - 0.3, d * 0.55, 1.2]},
+        "people": people,
+        "max_people": K,
+    }
+
+
+def build(split: str, clips: int, duration_s: float, hop: int = HOP_TRAIN, seed_offset: int = 0):
+    rng = np.random.default_rng(SEED_BASE[split] + seed_offset)
+    xs, targets, log = [], {k: [] for k in ("kp", "box", "present", "activity", "room")}, []
+    for i in range(clips):
+        spec = random_scenario(rng, split, i, duration_s)
+        seed = SEED_BASE[split] + seed_offset + i
+        data = sim.generate(spec, seed=seed, duration_s=duration_s, device="intel5300", fps=100)
+        x, ends = windows_from_recording(data["csi"], data.get("rssi"), hop=hop)
+        xs.append(x)
+        targets["kp"].append(np.nan_to_num(data["keypoints_2d"][ends, :K]))
+        targets["box"].append(np.nan_to_num(data["boxes"][ends, :K]))
+        targets["present"].append(data["present"][ends, :K])
+        targets["activity"].append(data["activity"][ends, :K])
+        targets["room"].append(np.tile(np.float32(spec["room"]["size"][:2]), (len(ends), 1)))
+        log.append({"seed": seed, "spec": spec})
+    return (np.concatenate(xs), {k: np.concatenate(v) for k, v in targets.items()}, log)

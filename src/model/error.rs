@@ -1,0 +1,36 @@
+//! Errors of the model runtime.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The ONNX Runtime library could not be loaded (missing, or not a library).
+    #[error("could not load the ONNX Runtime library at {path}: {message}. Install it with `pip install \"onnxruntime>=1.{min_minor}\"`")]
+    RuntimeMissing {
+        path: String,
+        message: String,
+        min_minor: u32,
+    },
+    /// The ONNX Runtime library is older than the API level this build needs.
+    #[error("the ONNX Runtime library at {path} is version {found}; this build needs 1.{min_minor} or newer (`pip install -U \"onnxruntime>=1.{min_minor}\"`)")]
+    RuntimeTooOld {
+        path: String,
+        found: String,
+        min_minor: u32,
+    },
+    /// A model was used before [`super::init_runtime`].
+    #[error("the ONNX Runtime library is not loaded: call init_runtime(path) first")]
+    NotInitialized,
+    /// The model file could not be read or parsed by ONNX Runtime.
+    #[error("could not load model {path}: {message}")]
+    Load { path: String, message: String },
+    /// The model's inputs or outputs do not fit the contract.
+    #[error("model {path} does not fit the contract (docs/model.md): {message}")]
+    Contract { path: String, message: String },
+    /// Input windows of the wrong shape.
+    #[error("bad input: {0}")]
+    Input(String),
+    /// ONNX Runtime failed while running the model.
+    #[error("inference failed: {0}")]
+    Run(String),
+}

@@ -1,0 +1,254 @@
+//! The ONNX Runtime session behind [`Model`]: loading (with the contract check) and
+//! batched inference.
+
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::Tensor;
+
+use super::contract::{self, CHANNELS, FEATURES, INPUT, OUTPUTS, WINDOW};
+use super::error::ModelError;
+
+/// The ONNX Runtime minor version this build needs (`ort` feature `api-31`).
+pub const MIN_ORT_MINOR: u32 = 31;
+
+static ENV: OnceLock<Environment> = OnceLock::new();
+static INIT: Mutex<()> = Mutex::new(());
+
+/// Loads the ONNX Runtime shared library at `lib_path` (once per process; later calls
+/// return at once). The Python front passes the library shipped in the `onnxruntime`
+/// wheel.
+pub fn init_runtime(lib_path: &Path) -> Result<(), ModelError> {
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    if ENV.get().is_some() {
+        return Ok(());
+    }
+    let path = lib_path.display().to_string();
+    if !lib_path.exists() {
+        return Err(ModelError::RuntimeMissing {
+            path,
+            message: "no such file".into(),
+            min_minor: MIN_ORT_MINOR,
+        });
+    }
+    let builder = ort::init_from(lib_path).map_err(|e| match e {
+        ort::LoadDynamicError::BadVersion { version_str, .. } => ModelError::RuntimeTooOld {
+            path: path.clone(),
+            found: version_str,
+            min_minor: MIN_ORT_MINOR,
+        },
+        other => ModelError::RuntimeMissing {
+            path: path.clone(),
+            message: other.to_string(),
+            min_minor: MIN_ORT_MINOR,
+        },
+    })?;
+    let env =
+        builder
+            .with_name("wifi_densepose")
+            .build()
+            .map_err(|e| ModelError::RuntimeMissing {
+                path,
+                message: e.to_string(),
+                min_minor: MIN_ORT_MINOR,
+            })?;
+    let _ = ENV.set(env);
+    Ok(())
+}
+
+/// Whether [`init_runtime`] has succeeded in this process.
+pub fn runtime_initialized() -> bool {
+    ENV.get().is_some()
+}
+
+/// Model outputs for a batch of `batch` windows and `k` person slots, row-major.
+#[derive(Clone, Debug, Default)]
+pub struct Prediction {
+    pub batch: usize,
+    pub k: usize,
+    /// `(batch, k)` presence probabilities.
+    pub presence: Vec<f32>,
+    /// `(batch, k, 17, 3)`: `(u, v, confidence)` per keypoint.
+    pub keypoints: Vec<f32>,
+    /// `(batch, k, 4)`: `[u_min, v_min, u_max, v_max]`.
+    pub boxes: Vec<f32>,
+    /// `(batch, k, 5)`: activity probabilities.
+    pub activity: Vec<f32>,
+}
+
+/// A pose model that fits the contract, ready to run.
+pub struct Model {
+    session: Mutex<Session>,
+    k: usize,
+    version: String,
+    source: String,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("version", &self.version)
+            .field("k", &self.k)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Model {
+    /// Loads an ONNX model file and checks it against the contract.
+    pub fn load(path: &Path, intra_threads: usize) -> Result<Model, ModelError> {
+        let source = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
+            path: source.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_bytes(&bytes, &source, intra_threads)
+    }
+
+    /// Loads an ONNX model from memory; `source` names it in messages.
+    pub fn from_bytes(
+        bytes: &[u8],
+        source: &str,
+        intra_threads: usize,
+    ) -> Result<Model, ModelError> {
+        let env = ENV.get().ok_or(ModelError::NotInitialized)?;
+        let load = |e: String| ModelError::Load {
+            path: source.to_string(),
+            message: e,
+        };
+        let mut builder = Session::builder(env).map_err(|e| load(e.to_string()))?;
+        if intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(intra_threads)
+                .map_err(|e| load(e.to_string()))?;
+        }
+        let session = builder
+            .commit_from_memory(bytes)
+            .map_err(|e| load(e.to_string()))?;
+        let k = Self::check_contract(&session).map_err(|message| ModelError::Contract {
+            path: source.to_string(),
+            message,
+        })?;
+        let version = session
+            .metadata()
+            .ok()
+            .and_then(|m| m.custom(contract::VERSION_KEY))
+            .unwrap_or_else(|| "unversioned".to_string());
+        Ok(Model {
+            session: Mutex::new(session),
+            k,
+            version,
+            source: source.to_string(),
+        })
+    }
+
+    fn check_contract(session: &Session) -> Result<usize, String> {
+        let inputs = session.inputs();
+        if inputs.len() != 1 {
+            let names: Vec<&str> = inputs.iter().map(|o| o.name()).collect();
+            return Err(format!(
+                "expected exactly one input `{INPUT}` of shape {:?}, found {} inputs {names:?}",
+                contract::input_shape(),
+                inputs.len()
+            ));
+        }
+        let mut slots = None;
+        let input = &inputs[0];
+        if input.name() != INPUT {
+            return Err(format!(
+                "expected the input to be named `{INPUT}`, found `{}`",
+                input.name()
+            ));
+        }
+        contract::check(
+            "input",
+            INPUT,
+            Some(input.dtype()),
+            &contract::input_shape(),
+            &mut slots,
+        )?;
+        for name in OUTPUTS {
+            let out = session.outputs().iter().find(|o| o.name() == name);
+            if out.is_none() {
+                let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+                return Err(format!(
+                    "missing output `{name}`: expected outputs {OUTPUTS:?}, found {names:?}"
+                ));
+            }
+            contract::check(
+                "output",
+                name,
+                out.map(|o| o.dtype()),
+                &contract::output_shape(name),
+                &mut slots,
+            )?;
+        }
+        slots.ok_or_else(|| "no output fixes K".to_string())
+    }
+
+    /// The model version string (ONNX metadata `wifi_densepose.version`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Person slots per window.
+    pub fn slots(&self) -> usize {
+        self.k
+    }
+
+    /// Where the model came from (a path, or a name).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Runs `windows` (row-major `(batch, 2, W, F)`, float32) in one ONNX Runtime call.
+    pub fn predict(&self, windows: &[f32], batch: usize) -> Result<Prediction, ModelError> {
+        let per = CHANNELS * WINDOW * FEATURES;
+        if windows.len() != batch * per {
+            return Err(ModelError::Input(format!(
+                "expected {batch} windows of shape ({CHANNELS}, {WINDOW}, {FEATURES}) = {} values, got {}",
+                batch * per,
+                windows.len()
+            )));
+        }
+        if batch == 0 {
+            return Ok(Prediction {
+                batch: 0,
+                k: self.k,
+                ..Prediction::default()
+            });
+        }
+        let input = Tensor::from_array((
+            [batch, CHANNELS, WINDOW, FEATURES],
+            windows.to_vec().into_boxed_slice(),
+        ))
+        .map_err(|e| ModelError::Input(e.to_string()))?;
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session
+            .run(ort::inputs![INPUT => input])
+            .map_err(|e| ModelError::Run(e.to_string()))?;
+        let take = |name: &str, per_slot: usize| -> Result<Vec<f32>, ModelError> {
+            let (_, data) = outputs[name]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| ModelError::Run(e.to_string()))?;
+            let want = batch * self.k * per_slot;
+            if data.len() != want {
+                return Err(ModelError::Run(format!(
+                    "output `{name}` has {} values, expected {want}",
+                    data.len()
+                )));
+            }
+            Ok(data.to_vec())
+        };
+        Ok(Prediction {
+            batch,
+            k: self.k,
+            presence: take("presence", 1)?,
+            keypoints: take("keypoints", contract::KEYPOINTS * 3)?,
+            boxes: take("boxes", contract::BOX)?,
+            activity: take("activity", contract::ACTIVITY_NAMES.len())?,
+        })
+    }
+}
