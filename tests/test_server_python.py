@@ -278,3 +278,25 @@ def test_sync_client_for_scripts(densepose_server):
             client.subscribe("occupancy_update", min_confidence=7)
         with pytest.raises(TimeoutError):
             client.recv(timeout=0.2)
+
+
+def test_no_deadlock_between_publishing_and_reading_properties():
+    # A thread inside publish releases the GIL while the engine works; another thread
+    # reading properties must not wait on a lock that thread holds (it once did).
+    with Server() as s:
+        s.add_environment("room_001")
+        stop = threading.Event()
+
+        def publish_forever():
+            while not stop.is_set():
+                s.publish("pose_data", {"persons": []}, "room_001")
+
+        t = threading.Thread(target=publish_forever, daemon=True)
+        t.start()
+        deadline = time.monotonic() + 10
+        for _ in range(2000):
+            assert s.port > 0 and s.url.startswith("ws://") and s.issue_token("x")
+            assert time.monotonic() < deadline, "property reads stalled"
+        stop.set()
+        t.join(5)
+        assert not t.is_alive()

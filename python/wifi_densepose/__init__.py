@@ -24,6 +24,7 @@ from .client import (
     SubscriptionError,
     SyncClient,
 )
+from .model import Model, ModelLoadError
 from .server import EVENT_TYPES, Server
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "ConnectionLost",
     "CsiFormatError",
     "CsiFrame",
+    "Model",
+    "ModelLoadError",
     "PermissionDenied",
     "ProtocolError",
     "RateLimited",

@@ -49,16 +49,19 @@ def score(pred: dict, t: dict) -> dict:
     """Metrics of predictions ``pred`` (Model.predict's dict) against targets ``t``."""
     kp_p = pred["keypoints"][..., :2]
     pairs = _match(kp_p, t["kp"], t["present"])
-    errs, errs_m, act_p, act_t = [], [], [], []
+    err_list: list[np.ndarray] = []
+    err_m_list: list[np.ndarray] = []
+    act_p_list: list[int] = []
+    act_t_list: list[int] = []
     for i, pp in enumerate(pairs):
         for s, g in pp:
             d = kp_p[i, s] - t["kp"][i, g]
-            errs.append(np.linalg.norm(d, axis=-1))
-            errs_m.append(np.linalg.norm(d * t["room"][i], axis=-1))
-            act_p.append(int(np.argmax(pred["activity"][i, s])))
-            act_t.append(int(t["activity"][i, g]))
-    errs, errs_m = np.concatenate(errs), np.concatenate(errs_m)
-    act_p, act_t = np.array(act_p), np.array(act_t)
+            err_list.append(np.linalg.norm(d, axis=-1))
+            err_m_list.append(np.linalg.norm(d * t["room"][i], axis=-1))
+            act_p_list.append(int(np.argmax(pred["activity"][i, s])))
+            act_t_list.append(int(t["activity"][i, g]))
+    errs, errs_m = np.concatenate(err_list), np.concatenate(err_m_list)
+    act_p, act_t = np.array(act_p_list), np.array(act_t_list)
     count_p = (pred["presence"] > 0.5).sum(axis=1)
     count_t = t["present"].sum(axis=1)
     tp = int(((act_p == FALL) & (act_t == FALL)).sum())
@@ -92,12 +95,14 @@ def baseline(t: dict, k: int) -> dict:
 
 def evaluate(model: Model, clips: int = 24, duration_s: float = 20.0, hop: int = 16) -> dict:
     x, t, log = build("eval", clips, duration_s, hop=hop)
-    pred = {k: [] for k in ("presence", "keypoints", "boxes", "activity")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("presence", "keypoints", "boxes", "activity")
+    }
     for s in range(0, len(x), 256):
         out = model.predict(x[s : s + 256])
-        for k, v in pred.items():
+        for k, v in parts.items():
             v.append(out[k])
-    pred = {k: np.concatenate(v) for k, v in pred.items()}
+    pred = {k: np.concatenate(v) for k, v in parts.items()}
     return {
         "model": score(pred, t),
         "baseline": score(baseline(t, model.slots), t),

@@ -86,7 +86,9 @@ def random_scenario(rng, split: str, i: int, duration_s: float) -> dict:
 
 def build(split: str, clips: int, duration_s: float, hop: int = HOP_TRAIN, seed_offset: int = 0):
     rng = np.random.default_rng(SEED_BASE[split] + seed_offset)
-    xs, targets, log = [], {k: [] for k in ("kp", "box", "present", "activity", "room")}, []
+    xs: list = []
+    log: list = []
+    targets: dict[str, list] = {k: [] for k in ("kp", "box", "present", "activity", "room")}
     for i in range(clips):
         spec = random_scenario(rng, split, i, duration_s)
         seed = SEED_BASE[split] + seed_offset + i

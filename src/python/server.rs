@@ -41,7 +41,10 @@ impl Dispatcher {
 #[pyclass(name = "Server", module = "wifi_densepose._native")]
 pub struct PyServer {
     config: ServerConfig,
-    server: Mutex<Option<Server>>,
+    /// Cloned out under a brief lock by every method: the lock is never held while the
+    /// GIL is released (a thread waiting for it while holding the GIL would deadlock with
+    /// one that needs the GIL back to release it).
+    server: Mutex<Option<Arc<Server>>>,
     dispatcher: Mutex<Option<Dispatcher>>,
     dispatch_errors: Arc<AtomicU64>,
 }
@@ -116,23 +119,29 @@ impl PyServer {
 
     /// Binds and starts serving. Raises if already running or the port is taken.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        let mut slot = self.server.lock();
-        if slot.is_some() {
+        if self.server.lock().is_some() {
             return Err(PyRuntimeError::new_err("the server is already running"));
         }
         let config = self.config.clone();
-        let server = py.detach(|| Server::start(config)).map_err(to_py)?;
+        let server = Arc::new(py.detach(|| Server::start(config)).map_err(to_py)?);
+        let mut slot = self.server.lock();
+        if slot.is_some() {
+            drop(slot);
+            py.detach(|| server.stop());
+            return Err(PyRuntimeError::new_err("the server is already running"));
+        }
         *slot = Some(server);
         Ok(())
     }
 
     /// Stops the server (idempotent; bounded to about two seconds).
     fn stop(&self, py: Python<'_>) {
-        if let Some(d) = self.dispatcher.lock().take() {
+        let dispatcher = self.dispatcher.lock().take();
+        if let Some(d) = dispatcher {
             py.detach(|| d.stop_and_wait(Duration::from_secs(2)));
         }
         let server = self.server.lock().take();
-        if let Some(mut server) = server {
+        if let Some(server) = server {
             server.set_callback_sink(Vec::new(), None);
             py.detach(move || server.stop());
         }
@@ -194,10 +203,7 @@ impl PyServer {
     ) -> PyResult<usize> {
         let frames = frames_from_numpy(csi, timestamps)?;
         let n = frames.len();
-        let guard = self.server.lock();
-        let server = guard
-            .as_ref()
-            .ok_or_else(|| to_py(ServerError::NotRunning))?;
+        let server = self.server()?;
         py.detach(|| server.inject(environment_id, frames))
             .map_err(to_py)?;
         Ok(n)
@@ -290,10 +296,7 @@ impl PyServer {
         let addr: std::net::SocketAddr = format!("{host}:{port}")
             .parse()
             .map_err(|e| PyValueError::new_err(format!("bad UDP address {host}:{port}: {e}")))?;
-        let guard = self.server.lock();
-        let server = guard
-            .as_ref()
-            .ok_or_else(|| to_py(ServerError::NotRunning))?;
+        let server = self.server()?;
         let (local, stats) = py
             .detach(|| server.listen_udp(addr, nodes))
             .map_err(to_py)?;
@@ -339,10 +342,7 @@ impl PyServer {
     ) -> PyResult<()> {
         let data: serde_json::Value = serde_json::from_str(data_json)
             .map_err(|e| PyValueError::new_err(format!("event data is not valid JSON: {e}")))?;
-        let guard = self.server.lock();
-        let server = guard
-            .as_ref()
-            .ok_or_else(|| to_py(ServerError::NotRunning))?;
+        let server = self.server()?;
         py.detach(|| server.publish(event_type, data, environment_id))
             .map_err(to_py)
     }
@@ -357,10 +357,7 @@ impl PyServer {
                     .ok_or_else(|| PyValueError::new_err(format!("unknown event type '{t}'")))
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let guard = self.server.lock();
-        let server = guard
-            .as_ref()
-            .ok_or_else(|| to_py(ServerError::NotRunning))?;
+        let server = self.server()?;
         if let Some(old) = self.dispatcher.lock().take() {
             old.stop.store(true, Ordering::SeqCst); // it exits within 100 ms, between calls
         }
@@ -573,22 +570,29 @@ fn frames_from_numpy(
 }
 
 impl PyServer {
+    /// The running server, cloned out of the lock.
+    fn server(&self) -> PyResult<Arc<Server>> {
+        self.server
+            .lock()
+            .clone()
+            .ok_or_else(|| to_py(ServerError::NotRunning))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&Server) -> PyResult<T>) -> PyResult<T> {
-        let guard = self.server.lock();
-        let server = guard
-            .as_ref()
-            .ok_or_else(|| to_py(ServerError::NotRunning))?;
-        f(server)
+        let server = self.server()?;
+        f(&server)
     }
 }
 
 impl Drop for PyServer {
     fn drop(&mut self) {
-        if let Some(d) = self.dispatcher.lock().take() {
+        let dispatcher = self.dispatcher.lock().take();
+        if let Some(d) = dispatcher {
             d.stop.store(true, Ordering::SeqCst);
         }
         // Server::drop stops it; done outside the GIL-holding caller's way as far as we can.
-        if let Some(mut s) = self.server.lock().take() {
+        let server = self.server.lock().take();
+        if let Some(s) = server {
             s.stop();
         }
     }

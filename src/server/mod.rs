@@ -90,7 +90,12 @@ impl crate::pipeline::MonitorSource for Publisher {
 
 /// A running server. Dropping it stops it.
 pub struct Server {
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Taken (and shut down) by `stop`; behind a lock so every method takes `&self` and a
+    /// server can be shared (the Python bindings hold it in an `Arc`).
+    runtime: parking_lot::Mutex<Option<tokio::runtime::Runtime>>,
+    /// Spawns on the runtime without locking it.
+    handle: tokio::runtime::Handle,
+    stopped: std::sync::atomic::AtomicBool,
     shared: Arc<Shared>,
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -141,7 +146,9 @@ impl Server {
             );
         }
         Ok(Server {
-            runtime: Some(runtime),
+            handle: runtime.handle().clone(),
+            runtime: parking_lot::Mutex::new(Some(runtime)),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             shared,
             addr,
             shutdown: shutdown_tx,
@@ -176,11 +183,7 @@ impl Server {
     pub fn add_environment(&self, id: &str, device: Option<&str>) {
         let mut pipelines = self.shared.pipelines.lock();
         if !pipelines.contains_key(id) {
-            let rt = self
-                .runtime
-                .as_ref()
-                .expect("a running server has a runtime")
-                .handle();
+            let rt = &self.handle;
             let handle = EnvironmentHandle::spawn(
                 rt,
                 id.to_string(),
@@ -272,11 +275,7 @@ impl Server {
         speed: f64,
     ) -> Result<Arc<ReplayProgress>, ServerError> {
         let env = self.pipeline(environment_id)?;
-        let rt = self
-            .runtime
-            .as_ref()
-            .ok_or(ServerError::NotRunning)?
-            .handle();
+        let rt = self.live_handle()?;
         Ok(crate::pipeline::spawn_replay(
             rt,
             path.to_path_buf(),
@@ -299,11 +298,7 @@ impl Server {
         oracle: Option<crate::track::synth::NoiseModel>,
     ) -> Result<Arc<ReplayProgress>, ServerError> {
         let env = self.pipeline(environment_id)?;
-        let rt = self
-            .runtime
-            .as_ref()
-            .ok_or(ServerError::NotRunning)?
-            .handle();
+        let rt = self.live_handle()?;
         Ok(crate::pipeline::spawn_simulation(
             rt, spec, speed, repeat, oracle, env.tx,
         ))
@@ -319,7 +314,7 @@ impl Server {
         for (node, env) in routes {
             table.insert(node, (env.clone(), self.pipeline(&env)?.tx));
         }
-        let rt = self.runtime.as_ref().ok_or(ServerError::NotRunning)?;
+        let rt = self.live_handle()?;
         rt.block_on(crate::pipeline::spawn_udp(addr, table, self.publisher()))
             .map_err(|source| ServerError::Bind {
                 addr: addr.to_string(),
@@ -388,19 +383,19 @@ impl Server {
     }
 
     /// Stops the server: every client gets a `disconnect` (server_shutdown) and a close
-    /// frame, with at most about two seconds given to slow ones. Never hangs.
-    pub fn stop(&mut self) {
+    /// frame, with at most about two seconds given to slow ones. Never hangs; idempotent.
+    pub fn stop(&self) {
+        use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+        if self.stopped.swap(true, SeqCst) {
+            return;
+        }
         let _ = self.shutdown.send(true);
-        if let Some(rt) = self.runtime.take() {
+        let runtime = self.runtime.lock().take();
+        if let Some(rt) = runtime {
             // Give writers a moment to send their goodbyes, then stop whatever is left.
             let deadline = Instant::now() + Duration::from_millis(1500);
             while Instant::now() < deadline
-                && self
-                    .shared
-                    .metrics
-                    .connections_active
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    > 0
+                && self.shared.metrics.connections_active.load(Relaxed) > 0
             {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -409,7 +404,16 @@ impl Server {
     }
 
     pub fn is_running(&self) -> bool {
-        self.runtime.is_some()
+        !self.stopped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The runtime's handle, while the server runs.
+    fn live_handle(&self) -> Result<&tokio::runtime::Handle, ServerError> {
+        if self.is_running() {
+            Ok(&self.handle)
+        } else {
+            Err(ServerError::NotRunning)
+        }
     }
 }
 
