@@ -456,8 +456,9 @@ function start() {
     body.dataset.reconnects = String(client.reconnects);
     $("c-reconnects").textContent = String(client.reconnects);
   };
-  client.addEventListener("resumed", bumpReconnects);
-  client.addEventListener("resume_failed", bumpReconnects);
+  client.addEventListener("reconnected", bumpReconnects);
+  client.addEventListener("resumed", (e) => addEvent({ type: "ack" }, `resumed session: ${e.detail.replayed} alerts replayed${e.detail.alerts_lost ? ", some alerts lost" : ""}`));
+  client.addEventListener("resume_failed", () => addEvent({ type: "error" }, "resume failed (server restarted?): subscribed afresh", "warning"));
   client.addEventListener("connection_status", (e) => {
     $("c-session").textContent = client.sessionId || e.detail.data?.session_id || "—";
   });

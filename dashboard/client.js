@@ -17,6 +17,7 @@
 //   message  the envelope {type, timestamp, data, metadata}, for every server message
 //   <type>   the same envelope, for each message type (pose_data, activity_event, ack, error…)
 //   gap      {missing, from, to}: sequence numbers skipped (messages the server dropped)
+//   reconnected {reconnects}; resumed (the resume ack's data); resume_failed (the error's data)
 
 export const SUBPROTOCOL = "wifi-densepose-v1";
 const HEARTBEAT_MS = 30_000;
@@ -209,6 +210,10 @@ export class DensePoseClient extends EventTarget {
       case "connection_status":
         if (msg.metadata && msg.metadata.sequence === 1) {
           // First message of a connection.
+          if (this._everOpened) {
+            this.reconnects += 1;
+            this._emit("reconnected", { reconnects: this.reconnects });
+          }
           if (this.sessionId && this._everOpened) {
             this._resuming = true;
             this.send("resume", { session_id: this.sessionId, last_sequence: this._resumeFrom() });
@@ -224,7 +229,6 @@ export class DensePoseClient extends EventTarget {
         if (d.message_type === "resume" && d.status === "success") {
           this._resuming = false;
           this.sessionId = d.session_id;
-          this.reconnects += 1;
           this.subscriptionIds = (d.active_subscriptions || []).map((s) => s.subscription_id);
           this._emit("resumed", d);
         } else if (d.active_subscriptions && !d.removed && d.message_type !== "resume") {
@@ -235,7 +239,6 @@ export class DensePoseClient extends EventTarget {
         if (d.error_code === "RESUME_FAILED" || d.code === "RESUME_FAILED") {
           // The server does not know the session (restarted, or it expired): start afresh.
           this._resuming = false;
-          this.reconnects += 1;
           this._emit("resume_failed", d);
           this.sessionId = null;
           this.send("connection_status", {});
