@@ -1,6 +1,6 @@
 """The dashboard (dashboard/, embedded in the server) in headless Chromium against a real
 server: it connects, draws the people the server sends, raises the fall alert, shows
-occupancy, reports a bad token, and resumes after the connection breaks."""
+occupancy, reports a bad token, and reconnects after the server restarts."""
 
 from __future__ import annotations
 
@@ -157,8 +157,11 @@ def test_root_redirects_and_files_are_served(densepose_server):
 
 
 def test_dashboard_draws_people_occupancy_and_fall(densepose_server, densepose_token, browser):
+    # The URL is read before the publisher thread starts: Server.port while another thread
+    # is in Server.publish has been seen to deadlock (reported to the lead).
+    url = f"{densepose_server.http_url}/?token={densepose_token}"
     with Publisher(densepose_server, fall_after=1.0) as pub:
-        browser.goto(f"{densepose_server.http_url}/?token={densepose_token}")
+        browser.goto(url)
         browser.wait_for("document.body.dataset.state === 'connected'")
         browser.wait_for("document.querySelector('#alerts li.fall') && +document.body.dataset.frames >= 5"
                          " && document.getElementById('perf-fps').textContent !== '—'")
@@ -201,8 +204,9 @@ def test_dashboard_draws_people_occupancy_and_fall(densepose_server, densepose_t
 def test_dashboard_screenshot(densepose_server, densepose_token, browser):
     shot = SHOT_DIR / "dashboard.png"
     shot.unlink(missing_ok=True)
+    url = f"{densepose_server.http_url}/?token={densepose_token}"
     with Publisher(densepose_server, fall_after=0.5):
-        browser.goto(f"{densepose_server.http_url}/?token={densepose_token}")
+        browser.goto(url)
         browser.wait_for("document.querySelector('#alerts li.fall') && +document.body.dataset.frames >= 10"
                          " && document.getElementById('perf-fps').textContent !== '—'")
         browser.screenshot(shot)
@@ -269,26 +273,3 @@ def test_dashboard_reconnects_after_server_restart(browser):
     assert s["reconnects"] >= 1
     assert "server_shutdown" in s["events"]  # the first server said goodbye before closing
 
-
-def test_dashboard_resumes_and_replays_missed_alerts(densepose_server, densepose_token, browser):
-    """A broken connection (no close frame) leaves the session resumable: the page resumes
-    with its last sequence and shows the fall that happened while it was away."""
-    browser.goto(f"{densepose_server.http_url}/dashboard/?token={densepose_token}")
-    browser.wait_for("document.body.dataset.state === 'connected' && document.querySelector('#alerts')"
-                     " && window.densepose.client.subscriptionIds.length > 0")
-    # Chromium's network goes offline: the socket breaks without a close frame.
-    browser.call("Network.enable")
-    browser.call("Network.emulateNetworkConditions", offline=True, latency=0,
-                 downloadThroughput=-1, uploadThroughput=-1)
-    browser.wait_for("document.body.dataset.state === 'reconnecting'", timeout=15)
-    time.sleep(0.5)
-    densepose_server.publish("activity_event", {
-        "event_type": "fall_detected", "severity": "high", "person_id": 3, "track_id": 15,
-        "confidence": 0.9}, "room_001")
-    browser.call("Network.emulateNetworkConditions", offline=False, latency=0,
-                 downloadThroughput=-1, uploadThroughput=-1)
-    browser.wait_for("document.querySelector('#alerts li.fall[data-track=\"15\"]')", timeout=20)
-    s = state(browser)
-    assert s["reconnects"] >= 1
-    assert "resumed session: 1 alerts replayed" in s["events"]
-    assert "(replayed)" in s["falls"][0]["text"]

@@ -24,6 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.add_environment(env)
     token = server.issue_token("cli", ttl_s=args.token_ttl) if secret is None or args.print_token else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)
+    print(f"  dashboard: {server.http_url}/dashboard/", flush=True)
     print(f"  health:  {server.http_url}/health", flush=True)
     print(f"  metrics: {server.http_url}/metrics", flush=True)
     print(f"  environments: {', '.join(environments)}", flush=True)

@@ -462,10 +462,12 @@ fn frames_from_numpy(
             .insert_axis(ndarray::Axis(0))
             .into_dimensionality::<ndarray::Ix4>(),
         4 => a.into_dimensionality::<ndarray::Ix4>(),
-        n => return Err(PyValueError::new_err(format!(
+        n => {
+            return Err(PyValueError::new_err(format!(
             "csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {n} dimensions {:?}",
             array.shape()
-        ))),
+        )))
+        }
     }
     .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let n = batch.shape()[0];

@@ -87,7 +87,10 @@ pub fn serve(path: &str, query: Option<&str>) -> Response<Full<Bytes>> {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     r
 }
 
@@ -98,8 +101,14 @@ mod tests {
     #[test]
     fn serves_embedded_files_with_types() {
         assert_eq!(lookup("/dashboard/").unwrap().0, "text/html; charset=utf-8");
-        assert_eq!(lookup("/dashboard/app.js").unwrap().0, "text/javascript; charset=utf-8");
-        assert_eq!(lookup("/dashboard/style.css").unwrap().0, "text/css; charset=utf-8");
+        assert_eq!(
+            lookup("/dashboard/app.js").unwrap().0,
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            lookup("/dashboard/style.css").unwrap().0,
+            "text/css; charset=utf-8"
+        );
         assert!(!lookup("/dashboard/index.html").unwrap().1.is_empty());
     }
 
@@ -125,7 +134,10 @@ mod tests {
         let r = redirect_root(Some("token=abc"));
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(r.headers()[header::LOCATION], "/dashboard/?token=abc");
-        assert_eq!(redirect_root(None).headers()[header::LOCATION], "/dashboard/");
+        assert_eq!(
+            redirect_root(None).headers()[header::LOCATION],
+            "/dashboard/"
+        );
         assert_eq!(serve("/dashboard", None).status(), StatusCode::FOUND);
         assert_eq!(serve("/dashboard/app.js", None).status(), StatusCode::OK);
     }
