@@ -62,6 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
     can_issue = cfg.jwt.get("jwt_secret") is None or args.print_token
     token = server.issue_token("cli", ttl_s=args.token_ttl) if can_issue and "jwt_public_key" not in cfg.jwt else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)
+    print(f"  dashboard: {server.http_url}/dashboard/", flush=True)
     print(f"  health:  {server.http_url}/health", flush=True)
     print(f"  metrics: {server.http_url}/metrics", flush=True)
     if token:

@@ -15,6 +15,7 @@ use super::connection;
 use super::error::AuthError;
 use super::session_state::SessionShared;
 use super::shared::Shared;
+use super::static_files;
 use super::subscription::AppCompression;
 
 pub const WS_PATH: &str = "/ws/v1";
@@ -54,6 +55,9 @@ pub async fn handle(
             r
         }
         (_, WS_PATH) => upgrade(req, shared),
+        (&Method::GET | &Method::HEAD, p) if static_files::is_dashboard(p) => {
+            static_files::serve(p, req.uri().query())
+        }
         _ => json_response(
             StatusCode::NOT_FOUND,
             json!({"error": "not_found", "message": format!("no route {path}; the WebSocket endpoint is {WS_PATH}")}),

@@ -29,6 +29,7 @@ mod metrics;
 mod rate_limit;
 mod session_state;
 mod shared;
+mod static_files;
 mod subscription;
 
 use std::net::SocketAddr;
