@@ -62,13 +62,14 @@ def _serve(args: argparse.Namespace) -> int:
     can_issue = cfg.jwt.get("jwt_secret") is None or args.print_token
     token = server.issue_token("cli", ttl_s=args.token_ttl) if can_issue and "jwt_public_key" not in cfg.jwt else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)
-    print(f"  dashboard: {server.http_url}/dashboard/", flush=True)
     print(f"  health:  {server.http_url}/health", flush=True)
     print(f"  metrics: {server.http_url}/metrics", flush=True)
     if token:
         print(f"  token ({args.token_ttl} s): {token}", flush=True)
         print(f"  connect: {server.url}?token={token}", flush=True)
     print(f"  try:     python -m websockets '{server.url}?token={token or '<token>'}'", flush=True)
+    dashboard = f"{server.http_url}/dashboard/" + (f"?token={token}" if token else "")
+    print(f"  dashboard: {dashboard}", flush=True)
     udp_nodes = {e.node: e.id for e in cfg.environments if e.source == "udp" and e.node is not None}
     if cfg.udp_port is not None:
         listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host)
