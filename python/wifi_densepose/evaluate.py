@@ -20,10 +20,11 @@ count, and the majority activity.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import sys
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .model import Model
 from .simdata import build
@@ -40,9 +41,33 @@ def _match(pred_kp, gt_kp, present):
             pairs.append([])
             continue
         cost = np.abs(pred_kp[i][:, None] - gt_kp[i][None, gts]).mean(axis=(2, 3))
-        r, c = linear_sum_assignment(cost)
+        r, c = assignment(cost)
         pairs.append([(int(a), int(gts[b])) for a, b in zip(r, c)])
     return pairs
+
+
+def assignment(cost: np.ndarray) -> tuple[list[int], list[int]]:
+    """Minimum-cost one-to-one matching of rows to columns (the Hungarian problem), by
+    exhaustive search: slots and people number a handful, so this is exact and cheap,
+    and keeps scipy out of the package's dependencies (the tests check it against
+    ``scipy.optimize.linear_sum_assignment``). Returns (rows, columns), rows ascending."""
+    n_r, n_c = cost.shape
+    if n_r == 0 or n_c == 0:
+        return [], []
+    best, best_cost = None, np.inf
+    if n_r <= n_c:
+        for cols in itertools.permutations(range(n_c), n_r):
+            c = cost[range(n_r), cols].sum()
+            if c < best_cost:
+                best, best_cost = (list(range(n_r)), list(cols)), c
+    else:
+        for rows in itertools.permutations(range(n_r), n_c):
+            c = cost[rows, range(n_c)].sum()
+            if c < best_cost:
+                pairs = sorted(zip(rows, range(n_c)))
+                best, best_cost = ([p[0] for p in pairs], [p[1] for p in pairs]), c
+    assert best is not None
+    return best
 
 
 def score(pred: dict, t: dict) -> dict:
@@ -93,8 +118,10 @@ def baseline(t: dict, k: int) -> dict:
     return {"presence": presence, "keypoints": kp, "activity": activity}
 
 
-def evaluate(model: Model, clips: int = 24, duration_s: float = 20.0, hop: int = 16) -> dict:
-    x, t, log = build("eval", clips, duration_s, hop=hop)
+def evaluate(model: Model, clips: int = 24, duration_s: float = 20.0, hop: int = 16,
+             progress=None) -> dict:
+    """Runs ``model`` on the held-out set; ``progress(done, clips)`` after each clip."""
+    x, t, log = build("eval", clips, duration_s, hop=hop, progress=progress)
     parts: dict[str, list[np.ndarray]] = {
         k: [] for k in ("presence", "keypoints", "boxes", "activity")
     }
@@ -129,20 +156,41 @@ def table(r: dict) -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=24)
-    ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--clips", type=int, default=24, help="held-out clips (default 24)")
+    ap.add_argument("--duration", type=float, default=20.0,
+                    help="seconds per clip (default 20)")
+    ap.add_argument("--model", default=None,
+                    help="an ONNX model fitting the contract (default: the bundled one)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(a: argparse.Namespace) -> int:
+    if a.clips < 1 or a.duration <= 0:
+        raise ValueError("--clips must be at least 1 and --duration above 0")
     model = Model.load(a.model) if a.model else Model.default()
-    r = evaluate(model, a.clips, a.duration)
+
+    def progress(done: int, total: int) -> None:
+        bar = "#" * (20 * done // total)
+        print(f"\rsimulating held-out clips [{bar:<20}] {done}/{total}", end="",
+              file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+
+    r = evaluate(model, a.clips, a.duration, progress=None if a.quiet else progress)
     if a.json:
         print(json.dumps(r, indent=1))
     else:
         print(f"model {r['version']}, {r['windows']} held-out windows from {r['clips']} clips")
         print(table(r))
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    sys.exit(run(ap.parse_args()))
 
 
 if __name__ == "__main__":

@@ -84,7 +84,10 @@ def random_scenario(rng, split: str, i: int, duration_s: float) -> dict:
     }
 
 
-def build(split: str, clips: int, duration_s: float, hop: int = HOP_TRAIN, seed_offset: int = 0):
+def build(split: str, clips: int, duration_s: float, hop: int = HOP_TRAIN, seed_offset: int = 0,
+          progress=None):
+    """Simulates ``clips`` clips of ``split`` and cuts them into model windows; calls
+    ``progress(done, clips)`` after each clip."""
     rng = np.random.default_rng(SEED_BASE[split] + seed_offset)
     xs: list = []
     log: list = []
@@ -101,4 +104,6 @@ def build(split: str, clips: int, duration_s: float, hop: int = HOP_TRAIN, seed_
         targets["activity"].append(data["activity"][ends, :K])
         targets["room"].append(np.tile(np.float32(spec["room"]["size"][:2]), (len(ends), 1)))
         log.append({"seed": seed, "spec": spec})
+        if progress is not None:
+            progress(i + 1, clips)
     return (np.concatenate(xs), {k: np.concatenate(v) for k, v in targets.items()}, log)

@@ -36,8 +36,15 @@ fn model_init_runtime(py: Python<'_>, lib_path: PathBuf) -> PyResult<()> {
 
 /// A loaded pose model.
 #[pyclass(name = "NativeModel", module = "wifi_densepose._native", frozen)]
-struct NativeModel {
-    inner: model::Model,
+pub struct NativeModel {
+    inner: std::sync::Arc<model::Model>,
+}
+
+impl NativeModel {
+    /// The model, shared with a server's inference worker.
+    pub fn shared(&self) -> std::sync::Arc<model::Model> {
+        self.inner.clone()
+    }
 }
 
 #[pymethods]
@@ -48,7 +55,9 @@ impl NativeModel {
         let inner = py
             .detach(|| model::Model::load(&path, threads))
             .map_err(err)?;
-        Ok(NativeModel { inner })
+        Ok(NativeModel {
+            inner: std::sync::Arc::new(inner),
+        })
     }
 
     #[getter]
@@ -106,9 +115,41 @@ impl NativeModel {
     }
 }
 
+/// The windows the live pipeline would give the model for a recording `(n, n_tx, 3,
+/// n_sub)` complex64, hop 1: `(n - 31, 2, 32, 90)` float32 (compare
+/// `wifi_densepose.features.windows_from_recording`).
+#[pyfunction]
+fn live_windows<'py>(
+    py: Python<'py>,
+    csi: numpy::PyReadonlyArray4<'py, num_complex::Complex32>,
+) -> PyResult<Bound<'py, numpy::PyArray4<f32>>> {
+    let frames: Vec<crate::csi::CsiFrame> = csi
+        .as_array()
+        .outer_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            crate::csi::CsiFrame::from_csi(
+                i as f64 * 0.01,
+                f.to_owned(),
+                crate::csi::CsiFormat::Injected,
+            )
+        })
+        .collect();
+    let flat = py
+        .detach(|| crate::pipeline::windows::recording_windows(&frames))
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let per = model::contract::CHANNELS * model::WINDOW * model::FEATURES;
+    let n = flat.len() / per;
+    let shape = (n, model::contract::CHANNELS, model::WINDOW, model::FEATURES);
+    let arr = ndarray::Array4::from_shape_vec(shape, flat)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(arr.into_pyarray(py))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ModelLoadError", m.py().get_type::<ModelLoadError>())?;
     m.add_function(wrap_pyfunction!(model_init_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(live_windows, m)?)?;
     m.add_class::<NativeModel>()?;
     Ok(())
 }

@@ -133,6 +133,7 @@ impl Server {
             shutdown: shutdown_rx,
             pipelines: Default::default(),
             settings: Default::default(),
+            model: Default::default(),
         });
         runtime.spawn(accept_loop(listener, shared.clone()));
         runtime.spawn(reap_sessions(shared.clone()));
@@ -185,18 +186,58 @@ impl Server {
         let mut pipelines = self.shared.pipelines.lock();
         if !pipelines.contains_key(id) {
             let rt = &self.handle;
-            let handle = EnvironmentHandle::spawn(
-                rt,
-                id.to_string(),
-                device.map(String::from),
-                self.publisher(),
-                self.shared.settings.clone(),
-                self.shared.config.stall_timeout,
-                self.shared.config.environment_queue,
-            );
+            let ctx = crate::pipeline::EnvironmentContext {
+                publisher: self.publisher(),
+                settings: self.shared.settings.clone(),
+                model: self.shared.model.clone(),
+                stall_timeout: self.shared.config.stall_timeout,
+                queue_capacity: self.shared.config.environment_queue,
+            };
+            let handle =
+                EnvironmentHandle::spawn(rt, id.to_string(), device.map(String::from), ctx);
             pipelines.insert(id.to_string(), handle);
         }
         self.shared.environments.write().insert(id.to_string());
+    }
+
+    /// Sets the pose model every environment infers with (`None`: no inference; the
+    /// environments report their sources only, or run on oracle detections). Windows are
+    /// due `rate_hz` times a second per environment; a new model takes over from the
+    /// next window.
+    pub fn set_model(
+        &self,
+        model: Option<Arc<crate::model::Model>>,
+        rate_hz: f64,
+    ) -> Result<(), ServerError> {
+        let service = match model {
+            Some(m) => Some(
+                crate::pipeline::InferenceService::start(m, rate_hz)
+                    .map_err(|e| ServerError::Runtime(format!("inference worker: {e}")))?,
+            ),
+            None => None,
+        };
+        *self.shared.model.write() = service;
+        Ok(())
+    }
+
+    /// The model in use and its worker's counters (`None` without a model).
+    pub fn model_info(&self) -> Option<serde_json::Value> {
+        self.shared.model.read().as_ref().map(|s| s.to_json())
+    }
+
+    /// Tells an environment its room's floor size in metres (width, depth): the frame
+    /// the model's normalized coordinates are scaled by (default
+    /// [`crate::pipeline::DEFAULT_ROOM`]).
+    pub fn set_room(&self, environment_id: &str, size: [f64; 2]) -> Result<(), ServerError> {
+        if !size.iter().all(|x| x.is_finite() && *x > 0.0) {
+            return Err(ServerError::InvalidConfig(format!(
+                "room size must be two positive numbers of metres, got {size:?}"
+            )));
+        }
+        let env = self.pipeline(environment_id)?;
+        env.tx
+            .blocking_send(crate::pipeline::Input::RoomSize(size))
+            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))
     }
 
     /// Changes runtime settings (`pipeline::SETTINGS`) for every environment, all or

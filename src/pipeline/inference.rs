@@ -1,0 +1,262 @@
+//! The inference stage shared by every environment: one worker thread that owns the
+//! model and runs whatever windows are waiting as one batch.
+//!
+//! Environments submit a window when one is due and carry on with their frames; the
+//! worker takes the first waiting window, then every other window already queued (up to
+//! [`MAX_BATCH`]), runs them in one ONNX Runtime call, and sends each environment its
+//! detections back. So environments due at the same moment are inferred together, and a
+//! model slower than the demand shows as windows skipped by the environments (each keeps
+//! at most one window in flight), never as an unbounded queue.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::model::contract::{ACTIVITY_NAMES, BOX, KEYPOINTS};
+use crate::model::{Model, Prediction};
+use crate::track::Detection;
+
+/// Windows run in one call at most.
+pub const MAX_BATCH: usize = 64;
+
+/// A window waiting for the model.
+struct Job {
+    window: Vec<f32>,
+    /// The source clock time of the window's last packet.
+    t: f64,
+    submitted: Instant,
+    reply: mpsc::UnboundedSender<Inferred>,
+}
+
+/// The model's answer for one window.
+pub struct Inferred {
+    pub t: f64,
+    pub detections: Result<Vec<Detection>, String>,
+    /// How many windows shared the call.
+    pub batch: usize,
+    /// Submission to answer, seconds.
+    pub latency_s: f64,
+}
+
+/// Counters the worker keeps, for `environment_stats` and benchmarks.
+#[derive(Default)]
+pub struct InferenceCounters {
+    pub calls: AtomicU64,
+    pub windows: AtomicU64,
+    pub failures: AtomicU64,
+    /// Total time inside the model, microseconds.
+    pub busy_us: AtomicU64,
+    pub largest_batch: AtomicU64,
+}
+
+/// The model and the worker that runs it. Dropping the last handle stops the worker once
+/// the queued windows are done.
+pub struct InferenceService {
+    jobs: Mutex<std_mpsc::Sender<Job>>,
+    version: String,
+    source: String,
+    rate_hz: f64,
+    pub counters: Arc<InferenceCounters>,
+}
+
+impl InferenceService {
+    /// Starts the worker thread for `model`; environments ask for one window every
+    /// `1 / rate_hz` seconds of their source's clock.
+    pub fn start(model: Arc<Model>, rate_hz: f64) -> std::io::Result<Arc<InferenceService>> {
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        let counters = Arc::new(InferenceCounters::default());
+        let service = Arc::new(InferenceService {
+            jobs: Mutex::new(tx),
+            version: model.version().to_string(),
+            source: model.source().to_string(),
+            rate_hz: if rate_hz.is_finite() && rate_hz > 0.0 {
+                rate_hz
+            } else {
+                30.0
+            },
+            counters: counters.clone(),
+        });
+        std::thread::Builder::new()
+            .name("wdp-inference".into())
+            .spawn(move || worker(model, rx, counters))?;
+        Ok(service)
+    }
+
+    /// The model's version string: the `model_version` of the pose_data it leads to.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn rate_hz(&self) -> f64 {
+        self.rate_hz
+    }
+
+    /// Queues a window `(2, W, F)`; the answer comes on `reply`. False when the worker
+    /// has stopped.
+    pub fn submit(&self, window: Vec<f32>, t: f64, reply: mpsc::UnboundedSender<Inferred>) -> bool {
+        let job = Job {
+            window,
+            t,
+            submitted: Instant::now(),
+            reply,
+        };
+        self.jobs.lock().send(job).is_ok()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let c = &self.counters;
+        let calls = c.calls.load(Ordering::Relaxed);
+        let windows = c.windows.load(Ordering::Relaxed);
+        json!({
+            "model_version": self.version,
+            "model_source": self.source,
+            "rate_hz": self.rate_hz,
+            "calls": calls,
+            "windows": windows,
+            "failures": c.failures.load(Ordering::Relaxed),
+            "mean_batch": if calls > 0 { windows as f64 / calls as f64 } else { 0.0 },
+            "largest_batch": c.largest_batch.load(Ordering::Relaxed),
+            "busy_s": c.busy_us.load(Ordering::Relaxed) as f64 / 1e6,
+        })
+    }
+}
+
+fn worker(model: Arc<Model>, rx: std_mpsc::Receiver<Job>, counters: Arc<InferenceCounters>) {
+    let mut input = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        input.clear();
+        for job in &jobs {
+            input.extend_from_slice(&job.window);
+        }
+        let started = Instant::now();
+        let result = model.predict(&input, jobs.len());
+        counters
+            .busy_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        counters.calls.fetch_add(1, Ordering::Relaxed);
+        counters
+            .windows
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        counters
+            .largest_batch
+            .fetch_max(jobs.len() as u64, Ordering::Relaxed);
+        let batch = jobs.len();
+        match result {
+            Ok(prediction) => {
+                for (b, job) in jobs.into_iter().enumerate() {
+                    let _ = job.reply.send(Inferred {
+                        t: job.t,
+                        detections: Ok(detections(&prediction, b)),
+                        batch,
+                        latency_s: job.submitted.elapsed().as_secs_f64(),
+                    });
+                }
+            }
+            Err(e) => {
+                counters.failures.fetch_add(1, Ordering::Relaxed);
+                let message = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Inferred {
+                        t: job.t,
+                        detections: Err(message.clone()),
+                        batch,
+                        latency_s: job.submitted.elapsed().as_secs_f64(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Window `b`'s person slots as detections (every slot; the analysis stage keeps those
+/// scored at or above the confidence threshold). Values are clamped into the ranges the
+/// tracker's contract wants, and a box given with its corners swapped is put right.
+pub fn detections(p: &Prediction, b: usize) -> Vec<Detection> {
+    let unit = |x: f32| {
+        if x.is_finite() {
+            (x as f64).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    let finite = |x: f32| if x.is_finite() { x as f64 } else { 0.0 };
+    (0..p.k)
+        .map(|s| {
+            let slot = b * p.k + s;
+            let mut keypoints = [[0.0; 3]; KEYPOINTS];
+            for (j, kp) in keypoints.iter_mut().enumerate() {
+                let o = (slot * KEYPOINTS + j) * 3;
+                *kp = [
+                    finite(p.keypoints[o]),
+                    finite(p.keypoints[o + 1]),
+                    unit(p.keypoints[o + 2]),
+                ];
+            }
+            let o = slot * BOX;
+            let (u0, u1) = minmax(finite(p.boxes[o]), finite(p.boxes[o + 2]));
+            let (v0, v1) = minmax(finite(p.boxes[o + 1]), finite(p.boxes[o + 3]));
+            let mut activity = [0.0; ACTIVITY_NAMES.len()];
+            for (c, a) in activity.iter_mut().enumerate() {
+                *a = unit(p.activity[slot * ACTIVITY_NAMES.len() + c]);
+            }
+            Detection {
+                keypoints,
+                bbox: [u0, v0, u1, v1],
+                score: unit(p.presence[slot]),
+                activity,
+            }
+        })
+        .collect()
+}
+
+fn minmax(a: f64, b: f64) -> (f64, f64) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_become_valid_detections() {
+        let k = 2;
+        let mut p = Prediction {
+            batch: 2,
+            k,
+            presence: vec![0.9, 0.1, f32::NAN, 1.5],
+            keypoints: vec![0.5; 2 * k * KEYPOINTS * 3],
+            boxes: vec![
+                0.6, 0.2, 0.4, 0.8, 0.1, 0.1, 0.2, 0.2, 0.0, 0.0, 1.0, 1.0, 0.3, 0.3, 0.3, 0.3,
+            ],
+            activity: vec![0.2; 2 * k * 5],
+        };
+        p.keypoints[2] = 7.0; // an out-of-range confidence
+        let first = detections(&p, 0);
+        assert_eq!(first.len(), 2);
+        assert!(first.iter().all(Detection::is_valid));
+        assert_eq!(first[0].score, 0.9f32 as f64);
+        assert_eq!(
+            first[0].bbox,
+            [0.4f32 as f64, 0.2f32 as f64, 0.6f32 as f64, 0.8f32 as f64]
+        );
+        assert_eq!(first[0].keypoints[0][2], 1.0);
+        let second = detections(&p, 1);
+        assert_eq!(second[0].score, 0.0, "NaN presence is no person");
+        assert_eq!(second[1].score, 1.0);
+        assert!(second.iter().all(Detection::is_valid));
+    }
+}
