@@ -97,7 +97,7 @@ impl Analysis {
             Some(due) => (due + period).max(t),
             None => t + period,
         });
-        let data = pose_frame(engine, self.frame_id, env, model_version);
+        let data = pose_frame(engine, self.frame_id, env, model_version, t);
         publisher.publish(Event::new(EventType::PoseData, data, Some(env.to_string())));
     }
 }
@@ -105,7 +105,15 @@ impl Analysis {
 /// The spec's pose_data for the engine's active tracks. Coordinates are the model's
 /// frame: the floor seen from above, normalized to the unit square (`docs/simulator.md`);
 /// `position` and `velocity` are in metres and metres per second.
-fn pose_frame(engine: &Engine, frame_id: u64, env: &str, model_version: &str) -> Value {
+/// `source_time` is the source clock time of the newest CSI packet the frame used: Unix
+/// seconds at reception for live sources, so a client can measure CSI-to-client latency.
+fn pose_frame(
+    engine: &Engine,
+    frame_id: u64,
+    env: &str,
+    model_version: &str,
+    source_time: f64,
+) -> Value {
     let persons: Vec<Value> = engine
         .tracker
         .tracks()
@@ -146,7 +154,8 @@ fn pose_frame(engine: &Engine, frame_id: u64, env: &str, model_version: &str) ->
         "frame_id": frame_id,
         "environment_id": env,
         "persons": persons,
-        "metadata": {"model_version": model_version, "coordinates": "floor_normalized"},
+        "metadata": {"model_version": model_version, "coordinates": "floor_normalized",
+                     "source_time": source_time},
     })
 }
 
