@@ -227,3 +227,18 @@ def test_assignment_is_the_optimal_matching():
             r0, c0 = linear_sum_assignment(cost)
             assert np.isclose(cost[r, c].sum(), cost[r0, c0].sum())
             assert len(set(r)) == len(r) == len(set(c)) == min(shape)
+
+
+def test_cuda_without_the_gpu_runtime_is_a_clear_error_not_a_cpu_fallback():
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has the GPU build of ONNX Runtime")
+    with pytest.raises(ModelLoadError, match="onnxruntime-gpu"):
+        Model.default(device="cuda")
+    with pytest.raises(ValueError, match="cuda:N"):
+        Model.default(device="gpu")
+    assert Model.default().device == "cpu"
+    with pytest.raises(ConfigError, match="model.device"):
+        parse({"model": {"device": "tpu"}})
+    assert parse({"model": {"device": "cuda:1"}}).model.device == "cuda:1"

@@ -45,6 +45,8 @@ def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
         if args.model not in ("default", "none") and not os.path.isfile(args.model):
             raise config.ConfigError(f"--model: no such file {args.model!r}")
         cfg.model.path = args.model
+    if args.device is not None:
+        cfg.model.device = args.device
     if args.host is not None:
         cfg.server["host"] = args.host
     if args.port is not None:
@@ -62,8 +64,8 @@ def _model(cfg: config.ModelConfig):
     if cfg.path == "none":
         return None
     if cfg.path == "default":
-        return Model.default(threads=cfg.threads)
-    return Model.load(cfg.path, threads=cfg.threads)
+        return Model.default(threads=cfg.threads, device=cfg.device)
+    return Model.load(cfg.path, threads=cfg.threads, device=cfg.device)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -89,8 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
     if model is None:
         print("  model:   none (no inference)", flush=True)
     else:
-        print(f"  model:   {model.version}, {cfg.model.rate_hz:g} windows/s per environment",
-              flush=True)
+        print(f"  model:   {model.version} on {model.device}, "
+              f"{cfg.model.rate_hz:g} windows/s per environment", flush=True)
     udp_nodes = {e.node: e.id for e in cfg.environments if e.source == "udp" and e.node is not None}
     if cfg.udp_port is not None:
         listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host)
@@ -208,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default=None, metavar="PATH",
                    help="the pose model: 'default' (bundled; the default), 'none' (no "
                         "inference) or an ONNX file fitting docs/model.md's contract")
+    s.add_argument("--device", default=None, choices=None, metavar="DEVICE",
+                   help="run the model on 'cpu' (default), 'cuda' or 'cuda:N' (needs the "
+                        "onnxruntime-gpu wheel)")
     s.add_argument("--udp", type=int, metavar="PORT", help="receive ESP32 UDP frames on PORT (0: any)")
     s.add_argument("--node", action="append", default=[], metavar="ID=ENV",
                    help="route UDP node ID to environment ENV (repeatable)")

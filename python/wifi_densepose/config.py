@@ -36,6 +36,7 @@ WIFI_DENSEPOSE_JWT_ALGORITHM. Every error names the file and the key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ _ENV_KEYS = {
     "udp": {"id", "device", "source", "node", "room"},
     "none": {"id", "device", "source", "room"},
 }
-_MODEL_KEYS = {"path", "rate_hz", "threads"}
+_MODEL_KEYS = {"path", "rate_hz", "threads", "device"}
 
 
 class ConfigError(ValueError):
@@ -74,11 +75,13 @@ class Environment:
 class ModelConfig:
     """``[model]``: ``path`` is ``"default"`` (the bundled model), ``"none"`` (no
     inference) or an ONNX file; ``rate_hz`` windows per second per environment;
-    ``threads`` for ONNX Runtime (0: its default)."""
+    ``threads`` for ONNX Runtime (0: its default); ``device`` ``"cpu"``, ``"cuda"`` or
+    ``"cuda:N"`` (the GPU build of ONNX Runtime, ``onnxruntime-gpu``)."""
 
     path: str = "default"
     rate_hz: float = 30.0
     threads: int = 1
+    device: str = "cpu"
 
 
 @dataclass
@@ -208,6 +211,12 @@ def _model(raw: Any, name: str) -> ModelConfig:
                                     "a number"))
         if not 0 < model.rate_hz <= 1000:
             raise ConfigError(f"{name}: model.rate_hz: must be above 0 and at most 1000")
+    if "device" in table:
+        model.device = _type(f"{name}: model.device", table["device"], str,
+                             "'cpu', 'cuda' or 'cuda:N'")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", model.device):
+            raise ConfigError(f"{name}: model.device: must be 'cpu', 'cuda' or 'cuda:N', "
+                              f"not {model.device!r}")
     if "threads" in table:
         model.threads = _type(f"{name}: model.threads", table["threads"], int, "an integer")
         if model.threads < 0:

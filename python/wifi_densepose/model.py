@@ -68,15 +68,26 @@ class Model:
         self._native = native
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, threads: int = 1) -> Model:
-        """Loads an ONNX model file; refuses one that does not fit the contract."""
+    def load(cls, path: str | os.PathLike[str], *, threads: int = 1, device: str = "cpu") -> Model:
+        """Loads an ONNX model file; refuses one that does not fit the contract.
+
+        ``device``: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` for ONNX Runtime's CUDA
+        execution provider, which needs the ``onnxruntime-gpu`` wheel installed in place of
+        ``onnxruntime`` (without it, :class:`ModelLoadError` says so; there is no silent
+        fallback to the CPU). ``threads``: ONNX Runtime's intra-op threads (0: its default).
+        """
         _ensure_runtime()
-        return cls(_native.NativeModel.load(os.fspath(path), threads))
+        return cls(_native.NativeModel.load(os.fspath(path), threads, device))
 
     @classmethod
-    def default(cls, *, threads: int = 1) -> Model:
+    def default(cls, *, threads: int = 1, device: str = "cpu") -> Model:
         """The model bundled in the wheel (trained on simulated CSI, see ``docs/model.md``)."""
-        return cls.load(DEFAULT_MODEL, threads=threads)
+        return cls.load(DEFAULT_MODEL, threads=threads, device=device)
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: ``"cpu"`` or ``"cuda:N"``."""
+        return self._native.device
 
     @property
     def version(self) -> str:

@@ -78,12 +78,52 @@ pub struct Prediction {
     pub activity: Vec<f32>,
 }
 
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// The CUDA execution provider on this GPU (needs the `onnxruntime-gpu` wheel).
+    Cuda(i32),
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+
+    /// `cpu`, `cuda` (GPU 0) or `cuda:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("device must be 'cpu', 'cuda' or 'cuda:N', not {s:?}");
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => {
+                let n = s.strip_prefix("cuda:").ok_or_else(bad)?;
+                n.parse::<i32>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(Device::Cuda)
+                    .ok_or_else(bad)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
 /// A pose model that fits the contract, ready to run.
 pub struct Model {
     session: Mutex<Session>,
     k: usize,
     version: String,
     source: String,
+    device: Device,
 }
 
 impl std::fmt::Debug for Model {
@@ -97,14 +137,19 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Loads an ONNX model file and checks it against the contract.
+    /// Loads an ONNX model file to run on the CPU and checks it against the contract.
     pub fn load(path: &Path, intra_threads: usize) -> Result<Model, ModelError> {
+        Self::load_on(path, intra_threads, Device::Cpu)
+    }
+
+    /// Loads an ONNX model file to run on `device`.
+    pub fn load_on(path: &Path, intra_threads: usize, device: Device) -> Result<Model, ModelError> {
         let source = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
             path: source.clone(),
             message: e.to_string(),
         })?;
-        Self::from_bytes(&bytes, &source, intra_threads)
+        Self::from_bytes(&bytes, &source, intra_threads, device)
     }
 
     /// Loads an ONNX model from memory; `source` names it in messages.
@@ -112,6 +157,7 @@ impl Model {
         bytes: &[u8],
         source: &str,
         intra_threads: usize,
+        device: Device,
     ) -> Result<Model, ModelError> {
         let env = ENV.get().ok_or(ModelError::NotInitialized)?;
         let load = |e: String| ModelError::Load {
@@ -119,6 +165,21 @@ impl Model {
             message: e,
         };
         let mut builder = Session::builder(env).map_err(|e| load(e.to_string()))?;
+        if let Device::Cuda(id) = device {
+            use ort::ep::ExecutionProvider;
+            // Asked for the GPU: a CPU-only runtime is an error, never a silent fallback.
+            let cuda = ort::ep::CUDA::default().with_device_id(id);
+            if !ort::ep::CUDA::is_available().unwrap_or(false) {
+                return Err(load(format!(
+                    "the CUDA execution provider is not in this ONNX Runtime build; install \
+                     the GPU build (`pip uninstall onnxruntime && pip install \
+                     \"onnxruntime-gpu>=1.{MIN_ORT_MINOR}\"`) or use device 'cpu'"
+                )));
+            }
+            builder = builder
+                .with_execution_providers([cuda.build().error_on_failure()])
+                .map_err(|e| load(format!("could not use CUDA device {id}: {e}")))?;
+        }
         if intra_threads > 0 {
             builder = builder
                 .with_intra_threads(intra_threads)
@@ -141,6 +202,7 @@ impl Model {
             k,
             version,
             source: source.to_string(),
+            device,
         })
     }
 
@@ -196,6 +258,11 @@ impl Model {
     /// Person slots per window.
     pub fn slots(&self) -> usize {
         self.k
+    }
+
+    /// Where the model runs.
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// Where the model came from (a path, or a name).

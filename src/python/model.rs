@@ -50,10 +50,13 @@ impl NativeModel {
 #[pymethods]
 impl NativeModel {
     #[staticmethod]
-    #[pyo3(signature = (path, threads=1))]
-    fn load(py: Python<'_>, path: PathBuf, threads: usize) -> PyResult<Self> {
+    #[pyo3(signature = (path, threads=1, device="cpu"))]
+    fn load(py: Python<'_>, path: PathBuf, threads: usize, device: &str) -> PyResult<Self> {
+        let device: model::Device = device
+            .parse()
+            .map_err(pyo3::exceptions::PyValueError::new_err)?;
         let inner = py
-            .detach(|| model::Model::load(&path, threads))
+            .detach(|| model::Model::load_on(&path, threads, device))
             .map_err(err)?;
         Ok(NativeModel {
             inner: std::sync::Arc::new(inner),
@@ -63,6 +66,11 @@ impl NativeModel {
     #[getter]
     fn version(&self) -> String {
         self.inner.version().to_string()
+    }
+
+    #[getter]
+    fn device(&self) -> String {
+        self.inner.device().to_string()
     }
 
     #[getter]
