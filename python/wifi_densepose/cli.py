@@ -133,8 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
         if args.duration and time.monotonic() - started >= args.duration:
             break
-    server.publish("system_event", {"event": "system_stopping", "status": "stopping", "severity": "info"})
-    server.stop()
+    server.stop()  # publishes system_stopping to subscribed clients first
     return 0
 
 

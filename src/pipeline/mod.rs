@@ -15,6 +15,7 @@
 
 mod analysis;
 mod environment;
+mod health;
 pub mod inference;
 mod model_stage;
 mod monitor;
@@ -29,9 +30,10 @@ pub use environment::{
     unix_now, EnvironmentContext, EnvironmentHandle, EnvironmentStats, Input, Oracle, SourceStats,
     DEFAULT_ROOM, ORACLE_MODEL,
 };
+pub use health::{EnvironmentTick, ModelTick, Status as HealthStatus};
 pub use inference::InferenceService;
 pub use model_stage::{ModelSlot, ModelStats};
-pub use monitor::{spawn_monitor, MonitorSource, ProcessSample};
+pub use monitor::{spawn_monitor, InferenceTotals, MonitorSource, ProcessSample};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
 pub use settings::{RuntimeSettings, SharedSettings, SETTINGS};

@@ -81,6 +81,32 @@ impl crate::pipeline::MonitorSource for Publisher {
     fn latency(&self) -> (f64, u64) {
         self.0.metrics.latency_totals()
     }
+    fn latency_histogram(&self) -> (Vec<(f64, u64)>, u64) {
+        self.0.metrics.latency_histogram()
+    }
+    fn environments(&self) -> Vec<crate::pipeline::EnvironmentTick> {
+        self.0
+            .pipelines
+            .lock()
+            .values()
+            .map(|e| crate::pipeline::EnvironmentTick {
+                id: e.id.clone(),
+                queue_len: e.queue_len(),
+                queue_capacity: e.queue_capacity,
+            })
+            .collect()
+    }
+    fn inference(&self) -> Option<crate::pipeline::InferenceTotals> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let model = self.0.model.read();
+        let c = &model.as_ref()?.counters;
+        Some(crate::pipeline::InferenceTotals {
+            calls: c.calls.load(Relaxed),
+            windows: c.windows.load(Relaxed),
+            failures: c.failures.load(Relaxed),
+            busy_s: c.busy_us.load(Relaxed) as f64 / 1e6,
+        })
+    }
     fn connections(&self) -> u64 {
         self.0
             .metrics
@@ -431,6 +457,14 @@ impl Server {
         if self.stopped.swap(true, SeqCst) {
             return;
         }
+        // Clients subscribed to system_event hear why they are about to be disconnected
+        // (the writers deliver what is queued before the goodbye).
+        self.publisher().publish(Event::new(
+            EventType::SystemEvent,
+            serde_json::json!({"event": "system_stopping", "status": "stopping",
+                               "severity": "info", "message": "the server is shutting down"}),
+            None,
+        ));
         let _ = self.shutdown.send(true);
         let runtime = self.runtime.lock().take();
         if let Some(rt) = runtime {
