@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from wifi_densepose import Server, SyncClient, sim
+from wifi_densepose.client import ConnectionLost
 from wifi_densepose.testing import collect
 
 
@@ -75,7 +76,7 @@ def test_clients_hear_system_stopping_before_the_goodbye(subscribed):
         while True:
             try:
                 msg = client.recv(timeout=5)
-            except Exception:  # the connection closed after the goodbye
+            except (ConnectionLost, TimeoutError):  # closed after the goodbye
                 break
             seen.append(msg)
             if msg["type"] == "disconnect":
