@@ -35,7 +35,7 @@ def test_messages_from_a_real_server():
         alert.pose_data()
 
 
-def test_not_an_envelope_is_a_value_error():
-    with pytest.raises(ValueError, match="not a message envelope"):
+def test_not_an_envelope_is_a_type_error():
+    with pytest.raises(TypeError, match="not a message envelope"):
         Message.from_dict({"data": {}})
     assert Message.from_dict({"type": "x", "data": {}}).time is None

@@ -136,11 +136,11 @@ class Message:
 
     @classmethod
     def from_dict(cls, envelope: dict[str, Any]) -> Message:
-        """The :class:`Message` of an envelope dict; ValueError when it is not one."""
+        """The :class:`Message` of an envelope dict; TypeError when it is not one."""
         kind = envelope.get("type")
         data = envelope.get("data", {})
         if not isinstance(kind, str) or not isinstance(data, dict):
-            raise ValueError(f"not a message envelope: {str(envelope)[:200]}")
+            raise TypeError(f"not a message envelope: {str(envelope)[:200]}")
         meta = envelope.get("metadata") or {}
         return cls(kind, data, str(envelope.get("timestamp", "")), dict(meta))
 
