@@ -242,3 +242,8 @@ def test_cuda_without_the_gpu_runtime_is_a_clear_error_not_a_cpu_fallback():
     with pytest.raises(ConfigError, match="model.device"):
         parse({"model": {"device": "tpu"}})
     assert parse({"model": {"device": "cuda:1"}}).model.device == "cuda:1"
+
+
+def test_half_a_dense_pose_is_refused_at_load():
+    with pytest.raises(ModelLoadError, match="dense pose needs both outputs"):
+        Model.load(FIXTURES / "dense_half.onnx")

@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from .model import Model
-from .simdata import build
+from .simdata import GRID, PATCH, build, patch_origin
 
 FALL = 4
 
@@ -90,7 +90,10 @@ def score(pred: dict, t: dict) -> dict:
     count_p = (pred["presence"] > 0.5).sum(axis=1)
     count_t = t["present"].sum(axis=1)
     tp = int(((act_p == FALL) & (act_t == FALL)).sum())
-    return {
+    dense = {}
+    if "dense_part" in pred and "dense_room" in t:
+        dense["dense_part_iou"] = part_iou(room_maps(pred), t["dense_room"])
+    return dense | {
         "pck@0.1": float((errs < 0.1).mean()),
         "pck@0.2": float((errs < 0.2).mean()),
         "mpjpe_m": float(errs_m.mean()),
@@ -99,6 +102,36 @@ def score(pred: dict, t: dict) -> dict:
         "fall_precision": float(tp / max(1, int((act_p == FALL).sum()))),
         "fall_recall": float(tp / max(1, int((act_t == FALL).sum()))),
     }
+
+
+def room_maps(pred: dict, threshold: float = 0.5) -> np.ndarray:
+    """Each window's predicted room raster ``(n, GRID, GRID)``: every slot with presence
+    above ``threshold`` pastes the argmax parts of its patch at its mid-hip cell."""
+    parts = pred["dense_part"].argmax(axis=2)  # (n, k, PATCH, PATCH)
+    rows, cols = patch_origin(pred["keypoints"][..., :2])  # (n, k)
+    n, k = parts.shape[:2]
+    pad = PATCH
+    maps = np.zeros((n, GRID + 2 * pad, GRID + 2 * pad), np.uint8)
+    for i in range(n):
+        for j in range(k):
+            if pred["presence"][i, j] <= threshold:
+                continue
+            r, c = int(np.clip(rows[i, j], -pad, GRID)), int(np.clip(cols[i, j], -pad, GRID))
+            view = maps[i, r + pad : r + 2 * pad, c + pad : c + 2 * pad]
+            np.copyto(view, parts[i, j].astype(np.uint8), where=parts[i, j] > 0)
+    return maps[:, pad:-pad, pad:-pad]
+
+
+def part_iou(pred_maps: np.ndarray, true_maps: np.ndarray) -> float:
+    """Mean over the DensePose parts (1-24) present in either of the IoU of their cells,
+    pooled over every window of the set."""
+    ious = []
+    for c in range(1, 25):
+        p, q = pred_maps == c, true_maps == c
+        union = int((p | q).sum())
+        if union:
+            ious.append(int((p & q).sum()) / union)
+    return float(np.mean(ious)) if ious else 0.0
 
 
 def baseline(t: dict, k: int) -> dict:
@@ -115,16 +148,24 @@ def baseline(t: dict, k: int) -> dict:
     presence[:, :majority_count] = 1.0
     activity = np.zeros((n, k, 5), np.float32)
     activity[..., majority_act] = 1.0
-    return {"presence": presence, "keypoints": kp, "activity": activity}
+    out = {"presence": presence, "keypoints": kp, "activity": activity}
+    if "dense_part" in t:
+        # The set's most frequent part in each patch cell, for every predicted person.
+        counts = np.stack([(t["dense_part"][t["present"]] == c).sum(axis=0) for c in range(25)])
+        one_hot = np.eye(25, dtype=np.float32)[counts.argmax(axis=0)].transpose(2, 0, 1)
+        out["dense_part"] = np.broadcast_to(one_hot, (n, k, 25, PATCH, PATCH))
+    return out
 
 
 def evaluate(model: Model, clips: int = 24, duration_s: float = 20.0, hop: int = 16,
              progress=None) -> dict:
     """Runs ``model`` on the held-out set; ``progress(done, clips)`` after each clip."""
-    x, t, log = build("eval", clips, duration_s, hop=hop, progress=progress)
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("presence", "keypoints", "boxes", "activity")
-    }
+    x, t, log = build("eval", clips, duration_s, hop=hop, progress=progress,
+                      dense=model.has_dense_pose)
+    names = ["presence", "keypoints", "boxes", "activity"]
+    if model.has_dense_pose:
+        names += ["dense_part", "dense_uv"]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for s in range(0, len(x), 256):
         out = model.predict(x[s : s + 256])
         for k, v in parts.items():
@@ -149,10 +190,12 @@ def table(r: dict) -> str:
         "activity_acc": "activity accuracy",
         "fall_precision": "fall precision",
         "fall_recall": "fall recall",
+        "dense_part_iou": "dense-pose part IoU (room raster)",
     }
     rows = ["| metric | model | baseline |", "|---|---|---|"]
     for k, name in names.items():
-        rows.append(f"| {name} | {r['model'][k]:.3f} | {r['baseline'][k]:.3f} |")
+        if k in r["model"]:
+            rows.append(f"| {name} | {r['model'][k]:.3f} | {r['baseline'][k]:.3f} |")
     return "\n".join(rows)
 
 

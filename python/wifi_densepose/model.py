@@ -31,6 +31,8 @@ from . import _native
 
 ModelLoadError = _native.ModelLoadError
 ACTIVITIES = ("standing", "walking", "sitting", "lying", "falling")
+DENSE_PARTS = 25  # background + the 24 DensePose parts
+PATCH = 8  # cells on a side of a slot's dense-pose patch
 MIN_ORT = (1, 31)
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "default.onnx")
 _runtime_ready = False
@@ -95,6 +97,11 @@ class Model:
         return self._native.version
 
     @property
+    def has_dense_pose(self) -> bool:
+        """Whether the model gives each slot a dense-pose patch (``dense_part``, ``dense_uv``)."""
+        return self._native.has_dense_pose
+
+    @property
     def slots(self) -> int:
         """Person slots ``K`` per window."""
         return self._native.slots
@@ -104,19 +111,27 @@ class Model:
 
         Returns ``presence`` ``(B, K)``, ``keypoints`` ``(B, K, 17, 3)`` (u, v, confidence),
         ``boxes`` ``(B, K, 4)`` and ``activity`` ``(B, K, 5)`` (probabilities over
-        :data:`ACTIVITIES`), all float32.
+        :data:`ACTIVITIES`), all float32; with dense pose (:attr:`has_dense_pose`) also
+        ``dense_part`` ``(B, K, 25, 8, 8)`` (probabilities over background and the 24
+        parts) and ``dense_uv`` ``(B, K, 2, 8, 8)``: each slot's patch of the room's
+        32 x 32 top-down raster, centred on the slot's mid-hip cell
+        (:func:`wifi_densepose.simdata.patch_origin`).
         """
         x = np.ascontiguousarray(windows, dtype=np.float32)
         if x.ndim == 3:
             x = x[None]
         out = self._native.predict(x)
         b, k = out["batch"], out["k"]
-        return {
+        result = {
             "presence": out["presence"].reshape(b, k),
             "keypoints": out["keypoints"].reshape(b, k, 17, 3),
             "boxes": out["boxes"].reshape(b, k, 4),
             "activity": out["activity"].reshape(b, k, len(ACTIVITIES)),
         }
+        if "dense_part" in out:
+            result["dense_part"] = out["dense_part"].reshape(b, k, DENSE_PARTS, PATCH, PATCH)
+            result["dense_uv"] = out["dense_uv"].reshape(b, k, 2, PATCH, PATCH)
+        return result
 
     def __repr__(self) -> str:
         return f"Model(version={self.version!r}, slots={self.slots})"

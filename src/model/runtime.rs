@@ -8,7 +8,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::contract::{self, CHANNELS, FEATURES, INPUT, OUTPUTS, WINDOW};
+use super::contract::{self, CHANNELS, DENSE_OUTPUTS, FEATURES, INPUT, OUTPUTS, WINDOW};
 use super::error::ModelError;
 
 /// The ONNX Runtime minor version this build needs (`ort` feature `api-31`).
@@ -76,6 +76,10 @@ pub struct Prediction {
     pub boxes: Vec<f32>,
     /// `(batch, k, 5)`: activity probabilities.
     pub activity: Vec<f32>,
+    /// `(batch, k, 25, PATCH, PATCH)` part probabilities, when the model has dense pose.
+    pub dense_part: Option<Vec<f32>>,
+    /// `(batch, k, 2, PATCH, PATCH)` U, V, when the model has dense pose.
+    pub dense_uv: Option<Vec<f32>>,
 }
 
 /// Where a model runs.
@@ -124,6 +128,7 @@ pub struct Model {
     version: String,
     source: String,
     device: Device,
+    dense: bool,
 }
 
 impl std::fmt::Debug for Model {
@@ -188,10 +193,11 @@ impl Model {
         let session = builder
             .commit_from_memory(bytes)
             .map_err(|e| load(e.to_string()))?;
-        let k = Self::check_contract(&session).map_err(|message| ModelError::Contract {
-            path: source.to_string(),
-            message,
-        })?;
+        let (k, dense) =
+            Self::check_contract(&session).map_err(|message| ModelError::Contract {
+                path: source.to_string(),
+                message,
+            })?;
         let version = session
             .metadata()
             .ok()
@@ -203,10 +209,12 @@ impl Model {
             version,
             source: source.to_string(),
             device,
+            dense,
         })
     }
 
-    fn check_contract(session: &Session) -> Result<usize, String> {
+    /// K, and whether the model has the optional dense-pose outputs.
+    fn check_contract(session: &Session) -> Result<(usize, bool), String> {
         let inputs = session.inputs();
         if inputs.len() != 1 {
             let names: Vec<&str> = inputs.iter().map(|o| o.name()).collect();
@@ -247,7 +255,33 @@ impl Model {
                 &mut slots,
             )?;
         }
-        slots.ok_or_else(|| "no output fixes K".to_string())
+        let present: Vec<&str> = DENSE_OUTPUTS
+            .into_iter()
+            .filter(|n| session.outputs().iter().any(|o| o.name() == *n))
+            .collect();
+        if present.len() == 1 {
+            return Err(format!(
+                "dense pose needs both outputs {DENSE_OUTPUTS:?}; found only `{}`",
+                present[0]
+            ));
+        }
+        for name in &present {
+            let out = session.outputs().iter().find(|o| o.name() == *name);
+            contract::check(
+                "output",
+                name,
+                out.map(|o| o.dtype()),
+                &contract::output_shape(name),
+                &mut slots,
+            )?;
+        }
+        let k = slots.ok_or_else(|| "no output fixes K".to_string())?;
+        Ok((k, present.len() == DENSE_OUTPUTS.len()))
+    }
+
+    /// Whether the model gives dense pose (`dense_part`, `dense_uv`).
+    pub fn has_dense_pose(&self) -> bool {
+        self.dense
     }
 
     /// The model version string (ONNX metadata `wifi_densepose.version`).
@@ -309,6 +343,15 @@ impl Model {
             }
             Ok(data.to_vec())
         };
+        let patch = contract::PATCH * contract::PATCH;
+        let (dense_part, dense_uv) = if self.dense {
+            (
+                Some(take("dense_part", contract::DENSE_PARTS * patch)?),
+                Some(take("dense_uv", 2 * patch)?),
+            )
+        } else {
+            (None, None)
+        };
         Ok(Prediction {
             batch,
             k: self.k,
@@ -316,6 +359,8 @@ impl Model {
             keypoints: take("keypoints", contract::KEYPOINTS * 3)?,
             boxes: take("boxes", contract::BOX)?,
             activity: take("activity", contract::ACTIVITY_NAMES.len())?,
+            dense_part,
+            dense_uv,
         })
     }
 }

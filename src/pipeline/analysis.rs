@@ -142,6 +142,17 @@ fn pose_frame(
                                "confidence": round3(k[2]), "visible": k[2] >= MIN_KEYPOINT_CONF})
                     })
                     .collect();
+                if let Some(dense) = &d.dense {
+                    // Only for subscriptions with include_dense_pose (the bus strips it).
+                    let cells: Vec<Value> = dense
+                        .cells
+                        .iter()
+                        .map(|&(r, c, part, u, v)| {
+                            json!([r, c, part, round3(u as f64), round3(v as f64)])
+                        })
+                        .collect();
+                    p["dense_pose"] = json!({"grid": dense.grid, "cells": cells});
+                }
             }
             if let Some((class, conf)) = engine.activity.current(t.track_id) {
                 p["activity"] = json!({"type": ACTIVITIES[class], "confidence": round3(conf),

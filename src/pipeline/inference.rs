@@ -15,8 +15,9 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::model::contract::{ACTIVITY_NAMES, BOX, KEYPOINTS};
+use crate::model::contract::{ACTIVITY_NAMES, BOX, DENSE_PARTS, GRID, KEYPOINTS, PATCH};
 use crate::model::{Model, Prediction};
+use crate::track::detection::DensePatch;
 use crate::track::Detection;
 
 /// Windows run in one call at most.
@@ -209,14 +210,52 @@ pub fn detections(p: &Prediction, b: usize) -> Vec<Detection> {
             for (c, a) in activity.iter_mut().enumerate() {
                 *a = unit(p.activity[slot * ACTIVITY_NAMES.len() + c]);
             }
+            let dense = dense_patch(p, slot, &keypoints).map(std::sync::Arc::new);
             Detection {
                 keypoints,
                 bbox: [u0, v0, u1, v1],
                 score: unit(p.presence[slot]),
                 activity,
+                dense,
             }
         })
         .collect()
+}
+
+/// A slot's dense-pose patch as room cells: the patch (`PATCH x PATCH` cells of the
+/// `GRID x GRID` room raster) is centred on the slot's mid-hip cell, as in training
+/// (`wifi_densepose.simdata.patch_origin`); each cell takes its most probable part, and
+/// background cells and cells outside the room are left out.
+fn dense_patch(
+    p: &Prediction,
+    slot: usize,
+    keypoints: &[[f64; 3]; KEYPOINTS],
+) -> Option<DensePatch> {
+    let (parts, uv) = (p.dense_part.as_ref()?, p.dense_uv.as_ref()?);
+    let cells_per = PATCH * PATCH;
+    let cell = |x: f64| (x.clamp(0.0, 0.9999) * GRID as f64).floor() as i32;
+    let hip_u = 0.5 * (keypoints[11][0] + keypoints[12][0]);
+    let hip_v = 0.5 * (keypoints[11][1] + keypoints[12][1]);
+    let (row0, col0) = (
+        cell(hip_v) - PATCH as i32 / 2,
+        cell(hip_u) - PATCH as i32 / 2,
+    );
+    let probs = &parts[slot * DENSE_PARTS * cells_per..(slot + 1) * DENSE_PARTS * cells_per];
+    let uvs = &uv[slot * 2 * cells_per..(slot + 1) * 2 * cells_per];
+    let mut cells = Vec::new();
+    for i in 0..cells_per {
+        let (r, c) = (row0 + (i / PATCH) as i32, col0 + (i % PATCH) as i32);
+        if r < 0 || c < 0 || r >= GRID as i32 || c >= GRID as i32 {
+            continue;
+        }
+        let best = (0..DENSE_PARTS)
+            .max_by(|&a, &b| probs[a * cells_per + i].total_cmp(&probs[b * cells_per + i]))
+            .unwrap_or(0);
+        if best > 0 {
+            cells.push((r, c, best as u8, uvs[i], uvs[cells_per + i]));
+        }
+    }
+    Some(DensePatch { grid: GRID, cells })
 }
 
 fn minmax(a: f64, b: f64) -> (f64, f64) {
@@ -232,6 +271,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dense_patches_land_on_room_cells_around_the_hips() {
+        let cells = PATCH * PATCH;
+        let mut part = vec![0.0f32; DENSE_PARTS * cells];
+        for i in 0..cells {
+            part[i] = 1.0; // background everywhere...
+        }
+        let i = 2 * PATCH + 3;
+        part[7 * cells + i] = 2.0; // ...but part 7 wins at patch cell (2, 3)
+        let edge = 0; // and part 3 at patch cell (0, 0)
+        part[3 * cells + edge] = 2.0;
+        let mut uv = vec![0.0f32; 2 * cells];
+        uv[i] = 0.25;
+        uv[cells + i] = 0.75;
+        let p = Prediction {
+            batch: 1,
+            k: 1,
+            presence: vec![0.9],
+            keypoints: vec![0.5; KEYPOINTS * 3],
+            boxes: vec![0.4, 0.4, 0.6, 0.6],
+            activity: vec![0.2; 5],
+            dense_part: Some(part),
+            dense_uv: Some(uv),
+        };
+        let d = detections(&p, 0);
+        let dense = d[0].dense.as_ref().expect("a dense patch");
+        assert_eq!(dense.grid, GRID);
+        // Hips at (0.5, 0.5): cell 16, so the patch starts at row 12, column 12.
+        assert!(dense.cells.contains(&(14, 15, 7, 0.25, 0.75)), "{:?}", dense.cells);
+        assert!(dense.cells.contains(&(12, 12, 3, 0.0, 0.0)));
+        assert_eq!(dense.cells.len(), 2, "background cells are left out");
+        // Hips at the room's corner: cells off the raster are dropped.
+        let mut corner = p.clone();
+        corner.keypoints = vec![0.0; KEYPOINTS * 3];
+        let d = detections(&corner, 0);
+        assert!(d[0].dense.as_ref().unwrap().cells.is_empty());
+    }
+
+    #[test]
     fn slots_become_valid_detections() {
         let k = 2;
         let mut p = Prediction {
@@ -243,6 +320,8 @@ mod tests {
                 0.6, 0.2, 0.4, 0.8, 0.1, 0.1, 0.2, 0.2, 0.0, 0.0, 1.0, 1.0, 0.3, 0.3, 0.3, 0.3,
             ],
             activity: vec![0.2; 2 * k * 5],
+            dense_part: None,
+            dense_uv: None,
         };
         p.keypoints[2] = 7.0; // an out-of-range confidence
         let first = detections(&p, 0);

@@ -74,6 +74,11 @@ impl NativeModel {
     }
 
     #[getter]
+    fn has_dense_pose(&self) -> bool {
+        self.inner.has_dense_pose()
+    }
+
+    #[getter]
     fn slots(&self) -> usize {
         self.inner.slots()
     }
@@ -119,6 +124,10 @@ impl NativeModel {
         d.set_item("keypoints", arr(p.keypoints))?;
         d.set_item("boxes", arr(p.boxes))?;
         d.set_item("activity", arr(p.activity))?;
+        if let (Some(part), Some(uv)) = (p.dense_part, p.dense_uv) {
+            d.set_item("dense_part", arr(part))?;
+            d.set_item("dense_uv", arr(uv))?;
+        }
         Ok(d)
     }
 }
