@@ -247,3 +247,35 @@ def test_cuda_without_the_gpu_runtime_is_a_clear_error_not_a_cpu_fallback():
 def test_half_a_dense_pose_is_refused_at_load():
     with pytest.raises(ModelLoadError, match="dense pose needs both outputs"):
         Model.load(FIXTURES / "dense_half.onnx")
+
+
+def test_dense_pose_reaches_only_the_subscriptions_that_ask_for_it():
+    from wifi_densepose import SyncClient
+
+    with Server() as server:
+        server.add_environment("room_001")
+        token = server.issue_token("t")
+        with SyncClient(server.url, token) as with_dense, SyncClient(server.url, token) as without:
+            with_dense.subscribe("pose_data", environment_id="room_001", include_dense_pose=True,
+                                 max_fps=30, buffer_size=100)
+            without.subscribe("pose_data", environment_id="room_001", max_fps=30, buffer_size=100)
+            run = server.simulate("room_001", "walk", seed=6, duration_s=6, speed=1.0)
+
+            def drawn(client, n=30):
+                people = []
+                for _ in range(n):
+                    msg = client.recv(timeout=20)
+                    people += [p for p in msg["data"]["persons"] if "keypoints" in p]
+                return people
+
+            dense_people, plain_people = drawn(with_dense), drawn(without)
+            run.stop()
+    assert dense_people and plain_people
+    assert all("dense_pose" not in p for p in plain_people)
+    with_cells = [p["dense_pose"] for p in dense_people if p["dense_pose"]["cells"]]
+    assert all(p["dense_pose"]["grid"] == 32 for p in dense_people)
+    assert with_cells, "no person had a single foreground cell"
+    for d in with_cells:
+        for row, col, part, u, v in d["cells"]:
+            assert 0 <= row < 32 and 0 <= col < 32 and 1 <= part <= 24
+            assert 0 <= u <= 1 and 0 <= v <= 1

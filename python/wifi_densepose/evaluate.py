@@ -93,6 +93,11 @@ def score(pred: dict, t: dict) -> dict:
     dense = {}
     if "dense_part" in pred and "dense_room" in t:
         dense["dense_part_iou"] = part_iou(room_maps(pred), t["dense_room"])
+        # Shape alone: each matched slot's patch against its person's, both centred on
+        # their own mid-hip (localization errors taken out).
+        pp = [pred["dense_part"][i, s_].argmax(axis=0) for i, p_ in enumerate(pairs) for s_, _ in p_]
+        tp_ = [t["dense_part"][i, g] for i, p_ in enumerate(pairs) for _, g in p_]
+        dense["dense_patch_iou"] = part_iou(np.array(pp), np.array(tp_)) if pp else 0.0
     return dense | {
         "pck@0.1": float((errs < 0.1).mean()),
         "pck@0.2": float((errs < 0.2).mean()),
@@ -191,6 +196,7 @@ def table(r: dict) -> str:
         "fall_precision": "fall precision",
         "fall_recall": "fall recall",
         "dense_part_iou": "dense-pose part IoU (room raster)",
+        "dense_patch_iou": "dense-pose part IoU (patch around the person)",
     }
     rows = ["| metric | model | baseline |", "|---|---|---|"]
     for k, name in names.items():

@@ -8,7 +8,7 @@
     model = Model.default()                      # the bundled model, no configuration
     x, _ = windows_from_recording(data["csi"])   # (B, 2, 32, 90) float32
     out = model.predict(x)                       # dict of arrays, see predict()
-    model.version                                # "wdp-sim-cnn-0.1.0"
+    model.version                                # "wdp-sim-cnn-0.2.0"
 
 ``Model.load(path)`` loads your own ONNX model; one that does not fit the contract is
 refused with :class:`ModelLoadError` naming the expected and actual shapes.
