@@ -58,6 +58,18 @@ pub fn init_runtime(lib_path: &Path) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Checks the session's output `name` against the contract (see [`contract::check`]).
+fn check_output(session: &Session, name: &str, slots: &mut Option<usize>) -> Result<(), String> {
+    let out = session.outputs().iter().find(|o| o.name() == name);
+    contract::check(
+        "output",
+        name,
+        out.map(|o| o.dtype()),
+        &contract::output_shape(name),
+        slots,
+    )
+}
+
 /// Whether [`init_runtime`] has succeeded in this process.
 pub fn runtime_initialized() -> bool {
     ENV.get().is_some()
@@ -247,13 +259,7 @@ impl Model {
                     "missing output `{name}`: expected outputs {OUTPUTS:?}, found {names:?}"
                 ));
             }
-            contract::check(
-                "output",
-                name,
-                out.map(|o| o.dtype()),
-                &contract::output_shape(name),
-                &mut slots,
-            )?;
+            check_output(session, name, &mut slots)?;
         }
         let present: Vec<&str> = DENSE_OUTPUTS
             .into_iter()
@@ -266,14 +272,7 @@ impl Model {
             ));
         }
         for name in &present {
-            let out = session.outputs().iter().find(|o| o.name() == *name);
-            contract::check(
-                "output",
-                name,
-                out.map(|o| o.dtype()),
-                &contract::output_shape(name),
-                &mut slots,
-            )?;
+            check_output(session, name, &mut slots)?;
         }
         let k = slots.ok_or_else(|| "no output fixes K".to_string())?;
         Ok((k, present.len() == DENSE_OUTPUTS.len()))

@@ -274,9 +274,7 @@ mod tests {
     fn dense_patches_land_on_room_cells_around_the_hips() {
         let cells = PATCH * PATCH;
         let mut part = vec![0.0f32; DENSE_PARTS * cells];
-        for i in 0..cells {
-            part[i] = 1.0; // background everywhere...
-        }
+        part[..cells].fill(1.0); // background everywhere...
         let i = 2 * PATCH + 3;
         part[7 * cells + i] = 2.0; // ...but part 7 wins at patch cell (2, 3)
         let edge = 0; // and part 3 at patch cell (0, 0)
@@ -298,7 +296,11 @@ mod tests {
         let dense = d[0].dense.as_ref().expect("a dense patch");
         assert_eq!(dense.grid, GRID);
         // Hips at (0.5, 0.5): cell 16, so the patch starts at row 12, column 12.
-        assert!(dense.cells.contains(&(14, 15, 7, 0.25, 0.75)), "{:?}", dense.cells);
+        assert!(
+            dense.cells.contains(&(14, 15, 7, 0.25, 0.75)),
+            "{:?}",
+            dense.cells
+        );
         assert!(dense.cells.contains(&(12, 12, 3, 0.0, 0.0)));
         assert_eq!(dense.cells.len(), 2, "background cells are left out");
         // Hips at the room's corner: cells off the raster are dropped.
