@@ -286,6 +286,37 @@ class Server:
         """The Prometheus text that ``/metrics`` serves."""
         return self._native.metrics_text()
 
+    # -- several nodes (a broker; docs/deployment.md) ---------------------------------
+    @property
+    def node_id(self) -> str | None:
+        """This node's id in the broker (``config={"broker": {"url": ...}}``), else None."""
+        return self._native.node_id
+
+    def broker_status(self) -> dict | None:
+        """The ``broker`` part of ``/health``: connected, counters, leases; None without
+        a broker."""
+        text = self._native.broker_status_json()
+        return None if text is None else json.loads(text)
+
+    def claim_environment(self, environment_id: str) -> bool:
+        """Takes (or renews) the environment's lease in the broker; True when this node
+        holds it. Held leases are renewed automatically; a dead node's leases expire after
+        ``broker.lease_ttl_s`` and another node can claim them (takeover). Only the holder
+        should run the environment's sources."""
+        return self._native.claim_environment(environment_id)
+
+    def release_environment(self, environment_id: str) -> None:
+        """Gives the environment's lease back (stopping a node does it too)."""
+        self._native.release_environment(environment_id)
+
+    def lease_holder(self, environment_id: str) -> str | None:
+        """The node id holding the environment's lease, if any."""
+        return self._native.lease_holder(environment_id)
+
+    def holds_lease(self, environment_id: str) -> bool:
+        """Whether this node holds the lease, as of its last renewal (no broker call)."""
+        return self._native.holds_lease(environment_id)
+
     def _install_dispatcher(self) -> None:
         if not self._native.running:
             return

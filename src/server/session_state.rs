@@ -145,6 +145,13 @@ pub struct SessionState {
     pub default_compression: AppCompression,
     pub connected_since: String,
     pub grant: EnvironmentGrant,
+    /// While a resume from the broker fetches what the session missed, live events wait
+    /// here so they go out after the replay, in order (`broker::resume`).
+    pub held: Option<Vec<Arc<Event>>>,
+    /// Where this session started in each environment's broker stream (and the broker's
+    /// clock then, for streams not yet seen): a resume on another node starts there for
+    /// environments the client names no position for. None without a broker.
+    pub broker_since: Option<Arc<super::broker::Since>>,
 }
 
 impl SessionState {
@@ -169,6 +176,9 @@ pub struct SessionShared {
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// Frames kept while a resume fetches the past (alerts are all kept).
+const HELD_MAX: usize = 1024;
 
 impl SessionShared {
     pub fn new(
@@ -203,6 +213,8 @@ impl SessionShared {
                 default_compression,
                 connected_since: super::envelope::now_rfc3339(),
                 grant: identity.environments.clone(),
+                held: None,
+                broker_since: None,
             }),
             notify: Notify::new(),
             alert_queue_capacity,
@@ -213,7 +225,18 @@ impl SessionShared {
     /// Offers a published event to this session: filters, throttle, then the queue.
     pub fn offer(&self, ev: &Arc<Event>) {
         let mut st = self.state.lock();
+        self.offer_locked(&mut st, ev);
+    }
+
+    fn offer_locked(&self, st: &mut SessionState, ev: &Arc<Event>) {
         if st.retired {
+            return;
+        }
+        if let Some(held) = &mut st.held {
+            // A resume is fetching the past: keep alerts (all) and frames (a bounded few).
+            if held.len() < HELD_MAX || ev.event_type.delivery() == Delivery::Alert {
+                held.push(ev.clone());
+            }
             return;
         }
         if ev.event_type.is_per_environment() {
@@ -224,7 +247,6 @@ impl SessionShared {
             }
         }
         let now = Instant::now();
-        let st = &mut *st;
         let deliverable = st.deliverable();
         // An event is delivered at most once per connection, through the first
         // subscription (in creation order) that matches it.
@@ -334,6 +356,70 @@ impl SessionShared {
             item.class = ItemClass::Alert;
             self.push_alert(&mut st, item, true);
         }
+    }
+
+    /// Ends a resume from the broker: queues `ack(n)` (n: how many of `missed` are sent
+    /// again), then the missed alerts that match the session's subscriptions (at most
+    /// `alert_history`, the newest), then the live events held meanwhile. Returns n and
+    /// whether older matching alerts were left out.
+    pub fn finish_broker_resume(
+        &self,
+        missed: &[Arc<Event>],
+        ack: impl FnOnce(usize, bool) -> Bytes,
+    ) -> (usize, bool) {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let mut items = Vec::new();
+        for ev in missed {
+            if ev.event_type.delivery() != Delivery::Alert {
+                continue;
+            }
+            if ev.event_type.is_per_environment() {
+                if let Some(env) = &ev.environment_id {
+                    if !st.grant.allows(env) {
+                        continue;
+                    }
+                }
+            }
+            let Some((_, _, sub)) = st.subscriptions.iter().find(|(_, _, s)| s.matches(ev)) else {
+                continue;
+            };
+            items.push(Outgoing {
+                seq: 0,
+                prefix: ev.prefix(sub.pose_view()),
+                class: ItemClass::Alert,
+                subscription_tag: Some(sub.wire_tag.clone()),
+                compression: sub.throttle.compression.unwrap_or(st.default_compression),
+                published_at: Some(ev.published_at),
+                replayed_from: None,
+            });
+        }
+        let truncated = items.len() > self.alert_history;
+        if truncated {
+            items.drain(..items.len() - self.alert_history);
+        }
+        let n = items.len();
+        push(
+            st,
+            Outgoing {
+                seq: 0,
+                prefix: ack(n, truncated),
+                class: ItemClass::Control,
+                subscription_tag: None,
+                compression: st.default_compression,
+                published_at: None,
+                replayed_from: None,
+            },
+        );
+        for item in items {
+            self.push_alert(st, item, true);
+        }
+        for ev in st.held.take().unwrap_or_default() {
+            self.offer_locked(st, &ev);
+        }
+        drop(guard);
+        self.notify.notify_one();
+        (n, truncated)
     }
 
     /// Asks the writer to end the connection with `reason`.
