@@ -20,7 +20,7 @@ import websockets
 from wifi_densepose import Server
 
 from .broker_helpers import Nginx, Node, Redis, find
-from .conftest import connect, http_get, request, send, wait_for
+from .conftest import connect, http_get, send, wait_for
 
 pytestmark = pytest.mark.skipif(
     find("redis-server") is None,
@@ -388,3 +388,65 @@ def test_a_stopping_node_gives_its_leases_back(nodes):
     assert b.broker_status()["leases"] == ["ward"]
     b.stop()
     assert a.claim_environment("ward") is True
+
+
+def test_serve_takes_over_a_dead_nodes_environment(redis, tmp_path):
+    """`wifi-densepose serve` on two nodes with the same environment: one runs its source,
+    the other stands by and takes over when the first dies."""
+    import selectors
+    import subprocess
+    import sys
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+
+    def serve(node_id: str) -> subprocess.Popen:
+        conf = tmp_path / f"{node_id}.toml"
+        conf.write_text(f"""
+[server]
+port = 0
+performance_interval_s = 0
+[server.broker]
+url = "{redis.url}"
+node_id = "{node_id}"
+key_prefix = "{prefix}"
+lease_ttl_s = 1.0
+[[environments]]
+id = "ward"
+source = "simulate"
+scenario = "walk"
+""")
+        return subprocess.Popen([sys.executable, "-m", "wifi_densepose", "serve", "--config",
+                                 str(conf)], stdout=subprocess.PIPE, text=True,
+                                env={**__import__("os").environ,
+                                     "WIFI_DENSEPOSE_JWT_SECRET": SECRET})
+
+    def read_until(proc: subprocess.Popen, needle: str, timeout: float = 15) -> str:
+        sel = selectors.DefaultSelector()
+        assert proc.stdout is not None
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            if sel.select(max(0.0, deadline - time.monotonic())):
+                line = proc.stdout.readline()
+                seen.append(line)
+                if needle in line:
+                    return line
+                if not line:
+                    break
+        raise AssertionError(f"{needle!r} not printed; got {''.join(seen)!r}")
+
+    a = serve("a")
+    b = None
+    try:
+        read_until(a, "ward: simulated scenario")
+        b = serve("b")
+        line = read_until(b, "ward: simulated scenario")
+        assert "standing by (node a runs it)" in line
+        a.kill()
+        read_until(b, "ward: took over (lease acquired by node b)", timeout=10)
+    finally:
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(10)
