@@ -478,9 +478,13 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
     let Some(last_sequence) = data.get("last_sequence").and_then(Value::as_u64) else {
         return fail("`last_sequence` is required and must be a non-negative integer");
     };
-    let positions = match last_event_ids(data) {
-        Ok(p) => p,
-        Err(reason) => return fail(reason),
+    // Read only behind a broker: a single node ignores the field, as it always did.
+    let positions = match shared.broker.is_some() {
+        false => Default::default(),
+        true => match last_event_ids(data) {
+            Ok(p) => p,
+            Err(reason) => return fail(reason),
+        },
     };
     let Some(old) = shared
         .bus

@@ -169,6 +169,7 @@ async fn read_loop(
             b.link_up(shared, false);
         }
         let now_s = unix_s();
+        let mut batch = Vec::new();
         for (key, entries) in wire::keyed(&reply) {
             let Some(key) = wire::text(key) else { continue };
             let entries = wire::entries(entries);
@@ -176,17 +177,25 @@ async fn read_loop(
                 control(shared, b, &entries);
                 continue;
             }
-            let Some(env) = b.keys.env_of(key) else {
-                continue;
-            };
-            // The feed lock: held while the batch reaches the sessions (see `cursors`).
-            let mut cursors = b.cursors.lock();
-            for (id, fields) in &entries {
-                if let Some(ev) = wire::event_from_entry(env, *id, fields, now_s) {
-                    b.counters.received.fetch_add(1, Relaxed);
-                    shared.bus.publish(ev);
+            if let Some(env) = b.keys.env_of(key) {
+                batch.extend(entries.into_iter().map(|(id, f)| (id, env, f)));
+            }
+        }
+        // Environments interleave in the broker's order (ids are its clock), not in the
+        // order the streams were listed.
+        batch.sort_by_key(|(id, _, _)| *id);
+        // The feed lock: held while the batch reaches the sessions (see `cursors`).
+        let mut cursors = b.cursors.lock();
+        for (id, env, fields) in &batch {
+            if let Some(ev) = wire::event_from_entry(env, *id, fields, now_s) {
+                b.counters.received.fetch_add(1, Relaxed);
+                shared.bus.publish(ev);
+            }
+            match cursors.get_mut(*env) {
+                Some(c) => *c = *id,
+                None => {
+                    cursors.insert(env.to_string(), *id);
                 }
-                cursors.insert(env.to_string(), *id);
             }
         }
     }
