@@ -451,3 +451,65 @@ scenario = "walk"
             if p is not None and p.poll() is None:
                 p.terminate()
                 p.wait(10)
+
+
+def sessions_held(server: Server) -> int:
+    line = next(ln for ln in server.metrics().splitlines() if ln.startswith("wdp_sessions "))
+    return int(line.split()[1])
+
+
+async def test_a_session_resumed_elsewhere_ends_on_its_old_node(nodes):
+    a, b = nodes("a"), nodes("b")
+    a.add_environment("ward")
+    wait_until(lambda: knows(b, "ward"), what="b learns ward")
+    token = a.issue_token("nurse")
+    ws = await connect(a, token)
+    session_id = json.loads(await ws.recv())["data"]["session_id"]
+    await subscribe(ws, {"event_type": "occupancy_update"})
+    b.publish("occupancy_update", {"current_occupancy": 1}, "ward")
+    seen = await wait_for(ws, lambda m: m["type"] == "occupancy_update")
+    ws.transport.abort()  # the network goes: the session stays on A, detached
+    await asyncio.sleep(0.2)  # (the loop closes the socket)
+    wait_until(lambda: health(a)["connections"] == 0, what="a notices")
+    assert sessions_held(a) == 1
+    b.publish("occupancy_update", {"current_occupancy": 2}, "ward")
+    async with connect(b, token) as ws2:
+        await ws2.recv()
+        await send(ws2, "resume", {"session_id": session_id,
+                                   "last_sequence": seen["metadata"]["sequence"],
+                                   "last_event_ids": {"ward": seen["metadata"]["event_id"]}})
+        ack = await wait_for(ws2, lambda m: m["type"] in ("ack", "error"))
+        assert ack["data"]["resumed_from_node"] == "a" and ack["data"]["replayed"] == 1
+        replayed = await wait_for(ws2, lambda m: m["type"] == "occupancy_update")
+        assert replayed["data"]["current_occupancy"] == 2
+        # A is told through the broker and lets its copy go: nobody can resume it twice.
+        wait_until(lambda: sessions_held(a) == 0, what="a drops the resumed session")
+
+
+async def test_a_resume_past_the_capped_stream_says_alerts_were_lost(nodes):
+    a, b = nodes("a", stream_maxlen=10), nodes("b", stream_maxlen=10)
+    a.add_environment("ward")
+    wait_until(lambda: knows(b, "ward"), what="b learns ward")
+    token = a.issue_token("nurse")
+    ws = await connect(a, token)
+    session_id = json.loads(await ws.recv())["data"]["session_id"]
+    await subscribe(ws, {"event_type": "activity_event"})
+    a.publish("activity_event", {"event_type": "x", "n": 0}, "ward")
+    seen = await wait_for(ws, lambda m: m["type"] == "activity_event")
+    ws.transport.abort()
+    await asyncio.sleep(0.2)
+    for n in range(1, 1000):  # far past MAXLEN ~ 10 (Redis trims whole nodes of ~100)
+        b.publish("activity_event", {"event_type": "x", "n": n}, "ward")
+    await asyncio.sleep(0.5)
+    async with connect(b, token) as ws2:
+        await ws2.recv()
+        await send(ws2, "resume", {"session_id": session_id, "last_sequence": 5,
+                                   "last_event_ids": {"ward": seen["metadata"]["event_id"]}})
+        ack = await wait_for(ws2, lambda m: m["type"] in ("ack", "error"))
+        assert ack["type"] == "ack", ack
+        assert ack["data"]["alerts_lost"] is True
+        assert 0 < ack["data"]["replayed"] < 999
+        got = [await wait_for(ws2, lambda m: m["type"] == "activity_event")
+               for _ in range(ack["data"]["replayed"])]
+        ns = [m["data"]["n"] for m in got]
+        assert ns == sorted(ns) and ns[-1] == 999

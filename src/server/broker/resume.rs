@@ -266,12 +266,29 @@ async fn read_range(
     to: StreamId,
 ) -> redis::RedisResult<(Vec<Event>, bool)> {
     let key = b.keys.stream(env);
+    // Entries after `from` may have been trimmed when the stream lost entries (it holds
+    // fewer than were ever added) and its first entry is past `from`. (If the trim ended
+    // exactly at `from`, nothing was lost but this still says so: it errs towards telling.)
     let info: Value = b.run(redis::cmd("XINFO").arg("STREAM").arg(&key)).await?;
-    let trimmed = wire::fields(&info)
+    let info = wire::fields(&info);
+    let int = |name: &str| {
+        info.iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| match v {
+                Value::Int(n) => Some(*n),
+                v => wire::text(v)?.parse().ok(),
+            })
+    };
+    let first = info
         .iter()
-        .find(|(k, _)| *k == "max-deleted-entry-id")
-        .and_then(|(_, v)| StreamId::parse(wire::text(v)?))
-        .is_some_and(|deleted| deleted > from);
+        .find(|(k, _)| *k == "first-entry")
+        .and_then(|(_, v)| StreamId::parse(wire::text(wire::items(v).first()?)?));
+    let length = int("length").unwrap_or(0);
+    let shrunk = match int("entries-added") {
+        Some(added) => added > length,
+        None => length as usize >= b.config.stream_maxlen, // Redis before 7.0
+    };
+    let trimmed = shrunk && first.is_some_and(|f| f > from);
     let mut out = Vec::new();
     let mut start = from;
     let now_s = unix_s();
