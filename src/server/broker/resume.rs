@@ -176,6 +176,9 @@ async fn run(
         st.session_id = session_id.to_string();
         st.next_seq = st.next_seq.max(last_sequence + 1);
         st.held = Some(Vec::new());
+        if !positions.is_empty() {
+            st.floor = Some(positions.clone());
+        }
         st.broker_since = Some(Arc::new(record.since.clone()));
         let all: Vec<Json> = st
             .subscriptions
