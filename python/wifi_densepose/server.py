@@ -87,6 +87,9 @@ class Server:
     process (tokens then come from :meth:`issue_token`). For RS256/ES256 pass
     ``jwt_algorithm`` and ``jwt_public_key`` (PEM); such a server verifies but cannot issue.
     ``config`` overrides limits (a dict, or a TOML file whose ``[server]`` table is used).
+    ``config={"broker": {"url": "redis://host:6379", "node_id": "node-a"}}`` makes this one
+    of several nodes sharing a Redis broker (docs/deployment.md): a client of any node
+    receives every node's events and can resume on any node.
     """
 
     def __init__(
