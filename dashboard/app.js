@@ -9,6 +9,10 @@ const LIMBS = [
   [5, 11], [6, 12], [11, 12], [11, 13], [13, 15], [12, 14], [14, 16],
 ];
 const TRAIL_MS = 10_000;
+// A tracked person whose frame carries no keypoints (the detector missed them in that
+// frame; the track goes on) is drawn with the last skeleton received for the track,
+// faded, for at most this long.
+const HOLD_MS = 1_000;
 const OCC_HISTORY = 120;
 const MAX_ALERTS = 100;
 const MAX_EVENTS = 50;
@@ -70,7 +74,7 @@ function roomFor(env) {
   const node = el("div", { class: "room", "data-env": env, "data-persons": "0" },
     el("h3", {}, el("span", {}, env), meta), canvas);
   $("rooms").append(node);
-  r = { env, node, canvas, meta, persons: [], trails: new Map(), extent: null, lastFrame: 0 };
+  r = { env, node, canvas, meta, persons: [], trails: new Map(), skeletons: new Map(), extent: null, lastFrame: 0 };
   rooms.set(env, r);
   addEnvOption(env);
   return r;
@@ -105,6 +109,7 @@ function onPose(msg) {
   for (const p of persons) {
     const id = p.track_id ?? p.person_id;
     const pts = (p.keypoints || []).map(keypointXY).filter((q) => q && Number.isFinite(q.x) && q.c > 0);
+    if (pts.length && id !== undefined) r.skeletons.set(id, { keypoints: p.keypoints, t: now });
     let cx;
     let cy;
     if (pts.length) {
@@ -121,11 +126,17 @@ function onPose(msg) {
       r.trails.set(id, trail);
     }
   }
-  r.meta.textContent = `${persons.length} ${persons.length === 1 ? "person" : "people"} · frame ${d.frame_id ?? "—"}`;
+  // Where the poses come from: a model's version, or "oracle:simulator-truth" when a
+  // simulated room's detections are made from the simulator's ground truth.
+  const model = d.metadata?.model_version || d.model_version || "";
+  r.meta.textContent = `${persons.length} ${persons.length === 1 ? "person" : "people"} · frame ${d.frame_id ?? "—"}${model ? ` · ${model}` : ""}`;
+  r.node.setAttribute("data-model", model);
   r.node.setAttribute("data-persons", String(persons.length));
   r.node.setAttribute("data-frame-id", String(d.frame_id ?? ""));
   r.node.setAttribute("data-tracks", persons.map((p) => p.track_id ?? p.person_id).join(","));
   r.node.setAttribute("data-keypoints", String(persons.reduce((a, p) => a + (p.keypoints || []).length, 0)));
+  const present = new Set(persons.map((p) => p.track_id ?? p.person_id));
+  for (const id of r.skeletons.keys()) if (!present.has(id)) r.skeletons.delete(id);
   framesThisSecond += 1;
   framesTotal += 1;
   body.dataset.frames = String(framesTotal);
@@ -165,10 +176,18 @@ function draw(r) {
   }
   // Skeletons.
   let drawn = 0;
+  let held = 0;
   for (const p of r.persons) {
     const id = p.track_id ?? p.person_id;
     const colour = trackColour(id);
-    const kps = (p.keypoints || []).map(keypointXY);
+    let kps = (p.keypoints || []).map(keypointXY);
+    if (!kps.some((q) => q && q.c > 0 && Number.isFinite(q.x))) {
+      const last = r.skeletons.get(id);
+      if (!last || now - last.t > HOLD_MS) continue;
+      kps = last.keypoints.map(keypointXY);
+      held += 1;
+      ctx.globalAlpha = 0.45;
+    }
     ctx.strokeStyle = colour;
     ctx.fillStyle = colour;
     ctx.lineWidth = 3;
@@ -196,8 +215,10 @@ function draw(r) {
       ctx.font = "bold 13px system-ui, sans-serif";
       ctx.fillText(label, sx(top.x) + 6, sy(top.y) - 8);
     }
+    ctx.globalAlpha = 1;
   }
   r.node.setAttribute("data-drawn", String(drawn));
+  r.node.setAttribute("data-held", String(held));
 }
 
 // Frames stop arriving when a room empties or the stream pauses: fade stale rooms.
@@ -260,6 +281,11 @@ function who(d) {
   if (d.person_id !== undefined) parts.push(`person ${d.person_id}`);
   return parts.join(" / ") || "unknown person";
 }
+function where(d) {
+  const loc = d.location;
+  const at = loc && Number.isFinite(loc.x) && Number.isFinite(loc.y) ? ` at (${loc.x.toFixed(1)}, ${loc.y.toFixed(1)}) m` : "";
+  return `in ${d.environment_id || "?"}${at}`;
+}
 function fallKey(d) {
   return `${d.environment_id}|${d.track_id ?? d.person_id}`;
 }
@@ -287,16 +313,23 @@ function addAlert(msg, d, fall) {
   const list = $("alerts");
   const sev = d.severity || "info";
   const status = el("span", { class: "status" }, fall ? "unacknowledged" : "");
+  // A fall is shown at the time of its impact when the event says it (the alert follows
+  // after the person has been seen lying), else at the message's time.
+  const when = (fall && d.details?.impact_time) || msg.timestamp;
+  const loc = d.location && Number.isFinite(d.location.x) ? `${d.location.x},${d.location.y}` : "";
   const li = el("li", {
     class: fall ? "fall" : "",
     "data-event-type": d.event_type || "",
     "data-env": d.environment_id || "",
     "data-track": String(d.track_id ?? ""),
+    "data-person": String(d.person_id ?? ""),
+    "data-time": when || "",
+    "data-location": loc,
     "data-acknowledged": fall ? "false" : "true",
   },
-  el("span", { class: "time" }, fmtTime(msg.timestamp)),
+  el("span", { class: "time" }, fmtTime(when)),
   el("span", { class: `sev-${sev}` }, fall ? `FALL — ${who(d)}` : `${d.event_type || "activity"} — ${who(d)}`),
-  el("span", {}, `in ${d.environment_id || "?"}`),
+  el("span", {}, where(d)),
   el("span", { class: "time" }, d.confidence !== undefined ? `conf ${Number(d.confidence).toFixed(2)}` : ""),
   status);
   if (msg.metadata?.replayed_from) li.append(el("span", { class: "time" }, "(replayed)"));
@@ -333,7 +366,7 @@ function updateBanner() {
   const btn = el("button", { type: "button" }, open.length > 1 ? "Acknowledge all" : "Acknowledge");
   btn.addEventListener("click", () => open.forEach(acknowledge));
   banner.replaceChildren(
-    el("span", {}, `⚠ FALL DETECTED — ${newest.children[1].textContent.replace(/^FALL — /, "")} ${newest.children[2].textContent} at ${newest.children[0].textContent}`
+    el("span", {}, `⚠ FALL DETECTED — ${newest.children[1].textContent.replace(/^FALL — /, "")} ${newest.children[2].textContent}, ${newest.children[0].textContent}`
       + (open.length > 1 ? ` (+${open.length - 1} more)` : "")),
     btn,
   );

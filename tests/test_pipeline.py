@@ -231,7 +231,13 @@ def test_oracle_mode_runs_tracking_and_analytics_downstream(server):
     assert 0 <= person["bounding_box"]["x"] <= 1
 
 
-def test_without_oracle_no_poses_are_invented(server):
+def test_without_oracle_or_model_no_poses_are_invented():
+    with Server(model=None) as server:
+        server.add_environment("room_001")
+        _no_poses_without_a_model(server)
+
+
+def _no_poses_without_a_model(server):
     poses = collect(server, "pose_data")
     run = server.simulate("room_001", "walk", seed=1, duration_s=2, speed=0)
     assert run.wait(30)

@@ -23,8 +23,15 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--hop", type=int, default=HOP_TRAIN)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--dense", action="store_true",
+                    help="add the dense-pose targets (dense_part, dense_uv, dense_room)")
     a = ap.parse_args()
-    x, t, log = build(a.split, a.clips, a.duration, a.hop)
+
+    def progress(done: int, total: int) -> None:
+        if done % 20 == 0 or done == total:
+            print(f"{done}/{total} clips", flush=True)
+
+    x, t, log = build(a.split, a.clips, a.duration, a.hop, progress=progress, dense=a.dense)
     np.savez(a.out, x=x, **t, window=WINDOW)
     with open(a.out + ".json", "w") as f:
         json.dump(log, f)

@@ -19,7 +19,8 @@ from torch import nn
 
 torch.set_num_threads(1)
 K, J, A = 2, 17, 5
-VERSION = "wdp-sim-cnn-0.1.0"
+PARTS, PATCH = 25, 8  # background + 24 DensePose parts; patch of PATCH x PATCH cells
+VERSION = "wdp-sim-cnn-0.2.0"
 
 
 class PoseNet(nn.Module):
@@ -46,6 +47,15 @@ class PoseNet(nn.Module):
             nn.GELU(),
         )
         self.head = nn.Linear(256, K * (1 + 3 * J + 4 + A))
+        # Dense pose: per slot, a PATCH x PATCH patch of room cells around the person.
+        self.dense_in = nn.Sequential(nn.Linear(256, K * 64), nn.GELU())
+        self.dense = nn.Sequential(
+            nn.Linear(64, 32 * 2 * 2),
+            nn.Unflatten(1, (32, 2, 2)),
+            nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.ConvTranspose2d(32, PARTS + 2, 4, stride=2, padding=1),
+        )
 
     def raw(self, x):  # x (B, 2, W, F)
         x = (x - self.mean) / self.std
@@ -53,18 +63,30 @@ class PoseNet(nn.Module):
         last = x[:, :, -1, :].reshape(b, c * f)
         h = self.conv(x.permute(0, 1, 3, 2).reshape(b, c * f, w))
         h = torch.cat([h.mean(-1), h.amax(-1), last], dim=1)
-        o = self.head(self.mlp(h)).reshape(b, K, 1 + 3 * J + 4 + A)
+        z = self.mlp(h)
+        o = self.head(z).reshape(b, K, 1 + 3 * J + 4 + A)
+        d = self.dense(self.dense_in(z).reshape(b * K, 64)).reshape(b, K, PARTS + 2, PATCH, PATCH)
         pres = o[..., 0]
         kp = o[..., 1 : 1 + 2 * J].reshape(b, K, J, 2)
         conf = o[..., 1 + 2 * J : 1 + 3 * J]
         box = o[..., 1 + 3 * J : 1 + 3 * J + 4]
         act = o[..., 1 + 3 * J + 4 :]
-        return pres, kp, conf, box, act
+        return pres, kp, conf, box, act, d[:, :, :PARTS], d[:, :, PARTS:]
 
     def forward(self, x):
-        pres, kp, conf, box, act = self.raw(x)
+        pres, kp, conf, box, act, part, uv = self.raw(x)
         keypoints = torch.cat([kp, torch.sigmoid(conf).unsqueeze(-1)], dim=-1)
-        return torch.sigmoid(pres), keypoints, box, torch.softmax(act, dim=-1)
+        return (
+            torch.sigmoid(pres),
+            keypoints,
+            box,
+            torch.softmax(act, dim=-1),
+            torch.softmax(part, dim=2),
+            torch.sigmoid(uv),
+        )
+
+
+OUTPUTS = ["presence", "keypoints", "boxes", "activity", "dense_part", "dense_uv"]
 
 
 def match(kp_pred, kp_t, present):
@@ -81,8 +103,12 @@ def match(kp_pred, kp_t, present):
     return assign
 
 
-def loss_fn(model, x, kp_t, box_t, pres_t, act_t):
-    pres, kp, conf, box, act = model.raw(x)
+PART_WEIGHT = torch.ones(PARTS)
+PART_WEIGHT[0] = 0.2  # background fills most of a patch
+
+
+def loss_fn(model, x, kp_t, box_t, pres_t, act_t, part_t=None, uv_t=None):
+    pres, kp, conf, box, act, part, uv = model.raw(x)
     assign = match(kp.detach().numpy(), kp_t.numpy(), pres_t.numpy())
     bi, gi = np.nonzero(assign >= 0)
     si = assign[bi, gi]
@@ -99,6 +125,12 @@ def loss_fn(model, x, kp_t, box_t, pres_t, act_t):
             conf[bi, si], (err.detach() < 0.1).float()
         )
         loss = loss + nn.functional.cross_entropy(act[bi, si], act_t[bi, gi].long().clamp(min=0))
+        if part_t is not None and uv_t is not None:
+            pt = part_t[bi, gi].long()
+            loss = loss + 0.5 * nn.functional.cross_entropy(part[bi, si], pt, weight=PART_WEIGHT)
+            fg = (pt > 0).unsqueeze(1).float()
+            uv_err = ((torch.sigmoid(uv[bi, si]) - uv_t[bi, gi].float()).abs() * fg).sum()
+            loss = loss + 0.5 * uv_err / fg.sum().clamp(min=1.0) / 2
     return loss
 
 
@@ -121,7 +153,11 @@ def main() -> None:
     model = PoseNet(mean, std, f=x.shape[-1], dropout=a.dropout)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{x.shape[0]} windows, {n_params} parameters")
-    t = [torch.from_numpy(np.ascontiguousarray(d[k])) for k in ("kp", "box", "present", "activity")]
+    names = ["kp", "box", "present", "activity"]
+    if "dense_part" in d.files:
+        names += ["dense_part", "dense_uv"]
+    print("targets:", names)
+    t = [torch.from_numpy(np.ascontiguousarray(d[k])) for k in names]
     xt = torch.from_numpy(x)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=a.wd)
     t0, step, epoch = time.time(), 0, 0
@@ -155,10 +191,8 @@ def main() -> None:
         (dummy,),
         a.out,
         input_names=["csi"],
-        output_names=["presence", "keypoints", "boxes", "activity"],
-        dynamic_axes={
-            n: {0: "batch"} for n in ("csi", "presence", "keypoints", "boxes", "activity")
-        },
+        output_names=OUTPUTS,
+        dynamic_axes={n: {0: "batch"} for n in ("csi", *OUTPUTS)},
         opset_version=17,
         dynamo=False,
     )
@@ -167,7 +201,7 @@ def main() -> None:
     m = onnx.load(a.out)
     for k, v in {
         "wifi_densepose.version": VERSION,
-        "wifi_densepose.contract": "1",
+        "wifi_densepose.contract": "2",
         "wifi_densepose.train_steps": str(step),
     }.items():
         p = m.metadata_props.add()

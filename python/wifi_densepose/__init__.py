@@ -24,6 +24,7 @@ from .client import (
     SubscriptionError,
     SyncClient,
 )
+from .messages import Message
 from .model import Model, ModelLoadError
 from .server import EVENT_TYPES, Server
 
@@ -33,6 +34,7 @@ __all__ = [
     "ConnectionLost",
     "CsiFormatError",
     "CsiFrame",
+    "Message",
     "Model",
     "ModelLoadError",
     "PermissionDenied",

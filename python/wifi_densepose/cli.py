@@ -1,6 +1,6 @@
-"""The ``wifi-densepose`` command line: ``serve``, ``token``, ``inspect`` and ``simulate``
-(``evaluate`` arrives with the model). Exit codes: 0 success, 1 a runtime
-error (printed in one line), 2 a usage error."""
+"""The ``wifi-densepose`` command line: ``serve``, ``token``, ``inspect``, ``simulate`` and
+``evaluate``. Exit codes: 0 success, 1 a runtime error (printed in one line), 2 a usage
+error."""
 
 from __future__ import annotations
 
@@ -42,6 +42,12 @@ def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
             cfg.environments.append(env)
         if args.udp is not None:
             cfg.udp_port = args.udp
+    if args.model is not None:
+        if args.model not in ("default", "none") and not os.path.isfile(args.model):
+            raise config.ConfigError(f"--model: no such file {args.model!r}")
+        cfg.model.path = args.model
+    if args.device is not None:
+        cfg.model.device = args.device
     if args.host is not None:
         cfg.server["host"] = args.host
     if args.port is not None:
@@ -53,13 +59,24 @@ def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
     return cfg
 
 
+def _model(cfg: config.ModelConfig):
+    from .model import Model
+
+    if cfg.path == "none":
+        return None
+    if cfg.path == "default":
+        return Model.default(threads=cfg.threads, device=cfg.device)
+    return Model.load(cfg.path, threads=cfg.threads, device=cfg.device)
+
+
 def _serve(args: argparse.Namespace) -> int:
     cfg = _serve_config(args)
-    server = Server(config=cfg.server, **cfg.jwt)
+    server = Server(config=cfg.server, model=_model(cfg.model),
+                    inference_rate_hz=cfg.model.rate_hz, **cfg.jwt)
     server.start()
     runs = []
     for env in cfg.environments:
-        server.add_environment(env.id, device=env.device)
+        server.add_environment(env.id, device=env.device, room=env.room)
     can_issue = cfg.jwt.get("jwt_secret") is None or args.print_token
     token = server.issue_token("cli", ttl_s=args.token_ttl) if can_issue and "jwt_public_key" not in cfg.jwt else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)
@@ -71,6 +88,12 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  try:     python -m websockets '{server.url}?token={token or '<token>'}'", flush=True)
     dashboard = f"{server.http_url}/dashboard/" + (f"?token={token}" if token else "")
     print(f"  dashboard: {dashboard}", flush=True)
+    model = server.model
+    if model is None:
+        print("  model:   none (no inference)", flush=True)
+    else:
+        print(f"  model:   {model.version} on {model.device}, "
+              f"{cfg.model.rate_hz:g} windows/s per environment", flush=True)
     udp_nodes = {e.node: e.id for e in cfg.environments if e.source == "udp" and e.node is not None}
     if cfg.udp_port is not None:
         listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host)
@@ -120,8 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
         if args.duration and time.monotonic() - started >= args.duration:
             break
-    server.publish("system_event", {"event": "system_stopping", "status": "stopping", "severity": "info"})
-    server.stop()
+    server.stop()  # publishes system_stopping to subscribed clients first
     return 0
 
 
@@ -226,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feed tracking and analytics with the simulator's ground truth (with "
                         "realistic detection noise) instead of a model: labelled "
                         "model_version 'oracle:simulator-truth'")
+    s.add_argument("--model", default=None, metavar="PATH",
+                   help="the pose model: 'default' (bundled; the default), 'none' (no "
+                        "inference) or an ONNX file fitting docs/model.md's contract")
+    s.add_argument("--device", default=None, choices=None, metavar="DEVICE",
+                   help="run the model on 'cpu' (default), 'cuda' or 'cuda:N' (needs the "
+                        "onnxruntime-gpu wheel)")
     s.add_argument("--udp", type=int, metavar="PORT", help="receive ESP32 UDP frames on PORT (0: any)")
     s.add_argument("--node", action="append", default=[], metavar="ID=ENV",
                    help="route UDP node ID to environment ENV (repeatable)")
@@ -258,6 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default="simulation.npz", help="output file (default simulation.npz)")
     m.add_argument("--list", action="store_true", help="list scenarios and devices, then exit")
     m.set_defaults(func=_simulate)
+    from . import evaluate
+
+    e = sub.add_parser("evaluate", help="score a pose model on held-out simulated data",
+                       description="Run a model on simulated clips whose seeds, rooms and "
+                                   "paths training never used; print PCK, keypoint error, "
+                                   "count, activity and fall figures beside trivial "
+                                   "baselines (docs/model.md).")
+    evaluate.add_arguments(e)
+    e.set_defaults(func=evaluate.run)
     return p
 
 

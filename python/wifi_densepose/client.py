@@ -25,6 +25,8 @@ from urllib.parse import urlencode
 import websockets
 from websockets.typing import Subprotocol
 
+from .messages import Message
+
 if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
     from typing_extensions import Self
 
@@ -365,6 +367,10 @@ class Client:
             raise ConnectionLost("CONNECTION_ERROR", "connection closed", {})
         return msg
 
+    async def recv_message(self, timeout: float | None = None) -> Message:
+        """The next event message as a typed :class:`~wifi_densepose.messages.Message`."""
+        return Message.from_dict(await self.recv(timeout))
+
     def __aiter__(self) -> AsyncIterator[dict]:
         return self
 
@@ -440,6 +446,10 @@ class SyncClient:
     def recv(self, timeout: float | None = None) -> dict:
         """The next event message; TimeoutError after ``timeout`` seconds."""
         return self._run(self._client.recv(timeout=timeout))
+
+    def recv_message(self, timeout: float | None = None) -> Message:
+        """The next event message as a typed :class:`~wifi_densepose.messages.Message`."""
+        return Message.from_dict(self.recv(timeout))
 
     def __iter__(self) -> SyncClient:
         return self

@@ -41,16 +41,18 @@ WIFI_DENSEPOSE_JWT_ALGORITHM. Every error names the file and the key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 SOURCES = ("simulate", "replay", "udp", "none")
 _ENV_KEYS = {
     "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s", "oracle"},
-    "replay": {"id", "device", "source", "path", "format", "speed"},
-    "udp": {"id", "device", "source", "node"},
-    "none": {"id", "device", "source"},
+    "replay": {"id", "device", "source", "path", "format", "speed", "room"},
+    "udp": {"id", "device", "source", "node", "room"},
+    "none": {"id", "device", "source", "room"},
 }
+_MODEL_KEYS = {"path", "rate_hz", "threads", "device"}
 
 
 class ConfigError(ValueError):
@@ -70,6 +72,21 @@ class Environment:
     format: str | None = None
     node: int | None = None
     oracle: bool = False
+    #: Floor (width, depth) in metres; a simulated source brings its own room's.
+    room: tuple[float, float] | None = None
+
+
+@dataclass
+class ModelConfig:
+    """``[model]``: ``path`` is ``"default"`` (the bundled model), ``"none"`` (no
+    inference) or an ONNX file; ``rate_hz`` windows per second per environment;
+    ``threads`` for ONNX Runtime (0: its default); ``device`` ``"cpu"``, ``"cuda"`` or
+    ``"cuda:N"`` (the GPU build of ONNX Runtime, ``onnxruntime-gpu``)."""
+
+    path: str = "default"
+    rate_hz: float = 30.0
+    threads: int = 1
+    device: str = "cpu"
 
 
 @dataclass
@@ -79,6 +96,7 @@ class ServeConfig:
     udp_port: int | None = None
     udp_host: str = "127.0.0.1"
     jwt: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
 
 
 def _type(where: str, value: Any, kind: type | tuple, name: str) -> Any:
@@ -107,10 +125,10 @@ def load(path: str | os.PathLike) -> ServeConfig:
 
 
 def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
-    unknown = set(doc) - {"server", "environments", "udp"}
+    unknown = set(doc) - {"server", "environments", "udp", "model"}
     if unknown:
         raise ConfigError(f"{name}: unknown key {min(unknown)!r} "
-                          "(allowed: server, environments, udp)")
+                          "(allowed: server, environments, udp, model)")
     cfg = ServeConfig()
     cfg.server = dict(_type(f"{name}: server", doc.get("server", {}), dict, "a table"))
     envs = _type(f"{name}: environments", doc.get("environments", []), list,
@@ -147,6 +165,14 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
         if "duration_s" in raw:
             env.duration_s = float(_type(f"{where}.duration_s", raw["duration_s"], (int, float),
                                          "a number"))
+        if "room" in raw:
+            room = _type(f"{where}.room", raw["room"], list, "[width, depth] in metres")
+            if len(room) != 2 or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in room
+            ):
+                raise ConfigError(f"{where}.room: must be [width, depth], two positive numbers "
+                                  f"of metres, not {room!r}")
+            env.room = (float(room[0]), float(room[1]))
         if source == "replay":
             env.path = _type(f"{where}.path", raw.get("path"), str, "a path to a recording")
             if not os.path.isfile(env.path):
@@ -168,8 +194,39 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
         cfg.udp_host = _type(f"{name}: udp.host", udp["host"], str, "a string")
     if any(e.source == "udp" for e in cfg.environments) and cfg.udp_port is None:
         raise ConfigError(f"{name}: udp.port: required when an environment's source is 'udp'")
+    cfg.model = _model(doc.get("model", {}), name)
     cfg.jwt = jwt_from_environment()
     return cfg
+
+
+def _model(raw: Any, name: str) -> ModelConfig:
+    table = _type(f"{name}: model", raw, dict, "a table")
+    extra = set(table) - _MODEL_KEYS
+    if extra:
+        raise ConfigError(f"{name}: model.{min(extra)}: unknown key "
+                          f"(allowed: {', '.join(sorted(_MODEL_KEYS))})")
+    model = ModelConfig()
+    if "path" in table:
+        model.path = _type(f"{name}: model.path", table["path"], str,
+                           "'default', 'none' or a path to an ONNX model")
+        if model.path not in ("default", "none") and not os.path.isfile(model.path):
+            raise ConfigError(f"{name}: model.path: no such file {model.path!r}")
+    if "rate_hz" in table:
+        model.rate_hz = float(_type(f"{name}: model.rate_hz", table["rate_hz"], (int, float),
+                                    "a number"))
+        if not 0 < model.rate_hz <= 1000:
+            raise ConfigError(f"{name}: model.rate_hz: must be above 0 and at most 1000")
+    if "device" in table:
+        model.device = _type(f"{name}: model.device", table["device"], str,
+                             "'cpu', 'cuda' or 'cuda:N'")
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", model.device):
+            raise ConfigError(f"{name}: model.device: must be 'cpu', 'cuda' or 'cuda:N', "
+                              f"not {model.device!r}")
+    if "threads" in table:
+        model.threads = _type(f"{name}: model.threads", table["threads"], int, "an integer")
+        if model.threads < 0:
+            raise ConfigError(f"{name}: model.threads: must be >= 0 (0: ONNX Runtime's default)")
+    return model
 
 
 def jwt_from_environment() -> dict[str, Any]:

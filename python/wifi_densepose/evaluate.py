@@ -20,13 +20,14 @@ count, and the majority activity.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import sys
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .model import Model
-from .simdata import build
+from .simdata import GRID, PATCH, build, patch_origin
 
 FALL = 4
 
@@ -40,9 +41,33 @@ def _match(pred_kp, gt_kp, present):
             pairs.append([])
             continue
         cost = np.abs(pred_kp[i][:, None] - gt_kp[i][None, gts]).mean(axis=(2, 3))
-        r, c = linear_sum_assignment(cost)
+        r, c = assignment(cost)
         pairs.append([(int(a), int(gts[b])) for a, b in zip(r, c)])
     return pairs
+
+
+def assignment(cost: np.ndarray) -> tuple[list[int], list[int]]:
+    """Minimum-cost one-to-one matching of rows to columns (the Hungarian problem), by
+    exhaustive search: slots and people number a handful, so this is exact and cheap,
+    and keeps scipy out of the package's dependencies (the tests check it against
+    ``scipy.optimize.linear_sum_assignment``). Returns (rows, columns), rows ascending."""
+    n_r, n_c = cost.shape
+    if n_r == 0 or n_c == 0:
+        return [], []
+    best, best_cost = None, np.inf
+    if n_r <= n_c:
+        for cols in itertools.permutations(range(n_c), n_r):
+            c = cost[range(n_r), cols].sum()
+            if c < best_cost:
+                best, best_cost = (list(range(n_r)), list(cols)), c
+    else:
+        for rows in itertools.permutations(range(n_r), n_c):
+            c = cost[rows, range(n_c)].sum()
+            if c < best_cost:
+                pairs = sorted(zip(rows, range(n_c)))
+                best, best_cost = ([p[0] for p in pairs], [p[1] for p in pairs]), c
+    assert best is not None
+    return best
 
 
 def score(pred: dict, t: dict) -> dict:
@@ -65,7 +90,10 @@ def score(pred: dict, t: dict) -> dict:
     count_p = (pred["presence"] > 0.5).sum(axis=1)
     count_t = t["present"].sum(axis=1)
     tp = int(((act_p == FALL) & (act_t == FALL)).sum())
-    return {
+    dense = {}
+    if "dense_part" in pred and "dense_room" in t:
+        dense["dense_part_iou"] = part_iou(room_maps(pred), t["dense_room"])
+    return dense | {
         "pck@0.1": float((errs < 0.1).mean()),
         "pck@0.2": float((errs < 0.2).mean()),
         "mpjpe_m": float(errs_m.mean()),
@@ -74,6 +102,36 @@ def score(pred: dict, t: dict) -> dict:
         "fall_precision": float(tp / max(1, int((act_p == FALL).sum()))),
         "fall_recall": float(tp / max(1, int((act_t == FALL).sum()))),
     }
+
+
+def room_maps(pred: dict, threshold: float = 0.5) -> np.ndarray:
+    """Each window's predicted room raster ``(n, GRID, GRID)``: every slot with presence
+    above ``threshold`` pastes the argmax parts of its patch at its mid-hip cell."""
+    parts = pred["dense_part"].argmax(axis=2)  # (n, k, PATCH, PATCH)
+    rows, cols = patch_origin(pred["keypoints"][..., :2])  # (n, k)
+    n, k = parts.shape[:2]
+    pad = PATCH
+    maps = np.zeros((n, GRID + 2 * pad, GRID + 2 * pad), np.uint8)
+    for i in range(n):
+        for j in range(k):
+            if pred["presence"][i, j] <= threshold:
+                continue
+            r, c = int(np.clip(rows[i, j], -pad, GRID)), int(np.clip(cols[i, j], -pad, GRID))
+            view = maps[i, r + pad : r + 2 * pad, c + pad : c + 2 * pad]
+            np.copyto(view, parts[i, j].astype(np.uint8), where=parts[i, j] > 0)
+    return maps[:, pad:-pad, pad:-pad]
+
+
+def part_iou(pred_maps: np.ndarray, true_maps: np.ndarray) -> float:
+    """Mean over the DensePose parts (1-24) present in either of the IoU of their cells,
+    pooled over every window of the set."""
+    ious = []
+    for c in range(1, 25):
+        p, q = pred_maps == c, true_maps == c
+        union = int((p | q).sum())
+        if union:
+            ious.append(int((p & q).sum()) / union)
+    return float(np.mean(ious)) if ious else 0.0
 
 
 def baseline(t: dict, k: int) -> dict:
@@ -90,14 +148,24 @@ def baseline(t: dict, k: int) -> dict:
     presence[:, :majority_count] = 1.0
     activity = np.zeros((n, k, 5), np.float32)
     activity[..., majority_act] = 1.0
-    return {"presence": presence, "keypoints": kp, "activity": activity}
+    out = {"presence": presence, "keypoints": kp, "activity": activity}
+    if "dense_part" in t:
+        # The set's most frequent part in each patch cell, for every predicted person.
+        counts = np.stack([(t["dense_part"][t["present"]] == c).sum(axis=0) for c in range(25)])
+        one_hot = np.eye(25, dtype=np.float32)[counts.argmax(axis=0)].transpose(2, 0, 1)
+        out["dense_part"] = np.broadcast_to(one_hot, (n, k, 25, PATCH, PATCH))
+    return out
 
 
-def evaluate(model: Model, clips: int = 24, duration_s: float = 20.0, hop: int = 16) -> dict:
-    x, t, log = build("eval", clips, duration_s, hop=hop)
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("presence", "keypoints", "boxes", "activity")
-    }
+def evaluate(model: Model, clips: int = 24, duration_s: float = 20.0, hop: int = 16,
+             progress=None) -> dict:
+    """Runs ``model`` on the held-out set; ``progress(done, clips)`` after each clip."""
+    x, t, log = build("eval", clips, duration_s, hop=hop, progress=progress,
+                      dense=model.has_dense_pose)
+    names = ["presence", "keypoints", "boxes", "activity"]
+    if model.has_dense_pose:
+        names += ["dense_part", "dense_uv"]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     for s in range(0, len(x), 256):
         out = model.predict(x[s : s + 256])
         for k, v in parts.items():
@@ -122,27 +190,50 @@ def table(r: dict) -> str:
         "activity_acc": "activity accuracy",
         "fall_precision": "fall precision",
         "fall_recall": "fall recall",
+        "dense_part_iou": "dense-pose part IoU (room raster)",
     }
     rows = ["| metric | model | baseline |", "|---|---|---|"]
     for k, name in names.items():
-        rows.append(f"| {name} | {r['model'][k]:.3f} | {r['baseline'][k]:.3f} |")
+        if k in r["model"]:
+            rows.append(f"| {name} | {r['model'][k]:.3f} | {r['baseline'][k]:.3f} |")
     return "\n".join(rows)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=24)
-    ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--clips", type=int, default=24, help="held-out clips (default 24)")
+    ap.add_argument("--duration", type=float, default=20.0,
+                    help="seconds per clip (default 20)")
+    ap.add_argument("--model", default=None,
+                    help="an ONNX model fitting the contract (default: the bundled one)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(a: argparse.Namespace) -> int:
+    if a.clips < 1 or a.duration <= 0:
+        raise ValueError("--clips must be at least 1 and --duration above 0")
     model = Model.load(a.model) if a.model else Model.default()
-    r = evaluate(model, a.clips, a.duration)
+
+    def progress(done: int, total: int) -> None:
+        bar = "#" * (20 * done // total)
+        print(f"\rsimulating held-out clips [{bar:<20}] {done}/{total}", end="",
+              file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+
+    r = evaluate(model, a.clips, a.duration, progress=None if a.quiet else progress)
     if a.json:
         print(json.dumps(r, indent=1))
     else:
         print(f"model {r['version']}, {r['windows']} held-out windows from {r['clips']} clips")
         print(table(r))
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    sys.exit(run(ap.parse_args()))
 
 
 if __name__ == "__main__":

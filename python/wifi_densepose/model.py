@@ -31,6 +31,8 @@ from . import _native
 
 ModelLoadError = _native.ModelLoadError
 ACTIVITIES = ("standing", "walking", "sitting", "lying", "falling")
+DENSE_PARTS = 25  # background + the 24 DensePose parts
+PATCH = 8  # cells on a side of a slot's dense-pose patch
 MIN_ORT = (1, 31)
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "default.onnx")
 _runtime_ready = False
@@ -68,20 +70,36 @@ class Model:
         self._native = native
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, threads: int = 1) -> Model:
-        """Loads an ONNX model file; refuses one that does not fit the contract."""
+    def load(cls, path: str | os.PathLike[str], *, threads: int = 1, device: str = "cpu") -> Model:
+        """Loads an ONNX model file; refuses one that does not fit the contract.
+
+        ``device``: ``"cpu"``, or ``"cuda"`` / ``"cuda:N"`` for ONNX Runtime's CUDA
+        execution provider, which needs the ``onnxruntime-gpu`` wheel installed in place of
+        ``onnxruntime`` (without it, :class:`ModelLoadError` says so; there is no silent
+        fallback to the CPU). ``threads``: ONNX Runtime's intra-op threads (0: its default).
+        """
         _ensure_runtime()
-        return cls(_native.NativeModel.load(os.fspath(path), threads))
+        return cls(_native.NativeModel.load(os.fspath(path), threads, device))
 
     @classmethod
-    def default(cls, *, threads: int = 1) -> Model:
+    def default(cls, *, threads: int = 1, device: str = "cpu") -> Model:
         """The model bundled in the wheel (trained on simulated CSI, see ``docs/model.md``)."""
-        return cls.load(DEFAULT_MODEL, threads=threads)
+        return cls.load(DEFAULT_MODEL, threads=threads, device=device)
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: ``"cpu"`` or ``"cuda:N"``."""
+        return self._native.device
 
     @property
     def version(self) -> str:
         """The version string from the model's metadata (``wifi_densepose.version``)."""
         return self._native.version
+
+    @property
+    def has_dense_pose(self) -> bool:
+        """Whether the model gives each slot a dense-pose patch (``dense_part``, ``dense_uv``)."""
+        return self._native.has_dense_pose
 
     @property
     def slots(self) -> int:
@@ -93,19 +111,27 @@ class Model:
 
         Returns ``presence`` ``(B, K)``, ``keypoints`` ``(B, K, 17, 3)`` (u, v, confidence),
         ``boxes`` ``(B, K, 4)`` and ``activity`` ``(B, K, 5)`` (probabilities over
-        :data:`ACTIVITIES`), all float32.
+        :data:`ACTIVITIES`), all float32; with dense pose (:attr:`has_dense_pose`) also
+        ``dense_part`` ``(B, K, 25, 8, 8)`` (probabilities over background and the 24
+        parts) and ``dense_uv`` ``(B, K, 2, 8, 8)``: each slot's patch of the room's
+        32 x 32 top-down raster, centred on the slot's mid-hip cell
+        (:func:`wifi_densepose.simdata.patch_origin`).
         """
         x = np.ascontiguousarray(windows, dtype=np.float32)
         if x.ndim == 3:
             x = x[None]
         out = self._native.predict(x)
         b, k = out["batch"], out["k"]
-        return {
+        result = {
             "presence": out["presence"].reshape(b, k),
             "keypoints": out["keypoints"].reshape(b, k, 17, 3),
             "boxes": out["boxes"].reshape(b, k, 4),
             "activity": out["activity"].reshape(b, k, len(ACTIVITIES)),
         }
+        if "dense_part" in out:
+            result["dense_part"] = out["dense_part"].reshape(b, k, DENSE_PARTS, PATCH, PATCH)
+            result["dense_uv"] = out["dense_uv"].reshape(b, k, 2, PATCH, PATCH)
+        return result
 
     def __repr__(self) -> str:
         return f"Model(version={self.version!r}, slots={self.slots})"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _native
+from .model import Model
 
 if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
     from typing_extensions import Self
@@ -64,6 +65,24 @@ def _load_config(config: None | Mapping[str, Any] | str | os.PathLike) -> str | 
     return json.dumps(dict(config))
 
 
+@functools.lru_cache(maxsize=1)
+def _default_model() -> Model:
+    # Loaded once per process and shared by every server (the engine serializes calls).
+    return Model.default()
+
+
+def _resolve_model(model: Model | str | os.PathLike | None) -> Model | None:
+    if model is None or isinstance(model, Model):
+        return model
+    if isinstance(model, str) and model == "default":
+        return _default_model()
+    if isinstance(model, (str, os.PathLike)):
+        return Model.load(model)
+    raise TypeError(
+        f"model must be 'default', a path, a wifi_densepose.Model or None, not {type(model).__name__}"
+    )
+
+
 _RUNNING: weakref.WeakSet[Server] = weakref.WeakSet()
 
 
@@ -90,6 +109,13 @@ class Server:
     ``config={"broker": {"url": "redis://host:6379", "node_id": "node-a"}}`` makes this one
     of several nodes sharing a Redis broker (docs/deployment.md): a client of any node
     receives every node's events and can resume on any node.
+
+    ``model`` is the pose model every environment infers with: ``"default"`` (the model
+    bundled in the wheel), a path to your own ONNX model, a loaded :class:`Model`, or
+    ``None`` for no inference (environments then report their sources only, unless a
+    simulation runs in oracle mode). Each environment gets one window inferred
+    ``inference_rate_hz`` times a second of its source's clock; windows of environments
+    due together run as one batch.
     """
 
     def __init__(
@@ -101,10 +127,15 @@ class Server:
         *,
         jwt_public_key: str | None = None,
         jwt_algorithm: str = "HS256",
+        model: Model | str | os.PathLike | None = "default",
+        inference_rate_hz: float = 30.0,
     ) -> None:
         self._native = _native.Server(
             host, port, jwt_secret, jwt_public_key, jwt_algorithm, _load_config(config)
         )
+        self._model_spec = model
+        self._inference_rate_hz = float(inference_rate_hz)
+        self._model: Model | None = None
         self._callbacks: dict[str, list[_Registered]] = {}
         self._lock = threading.Lock()
         #: Exceptions raised by callbacks so far (each is also logged).
@@ -112,10 +143,34 @@ class Server:
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Self:
+        model = _resolve_model(self._model_spec)  # a bad model fails before we listen
         self._native.start()
         _RUNNING.add(self)
         self._install_dispatcher()
+        self.set_model(model, self._inference_rate_hz)
         return self
+
+    # -- the model ---------------------------------------------------------------------
+    @property
+    def model(self) -> Model | None:
+        """The pose model in use (``None``: no inference)."""
+        return self._model
+
+    def set_model(
+        self, model: Model | str | os.PathLike | None, inference_rate_hz: float | None = None
+    ) -> None:
+        """Switches the model every environment infers with, from the next window (same
+        values as the constructor's ``model``)."""
+        resolved = _resolve_model(model)
+        rate = self._inference_rate_hz if inference_rate_hz is None else float(inference_rate_hz)
+        self._native.set_model(None if resolved is None else resolved._native, rate)
+        self._model, self._inference_rate_hz = resolved, rate
+
+    def model_info(self) -> dict | None:
+        """The model in use (version, source, rate) and its worker's counters: windows,
+        calls, mean and largest batch, failures, time busy."""
+        info = json.loads(self._native.model_info_json())
+        return info or None
 
     def stop(self) -> None:
         """Stops serving; clients get ``disconnect`` (server_shutdown). Never hangs: a
@@ -158,17 +213,29 @@ class Server:
             subject, list(environments) if environments is not None else None, int(ttl_s)
         )
 
-    def add_environment(self, environment_id: str, device: str | None = None) -> None:
+    def add_environment(
+        self,
+        environment_id: str,
+        device: str | None = None,
+        room: tuple[float, float] | None = None,
+    ) -> None:
         """Starts an environment (one task in the engine) that sources can feed and
-        clients can subscribe to. Idempotent."""
+        clients can subscribe to. Idempotent. ``room`` is the floor's (width, depth) in
+        metres, which scales the model's normalized coordinates (default 6 x 5; a
+        simulated source sets its own room's)."""
         self._native.add_environment(environment_id, device)
+        if room is not None:
+            width, depth = room
+            self._native.set_room(environment_id, float(width), float(depth))
 
     def inject_csi(
         self, environment_id: str, csi: Any, timestamps: Sequence[float] | None = None
     ) -> int:
         """Feeds complex64 CSI ``(n_tx, n_rx, n_sub)`` or a batch ``(n, n_tx, n_rx, n_sub)``
         into an environment; returns the number of frames. Waits (never drops) while the
-        environment's queue is full."""
+        environment's queue is full. ``timestamps`` (seconds) default to now for one
+        frame; a batch without them is taken as consecutive packets 10 ms apart (100 Hz,
+        the model's rate) ending now."""
         return self._native.inject_csi(
             environment_id, csi, list(timestamps) if timestamps is not None else None
         )

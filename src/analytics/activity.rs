@@ -188,6 +188,7 @@ mod tests {
                 bbox: [0.45, 0.45, 0.55, 0.55],
                 score: 0.9,
                 activity,
+                dense: None,
             };
             tr.update(t, &[d]);
             changes.extend(st.update(t, tr.tracks(), [6.0, 5.0]));

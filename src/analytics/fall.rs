@@ -407,6 +407,7 @@ mod tests {
             bbox: [0.45, 0.45, 0.55, 0.55],
             score: 0.9,
             activity: [0.2, 0.2, 0.2, 0.2, falling],
+            dense: None,
         }
     }
 

@@ -280,6 +280,7 @@ pub fn run_arrays(
                 ],
                 score: s,
                 activity: act,
+                dense: None,
             });
         }
         out.extend(engine.update(times[i], &dets));

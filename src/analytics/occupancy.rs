@@ -109,6 +109,7 @@ mod tests {
             bbox: [0.0, 0.0, 1.0, 1.0],
             score: 0.9,
             activity: [0.2; 5],
+            dense: None,
         }
     }
 

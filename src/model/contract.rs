@@ -9,6 +9,13 @@
 //!   room width`, `v = y / room depth` (top-down floor frame), confidence in `[0, 1]`.
 //! - `boxes` float32 `(B, K, 4)`: `[u_min, v_min, u_max, v_max]` in the same frame.
 //! - `activity` float32 `(B, K, 5)`: probabilities over [`ACTIVITY_NAMES`].
+//!
+//! Optional, both or neither (contract 2): the coarse dense pose of each slot, a patch of
+//! `PATCH x PATCH` cells of the room's top-down `GRID x GRID` raster centred on the
+//! slot's mid-hip cell:
+//! - `dense_part` float32 `(B, K, 25, PATCH, PATCH)`: probabilities over background and
+//!   the 24 DensePose parts;
+//! - `dense_uv` float32 `(B, K, 2, PATCH, PATCH)`: the parts' U, V in `[0, 1]`.
 
 use ort::value::ValueType;
 
@@ -20,6 +27,14 @@ pub const KEYPOINTS: usize = 17;
 pub const BOX: usize = 4;
 pub const ACTIVITY_NAMES: [&str; 5] = ["standing", "walking", "sitting", "lying", "falling"];
 pub const OUTPUTS: [&str; 4] = ["presence", "keypoints", "boxes", "activity"];
+/// The optional dense-pose outputs (a model has both or neither).
+pub const DENSE_OUTPUTS: [&str; 2] = ["dense_part", "dense_uv"];
+/// Background plus the 24 DensePose parts.
+pub const DENSE_PARTS: usize = 25;
+/// Cells on a side of a slot's dense-pose patch.
+pub const PATCH: usize = 8;
+/// Cells on a side of the room raster the patches are cut from.
+pub const GRID: usize = 32;
 /// Metadata key holding the model version string.
 pub const VERSION_KEY: &str = "wifi_densepose.version";
 
@@ -73,6 +88,20 @@ pub fn output_shape(name: &str) -> Vec<Dim> {
         "presence" => vec![Dim::Batch, Dim::Slots],
         "keypoints" => vec![Dim::Batch, Dim::Slots, Dim::Fixed(KEYPOINTS), Dim::Fixed(3)],
         "boxes" => vec![Dim::Batch, Dim::Slots, Dim::Fixed(BOX)],
+        "dense_part" => vec![
+            Dim::Batch,
+            Dim::Slots,
+            Dim::Fixed(DENSE_PARTS),
+            Dim::Fixed(PATCH),
+            Dim::Fixed(PATCH),
+        ],
+        "dense_uv" => vec![
+            Dim::Batch,
+            Dim::Slots,
+            Dim::Fixed(2),
+            Dim::Fixed(PATCH),
+            Dim::Fixed(PATCH),
+        ],
         _ => vec![Dim::Batch, Dim::Slots, Dim::Fixed(ACTIVITY_NAMES.len())],
     }
 }

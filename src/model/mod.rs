@@ -19,4 +19,4 @@ pub mod runtime;
 
 pub use contract::{ACTIVITY_NAMES, FEATURES, KEYPOINTS, WINDOW};
 pub use error::ModelError;
-pub use runtime::{init_runtime, runtime_initialized, Model, Prediction};
+pub use runtime::{init_runtime, runtime_initialized, Device, Model, Prediction};

@@ -8,7 +8,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::contract::{self, CHANNELS, FEATURES, INPUT, OUTPUTS, WINDOW};
+use super::contract::{self, CHANNELS, DENSE_OUTPUTS, FEATURES, INPUT, OUTPUTS, WINDOW};
 use super::error::ModelError;
 
 /// The ONNX Runtime minor version this build needs (`ort` feature `api-31`).
@@ -76,6 +76,49 @@ pub struct Prediction {
     pub boxes: Vec<f32>,
     /// `(batch, k, 5)`: activity probabilities.
     pub activity: Vec<f32>,
+    /// `(batch, k, 25, PATCH, PATCH)` part probabilities, when the model has dense pose.
+    pub dense_part: Option<Vec<f32>>,
+    /// `(batch, k, 2, PATCH, PATCH)` U, V, when the model has dense pose.
+    pub dense_uv: Option<Vec<f32>>,
+}
+
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// The CUDA execution provider on this GPU (needs the `onnxruntime-gpu` wheel).
+    Cuda(i32),
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+
+    /// `cpu`, `cuda` (GPU 0) or `cuda:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("device must be 'cpu', 'cuda' or 'cuda:N', not {s:?}");
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => {
+                let n = s.strip_prefix("cuda:").ok_or_else(bad)?;
+                n.parse::<i32>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(Device::Cuda)
+                    .ok_or_else(bad)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
 }
 
 /// A pose model that fits the contract, ready to run.
@@ -84,6 +127,8 @@ pub struct Model {
     k: usize,
     version: String,
     source: String,
+    device: Device,
+    dense: bool,
 }
 
 impl std::fmt::Debug for Model {
@@ -97,14 +142,19 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Loads an ONNX model file and checks it against the contract.
+    /// Loads an ONNX model file to run on the CPU and checks it against the contract.
     pub fn load(path: &Path, intra_threads: usize) -> Result<Model, ModelError> {
+        Self::load_on(path, intra_threads, Device::Cpu)
+    }
+
+    /// Loads an ONNX model file to run on `device`.
+    pub fn load_on(path: &Path, intra_threads: usize, device: Device) -> Result<Model, ModelError> {
         let source = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
             path: source.clone(),
             message: e.to_string(),
         })?;
-        Self::from_bytes(&bytes, &source, intra_threads)
+        Self::from_bytes(&bytes, &source, intra_threads, device)
     }
 
     /// Loads an ONNX model from memory; `source` names it in messages.
@@ -112,6 +162,7 @@ impl Model {
         bytes: &[u8],
         source: &str,
         intra_threads: usize,
+        device: Device,
     ) -> Result<Model, ModelError> {
         let env = ENV.get().ok_or(ModelError::NotInitialized)?;
         let load = |e: String| ModelError::Load {
@@ -119,6 +170,21 @@ impl Model {
             message: e,
         };
         let mut builder = Session::builder(env).map_err(|e| load(e.to_string()))?;
+        if let Device::Cuda(id) = device {
+            use ort::ep::ExecutionProvider;
+            // Asked for the GPU: a CPU-only runtime is an error, never a silent fallback.
+            let cuda = ort::ep::CUDA::default().with_device_id(id);
+            if !ort::ep::CUDA::is_available().unwrap_or(false) {
+                return Err(load(format!(
+                    "the CUDA execution provider is not in this ONNX Runtime build; install \
+                     the GPU build (`pip uninstall onnxruntime && pip install \
+                     \"onnxruntime-gpu>=1.{MIN_ORT_MINOR}\"`) or use device 'cpu'"
+                )));
+            }
+            builder = builder
+                .with_execution_providers([cuda.build().error_on_failure()])
+                .map_err(|e| load(format!("could not use CUDA device {id}: {e}")))?;
+        }
         if intra_threads > 0 {
             builder = builder
                 .with_intra_threads(intra_threads)
@@ -127,10 +193,11 @@ impl Model {
         let session = builder
             .commit_from_memory(bytes)
             .map_err(|e| load(e.to_string()))?;
-        let k = Self::check_contract(&session).map_err(|message| ModelError::Contract {
-            path: source.to_string(),
-            message,
-        })?;
+        let (k, dense) =
+            Self::check_contract(&session).map_err(|message| ModelError::Contract {
+                path: source.to_string(),
+                message,
+            })?;
         let version = session
             .metadata()
             .ok()
@@ -141,10 +208,13 @@ impl Model {
             k,
             version,
             source: source.to_string(),
+            device,
+            dense,
         })
     }
 
-    fn check_contract(session: &Session) -> Result<usize, String> {
+    /// K, and whether the model has the optional dense-pose outputs.
+    fn check_contract(session: &Session) -> Result<(usize, bool), String> {
         let inputs = session.inputs();
         if inputs.len() != 1 {
             let names: Vec<&str> = inputs.iter().map(|o| o.name()).collect();
@@ -185,7 +255,33 @@ impl Model {
                 &mut slots,
             )?;
         }
-        slots.ok_or_else(|| "no output fixes K".to_string())
+        let present: Vec<&str> = DENSE_OUTPUTS
+            .into_iter()
+            .filter(|n| session.outputs().iter().any(|o| o.name() == *n))
+            .collect();
+        if present.len() == 1 {
+            return Err(format!(
+                "dense pose needs both outputs {DENSE_OUTPUTS:?}; found only `{}`",
+                present[0]
+            ));
+        }
+        for name in &present {
+            let out = session.outputs().iter().find(|o| o.name() == *name);
+            contract::check(
+                "output",
+                name,
+                out.map(|o| o.dtype()),
+                &contract::output_shape(name),
+                &mut slots,
+            )?;
+        }
+        let k = slots.ok_or_else(|| "no output fixes K".to_string())?;
+        Ok((k, present.len() == DENSE_OUTPUTS.len()))
+    }
+
+    /// Whether the model gives dense pose (`dense_part`, `dense_uv`).
+    pub fn has_dense_pose(&self) -> bool {
+        self.dense
     }
 
     /// The model version string (ONNX metadata `wifi_densepose.version`).
@@ -196,6 +292,11 @@ impl Model {
     /// Person slots per window.
     pub fn slots(&self) -> usize {
         self.k
+    }
+
+    /// Where the model runs.
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// Where the model came from (a path, or a name).
@@ -242,6 +343,15 @@ impl Model {
             }
             Ok(data.to_vec())
         };
+        let patch = contract::PATCH * contract::PATCH;
+        let (dense_part, dense_uv) = if self.dense {
+            (
+                Some(take("dense_part", contract::DENSE_PARTS * patch)?),
+                Some(take("dense_uv", 2 * patch)?),
+            )
+        } else {
+            (None, None)
+        };
         Ok(Prediction {
             batch,
             k: self.k,
@@ -249,6 +359,8 @@ impl Model {
             keypoints: take("keypoints", contract::KEYPOINTS * 3)?,
             boxes: take("boxes", contract::BOX)?,
             activity: take("activity", contract::ACTIVITY_NAMES.len())?,
+            dense_part,
+            dense_uv,
         })
     }
 }

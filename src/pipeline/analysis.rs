@@ -1,18 +1,17 @@
 //! An environment's analysis stage: detections in; tracking and analytics events and
 //! `pose_data` frames (built from the tracks) out.
 //!
-//! Today its detections come from the simulator's ground truth (oracle mode, see
-//! [`Oracle`]); when the pose model lands, its detections take the same path, and only
-//! `model_version` changes.
+//! Its detections come from the pose model (through the shared inference worker) or,
+//! in oracle mode, from the simulator's ground truth (see [`super::environment::Oracle`]);
+//! both take the same path and only `model_version` differs.
 use serde_json::{json, Value};
 
-use super::environment::{Oracle, ORACLE_MODEL};
 use super::settings::RuntimeSettings;
 use crate::analytics::{Engine, EngineConfig};
 use crate::server::{Event, EventType, Publisher};
 use crate::sim::skeleton::KEYPOINT_NAMES;
 use crate::track::detection::MIN_KEYPOINT_CONF;
-use crate::track::{TrackerConfig, ACTIVITIES};
+use crate::track::{Detection, TrackerConfig, ACTIVITIES};
 
 /// pose_data frames per second at most: the highest rate any subscription may ask for.
 const POSE_FPS: f64 = 30.0;
@@ -23,29 +22,35 @@ pub struct Analysis {
     engine: Option<Engine>,
     room: [f64; 2],
     last_t: Option<f64>,
-    last_pose: Option<f64>,
+    /// When the next pose_data is due (source clock).
+    next_pose: Option<f64>,
     frame_id: u64,
 }
 
 impl Analysis {
-    /// One frame's detections at time `t` (seconds of the source's clock).
+    /// One frame's detections at time `t` (seconds of the source's clock), in the
+    /// normalized floor frame of a room `room_size` metres wide and deep, made by
+    /// `model_version`.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_detections(
         &mut self,
         t: f64,
-        mut oracle: Oracle,
+        mut detections: Vec<Detection>,
+        room_size: [f64; 2],
+        model_version: &str,
         settings: &RuntimeSettings,
         publisher: &Publisher,
         env: &str,
     ) {
         let threshold = settings.confidence_threshold;
-        oracle.detections.retain(|d| d.score >= threshold);
+        detections.retain(|d| d.score >= threshold);
         // A new room, or a source clock that went back (a simulation run restarted):
         // the old tracks mean nothing any more.
         let restart = self.last_t.is_some_and(|last| t < last);
-        if self.engine.is_none() || self.room != oracle.room_size || restart {
+        if self.engine.is_none() || self.room != room_size || restart {
             let config = EngineConfig {
                 tracker: TrackerConfig {
-                    room_size: oracle.room_size,
+                    room_size,
                     ..Default::default()
                 },
                 ..Default::default()
@@ -62,14 +67,14 @@ impl Analysis {
                     return;
                 }
             }
-            self.room = oracle.room_size;
-            self.last_pose = None;
+            self.room = room_size;
+            self.next_pose = None;
         }
         self.last_t = Some(t);
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
-        for out in engine.update(t, &oracle.detections) {
+        for out in engine.update(t, &detections) {
             let is_fall = out.event_type == EventType::ActivityEvent
                 && out
                     .data
@@ -82,14 +87,17 @@ impl Analysis {
             publisher.publish(Event::new(out.event_type, out.data, Some(env.to_string())));
         }
         self.frame_id += 1;
-        if self
-            .last_pose
-            .is_some_and(|last| t - last < 1.0 / POSE_FPS - 1e-6)
-        {
+        // A schedule rather than a minimum gap: detections every 30-40 ms (a 100 Hz
+        // source inferred every third packet) still give 30 pose_data a second.
+        if self.next_pose.is_some_and(|due| t + 1e-3 < due) {
             return;
         }
-        self.last_pose = Some(t);
-        let data = pose_frame(engine, self.frame_id, env);
+        let period = 1.0 / POSE_FPS;
+        self.next_pose = Some(match self.next_pose {
+            Some(due) => (due + period).max(t),
+            None => t + period,
+        });
+        let data = pose_frame(engine, self.frame_id, env, model_version, t);
         publisher.publish(Event::new(EventType::PoseData, data, Some(env.to_string())));
     }
 }
@@ -97,7 +105,15 @@ impl Analysis {
 /// The spec's pose_data for the engine's active tracks. Coordinates are the model's
 /// frame: the floor seen from above, normalized to the unit square (`docs/simulator.md`);
 /// `position` and `velocity` are in metres and metres per second.
-fn pose_frame(engine: &Engine, frame_id: u64, env: &str) -> Value {
+/// `source_time` is the source clock time of the newest CSI packet the frame used: Unix
+/// seconds at reception for live sources, so a client can measure CSI-to-client latency.
+fn pose_frame(
+    engine: &Engine,
+    frame_id: u64,
+    env: &str,
+    model_version: &str,
+    source_time: f64,
+) -> Value {
     let persons: Vec<Value> = engine
         .tracker
         .tracks()
@@ -126,6 +142,17 @@ fn pose_frame(engine: &Engine, frame_id: u64, env: &str) -> Value {
                                "confidence": round3(k[2]), "visible": k[2] >= MIN_KEYPOINT_CONF})
                     })
                     .collect();
+                if let Some(dense) = &d.dense {
+                    // Only for subscriptions with include_dense_pose (the bus strips it).
+                    let cells: Vec<Value> = dense
+                        .cells
+                        .iter()
+                        .map(|&(r, c, part, u, v)| {
+                            json!([r, c, part, round3(u as f64), round3(v as f64)])
+                        })
+                        .collect();
+                    p["dense_pose"] = json!({"grid": dense.grid, "cells": cells});
+                }
             }
             if let Some((class, conf)) = engine.activity.current(t.track_id) {
                 p["activity"] = json!({"type": ACTIVITIES[class], "confidence": round3(conf),
@@ -138,7 +165,8 @@ fn pose_frame(engine: &Engine, frame_id: u64, env: &str) -> Value {
         "frame_id": frame_id,
         "environment_id": env,
         "persons": persons,
-        "metadata": {"model_version": ORACLE_MODEL, "coordinates": "floor_normalized"},
+        "metadata": {"model_version": model_version, "coordinates": "floor_normalized",
+                     "source_time": source_time},
     })
 }
 

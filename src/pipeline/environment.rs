@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::model_stage::{ModelSlot, ModelStage, ModelStats, StageProblem};
 use super::sequence::SequenceTracker;
 use crate::csi::CsiFrame;
 use crate::server::{Event, EventType, Publisher};
@@ -33,7 +34,13 @@ pub enum Input {
     },
     /// A source that ends on purpose (a replay that finished): no stall alarm follows.
     SourceEnded { source: String, reason: String },
+    /// The room's floor size in metres (width, depth): the frame the model's normalized
+    /// coordinates are scaled by. A simulated source sends its room's.
+    RoomSize([f64; 2]),
 }
+
+/// The room an environment assumes until told otherwise (the simulator's default room).
+pub const DEFAULT_ROOM: [f64; 2] = [6.0, 5.0];
 
 /// Health of one source, as `hardware_event`s and `environment_stats` report it.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +63,11 @@ pub struct EnvironmentStats {
     pub frame_rate: f64,
     pub last_shape: Option<[usize; 3]>,
     pub sources: BTreeMap<String, SourceStats>,
+    /// The model stage's counters.
+    pub model: ModelStats,
+    /// The version of the model whose answers this environment last used.
+    pub model_version: Option<String>,
+    pub room_size: Option<[f64; 2]>,
     recent: std::collections::VecDeque<Instant>,
 }
 
@@ -85,6 +97,8 @@ impl EnvironmentStats {
             "frame_rate": self.frame_rate,
             "shape": self.last_shape,
             "sources": sources,
+            "room_size": self.room_size,
+            "model": self.model.to_json(self.model_version.as_deref()),
         })
     }
 }
@@ -99,25 +113,36 @@ pub struct EnvironmentHandle {
     pub queue_capacity: usize,
 }
 
+/// What every environment of a server shares with it.
+#[derive(Clone)]
+pub struct EnvironmentContext {
+    pub publisher: Publisher,
+    pub settings: super::settings::SharedSettings,
+    pub model: ModelSlot,
+    /// A source silent this long is reported stopped.
+    pub stall_timeout: Duration,
+    /// Frames an environment's input queue holds.
+    pub queue_capacity: usize,
+}
+
 impl EnvironmentHandle {
     /// Starts the environment's task on `runtime`.
     pub fn spawn(
         runtime: &tokio::runtime::Handle,
         id: String,
         device: Option<String>,
-        publisher: Publisher,
-        settings: super::settings::SharedSettings,
-        stall_timeout: Duration,
-        queue_capacity: usize,
+        ctx: EnvironmentContext,
     ) -> Self {
+        let queue_capacity = ctx.queue_capacity;
         let (tx, rx) = mpsc::channel(queue_capacity);
         let stats = Arc::new(Mutex::new(EnvironmentStats::default()));
         let env = Environment {
             id: id.clone(),
-            settings,
+            settings: ctx.settings,
+            model: ctx.model,
             stats: stats.clone(),
-            publisher,
-            stall_timeout,
+            publisher: ctx.publisher,
+            stall_timeout: ctx.stall_timeout,
         };
         runtime.spawn(env.run(rx));
         EnvironmentHandle {
@@ -138,6 +163,7 @@ impl EnvironmentHandle {
 struct Environment {
     id: String,
     settings: super::settings::SharedSettings,
+    model: ModelSlot,
     stats: Arc<Mutex<EnvironmentStats>>,
     publisher: Publisher,
     stall_timeout: Duration,
@@ -151,26 +177,128 @@ impl Environment {
     async fn run(self, mut rx: mpsc::Receiver<Input>) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut analysis = super::analysis::Analysis::default();
+        let (answers_tx, mut answers) = mpsc::unbounded_channel();
+        let mut stage = ModelStage::new(answers_tx);
+        let mut room = DEFAULT_ROOM;
+        self.stats.lock().room_size = Some(room);
         loop {
             tokio::select! {
                 input = rx.recv() => match input {
                     Some(Input::Frame { source, frame, oracle }) => {
-                        let t = frame.timestamp;
-                        self.on_frame(source, frame);
-                        if let Some(o) = oracle {
-                            let settings = self.settings.read().clone();
-                            analysis.on_detections(t, *o, &settings, &self.publisher, &self.id);
+                        self.on_frame(source, &frame);
+                        match oracle {
+                            // Oracle detections stand in for the model's (never both).
+                            Some(o) => {
+                                let settings = self.settings.read().clone();
+                                analysis.on_detections(frame.timestamp, o.detections, o.room_size,
+                                    ORACLE_MODEL, &settings, &self.publisher, &self.id);
+                            }
+                            None => {
+                                let due = self.feed_model(&mut stage, &frame);
+                                if let Some(service) = due {
+                                    if stage.in_flight() {
+                                        // The model is behind: wait for its answer (back-pressure).
+                                        self.stats.lock().model.waits += 1;
+                                        if let Some(answer) = answers.recv().await {
+                                            self.on_answer(answer, &mut stage, &mut analysis, room);
+                                        }
+                                    }
+                                    let problem = {
+                                        let mut st = self.stats.lock();
+                                        stage.submit(&service, frame.timestamp, &mut st.model)
+                                    };
+                                    if let Some(p) = problem {
+                                        self.model_problem(p);
+                                    }
+                                }
+                            }
                         }
                     }
                     Some(Input::SourceEnded { source, reason }) => self.on_source_ended(source, reason),
+                    Some(Input::RoomSize(size)) => {
+                        room = size;
+                        self.stats.lock().room_size = Some(size);
+                    }
                     None => return, // the server dropped the environment
                 },
+                Some(answer) = answers.recv() => {
+                    self.on_answer(answer, &mut stage, &mut analysis, room);
+                }
                 _ = tick.tick() => self.check_sources(),
             }
         }
     }
 
-    fn on_frame(&self, source: String, frame: CsiFrame) {
+    /// Hands a frame to the model stage when the server has a model; returns the model
+    /// when a window is due.
+    fn feed_model(
+        &self,
+        stage: &mut ModelStage,
+        frame: &CsiFrame,
+    ) -> Option<std::sync::Arc<super::inference::InferenceService>> {
+        let service = self.model.read().clone()?; // no model: sources and rates only
+        let due = {
+            let mut st = self.stats.lock();
+            stage.on_frame(frame, service.rate_hz(), &mut st.model)
+        };
+        match due {
+            Ok(true) => Some(service),
+            Ok(false) => None,
+            Err(p) => {
+                self.model_problem(p);
+                None
+            }
+        }
+    }
+
+    /// The model answered a window: its detections go on to tracking and analytics.
+    fn on_answer(
+        &self,
+        answer: super::inference::Inferred,
+        stage: &mut ModelStage,
+        analysis: &mut super::analysis::Analysis,
+        room: [f64; 2],
+    ) {
+        let version = {
+            let mut st = self.stats.lock();
+            let v = stage.on_answer(&answer, &mut st.model);
+            if v.is_some() {
+                st.model_version.clone_from(&v);
+            }
+            v
+        };
+        let Some(version) = version else { return };
+        match answer.detections {
+            Ok(detections) => {
+                let settings = self.settings.read().clone();
+                analysis.on_detections(
+                    answer.t,
+                    detections,
+                    room,
+                    &version,
+                    &settings,
+                    &self.publisher,
+                    &self.id,
+                );
+            }
+            Err(e) => {
+                if let Some(p) = stage.failed(&e) {
+                    self.model_problem(p);
+                }
+            }
+        }
+    }
+
+    fn model_problem(&self, p: StageProblem) {
+        self.publisher.publish(Event::new(
+            EventType::SystemEvent,
+            json!({"event": "component_error", "component": "model", "severity": p.severity,
+                   "message": p.message}),
+            Some(self.id.clone()),
+        ));
+    }
+
+    fn on_frame(&self, source: String, frame: &CsiFrame) {
         let now = Instant::now();
         let unix = unix_now();
         let mut events = Vec::new();
@@ -233,8 +361,6 @@ impl Environment {
         for e in events {
             self.publisher.publish(e);
         }
-        // The later stages (condition → window → infer → track → analyse) take the frame
-        // here as they land; until then an environment reports sources and rates only.
     }
 
     fn on_source_ended(&self, source: String, reason: String) {

@@ -5,23 +5,35 @@
 //! speed, ESP32 nodes streaming over UDP. The task keeps per-source health (sequence gaps,
 //! reordering, stalls) and reports it as `hardware_event`s; the server's monitor reports
 //! measured `performance_update`s. The later stages of the data flow (condition, infer,
-//! track, analyse) plug in where `Environment::on_frame` hands the frame on.
+//! track, analyse) follow: [`windows`] conditions frames into model windows, the shared
+//! [`inference`] worker batches the windows of every environment due at once, and each
+//! environment's analysis stage tracks the detections that come back. Without a model,
+//! an environment reports sources and rates only; a simulator in oracle mode feeds
+//! detections from its ground truth instead.
 //!
 //! [`CsiFrame`]: crate::csi::CsiFrame
 
 mod analysis;
 mod environment;
+mod health;
+pub mod inference;
+mod model_stage;
 mod monitor;
 mod replay;
 mod sequence;
 mod settings;
 mod simulate;
 mod udp;
+pub mod windows;
 
 pub use environment::{
-    unix_now, EnvironmentHandle, EnvironmentStats, Input, Oracle, SourceStats, ORACLE_MODEL,
+    unix_now, EnvironmentContext, EnvironmentHandle, EnvironmentStats, Input, Oracle, SourceStats,
+    DEFAULT_ROOM, ORACLE_MODEL,
 };
-pub use monitor::{spawn_monitor, MonitorSource, ProcessSample};
+pub use health::{EnvironmentTick, ModelTick, Status as HealthStatus};
+pub use inference::InferenceService;
+pub use model_stage::{ModelSlot, ModelStats};
+pub use monitor::{spawn_monitor, InferenceTotals, MonitorSource, ProcessSample};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
 pub use settings::{RuntimeSettings, SharedSettings, SETTINGS};

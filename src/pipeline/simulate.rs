@@ -53,6 +53,12 @@ pub fn spawn_simulation(
                 }
             };
             p.total.fetch_add(sim.n_frames() as u64, Ordering::Relaxed);
+            // The model's coordinates are scaled by the room: tell the environment ours.
+            let room = Input::RoomSize([sim.room.size[0], sim.room.size[1]]);
+            if tx.send(room).await.is_err() {
+                *p.error.lock() = Some("the environment was removed".into());
+                break;
+            }
             let mut ws = Workspace::default();
             // A live source stamps frames in Unix time: the run's simulated seconds on a
             // base taken when it starts (wall-clock time at speed 1; at other speeds the

@@ -36,24 +36,46 @@ fn model_init_runtime(py: Python<'_>, lib_path: PathBuf) -> PyResult<()> {
 
 /// A loaded pose model.
 #[pyclass(name = "NativeModel", module = "wifi_densepose._native", frozen)]
-struct NativeModel {
-    inner: model::Model,
+pub struct NativeModel {
+    inner: std::sync::Arc<model::Model>,
+}
+
+impl NativeModel {
+    /// The model, shared with a server's inference worker.
+    pub fn shared(&self) -> std::sync::Arc<model::Model> {
+        self.inner.clone()
+    }
 }
 
 #[pymethods]
 impl NativeModel {
     #[staticmethod]
-    #[pyo3(signature = (path, threads=1))]
-    fn load(py: Python<'_>, path: PathBuf, threads: usize) -> PyResult<Self> {
+    #[pyo3(signature = (path, threads=1, device="cpu"))]
+    fn load(py: Python<'_>, path: PathBuf, threads: usize, device: &str) -> PyResult<Self> {
+        let device: model::Device = device
+            .parse()
+            .map_err(pyo3::exceptions::PyValueError::new_err)?;
         let inner = py
-            .detach(|| model::Model::load(&path, threads))
+            .detach(|| model::Model::load_on(&path, threads, device))
             .map_err(err)?;
-        Ok(NativeModel { inner })
+        Ok(NativeModel {
+            inner: std::sync::Arc::new(inner),
+        })
     }
 
     #[getter]
     fn version(&self) -> String {
         self.inner.version().to_string()
+    }
+
+    #[getter]
+    fn device(&self) -> String {
+        self.inner.device().to_string()
+    }
+
+    #[getter]
+    fn has_dense_pose(&self) -> bool {
+        self.inner.has_dense_pose()
     }
 
     #[getter]
@@ -102,13 +124,49 @@ impl NativeModel {
         d.set_item("keypoints", arr(p.keypoints))?;
         d.set_item("boxes", arr(p.boxes))?;
         d.set_item("activity", arr(p.activity))?;
+        if let (Some(part), Some(uv)) = (p.dense_part, p.dense_uv) {
+            d.set_item("dense_part", arr(part))?;
+            d.set_item("dense_uv", arr(uv))?;
+        }
         Ok(d)
     }
+}
+
+/// The windows the live pipeline would give the model for a recording `(n, n_tx, 3,
+/// n_sub)` complex64, hop 1: `(n - 31, 2, 32, 90)` float32 (compare
+/// `wifi_densepose.features.windows_from_recording`).
+#[pyfunction]
+fn live_windows<'py>(
+    py: Python<'py>,
+    csi: numpy::PyReadonlyArray4<'py, num_complex::Complex32>,
+) -> PyResult<Bound<'py, numpy::PyArray4<f32>>> {
+    let frames: Vec<crate::csi::CsiFrame> = csi
+        .as_array()
+        .outer_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            crate::csi::CsiFrame::from_csi(
+                i as f64 * 0.01,
+                f.to_owned(),
+                crate::csi::CsiFormat::Injected,
+            )
+        })
+        .collect();
+    let flat = py
+        .detach(|| crate::pipeline::windows::recording_windows(&frames))
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let per = model::contract::CHANNELS * model::WINDOW * model::FEATURES;
+    let n = flat.len() / per;
+    let shape = (n, model::contract::CHANNELS, model::WINDOW, model::FEATURES);
+    let arr = ndarray::Array4::from_shape_vec(shape, flat)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(arr.into_pyarray(py))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ModelLoadError", m.py().get_type::<ModelLoadError>())?;
     m.add_function(wrap_pyfunction!(model_init_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(live_windows, m)?)?;
     m.add_class::<NativeModel>()?;
     Ok(())
 }

@@ -191,6 +191,36 @@ impl PyServer {
         })
     }
 
+    /// Sets the pose model every environment infers with (`None`: no inference).
+    #[pyo3(signature = (model, rate_hz=30.0))]
+    fn set_model(&self, model: Option<&super::model::NativeModel>, rate_hz: f64) -> PyResult<()> {
+        if !rate_hz.is_finite() || rate_hz <= 0.0 || rate_hz > 1000.0 {
+            return Err(PyValueError::new_err(format!(
+                "the inference rate must be above 0 and at most 1000 windows per second, not {rate_hz}"
+            )));
+        }
+        let model = model.map(|m| m.shared());
+        self.with(|s| s.set_model(model, rate_hz).map_err(to_py))
+    }
+
+    /// The model in use and its worker's counters, as JSON text (`null` without one).
+    fn model_info_json(&self) -> PyResult<String> {
+        self.with(|s| Ok(s.model_info().unwrap_or_default().to_string()))
+    }
+
+    /// The room's floor size in metres (width, depth), for the model's coordinates.
+    fn set_room(
+        &self,
+        py: Python<'_>,
+        environment_id: &str,
+        width_m: f64,
+        depth_m: f64,
+    ) -> PyResult<()> {
+        let server = self.server()?;
+        py.detach(|| server.set_room(environment_id, [width_m, depth_m]))
+            .map_err(to_py)
+    }
+
     /// Feeds CSI into an environment: complex64 `(n_tx, n_rx, n_sub)` or a batch
     /// `(n, n_tx, n_rx, n_sub)`; `timestamps` (seconds) default to now.
     #[pyo3(signature = (environment_id, csi, timestamps=None))]
@@ -546,6 +576,9 @@ impl UdpListener {
     }
 }
 
+/// The spacing assumed between the frames of an injected batch without timestamps.
+const DEFAULT_PACKET_INTERVAL_S: f64 = 0.01;
+
 /// Frames from a complex64 array `(n_tx, n_rx, n_sub)` or `(n, n_tx, n_rx, n_sub)`.
 fn frames_from_numpy(
     csi: &Bound<'_, PyAny>,
@@ -592,12 +625,18 @@ fn frames_from_numpy(
             )));
         }
     }
+    // Without timestamps a batch is taken as consecutive packets at the contract's 100 Hz
+    // ending now (one frame: now), so the model stage sees their true spacing.
     let now = crate::pipeline::unix_now();
     Ok(batch
         .outer_iter()
         .enumerate()
         .map(|(i, f)| {
-            let t = timestamps.as_ref().map_or(now, |ts| ts[i]);
+            let t = timestamps
+                .as_ref()
+                .map_or(now - (n - 1 - i) as f64 * DEFAULT_PACKET_INTERVAL_S, |ts| {
+                    ts[i]
+                });
             crate::csi::CsiFrame::from_csi(t, f.to_owned(), crate::csi::CsiFormat::Injected)
         })
         .collect())

@@ -206,6 +206,7 @@ where
     tokio::pin!(expiry_sleep);
     let mut expired = false;
     let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH);
+    let mut flushed = false;
     loop {
         if done.end.lock().unwrap().is_some() {
             // yawc may have queued a close frame (protocol error, hard size limit): send it.
@@ -214,8 +215,16 @@ where
         }
         let closing = {
             let mut st = session.state.lock();
-            if st.closing.is_none() {
-                let n = st.queue.len().min(BATCH);
+            // A server shutting down still delivers, once, everything queued when it
+            // closed (its own system_stopping included); other closes skip the queue.
+            let last_flush = st.closing == Some(CloseReason::ServerShutdown) && !flushed;
+            if st.closing.is_none() || last_flush {
+                let n = if last_flush {
+                    flushed = true;
+                    st.queue.len()
+                } else {
+                    st.queue.len().min(BATCH)
+                };
                 batch.extend(st.queue.drain(..n));
                 let alerts = batch.iter().filter(|o| o.class == ItemClass::Alert).count();
                 st.alerts_queued -= alerts;
@@ -224,6 +233,11 @@ where
             st.closing
         };
         if let Some(reason) = closing {
+            if !batch.is_empty() {
+                let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
+                let _ = tokio::time::timeout(shared.config.write_timeout, written).await;
+                batch.clear();
+            }
             send_goodbye(shared, session, sink, reason).await;
             return Some(reason);
         }

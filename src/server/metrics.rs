@@ -53,6 +53,17 @@ impl Metrics {
         self.latency_sum_ns.fetch_add(sum_ns, Relaxed);
     }
 
+    /// Delivery latency so far: messages per histogram bucket as (upper bound in
+    /// seconds, count), and the total (messages slower than the last bound are only in it).
+    pub fn latency_histogram(&self) -> (Vec<(f64, u64)>, u64) {
+        let buckets = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.latency_buckets)
+            .map(|(b, c)| (*b, c.load(Relaxed)))
+            .collect();
+        (buckets, self.latency_count.load(Relaxed))
+    }
+
     /// (sum of delivery latencies in seconds, messages) so far.
     pub fn latency_totals(&self) -> (f64, u64) {
         (

@@ -94,6 +94,32 @@ impl crate::pipeline::MonitorSource for Publisher {
     fn latency(&self) -> (f64, u64) {
         self.0.metrics.latency_totals()
     }
+    fn latency_histogram(&self) -> (Vec<(f64, u64)>, u64) {
+        self.0.metrics.latency_histogram()
+    }
+    fn environments(&self) -> Vec<crate::pipeline::EnvironmentTick> {
+        self.0
+            .pipelines
+            .lock()
+            .values()
+            .map(|e| crate::pipeline::EnvironmentTick {
+                id: e.id.clone(),
+                queue_len: e.queue_len(),
+                queue_capacity: e.queue_capacity,
+            })
+            .collect()
+    }
+    fn inference(&self) -> Option<crate::pipeline::InferenceTotals> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let model = self.0.model.read();
+        let c = &model.as_ref()?.counters;
+        Some(crate::pipeline::InferenceTotals {
+            calls: c.calls.load(Relaxed),
+            windows: c.windows.load(Relaxed),
+            failures: c.failures.load(Relaxed),
+            busy_s: c.busy_us.load(Relaxed) as f64 / 1e6,
+        })
+    }
     fn connections(&self) -> u64 {
         self.0
             .metrics
@@ -152,6 +178,7 @@ impl Server {
             shutdown: shutdown_rx,
             pipelines: Default::default(),
             settings: Default::default(),
+            model: Default::default(),
             broker,
         });
         // ---- broker (several nodes): connect before serving, degraded if it cannot ----
@@ -211,21 +238,61 @@ impl Server {
         let mut pipelines = self.shared.pipelines.lock();
         if !pipelines.contains_key(id) {
             let rt = &self.handle;
-            let handle = EnvironmentHandle::spawn(
-                rt,
-                id.to_string(),
-                device.map(String::from),
-                self.publisher(),
-                self.shared.settings.clone(),
-                self.shared.config.stall_timeout,
-                self.shared.config.environment_queue,
-            );
+            let ctx = crate::pipeline::EnvironmentContext {
+                publisher: self.publisher(),
+                settings: self.shared.settings.clone(),
+                model: self.shared.model.clone(),
+                stall_timeout: self.shared.config.stall_timeout,
+                queue_capacity: self.shared.config.environment_queue,
+            };
+            let handle =
+                EnvironmentHandle::spawn(rt, id.to_string(), device.map(String::from), ctx);
             pipelines.insert(id.to_string(), handle);
         }
         self.shared.environments.write().insert(id.to_string());
         if let Some(b) = &self.shared.broker {
             b.register(id);
         }
+    }
+
+    /// Sets the pose model every environment infers with (`None`: no inference; the
+    /// environments report their sources only, or run on oracle detections). Windows are
+    /// due `rate_hz` times a second per environment; a new model takes over from the
+    /// next window.
+    pub fn set_model(
+        &self,
+        model: Option<Arc<crate::model::Model>>,
+        rate_hz: f64,
+    ) -> Result<(), ServerError> {
+        let service = match model {
+            Some(m) => Some(
+                crate::pipeline::InferenceService::start(m, rate_hz)
+                    .map_err(|e| ServerError::Runtime(format!("inference worker: {e}")))?,
+            ),
+            None => None,
+        };
+        *self.shared.model.write() = service;
+        Ok(())
+    }
+
+    /// The model in use and its worker's counters (`None` without a model).
+    pub fn model_info(&self) -> Option<serde_json::Value> {
+        self.shared.model.read().as_ref().map(|s| s.to_json())
+    }
+
+    /// Tells an environment its room's floor size in metres (width, depth): the frame
+    /// the model's normalized coordinates are scaled by (default
+    /// [`crate::pipeline::DEFAULT_ROOM`]).
+    pub fn set_room(&self, environment_id: &str, size: [f64; 2]) -> Result<(), ServerError> {
+        if !size.iter().all(|x| x.is_finite() && *x > 0.0) {
+            return Err(ServerError::InvalidConfig(format!(
+                "room size must be two positive numbers of metres, got {size:?}"
+            )));
+        }
+        let env = self.pipeline(environment_id)?;
+        env.tx
+            .blocking_send(crate::pipeline::Input::RoomSize(size))
+            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))
     }
 
     /// Changes runtime settings (`pipeline::SETTINGS`) for every environment, all or
@@ -474,6 +541,14 @@ impl Server {
         if self.stopped.swap(true, SeqCst) {
             return;
         }
+        // Clients subscribed to system_event hear why they are about to be disconnected
+        // (the writers deliver what is queued before the goodbye).
+        self.publisher().publish(Event::new(
+            EventType::SystemEvent,
+            serde_json::json!({"event": "system_stopping", "status": "stopping",
+                               "severity": "info", "message": "the server is shutting down"}),
+            None,
+        ));
         if let Some(b) = self.shared.broker.clone() {
             // Give the leases back so another node can take over at once (bounded).
             let (tx, rx) = std::sync::mpsc::channel();

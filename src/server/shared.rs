@@ -25,6 +25,8 @@ pub struct Shared {
     pub pipelines: Mutex<HashMap<String, crate::pipeline::EnvironmentHandle>>,
     /// Settings changeable at run time (`Server::configure`), shared by every environment.
     pub settings: crate::pipeline::SharedSettings,
+    /// The pose model every environment infers with (none until `Server::set_model`).
+    pub model: crate::pipeline::ModelSlot,
     /// The broker shared with other nodes, when one is configured (`broker/`).
     pub broker: Option<std::sync::Arc<super::broker::Broker>>,
 }

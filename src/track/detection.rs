@@ -34,6 +34,18 @@ pub struct Detection {
     pub score: f64,
     /// Class scores in [`ACTIVITIES`] order (probabilities; need not sum to one).
     pub activity: [f64; N_ACTIVITIES],
+    /// The coarse dense pose, when the model gives one.
+    pub dense: Option<std::sync::Arc<DensePatch>>,
+}
+
+/// A person's coarse dense pose: the foreground cells of a patch of the room's top-down
+/// raster (`grid x grid` cells over the floor, rows along v, columns along u).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DensePatch {
+    /// Cells on a side of the room raster.
+    pub grid: usize,
+    /// `(row, column, part 1..=24, u, v)` of each cell the person covers.
+    pub cells: Vec<(i32, i32, u8, f32, f32)>,
 }
 
 impl Detection {
@@ -122,6 +134,7 @@ mod tests {
             bbox: [0.4, 0.4, 0.6, 0.6],
             score: 0.9,
             activity: [0.1, 0.1, 0.1, 0.6, 0.1],
+            dense: None,
         }
     }
 

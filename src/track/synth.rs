@@ -116,6 +116,7 @@ impl Synth {
                 bbox,
                 score: self.rng.gen_range(0.55..1.0),
                 activity,
+                dense: None,
             });
         }
         // Ghosts: Poisson-like count (at most 3 per frame).
@@ -142,6 +143,7 @@ impl Synth {
                 bbox: [cu - 0.3 / w, cv - 0.3 / d, cu + 0.3 / w, cv + 0.3 / d],
                 score: self.rng.gen_range(0.3..0.8),
                 activity,
+                dense: None,
             });
         }
         out

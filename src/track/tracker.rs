@@ -436,6 +436,7 @@ mod tests {
             bbox: [u - 0.02, v - 0.02, u + 0.02, v + 0.02],
             score: 0.9,
             activity: [0.2; 5],
+            dense: None,
         }
     }
 

@@ -1,0 +1,178 @@
+//! An environment's model stage: frames in, a window to the shared inference worker when
+//! one is due, detections back.
+//!
+//! Windows are due `rate_hz` times a second of the source's clock (30 by default, the
+//! highest pose_data rate a subscription can ask for): on a 100 Hz source about every
+//! third packet, on a 30 Hz source every packet. An environment keeps at most one window
+//! in flight: when the next falls due before the last is answered, the environment waits
+//! for the answer (counted as `waits`). So no window is skipped — a recording replayed
+//! flat out is inferred window for window — and a model slower than a live source shows
+//! as back-pressure on the environment's bounded input queue (a UDP source then drops
+//! and counts packets), never as an unbounded backlog.
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::inference::{InferenceService, Inferred};
+use super::windows::{WindowBuilder, WindowError};
+use crate::csi::CsiFrame;
+
+/// Where environments find the server's model (none until one is set).
+pub type ModelSlot = Arc<RwLock<Option<Arc<InferenceService>>>>;
+
+/// What the model stage has done, for `environment_stats`.
+#[derive(Debug, Clone, Default)]
+pub struct ModelStats {
+    pub windows_submitted: u64,
+    /// Times a window fell due with the last still in flight, so frames waited for it.
+    pub waits: u64,
+    pub windows_answered: u64,
+    pub failures: u64,
+    /// Frames that could not become features (wrong antenna count, non-finite CSI).
+    pub frames_unusable: u64,
+    pub last_error: Option<String>,
+    /// Submission to answer of the last window, seconds.
+    pub last_latency_s: f64,
+    pub last_batch: usize,
+}
+
+impl ModelStats {
+    pub fn to_json(&self, model_version: Option<&str>) -> Value {
+        json!({
+            "model_version": model_version,
+            "windows_submitted": self.windows_submitted,
+            "waits": self.waits,
+            "windows_answered": self.windows_answered,
+            "failures": self.failures,
+            "frames_unusable": self.frames_unusable,
+            "last_error": self.last_error,
+            "last_latency_ms": self.last_latency_s * 1e3,
+            "last_batch": self.last_batch,
+        })
+    }
+}
+
+/// A problem worth one `system_event` (repeats of the same message are not re-sent).
+pub struct StageProblem {
+    pub message: String,
+    pub severity: &'static str,
+}
+
+pub struct ModelStage {
+    windows: WindowBuilder,
+    next_due: Option<f64>,
+    in_flight: Option<Arc<InferenceService>>,
+    reported: Option<String>,
+    reply: mpsc::UnboundedSender<Inferred>,
+    scratch: Vec<f32>,
+}
+
+impl ModelStage {
+    pub fn new(reply: mpsc::UnboundedSender<Inferred>) -> Self {
+        ModelStage {
+            windows: WindowBuilder::new(),
+            next_due: None,
+            in_flight: None,
+            reported: None,
+            reply,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Takes a frame; returns whether a window is due now (see [`ModelStage::submit`]).
+    pub fn on_frame(
+        &mut self,
+        frame: &CsiFrame,
+        rate_hz: f64,
+        stats: &mut ModelStats,
+    ) -> Result<bool, StageProblem> {
+        let t = frame.timestamp;
+        if self.next_due.is_some_and(|due| t + 1e-3 < due - 1.0) {
+            // The source clock went back (a new simulation run, a restarted replay).
+            self.next_due = None;
+        }
+        match self.windows.push(frame) {
+            Ok(false) => return Ok(false),
+            Ok(true) => {}
+            Err(e) => {
+                stats.frames_unusable += 1;
+                stats.last_error = Some(e.to_string());
+                let severity = match e {
+                    WindowError::Unsupported(_) => "warning",
+                    WindowError::Frame(_) => "info",
+                };
+                return match self.report(e.to_string(), severity) {
+                    Some(p) => Err(p),
+                    None => Ok(false),
+                };
+            }
+        }
+        // A millisecond of slack: packets stamped exactly on the period are due.
+        if self.next_due.is_some_and(|due| t + 1e-3 < due) {
+            return Ok(false);
+        }
+        let period = 1.0 / rate_hz;
+        self.next_due = Some(match self.next_due {
+            // Keep the cadence, but never owe a burst after a pause.
+            Some(due) => (due + period).max(t),
+            None => t + period,
+        });
+        Ok(true)
+    }
+
+    /// Whether a window is with the model.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Sends the current window (its last packet at `t`) to `service`. Call when
+    /// [`ModelStage::on_frame`] says one is due and none is in flight.
+    pub fn submit(
+        &mut self,
+        service: &Arc<InferenceService>,
+        t: f64,
+        stats: &mut ModelStats,
+    ) -> Option<StageProblem> {
+        self.scratch.clear();
+        self.windows.write_window(&mut self.scratch);
+        let window = std::mem::take(&mut self.scratch);
+        if service.submit(window, t, self.reply.clone()) {
+            stats.windows_submitted += 1;
+            self.in_flight = Some(service.clone());
+            None
+        } else {
+            stats.failures += 1;
+            self.report("the inference worker has stopped".into(), "error")
+        }
+    }
+
+    /// An answer came back: returns the model version it belongs to.
+    pub fn on_answer(&mut self, answer: &Inferred, stats: &mut ModelStats) -> Option<String> {
+        let service = self.in_flight.take()?;
+        stats.last_latency_s = answer.latency_s;
+        stats.last_batch = answer.batch;
+        match &answer.detections {
+            Ok(_) => stats.windows_answered += 1,
+            Err(e) => {
+                stats.failures += 1;
+                stats.last_error = Some(e.clone());
+            }
+        }
+        Some(service.version().to_string())
+    }
+
+    /// An inference failure, reported like a frame problem (once per distinct message).
+    pub fn failed(&mut self, message: &str) -> Option<StageProblem> {
+        self.report(format!("inference failed: {message}"), "error")
+    }
+
+    fn report(&mut self, message: String, severity: &'static str) -> Option<StageProblem> {
+        if self.reported.as_deref() == Some(message.as_str()) {
+            return None;
+        }
+        self.reported = Some(message.clone());
+        Some(StageProblem { message, severity })
+    }
+}
