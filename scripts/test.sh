@@ -4,11 +4,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 bash scripts/setup.sh
-# The browser tests drive a real headless Chromium (Debian's package).
-if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+# Debian packages the tests drive: a headless Chromium (browser tests), redis-server (the
+# broker several nodes share) and nginx (the WebSocket reverse proxy in front of them). The
+# tests start their own instances on free loopback ports; none is left running.
+has() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
+missing=""
+has chromium || has chromium-browser || missing="$missing chromium"
+has redis-server || missing="$missing redis-server"
+has nginx || missing="$missing nginx"
+if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # The packages' own services are not needed (and may not start in a container).
+  for svc in redis-server nginx; do
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  done
 fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --features python -- -D warnings

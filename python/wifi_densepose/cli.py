@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from . import config
 from .server import Server
@@ -97,23 +98,30 @@ def _serve(args: argparse.Namespace) -> int:
     if cfg.udp_port is not None:
         listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host)
         print(f"  udp:     {cfg.udp_host}:{listener.port}, nodes {udp_nodes}", flush=True)
+    # With a broker (several nodes), an environment's simulated or replayed source runs on
+    # the node holding its lease; the others stand by and take over when it expires.
+    leased = server.node_id is not None
+    running: dict[str, Any] = {}
+    standby: list[config.Environment] = []
     for env in cfg.environments:
         if env.source == "simulate":
-            # The embedded default: the physical simulator as the room's live source.
-            runs.append(server.simulate(env.id, env.scenario, seed=env.seed, speed=env.speed,
-                                        duration_s=env.duration_s, repeat=True,
-                                        oracle=env.oracle))
             what = f"simulated scenario '{env.scenario}' (seed {env.seed}), repeating"
             if env.oracle:
                 what += "; poses from the simulator's truth (oracle), not a model"
         elif env.source == "replay":
-            assert env.path is not None  # config.parse requires it for replay
-            runs.append(server.replay(env.id, env.path, speed=env.speed, format=env.format))
             what = f"replay of {env.path} at {env.speed}x"
         elif env.source == "udp":
             what = f"ESP32 node {env.node} over UDP"
         else:
             what = "no source (inject or publish)"
+        if env.source in ("simulate", "replay"):
+            if leased and not server.claim_environment(env.id):
+                holder = server.lease_holder(env.id)
+                what += f"; standing by (node {holder} runs it)"
+                standby.append(env)
+            else:
+                running[env.id] = _start_source(server, env)
+                runs.append(running[env.id])
         print(f"  {env.id}: {what}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     server.publish(
@@ -126,6 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
     while not stop.wait(0.2):
+        if leased:
+            _follow_leases(server, cfg.environments, running, standby, runs)
         failed = [r for r in runs if r.done and r.error]
         if failed:
             print(f"error: {failed[0].path}: {failed[0].error}", file=sys.stderr)
@@ -135,6 +145,38 @@ def _serve(args: argparse.Namespace) -> int:
             break
     server.stop()  # publishes system_stopping to subscribed clients first
     return 0
+
+
+def _start_source(server: Server, env: config.Environment) -> Any:
+    if env.source == "simulate":
+        # The embedded default: the physical simulator as the room's live source.
+        return server.simulate(env.id, env.scenario, seed=env.seed, speed=env.speed,
+                               duration_s=env.duration_s, repeat=True, oracle=env.oracle)
+    assert env.path is not None  # config.parse requires it for replay
+    return server.replay(env.id, env.path, speed=env.speed, format=env.format)
+
+
+def _follow_leases(server: Server, envs: list[config.Environment], running: dict[str, Any],
+                   standby: list[config.Environment], runs: list[Any]) -> None:
+    """Takes over environments whose lease another node let expire; stops the sources of
+    those whose lease was lost (the broker was away longer than the lease)."""
+    for env in list(standby):
+        try:
+            held = server.claim_environment(env.id)
+        except RuntimeError:  # the broker is unreachable: try again later
+            return
+        if held:
+            standby.remove(env)
+            running[env.id] = _start_source(server, env)
+            runs.append(running[env.id])
+            print(f"  {env.id}: took over (lease acquired by node {server.node_id})", flush=True)
+    for env in envs:
+        run = running.get(env.id)
+        if run is not None and not server.holds_lease(env.id):
+            run.stop()
+            del running[env.id]
+            standby.append(env)
+            print(f"  {env.id}: lease lost; standing by", flush=True)
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -98,6 +98,15 @@ def error_from(data: dict) -> ProtocolError:
     return cls(data.get("error_code", "ERROR"), data.get("message", ""), data.get("details"))
 
 
+def _stream_order(event_id: str) -> tuple[int, int]:
+    """A broker event id (``"<ms>-<n>"``) as something that sorts like the stream."""
+    ms, _, n = event_id.partition("-")
+    try:
+        return int(ms), int(n or 0)
+    except ValueError:
+        return (-1, -1)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -133,6 +142,9 @@ class Client:
         self.session_id: str | None = None
         #: The highest ``metadata.sequence`` received.
         self.last_sequence = 0
+        #: With a server behind a broker: the last ``metadata.event_id`` received from each
+        #: environment. Sent on resume, so any node can replay exactly what was missed.
+        self.last_event_ids: dict[str, str] = {}
         #: Reconnections so far.
         self.reconnects = 0
         #: The close code of the last connection that ended (see RECONNECT_CODES).
@@ -175,9 +187,11 @@ class Client:
         self._connected.set()
         if resume and old_session:
             try:
-                ack = await self._request(
-                    "resume", {"session_id": old_session, "last_sequence": self.last_sequence}
-                )
+                data: dict[str, Any] = {"session_id": old_session,
+                                        "last_sequence": self.last_sequence}
+                if self.last_event_ids:
+                    data["last_event_ids"] = dict(self.last_event_ids)
+                ack = await self._request("resume", data)
                 self.session_id = ack.get("session_id", old_session)
             except ResumeFailed:
                 # The server forgot us: subscribe again to what we had.
@@ -286,9 +300,17 @@ class Client:
         return json.loads(raw)
 
     def _track(self, msg: dict) -> None:
-        seq = msg.get("metadata", {}).get("sequence")
+        meta = msg.get("metadata", {})
+        seq = meta.get("sequence")
         if isinstance(seq, int) and seq > self.last_sequence:
             self.last_sequence = seq
+        event_id = meta.get("event_id")
+        if isinstance(event_id, str):
+            env = (msg.get("data") or {}).get("environment_id")
+            if isinstance(env, str):
+                old = self.last_event_ids.get(env)
+                if old is None or _stream_order(event_id) > _stream_order(old):
+                    self.last_event_ids[env] = event_id
 
     async def _read_loop(self) -> None:
         ws = self._ws

@@ -5,6 +5,11 @@
     [server]                 # limits and ports (docs/protocol.md, "Configuration")
     port = 8000
 
+    [server.broker]          # several nodes on one Redis (docs/deployment.md); optional
+    url = "redis://10.0.0.5:6379"
+    node_id = "node-a"       # with a broker, simulate/replay sources run on the node
+                             # holding the environment's lease; others stand by
+
     [[environments]]
     id = "room_001"
     device = "intel5300"

@@ -106,6 +106,9 @@ class Server:
     process (tokens then come from :meth:`issue_token`). For RS256/ES256 pass
     ``jwt_algorithm`` and ``jwt_public_key`` (PEM); such a server verifies but cannot issue.
     ``config`` overrides limits (a dict, or a TOML file whose ``[server]`` table is used).
+    ``config={"broker": {"url": "redis://host:6379", "node_id": "node-a"}}`` makes this one
+    of several nodes sharing a Redis broker (docs/deployment.md): a client of any node
+    receives every node's events and can resume on any node.
 
     ``model`` is the pose model every environment infers with: ``"default"`` (the model
     bundled in the wheel), a path to your own ONNX model, a loaded :class:`Model`, or
@@ -352,6 +355,37 @@ class Server:
     def metrics(self) -> str:
         """The Prometheus text that ``/metrics`` serves."""
         return self._native.metrics_text()
+
+    # -- several nodes (a broker; docs/deployment.md) ---------------------------------
+    @property
+    def node_id(self) -> str | None:
+        """This node's id in the broker (``config={"broker": {"url": ...}}``), else None."""
+        return self._native.node_id
+
+    def broker_status(self) -> dict | None:
+        """The ``broker`` part of ``/health``: connected, counters, leases; None without
+        a broker."""
+        text = self._native.broker_status_json()
+        return None if text is None else json.loads(text)
+
+    def claim_environment(self, environment_id: str) -> bool:
+        """Takes (or renews) the environment's lease in the broker; True when this node
+        holds it. Held leases are renewed automatically; a dead node's leases expire after
+        ``broker.lease_ttl_s`` and another node can claim them (takeover). Only the holder
+        should run the environment's sources."""
+        return self._native.claim_environment(environment_id)
+
+    def release_environment(self, environment_id: str) -> None:
+        """Gives the environment's lease back (stopping a node does it too)."""
+        self._native.release_environment(environment_id)
+
+    def lease_holder(self, environment_id: str) -> str | None:
+        """The node id holding the environment's lease, if any."""
+        return self._native.lease_holder(environment_id)
+
+    def holds_lease(self, environment_id: str) -> bool:
+        """Whether this node holds the lease, as of its last renewal (no broker call)."""
+        return self._native.holds_lease(environment_id)
 
     def _install_dispatcher(self) -> None:
         if not self._native.running:

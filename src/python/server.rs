@@ -426,6 +426,40 @@ impl PyServer {
     fn metrics_text(&self) -> PyResult<String> {
         self.with(|s| Ok(s.metrics_text()))
     }
+
+    /// Takes or renews an environment's lease in the broker; whether this node holds it.
+    fn claim_environment(&self, py: Python<'_>, environment_id: &str) -> PyResult<bool> {
+        let server = self.server()?;
+        py.detach(|| server.claim_environment(environment_id))
+            .map_err(to_py)
+    }
+
+    fn release_environment(&self, py: Python<'_>, environment_id: &str) -> PyResult<()> {
+        let server = self.server()?;
+        py.detach(|| server.release_environment(environment_id))
+            .map_err(to_py)
+    }
+
+    fn lease_holder(&self, py: Python<'_>, environment_id: &str) -> PyResult<Option<String>> {
+        let server = self.server()?;
+        py.detach(|| server.lease_holder(environment_id))
+            .map_err(to_py)
+    }
+
+    fn holds_lease(&self, environment_id: &str) -> PyResult<bool> {
+        self.with(|s| Ok(s.holds_lease(environment_id)))
+    }
+
+    /// This node's id in the broker (None without a broker).
+    #[getter]
+    fn node_id(&self) -> Option<String> {
+        self.config.broker.as_ref().map(|b| b.node_id.clone())
+    }
+
+    /// The broker part of /health as JSON text (None without a broker).
+    fn broker_status_json(&self) -> PyResult<Option<String>> {
+        self.with(|s| Ok(s.broker_status().map(|v| v.to_string())))
+    }
 }
 
 /// A running replay: progress and control.

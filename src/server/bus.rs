@@ -14,6 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
+use super::broker::StreamId;
 use super::envelope::now_rfc3339;
 use super::events::EventType;
 use super::session_state::SessionShared;
@@ -31,6 +32,9 @@ pub struct Event {
     /// `data.event_type` or `data.event`: what the `event_types` filter matches.
     pub kind: Option<String>,
     pub published_at: Instant,
+    /// The event's id in its environment's broker stream, when it came through a broker
+    /// (`metadata.event_id` on the wire; a resume position on any node). None in-process.
+    pub stream_id: Option<StreamId>,
     full: OnceLock<Bytes>,
     views: Mutex<Vec<(PoseView, Bytes)>>,
 }
@@ -67,6 +71,7 @@ impl Event {
             severity,
             kind,
             published_at: Instant::now(),
+            stream_id: None,
             full: OnceLock::new(),
             views: Mutex::new(Vec::new()),
         }
@@ -97,6 +102,11 @@ impl Event {
         out.get_mut().extend_from_slice(b"\",\"data\":");
         serde_json::to_writer(&mut out, data).expect("a serde_json::Value always serializes");
         out.get_mut().extend_from_slice(b",\"metadata\":{");
+        if let Some(id) = self.stream_id {
+            // Every writer appends `"client_id":...` next, so the comma is always followed.
+            use std::io::Write as _;
+            let _ = write!(out, "\"event_id\":\"{id}\",");
+        }
         out.into_inner().freeze()
     }
 }

@@ -99,7 +99,7 @@ fn subscription_error(shared: &Shared, session: &SessionShared, e: &FieldError, 
 
 /// Handles one text message. Returns a reason when the connection must end.
 pub fn handle_text(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     session: &Arc<SessionShared>,
     client: &mut ClientState,
     text: &str,
@@ -292,6 +292,15 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         "ack",
         &json!({"message_type": "subscribe", "status": "success", "active_subscriptions": added, "all_subscriptions": all}),
     ));
+    save_to_broker(shared, session);
+}
+
+/// With a broker, the session's record follows its subscriptions, so that another node
+/// can resume it.
+fn save_to_broker(shared: &Shared, session: &SessionShared) {
+    if let Some(b) = &shared.broker {
+        b.save_session(session);
+    }
 }
 
 fn check_environment(shared: &Shared, sub: Subscription) -> Result<Subscription, FieldError> {
@@ -349,6 +358,7 @@ fn unsubscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         "ack",
         &json!({"message_type": "unsubscribe", "status": "success", "removed": ids, "active_subscriptions": all}),
     ));
+    save_to_broker(shared, session);
 }
 
 fn update_subscription(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
@@ -391,10 +401,13 @@ fn update_subscription(shared: &Shared, session: &Arc<SessionShared>, data: &Val
         }
     };
     match outcome {
-        Ok(described) => session.push_control(control_prefix(
-            "ack",
-            &json!({"message_type": "update_subscription", "status": "success", "active_subscriptions": [described]}),
-        )),
+        Ok(described) => {
+            session.push_control(control_prefix(
+                "ack",
+                &json!({"message_type": "update_subscription", "status": "success", "active_subscriptions": [described]}),
+            ));
+            save_to_broker(shared, session);
+        }
         Err(e) if e.reason.starts_with("token does not grant") => send_error(
             shared,
             session,
@@ -421,7 +434,7 @@ fn heartbeat(session: &SessionShared, client: &ClientState) {
 /// The connection_status payload.
 pub fn connection_status(shared: &Shared, session: &SessionShared, status: &str) -> Value {
     let st = session.state.lock();
-    json!({
+    let mut v = json!({
         "status": status,
         "client_id": session.client_id,
         "session_id": st.session_id,
@@ -439,11 +452,17 @@ pub fn connection_status(shared: &Shared, session: &SessionShared, status: &str)
         "heartbeat_interval_s": shared.config.heartbeat_interval.as_secs_f64(),
         "heartbeat_timeout_s": shared.config.heartbeat_timeout.as_secs_f64(),
         "compression": st.default_compression.as_str(),
-    })
+    });
+    if let Some(b) = &shared.broker {
+        // Behind a proxy, which node serves this connection.
+        v["node_id"] = b.config.node_id.clone().into();
+    }
+    v
 }
 
 /// Adopts a session that a previous connection left, and replays the alerts it missed.
-fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
+/// With a broker, a session this node does not hold is resumed from the broker.
+fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
     let fail = |reason: &str| {
         send_error(
             shared,
@@ -459,11 +478,28 @@ fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let Some(last_sequence) = data.get("last_sequence").and_then(Value::as_u64) else {
         return fail("`last_sequence` is required and must be a non-negative integer");
     };
+    // Read only behind a broker: a single node ignores the field, as it always did.
+    let positions = match shared.broker.is_some() {
+        false => Default::default(),
+        true => match last_event_ids(data) {
+            Ok(p) => p,
+            Err(reason) => return fail(reason),
+        },
+    };
     let Some(old) = shared
         .bus
         .find_session(session_id)
         .filter(|o| o.id != session.id)
     else {
+        if shared.broker.is_some() && session.state.lock().session_id != session_id {
+            return crate::server::broker::resume_from_broker(
+                shared,
+                session,
+                session_id.to_string(),
+                last_sequence,
+                positions,
+            );
+        }
         return fail(
             "unknown or expired session (sessions can be resumed for the configured resume_ttl)",
         );
@@ -526,4 +562,27 @@ fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         }),
     ));
     session.replay_alerts(missed);
+    save_to_broker(shared, session);
+}
+
+/// `last_event_ids`: `{environment_id: event_id}`, the last `metadata.event_id` the client
+/// received from each environment (a broker's resume positions). Optional.
+fn last_event_ids(
+    data: &Value,
+) -> Result<std::collections::HashMap<String, crate::server::StreamId>, &'static str> {
+    let mut out = std::collections::HashMap::new();
+    match data.get("last_event_ids") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (env, id) in m {
+                let id = id
+                    .as_str()
+                    .and_then(crate::server::StreamId::parse)
+                    .ok_or("`last_event_ids` values must be event ids (\"<ms>-<n>\")")?;
+                out.insert(env.clone(), id);
+            }
+        }
+        Some(_) => return Err("`last_event_ids` must be an object {environment_id: event_id}"),
+    }
+    Ok(out)
 }

@@ -101,6 +101,68 @@ pub struct ServerConfig {
     /// A client that has not sent its request headers within this is dropped
     /// (slow or idle sockets must not hold connections).
     pub header_timeout: Duration,
+    /// A broker shared with other nodes (`docs/deployment.md`); None: the in-process bus.
+    pub broker: Option<BrokerConfig>,
+}
+
+/// The broker several server nodes share: Redis Streams, one capped stream per environment
+/// (`docs/decisions/0002-broker.md`).
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// `redis://[:password@]host:port[/db]`.
+    pub url: String,
+    /// This node's name in the broker (leases, session records); unique per node.
+    pub node_id: String,
+    /// Prefix of every key this deployment uses, so deployments can share a Redis.
+    pub key_prefix: String,
+    /// Entries kept per environment stream (approximately: `XADD MAXLEN ~`); a resume can
+    /// go back this far.
+    pub stream_maxlen: usize,
+    /// How long an environment lease lasts unless renewed (renewed every third of it).
+    pub lease_ttl: Duration,
+    /// The longest wait between reconnection attempts (backoff from 100 ms doubles to it).
+    pub reconnect_max: Duration,
+    /// How often a node looks for environments other nodes added.
+    pub discovery_interval: Duration,
+    /// Events waiting to be appended to the broker; past it they are delivered locally
+    /// only (and counted).
+    pub publish_queue: usize,
+}
+
+impl BrokerConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        BrokerConfig {
+            url: url.into(),
+            node_id: default_node_id(),
+            key_prefix: "wdp".into(),
+            stream_maxlen: 10_000,
+            lease_ttl: Duration::from_secs(5),
+            reconnect_max: Duration::from_secs(5),
+            discovery_interval: Duration::from_millis(500),
+            publish_queue: 65_536,
+        }
+    }
+
+    /// The URL without a password, for /health and logs.
+    pub fn redacted_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
+/// `<hostname>-<pid>`: unique per process on a host.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}-{}", std::process::id())
 }
 
 impl ServerConfig {
@@ -126,6 +188,7 @@ impl ServerConfig {
             performance_interval: Duration::from_secs(5),
             max_connections: 10_000,
             header_timeout: Duration::from_secs(10),
+            broker: None,
         }
     }
 }
@@ -154,6 +217,21 @@ pub struct ConfigOverrides {
     pub max_connections: Option<usize>,
     pub header_timeout_s: Option<f64>,
     pub rate_limits: Option<RateLimitOverrides>,
+    pub broker: Option<BrokerOverrides>,
+}
+
+/// The `broker` table: `url` turns the broker on; the rest have defaults.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerOverrides {
+    pub url: Option<String>,
+    pub node_id: Option<String>,
+    pub key_prefix: Option<String>,
+    pub stream_maxlen: Option<usize>,
+    pub lease_ttl_s: Option<f64>,
+    pub reconnect_max_s: Option<f64>,
+    pub discovery_interval_s: Option<f64>,
+    pub publish_queue: Option<usize>,
 }
 
 /// `[max, window_s]` pairs for each client-message limit.
@@ -175,6 +253,49 @@ fn seconds(key: &str, v: f64) -> Result<Duration, String> {
             "config key `{key}`: {v} is not a positive number of seconds"
         ))
     }
+}
+
+fn broker_config(b: BrokerOverrides) -> Result<BrokerConfig, String> {
+    let url = b
+        .url
+        .ok_or("config key `broker.url` is required (redis://host:port) when `broker` is given")?;
+    match url::Url::parse(&url) {
+        Ok(u) if u.scheme() == "redis" && u.host_str().is_some() => {}
+        _ => {
+            return Err(format!(
+                "config key `broker.url`: '{url}' is not a redis://host:port URL"
+            ))
+        }
+    }
+    let mut c = BrokerConfig::new(url);
+    if let Some(x) = b.node_id {
+        if x.is_empty() || x.len() > 128 || x.chars().any(|c| c.is_control()) {
+            return Err("config key `broker.node_id` must be 1 to 128 printable characters".into());
+        }
+        c.node_id = x;
+    }
+    if let Some(x) = b.key_prefix {
+        if x.is_empty() || x.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("config key `broker.key_prefix` must be a non-empty word".into());
+        }
+        c.key_prefix = x;
+    }
+    if let Some(x) = b.stream_maxlen {
+        c.stream_maxlen = positive("broker.stream_maxlen", x)?;
+    }
+    if let Some(x) = b.lease_ttl_s {
+        c.lease_ttl = seconds("broker.lease_ttl_s", x)?;
+    }
+    if let Some(x) = b.reconnect_max_s {
+        c.reconnect_max = seconds("broker.reconnect_max_s", x)?;
+    }
+    if let Some(x) = b.discovery_interval_s {
+        c.discovery_interval = seconds("broker.discovery_interval_s", x)?;
+    }
+    if let Some(x) = b.publish_queue {
+        c.publish_queue = positive("broker.publish_queue", x)?;
+    }
+    Ok(c)
 }
 
 fn positive(key: &str, v: usize) -> Result<usize, String> {
@@ -251,6 +372,9 @@ impl ServerConfig {
         }
         if let Some(x) = o.header_timeout_s {
             self.header_timeout = seconds("header_timeout_s", x)?;
+        }
+        if let Some(b) = o.broker {
+            self.broker = Some(broker_config(b)?);
         }
         if let Some(r) = o.rate_limits {
             let limit = |key: &str, (max, w): (u32, f64)| -> Result<WindowLimit, String> {

@@ -103,9 +103,16 @@ fn finish_session(
         st.closing = None;
         st.detached_at = Some(Instant::now());
     } else {
+        // A session retired by a resume lives on elsewhere, and one whose node shuts down
+        // can be resumed on another: their records stay.
+        let resumed = st.retired || reason == Some(CloseReason::ServerShutdown);
         st.retired = true;
+        let session_id = st.session_id.clone();
         drop(st);
         shared.bus.remove_session(session.id);
+        if let (Some(b), false) = (&shared.broker, resumed) {
+            b.drop_session(&session_id);
+        }
     }
 }
 
@@ -400,7 +407,9 @@ async fn send_goodbye<W>(
             "reason": reason.as_str(),
             "message": reason.message(),
             "session_id": st.session_id,
-            "resumable": reason.keeps_session(),
+            // Behind a broker another node can resume a session whose node shuts down.
+            "resumable": reason.keeps_session()
+                || (shared.broker.is_some() && reason == CloseReason::ServerShutdown),
             "last_sequence": seq,
         });
         (control_prefix("disconnect", &data), seq)

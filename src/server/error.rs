@@ -52,4 +52,6 @@ pub enum ServerError {
     InvalidConfig(String),
     #[error("{0}")]
     Runtime(String),
+    #[error("broker: {0}")]
+    Broker(String),
 }

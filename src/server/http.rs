@@ -41,12 +41,7 @@ pub async fn handle(
     Ok(match (req.method(), path) {
         (&Method::GET, "/health") => health(&shared),
         (&Method::GET, "/metrics") => {
-            let sessions = shared.bus.sessions().len();
-            let text = shared.metrics.render(
-                shared.bus.counters.published.load(Relaxed),
-                shared.bus.counters.callback_dropped.load(Relaxed),
-                sessions,
-            );
+            let text = metrics_text(&shared);
             let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -65,18 +60,36 @@ pub async fn handle(
     })
 }
 
+/// Prometheus text: the server's metrics, and the broker's when one is configured.
+pub fn metrics_text(shared: &Shared) -> String {
+    let mut text = shared.metrics.render(
+        shared.bus.counters.published.load(Relaxed),
+        shared.bus.counters.callback_dropped.load(Relaxed),
+        shared.bus.sessions().len(),
+    );
+    if let Some(b) = &shared.broker {
+        text.push_str(&b.metrics());
+    }
+    text
+}
+
 fn health(shared: &Shared) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        json!({
-            "status": "ok",
-            "uptime_s": shared.started.elapsed().as_secs_f64(),
-            "started_at": shared.started_at,
-            "connections": shared.metrics.connections_active.load(Relaxed),
-            "environments": shared.environments.read().iter().cloned().collect::<Vec<_>>(),
-            "version": env!("CARGO_PKG_VERSION"),
-        }),
-    )
+    let mut body = json!({
+        "status": "ok",
+        "uptime_s": shared.started.elapsed().as_secs_f64(),
+        "started_at": shared.started_at,
+        "connections": shared.metrics.connections_active.load(Relaxed),
+        "environments": shared.environments.read().iter().cloned().collect::<Vec<_>>(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(b) = &shared.broker {
+        // Degraded: serving, but only what this node produces (the broker is unreachable).
+        if !b.is_up() {
+            body["status"] = "degraded".into();
+        }
+        body["broker"] = b.health();
+    }
+    json_response(StatusCode::OK, body)
 }
 
 fn refuse(
@@ -235,6 +248,9 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         shared.config.alert_queue_capacity,
         shared.config.alert_history,
     );
+    if let Some(b) = &shared.broker {
+        b.stamp(&session);
+    }
     shared.bus.add_session(session.clone());
     let task_shared = shared.clone();
     tokio::spawn(async move {

@@ -17,6 +17,7 @@
 //! ```
 
 mod auth;
+mod broker;
 mod bus;
 mod commands;
 mod config;
@@ -43,8 +44,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use auth::{Authenticator, EnvironmentGrant, Identity};
+pub use broker::StreamId;
 pub use bus::{CallbackSink, Event};
-pub use config::{ConfigOverrides, JwtKey, RateLimits, ServerConfig, WindowLimit};
+pub use config::{BrokerConfig, ConfigOverrides, JwtKey, RateLimits, ServerConfig, WindowLimit};
 pub use envelope::rfc3339_from_unix;
 pub use error::{AuthError, ServerError};
 pub use events::EventType;
@@ -65,9 +67,20 @@ impl Publisher {
         if let Some(env) = &event.environment_id {
             if !self.0.environment_known(env) {
                 self.0.environments.write().insert(env.to_string());
+                if let Some(b) = &self.0.broker {
+                    b.register(env);
+                }
             }
         }
-        self.0.bus.publish(event);
+        // With a broker an environment's event goes through its stream (every node reads
+        // it back, this one included); without one, or without an environment, straight
+        // to this node's bus.
+        match &self.0.broker {
+            Some(b) if event.environment_id.is_some() => b.publish(&self.0, event),
+            _ => {
+                self.0.bus.publish(event);
+            }
+        }
     }
 }
 
@@ -148,6 +161,12 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::Bind { addr: bind, source })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let broker = match &config.broker {
+            Some(b) => Some(Arc::new(
+                broker::Broker::new(b.clone(), config.resume_ttl).map_err(ServerError::Broker)?,
+            )),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             config,
             auth,
@@ -160,7 +179,14 @@ impl Server {
             pipelines: Default::default(),
             settings: Default::default(),
             model: Default::default(),
+            broker,
         });
+        // ---- broker (several nodes): connect before serving, degraded if it cannot ----
+        if let Some(b) = &shared.broker {
+            broker::Broker::spawn(&shared, runtime.handle());
+            runtime.block_on(b.wait_up(Duration::from_secs(2)));
+        }
+        // ---- end broker ----
         runtime.spawn(accept_loop(listener, shared.clone()));
         runtime.spawn(reap_sessions(shared.clone()));
         let interval = shared.config.performance_interval;
@@ -224,6 +250,9 @@ impl Server {
             pipelines.insert(id.to_string(), handle);
         }
         self.shared.environments.write().insert(id.to_string());
+        if let Some(b) = &self.shared.broker {
+            b.register(id);
+        }
     }
 
     /// Sets the pose model every environment infers with (`None`: no inference; the
@@ -442,13 +471,68 @@ impl Server {
 
     /// Prometheus text, as `/metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.shared.metrics.render(
-            self.shared.bus.counters.published.load(Relaxed),
-            self.shared.bus.counters.callback_dropped.load(Relaxed),
-            self.shared.bus.sessions().len(),
-        )
+        http::metrics_text(&self.shared)
     }
+
+    // ---- broker (several nodes; docs/deployment.md) ----
+
+    fn broker(&self) -> Result<&Arc<broker::Broker>, ServerError> {
+        self.shared.broker.as_ref().ok_or_else(|| {
+            ServerError::InvalidConfig("no broker is configured (config `broker.url`)".into())
+        })
+    }
+
+    /// Takes or renews the lease of an environment for this node (renewed automatically
+    /// while held). Only the holder should run the environment's sources; when a node
+    /// dies its leases expire after `lease_ttl` and another node can take them over.
+    pub fn claim_environment(&self, environment_id: &str) -> Result<bool, ServerError> {
+        let b = self.broker()?.clone();
+        let env = environment_id.to_string();
+        self.live_handle()?
+            .block_on(async move { b.claim(&env).await })
+            .map_err(|e| ServerError::Broker(e.to_string()))
+    }
+
+    /// Gives an environment's lease back, if this node holds it.
+    pub fn release_environment(&self, environment_id: &str) -> Result<(), ServerError> {
+        let b = self.broker()?.clone();
+        let env = environment_id.to_string();
+        self.live_handle()?
+            .block_on(async move { b.release(&env).await })
+            .map_err(|e| ServerError::Broker(e.to_string()))
+    }
+
+    /// The node that holds an environment's lease, if any.
+    pub fn lease_holder(&self, environment_id: &str) -> Result<Option<String>, ServerError> {
+        let b = self.broker()?.clone();
+        let env = environment_id.to_string();
+        self.live_handle()?
+            .block_on(async move { b.lease_holder(&env).await })
+            .map_err(|e| ServerError::Broker(e.to_string()))
+    }
+
+    /// Whether this node holds the environment's lease (as of its last renewal).
+    pub fn holds_lease(&self, environment_id: &str) -> bool {
+        self.shared
+            .broker
+            .as_ref()
+            .is_some_and(|b| b.holds(environment_id))
+    }
+
+    /// This node's id in the broker, when one is configured.
+    pub fn node_id(&self) -> Option<String> {
+        self.shared
+            .broker
+            .as_ref()
+            .map(|b| b.config.node_id.clone())
+    }
+
+    /// The broker part of `/health`, when one is configured.
+    pub fn broker_status(&self) -> Option<serde_json::Value> {
+        self.shared.broker.as_ref().map(|b| b.health())
+    }
+
+    // ---- end broker ----
 
     /// Stops the server: every client gets a `disconnect` (server_shutdown) and a close
     /// frame, with at most about two seconds given to slow ones. Never hangs; idempotent.
@@ -465,6 +549,15 @@ impl Server {
                                "severity": "info", "message": "the server is shutting down"}),
             None,
         ));
+        if let Some(b) = self.shared.broker.clone() {
+            // Give the leases back so another node can take over at once (bounded).
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.handle.spawn(async move {
+                b.release_all().await;
+                let _ = tx.send(());
+            });
+            let _ = rx.recv_timeout(Duration::from_millis(500));
+        }
         let _ = self.shutdown.send(true);
         let runtime = self.runtime.lock().take();
         if let Some(rt) = runtime {

@@ -145,6 +145,18 @@ pub struct SessionState {
     pub default_compression: AppCompression,
     pub connected_since: String,
     pub grant: EnvironmentGrant,
+    /// While a resume from the broker fetches what the session missed, live events wait
+    /// here so they go out after the replay, in order (`broker::resume`).
+    pub held: Option<Vec<Arc<Event>>>,
+    /// After a resume from the broker: per environment, the position the client already
+    /// has. Events at or before it are not delivered again (this node's reader may lag
+    /// behind the node the client came from); an environment leaves the map at its first
+    /// event past it.
+    pub floor: Option<std::collections::HashMap<String, super::broker::StreamId>>,
+    /// Where this session started in each environment's broker stream (and the broker's
+    /// clock then, for streams not yet seen): a resume on another node starts there for
+    /// environments the client names no position for. None without a broker.
+    pub broker_since: Option<Arc<super::broker::Since>>,
 }
 
 impl SessionState {
@@ -169,6 +181,9 @@ pub struct SessionShared {
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// Frames kept while a resume fetches the past (alerts are all kept).
+const HELD_MAX: usize = 1024;
 
 impl SessionShared {
     pub fn new(
@@ -203,6 +218,9 @@ impl SessionShared {
                 default_compression,
                 connected_since: super::envelope::now_rfc3339(),
                 grant: identity.environments.clone(),
+                held: None,
+                floor: None,
+                broker_since: None,
             }),
             notify: Notify::new(),
             alert_queue_capacity,
@@ -213,8 +231,32 @@ impl SessionShared {
     /// Offers a published event to this session: filters, throttle, then the queue.
     pub fn offer(&self, ev: &Arc<Event>) {
         let mut st = self.state.lock();
+        self.offer_locked(&mut st, ev);
+    }
+
+    fn offer_locked(&self, st: &mut SessionState, ev: &Arc<Event>) {
         if st.retired {
             return;
+        }
+        if let Some(held) = &mut st.held {
+            // A resume is fetching the past: keep alerts (all) and frames (a bounded few).
+            if held.len() < HELD_MAX || ev.event_type.delivery() == Delivery::Alert {
+                held.push(ev.clone());
+            }
+            return;
+        }
+        if let (Some(floor), Some(env), Some(id)) =
+            (&mut st.floor, &ev.environment_id, ev.stream_id)
+        {
+            if let Some(have) = floor.get(&**env) {
+                if id <= *have {
+                    return; // the client has it already
+                }
+                floor.remove(&**env);
+                if floor.is_empty() {
+                    st.floor = None;
+                }
+            }
         }
         if ev.event_type.is_per_environment() {
             if let Some(env) = &ev.environment_id {
@@ -224,7 +266,6 @@ impl SessionShared {
             }
         }
         let now = Instant::now();
-        let st = &mut *st;
         let deliverable = st.deliverable();
         // An event is delivered at most once per connection, through the first
         // subscription (in creation order) that matches it.
@@ -336,6 +377,70 @@ impl SessionShared {
         }
     }
 
+    /// Ends a resume from the broker: queues `ack(n)` (n: how many of `missed` are sent
+    /// again), then the missed alerts that match the session's subscriptions (at most
+    /// `alert_history`, the newest), then the live events held meanwhile. Returns n and
+    /// whether older matching alerts were left out.
+    pub fn finish_broker_resume(
+        &self,
+        missed: &[Arc<Event>],
+        ack: impl FnOnce(usize, bool) -> Bytes,
+    ) -> (usize, bool) {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let mut items = Vec::new();
+        for ev in missed {
+            if ev.event_type.delivery() != Delivery::Alert {
+                continue;
+            }
+            if ev.event_type.is_per_environment() {
+                if let Some(env) = &ev.environment_id {
+                    if !st.grant.allows(env) {
+                        continue;
+                    }
+                }
+            }
+            let Some((_, _, sub)) = st.subscriptions.iter().find(|(_, _, s)| s.matches(ev)) else {
+                continue;
+            };
+            items.push(Outgoing {
+                seq: 0,
+                prefix: ev.prefix(sub.pose_view()),
+                class: ItemClass::Alert,
+                subscription_tag: Some(sub.wire_tag.clone()),
+                compression: sub.throttle.compression.unwrap_or(st.default_compression),
+                published_at: Some(ev.published_at),
+                replayed_from: None,
+            });
+        }
+        let truncated = items.len() > self.alert_history;
+        if truncated {
+            items.drain(..items.len() - self.alert_history);
+        }
+        let n = items.len();
+        push(
+            st,
+            Outgoing {
+                seq: 0,
+                prefix: ack(n, truncated),
+                class: ItemClass::Control,
+                subscription_tag: None,
+                compression: st.default_compression,
+                published_at: None,
+                replayed_from: None,
+            },
+        );
+        for item in items {
+            self.push_alert(st, item, true);
+        }
+        for ev in st.held.take().unwrap_or_default() {
+            self.offer_locked(st, &ev);
+        }
+        drop(guard);
+        self.notify.notify_one();
+        (n, truncated)
+    }
+
     /// Asks the writer to end the connection with `reason`.
     pub fn close(&self, reason: CloseReason) {
         self.state.lock().closing.get_or_insert(reason);
@@ -356,4 +461,100 @@ pub fn random_hex(n: usize) -> String {
     (0..n)
         .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::auth::EnvironmentGrant;
+    use super::super::broker::StreamId;
+    use super::super::events::EventType;
+    use super::*;
+
+    fn alert(n: u64) -> Arc<Event> {
+        let mut ev = Event::new(
+            EventType::ActivityEvent,
+            serde_json::json!({"n": n}),
+            Some("ward".into()),
+        );
+        ev.stream_id = Some(StreamId { ms: n, seq: 0 });
+        Arc::new(ev)
+    }
+
+    fn ns(session: &SessionShared) -> Vec<u64> {
+        let st = session.state.lock();
+        st.queue
+            .iter()
+            .filter(|o| o.class != ItemClass::Control)
+            .map(|o| {
+                let mut text = o.prefix.to_vec();
+                text.extend_from_slice(b"\"x\":0}}");
+                let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+                v["data"]["n"].as_u64().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_broker_resume_replays_then_releases_what_was_held_none_twice() {
+        let identity = Identity {
+            subject: "s".into(),
+            expires_at: u64::MAX,
+            environments: EnvironmentGrant::All,
+        };
+        let session = SessionShared::new("c".into(), &identity, AppCompression::None, 256, 1024);
+        {
+            let mut st = session.state.lock();
+            let spec = serde_json::json!({"event_type": "activity_event"});
+            let sub = Subscription::parse("sub_1".into(), &spec, &EnvironmentGrant::All).unwrap();
+            st.subscriptions.push((1, Arc::from("sub_1"), sub));
+            st.held = Some(Vec::new());
+            // The client has 5 already; this node's reader is behind (at 3).
+            st.floor = Some([("ward".to_string(), StreamId { ms: 5, seq: 0 })].into());
+        }
+        for n in [3, 4] {
+            session.offer(&alert(n)); // live events while the replay is read: held
+        }
+        assert!(ns(&session).is_empty());
+        let (n, lost) = session.finish_broker_resume(&[], |n, lost| {
+            super::super::envelope::control_prefix(
+                "ack",
+                &serde_json::json!({"n": n, "lost": lost}),
+            )
+        });
+        assert_eq!((n, lost), (0, false));
+        for n in [5, 6, 7] {
+            session.offer(&alert(n)); // the reader catches up: 5 the client has
+        }
+        assert_eq!(ns(&session), vec![6, 7]);
+        assert!(session.state.lock().floor.is_none(), "passed, so forgotten");
+    }
+
+    #[test]
+    fn replayed_alerts_go_out_before_the_held_live_ones() {
+        let identity = Identity {
+            subject: "s".into(),
+            expires_at: u64::MAX,
+            environments: EnvironmentGrant::All,
+        };
+        let session = SessionShared::new("c".into(), &identity, AppCompression::None, 256, 2);
+        {
+            let mut st = session.state.lock();
+            let spec = serde_json::json!({"event_type": "activity_event"});
+            let sub = Subscription::parse("sub_1".into(), &spec, &EnvironmentGrant::All).unwrap();
+            st.subscriptions.push((1, Arc::from("sub_1"), sub));
+            st.held = Some(Vec::new());
+        }
+        session.offer(&alert(9));
+        let missed = [alert(6), alert(7), alert(8)];
+        let (n, lost) = session.finish_broker_resume(&missed, |n, lost| {
+            super::super::envelope::control_prefix("ack", &serde_json::json!({"n": n, "l": lost}))
+        });
+        // alert_history is 2 here: the newest two are replayed, and the client is told.
+        assert_eq!((n, lost), (2, true));
+        assert_eq!(ns(&session), vec![7, 8, 9]);
+        let st = session.state.lock();
+        assert_eq!(st.queue.front().map(|o| o.class), Some(ItemClass::Control));
+        let seqs: Vec<u64> = st.queue.iter().map(|o| o.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    }
 }

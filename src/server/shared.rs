@@ -27,6 +27,8 @@ pub struct Shared {
     pub settings: crate::pipeline::SharedSettings,
     /// The pose model every environment infers with (none until `Server::set_model`).
     pub model: crate::pipeline::ModelSlot,
+    /// The broker shared with other nodes, when one is configured (`broker/`).
+    pub broker: Option<std::sync::Arc<super::broker::Broker>>,
 }
 
 impl Shared {
