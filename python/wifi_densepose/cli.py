@@ -16,10 +16,24 @@ from typing import Any
 from . import config
 from .server import Server
 
+#: serve flags that describe environments and sources: with --config the file does that.
+_SOURCE_FLAGS: dict[str, Any] = {"environment": [], "replay": None, "udp": None, "node": [], "oracle": False,
+                 "simulate": "walk", "seed": 0, "speed": 1.0}
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as given (exit code 2)."""
+
 
 def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
-    """The configuration file if one is given, else the flags; flags override the file."""
+    """The configuration file if one is given, else the flags. With a file, only --model,
+    --device, --host and --port override it; source flags are refused (the file lists
+    the environments and their sources)."""
     if args.config:
+        given = [f"--{k}" for k, default in _SOURCE_FLAGS.items() if getattr(args, k) != default]
+        if given:
+            raise UsageError(f"{', '.join(given)} cannot be combined with --config: describe "
+                             "environments and sources in the file ([[environments]])")
         cfg = config.load(args.config)
     else:
         cfg = config.ServeConfig(jwt=config.jwt_from_environment())
@@ -151,7 +165,8 @@ def _start_source(server: Server, env: config.Environment) -> Any:
     if env.source == "simulate":
         # The embedded default: the physical simulator as the room's live source.
         return server.simulate(env.id, env.scenario, seed=env.seed, speed=env.speed,
-                               duration_s=env.duration_s, repeat=True, oracle=env.oracle)
+                               duration_s=env.duration_s, device=env.device, repeat=True,
+                               oracle=env.oracle)
     assert env.path is not None  # config.parse requires it for replay
     return server.replay(env.id, env.path, speed=env.speed, format=env.format)
 
@@ -233,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the server; prints the URL and a token to connect with.")
     s.add_argument("--host", default=None, help="default 127.0.0.1")
     s.add_argument("--port", type=int, default=None, help="0 picks a free port (default 8000)")
-    s.add_argument("--config", help="a TOML file: [server], [[environments]] with their "
-                                    "sources, [udp] (see wifi_densepose/config.py)")
+    s.add_argument("--config", help="a TOML file: [server], [model], [[environments]] with "
+                                    "their sources, [udp] (see wifi_densepose/config.py); "
+                                    "source flags cannot be combined with it")
     s.add_argument("--environment", action="append", default=[],
                    help="an environment id to serve (repeatable; default room_001)")
     s.add_argument("--replay", metavar="FILE", help="replay a CSI recording into the first environment")
@@ -291,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a pose model on held-out simulated data",
                        description="Run a model on simulated clips whose seeds, rooms and "
                                    "paths training never used; print PCK, keypoint error, "
-                                   "count, activity and fall figures beside trivial "
-                                   "baselines (docs/model.md).")
+                                   "count, activity, fall and dense-pose figures beside "
+                                   "trivial baselines (docs/model.md).")
     evaluate.add_arguments(e)
     e.set_defaults(func=evaluate.run)
     return p
@@ -302,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, RuntimeError) as e:  # ConfigError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 1

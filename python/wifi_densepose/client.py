@@ -7,7 +7,9 @@
         async for message in client:
             print(message["type"], message["data"])
 
-Protocol errors become exceptions (one class per error code). When the connection drops
+Protocol errors become exceptions: a class for each of SUBSCRIPTION_ERROR,
+RATE_LIMIT_EXCEEDED, PERMISSION_DENIED, RESUME_FAILED and CONNECTION_ERROR, and
+:class:`ProtocolError` (with ``.code``) for the others. When the connection drops
 without a clean close, the client reconnects with exponential backoff, sends ``resume``
 with the last sequence it saw, and the server replays the alerts it missed.
 """

@@ -10,13 +10,20 @@
     node_id = "node-a"       # with a broker, simulate/replay sources run on the node
                              # holding the environment's lease; others stand by
 
+    [model]                  # the pose model every environment infers with (docs/model.md)
+    path = "default"         # "default" (bundled), "none" (no inference) or an ONNX file
+    rate_hz = 30.0           # windows per second of source clock, per environment
+    threads = 1              # ONNX Runtime intra-op threads (0: its default)
+    device = "cpu"           # "cpu", "cuda" or "cuda:N" (needs onnxruntime-gpu)
+
     [[environments]]
     id = "room_001"
-    device = "intel5300"
+    device = "intel5300"     # simulate: the simulated device profile; else a label
     source = "simulate"      # simulate | replay | udp | none
     scenario = "walk"        # simulate: a scenario name (wifi-densepose simulate --list)
     seed = 0
     speed = 1.0              # simulate, replay: 1 = real time, 0 = flat out
+    duration_s = 20.0        # simulate: one run's length (default: the scenario's)
     oracle = false           # simulate: tracking/analytics from the ground truth (labelled)
 
     [[environments]]
@@ -24,6 +31,8 @@
     source = "replay"
     path = "walk.dat"        # replay: a recording; format is detected unless given
     # format = "intel5300"
+    room = [6.0, 4.0]        # replay, udp, none: floor width and depth in metres, which
+                             # scale the model's coordinates (a simulation brings its own)
 
     [[environments]]
     id = "ward_3"
@@ -32,8 +41,9 @@
 
     [udp]
     port = 5500              # where ESP32 nodes send (docs/udp-frame.md)
+    host = "0.0.0.0"         # default 127.0.0.1: this machine only
 
-Secrets never live in the file: the HS256 secret comes from WIFI_DENSEPOSE_JWT_SECRET,
+With no [[environments]], ``room_001`` runs the ``walk`` simulation. Secrets never live in the file: the HS256 secret comes from WIFI_DENSEPOSE_JWT_SECRET,
 an RS256/ES256 public key from WIFI_DENSEPOSE_JWT_PUBLIC_KEY (a PEM file path) with
 WIFI_DENSEPOSE_JWT_ALGORITHM. Every error names the file and the key.
 """

@@ -11,6 +11,9 @@ seeds, rooms and motion paths that training never used. Metrics (``docs/model.md
 - mean per-keypoint error in metres on the floor (room size undoes the normalization).
 - person-count accuracy: slots with presence > 0.5 against the number present.
 - activity accuracy over present people; fall precision / recall (class ``falling``).
+- dense pose (models that give it): part IoU on the room raster (placement and shape)
+  and on the patch around each matched person (shape alone).
+- metrics undefined on a set with nobody in it are reported as n/a (``null`` in JSON).
 
 Baselines, given the evaluation set's own statistics (an oracle advantage): the mean
 pose (every present person predicted at the set's mean keypoints), the majority person
@@ -85,6 +88,11 @@ def score(pred: dict, t: dict) -> dict:
             err_m_list.append(np.linalg.norm(d * t["room"][i], axis=-1))
             act_p_list.append(int(np.argmax(pred["activity"][i, s])))
             act_t_list.append(int(t["activity"][i, g]))
+    if not err_list:  # nobody present in the whole set: only the person count is defined
+        count_p = (pred["presence"] > 0.5).sum(axis=1)
+        none = dict.fromkeys(["pck@0.1", "pck@0.2", "mpjpe_m", "activity_acc",
+                              "fall_precision", "fall_recall"])
+        return none | {"count_acc": float((count_p == 0).mean())}
     errs, errs_m = np.concatenate(err_list), np.concatenate(err_m_list)
     act_p, act_t = np.array(act_p_list), np.array(act_t_list)
     count_p = (pred["presence"] > 0.5).sum(axis=1)
@@ -142,11 +150,12 @@ def part_iou(pred_maps: np.ndarray, true_maps: np.ndarray) -> float:
 def baseline(t: dict, k: int) -> dict:
     """Predictions of the trivial baselines for targets ``t`` (same dict layout)."""
     n = t["kp"].shape[0]
-    mean_pose = t["kp"][t["present"]].mean(axis=0)  # (17, 2)
+    anyone = bool(t["present"].any())
+    mean_pose = t["kp"][t["present"]].mean(axis=0) if anyone else np.full((17, 2), 0.5)
     counts = t["present"].sum(axis=1)
     majority_count = int(np.bincount(counts).argmax())
     acts = t["activity"][t["present"]]
-    majority_act = int(np.bincount(acts.astype(np.int64)).argmax())
+    majority_act = int(np.bincount(acts.astype(np.int64)).argmax()) if anyone else 0
     kp = np.zeros((n, k, 17, 3), np.float32)
     kp[..., :2] = mean_pose
     presence = np.zeros((n, k), np.float32)
@@ -199,9 +208,13 @@ def table(r: dict) -> str:
         "dense_patch_iou": "dense-pose part IoU (patch around the person)",
     }
     rows = ["| metric | model | baseline |", "|---|---|---|"]
+
+    def show(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
     for k, name in names.items():
         if k in r["model"]:
-            rows.append(f"| {name} | {r['model'][k]:.3f} | {r['baseline'][k]:.3f} |")
+            rows.append(f"| {name} | {show(r['model'][k])} | {show(r['baseline'][k])} |")
     return "\n".join(rows)
 
 

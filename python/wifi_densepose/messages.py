@@ -22,6 +22,7 @@ from typing import Any, TypedDict, cast
 __all__ = [
     "ActivityEvent",
     "BoundingBox",
+    "DensePose",
     "Keypoint",
     "Message",
     "OccupancyUpdate",
@@ -70,6 +71,15 @@ class Person(TypedDict, total=False):
     bounding_box: BoundingBox
     keypoints: list[Keypoint]
     activity: PersonActivity
+    dense_pose: DensePose
+
+
+class DensePose(TypedDict):
+    """``grid`` cells on a side of the room's top-down raster; ``cells`` the person's
+    foreground cells as ``[row, col, part, u, v]`` (docs/model.md)."""
+
+    grid: int
+    cells: list[list[float]]
 
 
 class PoseMetadata(TypedDict, total=False):

@@ -43,7 +43,7 @@ def onnxruntime_library() -> str:
     spec = importlib.util.find_spec("onnxruntime")
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
-            "ONNX Runtime is not installed: `pip install onnxruntime>=1.31` "
+            "ONNX Runtime is not installed: `pip install onnxruntime>=1.32` "
             "(or onnxruntime-gpu) to run the pose model"
         )
     root = next(iter(spec.submodule_search_locations))
