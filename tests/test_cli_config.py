@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _toml_blocks(path: Path) -> list[str]:
-    return re.findall(r"```toml\n(.*?)```", path.read_text(), flags=re.S)
+    return re.findall(r"```toml\n(.*?)```", path.read_text(), flags=re.DOTALL)
 
 
 def test_the_documented_example_files_load(tmp_path, monkeypatch):
