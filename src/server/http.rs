@@ -42,11 +42,7 @@ pub async fn handle(
         (&Method::GET, "/health") => health(&shared),
         (&Method::GET, "/metrics") => {
             let sessions = shared.bus.sessions().len();
-            let text = shared.metrics.render(
-                shared.bus.counters.published.load(Relaxed),
-                shared.bus.counters.callback_dropped.load(Relaxed),
-                sessions,
-            );
+            let text = shared.metrics.render(&shared.bus.counters, sessions);
             let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -416,12 +416,9 @@ impl Server {
 
     /// Prometheus text, as `/metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.shared.metrics.render(
-            self.shared.bus.counters.published.load(Relaxed),
-            self.shared.bus.counters.callback_dropped.load(Relaxed),
-            self.shared.bus.sessions().len(),
-        )
+        self.shared
+            .metrics
+            .render(&self.shared.bus.counters, self.shared.bus.sessions().len())
     }
 
     /// Stops the server: every client gets a `disconnect` (server_shutdown) and a close

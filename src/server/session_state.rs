@@ -155,6 +155,19 @@ impl SessionState {
 }
 
 /// A session shared between the bus (producer) and its connection (consumer).
+/// What became of an event offered to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// Not for this session (no matching subscription, not granted, nobody connected).
+    Skipped,
+    /// Held back by the subscription's throttle.
+    Throttled,
+    Queued,
+    /// Queued, and the subscription's oldest waiting message of this class was dropped
+    /// for it (`buffer_size`).
+    QueuedDropping(Delivery),
+}
+
 pub struct SessionShared {
     /// Process-unique number (the bus's key).
     pub id: u64,
@@ -211,15 +224,16 @@ impl SessionShared {
     }
 
     /// Offers a published event to this session: filters, throttle, then the queue.
-    pub fn offer(&self, ev: &Arc<Event>) {
+    /// Says what became of it, for /metrics.
+    pub fn offer(&self, ev: &Arc<Event>) -> Offered {
         let mut st = self.state.lock();
         if st.retired {
-            return;
+            return Offered::Skipped;
         }
         if ev.event_type.is_per_environment() {
             if let Some(env) = &ev.environment_id {
                 if !st.grant.allows(env) {
-                    return;
+                    return Offered::Skipped;
                 }
             }
         }
@@ -230,16 +244,16 @@ impl SessionShared {
         // subscription (in creation order) that matches it.
         let Some((slot, _, sub)) = st.subscriptions.iter_mut().find(|(_, _, s)| s.matches(ev))
         else {
-            return;
+            return Offered::Skipped;
         };
         let delivery = ev.event_type.delivery();
         let alert = delivery == Delivery::Alert;
         if !deliverable && !alert {
-            return; // nobody to deliver frames to; alerts are logged below for resume
+            return Offered::Skipped; // nobody to deliver frames to; alerts are logged below for resume
         }
         if !sub.admit(ev.environment_id.as_deref(), now) {
             st.stats.throttled += 1;
-            return;
+            return Offered::Throttled;
         }
         let item = Outgoing {
             seq: 0,
@@ -255,6 +269,7 @@ impl SessionShared {
             replayed_from: None,
         };
         let buffer = sub.throttle.buffer_size;
+        let mut offered = Offered::Queued;
         if alert {
             self.push_alert(st, item, false);
         } else {
@@ -275,11 +290,13 @@ impl SessionShared {
                         Delivery::Frames => st.stats.dropped_frames += 1,
                         _ => st.stats.dropped_limited += 1,
                     }
+                    offered = Offered::QueuedDropping(delivery);
                 }
             }
             push(st, item);
             self.notify.notify_one();
         }
+        offered
     }
 
     fn push_alert(&self, st: &mut SessionState, mut item: Outgoing, replay: bool) {
