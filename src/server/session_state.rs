@@ -154,7 +154,6 @@ impl SessionState {
     }
 }
 
-/// A session shared between the bus (producer) and its connection (consumer).
 /// What became of an event offered to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offered {
@@ -168,6 +167,7 @@ pub enum Offered {
     QueuedDropping(Delivery),
 }
 
+/// A session shared between the bus (producer) and its connection (consumer).
 pub struct SessionShared {
     /// Process-unique number (the bus's key).
     pub id: u64,
