@@ -97,6 +97,41 @@ fn subscription_error(shared: &Shared, session: &SessionShared, e: &FieldError, 
     );
 }
 
+/// Counts a client message of any kind and applies the flood limit. Returns a reason
+/// when the connection must end.
+fn count_message(
+    shared: &Shared,
+    session: &SessionShared,
+    client: &mut ClientState,
+    now: Instant,
+) -> Option<CloseReason> {
+    shared.metrics.client_messages.fetch_add(1, Relaxed);
+    session.state.lock().stats.received += 1;
+    client.last_message_at = Some(now_rfc3339());
+    client.flood.check(now).err().map(|_| CloseReason::Flood)
+}
+
+/// A message that cannot be read (a binary frame, invalid UTF-8, not JSON, no string
+/// `type`): counted, flood-limited and rate-limited like any other (general category),
+/// and answered with `INVALID_MESSAGE` only while within the limit, so a flood of
+/// garbage is not answered with a flood. Returns a reason when the connection must end.
+pub fn handle_malformed(
+    shared: &Shared,
+    session: &SessionShared,
+    client: &mut ClientState,
+    message: &str,
+    details: Value,
+) -> Option<CloseReason> {
+    let now = Instant::now();
+    if let Some(reason) = count_message(shared, session, client, now) {
+        return Some(reason);
+    }
+    if check_rate(shared, session, client, Category::General, now) {
+        send_error(shared, session, code::INVALID_MESSAGE, message, details);
+    }
+    None
+}
+
 /// Handles one text message. Returns a reason when the connection must end.
 pub fn handle_text(
     shared: &Shared,
@@ -104,38 +139,31 @@ pub fn handle_text(
     client: &mut ClientState,
     text: &str,
 ) -> Option<CloseReason> {
-    shared.metrics.client_messages.fetch_add(1, Relaxed);
-    session.state.lock().stats.received += 1;
-    let now = Instant::now();
-    client.last_message_at = Some(now_rfc3339());
-    if client.flood.check(now).is_err() {
-        return Some(CloseReason::Flood);
-    }
     let msg: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let _ = check_rate(shared, session, client, Category::General, now);
-            send_error(
+            return handle_malformed(
                 shared,
                 session,
-                code::INVALID_MESSAGE,
+                client,
                 "Message is not valid JSON",
                 json!({"reason": e.to_string(), "line": e.line(), "column": e.column()}),
             );
-            return None;
         }
     };
     let Some(kind) = msg.get("type").and_then(Value::as_str) else {
-        let _ = check_rate(shared, session, client, Category::General, now);
-        send_error(
+        return handle_malformed(
             shared,
             session,
-            code::INVALID_MESSAGE,
+            client,
             "Message must be a JSON object with a string `type`",
             json!({"field": "type", "reason": "missing or not a string"}),
         );
-        return None;
     };
+    let now = Instant::now();
+    if let Some(reason) = count_message(shared, session, client, now) {
+        return Some(reason);
+    }
     if !check_rate(shared, session, client, Category::for_message(kind), now) {
         return None;
     }

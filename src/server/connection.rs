@@ -147,28 +147,29 @@ async fn read_loop<S>(
             OpCode::Text => {
                 let reason = match std::str::from_utf8(frame.payload()) {
                     Ok(text) => commands::handle_text(&shared, &session, &mut client, text),
-                    Err(_) => {
-                        commands::send_error(
-                            &shared,
-                            &session,
-                            code::INVALID_MESSAGE,
-                            "Text frame is not valid UTF-8",
-                            json!({}),
-                        );
-                        None
-                    }
+                    Err(_) => commands::handle_malformed(
+                        &shared,
+                        &session,
+                        &mut client,
+                        "Text frame is not valid UTF-8",
+                        json!({}),
+                    ),
                 };
                 if let Some(reason) = reason {
                     session.close(reason);
                 }
             }
-            OpCode::Binary => commands::send_error(
-                &shared,
-                &session,
-                code::INVALID_MESSAGE,
-                "Binary frames are not accepted; send JSON text messages",
-                json!({"reason": "binary_frame"}),
-            ),
+            OpCode::Binary => {
+                if let Some(reason) = commands::handle_malformed(
+                    &shared,
+                    &session,
+                    &mut client,
+                    "Binary frames are not accepted; send JSON text messages",
+                    json!({"reason": "binary_frame"}),
+                ) {
+                    session.close(reason);
+                }
+            }
             // Pings (answered by yawc), pongs and continuations: proof of life, nothing more.
             _ => {}
         }
