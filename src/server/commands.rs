@@ -524,6 +524,11 @@ fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     mine.stats.dropped_frames += theirs.stats.dropped_frames;
     mine.stats.dropped_limited += theirs.stats.dropped_limited;
     drop(theirs);
+    // The client has every alert up to `last_sequence` that was written to it; alerts
+    // never written (left queued at a slow-consumer close, logged while detached) are
+    // missed even when a later message (the `disconnect`) carried a higher sequence.
+    let last_sequence = last_sequence.min(old.alerts_written.load(Relaxed));
+    session.alerts_written.fetch_max(last_sequence, Relaxed);
     let lost = mine.alerts_evicted_max_seq > last_sequence;
     let oldest_available = taken_log.front().map(|o| o.seq);
     // Alerts the client saw stay in the log under their numbers; missed ones are sent

@@ -285,6 +285,9 @@ where
             stats.published.push(t);
         }
         sink.feed(frame).await.map_err(|_| ())?;
+        if matches!(item.class, ItemClass::Alert | ItemClass::Replayed) {
+            session.alerts_written.fetch_max(item.seq, Relaxed);
+        }
     }
     let flushed = sink.flush().await.map_err(|_| ());
     let now = Instant::now();

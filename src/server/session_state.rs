@@ -177,6 +177,11 @@ pub struct SessionShared {
     pub subject: String,
     pub state: Mutex<SessionState>,
     pub notify: Notify,
+    /// The highest sequence of an alert handed to this session's socket. A resume replays
+    /// every logged alert above `min(last_sequence, this)`: alerts never written (left in
+    /// the queue at a slow-consumer close, logged while detached) are replayed even though
+    /// the client saw a later `disconnect`'s sequence.
+    pub alerts_written: AtomicU64,
     alert_queue_capacity: usize,
     alert_history: usize,
 }
@@ -218,6 +223,7 @@ impl SessionShared {
                 grant: identity.environments.clone(),
             }),
             notify: Notify::new(),
+            alerts_written: AtomicU64::new(0),
             alert_queue_capacity,
             alert_history,
         })
