@@ -45,7 +45,6 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -285,8 +284,8 @@ def search(mode: str, clients: int, a: argparse.Namespace, log: list) -> int:
 
 def table(fixed: list, best: dict, a: argparse.Namespace) -> str:
     lines = [
-        f"| N clients | mode | p50 ms | p99 ms | max ms | delivered msg/s | CPU %/env | RSS MB "
-        f"| largest M at 30 FPS |",
+        "| N clients | mode | p50 ms | p99 ms | max ms | delivered msg/s | CPU %/env | RSS MB "
+        "| largest M at 30 FPS |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in fixed:
