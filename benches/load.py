@@ -17,12 +17,18 @@ trial: CSI-to-client latency of pose_data (client receipt time minus
 max, delivered messages per second, server CPU per environment (process CPU time / M /
 wall time), resident memory, and whether the trial kept 30 FPS.
 
-"Keeps 30 FPS" means, over the measurement window: a probe client subscribed to every
-environment's pose_data at quality high got at least 29.5 frames/s from each environment;
-no environment's input fell behind its source (frames sent by the simulator minus frames
-taken by the environment grew by fewer than 30, 0.3 s of packets); the pose_data p99
-latency stayed under 100 ms (three frame periods: later than that a frame is not live);
-and no client was disconnected as a slow consumer.
+"Keeps 30 FPS" means, over the measurement window: probe clients subscribed to every
+environment's pose_data at 30 FPS (one subscription per environment) got on average at
+least 29.5 frames/s per environment and at least 29.0 from the slowest (a 10 s count
+varies by a frame or two; a healthy run gives 29.6-29.8: the simulator loses 1% of
+packets); no environment's input fell behind its source (frames sent by the simulator
+minus frames taken by the environment grew by fewer than 30, 0.3 s of packets); the
+pose_data p99 latency stayed under 100 ms (three frame periods: later than that a frame
+is not live); and no client was disconnected as a slow consumer.
+
+The machine is shared: other processes' CPU time on the server's core and on the
+client's is measured from /proc/stat during each window and reported; a trial that fails
+while they took more than 10% of either core is run again (twice at most).
 
 The baseline is the same system with the model off and the simulator's oracle detections
 in its place (``oracle=True``: truth with misses, ghosts and noise, through the same
@@ -77,7 +83,8 @@ MIX = {
                     {"event_type": "hardware_event"}],
 }
 
-FPS_FLOOR = 29.5
+FPS_FLOOR = 29.5  # the mean over environments
+FPS_MIN = 29.0  # the slowest environment (a 10 s count varies by a frame or two)
 P99_CEILING_MS = 100.0
 BACKLOG_GROWTH_MAX = 30
 
@@ -133,6 +140,18 @@ def serve(a: argparse.Namespace) -> None:
 
 
 # -- measuring one trial ------------------------------------------------------------------
+def cpu_busy_s() -> dict:
+    """Busy seconds of each CPU so far (/proc/stat: everything but idle and iowait)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *ticks = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                t = [int(x) for x in ticks[:8]]
+                out[int(name[3:])] = (sum(t) - t[3] - t[4]) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def proc_cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -179,9 +198,11 @@ def trial(mode: str, envs: int, clients: int, a: argparse.Namespace) -> dict:
         ready = json.loads(client.stdout.readline())
         time.sleep(a.warmup)
         pid = hello["pid"]
+        b0 = cpu_busy_s()
         t0, c0, cc0, s0 = time.monotonic(), proc_cpu_s(pid), proc_cpu_s(client.pid), stats()
         time.sleep(a.duration)
         t1, c1, cc1, s1 = time.monotonic(), proc_cpu_s(pid), proc_cpu_s(client.pid), stats()
+        b1 = cpu_busy_s()
         rss, hwm = proc_mem_mb(pid)
         out, err = client.communicate(timeout=60)
         lines = [ln for ln in out.splitlines() if ln.startswith('{"clients"')]
@@ -213,6 +234,15 @@ def trial(mode: str, envs: int, clients: int, a: argparse.Namespace) -> dict:
                        for e in s1["envs"])
     probe = res["probe_per_env"]
     probe_fps = [probe.get(f"env_{i}", 0) / res["duration_s"] for i in range(envs)]
+    # What other processes took from the server's CPU (and from the client's) during the
+    # window: a pinned server cannot move away from them, so a trial that fails under
+    # such contention is tried again (search()).
+    busy = {c: b1[c] - b0.get(c, b1[c]) for c in b1}
+    if a.pin:
+        foreign_server = busy.get(0, 0.0) - (c1 - c0)
+        foreign_client = busy.get(1, 0.0) - (cc1 - cc0)
+    else:
+        foreign_server = foreign_client = sum(busy.values()) - (c1 - c0) - (cc1 - cc0)
     m0, m1 = s0["metrics"], s1["metrics"]
     slow = m1.get("wdp_slow_consumer_disconnects_total", 0)
     waits = sum(s1["envs"][e]["waits"] - s0["envs"][e]["waits"] for e in s1["envs"])
@@ -232,6 +262,9 @@ def trial(mode: str, envs: int, clients: int, a: argparse.Namespace) -> dict:
         "client_cpu_pct": round(100 * (cc1 - cc0) / wall, 1),
         "rss_mb": round(rss, 1), "peak_rss_mb": round(hwm, 1),
         "probe_fps_min": round(min(probe_fps), 2) if probe_fps else None,
+        "probe_fps_mean": round(sum(probe_fps) / len(probe_fps), 2) if probe_fps else None,
+        "foreign_cpu_pct_server_core": round(100 * foreign_server / wall, 1),
+        "foreign_cpu_pct_client_core": round(100 * foreign_client / wall, 1),
         "csi_frames_per_s_min": round(frames_per_s, 1),
         "backlog_growth_frames": backlog_growth, "model_waits": waits,
         "model": s1["model"],
@@ -239,8 +272,9 @@ def trial(mode: str, envs: int, clients: int, a: argparse.Namespace) -> dict:
     reasons = []
     if row["ready"] < clients:
         reasons.append(f"only {row['ready']} of {clients} clients ready")
-    if not probe_fps or min(probe_fps) < FPS_FLOOR:
-        reasons.append(f"pose_data {row['probe_fps_min']}/s < {FPS_FLOOR}")
+    if not probe_fps or row["probe_fps_mean"] < FPS_FLOOR or min(probe_fps) < FPS_MIN:
+        reasons.append(f"pose_data mean {row['probe_fps_mean']}/s, min {row['probe_fps_min']}/s "
+                       f"(need {FPS_FLOOR}, {FPS_MIN})")
     if backlog_growth >= BACKLOG_GROWTH_MAX:
         reasons.append(f"input backlog grew by {backlog_growth} frames")
     if row["p99_ms"] is None or row["p99_ms"] > P99_CEILING_MS:
@@ -252,9 +286,29 @@ def trial(mode: str, envs: int, clients: int, a: argparse.Namespace) -> dict:
     print(f"  {mode:6} M={envs:3} N={clients:4}: p50 {row['p50_ms']} p99 {row['p99_ms']} "
           f"max {row['max_ms']} ms, {row['delivered_msgs_per_s']:.0f} msg/s, "
           f"cpu {row['server_cpu_pct']}% ({row['cpu_pct_per_env']}%/env), client cpu "
-          f"{row['client_cpu_pct']}%, rss {row['rss_mb']} MB, probe min "
-          f"{row['probe_fps_min']}/s, {'ok' if row['keeps_30fps'] else '; '.join(reasons)}",
+          f"{row['client_cpu_pct']}%, rss {row['rss_mb']} MB, probe "
+          f"{row['probe_fps_mean']}/s, others' cpu {row['foreign_cpu_pct_server_core']}%/"
+          f"{row['foreign_cpu_pct_client_core']}%, "
+          f"{'ok' if row['keeps_30fps'] else '; '.join(reasons)}",
           flush=True)
+    return row
+
+
+def measured(mode: str, envs: int, clients: int, a: argparse.Namespace, log: list) -> dict:
+    """A trial; one that fails while other processes took more than a.foreign_max % of a
+    CPU it runs on is tried again (up to a.retries times): the figure is the system's,
+    not the neighbours'."""
+    for attempt in range(a.retries + 1):
+        row = trial(mode, envs, clients, a)
+        row["attempt"] = attempt
+        log.append(row)
+        contended = max(row["foreign_cpu_pct_server_core"],
+                        row["foreign_cpu_pct_client_core"]) > a.foreign_max
+        row["contended"] = contended
+        if row["keeps_30fps"] or not contended:
+            return row
+        print("    (other processes were busy on these CPUs: trying again)", flush=True)
+        time.sleep(5)
     return row
 
 
@@ -263,8 +317,7 @@ def search(mode: str, clients: int, a: argparse.Namespace, log: list) -> int:
     good, bad = 0, None
     m = a.start_envs
     while bad is None and m <= a.max_envs:
-        row = trial(mode, m, clients, a)
-        log.append(row)
+        row = measured(mode, m, clients, a, log)
         if row["keeps_30fps"]:
             good, m = m, m * 2
         else:
@@ -273,8 +326,7 @@ def search(mode: str, clients: int, a: argparse.Namespace, log: list) -> int:
         return good  # a.max_envs kept up
     while bad - good > max(2, good // 10):
         mid = (good + bad) // 2
-        row = trial(mode, mid, clients, a)
-        log.append(row)
+        row = measured(mode, mid, clients, a, log)
         if row["keeps_30fps"]:
             good = mid
         else:
@@ -311,6 +363,10 @@ def main() -> None:
     p.add_argument("--start-envs", type=int, default=10)
     p.add_argument("--max-envs", type=int, default=240)
     p.add_argument("--no-search", action="store_true", help="only the fixed point")
+    p.add_argument("--retries", type=int, default=2,
+                   help="tries again a failed trial that other processes disturbed")
+    p.add_argument("--foreign-max", type=float, default=10.0,
+                   help="%% of a CPU other processes may take before a failure is retried")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
@@ -333,7 +389,7 @@ def main() -> None:
     for n in ns:
         for mode in modes:
             print(f"N={n} {mode}: fixed point M={a.envs}", flush=True)
-            fixed.append(trial(mode, a.envs, n, a))
+            fixed.append(measured(mode, a.envs, n, a, []))
     source = trial("source", a.envs, ns[0], a) if not a.quick else None
     if not a.no_search:
         for n in ns:
@@ -362,7 +418,8 @@ def main() -> None:
         "setup": {"pinned": bool(a.pin), "fixed_envs": a.envs, "warmup_s": a.warmup,
                   "window_s": a.duration, "scenarios": SCENARIOS, "csi_rate_hz": 100,
                   "csi_shape": [3, 3, 30], "probe_envs_per_client": PROBE_ENVS, "mix": MIX,
-                  "keeps_30fps": {"probe_fps_floor": FPS_FLOOR,
+                  "retries": a.retries, "foreign_cpu_max_pct": a.foreign_max,
+                  "keeps_30fps": {"probe_fps_mean_floor": FPS_FLOOR, "probe_fps_min": FPS_MIN,
                                   "p99_ceiling_ms": P99_CEILING_MS,
                                   "backlog_growth_max_frames": BACKLOG_GROWTH_MAX}},
         "fixed": fixed,
