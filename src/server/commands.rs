@@ -543,10 +543,7 @@ fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     mine.alert_log = taken_log;
     let session_id = mine.session_id.clone();
     let all = describe_all(&mine);
-    drop(mine);
-    shared.bus.remove_session(old.id);
-    old.notify.notify_one();
-    session.push_control(control_prefix(
+    let ack = control_prefix(
         "ack",
         &json!({
             "message_type": "resume",
@@ -557,6 +554,13 @@ fn resume(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
             "oldest_available_sequence": oldest_available,
             "active_subscriptions": all,
         }),
-    ));
-    session.replay_alerts(missed);
+    );
+    // Queued before the lock is let go: the subscriptions are this session's from here,
+    // and an alert published meanwhile must come after the ones replayed.
+    session.push_control_locked(&mut mine, ack);
+    session.replay_alerts_locked(&mut mine, missed);
+    drop(mine);
+    session.notify.notify_one();
+    shared.bus.remove_session(old.id);
+    old.notify.notify_one();
 }

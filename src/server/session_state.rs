@@ -335,6 +335,13 @@ impl SessionShared {
     /// Queues a reply to the client (never dropped).
     pub fn push_control(&self, prefix: Bytes) {
         let mut st = self.state.lock();
+        self.push_control_locked(&mut st, prefix);
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    /// [`SessionShared::push_control`] with the state already locked (the caller notifies).
+    pub fn push_control_locked(&self, st: &mut SessionState, prefix: Bytes) {
         let item = Outgoing {
             seq: 0,
             prefix,
@@ -344,18 +351,17 @@ impl SessionShared {
             published_at: None,
             replayed_from: None,
         };
-        push(&mut st, item);
-        drop(st);
-        self.notify.notify_one();
+        push(st, item);
     }
 
-    /// Sends alerts again under new sequence numbers (after a resume).
-    pub fn replay_alerts(&self, items: Vec<Outgoing>) {
-        let mut st = self.state.lock();
+    /// Sends alerts again under new sequence numbers (after a resume), with the state
+    /// already locked: a resume queues its ack and the replay under the lock that adopts
+    /// the subscriptions, so an alert published meanwhile comes after the replay.
+    pub fn replay_alerts_locked(&self, st: &mut SessionState, items: Vec<Outgoing>) {
         for mut item in items {
             item.replayed_from.get_or_insert(item.seq);
             item.class = ItemClass::Alert;
-            self.push_alert(&mut st, item, true);
+            self.push_alert(st, item, true);
         }
     }
 
