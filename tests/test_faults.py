@@ -19,7 +19,7 @@ import websockets
 from wifi_densepose import Server, sim
 from wifi_densepose.udp import encode_frame
 
-from .conftest import connect, decode, request, wait_for
+from .conftest import connect, decode, request, send, wait_for
 
 
 def metric(server: Server, name: str) -> int:
@@ -441,3 +441,58 @@ async def test_a_client_is_told_when_alerts_fell_out_of_the_history():
             assert ack["data"]["oldest_available_sequence"] > last + 1
             replayed = [await wait_for(ws, lambda m: m["type"] == "activity_event") for _ in range(16)]
             assert [m["data"]["n"] for m in replayed] == list(range(25, 41))
+
+
+async def test_alerts_published_during_a_resume_come_after_the_replay():
+    # A publisher never pauses while a client drops and resumes, again and again: what was
+    # replayed and what is new must arrive in publish order, each once.
+    stop = threading.Event()
+    config = {"resume_ttl_s": 30, "alert_queue_capacity": 100_000, "alert_history": 100_000}
+    with Server(config=config) as s:
+        s.add_environment("room_001")
+        token = s.issue_token("t")
+        published = [0]
+
+        def publisher() -> None:
+            while not stop.is_set():
+                s.publish("activity_event", {"event_type": "fall_detected", "n": published[0]},
+                          "room_001")
+                published[0] += 1
+                if published[0] % 50 == 0:
+                    time.sleep(0.001)
+
+        got: list = []
+        last = 0
+        ws = await connect(s, token)
+        session = (await wait_for(ws))["data"]["session_id"]
+        await request(ws, "subscribe", {"subscriptions": [{"event_type": "activity_event"}]})
+        thread = threading.Thread(target=publisher)
+        thread.start()
+        try:
+            for _ in range(40):
+                for _ in range(20):
+                    m = await wait_for(ws, lambda m: m["type"] == "activity_event")
+                    got.append(m["data"]["n"])
+                    last = max(last, m["metadata"]["sequence"])
+                ws.transport.abort()
+                ws = await connect(s, token)
+                await wait_for(ws)
+                await send(ws, "resume", {"session_id": session, "last_sequence": last})
+                # Read through the ack: alerts may follow it at once.
+                while True:
+                    m = await wait_for(ws)
+                    last = max(last, m["metadata"]["sequence"])
+                    if m["type"] == "activity_event":
+                        got.append(m["data"]["n"])
+                    elif m["type"] == "ack":
+                        assert m["data"]["alerts_lost"] is False
+                        break
+        finally:
+            stop.set()
+            thread.join()
+        total = published[0]
+        while got[-1] != total - 1:
+            m = await wait_for(ws, lambda m: m["type"] == "activity_event")
+            got.append(m["data"]["n"])
+        await ws.close()
+    assert got == list(range(got[0], total)), "every alert once, in publish order"
