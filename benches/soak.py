@@ -349,7 +349,10 @@ async def drive(a: argparse.Namespace, hello: dict, server: subprocess.Popen) ->
         "rss_mb": {"first": samples[0]["rss_mb"], "after_warmup": warm[0]["rss_mb"],
                    "last": samples[-1]["rss_mb"], "max": max(s["rss_mb"] for s in samples),
                    "slope_mb_per_min": round(60 * slope([s["t"] for s in warm],
-                                                        [s["rss_mb"] for s in warm]), 3)},
+                                                        [s["rss_mb"] for s in warm]), 3),
+                   "slope_second_half_mb_per_min": round(60 * slope(
+                       [s["t"] for s in samples[len(samples) // 2:]],
+                       [s["rss_mb"] for s in samples[len(samples) // 2:]]), 3)},
         "fds": {"idle_before": idle_before["fds"], "idle_after": idle_after["fds"],
                 "max": max(s["fds"] for s in samples),
                 "slope_per_min": round(60 * slope([s["t"] for s in warm],
@@ -411,7 +414,8 @@ def main() -> None:
           f"out of order {al['out_of_order']}, alerts_lost told {al['alerts_lost_told']}, "
           f"resume failures {al['resume_failures']}")
     print(f"RSS {rss['first']} -> {rss['last']} MB (max {rss['max']}), slope after warm-up "
-          f"{rss['slope_mb_per_min']} MB/min; fds idle {fds['idle_before']} -> "
+          f"{rss['slope_mb_per_min']} MB/min, over the second half "
+          f"{rss['slope_second_half_mb_per_min']} MB/min; fds idle {fds['idle_before']} -> "
           f"{fds['idle_after']} (max {fds['max']}); threads idle "
           f"{result['threads']['idle_before']} -> {result['threads']['idle_after']}")
     print(f"written: {a.json}")
