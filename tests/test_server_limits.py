@@ -166,6 +166,10 @@ async def test_pose_frames_drop_under_buffer_size_and_are_counted(densepose_serv
         assert dropped > 0, "the stalled client lost frames"
         assert len(frames) + dropped + throttled == published, "every frame is delivered or counted"
         assert frames == sorted(frames) and frames[-1] == published - 1, "the newest frame survives"
+        # /metrics counts the same drops and throttled frames (this is the only client).
+        text = densepose_server.metrics()
+        assert f"wdp_frames_dropped_total {dropped}\n" in text
+        assert f"wdp_throttled_total {throttled}\n" in text
 
 
 async def test_slow_consumer_is_disconnected_then_resumes_every_alert():

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::broker::StreamId;
 use super::envelope::now_rfc3339;
-use super::events::EventType;
-use super::session_state::SessionShared;
+use super::events::{Delivery, EventType};
+use super::session_state::{Offered, SessionShared};
 use super::subscription::PoseView;
 
 /// One event on its way to clients.
@@ -144,6 +144,11 @@ pub type CallbackSink = std::sync::mpsc::SyncSender<(EventType, Arc<Event>)>;
 pub struct BusCounters {
     pub published: AtomicU64,
     pub callback_dropped: AtomicU64,
+    /// Pose frames and limited events dropped for slow clients (`buffer_size`).
+    pub frames_dropped: AtomicU64,
+    pub limited_dropped: AtomicU64,
+    /// Events held back by a subscription's throttle.
+    pub throttled: AtomicU64,
 }
 
 /// The sessions and the callback queue that events fan out to.
@@ -167,8 +172,24 @@ impl Bus {
     pub fn publish(&self, event: Event) -> Arc<Event> {
         let event = Arc::new(event);
         self.counters.published.fetch_add(1, Ordering::Relaxed);
+        // Tallied per event, added once: not one shared counter touched per client.
+        let (mut throttled, mut frames, mut limited) = (0, 0, 0);
         for session in self.sessions.read().iter() {
-            session.offer(&event);
+            match session.offer(&event) {
+                Offered::Throttled => throttled += 1,
+                Offered::QueuedDropping(Delivery::Frames) => frames += 1,
+                Offered::QueuedDropping(_) => limited += 1,
+                Offered::Skipped | Offered::Queued => {}
+            }
+        }
+        for (counter, n) in [
+            (&self.counters.throttled, throttled),
+            (&self.counters.frames_dropped, frames),
+            (&self.counters.limited_dropped, limited),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
         }
         if let Some((types, sink)) = &*self.callbacks.read() {
             if types.contains(&event.event_type)

@@ -97,6 +97,41 @@ fn subscription_error(shared: &Shared, session: &SessionShared, e: &FieldError, 
     );
 }
 
+/// Counts a client message of any kind and applies the flood limit. Returns a reason
+/// when the connection must end.
+fn count_message(
+    shared: &Shared,
+    session: &SessionShared,
+    client: &mut ClientState,
+    now: Instant,
+) -> Option<CloseReason> {
+    shared.metrics.client_messages.fetch_add(1, Relaxed);
+    session.state.lock().stats.received += 1;
+    client.last_message_at = Some(now_rfc3339());
+    client.flood.check(now).err().map(|_| CloseReason::Flood)
+}
+
+/// A message that cannot be read (a binary frame, invalid UTF-8, not JSON, no string
+/// `type`): counted, flood-limited and rate-limited like any other (general category),
+/// and answered with `INVALID_MESSAGE` only while within the limit, so a flood of
+/// garbage is not answered with a flood. Returns a reason when the connection must end.
+pub fn handle_malformed(
+    shared: &Shared,
+    session: &SessionShared,
+    client: &mut ClientState,
+    message: &str,
+    details: Value,
+) -> Option<CloseReason> {
+    let now = Instant::now();
+    if let Some(reason) = count_message(shared, session, client, now) {
+        return Some(reason);
+    }
+    if check_rate(shared, session, client, Category::General, now) {
+        send_error(shared, session, code::INVALID_MESSAGE, message, details);
+    }
+    None
+}
+
 /// Handles one text message. Returns a reason when the connection must end.
 pub fn handle_text(
     shared: &Arc<Shared>,
@@ -104,38 +139,31 @@ pub fn handle_text(
     client: &mut ClientState,
     text: &str,
 ) -> Option<CloseReason> {
-    shared.metrics.client_messages.fetch_add(1, Relaxed);
-    session.state.lock().stats.received += 1;
-    let now = Instant::now();
-    client.last_message_at = Some(now_rfc3339());
-    if client.flood.check(now).is_err() {
-        return Some(CloseReason::Flood);
-    }
     let msg: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let _ = check_rate(shared, session, client, Category::General, now);
-            send_error(
+            return handle_malformed(
                 shared,
                 session,
-                code::INVALID_MESSAGE,
+                client,
                 "Message is not valid JSON",
                 json!({"reason": e.to_string(), "line": e.line(), "column": e.column()}),
             );
-            return None;
         }
     };
     let Some(kind) = msg.get("type").and_then(Value::as_str) else {
-        let _ = check_rate(shared, session, client, Category::General, now);
-        send_error(
+        return handle_malformed(
             shared,
             session,
-            code::INVALID_MESSAGE,
+            client,
             "Message must be a JSON object with a string `type`",
             json!({"field": "type", "reason": "missing or not a string"}),
         );
-        return None;
     };
+    let now = Instant::now();
+    if let Some(reason) = count_message(shared, session, client, now) {
+        return Some(reason);
+    }
     if !check_rate(shared, session, client, Category::for_message(kind), now) {
         return None;
     }
@@ -532,6 +560,11 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
     mine.stats.dropped_frames += theirs.stats.dropped_frames;
     mine.stats.dropped_limited += theirs.stats.dropped_limited;
     drop(theirs);
+    // The client has every alert up to `last_sequence` that was written to it; alerts
+    // never written (left queued at a slow-consumer close, logged while detached) are
+    // missed even when a later message (the `disconnect`) carried a higher sequence.
+    let last_sequence = last_sequence.min(old.alerts_written.load(Relaxed));
+    session.alerts_written.fetch_max(last_sequence, Relaxed);
     let lost = mine.alerts_evicted_max_seq > last_sequence;
     let oldest_available = taken_log.front().map(|o| o.seq);
     // Alerts the client saw stay in the log under their numbers; missed ones are sent
@@ -546,10 +579,7 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
     mine.alert_log = taken_log;
     let session_id = mine.session_id.clone();
     let all = describe_all(&mine);
-    drop(mine);
-    shared.bus.remove_session(old.id);
-    old.notify.notify_one();
-    session.push_control(control_prefix(
+    let ack = control_prefix(
         "ack",
         &json!({
             "message_type": "resume",
@@ -560,8 +590,15 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
             "oldest_available_sequence": oldest_available,
             "active_subscriptions": all,
         }),
-    ));
-    session.replay_alerts(missed);
+    );
+    // Queued before the lock is let go: the subscriptions are this session's from here,
+    // and an alert published meanwhile must come after the ones replayed.
+    session.push_control_locked(&mut mine, ack);
+    session.replay_alerts_locked(&mut mine, missed);
+    drop(mine);
+    session.notify.notify_one();
+    shared.bus.remove_session(old.id);
+    old.notify.notify_one();
     save_to_broker(shared, session);
 }
 

@@ -154,28 +154,29 @@ async fn read_loop<S>(
             OpCode::Text => {
                 let reason = match std::str::from_utf8(frame.payload()) {
                     Ok(text) => commands::handle_text(&shared, &session, &mut client, text),
-                    Err(_) => {
-                        commands::send_error(
-                            &shared,
-                            &session,
-                            code::INVALID_MESSAGE,
-                            "Text frame is not valid UTF-8",
-                            json!({}),
-                        );
-                        None
-                    }
+                    Err(_) => commands::handle_malformed(
+                        &shared,
+                        &session,
+                        &mut client,
+                        "Text frame is not valid UTF-8",
+                        json!({}),
+                    ),
                 };
                 if let Some(reason) = reason {
                     session.close(reason);
                 }
             }
-            OpCode::Binary => commands::send_error(
-                &shared,
-                &session,
-                code::INVALID_MESSAGE,
-                "Binary frames are not accepted; send JSON text messages",
-                json!({"reason": "binary_frame"}),
-            ),
+            OpCode::Binary => {
+                if let Some(reason) = commands::handle_malformed(
+                    &shared,
+                    &session,
+                    &mut client,
+                    "Binary frames are not accepted; send JSON text messages",
+                    json!({"reason": "binary_frame"}),
+                ) {
+                    session.close(reason);
+                }
+            }
             // Pings (answered by yawc), pongs and continuations: proof of life, nothing more.
             _ => {}
         }
@@ -305,6 +306,9 @@ where
             stats.published.push(t);
         }
         sink.feed(frame).await.map_err(|_| ())?;
+        if matches!(item.class, ItemClass::Alert | ItemClass::Replayed) {
+            session.alerts_written.fetch_max(item.seq, Relaxed);
+        }
     }
     let flushed = sink.flush().await.map_err(|_| ());
     let now = Instant::now();

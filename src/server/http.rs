@@ -62,11 +62,9 @@ pub async fn handle(
 
 /// Prometheus text: the server's metrics, and the broker's when one is configured.
 pub fn metrics_text(shared: &Shared) -> String {
-    let mut text = shared.metrics.render(
-        shared.bus.counters.published.load(Relaxed),
-        shared.bus.counters.callback_dropped.load(Relaxed),
-        shared.bus.sessions().len(),
-    );
+    let mut text = shared
+        .metrics
+        .render(&shared.bus.counters, shared.bus.sessions().len());
     if let Some(b) = &shared.broker {
         text.push_str(&b.metrics());
     }

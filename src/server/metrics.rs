@@ -15,9 +15,6 @@ pub struct Metrics {
     pub handshake_refused: AtomicU64,
     pub messages_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
-    pub frames_dropped: AtomicU64,
-    pub limited_dropped: AtomicU64,
-    pub throttled: AtomicU64,
     pub client_messages: AtomicU64,
     pub client_errors: AtomicU64,
     pub rate_limited: AtomicU64,
@@ -72,7 +69,9 @@ impl Metrics {
         )
     }
 
-    pub fn render(&self, published: u64, callback_dropped: u64, sessions: usize) -> String {
+    pub fn render(&self, bus: &super::bus::BusCounters, sessions: usize) -> String {
+        let published = bus.published.load(Relaxed);
+        let callback_dropped = bus.callback_dropped.load(Relaxed);
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, kind: &str, v: u64| {
             let _ = writeln!(
@@ -126,19 +125,19 @@ impl Metrics {
             "wdp_frames_dropped_total",
             "Pose frames dropped for slow clients (buffer_size).",
             "counter",
-            self.frames_dropped.load(Relaxed),
+            bus.frames_dropped.load(Relaxed),
         );
         counter(
             "wdp_limited_dropped_total",
             "System and analytics events dropped for slow clients.",
             "counter",
-            self.limited_dropped.load(Relaxed),
+            bus.limited_dropped.load(Relaxed),
         );
         counter(
             "wdp_throttled_total",
             "Events held back by max_fps or per-minute limits.",
             "counter",
-            self.throttled.load(Relaxed),
+            bus.throttled.load(Relaxed),
         );
         counter(
             "wdp_client_messages_total",

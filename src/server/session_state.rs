@@ -166,6 +166,19 @@ impl SessionState {
     }
 }
 
+/// What became of an event offered to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// Not for this session (no matching subscription, not granted, nobody connected).
+    Skipped,
+    /// Held back by the subscription's throttle.
+    Throttled,
+    Queued,
+    /// Queued, and the subscription's oldest waiting message of this class was dropped
+    /// for it (`buffer_size`).
+    QueuedDropping(Delivery),
+}
+
 /// A session shared between the bus (producer) and its connection (consumer).
 pub struct SessionShared {
     /// Process-unique number (the bus's key).
@@ -176,6 +189,11 @@ pub struct SessionShared {
     pub subject: String,
     pub state: Mutex<SessionState>,
     pub notify: Notify,
+    /// The highest sequence of an alert handed to this session's socket. A resume replays
+    /// every logged alert above `min(last_sequence, this)`: alerts never written (left in
+    /// the queue at a slow-consumer close, logged while detached) are replayed even though
+    /// the client saw a later `disconnect`'s sequence.
+    pub alerts_written: AtomicU64,
     alert_queue_capacity: usize,
     alert_history: usize,
 }
@@ -223,34 +241,36 @@ impl SessionShared {
                 broker_since: None,
             }),
             notify: Notify::new(),
+            alerts_written: AtomicU64::new(0),
             alert_queue_capacity,
             alert_history,
         })
     }
 
     /// Offers a published event to this session: filters, throttle, then the queue.
-    pub fn offer(&self, ev: &Arc<Event>) {
+    /// Says what became of it, for /metrics.
+    pub fn offer(&self, ev: &Arc<Event>) -> Offered {
         let mut st = self.state.lock();
-        self.offer_locked(&mut st, ev);
+        self.offer_locked(&mut st, ev)
     }
 
-    fn offer_locked(&self, st: &mut SessionState, ev: &Arc<Event>) {
+    fn offer_locked(&self, st: &mut SessionState, ev: &Arc<Event>) -> Offered {
         if st.retired {
-            return;
+            return Offered::Skipped;
         }
         if let Some(held) = &mut st.held {
             // A resume is fetching the past: keep alerts (all) and frames (a bounded few).
             if held.len() < HELD_MAX || ev.event_type.delivery() == Delivery::Alert {
                 held.push(ev.clone());
             }
-            return;
+            return Offered::Skipped; // counted when the held events are offered again
         }
         if let (Some(floor), Some(env), Some(id)) =
             (&mut st.floor, &ev.environment_id, ev.stream_id)
         {
             if let Some(have) = floor.get(&**env) {
                 if id <= *have {
-                    return; // the client has it already
+                    return Offered::Skipped; // the client has it already
                 }
                 floor.remove(&**env);
                 if floor.is_empty() {
@@ -261,7 +281,7 @@ impl SessionShared {
         if ev.event_type.is_per_environment() {
             if let Some(env) = &ev.environment_id {
                 if !st.grant.allows(env) {
-                    return;
+                    return Offered::Skipped;
                 }
             }
         }
@@ -271,16 +291,16 @@ impl SessionShared {
         // subscription (in creation order) that matches it.
         let Some((slot, _, sub)) = st.subscriptions.iter_mut().find(|(_, _, s)| s.matches(ev))
         else {
-            return;
+            return Offered::Skipped;
         };
         let delivery = ev.event_type.delivery();
         let alert = delivery == Delivery::Alert;
         if !deliverable && !alert {
-            return; // nobody to deliver frames to; alerts are logged below for resume
+            return Offered::Skipped; // nobody to deliver frames to; alerts are logged below for resume
         }
         if !sub.admit(ev.environment_id.as_deref(), now) {
             st.stats.throttled += 1;
-            return;
+            return Offered::Throttled;
         }
         let item = Outgoing {
             seq: 0,
@@ -296,6 +316,7 @@ impl SessionShared {
             replayed_from: None,
         };
         let buffer = sub.throttle.buffer_size;
+        let mut offered = Offered::Queued;
         if alert {
             self.push_alert(st, item, false);
         } else {
@@ -316,11 +337,13 @@ impl SessionShared {
                         Delivery::Frames => st.stats.dropped_frames += 1,
                         _ => st.stats.dropped_limited += 1,
                     }
+                    offered = Offered::QueuedDropping(delivery);
                 }
             }
             push(st, item);
             self.notify.notify_one();
         }
+        offered
     }
 
     fn push_alert(&self, st: &mut SessionState, mut item: Outgoing, replay: bool) {
@@ -353,6 +376,13 @@ impl SessionShared {
     /// Queues a reply to the client (never dropped).
     pub fn push_control(&self, prefix: Bytes) {
         let mut st = self.state.lock();
+        self.push_control_locked(&mut st, prefix);
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    /// [`SessionShared::push_control`] with the state already locked (the caller notifies).
+    pub fn push_control_locked(&self, st: &mut SessionState, prefix: Bytes) {
         let item = Outgoing {
             seq: 0,
             prefix,
@@ -362,18 +392,17 @@ impl SessionShared {
             published_at: None,
             replayed_from: None,
         };
-        push(&mut st, item);
-        drop(st);
-        self.notify.notify_one();
+        push(st, item);
     }
 
-    /// Sends alerts again under new sequence numbers (after a resume).
-    pub fn replay_alerts(&self, items: Vec<Outgoing>) {
-        let mut st = self.state.lock();
+    /// Sends alerts again under new sequence numbers (after a resume), with the state
+    /// already locked: a resume queues its ack and the replay under the lock that adopts
+    /// the subscriptions, so an alert published meanwhile comes after the replay.
+    pub fn replay_alerts_locked(&self, st: &mut SessionState, items: Vec<Outgoing>) {
         for mut item in items {
             item.replayed_from.get_or_insert(item.seq);
             item.class = ItemClass::Alert;
-            self.push_alert(&mut st, item, true);
+            self.push_alert(st, item, true);
         }
     }
 
