@@ -117,7 +117,7 @@ def test_missing_onnxruntime_is_explained(monkeypatch):
     from wifi_densepose import model as model_mod
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModelLoadError, match=r"pip install onnxruntime>=1\.31"):
+    with pytest.raises(ModelLoadError, match=r"pip install onnxruntime>=1\.32"):
         model_mod.onnxruntime_library()
 
 
