@@ -410,6 +410,8 @@ fn unpack_m<const M: usize>(
     // belongs to the `(tx, rx)` row of the output.
     let row_of: [usize; M] = std::array::from_fn(|j| (j % nt) * nr + j / nt);
     let mut pad = [0u8; 3 * 8 + 1];
+    // `sc` is the column of every row written, not an index into one sequence.
+    #[allow(clippy::needless_range_loop)]
     for sc in 0..N_SUBCARRIERS {
         let bit = 3 + sc * stride;
         let k = bit >> 3;

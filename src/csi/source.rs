@@ -57,15 +57,20 @@ impl<R: Read> Source<R> {
         if self.eof {
             return Ok(self.end - self.pos);
         }
-        // Move the unconsumed tail to the front, then read as much as fits.
-        self.buf.copy_within(self.pos..self.end, 0);
+        // Move the unconsumed tail to the front (of a larger buffer when `n` does not
+        // fit), then read as much as fits.
+        if self.buf.len() < n.max(BUF_CAPACITY) {
+            // At least doubling, so that repeated growth stays cheap; allocated zeroed
+            // (calloc), which costs nothing for pages never read into.
+            let want = n.max(BUF_CAPACITY).max(2 * self.buf.len());
+            let mut grown = vec![0u8; want];
+            grown[..self.end - self.pos].copy_from_slice(&self.buf[self.pos..self.end]);
+            self.buf = grown;
+        } else {
+            self.buf.copy_within(self.pos..self.end, 0);
+        }
         self.end -= self.pos;
         self.pos = 0;
-        if self.buf.len() < n.max(BUF_CAPACITY) {
-            // Grown to what is asked, at least doubling so that repeated growth stays cheap.
-            let want = n.max(BUF_CAPACITY).max(2 * self.buf.len());
-            self.buf.resize(want, 0);
-        }
         while self.end < n {
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => {
