@@ -25,6 +25,7 @@
 //! for ath9k is in dB above the noise floor, not dBm.
 
 use std::io::Read;
+use std::mem::MaybeUninit;
 
 use ndarray::Array3;
 use num_complex::Complex32;
@@ -189,12 +190,14 @@ impl<R: Read> AtherosReader<R> {
             reserve_values(&mut table.csi, n);
             // Decoded straight into the spare capacity: zero-filling first would write
             // the whole output twice.
-            let spare = &mut table.csi.spare_capacity_mut()[..n];
-            decode_csi_with(bytes, nr, nc, tones, |i, v| {
-                spare[i].write(v);
-            });
-            // SAFETY: decode_csi_with calls `put` for every index in 0..n (every
-            // (c, r, k) of the nc × nr × tones loops), so all n values are initialized.
+            decode_csi_into(
+                bytes,
+                nr,
+                nc,
+                tones,
+                &mut table.csi.spare_capacity_mut()[..n],
+            );
+            // SAFETY: decode_csi_into writes all n values (every (c, r, k)).
             unsafe { table.csi.set_len(start + n) };
             [nc, nr, tones]
         });
@@ -329,38 +332,59 @@ fn bandwidth_mhz(meta: &AtherosMeta) -> u16 {
 
 /// `read_csi.c`: 10-bit values, imaginary first, tone-major then nc then nr.
 fn decode_csi(bytes: &[u8], nr: usize, nc: usize, tones: usize) -> Array3<Complex32> {
-    let mut csi = Array3::<Complex32>::zeros((nc, nr, tones));
-    let out = csi.as_slice_mut().expect("fresh array is contiguous");
-    decode_csi_with(bytes, nr, nc, tones, |i, v| out[i] = v);
-    csi
+    let n = nc * nr * tones;
+    let mut values = Vec::with_capacity(n);
+    decode_csi_into(bytes, nr, nc, tones, &mut values.spare_capacity_mut()[..n]);
+    // SAFETY: decode_csi_into writes all n values.
+    unsafe { values.set_len(n) };
+    Array3::from_shape_vec((nc, nr, tones), values).expect("nc * nr * tones values")
 }
 
-/// [`decode_csi`] through `put(index, value)`, where `index` runs over every position of
-/// the `(nc, nr, tones)` C-order output exactly once.
+/// [`decode_csi`] into `out` (the `(nc, nr, tones)` C-order values; every one is
+/// written).
 ///
 /// `read_csi.c` reads 16-bit little-endian words and takes 10 bits at a time from the
 /// low end, which is the little-endian bit stream of the bytes: value `v` (tone-major,
 /// then nc, then nr) has its imaginary part at bit `20 v` and its real part at
-/// `20 v + 10`. Each field is one 4-byte load and a shift; the loops run in output order.
-fn decode_csi_with(
+/// `20 v + 10`. The loops run in output order, one `(c, r)` row of tones at a time;
+/// each value is one 4-byte load, a shift and two sign extensions.
+fn decode_csi_into(
     bytes: &[u8],
     nr: usize,
     nc: usize,
     tones: usize,
-    mut put: impl FnMut(usize, Complex32),
+    out: &mut [MaybeUninit<Complex32>],
 ) {
-    for c in 0..nc {
-        for r in 0..nr {
-            let row = (c * nr + r) * tones;
-            for k in 0..tones {
-                let bit = 20 * ((k * nc + c) * nr + r);
-                put(
-                    row + k,
-                    Complex32::new(field10(bytes, bit + 10), field10(bytes, bit)),
-                );
-            }
+    let m = nr * nc;
+    debug_assert_eq!(out.len(), m * tones);
+    // Tones whose every 4-byte load lies inside `bytes` (the last value's is the furthest).
+    let fast = (0..=tones)
+        .rev()
+        .find(|&k| k == 0 || (20 * (k * m - 1)) / 8 + 4 <= bytes.len())
+        .unwrap_or(0);
+    for (q, row) in out.chunks_exact_mut(tones).take(m).enumerate() {
+        let (head, tail) = row.split_at_mut(fast);
+        for (k, v) in head.iter_mut().enumerate() {
+            let bit = 20 * (k * m + q);
+            let i = bit >> 3;
+            let w = u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+            let w = w >> (bit & 7);
+            v.write(Complex32::new(sign10(w >> 10), sign10(w)));
+        }
+        for (k, v) in tail.iter_mut().enumerate() {
+            let bit = 20 * ((fast + k) * m + q);
+            v.write(Complex32::new(
+                field10(bytes, bit + 10),
+                field10(bytes, bit),
+            ));
         }
     }
+}
+
+/// The low 10 bits of `w` as a two's complement number.
+#[inline]
+fn sign10(w: u32) -> f32 {
+    (((w << 22) as i32) >> 22) as f32
 }
 
 /// The signed 10-bit field at `bit` of the little-endian bit stream `bytes`. Bits past
@@ -369,18 +393,11 @@ fn decode_csi_with(
 #[inline]
 fn field10(bytes: &[u8], bit: usize) -> f32 {
     let i = bit >> 3;
-    let word = match bytes.get(i..i + 4) {
-        Some(w) => u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
-        None => {
-            let mut w = [0u8; 4];
-            for (d, s) in w.iter_mut().zip(bytes.get(i..).unwrap_or_default()) {
-                *d = *s;
-            }
-            u32::from_le_bytes(w)
-        }
-    };
-    let v = ((word >> (bit & 7)) & 0x3ff) as i32;
-    (if v & 0x200 != 0 { v - 0x400 } else { v }) as f32
+    let mut w = [0u8; 4];
+    for (d, s) in w.iter_mut().zip(bytes.get(i..).unwrap_or_default()) {
+        *d = *s;
+    }
+    sign10(u32::from_le_bytes(w) >> (bit & 7))
 }
 
 super::source::frame_iterator!(AtherosReader);

@@ -25,6 +25,7 @@
 //! every 71.6 minutes) in seconds.
 
 use std::io::Read;
+use std::mem::MaybeUninit;
 
 use ndarray::Array3;
 use num_complex::{Complex32, Complex64};
@@ -32,7 +33,7 @@ use num_complex::{Complex32, Complex64};
 use super::error::CsiError;
 use super::meta::{int, FrameMeta, MetaValue};
 use super::source::Source;
-use super::table::{CsiTable, FrameInfo};
+use super::table::{reserve_values, CsiTable, FrameInfo};
 use super::{CsiFormat, CsiFrame};
 
 /// The netlink record code of a beamforming feedback record.
@@ -117,6 +118,10 @@ pub struct Intel5300Reader<R: Read> {
     done: bool,
     /// Set when the error being returned left the record framing intact.
     recoverable: bool,
+    /// `(rssi_a, rssi_b, rssi_c)` keys and their `10 log10` power sums, direct-mapped:
+    /// a recording holds few distinct triples, and the logarithm is the costliest part
+    /// of a frame's metadata. Allocated on first use.
+    rss_cache: Vec<(u32, f64)>,
 }
 
 impl<R: Read> Intel5300Reader<R> {
@@ -136,7 +141,24 @@ impl<R: Read> Intel5300Reader<R> {
             options,
             done: false,
             recoverable: false,
+            rss_cache: Vec::new(),
         }
+    }
+
+    /// [`get_total_rss`], with the logarithm cached for repeated per-chain RSSI.
+    fn total_rss(&mut self, meta: &Intel5300Meta) -> f64 {
+        const SLOTS: usize = 256;
+        if self.rss_cache.is_empty() {
+            // No real key has its top byte set.
+            self.rss_cache = vec![(u32::MAX, 0.0); SLOTS];
+        }
+        let key = u32::from_le_bytes([meta.rssi_a, meta.rssi_b, meta.rssi_c, 0]);
+        let slot = &mut self.rss_cache[(key.wrapping_mul(0x9E37_79B1) >> 24) as usize % SLOTS];
+        if slot.0 != key {
+            *slot = (key, rss_db(meta));
+        }
+        // The same arithmetic as get_total_rss, so the result is bit for bit the same.
+        slot.1 - 44.0 - meta.agc as f64
     }
 
     /// Finds the next bfee record and decodes it with `decode`.
@@ -210,7 +232,7 @@ impl<R: Read> Intel5300Reader<R> {
                     start,
                     shape: [meta.n_tx as usize, meta.n_rx as usize, N_SUBCARRIERS],
                     timestamp: frame_timestamp(&meta),
-                    rssi: Some(get_total_rss(&meta) as f32),
+                    rssi: Some(self.total_rss(&meta) as f32),
                     noise: frame_noise(&meta),
                     channel: None,
                     bandwidth_mhz: None,
@@ -242,7 +264,10 @@ pub fn bfee_csi_len(n_rx: usize, n_tx: usize) -> usize {
 /// applies the `read_bf_file.m` permutation when `apply_permutation`. The frame's
 /// `meta` is left `None`; the header is returned separately.
 pub fn parse_bfee(b: &[u8], apply_permutation: bool) -> Result<(CsiFrame, Intel5300Meta), String> {
-    let mut values = Vec::new();
+    // Sized for this frame up front (at most 3 × 3 antennas), so no larger buffer is
+    // reserved for a single frame.
+    let n = b.get(8..10).map_or(0, |d| d[0] as usize * d[1] as usize);
+    let mut values = Vec::with_capacity(n.min(9) * N_SUBCARRIERS);
     let meta = parse_bfee_into(b, apply_permutation, &mut values)?;
     let shape = (meta.n_tx as usize, meta.n_rx as usize, N_SUBCARRIERS);
     let csi = Array3::from_shape_vec(shape, values).expect("n_tx * n_rx * 30 values");
@@ -312,10 +337,20 @@ pub(crate) fn parse_bfee_into(
         ((antenna_sel >> 4) & 3) + 1,
     ];
     let (nr, nt) = (n_rx as usize, n_tx as usize);
+    let n = nt * nr * N_SUBCARRIERS;
     let start = out.len();
-    out.resize(start + nt * nr * N_SUBCARRIERS, Complex32::new(0.0, 0.0));
+    reserve_values(out, n);
+    // Decoded straight into the spare capacity: zero-filling first would write the
+    // values twice.
+    unpack_bfee_csi(
+        &payload[..calc_len],
+        nr,
+        nt,
+        &mut out.spare_capacity_mut()[..n],
+    );
+    // SAFETY: unpack_bfee_csi initializes all n values (every (tx, rx, subcarrier)).
+    unsafe { out.set_len(start + n) };
     let csi = &mut out[start..];
-    unpack_bfee_csi(payload, nr, nt, csi);
     let permuted = apply_permutation && permute_like_read_bf_file(csi, nr, meta_perm);
     let rssi_a = b[10];
     let rssi_b = b[11];
@@ -341,34 +376,105 @@ pub(crate) fn parse_bfee_into(
     Ok(meta)
 }
 
-/// The largest CSI bit stream, 3 × 3 antennas.
-const MAX_CSI_LEN: usize = (N_SUBCARRIERS * (3 * 3 * 8 * 2 + 3)).div_ceil(8);
+/// Unpacks the bfee CSI bit stream into `out` (`(n_tx, n_rx, 30)` in C order, every
+/// value written) as `read_bfee.c` does: per subcarrier 3 skipped bits, then 8-bit I and
+/// Q for each (tx, rx) with tx fastest. `payload` holds the `bfee_csi_len` bytes; bits
+/// past its end read as zero.
+fn unpack_bfee_csi(payload: &[u8], nr: usize, nt: usize, out: &mut [MaybeUninit<Complex32>]) {
+    match nr * nt {
+        1 => unpack_m::<1>(payload, nr, nt, out),
+        2 => unpack_m::<2>(payload, nr, nt, out),
+        3 => unpack_m::<3>(payload, nr, nt, out),
+        4 => unpack_m::<4>(payload, nr, nt, out),
+        6 => unpack_m::<6>(payload, nr, nt, out),
+        _ => unpack_m::<9>(payload, nr, nt, out),
+    }
+}
 
-/// Unpacks the bfee CSI bit stream into `out` (`(n_tx, n_rx, 30)` in C order) as
-/// `read_bfee.c` does: per subcarrier 3 skipped bits, then 8-bit I and Q for each
-/// (tx, rx) with tx fastest. Bytes past the end of `payload` read as zero.
-fn unpack_bfee_csi(payload: &[u8], nr: usize, nt: usize, out: &mut [Complex32]) {
-    // A zero-padded copy, so every 4-byte window below is in bounds.
-    let mut buf = [0u8; MAX_CSI_LEN + 8];
-    let n = payload.len().min(MAX_CSI_LEN + 4);
-    buf[..n].copy_from_slice(&payload[..n]);
-    assert!(out.len() >= nr * nt * N_SUBCARRIERS);
-    let mut index = 0usize;
+/// [`unpack_bfee_csi`] for `M = Nrx × Ntx` (1 to 9) values per subcarrier.
+///
+/// A subcarrier is `3 + 16 M` bits, so its `M` (I, Q) pairs are `2 M` consecutive bytes
+/// once shifted by the subcarrier's bit offset: each 8 of them come from one unaligned
+/// 8-byte load and a 64-bit shift, and convert to 4 values at once ([`i8x8_to_complex`]).
+fn unpack_m<const M: usize>(
+    payload: &[u8],
+    nr: usize,
+    nt: usize,
+    out: &mut [MaybeUninit<Complex32>],
+) {
+    let words = (2 * M).div_ceil(8);
+    let stride = 3 + 16 * M;
+    let (rows, _) = out.as_chunks_mut::<N_SUBCARRIERS>();
+    assert!(rows.len() >= M && nr * nt == M);
+    // read_bfee.c walks j = 0..Nrx*Ntx with tx fastest (MATLAB column order); value j
+    // belongs to the `(tx, rx)` row of the output.
+    let row_of: [usize; M] = std::array::from_fn(|j| (j % nt) * nr + j / nt);
+    let mut pad = [0u8; 3 * 8 + 1];
+    // `sc` is the column of every row written, not an index into one sequence.
+    #[allow(clippy::needless_range_loop)]
     for sc in 0..N_SUBCARRIERS {
-        index += 3;
-        let rem = index % 8;
-        // read_bfee.c walks j = 0..Nrx*Ntx with tx fastest (MATLAB column order).
-        for rx in 0..nr {
-            for tx in 0..nt {
-                let k = index / 8;
-                // Bits rem..rem+8 are I, rem+8..rem+16 are Q (little-endian bit order).
-                let w = u32::from_le_bytes([buf[k], buf[k + 1], buf[k + 2], buf[k + 3]]) >> rem;
-                out[(tx * nr + rx) * N_SUBCARRIERS + sc] =
-                    Complex32::new(w as u8 as i8 as f32, (w >> 8) as u8 as i8 as f32);
-                index += 16;
+        let bit = 3 + sc * stride;
+        let k = bit >> 3;
+        let shift = (bit & 7) as u32;
+        // 8 bytes per word plus one for the bits shifted in; the last subcarriers read
+        // from a zero-padded copy of the tail.
+        let src = match payload.get(k..k + 8 * words + 1) {
+            Some(s) => s,
+            None => {
+                let tail = payload.get(k..).unwrap_or_default();
+                let t = tail.len().min(pad.len());
+                pad[..t].copy_from_slice(&tail[..t]);
+                pad[t..].fill(0);
+                &pad[..8 * words + 1]
+            }
+        };
+        for w in 0..words {
+            let lo = u64::from_le_bytes(src[8 * w..8 * w + 8].try_into().expect("8 bytes"));
+            let hi = src[8 * w + 8] as u64;
+            // Bytes 8w.. of the subcarrier: (lo >> shift) with hi's low bits on top
+            // (written as two shifts so that shift = 0 does not shift by 64).
+            let v = (lo >> shift) | ((hi << 1) << (63 - shift));
+            let c = i8x8_to_complex(v);
+            for (i, c) in c.into_iter().enumerate() {
+                let j = 4 * w + i;
+                if j < M {
+                    rows[row_of[j]][sc].write(c);
+                }
             }
         }
     }
+}
+
+/// The 8 bytes of `v` (little-endian) as 4 complex values `(i8 re, i8 im)`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn i8x8_to_complex(v: u64) -> [Complex32; 4] {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of the x86_64 baseline, so the intrinsics are always
+    // available; the transmutes reinterpret 4 f32 lanes as 2 Complex32 (`repr(C)`
+    // `{re, im}`, 16 bytes), for which every bit pattern is valid.
+    unsafe {
+        let x = _mm_cvtsi64_si128(v as i64);
+        // Each byte doubled into a 16-bit lane, then an arithmetic shift: sign-extended.
+        let x16 = _mm_srai_epi16::<8>(_mm_unpacklo_epi8(x, x));
+        let lo = _mm_cvtepi32_ps(_mm_srai_epi32::<16>(_mm_unpacklo_epi16(x16, x16)));
+        let hi = _mm_cvtepi32_ps(_mm_srai_epi32::<16>(_mm_unpackhi_epi16(x16, x16)));
+        let lo: [Complex32; 2] = std::mem::transmute(lo);
+        let hi: [Complex32; 2] = std::mem::transmute(hi);
+        [lo[0], lo[1], hi[0], hi[1]]
+    }
+}
+
+/// The 8 bytes of `v` (little-endian) as 4 complex values `(i8 re, i8 im)`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn i8x8_to_complex(v: u64) -> [Complex32; 4] {
+    std::array::from_fn(|j| {
+        Complex32::new(
+            (v >> (16 * j)) as u8 as i8 as f32,
+            (v >> (16 * j + 8)) as u8 as i8 as f32,
+        )
+    })
 }
 
 /// `read_bf_file.m`: `if sum(perm) == triangle(Nrx), csi(:,perm(1:Nrx),:) = csi(:,1:Nrx,:)`.
@@ -412,13 +518,19 @@ fn dbinv_u8(r: u8) -> f64 {
 
 /// `get_total_rss.m`: total received power in dBm from the per-chain RSSI and AGC.
 pub fn get_total_rss(meta: &Intel5300Meta) -> f64 {
+    rss_db(meta) - 44.0 - meta.agc as f64
+}
+
+/// The per-chain RSSI summed in linear power, in dB (`get_total_rss.m` before the
+/// -44 dB and AGC corrections).
+fn rss_db(meta: &Intel5300Meta) -> f64 {
     let mut mag = 0.0;
     for r in [meta.rssi_a, meta.rssi_b, meta.rssi_c] {
         if r != 0 {
             mag += dbinv_u8(r);
         }
     }
-    10.0 * mag.log10() - 44.0 - meta.agc as f64
+    10.0 * mag.log10()
 }
 
 /// `get_scaled_csi.m`: CSI in units of sqrt(SNR), computed in `f64` exactly as the

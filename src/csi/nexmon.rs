@@ -36,6 +36,7 @@
 //! Frame timestamp: the pcap capture time (seconds since the Unix epoch).
 
 use std::io::Read;
+use std::mem::MaybeUninit;
 
 use ndarray::Array3;
 use num_complex::Complex32;
@@ -43,6 +44,7 @@ use num_complex::Complex32;
 use super::error::CsiError;
 use super::meta::{int, FrameMeta, MetaValue};
 use super::pcap::{udp_payload, PcapReader};
+use super::table::{reserve_values, CsiTable, FrameInfo};
 use super::{CsiFormat, CsiFrame};
 
 /// Bytes of nexmon header before the CSI words.
@@ -227,6 +229,74 @@ impl<R: Read> NexmonReader<R> {
     }
 
     fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
+        let fftshift = self.options.fftshift;
+        let Some((info, csi)) = self.next_packet(|bytes, chip, nfft| {
+            let mut values = Vec::with_capacity(nfft);
+            decode_words_into(bytes, chip, &mut values.spare_capacity_mut()[..nfft]);
+            // SAFETY: decode_words_into writes all nfft values.
+            unsafe { values.set_len(nfft) };
+            if fftshift {
+                values.rotate_left(nfft / 2);
+            }
+            Array3::from_shape_vec((1, 1, nfft), values).expect("nfft values")
+        })?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CsiFrame {
+            timestamp: info.timestamp,
+            csi,
+            rssi: info.rssi,
+            noise: None,
+            format: CsiFormat::Nexmon,
+            channel: info.channel,
+            bandwidth_mhz: info.bandwidth_mhz,
+            sequence: info.sequence,
+            meta: info.meta,
+        }))
+    }
+
+    /// Like [`Iterator::next`], but decodes the CSI straight into `table` (no per-frame
+    /// array); `Some(Ok(()))` when a frame was appended.
+    pub(crate) fn next_into(&mut self, table: &mut CsiTable) -> Option<Result<(), CsiError>> {
+        if self.done {
+            return None;
+        }
+        self.recoverable = false;
+        let start = table.csi.len();
+        let fftshift = self.options.fftshift;
+        let decoded = self.next_packet(|bytes, chip, nfft| {
+            reserve_values(&mut table.csi, nfft);
+            decode_words_into(bytes, chip, &mut table.csi.spare_capacity_mut()[..nfft]);
+            // SAFETY: decode_words_into writes all nfft values.
+            unsafe { table.csi.set_len(start + nfft) };
+            if fftshift {
+                table.csi[start..].rotate_left(nfft / 2);
+            }
+        });
+        match decoded {
+            Ok(Some((mut info, ()))) => {
+                info.start = start;
+                table.push_info(info);
+                Some(Ok(()))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = !self.recoverable;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Finds the next nexmon CSI packet and returns its frame fields (with `start` 0)
+    /// and what `decode` made of its `4 × nfft` CSI bytes, given the chip and nfft.
+    fn next_packet<T>(
+        &mut self,
+        decode: impl FnOnce(&[u8], NexmonChip, usize) -> T,
+    ) -> Result<Option<(FrameInfo, T)>, CsiError> {
         if let Some(e) = self.open_error.take() {
             return Err(e);
         }
@@ -303,11 +373,7 @@ impl<R: Read> NexmonReader<R> {
                     nfft * 4
                 )));
             }
-            let mut values = decode_words(&csi_bytes[..nfft * 4], chip);
-            if options.fftshift {
-                values.rotate_left(nfft / 2);
-            }
-            let csi = Array3::from_shape_vec((1, 1, nfft), values).expect("nfft values");
+            let decoded = decode(&csi_bytes[..nfft * 4], chip, nfft);
             let css = u16le(12);
             let mut mac = [0u8; 6];
             mac.copy_from_slice(&payload[4..10]);
@@ -335,17 +401,18 @@ impl<R: Read> NexmonReader<R> {
                 padding: (csi_bytes.len() - nfft * 4) as u32,
                 fftshifted: options.fftshift,
             };
-            return Ok(Some(CsiFrame {
+            let info = FrameInfo {
+                start: 0,
+                shape: [1, 1, nfft],
                 timestamp: rec.ts_sec as f64 + rec.ts_frac as f64 * frac,
-                csi,
                 rssi: meta.rssi.map(|r| r as f32),
                 noise: None,
-                format: CsiFormat::Nexmon,
                 channel: Some(chanspec & 0xff),
                 bandwidth_mhz: Some((nfft * 5 / 16) as u16),
                 sequence: Some(meta.seq as u64),
                 meta: FrameMeta::Nexmon(meta),
-            }));
+            };
+            return Ok(Some((info, decoded)));
         }
     }
 }
@@ -380,86 +447,75 @@ fn nfft_from_len(csi_len: usize) -> Option<usize> {
         .find(|&n| csi_len >= n * 4 && csi_len < n * 4 + 16)
 }
 
-fn decode_words(bytes: &[u8], chip: NexmonChip) -> Vec<Complex32> {
-    let words = bytes.chunks_exact(4).map(|w| [w[0], w[1], w[2], w[3]]);
+/// Decodes `out.len()` CSI words of `chip` into `out` (every value written).
+fn decode_words_into(bytes: &[u8], chip: NexmonChip, out: &mut [MaybeUninit<Complex32>]) {
     if chip.is_int16() {
         // MATLAB typecast(uint32 H, 'int16') on a little-endian host: low half first.
-        words
-            .map(|w| {
-                Complex32::new(
-                    i16::from_le_bytes([w[0], w[1]]) as f32,
-                    i16::from_le_bytes([w[2], w[3]]) as f32,
-                )
-            })
-            .collect()
+        for (v, w) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            v.write(Complex32::new(
+                i16::from_le_bytes([w[0], w[1]]) as f32,
+                i16::from_le_bytes([w[2], w[3]]) as f32,
+            ));
+        }
     } else {
         let (nman, nexp) = if chip == NexmonChip::Bcm4358 {
             (9, 5)
         } else {
             (12, 6)
         };
-        unpack_float_complex(10, nman, nexp, bytes)
+        unpack_float_into(10, nman, nexp, bytes, out);
     }
 }
 
 /// [`unpack_float_acphy`] with autoscale over little-endian words, straight to
-/// complex values: the same arithmetic without the intermediate vectors.
-fn unpack_float_complex(nbits: i32, nman: u32, nexp: u32, bytes: &[u8]) -> Vec<Complex32> {
+/// complex values in `out` (one per word, every one written): the same arithmetic
+/// without the intermediate vectors.
+fn unpack_float_into(
+    nbits: i32,
+    nman: u32,
+    nexp: u32,
+    bytes: &[u8],
+    out: &mut [MaybeUninit<Complex32>],
+) {
     let iq_mask: u32 = (1 << (nman - 1)) - 1;
     let e_mask: u32 = (1 << nexp) - 1;
     let e_p: i32 = 1 << (nexp - 1);
     let sgnr_mask: u32 = 1 << (nexp + 2 * nman - 1);
     let sgni_mask: u32 = sgnr_mask >> nman;
-    let e_zero: i32 = -(nman as i32);
-    let word = |w: &[u8]| u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-    let exponent = |w: u32| {
-        let e = (w & e_mask) as i32;
-        if e >= e_p {
-            e - (e_p << 1)
-        } else {
-            e
-        }
-    };
+    let words = bytes
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")));
+    // The exponent field, sign-extended.
+    let exponent = |w: u32| (((w & e_mask) << (32 - nexp)) as i32) >> (32 - nexp);
     // Pass 1: the largest exponent after normalising each mantissa (autoscale).
     let mut maxbit: i32 = -e_p;
-    for w in bytes.chunks_exact(4) {
-        let w = word(w);
+    for w in words.clone() {
         let x = ((w >> (nexp + nman)) & iq_mask) | ((w >> nexp) & iq_mask);
+        // The C loop adds the index of the highest set bit of x (x < 2^11): the binary
+        // exponent of x as an f32, which is exact and vectorizes where leading_zeros
+        // does not.
+        let top = ((x as f32).to_bits() >> 23) as i32 - 127;
         if x != 0 {
-            // The C loop adds the index of the highest set bit.
-            let e = exponent(w) + (31 - x.leading_zeros()) as i32;
-            maxbit = maxbit.max(e);
+            maxbit = maxbit.max(exponent(w) + top);
         }
     }
     let shft = nbits - maxbit;
-    let scale = |v: u32, e: i32, negative: bool| -> f32 {
-        let v = v as i64;
-        let mag = if e < e_zero {
-            0
-        } else if e < 0 {
-            v >> (-e)
-        } else if e < 40 {
-            v << e
-        } else {
-            0
+    // Pass 2: scale every value. The C code shifts the mantissa left by e (e >= 0) or
+    // right by -e (e < 0), 0 for e below -nman or from 40 up, and keeps the low 32 bits.
+    // With the mantissa in the high half of a u64, one right shift by 32 - e does all of
+    // that: for e in 33..40 and above the low 32 bits are zero either way, and below
+    // -31 the shift (capped at 63) leaves 0, as v < 2^31.
+    for (v, w) in out.iter_mut().zip(words) {
+        let s = (32 - (exponent(w) + shft)).clamp(0, 63) as u32;
+        let scale = |m: u32, negative: bool| {
+            let mag = (((m as u64) << 32) >> s) as u32 as i32;
+            (if negative { mag.wrapping_neg() } else { mag }) as f32
         };
-        let mag = mag as i32; // C stores the shifted value in an int32.
-        (if negative { mag.wrapping_neg() } else { mag }) as f32
-    };
-    // Pass 2: scale every value.
-    bytes
-        .chunks_exact(4)
-        .map(|w| {
-            let w = word(w);
-            let e = exponent(w) + shft;
-            let vi = (w >> (nexp + nman)) & iq_mask;
-            let vq = (w >> nexp) & iq_mask;
-            Complex32::new(
-                scale(vi, e, w & sgnr_mask != 0),
-                scale(vq, e, w & sgni_mask != 0),
-            )
-        })
-        .collect()
+        v.write(Complex32::new(
+            scale((w >> (nexp + nman)) & iq_mask, w & sgnr_mask != 0),
+            scale((w >> nexp) & iq_mask, w & sgni_mask != 0),
+        ));
+    }
 }
 
 /// A port of nexmon_csi's `unpack_float_acphy` (utils/matlab/unpack_float.c).
@@ -682,7 +738,13 @@ mod tests {
                 .collect();
             for (nman, nexp) in [(9, 5), (12, 6)] {
                 let slow = unpack_float_acphy(10, true, nman, nexp, &h);
-                let fast = unpack_float_complex(10, nman, nexp, &bytes);
+                let mut fast = vec![MaybeUninit::uninit(); n];
+                unpack_float_into(10, nman, nexp, &bytes, &mut fast);
+                // SAFETY: unpack_float_into writes all n values.
+                let fast: Vec<Complex32> = fast
+                    .into_iter()
+                    .map(|v| unsafe { v.assume_init() })
+                    .collect();
                 for (i, c) in fast.iter().enumerate() {
                     assert_eq!(c.re, slow[2 * i] as f32, "round {round} value {i}");
                     assert_eq!(c.im, slow[2 * i + 1] as f32, "round {round} value {i}");

@@ -45,6 +45,7 @@ impl<R: Read> CsiReader<R> {
         match self {
             CsiReader::Intel5300(r) => r.next_into(table),
             CsiReader::Atheros(r) => r.next_into(table),
+            CsiReader::Nexmon(r) => r.next_into(table),
             _ => self.next().map(|r| r.map(|f| table.push(f))),
         }
     }

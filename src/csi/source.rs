@@ -4,52 +4,100 @@
 //! `Read`, counts the bytes consumed (so errors can name the offset) and tells a clean
 //! end of file (no byte of the next record) from a truncated record.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use super::error::CsiError;
 
-/// Buffer size for file readers: large enough that syscalls vanish from profiles.
-const BUF_CAPACITY: usize = 1 << 20;
+/// Buffer size for file readers: large enough that syscalls vanish from profiles, small
+/// enough to stay in the L2 cache while records are decoded out of it.
+const BUF_CAPACITY: usize = 1 << 18;
 
+/// A buffered byte source. Records are handed out as slices of the read buffer itself
+/// (no copy per record); a record larger than the buffer grows it.
 pub(crate) struct Source<R: Read> {
-    inner: BufReader<R>,
+    inner: R,
     /// Offset of the next unread byte.
     pub offset: u64,
     /// File name used in error messages.
     pub name: String,
+    /// Bytes read from `inner`; `buf[pos..end]` are not consumed yet.
     buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// `inner` returned end of file.
+    eof: bool,
 }
 
 impl<R: Read> Source<R> {
     pub fn new(reader: R, name: String) -> Self {
         Source {
-            inner: BufReader::with_capacity(BUF_CAPACITY, reader),
+            inner: reader,
             offset: 0,
             name,
             buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            eof: false,
         }
     }
 
-    /// Reads up to `n` bytes into the internal buffer; returns how many arrived
-    /// (fewer than `n` only at end of file).
+    /// Makes at least `n` unconsumed bytes available in `buf[pos..end]`, unless the
+    /// input ends first; returns how many are available (fewer than `n` only at end of
+    /// file).
+    #[inline]
     fn fill(&mut self, n: usize) -> Result<usize, CsiError> {
-        self.buf.resize(n, 0);
-        let mut got = 0;
-        while got < n {
-            match self.inner.read(&mut self.buf[got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
+        if self.end - self.pos >= n {
+            return Ok(n);
+        }
+        self.refill(n)
+    }
+
+    #[cold]
+    fn refill(&mut self, n: usize) -> Result<usize, CsiError> {
+        if self.eof {
+            return Ok(self.end - self.pos);
+        }
+        // Move the unconsumed tail to the front (of a larger buffer when `n` does not
+        // fit), then read as much as fits.
+        if self.buf.len() < n.max(BUF_CAPACITY) {
+            // At least doubling, so that repeated growth stays cheap; allocated zeroed
+            // (calloc), which costs nothing for pages never read into.
+            let want = n.max(BUF_CAPACITY).max(2 * self.buf.len());
+            let mut grown = vec![0u8; want];
+            grown[..self.end - self.pos].copy_from_slice(&self.buf[self.pos..self.end]);
+            self.buf = grown;
+        } else {
+            self.buf.copy_within(self.pos..self.end, 0);
+        }
+        self.end -= self.pos;
+        self.pos = 0;
+        while self.end < n {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => self.end += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.io_error(e)),
             }
         }
-        self.buf.truncate(got);
-        Ok(got)
+        Ok(self.end.min(n))
+    }
+
+    /// Consumes `n` available bytes and returns them.
+    #[inline]
+    fn take(&mut self, n: usize) -> &[u8] {
+        let at = self.pos;
+        self.pos += n;
+        self.offset += n as u64;
+        &self.buf[at..at + n]
     }
 
     /// Reads exactly `n` bytes. `Ok(None)` when the file ends before the first of
     /// them (a clean end between records); a truncation error when it ends inside.
     /// `record_start` is the offset reported in the error.
+    #[inline]
     pub fn read_or_eof(
         &mut self,
         n: usize,
@@ -60,42 +108,39 @@ impl<R: Read> Source<R> {
         if got == 0 && n > 0 {
             return Ok(None);
         }
-        self.offset += got as u64;
         if got < n {
+            self.take(got);
             return Err(self.truncated(what, record_start, n as u64, got as u64));
         }
-        Ok(Some(&self.buf))
+        Ok(Some(self.take(n)))
     }
 
     /// Reads exactly `n` bytes; the end of file anywhere is a truncation error.
+    #[inline]
     pub fn read(&mut self, n: usize, what: &str, record_start: u64) -> Result<&[u8], CsiError> {
         let got = self.fill(n)?;
-        self.offset += got as u64;
         if got < n {
+            self.take(got);
             return Err(self.truncated(what, record_start, n as u64, got as u64));
         }
-        Ok(&self.buf)
+        Ok(self.take(n))
     }
 
     /// Skips `n` bytes; the end of file before that is a truncation error.
     pub fn skip(&mut self, n: u64, what: &str, record_start: u64) -> Result<(), CsiError> {
-        use std::io::BufRead;
-        // Consume straight from the read buffer: skipped bytes are never copied.
         let mut got = 0u64;
         while got < n {
-            let available = match self.inner.fill_buf() {
-                Ok(b) => b.len(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.io_error(e)),
-            };
-            if available == 0 {
-                break;
+            if self.pos == self.end {
+                self.pos = 0;
+                self.end = 0;
+                if self.fill(1)? == 0 {
+                    break;
+                }
             }
-            let k = available.min((n - got) as usize);
-            self.inner.consume(k);
+            let k = ((self.end - self.pos) as u64).min(n - got) as usize;
+            self.take(k);
             got += k as u64;
         }
-        self.offset += got;
         if got < n {
             return Err(self.truncated(what, record_start, n, got));
         }
@@ -106,13 +151,28 @@ impl<R: Read> Source<R> {
     /// of file. Bytes that are not UTF-8 are kept lossily: CSV readers reject them later
     /// with a message rather than failing here.
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> Result<bool, CsiError> {
-        use std::io::BufRead;
         line.clear();
-        let got = self
-            .inner
-            .read_until(b'\n', line)
-            .map_err(|e| self.io_error(e))?;
-        self.offset += got as u64;
+        let mut got = 0usize;
+        loop {
+            if self.pos == self.end && self.fill(1)? == 0 {
+                break;
+            }
+            let avail = &self.buf[self.pos..self.end];
+            match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    line.extend_from_slice(&avail[..=i]);
+                    got += i + 1;
+                    self.take(i + 1);
+                    break;
+                }
+                None => {
+                    let k = avail.len();
+                    line.extend_from_slice(avail);
+                    got += k;
+                    self.take(k);
+                }
+            }
+        }
         if got == 0 {
             return Ok(false);
         }

@@ -50,14 +50,35 @@ pub(crate) fn empty(step: &'static str, detail: impl Into<String>) -> DspError {
 
 /// Fails on the first NaN or infinity in a real slice.
 pub(crate) fn check_finite(step: &'static str, x: &[f32]) -> Result<()> {
+    if all_finite(x) {
+        return Ok(());
+    }
     match x.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(DspError::NonFinite { step, index }),
         None => Ok(()),
     }
 }
 
+/// Whether `x` is neither NaN nor infinite (exponent bits not all set).
+#[inline]
+fn finite_bits(x: f32) -> bool {
+    x.to_bits() & 0x7f80_0000 != 0x7f80_0000
+}
+
+/// Whether every value is finite: a loop without early exit, which vectorizes (the
+/// position of a bad value is looked for only when there is one).
+fn all_finite(x: &[f32]) -> bool {
+    !x.iter().fold(false, |bad, &v| bad | !finite_bits(v))
+}
+
 /// Fails on the first NaN or infinity in a complex slice.
 pub(crate) fn check_finite_c(step: &'static str, x: &[num_complex::Complex32]) -> Result<()> {
+    let bad = x.iter().fold(false, |bad, v| {
+        bad | !finite_bits(v.re) | !finite_bits(v.im)
+    });
+    if !bad {
+        return Ok(());
+    }
     match x
         .iter()
         .position(|v| !(v.re.is_finite() && v.im.is_finite()))

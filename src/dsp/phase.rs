@@ -48,6 +48,48 @@ pub fn unwrap_in_place(phase: &mut [f64]) {
     }
 }
 
+/// [`unwrap_in_place`] of `f32` phases (any values) into `out`, with the same result.
+///
+/// Steps between two `f32` values are exact in `f64`, so the decisions of the scalar loop
+/// can be taken for all steps at once (a loop that vectorizes); only the running count
+/// of turns is sequential. A link with a step of `2*pi` or more (never, for phases
+/// wrapped to `[-pi, pi]`) takes [`unwrap_in_place`] itself.
+pub fn unwrap_wrapped(wrapped: &[f32], out: &mut [f64]) {
+    const TWO_PI: f64 = 2.0 * PI;
+    const MAX: usize = 256;
+    let n = wrapped.len().min(out.len());
+    if n == 0 {
+        return;
+    }
+    if n > MAX {
+        for (o, &w) in out.iter_mut().zip(wrapped) {
+            *o = w as f64;
+        }
+        return unwrap_in_place(&mut out[..n]);
+    }
+    let mut steps = [0i32; MAX];
+    let mut large = false;
+    for (st, w) in steps[1..n].iter_mut().zip(wrapped.windows(2)) {
+        let dd = w[1] as f64 - w[0] as f64;
+        large |= dd.abs() >= TWO_PI;
+        *st = (dd < -PI) as i32 - (dd > PI) as i32;
+    }
+    if large {
+        for (o, &w) in out.iter_mut().zip(wrapped) {
+            *o = w as f64;
+        }
+        return unwrap_in_place(&mut out[..n]);
+    }
+    // The first value stays as it is; then raw + turns * 2pi, as unwrap_in_place adds
+    // (turns * 2pi + 0.0).
+    out[0] = wrapped[0] as f64;
+    let mut turns = 0i32;
+    for ((o, &w), &st) in out[1..n].iter_mut().zip(&wrapped[1..n]).zip(&steps[1..n]) {
+        turns += st;
+        *o = w as f64 + turns as f64 * TWO_PI;
+    }
+}
+
 /// Coefficients of `atan(t) ~ t * P(t^2)` on `[0, 1]` (degree-7 `P`, fitted to minimise the
 /// maximum error; 3.7e-8 rad exactly, 1.3e-7 rad evaluated in `f32`, about one `f32` ulp
 /// of `pi`).
@@ -71,10 +113,16 @@ pub fn fast_atan2(y: f32, x: f32) -> f32 {
     let mn = ax.min(ay);
     let t = if mx > 0.0 { mn / mx } else { 0.0 };
     let s = t * t;
-    let mut p = ATAN_P[7];
-    for &c in ATAN_P[..7].iter().rev() {
-        p = p * s + c;
-    }
+    // Estrin's scheme: the same polynomial in three levels of multiply-adds instead of
+    // seven (Horner), so that the latency of one evaluation stays short.
+    let c = &ATAN_P;
+    let s2 = s * s;
+    let s4 = s2 * s2;
+    let p01 = c[0] + c[1] * s;
+    let p23 = c[2] + c[3] * s;
+    let p45 = c[4] + c[5] * s;
+    let p67 = c[6] + c[7] * s;
+    let p = (p01 + p23 * s2) + (p45 + p67 * s2) * s4;
     let mut r = t * p;
     r = if ay > ax {
         std::f32::consts::FRAC_PI_2 - r
@@ -109,8 +157,6 @@ pub struct PhaseSanitizer {
     sxx: f64,
     /// Scratch for one link's unwrapped phase.
     scratch: Vec<f64>,
-    /// Scratch for one link's wrapped phase.
-    wrapped: Vec<f32>,
 }
 
 impl PhaseSanitizer {
@@ -149,7 +195,6 @@ impl PhaseSanitizer {
             centered,
             sxx,
             scratch: vec![0.0; n_sub],
-            wrapped: vec![0.0; n_sub],
         })
     }
 
@@ -166,35 +211,52 @@ impl PhaseSanitizer {
         phase: &mut [f32],
     ) -> (f64, f64) {
         let n = self.centered.len();
-        polar(&h[..n], &mut amp[..n], &mut self.wrapped);
-        let s = &mut self.scratch;
-        for (d, &w) in s.iter_mut().zip(&self.wrapped) {
-            *d = w as f64;
+        polar(&h[..n], &mut amp[..n], &mut phase[..n]);
+        self.detrend(&mut phase[..n])
+    }
+
+    /// Unwraps one link's wrapped phase in place and removes its least-squares line;
+    /// returns `(slope, mean)`.
+    fn detrend(&mut self, phase: &mut [f32]) -> (f64, f64) {
+        let n = self.centered.len();
+        let s = &mut self.scratch[..n];
+        let centered = &self.centered[..n];
+        unwrap_wrapped(&phase[..n], s);
+        // The least-squares sums in four interleaved lanes (numpy sums pairwise too, not
+        // in one running sum), so that the loop vectorizes.
+        let mut sy = [0.0f64; 4];
+        let mut sxy = [0.0f64; 4];
+        let (s4, s_rest) = s.as_chunks::<4>();
+        let (c4, c_rest) = centered.as_chunks::<4>();
+        for (v, c) in s4.iter().zip(c4) {
+            for l in 0..4 {
+                sy[l] += v[l];
+                sxy[l] += c[l] * v[l];
+            }
         }
-        unwrap_in_place(s);
-        let mut sy = 0.0;
-        let mut sxy = 0.0;
-        for (&v, &c) in s.iter().zip(&self.centered) {
-            sy += v;
-            sxy += c * v;
+        for (l, (&v, &c)) in s_rest.iter().zip(c_rest).enumerate() {
+            sy[l] += v;
+            sxy[l] += c * v;
         }
+        let sy = (sy[0] + sy[1]) + (sy[2] + sy[3]);
+        let sxy = (sxy[0] + sxy[1]) + (sxy[2] + sxy[3]);
         let mean = sy / n as f64;
         let slope = if self.sxx > 0.0 { sxy / self.sxx } else { 0.0 };
-        for k in 0..n {
-            phase[k] = (s[k] - mean - slope * self.centered[k]) as f32;
+        for ((p, &v), &c) in phase[..n].iter_mut().zip(s.iter()).zip(centered) {
+            *p = (v - mean - slope * c) as f32;
         }
         (slope, mean)
     }
 
     /// Every link of a contiguous block of links (`h.len()` a multiple of `n_sub`).
+    /// Amplitudes and wrapped phases are computed for the whole block in one loop (the
+    /// wrapped phases in `phase` itself), then each link is unwrapped and detrended.
     pub fn sanitize_links(&mut self, h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
         let n = self.n_sub();
-        for ((hl, al), pl) in h
-            .chunks_exact(n)
-            .zip(amp.chunks_exact_mut(n))
-            .zip(phase.chunks_exact_mut(n))
-        {
-            self.sanitize_link(hl, al, pl);
+        let total = h.len() / n * n;
+        polar(&h[..total], &mut amp[..total], &mut phase[..total]);
+        for pl in phase[..total].chunks_exact_mut(n) {
+            self.detrend(pl);
         }
     }
 }

@@ -317,34 +317,82 @@ pub fn condition_frame(
         let (a, p) = sanitize(csi, indices)?;
         return Ok((normalize_amplitude(a.view(), rssi)?, p));
     }
-    if dims.is_empty() {
-        return Err(shape(STEP, "a 0-d array has no subcarrier axis"));
-    }
-    if csi.is_empty() {
-        return Err(empty(STEP, format!("shape {dims:?}")));
-    }
-    let n_sub = dims[dims.len() - 1];
-    let mut san = PhaseSanitizer::new(n_sub, indices)?;
     let mut amp = vec![0f32; csi.len()];
     let mut ph = vec![0f32; csi.len()];
-    let mut scratch = Vec::with_capacity(n_sub);
     super::with_slice(&csi, |h| {
-        check_finite_c(STEP, h)?;
-        for ((hl, al), pl) in h
-            .chunks_exact(n_sub)
-            .zip(amp.chunks_exact_mut(n_sub))
-            .zip(ph.chunks_exact_mut(n_sub))
-        {
-            san.sanitize_link(hl, al, pl);
-            robust_z_link(al, &mut scratch);
-        }
-        Ok(())
+        condition_frame_into(h, &dims, indices, &mut amp, &mut ph)
     })?;
     let d = ndarray::IxDyn(&dims);
     let a =
         ndarray::ArrayD::from_shape_vec(d.clone(), amp).map_err(|e| shape(STEP, e.to_string()))?;
     let p = ndarray::ArrayD::from_shape_vec(d, ph).map_err(|e| shape(STEP, e.to_string()))?;
     Ok((a, p))
+}
+
+/// [`condition_frame`] without RSSI on CSI `h` of shape `dims` (C order), into `amp` and
+/// `phase` (each as long as `h`): what the Python binding calls with numpy's buffers.
+pub fn condition_frame_into(
+    h: &[Complex32],
+    dims: &[usize],
+    indices: Option<&[f32]>,
+    amp: &mut [f32],
+    phase: &mut [f32],
+) -> Result<()> {
+    const STEP: &str = "condition_frame";
+    if dims.is_empty() {
+        return Err(shape(STEP, "a 0-d array has no subcarrier axis"));
+    }
+    if h.is_empty() {
+        return Err(empty(STEP, format!("shape {dims:?}")));
+    }
+    let n_sub = dims[dims.len() - 1];
+    if h.len() != dims.iter().product::<usize>() || amp.len() != h.len() || phase.len() != h.len() {
+        return Err(shape(
+            STEP,
+            format!(
+                "{} values and outputs of {} and {} for shape {dims:?}",
+                h.len(),
+                amp.len(),
+                phase.len()
+            ),
+        ));
+    }
+    check_finite_c(STEP, h)?;
+    with_sanitizer(n_sub, indices, |san| san.sanitize_links(h, amp, phase))?;
+    // Only links longer than 64 subcarriers use it.
+    let mut scratch = Vec::new();
+    for link in amp.chunks_exact_mut(n_sub) {
+        robust_z_link(link, &mut scratch);
+    }
+    Ok(())
+}
+
+/// Runs `f` with a [`PhaseSanitizer`] for `n_sub` subcarriers at `indices`. The one for
+/// the default grid (`indices` `None`) is kept per thread and reused, so a stream of
+/// single frames does not rebuild (and reallocate) it every call.
+fn with_sanitizer<R>(
+    n_sub: usize,
+    indices: Option<&[f32]>,
+    f: impl FnOnce(&mut PhaseSanitizer) -> R,
+) -> Result<R> {
+    use std::cell::RefCell;
+    thread_local! {
+        static DEFAULT_GRID: RefCell<Option<PhaseSanitizer>> = const { RefCell::new(None) };
+    }
+    if indices.is_some() {
+        return Ok(f(&mut PhaseSanitizer::new(n_sub, indices)?));
+    }
+    DEFAULT_GRID.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut cached) => {
+            if cached.as_ref().map(PhaseSanitizer::n_sub) != Some(n_sub) {
+                *cached = Some(PhaseSanitizer::new(n_sub, None)?);
+            }
+            let san = cached.as_mut().expect("set just above");
+            Ok(f(san))
+        }
+        // Only if `f` itself came back here: no cache for the inner call.
+        Err(_) => Ok(f(&mut PhaseSanitizer::new(n_sub, None)?)),
+    })
 }
 
 /// The batch twin of [`Conditioner`]: a recording `(n, n_tx, n_rx, n_sub)` and optionally
