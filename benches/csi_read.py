@@ -7,6 +7,9 @@ of several rounds, and prints MB/s, frames/s and the ratio. Both sides produce t
 whole-recording arrays: csiread's ``read()`` fills its arrays, ours builds the
 stacked ``Recording.csi`` and ``timestamps``.
 
+Both readers run on one thread (ours decodes single-threaded too). The load average is
+printed first: on a shared machine, compare ratios from the same run.
+
 Build the extension in release mode first:
     VIRTUAL_ENV=... maturin develop --release
 Run:
@@ -16,6 +19,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -98,6 +102,7 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=32.0, help="size of each grown file in MB")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    print("# load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(
         f"{'file':42} {'MB':>6} {'frames':>8} | {'ours MB/s':>10} {'frames/s':>11} | "
         f"{'csiread MB/s':>12} {'frames/s':>11} | {'ratio':>6}"

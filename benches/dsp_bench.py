@@ -12,11 +12,17 @@ Per frame (shapes 3x3x30, 1x3x56, 1x1x64, 4x256):
 Per batch (N frames of each shape): sanitize+normalize, Hampel (k=3, centred; numpy with
 sliding_window_view), Butterworth zero-phase (scipy.signal.sosfiltfilt), spectrogram
 (scipy.signal.spectrogram). Every pair is checked to agree before it is timed.
+
+The first lines give the machine's load and the floor of a call into the extension: an
+empty call, and a call that takes a complex64 frame and returns two new float32 arrays of
+its shape (what condition_frame does besides computing), so that the per-frame figures
+can be read against what no implementation behind this API can go below.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import timeit
 
@@ -24,6 +30,7 @@ import numpy as np
 import scipy.signal
 from numpy.lib.stride_tricks import sliding_window_view
 from wifi_densepose import dsp
+from wifi_densepose._native import dsp as _native
 
 SHAPES = [(3, 3, 30), (1, 3, 56), (1, 1, 64), (4, 256)]
 
@@ -103,6 +110,13 @@ def main():
     rng = np.random.default_rng(0)
     print(
         f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, scipy {scipy.__version__}"
+    )
+    print("# load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    frame = np.zeros((3, 3, 30), np.complex64)
+    print(
+        f"# call floor: empty call {best(_native._call_floor, args.repeat, 100000) * 1e6:.3f} us, "
+        f"3x3x30 in + two arrays out "
+        f"{best(lambda: _native._io_floor(frame), args.repeat, 100000) * 1e6:.3f} us"
     )
     print(f"{'step':<28s} {'shape':<18s} {'ours (us)':>11s} {'numpy (us)':>12s} {'ratio':>9s}")
 

@@ -119,10 +119,14 @@ def condition_frame(csi: np.ndarray, rssi=None, subcarrier_indices=None):
     Equal to ``a, p = sanitize(csi, subcarrier_indices); normalize_amplitude(a, rssi), p``
     without the intermediate array; ``csi`` complex64 frame or batch.
     """
-    if rssi is None and subcarrier_indices is None and type(csi) is np.ndarray:
-        # The common case, kept short: one frame costs a few microseconds in all.
-        if csi.dtype is _C64 or csi.dtype == _C64:
-            return _native.condition_frame(csi)
+    # The common case first, kept short: one frame costs about 3 us in all.
+    if (
+        rssi is None
+        and subcarrier_indices is None
+        and type(csi) is np.ndarray
+        and (csi.dtype is _C64 or csi.dtype == _C64)
+    ):
+        return _native.condition_frame(csi)
     if type(csi) is not np.ndarray or csi.dtype != _C64:
         _array(csi, "condition_frame", "csi", (_C64,))
     r = None

@@ -72,6 +72,7 @@ fn all_finite(x: &[f32]) -> bool {
 }
 
 /// Fails on the first NaN or infinity in a complex slice.
+#[inline(always)]
 pub(crate) fn check_finite_c(step: &'static str, x: &[num_complex::Complex32]) -> Result<()> {
     let bad = x.iter().fold(false, |bad, v| {
         bad | !finite_bits(v.re) | !finite_bits(v.im)

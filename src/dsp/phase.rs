@@ -54,6 +54,7 @@ pub fn unwrap_in_place(phase: &mut [f64]) {
 /// can be taken for all steps at once (a loop that vectorizes); only the running count
 /// of turns is sequential. A link with a step of `2*pi` or more (never, for phases
 /// wrapped to `[-pi, pi]`) takes [`unwrap_in_place`] itself.
+#[inline(always)]
 pub fn unwrap_wrapped(wrapped: &[f32], out: &mut [f64]) {
     const TWO_PI: f64 = 2.0 * PI;
     const MAX: usize = 256;
@@ -138,7 +139,7 @@ pub fn fast_atan2(y: f32, x: f32) -> f32 {
 }
 
 /// Amplitudes and (wrapped) phases of a slice, in a vectorizable loop.
-#[inline]
+#[inline(always)]
 pub fn polar(h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
     for ((z, a), p) in h.iter().zip(amp.iter_mut()).zip(phase.iter_mut()) {
         let (re, im) = (z.re, z.im);
@@ -217,6 +218,7 @@ impl PhaseSanitizer {
 
     /// Unwraps one link's wrapped phase in place and removes its least-squares line;
     /// returns `(slope, mean)`.
+    #[inline(always)]
     fn detrend(&mut self, phase: &mut [f32]) -> (f64, f64) {
         let n = self.centered.len();
         let s = &mut self.scratch[..n];
@@ -251,6 +253,7 @@ impl PhaseSanitizer {
     /// Every link of a contiguous block of links (`h.len()` a multiple of `n_sub`).
     /// Amplitudes and wrapped phases are computed for the whole block in one loop (the
     /// wrapped phases in `phase` itself), then each link is unwrapped and detrended.
+    #[inline(always)]
     pub fn sanitize_links(&mut self, h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
         let n = self.n_sub();
         let total = h.len() / n * n;
