@@ -28,7 +28,8 @@ is not live); and no client was disconnected as a slow consumer.
 
 The machine is shared: other processes' CPU time on the server's core and on the
 client's is measured from /proc/stat during each window and reported; a trial that fails
-while they took more than 10% of either core is run again (twice at most).
+while they took more than 10% of the server's core (or 50% of the client's) is run again
+(twice at most) unless the server had filled its core itself.
 
 The baseline is the same system with the model off and the simulator's oracle detections
 in its place (``oracle=True``: truth with misses, ghosts and noise, through the same
@@ -295,20 +296,23 @@ def trial(mode: str, envs: int, clients: int, a: argparse.Namespace) -> dict:
 
 
 def measured(mode: str, envs: int, clients: int, a: argparse.Namespace, log: list) -> dict:
-    """A trial; one that fails while other processes took more than a.foreign_max % of a
-    CPU it runs on is tried again (up to a.retries times): the figure is the system's,
-    not the neighbours'."""
+    """A trial; one that fails while other processes took more than a.foreign_max % of the
+    server's CPU (or 5 times that of the client's) is tried again, up to a.retries times:
+    the figure is the system's, not the neighbours'."""
     for attempt in range(a.retries + 1):
         row = trial(mode, envs, clients, a)
         row["attempt"] = attempt
         log.append(row)
-        contended = max(row["foreign_cpu_pct_server_core"],
-                        row["foreign_cpu_pct_client_core"]) > a.foreign_max
+        # The client's core matters less (the client mostly waits, and a waking task
+        # is served quickly); a server that filled its core failed on its own.
+        contended = (row["foreign_cpu_pct_server_core"] > a.foreign_max
+                     or row["foreign_cpu_pct_client_core"] > 5 * a.foreign_max) \
+            and row["server_cpu_pct"] < 95
         row["contended"] = contended
         if row["keeps_30fps"] or not contended:
             return row
         print("    (other processes were busy on these CPUs: trying again)", flush=True)
-        time.sleep(5)
+        time.sleep(10)
     return row
 
 
