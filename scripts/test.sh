@@ -22,6 +22,7 @@ if [ -n "$missing" ]; then
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
+bash scripts/check-layers.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --features python -- -D warnings
 .venv/bin/ruff check python tests benches

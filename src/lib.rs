@@ -9,6 +9,7 @@
 //! - [`model`]: inference through ONNX Runtime.
 //! - [`track`]: multi-person tracking.
 //! - [`analytics`]: activity, falls, occupancy, windowed metrics.
+//! - [`events`]: the event vocabulary the stages speak, below them and the server.
 //! - [`server`]: the event bus and the WebSocket API server.
 //!
 //! The pyo3 bindings live in `python` (feature `python`) and only convert and delegate.
@@ -16,6 +17,7 @@
 pub mod analytics;
 pub mod csi;
 pub mod dsp;
+pub mod events;
 pub mod model;
 pub mod pipeline;
 pub mod server;

@@ -1,5 +1,5 @@
 //! The spec's payloads (`/work/shared/spec/websocket-api.md`) as `serde_json::Value`,
-//! ready for `crate::server::Event::new(event_type, data, environment)`.
+//! ready for `crate::events::Event::new(event_type, data, environment)`.
 //!
 //! Positions are floor coordinates in metres in the room frame (origin at a floor
 //! corner, x along the width, y along the depth); velocities in m/s; times inside
@@ -11,7 +11,7 @@ use super::activity::ActivityChange;
 use super::fall::{FallEvent, FallEventKind};
 use super::occupancy::OccupancyChange;
 use super::window::WindowMetrics;
-use crate::server::rfc3339_from_unix;
+use crate::events::rfc3339_from_unix;
 use crate::track::{Track, TrackEvent, ACTIVITIES};
 
 fn r3(x: f64) -> f64 {

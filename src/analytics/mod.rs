@@ -8,7 +8,7 @@
 //! [`window::Window`] (an `analytics_stream` when a window closes). Each stage is a
 //! plain struct with `update(t, ...)`, deterministic and unit-tested; [`events`] turns
 //! their outputs into the WebSocket payloads. The engine returns [`Output`]s that the
-//! environment task publishes with `crate::server::Event::new(o.event_type, o.data,
+//! environment task publishes with `crate::events::Event::new(o.event_type, o.data,
 //! Some(environment_id))`. Decision rules and measured figures: `docs/analytics.md`.
 
 pub mod activity;
@@ -20,7 +20,7 @@ pub mod window;
 
 use serde_json::Value;
 
-use crate::server::EventType;
+use crate::events::EventType;
 use crate::track::detection::class;
 use crate::track::{Detection, TrackError, TrackEventKind, Tracker, TrackerConfig};
 

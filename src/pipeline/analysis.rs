@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::settings::RuntimeSettings;
 use crate::analytics::{Engine, EngineConfig};
-use crate::server::{Event, EventType, Publisher};
+use crate::events::{Event, EventType, Publisher};
 use crate::sim::skeleton::KEYPOINT_NAMES;
 use crate::track::detection::MIN_KEYPOINT_CONF;
 use crate::track::{Detection, TrackerConfig, ACTIVITIES};

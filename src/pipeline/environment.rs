@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::model_stage::{ModelSlot, ModelStage, ModelStats, StageProblem};
 use super::sequence::SequenceTracker;
 use crate::csi::CsiFrame;
-use crate::server::{Event, EventType, Publisher};
+use crate::events::{Event, EventType, Publisher};
 
 /// Detections made from a simulator's ground truth instead of by a model (oracle mode):
 /// they let tracking, analytics and every client downstream run before a model exists,
@@ -420,7 +420,7 @@ impl Environment {
                 "severity": severity,
                 "message": message,
                 "metadata": {
-                    "last_seen": crate::server::rfc3339_from_unix(s.last_seen_unix),
+                    "last_seen": crate::events::rfc3339_from_unix(s.last_seen_unix),
                     "frames": s.frames,
                     "gaps": s.sequence.gaps,
                     "reordered": s.sequence.reordered,

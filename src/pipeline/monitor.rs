@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::health::{EnvironmentTick, Health, ModelTick};
-use crate::server::{Event, EventType, Publisher};
+use crate::events::{Event, EventType, Publisher};
 
 /// CPU time and memory of this process at one instant.
 #[derive(Debug, Clone, Copy)]

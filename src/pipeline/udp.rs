@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::environment::Input;
 use crate::csi::udp;
-use crate::server::{Event, EventType, Publisher};
+use crate::events::{Event, EventType, Publisher};
 
 /// Counters of one UDP listener.
 #[derive(Debug, Default)]

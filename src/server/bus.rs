@@ -39,6 +39,12 @@ pub struct Event {
     views: Mutex<Vec<(PoseView, Bytes)>>,
 }
 
+impl From<crate::events::Event> for Event {
+    fn from(e: crate::events::Event) -> Self {
+        Event::new(e.event_type, e.data, e.environment_id)
+    }
+}
+
 impl Event {
     /// Builds an event. `environment_id` is written into `data` when `data` lacks it, so
     /// the wire always says which room an event is about.

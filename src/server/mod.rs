@@ -57,11 +57,23 @@ use shared::Shared;
 use crate::csi::{CsiFormat, CsiFrame};
 use crate::pipeline::{EnvironmentHandle, ReplayProgress, UdpStats};
 
-/// A handle that puts events on a server's bus; sources and stages hold one.
+/// A handle that puts events on a server's bus. The stages hold it as an
+/// [`crate::events::Publisher`] ([`Publisher::sink`]) and never see the server.
 #[derive(Clone)]
 pub struct Publisher(Arc<Shared>);
 
+impl crate::events::EventSink for Publisher {
+    fn publish(&self, event: crate::events::Event) {
+        Publisher::publish(self, event.into());
+    }
+}
+
 impl Publisher {
+    /// This publisher as the stages hold it.
+    pub fn sink(&self) -> crate::events::Publisher {
+        Arc::new(self.clone())
+    }
+
     /// Publishes an event; its environment becomes known to the server.
     pub fn publish(&self, event: Event) {
         if let Some(env) = &event.environment_id {
@@ -196,7 +208,7 @@ impl Server {
                 runtime.handle(),
                 interval,
                 publisher.clone(),
-                publisher,
+                publisher.sink(),
             );
         }
         Ok(Server {
@@ -239,7 +251,7 @@ impl Server {
         if !pipelines.contains_key(id) {
             let rt = &self.handle;
             let ctx = crate::pipeline::EnvironmentContext {
-                publisher: self.publisher(),
+                publisher: self.publisher().sink(),
                 settings: self.shared.settings.clone(),
                 model: self.shared.model.clone(),
                 stall_timeout: self.shared.config.stall_timeout,
@@ -412,11 +424,15 @@ impl Server {
             table.insert(node, (env.clone(), self.pipeline(&env)?.tx));
         }
         let rt = self.live_handle()?;
-        rt.block_on(crate::pipeline::spawn_udp(addr, table, self.publisher()))
-            .map_err(|source| ServerError::Bind {
-                addr: addr.to_string(),
-                source,
-            })
+        rt.block_on(crate::pipeline::spawn_udp(
+            addr,
+            table,
+            self.publisher().sink(),
+        ))
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
     }
 
     /// What an environment has seen: frames, rate, shape, and each source's health.
