@@ -6,6 +6,7 @@
 //! - [`dsp`]: conditioning that turns raw frames into features a model can use.
 //! - [`pipeline`]: environments (one task per room) and the sources that feed them.
 //! - [`sim`]: a physical CSI simulator with ground truth.
+//! - [`sensing`]: motion, presence and breathing from the channel itself, any device.
 //! - [`model`]: inference through ONNX Runtime.
 //! - [`track`]: multi-person tracking.
 //! - [`analytics`]: activity, falls, occupancy, windowed metrics.
@@ -20,6 +21,7 @@ pub mod dsp;
 pub mod events;
 pub mod model;
 pub mod pipeline;
+pub mod sensing;
 pub mod server;
 pub mod sim;
 pub mod track;

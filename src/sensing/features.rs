@@ -1,0 +1,233 @@
+//! One packet's CSI to the features the sensor watches, for any antenna layout.
+//!
+//! In: a frame's complex CSI `(n_tx, n_rx, n_sub)`. Out: a fixed-length vector of complex
+//! features, grouped in *runs* of neighbouring subcarriers of one link.
+//! Guarantee: every per-packet impairment a card adds that is common to its chains
+//! (carrier frequency offset, timing offset, automatic gain) cancels, so what changes from
+//! packet to packet is the channel and noise:
+//! - two or more receive antennas ([`FeatureMode::AntennaPairs`]): the conjugate product
+//!   `H[tx, rx, k] * conj(H[tx, 0, k])` of each antenna with the first, divided by the
+//!   first antenna's mean power over the subcarriers. The common phase and phase slope
+//!   cancel in the product and the gain in the division; the angle of arrival and the
+//!   Doppler of each path survive (`../shared/design/sensing.md`). Unlike a plain ratio it
+//!   does not blow up in a deep fade of the reference antenna.
+//! - one receive antenna and several transmit chains ([`FeatureMode::ChainPairs`]): the
+//!   same between transmit chains.
+//! - one antenna each way ([`FeatureMode::Amplitude`], ESP32, Nexmon): the amplitude
+//!   `|H[k]|` divided by its RMS over the subcarriers. The phase of a single chain carries
+//!   a fresh random offset and slope every packet; amplitude is what is left.
+//!
+//! Subcarriers whose reference power is far below the link's median (guards, nulls, DC)
+//! are left out, and at most [`MAX_SUBCARRIERS`] per link are kept (evenly spaced), so a
+//! 256-subcarrier Nexmon frame costs about what a 30-subcarrier Intel one does.
+use ndarray::Array3;
+use num_complex::Complex32;
+
+/// Subcarriers kept per link at most.
+pub const MAX_SUBCARRIERS: usize = 64;
+
+/// How the features of a layout are formed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureMode {
+    AntennaPairs,
+    ChainPairs,
+    Amplitude,
+}
+
+impl FeatureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureMode::AntennaPairs => "antenna_pairs",
+            FeatureMode::ChainPairs => "chain_pairs",
+            FeatureMode::Amplitude => "amplitude",
+        }
+    }
+}
+
+/// The feature layout of one CSI shape: which (link, subcarrier) each feature is.
+#[derive(Debug, Clone)]
+pub struct FeatureLayout {
+    pub mode: FeatureMode,
+    pub shape: [usize; 3],
+    /// `(a, b, k)`: feature = `H[a] * conj(H[b])` at subcarrier `k` (antenna-pair modes, `a`
+    /// and `b` flat `(tx, rx)` chain indices), or `|H[a]|` (amplitude, `b == a`).
+    pairs: Vec<(usize, usize, usize)>,
+    /// Feature index ranges of neighbouring subcarriers (for the noise estimate).
+    pub runs: Vec<std::ops::Range<usize>>,
+    /// Per pair's reference chain: the subcarriers used for its mean power.
+    references: Vec<usize>,
+}
+
+impl FeatureLayout {
+    /// The layout for frames shaped like `csi`, its subcarriers chosen from this frame's
+    /// reference power. None when the frame has no usable subcarrier.
+    pub fn for_frame(csi: &Array3<Complex32>) -> Option<Self> {
+        let (n_tx, n_rx, n_sub) = csi.dim();
+        if n_tx == 0 || n_rx == 0 || n_sub < 3 {
+            return None;
+        }
+        let mode = if n_rx >= 2 {
+            FeatureMode::AntennaPairs
+        } else if n_tx >= 2 {
+            FeatureMode::ChainPairs
+        } else {
+            FeatureMode::Amplitude
+        };
+        // (measured chain, reference chain) pairs, chains flattened as tx * n_rx + rx.
+        let chain_pairs: Vec<(usize, usize)> = match mode {
+            FeatureMode::AntennaPairs => (0..n_tx)
+                .flat_map(|t| (1..n_rx).map(move |r| (t * n_rx + r, t * n_rx)))
+                .collect(),
+            FeatureMode::ChainPairs => (1..n_tx).map(|t| (t, 0)).collect(),
+            FeatureMode::Amplitude => vec![(0, 0)],
+        };
+        let flat = csi.as_slice()?;
+        let power = |chain: usize, k: usize| flat[chain * n_sub + k].norm_sqr();
+        let mut pairs = Vec::new();
+        let mut runs = Vec::new();
+        let mut references = Vec::new();
+        for &(a, b) in &chain_pairs {
+            let mut p: Vec<f32> = (0..n_sub).map(|k| power(b, k)).collect();
+            let mut sorted = p.clone();
+            sorted.sort_by(f32::total_cmp);
+            let median = sorted[n_sub / 2];
+            if !(median.is_finite() && median > 0.0) {
+                continue;
+            }
+            // Guards and nulls read exactly zero; a deep fade is still a subcarrier.
+            for v in p.iter_mut() {
+                *v /= median;
+            }
+            let usable: Vec<usize> = (0..n_sub).filter(|&k| p[k] > 1e-4).collect();
+            let stride = usable.len().div_ceil(MAX_SUBCARRIERS).max(1);
+            let kept: Vec<usize> = usable.iter().copied().step_by(stride).collect();
+            let mut start = pairs.len();
+            for (i, &k) in kept.iter().enumerate() {
+                // A gap of more than one stride (a null in between) starts a new run.
+                if i > 0 && k - kept[i - 1] > stride {
+                    runs.push(start..pairs.len());
+                    start = pairs.len();
+                }
+                pairs.push((a, b, k));
+            }
+            runs.push(start..pairs.len());
+            references.push(b);
+        }
+        runs.retain(|r| r.len() >= 3);
+        if runs.is_empty() {
+            return None;
+        }
+        Some(FeatureLayout {
+            mode,
+            shape: [n_tx, n_rx, n_sub],
+            pairs,
+            runs,
+            references,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Features of one frame into `out` (resized to [`Self::len`]). False when the frame
+    /// does not fit the layout or holds a non-finite value.
+    pub fn extract(&self, csi: &Array3<Complex32>, out: &mut Vec<Complex32>) -> bool {
+        let (n_tx, n_rx, n_sub) = csi.dim();
+        if [n_tx, n_rx, n_sub] != self.shape {
+            return false;
+        }
+        let Some(flat) = csi.as_slice() else {
+            return false;
+        };
+        out.clear();
+        // Mean power of each reference chain over the kept subcarriers: the gain to divide.
+        let n_chains = n_tx * n_rx;
+        let mut scale = vec![0f32; n_chains];
+        let mut counts = vec![0u32; n_chains];
+        for &(_, b, k) in &self.pairs {
+            scale[b] += flat[b * n_sub + k].norm_sqr();
+            counts[b] += 1;
+        }
+        for &b in &self.references {
+            if counts[b] == 0 || !(scale[b] > 0.0) {
+                return false;
+            }
+            scale[b] /= counts[b] as f32;
+        }
+        for &(a, b, k) in &self.pairs {
+            let s = scale[b];
+            let v = if self.mode == FeatureMode::Amplitude {
+                Complex32::new(flat[a * n_sub + k].norm() / s.sqrt(), 0.0)
+            } else {
+                flat[a * n_sub + k] * flat[b * n_sub + k].conj() / s
+            };
+            if !(v.re.is_finite() && v.im.is_finite()) {
+                return false;
+            }
+            out.push(v);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f32::consts::PI;
+
+    fn frame(
+        n_tx: usize,
+        n_rx: usize,
+        n_sub: usize,
+        common_phase: f32,
+        slope: f32,
+        gain: f32,
+    ) -> Array3<Complex32> {
+        Array3::from_shape_fn((n_tx, n_rx, n_sub), |(t, r, k)| {
+            // A fixed two-path channel per chain, then the per-packet impairments.
+            let chan = Complex32::from_polar(1.0, 0.3 * k as f32 + r as f32 + 0.5 * t as f32)
+                + Complex32::from_polar(0.4, -0.7 * k as f32 + 2.0 * r as f32);
+            chan * Complex32::from_polar(gain, common_phase + slope * k as f32)
+        })
+    }
+
+    #[test]
+    fn per_packet_offsets_cancel_in_every_mode() {
+        for (n_tx, n_rx) in [(3, 3), (1, 2), (2, 1), (1, 1)] {
+            let a = frame(n_tx, n_rx, 30, 0.0, 0.0, 1.0);
+            let b = frame(n_tx, n_rx, 30, 2.1, -0.4 * PI / 30.0, 3.7);
+            let layout = FeatureLayout::for_frame(&a).unwrap();
+            let (mut fa, mut fb) = (Vec::new(), Vec::new());
+            assert!(layout.extract(&a, &mut fa) && layout.extract(&b, &mut fb));
+            for (x, y) in fa.iter().zip(&fb) {
+                assert!((x - y).norm() < 1e-4, "{n_tx}x{n_rx}: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn modes_feature_counts_and_nulls() {
+        let l = FeatureLayout::for_frame(&frame(3, 3, 30, 0.0, 0.0, 1.0)).unwrap();
+        assert_eq!((l.mode, l.len()), (FeatureMode::AntennaPairs, 3 * 2 * 30));
+        let l = FeatureLayout::for_frame(&frame(1, 1, 256, 0.0, 0.0, 1.0)).unwrap();
+        assert_eq!((l.mode, l.len()), (FeatureMode::Amplitude, 64));
+        // Zeroed guard subcarriers and a DC null are left out and split the runs.
+        let mut f = frame(1, 1, 64, 0.0, 0.0, 1.0);
+        for k in [0, 1, 2, 32, 61, 62, 63] {
+            f[[0, 0, k]] = Complex32::new(0.0, 0.0);
+        }
+        let l = FeatureLayout::for_frame(&f).unwrap();
+        assert_eq!(l.len(), 57);
+        assert_eq!(l.runs.len(), 2);
+        // A frame of another shape or with NaN is refused.
+        let mut out = Vec::new();
+        assert!(!l.extract(&frame(1, 1, 30, 0.0, 0.0, 1.0), &mut out));
+        f[[0, 0, 10]] = Complex32::new(f32::NAN, 0.0);
+        assert!(!l.extract(&f, &mut out));
+    }
+}

@@ -1,0 +1,17 @@
+//! Sensing people from the channel itself, on any device: motion, presence (moving or
+//! breathing) and breathing rate, with no model and no training.
+//!
+//! In: an environment's CSI frames, any antenna layout (1x1 ESP32 and Nexmon, 2- and
+//! 3-antenna cards). Out: a [`SensingState`] per frame that the pipeline puts in every
+//! `pose_data` (`metadata.motion_level`, `motion_detected`, `presence`...) and uses to
+//! decide whether anyone is in the room at all. Stateful per environment; cheap (a few
+//! hundred multiplications a packet, one small FFT batch every half second).
+//!
+//! [`features`] turns each packet into values in which the card's per-packet offsets
+//! cancel; [`sensor`] measures change against the noise measured in the same packets.
+
+pub mod features;
+pub mod sensor;
+
+pub use features::{FeatureLayout, FeatureMode};
+pub use sensor::{Calibration, CalibrationOutcome, SensingState, Sensor, SensorConfig};

@@ -1,0 +1,744 @@
+//! One environment's sensor: motion, presence and breathing from the channel itself.
+//!
+//! In: every frame of the environment, any layout ([`super::features`]). Out: a
+//! [`SensingState`] after each frame. No model, no training: each figure is a ratio of
+//! measured power to the noise power measured in the same packets, so it means the same
+//! on every card and needs no calibration to start (a calibration makes it stricter where
+//! the room is not quiet, see [`Calibration`]).
+//!
+//! - **Noise**: consecutive packets' feature difference `d = z[t] - z[t-1]`. People change
+//!   the channel smoothly across neighbouring subcarriers (a path's phase turns by
+//!   `2 pi df tau`, a small fraction of a radian between neighbours for indoor delays),
+//!   noise does not: the second difference of `d` across subcarriers is almost pure
+//!   noise, and `E|d[k+1] - 2 d[k] + d[k-1]|^2 = 12 sigma^2` for white noise of power
+//!   `sigma^2` per feature. So the noise is measured in the very packets being judged.
+//! - **Motion**: `ratio = mean|d|^2 / (2 sigma^2)`, smoothed over ~0.25 s: 1 in a still
+//!   room, far above it when anything moves (walking changes the features by a large
+//!   fraction every packet). `motion_level` maps ratio 1..30 to 0..1 (log scale).
+//! - **Presence**: a still person breathes; the chest's millimetres move a path by
+//!   0.9-2.6 rad of phase at 5 GHz (`../shared/design/sensing.md`). The features are
+//!   averaged into 0.1 s blocks; over the last 5 s, each feature is detrended, windowed and
+//!   Fourier transformed, and `presence_score` is the power in the 0.1-0.7 Hz band
+//!   divided by what the measured noise puts there: about 1 in an empty room (many
+//!   degrees of freedom, so tightly), tens to thousands with a breathing person. A person
+//!   is present while motion was seen within `hold_s` or the score is above its threshold.
+//!   Nothing here is a background that a still person could be absorbed into: the score
+//!   asks for change in the breathing band, which an empty room does not make.
+//! - **Breathing rate**: the band's spectral peak over the last 25.6 s (all features'
+//!   power summed), when nothing moved in that span and the peak stands out.
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ndarray::Array3;
+use num_complex::Complex32;
+use rustfft::{Fft, FftPlanner};
+use serde::{Deserialize, Serialize};
+
+use super::features::{FeatureLayout, FeatureMode};
+
+/// The sensor's settings. The defaults are the uncalibrated thresholds; a calibration can
+/// only raise them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorConfig {
+    /// Motion ratio (measured change over noise) above which motion is reported.
+    pub motion_threshold: f64,
+    /// Breathing-band score (band power over noise) above which a still person is present.
+    pub presence_threshold: f64,
+    /// Presence is held this long after the last motion, seconds.
+    pub hold_s: f64,
+    /// Smoothing time constant of the motion ratio, seconds.
+    pub motion_tau_s: f64,
+    /// Length of the blocks the features are averaged over, seconds.
+    pub block_s: f64,
+    /// Blocks in the presence window (50 x 0.1 s = 5 s).
+    pub presence_blocks: usize,
+    /// Blocks in the breathing-rate window (256 x 0.1 s = 25.6 s).
+    pub breathing_blocks: usize,
+    /// The breathing band, Hz.
+    pub band_hz: [f64; 2],
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        SensorConfig {
+            motion_threshold: 1.5,
+            presence_threshold: 4.0,
+            hold_s: 2.0,
+            motion_tau_s: 0.25,
+            block_s: 0.1,
+            presence_blocks: 50,
+            breathing_blocks: 256,
+            band_hz: [0.1, 0.7],
+        }
+    }
+}
+
+/// What an empty room looked like: the thresholds it implies. Made by
+/// [`Sensor::calibrate`]; serializable, so a calibration can be saved and given back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Seconds of source time it was measured over.
+    pub seconds: f64,
+    pub frames: u64,
+    /// The feature mode and CSI shape it holds for.
+    pub mode: String,
+    pub shape: [usize; 3],
+    /// Median and 99.9th percentile of the motion ratio in the empty room.
+    pub motion_median: f64,
+    pub motion_p999: f64,
+    /// Largest breathing-band score in the empty room.
+    pub presence_max: f64,
+    /// The thresholds in force after it.
+    pub motion_threshold: f64,
+    pub presence_threshold: f64,
+}
+
+/// Why a calibration was not taken.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CalibrationOutcome {
+    Done(Calibration),
+    Refused { reason: String },
+}
+
+/// The sensor's view after a frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SensingState {
+    /// Source time of the frame, seconds.
+    pub t: f64,
+    /// 0 (still) to 1 (strong motion).
+    pub motion_level: f64,
+    pub motion_detected: bool,
+    /// The smoothed motion ratio (1 = noise only).
+    pub motion_ratio: f64,
+    /// Someone is in the room (moving now or lately, or breathing).
+    pub presence: bool,
+    /// The breathing-band score of the last 5 s (1 = noise only); None until 5 s were seen.
+    pub presence_score: Option<f64>,
+    /// Breathing rate of a still room's occupant, breaths per minute, when measurable.
+    pub breathing_rate_bpm: Option<f64>,
+    pub calibrated: bool,
+    pub mode: &'static str,
+}
+
+struct Block {
+    mean: Vec<Complex32>,
+    /// Noise power per feature of the block mean.
+    noise: f64,
+    /// Whether motion was detected in the block.
+    moving: bool,
+}
+
+struct CalibrationRun {
+    seconds: f64,
+    started: Option<f64>,
+    ratios: Vec<f32>,
+    scores: Vec<f32>,
+    frames: u64,
+}
+
+/// The sensor of one environment (see the module docs).
+pub struct Sensor {
+    config: SensorConfig,
+    defaults: SensorConfig,
+    calibration: Option<Calibration>,
+    layout: Option<FeatureLayout>,
+    z: Vec<Complex32>,
+    prev: Vec<Complex32>,
+    prev_t: Option<f64>,
+    signal_ema: f64,
+    noise_ema: f64,
+    noise_per_packet: f64,
+    block_sum: Vec<Complex32>,
+    block_n: u32,
+    block_noise: f64,
+    block_moving: bool,
+    /// The grid origin of the blocks and the index of the block being filled.
+    block_start: Option<f64>,
+    block_index: f64,
+    blocks: VecDeque<Block>,
+    blocks_since_eval: usize,
+    blocks_since_breathing: usize,
+    last_motion_t: Option<f64>,
+    presence_score: Option<f64>,
+    breathing: Option<f64>,
+    calibrating: Option<CalibrationRun>,
+    planner: FftPlanner<f32>,
+    state: SensingState,
+}
+
+impl Default for Sensor {
+    fn default() -> Self {
+        Sensor::new(SensorConfig::default())
+    }
+}
+
+impl Sensor {
+    pub fn new(config: SensorConfig) -> Self {
+        Sensor {
+            defaults: config.clone(),
+            config,
+            calibration: None,
+            layout: None,
+            z: Vec::new(),
+            prev: Vec::new(),
+            prev_t: None,
+            signal_ema: 0.0,
+            noise_ema: 0.0,
+            noise_per_packet: 0.0,
+            block_sum: Vec::new(),
+            block_n: 0,
+            block_noise: 0.0,
+            block_moving: false,
+            block_start: None,
+            block_index: 0.0,
+            blocks: VecDeque::new(),
+            blocks_since_eval: 0,
+            blocks_since_breathing: 0,
+            last_motion_t: None,
+            presence_score: None,
+            breathing: None,
+            calibrating: None,
+            planner: FftPlanner::new(),
+            state: SensingState {
+                t: 0.0,
+                motion_level: 0.0,
+                motion_detected: false,
+                motion_ratio: 1.0,
+                presence: false,
+                presence_score: None,
+                breathing_rate_bpm: None,
+                calibrated: false,
+                mode: FeatureMode::Amplitude.as_str(),
+            },
+        }
+    }
+
+    /// The state after the last frame.
+    pub fn state(&self) -> &SensingState {
+        &self.state
+    }
+
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
+    /// Starts learning the empty room over the next `seconds` of source time. The room
+    /// must be empty meanwhile; a calibration that sees motion is refused.
+    pub fn calibrate(&mut self, seconds: f64) {
+        self.calibrating = Some(CalibrationRun {
+            seconds: seconds.max(self.config.block_s * self.config.presence_blocks as f64),
+            started: None,
+            ratios: Vec::new(),
+            scores: Vec::new(),
+            frames: 0,
+        });
+    }
+
+    /// Applies a saved calibration (thresholds only). Refused when it was made for another
+    /// CSI shape than the frames seen so far.
+    pub fn set_calibration(&mut self, c: Option<Calibration>) -> Result<(), String> {
+        if let (Some(c), Some(l)) = (&c, &self.layout) {
+            if c.shape != l.shape {
+                return Err(format!(
+                    "the calibration was made for CSI shaped {:?}, this environment receives {:?}",
+                    c.shape, l.shape
+                ));
+            }
+        }
+        self.config.motion_threshold = c
+            .as_ref()
+            .map_or(self.defaults.motion_threshold, |c| c.motion_threshold);
+        self.config.presence_threshold = c
+            .as_ref()
+            .map_or(self.defaults.presence_threshold, |c| c.presence_threshold);
+        self.calibration = c;
+        self.state.calibrated = self.calibration.is_some();
+        Ok(())
+    }
+
+    /// Whether a calibration is being measured.
+    pub fn calibrating(&self) -> bool {
+        self.calibrating.is_some()
+    }
+
+    /// One frame at source time `t`. Returns a calibration's outcome when one ends here.
+    pub fn push(&mut self, t: f64, csi: &Array3<Complex32>) -> Option<CalibrationOutcome> {
+        if !t.is_finite() {
+            return None;
+        }
+        let shape = {
+            let (a, b, c) = csi.dim();
+            [a, b, c]
+        };
+        if self.layout.as_ref().is_none_or(|l| l.shape != shape) {
+            self.reset_layout(csi)?;
+        }
+        let layout = self.layout.as_ref()?;
+        let mut z = std::mem::take(&mut self.z);
+        if !layout.extract(csi, &mut z) {
+            self.z = z;
+            return None;
+        }
+        // A gap (lost packets, a source that paused) or a clock that went back: start the
+        // difference afresh rather than read the jump as motion.
+        let gap = self.prev_t.is_none_or(|p| !(t > p && t - p < 0.5));
+        if !gap {
+            let (signal, noise) = difference_energy(&z, &self.prev, &layout.runs);
+            let dt = t - self.prev_t.unwrap_or(t);
+            let a = 1.0 - (-dt / self.config.motion_tau_s).exp();
+            if self.noise_ema == 0.0 {
+                self.signal_ema = signal;
+                self.noise_ema = noise;
+            } else {
+                self.signal_ema += a * (signal - self.signal_ema);
+                self.noise_ema += a * (noise - self.noise_ema);
+            }
+            // sigma^2 per feature per packet: E|second difference of d|^2 = 12 sigma^2.
+            self.noise_per_packet = noise / 12.0;
+        }
+        std::mem::swap(&mut self.prev, &mut z);
+        self.z = z;
+        self.prev_t = Some(t);
+        let ratio = if self.noise_ema > 0.0 {
+            6.0 * self.signal_ema / self.noise_ema
+        } else {
+            1.0
+        };
+        let moving = ratio > self.config.motion_threshold;
+        if moving {
+            self.last_motion_t = Some(t);
+        }
+        self.accumulate_block(t, moving);
+        let outcome = self.calibration_step(t, ratio);
+        let floor = self
+            .calibration
+            .as_ref()
+            .map_or(1.0, |c| c.motion_median.max(1.0));
+        let recent_motion = self
+            .last_motion_t
+            .is_some_and(|m| t - m <= self.config.hold_s && t >= m);
+        let breathing_present = self
+            .presence_score
+            .is_some_and(|s| s > self.config.presence_threshold);
+        self.state = SensingState {
+            t,
+            motion_level: ((ratio / floor).max(1.0).ln() / 30f64.ln()).clamp(0.0, 1.0),
+            motion_detected: moving,
+            motion_ratio: ratio,
+            presence: recent_motion || breathing_present,
+            presence_score: self.presence_score,
+            breathing_rate_bpm: self.breathing.filter(|_| !recent_motion),
+            calibrated: self.calibration.is_some(),
+            mode: self.layout.as_ref().map_or("none", |l| l.mode.as_str()),
+        };
+        outcome
+    }
+
+    fn reset_layout(&mut self, csi: &Array3<Complex32>) -> Option<()> {
+        let layout = FeatureLayout::for_frame(csi)?;
+        if let Some(c) = &self.calibration {
+            if c.shape != layout.shape {
+                // A calibration of another shape means nothing for these frames.
+                self.calibration = None;
+                self.config = self.defaults.clone();
+            }
+        }
+        self.prev.clear();
+        self.prev_t = None;
+        self.signal_ema = 0.0;
+        self.noise_ema = 0.0;
+        self.block_sum = vec![Complex32::default(); layout.len()];
+        self.block_n = 0;
+        self.block_noise = 0.0;
+        self.block_start = None;
+        self.block_index = 0.0;
+        self.blocks.clear();
+        self.presence_score = None;
+        self.breathing = None;
+        self.layout = Some(layout);
+        Some(())
+    }
+
+    fn accumulate_block(&mut self, t: f64, moving: bool) {
+        // Blocks on a fixed grid of source time, so each spans exactly `block_s` whatever
+        // the packet timing (a threshold on the time since the block's first packet drifts:
+        // 10 or 11 packets at 100 Hz, depending on rounding).
+        let origin = *self.block_start.get_or_insert(t);
+        let index = ((t - origin) / self.config.block_s + 1e-6).floor();
+        if index != self.block_index || t < origin {
+            if self.block_n > 0 {
+                let n = self.block_n as f32;
+                let mean: Vec<Complex32> = self.block_sum.iter().map(|v| v / n).collect();
+                let noise = self.block_noise / (self.block_n as f64).powi(2);
+                self.blocks.push_back(Block {
+                    mean,
+                    noise,
+                    moving: self.block_moving,
+                });
+                let keep = self
+                    .config
+                    .breathing_blocks
+                    .max(self.config.presence_blocks);
+                while self.blocks.len() > keep {
+                    self.blocks.pop_front();
+                }
+                self.blocks_since_eval += 1;
+                self.blocks_since_breathing += 1;
+                self.evaluate_windows();
+            }
+            self.block_sum
+                .iter_mut()
+                .for_each(|v| *v = Complex32::default());
+            self.block_n = 0;
+            self.block_noise = 0.0;
+            self.block_moving = false;
+            if t < origin {
+                self.block_start = Some(t);
+                self.block_index = 0.0;
+            } else {
+                self.block_index = index;
+            }
+        }
+        for (s, v) in self.block_sum.iter_mut().zip(&self.prev) {
+            *s += v;
+        }
+        self.block_n += 1;
+        self.block_noise += self.noise_per_packet;
+        self.block_moving |= moving;
+    }
+
+    /// Presence score every 0.5 s, breathing rate every 2 s.
+    fn evaluate_windows(&mut self) {
+        let n = self.config.presence_blocks;
+        if self.blocks_since_eval >= 5 && self.blocks.len() >= n {
+            self.blocks_since_eval = 0;
+            let (band, noise) = self.band_power(n, n);
+            self.presence_score = (noise > 0.0).then(|| band / noise);
+        }
+        let m = self.config.breathing_blocks;
+        if self.blocks_since_breathing >= 20 {
+            self.blocks_since_breathing = 0;
+            self.breathing = if self.blocks.len() >= m {
+                self.breathing_rate(m)
+            } else {
+                None
+            };
+        }
+    }
+
+    /// Band power of the last `n` blocks' features (Hann window, linear trend removed,
+    /// FFT of `n_fft` points) and the band power the noise alone would give.
+    fn band_power(&mut self, n: usize, n_fft: usize) -> (f64, f64) {
+        let spectrum = self.spectrum(n, n_fft);
+        let [lo, hi] = self.band_bins(n_fft);
+        let band: f64 = (lo..=hi).map(|k| spectrum.power[k]).sum();
+        let noise = spectrum.noise_per_bin * (hi + 1 - lo) as f64;
+        (band, noise)
+    }
+
+    fn band_bins(&self, n_fft: usize) -> [usize; 2] {
+        let df = 1.0 / (n_fft as f64 * self.config.block_s);
+        let lo = ((self.config.band_hz[0] / df).ceil() as usize).max(1);
+        let hi = ((self.config.band_hz[1] / df).floor() as usize).max(lo);
+        [lo, hi.min(n_fft / 2 - 1)]
+    }
+
+    /// Summed power spectrum of every feature over the last `n` blocks, folded to
+    /// non-negative frequencies (positive and negative bins added).
+    fn spectrum(&mut self, n: usize, n_fft: usize) -> Spectrum {
+        let blocks: Vec<&Block> = self.blocks.iter().skip(self.blocks.len() - n).collect();
+        let n_feat = blocks[0].mean.len();
+        let window: Vec<f32> = (0..n)
+            .map(|i| {
+                let x = std::f32::consts::PI * (i as f32 + 0.5) / n as f32;
+                x.sin().powi(2)
+            })
+            .collect();
+        let w2: f64 = window.iter().map(|w| (*w as f64).powi(2)).sum();
+        let fft: Arc<dyn Fft<f32>> = self.planner.plan_fft_forward(n_fft);
+        let mut power = vec![0f64; n_fft / 2 + 1];
+        let mut buf = vec![Complex32::default(); n_fft];
+        // Linear trend fit: x = a + b (i - c); the abscissa is centred so a is the mean.
+        let c = (n as f32 - 1.0) / 2.0;
+        let sxx: f32 = (0..n).map(|i| (i as f32 - c).powi(2)).sum();
+        for f in 0..n_feat {
+            let mean = blocks.iter().map(|b| b.mean[f]).sum::<Complex32>() / n as f32;
+            let slope = blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b.mean[f] * (i as f32 - c))
+                .sum::<Complex32>()
+                / sxx;
+            for (i, v) in buf.iter_mut().enumerate() {
+                *v = if i < n {
+                    (blocks[i].mean[f] - mean - slope * (i as f32 - c)) * window[i]
+                } else {
+                    Complex32::default()
+                };
+            }
+            fft.process(&mut buf);
+            power[0] += buf[0].norm_sqr() as f64;
+            for k in 1..=n_fft / 2 {
+                let neg = if k == n_fft - k {
+                    0.0
+                } else {
+                    buf[n_fft - k].norm_sqr()
+                };
+                power[k] += (buf[k].norm_sqr() + neg) as f64;
+            }
+        }
+        // White noise of power s per feature per block gives E|X_k|^2 = s * sum(w^2) per
+        // bin, twice that once the two signs are folded together.
+        let noise_mean = blocks.iter().map(|b| b.noise).sum::<f64>() / n as f64;
+        Spectrum {
+            power,
+            noise_per_bin: 2.0 * noise_mean * w2 * n_feat as f64,
+        }
+    }
+
+    /// The breathing rate over the last `m` blocks, when nothing moved in them and the
+    /// band holds a clear peak well above the noise.
+    fn breathing_rate(&mut self, m: usize) -> Option<f64> {
+        if self
+            .blocks
+            .iter()
+            .skip(self.blocks.len() - m)
+            .any(|b| b.moving)
+        {
+            return None;
+        }
+        let n_fft = 1024;
+        let spectrum = self.spectrum(m, n_fft);
+        let [lo, hi] = self.band_bins(n_fft);
+        let (k, peak) = (lo..=hi)
+            .map(|k| (k, spectrum.power[k]))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        // Zero padding spreads one bin's noise over n_fft / m neighbours: compare the
+        // peak with the noise expected in one padded bin, and with the band's median.
+        let mut band: Vec<f64> = (lo..=hi).map(|k| spectrum.power[k]).collect();
+        band.sort_by(f64::total_cmp);
+        let median = band[band.len() / 2];
+        if peak < 20.0 * spectrum.noise_per_bin || peak < 4.0 * median || k == lo || k == hi {
+            return None;
+        }
+        // Parabolic interpolation of the peak between its neighbours.
+        let (a, b, c) = (
+            spectrum.power[k - 1],
+            spectrum.power[k],
+            spectrum.power[k + 1],
+        );
+        let denom = a - 2.0 * b + c;
+        let offset = if denom.abs() > 0.0 {
+            (0.5 * (a - c) / denom).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        let hz = (k as f64 + offset) / (n_fft as f64 * self.config.block_s);
+
+        Some(60.0 * hz)
+    }
+
+    fn calibration_step(&mut self, t: f64, ratio: f64) -> Option<CalibrationOutcome> {
+        let run = self.calibrating.as_mut()?;
+        let started = *run.started.get_or_insert(t);
+        run.frames += 1;
+        run.ratios.push(ratio as f32);
+        if self.blocks_since_eval == 0 {
+            if let Some(s) = self.presence_score {
+                run.scores.push(s as f32);
+            }
+        }
+        if t - started < run.seconds {
+            return None;
+        }
+        let run = self.calibrating.take()?;
+        let layout = self.layout.as_ref()?;
+        let mut ratios = run.ratios;
+        ratios.sort_by(f32::total_cmp);
+        let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p) as usize] as f64;
+        let (median, p999) = (q(0.5), q(0.999));
+        let presence_max = run.scores.iter().fold(0f32, |m, s| m.max(*s)) as f64;
+        // An empty room's motion ratio sits near 1; far above it, something moved.
+        if median > 2.0 * self.defaults.motion_threshold || p999 > 20.0 * median.max(1.0) {
+            return Some(CalibrationOutcome::Refused {
+                reason: format!(
+                    "motion was seen while calibrating (motion ratio median {median:.2}, \
+                     99.9th percentile {p999:.1}; an empty, still room gives about 1): \
+                     calibrate again with the room empty"
+                ),
+            });
+        }
+        let c = Calibration {
+            seconds: t - started,
+            frames: run.frames,
+            mode: layout.mode.as_str().to_string(),
+            shape: layout.shape,
+            motion_median: median,
+            motion_p999: p999,
+            presence_max,
+            motion_threshold: self.defaults.motion_threshold.max(1.5 * p999),
+            presence_threshold: self.defaults.presence_threshold.max(1.5 * presence_max),
+        };
+        self.set_calibration(Some(c.clone())).ok()?;
+        Some(CalibrationOutcome::Done(c))
+    }
+}
+
+struct Spectrum {
+    power: Vec<f64>,
+    noise_per_bin: f64,
+}
+
+/// (mean |d|^2, mean |second difference of d across subcarriers|^2) over the features,
+/// `d` the change since the previous packet; the second difference runs inside each run
+/// of neighbouring subcarriers.
+fn difference_energy(
+    z: &[Complex32],
+    prev: &[Complex32],
+    runs: &[std::ops::Range<usize>],
+) -> (f64, f64) {
+    let mut signal = 0f64;
+    let mut noise = 0f64;
+    let mut n_noise = 0usize;
+    for run in runs {
+        let d = |i: usize| z[i] - prev[i];
+        for i in run.clone() {
+            signal += d(i).norm_sqr() as f64;
+        }
+        for i in run.start + 1..run.end - 1 {
+            noise += (d(i + 1) - d(i) * 2.0 + d(i - 1)).norm_sqr() as f64;
+            n_noise += 1;
+        }
+    }
+    let n_signal: usize = runs.iter().map(|r| r.len()).sum();
+    (
+        signal / n_signal.max(1) as f64,
+        noise / n_noise.max(1) as f64,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A 3x3x30 room: a static channel, a person's path whose phase follows `phase(t)`,
+    /// white noise, and per-packet common phase and gain (cancelled by the features).
+    fn room(
+        person: Option<&dyn Fn(f64) -> f64>,
+        seconds: f64,
+        seed: u64,
+    ) -> Vec<(f64, Array3<Complex32>)> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let n = (seconds * 100.0) as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 * 0.01;
+                let common = rng.gen::<f32>() * 6.28;
+                let gain = 1.0 + 0.05 * (rng.gen::<f32>() - 0.5);
+                let phase = person.map(|p| p(t) as f32);
+                let csi = Array3::from_shape_fn((3, 3, 30), |(a, r, k)| {
+                    let stat = Complex32::from_polar(1.0, 0.2 * k as f32 + r as f32 + a as f32)
+                        + Complex32::from_polar(0.5, -0.3 * k as f32 + 2.0 * r as f32);
+                    let body = phase.map_or(Complex32::default(), |p| {
+                        Complex32::from_polar(0.06, p + 0.05 * k as f32 + 0.8 * r as f32)
+                    });
+                    let noise =
+                        Complex32::new(rng.gen::<f32>() - 0.5, rng.gen::<f32>() - 0.5) * 0.08;
+                    (stat + body + noise) * Complex32::from_polar(gain, common)
+                });
+                (t, csi)
+            })
+            .collect()
+    }
+
+    fn run(sensor: &mut Sensor, frames: &[(f64, Array3<Complex32>)]) -> Vec<SensingState> {
+        frames
+            .iter()
+            .map(|(t, c)| {
+                sensor.push(*t, c);
+                sensor.state().clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn empty_room_reads_as_noise_and_nobody() {
+        let mut s = Sensor::default();
+        let states = run(&mut s, &room(None, 30.0, 1));
+        let ratios: Vec<f64> = states[50..].iter().map(|s| s.motion_ratio).collect();
+        let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+        assert!((mean - 1.0).abs() < 0.1, "empty motion ratio {mean}");
+        assert!(states.iter().all(|s| !s.presence && !s.motion_detected));
+        let score = states.last().unwrap().presence_score.unwrap();
+        assert!((0.6..1.6).contains(&score), "empty presence score {score}");
+        assert_eq!(states.last().unwrap().breathing_rate_bpm, None);
+    }
+
+    #[test]
+    fn breathing_person_is_present_and_its_rate_measured() {
+        let bpm = 15.0;
+        let breathe = move |t: f64| 1.5 * (2.0 * std::f64::consts::PI * bpm / 60.0 * t).sin();
+        let mut s = Sensor::default();
+        let states = run(&mut s, &room(Some(&breathe), 40.0, 2));
+        // From the first full presence window on, present in every frame; never "moving".
+        assert!(
+            states[600..].iter().all(|s| s.presence),
+            "still person lost"
+        );
+        assert!(states.iter().all(|s| !s.motion_detected));
+        let rate = states.last().unwrap().breathing_rate_bpm.expect("a rate");
+        assert!((rate - bpm).abs() < 1.0, "rate {rate} vs {bpm}");
+    }
+
+    #[test]
+    fn walking_is_motion_and_presence_ends_after_the_hold() {
+        // Walking at 1 m/s: the path length changes by ~1.4 m/s, 25 Hz of Doppler at 5 GHz.
+        let walk = |t: f64| {
+            if t < 10.0 {
+                2.0 * std::f64::consts::PI * 25.0 * t
+            } else {
+                0.0
+            }
+        };
+        let frames: Vec<_> = room(Some(&walk), 10.0, 3)
+            .into_iter()
+            .chain(room(None, 12.0, 4).into_iter().map(|(t, c)| (t + 10.0, c)))
+            .collect();
+        let mut s = Sensor::default();
+        let states = run(&mut s, &frames);
+        assert!(states[100..1000]
+            .iter()
+            .all(|s| s.motion_detected && s.motion_level > 0.3));
+        assert!(
+            states[1000 + 800..].iter().all(|s| !s.presence),
+            "presence lingers"
+        );
+    }
+
+    #[test]
+    fn calibration_raises_thresholds_and_refuses_motion() {
+        let mut s = Sensor::default();
+        s.calibrate(8.0);
+        let mut outcome = None;
+        for (t, c) in room(None, 10.0, 5) {
+            outcome = outcome.or(s.push(t, &c));
+        }
+        let Some(CalibrationOutcome::Done(c)) = outcome else {
+            panic!("no calibration: {outcome:?}")
+        };
+        assert!(s.state().calibrated && c.motion_median < 1.5 && c.shape == [3, 3, 30]);
+        let walk = |t: f64| 2.0 * std::f64::consts::PI * 25.0 * t;
+        let mut s = Sensor::default();
+        s.calibrate(5.0);
+        let mut outcome = None;
+        for (t, c) in room(Some(&walk), 8.0, 6) {
+            outcome = outcome.or(s.push(t, &c));
+        }
+        assert!(
+            matches!(outcome, Some(CalibrationOutcome::Refused { .. })),
+            "{outcome:?}"
+        );
+        assert!(!s.state().calibrated);
+    }
+}
