@@ -12,7 +12,7 @@ The engine is Rust (``wifi_densepose._native``); this package is its Python face
     rec = wdp.read_csi("walk.dat")   # Intel 5300, Atheros, Nexmon, ESP32, PicoScenes
 """
 
-from . import dsp, sim
+from . import dsp, sensing, sim
 from ._native import CsiFormatError, CsiFrame, Recording, __version__, decode_udp_frame, read_csi
 from .client import (
     Client,
@@ -49,5 +49,6 @@ __all__ = [
     "decode_udp_frame",
     "dsp",
     "read_csi",
+    "sensing",
     "sim",
 ]

@@ -294,6 +294,27 @@ class Server:
         (0 to 1). Publishes a ``config_update`` with what changed; returns it."""
         return json.loads(self._native.configure_json(json.dumps(dict(settings)), applied_by))
 
+    def calibrate(
+        self, environment_id: str, seconds: float = 30.0, *, timeout_s: float | None = None
+    ) -> dict:
+        """Learns the empty room of ``environment_id`` over its next ``seconds`` of CSI
+        (keep the room empty meanwhile) and returns the calibration: the motion and
+        presence thresholds the sensor now uses (``docs/sensing.md``). Blocks until it
+        ends; raises ``RuntimeError`` when motion was seen (the room was not empty) or no
+        CSI arrived within ``timeout_s`` (default ``seconds`` + 30). The outcome is also
+        published as a ``system_event`` (``calibration_complete`` / ``calibration_failed``).
+        Save the returned dict and give it back with :meth:`set_calibration`."""
+        timeout = float(seconds) + 30.0 if timeout_s is None else float(timeout_s)
+        text = self._native.calibrate_json(environment_id, float(seconds), timeout)
+        result: dict = json.loads(text)
+        return result
+
+    def set_calibration(self, environment_id: str, calibration: Mapping[str, Any] | None) -> None:
+        """Applies a calibration :meth:`calibrate` returned earlier (``None``: back to the
+        uncalibrated thresholds). Refused when it was made for another CSI shape."""
+        text = None if calibration is None else json.dumps(dict(calibration))
+        self._native.set_calibration_json(environment_id, text)
+
     def environment_stats(self, environment_id: str) -> dict:
         """Frames, frame rate, shape, queue length and each source's health (frames,
         gaps, reordered, duplicates, stalls)."""

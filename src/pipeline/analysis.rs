@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::settings::RuntimeSettings;
 use crate::analytics::{Engine, EngineConfig};
 use crate::events::{Event, EventType, Publisher};
+use crate::sensing::SensingState;
 use crate::sim::skeleton::KEYPOINT_NAMES;
 use crate::track::detection::MIN_KEYPOINT_CONF;
 use crate::track::{Detection, TrackerConfig, ACTIVITIES};
@@ -25,12 +26,17 @@ pub struct Analysis {
     /// When the next pose_data is due (source clock).
     next_pose: Option<f64>,
     frame_id: u64,
+    /// Whether the sensing-only path last said someone was in the room.
+    sensed_present: Option<bool>,
 }
 
 impl Analysis {
     /// One frame's detections at time `t` (seconds of the source's clock), in the
     /// normalized floor frame of a room `room_size` metres wide and deep, made by
-    /// `model_version`.
+    /// `model_version`. `sensing` is the environment's sensor at that time: when it says
+    /// nobody is in the room, the model's detections are dropped (the sensor measures
+    /// presence against the noise of the same packets; the model alone cannot tell an
+    /// empty room, `docs/model.md`). Oracle detections come with no sensing.
     #[allow(clippy::too_many_arguments)]
     pub fn on_detections(
         &mut self,
@@ -41,9 +47,13 @@ impl Analysis {
         settings: &RuntimeSettings,
         publisher: &Publisher,
         env: &str,
+        sensing: Option<&SensingState>,
     ) {
         let threshold = settings.confidence_threshold;
         detections.retain(|d| d.score >= threshold);
+        if sensing.is_some_and(|s| !s.presence) {
+            detections.clear();
+        }
         // A new room, or a source clock that went back (a simulation run restarted):
         // the old tracks mean nothing any more.
         let restart = self.last_t.is_some_and(|last| t < last);
@@ -97,9 +107,98 @@ impl Analysis {
             Some(due) => (due + period).max(t),
             None => t + period,
         });
-        let data = pose_frame(engine, self.frame_id, env, model_version, t);
+        let data = pose_frame(engine, self.frame_id, env, model_version, t, sensing);
         publisher.publish(Event::new(EventType::PoseData, data, Some(env.to_string())));
     }
+
+    /// A frame that no model looks at (no model loaded, or a layout the model does not
+    /// take: one antenna, two antennas): the sensor alone reports. pose_data (30 a second
+    /// of source time) carries the sensor's metadata and, while someone is present, one
+    /// person without position or keypoints (`localized: false`: one link of this layout
+    /// cannot place them); occupancy_update says when the room becomes occupied or empty.
+    /// The sensor cannot count: "occupied" is reported as one person.
+    pub fn on_sensing_only(&mut self, s: &SensingState, publisher: &Publisher, env: &str) {
+        let t = s.t;
+        if self.last_t.is_some_and(|last| t < last) {
+            self.next_pose = None; // the source clock restarted
+        }
+        self.last_t = Some(t);
+        if self.sensed_present != Some(s.presence) {
+            let previous = usize::from(self.sensed_present == Some(true));
+            let current = usize::from(s.presence);
+            if self.sensed_present.is_some() || s.presence {
+                publisher.publish(Event::new(
+                    EventType::OccupancyUpdate,
+                    json!({
+                        "current_occupancy": current,
+                        "previous_occupancy": previous,
+                        "change_type": if s.presence { "person_entered" } else { "person_left" },
+                        "confidence": round3(presence_confidence(s)),
+                        "persons": [],
+                        "source": "sensing",
+                    }),
+                    Some(env.to_string()),
+                ));
+            }
+            self.sensed_present = Some(s.presence);
+        }
+        if self.next_pose.is_some_and(|due| t + 1e-3 < due) {
+            return;
+        }
+        let period = 1.0 / POSE_FPS;
+        self.next_pose = Some(match self.next_pose {
+            Some(due) => (due + period).max(t),
+            None => t + period,
+        });
+        self.frame_id += 1;
+        let persons = if s.presence {
+            let mut p = json!({"person_id": 0, "confidence": round3(presence_confidence(s)),
+                               "localized": false});
+            if let Some(b) = s.breathing_rate_bpm {
+                p["breathing_rate_bpm"] = json!(round3(b));
+            }
+            vec![p]
+        } else {
+            Vec::new()
+        };
+        let mut metadata = json!({"model_version": SENSING_ONLY, "source_time": t});
+        add_sensing(&mut metadata, Some(s));
+        let data = json!({
+            "frame_id": self.frame_id,
+            "environment_id": env,
+            "persons": persons,
+            "metadata": metadata,
+        });
+        publisher.publish(Event::new(EventType::PoseData, data, Some(env.to_string())));
+    }
+}
+
+/// The `model_version` of pose_data made by the sensor alone (no model looked).
+pub const SENSING_ONLY: &str = "sensing";
+
+/// How sure the sensor is that someone is there: 1 while moving; otherwise from the
+/// breathing score's margin over its threshold (log scale), at least 0.5 when present.
+fn presence_confidence(s: &SensingState) -> f64 {
+    if s.motion_detected {
+        return 1.0;
+    }
+    let score = s.presence_score.unwrap_or(0.0).max(1.0);
+    let c = 0.5 + score.log10() / 4.0;
+    if s.presence {
+        c.clamp(0.5, 1.0)
+    } else {
+        c.clamp(0.0, 0.49)
+    }
+}
+
+/// The sensor's fields in a pose_data's metadata (`docs/protocol.md`).
+fn add_sensing(metadata: &mut Value, s: Option<&SensingState>) {
+    let Some(s) = s else { return };
+    metadata["motion_level"] = json!(round3(s.motion_level));
+    metadata["motion_detected"] = json!(s.motion_detected);
+    metadata["presence"] = json!(s.presence);
+    metadata["calibrated"] = json!(s.calibrated);
+    metadata["sensing_mode"] = json!(s.mode);
 }
 
 /// The spec's pose_data for the engine's active tracks. Coordinates are the model's
@@ -113,8 +212,9 @@ fn pose_frame(
     env: &str,
     model_version: &str,
     source_time: f64,
+    sensing: Option<&SensingState>,
 ) -> Value {
-    let persons: Vec<Value> = engine
+    let mut persons: Vec<Value> = engine
         .tracker
         .tracks()
         .iter()
@@ -161,12 +261,21 @@ fn pose_frame(
             p
         })
         .collect();
+    // The breathing rate belongs to a person only when there is one to give it to.
+    if let (Some(b), [p]) = (
+        sensing.and_then(|s| s.breathing_rate_bpm),
+        persons.as_mut_slice(),
+    ) {
+        p["breathing_rate_bpm"] = json!(round3(b));
+    }
+    let mut metadata = json!({"model_version": model_version, "coordinates": "floor_normalized",
+                              "source_time": source_time});
+    add_sensing(&mut metadata, sensing);
     json!({
         "frame_id": frame_id,
         "environment_id": env,
         "persons": persons,
-        "metadata": {"model_version": model_version, "coordinates": "floor_normalized",
-                     "source_time": source_time},
+        "metadata": metadata,
     })
 }
 

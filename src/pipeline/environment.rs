@@ -11,6 +11,7 @@ use super::model_stage::{ModelSlot, ModelStage, ModelStats, StageProblem};
 use super::sequence::SequenceTracker;
 use crate::csi::CsiFrame;
 use crate::events::{Event, EventType, Publisher};
+use crate::sensing::{Calibration, CalibrationOutcome, SensingState, Sensor};
 
 /// Detections made from a simulator's ground truth instead of by a model (oracle mode):
 /// they let tracking, analytics and every client downstream run before a model exists,
@@ -37,6 +38,17 @@ pub enum Input {
     /// The room's floor size in metres (width, depth): the frame the model's normalized
     /// coordinates are scaled by. A simulated source sends its room's.
     RoomSize([f64; 2]),
+    /// Learn the empty room over the next `seconds` of source time (the room must be
+    /// empty meanwhile); the outcome is published as a system_event and sent to `reply`.
+    Calibrate {
+        seconds: f64,
+        reply: Option<tokio::sync::oneshot::Sender<Result<Calibration, String>>>,
+    },
+    /// Apply a saved calibration (None: back to uncalibrated).
+    SetCalibration {
+        calibration: Option<Calibration>,
+        reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    },
 }
 
 /// The room an environment assumes until told otherwise (the simulator's default room).
@@ -68,6 +80,10 @@ pub struct EnvironmentStats {
     /// The version of the model whose answers this environment last used.
     pub model_version: Option<String>,
     pub room_size: Option<[f64; 2]>,
+    /// The sensor after the last frame.
+    pub sensing: Option<SensingState>,
+    /// The calibration in force.
+    pub calibration: Option<Calibration>,
     recent: std::collections::VecDeque<Instant>,
 }
 
@@ -99,6 +115,8 @@ impl EnvironmentStats {
             "sources": sources,
             "room_size": self.room_size,
             "model": self.model.to_json(self.model_version.as_deref()),
+            "sensing": self.sensing,
+            "calibration": self.calibration,
         })
     }
 }
@@ -179,6 +197,8 @@ impl Environment {
         let mut analysis = super::analysis::Analysis::default();
         let (answers_tx, mut answers) = mpsc::unbounded_channel();
         let mut stage = ModelStage::new(answers_tx);
+        let mut sensor = Sensor::default();
+        let mut calibration_reply = None;
         let mut room = DEFAULT_ROOM;
         self.stats.lock().room_size = Some(room);
         loop {
@@ -186,21 +206,33 @@ impl Environment {
                 input = rx.recv() => match input {
                     Some(Input::Frame { source, frame, oracle }) => {
                         self.on_frame(source, &frame);
+                        if let Some(outcome) = sensor.push(frame.timestamp, &frame.csi) {
+                            self.on_calibration(outcome, calibration_reply.take());
+                        }
+                        self.stats.lock().sensing = Some(sensor.state().clone());
                         match oracle {
                             // Oracle detections stand in for the model's (never both).
                             Some(o) => {
                                 let settings = self.settings.read().clone();
                                 analysis.on_detections(frame.timestamp, o.detections, o.room_size,
-                                    ORACLE_MODEL, &settings, &self.publisher, &self.id);
+                                    ORACLE_MODEL, &settings, &self.publisher, &self.id, None);
                             }
                             None => {
+                                let unusable = self.stats.lock().model.frames_unusable;
+                                let has_model = self.model.read().is_some();
                                 let due = self.feed_model(&mut stage, &frame);
+                                let model_took_it = has_model
+                                    && self.stats.lock().model.frames_unusable == unusable;
+                                if !model_took_it {
+                                    // No model for this frame: the sensor alone reports.
+                                    analysis.on_sensing_only(sensor.state(), &self.publisher, &self.id);
+                                }
                                 if let Some(service) = due {
                                     if stage.in_flight() {
                                         // The model is behind: wait for its answer (back-pressure).
                                         self.stats.lock().model.waits += 1;
                                         if let Some(answer) = answers.recv().await {
-                                            self.on_answer(answer, &mut stage, &mut analysis, room);
+                                            self.on_answer(answer, &mut stage, &mut analysis, room, sensor.state());
                                         }
                                     }
                                     let problem = {
@@ -219,10 +251,31 @@ impl Environment {
                         room = size;
                         self.stats.lock().room_size = Some(size);
                     }
+                    Some(Input::Calibrate { seconds, reply }) => {
+                        if let Some(old) = calibration_reply.take() {
+                            let _ = old.send(Err("superseded by a newer calibration".to_string()));
+                        }
+                        sensor.calibrate(seconds);
+                        calibration_reply = reply;
+                        self.publisher.publish(Event::new(
+                            EventType::SystemEvent,
+                            json!({"event": "calibration_started", "severity": "info",
+                                   "message": format!("Learning the empty room over {seconds} s: keep it empty"),
+                                   "seconds": seconds}),
+                            Some(self.id.clone()),
+                        ));
+                    }
+                    Some(Input::SetCalibration { calibration, reply }) => {
+                        let result = sensor.set_calibration(calibration);
+                        self.stats.lock().calibration = sensor.calibration().cloned();
+                        if let Some(r) = reply {
+                            let _ = r.send(result);
+                        }
+                    }
                     None => return, // the server dropped the environment
                 },
                 Some(answer) = answers.recv() => {
-                    self.on_answer(answer, &mut stage, &mut analysis, room);
+                    self.on_answer(answer, &mut stage, &mut analysis, room, sensor.state());
                 }
                 _ = tick.tick() => self.check_sources(),
             }
@@ -258,6 +311,7 @@ impl Environment {
         stage: &mut ModelStage,
         analysis: &mut super::analysis::Analysis,
         room: [f64; 2],
+        sensing: &SensingState,
     ) {
         let version = {
             let mut st = self.stats.lock();
@@ -279,6 +333,7 @@ impl Environment {
                     &settings,
                     &self.publisher,
                     &self.id,
+                    Some(sensing),
                 );
             }
             Err(e) => {
@@ -286,6 +341,37 @@ impl Environment {
                     self.model_problem(p);
                 }
             }
+        }
+    }
+
+    /// A calibration ended: publish it, keep it in the stats, answer whoever asked.
+    fn on_calibration(
+        &self,
+        outcome: CalibrationOutcome,
+        reply: Option<tokio::sync::oneshot::Sender<Result<Calibration, String>>>,
+    ) {
+        let (data, result) = match outcome {
+            CalibrationOutcome::Done(c) => {
+                self.stats.lock().calibration = Some(c.clone());
+                (
+                    json!({"event": "calibration_complete", "severity": "info",
+                           "message": "The empty room was learned; presence and motion now use its thresholds",
+                           "calibration": c}),
+                    Ok(c),
+                )
+            }
+            CalibrationOutcome::Refused { reason } => (
+                json!({"event": "calibration_failed", "severity": "warning", "message": reason}),
+                Err(reason),
+            ),
+        };
+        self.publisher.publish(Event::new(
+            EventType::SystemEvent,
+            data,
+            Some(self.id.clone()),
+        ));
+        if let Some(r) = reply {
+            let _ = r.send(result);
         }
     }
 

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod csi;
 mod dsp;
 mod model;
+mod sensing;
 mod server;
 mod sim;
 mod track;
@@ -16,6 +17,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     csi::register(m)?;
     dsp::register(m)?;
     model::register(m)?;
+    sensing::register(m)?;
     server::register(m)?;
     sim::register(m)?;
     track::register(m)?;

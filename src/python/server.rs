@@ -349,6 +349,46 @@ impl PyServer {
     }
 
     /// The environment's counters as JSON text (frames, rate, shape, sources' health).
+    /// Learns the empty room over `seconds` of its CSI; the calibration as JSON text.
+    /// Releases the GIL while it waits.
+    #[pyo3(signature = (environment_id, seconds, timeout_s))]
+    fn calibrate_json(
+        &self,
+        py: Python<'_>,
+        environment_id: &str,
+        seconds: f64,
+        timeout_s: f64,
+    ) -> PyResult<String> {
+        if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
+            return Err(PyValueError::new_err(format!(
+                "timeout_s must be above 0 and at most a day, not {timeout_s}"
+            )));
+        }
+        let server = self.server()?;
+        let timeout = Duration::from_secs_f64(timeout_s);
+        let c = py
+            .detach(|| server.calibrate(environment_id, seconds, timeout))
+            .map_err(to_py)?;
+        Ok(serde_json::to_string(&c).unwrap_or_default())
+    }
+
+    /// Applies a calibration (JSON text of one `calibrate` returned; None: none).
+    #[pyo3(signature = (environment_id, calibration_json=None))]
+    fn set_calibration_json(
+        &self,
+        py: Python<'_>,
+        environment_id: &str,
+        calibration_json: Option<&str>,
+    ) -> PyResult<()> {
+        let c = calibration_json
+            .map(serde_json::from_str::<crate::sensing::Calibration>)
+            .transpose()
+            .map_err(|e| PyValueError::new_err(format!("not a calibration: {e}")))?;
+        let server = self.server()?;
+        py.detach(|| server.set_calibration(environment_id, c))
+            .map_err(to_py)
+    }
+
     fn environment_stats_json(&self, environment_id: &str) -> PyResult<String> {
         self.with(|s| {
             s.environment_stats(environment_id)

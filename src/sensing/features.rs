@@ -154,7 +154,7 @@ impl FeatureLayout {
             counts[b] += 1;
         }
         for &b in &self.references {
-            if counts[b] == 0 || !(scale[b] > 0.0) {
+            if counts[b] == 0 || scale[b].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                 return false;
             }
             scale[b] /= counts[b] as f32;

@@ -634,7 +634,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let t = i as f64 * 0.01;
-                let common = rng.gen::<f32>() * 6.28;
+                let common = rng.gen::<f32>() * std::f32::consts::TAU;
                 let gain = 1.0 + 0.05 * (rng.gen::<f32>() - 0.5);
                 let phase = person.map(|p| p(t) as f32);
                 let csi = Array3::from_shape_fn((3, 3, 30), |(a, r, k)| {

@@ -54,4 +54,6 @@ pub enum ServerError {
     Runtime(String),
     #[error("broker: {0}")]
     Broker(String),
+    #[error("calibration: {0}")]
+    Calibration(String),
 }

@@ -307,6 +307,66 @@ impl Server {
             .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))
     }
 
+    /// Learns the empty room of `environment_id` over its next `seconds` of CSI (source
+    /// time), for the sensor's presence and motion thresholds ([`crate::sensing`]). The
+    /// room must be empty meanwhile; a calibration that sees motion is refused. Blocks
+    /// until it ends, or `timeout` passes without it (no CSI arriving, say). The outcome is
+    /// also published as a `system_event` (`calibration_complete` / `calibration_failed`).
+    pub fn calibrate(
+        &self,
+        environment_id: &str,
+        seconds: f64,
+        timeout: Duration,
+    ) -> Result<crate::sensing::Calibration, ServerError> {
+        if !(seconds.is_finite() && (1.0..=3600.0).contains(&seconds)) {
+            return Err(ServerError::InvalidConfig(format!(
+                "calibration seconds must be between 1 and 3600, not {seconds}"
+            )));
+        }
+        let env = self.pipeline(environment_id)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        env.tx
+            .blocking_send(crate::pipeline::Input::Calibrate {
+                seconds,
+                reply: Some(tx),
+            })
+            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))?;
+        let outcome = self
+            .handle
+            .block_on(async { tokio::time::timeout(timeout, rx).await });
+        match outcome {
+            Ok(Ok(Ok(c))) => Ok(c),
+            Ok(Ok(Err(reason))) => Err(ServerError::Calibration(reason)),
+            Ok(Err(_)) => Err(ServerError::Calibration(
+                "the environment stopped before the calibration ended".into(),
+            )),
+            Err(_) => Err(ServerError::Calibration(format!(
+                "no calibration after {:.0} s: is CSI arriving in `{environment_id}`?",
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// Applies a saved calibration to `environment_id` (None: back to uncalibrated).
+    pub fn set_calibration(
+        &self,
+        environment_id: &str,
+        calibration: Option<crate::sensing::Calibration>,
+    ) -> Result<(), ServerError> {
+        let env = self.pipeline(environment_id)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        env.tx
+            .blocking_send(crate::pipeline::Input::SetCalibration {
+                calibration,
+                reply: Some(tx),
+            })
+            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))?;
+        match rx.blocking_recv() {
+            Ok(r) => r.map_err(ServerError::Calibration),
+            Err(_) => Err(ServerError::UnknownEnvironment(environment_id.to_string())),
+        }
+    }
+
     /// Changes runtime settings (`pipeline::SETTINGS`) for every environment, all or
     /// none, and publishes a `config_update` with what changed. Returns the changes.
     pub fn configure(

@@ -1,0 +1,49 @@
+"""The sensor on its own: motion, presence and breathing from CSI, any device.
+
+The live pipeline runs the same engine code in every environment (``docs/sensing.md``);
+:func:`sense` runs it over an array of frames you already have, for scoring and plots::
+
+    from wifi_densepose import sim, sensing
+    data = sim.generate("sit_stand", seed=1, duration_s=30)
+    s = sensing.sense(data["csi"], data["timestamps"])
+    s["presence"].mean(), s["motion_detected"].mean()
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from . import _native
+
+__all__ = ["sense"]
+
+
+def sense(
+    csi: Any,
+    timestamps: Any,
+    *,
+    calibrate_s: float | None = None,
+    calibration: dict | None = None,
+) -> dict[str, Any]:
+    """Runs a fresh sensor over ``csi`` (complex, ``(n, n_tx, n_rx, n_sub)``) at
+    ``timestamps`` (seconds, length ``n``) and returns its state after every frame:
+    ``motion_ratio`` (measured change over noise; 1 = still), ``motion_level`` (0-1),
+    ``motion_detected``, ``presence``, ``presence_score`` (breathing-band power over
+    noise; NaN until 5 s were seen), ``breathing_rate_bpm`` (NaN when not measurable),
+    ``mode`` (how the features were formed for this layout). ``calibrate_s`` learns the
+    empty room from the first seconds of the input (``calibration`` in the result, or
+    ``calibration_refused`` with the reason); ``calibration`` applies a saved one."""
+    array = np.ascontiguousarray(csi, dtype=np.complex64)
+    if array.ndim != 4:
+        raise ValueError(f"csi must be (n, n_tx, n_rx, n_sub), got shape {array.shape}")
+    ts = np.ascontiguousarray(timestamps, dtype=np.float64)
+    if ts.ndim != 1 or len(ts) != len(array):
+        raise ValueError(f"timestamps must be 1-D with {len(array)} values, got shape {ts.shape}")
+    text = None if calibration is None else json.dumps(dict(calibration))
+    out: dict[str, Any] = _native.sense(array, ts, calibrate_s, text)
+    if "calibration" in out:
+        out["calibration"] = json.loads(out["calibration"])
+    return out

@@ -1,0 +1,114 @@
+//! `wifi_densepose._native.sense`: the sensor ([`crate::sensing`]) over a whole array of
+//! frames, numpy in, numpy out. Conversion and delegation only; the GIL is released while
+//! the sensor runs.
+use ndarray::{Array1, Axis};
+use num_complex::Complex32;
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray4};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::sensing::{Calibration, CalibrationOutcome, Sensor};
+
+/// Runs a fresh sensor over `csi` `(n, n_tx, n_rx, n_sub)` at `timestamps` (seconds) and
+/// returns its state after every frame as arrays. `calibrate_s` first learns the empty room
+/// over that many seconds of the input; `calibration` (JSON of a saved one) applies one.
+#[pyfunction]
+#[pyo3(signature = (csi, timestamps, calibrate_s=None, calibration=None))]
+fn sense<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArray4<'py, Complex32>,
+    timestamps: PyReadonlyArray1<'py, f64>,
+    calibrate_s: Option<f64>,
+    calibration: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let csi = csi.as_array().to_owned();
+    let ts = timestamps.as_array().to_owned();
+    if csi.len_of(Axis(0)) != ts.len() {
+        return Err(PyValueError::new_err(format!(
+            "csi has {} frames but timestamps has {}",
+            csi.len_of(Axis(0)),
+            ts.len()
+        )));
+    }
+    let calibration: Option<Calibration> = calibration
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| PyValueError::new_err(format!("calibration: {e}")))?;
+    let out = py.detach(move || {
+        let n = ts.len();
+        let mut sensor = Sensor::default();
+        sensor.set_calibration(calibration)?;
+        if let Some(s) = calibrate_s {
+            sensor.calibrate(s);
+        }
+        let mut cols = Columns::new(n);
+        let mut outcome = None;
+        for (i, frame) in csi.outer_iter().enumerate() {
+            let frame = frame.to_owned();
+            if let Some(o) = sensor.push(ts[i], &frame) {
+                outcome = Some(o);
+            }
+            cols.set(i, sensor.state());
+        }
+        Ok::<_, String>((cols, outcome))
+    });
+    let (cols, outcome) = out.map_err(PyValueError::new_err)?;
+    let d = PyDict::new(py);
+    d.set_item("motion_ratio", cols.motion_ratio.into_pyarray(py))?;
+    d.set_item("motion_level", cols.motion_level.into_pyarray(py))?;
+    d.set_item("motion_detected", cols.motion_detected.into_pyarray(py))?;
+    d.set_item("presence", cols.presence.into_pyarray(py))?;
+    d.set_item("presence_score", cols.presence_score.into_pyarray(py))?;
+    d.set_item("breathing_rate_bpm", cols.breathing.into_pyarray(py))?;
+    d.set_item("mode", cols.mode)?;
+    match outcome {
+        Some(CalibrationOutcome::Done(c)) => {
+            d.set_item("calibration", serde_json::to_string(&c).unwrap_or_default())?;
+        }
+        Some(CalibrationOutcome::Refused { reason }) => {
+            d.set_item("calibration_refused", reason)?;
+        }
+        None => {}
+    }
+    Ok(d)
+}
+
+struct Columns {
+    motion_ratio: Array1<f64>,
+    motion_level: Array1<f64>,
+    motion_detected: Array1<bool>,
+    presence: Array1<bool>,
+    presence_score: Array1<f64>,
+    breathing: Array1<f64>,
+    mode: &'static str,
+}
+
+impl Columns {
+    fn new(n: usize) -> Self {
+        Columns {
+            motion_ratio: Array1::from_elem(n, f64::NAN),
+            motion_level: Array1::zeros(n),
+            motion_detected: Array1::from_elem(n, false),
+            presence: Array1::from_elem(n, false),
+            presence_score: Array1::from_elem(n, f64::NAN),
+            breathing: Array1::from_elem(n, f64::NAN),
+            mode: "none",
+        }
+    }
+
+    fn set(&mut self, i: usize, s: &crate::sensing::SensingState) {
+        self.motion_ratio[i] = s.motion_ratio;
+        self.motion_level[i] = s.motion_level;
+        self.motion_detected[i] = s.motion_detected;
+        self.presence[i] = s.presence;
+        self.presence_score[i] = s.presence_score.unwrap_or(f64::NAN);
+        self.breathing[i] = s.breathing_rate_bpm.unwrap_or(f64::NAN);
+        self.mode = s.mode;
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sense, m)?)?;
+    Ok(())
+}
