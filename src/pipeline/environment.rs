@@ -37,6 +37,10 @@ pub enum Input {
     /// The room's floor size in metres (width, depth): the frame the model's normalized
     /// coordinates are scaled by. A simulated source sends its room's.
     RoomSize([f64; 2]),
+    /// Answered once every input sent before it has been processed and the model has
+    /// answered the window in flight, so every event those inputs lead to has been
+    /// published (`analyze` knows it has everything without sleeping).
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The room an environment assumes until told otherwise (the simulator's default room).
@@ -218,6 +222,16 @@ impl Environment {
                     Some(Input::RoomSize(size)) => {
                         room = size;
                         self.stats.lock().room_size = Some(size);
+                    }
+                    Some(Input::Flush(done)) => {
+                        // One window at most is in flight (see model_stage): its answer
+                        // is the last thing the inputs so far can still publish.
+                        if stage.in_flight() {
+                            if let Some(answer) = answers.recv().await {
+                                self.on_answer(answer, &mut stage, &mut analysis, room);
+                            }
+                        }
+                        let _ = done.send(());
                     }
                     None => return, // the server dropped the environment
                 },
