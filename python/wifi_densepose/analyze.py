@@ -141,24 +141,26 @@ def analyze(
         if len(source) == 0:
             raise ValueError(f"{source.path}: the recording holds no frames")
         return _native.analyze_recording(source, room=room, **common)
-    if _is_sim_result(source):
+    if isinstance(source, Mapping) and _is_sim_result(source):
         if timestamps is not None:
             raise TypeError("a simulated run carries its own timestamps; do not pass timestamps")
         csi = _csi_array(source["csi"])
         ts = _timestamps(source["timestamps"], len(csi))
         if room is None and "room_size" in source:
-            room = _room(tuple(source["room_size"])[:2])  # type: ignore[arg-type]
+            width, depth = (float(x) for x in list(source["room_size"])[:2])
+            room = _room((width, depth))
         if device is None and isinstance(source.get("device"), str):
             common["device"] = source["device"]
         name = json.loads(source["spec"]).get("name") if "spec" in source else None
-        optional = {
-            key: np.ascontiguousarray(source[key], dtype=dtype)
-            for key, dtype in (("sequence", np.uint64), ("rssi", np.float32))
-            if key in source
-        }
+        sequence = rssi = None
+        if "sequence" in source:  # lost packets show as gaps, as from a live simulation
+            sequence = np.ascontiguousarray(source["sequence"], dtype=np.uint64)
+        if "rssi" in source:
+            rssi = np.ascontiguousarray(source["rssi"], dtype=np.float32)
         return _native.analyze_array(
-            csi, ts, simulated=True, source=f"sim:{name or 'custom'}",
-            end_reason="simulation finished", room=room, **optional, **common,
+            csi, ts, sequence=sequence, rssi=rssi, simulated=True,
+            source=f"sim:{name or 'custom'}", end_reason="simulation finished", room=room,
+            **common,
         )
     if isinstance(source, Mapping):
         raise TypeError(
