@@ -188,6 +188,15 @@ def test_progress_is_reported_and_can_stop_the_run():
     n = len(data["csi"])
     assert calls and calls[-1] == (n, n)
 
+    # A pause longer than a server's stall timeout (2 s) before the source ends: live, that
+    # is a source_stopped; offline, silence between frames is the caller's, not news.
+    def slow(done, total):
+        time.sleep(2.6)
+
+    kinds = [(m["type"], m["data"]["event"]) for m in wdp.analyze(data, model=None,
+                                                                   progress=slow)]
+    assert kinds == [("hardware_event", "source_connected"), ("system_event", "source_finished")]
+
     def stop(done, total):
         raise KeyError("enough")
 

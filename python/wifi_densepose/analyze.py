@@ -105,7 +105,8 @@ def analyze(
     ``source`` is one of:
 
     - a recording's path (read with :func:`wifi_densepose.read_csi`, format detected),
-      or a :class:`~wifi_densepose.Recording`: its frames with their own timestamps;
+      or a :class:`~wifi_densepose.Recording`: its frames with their own timestamps
+      (frames after a corruption are not in it; ``Recording.errors`` says why);
     - a CSI array ``(n, n_tx, n_rx, n_sub)`` (complex; complex64 is used), with
       ``timestamps`` in seconds (default: 100 packets a second from 0);
     - a :func:`wifi_densepose.sim.generate` result: its CSI, timestamps and sequence
