@@ -10,10 +10,12 @@ The engine is Rust (``wifi_densepose._native``); this package is its Python face
         server.publish("system_event", {"event": "hello"})
 
     rec = wdp.read_csi("walk.dat")   # Intel 5300, Atheros, Nexmon, ESP32, PicoScenes
+    messages = wdp.analyze(rec)      # the live pipeline over a recording, as fast as it goes
 """
 
 from . import dsp, sensing, sim
 from ._native import CsiFormatError, CsiFrame, Recording, __version__, decode_udp_frame, read_csi
+from .analyze import analyze
 from .client import (
     Client,
     ConnectionLost,
@@ -46,6 +48,7 @@ __all__ = [
     "SubscriptionError",
     "SyncClient",
     "__version__",
+    "analyze",
     "decode_udp_frame",
     "dsp",
     "read_csi",

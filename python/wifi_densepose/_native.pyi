@@ -226,3 +226,28 @@ class NativeModel:
     @property
     def has_dense_pose(self) -> bool: ...
     def predict(self, windows: NDArray[np.float32]) -> dict[str, Any]: ...
+
+def analyze_recording(
+    recording: Recording,
+    *,
+    model: NativeModel | None = None,
+    room: tuple[float, float] | None = None,
+    device: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+    environment_id: str = "analyze",
+) -> list[dict[str, Any]]: ...
+def analyze_array(
+    csi: NDArray[np.complex64],
+    timestamps: NDArray[np.float64],
+    *,
+    sequence: NDArray[np.uint64] | None = None,
+    rssi: NDArray[np.float32] | None = None,
+    simulated: bool = False,
+    source: str = "inject",
+    end_reason: str = "input finished",
+    model: NativeModel | None = None,
+    room: tuple[float, float] | None = None,
+    device: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+    environment_id: str = "analyze",
+) -> list[dict[str, Any]]: ...

@@ -49,6 +49,10 @@ pub enum Input {
         calibration: Option<Calibration>,
         reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
     },
+    /// Answered once every input sent before it has been processed and the model has
+    /// answered the window in flight, so every event those inputs lead to has been
+    /// published (`analyze` knows it has everything without sleeping).
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The room an environment assumes until told otherwise (the simulator's default room).
@@ -271,6 +275,16 @@ impl Environment {
                         if let Some(r) = reply {
                             let _ = r.send(result);
                         }
+                    }
+                    Some(Input::Flush(done)) => {
+                        // One window at most is in flight (see model_stage): its answer
+                        // is the last thing the inputs so far can still publish.
+                        if stage.in_flight() {
+                            if let Some(answer) = answers.recv().await {
+                                self.on_answer(answer, &mut stage, &mut analysis, room, sensor.state());
+                            }
+                        }
+                        let _ = done.send(());
                     }
                     None => return, // the server dropped the environment
                 },

@@ -9,7 +9,8 @@
 //! [`inference`] worker batches the windows of every environment due at once, and each
 //! environment's analysis stage tracks the detections that come back. Without a model,
 //! an environment reports sources and rates only; a simulator in oracle mode feeds
-//! detections from its ground truth instead.
+//! detections from its ground truth instead. [`offline`] runs the same environment over
+//! a recording as fast as it goes and collects its events (`wifi_densepose.analyze`).
 //!
 //! [`CsiFrame`]: crate::csi::CsiFrame
 
@@ -19,6 +20,7 @@ mod health;
 pub mod inference;
 mod model_stage;
 mod monitor;
+pub mod offline;
 mod replay;
 mod sequence;
 mod settings;
@@ -34,6 +36,7 @@ pub use health::{EnvironmentTick, ModelTick, Status as HealthStatus};
 pub use inference::InferenceService;
 pub use model_stage::{ModelSlot, ModelStats};
 pub use monitor::{spawn_monitor, InferenceTotals, MonitorSource, ProcessSample};
+pub use offline::{analyze, OfflineError, OfflineFrame, OfflineOptions, OFFLINE_ENVIRONMENT};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
 pub use settings::{RuntimeSettings, SharedSettings, SETTINGS};

@@ -161,6 +161,24 @@ impl PyRecording {
         .clone_ref(py)
     }
 
+    /// The frames' metadata and, when the shapes agree, the stacked CSI they index into
+    /// (`analyze` builds each engine frame from them as it feeds it).
+    pub(crate) fn parts<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Arc<CsiTable>,
+        Option<numpy::PyReadonlyArray4<'py, Complex32>>,
+    )> {
+        let stacked = match &self.stacked {
+            Some(a) => Some(a.bind(py).try_readonly().map_err(|e| {
+                PyValueError::new_err(format!("the recording's csi array is in use: {e}"))
+            })?),
+            None => None,
+        };
+        Ok((Arc::clone(&self.table), stacked))
+    }
+
     fn frame_at(&self, py: Python<'_>, index: usize) -> PyCsiFrame {
         PyCsiFrame {
             table: Arc::clone(&self.table),

@@ -3,6 +3,7 @@
 //! release the GIL while the engine works, and turn engine errors into exceptions.
 use pyo3::prelude::*;
 
+mod analyze;
 mod csi;
 mod dsp;
 mod model;
@@ -14,6 +15,7 @@ mod track;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    analyze::register(m)?;
     csi::register(m)?;
     dsp::register(m)?;
     model::register(m)?;

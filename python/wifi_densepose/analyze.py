@@ -1,0 +1,181 @@
+"""Scoring a recording: the live pipeline over a whole input, as fast as the CPU allows.
+
+::
+
+    import wifi_densepose as wdp
+
+    messages = wdp.analyze("../shared/data/csi/intel5300_walk_1590161182.dat")
+    poses = [m["data"] for m in messages if m["type"] == "pose_data"]
+
+    data = wdp.sim.generate("fall", seed=3, duration_s=20)
+    falls = [m for m in wdp.analyze(data) if m["type"] == "activity_event"]
+
+:func:`analyze` feeds every frame through the same environment task, model stage,
+inference worker, tracker and analytics as a server's environment (there is no second
+implementation), and returns what the server would publish for that environment, in
+order: every ``pose_data`` (unthrottled: the analysis stage's own 30 a second of source
+clock), ``tracking_update``, ``activity_event``, ``occupancy_update``, ``hardware_event``
+and ``system_event``. The only difference from a live run is the clock: nothing is
+reported for silence between frames (no ``source_stopped``), and there is no monitor
+(``performance_update``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from . import _native
+from .model import Model
+from .server import _resolve_model
+
+#: Packets per second assumed for an array given without timestamps (the model's rate).
+DEFAULT_RATE_HZ = 100.0
+
+Progress = Callable[[int, int], object]
+
+
+def _stderr_progress(done: int, total: int) -> None:
+    end = "\n" if done >= total else ""
+    print(f"\ranalyze: {done}/{total} frames ({100 * done / max(total, 1):.0f} %)",
+          end=end, file=sys.stderr, flush=True)
+
+
+def _room(room: tuple[float, float] | None) -> tuple[float, float] | None:
+    if room is None:
+        return None
+    try:
+        width, depth = (float(x) for x in room)
+    except (TypeError, ValueError):
+        raise ValueError(f"room must be (width, depth) in metres, not {room!r}") from None
+    if not (np.isfinite(width) and np.isfinite(depth) and width > 0 and depth > 0):
+        raise ValueError(f"room must be two positive numbers of metres, not {room!r}")
+    return width, depth
+
+
+def _csi_array(csi: Any) -> np.ndarray:
+    a = np.asarray(csi)
+    if not np.iscomplexobj(a):
+        raise TypeError(
+            f"csi must be a complex array (n, n_tx, n_rx, n_sub), not dtype {a.dtype}"
+        )
+    if a.ndim != 4:
+        raise ValueError(
+            f"csi must have 4 dimensions (n, n_tx, n_rx, n_sub), got shape {a.shape}"
+        )
+    if 0 in a.shape:
+        raise ValueError(f"csi has an empty axis: shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.complex64)
+
+
+def _timestamps(timestamps: Any, n: int) -> np.ndarray:
+    if timestamps is None:
+        return np.arange(n, dtype=np.float64) / DEFAULT_RATE_HZ
+    ts = np.ascontiguousarray(timestamps, dtype=np.float64)
+    if ts.ndim != 1 or len(ts) != n:
+        raise ValueError(f"{ts.size} timestamps for {n} frames: give one per frame")
+    if not np.all(np.isfinite(ts)):
+        raise ValueError("timestamps must be finite seconds")
+    return ts
+
+
+def _is_sim_result(source: Any) -> bool:
+    return isinstance(source, Mapping) and "csi" in source and "timestamps" in source
+
+
+def analyze(
+    source: str | os.PathLike[str] | _native.Recording | np.ndarray | Mapping[str, Any],
+    *,
+    device: str | None = None,
+    room: tuple[float, float] | None = None,
+    model: Model | str | os.PathLike[str] | None = "default",
+    timestamps: Any = None,
+    progress: Progress | bool | None = None,
+) -> list[dict[str, Any]]:
+    """Runs the live pipeline over ``source``; returns the messages the server would
+    publish for that environment, oldest first, each ``{"type", "timestamp", "data"}``
+    (``timestamp``: when it was published, RFC 3339; ``data`` as the wire carries it,
+    ``environment_id`` ``"analyze"``).
+
+    ``source`` is one of:
+
+    - a recording's path (read with :func:`wifi_densepose.read_csi`, format detected),
+      or a :class:`~wifi_densepose.Recording`: its frames with their own timestamps
+      (frames after a corruption are not in it; ``Recording.errors`` says why);
+    - a CSI array ``(n, n_tx, n_rx, n_sub)`` (complex; complex64 is used), with
+      ``timestamps`` in seconds (default: 100 packets a second from 0);
+    - a :func:`wifi_densepose.sim.generate` result: its CSI, timestamps and sequence
+      numbers, and its room (so positions are in metres of that room) and device.
+
+    ``room`` is the floor's (width, depth) in metres (default: the simulated run's room,
+    else 6 x 5 as for a server's environment); ``device`` names the CSI's device profile,
+    as :meth:`Server.add_environment` takes it. ``model`` is ``"default"`` (the bundled
+    model), a path to your own ONNX model, a loaded :class:`~wifi_densepose.Model`, or
+    ``None`` (no inference: sources and health only, no ``pose_data``).
+    ``progress`` is called as ``progress(frames_done, frames_total)`` a few times a second
+    (``True``: a line on stderr); an exception it raises stops the run and propagates, as
+    does Ctrl-C.
+
+    Raises ``TypeError``/``ValueError`` for a source it cannot take (wrong dtype or
+    shape, timestamps of the wrong length), :class:`~wifi_densepose.ModelLoadError` for a
+    model that cannot be loaded, and the errors of :func:`~wifi_densepose.read_csi` for a
+    file it cannot read.
+    """
+    resolved = _resolve_model(model)
+    native_model = None if resolved is None else resolved._native
+    room = _room(room)
+    callback: Progress | None = _stderr_progress if progress is True else (progress or None)
+    if callback is not None and not callable(callback):
+        raise TypeError("progress must be a callable(done, total), True or None")
+    common: dict[str, Any] = {"model": native_model, "device": device, "progress": callback}
+
+    if isinstance(source, (str, os.PathLike)):
+        source = _native.read_csi(os.fspath(source))
+    if isinstance(source, _native.Recording):
+        if timestamps is not None:
+            raise TypeError("a recording carries its own timestamps; do not pass timestamps")
+        if len(source) == 0:
+            raise ValueError(f"{source.path}: the recording holds no frames")
+        return _native.analyze_recording(source, room=room, **common)
+    if isinstance(source, Mapping) and _is_sim_result(source):
+        if timestamps is not None:
+            raise TypeError("a simulated run carries its own timestamps; do not pass timestamps")
+        csi = _csi_array(source["csi"])
+        ts = _timestamps(source["timestamps"], len(csi))
+        if room is None and "room_size" in source:
+            width, depth = (float(x) for x in list(source["room_size"])[:2])
+            room = _room((width, depth))
+        if device is None and isinstance(source.get("device"), str):
+            common["device"] = source["device"]
+        name = json.loads(source["spec"]).get("name") if "spec" in source else None
+        sequence = rssi = None
+        if "sequence" in source:  # lost packets show as gaps, as from a live simulation
+            sequence = np.ascontiguousarray(source["sequence"], dtype=np.uint64)
+        if "rssi" in source:
+            rssi = np.ascontiguousarray(source["rssi"], dtype=np.float32)
+        return _native.analyze_array(
+            csi, ts, sequence=sequence, rssi=rssi, simulated=True,
+            source=f"sim:{name or 'custom'}", end_reason="simulation finished", room=room,
+            **common,
+        )
+    if isinstance(source, Mapping):
+        raise TypeError(
+            "a dict source must be a wifi_densepose.sim.generate result (with 'csi' and "
+            f"'timestamps'); this one has keys {sorted(source)[:8]}"
+        )
+    if isinstance(source, np.ndarray) or hasattr(source, "__array__"):
+        csi = _csi_array(source)
+        ts = _timestamps(timestamps, len(csi))
+        return _native.analyze_array(csi, ts, room=room, **common)
+    raise TypeError(
+        "source must be a recording path, a Recording, a CSI array (n, n_tx, n_rx, n_sub) "
+        f"or a sim.generate result, not {type(source).__name__}"
+    )
+
+
+__all__ = ["DEFAULT_RATE_HZ", "analyze"]

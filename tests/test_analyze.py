@@ -1,0 +1,230 @@
+"""``wifi_densepose.analyze``: the live pipeline over a whole input, as fast as it goes.
+
+It is the server's own environment task, model stage, inference worker and analytics
+(src/pipeline/offline.rs), so the first test runs a real server on the same simulated run
+and requires the same messages, value for value; the others cover real recordings (the
+ones the model can take, and the ones it cannot), the source forms and the errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wifi_densepose as wdp
+from wifi_densepose import Model, ModelLoadError, Server, read_csi, sim
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi"
+ENV = "analyze"  # the environment_id analyze's messages name
+# What an environment publishes (performance_update and config_update are the server's).
+ENV_TYPES = ("pose_data", "pose_data_trajectory", "tracking_update", "activity_event",
+             "occupancy_update", "analytics_stream", "hardware_event", "system_event")
+# Messages with no wall-clock value in them: compared whole.
+EXACT = ("pose_data", "pose_data_trajectory", "tracking_update", "activity_event",
+         "occupancy_update", "analytics_stream", "system_event")
+
+
+def until(pred, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def live(start) -> list[tuple[str, dict]]:
+    """Every event a real server publishes for environment ENV while ``start(server)``
+    feeds it (a simulation or a replay at speed 0), in order, once all is answered."""
+    got: list[tuple[str, dict]] = []
+    lock = threading.Lock()
+
+    def recorder(kind):
+        def record(data):
+            with lock:
+                got.append((kind, data))
+        return record
+
+    # A callback queue deep enough for a run flat out (a drop would fail the test below).
+    with Server(config={"callback_queue_capacity": 1 << 17}) as server:
+        for kind in ENV_TYPES:
+            server.on(kind, recorder(kind))
+        server.add_environment(ENV)
+        run = start(server)
+        assert run.wait(120) and run.error is None
+
+        def settled():
+            st = server.environment_stats(ENV)
+            m = st["model"]
+            return (st["frames"] == run.sent and all(s["ended"] for s in st["sources"].values())
+                    and m["windows_answered"] == m["windows_submitted"])
+
+        until(settled)
+        # The last answer's events follow its count by microseconds; then a marker through
+        # the same bus and callback queue: everything before it has been delivered.
+        time.sleep(0.3)
+        server.publish("system_event", {"event": "end_marker"}, ENV)
+        until(lambda: any(d.get("event") == "end_marker" for _, d in got))
+        assert "wdp_callback_dropped_total 0" in server.metrics()
+    return [(k, d) for k, d in got
+            if d.get("environment_id") == ENV and d.get("event") != "end_marker"]
+
+
+def of(messages, kind):
+    return [d for k, d in messages if k == kind]
+
+
+def pairs(messages: list[dict]) -> list[tuple[str, dict]]:
+    return [(m["type"], m["data"]) for m in messages]
+
+
+def test_analyze_publishes_what_the_server_publishes_for_the_same_run():
+    scenario, seed, duration = "walk", 2, 20.0
+    server_side = live(lambda s: s.simulate(ENV, scenario, seed=seed, duration_s=duration,
+                                            speed=0, repeat=False))
+    data = sim.generate(scenario, seed=seed, duration_s=duration)
+    first = pairs(wdp.analyze(data))
+    # A sim.generate result keeps the simulated clock (from 0); a live simulation stamps
+    # its frames base + that clock, base = Unix time at its start. Recover the base the
+    # server used, to the bit, and give analyze the same clock: then every value that
+    # derives from it (first_detection, fall times, tracker steps) can be compared too.
+    s_times = [p["metadata"]["source_time"] for p in of(server_side, "pose_data")]
+    t_times = [p["metadata"]["source_time"] for p in of(first, "pose_data")]
+    assert len(s_times) == len(t_times) > 500  # 30 a second of source clock, unthrottled
+    assert t_times[0] < 1.0, "analyze keeps the run's own clock"
+    base = s_times[0] - t_times[0]
+    bases = [base, np.nextafter(base, np.inf), np.nextafter(base, -np.inf)]
+    base = next(b for b in bases if all(b + t == s for t, s in zip(t_times, s_times)))
+    offline = pairs(wdp.analyze(dict(data, timestamps=data["timestamps"] + base)))
+
+    for kind in EXACT:
+        assert of(offline, kind) == of(server_side, kind), kind
+    # hardware_event metadata carries the wall clock (last_seen): the events themselves.
+    assert [h["event"] for h in of(offline, "hardware_event")] == \
+        [h["event"] for h in of(server_side, "hardware_event")] == ["source_connected"]
+    poses = of(offline, "pose_data")
+    assert {p["metadata"]["model_version"] for p in poses} == {Model.default().version}
+    assert any(p["persons"] for p in poses), "the model found nobody in a walk"
+    assert of(offline, "occupancy_update") and of(offline, "tracking_update")
+    assert of(offline, "system_event")[-1]["event"] == "source_finished"
+    # The server's order between kinds too (frames and answers interleave the same way).
+    order = [k for k, _ in server_side if k in EXACT]
+    assert [k for k, _ in offline if k in EXACT] == order
+    # Positions are metres in the simulated room (6 x 5 m for walk).
+    xs = [p["position"]["x"] for f in poses for p in f["persons"]]
+    assert 0 <= min(xs) and max(xs) <= 6.0
+
+
+def test_a_real_recording_the_model_can_take_gives_poses():
+    # Atheros, 3 receive antennas at 56 subcarriers (resampled to 30): 0.87 s of clock.
+    path = DATA / "atheros_ath_csi_1.dat"
+    rec = read_csi(path)
+    messages = wdp.analyze(path)
+    poses = [m["data"] for m in messages if m["type"] == "pose_data"]
+    # Windows are due 30 times a second of its own clock once 32 packets are in.
+    assert 15 <= len(poses) <= 27
+    assert all(p["metadata"]["model_version"] == Model.default().version for p in poses)
+    times = [p["metadata"]["source_time"] for p in poses]
+    assert rec.timestamps[31] <= times[0] and times[-1] <= rec.timestamps[-1]
+    assert times == sorted(times)
+    assert messages[0]["type"] == "hardware_event"
+    assert messages[0]["data"]["source_id"] == "replay:atheros_ath_csi_1.dat"
+    assert all(m["data"]["environment_id"] == ENV for m in messages)
+    assert all(m["timestamp"].endswith("Z") for m in messages)  # RFC 3339 publication time
+    # A Recording and the path are the same source.
+    again = wdp.analyze(rec)
+    assert [m["data"] for m in again if m["type"] == "pose_data"] == poses
+
+
+@pytest.mark.parametrize("name", ["esp32_example_csi.csv", "intel5300_walk_1590161182.dat"])
+def test_a_recording_the_model_cannot_take_gives_what_the_server_says(name):
+    # ESP32 (1 x 1) and this Intel 5300 capture (2 x 2): no pose_data today, one
+    # system_event naming why, exactly as a server replaying the file publishes.
+    path = DATA / name
+    server_side = live(lambda s: s.replay(ENV, path, speed=0))
+    offline = pairs(wdp.analyze(path))
+    assert not of(offline, "pose_data")
+    assert of(offline, "system_event") == of(server_side, "system_event")
+    reports = [e for e in of(offline, "system_event") if e.get("component") == "model"]
+    assert len(reports) == 1 and "3 receive antennas" in reports[0]["message"]
+    assert of(offline, "system_event")[-1]["event"] == "source_finished"
+    assert of(offline, "system_event")[-1]["frames"] == len(read_csi(path))
+
+
+def test_arrays_with_or_without_timestamps_and_recordings_of_mixed_shapes():
+    data = sim.generate("walk", seed=4, duration_s=3)
+    csi = data["csi"]
+    # Without timestamps: 100 packets a second from 0.
+    plain = wdp.analyze(csi, room=(6, 5))
+    poses = [m["data"] for m in plain if m["type"] == "pose_data"]
+    assert 70 <= len(poses) <= 95
+    assert poses[-1]["metadata"]["source_time"] == pytest.approx((len(csi) - 1) / 100, abs=0.02)
+    assert plain[0]["data"]["source_id"] == "inject"
+    # With the run's own timestamps (and complex128, cast): the same poses as the sim dict
+    # gives when it has no sequence numbers to add.
+    stamped = wdp.analyze(csi.astype(np.complex128), timestamps=data["timestamps"])
+    from_dict = wdp.analyze({"csi": csi, "timestamps": data["timestamps"]})
+    assert [m["data"]["persons"] for m in stamped if m["type"] == "pose_data"] == \
+        [m["data"]["persons"] for m in from_dict if m["type"] == "pose_data"]
+    # A recording whose frames differ in shape (1 to 3 transmit chains) is taken frame
+    # by frame (its stacked .csi cannot be built).
+    mixed = read_csi(DATA / "intel5300_log.all_csi.6.7.6.dat")
+    messages = wdp.analyze(mixed, model=None)
+    assert messages[-1]["data"]["event"] == "source_finished"
+    assert messages[-1]["data"]["frames"] == len(mixed)
+
+
+def test_without_a_model_there_is_no_pose_data():
+    messages = wdp.analyze(sim.generate("walk", seed=1, duration_s=2), model=None)
+    kinds = [m["type"] for m in messages]
+    assert "pose_data" not in kinds and "tracking_update" not in kinds
+    assert kinds == ["hardware_event", "system_event"]  # source_connected, source_finished
+
+
+def test_progress_is_reported_and_can_stop_the_run():
+    data = sim.generate("walk", seed=1, duration_s=2)
+    calls: list[tuple[int, int]] = []
+    wdp.analyze(data, model=None, progress=lambda done, total: calls.append((done, total)))
+    n = len(data["csi"])
+    assert calls and calls[-1] == (n, n)
+
+    # A pause longer than a server's stall timeout (2 s) before the source ends: live, that
+    # is a source_stopped; offline, silence between frames is the caller's, not news.
+    def slow(done, total):
+        time.sleep(2.6)
+
+    kinds = [(m["type"], m["data"]["event"]) for m in wdp.analyze(data, model=None,
+                                                                   progress=slow)]
+    assert kinds == [("hardware_event", "source_connected"), ("system_event", "source_finished")]
+
+    def stop(done, total):
+        raise KeyError("enough")
+
+    with pytest.raises(KeyError, match="enough"):
+        wdp.analyze(data, model=None, progress=stop)
+
+
+def test_bad_inputs_are_refused_clearly(tmp_path):
+    csi = sim.generate("walk", seed=1, duration_s=0.5)["csi"]
+    with pytest.raises(TypeError, match="complex"):
+        wdp.analyze(np.abs(csi))
+    with pytest.raises(ValueError, match="4 dimensions"):
+        wdp.analyze(csi[0])
+    with pytest.raises(ValueError, match="empty axis"):
+        wdp.analyze(csi[:, :, :0])
+    with pytest.raises(ValueError, match=f"10 timestamps for {len(csi)} frames"):
+        wdp.analyze(csi, timestamps=np.arange(10) * 0.01)
+    with pytest.raises(ValueError, match="finite"):
+        wdp.analyze(csi, timestamps=np.full(len(csi), np.nan))
+    with pytest.raises(ValueError, match="room"):
+        wdp.analyze(csi, room=(0, 5))
+    with pytest.raises(ModelLoadError, match="no-such.onnx"):
+        wdp.analyze(csi, model=tmp_path / "no-such.onnx")
+    with pytest.raises(TypeError, match="sim.generate result"):
+        wdp.analyze({"frames": csi})
+    with pytest.raises(TypeError, match="source must be"):
+        wdp.analyze(3)  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError):
+        wdp.analyze(tmp_path / "missing.dat")
+    with pytest.raises(TypeError, match="own timestamps"):
+        wdp.analyze(read_csi(DATA / "atheros_ath_csi_1.dat"), timestamps=[0.0])
