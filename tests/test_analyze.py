@@ -138,12 +138,16 @@ def test_a_real_recording_the_model_can_take_gives_poses():
 
 @pytest.mark.parametrize("name", ["esp32_example_csi.csv", "intel5300_walk_1590161182.dat"])
 def test_a_recording_the_model_cannot_take_gives_what_the_server_says(name):
-    # ESP32 (1 x 1) and this Intel 5300 capture (2 x 2): no pose_data today, one
-    # system_event naming why, exactly as a server replaying the file publishes.
+    # ESP32 (1 x 1) and this Intel 5300 capture (2 x 2): the model does not take them,
+    # one system_event names why, and the sensor alone reports (pose_data with
+    # model_version "sensing", no positions), exactly as a server replaying the file.
     path = DATA / name
     server_side = live(lambda s: s.replay(ENV, path, speed=0))
     offline = pairs(wdp.analyze(path))
-    assert not of(offline, "pose_data")
+    poses = of(offline, "pose_data")
+    assert poses and poses == of(server_side, "pose_data")
+    assert all(p["metadata"]["model_version"] == "sensing" for p in poses)
+    assert all("position" not in person for p in poses for person in p["persons"])
     assert of(offline, "system_event") == of(server_side, "system_event")
     reports = [e for e in of(offline, "system_event") if e.get("component") == "model"]
     assert len(reports) == 1 and "3 receive antennas" in reports[0]["message"]
@@ -174,11 +178,17 @@ def test_arrays_with_or_without_timestamps_and_recordings_of_mixed_shapes():
     assert messages[-1]["data"]["frames"] == len(mixed)
 
 
-def test_without_a_model_there_is_no_pose_data():
+def test_without_a_model_only_the_sensor_reports():
     messages = wdp.analyze(sim.generate("walk", seed=1, duration_s=2), model=None)
     kinds = [m["type"] for m in messages]
-    assert "pose_data" not in kinds and "tracking_update" not in kinds
-    assert kinds == ["hardware_event", "system_event"]  # source_connected, source_finished
+    assert "tracking_update" not in kinds
+    poses = [m["data"] for m in messages if m["type"] == "pose_data"]
+    # The sensor's own pose_data: someone walking is present, nobody is placed.
+    assert poses and all(p["metadata"]["model_version"] == "sensing" for p in poses)
+    assert all("position" not in q and "keypoints" not in q for p in poses for q in p["persons"])
+    assert any(p["persons"] for p in poses)
+    events = [m["type"] for m in messages if m["type"] in ("hardware_event", "system_event")]
+    assert events == ["hardware_event", "system_event"]  # source_connected, source_finished
 
 
 def test_progress_is_reported_and_can_stop_the_run():
@@ -194,7 +204,8 @@ def test_progress_is_reported_and_can_stop_the_run():
         time.sleep(2.6)
 
     kinds = [(m["type"], m["data"]["event"]) for m in wdp.analyze(data, model=None,
-                                                                   progress=slow)]
+                                                                   progress=slow)
+             if m["type"] in ("hardware_event", "system_event")]
     assert kinds == [("hardware_event", "source_connected"), ("system_event", "source_finished")]
 
     def stop(done, total):

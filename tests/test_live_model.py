@@ -116,7 +116,10 @@ def test_no_model_means_no_inference_and_no_invented_poses():
         assert run.wait(30)
         until(lambda: server.environment_stats("room_001")["frames"] >= 150)
         time.sleep(0.3)
-        assert poses.items == []
+        # Only the sensor reports: nobody placed, no keypoints, nothing the model made.
+        assert poses.items
+        assert all(p["metadata"]["model_version"] == "sensing" for p in poses.items)
+        assert all("position" not in q for p in poses.items for q in p["persons"])
         assert server.environment_stats("room_001")["model"]["windows_submitted"] == 0
 
 

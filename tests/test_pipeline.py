@@ -242,7 +242,10 @@ def _no_poses_without_a_model(server):
     run = server.simulate("room_001", "walk", seed=1, duration_s=2, speed=0)
     assert run.wait(30)
     time.sleep(0.3)
-    assert poses.items == []
+    # Without a model only the sensor reports: presence without a position, never a pose.
+    assert all(p["metadata"]["model_version"] == "sensing" for p in poses.items)
+    assert all(set(q) <= {"person_id", "confidence", "localized", "breathing_rate_bpm"}
+               for p in poses.items for q in p["persons"])
 
 
 def test_runtime_configuration_changes_behaviour_and_is_announced(server):

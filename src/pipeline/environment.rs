@@ -202,6 +202,8 @@ impl Environment {
         let (answers_tx, mut answers) = mpsc::unbounded_channel();
         let mut stage = ModelStage::new(answers_tx);
         let mut sensor = Sensor::default();
+        // The sensor's state when the window in flight was taken (one at a time).
+        let mut window_sensing = sensor.state().clone();
         let mut calibration_reply = None;
         let mut room = DEFAULT_ROOM;
         self.stats.lock().room_size = Some(room);
@@ -236,13 +238,16 @@ impl Environment {
                                         // The model is behind: wait for its answer (back-pressure).
                                         self.stats.lock().model.waits += 1;
                                         if let Some(answer) = answers.recv().await {
-                                            self.on_answer(answer, &mut stage, &mut analysis, room, sensor.state());
+                                            self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing);
                                         }
                                     }
                                     let problem = {
                                         let mut st = self.stats.lock();
                                         stage.submit(&service, frame.timestamp, &mut st.model)
                                     };
+                                    // The sensor as of the window's last frame goes with its
+                                    // answer, whenever that comes (same output at any speed).
+                                    window_sensing = sensor.state().clone();
                                     if let Some(p) = problem {
                                         self.model_problem(p);
                                     }
@@ -281,7 +286,7 @@ impl Environment {
                         // is the last thing the inputs so far can still publish.
                         if stage.in_flight() {
                             if let Some(answer) = answers.recv().await {
-                                self.on_answer(answer, &mut stage, &mut analysis, room, sensor.state());
+                                self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing);
                             }
                         }
                         let _ = done.send(());
@@ -289,7 +294,7 @@ impl Environment {
                     None => return, // the server dropped the environment
                 },
                 Some(answer) = answers.recv() => {
-                    self.on_answer(answer, &mut stage, &mut analysis, room, sensor.state());
+                    self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing);
                 }
                 _ = tick.tick() => self.check_sources(),
             }
