@@ -51,8 +51,15 @@ impl Analysis {
     ) {
         let threshold = settings.confidence_threshold;
         detections.retain(|d| d.score >= threshold);
-        if sensing.is_some_and(|s| !s.presence) {
-            detections.clear();
+        if let Some(s) = sensing {
+            if s.presence {
+                // The most confident first; the model's count is not trusted past
+                // `max_persons` (see RuntimeSettings::max_persons).
+                detections.sort_by(|a, b| b.score.total_cmp(&a.score));
+                detections.truncate(settings.max_persons);
+            } else {
+                detections.clear();
+            }
         }
         // A new room, or a source clock that went back (a simulation run restarted):
         // the old tracks mean nothing any more.

@@ -48,6 +48,8 @@ pub struct SensorConfig {
     pub hold_s: f64,
     /// Smoothing time constant of the motion ratio, seconds.
     pub motion_tau_s: f64,
+    /// Length of the sub-blocks of the slow motion ratio, seconds.
+    pub slow_block_s: f64,
     /// Length of the blocks the features are averaged over, seconds.
     pub block_s: f64,
     /// Blocks in the presence window (50 x 0.1 s = 5 s).
@@ -65,6 +67,7 @@ impl Default for SensorConfig {
             presence_threshold: 4.0,
             hold_s: 2.0,
             motion_tau_s: 0.25,
+            slow_block_s: 0.04,
             block_s: 0.1,
             presence_blocks: 50,
             breathing_blocks: 256,
@@ -147,6 +150,7 @@ pub struct Sensor {
     prev_t: Option<f64>,
     signal_ema: f64,
     noise_ema: f64,
+    slow: SlowMotion,
     noise_per_packet: f64,
     block_sum: Vec<Complex32>,
     block_n: u32,
@@ -184,6 +188,7 @@ impl Sensor {
             prev_t: None,
             signal_ema: 0.0,
             noise_ema: 0.0,
+            slow: SlowMotion::default(),
             noise_per_packet: 0.0,
             block_sum: Vec::new(),
             block_n: 0,
@@ -282,7 +287,9 @@ impl Sensor {
         // A gap (lost packets, a source that paused) or a clock that went back: start the
         // difference afresh rather than read the jump as motion.
         let gap = self.prev_t.is_none_or(|p| !(t > p && t - p < 0.5));
-        if !gap {
+        if gap {
+            self.slow = SlowMotion::default();
+        } else {
             let (signal, noise) = difference_energy(&z, &self.prev, &layout.runs);
             let dt = t - self.prev_t.unwrap_or(t);
             let a = 1.0 - (-dt / self.config.motion_tau_s).exp();
@@ -296,14 +303,18 @@ impl Sensor {
             // sigma^2 per feature per packet: E|second difference of d|^2 = 12 sigma^2.
             self.noise_per_packet = noise / 12.0;
         }
+        self.slow.push(t, &z, &layout.runs, &self.config);
         std::mem::swap(&mut self.prev, &mut z);
         self.z = z;
         self.prev_t = Some(t);
-        let ratio = if self.noise_ema > 0.0 {
+        let fast = if self.noise_ema > 0.0 {
             6.0 * self.signal_ema / self.noise_ema
         } else {
             1.0
         };
+        // Fast motion (tens of Hz of Doppler: walking at 5 GHz) shows packet to packet;
+        // slower motion (a few Hz: walking at 2.4 GHz, sitting down) in the sub-blocks.
+        let ratio = fast.max(self.slow.ratio());
         let moving = ratio > self.config.motion_threshold;
         if moving {
             self.last_motion_t = Some(t);
@@ -347,6 +358,7 @@ impl Sensor {
         self.prev_t = None;
         self.signal_ema = 0.0;
         self.noise_ema = 0.0;
+        self.slow = SlowMotion::default();
         self.block_sum = vec![Complex32::default(); layout.len()];
         self.block_n = 0;
         self.block_noise = 0.0;
@@ -589,6 +601,75 @@ struct Spectrum {
     noise_per_bin: f64,
 }
 
+/// The slow motion ratio: features averaged over sub-blocks of `slow_block_s` on a grid
+/// of source time, and the second difference in time of three consecutive sub-block
+/// means, `d2 = m[i] - 2 m[i-1] + m[i-2]`, against its noise measured across subcarriers
+/// as for the fast ratio. The averaging cuts the noise; the second difference passes
+/// a few Hz of Doppler (a body moving at tens of cm/s) and rejects breathing (well under
+/// 1 Hz) by its fourth power of frequency, however strong the breathing path.
+#[derive(Default)]
+struct SlowMotion {
+    origin: Option<f64>,
+    index: f64,
+    sum: Vec<Complex32>,
+    n: u32,
+    means: VecDeque<Vec<Complex32>>,
+    last_t: f64,
+    signal_ema: f64,
+    noise_ema: f64,
+}
+
+impl SlowMotion {
+    fn push(&mut self, t: f64, z: &[Complex32], runs: &[std::ops::Range<usize>], c: &SensorConfig) {
+        let origin = *self.origin.get_or_insert(t);
+        let index = ((t - origin) / c.slow_block_s + 1e-6).floor();
+        if index != self.index && self.n > 0 {
+            let n = self.n as f32;
+            // A skipped sub-block (a gap in the packets) breaks the difference.
+            if index - self.index > 1.0 {
+                self.means.clear();
+            }
+            self.means
+                .push_back(self.sum.iter().map(|v| v / n).collect());
+            if self.means.len() > 3 {
+                self.means.pop_front();
+            }
+            if self.means.len() == 3 {
+                let d2: Vec<Complex32> = (0..z.len())
+                    .map(|f| self.means[2][f] - self.means[1][f] * 2.0 + self.means[0][f])
+                    .collect();
+                let (signal, noise) = energy(&d2, runs);
+                let a = 1.0 - (-(t - self.last_t).max(0.0) / c.motion_tau_s).exp();
+                if self.noise_ema == 0.0 {
+                    (self.signal_ema, self.noise_ema) = (signal, noise);
+                } else {
+                    self.signal_ema += a * (signal - self.signal_ema);
+                    self.noise_ema += a * (noise - self.noise_ema);
+                }
+                self.last_t = t;
+            }
+            self.sum.iter_mut().for_each(|v| *v = Complex32::default());
+            self.n = 0;
+        }
+        self.index = index;
+        if self.sum.len() != z.len() {
+            self.sum = vec![Complex32::default(); z.len()];
+        }
+        for (s, v) in self.sum.iter_mut().zip(z) {
+            *s += v;
+        }
+        self.n += 1;
+    }
+
+    fn ratio(&self) -> f64 {
+        if self.noise_ema > 0.0 {
+            6.0 * self.signal_ema / self.noise_ema
+        } else {
+            1.0
+        }
+    }
+}
+
 /// (mean |d|^2, mean |second difference of d across subcarriers|^2) over the features,
 /// `d` the change since the previous packet; the second difference runs inside each run
 /// of neighbouring subcarriers.
@@ -597,11 +678,18 @@ fn difference_energy(
     prev: &[Complex32],
     runs: &[std::ops::Range<usize>],
 ) -> (f64, f64) {
+    let d: Vec<Complex32> = z.iter().zip(prev).map(|(a, b)| a - b).collect();
+    energy(&d, runs)
+}
+
+/// (mean |d|^2, mean |second difference of d across subcarriers|^2), the second
+/// difference inside each run of neighbouring subcarriers.
+fn energy(d: &[Complex32], runs: &[std::ops::Range<usize>]) -> (f64, f64) {
     let mut signal = 0f64;
     let mut noise = 0f64;
     let mut n_noise = 0usize;
     for run in runs {
-        let d = |i: usize| z[i] - prev[i];
+        let d = |i: usize| d[i];
         for i in run.clone() {
             signal += d(i).norm_sqr() as f64;
         }

@@ -1,0 +1,293 @@
+"""Sensing on held-out simulation: presence, motion and breathing, beside baselines.
+
+``wifi-densepose evaluate --sensing`` (or ``python -m wifi_densepose.sensing_eval``) runs
+the sensor on simulated rooms it was never tuned on — seeds from 700000 on, room sizes and
+device placements drawn fresh for each clip (transmitter and receiver on two different
+walls, at heights from 0.3 to 2.4 m) — for each device profile, in three kinds of clip:
+
+- ``empty``: nobody (what fraction of frames report someone);
+- ``still``: one person standing, sitting or lying still for the whole clip (what
+  fraction of frames find them, and the breathing-rate error where the simulator
+  breathes);
+- ``daily``: 0-3 people walking, standing, sitting, lying, falling (presence, motion).
+
+Each figure is measured two ways: per frame by the sensor alone
+(:func:`wifi_densepose.sensing.sense`), and end to end through the live pipeline
+(:func:`wifi_densepose.analyze`, the server's own code path) on the ``pose_data`` it
+publishes — a frame "reports someone" when its ``persons`` is not empty. Baselines: for
+presence, the better of "always someone" and "never anyone" on each clip kind (the
+majority class); for motion, "always moving" (its F1) and the majority class.
+Truth: presence is the simulator's occupancy; motion is a person's mean keypoint speed
+above 0.25 m/s. The first 2 s of each clip are left out (settling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from . import sensing, sim
+
+DEVICES = ("intel5300", "esp32", "nexmon")
+SEED_BASE = 700_000
+SETTLE_S = 2.0
+MOVING_M_S = 0.25
+
+
+def random_placement(rng: np.random.Generator, w: float, d: float, h: float = 3.0) -> dict:
+    """Transmitter and receiver on two different walls (or corners), at random heights."""
+
+    def on_wall(wall: int) -> list[float]:
+        along = float(rng.uniform(0.1, 0.9))
+        z = float(rng.uniform(0.3, min(2.4, h - 0.2)))
+        inset = 0.15
+        return [
+            [along * w, inset, z],
+            [w - inset, along * d, z],
+            [along * w, d - inset, z],
+            [inset, along * d, z],
+        ][wall]
+
+    a, b = rng.choice(4, size=2, replace=False)
+    return {"tx_position": on_wall(int(a)), "rx_position": on_wall(int(b))}
+
+
+def _point(rng: np.random.Generator, w: float, d: float) -> list[float]:
+    return [float(rng.uniform(0.7, w - 0.7)), float(rng.uniform(0.7, d - 0.7))]
+
+
+def clip_scenario(kind: str, i: int, duration_s: float) -> dict:
+    """The held-out scenario of clip ``i`` of a kind (its seed is ``SEED_BASE + i``)."""
+    rng = np.random.default_rng(SEED_BASE + 1000 * ["empty", "still", "daily"].index(kind) + i)
+    w, d = float(rng.uniform(3.5, 8.0)), float(rng.uniform(3.0, 7.0))
+    people: list[dict] = []
+    if kind == "still":
+        posture = ["standing", "sitting", "lying"][i % 3]
+        action = {"standing": "stand", "sitting": "sit", "lying": "lie"}[posture]
+        people.append({"start": _point(rng, w, d), "heading_deg": float(rng.uniform(0, 360)),
+                       "posture": posture,
+                       "actions": [{"type": action, "duration_s": duration_s + 1}]})
+    elif kind == "daily":
+        for _ in range(int(rng.integers(0, 4))):
+            acts: list[dict] = []
+            t = 0.0
+            while t < duration_s:
+                r = rng.random()
+                if r < 0.4:
+                    acts.append({"type": "walk", "to": [_point(rng, w, d) for _ in range(2)],
+                                 "speed": float(rng.uniform(0.6, 1.4))})
+                    t += 5
+                elif r < 0.55:
+                    acts.append({"type": "stand", "duration_s": float(rng.uniform(2, 8))})
+                    t += 5
+                elif r < 0.75:
+                    acts += [{"type": "sit_down"},
+                             {"type": "sit", "duration_s": float(rng.uniform(3, 10))},
+                             {"type": "stand_up"}]
+                    t += 8
+                elif r < 0.9:
+                    acts += [{"type": "lie_down"},
+                             {"type": "lie", "duration_s": float(rng.uniform(3, 10))},
+                             {"type": "get_up"}]
+                    t += 9
+                else:
+                    acts += [{"type": "fall"}, {"type": "lie", "duration_s": 4.0},
+                             {"type": "get_up"}]
+                    t += 7
+            people.append({"start": _point(rng, w, d),
+                           "heading_deg": float(rng.uniform(0, 360)), "actions": acts})
+    return {"name": f"heldout_{kind}_{i}", "room": {"size": [w, d, 3.0]},
+            "placement": random_placement(rng, w, d), "people": people, "max_people": 3}
+
+
+def _truth_moving(data: dict) -> np.ndarray:
+    kp = np.asarray(data["keypoints_3d"], dtype=np.float64)  # (n, P, 17, 3)
+    ts = np.asarray(data["timestamps"], dtype=np.float64)
+    if kp.shape[1] == 0:
+        return np.zeros(len(ts), dtype=bool)
+    dt = np.diff(ts, prepend=ts[0] - 0.01)[:, None, None]
+    v = np.linalg.norm(np.diff(kp, axis=0, prepend=kp[:1]), axis=-1) / np.maximum(dt, 1e-3)
+    present = np.asarray(data["present"], dtype=bool)
+    speed = np.where(present, np.nan_to_num(v.mean(axis=-1)), 0.0)  # (n, P)
+    # A short median over 0.2 s removes the jitter of frame-to-frame differences.
+    moving = (speed > MOVING_M_S).any(axis=1).astype(np.float64)
+    k = 10
+    smooth = np.convolve(moving, np.ones(k) / k, mode="same")
+    return smooth > 0.5
+
+
+def _f1(pred: np.ndarray, truth: np.ndarray) -> float:
+    tp = float((pred & truth).sum())
+    fp = float((pred & ~truth).sum())
+    fn = float((~pred & truth).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+
+
+def _analyze_presence(data: dict, model: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(source time, someone reported) of every pose_data the live pipeline publishes."""
+    from .analyze import analyze
+
+    msgs = analyze(data, model=model)
+    poses = [m["data"] for m in msgs if m["type"] == "pose_data"]
+    t = np.array([p["metadata"]["source_time"] for p in poses], dtype=np.float64)
+    someone = np.array([bool(p["persons"]) for p in poses], dtype=bool)
+    return t, someone
+
+
+def evaluate(devices: tuple[str, ...] = DEVICES, clips: int = 6, duration_s: float = 30.0,
+             end_to_end: bool = True, model: str | None = "default",
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Runs every clip for every device; returns the figures (see the module docs)."""
+    kinds = ("empty", "still", "daily")
+    total = len(devices) * len(kinds) * clips
+    done = 0
+    out: dict[str, Any] = {"clips_per_kind": clips, "duration_s": duration_s,
+                           "seed_base": SEED_BASE, "devices": {}}
+    for device in devices:
+        acc: dict[str, dict[str, list]] = {k: {"pres": [], "truth": [], "mot": [],
+                                               "mtruth": [], "e2e": [], "e2e_truth": [],
+                                               "bpm_err": []} for k in kinds}
+        for kind in kinds:
+            for i in range(clips):
+                spec = clip_scenario(kind, i, duration_s)
+                data = sim.generate(json.dumps(spec), seed=SEED_BASE + i,
+                                    duration_s=duration_s, device=device)
+                ts = np.asarray(data["timestamps"], dtype=np.float64)
+                s = sensing.sense(data["csi"], ts)
+                keep = ts - ts[0] >= SETTLE_S
+                truth = np.asarray(data["occupancy"]) > 0
+                a = acc[kind]
+                a["pres"].append(s["presence"][keep])
+                a["truth"].append(truth[keep])
+                a["mot"].append(s["motion_detected"][keep])
+                a["mtruth"].append(_truth_moving(data)[keep])
+                rates = data.get("breathing_rate_bpm")
+                if kind == "still" and rates is not None:
+                    est = s["breathing_rate_bpm"][keep]
+                    true_rate = float(np.asarray(rates).reshape(-1)[0])
+                    ok = ~np.isnan(est)
+                    a["bpm_err"].append(np.where(ok, np.abs(est - true_rate), np.inf))
+                if end_to_end:
+                    t, someone = _analyze_presence(data, model)
+                    idx = np.clip(np.searchsorted(ts, t), 0, len(ts) - 1)
+                    k2 = t - ts[0] >= SETTLE_S
+                    a["e2e"].append(someone[k2])
+                    a["e2e_truth"].append(truth[idx][k2])
+                done += 1
+                if progress:
+                    progress(done, total)
+        out["devices"][device] = _figures(acc, end_to_end)
+    return out
+
+
+def _figures(acc: dict, end_to_end: bool) -> dict[str, Any]:
+    f: dict[str, Any] = {}
+    cat = {k: {n: (np.concatenate(v) if v else np.zeros(0, bool)) for n, v in a.items()}
+           for k, a in acc.items()}
+    e, st, dl = cat["empty"], cat["still"], cat["daily"]
+    f["empty_frames_reporting_someone"] = float(e["pres"].mean())
+    f["still_frames_found"] = float(st["pres"][st["truth"]].mean())
+    pres = np.concatenate([e["pres"], st["pres"], dl["pres"]])
+    truth = np.concatenate([e["truth"], st["truth"], dl["truth"]])
+    f["presence_accuracy"] = float((pres == truth).mean())
+    f["presence_baseline_majority"] = float(max(truth.mean(), 1 - truth.mean()))
+    mot = np.concatenate([st["mot"], dl["mot"], e["mot"]])
+    mtruth = np.concatenate([st["mtruth"], dl["mtruth"], e["mtruth"]])
+    f["motion_f1"] = _f1(mot, mtruth)
+    f["motion_f1_baseline_always"] = _f1(np.ones_like(mtruth), mtruth)
+    f["motion_accuracy"] = float((mot == mtruth).mean())
+    f["motion_baseline_majority"] = float(max(mtruth.mean(), 1 - mtruth.mean()))
+    if len(st["bpm_err"]):
+        err = st["bpm_err"]
+        f["breathing_within_1_bpm"] = float((err <= 1.0).mean())
+        f["breathing_reported"] = float(np.isfinite(err).mean())
+    if end_to_end:
+        ee, es, ed = cat["empty"]["e2e"], cat["still"], cat["daily"]
+        f["e2e_empty_frames_reporting_someone"] = float(ee.mean())
+        f["e2e_still_frames_found"] = float(es["e2e"][es["e2e_truth"]].mean())
+        p2 = np.concatenate([ee, es["e2e"], ed["e2e"]])
+        t2 = np.concatenate([cat["empty"]["e2e_truth"], es["e2e_truth"], ed["e2e_truth"]])
+        f["e2e_presence_accuracy"] = float((p2 == t2).mean())
+        f["e2e_presence_baseline_majority"] = float(max(t2.mean(), 1 - t2.mean()))
+    return f
+
+
+def table(r: dict[str, Any]) -> str:
+    rows = [("empty frames reporting someone (lower is better)", "empty_frames_reporting_someone",
+             None),
+            ("  end to end (pose_data)", "e2e_empty_frames_reporting_someone", None),
+            ("still people found", "still_frames_found", None),
+            ("  end to end (pose_data)", "e2e_still_frames_found", None),
+            ("presence accuracy | majority baseline", "presence_accuracy",
+             "presence_baseline_majority"),
+            ("  end to end | majority baseline", "e2e_presence_accuracy",
+             "e2e_presence_baseline_majority"),
+            ("motion F1 | 'always moving' F1", "motion_f1", "motion_f1_baseline_always"),
+            ("motion accuracy | majority baseline", "motion_accuracy", "motion_baseline_majority"),
+            ("breathing rate within 1 bpm (still)", "breathing_within_1_bpm", None)]
+    devs = list(r["devices"])
+    lines = ["| figure | " + " | ".join(devs) + " |", "|---" * (len(devs) + 1) + "|"]
+    for label, key, base in rows:
+        cells = []
+        for d in devs:
+            f = r["devices"][d]
+            if key not in f:
+                cells.append("n/a")
+                continue
+            cell = f"{f[key]:.3f}"
+            if base:
+                cell += f" \\| {f[base]:.3f}"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--devices", default=",".join(DEVICES),
+                    help="device profiles, comma-separated (default: %(default)s)")
+    ap.add_argument("--clips", type=int, default=6, help="clips per kind and device (default 6)")
+    ap.add_argument("--duration", type=float, default=30.0, help="seconds per clip (default 30)")
+    ap.add_argument("--no-end-to-end", action="store_true",
+                    help="skip the live-pipeline (analyze) figures")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(a: argparse.Namespace) -> int:
+    devices = tuple(d.strip() for d in a.devices.split(",") if d.strip())
+    if a.clips < 1 or a.duration < 8:
+        raise ValueError("--clips must be at least 1 and --duration at least 8 s")
+    started = time.time()
+
+    def progress(done: int, total: int) -> None:
+        bar = "#" * (20 * done // total)
+        print(f"\rsensing on held-out clips [{bar:<20}] {done}/{total}", end="",
+              file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+
+    r = evaluate(devices, a.clips, a.duration, end_to_end=not a.no_end_to_end,
+                 progress=None if a.quiet else progress)
+    r["seconds"] = round(time.time() - started, 1)
+    if a.json:
+        print(json.dumps(r, indent=1))
+    else:
+        print(f"sensing, {a.clips} clips x 3 kinds x {a.duration:g} s per device "
+              f"(seeds from {SEED_BASE}; rooms and placements drawn per clip)")
+        print(table(r))
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    sys.exit(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
