@@ -197,3 +197,37 @@ def test_scenario_object_toml_and_npz(tmp_path):
     z = np.load(out)
     ref = sim.generate("walk", seed=1, duration_s=1.0)
     assert np.array_equal(z["csi"], ref["csi"]) and np.array_equal(z["keypoints_3d"], ref["keypoints_3d"])
+
+
+def _breathing_peak_bpm(d, fps):
+    """Peak (per minute) of the 4-40/min band of the spectrum of the ratio of two receive
+    chains (the per-packet carrier/timing offsets and gain cancel), summed over
+    subcarriers; lost packets hold the previous value."""
+    n_sent = int(d["n_packets_sent"])
+    idx = np.searchsorted(d["sequence"], np.arange(n_sent), side="right") - 1
+    r = d["csi"][np.maximum(idx, 0), 0, 0, :] / d["csi"][np.maximum(idx, 0), 0, 1, :]
+    r = (r - r.mean(axis=0)) * np.hanning(n_sent)[:, None]
+    m = 8 * n_sent
+    spec = (np.abs(np.fft.fft(r, n=m, axis=0)) ** 2).sum(axis=1)
+    k = np.arange(1, m // 2)
+    p = spec[k] + spec[m - k]  # the ratio's moving part is complex: both signs
+    f = k * fps * 60 / m
+    sel = (f >= 4) & (f <= 40)
+    return f[sel][np.argmax(p[sel])]
+
+
+@pytest.mark.parametrize("posture, seed", [("sitting", 11), ("lying", 12), ("standing", 13)])
+def test_still_person_breathes_at_the_true_rate(posture, seed):
+    person = {"start": [3.0, 4.0], "heading_deg": -90, "posture": posture, "sway_mm": 0,
+              "fidget_interval_s": 0}
+    d = sim.generate({"people": [person], "max_people": 2}, seed=seed, duration_s=60, fps=20,
+                     dense_pose_grid=0)
+    truth = d["breathing_rate_bpm"]
+    assert truth.shape == (2,) and np.isnan(truth[1]) and 6 <= truth[0] <= 30
+    assert 4 <= d["breathing_depth_mm"][0] <= 12
+    assert abs(_breathing_peak_bpm(d, 20) - truth[0]) <= 0.5
+    # The scenario may fix the rate: the peak follows it.
+    person["breathing_rate_bpm"] = 9.0
+    d = sim.generate({"people": [person]}, seed=seed, duration_s=60, fps=20, dense_pose_grid=0)
+    assert d["breathing_rate_bpm"][0] == 9.0
+    assert abs(_breathing_peak_bpm(d, 20) - 9.0) <= 0.5
