@@ -997,4 +997,64 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn several_nodes_each_with_own_link_clock_and_losses() {
+        let pl0 = r#"{"tx_position": [0.2, 0.2, 2.5], "rx_position": [5.8, 4.8, 0.5], "rx_axis": [1, -1, 0]}"#;
+        let pl1 = r#"{"tx_position": [0.2, 0.2, 2.5], "rx_position": [3.0, 4.9, 1.8], "rx_axis": [1, 0, 0]}"#;
+        let people =
+            r#"[{"start": [1.5, 1.0], "actions": [{"type": "walk", "to": [[4.5, 3.5]]}]}]"#;
+        let multi = format!(
+            r#"{{"duration_s": 3, "seed": 9, "people": {people}, "nodes": [
+                {{"placement": {pl0}}},
+                {{"placement": {pl1}, "device": "esp32", "clock_offset_s": 12.5, "clock_drift_ppm": 40,
+                  "impairments": {{"packet_loss": 0.2}}}}]}}"#
+        );
+        let s = Simulator::new(build_spec(&multi, None, None, None, None).unwrap()).unwrap();
+        assert!(s.is_multi_node() && s.links().len() == 2);
+        let opts = BatchOptions::default();
+        let a = s.generate_link(0, &opts);
+        let b = s.generate_link(1, &opts);
+        // The first node is the single-link run with its placement, byte for byte.
+        let single =
+            format!(r#"{{"duration_s": 3, "seed": 9, "people": {people}, "placement": {pl0}}}"#);
+        let one = Simulator::new(build_spec(&single, None, None, None, None).unwrap())
+            .unwrap()
+            .generate(&opts);
+        assert_eq!(a.csi, one.csi);
+        assert_eq!(a.timestamps, one.timestamps);
+        // The second: its own device, losses and clock.
+        assert_eq!(b.csi.shape(), &[b.timestamps.len(), 1, 1, 64]);
+        let loss = 1.0 - b.timestamps.len() as f64 / 300.0;
+        assert!((0.1..0.3).contains(&loss), "loss {loss}");
+        assert_ne!(a.sequence, b.sequence);
+        for (ts, tt) in b.timestamps.iter().zip(&b.true_time) {
+            assert!((ts - (12.5 + tt * (1.0 + 40e-6))).abs() <= 0.6e-6);
+        }
+        // The truth on the grid is the truth at each packet's true time.
+        let g = s.generate_truth(&opts);
+        assert_eq!(g.timestamps.len(), 300);
+        assert_eq!(g.csi.shape(), &[300, 0, 0, 0]);
+        let i = 150usize;
+        let row = b.sequence.iter().position(|q| *q as usize >= i).unwrap();
+        let n = b.sequence[row] as usize;
+        let d = (g.keypoints_3d[[n, 0, 0, 0]] - b.keypoints_3d[[row, 0, 0, 0]]).abs();
+        assert!(
+            d < 2e-3,
+            "truth differs by {d} m between grid and packet time"
+        );
+        // A node outside the room is an error naming it.
+        let bad = multi.replace("[3.0, 4.9, 1.8]", "[3.0, 7.0, 1.8]");
+        let e = Simulator::new(build_spec(&bad, None, None, None, None).unwrap())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("nodes[1]"), "{e}");
+        // A top-level placement with nodes is ambiguous.
+        let both = multi.replacen(
+            "\"seed\": 9,",
+            &format!("\"seed\": 9, \"placement\": {pl0},"),
+            1,
+        );
+        assert!(build_spec(&both, None, None, None, None).is_err());
+    }
 }
