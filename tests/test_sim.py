@@ -197,3 +197,90 @@ def test_scenario_object_toml_and_npz(tmp_path):
     z = np.load(out)
     ref = sim.generate("walk", seed=1, duration_s=1.0)
     assert np.array_equal(z["csi"], ref["csi"]) and np.array_equal(z["keypoints_3d"], ref["keypoints_3d"])
+
+
+def _breathing_peak_bpm(d, fps):
+    """Peak (per minute) of the 4-40/min band of the spectrum of the ratio of two receive
+    chains (the per-packet carrier/timing offsets and gain cancel), summed over
+    subcarriers; lost packets hold the previous value."""
+    n_sent = int(d["n_packets_sent"])
+    idx = np.searchsorted(d["sequence"], np.arange(n_sent), side="right") - 1
+    r = d["csi"][np.maximum(idx, 0), 0, 0, :] / d["csi"][np.maximum(idx, 0), 0, 1, :]
+    r = (r - r.mean(axis=0)) * np.hanning(n_sent)[:, None]
+    m = 8 * n_sent
+    spec = (np.abs(np.fft.fft(r, n=m, axis=0)) ** 2).sum(axis=1)
+    k = np.arange(1, m // 2)
+    p = spec[k] + spec[m - k]  # the ratio's moving part is complex: both signs
+    f = k * fps * 60 / m
+    sel = (f >= 4) & (f <= 40)
+    return f[sel][np.argmax(p[sel])]
+
+
+@pytest.mark.parametrize("posture, seed", [("sitting", 11), ("lying", 12), ("standing", 13)])
+def test_still_person_breathes_at_the_true_rate(posture, seed):
+    person = {"start": [3.0, 4.0], "heading_deg": -90, "posture": posture, "sway_mm": 0,
+              "fidget_interval_s": 0}
+    d = sim.generate({"people": [person], "max_people": 2}, seed=seed, duration_s=60, fps=20,
+                     dense_pose_grid=0)
+    truth = d["breathing_rate_bpm"]
+    assert truth.shape == (2,) and np.isnan(truth[1]) and 6 <= truth[0] <= 30
+    assert 4 <= d["breathing_depth_mm"][0] <= 12
+    assert abs(_breathing_peak_bpm(d, 20) - truth[0]) <= 0.5
+    # The scenario may fix the rate: the peak follows it.
+    person["breathing_rate_bpm"] = 9.0
+    d = sim.generate({"people": [person]}, seed=seed, duration_s=60, fps=20, dense_pose_grid=0)
+    assert d["breathing_rate_bpm"][0] == 9.0
+    assert abs(_breathing_peak_bpm(d, 20) - 9.0) <= 0.5
+
+
+def test_random_placements_are_valid_varied_and_split():
+    seen_mounts, heights = set(), []
+    for seed in range(200):
+        room = [3.0 + seed % 5, 3.0 + (seed * 7) % 4, 2.4 + 0.1 * (seed % 7)]
+        p = sim.random_placement(room, seed)
+        assert p == sim.random_placement(room, seed)
+        tx, rx = np.array(p["tx_position"]), np.array(p["rx_position"])
+        for pos in (tx, rx):
+            assert np.all(pos >= 0) and np.all(pos <= room)
+            # On a wall or in a corner: within 25 cm of at least one wall.
+            gaps = np.minimum(pos[:2], np.array(room[:2]) - pos[:2])
+            assert gaps.min() <= 0.25
+            seen_mounts.add(int((gaps <= 0.25).sum()))
+            heights.append(pos[2])
+        assert np.linalg.norm(tx - rx) >= 1.5
+        assert abs(np.linalg.norm(p["rx_axis"]) - 1) < 1e-9
+    assert seen_mounts == {1, 2} and min(heights) < 0.6 and max(heights) > 2.0
+    # The two halves of the checkerboard never share a placement.
+    a = {tuple(sim.random_placement([5, 4, 3], s, cells=0)["tx_position"]) for s in range(50)}
+    b = {tuple(sim.random_placement([5, 4, 3], s, cells=1)["tx_position"]) for s in range(50)}
+    assert not a & b
+    # Any drawn placement runs, and the truth reports it with the antenna positions.
+    p = sim.random_placement([5, 4, 3], 3)
+    d = sim.generate({"placement": p, "people": [{"start": [2.5, 2.0]}]}, seed=1, duration_s=0.2)
+    assert d["placement"]["tx_position"] == p["tx_position"]
+    np.testing.assert_allclose(d["rx_antennas"].mean(axis=0), p["rx_position"], atol=1e-9)
+    assert d["tx_antennas"].shape == (3, 3)
+
+
+def test_multi_node_shape():
+    nodes = sim.random_placement([6, 5, 3], 8, nodes=3, shared_tx=True)["nodes"]
+    nodes[1]["device"] = "esp32"
+    nodes[2].update(clock_offset_s=3.0, clock_drift_ppm=-25, impairments={"packet_loss": 0.1})
+    scen = {"people": [{"start": [1.5, 1.0], "actions": [{"type": "walk", "to": [[4.0, 3.0]]}]}],
+            "nodes": nodes}
+    d = sim.generate(scen, seed=2, duration_s=2, fps=50)
+    assert "csi" not in d and len(d["nodes"]) == 3
+    assert d["keypoints_3d"].shape == (100, 1, 17, 3) and np.array_equal(d["sequence"], np.arange(100))
+    np.testing.assert_allclose(d["timestamps"], np.arange(100) / 50)
+    shapes = [n["csi"].shape[1:] for n in d["nodes"]]
+    assert shapes == [(3, 3, 30), (1, 1, 64), (3, 3, 30)]
+    assert all(n["placement"]["tx_position"] == nodes[0]["placement"]["tx_position"] for n in d["nodes"])
+    n2 = d["nodes"][2]
+    assert len(n2["timestamps"]) < 97 and n2["clock_drift_ppm"] == pytest.approx(-25)
+    np.testing.assert_allclose(n2["timestamps"], 3.0 + n2["true_time"] * (1 - 25e-6), atol=1e-6)
+    # The rows a node's packets point at carry the truth of (almost) the same instant.
+    rows = d["nodes"][1]["sequence"].astype(int)
+    assert np.all(np.abs(d["timestamps"][rows] - d["nodes"][1]["true_time"]) < 1e-3)
+    # The same seed gives the same run.
+    again = sim.generate(scen, seed=2, duration_s=2, fps=50)
+    assert all(np.array_equal(x["csi"], y["csi"]) for x, y in zip(d["nodes"], again["nodes"]))

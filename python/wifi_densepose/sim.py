@@ -48,6 +48,8 @@ class Scenario:
     duration_s: float = 10.0
     fps: float = 100.0
     max_people: int | None = None
+    nodes: list[dict[str, Any]] | None = None
+    events: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -122,13 +124,100 @@ def generate(
     ``occupancy`` uint8 ``(n,)``, ``falls`` ``(n_falls, 4)`` (person, start, impact,
     standing again or NaN), and with ``dense_pose_grid > 0`` ``dense_part`` uint8,
     ``dense_person`` int8, ``dense_u``/``dense_v`` float32, each ``(n, grid, grid)``.
+    ``breathing_rate_bpm`` / ``breathing_depth_mm`` float64 ``(P,)`` (NaN padding).
     Metadata: ``subcarriers``, ``frequencies``, ``room_size``, ``device``, ``fps``,
-    ``keypoint_names``, ``activity_names``, ``spec`` (the full description, JSON).
-    Overrides given here (seed, duration, device, fps) replace the description's.
+    ``placement`` (``tx_position``, ``rx_position``, ``tx_axis``, ``rx_axis``),
+    ``tx_antennas``/``rx_antennas`` ``(n, 3)`` positions, ``keypoint_names``,
+    ``activity_names``, ``spec`` (the full description, JSON). Overrides given here
+    (seed, duration, device, fps) replace the description's.
+
+    A scenario listing ``nodes`` returns the multi-node shape instead: no top-level
+    ``csi``/``rssi``; the truth arrays above on the packet grid (every packet sent, at
+    ``timestamps = sequence / fps``, true time); and ``nodes``, a list with per node
+    ``name``, ``csi``, ``timestamps`` (the node's own clock), ``true_time``,
+    ``sequence`` (row into the truth arrays; gaps are that node's lost packets),
+    ``rssi``, ``clock_offset_s``, ``clock_drift_ppm``, ``subcarriers``,
+    ``frequencies``, ``device``, ``placement``, ``tx_antennas``, ``rx_antennas``.
     """
     return _native.sim_generate(
         _scenario_arg(scenario), seed, duration_s, device, fps, dense_pose_grid, threads
     )
+
+
+#: Where a device can be mounted: the four walls (x = 0, x = W, y = 0, y = D) and the four
+#: corners ((0, 0), (W, 0), (W, D), (0, D)).
+MOUNTS = ("wall_x0", "wall_xw", "wall_y0", "wall_yd", "corner_00", "corner_w0", "corner_wd", "corner_0d")
+
+
+def _mount(rng: np.random.Generator, w: float, d: float, h: float, mount: int, u: float,
+           z: float) -> tuple[list[float], list[float]]:
+    """Position and array axis of a device on ``mount`` at fraction ``u`` along the wall
+    and height ``z``: walls hold the array along the wall, 5-15 cm off it; corners hold
+    it across the corner (perpendicular to the corner's bisector), 10-25 cm off both walls."""
+    inset = float(rng.uniform(0.05, 0.15))
+    if mount < 4:
+        along = 0.3 + u * ((d if mount < 2 else w) - 0.6)
+        if mount == 0:
+            return [inset, along, z], [0.0, 1.0, 0.0]
+        if mount == 1:
+            return [w - inset, along, z], [0.0, 1.0, 0.0]
+        if mount == 2:
+            return [along, inset, z], [1.0, 0.0, 0.0]
+        return [along, d - inset, z], [1.0, 0.0, 0.0]
+    c = float(rng.uniform(0.1, 0.25))
+    x, y = [(c, c), (w - c, c), (w - c, d - c), (c, d - c)][mount - 4]
+    sx, sy = [(1, 1), (-1, 1), (-1, -1), (1, -1)][mount - 4]  # bisector, into the room
+    r = float(np.sqrt(0.5))
+    return [x, y, z], [-sy * r, sx * r, 0.0]
+
+
+def random_placement(
+    room_size: list[float] | tuple[float, ...],
+    seed: int,
+    *,
+    nodes: int = 1,
+    shared_tx: bool = False,
+    cells: int | None = None,
+) -> dict[str, Any]:
+    """A random valid placement for a room, drawn from ``seed``.
+
+    Each device goes on one of the :data:`MOUNTS` (a wall or a corner), anywhere along
+    it, at a height uniform in 0.3 m .. ``height - 0.3`` m (floor to ceiling mounts);
+    transmitter and receiver at least 1.5 m apart. With ``nodes == 1`` the result is a
+    scenario ``placement`` (``tx_position``, ``rx_position``, ``tx_axis``, ``rx_axis``);
+    otherwise ``{"nodes": [{"placement": ...}, ...]}`` for a scenario's ``nodes`` (with
+    ``shared_tx`` every node hears the same transmitter). ``cells`` (0 or 1) keeps every
+    device in one half of a checkerboard over (mount, position along it, height): the
+    placements of one half never coincide with the other's, which is how
+    :mod:`wifi_densepose.sim_dataset` keeps held-out placements unseen.
+    """
+    w, d, h = (float(v) for v in room_size)
+    rng = np.random.default_rng([int(seed), 0x91ACE])
+
+    def device() -> tuple[list[float], list[float]]:
+        for _ in range(1000):
+            mount = int(rng.integers(len(MOUNTS)))
+            u = float(rng.random())
+            z = float(rng.uniform(0.3, max(0.31, h - 0.3)))
+            if cells is not None:
+                cell = mount + int(u * 10) + int(z / 0.4)
+                if cell % 2 != cells:
+                    continue
+            return _mount(rng, w, d, h, mount, u, z)
+        raise ValueError("no mount found")  # unreachable for cells in (0, 1)
+
+    def link(tx: tuple[list[float], list[float]] | None) -> dict[str, Any]:
+        for _ in range(1000):
+            t = tx if tx is not None else device()
+            r = device()
+            if np.linalg.norm(np.subtract(t[0], r[0])) >= 1.5:
+                return {"tx_position": t[0], "rx_position": r[0], "tx_axis": t[1], "rx_axis": r[1]}
+        raise ValueError(f"room {room_size} too small for a 1.5 m link")
+
+    if nodes == 1:
+        return link(None)
+    tx = device() if shared_tx else None
+    return {"nodes": [{"placement": link(tx)} for _ in range(nodes)]}
 
 
 def simulate_to_file(
@@ -155,6 +244,7 @@ __all__ = [
     "describe",
     "devices",
     "generate",
+    "random_placement",
     "scenarios",
     "simulate_to_file",
 ]

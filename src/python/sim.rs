@@ -9,10 +9,13 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use crate::sim::dataset::Link;
 use crate::sim::device::DEVICE_NAMES;
 use crate::sim::motion::ACTIVITY_NAMES;
 use crate::sim::skeleton::KEYPOINT_NAMES;
-use crate::sim::{build_spec, scenario, BatchOptions, SimError, Simulator, SCENARIO_NAMES};
+use crate::sim::{
+    build_spec, scenario, BatchOptions, Dataset, SimError, Simulator, SCENARIO_NAMES,
+};
 
 create_exception!(
     wifi_densepose._native,
@@ -82,22 +85,40 @@ fn sim_generate<'py>(
     }
     let scenario = scenario.to_string();
     let device = device.map(str::to_string);
-    let (sim, data) = py
+    let (sim, data, nodes) = py
         .detach(move || {
             let spec = build_spec(&scenario, seed, duration_s, device.as_deref(), fps)?;
             let sim = Simulator::new(spec)?;
-            let data = sim.generate(&BatchOptions {
+            let opts = BatchOptions {
                 dense_pose_grid,
                 threads,
-            });
-            Ok::<_, SimError>((sim, data))
+            };
+            if sim.is_multi_node() {
+                // Truth once on the packet grid; each node's packets on their own.
+                let truth = sim.generate_truth(&opts);
+                let node_opts = BatchOptions {
+                    dense_pose_grid: 0,
+                    threads,
+                };
+                let nodes: Vec<Dataset> = (0..sim.links().len())
+                    .map(|j| sim.generate_link(j, &node_opts))
+                    .collect();
+                Ok::<_, SimError>((sim, truth, nodes))
+            } else {
+                let data = sim.generate(&opts);
+                Ok((sim, data, Vec::new()))
+            }
         })
         .map_err(to_py_err)?;
+    let multi = sim.is_multi_node();
     let d = PyDict::new(py);
-    d.set_item("csi", data.csi.into_pyarray(py))?;
+    if !multi {
+        d.set_item("csi", data.csi.into_pyarray(py))?;
+        d.set_item("rssi", data.rssi.into_pyarray(py))?;
+        link_metadata(py, &d, &sim.links()[0])?;
+    }
     d.set_item("timestamps", data.timestamps.into_pyarray(py))?;
     d.set_item("sequence", data.sequence.into_pyarray(py))?;
-    d.set_item("rssi", data.rssi.into_pyarray(py))?;
     d.set_item("keypoints_3d", data.keypoints_3d.into_pyarray(py))?;
     d.set_item("keypoints_2d", data.keypoints_2d.into_pyarray(py))?;
     d.set_item("boxes", data.boxes.into_pyarray(py))?;
@@ -105,28 +126,73 @@ fn sim_generate<'py>(
     d.set_item("activity", data.activity.into_pyarray(py))?;
     d.set_item("occupancy", data.occupancy.into_pyarray(py))?;
     d.set_item("falls", data.falls.into_pyarray(py))?;
+    d.set_item(
+        "breathing_rate_bpm",
+        data.breathing_rate_bpm.into_pyarray(py),
+    )?;
+    d.set_item(
+        "breathing_depth_mm",
+        data.breathing_depth_mm.into_pyarray(py),
+    )?;
     if let Some(dp) = data.dense_pose {
         d.set_item("dense_part", dp.part.into_pyarray(py))?;
         d.set_item("dense_person", dp.person.into_pyarray(py))?;
         d.set_item("dense_u", dp.u.into_pyarray(py))?;
         d.set_item("dense_v", dp.v.into_pyarray(py))?;
     }
-    d.set_item(
-        "subcarriers",
-        PyArray1::from_vec(py, sim.device.subcarriers.clone()),
-    )?;
-    d.set_item(
-        "frequencies",
-        PyArray1::from_vec(py, sim.device.frequencies()),
-    )?;
+    if multi {
+        let list = PyList::empty(py);
+        for (link, nd) in sim.links().iter().zip(nodes) {
+            let n = PyDict::new(py);
+            n.set_item("name", link.name.clone())?;
+            n.set_item("csi", nd.csi.into_pyarray(py))?;
+            n.set_item("timestamps", nd.timestamps.into_pyarray(py))?;
+            n.set_item("true_time", nd.true_time.into_pyarray(py))?;
+            n.set_item("sequence", nd.sequence.into_pyarray(py))?;
+            n.set_item("rssi", nd.rssi.into_pyarray(py))?;
+            n.set_item("clock_offset_s", link.clock_offset_s)?;
+            n.set_item("clock_drift_ppm", link.clock_drift * 1e6)?;
+            link_metadata(py, &n, link)?;
+            list.append(n)?;
+        }
+        d.set_item("nodes", list)?;
+    }
     d.set_item("room_size", sim.room.size.to_vec())?;
-    d.set_item("device", sim.device.name.clone())?;
     d.set_item("fps", sim.spec.fps)?;
     d.set_item("n_packets_sent", sim.n_frames())?;
     d.set_item("keypoint_names", PyList::new(py, KEYPOINT_NAMES)?)?;
     d.set_item("activity_names", PyList::new(py, ACTIVITY_NAMES)?)?;
     d.set_item("spec", sim.spec.to_json())?;
     Ok(d)
+}
+
+/// A link's device, subcarriers, placement and antenna positions.
+fn link_metadata(py: Python<'_>, d: &Bound<'_, PyDict>, link: &Link) -> PyResult<()> {
+    d.set_item(
+        "subcarriers",
+        PyArray1::from_vec(py, link.device.subcarriers.clone()),
+    )?;
+    d.set_item(
+        "frequencies",
+        PyArray1::from_vec(py, link.device.frequencies()),
+    )?;
+    d.set_item("device", link.device.name.clone())?;
+    let p = PyDict::new(py);
+    p.set_item("tx_position", link.placement.tx_position.to_vec())?;
+    p.set_item("rx_position", link.placement.rx_position.to_vec())?;
+    p.set_item("tx_axis", link.placement.tx_axis.to_vec())?;
+    p.set_item("rx_axis", link.placement.rx_axis.to_vec())?;
+    d.set_item("placement", p)?;
+    let ants = |a: &[[f64; 3]]| ndarray::Array2::from_shape_fn((a.len(), 3), |(i, k)| a[i][k]);
+    d.set_item(
+        "tx_antennas",
+        ants(link.channel.tx_antennas()).into_pyarray(py),
+    )?;
+    d.set_item(
+        "rx_antennas",
+        ants(link.channel.rx_antennas()).into_pyarray(py),
+    )?;
+    Ok(())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

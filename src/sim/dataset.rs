@@ -14,10 +14,11 @@ use num_complex::Complex32;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::channel::{Body, Channel, Workspace};
+use super::channel::{Body, Channel, Placement, Workspace};
 use super::device::DeviceProfile;
 use super::error::SimError;
 use super::impairments::Impairments;
+use super::micro::Micro;
 use super::motion::{Activity, FallEvent, Track};
 use super::room::Room;
 use super::scenario::{InitialPosture, Spec};
@@ -40,15 +41,31 @@ fn stream_seed(seed: u64, n: u64) -> u64 {
 /// Transmit power assumed for `rssi`, dBm.
 const TX_POWER_DBM: f64 = 20.0;
 
+/// One transmitter-receiver link and its own hardware: device, path sum,
+/// impairments, random streams and clock.
+pub struct Link {
+    pub name: String,
+    pub device: DeviceProfile,
+    pub placement: Placement,
+    pub channel: Channel,
+    pub impairments: Impairments,
+    /// The node's clock: `offset + t (1 + drift)` at true time `t`.
+    pub clock_offset_s: f64,
+    pub clock_drift: f64,
+    /// Seed of this link's per-packet streams (the scenario's for the first link).
+    seed: u64,
+}
+
 /// A built simulation.
 pub struct Simulator {
     pub spec: Spec,
     pub room: Room,
+    /// The first link's device (the only one unless the scenario lists `nodes`).
     pub device: DeviceProfile,
-    channel: Channel,
-    impairments: Impairments,
+    links: Vec<Link>,
     tracks: Vec<Track>,
     shapes: Vec<BodyShape>,
+    micros: Vec<Micro>,
     n_frames: usize,
 }
 
@@ -65,21 +82,51 @@ impl Simulator {
     pub fn new(spec: Spec) -> Result<Self, SimError> {
         spec.validate()?;
         let room = spec.room();
-        let device = spec.device()?;
-        let placement = spec.placement(&room);
-        let channel = Channel::new(&room, &device, &placement, &spec.channel_options())?;
-        let mut setup = StdRng::seed_from_u64(stream_seed(spec.seed, u64::MAX));
-        let impairments = Impairments::new(
-            &spec.impairments,
-            &device.subcarriers,
-            &device.zeroed,
-            device.n_tx,
-            device.n_rx,
-            device.iq_bits,
-            device.timing_offset_std_ns,
-            channel.empty_room_power(),
-            &mut setup,
-        )?;
+        let mut links = Vec::new();
+        for (j, (name, device, placement, imp, offset, drift_ppm)) in
+            spec.links(&room)?.into_iter().enumerate()
+        {
+            let field = |e: SimError| {
+                if spec.nodes.is_empty() {
+                    e
+                } else {
+                    SimError::invalid(format!("nodes[{j}]"), e.to_string())
+                }
+            };
+            let channel =
+                Channel::new(&room, &device, &placement, &spec.channel_options()).map_err(field)?;
+            // The first link draws from the scenario's streams (so a one-node list gives
+            // the single-link run); every other link from its own.
+            let seed = if j == 0 {
+                spec.seed
+            } else {
+                splitmix(spec.seed ^ (j as u64).wrapping_mul(0xA076_1D64_78BD_642F))
+            };
+            let mut setup = StdRng::seed_from_u64(stream_seed(seed, u64::MAX));
+            let impairments = Impairments::new(
+                &imp,
+                &device.subcarriers,
+                &device.zeroed,
+                device.n_tx,
+                device.n_rx,
+                device.iq_bits,
+                device.timing_offset_std_ns,
+                channel.empty_room_power(),
+                &mut setup,
+            )
+            .map_err(field)?;
+            links.push(Link {
+                name,
+                device,
+                placement,
+                channel,
+                impairments,
+                clock_offset_s: offset,
+                clock_drift: drift_ppm * 1e-6,
+                seed,
+            });
+        }
+        let device = links[0].device.clone();
         let mut tracks = Vec::new();
         let mut shapes = Vec::new();
         for (i, p) in spec.people.iter().enumerate() {
@@ -101,14 +148,26 @@ impl Simulator {
             });
         }
         let n_frames = spec.n_frames();
+        // Each person's small motions from their own stream (after the packets' and
+        // the session's), over the run plus the largest timestamp jitter.
+        let run_s = n_frames as f64 / spec.fps + 1.0;
+        let micros = spec
+            .people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut r = StdRng::seed_from_u64(stream_seed(spec.seed, u64::MAX - 1 - i as u64));
+                Micro::draw(&p.micro(), run_s, &mut r)
+            })
+            .collect();
         Ok(Simulator {
             spec,
             room,
             device,
-            channel,
-            impairments,
+            links,
             tracks,
             shapes,
+            micros,
             n_frames,
         })
     }
@@ -126,17 +185,35 @@ impl Simulator {
         self.spec.max_people()
     }
 
+    /// The first link's path sum.
     pub fn channel(&self) -> &Channel {
-        &self.channel
+        &self.links[0].channel
     }
 
+    /// The first link's impairments.
     pub fn impairments(&self) -> &Impairments {
-        &self.impairments
+        &self.links[0].impairments
     }
 
-    /// `(n_tx, n_rx, n_sub)`.
+    /// Every link (one unless the scenario lists `nodes`).
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// Whether the scenario lists `nodes` (the multi-node output shape).
+    pub fn is_multi_node(&self) -> bool {
+        !self.spec.nodes.is_empty()
+    }
+
+    /// `(n_tx, n_rx, n_sub)` of the first link.
     pub fn shape(&self) -> (usize, usize, usize) {
-        (self.device.n_tx, self.device.n_rx, self.device.n_sub())
+        self.link_shape(0)
+    }
+
+    /// `(n_tx, n_rx, n_sub)` of link `j`.
+    pub fn link_shape(&self, j: usize) -> (usize, usize, usize) {
+        let d = &self.links[j].device;
+        (d.n_tx, d.n_rx, d.n_sub())
     }
 
     /// Falls in the scripts: `(person, event)`.
@@ -148,13 +225,20 @@ impl Simulator {
             .collect()
     }
 
+    /// Each person's small motions (breathing rate and depth, sway, fidgets).
+    pub fn micros(&self) -> &[Micro] {
+        &self.micros
+    }
+
     /// The people at time `t`: truth and bodies (present people only).
     pub fn people_at(&self, t: f64) -> (Vec<PersonTruth>, Vec<Body>) {
         let mut truth = Vec::with_capacity(self.tracks.len());
         let mut bodies = Vec::with_capacity(self.tracks.len());
-        for (track, shape) in self.tracks.iter().zip(&self.shapes) {
+        for ((track, shape), micro) in self.tracks.iter().zip(&self.shapes).zip(&self.micros) {
             let s = track.state(t);
-            let pose = shape.pose(&s.posture, s.xy, s.heading);
+            let posture = micro.posture(&s, t);
+            let mut pose = shape.pose(&posture, s.xy, s.heading);
+            micro.apply_sway(&mut pose, &s, t, shape.height);
             let mid_hip = [
                 0.5 * (pose.keypoints[11][0] + pose.keypoints[12][0]),
                 0.5 * (pose.keypoints[11][1] + pose.keypoints[12][1]),
@@ -162,7 +246,7 @@ impl Simulator {
             ];
             let present = self.room.contains(mid_hip);
             if present {
-                bodies.push(shape.body(&pose));
+                bodies.push(shape.body_breathing(&pose, micro.chest_offset(&pose, t)));
             }
             truth.push(PersonTruth {
                 present,
@@ -181,25 +265,42 @@ impl Simulator {
         ws: &mut Workspace,
         csi: &mut [Complex32],
     ) -> Option<FrameInfo> {
-        let mut rng = StdRng::seed_from_u64(stream_seed(self.spec.seed, n as u64));
-        let lost = self.impairments.lost(&mut rng);
+        self.link_frame_into(0, n, ws, csi)
+    }
+
+    /// Packet `n` of link `j` (see [`Self::frame_into`]); its `timestamp` is the node's
+    /// clock, `truth.time` the true sampling time.
+    pub fn link_frame_into(
+        &self,
+        j: usize,
+        n: usize,
+        ws: &mut Workspace,
+        csi: &mut [Complex32],
+    ) -> Option<FrameInfo> {
+        let link = &self.links[j];
+        let mut rng = StdRng::seed_from_u64(stream_seed(link.seed, n as u64));
+        let lost = link.impairments.lost(&mut rng);
         if lost {
             return None;
         }
         let dt = 1.0 / self.spec.fps;
-        let t = self.impairments.timestamp(n as f64 * dt, dt, &mut rng);
+        let t = link.impairments.timestamp(n as f64 * dt, dt, &mut rng);
         let (people, bodies) = self.people_at(t);
-        self.channel.compute(&bodies, ws, csi);
-        let n_el = self.device.zeroed.iter().filter(|z| !**z).count()
-            * self.device.n_tx
-            * self.device.n_rx;
+        link.channel.compute(&bodies, ws, csi);
+        let dev = &link.device;
+        let n_el = dev.zeroed.iter().filter(|z| !**z).count() * dev.n_tx * dev.n_rx;
         let p: f64 = csi.iter().map(|c| c.norm_sqr() as f64).sum::<f64>() / n_el.max(1) as f64;
-        let draw = self.impairments.apply(csi, &mut rng);
+        let draw = link.impairments.apply(csi, &mut rng);
         let rssi = (TX_POWER_DBM + 10.0 * (p * draw.gain * draw.gain).max(1e-30).log10()) as f32;
-        let noise = (self.impairments.noise_sigma > 0.0)
-            .then(|| (TX_POWER_DBM + 20.0 * self.impairments.noise_sigma.log10()) as f32);
+        let noise = (link.impairments.noise_sigma > 0.0)
+            .then(|| (TX_POWER_DBM + 20.0 * link.impairments.noise_sigma.log10()) as f32);
+        let clock = if link.clock_offset_s == 0.0 && link.clock_drift == 0.0 {
+            t
+        } else {
+            ((link.clock_offset_s + t * (1.0 + link.clock_drift)) * 1e6).round() / 1e6
+        };
         Some(FrameInfo {
-            timestamp: t,
+            timestamp: clock,
             rssi,
             noise,
             truth: FrameTruth {
@@ -236,6 +337,21 @@ impl Simulator {
 
     /// The whole run as arrays, using up to `threads` threads (0: all cores).
     pub fn generate(&self, opts: &BatchOptions) -> Dataset {
+        self.generate_from(Source::Link(0), opts)
+    }
+
+    /// Link `j`'s received packets as arrays, truth at each packet's true time.
+    pub fn generate_link(&self, j: usize, opts: &BatchOptions) -> Dataset {
+        self.generate_from(Source::Link(j.min(self.links.len() - 1)), opts)
+    }
+
+    /// The truth alone on the packet grid: every packet sent, at its nominal time
+    /// `n / fps` (no loss, no jitter); `csi` is empty `(n, 0, 0, 0)`, `rssi` zero.
+    pub fn generate_truth(&self, opts: &BatchOptions) -> Dataset {
+        self.generate_from(Source::Grid, opts)
+    }
+
+    fn generate_from(&self, source: Source, opts: &BatchOptions) -> Dataset {
         let threads = if opts.threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -249,7 +365,7 @@ impl Simulator {
                 .step_by(chunk)
                 .map(|start| {
                     let end = (start + chunk).min(n);
-                    s.spawn(move || self.chunk(start, end, opts))
+                    s.spawn(move || self.chunk(source, start, end, opts))
                 })
                 .collect();
             handles
@@ -257,11 +373,14 @@ impl Simulator {
                 .map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        self.assemble(parts, opts)
+        self.assemble(source, parts, opts)
     }
 
-    fn chunk(&self, start: usize, end: usize, opts: &BatchOptions) -> Chunk {
-        let (nt, nr, ns) = self.shape();
+    fn chunk(&self, source: Source, start: usize, end: usize, opts: &BatchOptions) -> Chunk {
+        let (nt, nr, ns) = match source {
+            Source::Link(j) => self.link_shape(j),
+            Source::Grid => (0, 0, 0),
+        };
         let per = nt * nr * ns;
         let mp = self.max_people();
         let g = opts.dense_pose_grid;
@@ -269,9 +388,26 @@ impl Simulator {
         let mut ws = Workspace::default();
         let mut buf = vec![Complex32::new(0.0, 0.0); per];
         for n in start..end {
-            let Some(info) = self.frame_into(n, &mut ws, &mut buf) else {
+            let info = match source {
+                Source::Link(j) => self.link_frame_into(j, n, &mut ws, &mut buf),
+                Source::Grid => {
+                    let t = n as f64 / self.spec.fps;
+                    Some(FrameInfo {
+                        timestamp: t,
+                        rssi: 0.0,
+                        noise: None,
+                        truth: FrameTruth {
+                            time: t,
+                            sequence: n as u64,
+                            people: self.people_at(t).0,
+                        },
+                    })
+                }
+            };
+            let Some(info) = info else {
                 continue;
             };
+            c.true_time.push(info.truth.time);
             c.csi.extend_from_slice(&buf);
             c.timestamps.push(info.timestamp);
             c.sequence.push(n as u64);
@@ -323,11 +459,12 @@ impl Simulator {
         c
     }
 
-    fn assemble(&self, parts: Vec<Chunk>, opts: &BatchOptions) -> Dataset {
+    fn assemble(&self, source: Source, parts: Vec<Chunk>, opts: &BatchOptions) -> Dataset {
         let mut all = Chunk::default();
         for p in parts {
             all.csi.extend(p.csi);
             all.timestamps.extend(p.timestamps);
+            all.true_time.extend(p.true_time);
             all.sequence.extend(p.sequence);
             all.rssi.extend(p.rssi);
             all.kp3.extend(p.kp3);
@@ -342,7 +479,10 @@ impl Simulator {
             all.dp_v.extend(p.dp_v);
         }
         let n = all.timestamps.len();
-        let (nt, nr, ns) = self.shape();
+        let (nt, nr, ns) = match source {
+            Source::Link(j) => self.link_shape(j),
+            Source::Grid => (0, 0, 0),
+        };
         let mp = self.max_people();
         let g = opts.dense_pose_grid;
         // Shapes match the lengths by construction; fall back to empty arrays rather
@@ -369,6 +509,7 @@ impl Simulator {
             csi: Array4::from_shape_vec((n, nt, nr, ns), all.csi)
                 .unwrap_or_else(|_| Array4::zeros((0, nt, nr, ns))),
             timestamps: Array1::from(all.timestamps),
+            true_time: Array1::from(all.true_time),
             sequence: Array1::from(all.sequence),
             rssi: Array1::from(all.rssi),
             keypoints_3d: Array4::from_shape_vec((n, mp, N_KEYPOINTS, 3), all.kp3)
@@ -383,6 +524,16 @@ impl Simulator {
                 .unwrap_or_else(|_| Array2::zeros((0, mp))),
             occupancy: Array1::from(all.occupancy),
             falls: fa,
+            breathing_rate_bpm: Array1::from_iter((0..mp).map(|i| {
+                self.micros
+                    .get(i)
+                    .map_or(f64::NAN, |m| m.breathing_rate_hz * 60.0)
+            })),
+            breathing_depth_mm: Array1::from_iter((0..mp).map(|i| {
+                self.micros
+                    .get(i)
+                    .map_or(f64::NAN, |m| m.breathing_depth_m * 1e3)
+            })),
             dense_pose: dense,
         }
     }
@@ -397,10 +548,18 @@ pub struct BatchOptions {
     pub threads: usize,
 }
 
+/// What a generation pass produces: one link's packets, or the truth on the grid.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Link(usize),
+    Grid,
+}
+
 #[derive(Default)]
 struct Chunk {
     csi: Vec<Complex32>,
     timestamps: Vec<f64>,
+    true_time: Vec<f64>,
     sequence: Vec<u64>,
     rssi: Vec<f32>,
     kp3: Vec<f32>,
@@ -429,7 +588,11 @@ pub struct DensePose {
 pub struct Dataset {
     /// `(n, n_tx, n_rx, n_sub)`.
     pub csi: Array4<Complex32>,
+    /// The receiving node's clock (the true time unless the node has a clock offset
+    /// or drift).
     pub timestamps: Array1<f64>,
+    /// When each packet sampled the channel, seconds of true time.
+    pub true_time: Array1<f64>,
     pub sequence: Array1<u64>,
     pub rssi: Array1<f32>,
     /// `(n, max_people, 17, 3)`, room frame, metres.
@@ -444,6 +607,11 @@ pub struct Dataset {
     pub occupancy: Array1<u8>,
     /// `(n_falls, 4)`: person, descent start, impact, standing again (NaN if never).
     pub falls: Array2<f64>,
+    /// `(max_people,)`: each person's breathing rate, breaths per minute (NaN padding).
+    pub breathing_rate_bpm: Array1<f64>,
+    /// `(max_people,)`: each person's chest displacement peak to peak, mm (0: not
+    /// breathing, NaN padding).
+    pub breathing_depth_mm: Array1<f64>,
     pub dense_pose: Option<DensePose>,
 }
 
@@ -472,6 +640,7 @@ impl Iterator for Frames<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::geom::dist;
     use crate::sim::scenario::build_spec;
 
     fn sim(name: &str, seed: u64, secs: f64) -> Simulator {
@@ -611,5 +780,281 @@ mod tests {
                 assert_eq!(d.activity[[i, 0]], -1);
             }
         }
+    }
+
+    /// Peak of the breathing band (4-40 per minute) in the spectrum of the ratio of two
+    /// receive chains of one packet (which cancels the carrier and timing offsets and
+    /// the gain jitter), summed over subcarriers; lost packets hold the previous value.
+    /// Returns (peak per minute, peak power / median band power).
+    fn ratio_breathing_peak(d: &Dataset, fps: f64, n_sent: usize) -> (f64, f64) {
+        use rustfft::num_complex::Complex;
+        let ns = d.csi.shape()[3];
+        let mut cols: Vec<Vec<Complex<f64>>> = vec![Vec::with_capacity(n_sent); ns];
+        let mut row = 0;
+        for n in 0..n_sent {
+            if row + 1 < d.sequence.len() && d.sequence[row + 1] as usize <= n {
+                row += 1;
+            }
+            for (k, col) in cols.iter_mut().enumerate() {
+                let a = d.csi[[row, 0, 0, k]];
+                let b = d.csi[[row, 0, 1, k]];
+                let r = if b.norm() > 0.0 {
+                    a / b
+                } else {
+                    Complex32::new(0.0, 0.0)
+                };
+                col.push(Complex::new(r.re as f64, r.im as f64));
+            }
+        }
+        let pad = 8 * n_sent;
+        let fft = rustfft::FftPlanner::new().plan_fft_forward(pad);
+        let mut power = vec![0.0f64; pad];
+        for col in &cols {
+            let mean = col.iter().sum::<Complex<f64>>() / n_sent as f64;
+            let mut buf = vec![Complex::new(0.0, 0.0); pad];
+            for (i, c) in col.iter().enumerate() {
+                let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n_sent as f64).cos();
+                buf[i] = (c - mean) * w;
+            }
+            fft.process(&mut buf);
+            for (p, x) in power.iter_mut().zip(&buf) {
+                *p += x.norm_sqr();
+            }
+        }
+        // Both signs of frequency: the ratio's dynamic part is complex.
+        let bin_bpm = fps / pad as f64 * 60.0;
+        let band: Vec<(f64, f64)> = (1..pad / 2)
+            .map(|i| (i as f64 * bin_bpm, power[i] + power[pad - i]))
+            .filter(|(f, _)| (4.0..=40.0).contains(f))
+            .collect();
+        let (f, p) = band
+            .iter()
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0.0, 0.0));
+        let mut ps: Vec<f64> = band.iter().map(|b| b.1).collect();
+        ps.sort_by(f64::total_cmp);
+        (f, p / ps[ps.len() / 2].max(1e-300))
+    }
+
+    fn still_person(posture: &str, seed: u64, extra: &str) -> Simulator {
+        // Facing the link's midpoint (3, 2.5) from 1.5 m away, off the line of sight.
+        let json = format!(
+            r#"{{"duration_s": 60, "fps": 20, "seed": {seed},
+                "people": [{{"start": [3.0, 4.0], "heading_deg": -90, "posture": "{posture}",
+                             "sway_mm": 0, "fidget_interval_s": 0 {extra}}}]}}"#
+        );
+        Simulator::new(build_spec(&json, None, None, None, None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn breathing_shows_in_the_antenna_ratio_at_the_true_rate() {
+        // Rates drawn from the seed (standing, sitting, lying) and one given.
+        for (posture, seed, extra) in [
+            ("standing", 5, ""),
+            ("sitting", 6, ""),
+            ("lying", 7, ""),
+            (
+                "sitting",
+                8,
+                r#", "breathing_rate_bpm": 22.5, "breathing_depth_mm": 5"#,
+            ),
+        ] {
+            let s = still_person(posture, seed, extra);
+            let d = s.generate(&BatchOptions::default());
+            let truth = d.breathing_rate_bpm[0];
+            assert!((6.0..=30.0).contains(&truth));
+            if !extra.is_empty() {
+                assert_eq!(truth, 22.5);
+            }
+            let (f, prominence) = ratio_breathing_peak(&d, 20.0, s.n_frames());
+            assert!(
+                (f - truth).abs() <= 0.5,
+                "{posture}: peak at {f:.2}/min, truth {truth:.2}"
+            );
+            assert!(
+                prominence > 10.0,
+                "{posture}: peak only {prominence:.1}x the band median"
+            );
+        }
+        // Breathing off: the same still person shows no breathing peak.
+        let s = still_person("sitting", 6, r#", "breathing_depth_mm": 0"#);
+        let d = s.generate(&BatchOptions::default());
+        let (_, prominence) = ratio_breathing_peak(&d, 20.0, s.n_frames());
+        assert!(
+            prominence < 5.0,
+            "no breathing, yet a peak {prominence:.1}x the median"
+        );
+    }
+
+    fn one_person(person: &str, secs: f64, fps: f64, seed: u64) -> Simulator {
+        let json = format!(
+            r#"{{"duration_s": {secs}, "fps": {fps}, "seed": {seed}, "people": [{person}]}}"#
+        );
+        Simulator::new(build_spec(&json, None, None, None, None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn standing_sway_has_the_drawn_size_and_band() {
+        let (secs, fps) = (300.0, 20.0);
+        for seed in [1, 2, 3] {
+            let s = one_person(r#"{"start": [3, 2.5]}"#, secs, fps, seed);
+            let rms_truth = s.micros()[0].sway_rms_m;
+            assert!((0.005..=0.015).contains(&rms_truth));
+            let n = (secs * fps) as usize;
+            let (mut nose, mut ankle) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            let mut nose_z = 0.0;
+            for i in 0..n {
+                let (p, _) = s.people_at(i as f64 / fps);
+                let k = &p[0].pose.keypoints;
+                nose.push([k[0][0], k[0][1]]);
+                ankle.push(k[15]);
+                nose_z = k[0][2];
+            }
+            // Feet stay put: the body pivots about the ankles.
+            for a in &ankle {
+                assert!((a[0] - ankle[0][0]).abs() < 2e-3 && (a[1] - ankle[0][1]).abs() < 2e-3);
+            }
+            // RMS per axis at the nose's height is the drawn head sway scaled by z / h.
+            let expect = rms_truth * nose_z / 1.75;
+            for axis in 0..2 {
+                let xs: Vec<f64> = nose.iter().map(|q| q[axis]).collect();
+                let m = xs.iter().sum::<f64>() / n as f64;
+                let rms = (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+                assert!(
+                    (rms / expect - 1.0).abs() < 0.2,
+                    "seed {seed} axis {axis}: sway RMS {rms} vs {expect}"
+                );
+                // Almost all of its power lies in 0.1-1 Hz.
+                use rustfft::num_complex::Complex;
+                let mut buf: Vec<Complex<f64>> =
+                    xs.iter().map(|x| Complex::new(x - m, 0.0)).collect();
+                rustfft::FftPlanner::new()
+                    .plan_fft_forward(n)
+                    .process(&mut buf);
+                let (mut inband, mut total) = (0.0, 0.0);
+                for (i, b) in buf.iter().enumerate().take(n / 2).skip(1) {
+                    let f = i as f64 * fps / n as f64;
+                    total += b.norm_sqr();
+                    if (0.09..=1.1).contains(&f) {
+                        inband += b.norm_sqr();
+                    }
+                }
+                assert!(inband / total > 0.95, "in-band share {}", inband / total);
+            }
+        }
+        // No sway while walking, nor with sway off.
+        let s = one_person(r#"{"start": [3, 2.5], "sway_mm": 0}"#, 10.0, fps, 1);
+        let k0 = s.people_at(0.0).0[0].pose.keypoints;
+        assert_eq!(s.people_at(7.3).0[0].pose.keypoints, k0);
+    }
+
+    #[test]
+    fn sitting_and_lying_fidget_now_and_then() {
+        let (secs, fps) = (1200.0, 10.0);
+        for (posture, seed) in [("sitting", 4), ("lying", 5)] {
+            let s = one_person(
+                &format!(
+                    r#"{{"start": [3, 2.5], "posture": "{posture}", "fidget_interval_s": 20}}"#
+                ),
+                secs,
+                fps,
+                seed,
+            );
+            let times = s.micros()[0].fidget_times();
+            // Poisson, mean 60 over 1200 s (standard deviation 7.7).
+            assert!((40..=80).contains(&times.len()), "{} fidgets", times.len());
+            let rest = s.people_at(-1e3).0[0].pose.keypoints;
+            let n = (secs * fps) as usize;
+            let mut seen = vec![0.0f64; times.len()];
+            for i in 0..n {
+                let t = i as f64 / fps;
+                let k = s.people_at(t).0[0].pose.keypoints;
+                let moved = k
+                    .iter()
+                    .zip(&rest)
+                    .map(|(a, b)| dist(*a, *b))
+                    .fold(0.0, f64::max);
+                let active: Vec<usize> = (0..times.len())
+                    .filter(|&j| t >= times[j] && t <= times[j] + 3.0)
+                    .collect();
+                if active.is_empty() {
+                    assert!(
+                        moved < 1e-9,
+                        "{posture}: moved {moved} m at {t} outside fidgets"
+                    );
+                }
+                for j in active {
+                    seen[j] = seen[j].max(moved);
+                }
+            }
+            // Each fidget moves some keypoint by centimetres, never by half a metre.
+            let near_end = |j: usize| times[j] > secs - 3.0;
+            for (j, m) in seen.iter().enumerate() {
+                if !near_end(j) {
+                    assert!(*m > 0.02 && *m < 0.5, "{posture}: fidget {j} moved {m} m");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn several_nodes_each_with_own_link_clock_and_losses() {
+        let pl0 = r#"{"tx_position": [0.2, 0.2, 2.5], "rx_position": [5.8, 4.8, 0.5], "rx_axis": [1, -1, 0]}"#;
+        let pl1 = r#"{"tx_position": [0.2, 0.2, 2.5], "rx_position": [3.0, 4.9, 1.8], "rx_axis": [1, 0, 0]}"#;
+        let people =
+            r#"[{"start": [1.5, 1.0], "actions": [{"type": "walk", "to": [[4.5, 3.5]]}]}]"#;
+        let multi = format!(
+            r#"{{"duration_s": 3, "seed": 9, "people": {people}, "nodes": [
+                {{"placement": {pl0}}},
+                {{"placement": {pl1}, "device": "esp32", "clock_offset_s": 12.5, "clock_drift_ppm": 40,
+                  "impairments": {{"packet_loss": 0.2}}}}]}}"#
+        );
+        let s = Simulator::new(build_spec(&multi, None, None, None, None).unwrap()).unwrap();
+        assert!(s.is_multi_node() && s.links().len() == 2);
+        let opts = BatchOptions::default();
+        let a = s.generate_link(0, &opts);
+        let b = s.generate_link(1, &opts);
+        // The first node is the single-link run with its placement, byte for byte.
+        let single =
+            format!(r#"{{"duration_s": 3, "seed": 9, "people": {people}, "placement": {pl0}}}"#);
+        let one = Simulator::new(build_spec(&single, None, None, None, None).unwrap())
+            .unwrap()
+            .generate(&opts);
+        assert_eq!(a.csi, one.csi);
+        assert_eq!(a.timestamps, one.timestamps);
+        // The second: its own device, losses and clock.
+        assert_eq!(b.csi.shape(), &[b.timestamps.len(), 1, 1, 64]);
+        let loss = 1.0 - b.timestamps.len() as f64 / 300.0;
+        assert!((0.1..0.3).contains(&loss), "loss {loss}");
+        assert_ne!(a.sequence, b.sequence);
+        for (ts, tt) in b.timestamps.iter().zip(&b.true_time) {
+            assert!((ts - (12.5 + tt * (1.0 + 40e-6))).abs() <= 0.6e-6);
+        }
+        // The truth on the grid is the truth at each packet's true time.
+        let g = s.generate_truth(&opts);
+        assert_eq!(g.timestamps.len(), 300);
+        assert_eq!(g.csi.shape(), &[300, 0, 0, 0]);
+        let i = 150usize;
+        let row = b.sequence.iter().position(|q| *q as usize >= i).unwrap();
+        let n = b.sequence[row] as usize;
+        let d = (g.keypoints_3d[[n, 0, 0, 0]] - b.keypoints_3d[[row, 0, 0, 0]]).abs();
+        assert!(
+            d < 2e-3,
+            "truth differs by {d} m between grid and packet time"
+        );
+        // A node outside the room is an error naming it.
+        let bad = multi.replace("[3.0, 4.9, 1.8]", "[3.0, 7.0, 1.8]");
+        let e = Simulator::new(build_spec(&bad, None, None, None, None).unwrap())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("nodes[1]"), "{e}");
+        // A top-level placement with nodes is ambiguous.
+        let both = multi.replacen(
+            "\"seed\": 9,",
+            &format!("\"seed\": 9, \"placement\": {pl0},"),
+            1,
+        );
+        assert!(build_spec(&both, None, None, None, None).is_err());
     }
 }

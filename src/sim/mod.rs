@@ -23,6 +23,7 @@ pub mod device;
 pub mod error;
 pub mod geom;
 pub mod impairments;
+pub mod micro;
 pub mod motion;
 pub mod room;
 pub mod scenario;

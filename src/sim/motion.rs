@@ -90,6 +90,9 @@ enum Kind {
     Hold {
         posture: Posture,
         activity: Activity,
+        /// Whether stillness fades in at the start / out at the end (false where the
+        /// neighbouring segment holds the same activity).
+        fade: (bool, bool),
     },
     Transition {
         from: Posture,
@@ -116,7 +119,14 @@ pub struct State {
     pub heading: f64,
     pub posture: Posture,
     pub activity: Activity,
+    /// How still the person is holding a posture, 0..1: 1 inside a hold (stand, sit,
+    /// lie), fading to 0 over half a second towards a walk or transition, 0 while
+    /// moving. Sway and fidgets are weighted by it.
+    pub still: f64,
 }
+
+/// Seconds over which stillness fades in and out at the ends of a hold.
+const STILL_FADE_S: f64 = 0.5;
 
 /// A fall in the script: descent start and impact, seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -223,6 +233,7 @@ impl Track {
                     Kind::Hold {
                         posture: Posture::STANDING,
                         activity: Activity::Standing,
+                        fade: (true, true),
                     },
                     dur(i, "duration_s", Some(*duration_s), 0.0)?,
                     Some((Posture::STANDING, Activity::Standing)),
@@ -231,6 +242,7 @@ impl Track {
                     Kind::Hold {
                         posture: Posture::SITTING,
                         activity: Activity::Sitting,
+                        fade: (true, true),
                     },
                     dur(i, "duration_s", Some(*duration_s), 0.0)?,
                     Some((Posture::SITTING, Activity::Sitting)),
@@ -246,6 +258,7 @@ impl Track {
                         Kind::Hold {
                             posture: p,
                             activity: Activity::Lying,
+                            fade: (true, true),
                         },
                         dur(i, "duration_s", Some(*duration_s), 0.0)?,
                         Some((p, Activity::Lying)),
@@ -345,8 +358,24 @@ impl Track {
             kind: Kind::Hold {
                 posture,
                 activity: act,
+                fade: (true, false),
             },
         });
+        // Back-to-back holds of one activity are one still period: no fade between.
+        for i in 1..segs.len() {
+            let same = match (&segs[i - 1].kind, &segs[i].kind) {
+                (Kind::Hold { activity: a, .. }, Kind::Hold { activity: b, .. }) => a == b,
+                _ => false,
+            };
+            if same {
+                if let Kind::Hold { fade, .. } = &mut segs[i - 1].kind {
+                    fade.1 = false;
+                }
+                if let Kind::Hold { fade, .. } = &mut segs[i].kind {
+                    fade.0 = false;
+                }
+            }
+        }
         Ok(Track {
             segments: segs,
             falls,
@@ -366,12 +395,29 @@ impl Track {
         let s = &self.segments[i];
         let tau = (t - s.t0).max(0.0);
         match &s.kind {
-            Kind::Hold { posture, activity } => State {
-                xy: s.xy,
-                heading: s.heading,
-                posture: *posture,
-                activity: *activity,
-            },
+            Kind::Hold {
+                posture,
+                activity,
+                fade,
+            } => {
+                let a = if fade.0 && s.t0 > 0.0 {
+                    smooth(tau / STILL_FADE_S)
+                } else {
+                    1.0
+                };
+                let b = if fade.1 {
+                    smooth((s.t1 - t) / STILL_FADE_S)
+                } else {
+                    1.0
+                };
+                State {
+                    xy: s.xy,
+                    heading: s.heading,
+                    posture: *posture,
+                    activity: *activity,
+                    still: a.min(b),
+                }
+            }
             Kind::Transition {
                 from,
                 via,
@@ -401,6 +447,7 @@ impl Track {
                     heading: s.heading,
                     posture,
                     activity,
+                    still: 0.0,
                 }
             }
             Kind::Walk {
@@ -420,6 +467,7 @@ impl Track {
                     heading: walk_heading(s, t),
                     posture: Posture::gait(phase, amp),
                     activity: Activity::Walking,
+                    still: 0.0,
                 }
             }
         }

@@ -37,6 +37,7 @@ use super::channel::{ChannelOptions, Placement};
 use super::device::DeviceProfile;
 use super::error::{check_range, SimError};
 use super::impairments::ImpairmentSpec;
+use super::micro::MicroSpec;
 use super::motion::Action;
 use super::room::{Room, StaticObject};
 
@@ -66,6 +67,32 @@ pub struct Spec {
     pub people: Vec<PersonSpec>,
     /// Person slots in the ground-truth arrays (default: the number of people).
     pub max_people: Option<usize>,
+    /// Several links in the room (see [`NodeSpec`]); empty: the one link of `device`,
+    /// `placement` and `impairments`.
+    pub nodes: Vec<NodeSpec>,
+}
+
+/// One link of a multi-node deployment: a transmitter and a receiver (several
+/// receivers of one transmitter are several nodes with the same `tx_position`), each
+/// with its own device, impairments (packet loss included), random streams and clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub placement: PlacementSpec,
+    /// Default: the scenario's `device`.
+    #[serde(default)]
+    pub device: Option<DeviceSpec>,
+    /// Default: the scenario's `impairments`.
+    #[serde(default)]
+    pub impairments: Option<ImpairmentSpec>,
+    /// The node's clock reads `clock_offset_s + t (1 + clock_drift_ppm 1e-6)` at true
+    /// time `t`.
+    #[serde(default)]
+    pub clock_offset_s: f64,
+    #[serde(default)]
+    pub clock_drift_ppm: f64,
 }
 
 impl Default for Spec {
@@ -82,6 +109,7 @@ impl Default for Spec {
             impairments: ImpairmentSpec::default(),
             people: Vec::new(),
             max_people: None,
+            nodes: Vec::new(),
         }
     }
 }
@@ -159,6 +187,17 @@ pub struct PlacementSpec {
     pub rx_axis: [f64; 3],
 }
 
+impl PlacementSpec {
+    pub fn to_placement(&self) -> Placement {
+        Placement {
+            tx_position: self.tx_position,
+            rx_position: self.rx_position,
+            tx_axis: self.tx_axis,
+            rx_axis: self.rx_axis,
+        }
+    }
+}
+
 fn axis_y() -> [f64; 3] {
     [0.0, 1.0, 0.0]
 }
@@ -199,6 +238,27 @@ pub struct PersonSpec {
     pub rcs_m2: f64,
     pub posture: InitialPosture,
     pub actions: Vec<Action>,
+    /// Breaths per minute; absent: drawn from the seed, uniform 6-30.
+    pub breathing_rate_bpm: Option<f64>,
+    /// Chest displacement peak to peak, mm; absent: drawn, uniform 4-12; 0: none.
+    pub breathing_depth_mm: Option<f64>,
+    /// RMS head sway per horizontal axis while standing still, mm; absent: drawn,
+    /// uniform 5-15; 0: none.
+    pub sway_mm: Option<f64>,
+    /// Mean seconds between fidgets while sitting or lying; absent: drawn, uniform
+    /// 15-40; 0: none.
+    pub fidget_interval_s: Option<f64>,
+}
+
+impl PersonSpec {
+    pub fn micro(&self) -> MicroSpec {
+        MicroSpec {
+            breathing_rate_bpm: self.breathing_rate_bpm,
+            breathing_depth_mm: self.breathing_depth_mm,
+            sway_mm: self.sway_mm,
+            fidget_interval_s: self.fidget_interval_s,
+        }
+    }
 }
 
 impl Default for PersonSpec {
@@ -210,6 +270,10 @@ impl Default for PersonSpec {
             rcs_m2: 1.0,
             posture: InitialPosture::Standing,
             actions: Vec::new(),
+            breathing_rate_bpm: None,
+            breathing_depth_mm: None,
+            sway_mm: None,
+            fidget_interval_s: None,
         }
     }
 }
@@ -250,7 +314,12 @@ impl Spec {
     }
 
     pub fn device(&self) -> Result<DeviceProfile, SimError> {
-        match &self.device {
+        Self::device_of(&self.device)
+    }
+
+    /// The device a profile name or override describes.
+    pub fn device_of(device: &DeviceSpec) -> Result<DeviceProfile, SimError> {
+        match device {
             DeviceSpec::Name(n) => DeviceProfile::named(n),
             DeviceSpec::Custom(o) => {
                 let mut d = DeviceProfile::named(&o.profile)?;
@@ -284,13 +353,46 @@ impl Spec {
     pub fn placement(&self, room: &Room) -> Placement {
         match &self.placement {
             None => Placement::default_for(room),
-            Some(p) => Placement {
-                tx_position: p.tx_position,
-                rx_position: p.rx_position,
-                tx_axis: p.tx_axis,
-                rx_axis: p.rx_axis,
-            },
+            Some(p) => p.to_placement(),
         }
+    }
+
+    /// Every link: `(name, device, placement, impairments, clock offset s, drift ppm)`.
+    #[allow(clippy::type_complexity)] // one tuple per link, consumed right away
+    pub fn links(
+        &self,
+        room: &Room,
+    ) -> Result<Vec<(String, DeviceProfile, Placement, ImpairmentSpec, f64, f64)>, SimError> {
+        if self.nodes.is_empty() {
+            return Ok(vec![(
+                "node0".into(),
+                self.device()?,
+                self.placement(room),
+                self.impairments.clone(),
+                0.0,
+                0.0,
+            )]);
+        }
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(j, n)| {
+                let dev = Self::device_of(n.device.as_ref().unwrap_or(&self.device))
+                    .map_err(|e| SimError::invalid(format!("nodes[{j}].device"), e.to_string()))?;
+                let imp = n
+                    .impairments
+                    .clone()
+                    .unwrap_or_else(|| self.impairments.clone());
+                Ok((
+                    n.name.clone().unwrap_or_else(|| format!("node{j}")),
+                    dev,
+                    n.placement.to_placement(),
+                    imp,
+                    n.clock_offset_s,
+                    n.clock_drift_ppm,
+                ))
+            })
+            .collect()
     }
 
     pub fn channel_options(&self) -> ChannelOptions {
@@ -321,12 +423,36 @@ impl Spec {
                 ),
             ));
         }
+        if self.nodes.len() > 16 {
+            return Err(SimError::invalid("nodes", "at most 16"));
+        }
+        if !self.nodes.is_empty() && self.placement.is_some() {
+            return Err(SimError::invalid(
+                "placement",
+                "with `nodes`, give each node its own placement instead",
+            ));
+        }
+        for (j, n) in self.nodes.iter().enumerate() {
+            check_range(
+                &format!("nodes[{j}].clock_offset_s"),
+                n.clock_offset_s,
+                -1e6,
+                1e6,
+            )?;
+            check_range(
+                &format!("nodes[{j}].clock_drift_ppm"),
+                n.clock_drift_ppm,
+                -1e4,
+                1e4,
+            )?;
+        }
         if self.max_people() > 64 {
             return Err(SimError::invalid("max_people", "at most 64"));
         }
         for (i, p) in self.people.iter().enumerate() {
             check_range(&format!("people[{i}].height"), p.height, 0.5, 2.5)?;
             check_range(&format!("people[{i}].rcs_m2"), p.rcs_m2, 0.0, 10.0)?;
+            p.micro().validate(&format!("people[{i}]"))?;
         }
         Ok(())
     }

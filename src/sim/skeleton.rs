@@ -374,6 +374,12 @@ impl BodyShape {
     /// The scattering points and blockers of a posed body. Each capsule gets one point
     /// per 25 cm of axis (at least one), sharing the body's cross-section by area.
     pub fn body(&self, pose: &Pose) -> Body {
+        self.body_breathing(pose, [0.0; 3])
+    }
+
+    /// [`Self::body`] with the torso's scattering points displaced by `chest` (the
+    /// breathing chest wall, see [`super::micro`]); blockers stay on the axes.
+    pub fn body_breathing(&self, pose: &Pose, chest: V3) -> Body {
         let mut scat = Vec::with_capacity(24);
         let areas: Vec<f64> = pose
             .capsules
@@ -384,10 +390,15 @@ impl BodyShape {
         for (c, area) in pose.capsules.iter().zip(&areas) {
             let n = ((dist(c.a, c.b) / 0.25).round() as usize).max(1);
             let amp = (self.rcs_m2 * area / total / n as f64).sqrt();
+            let off = if matches!(c.part, Part::TorsoLeft | Part::TorsoRight) {
+                chest
+            } else {
+                [0.0; 3]
+            };
             for m in 0..n {
                 let t = (m as f64 + 0.5) / n as f64;
                 scat.push(Scatterer {
-                    pos: add(c.a, scale(sub(c.b, c.a), t)),
+                    pos: add(add(c.a, scale(sub(c.b, c.a), t)), off),
                     amp,
                 });
             }

@@ -1,0 +1,335 @@
+//! Small motions of people who are not going anywhere: breathing, postural sway and
+//! fidgets. They are what makes a still person different from an empty room: a
+//! breathing chest moves 4-12 mm, a path-length change of up to twice that, which is
+//! most of a radian of phase at 5 GHz.
+//!
+//! - **Breathing** (every person, whatever they do): the torso's scattering points move
+//!   along the chest normal by `d(t) = depth * (1 - cos(2 pi f t + phi)) / 2`, so the
+//!   chest wall travels `depth` peak to peak once per breath. For a person lying face
+//!   down the back rises instead (the normal is then straight up). The rate and depth
+//!   are drawn per person from the seed (uniform 6-30 breaths/min and 4-12 mm) unless
+//!   the scenario gives them; the keypoints do not move (millimetres).
+//! - **Postural sway** (standing still): an inverted pendulum about the ankles, the body
+//!   leaning by `s(t) * z / height` at height `z`, `s` a sum of four sinusoids per
+//!   horizontal axis at frequencies drawn log-uniformly in 0.1-1 Hz with amplitudes
+//!   falling as `1 / f`, scaled to an RMS head displacement drawn in 5-15 mm per axis.
+//!   It fades in and out over half a second at the start and end of a still period,
+//!   and the keypoints move with it.
+//! - **Fidgets** (sitting or lying still): at Poisson times (mean interval drawn in
+//!   15-40 s), a 1-3 s raised-cosine excursion of one arm (shoulder and elbow), one leg
+//!   (hip and knee) or, sitting, the trunk lean (lying: both arms), returning to the
+//!   rest posture.
+//!
+//! All draws come from the person's own stream, so people do not change each other's
+//! motions and a frame can still be generated alone.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::error::{check_range, SimError};
+use super::geom::{scale, V3};
+use super::motion::{Activity, State};
+use super::skeleton::{Pose, Posture};
+
+/// Per-person overrides of the small motions (`None`: drawn from the seed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MicroSpec {
+    /// Breaths per minute (default: uniform 6-30).
+    pub breathing_rate_bpm: Option<f64>,
+    /// Chest displacement peak to peak, mm (default: uniform 4-12; 0: no breathing).
+    pub breathing_depth_mm: Option<f64>,
+    /// RMS head sway per horizontal axis while standing still, mm (default: uniform
+    /// 5-15; 0: none).
+    pub sway_mm: Option<f64>,
+    /// Mean interval between fidgets while sitting or lying, s (default: uniform 15-40;
+    /// 0: none).
+    pub fidget_interval_s: Option<f64>,
+}
+
+impl MicroSpec {
+    pub fn validate(&self, field: &str) -> Result<(), SimError> {
+        if let Some(v) = self.breathing_rate_bpm {
+            check_range(&format!("{field}.breathing_rate_bpm"), v, 1.0, 90.0)?;
+        }
+        if let Some(v) = self.breathing_depth_mm {
+            check_range(&format!("{field}.breathing_depth_mm"), v, 0.0, 50.0)?;
+        }
+        if let Some(v) = self.sway_mm {
+            check_range(&format!("{field}.sway_mm"), v, 0.0, 100.0)?;
+        }
+        if let Some(v) = self.fidget_interval_s {
+            check_range(&format!("{field}.fidget_interval_s"), v, 0.0, 1e6)?;
+        }
+        Ok(())
+    }
+}
+
+/// One fidget: a posture excursion `delta` peaking halfway through `[t0, t0 + dur]`.
+#[derive(Debug, Clone, Copy)]
+struct Fidget {
+    t0: f64,
+    dur: f64,
+    delta: Posture,
+}
+
+/// A person's small motions, drawn once.
+#[derive(Debug, Clone)]
+pub struct Micro {
+    pub breathing_rate_hz: f64,
+    /// Peak-to-peak chest displacement, metres.
+    pub breathing_depth_m: f64,
+    breathing_phase: f64,
+    /// (frequency Hz, amplitude m at the head, phase) per axis.
+    sway: [Vec<(f64, f64, f64)>; 2],
+    pub sway_rms_m: f64,
+    pub fidget_interval_s: f64,
+    fidgets: Vec<Fidget>,
+}
+
+const ZERO_POSTURE: Posture = Posture {
+    hip: [0.0, 0.0],
+    knee: [0.0, 0.0],
+    lean: 0.0,
+    shoulder: [0.0, 0.0],
+    elbow: [0.0, 0.0],
+    pitch: 0.0,
+};
+
+impl Micro {
+    /// Nothing moves: no breathing, sway or fidgets.
+    pub fn none() -> Self {
+        Micro {
+            breathing_rate_hz: 0.25,
+            breathing_depth_m: 0.0,
+            breathing_phase: 0.0,
+            sway: [Vec::new(), Vec::new()],
+            sway_rms_m: 0.0,
+            fidget_interval_s: 0.0,
+            fidgets: Vec::new(),
+        }
+    }
+
+    /// Draws a person's small motions for a run of `duration` seconds. Every draw is
+    /// made whether or not the scenario overrides it, so an override changes only its
+    /// own quantity.
+    pub fn draw<R: Rng + ?Sized>(spec: &MicroSpec, duration: f64, rng: &mut R) -> Self {
+        let rate_bpm = 6.0 + 24.0 * rng.gen::<f64>();
+        let depth_mm = 4.0 + 8.0 * rng.gen::<f64>();
+        let breathing_phase = std::f64::consts::TAU * rng.gen::<f64>();
+        let sway_mm = 5.0 + 10.0 * rng.gen::<f64>();
+        let interval = 15.0 + 25.0 * rng.gen::<f64>();
+        let rate_bpm = spec.breathing_rate_bpm.unwrap_or(rate_bpm);
+        let depth_mm = spec.breathing_depth_mm.unwrap_or(depth_mm);
+        let sway_rms_m = spec.sway_mm.unwrap_or(sway_mm) * 1e-3;
+        let fidget_interval_s = spec.fidget_interval_s.unwrap_or(interval);
+
+        let mut sway: [Vec<(f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        for axis in sway.iter_mut() {
+            let comps: Vec<(f64, f64, f64)> = (0..4)
+                .map(|_| {
+                    let f = 0.1 * 10f64.powf(rng.gen::<f64>()); // 0.1..1 Hz, log-uniform
+                    let ph = std::f64::consts::TAU * rng.gen::<f64>();
+                    (f, 1.0 / f, ph)
+                })
+                .collect();
+            // The RMS of a sum of sinusoids at distinct frequencies: sqrt(sum a^2 / 2).
+            let rms = (comps.iter().map(|c| c.1 * c.1).sum::<f64>() / 2.0).sqrt();
+            *axis = comps
+                .into_iter()
+                .map(|(f, a, ph)| (f, a / rms * sway_rms_m, ph))
+                .collect();
+        }
+
+        let mut fidgets = Vec::new();
+        if fidget_interval_s > 0.0 {
+            let mut t = 0.0;
+            // Bounded: at most one fidget per 0.5 s of run even for tiny intervals.
+            let cap = (duration / 0.5).ceil() as usize + 1;
+            while fidgets.len() < cap {
+                let u: f64 = 1.0 - rng.gen::<f64>();
+                t += -u.ln() * fidget_interval_s;
+                if t > duration {
+                    break;
+                }
+                let dur = 1.0 + 2.0 * rng.gen::<f64>();
+                let kind = rng.gen_range(0..3u8);
+                let side = rng.gen_range(0..2usize);
+                let sign = if rng.gen::<bool>() { 1.0 } else { -1.0 };
+                let mag = 0.5 + 0.5 * rng.gen::<f64>();
+                let d = std::f64::consts::PI / 180.0;
+                let mut delta = ZERO_POSTURE;
+                match kind {
+                    0 => {
+                        delta.shoulder[side] = 25.0 * d * mag;
+                        delta.elbow[side] = 35.0 * d * mag * sign;
+                    }
+                    1 => {
+                        delta.hip[side] = 12.0 * d * mag;
+                        delta.knee[side] = 15.0 * d * mag * sign;
+                    }
+                    _ => delta.lean = 6.0 * d * mag * sign,
+                }
+                fidgets.push(Fidget { t0: t, dur, delta });
+            }
+        }
+        Micro {
+            breathing_rate_hz: rate_bpm / 60.0,
+            breathing_depth_m: depth_mm * 1e-3,
+            breathing_phase,
+            sway,
+            sway_rms_m,
+            fidget_interval_s,
+            fidgets,
+        }
+    }
+
+    /// Chest displacement along the chest normal at `t`, metres (0 .. depth).
+    #[inline]
+    pub fn breath(&self, t: f64) -> f64 {
+        let (_, c) = super::channel::sincos_turns(
+            self.breathing_rate_hz * t + self.breathing_phase / std::f64::consts::TAU,
+        );
+        0.5 * self.breathing_depth_m * (1.0 - c)
+    }
+
+    /// Head sway at `t` (x, y), metres, before the still-period fade.
+    pub fn sway(&self, t: f64) -> [f64; 2] {
+        let mut out = [0.0; 2];
+        for (o, comps) in out.iter_mut().zip(&self.sway) {
+            for &(f, a, ph) in comps {
+                *o += a * super::channel::sincos_turns(f * t + ph / std::f64::consts::TAU).0;
+            }
+        }
+        out
+    }
+
+    /// Times the fidgets start, seconds.
+    pub fn fidget_times(&self) -> Vec<f64> {
+        self.fidgets.iter().map(|f| f.t0).collect()
+    }
+
+    /// The posture with any fidget active at `t` added, weighted by `w` (0..1).
+    pub fn fidget(&self, posture: &Posture, t: f64, w: f64) -> Posture {
+        let mut p = *posture;
+        if w <= 0.0 {
+            return p;
+        }
+        // Fidgets last at most 3 s: only those starting in (t - 3, t] can be active.
+        let hi = self.fidgets.partition_point(|f| f.t0 <= t);
+        let lo = self.fidgets.partition_point(|f| f.t0 <= t - 3.0);
+        for f in &self.fidgets[lo..hi] {
+            let u = (t - f.t0) / f.dur;
+            if !(0.0..=1.0).contains(&u) {
+                continue;
+            }
+            let k = w * 0.5 * (1.0 - (std::f64::consts::TAU * u).cos());
+            for s in 0..2 {
+                p.hip[s] += k * f.delta.hip[s];
+                p.knee[s] += k * f.delta.knee[s];
+                p.shoulder[s] += k * f.delta.shoulder[s];
+                p.elbow[s] += k * f.delta.elbow[s];
+            }
+            // A lying body's trunk lean would push it into the floor: the trunk fidget
+            // moves both arms instead.
+            if p.pitch < 1.0 {
+                p.lean += k * f.delta.lean;
+            } else {
+                p.shoulder[0] += 2.0 * k * f.delta.lean.abs();
+                p.shoulder[1] += 2.0 * k * f.delta.lean.abs();
+            }
+        }
+        p
+    }
+
+    /// The posture a person holds at `t`, fidgets included.
+    pub fn posture(&self, s: &State, t: f64) -> Posture {
+        let w = match s.activity {
+            Activity::Sitting | Activity::Lying => s.still,
+            _ => 0.0,
+        };
+        self.fidget(&s.posture, t, w)
+    }
+
+    /// Leans a posed standing body by the sway at `t` (inverted pendulum about the
+    /// ankles: the displacement grows with height).
+    pub fn apply_sway(&self, pose: &mut Pose, s: &State, t: f64, height: f64) {
+        if s.activity != Activity::Standing || s.still <= 0.0 || self.sway_rms_m <= 0.0 {
+            return;
+        }
+        let [sx, sy] = self.sway(t);
+        let k = s.still / height;
+        let shift = |p: &mut V3| {
+            let z = p[2].max(0.0);
+            p[0] += sx * k * z;
+            p[1] += sy * k * z;
+        };
+        for q in pose.keypoints.iter_mut() {
+            shift(q);
+        }
+        for c in pose.capsules.iter_mut() {
+            shift(&mut c.a);
+            shift(&mut c.b);
+        }
+    }
+
+    /// Where the torso's scattering points are displaced at `t`: along the chest
+    /// normal, or straight up for a body lying face down (its back rises).
+    pub fn chest_offset(&self, pose: &Pose, t: f64) -> V3 {
+        if self.breathing_depth_m <= 0.0 {
+            return [0.0; 3];
+        }
+        let n = if pose.forward[2] < -0.7 {
+            [0.0, 0.0, 1.0]
+        } else {
+            pose.forward
+        };
+        scale(n, self.breath(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn draws_fall_in_the_documented_ranges() {
+        for seed in 0..200 {
+            let m = Micro::draw(
+                &MicroSpec::default(),
+                600.0,
+                &mut StdRng::seed_from_u64(seed),
+            );
+            let bpm = m.breathing_rate_hz * 60.0;
+            assert!((6.0..=30.0).contains(&bpm), "{bpm}");
+            assert!((0.004..=0.012).contains(&m.breathing_depth_m));
+            assert!((0.005..=0.015).contains(&m.sway_rms_m));
+            // The chest travels exactly `depth` peak to peak.
+            let d: Vec<f64> = (0..2000).map(|i| m.breath(i as f64 * 0.01)).collect();
+            let (lo, hi) = d
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            assert!(lo >= -1e-12 && hi <= m.breathing_depth_m + 1e-12);
+        }
+        let m = Micro::draw(
+            &MicroSpec {
+                breathing_rate_bpm: Some(12.0),
+                breathing_depth_mm: Some(8.0),
+                ..Default::default()
+            },
+            60.0,
+            &mut StdRng::seed_from_u64(1),
+        );
+        assert_eq!(m.breathing_rate_hz, 0.2);
+        assert!((m.breathing_depth_m - 0.008).abs() < 1e-15);
+        // Period 5 s: back where it was after one breath, at full depth half-way.
+        let t0 = 1.234;
+        assert!((m.breath(t0) - m.breath(t0 + 5.0)).abs() < 1e-12);
+        let peak = (0..500)
+            .map(|i| m.breath(i as f64 * 0.01))
+            .fold(0.0, f64::max);
+        assert!((peak - 0.008).abs() < 1e-6);
+    }
+}
