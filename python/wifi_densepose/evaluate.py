@@ -226,9 +226,21 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="an ONNX model fitting the contract (default: the bundled one)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    ap.add_argument("--sensing", action="store_true",
+                    help="score the sensor instead (presence, motion, breathing on held-out "
+                         "empty, still and daily clips, per frame and end to end; "
+                         "docs/sensing.md)")
+    ap.add_argument("--devices", default="intel5300,esp32,nexmon",
+                    help="with --sensing: device profiles, comma-separated")
+    ap.add_argument("--no-end-to-end", action="store_true",
+                    help="with --sensing: skip the live-pipeline (analyze) figures")
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.sensing:
+        from . import sensing_eval
+
+        return sensing_eval.run(a)
     if a.clips < 1 or a.duration <= 0:
         raise ValueError("--clips must be at least 1 and --duration above 0")
     model = Model.load(a.model) if a.model else Model.default()
