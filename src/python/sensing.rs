@@ -61,6 +61,7 @@ fn sense<'py>(
     d.set_item("presence", cols.presence.into_pyarray(py))?;
     d.set_item("presence_score", cols.presence_score.into_pyarray(py))?;
     d.set_item("breathing_rate_bpm", cols.breathing.into_pyarray(py))?;
+    d.set_item("breathing_score", cols.breathing_score.into_pyarray(py))?;
     d.set_item("mode", cols.mode)?;
     match outcome {
         Some(CalibrationOutcome::Done(c)) => {
@@ -81,6 +82,7 @@ struct Columns {
     presence: Array1<bool>,
     presence_score: Array1<f64>,
     breathing: Array1<f64>,
+    breathing_score: Array1<f64>,
     mode: &'static str,
 }
 
@@ -93,6 +95,7 @@ impl Columns {
             presence: Array1::from_elem(n, false),
             presence_score: Array1::from_elem(n, f64::NAN),
             breathing: Array1::from_elem(n, f64::NAN),
+            breathing_score: Array1::from_elem(n, f64::NAN),
             mode: "none",
         }
     }
@@ -104,6 +107,7 @@ impl Columns {
         self.presence[i] = s.presence;
         self.presence_score[i] = s.presence_score.unwrap_or(f64::NAN);
         self.breathing[i] = s.breathing_rate_bpm.unwrap_or(f64::NAN);
+        self.breathing_score[i] = s.breathing_score.unwrap_or(f64::NAN);
         self.mode = s.mode;
     }
 }

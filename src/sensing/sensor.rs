@@ -56,6 +56,9 @@ pub struct SensorConfig {
     pub presence_blocks: usize,
     /// Blocks in the breathing-rate window (256 x 0.1 s = 25.6 s).
     pub breathing_blocks: usize,
+    /// The breathing-rate window's peak over the noise above which a breathing line is
+    /// found (a rate is reported, and someone is present).
+    pub breathing_threshold: f64,
     /// The breathing band, Hz.
     pub band_hz: [f64; 2],
 }
@@ -64,13 +67,14 @@ impl Default for SensorConfig {
     fn default() -> Self {
         SensorConfig {
             motion_threshold: 1.5,
-            presence_threshold: 4.0,
+            presence_threshold: 1.8,
             hold_s: 2.0,
             motion_tau_s: 0.25,
             slow_block_s: 0.04,
             block_s: 0.1,
-            presence_blocks: 50,
+            presence_blocks: 64,
             breathing_blocks: 256,
+            breathing_threshold: 2.0,
             band_hz: [0.1, 0.7],
         }
     }
@@ -119,6 +123,9 @@ pub struct SensingState {
     pub presence_score: Option<f64>,
     /// Breathing rate of a still room's occupant, breaths per minute, when measurable.
     pub breathing_rate_bpm: Option<f64>,
+    /// The last 25.6 s breathing window's strongest band bin over the noise (None while
+    /// something moved in it).
+    pub breathing_score: Option<f64>,
     pub calibrated: bool,
     pub mode: &'static str,
 }
@@ -165,6 +172,7 @@ pub struct Sensor {
     last_motion_t: Option<f64>,
     presence_score: Option<f64>,
     breathing: Option<f64>,
+    breathing_score: Option<f64>,
     calibrating: Option<CalibrationRun>,
     planner: FftPlanner<f32>,
     state: SensingState,
@@ -202,6 +210,7 @@ impl Sensor {
             last_motion_t: None,
             presence_score: None,
             breathing: None,
+            breathing_score: None,
             calibrating: None,
             planner: FftPlanner::new(),
             state: SensingState {
@@ -212,6 +221,7 @@ impl Sensor {
                 presence: false,
                 presence_score: None,
                 breathing_rate_bpm: None,
+                breathing_score: None,
                 calibrated: false,
                 mode: FeatureMode::Amplitude.as_str(),
             },
@@ -330,7 +340,8 @@ impl Sensor {
             .is_some_and(|m| t - m <= self.config.hold_s && t >= m);
         let breathing_present = self
             .presence_score
-            .is_some_and(|s| s > self.config.presence_threshold);
+            .is_some_and(|s| s > self.config.presence_threshold)
+            || (self.breathing.is_some() && !recent_motion);
         self.state = SensingState {
             t,
             motion_level: ((ratio / floor).max(1.0).ln() / 30f64.ln()).clamp(0.0, 1.0),
@@ -339,6 +350,7 @@ impl Sensor {
             presence: recent_motion || breathing_present,
             presence_score: self.presence_score,
             breathing_rate_bpm: self.breathing.filter(|_| !recent_motion),
+            breathing_score: self.breathing_score,
             calibrated: self.calibration.is_some(),
             mode: self.layout.as_ref().map_or("none", |l| l.mode.as_str()),
         };
@@ -367,6 +379,7 @@ impl Sensor {
         self.blocks.clear();
         self.presence_score = None;
         self.breathing = None;
+        self.breathing_score = None;
         self.layout = Some(layout);
         Some(())
     }
@@ -430,6 +443,7 @@ impl Sensor {
         let m = self.config.breathing_blocks;
         if self.blocks_since_breathing >= 20 {
             self.blocks_since_breathing = 0;
+            self.breathing_score = None;
             self.breathing = if self.blocks.len() >= m {
                 self.breathing_rate(m)
             } else {
@@ -438,14 +452,16 @@ impl Sensor {
         }
     }
 
-    /// Band power of the last `n` blocks' features (Hann window, linear trend removed,
-    /// FFT of `n_fft` points) and the band power the noise alone would give.
+    /// The strongest breathing-band bin of the last `n` blocks' features (Hann window,
+    /// linear trend removed, FFT of `n_fft` points) and the power the noise alone puts in
+    /// one bin.
     fn band_power(&mut self, n: usize, n_fft: usize) -> (f64, f64) {
         let spectrum = self.spectrum(n, n_fft);
         let [lo, hi] = self.band_bins(n_fft);
-        let band: f64 = (lo..=hi).map(|k| spectrum.power[k]).sum();
-        let noise = spectrum.noise_per_bin * (hi + 1 - lo) as f64;
-        (band, noise)
+        // The strongest bin, not the band's sum: breathing is one line (and its
+        // harmonics), so the peak stands further above the noise than the band's mean.
+        let peak = (lo..=hi).map(|k| spectrum.power[k]).fold(0.0, f64::max);
+        (peak, spectrum.noise_per_bin)
     }
 
     fn band_bins(&self, n_fft: usize) -> [usize; 2] {
@@ -530,7 +546,12 @@ impl Sensor {
         let mut band: Vec<f64> = (lo..=hi).map(|k| spectrum.power[k]).collect();
         band.sort_by(f64::total_cmp);
         let median = band[band.len() / 2];
-        if peak < 20.0 * spectrum.noise_per_bin || peak < 4.0 * median || k == lo || k == hi {
+        self.breathing_score = Some(peak / spectrum.noise_per_bin);
+        if peak < self.config.breathing_threshold * spectrum.noise_per_bin
+            || peak < 3.0 * median
+            || k == lo
+            || k == hi
+        {
             return None;
         }
         // Parabolic interpolation of the peak between its neighbours.
@@ -771,7 +792,7 @@ mod tests {
         let states = run(&mut s, &room(Some(&breathe), 40.0, 2));
         // From the first full presence window on, present in every frame; never "moving".
         assert!(
-            states[600..].iter().all(|s| s.presence),
+            states[700..].iter().all(|s| s.presence),
             "still person lost"
         );
         assert!(states.iter().all(|s| !s.motion_detected));
