@@ -50,7 +50,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -386,7 +386,7 @@ def main() -> None:
                    cwd=ROOT, check=True)
     ns = [int(x) for x in a.clients.split(",")]
     modes = a.modes.split(",")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     load0 = os.getloadavg()
     print(f"load average before: {load0[0]:.2f}", flush=True)
     fixed, log, best = [], [], {}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -231,7 +232,7 @@ class Checked:
             while time.monotonic() < until and not stop.is_set():
                 try:
                     self.take(await asyncio.wait_for(ws.recv(), 0.5))
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     pass
             if stop.is_set():
                 self.ws = ws  # kept for the final drain
@@ -254,14 +255,14 @@ class Checked:
         while not done() and time.monotonic() < deadline:
             try:
                 self.take(await asyncio.wait_for(ws.recv(), 0.5))
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 pass
         await ws.close()
 
     def check(self, published: dict) -> dict:
         lost = dup = disorder = 0
         originals = [o for _, _, o in self.alerts]
-        disorder += sum(1 for a, b in zip(originals, originals[1:]) if b <= a)
+        disorder += sum(1 for a, b in itertools.pairwise(originals) if b <= a)
         for room in self.rooms:
             ns = [n for r, n, _ in self.alerts if r == room]
             if not ns:
@@ -271,7 +272,7 @@ class Checked:
             expected = list(range(first, published[room]))
             dup += len(ns) - len(set(ns))
             lost += len(set(expected) - set(ns))
-            disorder += sum(1 for a, b in zip(ns, ns[1:]) if b <= a)
+            disorder += sum(1 for a, b in itertools.pairwise(ns) if b <= a)
         return {"alerts": len(self.alerts), "lost": lost, "duplicated": dup,
                 "out_of_order": disorder, "resumes": self.resumes,
                 "alerts_lost_told": self.lost_told,

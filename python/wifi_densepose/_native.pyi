@@ -1,8 +1,8 @@
 """Typed stub of the native module (kept in step with src/python/)."""
 
 import os
-from collections.abc import Awaitable
-from typing import Any, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray

@@ -20,17 +20,14 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any, Self
 from urllib.parse import urlencode
 
 import websockets
 from websockets.typing import Subprotocol
 
 from .messages import Message
-
-if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
-    from typing_extensions import Self
 
 SUBPROTOCOL = "wifi-densepose-v1"
 _FILTER_KEYS = (
@@ -110,7 +107,7 @@ def _stream_order(event_id: str) -> tuple[int, int]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Client:
@@ -214,7 +211,7 @@ class Client:
                     json.dumps({"type": "disconnect", "timestamp": _now(), "data": {}})
                 )
                 await asyncio.wait_for(self._ws.close(), 2)
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 pass  # closing a socket that is already broken: nothing left to tell
         if self._reader:
             self._reader.cancel()
@@ -348,7 +345,7 @@ class Client:
                 await self._open(resume=True)
                 self.reconnects += 1
                 return
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 delay = min(delay * 2, self.max_backoff_s)
         self._events.put_nowait(None)
 

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,10 +120,6 @@ def _type(where: str, value: Any, kind: type | tuple, name: str) -> Any:
 
 def load(path: str | os.PathLike) -> ServeConfig:
     """Reads and validates a serve configuration file."""
-    try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as e:  # Python < 3.11
-        raise ConfigError("reading TOML needs Python 3.11+") from e
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:

@@ -179,7 +179,7 @@ class Message:
         """The envelope's timestamp as an aware UTC datetime (None when absent)."""
         if not self.timestamp:
             return None
-        return datetime.fromisoformat(self.timestamp.replace("Z", "+00:00"))
+        return datetime.fromisoformat(self.timestamp)
 
     def _as(self, kind: str) -> dict[str, Any]:
         if self.type != kind:

@@ -10,16 +10,14 @@ import json
 import logging
 import os
 import threading
+import tomllib
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Self
 
 from . import _native
 from .model import Model
-
-if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
-    from typing_extensions import Self
 
 log = logging.getLogger("wifi_densepose.server")
 
@@ -53,10 +51,6 @@ def _load_config(config: None | Mapping[str, Any] | str | os.PathLike) -> str | 
     if config is None:
         return None
     if isinstance(config, (str, os.PathLike)):
-        try:
-            import tomllib  # type: ignore[import-not-found]
-        except ModuleNotFoundError as e:  # Python < 3.11
-            raise RuntimeError("reading a TOML config needs Python 3.11+; pass a dict") from e
         with open(config, "rb") as f:
             doc = tomllib.load(f)
         config = doc.get("server", doc)
