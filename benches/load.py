@@ -53,6 +53,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from portable import write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 CLIENT = TARGET / "release" / "examples" / "load_client"
@@ -437,8 +439,7 @@ def main() -> None:
         },
         "search_trials": log,
     }
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(a.out, result)
     print()
     print(table(fixed, best))
     if ratios:

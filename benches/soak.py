@@ -41,6 +41,8 @@ import threading
 import time
 from pathlib import Path
 
+from portable import write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benches" / "results" / "soak.json"
 SCENARIOS = ["walk", "two_people", "fall_recover", "sit_stand", "enter_leave"]
@@ -405,8 +407,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(a.json, result)
     al, rss, fds = result["alerts"], result["rss_mb"], result["fds"]
     print(f"{a.minutes:g} min, {a.envs}+1 rooms, {a.clients} checked clients, "
           f"{result['published_total']} numbered alerts published, "
