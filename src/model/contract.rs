@@ -25,7 +25,8 @@ pub const WINDOW: usize = 32;
 pub const FEATURES: usize = 90;
 pub const KEYPOINTS: usize = 17;
 pub const BOX: usize = 4;
-pub const ACTIVITY_NAMES: [&str; 5] = ["standing", "walking", "sitting", "lying", "falling"];
+/// The classes of the `activity` output, in order (the one list lives with the detections).
+pub use crate::track::ACTIVITIES as ACTIVITY_NAMES;
 pub const OUTPUTS: [&str; 4] = ["presence", "keypoints", "boxes", "activity"];
 /// The optional dense-pose outputs (a model has both or neither).
 pub const DENSE_OUTPUTS: [&str; 2] = ["dense_part", "dense_uv"];

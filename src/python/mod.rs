@@ -5,14 +5,18 @@ use pyo3::prelude::*;
 
 mod csi;
 mod dsp;
+mod errors;
 mod model;
 mod server;
 mod sim;
 mod track;
+mod vocabulary;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    vocabulary::register(m)?;
     csi::register(m)?;
     dsp::register(m)?;
     model::register(m)?;

@@ -7,9 +7,13 @@
 
 /// COCO keypoints, COCO order.
 pub const N_KEYPOINTS: usize = 17;
-/// Activity classes, in this order (the simulator's labels 0..=4).
+/// Activity classes, in this order: the one list. The model's activity output
+/// (`crate::model::ACTIVITY_NAMES`), the simulator's labels (`crate::sim::motion::Activity`
+/// as an index), the `activity` of events and Python's `wifi_densepose.ACTIVITIES` are
+/// all this constant.
 pub const ACTIVITIES: [&str; 5] = ["standing", "walking", "sitting", "lying", "falling"];
-pub const N_ACTIVITIES: usize = 5;
+/// The number of activity classes.
+pub const N_ACTIVITIES: usize = ACTIVITIES.len();
 
 /// Indices into [`ACTIVITIES`].
 pub mod class {
@@ -123,6 +127,25 @@ pub fn argmax(x: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_simulator_labels_and_the_class_indices_index_the_one_list() {
+        use crate::sim::motion::Activity;
+        let labels = [
+            (Activity::Standing, class::STANDING),
+            (Activity::Walking, class::WALKING),
+            (Activity::Sitting, class::SITTING),
+            (Activity::Lying, class::LYING),
+            (Activity::Falling, class::FALLING),
+        ];
+        assert_eq!(labels.len(), ACTIVITIES.len());
+        for (label, index) in labels {
+            assert_eq!(label as usize, index);
+            // The simulator's scenario files name activities through serde.
+            let name = serde_json::to_value(label).unwrap();
+            assert_eq!(name.as_str(), Some(ACTIVITIES[index]));
+        }
+    }
 
     fn det() -> Detection {
         let mut keypoints = [[0.5, 0.5, 0.9]; N_KEYPOINTS];
