@@ -56,6 +56,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ConfigError
+
 SOURCES = ("simulate", "replay", "udp", "none")
 _ENV_KEYS = {
     "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s", "oracle"},
@@ -64,10 +66,6 @@ _ENV_KEYS = {
     "none": {"id", "device", "source", "room"},
 }
 _MODEL_KEYS = {"path", "rate_hz", "threads", "device"}
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message names the key."""
 
 
 @dataclass

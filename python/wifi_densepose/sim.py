@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import _native
+from .errors import ArgumentTypeError
 
 SimulationError = _native.SimulationError
 
-ACTIVITIES = ("standing", "walking", "sitting", "lying", "falling")
+#: The activity labels, indexed by the ``activity`` arrays (defined once, in the engine).
+ACTIVITIES: tuple[str, ...] = _native.ACTIVITIES
 
 
 @dataclass
@@ -69,13 +72,14 @@ def devices() -> list[str]:
 
 
 def _load(path: str) -> dict[str, Any]:
-    if path.endswith(".toml"):
-        import tomllib
-
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        if path.endswith(".toml"):
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as e:  # TOMLDecodeError, JSONDecodeError: both ValueErrors, as this is
+        raise SimulationError(f"{path}: {e}") from e
 
 
 def _scenario_arg(scenario: str | dict[str, Any] | Scenario) -> str:
@@ -87,7 +91,7 @@ def _scenario_arg(scenario: str | dict[str, Any] | Scenario) -> str:
         if scenario.endswith((".toml", ".json")) and os.path.exists(scenario):
             return json.dumps(_load(scenario))
         return scenario
-    raise TypeError(f"scenario must be a name, a dict or a Scenario, not {type(scenario).__name__}")
+    raise ArgumentTypeError(f"scenario must be a name, a dict or a Scenario, not {type(scenario).__name__}")
 
 
 def describe(

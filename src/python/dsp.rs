@@ -429,7 +429,6 @@ impl PyConditioner {
     }
 }
 
-/// Adds the `dsp` submodule to `m`.
 /// Timing aid for `benches/dsp_bench.py`: a call that does nothing, the floor of any
 /// call into the extension.
 #[pyfunction]
@@ -449,6 +448,7 @@ fn _io_floor<'py>(
     )
 }
 
+/// Adds the `dsp` submodule to `m`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let sub = PyModule::new(m.py(), "dsp")?;
     sub.add_function(wrap_pyfunction!(_call_floor, &sub)?)?;
