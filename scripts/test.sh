@@ -24,5 +24,7 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --features python -- -D warnings
 .venv/bin/ruff check python tests benches
 .venv/bin/mypy python/wifi_densepose --ignore-missing-imports
+# The hand-kept stubs (python/wifi_densepose/_native/*.pyi) against the built module.
+.venv/bin/python -m mypy.stubtest wifi_densepose
 cargo test
 .venv/bin/python -m pytest -q tests

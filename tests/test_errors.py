@@ -28,9 +28,9 @@ Case = tuple[type[BaseException], type[BaseException], Callable[[pathlib.Path], 
 
 
 def _bad_csi(tmp: pathlib.Path) -> object:
-    path = tmp / "noise.dat"
-    path.write_bytes(b"\x07" * 37)
-    return wdp.read_csi(path, format="intel5300")
+    path = tmp / "noise.bin"
+    path.write_bytes(bytes(range(7, 250)) * 3)
+    return wdp.read_csi(path)  # no format given, and none can be told
 
 
 def _usage(tmp: pathlib.Path) -> object:
@@ -92,7 +92,7 @@ CASES: dict[str, Case] = {
     "server bad key": (wdp.InvalidArgumentError, ValueError,
                        lambda tmp: wdp.Server(jwt_secret="")),
     "server wrong type": (wdp.ArgumentTypeError, TypeError,
-                          lambda tmp: wdp.Server(model=3)),  # type: ignore[arg-type]
+                          lambda tmp: wdp.Server(model=3).start()),  # type: ignore[arg-type]
     "server event type": (wdp.InvalidArgumentError, ValueError,
                           lambda tmp: wdp.Server().publish("no_such_event", {})),
     "command line": (wdp.UsageError, ValueError, _usage),

@@ -469,5 +469,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sub.add_function(wrap_pyfunction!(condition, &sub)?)?;
     sub.add_class::<PyConditioner>()?;
     m.add_submodule(&sub)?;
+    // Registered as a module of its own too, so `import wifi_densepose._native.dsp` (and a
+    // stub checker walking the package) finds it: an extension module is not a package.
+    m.py()
+        .import("sys")?
+        .getattr("modules")?
+        .set_item("wifi_densepose._native.dsp", &sub)?;
     Ok(())
 }

@@ -1,11 +1,53 @@
-"""Typed stub of the native module (kept in step with src/python/)."""
+"""Typed stub of the native module (kept in step with src/python/; checked against the
+built module by ``python -m mypy.stubtest wifi_densepose`` in scripts/test.sh). A package
+of stubs because the module has a submodule, ``dsp`` (``dsp.pyi`` beside this file)."""
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self, final
 
 import numpy as np
 from numpy.typing import NDArray
+from typing_extensions import disjoint_base
+
+from . import dsp as dsp
+
+# pyo3 keeps the module's __all__: every name added to it, in the order added.
+__all__ = [
+    "ACTIVITIES",
+    "EVENT_TYPES",
+    "ArgumentTypeError",
+    "ConfigError",
+    "CsiFormatError",
+    "CsiFrame",
+    "CsiReadError",
+    "DspError",
+    "InferenceError",
+    "InvalidArgumentError",
+    "ModelLoadError",
+    "NativeModel",
+    "OutOfBoundsError",
+    "PathNotFoundError",
+    "Recording",
+    "Replay",
+    "Server",
+    "ServerError",
+    "SimulationError",
+    "UdpListener",
+    "WiFiDensePoseError",
+    "__version__",
+    "decode_udp_frame",
+    "dsp",
+    "live_windows",
+    "model_init_runtime",
+    "read_csi",
+    "run_analytics",
+    "sim_devices",
+    "sim_generate",
+    "sim_scenario",
+    "sim_scenarios",
+    "sim_spec",
+]
 
 __version__: str
 
@@ -28,16 +70,19 @@ class InferenceError(WiFiDensePoseError, RuntimeError): ...
 class ServerError(WiFiDensePoseError, RuntimeError): ...
 class ConfigError(WiFiDensePoseError, ValueError): ...
 
+# A pyo3 class: not subclassable, with its own instance layout.
+@final
+@disjoint_base
 class Server:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         host: str = "127.0.0.1",
         port: int = 0,
         jwt_secret: str | None = None,
         jwt_public_key: str | None = None,
         jwt_algorithm: str = "HS256",
         config_json: str | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     @property
@@ -95,6 +140,8 @@ class Server:
     def node_id(self) -> str | None: ...
     def broker_status_json(self) -> str | None: ...
 
+@final
+@disjoint_base
 class Replay:
     @property
     def path(self) -> str: ...
@@ -114,12 +161,16 @@ class Replay:
     def wait(self, timeout: float | None = None) -> bool: ...
     def wait_async(self, timeout: float | None = None) -> Awaitable[bool]: ...
 
+@final
+@disjoint_base
 class UdpListener:
     port: int
     def stats(self) -> dict[str, int]: ...
     @property
     def last_error(self) -> str | None: ...
 
+@final
+@disjoint_base
 class CsiFrame:
     @property
     def csi(self) -> NDArray[np.complex64]: ...
@@ -143,9 +194,11 @@ class CsiFrame:
     def meta(self) -> dict[str, Any]: ...
     def scaled_csi(self) -> NDArray[np.complex128]: ...
 
+@final
+@disjoint_base
 class Recording:
     def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> CsiFrame: ...
+    def __getitem__(self, index: int, /) -> CsiFrame: ...
     def __iter__(self) -> Any: ...
     @property
     def path(self) -> str: ...
@@ -200,8 +253,6 @@ def sim_generate(
     threads: int = 0,
 ) -> dict[str, Any]: ...
 
-# The DSP bindings are typed where users meet them, in wifi_densepose/dsp.py.
-def __getattr__(name: str) -> Any: ...
 
 def run_analytics(
     times: np.ndarray,
@@ -215,6 +266,8 @@ def run_analytics(
 def model_init_runtime(lib_path: str | os.PathLike[str]) -> None: ...
 def live_windows(csi: np.ndarray) -> np.ndarray: ...
 
+@final
+@disjoint_base
 class NativeModel:
     @staticmethod
     def load(path: str | os.PathLike[str], threads: int = 1, device: str = "cpu") -> NativeModel: ...
