@@ -8,7 +8,6 @@ from typing import Any, Self, final
 
 import numpy as np
 from numpy.typing import NDArray
-from typing_extensions import disjoint_base
 
 from . import dsp as dsp
 
@@ -70,9 +69,8 @@ class InferenceError(WiFiDensePoseError, RuntimeError): ...
 class ServerError(WiFiDensePoseError, RuntimeError): ...
 class ConfigError(WiFiDensePoseError, ValueError): ...
 
-# A pyo3 class: not subclassable, with its own instance layout.
+# pyo3 classes cannot be subclassed: each is @final.
 @final
-@disjoint_base
 class Server:
     def __new__(
         cls,
@@ -141,7 +139,6 @@ class Server:
     def broker_status_json(self) -> str | None: ...
 
 @final
-@disjoint_base
 class Replay:
     @property
     def path(self) -> str: ...
@@ -162,7 +159,6 @@ class Replay:
     def wait_async(self, timeout: float | None = None) -> Awaitable[bool]: ...
 
 @final
-@disjoint_base
 class UdpListener:
     port: int
     def stats(self) -> dict[str, int]: ...
@@ -170,7 +166,6 @@ class UdpListener:
     def last_error(self) -> str | None: ...
 
 @final
-@disjoint_base
 class CsiFrame:
     @property
     def csi(self) -> NDArray[np.complex64]: ...
@@ -195,7 +190,6 @@ class CsiFrame:
     def scaled_csi(self) -> NDArray[np.complex128]: ...
 
 @final
-@disjoint_base
 class Recording:
     def __len__(self) -> int: ...
     def __getitem__(self, index: int, /) -> CsiFrame: ...
@@ -267,7 +261,6 @@ def model_init_runtime(lib_path: str | os.PathLike[str]) -> None: ...
 def live_windows(csi: np.ndarray) -> np.ndarray: ...
 
 @final
-@disjoint_base
 class NativeModel:
     @staticmethod
     def load(path: str | os.PathLike[str], threads: int = 1, device: str = "cpu") -> NativeModel: ...

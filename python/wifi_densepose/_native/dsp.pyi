@@ -5,7 +5,6 @@ from typing import TypeAlias, final
 
 import numpy as np
 from numpy.typing import NDArray
-from typing_extensions import disjoint_base
 
 __all__ = [
     "Conditioner",
@@ -74,7 +73,6 @@ def condition(
     streaming: bool = False,
 ) -> tuple[_F32, _F32, NDArray[np.float64]]: ...
 @final
-@disjoint_base
 class Conditioner:
     def __new__(
         cls,
