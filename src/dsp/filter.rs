@@ -28,6 +28,7 @@ const STEP: &str = "butter_filter";
 /// A cascade of second-order sections, each `[b0, b1, b2, 1, a1, a2]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sos {
+    /// The sections, applied in order.
     pub sections: Vec<[f64; 6]>,
 }
 
@@ -177,6 +178,7 @@ pub fn butter(order: usize, fs: f64, low: Option<f64>, high: Option<f64>) -> Res
 }
 
 impl Sos {
+    /// How many second-order sections the cascade has.
     pub fn n_sections(&self) -> usize {
         self.sections.len()
     }
@@ -387,6 +389,7 @@ pub struct SosStream {
 }
 
 impl SosStream {
+    /// A causal filter over frames of `n_features` values, each feature filtered on its own.
     pub fn new(sos: Sos, n_features: usize) -> Result<Self> {
         if n_features == 0 {
             return Err(empty("SosStream", "zero features per frame"));
@@ -402,10 +405,13 @@ impl SosStream {
         })
     }
 
+    /// Forgets the past: the next frame restarts the filter in its steady state for that
+    /// frame's values.
     pub fn reset(&mut self) {
         self.started = false;
     }
 
+    /// Filters one frame; returns the filtered frame (same length).
     pub fn push(&mut self, frame: &[f32]) -> Result<&[f32]> {
         if frame.len() != self.n_features {
             return Err(shape(

@@ -153,6 +153,7 @@ pub struct MotionStream {
 }
 
 impl MotionStream {
+    /// A motion statistic over frames of `n_features` values and `window` frames (`2..=MAX_WINDOW`).
     pub fn new(n_features: usize, window: usize) -> Result<Self> {
         if !(2..=MAX_WINDOW).contains(&window) {
             return Err(param(
@@ -174,6 +175,7 @@ impl MotionStream {
         })
     }
 
+    /// Forgets the past: the next frame starts a new window.
     pub fn reset(&mut self) {
         self.received = 0;
         self.s1.iter_mut().for_each(|v| *v = 0.0);

@@ -199,6 +199,7 @@ impl PhaseSanitizer {
         })
     }
 
+    /// The number of subcarriers a frame must have.
     pub fn n_sub(&self) -> usize {
         self.centered.len()
     }

@@ -28,6 +28,7 @@ pub struct Resampler {
 }
 
 impl Resampler {
+    /// Interpolates `n_in` subcarriers (at `indices`, or `0..n_in`) onto `n_out` evenly spaced ones.
     pub fn new(n_in: usize, n_out: usize, indices: Option<&[f32]>) -> Result<Self> {
         const STEP: &str = "resample_subcarriers";
         if n_in < 2 {
@@ -94,10 +95,12 @@ impl Resampler {
         })
     }
 
+    /// The number of input subcarriers.
     pub fn n_in(&self) -> usize {
         self.n_in
     }
 
+    /// The number of output subcarriers.
     pub fn n_out(&self) -> usize {
         self.taps.len()
     }

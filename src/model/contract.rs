@@ -19,14 +19,21 @@
 
 use ort::value::ValueType;
 
+/// The name of the model's one input.
 pub const INPUT: &str = "csi";
+/// Input channels: amplitude and phase.
 pub const CHANNELS: usize = 2;
+/// Packets in one input window.
 pub const WINDOW: usize = 32;
+/// Features per packet and channel (antenna links times subcarriers).
 pub const FEATURES: usize = 90;
+/// COCO keypoints per person slot.
 pub const KEYPOINTS: usize = 17;
+/// Values of a box: `[u_min, v_min, u_max, v_max]`.
 pub const BOX: usize = 4;
 /// The classes of the `activity` output, in order (the one list lives with the detections).
 pub use crate::track::ACTIVITIES as ACTIVITY_NAMES;
+/// The outputs every model has.
 pub const OUTPUTS: [&str; 4] = ["presence", "keypoints", "boxes", "activity"];
 /// The optional dense-pose outputs (a model has both or neither).
 pub const DENSE_OUTPUTS: [&str; 2] = ["dense_part", "dense_uv"];
@@ -46,6 +53,7 @@ pub enum Dim {
     Batch,
     /// The person-slot count, fixed by the model, the same in every output.
     Slots,
+    /// An axis of exactly this size.
     Fixed(usize),
 }
 
@@ -75,7 +83,8 @@ fn show_actual(shape: &[i64]) -> String {
     format!("({})", v.join(", "))
 }
 
-pub fn input_shape() -> Vec<Dim> {
+/// The shape the input must have.
+pub(crate) fn input_shape() -> Vec<Dim> {
     vec![
         Dim::Batch,
         Dim::Fixed(CHANNELS),
@@ -84,7 +93,8 @@ pub fn input_shape() -> Vec<Dim> {
     ]
 }
 
-pub fn output_shape(name: &str) -> Vec<Dim> {
+/// The shape the output `name` must have.
+pub(crate) fn output_shape(name: &str) -> Vec<Dim> {
     match name {
         "presence" => vec![Dim::Batch, Dim::Slots],
         "keypoints" => vec![Dim::Batch, Dim::Slots, Dim::Fixed(KEYPOINTS), Dim::Fixed(3)],

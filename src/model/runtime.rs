@@ -78,7 +78,9 @@ pub fn runtime_initialized() -> bool {
 /// Model outputs for a batch of `batch` windows and `k` person slots, row-major.
 #[derive(Clone, Debug, Default)]
 pub struct Prediction {
+    /// Windows in the batch.
     pub batch: usize,
+    /// Person slots per window.
     pub k: usize,
     /// `(batch, k)` presence probabilities.
     pub presence: Vec<f32>,
@@ -97,6 +99,7 @@ pub struct Prediction {
 /// Where a model runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
+    /// ONNX Runtime's CPU execution provider.
     #[default]
     Cpu,
     /// The CUDA execution provider on this GPU (needs the `onnxruntime-gpu` wheel).
