@@ -17,10 +17,15 @@ pub const N_ACTIVITIES: usize = ACTIVITIES.len();
 
 /// Indices into [`ACTIVITIES`].
 pub mod class {
+    /// `"standing"`.
     pub const STANDING: usize = 0;
+    /// `"walking"`.
     pub const WALKING: usize = 1;
+    /// `"sitting"`.
     pub const SITTING: usize = 2;
+    /// `"lying"`.
     pub const LYING: usize = 3;
+    /// `"falling"`.
     pub const FALLING: usize = 4;
 }
 

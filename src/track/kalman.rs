@@ -10,9 +10,12 @@
 
 type M4 = [[f64; 4]; 4];
 
+/// A constant-velocity Kalman filter on the floor plane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kalman {
+    /// State `[x, y, vx, vy]`: metres and metres per second.
     pub x: [f64; 4],
+    /// State covariance.
     pub p: M4,
     /// White-acceleration spectral density, m^2/s^3.
     pub q: f64,
@@ -34,14 +37,17 @@ impl Kalman {
         }
     }
 
+    /// Estimated position, metres.
     pub fn position(&self) -> [f64; 2] {
         [self.x[0], self.x[1]]
     }
 
+    /// Estimated velocity, metres per second.
     pub fn velocity(&self) -> [f64; 2] {
         [self.x[2], self.x[3]]
     }
 
+    /// Estimated speed, metres per second.
     pub fn speed(&self) -> f64 {
         self.x[2].hypot(self.x[3])
     }

@@ -54,6 +54,7 @@ mod rand_distr_lite {
 
 /// A seeded detection generator.
 pub struct Synth {
+    /// The noise, misses and ghosts it adds to the truth.
     pub noise: NoiseModel,
     rng: StdRng,
 }
@@ -69,6 +70,7 @@ fn softmax(logits: [f64; N_ACTIVITIES]) -> [f64; N_ACTIVITIES] {
 }
 
 impl Synth {
+    /// A generator with `noise`, reproducible from `seed`.
     pub fn new(noise: NoiseModel, seed: u64) -> Self {
         Synth {
             noise,
