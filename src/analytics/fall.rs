@@ -1,7 +1,7 @@
 //! Fall detection: its own decision over a track's history, not a per-frame score.
 //!
 //! The model's frame is the top-down floor view, so the body's height is not seen; its
-//! horizontal head-to-feet extent `e` (metres, [`Detection::extension_m`]) is: about
+//! horizontal head-to-feet extent `e` (metres, [`crate::track::Detection::extension_m`]) is: about
 //! 0.1-0.4 m upright, the body length (1.5 m and more) lying. Per track:
 //!
 //! 1. **Armed** while upright (the median `e` of the last 0.3 s below `upright_m`,
