@@ -94,7 +94,7 @@ impl ActivityStage {
     }
 
     /// The reported activity (index into `ACTIVITIES`) and its smoothed score.
-    pub fn current(&self, track_id: u64) -> Option<(usize, f64)> {
+    pub(crate) fn current(&self, track_id: u64) -> Option<(usize, f64)> {
         let s = self.states.get(&track_id)?;
         s.current.map(|c| (c, s.smoothed[c]))
     }

@@ -26,7 +26,7 @@ use crate::track::Detection;
 pub const FALL_DEADLINE_S: f64 = 2.0;
 /// Occupancy is scored from this long after the start of a run, and, when
 /// `transition_grace_s` is used, outside that long after each true change.
-pub const SETTLE_S: f64 = 1.0;
+pub(crate) const SETTLE_S: f64 = 1.0;
 
 /// The naive baseline: per-frame thresholds, no tracking.
 ///
@@ -36,14 +36,14 @@ pub const SETTLE_S: f64 = 1.0;
 /// - identity: each detection takes the id of the nearest previous-frame detection
 ///   within 1 m (greedy, closest pairs first), else a new id.
 #[derive(Debug, Clone, Default)]
-pub struct Naive {
+pub(crate) struct Naive {
     prev: Vec<([f64; 2], u64)>,
     next_id: u64,
     falling_before: bool,
 }
 
 /// What the baseline reports for one frame.
-pub struct NaiveFrame {
+pub(crate) struct NaiveFrame {
     /// Detections with presence score >= 0.5.
     pub occupancy: usize,
     /// Whether an alarm rose this frame.
@@ -54,7 +54,7 @@ pub struct NaiveFrame {
 
 impl Naive {
     /// Runs the baseline on one frame's detections.
-    pub fn step(&mut self, dets: &[Detection], room: [f64; 2]) -> NaiveFrame {
+    pub(crate) fn step(&mut self, dets: &[Detection], room: [f64; 2]) -> NaiveFrame {
         let kept: Vec<&Detection> = dets
             .iter()
             .filter(|d| d.is_valid() && d.score >= 0.5)

@@ -56,7 +56,7 @@ impl Occupancy {
     }
 
     /// People in the room now.
-    pub fn current(&self) -> usize {
+    pub(crate) fn current(&self) -> usize {
         self.count
     }
 

@@ -50,7 +50,7 @@ pub struct WindowMetrics {
 
 impl WindowMetrics {
     /// The spec's window name: "1_minute", "5_minutes", or "30_seconds".
-    pub fn window_name(&self) -> String {
+    pub(crate) fn window_name(&self) -> String {
         let s = self.window_s.round().max(1.0) as u64;
         if s.is_multiple_of(60) {
             let m = s / 60;

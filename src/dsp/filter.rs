@@ -179,12 +179,12 @@ pub fn butter(order: usize, fs: f64, low: Option<f64>, high: Option<f64>) -> Res
 
 impl Sos {
     /// How many second-order sections the cascade has.
-    pub fn n_sections(&self) -> usize {
+    pub(crate) fn n_sections(&self) -> usize {
         self.sections.len()
     }
 
     /// Steady-state section states for a unit constant input (`scipy.signal.sosfilt_zi`).
-    pub fn zi(&self) -> Vec<[f64; 2]> {
+    pub(crate) fn zi(&self) -> Vec<[f64; 2]> {
         let mut scale = 1.0;
         self.sections
             .iter()
@@ -201,7 +201,7 @@ impl Sos {
     }
 
     /// `scipy.signal.sosfiltfilt`'s default pad length.
-    pub fn padlen(&self) -> usize {
+    pub(crate) fn padlen(&self) -> usize {
         let nb = self.sections.iter().filter(|s| s[2] == 0.0).count();
         let na = self.sections.iter().filter(|s| s[5] == 0.0).count();
         3 * (2 * self.n_sections() + 1 - nb.min(na))
@@ -209,7 +209,7 @@ impl Sos {
 
     /// One sample through the cascade with states `z`.
     #[inline]
-    pub fn step(&self, z: &mut [[f64; 2]], x: f64) -> f64 {
+    pub(crate) fn step(&self, z: &mut [[f64; 2]], x: f64) -> f64 {
         let mut v = x;
         for (s, zz) in self.sections.iter().zip(z.iter_mut()) {
             let y = s[0] * v + zz[0];

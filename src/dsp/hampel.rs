@@ -13,10 +13,10 @@ use super::error::{check_finite, empty, param, shape, Result};
 use super::with_slice;
 
 /// Largest accepted half-width (bounds the state of [`HampelStream`]).
-pub const MAX_HALF_WINDOW: usize = 4096;
+pub(crate) const MAX_HALF_WINDOW: usize = 4096;
 
 /// Gaussian consistency constant of the MAD, `1 / Phi^-1(3/4)`.
-pub const MAD_SCALE: f64 = 1.482_602_218_505_602;
+pub(crate) const MAD_SCALE: f64 = 1.482_602_218_505_602;
 
 fn sort_small(v: &mut [f64]) {
     if v.len() <= 24 {

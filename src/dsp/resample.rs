@@ -96,7 +96,7 @@ impl Resampler {
     }
 
     /// The number of input subcarriers.
-    pub fn n_in(&self) -> usize {
+    pub(crate) fn n_in(&self) -> usize {
         self.n_in
     }
 
@@ -142,7 +142,7 @@ fn out_dims(step: &'static str, dims: &[usize], n_out: usize) -> Result<Vec<usiz
 }
 
 /// Resamples real values (last axis subcarriers) to `n_out` subcarriers.
-pub fn resample_real(
+pub(crate) fn resample_real(
     x: ArrayViewD<'_, f32>,
     n_out: usize,
     indices: Option<&[f32]>,
@@ -163,7 +163,7 @@ pub fn resample_real(
 }
 
 /// Resamples complex CSI (last axis subcarriers) to `n_out` subcarriers, in polar form.
-pub fn resample_complex(
+pub(crate) fn resample_complex(
     x: ArrayViewD<'_, Complex32>,
     n_out: usize,
     indices: Option<&[f32]>,

@@ -28,7 +28,7 @@ use super::with_slice;
 const STEP: &str = "doppler_spectrogram";
 
 /// Largest accepted window, in frames (bounds the state of [`SpectrogramStream`]).
-pub const MAX_WINDOW: usize = 1 << 16;
+pub(crate) const MAX_WINDOW: usize = 1 << 16;
 
 /// A spectrogram: `power[j, i]` at `times[j]` (s) and `freqs[i]` (Hz).
 #[derive(Debug, Clone)]
@@ -136,7 +136,7 @@ impl StftPlan {
     }
 
     /// Frequencies per segment: `nfft / 2 + 1` for real input, `nfft` for complex.
-    pub fn n_freqs(&self) -> usize {
+    pub(crate) fn n_freqs(&self) -> usize {
         if self.onesided {
             self.nfft / 2 + 1
         } else {
@@ -257,7 +257,7 @@ pub fn doppler_spectrogram_complex(
 }
 
 /// One-sided spectrogram of real series, time on axis 0.
-pub fn doppler_spectrogram_real(
+pub(crate) fn doppler_spectrogram_real(
     x: ArrayViewD<'_, f32>,
     fs: f64,
     window: usize,

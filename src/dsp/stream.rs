@@ -336,7 +336,7 @@ pub fn condition_frame(
 
 /// [`condition_frame`] without RSSI on CSI `h` of shape `dims` (C order), into `amp` and
 /// `phase` (each as long as `h`): what the Python binding calls with numpy's buffers.
-pub fn condition_frame_into(
+pub(crate) fn condition_frame_into(
     h: &[Complex32],
     dims: &[usize],
     indices: Option<&[f32]>,
@@ -475,7 +475,7 @@ pub fn condition(
 
 /// Runs a [`Conditioner`] over every frame of a recording and stacks the results, for
 /// comparing with [`condition`].
-pub fn condition_streaming(
+pub(crate) fn condition_streaming(
     csi: ArrayView4<'_, Complex32>,
     rssi: Option<&[f32]>,
     cfg: &ConditionerConfig,

@@ -20,7 +20,7 @@
 use ort::value::ValueType;
 
 /// The name of the model's one input.
-pub const INPUT: &str = "csi";
+pub(crate) const INPUT: &str = "csi";
 /// Input channels: amplitude and phase.
 pub const CHANNELS: usize = 2;
 /// Packets in one input window.
@@ -30,21 +30,21 @@ pub const FEATURES: usize = 90;
 /// COCO keypoints per person slot.
 pub const KEYPOINTS: usize = 17;
 /// Values of a box: `[u_min, v_min, u_max, v_max]`.
-pub const BOX: usize = 4;
+pub(crate) const BOX: usize = 4;
 /// The classes of the `activity` output, in order (the one list lives with the detections).
 pub use crate::track::ACTIVITIES as ACTIVITY_NAMES;
 /// The outputs every model has.
-pub const OUTPUTS: [&str; 4] = ["presence", "keypoints", "boxes", "activity"];
+pub(crate) const OUTPUTS: [&str; 4] = ["presence", "keypoints", "boxes", "activity"];
 /// The optional dense-pose outputs (a model has both or neither).
-pub const DENSE_OUTPUTS: [&str; 2] = ["dense_part", "dense_uv"];
+pub(crate) const DENSE_OUTPUTS: [&str; 2] = ["dense_part", "dense_uv"];
 /// Background plus the 24 DensePose parts.
-pub const DENSE_PARTS: usize = 25;
+pub(crate) const DENSE_PARTS: usize = 25;
 /// Cells on a side of a slot's dense-pose patch.
-pub const PATCH: usize = 8;
+pub(crate) const PATCH: usize = 8;
 /// Cells on a side of the room raster the patches are cut from.
-pub const GRID: usize = 32;
+pub(crate) const GRID: usize = 32;
 /// Metadata key holding the model version string.
-pub const VERSION_KEY: &str = "wifi_densepose.version";
+pub(crate) const VERSION_KEY: &str = "wifi_densepose.version";
 
 /// A dimension of an expected shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

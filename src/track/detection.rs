@@ -18,19 +18,19 @@ pub const N_ACTIVITIES: usize = ACTIVITIES.len();
 /// Indices into [`ACTIVITIES`].
 pub mod class {
     /// `"standing"`.
-    pub const STANDING: usize = 0;
+    pub(crate) const STANDING: usize = 0;
     /// `"walking"`.
-    pub const WALKING: usize = 1;
+    pub(crate) const WALKING: usize = 1;
     /// `"sitting"`.
-    pub const SITTING: usize = 2;
+    pub(crate) const SITTING: usize = 2;
     /// `"lying"`.
-    pub const LYING: usize = 3;
+    pub(crate) const LYING: usize = 3;
     /// `"falling"`.
-    pub const FALLING: usize = 4;
+    pub(crate) const FALLING: usize = 4;
 }
 
 /// Keypoints with confidence below this are treated as not seen.
-pub const MIN_KEYPOINT_CONF: f64 = 0.3;
+pub(crate) const MIN_KEYPOINT_CONF: f64 = 0.3;
 
 /// One detected person in one frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,7 @@ pub struct DensePatch {
 impl Detection {
     /// Finite numbers, scores in `[0, 1]`, a box with `min <= max`. Invalid detections
     /// are ignored by the tracker (never a panic).
-    pub fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         let unit = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
         unit(self.score)
             && self.activity.iter().all(|&a| unit(a))
@@ -92,7 +92,7 @@ impl Detection {
 
     /// Where the person is on the floor, metres: the mid-hip when a hip is seen, else
     /// the mean of the seen keypoints, else the box centre.
-    pub fn position_m(&self, room: [f64; 2]) -> [f64; 2] {
+    pub(crate) fn position_m(&self, room: [f64; 2]) -> [f64; 2] {
         if let Some(p) = self.mean_m(&[11, 12], room) {
             return p;
         }
@@ -119,7 +119,7 @@ impl Detection {
 }
 
 /// Index of the largest value (the first on ties; 0 for an empty slice).
-pub fn argmax(x: &[f64]) -> usize {
+pub(crate) fn argmax(x: &[f64]) -> usize {
     let mut best = 0;
     for (i, v) in x.iter().enumerate() {
         if *v > x[best] {

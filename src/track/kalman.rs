@@ -43,22 +43,22 @@ impl Kalman {
     }
 
     /// Estimated velocity, metres per second.
-    pub fn velocity(&self) -> [f64; 2] {
+    pub(crate) fn velocity(&self) -> [f64; 2] {
         [self.x[2], self.x[3]]
     }
 
     /// Estimated speed, metres per second.
-    pub fn speed(&self) -> f64 {
+    pub(crate) fn speed(&self) -> f64 {
         self.x[2].hypot(self.x[3])
     }
 
     /// Where the filter expects the person `dt` seconds ahead (no state change).
-    pub fn position_in(&self, dt: f64) -> [f64; 2] {
+    pub(crate) fn position_in(&self, dt: f64) -> [f64; 2] {
         [self.x[0] + self.x[2] * dt, self.x[1] + self.x[3] * dt]
     }
 
     /// Position standard deviation (mean of the two axes), metres.
-    pub fn position_std(&self) -> f64 {
+    pub(crate) fn position_std(&self) -> f64 {
         (0.5 * (self.p[0][0] + self.p[1][1])).max(0.0).sqrt()
     }
 
@@ -95,7 +95,7 @@ impl Kalman {
     }
 
     /// Innovation `z - Hx` and its covariance `S = H P H^T + r I`.
-    pub fn innovation(&self, z: [f64; 2], r: f64) -> ([f64; 2], [[f64; 2]; 2]) {
+    pub(crate) fn innovation(&self, z: [f64; 2], r: f64) -> ([f64; 2], [[f64; 2]; 2]) {
         let y = [z[0] - self.x[0], z[1] - self.x[1]];
         let s = [
             [self.p[0][0] + r, self.p[0][1]],
@@ -106,7 +106,7 @@ impl Kalman {
 
     /// Squared Mahalanobis distance of a measurement (chi-square with 2 degrees of
     /// freedom under the model); infinite when the covariance is degenerate.
-    pub fn mahalanobis2(&self, z: [f64; 2], r: f64) -> f64 {
+    pub(crate) fn mahalanobis2(&self, z: [f64; 2], r: f64) -> f64 {
         let (y, s) = self.innovation(z, r);
         let det = s[0][0] * s[1][1] - s[0][1] * s[1][0];
         if !(det.is_finite() && det > 1e-18) {

@@ -122,7 +122,7 @@ impl Lifecycle {
     }
 
     /// The track was seen at `t`.
-    pub fn hit(&mut self, t: f64, cfg: &LifecycleConfig) -> Option<Transition> {
+    pub(crate) fn hit(&mut self, t: f64, cfg: &LifecycleConfig) -> Option<Transition> {
         self.hits = self.hits.saturating_add(1);
         self.last_hit = t;
         match self.state {

@@ -117,7 +117,7 @@ pub struct Track {
 
 impl Track {
     /// The lifecycle state.
-    pub fn state(&self) -> TrackState {
+    pub(crate) fn state(&self) -> TrackState {
         self.life.state
     }
     /// Estimated position, metres.
@@ -125,19 +125,19 @@ impl Track {
         self.kf.position()
     }
     /// Estimated velocity, metres per second.
-    pub fn velocity(&self) -> [f64; 2] {
+    pub(crate) fn velocity(&self) -> [f64; 2] {
         self.kf.velocity()
     }
     /// Estimated speed, metres per second.
-    pub fn speed(&self) -> f64 {
+    pub(crate) fn speed(&self) -> f64 {
         self.kf.speed()
     }
     /// Frame time of the first detection, seconds.
-    pub fn first_seen(&self) -> f64 {
+    pub(crate) fn first_seen(&self) -> f64 {
         self.life.first_hit
     }
     /// Share of recent frames with a detection.
-    pub fn hit_ratio(&self) -> f64 {
+    pub(crate) fn hit_ratio(&self) -> f64 {
         if self.recent.is_empty() {
             return 0.0;
         }
@@ -154,11 +154,11 @@ impl Track {
         matches!(self.life.state, TrackState::Confirmed | TrackState::Lost)
     }
     /// Head-to-feet extent of this frame's detection, metres.
-    pub fn extension(&self, room: [f64; 2]) -> Option<f64> {
+    pub(crate) fn extension(&self, room: [f64; 2]) -> Option<f64> {
         self.detection.as_ref().and_then(|d| d.extension_m(room))
     }
     /// Activity class scores of this frame's detection, in [`crate::track::ACTIVITIES`] order.
-    pub fn activity_scores(&self) -> Option<[f64; N_ACTIVITIES]> {
+    pub(crate) fn activity_scores(&self) -> Option<[f64; N_ACTIVITIES]> {
         self.detection.as_ref().map(|d| d.activity)
     }
 }
@@ -245,7 +245,7 @@ impl Tracker {
     }
 
     /// The tracks counted as people (see [`Track::is_active`]).
-    pub fn active(&self) -> impl Iterator<Item = &Track> {
+    pub(crate) fn active(&self) -> impl Iterator<Item = &Track> {
         self.tracks.iter().filter(|t| t.is_active())
     }
 
