@@ -50,8 +50,10 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+
+from portable import write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -386,7 +388,7 @@ def main() -> None:
                    cwd=ROOT, check=True)
     ns = [int(x) for x in a.clients.split(",")]
     modes = a.modes.split(",")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     load0 = os.getloadavg()
     print(f"load average before: {load0[0]:.2f}", flush=True)
     fixed, log, best = [], [], {}
@@ -437,8 +439,7 @@ def main() -> None:
         },
         "search_trials": log,
     }
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(a.out, result)
     print()
     print(table(fixed, best))
     if ratios:

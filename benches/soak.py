@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -39,6 +40,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from portable import write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benches" / "results" / "soak.json"
@@ -231,7 +234,7 @@ class Checked:
             while time.monotonic() < until and not stop.is_set():
                 try:
                     self.take(await asyncio.wait_for(ws.recv(), 0.5))
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     pass
             if stop.is_set():
                 self.ws = ws  # kept for the final drain
@@ -254,14 +257,14 @@ class Checked:
         while not done() and time.monotonic() < deadline:
             try:
                 self.take(await asyncio.wait_for(ws.recv(), 0.5))
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 pass
         await ws.close()
 
     def check(self, published: dict) -> dict:
         lost = dup = disorder = 0
         originals = [o for _, _, o in self.alerts]
-        disorder += sum(1 for a, b in zip(originals, originals[1:]) if b <= a)
+        disorder += sum(1 for a, b in itertools.pairwise(originals) if b <= a)
         for room in self.rooms:
             ns = [n for r, n, _ in self.alerts if r == room]
             if not ns:
@@ -271,7 +274,7 @@ class Checked:
             expected = list(range(first, published[room]))
             dup += len(ns) - len(set(ns))
             lost += len(set(expected) - set(ns))
-            disorder += sum(1 for a, b in zip(ns, ns[1:]) if b <= a)
+            disorder += sum(1 for a, b in itertools.pairwise(ns) if b <= a)
         return {"alerts": len(self.alerts), "lost": lost, "duplicated": dup,
                 "out_of_order": disorder, "resumes": self.resumes,
                 "alerts_lost_told": self.lost_told,
@@ -404,8 +407,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(a.json, result)
     al, rss, fds = result["alerts"], result["rss_mb"], result["fds"]
     print(f"{a.minutes:g} min, {a.envs}+1 rooms, {a.clients} checked clients, "
           f"{result['published_total']} numbered alerts published, "

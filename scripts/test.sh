@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, lints, Rust tests, Python tests.
+# Runs every check CI runs: formatting, lints, type and stub checks, Rust tests, Python
+# tests. It first runs scripts/setup.sh (a .venv with the Python test dependencies from
+# PyPI and the package built into it); it installs nothing outside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-bash scripts/setup.sh
-# Debian packages the tests drive: a headless Chromium (browser tests), redis-server (the
-# broker several nodes share) and nginx (the WebSocket reverse proxy in front of them). The
-# tests start their own instances on free loopback ports; none is left running.
+# The tests drive a headless Chromium, redis-server and nginx (each started by the tests on
+# free loopback ports). This script installs nothing system-wide: scripts/ci-deps.sh does,
+# and CI (.ci/run) runs it first. Checked before the build, so a missing one is said at once.
 has() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
 missing=""
 has chromium || has chromium-browser || missing="$missing chromium"
 has redis-server || missing="$missing redis-server"
 has nginx || missing="$missing nginx"
 if [ -n "$missing" ]; then
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  # The packages' own services are not needed (and may not start in a container).
-  for svc in redis-server nginx; do
-    $SUDO service "$svc" stop >/dev/null 2>&1 || true
-  done
+  echo "error: the tests need$missing (Debian packages). Install them with" >&2
+  echo "  bash scripts/ci-deps.sh      # apt-get install, with sudo when not root" >&2
+  echo "or with your system's package manager, then run scripts/test.sh again." >&2
+  exit 1
 fi
+bash scripts/setup.sh
 bash scripts/check-layers.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --features python -- -D warnings
+# The API docs build without a warning (broken links, and missing docs where the lint is on).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features python --quiet
 .venv/bin/ruff check python tests benches
 .venv/bin/mypy python/wifi_densepose --ignore-missing-imports
+# The hand-kept stubs (python/wifi_densepose/_native/*.pyi) against the built module.
+.venv/bin/python -m mypy.stubtest wifi_densepose
 cargo test
 .venv/bin/python -m pytest -q tests

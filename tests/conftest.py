@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -34,7 +34,7 @@ async def send(ws: Any, message_type: str, data: dict | None = None) -> None:
         json.dumps(
             {
                 "type": message_type,
-                "timestamp": datetime.now(timezone.utc).isoformat(),
+                "timestamp": datetime.now(UTC).isoformat(),
                 "data": data if data is not None else {},
             }
         )

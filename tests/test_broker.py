@@ -94,7 +94,7 @@ async def drain(ws: Any, seconds: float) -> list[dict]:
     while (left := deadline - time.monotonic()) > 0:
         try:
             msg = await wait_for(ws, lambda m: True, left)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             break
         out.append(msg)
     return out

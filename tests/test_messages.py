@@ -28,8 +28,8 @@ def test_messages_from_a_real_server():
     assert pose.environment_id == "room_001"
     assert pose.sequence is not None and alert.sequence == pose.sequence + 1
     assert pose.subscription_id and pose.subscription_id != alert.subscription_id
-    assert pose.time is not None and pose.time.tzinfo == dt.timezone.utc
-    assert abs((dt.datetime.now(dt.timezone.utc) - pose.time).total_seconds()) < 60
+    assert pose.time is not None and pose.time.tzinfo == dt.UTC
+    assert abs((dt.datetime.now(dt.UTC) - pose.time).total_seconds()) < 60
     assert alert.activity_event()["event_type"] == "fall_detected"
     with pytest.raises(TypeError, match="activity_event message, not pose_data"):
         alert.pose_data()

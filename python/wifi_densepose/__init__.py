@@ -11,46 +11,87 @@ The engine is Rust (``wifi_densepose._native``); this package is its Python face
 
     rec = wdp.read_csi("walk.dat")   # Intel 5300, Atheros, Nexmon, ESP32, PicoScenes
     messages = wdp.analyze(rec)      # the live pipeline over a recording, as fast as it goes
+
+Every exception the package raises is a :class:`WiFiDensePoseError` (and still the
+built-in it always was: ``ValueError``, ``OSError``...); ``wifi_densepose.errors`` lists
+them.
 """
 
-from . import dsp, sensing, sim
-from ._native import CsiFormatError, CsiFrame, Recording, __version__, decode_udp_frame, read_csi
+from . import dsp, errors, sensing, sim
+from ._native import (
+    ACTIVITIES,
+    EVENT_TYPES,
+    CsiFrame,
+    Recording,
+    __version__,
+    decode_udp_frame,
+    read_csi,
+)
 from .analyze import analyze
-from .client import (
-    Client,
+from .client import Client, SyncClient
+from .errors import (
+    ArgumentTypeError,
+    ConfigError,
     ConnectionLost,
+    CsiFormatError,
+    CsiReadError,
+    DspError,
+    InferenceError,
+    InvalidArgumentError,
+    ModelLoadError,
+    OutOfBoundsError,
+    PathNotFoundError,
     PermissionDenied,
     ProtocolError,
     RateLimited,
     ResumeFailed,
+    ServerError,
+    SimulationError,
     SubscriptionError,
-    SyncClient,
+    UsageError,
+    WaitTimeoutError,
+    WiFiDensePoseError,
 )
 from .messages import Message
-from .model import Model, ModelLoadError
-from .server import EVENT_TYPES, Server
+from .model import Model
+from .server import Server
 
 __all__ = [
+    "ACTIVITIES",
     "EVENT_TYPES",
+    "ArgumentTypeError",
     "Client",
+    "ConfigError",
     "ConnectionLost",
     "CsiFormatError",
     "CsiFrame",
+    "CsiReadError",
+    "DspError",
+    "InferenceError",
+    "InvalidArgumentError",
     "Message",
     "Model",
     "ModelLoadError",
+    "OutOfBoundsError",
+    "PathNotFoundError",
     "PermissionDenied",
     "ProtocolError",
     "RateLimited",
     "Recording",
     "ResumeFailed",
     "Server",
+    "ServerError",
+    "SimulationError",
     "SubscriptionError",
     "SyncClient",
+    "UsageError",
+    "WaitTimeoutError",
+    "WiFiDensePoseError",
     "__version__",
     "analyze",
     "decode_udp_frame",
     "dsp",
+    "errors",
     "read_csi",
     "sensing",
     "sim",

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from .errors import ArgumentTypeError, InvalidArgumentError
 from .model import Model
 from .server import _resolve_model
 
@@ -52,24 +53,24 @@ def _room(room: tuple[float, float] | None) -> tuple[float, float] | None:
     try:
         width, depth = (float(x) for x in room)
     except (TypeError, ValueError):
-        raise ValueError(f"room must be (width, depth) in metres, not {room!r}") from None
+        raise InvalidArgumentError(f"room must be (width, depth) in metres, not {room!r}") from None
     if not (np.isfinite(width) and np.isfinite(depth) and width > 0 and depth > 0):
-        raise ValueError(f"room must be two positive numbers of metres, not {room!r}")
+        raise InvalidArgumentError(f"room must be two positive numbers of metres, not {room!r}")
     return width, depth
 
 
 def _csi_array(csi: Any) -> np.ndarray:
     a = np.asarray(csi)
     if not np.iscomplexobj(a):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"csi must be a complex array (n, n_tx, n_rx, n_sub), not dtype {a.dtype}"
         )
     if a.ndim != 4:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"csi must have 4 dimensions (n, n_tx, n_rx, n_sub), got shape {a.shape}"
         )
     if 0 in a.shape:
-        raise ValueError(f"csi has an empty axis: shape {a.shape}")
+        raise InvalidArgumentError(f"csi has an empty axis: shape {a.shape}")
     return np.ascontiguousarray(a, dtype=np.complex64)
 
 
@@ -78,9 +79,9 @@ def _timestamps(timestamps: Any, n: int) -> np.ndarray:
         return np.arange(n, dtype=np.float64) / DEFAULT_RATE_HZ
     ts = np.ascontiguousarray(timestamps, dtype=np.float64)
     if ts.ndim != 1 or len(ts) != n:
-        raise ValueError(f"{ts.size} timestamps for {n} frames: give one per frame")
+        raise InvalidArgumentError(f"{ts.size} timestamps for {n} frames: give one per frame")
     if not np.all(np.isfinite(ts)):
-        raise ValueError("timestamps must be finite seconds")
+        raise InvalidArgumentError("timestamps must be finite seconds")
     return ts
 
 
@@ -131,20 +132,20 @@ def analyze(
     room = _room(room)
     callback: Progress | None = _stderr_progress if progress is True else (progress or None)
     if callback is not None and not callable(callback):
-        raise TypeError("progress must be a callable(done, total), True or None")
+        raise ArgumentTypeError("progress must be a callable(done, total), True or None")
     common: dict[str, Any] = {"model": native_model, "device": device, "progress": callback}
 
     if isinstance(source, (str, os.PathLike)):
         source = _native.read_csi(os.fspath(source))
     if isinstance(source, _native.Recording):
         if timestamps is not None:
-            raise TypeError("a recording carries its own timestamps; do not pass timestamps")
+            raise ArgumentTypeError("a recording carries its own timestamps; do not pass timestamps")
         if len(source) == 0:
-            raise ValueError(f"{source.path}: the recording holds no frames")
+            raise InvalidArgumentError(f"{source.path}: the recording holds no frames")
         return _native.analyze_recording(source, room=room, **common)
     if isinstance(source, Mapping) and _is_sim_result(source):
         if timestamps is not None:
-            raise TypeError("a simulated run carries its own timestamps; do not pass timestamps")
+            raise ArgumentTypeError("a simulated run carries its own timestamps; do not pass timestamps")
         csi = _csi_array(source["csi"])
         ts = _timestamps(source["timestamps"], len(csi))
         if room is None and "room_size" in source:
@@ -164,7 +165,7 @@ def analyze(
             **common,
         )
     if isinstance(source, Mapping):
-        raise TypeError(
+        raise ArgumentTypeError(
             "a dict source must be a wifi_densepose.sim.generate result (with 'csi' and "
             f"'timestamps'); this one has keys {sorted(source)[:8]}"
         )
@@ -172,7 +173,7 @@ def analyze(
         csi = _csi_array(source)
         ts = _timestamps(timestamps, len(csi))
         return _native.analyze_array(csi, ts, room=room, **common)
-    raise TypeError(
+    raise ArgumentTypeError(
         "source must be a recording path, a Recording, a CSI array (n, n_tx, n_rx, n_sub) "
         f"or a sim.generate result, not {type(source).__name__}"
     )

@@ -14,15 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import config
+from .errors import UsageError
 from .server import Server
 
 #: serve flags that describe environments and sources: with --config the file does that.
 _SOURCE_FLAGS: dict[str, Any] = {"environment": [], "replay": None, "udp": None, "node": [], "oracle": False,
                  "simulate": "walk", "seed": 0, "speed": 1.0}
-
-
-class UsageError(ValueError):
-    """A command line that cannot be run as given (exit code 2)."""
 
 
 def _serve_config(args: argparse.Namespace) -> config.ServeConfig:

@@ -20,17 +20,24 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any, Self
 from urllib.parse import urlencode
 
 import websockets
 from websockets.typing import Subprotocol
 
+from .errors import (
+    ArgumentTypeError,
+    ConnectionLost,
+    PermissionDenied,
+    ProtocolError,
+    RateLimited,
+    ResumeFailed,
+    SubscriptionError,
+    WaitTimeoutError,
+)
 from .messages import Message
-
-if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
-    from typing_extensions import Self
 
 SUBPROTOCOL = "wifi-densepose-v1"
 _FILTER_KEYS = (
@@ -43,40 +50,6 @@ _FILTER_KEYS = (
     "event_types",
 )
 _THROTTLE_KEYS = ("max_fps", "buffer_size", "compression")
-
-
-class ProtocolError(Exception):
-    """An ``error`` message from the server."""
-
-    def __init__(self, code: str, message: str, details: dict | None = None) -> None:
-        super().__init__(f"{code}: {message} {json.dumps(details or {})}")
-        self.code = code
-        self.message = message
-        self.details = details or {}
-
-
-class SubscriptionError(ProtocolError):
-    """SUBSCRIPTION_ERROR: ``details['field']`` names what was wrong."""
-
-
-class RateLimited(ProtocolError):
-    """RATE_LIMIT_EXCEEDED: retry after ``retry_after`` seconds."""
-
-    @property
-    def retry_after(self) -> float:
-        return float(self.details.get("retry_after", 1))
-
-
-class PermissionDenied(ProtocolError):
-    """PERMISSION_DENIED: the token does not grant what was asked."""
-
-
-class ResumeFailed(ProtocolError):
-    """RESUME_FAILED: the session could not be resumed."""
-
-
-class ConnectionLost(ProtocolError):
-    """The connection ended and was not (or could not be) re-established."""
 
 
 #: Close codes after which reconnecting (and resuming) can help: the server went away
@@ -110,7 +83,7 @@ def _stream_order(event_id: str) -> tuple[int, int]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Client:
@@ -214,7 +187,7 @@ class Client:
                     json.dumps({"type": "disconnect", "timestamp": _now(), "data": {}})
                 )
                 await asyncio.wait_for(self._ws.close(), 2)
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 pass  # closing a socket that is already broken: nothing left to tell
         if self._reader:
             self._reader.cancel()
@@ -237,6 +210,10 @@ class Client:
             try:
                 await self._send(message_type, data)
                 return await asyncio.wait_for(fut, self.request_timeout_s)
+            except TimeoutError:
+                raise WaitTimeoutError(
+                    f"no answer to {message_type} within {self.request_timeout_s}s"
+                ) from None
             finally:
                 self._pending = None
 
@@ -254,7 +231,7 @@ class Client:
         throttle = {k: v for k, v in options.items() if k in _THROTTLE_KEYS and v is not None}
         unknown = set(options) - set(_FILTER_KEYS) - set(_THROTTLE_KEYS)
         if unknown:
-            raise TypeError(f"unknown subscription option(s): {', '.join(sorted(unknown))}")
+            raise ArgumentTypeError(f"unknown subscription option(s): {', '.join(sorted(unknown))}")
         if filters:
             spec["filters"] = filters
         if throttle:
@@ -348,7 +325,7 @@ class Client:
                 await self._open(resume=True)
                 self.reconnects += 1
                 return
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 delay = min(delay * 2, self.max_backoff_s)
         self._events.put_nowait(None)
 
@@ -363,7 +340,10 @@ class Client:
 
     async def recv(self, timeout: float | None = None) -> dict:
         """The next event message (pose_data, activity_event, disconnect, error...)."""
-        msg = await asyncio.wait_for(self._events.get(), timeout)
+        try:
+            msg = await asyncio.wait_for(self._events.get(), timeout)
+        except TimeoutError:
+            raise WaitTimeoutError(f"no event within {timeout}s") from None
         if msg is None:
             self._events.put_nowait(None)
             raise ConnectionLost("CONNECTION_ERROR", "connection closed", {})

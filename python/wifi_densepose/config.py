@@ -52,8 +52,11 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import ConfigError
 
 SOURCES = ("simulate", "replay", "udp", "none")
 _ENV_KEYS = {
@@ -63,10 +66,6 @@ _ENV_KEYS = {
     "none": {"id", "device", "source", "room"},
 }
 _MODEL_KEYS = {"path", "rate_hz", "threads", "device"}
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message names the key."""
 
 
 @dataclass
@@ -119,10 +118,6 @@ def _type(where: str, value: Any, kind: type | tuple, name: str) -> Any:
 
 def load(path: str | os.PathLike) -> ServeConfig:
     """Reads and validates a serve configuration file."""
-    try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as e:  # Python < 3.11
-        raise ConfigError("reading TOML needs Python 3.11+") from e
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:

@@ -1,8 +1,9 @@
 """Signal conditioning of WiFi CSI: numpy in, numpy out, computed in Rust.
 
 Every function takes numpy arrays of any memory layout (C, Fortran, strided views) with
-dtype ``float32`` or ``complex64`` as documented, raises ``TypeError`` naming the dtype
-otherwise, raises ``ValueError`` for bad shapes, parameters, NaN or infinities, and
+dtype ``float32`` or ``complex64`` as documented, raises ``ArgumentTypeError`` (a
+``TypeError``) naming the dtype otherwise, raises :class:`DspError` (a ``ValueError``)
+for bad shapes, parameters, NaN or infinities, and
 releases the GIL while it computes. Time is axis 0 of batch arrays and subcarriers the
 last axis; a frame is ``(n_tx, n_rx, n_sub)``. Formulas: ``docs/dsp.md``.
 """
@@ -15,10 +16,12 @@ from itertools import combinations
 import numpy as np
 
 from ._native import dsp as _native
+from .errors import ArgumentTypeError, DspError
 
 __all__ = [
     "INTEL5300_SUBCARRIERS",
     "Conditioner",
+    "DspError",
     "antenna_pairs",
     "butter_filter",
     "butter_sos",
@@ -78,10 +81,10 @@ _NAMES = {_F32: "float32", _C64: "complex64"}
 
 def _array(x, func: str, name: str, allowed: tuple[np.dtype, ...]) -> np.ndarray:
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{func}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+        raise ArgumentTypeError(f"{func}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in allowed:
         want = " or ".join(_NAMES[d] for d in allowed)
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{func}: {name} must have dtype {want}, got {x.dtype} "
             f"(convert with {name}.astype(np.{_NAMES[allowed[0]]}))"
         )

@@ -29,6 +29,7 @@ import sys
 
 import numpy as np
 
+from .errors import InvalidArgumentError
 from .model import Model
 from .simdata import GRID, PATCH, build, patch_origin
 
@@ -242,7 +243,7 @@ def run(a: argparse.Namespace) -> int:
 
         return sensing_eval.run(a)
     if a.clips < 1 or a.duration <= 0:
-        raise ValueError("--clips must be at least 1 and --duration above 0")
+        raise InvalidArgumentError("--clips must be at least 1 and --duration above 0")
     model = Model.load(a.model) if a.model else Model.default()
 
     def progress(done: int, total: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dsp
+from .errors import InvalidArgumentError
 
 WINDOW = 32
 N_SUB = 30
@@ -25,7 +26,9 @@ def condition_recording(csi: np.ndarray, rssi=None) -> np.ndarray:
     csi = np.ascontiguousarray(csi, dtype=np.complex64)
     n = csi.shape[0]
     if csi.shape[2] != N_LINKS:
-        raise ValueError(f"the model expects {N_LINKS} receive antennas, got {csi.shape[2]}")
+        raise InvalidArgumentError(
+            f"the model expects {N_LINKS} receive antennas, got {csi.shape[2]}"
+        )
     csi = np.ascontiguousarray(csi[:, :1])  # the first transmit chain only
     amp, ph, _ = dsp.condition(csi, None, n_subcarriers=N_SUB, motion_window=0)
     feats = np.stack([amp.reshape(n, -1), ph.reshape(n, -1)], axis=1)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
+from .errors import ArgumentTypeError
+
 __all__ = [
     "ActivityEvent",
     "BoundingBox",
@@ -150,7 +152,7 @@ class Message:
         kind = envelope.get("type")
         data = envelope.get("data", {})
         if not isinstance(kind, str) or not isinstance(data, dict):
-            raise TypeError(f"not a message envelope: {str(envelope)[:200]}")
+            raise ArgumentTypeError(f"not a message envelope: {str(envelope)[:200]}")
         meta = envelope.get("metadata") or {}
         return cls(kind, data, str(envelope.get("timestamp", "")), dict(meta))
 
@@ -179,11 +181,11 @@ class Message:
         """The envelope's timestamp as an aware UTC datetime (None when absent)."""
         if not self.timestamp:
             return None
-        return datetime.fromisoformat(self.timestamp.replace("Z", "+00:00"))
+        return datetime.fromisoformat(self.timestamp)
 
     def _as(self, kind: str) -> dict[str, Any]:
         if self.type != kind:
-            raise TypeError(f"this is a {self.type} message, not {kind}")
+            raise ArgumentTypeError(f"this is a {self.type} message, not {kind}")
         return self.data
 
     def pose_data(self) -> PoseData:

@@ -30,7 +30,8 @@ import numpy as np
 from . import _native
 
 ModelLoadError = _native.ModelLoadError
-ACTIVITIES = ("standing", "walking", "sitting", "lying", "falling")
+#: The activity classes of the ``activity`` output, in order (defined once, in the engine).
+ACTIVITIES: tuple[str, ...] = _native.ACTIVITIES
 DENSE_PARTS = 25  # background + the 24 DensePose parts
 PATCH = 8  # cells on a side of a slot's dense-pose patch
 MIN_ORT = (1, 31)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from .errors import InvalidArgumentError
 
 __all__ = ["sense"]
 
@@ -38,10 +39,10 @@ def sense(
     ``calibration_refused`` with the reason); ``calibration`` applies a saved one."""
     array = np.ascontiguousarray(csi, dtype=np.complex64)
     if array.ndim != 4:
-        raise ValueError(f"csi must be (n, n_tx, n_rx, n_sub), got shape {array.shape}")
+        raise InvalidArgumentError(f"csi must be (n, n_tx, n_rx, n_sub), got shape {array.shape}")
     ts = np.ascontiguousarray(timestamps, dtype=np.float64)
     if ts.ndim != 1 or len(ts) != len(array):
-        raise ValueError(f"timestamps must be 1-D with {len(array)} values, got shape {ts.shape}")
+        raise InvalidArgumentError(f"timestamps must be 1-D with {len(array)} values, got shape {ts.shape}")
     text = None if calibration is None else json.dumps(dict(calibration))
     out: dict[str, Any] = _native.sense(array, ts, calibrate_s, text)
     if "calibration" in out:

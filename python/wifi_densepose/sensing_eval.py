@@ -27,11 +27,13 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import sensing, sim
+from .errors import InvalidArgumentError
 
 DEVICES = ("intel5300", "esp32", "nexmon")
 SEED_BASE = 700_000
@@ -261,7 +263,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def run(a: argparse.Namespace) -> int:
     devices = tuple(d.strip() for d in a.devices.split(",") if d.strip())
     if a.clips < 1 or a.duration < 8:
-        raise ValueError("--clips must be at least 1 and --duration at least 8 s")
+        raise InvalidArgumentError("--clips must be at least 1 and --duration at least 8 s")
     started = time.time()
 
     def progress(done: int, total: int) -> None:

@@ -10,33 +10,27 @@ import json
 import logging
 import os
 import threading
+import tomllib
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Self
 
 from . import _native
+from .errors import (
+    ArgumentTypeError,
+    ConfigError,
+    InvalidArgumentError,
+    PathNotFoundError,
+    ServerError,
+)
 from .model import Model
-
-if TYPE_CHECKING:  # typing_extensions is needed by type checkers only
-    from typing_extensions import Self
 
 log = logging.getLogger("wifi_densepose.server")
 
-#: Every event type the server publishes. ``analytics_update`` is accepted as an alias of
-#: ``analytics_stream`` (see docs/protocol.md).
-EVENT_TYPES = (
-    "pose_data",
-    "pose_data_trajectory",
-    "tracking_update",
-    "system_event",
-    "hardware_event",
-    "activity_event",
-    "occupancy_update",
-    "performance_update",
-    "config_update",
-    "analytics_stream",
-)
+#: Every event type the server publishes (defined once, in the engine). ``analytics_update``
+#: is accepted as an alias of ``analytics_stream`` (see docs/protocol.md).
+EVENT_TYPES: tuple[str, ...] = _native.EVENT_TYPES
 
 Callback = Callable[[dict], Any]
 
@@ -45,7 +39,7 @@ def _event_type(name: str) -> str:
     if name == "analytics_update":
         return "analytics_stream"
     if name not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {name!r} (one of: {', '.join(EVENT_TYPES)})")
+        raise InvalidArgumentError(f"unknown event type {name!r} (one of: {', '.join(EVENT_TYPES)})")
     return name
 
 
@@ -54,21 +48,30 @@ def _load_config(config: None | Mapping[str, Any] | str | os.PathLike) -> str | 
         return None
     if isinstance(config, (str, os.PathLike)):
         try:
-            import tomllib  # type: ignore[import-not-found]
-        except ModuleNotFoundError as e:  # Python < 3.11
-            raise RuntimeError("reading a TOML config needs Python 3.11+; pass a dict") from e
-        with open(config, "rb") as f:
-            doc = tomllib.load(f)
+            with open(config, "rb") as f:
+                doc = tomllib.load(f)
+        except FileNotFoundError as e:
+            raise PathNotFoundError(f"config: no such file {os.fspath(config)!r}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{os.fspath(config)}: not valid TOML: {e}") from e
         config = doc.get("server", doc)
     if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a dict or a TOML path, not {type(config).__name__}")
+        raise ArgumentTypeError(f"config must be a dict or a TOML path, not {type(config).__name__}")
     return json.dumps(dict(config))
 
 
-@functools.lru_cache(maxsize=1)
+_DEFAULT_MODEL: list[Model] = []
+_DEFAULT_MODEL_LOCK = threading.Lock()
+
+
 def _default_model() -> Model:
     # Loaded once per process and shared by every server (the engine serializes calls).
-    return Model.default()
+    # A list and a lock rather than functools.lru_cache, whose wrapper has no signature a
+    # stub checker can compare.
+    with _DEFAULT_MODEL_LOCK:
+        if not _DEFAULT_MODEL:
+            _DEFAULT_MODEL.append(Model.default())
+        return _DEFAULT_MODEL[0]
 
 
 def _resolve_model(model: Model | str | os.PathLike | None) -> Model | None:
@@ -78,7 +81,7 @@ def _resolve_model(model: Model | str | os.PathLike | None) -> Model | None:
         return _default_model()
     if isinstance(model, (str, os.PathLike)):
         return Model.load(model)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"model must be 'default', a path, a wifi_densepose.Model or None, not {type(model).__name__}"
     )
 
@@ -330,7 +333,7 @@ class Server:
     ) -> None:
         """Puts an event on the bus exactly as the pipeline would."""
         if not isinstance(data, Mapping):
-            raise TypeError(f"data must be a dict, not {type(data).__name__}")
+            raise ArgumentTypeError(f"data must be a dict, not {type(data).__name__}")
         self._native.publish(_event_type(event_type), json.dumps(dict(data)), environment_id)
 
     def on(
@@ -351,12 +354,12 @@ class Server:
         if callback is None:
             return lambda fn: self.on(name, fn, loop=loop)
         if not callable(callback):
-            raise TypeError("callback must be callable")
+            raise ArgumentTypeError("callback must be callable")
         if inspect.iscoroutinefunction(callback) and loop is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
-                raise RuntimeError(
+                raise ServerError(
                     "an async callback needs an event loop: register it from async code "
                     "or pass loop="
                 ) from None

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import _native
+from .errors import ArgumentTypeError, InvalidArgumentError
 
 SimulationError = _native.SimulationError
 
-ACTIVITIES = ("standing", "walking", "sitting", "lying", "falling")
+#: The activity labels, indexed by the ``activity`` arrays (defined once, in the engine).
+ACTIVITIES: tuple[str, ...] = _native.ACTIVITIES
 
 
 @dataclass
@@ -71,13 +74,14 @@ def devices() -> list[str]:
 
 
 def _load(path: str) -> dict[str, Any]:
-    if path.endswith(".toml"):
-        import tomllib
-
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        if path.endswith(".toml"):
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as e:  # TOMLDecodeError, JSONDecodeError: both ValueErrors, as this is
+        raise SimulationError(f"{path}: {e}") from e
 
 
 def _scenario_arg(scenario: str | dict[str, Any] | Scenario) -> str:
@@ -89,7 +93,7 @@ def _scenario_arg(scenario: str | dict[str, Any] | Scenario) -> str:
         if scenario.endswith((".toml", ".json")) and os.path.exists(scenario):
             return json.dumps(_load(scenario))
         return scenario
-    raise TypeError(f"scenario must be a name, a dict or a Scenario, not {type(scenario).__name__}")
+    raise ArgumentTypeError(f"scenario must be a name, a dict or a Scenario, not {type(scenario).__name__}")
 
 
 def describe(
@@ -204,7 +208,7 @@ def random_placement(
                 if cell % 2 != cells:
                     continue
             return _mount(rng, w, d, h, mount, u, z)
-        raise ValueError("no mount found")  # unreachable for cells in (0, 1)
+        raise InvalidArgumentError("no mount found")  # unreachable for cells in (0, 1)
 
     def link(tx: tuple[list[float], list[float]] | None) -> dict[str, Any]:
         for _ in range(1000):
@@ -212,7 +216,7 @@ def random_placement(
             r = device()
             if np.linalg.norm(np.subtract(t[0], r[0])) >= 1.5:
                 return {"tx_position": t[0], "rx_position": r[0], "tx_axis": t[1], "rx_axis": r[1]}
-        raise ValueError(f"room {room_size} too small for a 1.5 m link")
+        raise InvalidArgumentError(f"room {room_size} too small for a 1.5 m link")
 
     if nodes == 1:
         return link(None)

@@ -16,11 +16,12 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from .errors import WaitTimeoutError
 from .server import Server
 
 #: Limits short enough for tests (heartbeat timeouts in seconds, not minutes).
@@ -58,13 +59,17 @@ async def wait_for(
     timeout: float = 5.0,
     skip_heartbeats: bool = True,
 ) -> dict:
-    """Reads messages from ``ws`` until one satisfies ``predicate``; raises TimeoutError."""
+    """Reads messages from ``ws`` until one satisfies ``predicate``; raises WaitTimeoutError
+    (a TimeoutError)."""
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError(f"no matching message within {timeout}s")
-        msg = decode(await asyncio.wait_for(ws.recv(), left))
+            raise WaitTimeoutError(f"no matching message within {timeout}s")
+        try:
+            msg = decode(await asyncio.wait_for(ws.recv(), left))
+        except TimeoutError:
+            raise WaitTimeoutError(f"no matching message within {timeout}s") from None
         if skip_heartbeats and msg.get("type") == "heartbeat":
             continue
         if predicate(msg):
@@ -73,7 +78,7 @@ async def wait_for(
 
 class collect:
     """Registers a callback that records ``data`` of ``event_type``; :meth:`wait` blocks
-    until ``n`` have arrived (or raises TimeoutError)."""
+    until ``n`` have arrived (or raises WaitTimeoutError, a TimeoutError)."""
 
     def __init__(self, server: Server, event_type: str) -> None:
         self.items: list = []
@@ -88,7 +93,7 @@ class collect:
     def wait(self, n: int = 1, timeout: float = 5.0) -> list:
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.items) >= n, timeout):
-                raise TimeoutError(f"{len(self.items)} of {n} events within {timeout}s")
+                raise WaitTimeoutError(f"{len(self.items)} of {n} events within {timeout}s")
             return list(self.items)
 
 

@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from .errors import InvalidArgumentError
+
 MAGIC = b"WDPC"
 VERSION = 1
 HEADER = struct.Struct("<4sBBHBBHHHIQbbH")
@@ -36,7 +38,7 @@ def encode_frame(
     and clamped to int8."""
     csi = np.asarray(csi)
     if csi.ndim != 3 or 0 in csi.shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"csi must be a non-empty (n_tx, n_rx, n_sub) array, got shape {csi.shape}"
         )
     n_tx, n_rx, n_sub = csi.shape

@@ -6,6 +6,10 @@
 //! Detections come from [`crate::track::synth`] at `fps` frames per second; the truth
 //! from [`Simulator::people_at`] at the same instants (no CSI is computed).
 
+// Every public item of this file is documented; the lint keeps it so until the crate as a
+// whole turns `missing_docs` on (analytics/mod.rs and events.rs are not there yet).
+#![warn(missing_docs)]
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -22,7 +26,7 @@ use crate::track::Detection;
 pub const FALL_DEADLINE_S: f64 = 2.0;
 /// Occupancy is scored from this long after the start of a run, and, when
 /// `transition_grace_s` is used, outside that long after each true change.
-pub const SETTLE_S: f64 = 1.0;
+pub(crate) const SETTLE_S: f64 = 1.0;
 
 /// The naive baseline: per-frame thresholds, no tracking.
 ///
@@ -32,20 +36,25 @@ pub const SETTLE_S: f64 = 1.0;
 /// - identity: each detection takes the id of the nearest previous-frame detection
 ///   within 1 m (greedy, closest pairs first), else a new id.
 #[derive(Debug, Clone, Default)]
-pub struct Naive {
+pub(crate) struct Naive {
     prev: Vec<([f64; 2], u64)>,
     next_id: u64,
     falling_before: bool,
 }
 
-pub struct NaiveFrame {
+/// What the baseline reports for one frame.
+pub(crate) struct NaiveFrame {
+    /// Detections with presence score >= 0.5.
     pub occupancy: usize,
+    /// Whether an alarm rose this frame.
     pub fall_alarm: bool,
+    /// Each kept detection's position (metres) and id.
     pub ids: Vec<([f64; 2], u64)>,
 }
 
 impl Naive {
-    pub fn step(&mut self, dets: &[Detection], room: [f64; 2]) -> NaiveFrame {
+    /// Runs the baseline on one frame's detections.
+    pub(crate) fn step(&mut self, dets: &[Detection], room: [f64; 2]) -> NaiveFrame {
         let kept: Vec<&Detection> = dets
             .iter()
             .filter(|d| d.is_valid() && d.score >= 0.5)
@@ -97,6 +106,7 @@ impl Naive {
 /// Scores of one detector on one or more runs (sums; see the methods for rates).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Score {
+    /// True falls.
     pub falls: usize,
     /// Falls with exactly one alert within [descent start, impact + 2 s].
     pub falls_detected_once: usize,
@@ -104,19 +114,28 @@ pub struct Score {
     pub falls_detected: usize,
     /// Alerts outside every fall's window, or second alerts inside one.
     pub false_alarms: usize,
+    /// Alerts given.
     pub alerts: usize,
     /// Alert latency after impact, seconds, per detected fall.
     pub latencies: Vec<f64>,
+    /// Frames where occupancy was scored.
     pub occupancy_frames: usize,
+    /// Of those, frames with the right count.
     pub occupancy_correct: usize,
+    /// Frames scored outside the grace after each true change.
     pub occupancy_frames_grace: usize,
+    /// Of those, frames with the right count.
     pub occupancy_correct_grace: usize,
+    /// Times a person's reported id changed.
     pub id_switches: usize,
+    /// Person-minutes of truth.
     pub person_minutes: f64,
+    /// Hours of runs.
     pub hours: f64,
 }
 
 impl Score {
+    /// Adds another run's sums to these.
     pub fn add(&mut self, o: &Score) {
         self.falls += o.falls;
         self.falls_detected_once += o.falls_detected_once;
@@ -132,6 +151,7 @@ impl Score {
         self.person_minutes += o.person_minutes;
         self.hours += o.hours;
     }
+    /// Detected falls over true falls.
     pub fn recall(&self) -> f64 {
         ratio(self.falls_detected as f64, self.falls as f64)
     }
@@ -142,21 +162,26 @@ impl Score {
             self.alerts as f64,
         )
     }
+    /// False alarms per hour of runs.
     pub fn false_alarms_per_hour(&self) -> f64 {
         ratio(self.false_alarms as f64, self.hours)
     }
+    /// Frames with the right count over frames scored.
     pub fn occupancy_accuracy(&self) -> f64 {
         ratio(self.occupancy_correct as f64, self.occupancy_frames as f64)
     }
+    /// The same, outside the grace after each true change.
     pub fn occupancy_accuracy_grace(&self) -> f64 {
         ratio(
             self.occupancy_correct_grace as f64,
             self.occupancy_frames_grace as f64,
         )
     }
+    /// Id switches per person-minute.
     pub fn switches_per_person_minute(&self) -> f64 {
         ratio(self.id_switches as f64, self.person_minutes)
     }
+    /// The slowest alert after its impact, seconds (0 with none).
     pub fn max_latency(&self) -> f64 {
         self.latencies.iter().cloned().fold(0.0, f64::max)
     }
@@ -209,7 +234,9 @@ impl Identity {
 /// The result of one run for both detectors.
 #[derive(Debug, Clone, Default)]
 pub struct RunResult {
+    /// Our engine's scores.
     pub ours: Score,
+    /// The naive baseline's scores.
     pub naive: Score,
     /// Our alerts: (time, person_id).
     pub alerts: Vec<(f64, u64)>,
@@ -219,6 +246,7 @@ pub struct RunResult {
     pub occupancy_messages: usize,
     /// True occupancy changes.
     pub occupancy_changes: usize,
+    /// Messages the engine produced (tracks, falls, occupancy).
     pub engine_outputs: usize,
 }
 

@@ -1,7 +1,7 @@
 //! Fall detection: its own decision over a track's history, not a per-frame score.
 //!
 //! The model's frame is the top-down floor view, so the body's height is not seen; its
-//! horizontal head-to-feet extent `e` (metres, [`Detection::extension_m`]) is: about
+//! horizontal head-to-feet extent `e` (metres, [`crate::track::Detection::extension_m`]) is: about
 //! 0.1-0.4 m upright, the body length (1.5 m and more) lying. Per track:
 //!
 //! 1. **Armed** while upright (the median `e` of the last 0.3 s below `upright_m`,
@@ -30,29 +30,48 @@
 //! severity is at least 0.5, else "medium"; `confidence` from the margins of the rules
 //! and the model's `falling` score.
 
+// Every public item of this file is documented; the lint keeps it so until the crate as a
+// whole turns `missing_docs` on (analytics/mod.rs and events.rs are not there yet).
+#![warn(missing_docs)]
+
 use std::collections::{HashMap, VecDeque};
 
 use crate::track::detection::class;
 use crate::track::Track;
 
+/// The thresholds of the fall rules (each named in the module's description; metres,
+/// seconds and metres per second).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FallConfig {
+    /// Upright while the median head-to-feet extent is below this, metres.
     pub upright_m: f64,
     /// A descent counts only this soon after the track was last upright, seconds.
     pub armed_for_s: f64,
+    /// Lying while the extent is above this, metres.
     pub lying_m: f64,
+    /// The span the extent's slope is fitted over, seconds.
     pub slope_window_s: f64,
+    /// A descent this fast (m/s) counts on shape alone.
     pub min_descent_rate: f64,
+    /// A descent this fast (m/s) counts when the model's `falling` score agrees.
     pub assisted_descent_rate: f64,
+    /// The mean `falling` score that counts as agreeing.
     pub min_falling_score: f64,
+    /// The span that mean is taken over, seconds.
     pub falling_window_s: f64,
     /// Another person this close (metres) makes the shape-only rule unusable.
     pub crowd_radius_m: f64,
+    /// The impact must come this soon after the descent starts, seconds.
     pub max_descent_s: f64,
+    /// The slope (m/s) below which the body has stopped: the impact.
     pub impact_rate: f64,
+    /// How long after the impact the person must stay lying, seconds.
     pub confirm_s: f64,
+    /// How long upright again before `fall_recovered`, seconds.
     pub recovery_s: f64,
+    /// The least time between two alerts for one person, seconds.
     pub cooldown_s: f64,
+    /// The descent rate (m/s) that is an impact severity of 1.
     pub severe_rate: f64,
 }
 
@@ -78,26 +97,41 @@ impl Default for FallConfig {
     }
 }
 
+/// Which fall message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FallEventKind {
+    /// `fall_detected`.
     Detected,
+    /// `fall_recovered`.
     Recovered,
 }
 
+/// A detected fall or a recovery from one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FallEvent {
+    /// Which.
     pub kind: FallEventKind,
+    /// Frame time, seconds.
     pub t: f64,
+    /// The track.
     pub track_id: u64,
+    /// The person.
     pub person_id: u64,
+    /// Where, metres.
     pub position: [f64; 2],
+    /// How sure, in `[0, 1]`, from the rules' margins and the model's `falling` score.
     pub confidence: f64,
     /// Descent start to impact, seconds.
     pub fall_duration: f64,
+    /// Peak descent rate over `severe_rate`, in `[0, 1]`.
     pub impact_severity: f64,
+    /// Whether this event is the recovery.
     pub recovery_detected: bool,
+    /// `"high"` (impact severity at least 0.5) or `"medium"`.
     pub severity: &'static str,
+    /// When the descent started, seconds.
     pub descent_start: f64,
+    /// When the body stopped, seconds.
     pub impact: f64,
     /// For `Recovered`: seconds from impact to upright again.
     pub time_on_floor: Option<f64>,
@@ -135,8 +169,10 @@ struct TrackFall {
     last_upright: Option<f64>,
 }
 
+/// Fall detection for every track of one environment.
 #[derive(Debug, Clone, Default)]
 pub struct FallDetector {
+    /// Its thresholds.
     pub config: FallConfig,
     tracks: HashMap<u64, TrackFall>,
     /// person_id → time of the last alert.
@@ -191,6 +227,7 @@ impl TrackFall {
 }
 
 impl FallDetector {
+    /// A detector with `config` and no tracks yet.
     pub fn new(config: FallConfig) -> Self {
         FallDetector {
             config,
@@ -206,6 +243,8 @@ impl FallDetector {
             .is_some_and(|f| matches!(f.phase, Phase::Alerted { .. }))
     }
 
+    /// Steps every active track at frame time `t` in a room of `room` metres; returns the
+    /// falls detected and recoveries seen this frame.
     pub fn update(&mut self, t: f64, tracks: &[Track], room: [f64; 2]) -> Vec<FallEvent> {
         let c = self.config.clone();
         let live: Vec<u64> = tracks.iter().map(|t| t.track_id).collect();

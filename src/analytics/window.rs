@@ -9,29 +9,48 @@
 //! compare with the previous window: occupancy and activity "increasing",
 //! "decreasing" or "stable"; confidence "improving", "declining" or "stable".
 
+// Every public item of this file is documented; the lint keeps it so until the crate as a
+// whole turns `missing_docs` on (analytics/mod.rs and events.rs are not there yet).
+#![warn(missing_docs)]
+
 use crate::track::detection::class;
 
+/// The metrics of one closed window (see the module's description).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowMetrics {
+    /// When the window closed, seconds.
     pub t: f64,
+    /// Its length, seconds.
     pub window_s: f64,
+    /// People at the close.
     pub occupancy_current: usize,
+    /// Time-weighted mean number of people.
     pub occupancy_average: f64,
+    /// Most people at once.
     pub occupancy_peak: usize,
+    /// Activity changes into walking.
     pub movement_events: u64,
+    /// Person-seconds standing, sitting or lying.
     pub stationary_time_s: f64,
+    /// Share of person-time spent walking, in `[0, 1]`.
     pub activity_level: f64,
+    /// Detections seen.
     pub total_detections: u64,
+    /// Their mean presence score.
     pub average_confidence: f64,
+    /// Mean quality of the active tracks, sampled every frame.
     pub tracking_quality: f64,
+    /// Against the previous window: `"increasing"`, `"decreasing"` or `"stable"`.
     pub occupancy_trend: &'static str,
+    /// Against the previous window: `"increasing"`, `"decreasing"` or `"stable"`.
     pub activity_trend: &'static str,
+    /// Against the previous window: `"improving"`, `"declining"` or `"stable"`.
     pub confidence_trend: &'static str,
 }
 
 impl WindowMetrics {
     /// The spec's window name: "1_minute", "5_minutes", or "30_seconds".
-    pub fn window_name(&self) -> String {
+    pub(crate) fn window_name(&self) -> String {
         let s = self.window_s.round().max(1.0) as u64;
         if s.is_multiple_of(60) {
             let m = s / 60;
@@ -45,6 +64,7 @@ impl WindowMetrics {
 /// What one frame contributes.
 #[derive(Debug, Clone, Default)]
 pub struct FrameSample {
+    /// People in the room this frame.
     pub occupancy: usize,
     /// The reported activity of each active person (indices into `ACTIVITIES`).
     pub activities: Vec<usize>,
@@ -56,8 +76,10 @@ pub struct FrameSample {
     pub qualities: Vec<f64>,
 }
 
+/// Windowed metrics of one environment: one window open at a time.
 #[derive(Debug, Clone)]
 pub struct Window {
+    /// The window's length, seconds.
     pub window_s: f64,
     start: Option<f64>,
     last_t: Option<f64>,
@@ -124,6 +146,7 @@ impl Window {
         self.peak = occ;
     }
 
+    /// Adds the frame at time `t`; returns the metrics of every window that closed.
     pub fn update(&mut self, t: f64, s: &FrameSample) -> Vec<WindowMetrics> {
         if !t.is_finite() || self.last_t.is_some_and(|l| t < l) {
             return Vec::new();

@@ -59,7 +59,7 @@ const SHORT_LINK: usize = 64;
 /// Robust z-score of one link's amplitudes in place (`scratch` is used for links longer
 /// than 64 values).
 #[inline(always)]
-pub fn robust_z_link(a: &mut [f32], scratch: &mut Vec<f32>) {
+pub(crate) fn robust_z_link(a: &mut [f32], scratch: &mut Vec<f32>) {
     let n = a.len();
     if n == 0 {
         return;
@@ -175,7 +175,7 @@ fn median_mad_short(a: &[f32]) -> (f64, f64) {
 }
 
 /// Scales one frame's amplitudes so that their mean power is `10^(rssi_dbm/10)` mW.
-pub fn rssi_scale_frame(a: &mut [f32], rssi_dbm: f32) {
+pub(crate) fn rssi_scale_frame(a: &mut [f32], rssi_dbm: f32) {
     if a.is_empty() {
         return;
     }

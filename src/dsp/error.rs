@@ -8,22 +8,41 @@ use thiserror::Error;
 pub enum DspError {
     /// The input has no elements (or an axis the step needs has length zero).
     #[error("{step}: empty input ({detail})")]
-    Empty { step: &'static str, detail: String },
+    Empty {
+        /// The step that refused (`"hampel"`, `"SosStream"`...).
+        step: &'static str,
+        /// What was empty.
+        detail: String,
+    },
     /// The input has the wrong number of dimensions or an axis of the wrong length.
     #[error("{step}: bad shape: {detail}")]
-    Shape { step: &'static str, detail: String },
+    Shape {
+        /// The step that refused.
+        step: &'static str,
+        /// The shape expected and the shape given.
+        detail: String,
+    },
     /// A parameter is out of range (window, cutoff, order, sampling rate...).
     #[error("{step}: invalid parameter `{name}`: {detail}")]
     Parameter {
+        /// The step that refused.
         step: &'static str,
+        /// The parameter's name, as the caller spells it.
         name: &'static str,
+        /// The accepted range and the value given.
         detail: String,
     },
     /// The input holds NaN or an infinity.
     #[error("{step}: input holds a non-finite value (NaN or infinity) at flat index {index}")]
-    NonFinite { step: &'static str, index: usize },
+    NonFinite {
+        /// The step that refused.
+        step: &'static str,
+        /// Where the first such value is, counting the input's elements in memory order.
+        index: usize,
+    },
 }
 
+/// The result of a conditioning step.
 pub type Result<T> = std::result::Result<T, DspError>;
 
 pub(crate) fn param(step: &'static str, name: &'static str, detail: impl Into<String>) -> DspError {

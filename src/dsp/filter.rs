@@ -28,6 +28,7 @@ const STEP: &str = "butter_filter";
 /// A cascade of second-order sections, each `[b0, b1, b2, 1, a1, a2]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sos {
+    /// The sections, applied in order.
     pub sections: Vec<[f64; 6]>,
 }
 
@@ -177,12 +178,13 @@ pub fn butter(order: usize, fs: f64, low: Option<f64>, high: Option<f64>) -> Res
 }
 
 impl Sos {
-    pub fn n_sections(&self) -> usize {
+    /// How many second-order sections the cascade has.
+    pub(crate) fn n_sections(&self) -> usize {
         self.sections.len()
     }
 
     /// Steady-state section states for a unit constant input (`scipy.signal.sosfilt_zi`).
-    pub fn zi(&self) -> Vec<[f64; 2]> {
+    pub(crate) fn zi(&self) -> Vec<[f64; 2]> {
         let mut scale = 1.0;
         self.sections
             .iter()
@@ -199,7 +201,7 @@ impl Sos {
     }
 
     /// `scipy.signal.sosfiltfilt`'s default pad length.
-    pub fn padlen(&self) -> usize {
+    pub(crate) fn padlen(&self) -> usize {
         let nb = self.sections.iter().filter(|s| s[2] == 0.0).count();
         let na = self.sections.iter().filter(|s| s[5] == 0.0).count();
         3 * (2 * self.n_sections() + 1 - nb.min(na))
@@ -207,7 +209,7 @@ impl Sos {
 
     /// One sample through the cascade with states `z`.
     #[inline]
-    pub fn step(&self, z: &mut [[f64; 2]], x: f64) -> f64 {
+    pub(crate) fn step(&self, z: &mut [[f64; 2]], x: f64) -> f64 {
         let mut v = x;
         for (s, zz) in self.sections.iter().zip(z.iter_mut()) {
             let y = s[0] * v + zz[0];
@@ -387,6 +389,7 @@ pub struct SosStream {
 }
 
 impl SosStream {
+    /// A causal filter over frames of `n_features` values, each feature filtered on its own.
     pub fn new(sos: Sos, n_features: usize) -> Result<Self> {
         if n_features == 0 {
             return Err(empty("SosStream", "zero features per frame"));
@@ -402,10 +405,13 @@ impl SosStream {
         })
     }
 
+    /// Forgets the past: the next frame restarts the filter in its steady state for that
+    /// frame's values.
     pub fn reset(&mut self) {
         self.started = false;
     }
 
+    /// Filters one frame; returns the filtered frame (same length).
     pub fn push(&mut self, frame: &[f32]) -> Result<&[f32]> {
         if frame.len() != self.n_features {
             return Err(shape(

@@ -13,10 +13,10 @@ use super::error::{check_finite, empty, param, shape, Result};
 use super::with_slice;
 
 /// Largest accepted half-width (bounds the state of [`HampelStream`]).
-pub const MAX_HALF_WINDOW: usize = 4096;
+pub(crate) const MAX_HALF_WINDOW: usize = 4096;
 
 /// Gaussian consistency constant of the MAD, `1 / Phi^-1(3/4)`.
-pub const MAD_SCALE: f64 = 1.482_602_218_505_602;
+pub(crate) const MAD_SCALE: f64 = 1.482_602_218_505_602;
 
 fn sort_small(v: &mut [f64]) {
     if v.len() <= 24 {
@@ -271,6 +271,8 @@ pub struct HampelStream {
 }
 
 impl HampelStream {
+    /// A Hampel filter over frames of `n_features` values, half-width `half_window`,
+    /// threshold `n_sigmas` scaled MADs; `causal` judges a sample against the window ending at it.
     pub fn new(n_features: usize, half_window: usize, n_sigmas: f32, causal: bool) -> Result<Self> {
         const STEP: &str = "HampelStream";
         validate(STEP, half_window, n_sigmas)?;
@@ -308,6 +310,7 @@ impl HampelStream {
         self.replaced
     }
 
+    /// Forgets the past: the next frame starts a new record.
     pub fn reset(&mut self) {
         self.received = 0;
         self.emitted = 0;

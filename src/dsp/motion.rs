@@ -20,7 +20,7 @@ use super::error::{check_finite, empty, param, shape, Result};
 use super::with_slice;
 
 /// Largest accepted streaming window, in frames (bounds the state of [`MotionStream`]).
-pub const MAX_WINDOW: usize = 1 << 16;
+pub(crate) const MAX_WINDOW: usize = 1 << 16;
 
 fn check_window(step: &'static str, n: usize, window: usize, hop: usize) -> Result<usize> {
     if window < 2 {
@@ -77,7 +77,11 @@ fn motion_from(x: &[f32], n_feat: usize, rows: std::ops::Range<usize>) -> f64 {
 }
 
 /// Motion statistic `M_j` of every window (see the module docs).
-pub fn motion_statistic(x: ArrayViewD<'_, f32>, window: usize, hop: usize) -> Result<Vec<f64>> {
+pub(crate) fn motion_statistic(
+    x: ArrayViewD<'_, f32>,
+    window: usize,
+    hop: usize,
+) -> Result<Vec<f64>> {
     const STEP: &str = "motion_statistic";
     let dims = x.shape().to_vec();
     dims_ok(STEP, &dims)?;
@@ -92,7 +96,7 @@ pub fn motion_statistic(x: ArrayViewD<'_, f32>, window: usize, hop: usize) -> Re
 }
 
 /// Presence statistic `P_j` of every window against `baseline` (shape `x.shape()[1..]`).
-pub fn presence_statistic(
+pub(crate) fn presence_statistic(
     x: ArrayViewD<'_, f32>,
     baseline: ArrayViewD<'_, f32>,
     window: usize,
@@ -153,6 +157,7 @@ pub struct MotionStream {
 }
 
 impl MotionStream {
+    /// A motion statistic over frames of `n_features` values and `window` frames (`2..=MAX_WINDOW`).
     pub fn new(n_features: usize, window: usize) -> Result<Self> {
         if !(2..=MAX_WINDOW).contains(&window) {
             return Err(param(
@@ -174,6 +179,7 @@ impl MotionStream {
         })
     }
 
+    /// Forgets the past: the next frame starts a new window.
     pub fn reset(&mut self) {
         self.received = 0;
         self.s1.iter_mut().for_each(|v| *v = 0.0);

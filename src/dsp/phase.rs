@@ -19,7 +19,7 @@ use super::with_slice;
 /// Unwraps a phase sequence in place, exactly as `numpy.unwrap` (period `2*pi`,
 /// discontinuity `pi`): each step larger than `pi` in magnitude is shifted by a multiple
 /// of `2*pi` into `[-pi, pi]`.
-pub fn unwrap_in_place(phase: &mut [f64]) {
+pub(crate) fn unwrap_in_place(phase: &mut [f64]) {
     const TWO_PI: f64 = 2.0 * PI;
     let mut prev_raw = match phase.first() {
         Some(&p) => p,
@@ -55,7 +55,7 @@ pub fn unwrap_in_place(phase: &mut [f64]) {
 /// of turns is sequential. A link with a step of `2*pi` or more (never, for phases
 /// wrapped to `[-pi, pi]`) takes [`unwrap_in_place`] itself.
 #[inline(always)]
-pub fn unwrap_wrapped(wrapped: &[f32], out: &mut [f64]) {
+pub(crate) fn unwrap_wrapped(wrapped: &[f32], out: &mut [f64]) {
     const TWO_PI: f64 = 2.0 * PI;
     const MAX: usize = 256;
     let n = wrapped.len().min(out.len());
@@ -108,7 +108,7 @@ const ATAN_P: [f32; 8] = [
 /// `atan2(y, x)` without a libm call (branch-free, so loops of it vectorize). Within 5e-7
 /// rad (two `f32` ulps of `pi`) of the exact value for finite inputs; `atan2(0, 0) = 0`.
 #[inline(always)]
-pub fn fast_atan2(y: f32, x: f32) -> f32 {
+pub(crate) fn fast_atan2(y: f32, x: f32) -> f32 {
     let (ax, ay) = (x.abs(), y.abs());
     let mx = ax.max(ay);
     let mn = ax.min(ay);
@@ -140,7 +140,7 @@ pub fn fast_atan2(y: f32, x: f32) -> f32 {
 
 /// Amplitudes and (wrapped) phases of a slice, in a vectorizable loop.
 #[inline(always)]
-pub fn polar(h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
+pub(crate) fn polar(h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
     for ((z, a), p) in h.iter().zip(amp.iter_mut()).zip(phase.iter_mut()) {
         let (re, im) = (z.re, z.im);
         *a = (re * re + im * im).sqrt();
@@ -199,6 +199,7 @@ impl PhaseSanitizer {
         })
     }
 
+    /// The number of subcarriers a frame must have.
     pub fn n_sub(&self) -> usize {
         self.centered.len()
     }
@@ -254,7 +255,7 @@ impl PhaseSanitizer {
     /// Amplitudes and wrapped phases are computed for the whole block in one loop (the
     /// wrapped phases in `phase` itself), then each link is unwrapped and detrended.
     #[inline(always)]
-    pub fn sanitize_links(&mut self, h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
+    pub(crate) fn sanitize_links(&mut self, h: &[Complex32], amp: &mut [f32], phase: &mut [f32]) {
         let n = self.n_sub();
         let total = h.len() / n * n;
         polar(&h[..total], &mut amp[..total], &mut phase[..total]);
@@ -296,7 +297,7 @@ pub fn sanitize(
 
 /// Receive-antenna pairs `(i, j)`, `i < j`, in the order [`conjugate_product`] emits them
 /// (the order of Python's `itertools.combinations(range(n_rx), 2)`).
-pub fn antenna_pairs(n_rx: usize) -> Vec<(usize, usize)> {
+pub(crate) fn antenna_pairs(n_rx: usize) -> Vec<(usize, usize)> {
     let mut pairs = Vec::with_capacity(n_rx * n_rx.saturating_sub(1) / 2);
     for i in 0..n_rx {
         for j in i + 1..n_rx {
@@ -311,7 +312,7 @@ pub fn antenna_pairs(n_rx: usize) -> Vec<(usize, usize)> {
 /// `(..., n_pairs, n_sub)` with pairs ordered as [`antenna_pairs`]. Timing, carrier and
 /// sampling offsets that all receive chains of one card share multiply every `H_i` by the
 /// same unit phasor, which the product cancels.
-pub fn conjugate_product(csi: ArrayViewD<'_, Complex32>) -> Result<ArrayD<Complex32>> {
+pub(crate) fn conjugate_product(csi: ArrayViewD<'_, Complex32>) -> Result<ArrayD<Complex32>> {
     const STEP: &str = "conjugate_product";
     let dims = csi.shape().to_vec();
     if dims.len() < 2 {

@@ -28,6 +28,7 @@ pub struct Resampler {
 }
 
 impl Resampler {
+    /// Interpolates `n_in` subcarriers (at `indices`, or `0..n_in`) onto `n_out` evenly spaced ones.
     pub fn new(n_in: usize, n_out: usize, indices: Option<&[f32]>) -> Result<Self> {
         const STEP: &str = "resample_subcarriers";
         if n_in < 2 {
@@ -94,10 +95,12 @@ impl Resampler {
         })
     }
 
-    pub fn n_in(&self) -> usize {
+    /// The number of input subcarriers.
+    pub(crate) fn n_in(&self) -> usize {
         self.n_in
     }
 
+    /// The number of output subcarriers.
     pub fn n_out(&self) -> usize {
         self.taps.len()
     }
@@ -139,7 +142,7 @@ fn out_dims(step: &'static str, dims: &[usize], n_out: usize) -> Result<Vec<usiz
 }
 
 /// Resamples real values (last axis subcarriers) to `n_out` subcarriers.
-pub fn resample_real(
+pub(crate) fn resample_real(
     x: ArrayViewD<'_, f32>,
     n_out: usize,
     indices: Option<&[f32]>,
@@ -160,7 +163,7 @@ pub fn resample_real(
 }
 
 /// Resamples complex CSI (last axis subcarriers) to `n_out` subcarriers, in polar form.
-pub fn resample_complex(
+pub(crate) fn resample_complex(
     x: ArrayViewD<'_, Complex32>,
     n_out: usize,
     indices: Option<&[f32]>,

@@ -28,13 +28,16 @@ use super::with_slice;
 const STEP: &str = "doppler_spectrogram";
 
 /// Largest accepted window, in frames (bounds the state of [`SpectrogramStream`]).
-pub const MAX_WINDOW: usize = 1 << 16;
+pub(crate) const MAX_WINDOW: usize = 1 << 16;
 
 /// A spectrogram: `power[j, i]` at `times[j]` (s) and `freqs[i]` (Hz).
 #[derive(Debug, Clone)]
 pub struct Spectrogram {
+    /// Power, one row per segment and one column per frequency.
     pub power: Array2<f32>,
+    /// The frequency of each column (Hz).
     pub freqs: Vec<f64>,
+    /// The centre time of each row (s).
     pub times: Vec<f64>,
 }
 
@@ -122,15 +125,18 @@ impl StftPlan {
         })
     }
 
+    /// Segment length in frames.
     pub fn window(&self) -> usize {
         self.len
     }
 
+    /// Frames between segment starts.
     pub fn hop(&self) -> usize {
         self.hop
     }
 
-    pub fn n_freqs(&self) -> usize {
+    /// Frequencies per segment: `nfft / 2 + 1` for real input, `nfft` for complex.
+    pub(crate) fn n_freqs(&self) -> usize {
         if self.onesided {
             self.nfft / 2 + 1
         } else {
@@ -251,7 +257,7 @@ pub fn doppler_spectrogram_complex(
 }
 
 /// One-sided spectrogram of real series, time on axis 0.
-pub fn doppler_spectrogram_real(
+pub(crate) fn doppler_spectrogram_real(
     x: ArrayViewD<'_, f32>,
     fs: f64,
     window: usize,
@@ -281,6 +287,7 @@ pub struct SpectrogramStream {
 }
 
 impl SpectrogramStream {
+    /// A spectrogram of `n_series` series (summed over them) with `plan`'s segments.
     pub fn new(plan: StftPlan, n_series: usize) -> Result<Self> {
         if n_series == 0 {
             return Err(empty(STEP, "zero series per frame"));
@@ -297,14 +304,17 @@ impl SpectrogramStream {
         })
     }
 
+    /// The frequency of each output value (Hz).
     pub fn freqs(&self) -> Vec<f64> {
         self.plan.freqs()
     }
 
+    /// Forgets the past: the next frame starts a new segment.
     pub fn reset(&mut self) {
         self.received = 0;
     }
 
+    /// Adds one frame (one value per series); returns a segment's power when one completes.
     pub fn push(&mut self, frame: &[Complex32]) -> Result<Option<&[f32]>> {
         if frame.len() != self.n_series {
             return Err(shape(

@@ -35,12 +35,15 @@ pub struct ConditionerConfig {
     pub n_subcarriers: Option<usize>,
     /// Hampel half-width `k` (window `2k+1`); 0 turns it off.
     pub hampel_window: usize,
+    /// Hampel threshold in scaled MADs.
     pub n_sigmas: f32,
     /// Frame rate (Hz), for the filter.
     pub fs: f64,
     /// Filter cutoffs (Hz); both `None` turns the filter off.
     pub low: Option<f64>,
+    /// Upper cutoff (Hz); `None` with `low` set is a high-pass.
     pub high: Option<f64>,
+    /// Butterworth order.
     pub order: usize,
     /// Motion window in frames; 0 turns it off.
     pub motion_window: usize,
@@ -128,11 +131,13 @@ pub struct Conditioner {
 }
 
 impl Conditioner {
+    /// A conditioner with `cfg`, checked now; sized at the first frame.
     pub fn new(cfg: ConditionerConfig) -> Result<Self> {
         cfg.validate()?;
         Ok(Conditioner { cfg, state: None })
     }
 
+    /// The settings it was made with.
     pub fn config(&self) -> &ConditionerConfig {
         &self.cfg
     }
@@ -331,7 +336,7 @@ pub fn condition_frame(
 
 /// [`condition_frame`] without RSSI on CSI `h` of shape `dims` (C order), into `amp` and
 /// `phase` (each as long as `h`): what the Python binding calls with numpy's buffers.
-pub fn condition_frame_into(
+pub(crate) fn condition_frame_into(
     h: &[Complex32],
     dims: &[usize],
     indices: Option<&[f32]>,
@@ -470,7 +475,7 @@ pub fn condition(
 
 /// Runs a [`Conditioner`] over every frame of a recording and stacks the results, for
 /// comparing with [`condition`].
-pub fn condition_streaming(
+pub(crate) fn condition_streaming(
     csi: ArrayView4<'_, Complex32>,
     rssi: Option<&[f32]>,
     cfg: &ConditionerConfig,

@@ -19,24 +19,32 @@
 
 use ort::value::ValueType;
 
-pub const INPUT: &str = "csi";
+/// The name of the model's one input.
+pub(crate) const INPUT: &str = "csi";
+/// Input channels: amplitude and phase.
 pub const CHANNELS: usize = 2;
+/// Packets in one input window.
 pub const WINDOW: usize = 32;
+/// Features per packet and channel (antenna links times subcarriers).
 pub const FEATURES: usize = 90;
+/// COCO keypoints per person slot.
 pub const KEYPOINTS: usize = 17;
-pub const BOX: usize = 4;
-pub const ACTIVITY_NAMES: [&str; 5] = ["standing", "walking", "sitting", "lying", "falling"];
-pub const OUTPUTS: [&str; 4] = ["presence", "keypoints", "boxes", "activity"];
+/// Values of a box: `[u_min, v_min, u_max, v_max]`.
+pub(crate) const BOX: usize = 4;
+/// The classes of the `activity` output, in order (the one list lives with the detections).
+pub use crate::track::ACTIVITIES as ACTIVITY_NAMES;
+/// The outputs every model has.
+pub(crate) const OUTPUTS: [&str; 4] = ["presence", "keypoints", "boxes", "activity"];
 /// The optional dense-pose outputs (a model has both or neither).
-pub const DENSE_OUTPUTS: [&str; 2] = ["dense_part", "dense_uv"];
+pub(crate) const DENSE_OUTPUTS: [&str; 2] = ["dense_part", "dense_uv"];
 /// Background plus the 24 DensePose parts.
-pub const DENSE_PARTS: usize = 25;
+pub(crate) const DENSE_PARTS: usize = 25;
 /// Cells on a side of a slot's dense-pose patch.
-pub const PATCH: usize = 8;
+pub(crate) const PATCH: usize = 8;
 /// Cells on a side of the room raster the patches are cut from.
-pub const GRID: usize = 32;
+pub(crate) const GRID: usize = 32;
 /// Metadata key holding the model version string.
-pub const VERSION_KEY: &str = "wifi_densepose.version";
+pub(crate) const VERSION_KEY: &str = "wifi_densepose.version";
 
 /// A dimension of an expected shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +53,7 @@ pub enum Dim {
     Batch,
     /// The person-slot count, fixed by the model, the same in every output.
     Slots,
+    /// An axis of exactly this size.
     Fixed(usize),
 }
 
@@ -74,7 +83,8 @@ fn show_actual(shape: &[i64]) -> String {
     format!("({})", v.join(", "))
 }
 
-pub fn input_shape() -> Vec<Dim> {
+/// The shape the input must have.
+pub(crate) fn input_shape() -> Vec<Dim> {
     vec![
         Dim::Batch,
         Dim::Fixed(CHANNELS),
@@ -83,7 +93,8 @@ pub fn input_shape() -> Vec<Dim> {
     ]
 }
 
-pub fn output_shape(name: &str) -> Vec<Dim> {
+/// The shape the output `name` must have.
+pub(crate) fn output_shape(name: &str) -> Vec<Dim> {
     match name {
         "presence" => vec![Dim::Batch, Dim::Slots],
         "keypoints" => vec![Dim::Batch, Dim::Slots, Dim::Fixed(KEYPOINTS), Dim::Fixed(3)],

@@ -12,7 +12,7 @@ use super::contract::{self, CHANNELS, DENSE_OUTPUTS, FEATURES, INPUT, OUTPUTS, W
 use super::error::ModelError;
 
 /// The ONNX Runtime minor version this build needs (`ort` feature `api-31`).
-pub const MIN_ORT_MINOR: u32 = 31;
+pub(crate) const MIN_ORT_MINOR: u32 = 31;
 
 static ENV: OnceLock<Environment> = OnceLock::new();
 static INIT: Mutex<()> = Mutex::new(());
@@ -78,7 +78,9 @@ pub fn runtime_initialized() -> bool {
 /// Model outputs for a batch of `batch` windows and `k` person slots, row-major.
 #[derive(Clone, Debug, Default)]
 pub struct Prediction {
+    /// Windows in the batch.
     pub batch: usize,
+    /// Person slots per window.
     pub k: usize,
     /// `(batch, k)` presence probabilities.
     pub presence: Vec<f32>,
@@ -97,6 +99,7 @@ pub struct Prediction {
 /// Where a model runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
+    /// ONNX Runtime's CPU execution provider.
     #[default]
     Cpu,
     /// The CUDA execution provider on this GPU (needs the `onnxruntime-gpu` wheel).
@@ -160,7 +163,11 @@ impl Model {
     }
 
     /// Loads an ONNX model file to run on `device`.
-    pub fn load_on(path: &Path, intra_threads: usize, device: Device) -> Result<Model, ModelError> {
+    pub(crate) fn load_on(
+        path: &Path,
+        intra_threads: usize,
+        device: Device,
+    ) -> Result<Model, ModelError> {
         let source = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
             path: source.clone(),
@@ -170,7 +177,7 @@ impl Model {
     }
 
     /// Loads an ONNX model from memory; `source` names it in messages.
-    pub fn from_bytes(
+    pub(crate) fn from_bytes(
         bytes: &[u8],
         source: &str,
         intra_threads: usize,
@@ -279,22 +286,22 @@ impl Model {
     }
 
     /// Whether the model gives dense pose (`dense_part`, `dense_uv`).
-    pub fn has_dense_pose(&self) -> bool {
+    pub(crate) fn has_dense_pose(&self) -> bool {
         self.dense
     }
 
     /// The model version string (ONNX metadata `wifi_densepose.version`).
-    pub fn version(&self) -> &str {
+    pub(crate) fn version(&self) -> &str {
         &self.version
     }
 
     /// Person slots per window.
-    pub fn slots(&self) -> usize {
+    pub(crate) fn slots(&self) -> usize {
         self.k
     }
 
     /// Where the model runs.
-    pub fn device(&self) -> Device {
+    pub(crate) fn device(&self) -> Device {
         self.device
     }
 

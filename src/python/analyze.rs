@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::errors::{InvalidArgumentError, ServerError as PyServerError};
 use ndarray::{ArrayView4, Axis};
 use num_complex::Complex32;
 use numpy::{PyReadonlyArray1, PyReadonlyArray4, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
@@ -76,10 +76,10 @@ where
     match result {
         Ok(events) => events_to_py(py, events),
         Err(OfflineError::Cancelled(n)) => Err(failure.unwrap_or_else(|| {
-            PyRuntimeError::new_err(format!("analyze was stopped after {n} frames"))
+            PyServerError::new_err(format!("analyze was stopped after {n} frames"))
         })),
-        Err(e @ OfflineError::Room(_)) => Err(PyValueError::new_err(e.to_string())),
-        Err(e) => Err(PyRuntimeError::new_err(e.to_string())),
+        Err(e @ OfflineError::Room(_)) => Err(InvalidArgumentError::new_err(e.to_string())),
+        Err(e) => Err(PyServerError::new_err(e.to_string())),
     }
 }
 
@@ -101,7 +101,7 @@ fn analyze_recording<'py>(
     if let Some(v) = &view {
         let [t, r, s] = table.shapes.first().copied().unwrap_or([0, 0, 0]);
         if v.shape() != [table.frames.len(), t, r, s] {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "the recording's csi array was reshaped to {:?}",
                 v.shape()
             )));
@@ -182,7 +182,7 @@ fn analyze_array<'py>(
     ] {
         if let Some(len) = len {
             if len != n {
-                return Err(PyValueError::new_err(format!(
+                return Err(InvalidArgumentError::new_err(format!(
                     "{len} {name} for {n} frames: give one per frame"
                 )));
             }

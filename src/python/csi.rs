@@ -11,12 +11,13 @@ use std::sync::Arc;
 use ndarray::{Array3, Array4};
 use num_complex::{Complex32, Complex64};
 use numpy::{IntoPyArray, PyArray1, PyArray3, PyArray4, PyArrayMethods};
-use pyo3::create_exception;
-use pyo3::exceptions::{PyFileNotFoundError, PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 
+use super::errors::{
+    CsiFormatError, CsiReadError, InvalidArgumentError, OutOfBoundsError, PathNotFoundError,
+};
 use crate::csi::atheros::Endianness;
 use crate::csi::intel5300::get_scaled_csi;
 use crate::csi::nexmon::NexmonChip;
@@ -25,19 +26,12 @@ use crate::csi::{
     read_table_with, CsiError, CsiFormat, CsiTable, FrameInfo, FrameMeta, MetaValue, ReadOptions,
 };
 
-create_exception!(
-    wifi_densepose._native,
-    CsiFormatError,
-    PyValueError,
-    "A CSI file that cannot be read: the message names the file, the byte offset and the problem."
-);
-
 fn to_py_err(e: CsiError) -> PyErr {
     match e {
         CsiError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            PyFileNotFoundError::new_err(e.to_string())
+            PathNotFoundError::new_err(e.to_string())
         }
-        CsiError::Io { .. } => PyOSError::new_err(e.to_string()),
+        CsiError::Io { .. } => CsiReadError::new_err(e.to_string()),
         other => CsiFormatError::new_err(other.to_string()),
     }
 }
@@ -64,11 +58,11 @@ fn read_csi(
     let format = format
         .map(|f| f.parse::<CsiFormat>())
         .transpose()
-        .map_err(PyValueError::new_err)?;
+        .map_err(InvalidArgumentError::new_err)?;
     let mut options = ReadOptions::default();
     if let Some(chip) = nexmon_chip {
         options.nexmon.chip = Some(NexmonChip::from_name(chip).ok_or_else(|| {
-            PyValueError::new_err(format!(
+            InvalidArgumentError::new_err(format!(
                 "unknown nexmon chip {chip:?}; expected bcm4339, bcm4358, bcm43455c0 or bcm4366c0"
             ))
         })?);
@@ -81,7 +75,7 @@ fn read_csi(
         Some("little") => Some(Endianness::Little),
         Some("big") => Some(Endianness::Big),
         Some(other) => {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "endianness must be 'little' or 'big', not {other:?}"
             )))
         }
@@ -172,7 +166,7 @@ impl PyRecording {
     )> {
         let stacked = match &self.stacked {
             Some(a) => Some(a.bind(py).try_readonly().map_err(|e| {
-                PyValueError::new_err(format!("the recording's csi array is in use: {e}"))
+                InvalidArgumentError::new_err(format!("the recording's csi array is in use: {e}"))
             })?),
             None => None,
         };
@@ -198,7 +192,7 @@ impl PyRecording {
         let n = self.table.frames.len() as isize;
         let i = if index < 0 { index + n } else { index };
         if !(0..n).contains(&i) {
-            return Err(PyIndexError::new_err(format!(
+            return Err(OutOfBoundsError::new_err(format!(
                 "frame index {index} out of range for {n} frames"
             )));
         }
@@ -291,7 +285,7 @@ impl PyRecording {
             None => {
                 let listed: Vec<String> =
                     self.table.shapes.iter().map(|s| format!("{s:?}")).collect();
-                Err(PyValueError::new_err(format!(
+                Err(InvalidArgumentError::new_err(format!(
                     "{}: frames have different shapes ({}); index frames one by one or read with options that make them uniform",
                     self.table.path,
                     listed.join(", ")
@@ -343,12 +337,14 @@ impl PyCsiFrame {
             Some(a) => {
                 let a = a.bind(py).readonly();
                 let all = a.as_slice().map_err(|_| {
-                    PyValueError::new_err("the recording's csi array is no longer contiguous")
+                    InvalidArgumentError::new_err(
+                        "the recording's csi array is no longer contiguous",
+                    )
                 })?;
                 let n = t * r * s;
                 all.get(self.index * n..(self.index + 1) * n)
                     .ok_or_else(|| {
-                        PyValueError::new_err(
+                        InvalidArgumentError::new_err(
                             "the recording's csi array no longer holds this frame",
                         )
                     })?
@@ -428,11 +424,11 @@ impl PyCsiFrame {
     /// Intel 5300 only: the official `get_scaled_csi` (complex128, SNR units).
     fn scaled_csi<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<Complex64>>> {
         match &self.info().meta {
-            FrameMeta::Intel5300(m) if m.scaled => Err(PyValueError::new_err(
+            FrameMeta::Intel5300(m) if m.scaled => Err(InvalidArgumentError::new_err(
                 "this frame was read with scaled=True; its csi already holds the scaled values",
             )),
             FrameMeta::Intel5300(m) => Ok(get_scaled_csi(&self.values(py)?, m).into_pyarray(py)),
-            _ => Err(PyValueError::new_err(format!(
+            _ => Err(InvalidArgumentError::new_err(format!(
                 "scaled_csi is defined for Intel 5300 frames only, this frame is {}",
                 self.table.format.name()
             ))),
@@ -457,6 +453,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_udp_frame, m)?)?;
     m.add_class::<PyRecording>()?;
     m.add_class::<PyCsiFrame>()?;
-    m.add("CsiFormatError", m.py().get_type::<CsiFormatError>())?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `wifi_densepose._native.dsp`: numpy in, numpy out, for [`crate::dsp`]. Conversion and
 //! delegation only; the GIL is released while the Rust code computes. dtype checks with
 //! friendly messages live in `python/wifi_densepose/dsp.py`; here a wrong dtype is the
-//! numpy crate's TypeError and a [`DspError`] is a ValueError.
+//! numpy crate's TypeError and a [`dsp::DspError`] is a `DspError` (a ValueError).
 
 use ndarray::{Array1, Ix3, Ix4};
 use num_complex::Complex32;
@@ -9,13 +9,13 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1,
     PyReadonlyArrayDyn,
 };
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::dsp::{self, DspError};
+use super::errors::DspError;
+use crate::dsp;
 
-fn err(e: DspError) -> PyErr {
-    PyValueError::new_err(e.to_string())
+fn err(e: dsp::DspError) -> PyErr {
+    DspError::new_err(e.to_string())
 }
 
 type F32Dyn<'py> = Bound<'py, PyArrayDyn<f32>>;
@@ -75,8 +75,8 @@ fn condition_frame<'py>(
         // visible to any other code, so these are the only references to their data.
         let (a, p) = unsafe { (amp.as_slice_mut(), phase.as_slice_mut()) };
         let (a, p) = (
-            a.map_err(|e| PyValueError::new_err(e.to_string()))?,
-            p.map_err(|e| PyValueError::new_err(e.to_string()))?,
+            a.map_err(|e| DspError::new_err(e.to_string()))?,
+            p.map_err(|e| DspError::new_err(e.to_string()))?,
         );
         let mut run = |h: &[Complex32]| dsp::stream::condition_frame_into(h, &dims, ix, a, p);
         let contiguous = v.as_slice();
@@ -180,7 +180,7 @@ fn butter_sos<'py>(
     let sos = dsp::filter::butter(order, fs, low, high).map_err(err)?;
     let flat: Vec<f64> = sos.sections.iter().flatten().copied().collect();
     let a = ndarray::Array2::from_shape_vec((sos.n_sections(), 6), flat)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        .map_err(|e| DspError::new_err(e.to_string()))?;
     Ok(a.into_pyarray(py))
 }
 
@@ -341,7 +341,7 @@ fn condition<'py>(
         motion_window,
     );
     let v = csi.as_array().into_dimensionality::<Ix4>().map_err(|_| {
-        PyValueError::new_err(format!(
+        DspError::new_err(format!(
             "condition: csi must be (n, n_tx, n_rx, n_sub), got shape {:?}",
             csi.as_array().shape()
         ))
@@ -410,7 +410,7 @@ impl PyConditioner {
         rssi: Option<f32>,
     ) -> PyResult<(F32Dyn<'py>, F32Dyn<'py>, Option<f64>)> {
         let v = csi.as_array().into_dimensionality::<Ix3>().map_err(|_| {
-            PyValueError::new_err(format!(
+            DspError::new_err(format!(
                 "Conditioner.push: csi must be (n_tx, n_rx, n_sub), got shape {:?}",
                 csi.as_array().shape()
             ))
@@ -429,7 +429,6 @@ impl PyConditioner {
     }
 }
 
-/// Adds the `dsp` submodule to `m`.
 /// Timing aid for `benches/dsp_bench.py`: a call that does nothing, the floor of any
 /// call into the extension.
 #[pyfunction]
@@ -449,6 +448,7 @@ fn _io_floor<'py>(
     )
 }
 
+/// Adds the `dsp` submodule to `m`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let sub = PyModule::new(m.py(), "dsp")?;
     sub.add_function(wrap_pyfunction!(_call_floor, &sub)?)?;
@@ -469,5 +469,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sub.add_function(wrap_pyfunction!(condition, &sub)?)?;
     sub.add_class::<PyConditioner>()?;
     m.add_submodule(&sub)?;
+    // Registered as a module of its own too, so `import wifi_densepose._native.dsp` (and a
+    // stub checker walking the package) finds it: an extension module is not a package.
+    m.py()
+        .import("sys")?
+        .getattr("modules")?
+        .set_item("wifi_densepose._native.dsp", &sub)?;
     Ok(())
 }

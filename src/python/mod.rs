@@ -6,15 +6,19 @@ use pyo3::prelude::*;
 mod analyze;
 mod csi;
 mod dsp;
+mod errors;
 mod model;
 mod sensing;
 mod server;
 mod sim;
 mod track;
+mod vocabulary;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    vocabulary::register(m)?;
     analyze::register(m)?;
     csi::register(m)?;
     dsp::register(m)?;

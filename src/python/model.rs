@@ -6,24 +6,16 @@
 use std::path::PathBuf;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray4, PyUntypedArrayMethods};
-use pyo3::create_exception;
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::errors::{InferenceError, InvalidArgumentError, ModelLoadError};
 use crate::model::{self, ModelError};
-
-create_exception!(
-    wifi_densepose._native,
-    ModelLoadError,
-    PyRuntimeError,
-    "The ONNX Runtime library or a model could not be loaded, or a model does not fit the contract."
-);
 
 fn err(e: ModelError) -> PyErr {
     match e {
-        ModelError::Input(m) => pyo3::exceptions::PyValueError::new_err(m),
-        ModelError::Run(m) => PyRuntimeError::new_err(m),
+        ModelError::Input(m) => InvalidArgumentError::new_err(m),
+        ModelError::Run(m) => InferenceError::new_err(m),
         other => ModelLoadError::new_err(other.to_string()),
     }
 }
@@ -52,9 +44,7 @@ impl NativeModel {
     #[staticmethod]
     #[pyo3(signature = (path, threads=1, device="cpu"))]
     fn load(py: Python<'_>, path: PathBuf, threads: usize, device: &str) -> PyResult<Self> {
-        let device: model::Device = device
-            .parse()
-            .map_err(pyo3::exceptions::PyValueError::new_err)?;
+        let device: model::Device = device.parse().map_err(InvalidArgumentError::new_err)?;
         let inner = py
             .detach(|| model::Model::load_on(&path, threads, device))
             .map_err(err)?;
@@ -103,7 +93,7 @@ impl NativeModel {
             model::FEATURES,
         ];
         if shape != want {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "windows must have shape (batch, 2, {}, {}), got {shape:?}",
                 model::WINDOW,
                 model::FEATURES
@@ -154,17 +144,16 @@ fn live_windows<'py>(
         .collect();
     let flat = py
         .detach(|| crate::pipeline::windows::recording_windows(&frames))
-        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
     let per = model::contract::CHANNELS * model::WINDOW * model::FEATURES;
     let n = flat.len() / per;
     let shape = (n, model::contract::CHANNELS, model::WINDOW, model::FEATURES);
     let arr = ndarray::Array4::from_shape_vec(shape, flat)
-        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        .map_err(|e| InferenceError::new_err(e.to_string()))?;
     Ok(arr.into_pyarray(py))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("ModelLoadError", m.py().get_type::<ModelLoadError>())?;
     m.add_function(wrap_pyfunction!(model_init_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(live_windows, m)?)?;
     m.add_class::<NativeModel>()?;

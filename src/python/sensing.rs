@@ -1,10 +1,10 @@
 //! `wifi_densepose._native.sense`: the sensor ([`crate::sensing`]) over a whole array of
 //! frames, numpy in, numpy out. Conversion and delegation only; the GIL is released while
 //! the sensor runs.
+use super::errors::InvalidArgumentError;
 use ndarray::{Array1, Axis};
 use num_complex::Complex32;
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray4};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -25,7 +25,7 @@ fn sense<'py>(
     let csi = csi.as_array().to_owned();
     let ts = timestamps.as_array().to_owned();
     if csi.len_of(Axis(0)) != ts.len() {
-        return Err(PyValueError::new_err(format!(
+        return Err(InvalidArgumentError::new_err(format!(
             "csi has {} frames but timestamps has {}",
             csi.len_of(Axis(0)),
             ts.len()
@@ -34,7 +34,7 @@ fn sense<'py>(
     let calibration: Option<Calibration> = calibration
         .map(serde_json::from_str)
         .transpose()
-        .map_err(|e| PyValueError::new_err(format!("calibration: {e}")))?;
+        .map_err(|e| InvalidArgumentError::new_err(format!("calibration: {e}")))?;
     let out = py.detach(move || {
         let n = ts.len();
         let mut sensor = Sensor::default();
@@ -53,7 +53,7 @@ fn sense<'py>(
         }
         Ok::<_, String>((cols, outcome))
     });
-    let (cols, outcome) = out.map_err(PyValueError::new_err)?;
+    let (cols, outcome) = out.map_err(InvalidArgumentError::new_err)?;
     let d = PyDict::new(py);
     d.set_item("motion_ratio", cols.motion_ratio.into_pyarray(py))?;
     d.set_item("motion_level", cols.motion_level.into_pyarray(py))?;

@@ -5,17 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use super::errors::{
+    ArgumentTypeError, ConfigError, InvalidArgumentError, PathNotFoundError,
+    ServerError as PyServerError, SimulationError,
+};
 use crate::server::{Event, EventType, JwtKey, Server, ServerConfig, ServerError};
 
 fn to_py(e: ServerError) -> PyErr {
     match e {
-        ServerError::InvalidEvent(_) | ServerError::Auth(_) | ServerError::InvalidConfig(_) => {
-            PyValueError::new_err(e.to_string())
+        ServerError::InvalidConfig(_) => ConfigError::new_err(e.to_string()),
+        ServerError::InvalidEvent(_) | ServerError::Auth(_) => {
+            InvalidArgumentError::new_err(e.to_string())
         }
-        _ => PyRuntimeError::new_err(e.to_string()),
+        _ => PyServerError::new_err(e.to_string()),
     }
 }
 
@@ -72,42 +76,44 @@ impl PyServer {
         let key = match (jwt_algorithm, jwt_secret, jwt_public_key) {
             ("HS256", Some(s), None) if !s.is_empty() => JwtKey::Hs256Secret(s.into_bytes()),
             ("HS256", Some(_), None) => {
-                return Err(PyValueError::new_err("jwt_secret must not be empty"))
+                return Err(InvalidArgumentError::new_err(
+                    "jwt_secret must not be empty",
+                ))
             }
             ("HS256", None, None) => JwtKey::Hs256Secret(random_secret()),
             ("RS256", None, Some(pem)) => JwtKey::Rs256PublicPem(pem.into_bytes()),
             ("ES256", None, Some(pem)) => JwtKey::Es256PublicPem(pem.into_bytes()),
             ("HS256", _, Some(_)) => {
-                return Err(PyValueError::new_err(
+                return Err(InvalidArgumentError::new_err(
                     "jwt_public_key needs jwt_algorithm='RS256' or 'ES256'",
                 ))
             }
             ("RS256" | "ES256", _, None) => {
-                return Err(PyValueError::new_err(format!(
+                return Err(InvalidArgumentError::new_err(format!(
                     "jwt_algorithm='{jwt_algorithm}' needs jwt_public_key (PEM)"
                 )))
             }
             ("RS256" | "ES256", Some(_), Some(_)) => {
-                return Err(PyValueError::new_err(
+                return Err(InvalidArgumentError::new_err(
                     "give jwt_secret (HS256) or jwt_public_key (RS256/ES256), not both",
                 ))
             }
             (other, _, _) => {
-                return Err(PyValueError::new_err(format!(
+                return Err(InvalidArgumentError::new_err(format!(
                     "jwt_algorithm '{other}' is not supported (HS256, RS256, ES256)"
                 )))
             }
         };
         // Checked now, so a bad key is refused where it is given, not at start().
         crate::server::Authenticator::new(&key, 0)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
         let mut config = ServerConfig::new(key);
         config.host = host.to_string();
         config.port = port;
         if let Some(text) = config_json {
             let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| PyValueError::new_err(format!("config: {e}")))?;
-            config.apply_json(&v).map_err(PyValueError::new_err)?;
+                .map_err(|e| ConfigError::new_err(format!("config: {e}")))?;
+            config.apply_json(&v).map_err(ConfigError::new_err)?;
         }
         Ok(PyServer {
             config,
@@ -120,7 +126,7 @@ impl PyServer {
     /// Binds and starts serving. Raises if already running or the port is taken.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         if self.server.lock().is_some() {
-            return Err(PyRuntimeError::new_err("the server is already running"));
+            return Err(PyServerError::new_err("the server is already running"));
         }
         let config = self.config.clone();
         let server = Arc::new(py.detach(|| Server::start(config)).map_err(to_py)?);
@@ -128,7 +134,7 @@ impl PyServer {
         if slot.is_some() {
             drop(slot);
             py.detach(|| server.stop());
-            return Err(PyRuntimeError::new_err("the server is already running"));
+            return Err(PyServerError::new_err("the server is already running"));
         }
         *slot = Some(server);
         Ok(())
@@ -183,7 +189,9 @@ impl PyServer {
     #[pyo3(signature = (environment_id, device=None))]
     fn add_environment(&self, environment_id: &str, device: Option<&str>) -> PyResult<()> {
         if environment_id.is_empty() {
-            return Err(PyValueError::new_err("environment_id must not be empty"));
+            return Err(InvalidArgumentError::new_err(
+                "environment_id must not be empty",
+            ));
         }
         self.with(|s| {
             s.add_environment(environment_id, device);
@@ -195,7 +203,7 @@ impl PyServer {
     #[pyo3(signature = (model, rate_hz=30.0))]
     fn set_model(&self, model: Option<&super::model::NativeModel>, rate_hz: f64) -> PyResult<()> {
         if !rate_hz.is_finite() || rate_hz <= 0.0 || rate_hz > 1000.0 {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "the inference rate must be above 0 and at most 1000 windows per second, not {rate_hz}"
             )));
         }
@@ -249,18 +257,18 @@ impl PyServer {
         format: Option<&str>,
     ) -> PyResult<Replay> {
         if !speed.is_finite() || speed < 0.0 {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "speed must be >= 0 (0: as fast as possible), not {speed}"
             )));
         }
         let format = format
             .map(|f| {
                 f.parse::<crate::csi::CsiFormat>()
-                    .map_err(PyValueError::new_err)
+                    .map_err(InvalidArgumentError::new_err)
             })
             .transpose()?;
         if !path.is_file() {
-            return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
+            return Err(PathNotFoundError::new_err(format!(
                 "no such recording: {}",
                 path.display()
             )));
@@ -291,12 +299,12 @@ impl PyServer {
         oracle: bool,
     ) -> PyResult<Replay> {
         if !speed.is_finite() || speed < 0.0 {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "speed must be >= 0 (0: as fast as possible), not {speed}"
             )));
         }
         let spec = crate::sim::build_spec(scenario, Some(seed), duration_s, device, None)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .map_err(|e| SimulationError::new_err(e.to_string()))?;
         let name = if spec.name.is_empty() {
             "custom".to_string()
         } else {
@@ -323,9 +331,9 @@ impl PyServer {
         port: u16,
         host: &str,
     ) -> PyResult<UdpListener> {
-        let addr: std::net::SocketAddr = format!("{host}:{port}")
-            .parse()
-            .map_err(|e| PyValueError::new_err(format!("bad UDP address {host}:{port}: {e}")))?;
+        let addr: std::net::SocketAddr = format!("{host}:{port}").parse().map_err(|e| {
+            InvalidArgumentError::new_err(format!("bad UDP address {host}:{port}: {e}"))
+        })?;
         let server = self.server()?;
         let (local, stats) = py
             .detach(|| server.listen_udp(addr, nodes))
@@ -340,7 +348,7 @@ impl PyServer {
     #[pyo3(signature = (changes_json, applied_by="python"))]
     fn configure_json(&self, changes_json: &str, applied_by: &str) -> PyResult<String> {
         let v: serde_json::Value = serde_json::from_str(changes_json)
-            .map_err(|e| PyValueError::new_err(format!("settings are not valid JSON: {e}")))?;
+            .map_err(|e| ConfigError::new_err(format!("settings are not valid JSON: {e}")))?;
         self.with(|s| {
             s.configure(&v, applied_by)
                 .map(|c| c.to_string())
@@ -360,7 +368,7 @@ impl PyServer {
         timeout_s: f64,
     ) -> PyResult<String> {
         if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "timeout_s must be above 0 and at most a day, not {timeout_s}"
             )));
         }
@@ -383,7 +391,7 @@ impl PyServer {
         let c = calibration_json
             .map(serde_json::from_str::<crate::sensing::Calibration>)
             .transpose()
-            .map_err(|e| PyValueError::new_err(format!("not a calibration: {e}")))?;
+            .map_err(|e| InvalidArgumentError::new_err(format!("not a calibration: {e}")))?;
         let server = self.server()?;
         py.detach(|| server.set_calibration(environment_id, c))
             .map_err(to_py)
@@ -410,8 +418,9 @@ impl PyServer {
         data_json: &str,
         environment_id: Option<String>,
     ) -> PyResult<()> {
-        let data: serde_json::Value = serde_json::from_str(data_json)
-            .map_err(|e| PyValueError::new_err(format!("event data is not valid JSON: {e}")))?;
+        let data: serde_json::Value = serde_json::from_str(data_json).map_err(|e| {
+            InvalidArgumentError::new_err(format!("event data is not valid JSON: {e}"))
+        })?;
         let server = self.server()?;
         py.detach(|| server.publish(event_type, data, environment_id))
             .map_err(to_py)
@@ -423,8 +432,9 @@ impl PyServer {
         let types = event_types
             .iter()
             .map(|t| {
-                EventType::parse(t)
-                    .ok_or_else(|| PyValueError::new_err(format!("unknown event type '{t}'")))
+                EventType::parse(t).ok_or_else(|| {
+                    InvalidArgumentError::new_err(format!("unknown event type '{t}'"))
+                })
             })
             .collect::<PyResult<Vec<_>>>()?;
         let server = self.server()?;
@@ -450,7 +460,7 @@ impl PyServer {
                 cond.notify_all();
             })
             .map_err(|e| {
-                PyRuntimeError::new_err(format!("cannot start the callback thread: {e}"))
+                PyServerError::new_err(format!("cannot start the callback thread: {e}"))
             })?;
         server.set_callback_sink(types, Some(tx));
         *self.dispatcher.lock() = Some(Dispatcher { stop, finished });
@@ -625,7 +635,6 @@ fn frames_from_numpy(
     timestamps: Option<Vec<f64>>,
 ) -> PyResult<Vec<crate::csi::CsiFrame>> {
     use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
-    use pyo3::exceptions::PyTypeError;
     let array = csi
         .cast::<PyArrayDyn<num_complex::Complex32>>()
         .map_err(|_| {
@@ -633,7 +642,7 @@ fn frames_from_numpy(
                 .getattr("dtype")
                 .map(|d| d.to_string())
                 .unwrap_or_else(|_| csi.get_type().to_string());
-            PyTypeError::new_err(format!("csi must be a complex64 numpy array, not {dtype}"))
+            ArgumentTypeError::new_err(format!("csi must be a complex64 numpy array, not {dtype}"))
         })?;
     let view = array.readonly();
     let a = view.as_array();
@@ -643,23 +652,23 @@ fn frames_from_numpy(
             .into_dimensionality::<ndarray::Ix4>(),
         4 => a.into_dimensionality::<ndarray::Ix4>(),
         n => {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
             "csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {n} dimensions {:?}",
             array.shape()
         )))
         }
     }
-    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
     let n = batch.shape()[0];
     if batch.shape()[1..].contains(&0) || n == 0 {
-        return Err(PyValueError::new_err(format!(
+        return Err(InvalidArgumentError::new_err(format!(
             "csi has an empty axis: shape {:?}",
             array.shape()
         )));
     }
     if let Some(ts) = &timestamps {
         if ts.len() != n {
-            return Err(PyValueError::new_err(format!(
+            return Err(InvalidArgumentError::new_err(format!(
                 "{} timestamps for {n} frames",
                 ts.len()
             )));

@@ -4,11 +4,10 @@
 //! runs with the GIL released.
 
 use numpy::{IntoPyArray, PyArray1};
-use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use super::errors::SimulationError;
 use crate::sim::dataset::Link;
 use crate::sim::device::DEVICE_NAMES;
 use crate::sim::motion::ACTIVITY_NAMES;
@@ -16,13 +15,6 @@ use crate::sim::skeleton::KEYPOINT_NAMES;
 use crate::sim::{
     build_spec, scenario, BatchOptions, Dataset, SimError, Simulator, SCENARIO_NAMES,
 };
-
-create_exception!(
-    wifi_densepose._native,
-    SimulationError,
-    PyValueError,
-    "A scenario the simulator cannot run: the message names the field and the problem."
-);
 
 fn to_py_err(e: SimError) -> PyErr {
     SimulationError::new_err(e.to_string())
@@ -201,6 +193,5 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sim_spec, m)?)?;
     m.add_function(wrap_pyfunction!(sim_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(sim_generate, m)?)?;
-    m.add("SimulationError", m.py().get_type::<SimulationError>())?;
     Ok(())
 }

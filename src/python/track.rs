@@ -1,17 +1,21 @@
 //! `wifi_densepose._native.run_analytics`: tracking and analytics over whole arrays
 //! ([`crate::analytics::run_arrays`]). Conversion and delegation only; the GIL is
-//! released while the engine runs; shape errors are ValueErrors.
+//! released while the engine runs; shape errors are `InvalidArgumentError`s (ValueErrors).
 
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadonlyArray4};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use super::errors::InvalidArgumentError;
 use crate::analytics::{run_arrays, EngineConfig};
 use crate::track::TrackerConfig;
 
 /// Returns `[(event_type, data_json), ...]` in publication order.
 #[pyfunction]
 #[pyo3(signature = (times, keypoints, boxes, scores, activity, room_size=(6.0, 5.0), window_s=60.0))]
+// Written out because pyo3 renders a tuple default as `...` (the stub says `(6.0, 5.0)`).
+#[pyo3(
+    text_signature = "(times, keypoints, boxes, scores, activity, room_size=(6.0, 5.0), window_s=60.0)"
+)]
 #[allow(clippy::too_many_arguments)]
 fn run_analytics(
     py: Python<'_>,
@@ -40,7 +44,7 @@ fn run_analytics(
     );
     let out = py
         .detach(|| run_arrays(config, t, k, b, s, a))
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
     Ok(out
         .into_iter()
         .map(|o| (o.event_type.as_str().to_string(), o.data.to_string()))

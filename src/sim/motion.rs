@@ -29,7 +29,8 @@ pub enum Activity {
     Falling = 4,
 }
 
-pub const ACTIVITY_NAMES: [&str; 5] = ["standing", "walking", "sitting", "lying", "falling"];
+/// The label names, indexed by `Activity as usize` (the one list lives with the detections).
+pub use crate::track::ACTIVITIES as ACTIVITY_NAMES;
 
 /// One step of a person's script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,21 +7,30 @@
 
 /// COCO keypoints, COCO order.
 pub const N_KEYPOINTS: usize = 17;
-/// Activity classes, in this order (the simulator's labels 0..=4).
+/// Activity classes, in this order: the one list. The model's activity output
+/// (`crate::model::ACTIVITY_NAMES`), the simulator's labels (`crate::sim::motion::Activity`
+/// as an index), the `activity` of events and Python's `wifi_densepose.ACTIVITIES` are
+/// all this constant.
 pub const ACTIVITIES: [&str; 5] = ["standing", "walking", "sitting", "lying", "falling"];
-pub const N_ACTIVITIES: usize = 5;
+/// The number of activity classes.
+pub const N_ACTIVITIES: usize = ACTIVITIES.len();
 
 /// Indices into [`ACTIVITIES`].
 pub mod class {
-    pub const STANDING: usize = 0;
-    pub const WALKING: usize = 1;
-    pub const SITTING: usize = 2;
-    pub const LYING: usize = 3;
-    pub const FALLING: usize = 4;
+    /// `"standing"`.
+    pub(crate) const STANDING: usize = 0;
+    /// `"walking"`.
+    pub(crate) const WALKING: usize = 1;
+    /// `"sitting"`.
+    pub(crate) const SITTING: usize = 2;
+    /// `"lying"`.
+    pub(crate) const LYING: usize = 3;
+    /// `"falling"`.
+    pub(crate) const FALLING: usize = 4;
 }
 
 /// Keypoints with confidence below this are treated as not seen.
-pub const MIN_KEYPOINT_CONF: f64 = 0.3;
+pub(crate) const MIN_KEYPOINT_CONF: f64 = 0.3;
 
 /// One detected person in one frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +60,7 @@ pub struct DensePatch {
 impl Detection {
     /// Finite numbers, scores in `[0, 1]`, a box with `min <= max`. Invalid detections
     /// are ignored by the tracker (never a panic).
-    pub fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         let unit = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
         unit(self.score)
             && self.activity.iter().all(|&a| unit(a))
@@ -83,7 +92,7 @@ impl Detection {
 
     /// Where the person is on the floor, metres: the mid-hip when a hip is seen, else
     /// the mean of the seen keypoints, else the box centre.
-    pub fn position_m(&self, room: [f64; 2]) -> [f64; 2] {
+    pub(crate) fn position_m(&self, room: [f64; 2]) -> [f64; 2] {
         if let Some(p) = self.mean_m(&[11, 12], room) {
             return p;
         }
@@ -110,7 +119,7 @@ impl Detection {
 }
 
 /// Index of the largest value (the first on ties; 0 for an empty slice).
-pub fn argmax(x: &[f64]) -> usize {
+pub(crate) fn argmax(x: &[f64]) -> usize {
     let mut best = 0;
     for (i, v) in x.iter().enumerate() {
         if *v > x[best] {
@@ -123,6 +132,25 @@ pub fn argmax(x: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_simulator_labels_and_the_class_indices_index_the_one_list() {
+        use crate::sim::motion::Activity;
+        let labels = [
+            (Activity::Standing, class::STANDING),
+            (Activity::Walking, class::WALKING),
+            (Activity::Sitting, class::SITTING),
+            (Activity::Lying, class::LYING),
+            (Activity::Falling, class::FALLING),
+        ];
+        assert_eq!(labels.len(), ACTIVITIES.len());
+        for (label, index) in labels {
+            assert_eq!(label as usize, index);
+            // The simulator's scenario files name activities through serde.
+            let name = serde_json::to_value(label).unwrap();
+            assert_eq!(name.as_str(), Some(ACTIVITIES[index]));
+        }
+    }
 
     fn det() -> Detection {
         let mut keypoints = [[0.5, 0.5, 0.9]; N_KEYPOINTS];

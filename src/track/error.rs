@@ -2,17 +2,24 @@
 
 use thiserror::Error;
 
+/// Why a tracker or analytics engine refused its configuration or input.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum TrackError {
     /// A configuration value outside its range (field name, reason).
     #[error("invalid tracking configuration: {field}: {reason}")]
-    Config { field: String, reason: String },
+    Config {
+        /// The setting's name.
+        field: String,
+        /// Its range and the value given.
+        reason: String,
+    },
     /// Input arrays of the wrong shape.
     #[error("invalid detections: {0}")]
     Input(String),
 }
 
 impl TrackError {
+    /// A [`TrackError::Config`] for `field`.
     pub fn config(field: &str, reason: impl Into<String>) -> Self {
         TrackError::Config {
             field: field.to_string(),

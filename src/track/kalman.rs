@@ -10,9 +10,12 @@
 
 type M4 = [[f64; 4]; 4];
 
+/// A constant-velocity Kalman filter on the floor plane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kalman {
+    /// State `[x, y, vx, vy]`: metres and metres per second.
     pub x: [f64; 4],
+    /// State covariance.
     pub p: M4,
     /// White-acceleration spectral density, m^2/s^3.
     pub q: f64,
@@ -34,25 +37,28 @@ impl Kalman {
         }
     }
 
+    /// Estimated position, metres.
     pub fn position(&self) -> [f64; 2] {
         [self.x[0], self.x[1]]
     }
 
-    pub fn velocity(&self) -> [f64; 2] {
+    /// Estimated velocity, metres per second.
+    pub(crate) fn velocity(&self) -> [f64; 2] {
         [self.x[2], self.x[3]]
     }
 
-    pub fn speed(&self) -> f64 {
+    /// Estimated speed, metres per second.
+    pub(crate) fn speed(&self) -> f64 {
         self.x[2].hypot(self.x[3])
     }
 
     /// Where the filter expects the person `dt` seconds ahead (no state change).
-    pub fn position_in(&self, dt: f64) -> [f64; 2] {
+    pub(crate) fn position_in(&self, dt: f64) -> [f64; 2] {
         [self.x[0] + self.x[2] * dt, self.x[1] + self.x[3] * dt]
     }
 
     /// Position standard deviation (mean of the two axes), metres.
-    pub fn position_std(&self) -> f64 {
+    pub(crate) fn position_std(&self) -> f64 {
         (0.5 * (self.p[0][0] + self.p[1][1])).max(0.0).sqrt()
     }
 
@@ -89,7 +95,7 @@ impl Kalman {
     }
 
     /// Innovation `z - Hx` and its covariance `S = H P H^T + r I`.
-    pub fn innovation(&self, z: [f64; 2], r: f64) -> ([f64; 2], [[f64; 2]; 2]) {
+    pub(crate) fn innovation(&self, z: [f64; 2], r: f64) -> ([f64; 2], [[f64; 2]; 2]) {
         let y = [z[0] - self.x[0], z[1] - self.x[1]];
         let s = [
             [self.p[0][0] + r, self.p[0][1]],
@@ -100,7 +106,7 @@ impl Kalman {
 
     /// Squared Mahalanobis distance of a measurement (chi-square with 2 degrees of
     /// freedom under the model); infinite when the covariance is degenerate.
-    pub fn mahalanobis2(&self, z: [f64; 2], r: f64) -> f64 {
+    pub(crate) fn mahalanobis2(&self, z: [f64; 2], r: f64) -> f64 {
         let (y, s) = self.innovation(z, r);
         let det = s[0][0] * s[1][1] - s[0][1] * s[1][0];
         if !(det.is_finite() && det > 1e-18) {

@@ -13,15 +13,21 @@
 
 use super::error::{check, TrackError};
 
+/// Where a track is in its life (see the module's diagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrackState {
+    /// Seen, but not yet often enough to be a person.
     Tentative,
+    /// A person, seen recently.
     Confirmed,
+    /// A person, briefly unseen (still counted in the room).
     Lost,
+    /// Gone; the track is removed.
     Ended,
 }
 
 impl TrackState {
+    /// The state's name in `tracking_update` messages.
     pub fn as_str(self) -> &'static str {
         match self {
             TrackState::Tentative => "tentative",
@@ -37,7 +43,9 @@ impl TrackState {
 pub enum Transition {
     /// Tentative to confirmed.
     Started,
+    /// Confirmed to lost.
     Lost,
+    /// Lost to confirmed.
     Recovered,
     /// Confirmed or lost to ended.
     Ended,
@@ -45,6 +53,7 @@ pub enum Transition {
     Dropped,
 }
 
+/// When a track confirms, goes lost and ends (seconds of frame time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LifecycleConfig {
     /// Hits needed to confirm a tentative track.
@@ -72,6 +81,7 @@ impl Default for LifecycleConfig {
 }
 
 impl LifecycleConfig {
+    /// Checks every value against its range.
     pub fn validate(&self) -> Result<(), TrackError> {
         check("confirm_hits", self.confirm_hits as f64, 1.0, 1000.0)?;
         check("tentative_max_gap_s", self.tentative_max_gap_s, 0.0, 60.0)?;
@@ -87,15 +97,21 @@ impl LifecycleConfig {
     }
 }
 
+/// One track's lifecycle state and hit record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lifecycle {
+    /// The current state.
     pub state: TrackState,
+    /// Frames with a matched detection so far.
     pub hits: u32,
+    /// Frame time of the first hit, seconds.
     pub first_hit: f64,
+    /// Frame time of the latest hit, seconds.
     pub last_hit: f64,
 }
 
 impl Lifecycle {
+    /// A tentative track first seen at `t`.
     pub fn new(t: f64) -> Self {
         Lifecycle {
             state: TrackState::Tentative,
@@ -106,7 +122,7 @@ impl Lifecycle {
     }
 
     /// The track was seen at `t`.
-    pub fn hit(&mut self, t: f64, cfg: &LifecycleConfig) -> Option<Transition> {
+    pub(crate) fn hit(&mut self, t: f64, cfg: &LifecycleConfig) -> Option<Transition> {
         self.hits = self.hits.saturating_add(1);
         self.last_hit = t;
         match self.state {

@@ -45,7 +45,7 @@ impl Default for NoiseModel {
 /// Tiny Gaussian sampler (Box-Muller), so no new crate is needed.
 mod rand_distr_lite {
     use rand::Rng;
-    pub fn normal<R: Rng>(rng: &mut R, sigma: f64) -> f64 {
+    pub(crate) fn normal<R: Rng>(rng: &mut R, sigma: f64) -> f64 {
         let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
         let u2: f64 = rng.gen_range(0.0..1.0);
         sigma * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
@@ -54,6 +54,7 @@ mod rand_distr_lite {
 
 /// A seeded detection generator.
 pub struct Synth {
+    /// The noise, misses and ghosts it adds to the truth.
     pub noise: NoiseModel,
     rng: StdRng,
 }
@@ -69,6 +70,7 @@ fn softmax(logits: [f64; N_ACTIVITIES]) -> [f64; N_ACTIVITIES] {
 }
 
 impl Synth {
+    /// A generator with `noise`, reproducible from `seed`.
     pub fn new(noise: NoiseModel, seed: u64) -> Self {
         Synth {
             noise,

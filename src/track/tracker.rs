@@ -11,6 +11,7 @@ use super::hungarian::assign;
 use super::kalman::Kalman;
 use super::lifecycle::{Lifecycle, LifecycleConfig, TrackState, Transition};
 
+/// The tracker's settings; [`TrackerConfig::validate`] checks their ranges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackerConfig {
     /// Room width and depth, metres (the detections' unit square maps onto it).
@@ -37,6 +38,7 @@ pub struct TrackerConfig {
     pub reid_window_s: f64,
     /// ... this close to where the new track started, metres.
     pub reid_radius_m: f64,
+    /// When tracks confirm, go lost and end.
     pub lifecycle: LifecycleConfig,
 }
 
@@ -60,6 +62,7 @@ impl Default for TrackerConfig {
 }
 
 impl TrackerConfig {
+    /// Checks every value against its range.
     pub fn validate(&self) -> Result<(), TrackError> {
         check("room_size[0]", self.room_size[0], 0.1, 1000.0)?;
         check("room_size[1]", self.room_size[1], 0.1, 1000.0)?;
@@ -80,8 +83,11 @@ impl TrackerConfig {
 /// One point of a track's path.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PathPoint {
+    /// Frame time, seconds.
     pub t: f64,
+    /// Estimated position, metres.
     pub position: [f64; 2],
+    /// The track's smoothed presence confidence then.
     pub confidence: f64,
 }
 
@@ -93,12 +99,15 @@ pub struct Track {
     /// The person: carried over from a recently ended track nearby (re-identification
     /// across a break), otherwise new. 0 while tentative.
     pub person_id: u64,
+    /// Its lifecycle.
     pub life: Lifecycle,
+    /// Its motion filter (position and velocity, metres).
     pub kf: Kalman,
     /// Presence confidence, smoothed over the track's detections.
     pub confidence: f64,
     /// Hit (true) or miss per frame over the last `history_s`.
     recent: VecDeque<(f64, bool)>,
+    /// Its path over the last `history_s`.
     pub path: VecDeque<PathPoint>,
     /// This frame's detection, when one was matched.
     pub detection: Option<Detection>,
@@ -107,23 +116,28 @@ pub struct Track {
 }
 
 impl Track {
-    pub fn state(&self) -> TrackState {
+    /// The lifecycle state.
+    pub(crate) fn state(&self) -> TrackState {
         self.life.state
     }
+    /// Estimated position, metres.
     pub fn position(&self) -> [f64; 2] {
         self.kf.position()
     }
-    pub fn velocity(&self) -> [f64; 2] {
+    /// Estimated velocity, metres per second.
+    pub(crate) fn velocity(&self) -> [f64; 2] {
         self.kf.velocity()
     }
-    pub fn speed(&self) -> f64 {
+    /// Estimated speed, metres per second.
+    pub(crate) fn speed(&self) -> f64 {
         self.kf.speed()
     }
-    pub fn first_seen(&self) -> f64 {
+    /// Frame time of the first detection, seconds.
+    pub(crate) fn first_seen(&self) -> f64 {
         self.life.first_hit
     }
     /// Share of recent frames with a detection.
-    pub fn hit_ratio(&self) -> f64 {
+    pub(crate) fn hit_ratio(&self) -> f64 {
         if self.recent.is_empty() {
             return 0.0;
         }
@@ -140,19 +154,25 @@ impl Track {
         matches!(self.life.state, TrackState::Confirmed | TrackState::Lost)
     }
     /// Head-to-feet extent of this frame's detection, metres.
-    pub fn extension(&self, room: [f64; 2]) -> Option<f64> {
+    pub(crate) fn extension(&self, room: [f64; 2]) -> Option<f64> {
         self.detection.as_ref().and_then(|d| d.extension_m(room))
     }
-    pub fn activity_scores(&self) -> Option<[f64; N_ACTIVITIES]> {
+    /// Activity class scores of this frame's detection, in [`crate::track::ACTIVITIES`] order.
+    pub(crate) fn activity_scores(&self) -> Option<[f64; N_ACTIVITIES]> {
         self.detection.as_ref().map(|d| d.activity)
     }
 }
 
+/// The lifecycle changes reported in `tracking_update`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackEventKind {
+    /// The track confirmed: a new person.
     Started,
+    /// The person went unseen.
     Lost,
+    /// The person was seen again.
     Recovered,
+    /// The person is gone.
     Ended,
 }
 
@@ -171,18 +191,28 @@ impl TrackEventKind {
 /// A lifecycle change worth telling clients about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackEvent {
+    /// What happened.
     pub kind: TrackEventKind,
+    /// Frame time, seconds.
     pub t: f64,
+    /// The track.
     pub track_id: u64,
+    /// The person (kept across re-identification).
     pub person_id: u64,
+    /// Estimated position, metres.
     pub position: [f64; 2],
+    /// Smoothed presence confidence.
     pub confidence: f64,
+    /// Track quality in `[0, 1]` ([`Track::quality`]).
     pub quality: f64,
+    /// Frame time of the track's first detection, seconds.
     pub first_detection: f64,
 }
 
+/// The multi-person tracker (see the module's description); one per environment.
 #[derive(Debug, Clone)]
 pub struct Tracker {
+    /// Its settings.
     pub config: TrackerConfig,
     tracks: Vec<Track>,
     next_track_id: u64,
@@ -195,6 +225,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker with `config`, checked now.
     pub fn new(config: TrackerConfig) -> Result<Self, TrackError> {
         config.validate()?;
         Ok(Tracker {
@@ -214,7 +245,7 @@ impl Tracker {
     }
 
     /// The tracks counted as people (see [`Track::is_active`]).
-    pub fn active(&self) -> impl Iterator<Item = &Track> {
+    pub(crate) fn active(&self) -> impl Iterator<Item = &Track> {
         self.tracks.iter().filter(|t| t.is_active())
     }
 

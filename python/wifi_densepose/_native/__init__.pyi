@@ -1,24 +1,89 @@
-"""Typed stub of the native module (kept in step with src/python/)."""
+"""Typed stub of the native module (kept in step with src/python/; checked against the
+built module by ``python -m mypy.stubtest wifi_densepose`` in scripts/test.sh). A package
+of stubs because the module has a submodule, ``dsp`` (``dsp.pyi`` beside this file)."""
 
 import os
-from collections.abc import Awaitable
-from typing import Any, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import dsp as dsp
+
+# pyo3 keeps the module's __all__: every name added to it, in the order added.
+__all__ = [
+    "ACTIVITIES",
+    "EVENT_TYPES",
+    "ArgumentTypeError",
+    "ConfigError",
+    "CsiFormatError",
+    "CsiFrame",
+    "CsiReadError",
+    "DspError",
+    "InferenceError",
+    "InvalidArgumentError",
+    "ModelLoadError",
+    "NativeModel",
+    "OutOfBoundsError",
+    "PathNotFoundError",
+    "Recording",
+    "Replay",
+    "Server",
+    "ServerError",
+    "SimulationError",
+    "UdpListener",
+    "analyze_array",
+    "analyze_recording",
+    "WiFiDensePoseError",
+    "__version__",
+    "decode_udp_frame",
+    "dsp",
+    "live_windows",
+    "model_init_runtime",
+    "read_csi",
+    "run_analytics",
+    "sense",
+    "sim_devices",
+    "sim_generate",
+    "sim_scenario",
+    "sim_scenarios",
+    "sim_spec",
+]
+
 __version__: str
 
+# The vocabulary (src/python/vocabulary.rs).
+ACTIVITIES: tuple[str, ...]
+EVENT_TYPES: tuple[str, ...]
+
+# The exception hierarchy (src/python/errors.rs; python/wifi_densepose/errors.py lists it).
+class WiFiDensePoseError(Exception): ...
+class InvalidArgumentError(WiFiDensePoseError, ValueError): ...
+class ArgumentTypeError(WiFiDensePoseError, TypeError): ...
+class OutOfBoundsError(WiFiDensePoseError, IndexError): ...
+class PathNotFoundError(WiFiDensePoseError, FileNotFoundError): ...
+class CsiReadError(WiFiDensePoseError, OSError): ...
+class CsiFormatError(WiFiDensePoseError, ValueError): ...
+class DspError(WiFiDensePoseError, ValueError): ...
+class SimulationError(WiFiDensePoseError, ValueError): ...
+class ModelLoadError(WiFiDensePoseError, RuntimeError): ...
+class InferenceError(WiFiDensePoseError, RuntimeError): ...
+class ServerError(WiFiDensePoseError, RuntimeError): ...
+class ConfigError(WiFiDensePoseError, ValueError): ...
+
+# pyo3 classes cannot be subclassed: each is @final.
+@final
 class Server:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         host: str = "127.0.0.1",
         port: int = 0,
         jwt_secret: str | None = None,
         jwt_public_key: str | None = None,
         jwt_algorithm: str = "HS256",
         config_json: str | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     @property
@@ -80,6 +145,7 @@ class Server:
     def node_id(self) -> str | None: ...
     def broker_status_json(self) -> str | None: ...
 
+@final
 class Replay:
     @property
     def path(self) -> str: ...
@@ -99,14 +165,14 @@ class Replay:
     def wait(self, timeout: float | None = None) -> bool: ...
     def wait_async(self, timeout: float | None = None) -> Awaitable[bool]: ...
 
+@final
 class UdpListener:
     port: int
     def stats(self) -> dict[str, int]: ...
     @property
     def last_error(self) -> str | None: ...
 
-class CsiFormatError(ValueError): ...
-
+@final
 class CsiFrame:
     @property
     def csi(self) -> NDArray[np.complex64]: ...
@@ -130,9 +196,10 @@ class CsiFrame:
     def meta(self) -> dict[str, Any]: ...
     def scaled_csi(self) -> NDArray[np.complex128]: ...
 
+@final
 class Recording:
     def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> CsiFrame: ...
+    def __getitem__(self, index: int, /) -> CsiFrame: ...
     def __iter__(self) -> Any: ...
     @property
     def path(self) -> str: ...
@@ -167,8 +234,6 @@ def read_csi(
 ) -> Recording: ...
 def decode_udp_frame(datagram: bytes, source: str = "udp") -> tuple[int, CsiFrame]: ...
 
-class SimulationError(ValueError): ...
-
 def sim_scenarios() -> list[str]: ...
 def sim_devices() -> list[str]: ...
 def sim_spec(
@@ -195,10 +260,6 @@ def sim_generate(
     threads: int = 0,
 ) -> dict[str, Any]: ...
 
-# The DSP bindings are typed where users meet them, in wifi_densepose/dsp.py.
-def __getattr__(name: str) -> Any: ...
-
-class ModelLoadError(RuntimeError): ...
 
 def run_analytics(
     times: np.ndarray,
@@ -212,6 +273,7 @@ def run_analytics(
 def model_init_runtime(lib_path: str | os.PathLike[str]) -> None: ...
 def live_windows(csi: np.ndarray) -> np.ndarray: ...
 
+@final
 class NativeModel:
     @staticmethod
     def load(path: str | os.PathLike[str], threads: int = 1, device: str = "cpu") -> NativeModel: ...
@@ -234,7 +296,7 @@ def analyze_recording(
     room: tuple[float, float] | None = None,
     device: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
-    environment_id: str = "analyze",
+    environment_id: str = ...,
 ) -> list[dict[str, Any]]: ...
 def analyze_array(
     csi: NDArray[np.complex64],
@@ -249,5 +311,5 @@ def analyze_array(
     room: tuple[float, float] | None = None,
     device: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
-    environment_id: str = "analyze",
+    environment_id: str = ...,
 ) -> list[dict[str, Any]]: ...
