@@ -114,7 +114,7 @@ impl Analysis {
             Some(due) => (due + period).max(t),
             None => t + period,
         });
-        let data = pose_frame(engine, self.frame_id, env, model_version, t, sensing);
+        let data = pose_frame(engine, self.frame_id, env, model_version, t, sensing, self.room);
         publisher.publish(Event::new(EventType::PoseData, data, Some(env.to_string())));
     }
 
@@ -220,6 +220,7 @@ fn pose_frame(
     model_version: &str,
     source_time: f64,
     sensing: Option<&SensingState>,
+    room: [f64; 2],
 ) -> Value {
     let mut persons: Vec<Value> = engine
         .tracker
@@ -227,7 +228,9 @@ fn pose_frame(
         .iter()
         .filter(|t| t.is_active())
         .map(|t| {
+            // The track's filter can coast past a wall; nobody stands outside the room.
             let [x, y] = t.position();
+            let (x, y) = (x.clamp(0.0, room[0]), y.clamp(0.0, room[1]));
             let [vx, vy] = t.velocity();
             let mut p = json!({
                 "person_id": t.person_id,
