@@ -28,6 +28,8 @@ pub struct Analysis {
     frame_id: u64,
     /// Whether the sensing-only path last said someone was in the room.
     sensed_present: Option<bool>,
+    /// Whether the tracker runs in single-person mode (see `on_detections`).
+    single: bool,
 }
 
 impl Analysis {
@@ -64,12 +66,22 @@ impl Analysis {
         // A new room, or a source clock that went back (a simulation run restarted):
         // the old tracks mean nothing any more.
         let restart = self.last_t.is_some_and(|last| t < last);
-        if self.engine.is_none() || self.room != room_size || restart {
+        // One person at most (`detection.max_persons` 1): every detection belongs to the
+        // one track, however far it jumps from the last, so a jittery model cannot split
+        // one person into several tracks.
+        let single = sensing.is_some() && settings.max_persons == 1;
+        if self.engine.is_none() || self.room != room_size || restart || self.single != single {
+            let mut tracker = TrackerConfig {
+                room_size,
+                ..Default::default()
+            };
+            if single {
+                tracker.gate_chi2 = 1e4;
+                tracker.gate_max_m = 100.0;
+            }
+            self.single = single;
             let config = EngineConfig {
-                tracker: TrackerConfig {
-                    room_size,
-                    ..Default::default()
-                },
+                tracker,
                 ..Default::default()
             };
             match Engine::new(config) {
@@ -114,7 +126,15 @@ impl Analysis {
             Some(due) => (due + period).max(t),
             None => t + period,
         });
-        let data = pose_frame(engine, self.frame_id, env, model_version, t, sensing, self.room);
+        let data = pose_frame(
+            engine,
+            self.frame_id,
+            env,
+            model_version,
+            t,
+            sensing,
+            self.room,
+        );
         publisher.publish(Event::new(EventType::PoseData, data, Some(env.to_string())));
     }
 
