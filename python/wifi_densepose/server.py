@@ -293,8 +293,10 @@ class Server:
 
     def configure(self, settings: Mapping[str, Any], applied_by: str = "python") -> dict:
         """Changes settings while the server runs, for every environment, all or none:
-        ``analytics.enable_fall_detection`` (bool) and ``detection.confidence_threshold``
-        (0 to 1). Publishes a ``config_update`` with what changed; returns it."""
+        ``analytics.enable_fall_detection`` (bool), ``detection.confidence_threshold``
+        (0 to 1) and ``detection.max_persons`` (1 to 16: the most confident detections a
+        window tracked while the sensor says someone is present; default 1,
+        ``docs/sensing.md``). Publishes a ``config_update`` with what changed; returns it."""
         return json.loads(self._native.configure_json(json.dumps(dict(settings)), applied_by))
 
     def calibrate(
