@@ -36,6 +36,7 @@ use serde_json::{json, Value};
 use super::channel::{ChannelOptions, Placement};
 use super::device::DeviceProfile;
 use super::error::{check_range, SimError};
+use super::events::EventSpec;
 use super::impairments::ImpairmentSpec;
 use super::micro::MicroSpec;
 use super::motion::Action;
@@ -70,6 +71,8 @@ pub struct Spec {
     /// Several links in the room (see [`NodeSpec`]); empty: the one link of `device`,
     /// `placement` and `impairments`.
     pub nodes: Vec<NodeSpec>,
+    /// Background changes that are not people (doors, moved furniture).
+    pub events: Vec<EventSpec>,
 }
 
 /// One link of a multi-node deployment: a transmitter and a receiver (several
@@ -110,6 +113,7 @@ impl Default for Spec {
             people: Vec::new(),
             max_people: None,
             nodes: Vec::new(),
+            events: Vec::new(),
         }
     }
 }
@@ -445,6 +449,9 @@ impl Spec {
                 -1e4,
                 1e4,
             )?;
+        }
+        if self.events.len() > 1000 {
+            return Err(SimError::invalid("events", "at most 1000"));
         }
         if self.max_people() > 64 {
             return Err(SimError::invalid("max_people", "at most 64"));
