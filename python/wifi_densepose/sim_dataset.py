@@ -40,7 +40,7 @@ PLACEMENT_CELLS = {"train": 0, "val": 1, "test": 1}
 def room_split(width: float, depth: float) -> str:
     """The split a room size belongs to (sizes on a 0.1 m grid): 20 % test, 20 % val,
     the rest train, interleaved over the whole range of sizes."""
-    c = (int(round(width * 10)) * 7 + int(round(depth * 10)) * 13) % 5
+    c = (round(width * 10) * 7 + round(depth * 10) * 13) % 5
     return "test" if c == 0 else "val" if c == 1 else "train"
 
 
@@ -144,7 +144,7 @@ def draw(split: str, index: int, *, duration_s: float = 60.0, devices: tuple[str
     device = str(devices[int(rng.integers(len(devices)))])
     placement = sim.random_placement(room, seed, nodes=nodes, shared_tx=True,
                                      cells=PLACEMENT_CELLS[split])
-    objects = [{"position": [*_point(rng, w, d, 0.4), float(rng.uniform(0.3, 1.0))],
+    objects: list[dict[str, Any]] = [{"position": [*_point(rng, w, d, 0.4), float(rng.uniform(0.3, 1.0))],
                 "rcs_m2": float(rng.uniform(0.2, 1.5))} for _ in range(int(rng.integers(0, 5)))]
     n_people = int(rng.choice(4, p=[0.2, 0.35, 0.25, 0.2]))
     people = []

@@ -21,8 +21,14 @@
 //!               "posture": "standing",
 //!               "actions": [{"type": "walk", "to": [[4.5, 1.0], [4.5, 4.0]], "speed": 1.2},
 //!                           {"type": "stand", "duration_s": 2}, {"type": "fall"},
-//!                           {"type": "lie", "duration_s": 3}, {"type": "get_up"}]}],
-//!   "max_people": 2
+//!                           {"type": "lie", "duration_s": 3}, {"type": "get_up"}],
+//!               "breathing_rate_bpm": null, "breathing_depth_mm": null,   // null: drawn
+//!               "sway_mm": null, "fidget_interval_s": null}],
+//!   "max_people": 2,
+//!   "nodes": [],     // or [{"placement": {...}, "device": "esp32", "impairments": {...},
+//!                    //       "clock_offset_s": 0.0, "clock_drift_ppm": 0.0}, ...] instead of placement
+//!   "events": [{"type": "door", "at_s": 5, "hinge": [0, 3.5], "from_deg": 90, "to_deg": 0},
+//!              {"type": "move_object", "at_s": 8, "object": 0, "to": [2, 4, 0.45]}]
 //! }
 //! ```
 //!
