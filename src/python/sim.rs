@@ -118,6 +118,8 @@ fn sim_generate<'py>(
     d.set_item("activity", data.activity.into_pyarray(py))?;
     d.set_item("occupancy", data.occupancy.into_pyarray(py))?;
     d.set_item("falls", data.falls.into_pyarray(py))?;
+    d.set_item("background_moving", data.background_moving.into_pyarray(py))?;
+    d.set_item("events", data.events.into_pyarray(py))?;
     d.set_item(
         "breathing_rate_bpm",
         data.breathing_rate_bpm.into_pyarray(py),

@@ -17,6 +17,7 @@ use rand::SeedableRng;
 use super::channel::{Body, Channel, Placement, Workspace};
 use super::device::DeviceProfile;
 use super::error::SimError;
+use super::events::Events;
 use super::impairments::Impairments;
 use super::micro::Micro;
 use super::motion::{Activity, FallEvent, Track};
@@ -66,6 +67,7 @@ pub struct Simulator {
     tracks: Vec<Track>,
     shapes: Vec<BodyShape>,
     micros: Vec<Micro>,
+    events: Events,
     n_frames: usize,
 }
 
@@ -82,6 +84,13 @@ impl Simulator {
     pub fn new(spec: Spec) -> Result<Self, SimError> {
         spec.validate()?;
         let room = spec.room();
+        room.validate()?;
+        let events = Events::new(&spec.events, &room)?;
+        // Objects that events move are moving scatterers, not static paths.
+        let mut static_room = room.clone();
+        for &o in events.moved_objects.iter().rev() {
+            static_room.objects.remove(o);
+        }
         let mut links = Vec::new();
         for (j, (name, device, placement, imp, offset, drift_ppm)) in
             spec.links(&room)?.into_iter().enumerate()
@@ -93,8 +102,8 @@ impl Simulator {
                     SimError::invalid(format!("nodes[{j}]"), e.to_string())
                 }
             };
-            let channel =
-                Channel::new(&room, &device, &placement, &spec.channel_options()).map_err(field)?;
+            let channel = Channel::new(&static_room, &device, &placement, &spec.channel_options())
+                .map_err(field)?;
             // The first link draws from the scenario's streams (so a one-node list gives
             // the single-link run); every other link from its own.
             let seed = if j == 0 {
@@ -168,6 +177,7 @@ impl Simulator {
             tracks,
             shapes,
             micros,
+            events,
             n_frames,
         })
     }
@@ -225,6 +235,11 @@ impl Simulator {
             .collect()
     }
 
+    /// The scheduled background changes (doors, moved objects).
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
     /// Each person's small motions (breathing rate and depth, sway, fidgets).
     pub fn micros(&self) -> &[Micro] {
         &self.micros
@@ -254,6 +269,7 @@ impl Simulator {
                 pose,
             });
         }
+        self.events.bodies(t, &mut bodies);
         (truth, bodies)
     }
 
@@ -439,6 +455,7 @@ impl Simulator {
                 }
             }
             c.occupancy.push(occ);
+            c.background.push(self.events.moving(info.truth.time));
             if g > 0 {
                 let o = c.dp_part.len();
                 c.dp_part.resize(o + g * g, 0);
@@ -473,6 +490,7 @@ impl Simulator {
             all.present.extend(p.present);
             all.activity.extend(p.activity);
             all.occupancy.extend(p.occupancy);
+            all.background.extend(p.background);
             all.dp_part.extend(p.dp_part);
             all.dp_person.extend(p.dp_person);
             all.dp_u.extend(p.dp_u);
@@ -523,6 +541,15 @@ impl Simulator {
             activity: Array2::from_shape_vec((n, mp), all.activity)
                 .unwrap_or_else(|_| Array2::zeros((0, mp))),
             occupancy: Array1::from(all.occupancy),
+            background_moving: Array1::from(all.background),
+            events: {
+                let sp = self.events.spans();
+                Array2::from_shape_fn((sp.len(), 3), |(r, c)| match c {
+                    0 => sp[r].0,
+                    1 => sp[r].1,
+                    _ => sp[r].2,
+                })
+            },
             falls: fa,
             breathing_rate_bpm: Array1::from_iter((0..mp).map(|i| {
                 self.micros
@@ -568,6 +595,7 @@ struct Chunk {
     present: Vec<bool>,
     activity: Vec<i8>,
     occupancy: Vec<u8>,
+    background: Vec<bool>,
     dp_part: Vec<u8>,
     dp_person: Vec<i8>,
     dp_u: Vec<f32>,
@@ -605,6 +633,11 @@ pub struct Dataset {
     /// `(n, max_people)`: [`Activity`] as `i8`, `-1` absent.
     pub activity: Array2<i8>,
     pub occupancy: Array1<u8>,
+    /// `(n,)`: a background change that is not a person (door, moved object) is under
+    /// way.
+    pub background_moving: Array1<bool>,
+    /// `(n_events, 3)`: kind (0 door, 1 moved object), start, end, seconds.
+    pub events: Array2<f64>,
     /// `(n_falls, 4)`: person, descent start, impact, standing again (NaN if never).
     pub falls: Array2<f64>,
     /// `(max_people,)`: each person's breathing rate, breaths per minute (NaN padding).
@@ -1056,5 +1089,105 @@ mod tests {
             1,
         );
         assert!(build_spec(&both, None, None, None, None).is_err());
+    }
+
+    fn clean_run(extra: &str) -> Dataset {
+        let json = format!(
+            r#"{{"duration_s": 4, "fps": 20, "impairments": {{"enabled": false}} {extra}}}"#
+        );
+        Simulator::new(build_spec(&json, None, None, None, None).unwrap())
+            .unwrap()
+            .generate(&BatchOptions::default())
+    }
+
+    fn max_rel_diff(a: &[Complex32], b: &[Complex32]) -> f32 {
+        let scale = a.iter().map(|c| c.norm()).fold(0.0, f32::max);
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).norm())
+            .fold(0.0, f32::max)
+            / scale
+    }
+
+    #[test]
+    fn a_door_swings_and_is_not_a_person() {
+        let d = clean_run(
+            r#", "events": [{"type": "door", "at_s": 1.5, "hinge": [0.05, 4.0], "from_deg": -90, "to_deg": 0}]"#,
+        );
+        let frame = |i: usize| {
+            d.csi
+                .outer_iter()
+                .nth(i)
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        let t = |i: usize| d.timestamps[i];
+        assert!(d.occupancy.iter().all(|o| *o == 0));
+        assert_eq!(d.events.shape(), &[1, 3]);
+        assert_eq!((d.events[[0, 1]], d.events[[0, 2]]), (1.5, 2.5));
+        for i in 0..d.timestamps.len() {
+            assert_eq!(
+                d.background_moving[i],
+                (1.5..=2.5).contains(&t(i)),
+                "at {}",
+                t(i)
+            );
+        }
+        // Still before and after, different in between: the swing changed the channel.
+        assert_eq!(frame(0), frame(29));
+        assert_eq!(frame(51), frame(79));
+        let change = max_rel_diff(&frame(0), &frame(79));
+        assert!(change > 0.01, "a door leaf moved, the channel by {change}");
+        let mid = max_rel_diff(&frame(0), &frame(40));
+        assert!(mid > 0.005, "{mid}");
+    }
+
+    #[test]
+    fn a_moved_chair_is_the_same_physics_as_a_static_one() {
+        // Before the move the moving scatterer equals the static object path; after it,
+        // a static object at the new place.
+        let obj = r#""room": {"objects": [{"position": [3.0, 4.0, 0.45], "rcs_m2": 0.5}]}"#;
+        let moved = clean_run(&format!(
+            r#", {obj}, "events": [{{"type": "move_object", "at_s": 1.0, "object": 0, "to": [2.0, 3.5, 0.45]}}]"#
+        ));
+        let before = clean_run(&format!(", {obj}"));
+        let after =
+            clean_run(r#", "room": {"objects": [{"position": [2.0, 3.5, 0.45], "rcs_m2": 0.5}]}"#);
+        let row = |d: &Dataset, i: usize| {
+            d.csi
+                .outer_iter()
+                .nth(i)
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        let (b, a) = (
+            max_rel_diff(&row(&moved, 5), &row(&before, 5)),
+            max_rel_diff(&row(&moved, 70), &row(&after, 70)),
+        );
+        let change = max_rel_diff(&row(&before, 5), &row(&after, 70));
+        // (Scatterers use the carrier's wavelength for amplitude, static paths each
+        // subcarrier's: a 0.2 % difference on the object's path.)
+        assert!(b < 1e-3 && a < 1e-3, "{b} {a}");
+        assert!(change > 30.0 * b.max(a), "{change}");
+        assert!(moved.background_moving[25] && !moved.background_moving[15]);
+        assert!(moved.occupancy.iter().all(|o| *o == 0));
+        // Errors name the field.
+        let e = build_spec(
+            r#"{"events": [{"type": "move_object", "at_s": 1, "object": 3, "to": [1, 1, 0]}]}"#,
+            None,
+            None,
+            None,
+            None,
+        )
+        .and_then(Simulator::new)
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("events[0].object"), "{e}");
+        let e = build_spec(r#"{"events": [{"type": "door", "at_s": 1, "hinge": [1, 1], "from_deg": 0, "to_deg": 90, "colour": 1}]}"#, None, None, None, None).unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
     }
 }

@@ -14,6 +14,7 @@
 //! | `esp32`         | 2.437 GHz (ch 6)  | 20  | 64 LLTF bins, nulls (DC, \|k\|>26) zero       | FFT order | 8        |
 //! | `esp32_192`     | 2.447 GHz (ch 6+) | 40  | 64 LLTF bins of the primary 20 MHz + 128 HT-LTF bins | FFT order | 8  |
 //! | `nexmon`        | 5.21 GHz (ch 42)  | 80  | 256 bins, nulls (\|k\|<=1, \|k\|>122) zero    | FFT order | 12       |
+//! | `nexmon_20`     | 5.18 GHz (ch 36)  | 20  | 64 bins, nulls (DC, \|k\|>28) zero           | FFT order | 12       |
 //!
 //! FFT order is the order the chips send (bin 0 first, negative bins last), which is
 //! the order our readers return for ESP32 and Nexmon (without `fftshift`).
@@ -34,6 +35,7 @@ pub const DEVICE_NAMES: &[&str] = &[
     "esp32",
     "esp32_192",
     "nexmon",
+    "nexmon_20",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +117,11 @@ impl DeviceProfile {
                 s.extend(ht);
                 (2.447e9, 6, 40, s, z, 1, 1, 8)
             }
+            "nexmon_20" => {
+                let s = fft_order(-32, 31);
+                let z = s.iter().map(|&k| k == 0 || k.abs() > 28).collect();
+                (5.18e9, 36, 20, s, z, 1, 1, 12)
+            }
             "nexmon" => {
                 let s = fft_order(-128, 127);
                 let z = s.iter().map(|&k| k.abs() <= 1 || k.abs() > 122).collect();
@@ -193,6 +200,7 @@ mod tests {
         assert_eq!(n("esp32"), 64);
         assert_eq!(n("esp32_192"), 192);
         assert_eq!(n("nexmon"), 256);
+        assert_eq!(n("nexmon_20"), 64);
         let p = DeviceProfile::named("intel5300").unwrap();
         assert_eq!(p.subcarriers[0], -28);
         assert_eq!(p.subcarriers[14], -1);

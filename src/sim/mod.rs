@@ -21,6 +21,7 @@ pub mod channel;
 pub mod dataset;
 pub mod device;
 pub mod error;
+pub mod events;
 pub mod geom;
 pub mod impairments;
 pub mod micro;

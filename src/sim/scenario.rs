@@ -21,8 +21,14 @@
 //!               "posture": "standing",
 //!               "actions": [{"type": "walk", "to": [[4.5, 1.0], [4.5, 4.0]], "speed": 1.2},
 //!                           {"type": "stand", "duration_s": 2}, {"type": "fall"},
-//!                           {"type": "lie", "duration_s": 3}, {"type": "get_up"}]}],
-//!   "max_people": 2
+//!                           {"type": "lie", "duration_s": 3}, {"type": "get_up"}],
+//!               "breathing_rate_bpm": null, "breathing_depth_mm": null,   // null: drawn
+//!               "sway_mm": null, "fidget_interval_s": null}],
+//!   "max_people": 2,
+//!   "nodes": [],     // or [{"placement": {...}, "device": "esp32", "impairments": {...},
+//!                    //       "clock_offset_s": 0.0, "clock_drift_ppm": 0.0}, ...] instead of placement
+//!   "events": [{"type": "door", "at_s": 5, "hinge": [0, 3.5], "from_deg": 90, "to_deg": 0},
+//!              {"type": "move_object", "at_s": 8, "object": 0, "to": [2, 4, 0.45]}]
 //! }
 //! ```
 //!
@@ -36,6 +42,7 @@ use serde_json::{json, Value};
 use super::channel::{ChannelOptions, Placement};
 use super::device::DeviceProfile;
 use super::error::{check_range, SimError};
+use super::events::EventSpec;
 use super::impairments::ImpairmentSpec;
 use super::micro::MicroSpec;
 use super::motion::Action;
@@ -70,6 +77,8 @@ pub struct Spec {
     /// Several links in the room (see [`NodeSpec`]); empty: the one link of `device`,
     /// `placement` and `impairments`.
     pub nodes: Vec<NodeSpec>,
+    /// Background changes that are not people (doors, moved furniture).
+    pub events: Vec<EventSpec>,
 }
 
 /// One link of a multi-node deployment: a transmitter and a receiver (several
@@ -110,6 +119,7 @@ impl Default for Spec {
             people: Vec::new(),
             max_people: None,
             nodes: Vec::new(),
+            events: Vec::new(),
         }
     }
 }
@@ -445,6 +455,9 @@ impl Spec {
                 -1e4,
                 1e4,
             )?;
+        }
+        if self.events.len() > 1000 {
+            return Err(SimError::invalid("events", "at most 1000"));
         }
         if self.max_people() > 64 {
             return Err(SimError::invalid("max_people", "at most 64"));
