@@ -359,3 +359,109 @@ def test_python_encoded_udp_frame_decodes_in_rust():
     assert frame.timestamp == pytest.approx(1_700_000_000.25)
     with pytest.raises(wdp.CsiFormatError, match=r"10\.1\.2\.3:4000, byte 32"):
         wdp.decode_udp_frame(datagram[:-1], "10.1.2.3:4000")
+
+
+# ---------------------------------------------------------------- big and odd inputs
+
+ALL_SAMPLES = [
+    "intel5300_log.all_csi.6.7.6.dat",
+    "intel5300_walk_1590161182.dat",
+    "atheros_ath_csi_1.dat",
+    "nexmon_bcm4358_example.pcap",
+    "nexmon_bcm43455c0_walk_1597159475.pcap",
+    "esp32_example_csi.csv",
+    "picoscenes_rx_by_qca9300.csi",
+]
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_a_sparse_file_gives_its_real_frames_quickly(tmp_path, name):
+    """A real recording, then a 64 GiB hole: the apparent size must not size any
+    buffer (it used to abort the process) and the hole must not be read as zeros."""
+    import time
+    import warnings
+
+    full = wdp.read_csi(data(name))
+    path = tmp_path / name
+    path.write_bytes(data(name).read_bytes())
+    with open(path, "r+b") as f:
+        f.truncate(64 << 30)
+    assert path.stat().st_size == 64 << 30
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = wdp.read_csi(path)
+    assert time.perf_counter() - t0 < 10.0
+    assert len(rec) == len(full)
+    np.testing.assert_array_equal(rec.timestamps, full.timestamps)
+    # The reader stops at the first byte it cannot use: the zeros that end the last
+    # file-system block, or the hole itself.
+    assert rec.error is not None and name in rec.error
+    assert rec.error_offsets[0] <= data(name).stat().st_size + 4096
+
+
+def test_a_hole_is_named_with_its_offset(tmp_path):
+    name = "picoscenes_rx_by_qca9300.csi"
+    raw = data(name).read_bytes()
+    path = tmp_path / name
+    # Two real frames, then a hole of 1 GiB at a block boundary, then the rest.
+    first = 8192
+    with open(path, "wb") as f:
+        f.write(raw[:first])
+        f.seek(first + (1 << 30))
+        f.write(raw[first:])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = wdp.read_csi(path)
+    assert 0 < len(rec) < 20
+    assert any(f"byte {first}: the file has a hole here" in e for e in rec.errors), rec.errors
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs on this OS")
+def test_a_fifo_without_writer_is_refused_promptly(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "capture.pcap"
+    os.mkfifo(fifo)
+    result: dict = {}
+
+    def read() -> None:
+        try:
+            wdp.read_csi(fifo)
+        except Exception as e:  # noqa: BLE001 - the test inspects whatever it is
+            result["error"] = e
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(5.0)
+    if t.is_alive():
+        # Unblock the reader so the test process can end, then fail.
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("read_csi on a FIFO without a writer hung")
+    err = result["error"]
+    assert isinstance(err, wdp.CsiFormatError), err
+    assert "capture.pcap" in str(err) and "FIFO" in str(err) and "regular file" in str(err)
+    with pytest.raises(wdp.CsiFormatError, match="a directory, not a regular file"):
+        wdp.read_csi(tmp_path)
+
+
+def test_an_esp32_line_has_a_length_cap(tmp_path):
+    row = data("esp32_example_csi.csv").read_text().splitlines()[0]
+    path = tmp_path / "long.csv"
+    with open(path, "w") as f:
+        f.write(row + "\n")
+        f.write("CSI_DATA," + "1," * (8 << 20) + "\n")  # a 16 MiB line
+        f.write(row + "\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = wdp.read_csi(path)
+    assert len(rec) == 2
+    (err,) = rec.errors
+    assert f"long.csv, byte {len(row) + 1}: line 2: {16 * 2**20 + 10} bytes" in err, err
+    assert "limit" in err

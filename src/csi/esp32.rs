@@ -33,8 +33,13 @@ use num_complex::Complex32;
 
 use super::error::CsiError;
 use super::meta::{int, FrameMeta, MetaValue};
-use super::source::Source;
+use super::source::{Line, Source};
 use super::{CsiFormat, CsiFrame};
+
+/// The longest line accepted. A real row is at most about 2.5 KB (25 fields and 384
+/// values of up to 4 characters); the limit leaves room for longer layouts and keeps a
+/// line without an end (binary data, a hole) from growing a buffer without bound.
+pub const MAX_LINE: usize = 64 * 1024;
 
 /// Column names of ESP32-CSI-Tool, in file order (the layout of header-less files).
 pub const TOOL_COLUMNS: [&str; 26] = [
@@ -202,12 +207,25 @@ impl<R: Read> Esp32Reader<R> {
         loop {
             let start = self.src.offset;
             let mut line = std::mem::take(&mut self.line);
-            let more = self.src.read_line(&mut line);
+            let read = self.src.read_line(&mut line, MAX_LINE);
             self.line = line;
-            if !more? {
-                return Ok(None);
-            }
             self.line_no += 1;
+            match read? {
+                Line::Eof => return Ok(None),
+                Line::Read => {}
+                Line::TooLong(len) => {
+                    // The line was consumed, so the next one is still readable.
+                    self.recoverable = true;
+                    return Err(self.src.malformed(
+                        start,
+                        format!(
+                            "line {}: {len} bytes without a line end, over the {MAX_LINE}-byte \
+                             limit of a CSI log line (binary data in a text log?); skipped",
+                            self.line_no
+                        ),
+                    ));
+                }
+            }
             let Ok(text) = std::str::from_utf8(&self.line) else {
                 if self.line.starts_with(b"CSI_DATA") {
                     self.recoverable = true;
