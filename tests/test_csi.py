@@ -307,18 +307,116 @@ def test_truncated_file_keeps_frames_before_the_cut(tmp_path, name):
     full = wdp.read_csi(data(name))
     cut = tmp_path / name
     cut.write_bytes(whole[: len(whole) * 2 // 3 + 5])
-    rec = wdp.read_csi(cut)
+    with pytest.warns(wdp.CsiFormatWarning, match="truncated"):
+        rec = wdp.read_csi(cut)
     assert 0 < len(rec) < len(full)
     np.testing.assert_array_equal(rec.csi, full.csi[: len(rec)])
     assert rec.error is not None and "truncated" in rec.error and name in rec.error
     assert rec.error_offsets[-1] < len(whole) * 2 // 3 + 5
 
 
-def test_wrong_format_named_reports_instead_of_crashing():
-    rec = wdp.read_csi(data("atheros_ath_csi_1.dat"), format="esp32")
-    assert len(rec) == 0 and "no esp32 frames" in rec.error
-    rec = wdp.read_csi(data("esp32_example_csi.csv"), format="intel5300")
-    assert rec.errors
+def test_wrong_format_named_raises_and_names_the_right_one():
+    # A text reader over binary data: nothing recognised, and the fix is the format.
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(data("atheros_ath_csi_1.dat"), format="esp32")
+    msg = str(e.value)
+    assert msg.startswith(f"{data('atheros_ath_csi_1.dat')}: no esp32 frame in 764707 bytes")
+    assert 'Fix: read with format="atheros"' in msg
+    # A binary reader over text: the problem with its offset, counted.
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(data("esp32_example_csi.csv"), format="intel5300")
+    msg = str(e.value)
+    assert "no intel5300 frame in 6243 bytes; 1 problem: 1 × " in msg
+    assert "First problem: byte 0: " in msg and 'format="esp32"' in msg
+
+
+def test_an_empty_file_raises(tmp_path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    with pytest.raises(wdp.CsiFormatError, match=r"empty\.pcap, byte 0: cannot tell the CSI format: the file is empty"):
+        wdp.read_csi(empty)
+    with pytest.raises(wdp.CsiFormatError, match=r"empty\.pcap: the file is empty: no nexmon frame"):
+        wdp.read_csi(empty, format="nexmon")
+
+
+def _nexmon_pcap(payloads: list[bytes]) -> bytes:
+    """A pcap (Ethernet, IPv4, UDP port 5500) carrying `payloads`, written from the
+    libpcap and RFC 791/768 layouts."""
+    import struct
+
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    for i, p in enumerate(payloads):
+        udp = struct.pack(">HHHH", 5500, 5500, 8 + len(p), 0) + p
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        eth = bytes(12) + b"\x08\x00" + ip + udp
+        out += struct.pack("<IIII", 1_600_000_000 + i, 0, len(eth), len(eth)) + eth
+    return out
+
+
+def _nexmon_payload(chip_version: int, words: list[int], chanspec: int = 0xE02A) -> bytes:
+    import struct
+
+    head = struct.pack("<HbB6sHHHH", 0x1111, -50, 0x08, b"\x01\x02\x03\x04\x05\x06", 7, 0,
+                       chanspec, chip_version)
+    return head + b"".join(struct.pack("<I", w & 0xFFFFFFFF) for w in words)
+
+
+def test_no_frames_names_the_file_the_first_offset_the_count_and_the_fix(tmp_path):
+    # chip_version 0x0001 tells no chip, and these words fit either sample format.
+    path = tmp_path / "unknown_chip.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, [0] * 256)] * 3))
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: no nexmon frame in {path.stat().st_size} bytes; 3 problems: 3 × ")
+    assert "(first at byte 24)" in msg and "First problem: byte 24: " in msg
+    assert "Fix: read with nexmon_chip=" in msg
+    rec = wdp.read_csi(path, nexmon_chip="bcm4339")
+    assert len(rec) == 3 and rec.error_summary is None
+
+
+def test_some_refused_records_make_one_warning_and_are_kept(tmp_path):
+    rows = data("esp32_example_csi.csv").read_text().splitlines()
+    path = tmp_path / "glitches.csv"
+    bad = rows[0][:80]  # a serial glitch: a row cut short
+    path.write_text("\n".join([rows[0], bad, rows[1], bad, rows[2]]) + "\n")
+    with pytest.warns(wdp.CsiFormatWarning) as caught:
+        rec = wdp.read_csi(path)
+    assert len(caught) == 1
+    msg = str(caught[0].message)
+    assert msg == rec.error_summary
+    assert msg.startswith(f"{path}: 3 frames read; 2 problems: 2 × no '[' opening the CSI list")
+    assert len(rec) == 3 and len(rec.errors) == 2
+    text = inspect_text(path)
+    assert "3 packets" in text and "problems:    " + msg in text
+
+
+def test_inspect_reports_a_file_without_frames_instead_of_raising(tmp_path):
+    path = tmp_path / "unknown_chip.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, [0] * 256)]))
+    text = inspect_text(path)
+    assert "packets:     0 packets" in text and "nexmon_chip=" in text, text
+    assert "1 packet" in inspect_text(path, nexmon_chip="bcm4339")
+
+
+def test_replay_of_a_file_without_frames_says_why(tmp_path):
+    from wifi_densepose.testing import collect
+
+    path = tmp_path / "unknown_chip.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, [0] * 256)]))
+    with wdp.Server() as server:
+        server.add_environment("room", device="nexmon")
+        events = collect(server, "system_event")
+        replay = server.replay("room", path, speed=0)
+        assert replay.wait(10)
+        assert replay.sent == 0 and "nexmon_chip=" in replay.error
+        deadline = __import__("time").monotonic() + 5
+        while not [e for e in events.items if e.get("event") == "source_finished"]:
+            assert __import__("time").monotonic() < deadline, events.items
+            __import__("time").sleep(0.02)
+        (done,) = [e for e in events.items if e.get("event") == "source_finished"]
+        assert done["message"].startswith("replay failed: ") and "nexmon_chip=" in done["message"]
 
 
 def test_inspect_text_reports_what_a_researcher_checks_first():

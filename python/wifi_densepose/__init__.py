@@ -13,7 +13,15 @@ The engine is Rust (``wifi_densepose._native``); this package is its Python face
 """
 
 from . import dsp, sim
-from ._native import CsiFormatError, CsiFrame, Recording, __version__, decode_udp_frame, read_csi
+from ._native import (
+    CsiFormatError,
+    CsiFormatWarning,
+    CsiFrame,
+    Recording,
+    __version__,
+    decode_udp_frame,
+    read_csi,
+)
 from .client import (
     Client,
     ConnectionLost,
@@ -33,6 +41,7 @@ __all__ = [
     "Client",
     "ConnectionLost",
     "CsiFormatError",
+    "CsiFormatWarning",
     "CsiFrame",
     "Message",
     "Model",

@@ -96,7 +96,11 @@ impl RegularFile {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            m.len().min(m.blocks().saturating_mul(512))
+            // Some file systems report no blocks for small files kept in the inode.
+            match m.blocks() {
+                0 => m.len(),
+                blocks => m.len().min(blocks.saturating_mul(512)),
+            }
         }
         #[cfg(not(unix))]
         {

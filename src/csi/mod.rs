@@ -27,6 +27,7 @@ pub mod pcap;
 pub mod picoscenes;
 mod recording;
 mod source;
+pub mod summary;
 mod table;
 pub mod udp;
 

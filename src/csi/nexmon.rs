@@ -340,14 +340,16 @@ impl<R: Read> NexmonReader<R> {
                 Some(c) => c,
                 None => {
                     self.recoverable = true;
-                    return Err(CsiError::unsupported(
-                        name,
-                        rec.offset,
-                        format!(
-                            "cannot tell the nexmon chip from chip_version 0x{chip_version:04x}; \
-                             name it (bcm4339, bcm4358, bcm43455c0 or bcm4366c0)"
+                    return Err(CsiError::NeedsOption {
+                        file: name.clone(),
+                        offset: rec.offset,
+                        problem: format!(
+                            "cannot tell the nexmon chip from chip_version 0x{chip_version:04x}"
                         ),
-                    ));
+                        option:
+                            "nexmon_chip=\"bcm4339\", \"bcm4358\", \"bcm43455c0\" or \"bcm4366c0\""
+                                .into(),
+                    });
                 }
             };
             let csi_bytes = &payload[NEXMON_HEADER_LEN..];

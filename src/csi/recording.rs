@@ -16,6 +16,7 @@ use super::file::{hole_of, RegularFile};
 use super::intel5300::{Intel5300Options, Intel5300Reader};
 use super::nexmon::{NexmonOptions, NexmonReader};
 use super::picoscenes::PicoScenesReader;
+use super::summary;
 use super::table::CsiTable;
 use super::{CsiFormat, CsiFrame};
 
@@ -224,22 +225,24 @@ impl Recording {
     }
 }
 
-/// Reads a whole file (format detected unless named) with the official defaults.
+/// Reads a whole file (format detected unless named) with the official defaults;
+/// see [`read_all_with`].
 pub fn read_all(path: impl AsRef<Path>, format: Option<CsiFormat>) -> Result<Recording, CsiError> {
     read_all_with(path, format, &ReadOptions::default())
 }
 
-/// Reads a whole file. Fails only when the file cannot be opened or its format not
-/// told; problems inside the file land in [`Recording::errors`] next to the frames
-/// read around them.
+/// Reads a whole file. Problems inside the file land in [`Recording::errors`] next
+/// to the frames read around them; it fails when the file cannot be opened, its
+/// format not told, or when it gives no frame at all ([`CsiError::NoFrames`], whose
+/// message groups the problems met and names the option that fixes them, if any).
 pub fn read_all_with(
     path: impl AsRef<Path>,
     format: Option<CsiFormat>,
     options: &ReadOptions,
 ) -> Result<Recording, CsiError> {
     let path = path.as_ref();
-    let reader = open(path, format, options)?;
-    let format = reader.format();
+    let (reader, stored) = open_file(path, format, options)?;
+    let read_as = reader.format();
     let mut frames = Vec::new();
     let mut errors = Vec::new();
     for item in reader {
@@ -248,23 +251,18 @@ pub fn read_all_with(
             Err(e) => errors.push(e),
         }
     }
-    let name = path.display().to_string();
-    if frames.is_empty() && errors.is_empty() {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        if size > 0 {
-            errors.push(CsiError::malformed(
-                &name,
-                0,
-                format!(
-                    "no {} frames in {size} bytes; is the format right?",
-                    format.name()
-                ),
-            ));
-        }
+    if frames.is_empty() {
+        return Err(summary::no_frames(
+            path,
+            read_as,
+            format.is_some(),
+            stored,
+            &errors,
+        ));
     }
     Ok(Recording {
-        path: name,
-        format,
+        path: path.display().to_string(),
+        format: read_as,
         frames,
         errors,
     })

@@ -16,6 +16,7 @@ use num_complex::Complex32;
 use super::error::CsiError;
 use super::meta::FrameMeta;
 use super::recording::{open_file, CsiReader, ReadOptions};
+use super::summary;
 use super::{CsiFormat, CsiFrame};
 
 /// Everything a [`CsiFrame`] holds except the CSI values.
@@ -179,10 +180,10 @@ fn advise_huge_pages(addr: usize, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_addr: usize, _len: usize) {}
 
-/// Reads a whole file column-wise (format detected unless named). Fails only when the
-/// file cannot be opened or its format not told; problems inside the file land in
-/// [`CsiTable::errors`] next to the frames read around them, exactly as
-/// [`read_all_with`](super::read_all_with) reports them.
+/// Reads a whole file column-wise (format detected unless named). Problems inside the
+/// file land in [`CsiTable::errors`] next to the frames read around them, and a file
+/// that gives no frame is an error, exactly as [`read_all_with`](super::read_all_with)
+/// reports them.
 pub fn read_table_with(
     path: impl AsRef<Path>,
     format: Option<CsiFormat>,
@@ -192,15 +193,14 @@ pub fn read_table_with(
     let (reader, stored) = open_file(path, format, options)?;
     let name = path.display().to_string();
     // The bytes on disk, not the apparent size: a sparse file's hole holds no frame.
-    let mut table = read_table_from(reader, name.clone(), stored);
-    if table.frames.is_empty() && table.errors.is_empty() && stored > 0 {
-        table.errors.push(CsiError::malformed(
-            &name,
-            0,
-            format!(
-                "no {} frames in {stored} bytes; is the format right?",
-                table.format.name()
-            ),
+    let table = read_table_from(reader, name, stored);
+    if table.frames.is_empty() {
+        return Err(summary::no_frames(
+            path,
+            table.format,
+            format.is_some(),
+            stored,
+            &table.errors,
         ));
     }
     Ok(table)

@@ -12,7 +12,7 @@ use ndarray::{Array3, Array4};
 use num_complex::{Complex32, Complex64};
 use numpy::{IntoPyArray, PyArray1, PyArray3, PyArray4, PyArrayMethods};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyFileNotFoundError, PyIndexError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyIndexError, PyOSError, PyUserWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
@@ -20,16 +20,23 @@ use pyo3::types::{PyDict, PyList};
 use crate::csi::atheros::Endianness;
 use crate::csi::intel5300::get_scaled_csi;
 use crate::csi::nexmon::NexmonChip;
-use crate::csi::udp;
 use crate::csi::{
     read_table_with, CsiError, CsiFormat, CsiTable, FrameInfo, FrameMeta, MetaValue, ReadOptions,
 };
+use crate::csi::{summary, udp};
 
 create_exception!(
     wifi_densepose._native,
     CsiFormatError,
     PyValueError,
     "A CSI file that cannot be read: the message names the file, the byte offset and the problem."
+);
+
+create_exception!(
+    wifi_densepose._native,
+    CsiFormatWarning,
+    PyUserWarning,
+    "Some records of a CSI file were refused: the message groups the problems (Recording.errors lists each)."
 );
 
 fn to_py_err(e: CsiError) -> PyErr {
@@ -89,6 +96,17 @@ fn read_csi(
     let table = py
         .detach(|| read_table_with(&path, format, &options))
         .map_err(to_py_err)?;
+    if !table.errors.is_empty() {
+        // One warning per file, not one per refused record: the summary groups them.
+        let message = summary::partial(&table.path, table.frames.len(), &table.errors);
+        let category = py.get_type::<CsiFormatWarning>();
+        PyErr::warn(
+            py,
+            category.as_any(),
+            &std::ffi::CString::new(message.replace('\0', " "))?,
+            1,
+        )?;
+    }
     Ok(PyRecording::new(py, table))
 }
 
@@ -222,6 +240,20 @@ impl PyRecording {
     #[getter]
     fn errors(&self) -> Vec<String> {
         self.table.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// All problems in one message (grouped and counted, the first with its offset,
+    /// the option that fixes them if one does), or None for a clean file. This is
+    /// what `read_csi` warned with.
+    #[getter]
+    fn error_summary(&self) -> Option<String> {
+        (!self.table.errors.is_empty()).then(|| {
+            summary::partial(
+                &self.table.path,
+                self.table.frames.len(),
+                &self.table.errors,
+            )
+        })
     }
 
     /// The first problem met, or None for a clean file.
@@ -440,5 +472,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRecording>()?;
     m.add_class::<PyCsiFrame>()?;
     m.add("CsiFormatError", m.py().get_type::<CsiFormatError>())?;
+    m.add("CsiFormatWarning", m.py().get_type::<CsiFormatWarning>())?;
     Ok(())
 }
