@@ -363,9 +363,9 @@ def _nexmon_payload(chip_version: int, words: list[int], chanspec: int = 0xE02A)
 
 
 def test_no_frames_names_the_file_the_first_offset_the_count_and_the_fix(tmp_path):
-    # chip_version 0x0001 tells no chip, and these words fit either sample format.
+    # chip_version 0x1234 tells no chip, and a few small words fit every sample format.
     path = tmp_path / "unknown_chip.pcap"
-    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, [0] * 256)] * 3))
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x1234, [0x421] * 8 + [0] * 248)] * 3))
     with pytest.raises(wdp.CsiFormatError) as e:
         wdp.read_csi(path)
     msg = str(e.value)
@@ -394,7 +394,7 @@ def test_some_refused_records_make_one_warning_and_are_kept(tmp_path):
 
 def test_inspect_reports_a_file_without_frames_instead_of_raising(tmp_path):
     path = tmp_path / "unknown_chip.pcap"
-    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, [0] * 256)]))
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x1234, [0x421] * 8 + [0] * 248)]))
     text = inspect_text(path)
     assert "packets:     0 packets" in text and "nexmon_chip=" in text, text
     assert "1 packet" in inspect_text(path, nexmon_chip="bcm4339")
@@ -404,7 +404,7 @@ def test_replay_of_a_file_without_frames_says_why(tmp_path):
     from wifi_densepose.testing import collect
 
     path = tmp_path / "unknown_chip.pcap"
-    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, [0] * 256)]))
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x1234, [0x421] * 8 + [0] * 248)]))
     with wdp.Server() as server:
         server.add_environment("room", device="nexmon")
         events = collect(server, "system_event")
@@ -563,3 +563,105 @@ def test_an_esp32_line_has_a_length_cap(tmp_path):
     (err,) = rec.errors
     assert f"long.csv, byte {len(row) + 1}: line 2: {16 * 2**20 + 10} bytes" in err, err
     assert "limit" in err
+
+
+# ---------------------------------------------------------------- nexmon chip detection
+
+
+def _with_chip_version(raw: bytes, chip_version: int) -> bytes:
+    """A copy of an Ethernet pcap with every nexmon header's chip_version replaced."""
+    import struct
+
+    assert struct.unpack_from("<I", raw, 20)[0] == 1  # Ethernet link layer
+    out, pos = bytearray(raw), 24
+    while pos + 16 <= len(raw):
+        caplen = struct.unpack_from("<I", raw, pos + 8)[0]
+        pkt = pos + 16
+        ihl = (raw[pkt + 14] & 0x0F) * 4
+        payload = pkt + 14 + ihl + 8
+        assert raw[payload : payload + 2] == b"\x11\x11"
+        struct.pack_into("<H", out, payload + 16, chip_version)
+        pos = pkt + caplen
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("name", "chip", "samples"),
+    [
+        ("nexmon_bcm4358_example.pcap", "bcm4358", "float 9+5"),
+        ("nexmon_bcm43455c0_walk_1597159475.pcap", "bcm4339 or bcm43455c0", "int16"),
+    ],
+)
+def test_nexmon_chip_is_told_by_the_sample_values(tmp_path, name, chip, samples):
+    """The real captures with their chip_version blanked: the values alone tell the
+    sample format, and the frames equal those read with the chip named."""
+    named = wdp.read_csi(data(name), nexmon_chip=chip.split()[-1])
+    path = tmp_path / name
+    path.write_bytes(_with_chip_version(data(name).read_bytes(), 0x0000))
+    rec = wdp.read_csi(path)
+    assert rec.errors == [] and len(rec) == len(named)
+    np.testing.assert_array_equal(rec.csi, named.csi)
+    meta = rec[0].meta
+    assert meta["chip"] == chip and meta["samples"].startswith(samples)
+    assert meta["chip_from"] == "sample values" and meta["chip_version"] == 0
+    # With its own chip_version the file says the chip itself.
+    assert wdp.read_csi(data(name))[0].meta["chip_from"] == "chip_version"
+
+
+def _float_word(nman: int, nexp: int, re: int, im: int, e: int) -> int:
+    """One unpack_float word from sign-magnitude mantissas and an exponent, laid out
+    as nexmon_csi's unpack_float.c reads it (exponent low, then Q, then I)."""
+    def field(v: int) -> int:
+        return (abs(v) & ((1 << (nman - 1)) - 1)) | ((1 << (nman - 1)) if v < 0 else 0)
+
+    return (field(re) << (nexp + nman)) | (field(im) << nexp) | (e & ((1 << nexp) - 1))
+
+
+@pytest.mark.parametrize(
+    ("chip", "chip_version", "told_chip", "frm"),
+    [
+        ("bcm4366c0", 0x1234, "bcm4366c0", "sample values"),
+        ("bcm4366c0", 0x006A, "bcm4366c0", "chip_version"),
+        ("bcm4358", 0x1234, "bcm4358", "sample values"),
+        ("bcm4339", 0x0001, "bcm4339", "sample values"),
+        ("bcm43455c0", 0x0065, "bcm43455c0", "chip_version"),
+    ],
+)
+def test_nexmon_chip_detection_on_synthetic_packets(tmp_path, chip, chip_version, told_chip, frm):
+    import struct
+
+    rng = np.random.default_rng(7)
+    if chip in ("bcm4339", "bcm43455c0"):
+        pairs = rng.integers(-2000, 2000, (256, 2))
+        words = [struct.unpack("<I", struct.pack("<hh", int(r), int(i)))[0] for r, i in pairs]
+    else:
+        nman, nexp = (12, 6) if chip == "bcm4366c0" else (9, 5)
+        lim = (1 << (nman - 1)) - 1
+        words = [
+            _float_word(nman, nexp, int(r), int(i), int(e))
+            for r, i, e in zip(
+                rng.integers(-lim, lim, 256), rng.integers(-lim, lim, 256), rng.integers(-8, 4, 256)
+            )
+        ]
+    path = tmp_path / "synthetic.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(chip_version, words, chanspec=0xE02A)] * 2))
+    named = wdp.read_csi(path, nexmon_chip=chip)
+    rec = wdp.read_csi(path)
+    np.testing.assert_array_equal(rec.csi, named.csi)
+    assert rec[0].meta["chip"] == told_chip and rec[0].meta["chip_from"] == frm
+    if chip in ("bcm4339", "bcm43455c0"):
+        # int16 pairs, real first: checked against the words written.
+        np.testing.assert_array_equal(rec.csi[0, 0, 0], pairs[:, 0] + 1j * pairs[:, 1])
+
+
+def test_nexmon_chip_that_the_file_cannot_tell_names_the_candidates(tmp_path):
+    # A few small positive values: every sample format reads them, differently.
+    words = [0x0000_0421] * 8 + [0] * 248
+    path = tmp_path / "few.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, words)]))
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(path)
+    msg = str(e.value)
+    assert "cannot tell the nexmon chip" in msg and "bcm4339, bcm43455c0, bcm4358, bcm4366c0" in msg
+    assert 'Fix: read with nexmon_chip="bcm4339" or nexmon_chip="bcm43455c0" or' in msg
+    assert len(wdp.read_csi(path, nexmon_chip="bcm4358")) == 1
