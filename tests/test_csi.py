@@ -89,8 +89,11 @@ def test_intel5300_every_frame_matches_matlab(summary):
     assert first.meta["perm"] == [p + 1 for p in s["perm_0"]]
     assert rec[-1].meta["bfee_count"] == s["bfee_count_last"]
     # Three Ntx values: no uniform stack, and the message names the shapes.
-    with pytest.raises(ValueError, match=r"\[1, 3, 30\].*\[2, 3, 30\].*\[3, 3, 30\]"):
+    with pytest.raises(ValueError, match=r"\[1, 3, 30\] x10, \[3, 3, 30\] x10, \[2, 3, 30\] x9"):
         _ = rec.csi
+    # The dominant shape (the first of the two most frequent) stacks.
+    assert rec.csi_dominant().shape == (10, 1, 3, 30)
+    np.testing.assert_array_equal(rec.csi_dominant()[1], rec[int(rec.dominant_indices[1])].csi)
 
 
 def test_intel5300_scaled_option_stores_scaled_values():
@@ -210,9 +213,37 @@ def test_esp32_rows_of_different_lengths_refuse_to_stack(tmp_path):
     path.write_text(ht40 + "\n" + legacy + "\n")
     rec = wdp.read_csi(path)
     assert rec.shapes == [(1, 1, 192), (1, 1, 64)]
-    with pytest.raises(ValueError, match=r"\[1, 1, 192\], \[1, 1, 64\]"):
+    with pytest.raises(ValueError, match=r"\[1, 1, 192\] x1, \[1, 1, 64\] x1\); csi_dominant\(\)"):
         _ = rec.csi
     assert rec[0].csi[0, 0, 0] == complex(2, 1)  # imaginary first
+
+
+def test_mixed_shapes_stack_the_dominant_one(tmp_path):
+    """A stray 64-subcarrier row among HT40 rows: csi_dominant() stacks the HT40 ones,
+    the others are counted, and dominant_indices lines up the other columns."""
+    head = (
+        "CSI_DATA,AP,3C:71:BF:6D:2A:78,-73,11,1,0,1,1,1,0,0,0,0,-93,0,1,1,{ts},0,101,0,0,80.3,{n},"
+    )
+    rows = []
+    for ts in range(6):
+        if ts == 2:
+            rows.append(head.format(ts=ts, n=128) + "[" + " ".join(["3 4"] * 64) + " ]")
+        else:
+            rows.append(head.format(ts=ts, n=384) + "[" + " ".join([f"{ts} 2"] * 192) + " ]")
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(rows) + "\n")
+    rec = wdp.read_csi(path)
+    assert rec.shape_counts == [((1, 1, 192), 5), ((1, 1, 64), 1)]
+    assert rec.dominant_shape == (1, 1, 192)
+    np.testing.assert_array_equal(rec.dominant_indices, [0, 1, 3, 4, 5])
+    stacked = rec.csi_dominant()
+    assert stacked.shape == (5, 1, 1, 192) and stacked.dtype == np.complex64
+    for k, i in enumerate(rec.dominant_indices):
+        np.testing.assert_array_equal(stacked[k], rec[int(i)].csi)
+    np.testing.assert_array_equal(rec.timestamps[rec.dominant_indices] * 1e6, [0, 1, 3, 4, 5])
+    # A uniform recording: csi_dominant() is csi itself.
+    walk = wdp.read_csi(data("intel5300_walk_1590161182.dat"))
+    assert walk.csi_dominant() is walk.csi and walk.shape_counts == [((2, 2, 30), 152)]
 
 
 # ---------------------------------------------------------------- PicoScenes

@@ -97,7 +97,10 @@ def inspect_text(path: str | PathLike, format: str | None = None, **options: Any
         lines.append(f"subcarriers: {nsub} subcarriers")
         if len(shapes) > 1:
             listed = ", ".join(f"{s} x{n}" for s, n in shapes.most_common())
-            lines.append(f"shapes:      {listed} (not uniform: Recording.csi will refuse to stack)")
+            lines.append(
+                f"shapes:      {listed} (not uniform: Recording.csi refuses to stack;"
+                " csi_dominant() stacks the first)"
+            )
         lines.extend(_timing_lines(np.asarray(rec.timestamps)))
         rssi = np.asarray(rec.rssi)
         if np.isfinite(rssi).any():

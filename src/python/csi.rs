@@ -296,23 +296,100 @@ impl PyRecording {
         self.column(py, &self.noise, |f| f.noise.map_or(f64::NAN, f64::from))
     }
 
+    /// Frames per shape, `[((n_tx, n_rx, n_sub), count), ...]`, most frequent first
+    /// (ties in order of first appearance).
+    #[getter]
+    fn shape_counts(&self) -> Vec<((usize, usize, usize), usize)> {
+        shape_counts(&self.table)
+            .into_iter()
+            .map(|([t, r, s], n)| ((t, r, s), n))
+            .collect()
+    }
+
+    /// The most frequent frame shape (the first to appear among equals); None when
+    /// there are no frames.
+    #[getter]
+    fn dominant_shape(&self) -> Option<(usize, usize, usize)> {
+        shape_counts(&self.table)
+            .first()
+            .map(|&([t, r, s], _)| (t, r, s))
+    }
+
+    /// Indices (int64) of the frames of the dominant shape, in file order: index
+    /// `timestamps`, `rssi`... with it to match `csi_dominant()`.
+    #[getter]
+    fn dominant_indices(&self, py: Python<'_>) -> Py<PyArray1<i64>> {
+        let dominant = shape_counts(&self.table).first().map(|&(s, _)| s);
+        let idx: Vec<i64> = self
+            .table
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| Some(f.shape) == dominant)
+            .map(|(i, _)| i as i64)
+            .collect();
+        idx.into_pyarray(py).unbind()
+    }
+
+    /// The frames of the dominant shape stacked, complex64 `(n, n_tx, n_rx, n_sub)`:
+    /// what a recording that mixes shapes (a stray 2-transmitter frame, 64- and
+    /// 256-subcarrier nexmon packets) gives to code that needs one array. The frames
+    /// left out are counted in `shape_counts`; `dominant_indices` says which were kept.
+    /// For a uniform recording this is `csi` itself.
+    fn csi_dominant(&self, py: Python<'_>) -> Py<PyArray4<Complex32>> {
+        if let Some(a) = &self.stacked {
+            return a.clone_ref(py);
+        }
+        let [t, r, s] = shape_counts(&self.table)
+            .first()
+            .map_or([0, 0, 0], |&(s, _)| s);
+        let mut values = Vec::new();
+        let mut n = 0;
+        for (i, f) in self.table.frames.iter().enumerate() {
+            if f.shape == [t, r, s] {
+                values.extend_from_slice(self.table.frame_csi(i));
+                n += 1;
+            }
+        }
+        Array4::from_shape_vec((n, t, r, s), values)
+            .expect("n frames of one shape")
+            .into_pyarray(py)
+            .unbind()
+    }
+
     /// All CSI stacked as complex64 `(n_frames, n_tx, n_rx, n_sub)`, always the same
-    /// array. ValueError when frames differ in shape.
+    /// array. ValueError when frames differ in shape (see `csi_dominant()`).
     #[getter]
     fn csi(&self, py: Python<'_>) -> PyResult<Py<PyArray4<Complex32>>> {
         match &self.stacked {
             Some(a) => Ok(a.clone_ref(py)),
             None => {
-                let listed: Vec<String> =
-                    self.table.shapes.iter().map(|s| format!("{s:?}")).collect();
+                let counted: Vec<String> = shape_counts(&self.table)
+                    .iter()
+                    .map(|(s, n)| format!("{s:?} x{n}"))
+                    .collect();
                 Err(PyValueError::new_err(format!(
-                    "{}: frames have different shapes ({}); index frames one by one or read with options that make them uniform",
+                    "{}: frames have different shapes ({}); csi_dominant() stacks the most \
+                     frequent one (dominant_indices says which frames), or index frames one by one",
                     self.table.path,
-                    listed.join(", ")
+                    counted.join(", ")
                 )))
             }
         }
     }
+}
+
+/// Frames per shape, most frequent first; ties in order of first appearance.
+fn shape_counts(table: &CsiTable) -> Vec<([usize; 3], usize)> {
+    let mut counts: Vec<([usize; 3], usize)> = table.shapes.iter().map(|&s| (s, 0)).collect();
+    for f in &table.frames {
+        if let Some(c) = counts.iter_mut().find(|(s, _)| *s == f.shape) {
+            c.1 += 1;
+        }
+    }
+    // A stable sort keeps first appearance among equal counts.
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts
 }
 
 #[pyclass(module = "wifi_densepose._native")]
