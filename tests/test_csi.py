@@ -696,3 +696,77 @@ def test_nexmon_chip_that_the_file_cannot_tell_names_the_candidates(tmp_path):
     assert "cannot tell the nexmon chip" in msg and "bcm4339, bcm43455c0, bcm4358, bcm4366c0" in msg
     assert 'Fix: read with nexmon_chip="bcm4339" or nexmon_chip="bcm43455c0" or' in msg
     assert len(wdp.read_csi(path, nexmon_chip="bcm4358")) == 1
+
+
+# ---------------------------------------------------------------- PicoScenes IWL5300
+
+
+def _pico_segment(name: bytes, version: int, content: bytes) -> bytes:
+    import struct
+
+    body = bytes([len(name)]) + name + struct.pack("<H", version) + content
+    return struct.pack("<I", len(body)) + body
+
+
+def _pico_frame(device: int, n_sts: int, n_rx: int, ant_sel: int, data: bytes, cbw: int = 20) -> bytes:
+    """One PicoScenes RxS frame, laid out field by field from the format description
+    (frame header, RxSBasic v1, CSI v2, then an MPDU)."""
+    import struct
+
+    basic = struct.pack("<HQHBHHBBBBb4b", device, 1_000_000, 5200, 1, cbw, 400, 4, n_sts, 0,
+                        n_rx, -90, 30, 30, 30, 30)
+    csi = struct.pack("<HBHQQIHBBBBhI", device, 1, cbw, 5_200_000_000, 20_000_000, 312_500, 30,
+                      n_sts, n_rx, 0, ant_sel, 0, len(data)) + data
+    body = struct.pack("<IHB", 0x20150315, 1, 2)
+    body += _pico_segment(b"RxSBasic", 1, basic) + _pico_segment(b"CSI", 2, csi) + b"\xde\xad"
+    return struct.pack("<I", len(body)) + body
+
+
+def _bfee_bits(values: np.ndarray) -> bytes:
+    """The Linux CSI Tool bit stream for int8 `values[sc, rx, tx]` (real, imag): per
+    subcarrier 3 unused bits, then 16 bits per (rx, tx) pair, tx fastest."""
+    n_sc, n_rx, n_tx = values.shape
+    bits: list[int] = []
+    for sc in range(n_sc):
+        bits += [0, 0, 0]
+        for rx in range(n_rx):
+            for tx in range(n_tx):
+                for part in (values[sc, rx, tx].real, values[sc, rx, tx].imag):
+                    byte = int(part) & 0xFF
+                    bits += [(byte >> b) & 1 for b in range(8)]
+    total = ((len(bits) + 7) // 8) * 8
+    bits += [0] * (total - len(bits))
+    return bytes(sum(bits[i + b] << b for b in range(8)) for i in range(0, len(bits), 8))
+
+
+@pytest.mark.parametrize(("n_tx", "n_rx", "ant_sel"), [(1, 3, 0b100100), (2, 3, 0b000110), (3, 2, 0b0101), (2, 1, 0b11)])
+def test_picoscenes_iwl5300_segments_decode_with_antenna_selection(tmp_path, n_tx, n_rx, ant_sel):
+    rng = np.random.default_rng(n_tx * 10 + n_rx)
+    values = rng.integers(-128, 128, (30, n_rx, n_tx)) + 1j * rng.integers(-128, 128, (30, n_rx, n_tx))
+    data = _bfee_bits(values)
+    # PicoScenes' buffer: n_tx = (len - 12) / 60 / n_rx must come out right.
+    assert (len(data) - 12) // 60 // n_rx == n_tx
+    path = tmp_path / "iwl5300.csi"
+    path.write_bytes(_pico_frame(0x5300, n_tx, n_rx, ant_sel, data) * 3)
+    rec = wdp.read_csi(path)
+    assert rec.format == "picoscenes" and len(rec) == 3 and rec.errors == []
+    # The independent reading: receive chain r goes to the rank of its antenna number.
+    sel = [(ant_sel & 1) + 1, ((ant_sel >> 2) & 3) + 1, ((ant_sel >> 4) & 3) + 1][:n_rx]
+    rank = np.argsort(np.argsort(sel, kind="stable"), kind="stable") if n_rx > 1 else [0]
+    expected = np.zeros((n_tx, n_rx, 30), np.complex64)
+    for rx in range(n_rx):
+        expected[:, rank[rx], :] = values[:, rx, :].T
+    np.testing.assert_array_equal(rec.csi[0], expected)
+    meta = rec[0].meta
+    assert meta["DeviceType"] == 0x5300 and meta["AntSel"] == ant_sel
+    assert meta["SubcarrierIndex"][:15] == list(range(-28, -1, 2)) + [-1]
+    assert meta["SubcarrierIndex"][15:] == [1] + list(range(3, 28, 2)) + [28]
+
+
+def test_picoscenes_usrp_frames_are_refused_by_name(tmp_path):
+    path = tmp_path / "usrp.csi"
+    path.write_bytes(_pico_frame(0x1234, 1, 1, 0, bytes(64)) * 2)
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(path)
+    assert "2 × not supported: CSI segment: CSI from device type 0x1234" in str(e.value)
+    assert "USRP (0x1234) front ends are not decoded yet" in str(e.value)
