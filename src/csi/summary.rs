@@ -39,7 +39,7 @@ pub fn group(errors: &[CsiError]) -> Vec<Group<'_>> {
         }
     }
     // A stable sort keeps file order among equal counts.
-    groups.sort_by(|a, b| b.count.cmp(&a.count));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
     groups
 }
 

@@ -388,7 +388,7 @@ fn shape_counts(table: &CsiTable) -> Vec<([usize; 3], usize)> {
         }
     }
     // A stable sort keeps first appearance among equal counts.
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     counts
 }
 
