@@ -258,6 +258,40 @@ impl<R: Read> Esp32Reader<R> {
 
 super::source::frame_iterator!(Esp32Reader);
 
+/// The fast path for the CSI list: space- or comma-separated decimal integers in the
+/// int8 range, as every tool prints them. `false` (and `out` partly filled) for
+/// anything else; the caller then parses token by token and names what is wrong.
+fn parse_i8_list(list: &[u8], out: &mut Vec<i8>) -> bool {
+    let mut i = 0;
+    while i < list.len() {
+        let b = list[i];
+        if b == b' ' || b == b',' {
+            i += 1;
+            continue;
+        }
+        let negative = b == b'-';
+        if negative {
+            i += 1;
+        }
+        let start = i;
+        let mut v: i32 = 0;
+        while i < list.len() && list[i].is_ascii_digit() && i - start < 4 {
+            v = v * 10 + (list[i] - b'0') as i32;
+            i += 1;
+        }
+        let ends = i == list.len() || list[i] == b' ' || list[i] == b',';
+        if i == start || !ends {
+            return false;
+        }
+        let v = if negative { -v } else { v };
+        match i8::try_from(v) {
+            Ok(v) => out.push(v),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
 fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String> {
     let open = text.find('[').ok_or("no '[' opening the CSI list")?;
     let close = text[open..]
@@ -287,16 +321,18 @@ fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String>
                 .map_err(|_| format!("field {} = {s:?} is not an integer", TOOL_COLUMNS[k])),
         }
     };
+    let list = &text[open + 1..close];
     let mut values = Vec::with_capacity(384);
-    for tok in text[open + 1..close]
-        .split([' ', ','])
-        .filter(|t| !t.is_empty())
-    {
-        let v: i32 = tok
-            .parse()
-            .map_err(|_| format!("CSI value {tok:?} is not an integer"))?;
-        let v = i8::try_from(v).map_err(|_| format!("CSI value {v} is outside the int8 range"))?;
-        values.push(v);
+    if !parse_i8_list(list.as_bytes(), &mut values) {
+        values.clear();
+        for tok in list.split([' ', ',']).filter(|t| !t.is_empty()) {
+            let v: i32 = tok
+                .parse()
+                .map_err(|_| format!("CSI value {tok:?} is not an integer"))?;
+            let v =
+                i8::try_from(v).map_err(|_| format!("CSI value {v} is outside the int8 range"))?;
+            values.push(v);
+        }
     }
     let len = match get(24) {
         Some(s) => s
@@ -407,6 +443,30 @@ mod tests {
         let msg = out[0].as_ref().unwrap_err().to_string();
         assert!(msg.contains("line 2") && msg.contains("byte 13"), "{msg}");
         assert!(out[1].is_ok());
+    }
+
+    #[test]
+    fn the_fast_list_parser_agrees_with_token_parsing() {
+        for list in [
+            "1 -2 3", "-128,127", " 5  6 ", "", "+4", "1000", "-", "00001", "12a", "-0",
+        ] {
+            let mut fast = Vec::new();
+            let slow: Result<Vec<i8>, ()> = list
+                .split([' ', ','])
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    t.parse::<i32>()
+                        .ok()
+                        .and_then(|v| i8::try_from(v).ok())
+                        .ok_or(())
+                })
+                .collect();
+            if parse_i8_list(list.as_bytes(), &mut fast) {
+                assert_eq!(Ok(fast), slow, "{list:?}");
+            }
+        }
+        let mut v = Vec::new();
+        assert!(parse_i8_list(b"1 -2 3,-128 127", &mut v) && v == [1, -2, 3, -128, 127]);
     }
 
     #[test]
