@@ -236,7 +236,13 @@ impl<R: Read> Esp32Reader<R> {
                 continue;
             };
             let text = text.trim_start_matches('\u{feff}').trim();
-            if let Some(layout) = Layout::from_header(text) {
+            // (A header's first column is "type": checked first, so data rows do not pay
+            // for splitting every line into columns.)
+            if let Some(layout) = text
+                .starts_with("type")
+                .then(|| Layout::from_header(text))
+                .flatten()
+            {
                 self.layout = layout;
                 continue;
             }
