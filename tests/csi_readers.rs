@@ -561,13 +561,25 @@ fn wrong_format_named_gives_errors_not_panics() {
     for file in ALL_FILES {
         let right = read_all(data(file), None).unwrap().format;
         for fmt in formats.into_iter().filter(|&f| f != right) {
-            let rec = read_all(data(file), Some(fmt)).unwrap();
-            // Any garbage "frames" must still be well-formed arrays; usually there are none.
-            assert!(
-                !rec.errors.is_empty() || rec.frames.is_empty(),
-                "{file} as {fmt:?}"
-            );
-            for e in &rec.errors {
+            // Usually no frame at all: an error that says why, grouped, with the offset
+            // of the first problem. Any garbage "frames" must come with errors.
+            let errors = match read_all(data(file), Some(fmt)) {
+                Ok(rec) => {
+                    assert!(!rec.errors.is_empty(), "{file} as {fmt:?}");
+                    rec.errors
+                }
+                Err(e @ CsiError::NoFrames { .. }) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.starts_with(&format!("{}: ", data(file).display())),
+                        "{msg}"
+                    );
+                    assert!(msg.contains(&format!("no {} frame", fmt.name())), "{msg}");
+                    vec![e]
+                }
+                Err(e) => panic!("{file} as {fmt:?}: {e}"),
+            };
+            for e in &errors {
                 let msg = e.to_string();
                 assert!(msg.contains(file), "error does not name the file: {msg}");
                 assert!(
@@ -749,4 +761,70 @@ fn batch_table_matches_the_streaming_reader() {
             }
         }
     }
+}
+
+/// A real recording followed by a 1 TiB hole: the process must not size anything from
+/// the apparent size (it used to abort allocating 543 GB), and the hole must not be
+/// read as zeros. Both whole-file paths give the real frames and an error.
+#[test]
+fn a_sparse_file_gives_its_frames_and_an_error_quickly() {
+    let dir = std::env::temp_dir().join(format!("wdp-sparse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ALL_FILES {
+        let full = read_all(data(file), None).unwrap();
+        let path = dir.join(file);
+        std::fs::copy(data(file), &path).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        let rec = read_all(&path, None).unwrap();
+        let table = read_table_with(&path, None, &ReadOptions::default()).unwrap();
+        assert!(
+            t0.elapsed().as_secs_f64() < 10.0,
+            "{file}: {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(rec.frames.len(), full.frames.len(), "{file}");
+        assert_eq!(table.frames.len(), full.frames.len(), "{file}");
+        let e = rec
+            .errors
+            .last()
+            .unwrap_or_else(|| panic!("{file}: no error"));
+        let size = std::fs::metadata(data(file)).unwrap().len();
+        assert!(e.offset() <= size + 4096, "{file}: {e}");
+        assert!(
+            table.csi.capacity() < 1 << 26,
+            "{file}: buffer sized from the apparent size"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = std::env::temp_dir().join(format!("wdp-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("live.pcap");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let f = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(read_all(&f, None).map(|r| r.frames.len()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("read_all on a FIFO without a writer hung");
+    let err = got.unwrap_err().to_string();
+    assert!(
+        err.contains("live.pcap") && err.contains("a FIFO (named pipe), not a regular file"),
+        "{err}"
+    );
+    std::fs::remove_file(&fifo).unwrap();
 }

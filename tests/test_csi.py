@@ -89,8 +89,11 @@ def test_intel5300_every_frame_matches_matlab(summary):
     assert first.meta["perm"] == [p + 1 for p in s["perm_0"]]
     assert rec[-1].meta["bfee_count"] == s["bfee_count_last"]
     # Three Ntx values: no uniform stack, and the message names the shapes.
-    with pytest.raises(ValueError, match=r"\[1, 3, 30\].*\[2, 3, 30\].*\[3, 3, 30\]"):
+    with pytest.raises(ValueError, match=r"\[1, 3, 30\] x10, \[3, 3, 30\] x10, \[2, 3, 30\] x9"):
         _ = rec.csi
+    # The dominant shape (the first of the two most frequent) stacks.
+    assert rec.csi_dominant().shape == (10, 1, 3, 30)
+    np.testing.assert_array_equal(rec.csi_dominant()[1], rec[int(rec.dominant_indices[1])].csi)
 
 
 def test_intel5300_scaled_option_stores_scaled_values():
@@ -210,9 +213,37 @@ def test_esp32_rows_of_different_lengths_refuse_to_stack(tmp_path):
     path.write_text(ht40 + "\n" + legacy + "\n")
     rec = wdp.read_csi(path)
     assert rec.shapes == [(1, 1, 192), (1, 1, 64)]
-    with pytest.raises(ValueError, match=r"\[1, 1, 192\], \[1, 1, 64\]"):
+    with pytest.raises(ValueError, match=r"\[1, 1, 192\] x1, \[1, 1, 64\] x1\); csi_dominant\(\)"):
         _ = rec.csi
     assert rec[0].csi[0, 0, 0] == complex(2, 1)  # imaginary first
+
+
+def test_mixed_shapes_stack_the_dominant_one(tmp_path):
+    """A stray 64-subcarrier row among HT40 rows: csi_dominant() stacks the HT40 ones,
+    the others are counted, and dominant_indices lines up the other columns."""
+    head = (
+        "CSI_DATA,AP,3C:71:BF:6D:2A:78,-73,11,1,0,1,1,1,0,0,0,0,-93,0,1,1,{ts},0,101,0,0,80.3,{n},"
+    )
+    rows = []
+    for ts in range(6):
+        if ts == 2:
+            rows.append(head.format(ts=ts, n=128) + "[" + " ".join(["3 4"] * 64) + " ]")
+        else:
+            rows.append(head.format(ts=ts, n=384) + "[" + " ".join([f"{ts} 2"] * 192) + " ]")
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(rows) + "\n")
+    rec = wdp.read_csi(path)
+    assert rec.shape_counts == [((1, 1, 192), 5), ((1, 1, 64), 1)]
+    assert rec.dominant_shape == (1, 1, 192)
+    np.testing.assert_array_equal(rec.dominant_indices, [0, 1, 3, 4, 5])
+    stacked = rec.csi_dominant()
+    assert stacked.shape == (5, 1, 1, 192) and stacked.dtype == np.complex64
+    for k, i in enumerate(rec.dominant_indices):
+        np.testing.assert_array_equal(stacked[k], rec[int(i)].csi)
+    np.testing.assert_array_equal(rec.timestamps[rec.dominant_indices] * 1e6, [0, 1, 3, 4, 5])
+    # A uniform recording: csi_dominant() is csi itself.
+    walk = wdp.read_csi(data("intel5300_walk_1590161182.dat"))
+    assert walk.csi_dominant() is walk.csi and walk.shape_counts == [((2, 2, 30), 152)]
 
 
 # ---------------------------------------------------------------- PicoScenes
@@ -307,18 +338,116 @@ def test_truncated_file_keeps_frames_before_the_cut(tmp_path, name):
     full = wdp.read_csi(data(name))
     cut = tmp_path / name
     cut.write_bytes(whole[: len(whole) * 2 // 3 + 5])
-    rec = wdp.read_csi(cut)
+    with pytest.warns(wdp.CsiFormatWarning, match="truncated"):
+        rec = wdp.read_csi(cut)
     assert 0 < len(rec) < len(full)
     np.testing.assert_array_equal(rec.csi, full.csi[: len(rec)])
     assert rec.error is not None and "truncated" in rec.error and name in rec.error
     assert rec.error_offsets[-1] < len(whole) * 2 // 3 + 5
 
 
-def test_wrong_format_named_reports_instead_of_crashing():
-    rec = wdp.read_csi(data("atheros_ath_csi_1.dat"), format="esp32")
-    assert len(rec) == 0 and "no esp32 frames" in rec.error
-    rec = wdp.read_csi(data("esp32_example_csi.csv"), format="intel5300")
-    assert rec.errors
+def test_wrong_format_named_raises_and_names_the_right_one():
+    # A text reader over binary data: nothing recognised, and the fix is the format.
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(data("atheros_ath_csi_1.dat"), format="esp32")
+    msg = str(e.value)
+    assert msg.startswith(f"{data('atheros_ath_csi_1.dat')}: no esp32 frame in 764707 bytes")
+    assert 'Fix: read with format="atheros"' in msg
+    # A binary reader over text: the problem with its offset, counted.
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(data("esp32_example_csi.csv"), format="intel5300")
+    msg = str(e.value)
+    assert "no intel5300 frame in 6243 bytes; 1 problem: 1 × " in msg
+    assert "First problem: byte 0: " in msg and 'format="esp32"' in msg
+
+
+def test_an_empty_file_raises(tmp_path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    with pytest.raises(wdp.CsiFormatError, match=r"empty\.pcap, byte 0: cannot tell the CSI format: the file is empty"):
+        wdp.read_csi(empty)
+    with pytest.raises(wdp.CsiFormatError, match=r"empty\.pcap: the file is empty: no nexmon frame"):
+        wdp.read_csi(empty, format="nexmon")
+
+
+def _nexmon_pcap(payloads: list[bytes]) -> bytes:
+    """A pcap (Ethernet, IPv4, UDP port 5500) carrying `payloads`, written from the
+    libpcap and RFC 791/768 layouts."""
+    import struct
+
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    for i, p in enumerate(payloads):
+        udp = struct.pack(">HHHH", 5500, 5500, 8 + len(p), 0) + p
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        eth = bytes(12) + b"\x08\x00" + ip + udp
+        out += struct.pack("<IIII", 1_600_000_000 + i, 0, len(eth), len(eth)) + eth
+    return out
+
+
+def _nexmon_payload(chip_version: int, words: list[int], chanspec: int = 0xE02A) -> bytes:
+    import struct
+
+    head = struct.pack("<HbB6sHHHH", 0x1111, -50, 0x08, b"\x01\x02\x03\x04\x05\x06", 7, 0,
+                       chanspec, chip_version)
+    return head + b"".join(struct.pack("<I", w & 0xFFFFFFFF) for w in words)
+
+
+def test_no_frames_names_the_file_the_first_offset_the_count_and_the_fix(tmp_path):
+    # chip_version 0x1234 tells no chip, and a few small words fit every sample format.
+    path = tmp_path / "unknown_chip.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x1234, [0x421] * 8 + [0] * 248)] * 3))
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: no nexmon frame in {path.stat().st_size} bytes; 3 problems: 3 × ")
+    assert "(first at byte 24)" in msg and "First problem: byte 24: " in msg
+    assert "Fix: read with nexmon_chip=" in msg
+    rec = wdp.read_csi(path, nexmon_chip="bcm4339")
+    assert len(rec) == 3 and rec.error_summary is None
+
+
+def test_some_refused_records_make_one_warning_and_are_kept(tmp_path):
+    rows = data("esp32_example_csi.csv").read_text().splitlines()
+    path = tmp_path / "glitches.csv"
+    bad = rows[0][:80]  # a serial glitch: a row cut short
+    path.write_text("\n".join([rows[0], bad, rows[1], bad, rows[2]]) + "\n")
+    with pytest.warns(wdp.CsiFormatWarning) as caught:
+        rec = wdp.read_csi(path)
+    assert len(caught) == 1
+    msg = str(caught[0].message)
+    assert msg == rec.error_summary
+    assert msg.startswith(f"{path}: 3 frames read; 2 problems: 2 × no '[' opening the CSI list")
+    assert len(rec) == 3 and len(rec.errors) == 2
+    text = inspect_text(path)
+    assert "3 packets" in text and "problems:    " + msg in text
+
+
+def test_inspect_reports_a_file_without_frames_instead_of_raising(tmp_path):
+    path = tmp_path / "unknown_chip.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x1234, [0x421] * 8 + [0] * 248)]))
+    text = inspect_text(path)
+    assert "packets:     0 packets" in text and "nexmon_chip=" in text, text
+    assert "1 packet" in inspect_text(path, nexmon_chip="bcm4339")
+
+
+def test_replay_of_a_file_without_frames_says_why(tmp_path):
+    from wifi_densepose.testing import collect
+
+    path = tmp_path / "unknown_chip.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x1234, [0x421] * 8 + [0] * 248)]))
+    with wdp.Server() as server:
+        server.add_environment("room", device="nexmon")
+        events = collect(server, "system_event")
+        replay = server.replay("room", path, speed=0)
+        assert replay.wait(10)
+        assert replay.sent == 0 and "nexmon_chip=" in replay.error
+        deadline = __import__("time").monotonic() + 5
+        while not [e for e in events.items if e.get("event") == "source_finished"]:
+            assert __import__("time").monotonic() < deadline, events.items
+            __import__("time").sleep(0.02)
+        (done,) = [e for e in events.items if e.get("event") == "source_finished"]
+        assert done["message"].startswith("replay failed: ") and "nexmon_chip=" in done["message"]
 
 
 def test_inspect_text_reports_what_a_researcher_checks_first():
@@ -359,3 +488,285 @@ def test_python_encoded_udp_frame_decodes_in_rust():
     assert frame.timestamp == pytest.approx(1_700_000_000.25)
     with pytest.raises(wdp.CsiFormatError, match=r"10\.1\.2\.3:4000, byte 32"):
         wdp.decode_udp_frame(datagram[:-1], "10.1.2.3:4000")
+
+
+# ---------------------------------------------------------------- big and odd inputs
+
+ALL_SAMPLES = [
+    "intel5300_log.all_csi.6.7.6.dat",
+    "intel5300_walk_1590161182.dat",
+    "atheros_ath_csi_1.dat",
+    "nexmon_bcm4358_example.pcap",
+    "nexmon_bcm43455c0_walk_1597159475.pcap",
+    "esp32_example_csi.csv",
+    "picoscenes_rx_by_qca9300.csi",
+]
+
+
+@pytest.mark.parametrize("name", ALL_SAMPLES)
+def test_a_sparse_file_gives_its_real_frames_quickly(tmp_path, name):
+    """A real recording, then a 64 GiB hole: the apparent size must not size any
+    buffer (it used to abort the process) and the hole must not be read as zeros."""
+    import time
+    import warnings
+
+    full = wdp.read_csi(data(name))
+    path = tmp_path / name
+    path.write_bytes(data(name).read_bytes())
+    with open(path, "r+b") as f:
+        f.truncate(64 << 30)
+    assert path.stat().st_size == 64 << 30
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = wdp.read_csi(path)
+    assert time.perf_counter() - t0 < 10.0
+    assert len(rec) == len(full)
+    np.testing.assert_array_equal(rec.timestamps, full.timestamps)
+    # The reader stops at the first byte it cannot use: the zeros that end the last
+    # file-system block, or the hole itself.
+    assert rec.error is not None and name in rec.error
+    assert rec.error_offsets[0] <= data(name).stat().st_size + 4096
+
+
+def test_a_hole_is_named_with_its_offset(tmp_path):
+    name = "picoscenes_rx_by_qca9300.csi"
+    raw = data(name).read_bytes()
+    path = tmp_path / name
+    # Two real frames, then a hole of 1 GiB at a block boundary, then the rest.
+    first = 8192
+    with open(path, "wb") as f:
+        f.write(raw[:first])
+        f.seek(first + (1 << 30))
+        f.write(raw[first:])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = wdp.read_csi(path)
+    assert 0 < len(rec) < 20
+    assert any(f"byte {first}: the file has a hole here" in e for e in rec.errors), rec.errors
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs on this OS")
+def test_a_fifo_without_writer_is_refused_promptly(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "capture.pcap"
+    os.mkfifo(fifo)
+    result: dict = {}
+
+    def read() -> None:
+        try:
+            wdp.read_csi(fifo)
+        except Exception as e:  # noqa: BLE001 - the test inspects whatever it is
+            result["error"] = e
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(5.0)
+    if t.is_alive():
+        # Unblock the reader so the test process can end, then fail.
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("read_csi on a FIFO without a writer hung")
+    err = result["error"]
+    assert isinstance(err, wdp.CsiFormatError), err
+    assert "capture.pcap" in str(err) and "FIFO" in str(err) and "regular file" in str(err)
+    with pytest.raises(wdp.CsiFormatError, match="a directory, not a regular file"):
+        wdp.read_csi(tmp_path)
+
+
+def test_an_esp32_line_has_a_length_cap(tmp_path):
+    row = data("esp32_example_csi.csv").read_text().splitlines()[0]
+    path = tmp_path / "long.csv"
+    with open(path, "w") as f:
+        f.write(row + "\n")
+        f.write("CSI_DATA," + "1," * (8 << 20) + "\n")  # a 16 MiB line
+        f.write(row + "\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = wdp.read_csi(path)
+    assert len(rec) == 2
+    (err,) = rec.errors
+    assert f"long.csv, byte {len(row) + 1}: line 2: {16 * 2**20 + 10} bytes" in err, err
+    assert "limit" in err
+
+
+# ---------------------------------------------------------------- nexmon chip detection
+
+
+def _with_chip_version(raw: bytes, chip_version: int) -> bytes:
+    """A copy of an Ethernet pcap with every nexmon header's chip_version replaced."""
+    import struct
+
+    assert struct.unpack_from("<I", raw, 20)[0] == 1  # Ethernet link layer
+    out, pos = bytearray(raw), 24
+    while pos + 16 <= len(raw):
+        caplen = struct.unpack_from("<I", raw, pos + 8)[0]
+        pkt = pos + 16
+        ihl = (raw[pkt + 14] & 0x0F) * 4
+        payload = pkt + 14 + ihl + 8
+        assert raw[payload : payload + 2] == b"\x11\x11"
+        struct.pack_into("<H", out, payload + 16, chip_version)
+        pos = pkt + caplen
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("name", "chip", "samples"),
+    [
+        ("nexmon_bcm4358_example.pcap", "bcm4358", "float 9+5"),
+        ("nexmon_bcm43455c0_walk_1597159475.pcap", "bcm4339 or bcm43455c0", "int16"),
+    ],
+)
+def test_nexmon_chip_is_told_by_the_sample_values(tmp_path, name, chip, samples):
+    """The real captures with their chip_version blanked: the values alone tell the
+    sample format, and the frames equal those read with the chip named."""
+    named = wdp.read_csi(data(name), nexmon_chip=chip.split()[-1])
+    path = tmp_path / name
+    path.write_bytes(_with_chip_version(data(name).read_bytes(), 0x0000))
+    rec = wdp.read_csi(path)
+    assert rec.errors == [] and len(rec) == len(named)
+    np.testing.assert_array_equal(rec.csi, named.csi)
+    meta = rec[0].meta
+    assert meta["chip"] == chip and meta["samples"].startswith(samples)
+    assert meta["chip_from"] == "sample values" and meta["chip_version"] == 0
+    # With its own chip_version the file says the chip itself.
+    assert wdp.read_csi(data(name))[0].meta["chip_from"] == "chip_version"
+
+
+def _float_word(nman: int, nexp: int, re: int, im: int, e: int) -> int:
+    """One unpack_float word from sign-magnitude mantissas and an exponent, laid out
+    as nexmon_csi's unpack_float.c reads it (exponent low, then Q, then I)."""
+    def field(v: int) -> int:
+        return (abs(v) & ((1 << (nman - 1)) - 1)) | ((1 << (nman - 1)) if v < 0 else 0)
+
+    return (field(re) << (nexp + nman)) | (field(im) << nexp) | (e & ((1 << nexp) - 1))
+
+
+@pytest.mark.parametrize(
+    ("chip", "chip_version", "told_chip", "frm"),
+    [
+        ("bcm4366c0", 0x1234, "bcm4366c0", "sample values"),
+        ("bcm4366c0", 0x006A, "bcm4366c0", "chip_version"),
+        ("bcm4358", 0x1234, "bcm4358", "sample values"),
+        ("bcm4339", 0x0001, "bcm4339", "sample values"),
+        ("bcm43455c0", 0x0065, "bcm43455c0", "chip_version"),
+    ],
+)
+def test_nexmon_chip_detection_on_synthetic_packets(tmp_path, chip, chip_version, told_chip, frm):
+    import struct
+
+    rng = np.random.default_rng(7)
+    if chip in ("bcm4339", "bcm43455c0"):
+        pairs = rng.integers(-2000, 2000, (256, 2))
+        words = [struct.unpack("<I", struct.pack("<hh", int(r), int(i)))[0] for r, i in pairs]
+    else:
+        nman, nexp = (12, 6) if chip == "bcm4366c0" else (9, 5)
+        lim = (1 << (nman - 1)) - 1
+        words = [
+            _float_word(nman, nexp, int(r), int(i), int(e))
+            for r, i, e in zip(
+                rng.integers(-lim, lim, 256), rng.integers(-lim, lim, 256), rng.integers(-8, 4, 256)
+            )
+        ]
+    path = tmp_path / "synthetic.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(chip_version, words, chanspec=0xE02A)] * 2))
+    named = wdp.read_csi(path, nexmon_chip=chip)
+    rec = wdp.read_csi(path)
+    np.testing.assert_array_equal(rec.csi, named.csi)
+    assert rec[0].meta["chip"] == told_chip and rec[0].meta["chip_from"] == frm
+    if chip in ("bcm4339", "bcm43455c0"):
+        # int16 pairs, real first: checked against the words written.
+        np.testing.assert_array_equal(rec.csi[0, 0, 0], pairs[:, 0] + 1j * pairs[:, 1])
+
+
+def test_nexmon_chip_that_the_file_cannot_tell_names_the_candidates(tmp_path):
+    # A few small positive values: every sample format reads them, differently.
+    words = [0x0000_0421] * 8 + [0] * 248
+    path = tmp_path / "few.pcap"
+    path.write_bytes(_nexmon_pcap([_nexmon_payload(0x0001, words)]))
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(path)
+    msg = str(e.value)
+    assert "cannot tell the nexmon chip" in msg and "bcm4339, bcm43455c0, bcm4358, bcm4366c0" in msg
+    assert 'Fix: read with nexmon_chip="bcm4339" or nexmon_chip="bcm43455c0" or' in msg
+    assert len(wdp.read_csi(path, nexmon_chip="bcm4358")) == 1
+
+
+# ---------------------------------------------------------------- PicoScenes IWL5300
+
+
+def _pico_segment(name: bytes, version: int, content: bytes) -> bytes:
+    import struct
+
+    body = bytes([len(name)]) + name + struct.pack("<H", version) + content
+    return struct.pack("<I", len(body)) + body
+
+
+def _pico_frame(device: int, n_sts: int, n_rx: int, ant_sel: int, data: bytes, cbw: int = 20) -> bytes:
+    """One PicoScenes RxS frame, laid out field by field from the format description
+    (frame header, RxSBasic v1, CSI v2, then an MPDU)."""
+    import struct
+
+    basic = struct.pack("<HQHBHHBBBBb4b", device, 1_000_000, 5200, 1, cbw, 400, 4, n_sts, 0,
+                        n_rx, -90, 30, 30, 30, 30)
+    csi = struct.pack("<HBHQQIHBBBBhI", device, 1, cbw, 5_200_000_000, 20_000_000, 312_500, 30,
+                      n_sts, n_rx, 0, ant_sel, 0, len(data)) + data
+    body = struct.pack("<IHB", 0x20150315, 1, 2)
+    body += _pico_segment(b"RxSBasic", 1, basic) + _pico_segment(b"CSI", 2, csi) + b"\xde\xad"
+    return struct.pack("<I", len(body)) + body
+
+
+def _bfee_bits(values: np.ndarray) -> bytes:
+    """The Linux CSI Tool bit stream for int8 `values[sc, rx, tx]` (real, imag): per
+    subcarrier 3 unused bits, then 16 bits per (rx, tx) pair, tx fastest."""
+    n_sc, n_rx, n_tx = values.shape
+    bits: list[int] = []
+    for sc in range(n_sc):
+        bits += [0, 0, 0]
+        for rx in range(n_rx):
+            for tx in range(n_tx):
+                for part in (values[sc, rx, tx].real, values[sc, rx, tx].imag):
+                    byte = int(part) & 0xFF
+                    bits += [(byte >> b) & 1 for b in range(8)]
+    total = ((len(bits) + 7) // 8) * 8
+    bits += [0] * (total - len(bits))
+    return bytes(sum(bits[i + b] << b for b in range(8)) for i in range(0, len(bits), 8))
+
+
+@pytest.mark.parametrize(("n_tx", "n_rx", "ant_sel"), [(1, 3, 0b100100), (2, 3, 0b000110), (3, 2, 0b0101), (2, 1, 0b11)])
+def test_picoscenes_iwl5300_segments_decode_with_antenna_selection(tmp_path, n_tx, n_rx, ant_sel):
+    rng = np.random.default_rng(n_tx * 10 + n_rx)
+    values = rng.integers(-128, 128, (30, n_rx, n_tx)) + 1j * rng.integers(-128, 128, (30, n_rx, n_tx))
+    data = _bfee_bits(values)
+    # PicoScenes' buffer: n_tx = (len - 12) / 60 / n_rx must come out right.
+    assert (len(data) - 12) // 60 // n_rx == n_tx
+    path = tmp_path / "iwl5300.csi"
+    path.write_bytes(_pico_frame(0x5300, n_tx, n_rx, ant_sel, data) * 3)
+    rec = wdp.read_csi(path)
+    assert rec.format == "picoscenes" and len(rec) == 3 and rec.errors == []
+    # The independent reading: receive chain r goes to the rank of its antenna number.
+    sel = [(ant_sel & 1) + 1, ((ant_sel >> 2) & 3) + 1, ((ant_sel >> 4) & 3) + 1][:n_rx]
+    rank = np.argsort(np.argsort(sel, kind="stable"), kind="stable") if n_rx > 1 else [0]
+    expected = np.zeros((n_tx, n_rx, 30), np.complex64)
+    for rx in range(n_rx):
+        expected[:, rank[rx], :] = values[:, rx, :].T
+    np.testing.assert_array_equal(rec.csi[0], expected)
+    meta = rec[0].meta
+    assert meta["DeviceType"] == 0x5300 and meta["AntSel"] == ant_sel
+    assert meta["SubcarrierIndex"][:15] == list(range(-28, -1, 2)) + [-1]
+    assert meta["SubcarrierIndex"][15:] == [1] + list(range(3, 28, 2)) + [28]
+
+
+def test_picoscenes_usrp_frames_are_refused_by_name(tmp_path):
+    path = tmp_path / "usrp.csi"
+    path.write_bytes(_pico_frame(0x1234, 1, 1, 0, bytes(64)) * 2)
+    with pytest.raises(wdp.CsiFormatError) as e:
+        wdp.read_csi(path)
+    assert "2 × not supported: CSI segment: CSI from device type 0x1234" in str(e.value)
+    assert "USRP (0x1234) front ends are not decoded yet" in str(e.value)

@@ -21,6 +21,7 @@ from . import dsp, errors, sensing, sim
 from ._native import (
     ACTIVITIES,
     EVENT_TYPES,
+    CsiFormatWarning,
     CsiFrame,
     Recording,
     __version__,
@@ -64,6 +65,7 @@ __all__ = [
     "ConfigError",
     "ConnectionLost",
     "CsiFormatError",
+    "CsiFormatWarning",
     "CsiFrame",
     "CsiReadError",
     "DspError",

@@ -209,8 +209,9 @@ def _token(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .inspect import inspect_text
 
+    options = {} if args.nexmon_chip is None else {"nexmon_chip": args.nexmon_chip}
     for path in args.files:
-        print(inspect_text(path, args.format))
+        print(inspect_text(path, args.format, **options))
     return 0
 
 
@@ -286,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+", help="recordings (.dat, .pcap, .csv, .csi)")
     i.add_argument("--format", help="intel5300, atheros, nexmon, esp32, picoscenes "
                                     "(default: detected from the content)")
+    i.add_argument("--nexmon-chip", help="bcm4339, bcm4358, bcm43455c0 or bcm4366c0, where "
+                                         "the capture does not tell")
     i.set_defaults(func=_inspect)
     m = sub.add_parser("simulate", help="simulate a scenario to an .npz (CSI + ground truth)",
                        description="Generate simulated CSI with exact ground truth "

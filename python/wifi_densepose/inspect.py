@@ -7,12 +7,14 @@ duration, gaps in the timestamps and any corruption the reader met.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
-from os import PathLike
+from os import PathLike, fspath
+from typing import Any
 
 import numpy as np
 
-from ._native import read_csi
+from ._native import CsiFormatError, CsiFormatWarning, read_csi
 
 #: An interval longer than this many times the median interval counts as a gap.
 GAP_FACTOR = 3.0
@@ -57,9 +59,25 @@ def _timing_lines(ts: np.ndarray) -> list:
     return lines
 
 
-def inspect_text(path: str | PathLike, format: str | None = None) -> str:
-    """A short report on the recording at ``path`` (format detected unless named)."""
-    rec = read_csi(path, format)
+def inspect_text(path: str | PathLike, format: str | None = None, **options: Any) -> str:
+    """A short report on the recording at ``path`` (format detected unless named;
+    ``options`` are ``read_csi``'s, e.g. ``nexmon_chip``). A file that gives no frame
+    is reported, not raised: the "problems" line says why and what option fixes it."""
+    try:
+        with warnings.catch_warnings():
+            # The report says the same as the warning would, in its "problems" line.
+            warnings.simplefilter("ignore", CsiFormatWarning)
+            rec = read_csi(path, format, **options)
+    except CsiFormatError as e:
+        # No frame at all: the error groups the problems and names the fix.
+        return "\n".join(
+            [
+                f"file:        {fspath(path)}",
+                f"format:      {format or '-'}",
+                "packets:     0 packets",
+                f"problems:    {e}",
+            ]
+        )
     lines = [f"file:        {rec.path}", f"format:      {rec.format}"]
     lines.append(f"packets:     {_plural(len(rec), 'packet')}")
     shapes = Counter(f.shape for f in rec)
@@ -79,7 +97,10 @@ def inspect_text(path: str | PathLike, format: str | None = None) -> str:
         lines.append(f"subcarriers: {nsub} subcarriers")
         if len(shapes) > 1:
             listed = ", ".join(f"{s} x{n}" for s, n in shapes.most_common())
-            lines.append(f"shapes:      {listed} (not uniform: Recording.csi will refuse to stack)")
+            lines.append(
+                f"shapes:      {listed} (not uniform: Recording.csi refuses to stack;"
+                " csi_dominant() stacks the first)"
+            )
         lines.extend(_timing_lines(np.asarray(rec.timestamps)))
         rssi = np.asarray(rec.rssi)
         if np.isfinite(rssi).any():
@@ -87,9 +108,9 @@ def inspect_text(path: str | PathLike, format: str | None = None) -> str:
             lines.append(
                 f"rssi:        mean {good.mean():.1f}, min {good.min():.1f}, max {good.max():.1f}"
             )
-    errors = rec.errors
-    if errors:
-        lines.append(f"problems:    {_plural(len(errors), 'problem')}; first: {errors[0]}")
+    summary = rec.error_summary
+    if summary:
+        lines.append(f"problems:    {summary}")
     else:
         lines.append("problems:    none")
     return "\n".join(lines)

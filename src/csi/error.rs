@@ -44,6 +44,25 @@ pub enum CsiError {
         offset: u64,
         problem: String,
     },
+    /// A record this reader could decode with an option the caller did not give
+    /// (which nexmon chip, which byte order...); `option` says which, as `read_csi`
+    /// spells it (`nexmon_chip="bcm4339"`).
+    #[error("{file}, byte {offset}: {problem}; read with {option}")]
+    NeedsOption {
+        file: String,
+        offset: u64,
+        problem: String,
+        option: String,
+    },
+    /// The whole file gave no frame. `summary` says why: the problems met, grouped
+    /// and counted, the first one with its offset, and the option that fixes them
+    /// where one does; `offset` is the first problem's.
+    #[error("{file}: {summary}")]
+    NoFrames {
+        file: String,
+        offset: u64,
+        summary: String,
+    },
     /// Format detection could not tell what the file is.
     #[error("{file}, byte {offset}: cannot tell the CSI format: {problem}")]
     UnknownFormat {
@@ -61,6 +80,8 @@ impl CsiError {
             | CsiError::Truncated { file, .. }
             | CsiError::Malformed { file, .. }
             | CsiError::Unsupported { file, .. }
+            | CsiError::NeedsOption { file, .. }
+            | CsiError::NoFrames { file, .. }
             | CsiError::UnknownFormat { file, .. } => file,
         }
     }
@@ -73,7 +94,39 @@ impl CsiError {
             | CsiError::Truncated { offset, .. }
             | CsiError::Malformed { offset, .. }
             | CsiError::Unsupported { offset, .. }
+            | CsiError::NeedsOption { offset, .. }
+            | CsiError::NoFrames { offset, .. }
             | CsiError::UnknownFormat { offset, .. } => *offset,
+        }
+    }
+
+    /// What was wrong, without the file and offset (errors of one kind read alike).
+    pub fn problem(&self) -> String {
+        match self {
+            CsiError::Io { source, .. } => format!("I/O error: {source}"),
+            CsiError::Truncated {
+                what,
+                needed,
+                available,
+                ..
+            } => format!(
+                "truncated {what}: it needs {needed} bytes but the file has only {available} left"
+            ),
+            CsiError::Malformed { problem, .. } => problem.clone(),
+            CsiError::Unsupported { problem, .. } => format!("not supported: {problem}"),
+            CsiError::NeedsOption { problem, .. } => problem.clone(),
+            CsiError::NoFrames { summary, .. } => summary.clone(),
+            CsiError::UnknownFormat { problem, .. } => {
+                format!("cannot tell the CSI format: {problem}")
+            }
+        }
+    }
+
+    /// The reader option that would fix this error, where one would.
+    pub fn fix(&self) -> Option<&str> {
+        match self {
+            CsiError::NeedsOption { option, .. } => Some(option),
+            _ => None,
         }
     }
 

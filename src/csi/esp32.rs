@@ -33,8 +33,13 @@ use num_complex::Complex32;
 
 use super::error::CsiError;
 use super::meta::{int, FrameMeta, MetaValue};
-use super::source::Source;
+use super::source::{Line, Source};
 use super::{CsiFormat, CsiFrame};
+
+/// The longest line accepted. A real row is at most about 2.5 KB (25 fields and 384
+/// values of up to 4 characters); the limit leaves room for longer layouts and keeps a
+/// line without an end (binary data, a hole) from growing a buffer without bound.
+pub const MAX_LINE: usize = 64 * 1024;
 
 /// Column names of ESP32-CSI-Tool, in file order (the layout of header-less files).
 pub const TOOL_COLUMNS: [&str; 26] = [
@@ -202,12 +207,25 @@ impl<R: Read> Esp32Reader<R> {
         loop {
             let start = self.src.offset;
             let mut line = std::mem::take(&mut self.line);
-            let more = self.src.read_line(&mut line);
+            let read = self.src.read_line(&mut line, MAX_LINE);
             self.line = line;
-            if !more? {
-                return Ok(None);
-            }
             self.line_no += 1;
+            match read? {
+                Line::Eof => return Ok(None),
+                Line::Read => {}
+                Line::TooLong(len) => {
+                    // The line was consumed, so the next one is still readable.
+                    self.recoverable = true;
+                    return Err(self.src.malformed(
+                        start,
+                        format!(
+                            "line {}: {len} bytes without a line end, over the {MAX_LINE}-byte \
+                             limit of a CSI log line (binary data in a text log?); skipped",
+                            self.line_no
+                        ),
+                    ));
+                }
+            }
             let Ok(text) = std::str::from_utf8(&self.line) else {
                 if self.line.starts_with(b"CSI_DATA") {
                     self.recoverable = true;
@@ -218,7 +236,13 @@ impl<R: Read> Esp32Reader<R> {
                 continue;
             };
             let text = text.trim_start_matches('\u{feff}').trim();
-            if let Some(layout) = Layout::from_header(text) {
+            // (A header's first column is "type": checked first, so data rows do not pay
+            // for splitting every line into columns.)
+            if let Some(layout) = text
+                .starts_with("type")
+                .then(|| Layout::from_header(text))
+                .flatten()
+            {
                 self.layout = layout;
                 continue;
             }
@@ -239,6 +263,40 @@ impl<R: Read> Esp32Reader<R> {
 }
 
 super::source::frame_iterator!(Esp32Reader);
+
+/// The fast path for the CSI list: space- or comma-separated decimal integers in the
+/// int8 range, as every tool prints them. `false` (and `out` partly filled) for
+/// anything else; the caller then parses token by token and names what is wrong.
+fn parse_i8_list(list: &[u8], out: &mut Vec<i8>) -> bool {
+    let mut i = 0;
+    while i < list.len() {
+        let b = list[i];
+        if b == b' ' || b == b',' {
+            i += 1;
+            continue;
+        }
+        let negative = b == b'-';
+        if negative {
+            i += 1;
+        }
+        let start = i;
+        let mut v: i32 = 0;
+        while i < list.len() && list[i].is_ascii_digit() && i - start < 4 {
+            v = v * 10 + (list[i] - b'0') as i32;
+            i += 1;
+        }
+        let ends = i == list.len() || list[i] == b' ' || list[i] == b',';
+        if i == start || !ends {
+            return false;
+        }
+        let v = if negative { -v } else { v };
+        match i8::try_from(v) {
+            Ok(v) => out.push(v),
+            Err(_) => return false,
+        }
+    }
+    true
+}
 
 fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String> {
     let open = text.find('[').ok_or("no '[' opening the CSI list")?;
@@ -269,16 +327,18 @@ fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String>
                 .map_err(|_| format!("field {} = {s:?} is not an integer", TOOL_COLUMNS[k])),
         }
     };
+    let list = &text[open + 1..close];
     let mut values = Vec::with_capacity(384);
-    for tok in text[open + 1..close]
-        .split([' ', ','])
-        .filter(|t| !t.is_empty())
-    {
-        let v: i32 = tok
-            .parse()
-            .map_err(|_| format!("CSI value {tok:?} is not an integer"))?;
-        let v = i8::try_from(v).map_err(|_| format!("CSI value {v} is outside the int8 range"))?;
-        values.push(v);
+    if !parse_i8_list(list.as_bytes(), &mut values) {
+        values.clear();
+        for tok in list.split([' ', ',']).filter(|t| !t.is_empty()) {
+            let v: i32 = tok
+                .parse()
+                .map_err(|_| format!("CSI value {tok:?} is not an integer"))?;
+            let v =
+                i8::try_from(v).map_err(|_| format!("CSI value {v} is outside the int8 range"))?;
+            values.push(v);
+        }
     }
     let len = match get(24) {
         Some(s) => s
@@ -389,6 +449,30 @@ mod tests {
         let msg = out[0].as_ref().unwrap_err().to_string();
         assert!(msg.contains("line 2") && msg.contains("byte 13"), "{msg}");
         assert!(out[1].is_ok());
+    }
+
+    #[test]
+    fn the_fast_list_parser_agrees_with_token_parsing() {
+        for list in [
+            "1 -2 3", "-128,127", " 5  6 ", "", "+4", "1000", "-", "00001", "12a", "-0",
+        ] {
+            let mut fast = Vec::new();
+            let slow: Result<Vec<i8>, ()> = list
+                .split([' ', ','])
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    t.parse::<i32>()
+                        .ok()
+                        .and_then(|v| i8::try_from(v).ok())
+                        .ok_or(())
+                })
+                .collect();
+            if parse_i8_list(list.as_bytes(), &mut fast) {
+                assert_eq!(Ok(fast), slow, "{list:?}");
+            }
+        }
+        let mut v = Vec::new();
+        assert!(parse_i8_list(b"1 -2 3,-128 127", &mut v) && v == [1, -2, 3, -128, 127]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod atheros;
 pub mod detect;
 pub mod error;
 pub mod esp32;
+pub mod file;
 mod frame;
 pub mod intel5300;
 pub mod meta;
@@ -26,6 +27,7 @@ pub mod pcap;
 pub mod picoscenes;
 mod recording;
 mod source;
+pub mod summary;
 mod table;
 pub mod udp;
 

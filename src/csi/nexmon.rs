@@ -82,21 +82,131 @@ impl NexmonChip {
     }
 
     /// The chip a capture's `chip_version` field points to, where it is known:
-    /// 0x0065 is what bcm43455c0 (Raspberry Pi) firmware writes, 0xdead what the
-    /// bcm4358 example from the nexmon_csi repository carries. Others: name the chip.
+    /// 0x0065 is what bcm43455c0 (Raspberry Pi) firmware writes, 0x006a what bcm4366c0
+    /// writes, 0xdead what the bcm4358 example from the nexmon_csi repository carries.
+    /// (bcm4339 writes 0x0001, which is too generic to trust alone: it is used only
+    /// together with int16 sample values, see [`Samples`].)
     pub fn from_chip_version(v: u16) -> Option<Self> {
         match v {
             0x0065 | 0x4345 => Some(NexmonChip::Bcm43455c0),
             0x4339 => Some(NexmonChip::Bcm4339),
             0xdead | 0x4358 => Some(NexmonChip::Bcm4358),
-            0x4366 => Some(NexmonChip::Bcm4366c0),
+            0x006a | 0x4366 => Some(NexmonChip::Bcm4366c0),
             _ => None,
         }
     }
 
     /// Whether CSI words are int16 pairs (else the packed floating format).
     pub fn is_int16(self) -> bool {
-        matches!(self, NexmonChip::Bcm4339 | NexmonChip::Bcm43455c0)
+        self.samples() == Samples::Int16
+    }
+
+    /// How this chip's firmware encodes a CSI word (`csireader.m`).
+    pub fn samples(self) -> Samples {
+        match self {
+            NexmonChip::Bcm4339 | NexmonChip::Bcm43455c0 => Samples::Int16,
+            NexmonChip::Bcm4358 => Samples::Float9x5,
+            NexmonChip::Bcm4366c0 => Samples::Float12x6,
+        }
+    }
+}
+
+/// The three encodings of a nexmon CSI word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Samples {
+    // The discriminants index `Samples::ALL` and the candidate arrays.
+    /// Two little-endian int16, real then imaginary (bcm4339, bcm43455c0).
+    Int16 = 0,
+    /// `unpack_float` format 0 (bcm4358): bits 0-4 exponent, then two 9-bit
+    /// sign-magnitude mantissas (imaginary, real); bits 23-31 always zero.
+    Float9x5 = 1,
+    /// `unpack_float` format 1 (bcm4366c0): bits 0-5 exponent, then two 12-bit
+    /// mantissas; bits 30-31 always zero.
+    Float12x6 = 2,
+}
+
+impl Samples {
+    const ALL: [Samples; 3] = [Samples::Int16, Samples::Float9x5, Samples::Float12x6];
+    /// Non-zero words needed before the values count as evidence (see [`Self::evident`]).
+    const EVIDENCE_WORDS: usize = 16;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Samples::Int16 => "int16",
+            Samples::Float9x5 => "float 9+5 (unpack_float format 0)",
+            Samples::Float12x6 => "float 12+6 (unpack_float format 1)",
+        }
+    }
+
+    /// The chips that send this format.
+    pub fn chips(self) -> &'static [&'static str] {
+        match self {
+            Samples::Int16 => &["bcm4339", "bcm43455c0"],
+            Samples::Float9x5 => &["bcm4358"],
+            Samples::Float12x6 => &["bcm4366c0"],
+        }
+    }
+
+    /// The chip, where the format and `chip_version` together tell it. chip_version
+    /// 0x0001 is what bcm4339 firmware writes; bcm43455c0 writes 0x0065.
+    fn chip(self, chip_version: u16) -> Option<NexmonChip> {
+        match self {
+            Samples::Int16 => match chip_version {
+                0x0001 | 0x4339 => Some(NexmonChip::Bcm4339),
+                0x0065 | 0x4345 => Some(NexmonChip::Bcm43455c0),
+                _ => None,
+            },
+            Samples::Float9x5 => Some(NexmonChip::Bcm4358),
+            Samples::Float12x6 => Some(NexmonChip::Bcm4366c0),
+        }
+    }
+
+    /// Which formats these words could be, in [`Self::ALL`] order: any word is a valid
+    /// int16 pair, but the float formats leave their top bits zero (bits 23-31 for
+    /// format 0, 30-31 for format 1).
+    fn candidates(words: &[u8]) -> [bool; 3] {
+        let or = words.chunks_exact(4).fold(0u32, |acc, w| {
+            acc | u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+        });
+        [true, or & 0xff80_0000 == 0, or & 0xc000_0000 == 0]
+    }
+
+    /// The format the values show, when they show one. Real CSI has both signs on
+    /// every axis, so among 16 or more non-zero words, int16 data sets bit 31 (a
+    /// negative imaginary part) and format 1 sets bit 29 (a negative real mantissa)
+    /// except with odds below 2^-16: the most specific format that fits is the one.
+    /// All-zero words decode to zero in every format.
+    fn evident(words: &[u8], candidates: [bool; 3]) -> Option<Samples> {
+        let nonzero = words.chunks_exact(4).filter(|w| w != &[0, 0, 0, 0]).count();
+        if nonzero < Self::EVIDENCE_WORDS && candidates != [true, false, false] {
+            return None;
+        }
+        match candidates {
+            [_, true, _] => Some(Samples::Float9x5),
+            [_, false, true] => Some(Samples::Float12x6),
+            _ => Some(Samples::Int16),
+        }
+    }
+}
+
+/// What told a nexmon packet's chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChipFrom {
+    /// The caller named it.
+    Named,
+    /// The header's `chip_version`.
+    ChipVersion,
+    /// The CSI values' format (with `chip_version` for the int16 chips).
+    Samples,
+}
+
+impl ChipFrom {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChipFrom::Named => "named",
+            ChipFrom::ChipVersion => "chip_version",
+            ChipFrom::Samples => "sample values",
+        }
     }
 }
 
@@ -134,7 +244,14 @@ pub struct NexmonMeta {
     pub spatial_stream: u8,
     pub chanspec: u16,
     pub chip_version: u16,
-    pub chip: NexmonChip,
+    /// The chip, where it was named or the file tells it. `None` when the file tells
+    /// only the sample format, and more than one chip sends that format (bcm4339 and
+    /// bcm43455c0 both send int16 pairs: the values are the same either way).
+    pub chip: Option<NexmonChip>,
+    /// How the CSI words were decoded.
+    pub samples: Samples,
+    /// What told the chip (or the sample format).
+    pub chip_from: ChipFrom,
     pub pcap_ts_sec: u32,
     /// Microseconds, or nanoseconds when `pcap_nanosecond`.
     pub pcap_ts_frac: u32,
@@ -168,7 +285,15 @@ impl NexmonMeta {
             ("spatial", int(self.spatial_stream)),
             ("chan_spec", int(self.chanspec)),
             ("chip_version", int(self.chip_version)),
-            ("chip", MetaValue::Text(self.chip.name().into())),
+            (
+                "chip",
+                MetaValue::Text(match self.chip {
+                    Some(c) => c.name().into(),
+                    None => self.samples.chips().join(" or "),
+                }),
+            ),
+            ("samples", MetaValue::Text(self.samples.name().into())),
+            ("chip_from", MetaValue::Text(self.chip_from.name().into())),
             ("sec", int(self.pcap_ts_sec)),
             ("usec", int(self.pcap_ts_frac)),
             ("nano", MetaValue::Bool(self.pcap_nanosecond)),
@@ -198,6 +323,9 @@ pub struct NexmonReader<R: Read> {
     recoverable: bool,
     /// Packets that were not nexmon CSI and were skipped.
     pub skipped: u64,
+    /// The sample format the capture's values showed, once one packet showed it; used
+    /// for later packets whose values alone could be read either way (all near zero).
+    detected: Option<Samples>,
 }
 
 impl<R: Read> NexmonReader<R> {
@@ -225,14 +353,15 @@ impl<R: Read> NexmonReader<R> {
             done: false,
             recoverable: false,
             skipped: 0,
+            detected: None,
         }
     }
 
     fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
         let fftshift = self.options.fftshift;
-        let Some((info, csi)) = self.next_packet(|bytes, chip, nfft| {
+        let Some((info, csi)) = self.next_packet(|bytes, samples, nfft| {
             let mut values = Vec::with_capacity(nfft);
-            decode_words_into(bytes, chip, &mut values.spare_capacity_mut()[..nfft]);
+            decode_words_into(bytes, samples, &mut values.spare_capacity_mut()[..nfft]);
             // SAFETY: decode_words_into writes all nfft values.
             unsafe { values.set_len(nfft) };
             if fftshift {
@@ -265,9 +394,9 @@ impl<R: Read> NexmonReader<R> {
         self.recoverable = false;
         let start = table.csi.len();
         let fftshift = self.options.fftshift;
-        let decoded = self.next_packet(|bytes, chip, nfft| {
+        let decoded = self.next_packet(|bytes, samples, nfft| {
             reserve_values(&mut table.csi, nfft);
-            decode_words_into(bytes, chip, &mut table.csi.spare_capacity_mut()[..nfft]);
+            decode_words_into(bytes, samples, &mut table.csi.spare_capacity_mut()[..nfft]);
             // SAFETY: decode_words_into writes all nfft values.
             unsafe { table.csi.set_len(start + nfft) };
             if fftshift {
@@ -292,10 +421,10 @@ impl<R: Read> NexmonReader<R> {
     }
 
     /// Finds the next nexmon CSI packet and returns its frame fields (with `start` 0)
-    /// and what `decode` made of its `4 × nfft` CSI bytes, given the chip and nfft.
+    /// and what `decode` made of its `4 × nfft` CSI bytes, given their format and nfft.
     fn next_packet<T>(
         &mut self,
-        decode: impl FnOnce(&[u8], NexmonChip, usize) -> T,
+        decode: impl FnOnce(&[u8], Samples, usize) -> T,
     ) -> Result<Option<(FrameInfo, T)>, CsiError> {
         if let Some(e) = self.open_error.take() {
             return Err(e);
@@ -333,23 +462,6 @@ impl<R: Read> NexmonReader<R> {
             let classic = payload[2] == 0x11 && payload[3] == 0x11;
             let chanspec = u16le(14);
             let chip_version = u16le(16);
-            let chip = match options
-                .chip
-                .or_else(|| NexmonChip::from_chip_version(chip_version))
-            {
-                Some(c) => c,
-                None => {
-                    self.recoverable = true;
-                    return Err(CsiError::unsupported(
-                        name,
-                        rec.offset,
-                        format!(
-                            "cannot tell the nexmon chip from chip_version 0x{chip_version:04x}; \
-                             name it (bcm4339, bcm4358, bcm43455c0 or bcm4366c0)"
-                        ),
-                    ));
-                }
-            };
             let csi_bytes = &payload[NEXMON_HEADER_LEN..];
             let Some(nfft) = options
                 .bandwidth_mhz
@@ -373,7 +485,33 @@ impl<R: Read> NexmonReader<R> {
                     nfft * 4
                 )));
             }
-            let decoded = decode(&csi_bytes[..nfft * 4], chip, nfft);
+            let words = &csi_bytes[..nfft * 4];
+            let (samples, chip, chip_from) = match options.chip {
+                Some(c) => (c.samples(), Some(c), ChipFrom::Named),
+                None => match NexmonChip::from_chip_version(chip_version) {
+                    Some(c) => (c.samples(), Some(c), ChipFrom::ChipVersion),
+                    None => {
+                        let candidates = Samples::candidates(words);
+                        let fits = |s: &Samples| candidates[*s as usize];
+                        let found = if words.iter().all(|&b| b == 0) {
+                            // Zeros decode to zeros in every format.
+                            Some(self.detected.unwrap_or(Samples::Int16))
+                        } else {
+                            let evident = Samples::evident(words, candidates);
+                            if evident.is_some() {
+                                self.detected = evident;
+                            }
+                            evident.or(self.detected.filter(fits))
+                        };
+                        let Some(samples) = found else {
+                            self.recoverable = true;
+                            return Err(ambiguous_chip(name, rec.offset, chip_version, candidates));
+                        };
+                        (samples, samples.chip(chip_version), ChipFrom::Samples)
+                    }
+                },
+            };
+            let decoded = decode(words, samples, nfft);
             let css = u16le(12);
             let mut mac = [0u8; 6];
             mac.copy_from_slice(&payload[4..10]);
@@ -393,6 +531,8 @@ impl<R: Read> NexmonReader<R> {
                 chanspec,
                 chip_version,
                 chip,
+                samples,
+                chip_from,
                 pcap_ts_sec: rec.ts_sec,
                 pcap_ts_frac: rec.ts_frac,
                 pcap_nanosecond: nanosecond,
@@ -447,23 +587,47 @@ fn nfft_from_len(csi_len: usize) -> Option<usize> {
         .find(|&n| csi_len >= n * 4 && csi_len < n * 4 + 16)
 }
 
-/// Decodes `out.len()` CSI words of `chip` into `out` (every value written).
-fn decode_words_into(bytes: &[u8], chip: NexmonChip, out: &mut [MaybeUninit<Complex32>]) {
-    if chip.is_int16() {
-        // MATLAB typecast(uint32 H, 'int16') on a little-endian host: low half first.
-        for (v, w) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-            v.write(Complex32::new(
-                i16::from_le_bytes([w[0], w[1]]) as f32,
-                i16::from_le_bytes([w[2], w[3]]) as f32,
-            ));
+/// Decodes `out.len()` CSI words in `samples` format into `out` (every value written).
+fn decode_words_into(bytes: &[u8], samples: Samples, out: &mut [MaybeUninit<Complex32>]) {
+    match samples {
+        Samples::Int16 => {
+            // MATLAB typecast(uint32 H, 'int16') on a little-endian host: low half first.
+            for (v, w) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                v.write(Complex32::new(
+                    i16::from_le_bytes([w[0], w[1]]) as f32,
+                    i16::from_le_bytes([w[2], w[3]]) as f32,
+                ));
+            }
         }
-    } else {
-        let (nman, nexp) = if chip == NexmonChip::Bcm4358 {
-            (9, 5)
-        } else {
-            (12, 6)
-        };
-        unpack_float_into(10, nman, nexp, bytes, out);
+        Samples::Float9x5 => unpack_float_into(10, 9, 5, bytes, out),
+        Samples::Float12x6 => unpack_float_into(10, 12, 6, bytes, out),
+    }
+}
+
+/// The error for a packet whose chip neither the options, the header nor the values
+/// tell: which chips it could be, and the option.
+fn ambiguous_chip(name: &str, offset: u64, chip_version: u16, candidates: [bool; 3]) -> CsiError {
+    let chips: Vec<&str> = Samples::ALL
+        .iter()
+        .zip(candidates)
+        .filter(|(_, c)| *c)
+        .flat_map(|(s, _)| s.chips())
+        .copied()
+        .collect();
+    let option = chips
+        .iter()
+        .map(|c| format!("nexmon_chip=\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    CsiError::NeedsOption {
+        file: name.to_string(),
+        offset,
+        problem: format!(
+            "cannot tell the nexmon chip: chip_version 0x{chip_version:04x} names none, and \
+             the CSI values read as the samples of {} alike (too few non-zero values to tell)",
+            chips.join(", ")
+        ),
+        option,
     }
 }
 

@@ -134,6 +134,15 @@ impl<R: Read> PcapReader<R> {
                 format!("pcap record claims {caplen} captured bytes; the file is corrupt here"),
             ));
         }
+        if caplen == 0 && origlen == 0 {
+            // No packet is 0 bytes long on the wire: this is zeros (a zero-filled or
+            // preallocated tail) where a record should be. Going on would walk the zeros
+            // 16 bytes at a time.
+            return Err(self.src.malformed(
+                offset,
+                "pcap record of 0 bytes: zeros where a record should be; the capture ends here",
+            ));
+        }
         let data = self.src.read(caplen as usize, "pcap packet", offset)?;
         Ok(Some(PcapRecord {
             offset,

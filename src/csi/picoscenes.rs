@@ -11,12 +11,14 @@
 //!   antenna counts, noise floor and RSSI (v1/v2 store RSSI relative to the noise
 //!   floor; the official parser adds the noise floor and so does this one);
 //! - `CSI` v1-v3 for the QCA9300 (packed 10-bit values, imaginary first, rx fastest,
-//!   then stream, then tone) and Intel MVM (AX200/AX210: int16 pairs) devices.
+//!   then stream, then tone), IWL5300 (the Linux CSI Tool's bfee bit stream, 30
+//!   subcarrier groups, receive chains reordered by the antenna selection as
+//!   `parseIWL5300CSIData` does) and Intel MVM (AX200/AX210: int16 pairs) devices.
 //!
 //! Other segments (ExtraInfo, MVMExtra, PilotCSI, BasebandSignal...) and the MPDU are
 //! skipped. A frame without a CSI segment, or with a CSI segment from a device this
-//! reader does not decode (IWL5300, USRP), is reported and reading goes on: the frame
-//! length keeps the framing intact.
+//! reader does not decode (USRP software radios, 0x1234), is reported and reading goes
+//! on: the frame length keeps the framing intact.
 //!
 //! Frame shape: `(n_sts + n_ess, n_rx, n_tones)`, tones in ascending subcarrier order
 //! (`-28..=28` without DC for HT20). Frame timestamp: `RxSBasic.tstamp` (the NIC clock,
@@ -428,10 +430,29 @@ fn parse_csi(
             }
             Ok(csi)
         }
+        DEVICE_IWL5300 => {
+            // CSISegment.cxx (fromIWL5300): streams per chain come from the data size,
+            // (len - 12) / 60 / n_rx, and include the extra spatial streams.
+            let n_tx = data_len.saturating_sub(12) / 60 / n_rx;
+            let bits = 30 * (3 + 16 * n_rx * n_tx);
+            if !(1..=3).contains(&n_rx) || !(1..=3).contains(&n_tx) || data_len * 8 < bits {
+                return Err((
+                    data_at,
+                    format!(
+                        "IWL5300 CSI of {data_len} bytes for {n_rx} rx: not 30 subcarriers of \
+                         1 to 3 × 1 to 3 antenna pairs"
+                    ),
+                    false,
+                ));
+            }
+            m.subcarrier_indices = iwl5300_indices(cbw, m.subcarrier_offset);
+            Ok(decode_iwl5300(data, n_tx, n_rx, m.ant_sel))
+        }
         other => Err((
             0,
             format!(
-                "CSI from device type 0x{other:04x} (this reader decodes QCA9300 and Intel MVM)"
+                "CSI from device type 0x{other:04x} (this reader decodes QCA9300, IWL5300 and \
+                 Intel MVM; USRP (0x1234) front ends are not decoded yet)"
             ),
             true,
         )),
@@ -449,6 +470,65 @@ fn ht_indices(cbw: u16, offset: i16) -> Vec<i16> {
         .filter(|i: &i16| i.abs() >= gap)
         .map(|i| i + offset)
         .collect()
+}
+
+/// The 30 subcarrier groups the IWL5300 reports (802.11n grouping, as the Linux CSI
+/// Tool documents them), shifted by `offset`.
+fn iwl5300_indices(cbw: u16, offset: i16) -> Vec<i16> {
+    let base: Vec<i16> = if cbw == 40 {
+        (-58..=-2).step_by(4).chain((2..=58).step_by(4)).collect()
+    } else {
+        (-28..=-2)
+            .step_by(2)
+            .chain([-1, 1])
+            .chain((3..=27).step_by(2))
+            .chain([28])
+            .collect()
+    };
+    base.into_iter().map(|i| i + offset).collect()
+}
+
+/// `parseIWL5300CSIData`: the bfee bit stream of the Linux CSI Tool (per subcarrier 3
+/// bits, then an int8 pair per (rx, tx), tx fastest), with the receive chains put in
+/// the order PicoScenes puts them: rx `r` goes to the rank of its antenna number in
+/// `antSel` (the entries `(ant_sel & 1) + 1`, `((ant_sel >> 2) & 3) + 1` and, for three
+/// chains, `((ant_sel >> 4) & 3) + 1`; ties keep chain order). One chain: no reordering.
+fn decode_iwl5300(data: &[u8], n_tx: usize, n_rx: usize, ant_sel: u8) -> Array3<Complex32> {
+    let mut csi = Array3::<Complex32>::zeros((n_tx, n_rx, 30));
+    let mut sel: Vec<u8> = Vec::with_capacity(3);
+    if n_rx > 1 {
+        sel.push((ant_sel & 0x1) + 1);
+        sel.push(((ant_sel >> 2) & 0x3) + 1);
+    }
+    if n_rx > 2 {
+        sel.push(((ant_sel >> 4) & 0x3) + 1);
+    }
+    let rank = |rx: usize| -> usize {
+        if sel.is_empty() {
+            return rx;
+        }
+        (0..sel.len())
+            .filter(|&j| sel[j] < sel[rx] || (sel[j] == sel[rx] && j < rx))
+            .count()
+    };
+    // A straddling read may touch one byte past the values (shifted out again).
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0) as u16;
+    let mut index = 0usize;
+    for sc in 0..30 {
+        index += 3;
+        let rem = index % 8;
+        for rx in 0..n_rx {
+            let to = rank(rx);
+            for tx in 0..n_tx {
+                let at = index / 8;
+                let re = ((byte(at) >> rem) | (byte(at + 1) << (8 - rem))) as u8 as i8;
+                let im = ((byte(at + 1) >> rem) | (byte(at + 2) << (8 - rem))) as u8 as i8;
+                csi[[tx, to, sc]] = Complex32::new(re as f32, im as f32);
+                index += 16;
+            }
+        }
+    }
+    csi
 }
 
 /// `parseQCA9300CSIData`: groups of five bytes hold four 10-bit values; each complex

@@ -5,7 +5,6 @@
 //! [`Recording`], keeping every frame read before a corruption together with the
 //! error, so valid data before a bad byte is never lost.
 
-use std::fs::File;
 use std::io::{Chain, Cursor, Read};
 use std::path::Path;
 
@@ -13,9 +12,11 @@ use super::atheros::{AtherosOptions, AtherosReader};
 use super::detect::{detect_format, DETECT_BYTES};
 use super::error::CsiError;
 use super::esp32::Esp32Reader;
+use super::file::{hole_of, RegularFile};
 use super::intel5300::{Intel5300Options, Intel5300Reader};
 use super::nexmon::{NexmonOptions, NexmonReader};
 use super::picoscenes::PicoScenesReader;
+use super::summary;
 use super::table::CsiTable;
 use super::{CsiFormat, CsiFrame};
 
@@ -119,36 +120,70 @@ impl<R: Read> Iterator for CsiReader<R> {
 }
 
 /// A file reader: the bytes read for detection, then the rest of the file.
-pub type FileReader = CsiReader<Chain<Cursor<Vec<u8>>, File>>;
+pub type FileReader = CsiReader<Chain<Cursor<Vec<u8>>, RegularFile>>;
 
-/// Opens `path`, detecting the format unless `format` names it.
+/// Opens `path`, detecting the format unless `format` names it. A FIFO, socket,
+/// device or directory is refused (it could block forever or never end); see
+/// [`super::file`] for sparse files.
 pub fn open(
     path: impl AsRef<Path>,
     format: Option<CsiFormat>,
     options: &ReadOptions,
 ) -> Result<FileReader, CsiError> {
-    let path = path.as_ref();
+    open_file(path.as_ref(), format, options).map(|(reader, _)| reader)
+}
+
+/// [`open`], also returning the bytes the file holds on disk (holes excluded).
+pub(crate) fn open_file(
+    path: &Path,
+    format: Option<CsiFormat>,
+    options: &ReadOptions,
+) -> Result<(FileReader, u64), CsiError> {
     let name = path.display().to_string();
-    let io_err = |e: std::io::Error, offset: u64| CsiError::Io {
-        file: name.clone(),
-        offset,
-        source: e,
+    let io_err = |e: std::io::Error, offset: u64| match hole_of(&e) {
+        Some(hole) => CsiError::malformed(&name, hole.offset, hole.to_string()),
+        None if e.kind() == std::io::ErrorKind::InvalidInput => {
+            CsiError::unsupported(&name, offset, e.to_string())
+        }
+        None => CsiError::Io {
+            file: name.clone(),
+            offset,
+            source: e,
+        },
     };
-    let mut file = File::open(path).map_err(|e| io_err(e, 0))?;
-    let mut head = Vec::with_capacity(DETECT_BYTES);
-    (&mut file)
-        .take(DETECT_BYTES as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| io_err(e, 0))?;
+    let mut file = RegularFile::open(path).map_err(|e| io_err(e, 0))?;
+    let stored = file.stored_len();
+    // The head for detection; a hole inside it ends the head, and the reader meets
+    // the same hole again right after it (the file stays positioned there).
+    let mut head = vec![0u8; DETECT_BYTES];
+    let mut got = 0;
+    let mut hole = None;
+    while got < head.len() {
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if hole_of(&e).is_some() => {
+                hole = Some(e);
+                break;
+            }
+            Err(e) => return Err(io_err(e, got as u64)),
+        }
+    }
+    head.truncate(got);
     let format = match format {
         Some(f) => f,
-        None => detect_format(&head).map_err(|problem| CsiError::UnknownFormat {
-            file: name.clone(),
-            offset: 0,
-            problem: format!("{problem}; name the format explicitly if you know it"),
+        None => detect_format(&head).map_err(|problem| match hole.take() {
+            Some(e) if head.is_empty() => io_err(e, 0),
+            _ => CsiError::UnknownFormat {
+                file: name.clone(),
+                offset: 0,
+                problem: format!("{problem}; name the format explicitly if you know it"),
+            },
         })?,
     };
-    CsiReader::new(Cursor::new(head).chain(file), name, format, options)
+    let reader = CsiReader::new(Cursor::new(head).chain(file), name, format, options)?;
+    Ok((reader, stored))
 }
 
 /// A whole file read into memory.
@@ -190,22 +225,24 @@ impl Recording {
     }
 }
 
-/// Reads a whole file (format detected unless named) with the official defaults.
+/// Reads a whole file (format detected unless named) with the official defaults;
+/// see [`read_all_with`].
 pub fn read_all(path: impl AsRef<Path>, format: Option<CsiFormat>) -> Result<Recording, CsiError> {
     read_all_with(path, format, &ReadOptions::default())
 }
 
-/// Reads a whole file. Fails only when the file cannot be opened or its format not
-/// told; problems inside the file land in [`Recording::errors`] next to the frames
-/// read around them.
+/// Reads a whole file. Problems inside the file land in [`Recording::errors`] next
+/// to the frames read around them; it fails when the file cannot be opened, its
+/// format not told, or when it gives no frame at all ([`CsiError::NoFrames`], whose
+/// message groups the problems met and names the option that fixes them, if any).
 pub fn read_all_with(
     path: impl AsRef<Path>,
     format: Option<CsiFormat>,
     options: &ReadOptions,
 ) -> Result<Recording, CsiError> {
     let path = path.as_ref();
-    let reader = open(path, format, options)?;
-    let format = reader.format();
+    let (reader, stored) = open_file(path, format, options)?;
+    let read_as = reader.format();
     let mut frames = Vec::new();
     let mut errors = Vec::new();
     for item in reader {
@@ -214,23 +251,18 @@ pub fn read_all_with(
             Err(e) => errors.push(e),
         }
     }
-    let name = path.display().to_string();
-    if frames.is_empty() && errors.is_empty() {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        if size > 0 {
-            errors.push(CsiError::malformed(
-                &name,
-                0,
-                format!(
-                    "no {} frames in {size} bytes; is the format right?",
-                    format.name()
-                ),
-            ));
-        }
+    if frames.is_empty() {
+        return Err(summary::no_frames(
+            path,
+            read_as,
+            format.is_some(),
+            stored,
+            &errors,
+        ));
     }
     Ok(Recording {
-        path: name,
-        format,
+        path: path.display().to_string(),
+        format: read_as,
         frames,
         errors,
     })

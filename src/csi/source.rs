@@ -12,6 +12,17 @@ use super::error::CsiError;
 /// enough to stay in the L2 cache while records are decoded out of it.
 const BUF_CAPACITY: usize = 1 << 18;
 
+/// What [`Source::read_line`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// A line, now in the caller's buffer.
+    Read,
+    /// A line longer than the limit, consumed but not kept; its length in bytes.
+    TooLong(u64),
+    /// The end of the input.
+    Eof,
+}
+
 /// A buffered byte source. Records are handed out as slices of the read buffer itself
 /// (no copy per record); a record larger than the buffer grows it.
 pub(crate) struct Source<R: Read> {
@@ -147,42 +158,52 @@ impl<R: Read> Source<R> {
         Ok(())
     }
 
-    /// Reads one text line (without the line ending) into `line`. `Ok(false)` at end
-    /// of file. Bytes that are not UTF-8 are kept lossily: CSV readers reject them later
-    /// with a message rather than failing here.
-    pub fn read_line(&mut self, line: &mut Vec<u8>) -> Result<bool, CsiError> {
+    /// Reads one text line (without the line ending) into `line`, keeping at most
+    /// `max` bytes of it: a longer line is consumed to its end without being stored
+    /// (so memory stays bounded whatever the input) and reported as
+    /// [`Line::TooLong`]. Bytes that are not UTF-8 are kept: CSV readers reject them
+    /// later with a message rather than failing here.
+    pub fn read_line(&mut self, line: &mut Vec<u8>, max: usize) -> Result<Line, CsiError> {
         line.clear();
-        let mut got = 0usize;
+        let mut got = 0u64;
         loop {
             if self.pos == self.end && self.fill(1)? == 0 {
                 break;
             }
             let avail = &self.buf[self.pos..self.end];
-            match avail.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    line.extend_from_slice(&avail[..=i]);
-                    got += i + 1;
-                    self.take(i + 1);
-                    break;
-                }
-                None => {
-                    let k = avail.len();
-                    line.extend_from_slice(avail);
-                    got += k;
-                    self.take(k);
-                }
+            let (k, done) = match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            // (+2: the line ending does not count against `max`.)
+            if got + k as u64 <= max as u64 + 2 {
+                line.extend_from_slice(&avail[..k]);
+            } else {
+                line.clear();
+            }
+            got += k as u64;
+            self.take(k);
+            if done {
+                break;
             }
         }
         if got == 0 {
-            return Ok(false);
+            return Ok(Line::Eof);
         }
         while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
         }
-        Ok(true)
+        if got > max as u64 + 2 || line.len() > max {
+            line.clear();
+            return Ok(Line::TooLong(got));
+        }
+        Ok(Line::Read)
     }
 
     pub fn io_error(&self, e: io::Error) -> CsiError {
+        if let Some(hole) = super::file::hole_of(&e) {
+            return CsiError::malformed(&self.name, hole.offset, hole.to_string());
+        }
         CsiError::Io {
             file: self.name.clone(),
             offset: self.offset,

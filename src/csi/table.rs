@@ -15,7 +15,8 @@ use num_complex::Complex32;
 
 use super::error::CsiError;
 use super::meta::FrameMeta;
-use super::recording::{open, CsiReader, ReadOptions};
+use super::recording::{open_file, CsiReader, ReadOptions};
+use super::summary;
 use super::{CsiFormat, CsiFrame};
 
 /// Everything a [`CsiFrame`] holds except the CSI values.
@@ -179,35 +180,39 @@ fn advise_huge_pages(addr: usize, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_addr: usize, _len: usize) {}
 
-/// Reads a whole file column-wise (format detected unless named). Fails only when the
-/// file cannot be opened or its format not told; problems inside the file land in
-/// [`CsiTable::errors`] next to the frames read around them, exactly as
-/// [`read_all_with`](super::read_all_with) reports them.
+/// Reads a whole file column-wise (format detected unless named). Problems inside the
+/// file land in [`CsiTable::errors`] next to the frames read around them, and a file
+/// that gives no frame is an error, exactly as [`read_all_with`](super::read_all_with)
+/// reports them.
 pub fn read_table_with(
     path: impl AsRef<Path>,
     format: Option<CsiFormat>,
     options: &ReadOptions,
 ) -> Result<CsiTable, CsiError> {
     let path = path.as_ref();
-    let reader = open(path, format, options)?;
+    let (reader, stored) = open_file(path, format, options)?;
     let name = path.display().to_string();
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut table = read_table_from(reader, name.clone(), size);
-    if table.frames.is_empty() && table.errors.is_empty() && size > 0 {
-        table.errors.push(CsiError::malformed(
-            &name,
-            0,
-            format!(
-                "no {} frames in {size} bytes; is the format right?",
-                table.format.name()
-            ),
+    // The bytes on disk, not the apparent size: a sparse file's hole holds no frame.
+    let table = read_table_from(reader, name, stored);
+    if table.frames.is_empty() {
+        return Err(summary::no_frames(
+            path,
+            table.format,
+            format.is_some(),
+            stored,
+            &table.errors,
         ));
     }
     Ok(table)
 }
 
-/// Reads everything `reader` yields into a table; `size` (the input's length in bytes,
-/// 0 if unknown) sizes the buffers up front.
+/// The most CSI values reserved before any is read (256 MiB of complex64): beyond it
+/// the buffer grows as frames arrive, so a wrong size hint costs at most this much.
+const MAX_PRESIZE_VALUES: usize = 1 << 25;
+
+/// Reads everything `reader` yields into a table. `size` (the bytes the input holds,
+/// 0 if unknown) is a hint that sizes the buffers up front, capped so that a hint far
+/// above what the input yields never reserves more than [`MAX_PRESIZE_VALUES`].
 pub fn read_table_from<R: Read>(
     mut reader: CsiReader<R>,
     name: impl Into<String>,
@@ -224,11 +229,14 @@ pub fn read_table_from<R: Read>(
                 let per_frame = table.frames[0].len().max(1);
                 let bytes_per_frame = reader.offset().max(1);
                 let frames = (size / bytes_per_frame) as usize;
-                let frames = frames + frames / 16 + 16;
+                let frames = (frames + frames / 16 + 16).min(MAX_PRESIZE_VALUES / per_frame);
                 reserve_values(&mut table.frames, frames);
                 // No format packs a complex value in fewer than 2 bytes: the cap keeps
                 // an odd first frame from reserving far too much.
-                let values = frames.saturating_mul(per_frame).min(size as usize / 2);
+                let values = frames
+                    .saturating_mul(per_frame)
+                    .min(size as usize / 2)
+                    .min(MAX_PRESIZE_VALUES);
                 reserve_values(&mut table.csi, values.max(per_frame));
             }
             Ok(()) => {}

@@ -32,7 +32,12 @@ impl ReplayProgress {
         } else {
             "finished"
         };
-        let reason = format!("{what} {how}");
+        self.finish_with(tx, source, &format!("{what} {how}")).await;
+    }
+
+    /// [`Self::finish`] with the reason given in full.
+    pub(super) async fn finish_with(&self, tx: &mpsc::Sender<Input>, source: String, reason: &str) {
+        let reason = reason.to_string();
         let _ = tx.send(Input::SourceEnded { source, reason }).await;
         self.done.store(true, Ordering::Relaxed);
     }
@@ -74,8 +79,12 @@ pub fn spawn_replay(
         let recording = match read {
             Ok(Ok(rec)) => rec,
             Ok(Err(e)) => {
-                *p.error.lock() = Some(e.to_string());
-                p.done.store(true, Ordering::Relaxed);
+                // Subscribers learn why nothing was replayed (the file, the grouped
+                // problems, the fix), not just that the replay ended.
+                let why = e.to_string();
+                *p.error.lock() = Some(why.clone());
+                p.finish_with(&tx, source, &format!("replay failed: {why}"))
+                    .await;
                 return;
             }
             Err(e) => {
@@ -85,6 +94,9 @@ pub fn spawn_replay(
             }
         };
         *p.file_errors.lock() = recording.errors.iter().map(|e| e.to_string()).collect();
+        let problems = (!recording.errors.is_empty()).then(|| {
+            crate::csi::summary::partial(&recording.path, recording.frames.len(), &recording.errors)
+        });
         p.total
             .store(recording.frames.len() as u64, Ordering::Relaxed);
         let max_gap = Duration::from_secs(2);
@@ -122,7 +134,22 @@ pub fn spawn_replay(
             }
             p.sent.fetch_add(1, Ordering::Relaxed);
         }
-        p.finish(&tx, source, "replay").await;
+        match problems {
+            Some(problems) => {
+                let how = if p.cancelled.load(Ordering::Relaxed) {
+                    "stopped"
+                } else {
+                    "finished"
+                };
+                p.finish_with(
+                    &tx,
+                    source,
+                    &format!("replay {how}; the file had problems: {problems}"),
+                )
+                .await
+            }
+            None => p.finish(&tx, source, "replay").await,
+        }
     });
     progress
 }

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use ndarray::{Array3, Array4};
 use num_complex::{Complex32, Complex64};
 use numpy::{IntoPyArray, PyArray1, PyArray3, PyArray4, PyArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyUserWarning;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
@@ -21,10 +23,17 @@ use super::errors::{
 use crate::csi::atheros::Endianness;
 use crate::csi::intel5300::get_scaled_csi;
 use crate::csi::nexmon::NexmonChip;
-use crate::csi::udp;
 use crate::csi::{
     read_table_with, CsiError, CsiFormat, CsiTable, FrameInfo, FrameMeta, MetaValue, ReadOptions,
 };
+use crate::csi::{summary, udp};
+
+create_exception!(
+    wifi_densepose._native,
+    CsiFormatWarning,
+    PyUserWarning,
+    "Some records of a CSI file were refused: the message groups the problems (Recording.errors lists each)."
+);
 
 fn to_py_err(e: CsiError) -> PyErr {
     match e {
@@ -83,6 +92,17 @@ fn read_csi(
     let table = py
         .detach(|| read_table_with(&path, format, &options))
         .map_err(to_py_err)?;
+    if !table.errors.is_empty() {
+        // One warning per file, not one per refused record: the summary groups them.
+        let message = summary::partial(&table.path, table.frames.len(), &table.errors);
+        let category = py.get_type::<CsiFormatWarning>();
+        PyErr::warn(
+            py,
+            category.as_any(),
+            &std::ffi::CString::new(message.replace('\0', " "))?,
+            1,
+        )?;
+    }
     Ok(PyRecording::new(py, table))
 }
 
@@ -236,6 +256,20 @@ impl PyRecording {
         self.table.errors.iter().map(|e| e.to_string()).collect()
     }
 
+    /// All problems in one message (grouped and counted, the first with its offset,
+    /// the option that fixes them if one does), or None for a clean file. This is
+    /// what `read_csi` warned with.
+    #[getter]
+    fn error_summary(&self) -> Option<String> {
+        (!self.table.errors.is_empty()).then(|| {
+            summary::partial(
+                &self.table.path,
+                self.table.frames.len(),
+                &self.table.errors,
+            )
+        })
+    }
+
     /// The first problem met, or None for a clean file.
     #[getter]
     fn error(&self) -> Option<String> {
@@ -276,23 +310,100 @@ impl PyRecording {
         self.column(py, &self.noise, |f| f.noise.map_or(f64::NAN, f64::from))
     }
 
+    /// Frames per shape, `[((n_tx, n_rx, n_sub), count), ...]`, most frequent first
+    /// (ties in order of first appearance).
+    #[getter]
+    fn shape_counts(&self) -> Vec<((usize, usize, usize), usize)> {
+        shape_counts(&self.table)
+            .into_iter()
+            .map(|([t, r, s], n)| ((t, r, s), n))
+            .collect()
+    }
+
+    /// The most frequent frame shape (the first to appear among equals); None when
+    /// there are no frames.
+    #[getter]
+    fn dominant_shape(&self) -> Option<(usize, usize, usize)> {
+        shape_counts(&self.table)
+            .first()
+            .map(|&([t, r, s], _)| (t, r, s))
+    }
+
+    /// Indices (int64) of the frames of the dominant shape, in file order: index
+    /// `timestamps`, `rssi`... with it to match `csi_dominant()`.
+    #[getter]
+    fn dominant_indices(&self, py: Python<'_>) -> Py<PyArray1<i64>> {
+        let dominant = shape_counts(&self.table).first().map(|&(s, _)| s);
+        let idx: Vec<i64> = self
+            .table
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| Some(f.shape) == dominant)
+            .map(|(i, _)| i as i64)
+            .collect();
+        idx.into_pyarray(py).unbind()
+    }
+
+    /// The frames of the dominant shape stacked, complex64 `(n, n_tx, n_rx, n_sub)`:
+    /// what a recording that mixes shapes (a stray 2-transmitter frame, 64- and
+    /// 256-subcarrier nexmon packets) gives to code that needs one array. The frames
+    /// left out are counted in `shape_counts`; `dominant_indices` says which were kept.
+    /// For a uniform recording this is `csi` itself.
+    fn csi_dominant(&self, py: Python<'_>) -> Py<PyArray4<Complex32>> {
+        if let Some(a) = &self.stacked {
+            return a.clone_ref(py);
+        }
+        let [t, r, s] = shape_counts(&self.table)
+            .first()
+            .map_or([0, 0, 0], |&(s, _)| s);
+        let mut values = Vec::new();
+        let mut n = 0;
+        for (i, f) in self.table.frames.iter().enumerate() {
+            if f.shape == [t, r, s] {
+                values.extend_from_slice(self.table.frame_csi(i));
+                n += 1;
+            }
+        }
+        Array4::from_shape_vec((n, t, r, s), values)
+            .expect("n frames of one shape")
+            .into_pyarray(py)
+            .unbind()
+    }
+
     /// All CSI stacked as complex64 `(n_frames, n_tx, n_rx, n_sub)`, always the same
-    /// array. ValueError when frames differ in shape.
+    /// array. ValueError when frames differ in shape (see `csi_dominant()`).
     #[getter]
     fn csi(&self, py: Python<'_>) -> PyResult<Py<PyArray4<Complex32>>> {
         match &self.stacked {
             Some(a) => Ok(a.clone_ref(py)),
             None => {
-                let listed: Vec<String> =
-                    self.table.shapes.iter().map(|s| format!("{s:?}")).collect();
+                let counted: Vec<String> = shape_counts(&self.table)
+                    .iter()
+                    .map(|(s, n)| format!("{s:?} x{n}"))
+                    .collect();
                 Err(InvalidArgumentError::new_err(format!(
-                    "{}: frames have different shapes ({}); index frames one by one or read with options that make them uniform",
+                    "{}: frames have different shapes ({}); csi_dominant() stacks the most \
+                     frequent one (dominant_indices says which frames), or index frames one by one",
                     self.table.path,
-                    listed.join(", ")
+                    counted.join(", ")
                 )))
             }
         }
     }
+}
+
+/// Frames per shape, most frequent first; ties in order of first appearance.
+fn shape_counts(table: &CsiTable) -> Vec<([usize; 3], usize)> {
+    let mut counts: Vec<([usize; 3], usize)> = table.shapes.iter().map(|&s| (s, 0)).collect();
+    for f in &table.frames {
+        if let Some(c) = counts.iter_mut().find(|(s, _)| *s == f.shape) {
+            c.1 += 1;
+        }
+    }
+    // A stable sort keeps first appearance among equal counts.
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts
 }
 
 #[pyclass(module = "wifi_densepose._native")]
@@ -453,5 +564,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_udp_frame, m)?)?;
     m.add_class::<PyRecording>()?;
     m.add_class::<PyCsiFrame>()?;
+    m.add("CsiFormatWarning", m.py().get_type::<CsiFormatWarning>())?;
     Ok(())
 }

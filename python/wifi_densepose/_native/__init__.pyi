@@ -18,6 +18,7 @@ __all__ = [
     "ArgumentTypeError",
     "ConfigError",
     "CsiFormatError",
+    "CsiFormatWarning",
     "CsiFrame",
     "CsiReadError",
     "DspError",
@@ -172,6 +173,8 @@ class UdpListener:
     @property
     def last_error(self) -> str | None: ...
 
+class CsiFormatWarning(UserWarning): ...
+
 @final
 class CsiFrame:
     @property
@@ -210,6 +213,8 @@ class Recording:
     @property
     def error(self) -> str | None: ...
     @property
+    def error_summary(self) -> str | None: ...
+    @property
     def error_offsets(self) -> list[int]: ...
     @property
     def shapes(self) -> list[tuple[int, int, int]]: ...
@@ -221,6 +226,13 @@ class Recording:
     def noise(self) -> NDArray[np.float64]: ...
     @property
     def csi(self) -> NDArray[np.complex64]: ...
+    @property
+    def shape_counts(self) -> list[tuple[tuple[int, int, int], int]]: ...
+    @property
+    def dominant_shape(self) -> tuple[int, int, int] | None: ...
+    @property
+    def dominant_indices(self) -> NDArray[np.int64]: ...
+    def csi_dominant(self) -> NDArray[np.complex64]: ...
 
 def read_csi(
     path: str | os.PathLike[str],
