@@ -19,6 +19,22 @@ fn to_py(e: ServerError) -> PyErr {
     }
 }
 
+/// Runs `f`, turning a panic into a `RuntimeError`: a panic crossing into Python would be
+/// a `PanicException` (a `BaseException`), which `except Exception` does not catch and
+/// which takes the host process down.
+fn no_panic<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(PyRuntimeError::new_err(format!(
+            "internal error in {what}: {detail}"
+        )))
+    })
+}
+
 /// The callback dispatcher thread's handle.
 struct Dispatcher {
     stop: Arc<AtomicBool>,
@@ -135,7 +151,7 @@ impl PyServer {
     }
 
     /// Stops the server (idempotent; bounded to about two seconds).
-    fn stop(&self, py: Python<'_>) {
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
         let dispatcher = self.dispatcher.lock().take();
         if let Some(d) = dispatcher {
             py.detach(|| d.stop_and_wait(Duration::from_secs(2)));
@@ -143,8 +159,14 @@ impl PyServer {
         let server = self.server.lock().take();
         if let Some(server) = server {
             server.set_callback_sink(Vec::new(), None);
-            py.detach(move || server.stop());
+            py.detach(move || {
+                no_panic("Server.stop", || {
+                    server.stop();
+                    Ok(())
+                })
+            })?;
         }
+        Ok(())
     }
 
     #[getter]
@@ -373,8 +395,13 @@ impl PyServer {
         let data: serde_json::Value = serde_json::from_str(data_json)
             .map_err(|e| PyValueError::new_err(format!("event data is not valid JSON: {e}")))?;
         let server = self.server()?;
-        py.detach(|| server.publish(event_type, data, environment_id))
-            .map_err(to_py)
+        py.detach(|| {
+            no_panic("Server.publish", || {
+                server
+                    .publish(event_type, data, environment_id)
+                    .map_err(to_py)
+            })
+        })
     }
 
     /// Routes events of `event_types` to `dispatch(event_type, data_json)`, called on a

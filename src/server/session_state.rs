@@ -29,6 +29,9 @@ pub enum CloseReason {
     ResumedElsewhere,
     Flood,
     MessageTooBig,
+    /// The server failed on this session's behalf (a bug caught while delivering to it):
+    /// this connection ends, every other one goes on.
+    InternalError,
 }
 
 impl CloseReason {
@@ -42,6 +45,7 @@ impl CloseReason {
             CloseReason::ResumedElsewhere => "resumed_elsewhere",
             CloseReason::Flood => "rate_limit_flood",
             CloseReason::MessageTooBig => "message_too_big",
+            CloseReason::InternalError => "internal_error",
         }
     }
 
@@ -57,6 +61,9 @@ impl CloseReason {
             CloseReason::ResumedElsewhere => "This session was resumed by another connection",
             CloseReason::Flood => "Too many messages; connection closed",
             CloseReason::MessageTooBig => "Message larger than the server accepts (max_message_bytes)",
+            CloseReason::InternalError => {
+                "The server could not deliver an event to this connection; reconnect"
+            }
         }
     }
 
@@ -67,6 +74,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => 1001,
             CloseReason::Flood => 1008,
             CloseReason::MessageTooBig => 1009,
+            CloseReason::InternalError => 1011,
             CloseReason::SlowConsumer => 1013,
             // 4000-4999 are for applications: these tell a client to act (refresh, resume).
             CloseReason::TokenExpired => 4001,
@@ -157,6 +165,10 @@ pub struct SessionState {
     /// clock then, for streams not yet seen): a resume on another node starts there for
     /// environments the client names no position for. None without a broker.
     pub broker_since: Option<Arc<super::broker::Since>>,
+    /// Fault injection for the tests of the bus's panic isolation: offering an event to
+    /// this session panics.
+    #[cfg(test)]
+    pub panic_on_offer: bool,
 }
 
 impl SessionState {
@@ -239,6 +251,8 @@ impl SessionShared {
                 held: None,
                 floor: None,
                 broker_since: None,
+                #[cfg(test)]
+                panic_on_offer: false,
             }),
             notify: Notify::new(),
             alerts_written: AtomicU64::new(0),
@@ -257,6 +271,10 @@ impl SessionShared {
     fn offer_locked(&self, st: &mut SessionState, ev: &Arc<Event>) -> Offered {
         if st.retired {
             return Offered::Skipped;
+        }
+        #[cfg(test)]
+        if st.panic_on_offer {
+            panic!("fault injected by a test");
         }
         if let Some(held) = &mut st.held {
             // A resume is fetching the past: keep alerts (all) and frames (a bounded few).

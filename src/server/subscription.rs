@@ -117,6 +117,11 @@ pub struct Throttle {
     pub compression: Option<AppCompression>,
 }
 
+/// The lowest `max_fps` a subscription may ask for: one event per 100 s. Below it the
+/// interval between events (`1 / max_fps`) stops being a meaningful schedule, and at
+/// 1e-300 it does not fit a `Duration` at all.
+pub const MIN_MAX_FPS: f64 = 0.01;
+
 /// Severities a `severity` filter may name, lowest first.
 pub const SEVERITIES: [&str; 8] = [
     "debug", "info", "low", "medium", "warning", "high", "error", "critical",
@@ -310,10 +315,10 @@ impl Throttle {
                     let x = v
                         .as_f64()
                         .ok_or_else(|| FieldError::new(&field, "must be a number"))?;
-                    if !(x > 0.0 && x <= limit) {
+                    if !(x.is_finite() && (MIN_MAX_FPS..=limit).contains(&x)) {
                         return Err(FieldError::new(
                             &field,
-                            format!("must be above 0 and at most {limit} for {}", t.as_str()),
+                            format!("must be from {MIN_MAX_FPS} to {limit} for {}", t.as_str()),
                         ));
                     }
                     self.max_fps = Some(x);
@@ -509,7 +514,14 @@ impl Subscription {
                 return self.take_token(per_minute as f64 / 60.0, now);
             }
         }
-        let interval = Duration::from_secs_f64(1.0 / fps);
+        // Validation keeps max_fps in [MIN_MAX_FPS, 30]; a value outside (built in code,
+        // not parsed) admits nothing rather than panicking on the publishing thread.
+        let Ok(interval) = Duration::try_from_secs_f64(1.0 / fps) else {
+            return false;
+        };
+        let Some(first_due) = now.checked_add(interval) else {
+            return false;
+        };
         // A schedule with a tolerance, not a minimum gap (GCRA): a frame may come up to a
         // quarter period early or late without moving the schedule. Pose frames made at
         // 30 FPS from a 100 Hz source are 30 and 40 ms apart, plus processing jitter; a
@@ -520,11 +532,12 @@ impl Subscription {
         match self.next_due.get_mut(key) {
             Some(due) if now + tolerance < *due => false,
             Some(due) => {
-                *due = (*due).max(now.checked_sub(tolerance).unwrap_or(now)) + interval;
+                let from = (*due).max(now.checked_sub(tolerance).unwrap_or(now));
+                *due = from.checked_add(interval).unwrap_or(first_due);
                 true
             }
             None => {
-                self.next_due.insert(key.to_string(), now + interval);
+                self.next_due.insert(key.to_string(), first_due);
                 true
             }
         }
@@ -621,6 +634,16 @@ mod tests {
         let e =
             parse(json!({"event_type": "activity_event", "throttle": {"max_fps": 1}})).unwrap_err();
         assert_eq!(e.field, "throttle.max_fps");
+        // Tiny rates made the throttle's interval overflow (a panic on the publisher).
+        for fps in [1e-300, 5e-324, 0.001] {
+            let e = parse(json!({"event_type": "pose_data", "throttle": {"max_fps": fps}}))
+                .unwrap_err();
+            assert_eq!(e.field, "throttle.max_fps", "{fps}");
+            let e = parse(json!({"event_type": "system_event", "filters": {"max_fps": fps}}))
+                .unwrap_err();
+            assert_eq!(e.field, "filters.max_fps", "{fps}");
+        }
+        assert!(parse(json!({"event_type": "pose_data", "throttle": {"max_fps": 0.01}})).is_ok());
     }
 
     #[test]
