@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import socket
 
 import pytest
 from wifi_densepose import Server
@@ -55,3 +58,72 @@ async def test_update_subscription_refuses_a_tiny_max_fps():
             s.publish("pose_data", {"frame_id": 1, "persons": []}, "room_001")
             reply = await request(ws, "connection_status")
             assert reply["type"] == "connection_status"
+
+
+def raw_websocket(port: int, token: str, rcvbuf: int | None = None) -> socket.socket:
+    """A WebSocket opened by hand, so a test can send frames and choose never to read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws/v1?token={token} HTTP/1.1\r\nHost: x\r\n"
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert b" 101 " in head.split(b"\r\n")[0], head
+    return sock
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One masked client frame (payload up to 125 bytes)."""
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+
+
+def read_until(sock: socket.socket, needle: bytes, timeout: float) -> bytes:
+    sock.settimeout(timeout)
+    seen = b""
+    try:
+        while needle not in seen:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            seen = seen[-200:] + chunk
+    except (TimeoutError, OSError):
+        pass
+    return seen
+
+
+def test_pings_count_against_the_flood_limit():
+    # Pings were not counted: a client could ping as fast as it liked, forever.
+    with Server(config={"rate_limits": {"flood": [50, 10]}}) as s:
+        sock = raw_websocket(s.port, s.issue_token("pinger"))
+        with sock:
+            sock.sendall(client_frame(0x9, b"p" * 125) * 80)
+            seen = read_until(sock, b"rate_limit_flood", 5)
+            assert b"rate_limit_flood" in seen
+
+
+def test_a_client_that_pings_and_never_reads_is_held_back():
+    # 200 MB of pings from a client that never read its pongs grew the server by 448 MB:
+    # yawc queues a pong per ping. Now the server stops reading once 16 pongs are owed,
+    # so TCP holds the client back, and the writer's timeout ends the connection.
+    config = {"rate_limits": {"flood": [10**9, 1]}, "write_timeout_s": 1}
+    with Server(config=config) as s:
+        sock = raw_websocket(s.port, s.issue_token("pinger"), rcvbuf=4096)
+        with sock:
+            burst = client_frame(0x9, b"p" * 125) * 1000
+            sock.settimeout(3)
+            sent = 0
+            try:
+                while sent < 48 << 20:
+                    sock.sendall(burst)
+                    sent += len(burst)
+            except (TimeoutError, OSError):
+                pass
+        # What the kernel's socket buffers hold (a few MB on loopback), not everything.
+        assert sent < 16 << 20, f"the server read {sent >> 20} MB of pings it could not answer"

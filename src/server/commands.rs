@@ -99,7 +99,7 @@ fn subscription_error(shared: &Shared, session: &SessionShared, e: &FieldError, 
 
 /// Counts a client message of any kind and applies the flood limit. Returns a reason
 /// when the connection must end.
-fn count_message(
+pub fn count_message(
     shared: &Shared,
     session: &SessionShared,
     client: &mut ClientState,

@@ -22,6 +22,16 @@ use super::subscription::AppCompression;
 /// Most messages written before one flush.
 const BATCH: usize = 64;
 
+/// Pings read whose pongs are not yet written, past which the reader stops reading until
+/// the writer has sent them: yawc queues a pong per ping without bound, and only a write
+/// sends them.
+const PONGS_OWED_MAX: u32 = 16;
+
+/// Replies (acks, errors, statuses) waiting for the client, past which the reader stops
+/// reading: a client that sends and never reads is held by TCP back-pressure instead of
+/// growing its queue (and the writer's timeout ends it).
+const REPLIES_QUEUED_MAX: usize = 64;
+
 /// How the reader saw the connection end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PeerEnd {
@@ -127,6 +137,11 @@ async fn read_loop<S>(
     let mut client = ClientState::new(&shared.config.rate_limits);
     let timeout = shared.config.heartbeat_timeout;
     let end = loop {
+        if !wait_for_room(&shared, &session).await {
+            // The writer has given up on this client: read nothing more (a ping read now
+            // would queue another pong that is never sent).
+            break None;
+        }
         let frame = match tokio::time::timeout(timeout, stream.next()).await {
             Err(_) => {
                 if session.state.lock().closing.is_none() {
@@ -177,12 +192,55 @@ async fn read_loop<S>(
                     session.close(reason);
                 }
             }
-            // Pings (answered by yawc), pongs and continuations: proof of life, nothing more.
+            // Pings (answered by yawc) and pongs: proof of life, and messages like any
+            // other for the flood limit (a ping costs the server a pong).
+            OpCode::Ping | OpCode::Pong => {
+                if frame.opcode() == OpCode::Ping {
+                    session.pongs_owed.fetch_add(1, Relaxed);
+                }
+                if let Some(reason) =
+                    commands::count_message(&shared, &session, &mut client, Instant::now())
+                {
+                    session.close(reason);
+                }
+            }
             _ => {}
         }
     };
     *done.end.lock().unwrap() = end;
     done.notify.notify_one();
+}
+
+/// Waits while the connection owes the client too much (pongs, replies), until the writer
+/// has written them. Returns false when the writer gave up (it ends the connection).
+async fn wait_for_room(shared: &Shared, session: &SessionShared) -> bool {
+    loop {
+        let written = session.written.notified();
+        tokio::pin!(written);
+        written.as_mut().enable();
+        let full = {
+            let st = session.state.lock();
+            let replies = if st.queue.len() < REPLIES_QUEUED_MAX {
+                0
+            } else {
+                st.queue
+                    .iter()
+                    .filter(|o| o.class == ItemClass::Control)
+                    .count()
+            };
+            session.pongs_owed.load(Relaxed) >= PONGS_OWED_MAX || replies >= REPLIES_QUEUED_MAX
+        };
+        if !full {
+            return true;
+        }
+        session.notify.notify_one(); // the writer sends what is owed (pongs: see write_loop)
+                                     // The writer either writes within its timeout or ends the connection; the margin
+                                     // covers the goodbye.
+        let patience = shared.config.write_timeout + Duration::from_secs(3);
+        if tokio::time::timeout(patience, written).await.is_err() {
+            return false;
+        }
+    }
 }
 
 /// Writes the session's queue until the connection ends; returns the server's reason, or
@@ -242,10 +300,35 @@ where
             send_goodbye(shared, session, sink, reason).await;
             return Some(reason);
         }
+        if batch.is_empty() && session.pongs_owed.load(Relaxed) >= PONGS_OWED_MAX {
+            // Nothing to write, but pongs are owed: yawc sends its queued pongs before any
+            // frame it is given, so give it an (unsolicited, RFC 6455 5.5.3) empty pong.
+            let pong = async {
+                sink.feed(Frame::pong(Bytes::new())).await.map_err(|_| ())?;
+                sink.flush().await.map_err(|_| ())
+            };
+            match tokio::time::timeout(shared.config.write_timeout, pong).await {
+                Ok(Ok(())) => {
+                    session.pongs_owed.store(0, Relaxed);
+                    session.written.notify_one();
+                    continue;
+                }
+                Ok(Err(())) => return None,
+                Err(_) => {
+                    session.close(CloseReason::SlowConsumer);
+                    continue;
+                }
+            }
+        }
         if !batch.is_empty() {
             let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
             match tokio::time::timeout(shared.config.write_timeout, written).await {
-                Ok(Ok(())) => continue,
+                Ok(Ok(())) => {
+                    // Writing a frame sent every pong queued before it.
+                    session.pongs_owed.store(0, Relaxed);
+                    session.written.notify_one();
+                    continue;
+                }
                 Ok(Err(())) => return None, // the socket broke
                 Err(_) => {
                     session.close(CloseReason::SlowConsumer);

@@ -206,6 +206,12 @@ pub struct SessionShared {
     /// the queue at a slow-consumer close, logged while detached) are replayed even though
     /// the client saw a later `disconnect`'s sequence.
     pub alerts_written: AtomicU64,
+    /// Pings read since the writer last wrote: each has a pong queued inside the WebSocket
+    /// layer, which only a write sends. The reader stops reading past `PONGS_OWED_MAX`
+    /// (connection.rs), so a client that pings and never reads cannot grow that queue.
+    pub pongs_owed: std::sync::atomic::AtomicU32,
+    /// Notified by the writer after each write, for a reader waiting for room.
+    pub written: Notify,
     alert_queue_capacity: usize,
     alert_history: usize,
 }
@@ -256,6 +262,8 @@ impl SessionShared {
             }),
             notify: Notify::new(),
             alerts_written: AtomicU64::new(0),
+            pongs_owed: std::sync::atomic::AtomicU32::new(0),
+            written: Notify::new(),
             alert_queue_capacity,
             alert_history,
         })
