@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -127,3 +128,81 @@ def test_a_client_that_pings_and_never_reads_is_held_back():
                 pass
         # What the kernel's socket buffers hold (a few MB on loopback), not everything.
         assert sent < 16 << 20, f"the server read {sent >> 20} MB of pings it could not answer"
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    """Waits for a condition the server only shows by polling (its metrics)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def drop_a_session(s: Server, token: str) -> str:
+    """Connects, subscribes to alerts and vanishes (no close frame): the session stays
+    resumable. Returns its id."""
+    ws = await connect(s, token)
+    session = (await wait_for(ws))["data"]["session_id"]
+    await request(ws, "subscribe", {"subscriptions": [{"event_type": "activity_event"}]})
+    ws.transport.abort()
+    return session
+
+
+async def resume(s: Server, token: str, session: str, last: int = 0) -> dict:
+    async with connect(s, token) as ws:
+        await wait_for(ws)
+        return await request(ws, "resume", {"session_id": session, "last_sequence": last})
+
+
+async def test_detached_sessions_are_capped_per_subject_oldest_first():
+    # One token made 4,160 connect-subscribe-drop cycles in 8 s and the server held every
+    # session for resume_ttl, each logging alerts: 55 -> 713 MB.
+    config = {"max_detached_per_subject": 3, "max_detached_sessions": 100}
+    with Server(config=config) as s:
+        s.add_environment("room_001")
+        token = s.issue_token("attacker")
+        sessions = [await drop_a_session(s, token) for _ in range(5)]
+        await until(lambda: metric(s, "wdp_sessions_evicted_total") == 2
+                    and metric(s, "wdp_sessions_detached") == 3)
+        # Another subject's sessions are not touched by this one's cap.
+        other = s.issue_token("nurse")
+        kept = await drop_a_session(s, other)
+        await until(lambda: metric(s, "wdp_sessions_detached") == 4)
+        for evicted in sessions[:2]:
+            reply = await resume(s, token, evicted)
+            assert reply["data"]["error_code"] == "RESUME_FAILED"
+            assert reply["data"]["details"]["reason"].startswith("session_evicted")
+        for alive in sessions[2:]:
+            assert (await resume(s, token, alive))["type"] == "ack"
+        assert (await resume(s, other, kept))["type"] == "ack"
+
+
+async def test_detached_sessions_are_capped_globally():
+    with Server(config={"max_detached_sessions": 2}) as s:
+        first = await drop_a_session(s, s.issue_token("a"))
+        for subject in ("b", "c"):
+            await drop_a_session(s, s.issue_token(subject))
+        await until(lambda: metric(s, "wdp_sessions_evicted_total") == 1)
+        reply = await resume(s, s.issue_token("a"), first)
+        assert reply["data"]["details"]["reason"].startswith("session_evicted")
+
+
+async def test_the_alert_log_is_capped_in_bytes_and_a_resume_is_told():
+    # Each alert here is over 1 KB on the wire; 8 KB of log holds a handful of them.
+    with Server(config={"alert_history_bytes": 8192}) as s:
+        s.add_environment("room_001")
+        token = s.issue_token("t")
+        session = await drop_a_session(s, token)
+        await until(lambda: metric(s, "wdp_sessions_detached") == 1)
+        for n in range(40):
+            s.publish("activity_event", {"event_type": "fall_detected", "n": n, "pad": "x" * 1000},
+                      "room_001")
+        async with connect(s, token) as ws:
+            await wait_for(ws)
+            ack = await request(ws, "resume", {"session_id": session, "last_sequence": 0})
+            assert ack["type"] == "ack" and ack["data"]["alerts_lost"] is True
+            replayed = ack["data"]["replayed"]
+            assert 1 <= replayed <= 8
+            got = [(await wait_for(ws, lambda m: m["type"] == "activity_event"))["data"]["n"]
+                   for _ in range(replayed)]
+            assert got == list(range(40 - replayed, 40)), "the newest kept, in order"

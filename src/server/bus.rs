@@ -287,6 +287,7 @@ mod tests {
             super::super::subscription::AppCompression::None,
             256,
             1024,
+            1 << 20,
         );
         let sub = super::super::subscription::Subscription::parse(
             "sub_1".into(),

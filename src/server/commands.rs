@@ -519,6 +519,19 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
         .find_session(session_id)
         .filter(|o| o.id != session.id)
     else {
+        if shared.detached.was_evicted(session_id) {
+            return send_error(
+                shared,
+                session,
+                code::RESUME_FAILED,
+                "Session cannot be resumed",
+                json!({
+                    "reason": "session_evicted: forgotten to make room for newer disconnected \
+                               sessions (max_detached_sessions, max_detached_per_subject)",
+                    "alerts_lost": true,
+                }),
+            );
+        }
         if shared.broker.is_some() && session.state.lock().session_id != session_id {
             return crate::server::broker::resume_from_broker(
                 shared,
@@ -576,6 +589,7 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
         .cloned()
         .collect();
     taken_log.retain(|o| o.seq <= last_sequence);
+    mine.alert_log_bytes = taken_log.iter().map(super::session_state::log_cost).sum();
     mine.alert_log = taken_log;
     let session_id = mine.session_id.clone();
     let all = describe_all(&mine);
@@ -598,6 +612,7 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
     drop(mine);
     session.notify.notify_one();
     shared.bus.remove_session(old.id);
+    shared.detached.remove(old.id);
     old.notify.notify_one();
     save_to_broker(shared, session);
 }

@@ -112,6 +112,15 @@ fn finish_session(
     if keep && !st.retired {
         st.closing = None;
         st.detached_at = Some(Instant::now());
+        drop(st);
+        let evicted = shared.detached.add(
+            session.clone(),
+            shared.config.max_detached_sessions,
+            shared.config.max_detached_per_subject,
+        );
+        for old in evicted {
+            forget(shared, &old);
+        }
     } else {
         // A session retired by a resume lives on elsewhere, and one whose node shuts down
         // can be resumed on another: their records stay.
@@ -123,6 +132,23 @@ fn finish_session(
         if let (Some(b), false) = (&shared.broker, resumed) {
             b.drop_session(&session_id);
         }
+    }
+}
+
+/// Forgets a detached session to keep within the caps (`detached.rs`).
+fn forget(shared: &Shared, session: &SessionShared) {
+    let mut st = session.state.lock();
+    if st.retired || st.attached {
+        return;
+    }
+    st.retired = true;
+    st.alert_log = Default::default();
+    st.alert_log_bytes = 0;
+    let session_id = st.session_id.clone();
+    drop(st);
+    shared.bus.remove_session(session.id);
+    if let Some(b) = &shared.broker {
+        b.drop_session(&session_id);
     }
 }
 

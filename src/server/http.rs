@@ -65,6 +65,17 @@ pub fn metrics_text(shared: &Shared) -> String {
     let mut text = shared
         .metrics
         .render(&shared.bus.counters, shared.bus.sessions().len());
+    use std::fmt::Write as _;
+    let _ = write!(
+        text,
+        "# HELP wdp_sessions_detached Disconnected sessions held for resume.\n\
+         # TYPE wdp_sessions_detached gauge\nwdp_sessions_detached {}\n\
+         # HELP wdp_sessions_evicted_total Disconnected sessions forgotten to stay within \
+         max_detached_sessions / max_detached_per_subject.\n\
+         # TYPE wdp_sessions_evicted_total counter\nwdp_sessions_evicted_total {}\n",
+        shared.detached.len(),
+        shared.detached.evicted_total()
+    );
     if let Some(b) = &shared.broker {
         text.push_str(&b.metrics());
     }
@@ -245,6 +256,7 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         compression,
         shared.config.alert_queue_capacity,
         shared.config.alert_history,
+        shared.config.alert_history_bytes,
     );
     if let Some(b) = &shared.broker {
         b.stamp(&session);

@@ -22,6 +22,7 @@ mod bus;
 mod commands;
 mod config;
 mod connection;
+mod detached;
 mod envelope;
 mod error;
 mod events;
@@ -180,6 +181,7 @@ impl Server {
             settings: Default::default(),
             model: Default::default(),
             broker,
+            detached: Default::default(),
         });
         // ---- broker (several nodes): connect before serving, degraded if it cannot ----
         if let Some(b) = &shared.broker {
@@ -631,6 +633,7 @@ async fn reap_sessions(shared: Arc<Shared>) {
             };
             if expired {
                 shared.bus.remove_session(s.id);
+                shared.detached.remove(s.id);
             }
         }
     }

@@ -141,6 +141,8 @@ pub struct SessionState {
     pub alerts_queued: usize,
     pub next_seq: u64,
     pub alert_log: VecDeque<Outgoing>,
+    /// What `alert_log` holds, as [`log_cost`] counts it.
+    pub alert_log_bytes: usize,
     /// The highest sequence evicted from the alert log (0: none): a resume from below it
     /// has lost alerts, and is told how many.
     pub alerts_evicted: u64,
@@ -214,6 +216,7 @@ pub struct SessionShared {
     pub written: Notify,
     alert_queue_capacity: usize,
     alert_history: usize,
+    alert_history_bytes: usize,
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -228,6 +231,7 @@ impl SessionShared {
         default_compression: AppCompression,
         alert_queue_capacity: usize,
         alert_history: usize,
+        alert_history_bytes: usize,
     ) -> Arc<Self> {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         let session_id = format!("session_{}", random_hex(12));
@@ -244,6 +248,7 @@ impl SessionShared {
                 alerts_queued: 0,
                 next_seq: 1,
                 alert_log: VecDeque::new(),
+                alert_log_bytes: 0,
                 alerts_evicted: 0,
                 alerts_evicted_max_seq: 0,
                 attached: true,
@@ -266,6 +271,7 @@ impl SessionShared {
             written: Notify::new(),
             alert_queue_capacity,
             alert_history,
+            alert_history_bytes,
         })
     }
 
@@ -375,13 +381,9 @@ impl SessionShared {
     fn push_alert(&self, st: &mut SessionState, mut item: Outgoing, replay: bool) {
         item.seq = st.next_seq;
         st.next_seq += 1;
+        st.alert_log_bytes += log_cost(&item);
         st.alert_log.push_back(item.clone());
-        if st.alert_log.len() > self.alert_history {
-            if let Some(old) = st.alert_log.pop_front() {
-                st.alerts_evicted += 1;
-                st.alerts_evicted_max_seq = old.seq;
-            }
-        }
+        self.trim_alert_log(st);
         if !st.deliverable() {
             return;
         }
@@ -397,6 +399,21 @@ impl SessionShared {
             st.queue.push_back(item);
         }
         self.notify.notify_one();
+    }
+
+    /// Keeps the alert log within `alert_history` entries and `alert_history_bytes`,
+    /// dropping the oldest (a resume from before them is told `alerts_lost`).
+    pub fn trim_alert_log(&self, st: &mut SessionState) {
+        while st.alert_log.len() > self.alert_history
+            || (st.alert_log_bytes > self.alert_history_bytes && st.alert_log.len() > 1)
+        {
+            let Some(old) = st.alert_log.pop_front() else {
+                break;
+            };
+            st.alert_log_bytes -= log_cost(&old);
+            st.alerts_evicted += 1;
+            st.alerts_evicted_max_seq = old.seq;
+        }
     }
 
     /// Queues a reply to the client (never dropped).
@@ -503,6 +520,12 @@ impl SessionShared {
     }
 }
 
+/// What one alert-log entry is counted as holding: its message bytes (shared with other
+/// sessions or not: the bound must hold when they are not) and the entry itself.
+pub fn log_cost(item: &Outgoing) -> usize {
+    item.prefix.len() + std::mem::size_of::<Outgoing>()
+}
+
 fn push(st: &mut SessionState, mut item: Outgoing) {
     item.seq = st.next_seq;
     st.next_seq += 1;
@@ -556,7 +579,14 @@ mod tests {
             expires_at: u64::MAX,
             environments: EnvironmentGrant::All,
         };
-        let session = SessionShared::new("c".into(), &identity, AppCompression::None, 256, 1024);
+        let session = SessionShared::new(
+            "c".into(),
+            &identity,
+            AppCompression::None,
+            256,
+            1024,
+            1 << 20,
+        );
         {
             let mut st = session.state.lock();
             let spec = serde_json::json!({"event_type": "activity_event"});
@@ -591,7 +621,8 @@ mod tests {
             expires_at: u64::MAX,
             environments: EnvironmentGrant::All,
         };
-        let session = SessionShared::new("c".into(), &identity, AppCompression::None, 256, 2);
+        let session =
+            SessionShared::new("c".into(), &identity, AppCompression::None, 256, 2, 1 << 20);
         {
             let mut st = session.state.lock();
             let spec = serde_json::json!({"event_type": "activity_event"});
