@@ -216,6 +216,13 @@ impl Bus {
         event
     }
 
+    /// Runs `f` while no event is being fanned out: publishes in progress finish first,
+    /// new ones wait. `f` must not call the bus's other methods (they would deadlock).
+    pub fn quiesced<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _sessions = self.sessions.write();
+        f()
+    }
+
     pub fn add_session(&self, s: Arc<SessionShared>) {
         self.sessions.write().push(s);
     }

@@ -79,7 +79,7 @@ pub struct ServerConfig {
     pub alert_queue_capacity: usize,
     /// Alerts kept per session for resume after a disconnect.
     pub alert_history: usize,
-    /// Bytes of alerts kept per session for resume (each entry counted with its message
+    /// Bytes of alerts kept per session for resume, 32 MiB (each entry counted with its message
     /// bytes, shared or not): past it the oldest go, and a resume from before them is told
     /// `alerts_lost`.
     pub alert_history_bytes: usize,
@@ -187,7 +187,7 @@ impl ServerConfig {
             max_message_bytes: 64 * 1024,
             alert_queue_capacity: 256,
             alert_history: 1024,
-            alert_history_bytes: 1 << 20,
+            alert_history_bytes: 32 << 20,
             resume_ttl: Duration::from_secs(300),
             max_detached_sessions: 1024,
             max_detached_per_subject: 64,
