@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import json
 import re
 import socket
+import time
 
+import jwt as pyjwt
 import pytest
+import websockets
 from wifi_densepose import Server
 
 from .conftest import connect, request, wait_for
@@ -206,3 +210,87 @@ async def test_the_alert_log_is_capped_in_bytes_and_a_resume_is_told():
             got = [(await wait_for(ws, lambda m: m["type"] == "activity_event"))["data"]["n"]
                    for _ in range(replayed)]
             assert got == list(range(40 - replayed, 40)), "the newest kept, in order"
+
+
+SECRET = "attack-secret-for-hs256-at-least-32-bytes"
+
+
+def b64(d: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+
+async def refused(server: Server, token: str) -> tuple:
+    with pytest.raises(websockets.InvalidStatus) as e:
+        async with connect(server, token):
+            pass
+    return e.value.response.status_code, json.loads(e.value.response.body.decode())
+
+
+async def test_resume_needs_a_token_granting_the_sessions_environments():
+    # A token of the same subject granting only ward_b resumed a ward_a session, got its
+    # missed fall alert and took over its subscription.
+    with Server() as s:
+        for ward in ("ward_a", "ward_b"):
+            s.add_environment(ward)
+        owner = s.issue_token("staff", environments=["ward_a"])
+        thief = s.issue_token("staff", environments=["ward_b"])
+        ws = await connect(s, owner)
+        session = (await wait_for(ws))["data"]["session_id"]
+        await request(ws, "subscribe", {"subscriptions": [
+            {"event_type": "activity_event", "filters": {"environment_id": "ward_a"}}]})
+        ws.transport.abort()
+        await until(lambda: metric(s, "wdp_sessions_detached") == 1)
+        s.publish("activity_event", {"event_type": "fall_detected"}, "ward_a")
+        reply = await resume(s, thief, session)
+        assert reply["data"]["error_code"] == "RESUME_FAILED", reply
+        assert "grant" in reply["data"]["details"]["reason"]
+        # The owner's token still can, and gets the alert.
+        ack = await resume(s, owner, session)
+        assert ack["type"] == "ack" and ack["data"]["replayed"] == 1
+
+
+async def test_issue_token_without_a_subject_gives_each_token_its_own():
+    with Server() as s:
+        a, b = s.issue_token(), s.issue_token()
+        subs = [json.loads(base64.urlsafe_b64decode(t.split(".")[1] + "==")).get("sub") for t in (a, b)]
+        assert subs[0] != subs[1] and subs[0].startswith("user-")
+        session = await drop_a_session(s, a)
+        await until(lambda: metric(s, "wdp_sessions_detached") == 1)
+        reply = await resume(s, b, session)
+        assert reply["data"]["error_code"] == "RESUME_FAILED"
+
+
+async def test_a_huge_exp_is_refused_and_leaks_no_connection_slot():
+    # exp >= 2^63 was accepted, then the writer panicked on instant overflow and the
+    # connection slot leaked: max_connections such handshakes gave everyone 503.
+    with Server(jwt_secret=SECRET, config={"max_connections": 2}) as s:
+        for exp in (2**63, 2**64 - 1, 10**15):
+            token = pyjwt.encode({"sub": "x", "exp": exp}, SECRET, "HS256")
+            status, body = await refused(s, token)
+            assert (status, body["reason"]) == (401, "malformed_token"), body
+        async with connect(s, s.issue_token("nurse")) as ws:
+            assert (await wait_for(ws))["data"]["status"] == "connected"
+        for ttl in (2**63, 2**64 - 1, 10**12):
+            with pytest.raises(ValueError):
+                s.issue_token("x", ttl_s=ttl)
+
+
+@pytest.mark.parametrize("claims,headers,reason", [
+    ({"nbf": 10**10}, None, "malformed_token"),            # valid from the year 2286
+    ({"iat": 10**10}, None, "malformed_token"),            # issued in the future
+    ({"sub": ""}, None, "malformed_token"),                # nobody
+    ({}, {"crit": ["exp"]}, "malformed_token"),            # an extension we do not know
+])
+async def test_tokens_not_valid_now_or_not_understood_are_refused(claims, headers, reason):
+    with Server(jwt_secret=SECRET) as s:
+        payload = {"sub": "x", "exp": int(time.time()) + 60, **claims}
+        token = pyjwt.encode(payload, SECRET, "HS256", headers=headers)
+        status, body = await refused(s, token)
+        assert (status, body["reason"]) == (401, reason), body
+
+
+async def test_alg_none_is_reported_as_an_algorithm_refusal():
+    with Server(jwt_secret=SECRET) as s:
+        token = b64({"alg": "none", "typ": "JWT"}) + "." + b64({"sub": "x", "exp": int(time.time()) + 60}) + "."
+        status, body = await refused(s, token)
+        assert (status, body["reason"]) == (401, "algorithm_refused"), body

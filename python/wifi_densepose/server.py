@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import os
+import secrets
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -204,11 +205,19 @@ class Server:
     # -- tokens and environments ------------------------------------------------------
     def issue_token(
         self,
-        subject: str = "user",
+        subject: str | None = None,
         environments: Sequence[str] | None = None,
         ttl_s: int = 3600,
     ) -> str:
-        """An HS256 token for ``subject``; ``environments=None`` grants all of them."""
+        """An HS256 token for ``subject``; ``environments=None`` grants all of them.
+
+        Without a subject each token gets a unique one (``user-<random>``): sessions are
+        resumed only by a token of the same subject, so a shared default would let any
+        token resume any other's session."""
+        if subject is None:
+            subject = f"user-{secrets.token_hex(8)}"
+        if not 0 < int(ttl_s) <= 100 * 365 * 86400:
+            raise ValueError(f"ttl_s must be from 1 second to 100 years, not {ttl_s}")
         return self._native.issue_token(
             subject, list(environments) if environments is not None else None, int(ttl_s)
         )

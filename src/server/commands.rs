@@ -581,6 +581,12 @@ pub(super) fn take_over(
             drop((mine, theirs));
             return Err("the session was already resumed");
         }
+        // The same subject is not enough: a token granting fewer environments must not
+        // take over a session (its logged alerts, its subscriptions) that saw more.
+        if !mine.grant.covers(&theirs.grant) {
+            drop((mine, theirs));
+            return Err("this token does not grant every environment the session's token granted");
+        }
         theirs.retired = true;
         if theirs.attached {
             theirs.closing.get_or_insert(CloseReason::ResumedElsewhere);

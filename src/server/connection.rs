@@ -56,8 +56,13 @@ pub async fn serve<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    shared.metrics.connections_active.fetch_add(1, Relaxed);
     shared.metrics.connections_total.fetch_add(1, Relaxed);
+    // Gives the connection slot back however this task ends: a panic here once leaked
+    // the slot and the session, and max_connections of them shut everyone out.
+    let _slot = Slot {
+        shared: shared.clone(),
+        session: session.clone(),
+    };
     let (mut sink, stream) = ws.split();
     let done = Arc::new(ReaderDone {
         end: std::sync::Mutex::new(None),
@@ -92,7 +97,24 @@ pub async fn serve<S>(
     reader.abort();
     let peer_end = *done.end.lock().unwrap();
     finish_session(&shared, &session, reason, peer_end);
-    shared.metrics.connections_active.fetch_sub(1, Relaxed);
+}
+
+/// A connection's slot in `connections_active` (taken at the handshake, see http.rs),
+/// given back on drop; on a panic, the session goes too.
+struct Slot {
+    shared: Arc<Shared>,
+    session: Arc<SessionShared>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.session.state.lock().retired = true;
+            self.shared.bus.remove_session(self.session.id);
+            self.shared.detached.remove(self.session.id);
+        }
+        self.shared.metrics.connections_active.fetch_sub(1, Relaxed);
+    }
 }
 
 fn finish_session(
@@ -390,8 +412,12 @@ fn token_deadline(expires_at: u64) -> tokio::time::Instant {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    let left = (expires_at as f64 - now_s).max(0.0);
-    tokio::time::Instant::now() + Duration::from_secs_f64(left)
+    // Verification refuses an `exp` past the year 9999; capped again here, a century
+    // away being never, because an overflowing deadline panics the writer.
+    let left = (expires_at as f64 - now_s).clamp(0.0, 100.0 * 365.0 * 86_400.0);
+    let now = tokio::time::Instant::now();
+    now.checked_add(Duration::from_secs_f64(left))
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
 async fn write_batch<W>(

@@ -131,6 +131,23 @@ fn bearer(req: &Request<Incoming>) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
+/// A connection slot taken during a handshake; given back unless the connection starts.
+struct HandshakeSlot(Option<Arc<Shared>>);
+
+impl HandshakeSlot {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.metrics.connections_active.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
 fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let is_upgrade = req
         .headers()
@@ -149,7 +166,11 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return r;
     }
-    let open = shared.metrics.connections_active.load(Relaxed) as usize;
+    // Taken now and given back if the handshake fails (`Slot` in connection.rs gives
+    // it back when the connection ends): checking and counting apart let 1,001 of 1,000
+    // through.
+    let open = shared.metrics.connections_active.fetch_add(1, Relaxed) as usize;
+    let slot = HandshakeSlot(Some(shared.clone()));
     if open >= shared.config.max_connections {
         return refuse(
             &shared,
@@ -265,7 +286,10 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let task_shared = shared.clone();
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(ws) => connection::serve(task_shared, ws, session, identity, pmd).await,
+            Ok(ws) => {
+                slot.keep(); // connection::serve's Slot gives it back
+                connection::serve(task_shared, ws, session, identity, pmd).await
+            }
             Err(_) => task_shared.bus.remove_session(session.id),
         }
     });
