@@ -10,6 +10,8 @@ import os
 import json
 import re
 import socket
+import sys
+import threading
 import time
 
 import jwt as pyjwt
@@ -294,3 +296,75 @@ async def test_alg_none_is_reported_as_an_algorithm_refusal():
         token = b64({"alg": "none", "typ": "JWT"}) + "." + b64({"sub": "x", "exp": int(time.time()) + 60}) + "."
         status, body = await refused(s, token)
         assert (status, body["reason"]) == (401, "algorithm_refused"), body
+
+
+async def test_subscription_lists_and_strings_are_capped():
+    # 20 connections x 10 subscriptions x 9,000 event_types took 7.8 MB per connection
+    # and made publishing a non-matching event 240x slower.
+    with Server() as s:
+        s.add_environment("room_001")
+        async with connect(s, s.issue_token("a")) as ws:
+            await wait_for(ws)
+            for filters, field in [
+                ({"event_types": [f"k{i}" for i in range(2000)]}, "filters.event_types"),
+                ({"event_types": ["x" * 129]}, "filters.event_types"),
+                ({"environment_id": "r" * 129}, "filters.environment_id"),
+            ]:
+                reply = await request(ws, "subscribe", {"subscriptions": [
+                    {"event_type": "activity_event", "filters": filters}]})
+                assert reply["data"]["error_code"] == "SUBSCRIPTION_ERROR", reply
+                assert reply["data"]["details"]["field"] == f"subscriptions[0].{field}"
+            reply = await request(ws, "unsubscribe", {"subscription_ids": ["s"] * 5000})
+            assert reply["data"]["error_code"] == "SUBSCRIPTION_ERROR"
+            reply = await request(ws, "resume", {"session_id": "s" * 10_000, "last_sequence": 0})
+            assert reply["data"]["error_code"] == "RESUME_FAILED"
+
+
+def test_sys_exit_in_a_callback_is_caught_counted_and_the_others_run():
+    # `except Exception` let SystemExit through: later callbacks never ran and the
+    # process crashed at exit.
+    got: list = []
+    done = threading.Event()
+
+    def quits(data: dict) -> None:
+        if data["n"] == 0:
+            sys.exit(3)
+
+    def records(data: dict) -> None:
+        got.append(data["n"])
+        if len(got) == 3:
+            done.set()
+
+    with Server() as s:
+        s.on("system_event", quits)
+        s.on("system_event", records)
+        for n in range(3):
+            s.publish("system_event", {"event": "tick", "n": n})
+        assert done.wait(5), got
+        assert got == [0, 1, 2]
+        assert s.callback_errors == 1
+
+
+def test_changing_callbacks_keeps_the_events_already_queued():
+    # on()/off() replaced the callback thread and its queue: 1 of 20 events was
+    # delivered and wdp_callback_dropped_total stayed 0.
+    release = threading.Event()
+    got: list = []
+
+    def slow(data: dict) -> None:
+        release.wait(5)
+        got.append(data["n"])
+
+    with Server() as s:
+        s.on("system_event", slow)
+        for n in range(20):
+            s.publish("system_event", {"event": "tick", "n": n})
+        s.on("hardware_event", lambda data: None)  # replaced the thread before
+        s.off("hardware_event", s._callbacks["hardware_event"][0].fn)
+        release.set()
+        deadline = time.monotonic() + 5
+        while len(got) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        dropped = metric(s, "wdp_callback_dropped_total")
+        assert len(got) + dropped == 20 and got == list(range(len(got))), (got, dropped)
+        assert dropped == 0

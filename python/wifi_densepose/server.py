@@ -422,7 +422,10 @@ class Server:
                 result = reg.fn(data)
                 if inspect.isawaitable(result):
                     log.warning("callback %r returned an awaitable; use async def", reg.fn)
-            except Exception as e:  # noqa: BLE001 - a callback must never stop the server
+            # BaseException: a callback calling sys.exit() (SystemExit) or interrupted must
+            # not end the callback thread (later callbacks never ran, and the process
+            # crashed at exit); it is logged and counted like any other failure.
+            except BaseException as e:  # noqa: BLE001 - a callback must never stop the server
                 self._callback_failed(reg.fn, e)
 
     def _async_done(self, fn: Callback, fut: Any) -> None:

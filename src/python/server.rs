@@ -37,6 +37,9 @@ fn no_panic<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 
 /// The callback dispatcher thread's handle.
 struct Dispatcher {
+    /// The queue the thread reads: kept across `set_dispatcher` calls, so events queued
+    /// when callbacks change are still delivered (replacing it dropped them uncounted).
+    tx: crate::server::CallbackSink,
     stop: Arc<AtomicBool>,
     /// Set by the thread when it has left Python for good.
     finished: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
@@ -415,8 +418,10 @@ impl PyServer {
             })
             .collect::<PyResult<Vec<_>>>()?;
         let server = self.server()?;
-        if let Some(old) = self.dispatcher.lock().take() {
-            old.stop.store(true, Ordering::SeqCst); // it exits within 100 ms, between calls
+        if let Some(d) = self.dispatcher.lock().as_ref() {
+            // The thread and its queue stay: only what the bus routes to it changes.
+            server.set_callback_sink(types, Some(d.tx.clone()));
+            return Ok(());
         }
         if types.is_empty() {
             server.set_callback_sink(Vec::new(), None);
@@ -439,8 +444,8 @@ impl PyServer {
             .map_err(|e| {
                 PyRuntimeError::new_err(format!("cannot start the callback thread: {e}"))
             })?;
-        server.set_callback_sink(types, Some(tx));
-        *self.dispatcher.lock() = Some(Dispatcher { stop, finished });
+        server.set_callback_sink(types, Some(tx.clone()));
+        *self.dispatcher.lock() = Some(Dispatcher { tx, stop, finished });
         Ok(())
     }
 
@@ -717,7 +722,8 @@ fn dispatch_loop(
         Python::attach(|py| {
             if let Err(e) = dispatch.call1(py, (t.as_str(), data)) {
                 errors.fetch_add(1, Ordering::Relaxed);
-                e.print(py);
+                // `display`, not `print`: printing a SystemExit exits the process.
+                e.display(py);
             }
         });
     }

@@ -349,10 +349,15 @@ fn unsubscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         .get("subscription_ids")
         .and_then(Value::as_array)
         .and_then(|a| a.iter().map(Value::as_str).collect());
-    let Some(ids) = ids.filter(|ids| !ids.is_empty()) else {
+    let Some(ids) =
+        ids.filter(|ids| !ids.is_empty() && ids.len() <= shared.config.max_subscriptions)
+    else {
         let e = FieldError {
             field: "subscription_ids".into(),
-            reason: "is required and must be a non-empty list of subscription ids".into(),
+            reason: format!(
+                "is required and must be a list of 1 to {} subscription ids",
+                shared.config.max_subscriptions
+            ),
         };
         return subscription_error(shared, session, &e, json!({}));
     };
@@ -500,8 +505,12 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
             json!({"reason": reason}),
         )
     };
-    let Some(session_id) = data.get("session_id").and_then(Value::as_str) else {
-        return fail("`session_id` is required");
+    let Some(session_id) = data
+        .get("session_id")
+        .and_then(Value::as_str)
+        .filter(|s| s.len() <= 64)
+    else {
+        return fail("`session_id` is required (a session id, at most 64 bytes)");
     };
     let Some(last_sequence) = data.get("last_sequence").and_then(Value::as_u64) else {
         return fail("`last_sequence` is required and must be a non-negative integer");
@@ -651,6 +660,9 @@ fn last_event_ids(
     let mut out = std::collections::HashMap::new();
     match data.get("last_event_ids") {
         None | Some(Value::Null) => {}
+        Some(Value::Object(m)) if m.len() > 1024 => {
+            return Err("`last_event_ids` names at most 1024 environments")
+        }
         Some(Value::Object(m)) => {
             for (env, id) in m {
                 let id = id

@@ -181,6 +181,23 @@ fn parse_bool(v: &Value, field: &str) -> Result<bool, FieldError> {
         .ok_or_else(|| FieldError::new(field, "must be true or false"))
 }
 
+/// Most entries of a list filter (`event_types`, `severity`): every event is compared
+/// with every entry, so a long list made each publish slower for everyone.
+pub const MAX_LIST_ITEMS: usize = 32;
+
+/// Longest string a filter may hold (an environment id, an event kind), in characters.
+pub const MAX_STRING_CHARS: usize = 128;
+
+fn check_string(field: &str, s: &str) -> Result<(), FieldError> {
+    if s.chars().count() > MAX_STRING_CHARS {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_STRING_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_string_list(
     v: &Value,
     field: &str,
@@ -189,6 +206,12 @@ fn parse_string_list(
     let items = v
         .as_array()
         .ok_or_else(|| FieldError::new(field, "must be a list of strings"))?;
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAX_LIST_ITEMS} entries"),
+        ));
+    }
     if items.is_empty() {
         return Err(FieldError::new(
             field,
@@ -201,6 +224,7 @@ fn parse_string_list(
             .as_str()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| FieldError::new(field, "must be a list of non-empty strings"))?;
+        check_string(field, s)?;
         if let Some(allowed) = allowed {
             if !allowed.contains(&s) {
                 return Err(FieldError::new(
@@ -209,7 +233,9 @@ fn parse_string_list(
                 ));
             }
         }
-        out.push(s.to_string());
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
     }
     Ok(out)
 }
@@ -238,7 +264,10 @@ impl Filters {
             match key.as_str() {
                 "environment_id" => match v {
                     Value::Null => self.environment_id = None,
-                    Value::String(s) if !s.is_empty() => self.environment_id = Some(s.clone()),
+                    Value::String(s) if !s.is_empty() => {
+                        check_string(&field, s)?;
+                        self.environment_id = Some(s.clone())
+                    }
                     _ => return Err(FieldError::new(field, "must be a non-empty string")),
                 },
                 "min_confidence" => {
@@ -644,6 +673,26 @@ mod tests {
             assert_eq!(e.field, "filters.max_fps", "{fps}");
         }
         assert!(parse(json!({"event_type": "pose_data", "throttle": {"max_fps": 0.01}})).is_ok());
+    }
+
+    #[test]
+    fn lists_and_strings_are_capped() {
+        // 9,000 event_types per subscription made every non-matching publish 240x slower.
+        let many: Vec<String> = (0..33).map(|i| format!("k{i}")).collect();
+        let e = parse(json!({"event_type": "activity_event", "filters": {"event_types": many}}))
+            .unwrap_err();
+        assert_eq!(e.field, "filters.event_types");
+        let long = "x".repeat(129);
+        let e = parse(json!({"event_type": "activity_event", "filters": {"event_types": [long]}}))
+            .unwrap_err();
+        assert_eq!(e.field, "filters.event_types");
+        let e = parse(json!({"event_type": "pose_data", "filters": {"environment_id": long}}))
+            .unwrap_err();
+        assert_eq!(e.field, "filters.environment_id");
+        let ok: Vec<String> = (0..32).map(|i| format!("k{i}")).collect();
+        assert!(
+            parse(json!({"event_type": "activity_event", "filters": {"event_types": ok}})).is_ok()
+        );
     }
 
     #[test]
