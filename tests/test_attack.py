@@ -368,3 +368,31 @@ def test_changing_callbacks_keeps_the_events_already_queued():
         dropped = metric(s, "wdp_callback_dropped_total")
         assert len(got) + dropped == 20 and got == list(range(len(got))), (got, dropped)
         assert dropped == 0
+
+
+async def test_junk_udp_is_reported_rarely_and_only_to_the_rooms_it_feeds():
+    # Junk from fresh source ports made one bad_packets event per sender, with no
+    # environment: it reached every subscriber (with sender addresses) and used up its
+    # hardware_event budget, so half a ward's real source_stopped alerts were throttled.
+    with Server() as s:
+        for ward in ("ward_a", "ward_b"):
+            s.add_environment(ward)
+        listener = s.listen_udp({1: "ward_a"})
+        async with connect(s, s.issue_token("a", environments=["ward_a"])) as a, \
+                connect(s, s.issue_token("b", environments=["ward_b"])) as b:
+            for ws in (a, b):
+                await wait_for(ws)
+                await request(ws, "subscribe", {"subscriptions": [{"event_type": "hardware_event"}]})
+            for _ in range(50):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as junk:  # a fresh port each
+                    junk.sendto(b"\x00junk" * 8, ("127.0.0.1", listener.port))
+            await until(lambda: listener.stats()["bad"] >= 45)
+            for n in range(10):
+                s.publish("hardware_event", {"event": "source_stopped", "n": n, "severity": "error"},
+                          "ward_b")
+            got = [await wait_for(b, lambda m: m["type"] == "hardware_event") for _ in range(10)]
+            assert [m["data"].get("n") for m in got] == list(range(10)), "every real alert, no junk"
+            report = await wait_for(a, lambda m: m["type"] == "hardware_event")
+            assert report["data"]["event"] == "bad_packets" and report["data"]["environment_id"] == "ward_a"
+            reply = await request(a, "connection_status")
+            assert reply["data"]["message_count"] <= 5, "one report, not one per sender"
