@@ -19,7 +19,7 @@ import pytest
 import websockets
 from wifi_densepose import Server
 
-from .conftest import connect, request, wait_for
+from .conftest import connect, http_get, request, wait_for
 
 
 def metric(server: Server, name: str) -> int:
@@ -396,3 +396,32 @@ async def test_junk_udp_is_reported_rarely_and_only_to_the_rooms_it_feeds():
             assert report["data"]["event"] == "bad_packets" and report["data"]["environment_id"] == "ward_a"
             reply = await request(a, "connection_status")
             assert reply["data"]["message_count"] <= 5, "one report, not one per sender"
+
+
+async def test_environment_names_are_shown_only_to_tokens_that_grant_them():
+    with Server(config={"performance_interval_s": 0.2}) as s:
+        for ward in ("ward_a", "secret_ward"):
+            s.add_environment(ward)
+        status, _, body = http_get(s.http_url + "/health")
+        assert status == 200 and "secret_ward" not in body
+        token = s.issue_token("a", environments=["ward_a"])
+        status, _, body = http_get(s.http_url + "/health", {"Authorization": f"Bearer {token}"})
+        assert json.loads(body)["environments"] == ["ward_a"]
+        status, _, body = http_get(s.http_url + "/health?token=" + token)
+        assert json.loads(body)["environments"] == ["ward_a"]
+        async with connect(s, token) as ws:
+            await wait_for(ws)
+            reply = await request(ws, "subscribe", {"subscriptions": [
+                {"event_type": "performance_update"}, {"event_type": "config_update"}]})
+            assert reply["type"] == "ack"
+            s.publish("config_update", {"changed_fields": ["x"]}, "secret_ward")
+            s.publish("config_update", {"changed_fields": ["y"]}, "ward_a")
+            update = await wait_for(ws, lambda m: m["type"] == "config_update")
+            assert update["data"]["changed_fields"] == ["y"], "secret_ward's is not shown"
+            perf = await wait_for(ws, lambda m: m["type"] == "performance_update")
+            assert set(perf["data"]["metrics"]["environment_queues"]) == {"ward_a"}, perf
+        async with connect(s, s.issue_token("all")) as ws:
+            await wait_for(ws)
+            reply = await request(ws, "subscribe", {"subscriptions": [
+                {"event_type": "pose_data", "filters": {"environment_id": "nowhere"}}]})
+            assert "secret_ward" in reply["data"]["details"]["reason"], "an all-environments token may see them"

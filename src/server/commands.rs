@@ -285,8 +285,8 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let mut parsed = Vec::with_capacity(list.len());
     for (i, spec) in list.iter().enumerate() {
         let id = format!("sub_{}", st.next_subscription + i as u32);
-        let result =
-            Subscription::parse(id, spec, &st.grant).and_then(|s| check_environment(shared, s));
+        let result = Subscription::parse(id, spec, &st.grant)
+            .and_then(|s| check_environment(shared, &st.grant, s));
         match result {
             Ok(s) => parsed.push(s),
             Err(mut e) => {
@@ -331,10 +331,21 @@ fn save_to_broker(shared: &Shared, session: &SessionShared) {
     }
 }
 
-fn check_environment(shared: &Shared, sub: Subscription) -> Result<Subscription, FieldError> {
+fn check_environment(
+    shared: &Shared,
+    grant: &super::auth::EnvironmentGrant,
+    sub: Subscription,
+) -> Result<Subscription, FieldError> {
     if let Some(env) = &sub.filters.environment_id {
         if !shared.environment_known(env) {
-            let known: Vec<String> = shared.environments.read().iter().cloned().collect();
+            // Only the environments this token may see are named.
+            let known: Vec<String> = shared
+                .environments
+                .read()
+                .iter()
+                .filter(|e| grant.allows(e))
+                .cloned()
+                .collect();
             return Err(FieldError {
                 field: "filters.environment_id".into(),
                 reason: format!("unknown environment '{env}' (known: {})", known.join(", ")),

@@ -39,7 +39,14 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
     Ok(match (req.method(), path) {
-        (&Method::GET, "/health") => health(&shared),
+        (&Method::GET | &Method::HEAD, "/health") => {
+            let token = bearer(&req).or_else(|| query_param(&req, "token"));
+            let mut r = health(&shared, token.as_deref());
+            if req.method() == Method::HEAD {
+                *r.body_mut() = Full::new(Bytes::new());
+            }
+            r
+        }
         (&Method::GET, "/metrics") => {
             let text = metrics_text(&shared);
             let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -82,15 +89,27 @@ pub fn metrics_text(shared: &Shared) -> String {
     text
 }
 
-fn health(shared: &Shared) -> Response<Body> {
+/// `/health`: the environments are listed only as far as a valid token (header or
+/// `?token=`) grants them; without one, only how many there are.
+fn health(shared: &Shared, token: Option<&str>) -> Response<Body> {
+    let grant = token
+        .and_then(|t| shared.auth.verify(t).ok())
+        .map(|id| id.environments);
+    let all = shared.environments.read();
+    let environments: Vec<&String> = match &grant {
+        Some(g) => all.iter().filter(|e| g.allows(e)).collect(),
+        None => Vec::new(),
+    };
     let mut body = json!({
         "status": "ok",
         "uptime_s": shared.started.elapsed().as_secs_f64(),
         "started_at": shared.started_at,
         "connections": shared.metrics.connections_active.load(Relaxed),
-        "environments": shared.environments.read().iter().cloned().collect::<Vec<_>>(),
+        "environments": environments,
+        "environment_count": all.len(),
         "version": env!("CARGO_PKG_VERSION"),
     });
+    drop(all);
     if let Some(b) = &shared.broker {
         // Degraded: serving, but only what this node produces (the broker is unreachable).
         if !b.is_up() {

@@ -310,11 +310,11 @@ impl SessionShared {
                 }
             }
         }
-        if ev.event_type.is_per_environment() {
-            if let Some(env) = &ev.environment_id {
-                if !st.grant.allows(env) {
-                    return Offered::Skipped;
-                }
+        // Every event about an environment (performance and config updates included)
+        // goes only to tokens that grant it.
+        if let Some(env) = &ev.environment_id {
+            if !st.grant.allows(env) {
+                return Offered::Skipped;
             }
         }
         let now = Instant::now();
@@ -334,9 +334,15 @@ impl SessionShared {
             st.stats.throttled += 1;
             return Offered::Throttled;
         }
+        let prefix = match (&st.grant, ev.event_type) {
+            (EnvironmentGrant::Only(granted), super::events::EventType::PerformanceUpdate) => {
+                granted_view(ev, granted)
+            }
+            _ => ev.prefix(sub.pose_view()),
+        };
         let item = Outgoing {
             seq: 0,
-            prefix: ev.prefix(sub.pose_view()),
+            prefix,
             class: if alert {
                 ItemClass::Alert
             } else {
@@ -465,11 +471,9 @@ impl SessionShared {
             if ev.event_type.delivery() != Delivery::Alert {
                 continue;
             }
-            if ev.event_type.is_per_environment() {
-                if let Some(env) = &ev.environment_id {
-                    if !st.grant.allows(env) {
-                        continue;
-                    }
+            if let Some(env) = &ev.environment_id {
+                if !st.grant.allows(env) {
+                    continue;
                 }
             }
             let Some((_, _, sub)) = st.subscriptions.iter().find(|(_, _, s)| s.matches(ev)) else {
@@ -518,6 +522,24 @@ impl SessionShared {
         self.state.lock().closing.get_or_insert(reason);
         self.notify.notify_one();
     }
+}
+
+/// A performance_update for a token granting some environments only: its
+/// `environment_queues` names only those. Serialized per session, which a message every
+/// few seconds affords; every other event shares its bytes.
+fn granted_view(ev: &Event, granted: &[String]) -> Bytes {
+    let mut data = ev.data.clone();
+    let queues = data
+        .get_mut("metrics")
+        .and_then(|m| m.get_mut("environment_queues"))
+        .and_then(serde_json::Value::as_object_mut);
+    if let Some(queues) = queues {
+        queues.retain(|env, _| granted.iter().any(|g| g == env));
+    }
+    let mut view = Event::new(ev.event_type, data, None);
+    view.timestamp = ev.timestamp.clone();
+    view.stream_id = ev.stream_id;
+    view.prefix(super::subscription::PoseView::FULL)
 }
 
 /// What one alert-log entry is counted as holding: its message bytes (shared with other
