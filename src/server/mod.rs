@@ -26,6 +26,8 @@ mod detached;
 mod envelope;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod metrics;
 mod rate_limit;
