@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import json
+import os
 import re
 import socket
 import sys
 import threading
 import time
+from typing import Any
 
 import jwt as pyjwt
 import pytest
@@ -425,3 +426,53 @@ async def test_environment_names_are_shown_only_to_tokens_that_grant_them():
             reply = await request(ws, "subscribe", {"subscriptions": [
                 {"event_type": "pose_data", "filters": {"environment_id": "nowhere"}}]})
             assert "secret_ward" in reply["data"]["details"]["reason"], "an all-environments token may see them"
+
+
+async def test_invalid_utf8_text_is_answered_and_the_connection_stays():
+    # The WebSocket layer dropped the connection without a close frame; the protocol
+    # says INVALID_MESSAGE and the connection stays.
+    with Server() as s:
+        async with connect(s, s.issue_token("a")) as ws:
+            await wait_for(ws)
+            await ws.send(b'{"type": "heartbeat\xff\xfe"}', text=True)
+            reply = await wait_for(ws, lambda m: m["type"] == "error")
+            assert reply["data"]["error_code"] == "INVALID_MESSAGE"
+            assert (await request(ws, "connection_status"))["type"] == "connection_status"
+
+
+async def test_client_id_limit_counts_characters_not_bytes():
+    with Server() as s:
+        async with connect(s, s.issue_token("a"), client_id="é" * 128) as ws:
+            assert (await wait_for(ws))["data"]["client_id"] == "é" * 128
+        with pytest.raises(websockets.InvalidStatus):
+            async with connect(s, s.issue_token("a"), client_id="é" * 129):
+                pass
+
+
+def test_head_health_is_answered():
+    import urllib.request
+
+    with Server() as s:
+        req = urllib.request.Request(s.http_url + "/health", method="HEAD")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200 and r.read() == b""
+
+
+async def test_max_connections_holds_under_concurrent_handshakes():
+    # The limit was checked before it was counted: 1,001 of 1,000 got in once.
+    with Server(config={"max_connections": 5}) as s:
+        token = s.issue_token("a")
+
+        async def attempt() -> Any:
+            try:
+                return await connect(s, token)
+            except websockets.InvalidStatus:
+                return None
+
+        conns = await asyncio.gather(*[attempt() for _ in range(40)])
+        opened = [c for c in conns if c is not None]
+        try:
+            assert len(opened) <= 5
+        finally:
+            for c in opened:
+                c.transport.abort()

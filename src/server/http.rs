@@ -216,7 +216,13 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     };
     let client_id = match query_param(&req, "client_id") {
         None => format!("client_{}", super::session_state::random_hex(8)),
-        Some(id) if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| !c.is_control()) => id,
+        Some(id)
+            if !id.is_empty()
+                && id.chars().count() <= 128
+                && id.chars().all(|c| !c.is_control()) =>
+        {
+            id
+        }
         Some(_) => {
             return refuse(
                 &shared,
@@ -270,7 +276,8 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let mut options = yawc::Options::default()
         .with_max_payload_read(hard_limit)
         .with_max_read_buffer(hard_limit)
-        .with_utf8()
+        // No UTF-8 check in yawc: it dropped the connection without a close frame; the
+        // reader answers invalid UTF-8 with INVALID_MESSAGE and keeps the connection.
         .with_no_delay();
     if shared.config.permessage_deflate {
         options = options.with_low_latency_compression();
