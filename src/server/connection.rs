@@ -206,6 +206,10 @@ async fn read_loop<S>(
             let _ = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
             break Some(PeerEnd::Clean);
         }
+        if frame.opcode() == OpCode::Ping {
+            // Counted while closing too: yawc queues its pong whatever state we are in.
+            session.pongs_owed.fetch_add(1, Relaxed);
+        }
         if session.state.lock().closing.is_some() {
             continue; // closing: drain what the client still sends, act on none of it
         }
@@ -243,9 +247,6 @@ async fn read_loop<S>(
             // Pings (answered by yawc) and pongs: proof of life, and messages like any
             // other for the flood limit (a ping costs the server a pong).
             OpCode::Ping | OpCode::Pong => {
-                if frame.opcode() == OpCode::Ping {
-                    session.pongs_owed.fetch_add(1, Relaxed);
-                }
                 if let Some(reason) =
                     commands::count_message(&shared, &session, &mut client, Instant::now())
                 {
