@@ -43,7 +43,21 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def main() -> None:
+async def drop_sessions(url: str, cycles: int) -> None:
+    # The largest subscriptions the caps allow: 9 per connection, 32 long event kinds each.
+    subs = [{"event_type": "activity_event",
+             "filters": {"event_types": [f"kind_{i}_" + "k" * 100 for i in range(32)]}}
+            for _ in range(8)] + [{"event_type": "activity_event"}]
+    for _ in range(cycles):
+        ws = await websockets.connect(url, compression=None)
+        await ws.recv()
+        await ws.send(json.dumps({"type": "subscribe", "data": {"subscriptions": subs}}))
+        await ws.recv()
+        ws.transport.abort()
+    await asyncio.sleep(0.5)
+
+
+def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=300)
     ap.add_argument("--alerts", type=int, default=2000)
@@ -55,17 +69,7 @@ async def main() -> None:
     url = f"{info['url']}?token={info['token']}"
     time.sleep(0.5)
     print(f"idle server: {rss_mb(child.pid):.1f} MB")
-    # The largest subscriptions the caps allow: 9 per connection, 32 long event kinds each.
-    subs = [{"event_type": "activity_event",
-             "filters": {"event_types": [f"kind_{i}_" + "k" * 100 for i in range(32)]}}
-            for _ in range(8)] + [{"event_type": "activity_event"}]
-    for _ in range(args.cycles):
-        ws = await websockets.connect(url, compression=None)
-        await ws.recv()
-        await ws.send(json.dumps({"type": "subscribe", "data": {"subscriptions": subs}}))
-        await ws.recv()
-        ws.transport.abort()
-    await asyncio.sleep(0.5)
+    asyncio.run(drop_sessions(url, args.cycles))
     print(f"after {args.cycles} connect-subscribe-drop cycles: {rss_mb(child.pid):.1f} MB")
     child.stdin.write(f"{args.alerts}\n")
     child.stdin.flush()
@@ -96,4 +100,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

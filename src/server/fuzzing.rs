@@ -49,7 +49,7 @@ impl Script<'_> {
     fn string(&mut self) -> Value {
         let n = self.byte().unwrap_or(0) as usize % 40;
         let mut s = String::from_utf8_lossy(self.take(n)).into_owned();
-        if self.byte().unwrap_or(0) % 4 == 0 {
+        if self.byte().unwrap_or(0).is_multiple_of(4) {
             s = self
                 .pick(&[
                     "room_001",
@@ -66,7 +66,7 @@ impl Script<'_> {
     fn value(&mut self, depth: u32) -> Value {
         match self.byte().unwrap_or(0) % if depth > 2 { 5 } else { 7 } {
             0 => Value::Null,
-            1 => Value::from(self.byte().unwrap_or(0) % 2 == 0),
+            1 => Value::from(self.byte().unwrap_or(0).is_multiple_of(2)),
             2 => self.number(),
             3 | 4 => self.string(),
             5 => {
@@ -161,7 +161,7 @@ pub fn session_messages(data: &[u8]) {
             0..=2 => {
                 let kind = script.pick(&TYPES);
                 let mut data = script.object(0);
-                if kind == "subscribe" && script.byte().unwrap_or(0) % 2 == 0 {
+                if kind == "subscribe" && script.byte().unwrap_or(0).is_multiple_of(2) {
                     let subs: Vec<Value> = (0..script.byte().unwrap_or(0) % 3)
                         .map(|_| {
                             let mut s = script.object(1);
