@@ -433,7 +433,9 @@ function subscriptions() {
 
 async function loadEnvironments() {
   try {
-    const r = await fetch("/health", { cache: "no-store" });
+    // /health lists only the environments the token grants (none without one).
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const r = await fetch("/health", { cache: "no-store", headers });
     const h = await r.json();
     for (const e of h.environments || []) addEnvOption(e);
   } catch {

@@ -445,21 +445,29 @@ async def test_a_client_is_told_when_alerts_fell_out_of_the_history():
 
 
 async def test_alerts_published_during_a_resume_come_after_the_replay():
-    # A publisher never pauses while a client drops and resumes, again and again: what was
-    # replayed and what is new must arrive in publish order, each once.
+    # Publishers never pause while a client drops and resumes, again and again: what was
+    # replayed and what is new must arrive in publish order, each once. Several publishers
+    # at once keep an event between its offer to the old session and its offer to the new
+    # one (the window a resume used to slip into: the event was logged by the old session,
+    # replayed, then delivered live again) at nearly every resume.
     stop = threading.Event()
-    config = {"resume_ttl_s": 30, "alert_queue_capacity": 100_000, "alert_history": 100_000}
+    config = {"resume_ttl_s": 30, "alert_queue_capacity": 100_000, "alert_history": 100_000,
+              "alert_history_bytes": 1 << 30}
+    publishers = 3
     with Server(config=config) as s:
         s.add_environment("room_001")
         token = s.issue_token("t")
-        published = [0]
+        published = [0] * publishers
+        # Idle sessions offered each event between the old session and the new one widen
+        # the window further.
+        bystanders = [await connect(s, s.issue_token("b")) for _ in range(50)]
 
-        def publisher() -> None:
+        def publisher(k: int) -> None:
             while not stop.is_set():
-                s.publish("activity_event", {"event_type": "fall_detected", "n": published[0]},
-                          "room_001")
-                published[0] += 1
-                if published[0] % 50 == 0:
+                s.publish("activity_event",
+                          {"event_type": "fall_detected", "k": k, "n": published[k]}, "room_001")
+                published[k] += 1
+                if published[k] % 4 == 0:
                     time.sleep(0.001)
 
         got: list = []
@@ -467,15 +475,23 @@ async def test_alerts_published_during_a_resume_come_after_the_replay():
         ws = await connect(s, token)
         session = (await wait_for(ws))["data"]["session_id"]
         await request(ws, "subscribe", {"subscriptions": [{"event_type": "activity_event"}]})
-        thread = threading.Thread(target=publisher)
-        thread.start()
+        threads = [threading.Thread(target=publisher, args=(k,)) for k in range(publishers)]
+        for t in threads:
+            t.start()
         try:
-            for _ in range(40):
-                for _ in range(20):
+            for cycle in range(40):
+                for _ in range(10):
                     m = await wait_for(ws, lambda m: m["type"] == "activity_event")
-                    got.append(m["data"]["n"])
+                    got.append((m["data"]["k"], m["data"]["n"]))
                     last = max(last, m["metadata"]["sequence"])
                 ws.transport.abort()
+                if cycle % 6 == 0:
+                    # New bystanders join after the session's connection, so some sit
+                    # between it and the next one in the bus.
+                    for b in bystanders[:10]:
+                        b.transport.abort()
+                    bystanders = bystanders[10:] + [await connect(s, s.issue_token("b"))
+                                                    for _ in range(10)]
                 ws = await connect(s, token)
                 await wait_for(ws)
                 await send(ws, "resume", {"session_id": session, "last_sequence": last})
@@ -484,16 +500,24 @@ async def test_alerts_published_during_a_resume_come_after_the_replay():
                     m = await wait_for(ws)
                     last = max(last, m["metadata"]["sequence"])
                     if m["type"] == "activity_event":
-                        got.append(m["data"]["n"])
+                        got.append((m["data"]["k"], m["data"]["n"]))
                     elif m["type"] == "ack":
                         assert m["data"]["alerts_lost"] is False
                         break
         finally:
             stop.set()
-            thread.join()
-        total = published[0]
-        while got[-1] != total - 1:
+            for t in threads:
+                t.join()
+        seen = {k: -1 for k in range(publishers)}
+        for k, n in got:
+            seen[k] = max(seen[k], n)
+        while any(seen[k] != published[k] - 1 for k in range(publishers)):
             m = await wait_for(ws, lambda m: m["type"] == "activity_event")
-            got.append(m["data"]["n"])
+            got.append((m["data"]["k"], m["data"]["n"]))
+            seen[m["data"]["k"]] = m["data"]["n"]
         await ws.close()
-    assert got == list(range(got[0], total)), "every alert once, in publish order"
+        for b in bystanders:
+            b.transport.abort()
+    for k in range(publishers):
+        mine = [n for kk, n in got if kk == k]
+        assert mine == list(range(mine[0], published[k])), f"publisher {k}: every alert once, in order"

@@ -203,7 +203,12 @@ def test_health_and_metrics(hs_server):
     status, headers, body = http_get(hs_server.http_url + "/health")
     assert status == 200
     health = json.loads(body)
-    assert health["status"] == "ok" and "room_001" in health["environments"]
+    # Without a token: how many environments, not their names.
+    assert health["status"] == "ok" and health["environments"] == []
+    assert health["environment_count"] >= 1
+    token = hs_server.issue_token("ops")
+    status, headers, body = http_get(hs_server.http_url + "/health", {"Authorization": f"Bearer {token}"})
+    assert "room_001" in json.loads(body)["environments"]
     status, headers, body = http_get(hs_server.http_url + "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert "wdp_connections_active 0" in body

@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import os
+import secrets
 import threading
 import tomllib
 import weakref
@@ -207,11 +208,19 @@ class Server:
     # -- tokens and environments ------------------------------------------------------
     def issue_token(
         self,
-        subject: str = "user",
+        subject: str | None = None,
         environments: Sequence[str] | None = None,
         ttl_s: int = 3600,
     ) -> str:
-        """An HS256 token for ``subject``; ``environments=None`` grants all of them."""
+        """An HS256 token for ``subject``; ``environments=None`` grants all of them.
+
+        Without a subject each token gets a unique one (``user-<random>``): sessions are
+        resumed only by a token of the same subject, so a shared default would let any
+        token resume any other's session."""
+        if subject is None:
+            subject = f"user-{secrets.token_hex(8)}"
+        if not 0 < int(ttl_s) <= 100 * 365 * 86400:
+            raise ValueError(f"ttl_s must be from 1 second to 100 years, not {ttl_s}")
         return self._native.issue_token(
             subject, list(environments) if environments is not None else None, int(ttl_s)
         )
@@ -439,7 +448,10 @@ class Server:
                 result = reg.fn(data)
                 if inspect.isawaitable(result):
                     log.warning("callback %r returned an awaitable; use async def", reg.fn)
-            except Exception as e:  # noqa: BLE001 - a callback must never stop the server
+            # BaseException: a callback calling sys.exit() (SystemExit) or interrupted must
+            # not end the callback thread (later callbacks never ran, and the process
+            # crashed at exit); it is logged and counted like any other failure.
+            except BaseException as e:  # noqa: BLE001 - a callback must never stop the server
                 self._callback_failed(reg.fn, e)
 
     def _async_done(self, fn: Callback, fut: Any) -> None:

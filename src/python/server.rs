@@ -23,8 +23,27 @@ fn to_py(e: ServerError) -> PyErr {
     }
 }
 
+/// Runs `f`, turning a panic into a `RuntimeError`: a panic crossing into Python would be
+/// a `PanicException` (a `BaseException`), which `except Exception` does not catch and
+/// which takes the host process down.
+fn no_panic<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(PyRuntimeError::new_err(format!(
+            "internal error in {what}: {detail}"
+        )))
+    })
+}
+
 /// The callback dispatcher thread's handle.
 struct Dispatcher {
+    /// The queue the thread reads: kept across `set_dispatcher` calls, so events queued
+    /// when callbacks change are still delivered (replacing it dropped them uncounted).
+    tx: crate::server::CallbackSink,
     stop: Arc<AtomicBool>,
     /// Set by the thread when it has left Python for good.
     finished: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
@@ -141,7 +160,7 @@ impl PyServer {
     }
 
     /// Stops the server (idempotent; bounded to about two seconds).
-    fn stop(&self, py: Python<'_>) {
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
         let dispatcher = self.dispatcher.lock().take();
         if let Some(d) = dispatcher {
             py.detach(|| d.stop_and_wait(Duration::from_secs(2)));
@@ -149,8 +168,14 @@ impl PyServer {
         let server = self.server.lock().take();
         if let Some(server) = server {
             server.set_callback_sink(Vec::new(), None);
-            py.detach(move || server.stop());
+            py.detach(move || {
+                no_panic("Server.stop", || {
+                    server.stop();
+                    Ok(())
+                })
+            })?;
         }
+        Ok(())
     }
 
     #[getter]
@@ -422,8 +447,13 @@ impl PyServer {
             InvalidArgumentError::new_err(format!("event data is not valid JSON: {e}"))
         })?;
         let server = self.server()?;
-        py.detach(|| server.publish(event_type, data, environment_id))
-            .map_err(to_py)
+        py.detach(|| {
+            no_panic("Server.publish", || {
+                server
+                    .publish(event_type, data, environment_id)
+                    .map_err(to_py)
+            })
+        })
     }
 
     /// Routes events of `event_types` to `dispatch(event_type, data_json)`, called on a
@@ -438,8 +468,10 @@ impl PyServer {
             })
             .collect::<PyResult<Vec<_>>>()?;
         let server = self.server()?;
-        if let Some(old) = self.dispatcher.lock().take() {
-            old.stop.store(true, Ordering::SeqCst); // it exits within 100 ms, between calls
+        if let Some(d) = self.dispatcher.lock().as_ref() {
+            // The thread and its queue stay: only what the bus routes to it changes.
+            server.set_callback_sink(types, Some(d.tx.clone()));
+            return Ok(());
         }
         if types.is_empty() {
             server.set_callback_sink(Vec::new(), None);
@@ -462,8 +494,8 @@ impl PyServer {
             .map_err(|e| {
                 PyServerError::new_err(format!("cannot start the callback thread: {e}"))
             })?;
-        server.set_callback_sink(types, Some(tx));
-        *self.dispatcher.lock() = Some(Dispatcher { stop, finished });
+        server.set_callback_sink(types, Some(tx.clone()));
+        *self.dispatcher.lock() = Some(Dispatcher { tx, stop, finished });
         Ok(())
     }
 
@@ -739,7 +771,8 @@ fn dispatch_loop(
         Python::attach(|py| {
             if let Err(e) = dispatch.call1(py, (t.as_str(), data)) {
                 errors.fetch_add(1, Ordering::Relaxed);
-                e.print(py);
+                // `display`, not `print`: printing a SystemExit exits the process.
+                e.display(py);
             }
         });
     }

@@ -22,7 +22,26 @@ impl EnvironmentGrant {
             EnvironmentGrant::Only(list) => list.iter().any(|e| e == environment_id),
         }
     }
+
+    /// Whether this grant allows everything `other` does.
+    pub fn covers(&self, other: &EnvironmentGrant) -> bool {
+        match (self, other) {
+            (EnvironmentGrant::All, _) => true,
+            (EnvironmentGrant::Only(_), EnvironmentGrant::All) => false,
+            (EnvironmentGrant::Only(_), EnvironmentGrant::Only(theirs)) => {
+                theirs.iter().all(|e| self.allows(e))
+            }
+        }
+    }
 }
+
+/// The latest `exp` accepted: 9999-12-31T23:59:59Z, the last instant RFC 3339 writes.
+/// Later ones overflowed the writer's clock (a panic that leaked the connection slot).
+pub const MAX_EXP: u64 = 253_402_300_799;
+
+/// A token issued (`iat`) further in the future than this, beyond the configured leeway,
+/// is refused: clocks drift by seconds, not by this.
+const IAT_SKEW_S: u64 = 60;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -30,6 +49,8 @@ struct Claims {
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     environments: Option<serde_json::Value>,
 }
@@ -89,17 +110,62 @@ impl Authenticator {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
+        self.check_header(token)?;
         let mut validation = Validation::new(self.algorithm);
         validation.leeway = self.leeway_s;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data = decode::<Claims>(token, &self.decoding, &validation).map_err(classify)?;
         let claims = data.claims;
+        if claims.sub.is_empty() {
+            return Err(AuthError::Malformed("claim `sub` is empty".into()));
+        }
+        if claims.exp > MAX_EXP {
+            return Err(AuthError::Malformed(
+                "claim `exp` is beyond the year 9999".into(),
+            ));
+        }
+        let now = now_s();
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now + self.leeway_s + IAT_SKEW_S)
+        {
+            return Err(AuthError::Malformed(
+                "claim `iat` is in the future (token not issued yet)".into(),
+            ));
+        }
         Ok(Identity {
             subject: claims.sub,
             expires_at: claims.exp,
             environments: parse_grant(claims.environments)?,
         })
+    }
+
+    /// Refuses, before the signature is looked at, a header naming another algorithm
+    /// (`none` included: it used to read as a malformed token) or critical extensions
+    /// (`crit`, RFC 7515 4.1.11: this server understands none).
+    fn check_header(&self, token: &str) -> Result<(), AuthError> {
+        let Some(head) = token.split('.').next().and_then(base64url_decode) else {
+            return Ok(()); // decode() names what is wrong with it
+        };
+        let Ok(serde_json::Value::Object(header)) = serde_json::from_slice(&head) else {
+            return Ok(());
+        };
+        if let Some(alg) = header.get("alg").and_then(serde_json::Value::as_str) {
+            let want = format!("{:?}", self.algorithm);
+            if alg != want {
+                return Err(AuthError::WrongAlgorithm(format!(
+                    "the token is signed with '{alg}'; this server accepts {want} only"
+                )));
+            }
+        }
+        if header.contains_key("crit") {
+            return Err(AuthError::Malformed(
+                "header `crit` names extensions this server does not understand".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Issues an HS256 token. `environments: None` grants all environments.
@@ -117,15 +183,58 @@ impl Authenticator {
                     .into(),
             )
         })?;
+        if subject.is_empty() {
+            return Err(AuthError::Malformed("the subject must not be empty".into()));
+        }
+        let exp = now_s
+            .checked_add(ttl_s)
+            .filter(|exp| *exp <= MAX_EXP)
+            .ok_or_else(|| {
+                AuthError::Malformed(format!(
+                    "ttl_s {ttl_s} puts the expiry beyond the year 9999"
+                ))
+            })?;
         let claims = Claims {
             sub: subject.to_string(),
-            exp: now_s + ttl_s,
+            exp,
             iat: Some(now_s),
+            nbf: None,
             environments: environments.map(|list| serde_json::json!(list)),
         };
         encode(&Header::new(self.algorithm), &claims, key)
             .map_err(|e| AuthError::BadKey(e.to_string()))
     }
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Unpadded base64url (a JWT segment); None if it is not.
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 fn bad_key_for(alg: &str, kind: &str, e: jsonwebtoken::errors::Error) -> AuthError {

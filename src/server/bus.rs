@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::broker::StreamId;
 use super::envelope::now_rfc3339;
 use super::events::{Delivery, EventType};
-use super::session_state::{Offered, SessionShared};
+use super::session_state::{CloseReason, Offered, SessionShared};
 use super::subscription::PoseView;
 
 /// One event on its way to clients.
@@ -155,6 +155,8 @@ pub struct BusCounters {
     pub limited_dropped: AtomicU64,
     /// Events held back by a subscription's throttle.
     pub throttled: AtomicU64,
+    /// Panics caught while offering an event to a session (each closed that session).
+    pub offer_panics: AtomicU64,
 }
 
 /// The sessions and the callback queue that events fan out to.
@@ -181,11 +183,22 @@ impl Bus {
         // Tallied per event, added once: not one shared counter touched per client.
         let (mut throttled, mut frames, mut limited) = (0, 0, 0);
         for session in self.sessions.read().iter() {
-            match session.offer(&event) {
-                Offered::Throttled => throttled += 1,
-                Offered::QueuedDropping(Delivery::Frames) => frames += 1,
-                Offered::QueuedDropping(_) => limited += 1,
-                Offered::Skipped | Offered::Queued => {}
+            // A bug met while delivering to one session must not unwind into the thread
+            // that publishes (an environment's pipeline, the UDP listener, Python's
+            // `publish`): that session is closed, every other one still gets the event.
+            let offered =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.offer(&event)));
+            match offered {
+                Ok(Offered::Throttled) => throttled += 1,
+                Ok(Offered::QueuedDropping(Delivery::Frames)) => frames += 1,
+                Ok(Offered::QueuedDropping(_)) => limited += 1,
+                Ok(Offered::Skipped | Offered::Queued) => {}
+                Err(_) => {
+                    self.counters.offer_panics.fetch_add(1, Ordering::Relaxed);
+                    // The state lock is released by the unwind (parking_lot does not
+                    // poison); the writer ends the connection.
+                    session.close(CloseReason::InternalError);
+                }
             }
         }
         for (counter, n) in [
@@ -207,6 +220,13 @@ impl Bus {
             }
         }
         event
+    }
+
+    /// Runs `f` while no event is being fanned out: publishes in progress finish first,
+    /// new ones wait. `f` must not call the bus's other methods (they would deadlock).
+    pub fn quiesced<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _sessions = self.sessions.write();
+        f()
     }
 
     pub fn add_session(&self, s: Arc<SessionShared>) {
@@ -266,6 +286,74 @@ mod tests {
         let d = ev.prefix(view);
         assert_eq!(c.as_ptr(), d.as_ptr(), "each distinct view is built once");
         assert_ne!(a.as_ptr(), c.as_ptr());
+    }
+
+    fn session_with(spec: Value) -> Arc<SessionShared> {
+        let identity = super::super::auth::Identity {
+            subject: "s".into(),
+            expires_at: u64::MAX,
+            environments: super::super::auth::EnvironmentGrant::All,
+        };
+        let session = SessionShared::new(
+            "c".into(),
+            &identity,
+            super::super::subscription::AppCompression::None,
+            256,
+            1024,
+            1 << 20,
+        );
+        let sub = super::super::subscription::Subscription::parse(
+            "sub_1".into(),
+            &spec,
+            &super::super::auth::EnvironmentGrant::All,
+        )
+        .unwrap();
+        session
+            .state
+            .lock()
+            .subscriptions
+            .push((1, Arc::from("sub_1"), sub));
+        session
+    }
+
+    #[test]
+    fn a_panic_delivering_to_one_session_hurts_that_session_only() {
+        let bus = Bus::default();
+        let broken = session_with(json!({"event_type": "system_event"}));
+        broken.state.lock().panic_on_offer = true;
+        let bystander = session_with(json!({"event_type": "system_event"}));
+        bus.add_session(broken.clone());
+        bus.add_session(bystander.clone());
+        // Before the fix this unwound into the publishing thread.
+        bus.publish(Event::new(
+            EventType::SystemEvent,
+            json!({"event": "x"}),
+            None,
+        ));
+        assert_eq!(
+            bystander.state.lock().queue.len(),
+            1,
+            "the bystander got it"
+        );
+        assert_eq!(
+            broken.state.lock().closing,
+            Some(CloseReason::InternalError)
+        );
+        assert_eq!(bus.counters.offer_panics.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_throttle_outside_the_validated_range_never_panics() {
+        // max_fps 1e-300 made `Duration::from_secs_f64(1 / fps)` panic on the publishing
+        // thread; validation now refuses it, and the throttle admits nothing if such a
+        // value is ever built in code.
+        let session = session_with(json!({"event_type": "system_event"}));
+        for fps in [1e-300, 5e-324, f64::MIN_POSITIVE] {
+            session.state.lock().subscriptions[0].2.throttle.max_fps = Some(fps);
+            let bus = Bus::default();
+            bus.add_session(session.clone());
+            bus.publish(Event::new(EventType::SystemEvent, json!({}), None));
+        }
     }
 
     #[test]

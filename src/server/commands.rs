@@ -99,7 +99,7 @@ fn subscription_error(shared: &Shared, session: &SessionShared, e: &FieldError, 
 
 /// Counts a client message of any kind and applies the flood limit. Returns a reason
 /// when the connection must end.
-fn count_message(
+pub fn count_message(
     shared: &Shared,
     session: &SessionShared,
     client: &mut ClientState,
@@ -285,8 +285,8 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
     let mut parsed = Vec::with_capacity(list.len());
     for (i, spec) in list.iter().enumerate() {
         let id = format!("sub_{}", st.next_subscription + i as u32);
-        let result =
-            Subscription::parse(id, spec, &st.grant).and_then(|s| check_environment(shared, s));
+        let result = Subscription::parse(id, spec, &st.grant)
+            .and_then(|s| check_environment(shared, &st.grant, s));
         match result {
             Ok(s) => parsed.push(s),
             Err(mut e) => {
@@ -331,10 +331,21 @@ fn save_to_broker(shared: &Shared, session: &SessionShared) {
     }
 }
 
-fn check_environment(shared: &Shared, sub: Subscription) -> Result<Subscription, FieldError> {
+fn check_environment(
+    shared: &Shared,
+    grant: &super::auth::EnvironmentGrant,
+    sub: Subscription,
+) -> Result<Subscription, FieldError> {
     if let Some(env) = &sub.filters.environment_id {
         if !shared.environment_known(env) {
-            let known: Vec<String> = shared.environments.read().iter().cloned().collect();
+            // Only the environments this token may see are named.
+            let known: Vec<String> = shared
+                .environments
+                .read()
+                .iter()
+                .filter(|e| grant.allows(e))
+                .cloned()
+                .collect();
             return Err(FieldError {
                 field: "filters.environment_id".into(),
                 reason: format!("unknown environment '{env}' (known: {})", known.join(", ")),
@@ -349,10 +360,15 @@ fn unsubscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         .get("subscription_ids")
         .and_then(Value::as_array)
         .and_then(|a| a.iter().map(Value::as_str).collect());
-    let Some(ids) = ids.filter(|ids| !ids.is_empty()) else {
+    let Some(ids) =
+        ids.filter(|ids| !ids.is_empty() && ids.len() <= shared.config.max_subscriptions)
+    else {
         let e = FieldError {
             field: "subscription_ids".into(),
-            reason: "is required and must be a non-empty list of subscription ids".into(),
+            reason: format!(
+                "is required and must be a list of 1 to {} subscription ids",
+                shared.config.max_subscriptions
+            ),
         };
         return subscription_error(shared, session, &e, json!({}));
     };
@@ -500,8 +516,12 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
             json!({"reason": reason}),
         )
     };
-    let Some(session_id) = data.get("session_id").and_then(Value::as_str) else {
-        return fail("`session_id` is required");
+    let Some(session_id) = data
+        .get("session_id")
+        .and_then(Value::as_str)
+        .filter(|s| s.len() <= 64)
+    else {
+        return fail("`session_id` is required (a session id, at most 64 bytes)");
     };
     let Some(last_sequence) = data.get("last_sequence").and_then(Value::as_u64) else {
         return fail("`last_sequence` is required and must be a non-negative integer");
@@ -519,6 +539,19 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
         .find_session(session_id)
         .filter(|o| o.id != session.id)
     else {
+        if shared.detached.was_evicted(session_id) {
+            return send_error(
+                shared,
+                session,
+                code::RESUME_FAILED,
+                "Session cannot be resumed",
+                json!({
+                    "reason": "session_evicted: forgotten to make room for newer disconnected \
+                               sessions (max_detached_sessions, max_detached_per_subject)",
+                    "alerts_lost": true,
+                }),
+            );
+        }
         if shared.broker.is_some() && session.state.lock().session_id != session_id {
             return crate::server::broker::resume_from_broker(
                 shared,
@@ -535,71 +568,99 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
     if old.subject != session.subject {
         return fail("the session belongs to another token subject");
     }
-    let mut mine = session.state.lock();
-    // try_lock: two connections resuming each other's sessions must not deadlock the bus.
-    let Some(mut theirs) = old.state.try_lock_for(Duration::from_millis(50)) else {
-        drop(mine);
-        return fail("the session is busy; retry");
-    };
-    if theirs.retired {
-        drop((mine, theirs));
-        return fail("the session was already resumed");
+    if let Err(reason) = take_over(&shared.bus, session, &old, last_sequence) {
+        return fail(reason);
     }
-    theirs.retired = true;
-    if theirs.attached {
-        theirs.closing.get_or_insert(CloseReason::ResumedElsewhere);
-    }
-    theirs.queue.clear();
-    let mut taken_log = std::mem::take(&mut theirs.alert_log);
-    mine.session_id = std::mem::replace(&mut theirs.session_id, format!("retired_{}", old.id));
-    mine.subscriptions = std::mem::take(&mut theirs.subscriptions);
-    mine.next_subscription = theirs.next_subscription;
-    mine.next_seq = mine.next_seq.max(theirs.next_seq);
-    mine.alerts_evicted = theirs.alerts_evicted;
-    mine.alerts_evicted_max_seq = theirs.alerts_evicted_max_seq;
-    mine.stats.dropped_frames += theirs.stats.dropped_frames;
-    mine.stats.dropped_limited += theirs.stats.dropped_limited;
-    drop(theirs);
-    // The client has every alert up to `last_sequence` that was written to it; alerts
-    // never written (left queued at a slow-consumer close, logged while detached) are
-    // missed even when a later message (the `disconnect`) carried a higher sequence.
-    let last_sequence = last_sequence.min(old.alerts_written.load(Relaxed));
-    session.alerts_written.fetch_max(last_sequence, Relaxed);
-    let lost = mine.alerts_evicted_max_seq > last_sequence;
-    let oldest_available = taken_log.front().map(|o| o.seq);
-    // Alerts the client saw stay in the log under their numbers; missed ones are sent
-    // again under new numbers on this connection (sequence only ever increases), with
-    // `replayed_from` giving the number they first had.
-    let missed: Vec<_> = taken_log
-        .iter()
-        .filter(|o| o.seq > last_sequence)
-        .cloned()
-        .collect();
-    taken_log.retain(|o| o.seq <= last_sequence);
-    mine.alert_log = taken_log;
-    let session_id = mine.session_id.clone();
-    let all = describe_all(&mine);
-    let ack = control_prefix(
-        "ack",
-        &json!({
-            "message_type": "resume",
-            "status": "success",
-            "session_id": session_id,
-            "replayed": missed.len(),
-            "alerts_lost": lost,
-            "oldest_available_sequence": oldest_available,
-            "active_subscriptions": all,
-        }),
-    );
-    // Queued before the lock is let go: the subscriptions are this session's from here,
-    // and an alert published meanwhile must come after the ones replayed.
-    session.push_control_locked(&mut mine, ack);
-    session.replay_alerts_locked(&mut mine, missed);
-    drop(mine);
     session.notify.notify_one();
     shared.bus.remove_session(old.id);
+    shared.detached.remove(old.id);
     old.notify.notify_one();
     save_to_broker(shared, session);
+}
+
+/// Moves `old`'s subscriptions, sequence and alert log to `session` and queues the ack and
+/// the replay of what the client missed (`last_sequence`).
+///
+/// Done while no event is being fanned out (`Bus::quiesced`): the bus offers an event to
+/// each session in turn, so without it an event could be offered to the old session
+/// (logged there, so replayed here) and then, the subscriptions having moved meanwhile,
+/// to this one as a live event too: the client got it twice.
+pub(super) fn take_over(
+    bus: &super::bus::Bus,
+    session: &Arc<SessionShared>,
+    old: &Arc<SessionShared>,
+    last_sequence: u64,
+) -> Result<(), &'static str> {
+    bus.quiesced(|| {
+        let mut mine = session.state.lock();
+        // try_lock: two connections resuming each other's sessions must not deadlock the bus.
+        let Some(mut theirs) = old.state.try_lock_for(Duration::from_millis(50)) else {
+            return Err("the session is busy; retry");
+        };
+        if theirs.retired {
+            drop((mine, theirs));
+            return Err("the session was already resumed");
+        }
+        // The same subject is not enough: a token granting fewer environments must not
+        // take over a session (its logged alerts, its subscriptions) that saw more.
+        if !mine.grant.covers(&theirs.grant) {
+            drop((mine, theirs));
+            return Err("this token does not grant every environment the session's token granted");
+        }
+        theirs.retired = true;
+        if theirs.attached {
+            theirs.closing.get_or_insert(CloseReason::ResumedElsewhere);
+        }
+        theirs.queue.clear();
+        let mut taken_log = std::mem::take(&mut theirs.alert_log);
+        mine.session_id = std::mem::replace(&mut theirs.session_id, format!("retired_{}", old.id));
+        mine.subscriptions = std::mem::take(&mut theirs.subscriptions);
+        mine.next_subscription = theirs.next_subscription;
+        mine.next_seq = mine.next_seq.max(theirs.next_seq);
+        mine.alerts_evicted = theirs.alerts_evicted;
+        mine.alerts_evicted_max_seq = theirs.alerts_evicted_max_seq;
+        mine.stats.dropped_frames += theirs.stats.dropped_frames;
+        mine.stats.dropped_limited += theirs.stats.dropped_limited;
+        drop(theirs);
+        // The client has every alert up to `last_sequence` that was written to it; alerts
+        // never written (left queued at a slow-consumer close, logged while detached) are
+        // missed even when a later message (the `disconnect`) carried a higher sequence.
+        let last_sequence = last_sequence.min(old.alerts_written.load(Relaxed));
+        session.alerts_written.fetch_max(last_sequence, Relaxed);
+        let lost = mine.alerts_evicted_max_seq > last_sequence;
+        let oldest_available = taken_log.front().map(|o| o.seq);
+        // Alerts the client saw stay in the log under their numbers; missed ones are sent
+        // again under new numbers on this connection (sequence only ever increases), with
+        // `replayed_from` giving the number they first had.
+        let missed: Vec<_> = taken_log
+            .iter()
+            .filter(|o| o.seq > last_sequence)
+            .cloned()
+            .collect();
+        taken_log.retain(|o| o.seq <= last_sequence);
+        mine.alert_log_bytes = taken_log.iter().map(super::session_state::log_cost).sum();
+        mine.alert_log = taken_log;
+        let session_id = mine.session_id.clone();
+        let all = describe_all(&mine);
+        let ack = control_prefix(
+            "ack",
+            &json!({
+                "message_type": "resume",
+                "status": "success",
+                "session_id": session_id,
+                "replayed": missed.len(),
+                "alerts_lost": lost,
+                "oldest_available_sequence": oldest_available,
+                "active_subscriptions": all,
+            }),
+        );
+        // Queued before the lock is let go: the subscriptions are this session's from here,
+        // and an alert published meanwhile must come after the ones replayed.
+        session.push_control_locked(&mut mine, ack);
+        session.replay_alerts_locked(&mut mine, missed);
+        drop(mine);
+        Ok(())
+    })
 }
 
 /// `last_event_ids`: `{environment_id: event_id}`, the last `metadata.event_id` the client
@@ -610,6 +671,9 @@ fn last_event_ids(
     let mut out = std::collections::HashMap::new();
     match data.get("last_event_ids") {
         None | Some(Value::Null) => {}
+        Some(Value::Object(m)) if m.len() > 1024 => {
+            return Err("`last_event_ids` names at most 1024 environments")
+        }
         Some(Value::Object(m)) => {
             for (env, id) in m {
                 let id = id
@@ -622,4 +686,86 @@ fn last_event_ids(
         Some(_) => return Err("`last_event_ids` must be an object {environment_id: event_id}"),
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::auth::{EnvironmentGrant, Identity};
+    use super::super::bus::{Bus, Event};
+    use super::super::events::EventType;
+    use super::super::subscription::AppCompression;
+    use super::*;
+
+    fn session(subscribed: bool) -> Arc<SessionShared> {
+        let identity = Identity {
+            subject: "s".into(),
+            expires_at: u64::MAX,
+            environments: EnvironmentGrant::All,
+        };
+        let s = SessionShared::new(
+            "c".into(),
+            &identity,
+            AppCompression::None,
+            256,
+            1024,
+            1 << 20,
+        );
+        if subscribed {
+            let spec = json!({"event_type": "activity_event"});
+            let sub = Subscription::parse("sub_1".into(), &spec, &EnvironmentGrant::All).unwrap();
+            s.state
+                .lock()
+                .subscriptions
+                .push((1, Arc::from("sub_1"), sub));
+        }
+        s
+    }
+
+    #[test]
+    fn an_alert_published_during_a_take_over_is_delivered_once() {
+        let bus = Arc::new(Bus::default());
+        let old = session(true);
+        let bystander = session(false);
+        let new = session(false);
+        for s in [&old, &bystander, &new] {
+            bus.add_session(s.clone());
+        }
+        // The publish logs the alert on the old session, then waits at the bystander:
+        // the moment between its offers to the old session and to the new one.
+        let held = bystander.state.lock();
+        let publisher = {
+            let bus = bus.clone();
+            std::thread::spawn(move || {
+                bus.publish(Event::new(
+                    EventType::ActivityEvent,
+                    json!({"event_type": "fall_detected"}),
+                    Some("ward".into()),
+                ));
+            })
+        };
+        while old.state.lock().alert_log.is_empty() {
+            std::thread::yield_now();
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let resumer = {
+            let (bus, old, new) = (bus.clone(), old.clone(), new.clone());
+            std::thread::spawn(move || {
+                take_over(&bus, &new, &old, 0).unwrap();
+                let _ = done_tx.send(());
+            })
+        };
+        // Before the fix the take-over finished here, and the publish then delivered the
+        // alert to the new session live as well; now it waits for the publish.
+        let _ = done_rx.recv_timeout(Duration::from_millis(300));
+        drop(held);
+        publisher.join().unwrap();
+        resumer.join().unwrap();
+        let st = new.state.lock();
+        let alerts = st
+            .queue
+            .iter()
+            .filter(|o| matches!(o.class, ItemClass::Alert | ItemClass::Replayed))
+            .count();
+        assert_eq!(alerts, 1, "the alert once (replayed), not again live");
+    }
 }

@@ -79,8 +79,17 @@ pub struct ServerConfig {
     pub alert_queue_capacity: usize,
     /// Alerts kept per session for resume after a disconnect.
     pub alert_history: usize,
+    /// Bytes of alerts kept per session for resume, 32 MiB (each entry counted with its message
+    /// bytes, shared or not): past it the oldest go, and a resume from before them is told
+    /// `alerts_lost`.
+    pub alert_history_bytes: usize,
     /// How long a disconnected session can be resumed.
     pub resume_ttl: Duration,
+    /// Disconnected (resumable) sessions held at once; past it the longest-disconnected
+    /// is forgotten (its resume gets `RESUME_FAILED`, reason `session_evicted`).
+    pub max_detached_sessions: usize,
+    /// The same, per token subject: one token cannot crowd out everyone's sessions.
+    pub max_detached_per_subject: usize,
     /// A write to a client that takes longer than this marks it as a slow consumer.
     pub write_timeout: Duration,
     /// Offer permessage-deflate to clients that ask for it.
@@ -178,7 +187,10 @@ impl ServerConfig {
             max_message_bytes: 64 * 1024,
             alert_queue_capacity: 256,
             alert_history: 1024,
+            alert_history_bytes: 32 << 20,
             resume_ttl: Duration::from_secs(300),
+            max_detached_sessions: 1024,
+            max_detached_per_subject: 64,
             write_timeout: Duration::from_secs(10),
             permessage_deflate: true,
             max_subscriptions: 32,
@@ -206,7 +218,10 @@ pub struct ConfigOverrides {
     pub max_message_bytes: Option<usize>,
     pub alert_queue_capacity: Option<usize>,
     pub alert_history: Option<usize>,
+    pub alert_history_bytes: Option<usize>,
     pub resume_ttl_s: Option<f64>,
+    pub max_detached_sessions: Option<usize>,
+    pub max_detached_per_subject: Option<usize>,
     pub write_timeout_s: Option<f64>,
     pub permessage_deflate: Option<bool>,
     pub max_subscriptions: Option<usize>,
@@ -339,8 +354,17 @@ impl ServerConfig {
         if let Some(x) = o.alert_history {
             self.alert_history = positive("alert_history", x)?;
         }
+        if let Some(x) = o.alert_history_bytes {
+            self.alert_history_bytes = positive("alert_history_bytes", x)?;
+        }
         if let Some(x) = o.resume_ttl_s {
             self.resume_ttl = seconds("resume_ttl_s", x)?;
+        }
+        if let Some(x) = o.max_detached_sessions {
+            self.max_detached_sessions = positive("max_detached_sessions", x)?;
+        }
+        if let Some(x) = o.max_detached_per_subject {
+            self.max_detached_per_subject = positive("max_detached_per_subject", x)?;
         }
         if let Some(x) = o.write_timeout_s {
             self.write_timeout = seconds("write_timeout_s", x)?;

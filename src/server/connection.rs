@@ -22,6 +22,16 @@ use super::subscription::AppCompression;
 /// Most messages written before one flush.
 const BATCH: usize = 64;
 
+/// Pings read whose pongs are not yet written, past which the reader stops reading until
+/// the writer has sent them: yawc queues a pong per ping without bound, and only a write
+/// sends them.
+const PONGS_OWED_MAX: u32 = 16;
+
+/// Replies (acks, errors, statuses) waiting for the client, past which the reader stops
+/// reading: a client that sends and never reads is held by TCP back-pressure instead of
+/// growing its queue (and the writer's timeout ends it).
+const REPLIES_QUEUED_MAX: usize = 64;
+
 /// How the reader saw the connection end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PeerEnd {
@@ -46,8 +56,13 @@ pub async fn serve<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    shared.metrics.connections_active.fetch_add(1, Relaxed);
     shared.metrics.connections_total.fetch_add(1, Relaxed);
+    // Gives the connection slot back however this task ends: a panic here once leaked
+    // the slot and the session, and max_connections of them shut everyone out.
+    let _slot = Slot {
+        shared: shared.clone(),
+        session: session.clone(),
+    };
     let (mut sink, stream) = ws.split();
     let done = Arc::new(ReaderDone {
         end: std::sync::Mutex::new(None),
@@ -82,7 +97,24 @@ pub async fn serve<S>(
     reader.abort();
     let peer_end = *done.end.lock().unwrap();
     finish_session(&shared, &session, reason, peer_end);
-    shared.metrics.connections_active.fetch_sub(1, Relaxed);
+}
+
+/// A connection's slot in `connections_active` (taken at the handshake, see http.rs),
+/// given back on drop; on a panic, the session goes too.
+struct Slot {
+    shared: Arc<Shared>,
+    session: Arc<SessionShared>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.session.state.lock().retired = true;
+            self.shared.bus.remove_session(self.session.id);
+            self.shared.detached.remove(self.session.id);
+        }
+        self.shared.metrics.connections_active.fetch_sub(1, Relaxed);
+    }
 }
 
 fn finish_session(
@@ -102,6 +134,15 @@ fn finish_session(
     if keep && !st.retired {
         st.closing = None;
         st.detached_at = Some(Instant::now());
+        drop(st);
+        let evicted = shared.detached.add(
+            session.clone(),
+            shared.config.max_detached_sessions,
+            shared.config.max_detached_per_subject,
+        );
+        for old in evicted {
+            forget(shared, &old);
+        }
     } else {
         // A session retired by a resume lives on elsewhere, and one whose node shuts down
         // can be resumed on another: their records stay.
@@ -116,6 +157,23 @@ fn finish_session(
     }
 }
 
+/// Forgets a detached session to keep within the caps (`detached.rs`).
+fn forget(shared: &Shared, session: &SessionShared) {
+    let mut st = session.state.lock();
+    if st.retired || st.attached {
+        return;
+    }
+    st.retired = true;
+    st.alert_log = Default::default();
+    st.alert_log_bytes = 0;
+    let session_id = st.session_id.clone();
+    drop(st);
+    shared.bus.remove_session(session.id);
+    if let Some(b) = &shared.broker {
+        b.drop_session(&session_id);
+    }
+}
+
 async fn read_loop<S>(
     shared: Arc<Shared>,
     session: Arc<SessionShared>,
@@ -127,6 +185,11 @@ async fn read_loop<S>(
     let mut client = ClientState::new(&shared.config.rate_limits);
     let timeout = shared.config.heartbeat_timeout;
     let end = loop {
+        if !wait_for_room(&shared, &session).await {
+            // The writer has given up on this client: read nothing more (a ping read now
+            // would queue another pong that is never sent).
+            break None;
+        }
         let frame = match tokio::time::timeout(timeout, stream.next()).await {
             Err(_) => {
                 if session.state.lock().closing.is_none() {
@@ -142,6 +205,10 @@ async fn read_loop<S>(
             // yawc queued the close reply; one more read sends it (and then ends).
             let _ = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
             break Some(PeerEnd::Clean);
+        }
+        if frame.opcode() == OpCode::Ping {
+            // Counted while closing too: yawc queues its pong whatever state we are in.
+            session.pongs_owed.fetch_add(1, Relaxed);
         }
         if session.state.lock().closing.is_some() {
             continue; // closing: drain what the client still sends, act on none of it
@@ -177,12 +244,52 @@ async fn read_loop<S>(
                     session.close(reason);
                 }
             }
-            // Pings (answered by yawc), pongs and continuations: proof of life, nothing more.
+            // Pings (answered by yawc) and pongs: proof of life, and messages like any
+            // other for the flood limit (a ping costs the server a pong).
+            OpCode::Ping | OpCode::Pong => {
+                if let Some(reason) =
+                    commands::count_message(&shared, &session, &mut client, Instant::now())
+                {
+                    session.close(reason);
+                }
+            }
             _ => {}
         }
     };
     *done.end.lock().unwrap() = end;
     done.notify.notify_one();
+}
+
+/// Waits while the connection owes the client too much (pongs, replies), until the writer
+/// has written them. Returns false when the writer gave up (it ends the connection).
+async fn wait_for_room(shared: &Shared, session: &SessionShared) -> bool {
+    loop {
+        let written = session.written.notified();
+        tokio::pin!(written);
+        written.as_mut().enable();
+        let full = {
+            let st = session.state.lock();
+            let replies = if st.queue.len() < REPLIES_QUEUED_MAX {
+                0
+            } else {
+                st.queue
+                    .iter()
+                    .filter(|o| o.class == ItemClass::Control)
+                    .count()
+            };
+            session.pongs_owed.load(Relaxed) >= PONGS_OWED_MAX || replies >= REPLIES_QUEUED_MAX
+        };
+        if !full {
+            return true;
+        }
+        session.notify.notify_one(); // the writer sends what is owed (pongs: see write_loop)
+                                     // The writer either writes within its timeout or ends the connection; the margin
+                                     // covers the goodbye.
+        let patience = shared.config.write_timeout + Duration::from_secs(3);
+        if tokio::time::timeout(patience, written).await.is_err() {
+            return false;
+        }
+    }
 }
 
 /// Writes the session's queue until the connection ends; returns the server's reason, or
@@ -242,10 +349,35 @@ where
             send_goodbye(shared, session, sink, reason).await;
             return Some(reason);
         }
+        if batch.is_empty() && session.pongs_owed.load(Relaxed) >= PONGS_OWED_MAX {
+            // Nothing to write, but pongs are owed: yawc sends its queued pongs before any
+            // frame it is given, so give it an (unsolicited, RFC 6455 5.5.3) empty pong.
+            let pong = async {
+                sink.feed(Frame::pong(Bytes::new())).await.map_err(|_| ())?;
+                sink.flush().await.map_err(|_| ())
+            };
+            match tokio::time::timeout(shared.config.write_timeout, pong).await {
+                Ok(Ok(())) => {
+                    session.pongs_owed.store(0, Relaxed);
+                    session.written.notify_one();
+                    continue;
+                }
+                Ok(Err(())) => return None,
+                Err(_) => {
+                    session.close(CloseReason::SlowConsumer);
+                    continue;
+                }
+            }
+        }
         if !batch.is_empty() {
             let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
             match tokio::time::timeout(shared.config.write_timeout, written).await {
-                Ok(Ok(())) => continue,
+                Ok(Ok(())) => {
+                    // Writing a frame sent every pong queued before it.
+                    session.pongs_owed.store(0, Relaxed);
+                    session.written.notify_one();
+                    continue;
+                }
                 Ok(Err(())) => return None, // the socket broke
                 Err(_) => {
                     session.close(CloseReason::SlowConsumer);
@@ -281,8 +413,12 @@ fn token_deadline(expires_at: u64) -> tokio::time::Instant {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    let left = (expires_at as f64 - now_s).max(0.0);
-    tokio::time::Instant::now() + Duration::from_secs_f64(left)
+    // Verification refuses an `exp` past the year 9999; capped again here, a century
+    // away being never, because an overflowing deadline panics the writer.
+    let left = (expires_at as f64 - now_s).clamp(0.0, 100.0 * 365.0 * 86_400.0);
+    let now = tokio::time::Instant::now();
+    now.checked_add(Duration::from_secs_f64(left))
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
 async fn write_batch<W>(

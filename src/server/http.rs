@@ -39,7 +39,14 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
     Ok(match (req.method(), path) {
-        (&Method::GET, "/health") => health(&shared),
+        (&Method::GET | &Method::HEAD, "/health") => {
+            let token = bearer(&req).or_else(|| query_param(&req, "token"));
+            let mut r = health(&shared, token.as_deref());
+            if req.method() == Method::HEAD {
+                *r.body_mut() = Full::new(Bytes::new());
+            }
+            r
+        }
         (&Method::GET, "/metrics") => {
             let text = metrics_text(&shared);
             let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -65,21 +72,44 @@ pub fn metrics_text(shared: &Shared) -> String {
     let mut text = shared
         .metrics
         .render(&shared.bus.counters, shared.bus.sessions().len());
+    use std::fmt::Write as _;
+    let _ = write!(
+        text,
+        "# HELP wdp_sessions_detached Disconnected sessions held for resume.\n\
+         # TYPE wdp_sessions_detached gauge\nwdp_sessions_detached {}\n\
+         # HELP wdp_sessions_evicted_total Disconnected sessions forgotten to stay within \
+         max_detached_sessions / max_detached_per_subject.\n\
+         # TYPE wdp_sessions_evicted_total counter\nwdp_sessions_evicted_total {}\n",
+        shared.detached.len(),
+        shared.detached.evicted_total()
+    );
     if let Some(b) = &shared.broker {
         text.push_str(&b.metrics());
     }
     text
 }
 
-fn health(shared: &Shared) -> Response<Body> {
+/// `/health`: the environments are listed only as far as a valid token (header or
+/// `?token=`) grants them; without one, only how many there are.
+fn health(shared: &Shared, token: Option<&str>) -> Response<Body> {
+    let grant = token
+        .and_then(|t| shared.auth.verify(t).ok())
+        .map(|id| id.environments);
+    let all = shared.environments.read();
+    let environments: Vec<&String> = match &grant {
+        Some(g) => all.iter().filter(|e| g.allows(e)).collect(),
+        None => Vec::new(),
+    };
     let mut body = json!({
         "status": "ok",
         "uptime_s": shared.started.elapsed().as_secs_f64(),
         "started_at": shared.started_at,
         "connections": shared.metrics.connections_active.load(Relaxed),
-        "environments": shared.environments.read().iter().cloned().collect::<Vec<_>>(),
+        "environments": environments,
+        "environment_count": all.len(),
         "version": env!("CARGO_PKG_VERSION"),
     });
+    drop(all);
     if let Some(b) = &shared.broker {
         // Degraded: serving, but only what this node produces (the broker is unreachable).
         if !b.is_up() {
@@ -120,6 +150,23 @@ fn bearer(req: &Request<Incoming>) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
+/// A connection slot taken during a handshake; given back unless the connection starts.
+struct HandshakeSlot(Option<Arc<Shared>>);
+
+impl HandshakeSlot {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.metrics.connections_active.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
 fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let is_upgrade = req
         .headers()
@@ -138,7 +185,11 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return r;
     }
-    let open = shared.metrics.connections_active.load(Relaxed) as usize;
+    // Taken now and given back if the handshake fails (`Slot` in connection.rs gives
+    // it back when the connection ends): checking and counting apart let 1,001 of 1,000
+    // through.
+    let open = shared.metrics.connections_active.fetch_add(1, Relaxed) as usize;
+    let slot = HandshakeSlot(Some(shared.clone()));
     if open >= shared.config.max_connections {
         return refuse(
             &shared,
@@ -165,7 +216,13 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     };
     let client_id = match query_param(&req, "client_id") {
         None => format!("client_{}", super::session_state::random_hex(8)),
-        Some(id) if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| !c.is_control()) => id,
+        Some(id)
+            if !id.is_empty()
+                && id.chars().count() <= 128
+                && id.chars().all(|c| !c.is_control()) =>
+        {
+            id
+        }
         Some(_) => {
             return refuse(
                 &shared,
@@ -219,7 +276,8 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let mut options = yawc::Options::default()
         .with_max_payload_read(hard_limit)
         .with_max_read_buffer(hard_limit)
-        .with_utf8()
+        // No UTF-8 check in yawc: it dropped the connection without a close frame; the
+        // reader answers invalid UTF-8 with INVALID_MESSAGE and keeps the connection.
         .with_no_delay();
     if shared.config.permessage_deflate {
         options = options.with_low_latency_compression();
@@ -245,6 +303,7 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         compression,
         shared.config.alert_queue_capacity,
         shared.config.alert_history,
+        shared.config.alert_history_bytes,
     );
     if let Some(b) = &shared.broker {
         b.stamp(&session);
@@ -253,7 +312,10 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let task_shared = shared.clone();
     tokio::spawn(async move {
         match upgrade.await {
-            Ok(ws) => connection::serve(task_shared, ws, session, identity, pmd).await,
+            Ok(ws) => {
+                slot.keep(); // connection::serve's Slot gives it back
+                connection::serve(task_shared, ws, session, identity, pmd).await
+            }
             Err(_) => task_shared.bus.remove_session(session.id),
         }
     });

@@ -140,6 +140,12 @@ impl Metrics {
             bus.throttled.load(Relaxed),
         );
         counter(
+            "wdp_offer_panics_total",
+            "Bugs caught while delivering an event to one connection (each closed it).",
+            "counter",
+            bus.offer_panics.load(Relaxed),
+        );
+        counter(
             "wdp_client_messages_total",
             "Messages received from clients.",
             "counter",

@@ -22,9 +22,12 @@ mod bus;
 mod commands;
 mod config;
 mod connection;
+mod detached;
 mod envelope;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod metrics;
 mod rate_limit;
@@ -192,6 +195,7 @@ impl Server {
             settings: Default::default(),
             model: Default::default(),
             broker,
+            detached: Default::default(),
         });
         // ---- broker (several nodes): connect before serving, degraded if it cannot ----
         if let Some(b) = &shared.broker {
@@ -707,6 +711,7 @@ async fn reap_sessions(shared: Arc<Shared>) {
             };
             if expired {
                 shared.bus.remove_session(s.id);
+                shared.detached.remove(s.id);
             }
         }
     }

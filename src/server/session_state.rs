@@ -29,6 +29,9 @@ pub enum CloseReason {
     ResumedElsewhere,
     Flood,
     MessageTooBig,
+    /// The server failed on this session's behalf (a bug caught while delivering to it):
+    /// this connection ends, every other one goes on.
+    InternalError,
 }
 
 impl CloseReason {
@@ -42,6 +45,7 @@ impl CloseReason {
             CloseReason::ResumedElsewhere => "resumed_elsewhere",
             CloseReason::Flood => "rate_limit_flood",
             CloseReason::MessageTooBig => "message_too_big",
+            CloseReason::InternalError => "internal_error",
         }
     }
 
@@ -57,6 +61,9 @@ impl CloseReason {
             CloseReason::ResumedElsewhere => "This session was resumed by another connection",
             CloseReason::Flood => "Too many messages; connection closed",
             CloseReason::MessageTooBig => "Message larger than the server accepts (max_message_bytes)",
+            CloseReason::InternalError => {
+                "The server could not deliver an event to this connection; reconnect"
+            }
         }
     }
 
@@ -67,6 +74,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => 1001,
             CloseReason::Flood => 1008,
             CloseReason::MessageTooBig => 1009,
+            CloseReason::InternalError => 1011,
             CloseReason::SlowConsumer => 1013,
             // 4000-4999 are for applications: these tell a client to act (refresh, resume).
             CloseReason::TokenExpired => 4001,
@@ -133,6 +141,8 @@ pub struct SessionState {
     pub alerts_queued: usize,
     pub next_seq: u64,
     pub alert_log: VecDeque<Outgoing>,
+    /// What `alert_log` holds, as [`log_cost`] counts it.
+    pub alert_log_bytes: usize,
     /// The highest sequence evicted from the alert log (0: none): a resume from below it
     /// has lost alerts, and is told how many.
     pub alerts_evicted: u64,
@@ -157,6 +167,10 @@ pub struct SessionState {
     /// clock then, for streams not yet seen): a resume on another node starts there for
     /// environments the client names no position for. None without a broker.
     pub broker_since: Option<Arc<super::broker::Since>>,
+    /// Fault injection for the tests of the bus's panic isolation: offering an event to
+    /// this session panics.
+    #[cfg(test)]
+    pub panic_on_offer: bool,
 }
 
 impl SessionState {
@@ -194,8 +208,15 @@ pub struct SessionShared {
     /// the queue at a slow-consumer close, logged while detached) are replayed even though
     /// the client saw a later `disconnect`'s sequence.
     pub alerts_written: AtomicU64,
+    /// Pings read since the writer last wrote: each has a pong queued inside the WebSocket
+    /// layer, which only a write sends. The reader stops reading past `PONGS_OWED_MAX`
+    /// (connection.rs), so a client that pings and never reads cannot grow that queue.
+    pub pongs_owed: std::sync::atomic::AtomicU32,
+    /// Notified by the writer after each write, for a reader waiting for room.
+    pub written: Notify,
     alert_queue_capacity: usize,
     alert_history: usize,
+    alert_history_bytes: usize,
 }
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -210,6 +231,7 @@ impl SessionShared {
         default_compression: AppCompression,
         alert_queue_capacity: usize,
         alert_history: usize,
+        alert_history_bytes: usize,
     ) -> Arc<Self> {
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         let session_id = format!("session_{}", random_hex(12));
@@ -226,6 +248,7 @@ impl SessionShared {
                 alerts_queued: 0,
                 next_seq: 1,
                 alert_log: VecDeque::new(),
+                alert_log_bytes: 0,
                 alerts_evicted: 0,
                 alerts_evicted_max_seq: 0,
                 attached: true,
@@ -239,11 +262,16 @@ impl SessionShared {
                 held: None,
                 floor: None,
                 broker_since: None,
+                #[cfg(test)]
+                panic_on_offer: false,
             }),
             notify: Notify::new(),
             alerts_written: AtomicU64::new(0),
+            pongs_owed: std::sync::atomic::AtomicU32::new(0),
+            written: Notify::new(),
             alert_queue_capacity,
             alert_history,
+            alert_history_bytes,
         })
     }
 
@@ -257,6 +285,10 @@ impl SessionShared {
     fn offer_locked(&self, st: &mut SessionState, ev: &Arc<Event>) -> Offered {
         if st.retired {
             return Offered::Skipped;
+        }
+        #[cfg(test)]
+        if st.panic_on_offer {
+            panic!("fault injected by a test");
         }
         if let Some(held) = &mut st.held {
             // A resume is fetching the past: keep alerts (all) and frames (a bounded few).
@@ -278,11 +310,11 @@ impl SessionShared {
                 }
             }
         }
-        if ev.event_type.is_per_environment() {
-            if let Some(env) = &ev.environment_id {
-                if !st.grant.allows(env) {
-                    return Offered::Skipped;
-                }
+        // Every event about an environment (performance and config updates included)
+        // goes only to tokens that grant it.
+        if let Some(env) = &ev.environment_id {
+            if !st.grant.allows(env) {
+                return Offered::Skipped;
             }
         }
         let now = Instant::now();
@@ -302,9 +334,15 @@ impl SessionShared {
             st.stats.throttled += 1;
             return Offered::Throttled;
         }
+        let prefix = match (&st.grant, ev.event_type) {
+            (EnvironmentGrant::Only(granted), super::events::EventType::PerformanceUpdate) => {
+                granted_view(ev, granted)
+            }
+            _ => ev.prefix(sub.pose_view()),
+        };
         let item = Outgoing {
             seq: 0,
-            prefix: ev.prefix(sub.pose_view()),
+            prefix,
             class: if alert {
                 ItemClass::Alert
             } else {
@@ -349,13 +387,9 @@ impl SessionShared {
     fn push_alert(&self, st: &mut SessionState, mut item: Outgoing, replay: bool) {
         item.seq = st.next_seq;
         st.next_seq += 1;
+        st.alert_log_bytes += log_cost(&item);
         st.alert_log.push_back(item.clone());
-        if st.alert_log.len() > self.alert_history {
-            if let Some(old) = st.alert_log.pop_front() {
-                st.alerts_evicted += 1;
-                st.alerts_evicted_max_seq = old.seq;
-            }
-        }
+        self.trim_alert_log(st);
         if !st.deliverable() {
             return;
         }
@@ -371,6 +405,21 @@ impl SessionShared {
             st.queue.push_back(item);
         }
         self.notify.notify_one();
+    }
+
+    /// Keeps the alert log within `alert_history` entries and `alert_history_bytes`,
+    /// dropping the oldest (a resume from before them is told `alerts_lost`).
+    pub fn trim_alert_log(&self, st: &mut SessionState) {
+        while st.alert_log.len() > self.alert_history
+            || (st.alert_log_bytes > self.alert_history_bytes && st.alert_log.len() > 1)
+        {
+            let Some(old) = st.alert_log.pop_front() else {
+                break;
+            };
+            st.alert_log_bytes -= log_cost(&old);
+            st.alerts_evicted += 1;
+            st.alerts_evicted_max_seq = old.seq;
+        }
     }
 
     /// Queues a reply to the client (never dropped).
@@ -422,11 +471,9 @@ impl SessionShared {
             if ev.event_type.delivery() != Delivery::Alert {
                 continue;
             }
-            if ev.event_type.is_per_environment() {
-                if let Some(env) = &ev.environment_id {
-                    if !st.grant.allows(env) {
-                        continue;
-                    }
+            if let Some(env) = &ev.environment_id {
+                if !st.grant.allows(env) {
+                    continue;
                 }
             }
             let Some((_, _, sub)) = st.subscriptions.iter().find(|(_, _, s)| s.matches(ev)) else {
@@ -475,6 +522,30 @@ impl SessionShared {
         self.state.lock().closing.get_or_insert(reason);
         self.notify.notify_one();
     }
+}
+
+/// A performance_update for a token granting some environments only: its
+/// `environment_queues` names only those. Serialized per session, which a message every
+/// few seconds affords; every other event shares its bytes.
+fn granted_view(ev: &Event, granted: &[String]) -> Bytes {
+    let mut data = ev.data.clone();
+    let queues = data
+        .get_mut("metrics")
+        .and_then(|m| m.get_mut("environment_queues"))
+        .and_then(serde_json::Value::as_object_mut);
+    if let Some(queues) = queues {
+        queues.retain(|env, _| granted.iter().any(|g| g == env));
+    }
+    let mut view = Event::new(ev.event_type, data, None);
+    view.timestamp = ev.timestamp.clone();
+    view.stream_id = ev.stream_id;
+    view.prefix(super::subscription::PoseView::FULL)
+}
+
+/// What one alert-log entry is counted as holding: its message bytes (shared with other
+/// sessions or not: the bound must hold when they are not) and the entry itself.
+pub fn log_cost(item: &Outgoing) -> usize {
+    item.prefix.len() + std::mem::size_of::<Outgoing>()
 }
 
 fn push(st: &mut SessionState, mut item: Outgoing) {
@@ -530,7 +601,14 @@ mod tests {
             expires_at: u64::MAX,
             environments: EnvironmentGrant::All,
         };
-        let session = SessionShared::new("c".into(), &identity, AppCompression::None, 256, 1024);
+        let session = SessionShared::new(
+            "c".into(),
+            &identity,
+            AppCompression::None,
+            256,
+            1024,
+            1 << 20,
+        );
         {
             let mut st = session.state.lock();
             let spec = serde_json::json!({"event_type": "activity_event"});
@@ -565,7 +643,8 @@ mod tests {
             expires_at: u64::MAX,
             environments: EnvironmentGrant::All,
         };
-        let session = SessionShared::new("c".into(), &identity, AppCompression::None, 256, 2);
+        let session =
+            SessionShared::new("c".into(), &identity, AppCompression::None, 256, 2, 1 << 20);
         {
             let mut st = session.state.lock();
             let spec = serde_json::json!({"event_type": "activity_event"});

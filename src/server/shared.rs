@@ -29,6 +29,8 @@ pub struct Shared {
     pub model: crate::pipeline::ModelSlot,
     /// The broker shared with other nodes, when one is configured (`broker/`).
     pub broker: Option<std::sync::Arc<super::broker::Broker>>,
+    /// Disconnected sessions held for resume, capped (`detached.rs`).
+    pub detached: super::detached::Detached,
 }
 
 impl Shared {

@@ -117,6 +117,11 @@ pub struct Throttle {
     pub compression: Option<AppCompression>,
 }
 
+/// The lowest `max_fps` a subscription may ask for: one event per 100 s. Below it the
+/// interval between events (`1 / max_fps`) stops being a meaningful schedule, and at
+/// 1e-300 it does not fit a `Duration` at all.
+pub const MIN_MAX_FPS: f64 = 0.01;
+
 /// Severities a `severity` filter may name, lowest first.
 pub const SEVERITIES: [&str; 8] = [
     "debug", "info", "low", "medium", "warning", "high", "error", "critical",
@@ -176,6 +181,23 @@ fn parse_bool(v: &Value, field: &str) -> Result<bool, FieldError> {
         .ok_or_else(|| FieldError::new(field, "must be true or false"))
 }
 
+/// Most entries of a list filter (`event_types`, `severity`): every event is compared
+/// with every entry, so a long list made each publish slower for everyone.
+pub const MAX_LIST_ITEMS: usize = 32;
+
+/// Longest string a filter may hold (an environment id, an event kind), in characters.
+pub const MAX_STRING_CHARS: usize = 128;
+
+fn check_string(field: &str, s: &str) -> Result<(), FieldError> {
+    if s.chars().count() > MAX_STRING_CHARS {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_STRING_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_string_list(
     v: &Value,
     field: &str,
@@ -184,6 +206,12 @@ fn parse_string_list(
     let items = v
         .as_array()
         .ok_or_else(|| FieldError::new(field, "must be a list of strings"))?;
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAX_LIST_ITEMS} entries"),
+        ));
+    }
     if items.is_empty() {
         return Err(FieldError::new(
             field,
@@ -196,6 +224,7 @@ fn parse_string_list(
             .as_str()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| FieldError::new(field, "must be a list of non-empty strings"))?;
+        check_string(field, s)?;
         if let Some(allowed) = allowed {
             if !allowed.contains(&s) {
                 return Err(FieldError::new(
@@ -204,7 +233,9 @@ fn parse_string_list(
                 ));
             }
         }
-        out.push(s.to_string());
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
     }
     Ok(out)
 }
@@ -233,7 +264,10 @@ impl Filters {
             match key.as_str() {
                 "environment_id" => match v {
                     Value::Null => self.environment_id = None,
-                    Value::String(s) if !s.is_empty() => self.environment_id = Some(s.clone()),
+                    Value::String(s) if !s.is_empty() => {
+                        check_string(&field, s)?;
+                        self.environment_id = Some(s.clone())
+                    }
                     _ => return Err(FieldError::new(field, "must be a non-empty string")),
                 },
                 "min_confidence" => {
@@ -310,10 +344,10 @@ impl Throttle {
                     let x = v
                         .as_f64()
                         .ok_or_else(|| FieldError::new(&field, "must be a number"))?;
-                    if !(x > 0.0 && x <= limit) {
+                    if !(x.is_finite() && (MIN_MAX_FPS..=limit).contains(&x)) {
                         return Err(FieldError::new(
                             &field,
-                            format!("must be above 0 and at most {limit} for {}", t.as_str()),
+                            format!("must be from {MIN_MAX_FPS} to {limit} for {}", t.as_str()),
                         ));
                     }
                     self.max_fps = Some(x);
@@ -509,7 +543,14 @@ impl Subscription {
                 return self.take_token(per_minute as f64 / 60.0, now);
             }
         }
-        let interval = Duration::from_secs_f64(1.0 / fps);
+        // Validation keeps max_fps in [MIN_MAX_FPS, 30]; a value outside (built in code,
+        // not parsed) admits nothing rather than panicking on the publishing thread.
+        let Ok(interval) = Duration::try_from_secs_f64(1.0 / fps) else {
+            return false;
+        };
+        let Some(first_due) = now.checked_add(interval) else {
+            return false;
+        };
         // A schedule with a tolerance, not a minimum gap (GCRA): a frame may come up to a
         // quarter period early or late without moving the schedule. Pose frames made at
         // 30 FPS from a 100 Hz source are 30 and 40 ms apart, plus processing jitter; a
@@ -520,11 +561,12 @@ impl Subscription {
         match self.next_due.get_mut(key) {
             Some(due) if now + tolerance < *due => false,
             Some(due) => {
-                *due = (*due).max(now.checked_sub(tolerance).unwrap_or(now)) + interval;
+                let from = (*due).max(now.checked_sub(tolerance).unwrap_or(now));
+                *due = from.checked_add(interval).unwrap_or(first_due);
                 true
             }
             None => {
-                self.next_due.insert(key.to_string(), now + interval);
+                self.next_due.insert(key.to_string(), first_due);
                 true
             }
         }
@@ -621,6 +663,36 @@ mod tests {
         let e =
             parse(json!({"event_type": "activity_event", "throttle": {"max_fps": 1}})).unwrap_err();
         assert_eq!(e.field, "throttle.max_fps");
+        // Tiny rates made the throttle's interval overflow (a panic on the publisher).
+        for fps in [1e-300, 5e-324, 0.001] {
+            let e = parse(json!({"event_type": "pose_data", "throttle": {"max_fps": fps}}))
+                .unwrap_err();
+            assert_eq!(e.field, "throttle.max_fps", "{fps}");
+            let e = parse(json!({"event_type": "system_event", "filters": {"max_fps": fps}}))
+                .unwrap_err();
+            assert_eq!(e.field, "filters.max_fps", "{fps}");
+        }
+        assert!(parse(json!({"event_type": "pose_data", "throttle": {"max_fps": 0.01}})).is_ok());
+    }
+
+    #[test]
+    fn lists_and_strings_are_capped() {
+        // 9,000 event_types per subscription made every non-matching publish 240x slower.
+        let many: Vec<String> = (0..33).map(|i| format!("k{i}")).collect();
+        let e = parse(json!({"event_type": "activity_event", "filters": {"event_types": many}}))
+            .unwrap_err();
+        assert_eq!(e.field, "filters.event_types");
+        let long = "x".repeat(129);
+        let e = parse(json!({"event_type": "activity_event", "filters": {"event_types": [long]}}))
+            .unwrap_err();
+        assert_eq!(e.field, "filters.event_types");
+        let e = parse(json!({"event_type": "pose_data", "filters": {"environment_id": long}}))
+            .unwrap_err();
+        assert_eq!(e.field, "filters.environment_id");
+        let ok: Vec<String> = (0..32).map(|i| format!("k{i}")).collect();
+        assert!(
+            parse(json!({"event_type": "activity_event", "filters": {"event_types": ok}})).is_ok()
+        );
     }
 
     #[test]

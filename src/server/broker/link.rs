@@ -225,6 +225,7 @@ fn control(shared: &Shared, b: &Broker, entries: &[(StreamId, Vec<(&str, &Value)
             st.session_id = format!("retired_{}", s.id);
             drop(st);
             shared.bus.remove_session(s.id);
+            shared.detached.remove(s.id);
             s.notify.notify_one();
         }
     }
