@@ -38,8 +38,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    rows = [r for r in csv.DictReader(open(a.data / "labels.csv"))
-            if r["group"].startswith("wisensing") and r["start_s"]]
+    with open(a.data / "labels.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f)
+                if r["group"].startswith("wisensing") and r["start_s"]]
     path = a.data / rows[0]["path"]
     rec = read_csi(str(path))
     csi = rec.csi_dominant() if hasattr(rec, "csi_dominant") else rec.csi

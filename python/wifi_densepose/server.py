@@ -220,7 +220,7 @@ class Server:
         if subject is None:
             subject = f"user-{secrets.token_hex(8)}"
         if not 0 < int(ttl_s) <= 100 * 365 * 86400:
-            raise ValueError(f"ttl_s must be from 1 second to 100 years, not {ttl_s}")
+            raise InvalidArgumentError(f"ttl_s must be from 1 second to 100 years, not {ttl_s}")
         return self._native.issue_token(
             subject, list(environments) if environments is not None else None, int(ttl_s)
         )

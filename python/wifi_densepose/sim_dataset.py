@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import sim
+from .errors import InvalidArgumentError
 
 #: Seed ranges ``[start, end)`` of each split; a draw's seed is ``start + index``.
 SPLITS: dict[str, tuple[int, int]] = {
@@ -133,10 +134,10 @@ def draw(split: str, index: int, *, duration_s: float = 60.0, devices: tuple[str
     the same draw.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, not {split!r}")
+        raise InvalidArgumentError(f"split must be one of {sorted(SPLITS)}, not {split!r}")
     lo, hi = SPLITS[split]
     if not 0 <= index < hi - lo:
-        raise ValueError(f"index must be in [0, {hi - lo}) for {split!r}")
+        raise InvalidArgumentError(f"index must be in [0, {hi - lo}) for {split!r}")
     seed = lo + int(index)
     rng = np.random.default_rng([seed, 0xDA7A])
     room = _room(rng, split)

@@ -33,7 +33,7 @@ fn no_panic<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Err(PyRuntimeError::new_err(format!(
+        Err(PyServerError::new_err(format!(
             "internal error in {what}: {detail}"
         )))
     })
