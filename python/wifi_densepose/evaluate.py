@@ -26,6 +26,7 @@ import argparse
 import itertools
 import json
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -219,6 +220,18 @@ def table(r: dict) -> str:
     return "\n".join(rows)
 
 
+def progress_bar(label: str) -> Callable[[int, int], None]:
+    """A progress callback drawing one line on stderr: ``label [#####     ] done/total``."""
+
+    def progress(done: int, total: int) -> None:
+        bar = "#" * (20 * done // total)
+        print(f"\r{label} [{bar:<20}] {done}/{total}", end="", file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+
+    return progress
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--clips", type=int, default=24, help="held-out clips (default 24)")
     ap.add_argument("--duration", type=float, default=20.0,
@@ -246,13 +259,7 @@ def run(a: argparse.Namespace) -> int:
         raise InvalidArgumentError("--clips must be at least 1 and --duration above 0")
     model = Model.load(a.model) if a.model else Model.default()
 
-    def progress(done: int, total: int) -> None:
-        bar = "#" * (20 * done // total)
-        print(f"\rsimulating held-out clips [{bar:<20}] {done}/{total}", end="",
-              file=sys.stderr, flush=True)
-        if done == total:
-            print(file=sys.stderr)
-
+    progress = progress_bar("simulating held-out clips")
     r = evaluate(model, a.clips, a.duration, progress=None if a.quiet else progress)
     if a.json:
         print(json.dumps(r, indent=1))

@@ -266,13 +266,9 @@ def run(a: argparse.Namespace) -> int:
         raise InvalidArgumentError("--clips must be at least 1 and --duration at least 8 s")
     started = time.time()
 
-    def progress(done: int, total: int) -> None:
-        bar = "#" * (20 * done // total)
-        print(f"\rsensing on held-out clips [{bar:<20}] {done}/{total}", end="",
-              file=sys.stderr, flush=True)
-        if done == total:
-            print(file=sys.stderr)
+    from .evaluate import progress_bar
 
+    progress = progress_bar("sensing on held-out clips")
     r = evaluate(devices, a.clips, a.duration, end_to_end=not a.no_end_to_end,
                  progress=None if a.quiet else progress)
     r["seconds"] = round(time.time() - started, 1)

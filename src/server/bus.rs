@@ -48,16 +48,13 @@ impl From<crate::events::Event> for Event {
 impl Event {
     /// Builds an event. `environment_id` is written into `data` when `data` lacks it, so
     /// the wire always says which room an event is about.
-    pub fn new(event_type: EventType, mut data: Value, environment_id: Option<String>) -> Self {
-        let environment_id = environment_id.or_else(|| {
-            data.get("environment_id")
-                .and_then(Value::as_str)
-                .map(String::from)
-        });
-        if let (Some(env), Some(obj)) = (&environment_id, data.as_object_mut()) {
-            obj.entry("environment_id")
-                .or_insert_with(|| Value::from(env.clone()));
-        }
+    pub fn new(event_type: EventType, data: Value, environment_id: Option<String>) -> Self {
+        // The stages' event fills in the environment the same way (one rule, in events/).
+        let crate::events::Event {
+            data,
+            environment_id,
+            ..
+        } = crate::events::Event::new(event_type, data, environment_id);
         let confidence = data.get("confidence").and_then(Value::as_f64);
         let severity = data
             .get("severity")
