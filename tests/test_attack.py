@@ -479,3 +479,82 @@ async def test_max_connections_holds_under_concurrent_handshakes():
         finally:
             for c in opened:
                 c.transport.abort()
+
+
+def handshake_extensions(port: int, token: str, offer: str) -> str | None:
+    """The Sec-WebSocket-Extensions the server answers to `offer` (None: declined)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall((f"GET /ws/v1?token={token} HTTP/1.1\r\nHost: x\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Extensions: {offer}\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1)
+            assert chunk, head
+            head += chunk
+    lines = head.decode().split("\r\n")
+    assert " 101 " in lines[0], lines[0]
+    found = [line.split(":", 1)[1].strip() for line in lines
+             if line.lower().startswith("sec-websocket-extensions:")]
+    return found[0] if found else None
+
+
+def test_an_offer_with_server_max_window_bits_is_declined_not_silently_accepted():
+    # RFC 7692 7.1.2.2: a server accepts server_max_window_bits only by echoing it; the
+    # WebSocket library cannot, so such an offer (and the invalid =7) is declined and the
+    # connection goes on uncompressed. A plain offer is still accepted.
+    with Server() as s:
+        token = s.issue_token("me")
+        accepted = handshake_extensions(s.port, token, "permessage-deflate")
+        assert accepted is not None and accepted.startswith("permessage-deflate")
+        for offer in ("permessage-deflate; server_max_window_bits=8",
+                      "permessage-deflate; server_max_window_bits=7",
+                      "permessage-deflate; server_max_window_bits",
+                      "permessage-deflate; client_max_window_bits; server_max_window_bits=10"):
+            assert handshake_extensions(s.port, token, offer) is None, offer
+
+
+def test_a_frame_far_over_the_limit_is_cut_and_the_server_goes_on():
+    # docs/protocol.md: above 16 x max_message_bytes (1 MiB at least) the WebSocket layer
+    # stops reading: the client sees a 1009 close or a reset, never a server that reads
+    # megabytes, and every other connection is unaffected.
+    with Server() as s:
+        token = s.issue_token("me")
+        bystander = raw_websocket(s.port, token)
+        sock = raw_websocket(s.port, token)
+        size = 4 << 20
+        mask = os.urandom(4)
+        header = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big") + mask
+        sent = 0
+        try:
+            sock.sendall(header)
+            chunk = bytes(64 << 10)
+            while sent < size:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass  # reset while we were still sending: the server stopped reading
+        # Whatever came before (connection_established...), the connection then ends:
+        # a close frame with 1009, an end of stream, or a reset; never a wait.
+        sock.settimeout(5)
+        data, ended = b"", False
+        try:
+            while True:
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    ended = True
+                    break
+                data += chunk
+                if b"\x88\x02\x03\xf1" in data:  # close frame, code 1009
+                    ended = True
+                    break
+        except ConnectionResetError:
+            ended = True
+        assert ended, "the server kept the connection open after an oversized frame"
+        sock.close()
+        # The server still serves: the bystander's ping is answered.
+        bystander.sendall(client_frame(0x9, b"still-there"))
+        assert b"still-there" in read_until(bystander, b"still-there", 5)
+        bystander.close()

@@ -13,7 +13,7 @@
 //!   the read with an error at the hole's offset instead of feeding gigabytes of zeros
 //!   to a reader. No CSI recorder writes holes (they come from `truncate`, a seek past
 //!   the end, or a crash while writing); shorter holes read as the zeros they are.
-//! - a file larger than memory: the readers stream, see [`super::source`].
+//! - a file larger than memory: the readers stream, see `csi::source`.
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -212,7 +212,7 @@ const MAX_PRESIZE_VALUES: usize = 1 << 25;
 
 /// Reads everything `reader` yields into a table. `size` (the bytes the input holds,
 /// 0 if unknown) is a hint that sizes the buffers up front, capped so that a hint far
-/// above what the input yields never reserves more than [`MAX_PRESIZE_VALUES`].
+/// above what the input yields never reserves more than `MAX_PRESIZE_VALUES`.
 pub fn read_table_from<R: Read>(
     mut reader: CsiReader<R>,
     name: impl Into<String>,

@@ -279,7 +279,7 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         // No UTF-8 check in yawc: it dropped the connection without a close frame; the
         // reader answers invalid UTF-8 with INVALID_MESSAGE and keeps the connection.
         .with_no_delay();
-    if shared.config.permessage_deflate {
+    if shared.config.permessage_deflate && !offers_server_window_bits(&req) {
         options = options.with_low_latency_compression();
     }
     let (response, upgrade) = match yawc::WebSocket::upgrade_with_options(&mut req, options) {
@@ -327,4 +327,24 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         );
     }
     response
+}
+
+/// Whether a permessage-deflate offer names `server_max_window_bits`. RFC 7692 (7.1.2.2)
+/// lets a server accept such an offer only by echoing the parameter, and the WebSocket
+/// library neither honours a smaller window than its own nor echoes it: the offer is
+/// declined (the connection goes on uncompressed) rather than accepted silently. An
+/// invalid value (`=7`) is declined the same way, as 7.1.2.2 requires.
+fn offers_server_window_bits<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter(|offer| offer.trim_start().starts_with("permessage-deflate"))
+        .any(|offer| {
+            offer
+                .split(';')
+                .skip(1)
+                .any(|p| p.trim().starts_with("server_max_window_bits"))
+        })
 }
