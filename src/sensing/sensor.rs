@@ -138,6 +138,9 @@ struct Block {
     moving: bool,
 }
 
+/// Motion ratios a calibration keeps at most.
+const MAX_CALIBRATION_SAMPLES: usize = 200_000;
+
 struct CalibrationRun {
     seconds: f64,
     started: Option<f64>,
@@ -575,7 +578,11 @@ impl Sensor {
         let run = self.calibrating.as_mut()?;
         let started = *run.started.get_or_insert(t);
         run.frames += 1;
-        run.ratios.push(ratio as f32);
+        // Bounded: an hour at 1,000 packets/s would be 3.6 M samples; the percentiles
+        // come from the first MAX_CALIBRATION_SAMPLES, plenty for a 99.9th.
+        if run.ratios.len() < MAX_CALIBRATION_SAMPLES {
+            run.ratios.push(ratio as f32);
+        }
         if self.blocks_since_eval == 0 {
             if let Some(s) = self.presence_score {
                 run.scores.push(s as f32);
