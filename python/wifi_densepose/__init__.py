@@ -39,6 +39,7 @@ from .errors import (
     DspError,
     InferenceError,
     InvalidArgumentError,
+    LabelsError,
     ModelLoadError,
     OutOfBoundsError,
     PathNotFoundError,
@@ -56,6 +57,7 @@ from .errors import (
 from .messages import Message
 from .model import Model
 from .server import Server
+from .training import evaluate_labelled, train
 
 __all__ = [
     "ACTIVITIES",
@@ -71,6 +73,7 @@ __all__ = [
     "DspError",
     "InferenceError",
     "InvalidArgumentError",
+    "LabelsError",
     "Message",
     "Model",
     "ModelLoadError",
@@ -92,9 +95,11 @@ __all__ = [
     "__version__",
     "analyze",
     "decode_udp_frame",
+    "evaluate_labelled",
     "dsp",
     "errors",
     "read_csi",
     "sensing",
     "sim",
+    "train",
 ]

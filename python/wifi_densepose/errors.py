@@ -6,7 +6,8 @@ class is also the built-in exception that describes the failure, so ``except Val
 
     WiFiDensePoseError(Exception)
     ├── InvalidArgumentError(ValueError)    a value given to a call is not acceptable
-    │   └── UsageError                      a command line that cannot be run (exit code 2)
+    │   ├── UsageError                      a command line that cannot be run (exit code 2)
+    │   └── LabelsError                     a LABELS.csv row or column that cannot be used
     ├── ArgumentTypeError(TypeError)        a value of the wrong type or numpy dtype
     ├── OutOfBoundsError(IndexError)        an index past the end (a Recording's frames)
     ├── PathNotFoundError(FileNotFoundError)  a file named in a call does not exist
@@ -53,6 +54,20 @@ from ._native import (
 
 class UsageError(InvalidArgumentError):
     """A command line that cannot be run as given (exit code 2)."""
+
+
+class LabelsError(InvalidArgumentError):
+    """A LABELS.csv that cannot be used; ``row`` (1 = the header) and ``column`` say where."""
+
+    def __init__(self, message: str, *, row: int | None = None, column: str | None = None) -> None:
+        where = []
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        self.row = row
+        self.column = column
 
 
 class WaitTimeoutError(WiFiDensePoseError, TimeoutError):
@@ -103,6 +118,7 @@ __all__ = [
     "DspError",
     "InferenceError",
     "InvalidArgumentError",
+    "LabelsError",
     "ModelLoadError",
     "OutOfBoundsError",
     "PathNotFoundError",

@@ -107,6 +107,26 @@ class Model:
         """Person slots ``K`` per window."""
         return self._native.slots
 
+    @property
+    def kind(self) -> str:
+        """``"pose"`` (the bundled model's contract) or ``"classifier"`` (``wifi-densepose train``)."""
+        return self._native.kind
+
+    @property
+    def classes(self) -> list[str]:
+        """A classifier's class names, in the order of its probabilities (empty for pose)."""
+        return self._native.classes
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """A classifier's ``(window_s, hop_s)``: the seconds each answer describes and between answers."""
+        return self._native.window
+
+    def classify(self, features: np.ndarray) -> np.ndarray:
+        """A classifier on window features ``(B, N)`` (:func:`wifi_densepose.train.window_features`):
+        ``(B, len(classes))`` probabilities."""
+        return self._native.classify(np.ascontiguousarray(features, dtype=np.float32))
+
     def predict(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """Runs a batch of windows ``(B, 2, 32, 90)`` (or one ``(2, 32, 90)``) in one call.
 
@@ -135,6 +155,8 @@ class Model:
         return result
 
     def __repr__(self) -> str:
+        if self.kind == "classifier":
+            return f"Model(version={self.version!r}, classes={self.classes!r})"
         return f"Model(version={self.version!r}, slots={self.slots})"
 
 

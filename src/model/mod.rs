@@ -17,10 +17,12 @@
 // as a whole turns `missing_docs` on (docs/architecture.md).
 #![warn(missing_docs)]
 
+pub mod classifier;
 pub mod contract;
 pub mod error;
 pub mod runtime;
 
+pub use classifier::ClassifierSpec;
 pub use contract::{ACTIVITY_NAMES, FEATURES, KEYPOINTS, WINDOW};
 pub use error::ModelError;
-pub use runtime::{init_runtime, runtime_initialized, Device, Model, Prediction};
+pub use runtime::{init_runtime, runtime_initialized, Device, Model, ModelKind, Prediction};

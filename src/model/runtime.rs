@@ -136,9 +136,19 @@ impl std::fmt::Display for Device {
     }
 }
 
-/// A pose model that fits the contract, ready to run.
+/// What a model gives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelKind {
+    /// Person slots with keypoints, boxes and activities (the pose contract).
+    Pose,
+    /// One class per window of features (the classifier contract).
+    Classifier(super::classifier::ClassifierSpec),
+}
+
+/// A model that fits its contract, ready to run.
 pub struct Model {
     session: Mutex<Session>,
+    kind: ModelKind,
     k: usize,
     version: String,
     source: String,
@@ -212,11 +222,17 @@ impl Model {
         let session = builder
             .commit_from_memory(bytes)
             .map_err(|e| load(e.to_string()))?;
-        let (k, dense) =
-            Self::check_contract(&session).map_err(|message| ModelError::Contract {
-                path: source.to_string(),
-                message,
-            })?;
+        let contract_error = |message| ModelError::Contract {
+            path: source.to_string(),
+            message,
+        };
+        let (kind, k, dense) = if super::classifier::is_classifier(&session) {
+            let spec = super::classifier::check(&session).map_err(contract_error)?;
+            (ModelKind::Classifier(spec), 0, false)
+        } else {
+            let (k, dense) = Self::check_contract(&session).map_err(contract_error)?;
+            (ModelKind::Pose, k, dense)
+        };
         let version = session
             .metadata()
             .ok()
@@ -224,6 +240,7 @@ impl Model {
             .unwrap_or_else(|| "unversioned".to_string());
         Ok(Model {
             session: Mutex::new(session),
+            kind,
             k,
             version,
             source: source.to_string(),
@@ -285,6 +302,54 @@ impl Model {
         Ok((k, present.len() == DENSE_OUTPUTS.len()))
     }
 
+    /// What the model gives: pose, or classes.
+    pub fn kind(&self) -> &ModelKind {
+        &self.kind
+    }
+
+    /// The classifier's spec, when the model is one.
+    pub fn classifier(&self) -> Option<&super::classifier::ClassifierSpec> {
+        match &self.kind {
+            ModelKind::Classifier(spec) => Some(spec),
+            ModelKind::Pose => None,
+        }
+    }
+
+    /// Runs a classifier on `features` (row-major `(batch, N)`): `(batch, classes)`
+    /// probabilities.
+    pub fn classify(&self, features: &[f32], batch: usize) -> Result<Vec<f32>, ModelError> {
+        use crate::sensing::window_features::LEN;
+        let Some(spec) = self.classifier() else {
+            return Err(ModelError::Input("this model is not a classifier".into()));
+        };
+        if features.len() != batch * LEN {
+            return Err(ModelError::Input(format!(
+                "expected {batch} rows of {LEN} features, got {} values",
+                features.len()
+            )));
+        }
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        let input = Tensor::from_array(([batch, LEN], features.to_vec().into_boxed_slice()))
+            .map_err(|e| ModelError::Input(e.to_string()))?;
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session
+            .run(ort::inputs![super::classifier::INPUT => input])
+            .map_err(|e| ModelError::Run(e.to_string()))?;
+        let (_, data) = outputs[super::classifier::OUTPUT]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| ModelError::Run(e.to_string()))?;
+        let want = batch * spec.classes.len();
+        if data.len() != want {
+            return Err(ModelError::Run(format!(
+                "output `class_probs` has {} values, expected {want}",
+                data.len()
+            )));
+        }
+        Ok(data.to_vec())
+    }
+
     /// Whether the model gives dense pose (`dense_part`, `dense_uv`).
     pub(crate) fn has_dense_pose(&self) -> bool {
         self.dense
@@ -312,6 +377,11 @@ impl Model {
 
     /// Runs `windows` (row-major `(batch, 2, W, F)`, float32) in one ONNX Runtime call.
     pub fn predict(&self, windows: &[f32], batch: usize) -> Result<Prediction, ModelError> {
+        if self.classifier().is_some() {
+            return Err(ModelError::Input(
+                "this model is a classifier: it takes window features, not CSI windows".into(),
+            ));
+        }
         let per = CHANNELS * WINDOW * FEATURES;
         if windows.len() != batch * per {
             return Err(ModelError::Input(format!(

@@ -30,6 +30,23 @@ pub struct Analysis {
     sensed_present: Option<bool>,
     /// Whether the tracker runs in single-person mode (see `on_detections`).
     single: bool,
+    /// A classifier model's latest answer (see `on_classes`).
+    classified: Option<Classified>,
+}
+
+/// A classifier model's answer for the latest window.
+#[derive(Clone, Debug)]
+struct Classified {
+    class: String,
+    confidence: f64,
+    model_version: String,
+    /// The class is a fall (`fall` or `falling`, any case).
+    fall: bool,
+}
+
+/// Whether a classifier's class name means a fall (an event, not a state).
+pub fn is_fall_class(name: &str) -> bool {
+    name.eq_ignore_ascii_case("fall") || name.eq_ignore_ascii_case("falling")
 }
 
 impl Analysis {
@@ -144,6 +161,62 @@ impl Analysis {
     /// person without position or keypoints (`localized: false`: one link of this layout
     /// cannot place them); occupancy_update says when the room becomes occupied or empty.
     /// The sensor cannot count: "occupied" is reported as one person.
+    /// A classifier model's answer for the window ending at `t`: the most probable class
+    /// becomes the activity of the sensed person in the next pose_data frames, and the
+    /// moment a fall class becomes the most probable one, a `fall_detected`
+    /// activity_event goes out (one per fall: the class must leave and come back).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_classes(
+        &mut self,
+        t: f64,
+        classes: &[String],
+        probs: &[f32],
+        model_version: &str,
+        publisher: &Publisher,
+        env: &str,
+    ) {
+        if classes.len() != probs.len() || classes.is_empty() {
+            return; // an answer of a model that has since been replaced
+        }
+        let best = (0..probs.len())
+            .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+            .unwrap_or(0);
+        let confidence = if probs[best].is_finite() {
+            (probs[best] as f64).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let fall = is_fall_class(&classes[best]);
+        let was_fall = self.classified.as_ref().is_some_and(|c| c.fall);
+        if fall && !was_fall {
+            publisher.publish(Event::new(
+                EventType::ActivityEvent,
+                json!({
+                    "event_type": "fall_detected",
+                    "severity": "high",
+                    "person_id": 0,
+                    "track_id": null,
+                    "confidence": round3(confidence),
+                    "location": null,
+                    "details": {
+                        "source": "classifier",
+                        "class": classes[best],
+                        "model_version": model_version,
+                        "source_time": t,
+                    },
+                    "actions": ["alert_triggered"],
+                }),
+                Some(env.to_string()),
+            ));
+        }
+        self.classified = Some(Classified {
+            class: classes[best].clone(),
+            confidence,
+            model_version: model_version.to_string(),
+            fall,
+        });
+    }
+
     pub fn on_sensing_only(&mut self, s: &SensingState, publisher: &Publisher, env: &str) {
         let t = s.t;
         if self.last_t.is_some_and(|last| t < last) {
@@ -184,11 +257,23 @@ impl Analysis {
             if let Some(b) = s.breathing_rate_bpm {
                 p["breathing_rate_bpm"] = json!(round3(b));
             }
+            if let Some(c) = &self.classified {
+                p["activity"] = json!({"type": c.class, "confidence": round3(c.confidence)});
+            }
             vec![p]
         } else {
             Vec::new()
         };
-        let mut metadata = json!({"model_version": SENSING_ONLY, "source_time": t});
+        let version = self
+            .classified
+            .as_ref()
+            .map_or(SENSING_ONLY, |c| c.model_version.as_str());
+        let mut metadata = json!({"model_version": version, "source_time": t});
+        if let Some(c) = &self.classified {
+            // The class stands even when the sensor sees nobody (a class may be "empty").
+            metadata["classification"] =
+                json!({"type": c.class, "confidence": round3(c.confidence)});
+        }
         add_sensing(&mut metadata, Some(s));
         let data = json!({
             "frame_id": self.frame_id,

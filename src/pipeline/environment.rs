@@ -225,12 +225,16 @@ impl Environment {
                             }
                             None => {
                                 let unusable = self.stats.lock().model.frames_unusable;
-                                let has_model = self.model.read().is_some();
+                                let (has_model, classifier) = {
+                                    let m = self.model.read();
+                                    (m.is_some(), m.as_ref().is_some_and(|s| s.classifier().is_some()))
+                                };
                                 let due = self.feed_model(&mut stage, &frame);
                                 let model_took_it = has_model
                                     && self.stats.lock().model.frames_unusable == unusable;
-                                if !model_took_it {
-                                    // No model for this frame: the sensor alone reports.
+                                if !model_took_it || classifier {
+                                    // No pose model for this frame: the sensor reports, with
+                                    // a classifier's latest class when there is one.
                                     analysis.on_sensing_only(sensor.state(), &self.publisher, &self.id);
                                 }
                                 if let Some(service) = due {
@@ -311,7 +315,7 @@ impl Environment {
         let service = self.model.read().clone()?; // no model: sources and rates only
         let due = {
             let mut st = self.stats.lock();
-            stage.on_frame(frame, service.rate_hz(), &mut st.model)
+            stage.on_frame(frame, &service, &mut st.model)
         };
         match due {
             Ok(true) => Some(service),
@@ -332,15 +336,27 @@ impl Environment {
         room: [f64; 2],
         sensing: &SensingState,
     ) {
-        let version = {
+        let service = {
             let mut st = self.stats.lock();
-            let v = stage.on_answer(&answer, &mut st.model);
-            if v.is_some() {
-                st.model_version.clone_from(&v);
+            let service = stage.on_answer(&answer, &mut st.model);
+            if let Some(s) = &service {
+                st.model_version = Some(s.version().to_string());
             }
-            v
+            service
         };
-        let Some(version) = version else { return };
+        let Some(service) = service else { return };
+        let version = service.version().to_string();
+        if let (Some(spec), Some(probs)) = (service.classifier(), &answer.classes) {
+            analysis.on_classes(
+                answer.t,
+                &spec.classes,
+                probs,
+                &version,
+                &self.publisher,
+                &self.id,
+            );
+            return;
+        }
         match answer.detections {
             Ok(detections) => {
                 let settings = self.settings.read().clone();

@@ -35,7 +35,10 @@ struct Job {
 /// The model's answer for one window.
 pub struct Inferred {
     pub t: f64,
+    /// A pose model's detections (none from a classifier).
     pub detections: Result<Vec<Detection>, String>,
+    /// A classifier's probability per class (`None` from a pose model).
+    pub classes: Option<Vec<f32>>,
     /// How many windows shared the call.
     pub batch: usize,
     /// Submission to answer, seconds.
@@ -60,6 +63,7 @@ pub struct InferenceService {
     version: String,
     source: String,
     rate_hz: f64,
+    classifier: Option<crate::model::ClassifierSpec>,
     pub counters: Arc<InferenceCounters>,
 }
 
@@ -73,6 +77,7 @@ impl InferenceService {
             jobs: Mutex::new(tx),
             version: model.version().to_string(),
             source: model.source().to_string(),
+            classifier: model.classifier().cloned(),
             rate_hz: if rate_hz.is_finite() && rate_hz > 0.0 {
                 rate_hz
             } else {
@@ -93,6 +98,11 @@ impl InferenceService {
 
     pub fn rate_hz(&self) -> f64 {
         self.rate_hz
+    }
+
+    /// The classifier's classes and window, when the model is a classifier.
+    pub fn classifier(&self) -> Option<&crate::model::ClassifierSpec> {
+        self.classifier.as_ref()
     }
 
     /// Queues a window `(2, W, F)`; the answer comes on `reply`. False when the worker
@@ -140,6 +150,26 @@ fn worker(model: Arc<Model>, rx: std_mpsc::Receiver<Job>, counters: Arc<Inferenc
             input.extend_from_slice(&job.window);
         }
         let started = Instant::now();
+        let batch = jobs.len();
+        if let Some(spec) = model.classifier() {
+            let result = model.classify(&input, batch);
+            count(&counters, started, batch, result.is_err());
+            let n = spec.classes.len();
+            for (b, job) in jobs.into_iter().enumerate() {
+                let (detections, classes) = match &result {
+                    Ok(p) => (Ok(Vec::new()), Some(p[b * n..(b + 1) * n].to_vec())),
+                    Err(e) => (Err(e.to_string()), None),
+                };
+                let _ = job.reply.send(Inferred {
+                    t: job.t,
+                    detections,
+                    classes,
+                    batch,
+                    latency_s: job.submitted.elapsed().as_secs_f64(),
+                });
+            }
+            continue;
+        }
         let result = model.predict(&input, jobs.len());
         counters
             .busy_us
@@ -158,6 +188,7 @@ fn worker(model: Arc<Model>, rx: std_mpsc::Receiver<Job>, counters: Arc<Inferenc
                     let _ = job.reply.send(Inferred {
                         t: job.t,
                         detections: Ok(detections(&prediction, b)),
+                        classes: None,
                         batch,
                         latency_s: job.submitted.elapsed().as_secs_f64(),
                     });
@@ -170,12 +201,28 @@ fn worker(model: Arc<Model>, rx: std_mpsc::Receiver<Job>, counters: Arc<Inferenc
                     let _ = job.reply.send(Inferred {
                         t: job.t,
                         detections: Err(message.clone()),
+                        classes: None,
                         batch,
                         latency_s: job.submitted.elapsed().as_secs_f64(),
                     });
                 }
             }
         }
+    }
+}
+
+/// Counts one model call of `batch` windows that started at `started`.
+fn count(counters: &InferenceCounters, started: Instant, batch: usize, failed: bool) {
+    counters
+        .busy_us
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    counters.calls.fetch_add(1, Ordering::Relaxed);
+    counters.windows.fetch_add(batch as u64, Ordering::Relaxed);
+    counters
+        .largest_batch
+        .fetch_max(batch as u64, Ordering::Relaxed);
+    if failed {
+        counters.failures.fetch_add(1, Ordering::Relaxed);
     }
 }
 

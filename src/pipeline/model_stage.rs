@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::inference::{InferenceService, Inferred};
 use super::windows::{WindowBuilder, WindowError};
 use crate::csi::CsiFrame;
+use crate::sensing::WindowFeatures;
 
 /// Where environments find the server's model (none until one is set).
 pub type ModelSlot = Arc<RwLock<Option<Arc<InferenceService>>>>;
@@ -62,6 +63,10 @@ pub struct StageProblem {
 
 pub struct ModelStage {
     windows: WindowBuilder,
+    /// A classifier's window features (built when the model is one), and the last
+    /// description, which is what [`ModelStage::submit`] sends.
+    describer: Option<WindowFeatures>,
+    described: Vec<f32>,
     next_due: Option<f64>,
     in_flight: Option<Arc<InferenceService>>,
     reported: Option<String>,
@@ -73,6 +78,8 @@ impl ModelStage {
     pub fn new(reply: mpsc::UnboundedSender<Inferred>) -> Self {
         ModelStage {
             windows: WindowBuilder::new(),
+            describer: None,
+            described: Vec::new(),
             next_due: None,
             in_flight: None,
             reported: None,
@@ -85,9 +92,13 @@ impl ModelStage {
     pub fn on_frame(
         &mut self,
         frame: &CsiFrame,
-        rate_hz: f64,
+        service: &InferenceService,
         stats: &mut ModelStats,
     ) -> Result<bool, StageProblem> {
+        if let Some(spec) = service.classifier() {
+            return Ok(self.on_classifier_frame(frame, spec.window_s, spec.hop_s, stats));
+        }
+        let rate_hz = service.rate_hz();
         let t = frame.timestamp;
         if self.next_due.is_some_and(|due| t + 1e-3 < due - 1.0) {
             // The source clock went back (a new simulation run, a restarted replay).
@@ -122,6 +133,41 @@ impl ModelStage {
         Ok(true)
     }
 
+    /// A classifier's frame: due when the describer has a new window (its own hop, on the
+    /// source clock). A frame it leaves out (another shape) is counted, never an error:
+    /// any layout can be described.
+    fn on_classifier_frame(
+        &mut self,
+        frame: &CsiFrame,
+        window_s: f64,
+        hop_s: f64,
+        stats: &mut ModelStats,
+    ) -> bool {
+        let fits = self
+            .describer
+            .as_ref()
+            .is_some_and(|d| d.window_s() == window_s && d.hop_s() == hop_s);
+        if !fits {
+            // A model with another window was set: start over with its settings (the
+            // model checked them at load, so this cannot fail).
+            self.describer = WindowFeatures::new(window_s, hop_s).ok();
+        }
+        let Some(describer) = self.describer.as_mut() else {
+            return false;
+        };
+        let skipped = describer.skipped;
+        let out = describer.push(frame.timestamp, &frame.csi);
+        stats.frames_unusable += describer.skipped - skipped;
+        match out {
+            Some(v) => {
+                self.described.clear();
+                self.described.extend_from_slice(&v);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether a window is with the model.
     pub fn in_flight(&self) -> bool {
         self.in_flight.is_some()
@@ -136,7 +182,11 @@ impl ModelStage {
         stats: &mut ModelStats,
     ) -> Option<StageProblem> {
         self.scratch.clear();
-        self.windows.write_window(&mut self.scratch);
+        if service.classifier().is_some() {
+            self.scratch.extend_from_slice(&self.described);
+        } else {
+            self.windows.write_window(&mut self.scratch);
+        }
         let window = std::mem::take(&mut self.scratch);
         if service.submit(window, t, self.reply.clone()) {
             stats.windows_submitted += 1;
@@ -148,8 +198,12 @@ impl ModelStage {
         }
     }
 
-    /// An answer came back: returns the model version it belongs to.
-    pub fn on_answer(&mut self, answer: &Inferred, stats: &mut ModelStats) -> Option<String> {
+    /// An answer came back: returns the model it belongs to.
+    pub fn on_answer(
+        &mut self,
+        answer: &Inferred,
+        stats: &mut ModelStats,
+    ) -> Option<Arc<InferenceService>> {
         let service = self.in_flight.take()?;
         stats.last_latency_s = answer.latency_s;
         stats.last_batch = answer.batch;
@@ -160,7 +214,7 @@ impl ModelStage {
                 stats.last_error = Some(e.clone());
             }
         }
-        Some(service.version().to_string())
+        Some(service)
     }
 
     /// An inference failure, reported like a frame problem (once per distinct message).

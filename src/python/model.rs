@@ -78,6 +78,47 @@ impl NativeModel {
         self.inner.source().to_string()
     }
 
+    /// `"pose"` or `"classifier"`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.inner.kind() {
+            model::ModelKind::Pose => "pose",
+            model::ModelKind::Classifier(_) => "classifier",
+        }
+    }
+
+    /// A classifier's class names (empty for a pose model).
+    #[getter]
+    fn classes(&self) -> Vec<String> {
+        self.inner
+            .classifier()
+            .map(|c| c.classes.clone())
+            .unwrap_or_default()
+    }
+
+    /// A classifier's `(window_s, hop_s)`; None for a pose model.
+    #[getter]
+    fn window(&self) -> Option<(f64, f64)> {
+        self.inner.classifier().map(|c| (c.window_s, c.hop_s))
+    }
+
+    /// A classifier on `features` float32 `(B, N)`: `(B, classes)` probabilities.
+    fn classify<'py>(
+        &self,
+        py: Python<'py>,
+        features: numpy::PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, numpy::PyArray2<f32>>> {
+        let batch = features.shape()[0];
+        let data: Vec<f32> = features.as_array().iter().copied().collect();
+        let n = self.inner.classifier().map_or(0, |c| c.classes.len());
+        let out = py
+            .detach(|| self.inner.classify(&data, batch))
+            .map_err(err)?;
+        let out = ndarray::Array2::from_shape_vec((batch, n), out)
+            .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
+        Ok(numpy::IntoPyArray::into_pyarray(out, py))
+    }
+
     /// `windows` float32 `(B, 2, 32, 90)` -> dict of flat arrays plus `batch`, `k`.
     fn predict<'py>(
         &self,

@@ -112,7 +112,56 @@ impl Columns {
     }
 }
 
+/// Describes `csi` `(n, n_tx, n_rx, n_sub)` at `timestamps` with the classifier features
+/// ([`crate::sensing::window_features`]): one row of `names` every `hop_s` seconds of the
+/// last `window_s` seconds, exactly as a live environment does. Returns a dict: `t` (each
+/// window's last packet time), `features` `(windows, len(names))` float32, `names`,
+/// `feature_set`, `skipped` (frames left out).
+#[pyfunction]
+#[pyo3(signature = (csi, timestamps, window_s, hop_s))]
+fn window_features<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArray4<'py, Complex32>,
+    timestamps: PyReadonlyArray1<'py, f64>,
+    window_s: f64,
+    hop_s: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    use crate::sensing::window_features::{WindowFeatures, FEATURE_SET, LEN, NAMES};
+    let csi = csi.as_array().to_owned();
+    let ts = timestamps.as_array().to_owned();
+    if csi.len_of(Axis(0)) != ts.len() {
+        return Err(InvalidArgumentError::new_err(format!(
+            "csi has {} frames but timestamps has {}",
+            csi.len_of(Axis(0)),
+            ts.len()
+        )));
+    }
+    let mut describer =
+        WindowFeatures::new(window_s, hop_s).map_err(InvalidArgumentError::new_err)?;
+    let (times, rows, skipped) = py.detach(move || {
+        let (mut times, mut rows) = (Vec::new(), Vec::new());
+        for (i, frame) in csi.outer_iter().enumerate() {
+            if let Some(v) = describer.push(ts[i], &frame.to_owned()) {
+                times.push(ts[i]);
+                rows.extend_from_slice(&v);
+            }
+        }
+        (times, rows, describer.skipped)
+    });
+    let n = times.len();
+    let features = ndarray::Array2::from_shape_vec((n, LEN), rows)
+        .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
+    let d = PyDict::new(py);
+    d.set_item("t", Array1::from(times).into_pyarray(py))?;
+    d.set_item("features", features.into_pyarray(py))?;
+    d.set_item("names", NAMES.to_vec())?;
+    d.set_item("feature_set", FEATURE_SET)?;
+    d.set_item("skipped", skipped)?;
+    Ok(d)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sense, m)?)?;
+    m.add_function(wrap_pyfunction!(window_features, m)?)?;
     Ok(())
 }

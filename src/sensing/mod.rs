@@ -12,6 +12,8 @@
 
 pub mod features;
 pub mod sensor;
+pub mod window_features;
 
 pub use features::{FeatureLayout, FeatureMode};
 pub use sensor::{Calibration, CalibrationOutcome, SensingState, Sensor, SensorConfig};
+pub use window_features::WindowFeatures;

@@ -45,6 +45,7 @@ __all__ = [
     "read_csi",
     "run_analytics",
     "sense",
+    "window_features",
     "sim_devices",
     "sim_generate",
     "sim_scenario",
@@ -262,6 +263,12 @@ def sense(
     calibrate_s: float | None = None,
     calibration: str | None = None,
 ) -> dict[str, Any]: ...
+def window_features(
+    csi: NDArray[np.complex64],
+    timestamps: NDArray[np.float64],
+    window_s: float,
+    hop_s: float,
+) -> dict[str, Any]: ...
 def sim_generate(
     scenario: str,
     seed: int | None = None,
@@ -299,7 +306,14 @@ class NativeModel:
     def device(self) -> str: ...
     @property
     def has_dense_pose(self) -> bool: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def classes(self) -> list[str]: ...
+    @property
+    def window(self) -> tuple[float, float] | None: ...
     def predict(self, windows: NDArray[np.float32]) -> dict[str, Any]: ...
+    def classify(self, features: NDArray[np.float32]) -> NDArray[np.float32]: ...
 
 def analyze_recording(
     recording: Recording,
