@@ -304,13 +304,24 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_simulate)
     from . import evaluate
 
-    e = sub.add_parser("evaluate", help="score a pose model on held-out simulated data",
+    e = sub.add_parser("evaluate", help="score a pose model on held-out simulated data, or a trained classifier on labelled recordings (--data --labels)",
                        description="Run a model on simulated clips whose seeds, rooms and "
                                    "paths training never used; print PCK, keypoint error, "
                                    "count, activity, fall and dense-pose figures beside "
                                    "trivial baselines (docs/model.md).")
     evaluate.add_arguments(e)
     e.set_defaults(func=evaluate.run)
+    from . import train_cli
+
+    t = sub.add_parser("train", help="train a classifier on your labelled recordings",
+                       description="Read the recordings LABELS.csv names (any format the "
+                                   "readers know), describe them with the engine's window "
+                                   "features and fit a classifier of their labels; write "
+                                   "it as ONNX for serve --model / Server(model=...). "
+                                   "--holdout-group G scores it on groups it never saw "
+                                   "(docs/training.md).")
+    train_cli.add_train_arguments(t)
+    t.set_defaults(func=train_cli.run_train)
     return p
 
 

@@ -238,7 +238,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="seconds per clip (default 20)")
     ap.add_argument("--model", default=None,
                     help="an ONNX model fitting the contract (default: the bundled one)")
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--json", nargs="?", const="-", metavar="OUT",
+                    help="the figures as JSON (to OUT with --labels, else on stdout)")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ap.add_argument("--sensing", action="store_true",
                     help="score the sensor instead (presence, motion, breathing on held-out "
@@ -248,9 +249,16 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="with --sensing: device profiles, comma-separated")
     ap.add_argument("--no-end-to-end", action="store_true",
                     help="with --sensing: skip the live-pipeline (analyze) figures")
+    from .train_cli import add_evaluate_arguments
+
+    add_evaluate_arguments(ap)
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.labels or a.data:
+        from .train_cli import run_evaluate
+
+        return run_evaluate(a)
     if a.sensing:
         from . import sensing_eval
 

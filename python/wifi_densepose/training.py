@@ -480,7 +480,7 @@ def evaluate_labelled(model: Any, data: str | os.PathLike[str], labels: str | os
         predictions.append({"row": e.row.row, "name": e.row.name, "group": e.row.group,
                             "label": e.row.label, "predicted": classes[best],
                             "confidence": round(float(probs[best]), 4),
-                            "windows": int(len(e.features))})
+                            "windows": len(e.features)})
     if not predictions:
         raise InvalidArgumentError("no row has a whole window to score")
     report = _scores([p["label"] for p in predictions], [p["predicted"] for p in predictions],
@@ -512,7 +512,7 @@ def evaluate_labelled(model: Any, data: str | os.PathLike[str], labels: str | os
 
 def _metadata(m: Any) -> dict[str, str]:
     """The ONNX metadata of a loaded model, read with onnxruntime (always installed)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     source = m._native.source
     if not os.path.isfile(source):
@@ -528,7 +528,7 @@ def _scores(truth: list[str], predicted: list[str], classes: list[str]) -> dict[
     for t, p in zip(truth, predicted):
         confusion[index[t], index[p]] += 1
     per_class = {}
-    recalls = []
+    recalls: list[float] = []
     for c, i in index.items():
         support = int(confusion[i].sum())
         called = int(confusion[:, i].sum())
@@ -538,7 +538,7 @@ def _scores(truth: list[str], predicted: list[str], classes: list[str]) -> dict[
                         "precision": None if precision is None else round(float(precision), 4),
                         "support": support}
         if support:
-            recalls.append(recall)
+            recalls.append(float(recall or 0.0))
     accuracy = float(np.trace(confusion)) / max(len(truth), 1)
     return {"accuracy": round(accuracy, 4),
             "balanced_accuracy": round(float(np.mean(recalls)), 4),

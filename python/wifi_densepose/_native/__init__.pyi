@@ -45,12 +45,12 @@ __all__ = [
     "read_csi",
     "run_analytics",
     "sense",
-    "window_features",
     "sim_devices",
     "sim_generate",
     "sim_scenario",
     "sim_scenarios",
     "sim_spec",
+    "window_features",
 ]
 
 __version__: str
