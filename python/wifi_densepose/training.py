@@ -17,8 +17,8 @@ file, an unreadable recording, an empty class or a bad segment is a
 What is learned: each recording is read with the project's readers and described, every
 ``hop_s`` seconds, by the engine's window features (``docs/model.md``, "Classifier
 contract") — the very code a live environment runs, so training and serving cannot drift
-apart. A small network (the features a model uses, standardized, one hidden layer) is
-fitted with numpy and written as ONNX with its class names, window and training record in
+apart. A small network (the features a model uses, standardized, then linear by default or
+with one hidden layer) is fitted with numpy and written as ONNX with its class names, window and training record in
 its metadata. The training extra (``pip install wifi-densepose[train]``) adds only
 ``onnx``, to write the file.
 
@@ -348,7 +348,7 @@ def _stderr(message: str) -> None:
 def train(data: str | os.PathLike[str], labels: str | os.PathLike[str],
           out: str | os.PathLike[str], *, minutes: float = 5.0, seed: int = 0,
           holdout_groups: Sequence[str] = (), window_s: float = 1.0, hop_s: float = 0.25,
-          features: Sequence[str] = DEFAULT_FEATURES, hidden: int = 32, l2: float = 0.01,
+          features: Sequence[str] = DEFAULT_FEATURES, hidden: int = 0, l2: float = 0.01,
           steps: int = 2000, read_options: dict[str, Any] | None = None,
           progress: Progress | bool | None = True) -> TrainResult:
     """Trains a classifier of LABELS.csv's classes on the recordings under ``data`` and
