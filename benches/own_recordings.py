@@ -27,7 +27,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 import wifi_densepose as wdp
 from wifi_densepose import training
 

@@ -102,6 +102,11 @@ def _serve(args: argparse.Namespace) -> int:
     model = server.model
     if model is None:
         print("  model:   none (no inference)", flush=True)
+    elif model.kind == "classifier":
+        window_s, hop_s = model.window or (0.0, 0.0)
+        print(f"  model:   {model.version} on {model.device}, a classifier of "
+              f"{', '.join(model.classes)}: {window_s:g} s windows every {hop_s:g} s "
+              "(classes in pose_data's activity.type; positions come from no model)", flush=True)
     else:
         print(f"  model:   {model.version} on {model.device}, "
               f"{cfg.model.rate_hz:g} windows/s per environment", flush=True)

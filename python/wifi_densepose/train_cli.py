@@ -103,13 +103,14 @@ def _write_json(path: str | None, report: dict[str, Any]) -> None:
 def table(r: dict[str, Any]) -> str:
     """The report as a plain-text table, each figure beside its baseline."""
     lines = [
-        f"scored {r['scored']} recordings/segments of groups {', '.join(r['groups'])} "
-        f"(model {r['model_version']}, {r['window_s']:g} s windows every {r['hop_s']:g} s)",
+        (f"scored {r['scored']} recordings/segments of groups {', '.join(r['groups'])} "
+        f"(model {r['model_version']}, {r['window_s']:g} s windows every {r['hop_s']:g} s)"),
         f"{'':24s}{'model':>10s}{'baseline':>10s}",
-        f"{'accuracy':24s}{r['accuracy']:10.3f}{r['baseline_accuracy']:10.3f}"
-        f"   (baseline: always {r['baseline_class']!r})",
-        f"{'balanced accuracy':24s}{r['balanced_accuracy']:10.3f}"
-        f"{r['baseline_balanced_accuracy']:10.3f}",
+        (f"{'accuracy':24s}{r['accuracy']:10.3f}{r['baseline_accuracy']:10.3f}"
+        f"   (baseline: always {r['baseline_class']!r})"),
+        (f"{'balanced accuracy':24s}{r['balanced_accuracy']:10.3f}"
+        f"{r['baseline_balanced_accuracy']:10.3f}"),
+        f"{'per window':24s}{r['window_accuracy']:10.3f}   ({r['windows']} windows)",
     ]
     e2e = r.get("end_to_end")
     if e2e and "accuracy" in e2e:
@@ -119,7 +120,9 @@ def table(r: dict[str, Any]) -> str:
         lines.append(f"{'fall_detected':24s}recall {e2e['fall_recall']}  precision "
                      f"{e2e['fall_precision']}")
     lines.append(f"{'class':16s}{'recall':>8s}{'precision':>10s}{'support':>9s}")
-    fmt = lambda v: "   -" if v is None else f"{v:.3f}"  # noqa: E731
+    def fmt(v: float | None) -> str:
+        return "   -" if v is None else f"{v:.3f}"
+
     for c, s in r["per_class"].items():
         lines.append(f"{c:16s}{fmt(s['recall']):>8s}{fmt(s['precision']):>10s}{s['support']:9d}")
     lines.append("confusion (rows truth, columns predicted): " + " ".join(r["labels"]))

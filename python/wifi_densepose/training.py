@@ -450,7 +450,8 @@ def evaluate_labelled(model: Any, data: str | os.PathLike[str], labels: str | os
     (the scored set's most common class), ``per_class`` ``{label: {recall, precision,
     support}}``, ``confusion`` (rows: truth, columns: prediction, both in ``labels``
     order), ``labels``, ``predictions`` (one per scored row) and ``unscored`` (rows too
-    short for one window)."""
+    short for one window), ``window_accuracy`` (every window on its own). Rows labelled
+    ``fall``/``falling`` always get the end-to-end ``fall_recall``/``fall_precision``."""
     say: Progress | None = _stderr if progress is True else (progress or None)
     m = _model(model)
     if m.kind != "classifier":
@@ -471,11 +472,15 @@ def evaluate_labelled(model: Any, data: str | os.PathLike[str], labels: str | os
                              read_options=read_options, progress=say)
     classes = list(m.classes)
     predictions, unscored = [], []
+    window_hits = window_count = 0
     for e in examples:
         if not len(e.features):
             unscored.append({"row": e.row.row, "name": e.row.name, "label": e.row.label})
             continue
-        probs = m.classify(e.features).mean(0)
+        per_window = m.classify(e.features)
+        window_hits += int(sum(classes[i] == e.row.label for i in per_window.argmax(1)))
+        window_count += len(per_window)
+        probs = per_window.mean(0)
         best = int(np.argmax(probs))
         predictions.append({"row": e.row.row, "name": e.row.name, "group": e.row.group,
                             "label": e.row.label, "predicted": classes[best],
@@ -498,6 +503,8 @@ def evaluate_labelled(model: Any, data: str | os.PathLike[str], labels: str | os
         "baseline_class": baseline_class,
         "baseline_accuracy": round(truth.count(baseline_class) / len(truth), 4),
         "best_constant_accuracy": round(truth.count(most) / len(truth), 4),
+        "window_accuracy": round(window_hits / max(window_count, 1), 4),
+        "windows": window_count,
         "baseline_balanced_accuracy": round(1 / len(set(truth)), 4),
         "groups": sorted({p["group"] for p in predictions}),
         "predictions": predictions,
@@ -505,7 +512,8 @@ def evaluate_labelled(model: Any, data: str | os.PathLike[str], labels: str | os
         "window_s": window_s,
         "hop_s": hop_s,
     })
-    if end_to_end:
+    # Fall classes are events: their figure is the pipeline's fall_detected, end to end.
+    if end_to_end or any(r.label.lower() in FALL_CLASSES for r in rows):
         report["end_to_end"] = _end_to_end(m, rows, data, read_options, say)
     return report
 
