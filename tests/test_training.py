@@ -234,3 +234,17 @@ def test_a_misfit_classifier_is_refused_with_its_reason(tmp_path, meta, reason):
     with pytest.raises(ModelLoadError, match="contract") as e:
         wdp.Model.load(path)
     assert reason in str(e.value)
+
+
+def test_evaluate_scores_fall_rows_by_the_pipelines_fall_detected(tmp_path):
+    # A classifier that always answers "fall": every fall row is found, and every other
+    # row is a false alarm, so recall 1 and precision = fall rows / all rows.
+    model = classifier(tmp_path / "fall.onnx", ["fall", "walking"], [5.0, 0.0])
+    labels = write_labels(tmp_path / "LABELS.csv", ["path", "label", "group"], [
+        ["gi-z_csi-data/intel/activity/cook_1590161749.dat", "fall", "a"],
+        ["gi-z_csi-data/intel/activity/may/brushteeth_1590158645.dat", "walking", "a"],
+        ["gi-z_csi-data/intel/activity/may/brushteeth_1590158650.dat", "walking", "a"],
+    ])
+    r = wdp.evaluate_labelled(model, LABELLED, labels)
+    assert r["end_to_end"]["fall_recall"] == 1.0
+    assert r["end_to_end"]["fall_precision"] == pytest.approx(1 / 3, abs=1e-3)
