@@ -37,6 +37,8 @@ def add_train_arguments(ap: argparse.ArgumentParser) -> None:
                     help="hidden ReLU units (default 0: a linear classifier, which did as well "
                          "or better on held-out groups; docs/training.md)")
     ap.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    ap.add_argument("--balanced", action="store_true",
+                    help="weigh every class the same in the loss (rare classes such as falls)")
     ap.add_argument("--nexmon-chip", help="passed to read_csi for Nexmon captures")
     ap.add_argument("--json", nargs="?", const="-", metavar="OUT",
                     help="the held-out report as JSON (to OUT, or stdout)")
@@ -47,7 +49,7 @@ def run_train(a: argparse.Namespace) -> int:
     features = [f.strip() for f in a.features.split(",") if f.strip()]
     result = train(a.data, a.labels, a.out, minutes=a.minutes, seed=a.seed,
                    holdout_groups=a.holdout_group, window_s=a.window_s, hop_s=a.hop_s,
-                   features=features, hidden=a.hidden, steps=a.steps,
+                   features=features, hidden=a.hidden, steps=a.steps, balanced=a.balanced,
                    read_options=_read_options(a), progress=not a.quiet)
     print(f"model {result.metadata['wifi_densepose.version']} -> {result.path}: classes "
           f"{', '.join(result.classes)}; {result.windows} windows from {result.recordings} "

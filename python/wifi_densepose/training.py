@@ -245,9 +245,11 @@ def load_examples(rows: Sequence[LabelRow], data: str | os.PathLike[str], *, win
 
 
 def _fit(x: np.ndarray, y: np.ndarray, classes: int, *, hidden: int, l2: float, steps: int,
-         seed: int, deadline: float, progress: Progress | None) -> tuple[list[np.ndarray], int]:
+         seed: int, deadline: float, progress: Progress | None,
+         balanced: bool = False) -> tuple[list[np.ndarray], int]:
     """Softmax network (one hidden ReLU layer, or none) by full-batch Adam; stops at
-    ``steps`` or the wall-clock ``deadline``."""
+    ``steps`` or the wall-clock ``deadline``. ``balanced``: each class weighs the same in
+    the loss, however rare (a fall among hours of daily life)."""
     rng = np.random.default_rng(seed)
     d = x.shape[1]
     if hidden:
@@ -258,6 +260,9 @@ def _fit(x: np.ndarray, y: np.ndarray, classes: int, *, hidden: int, l2: float, 
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     target = np.eye(classes)[y]
+    counts = np.bincount(y, minlength=classes).astype(float)
+    weight = (len(y) / (classes * np.maximum(counts, 1)))[y] if balanced else np.ones(len(y))
+    weight = weight / weight.sum()
     lr, step = 0.01, 0
     for step in range(1, steps + 1):
         if hidden:
@@ -268,7 +273,7 @@ def _fit(x: np.ndarray, y: np.ndarray, classes: int, *, hidden: int, l2: float, 
         z -= z.max(1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(1, keepdims=True)
-        g = (p - target) / len(y)
+        g = (p - target) * weight[:, None]
         if hidden:
             gh = (g @ params[2].T) * (h > 0)
             grads = [x.T @ gh + l2 * params[0], gh.sum(0), h.T @ g + l2 * params[2], g.sum(0)]
@@ -279,7 +284,7 @@ def _fit(x: np.ndarray, y: np.ndarray, classes: int, *, hidden: int, l2: float, 
             v[i] = 0.999 * v[i] + 0.001 * gr**2
             params[i] -= lr * (m[i] / (1 - 0.9**step)) / (np.sqrt(v[i] / (1 - 0.999**step)) + 1e-8)
         if progress and (step % 500 == 0 or step == steps):
-            loss = -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
+            loss = -float(np.sum(weight * np.log(p[np.arange(len(y)), y] + 1e-12)))
             progress(f"step {step}/{steps}: training loss {loss:.3f}")
         if time.monotonic() > deadline:
             if progress:
@@ -349,12 +354,14 @@ def train(data: str | os.PathLike[str], labels: str | os.PathLike[str],
           out: str | os.PathLike[str], *, minutes: float = 5.0, seed: int = 0,
           holdout_groups: Sequence[str] = (), window_s: float = 1.0, hop_s: float = 0.25,
           features: Sequence[str] = DEFAULT_FEATURES, hidden: int = 0, l2: float = 0.01,
-          steps: int = 2000, read_options: dict[str, Any] | None = None,
+          steps: int = 2000, balanced: bool = False,
+          read_options: dict[str, Any] | None = None,
           progress: Progress | bool | None = True) -> TrainResult:
     """Trains a classifier of LABELS.csv's classes on the recordings under ``data`` and
     writes it to ``out`` (ONNX). ``holdout_groups``: groups left out of training and
     scored (the result's ``report``, as :func:`evaluate_labelled` gives it).
     ``minutes`` bounds the fitting's wall-clock time; ``seed`` fixes everything else.
+    ``balanced`` weighs every class the same in the loss (rare classes such as falls).
     ``read_options`` go to :func:`wifi_densepose.read_csi` (``nexmon_chip``...)."""
     started = time.monotonic()
     say: Progress | None = _stderr if progress is True else (progress or None)
@@ -390,7 +397,7 @@ def train(data: str | os.PathLike[str], labels: str | os.PathLike[str],
         say(f"{len(x)} windows from {len(usable)} recordings/segments, classes {classes}")
     deadline = started + minutes * 60
     params, done = _fit((x - mean) / scale, y, len(classes), hidden=hidden, l2=l2, steps=steps,
-                        seed=seed, deadline=deadline, progress=say)
+                        seed=seed, deadline=deadline, progress=say, balanced=balanced)
     counts = {c: int((y == i).sum()) for i, c in enumerate(classes)}
     recording_counts = {c: sum(1 for e in usable if e.row.label == c) for c in classes}
     digest = hashlib.sha256(b"".join(p.astype(np.float32).tobytes() for p in params))
@@ -411,6 +418,7 @@ def train(data: str | os.PathLike[str], labels: str | os.PathLike[str],
         "wifi_densepose.train_seed": str(seed),
         "wifi_densepose.train_steps": str(done),
         "wifi_densepose.hidden": str(hidden),
+        "wifi_densepose.balanced": str(balanced).lower(),
     }
     _export(out, params, indices, mean, scale, metadata)
     seconds = time.monotonic() - started
