@@ -282,3 +282,30 @@ def test_dense_pose_reaches_only_the_subscriptions_that_ask_for_it():
         for row, col, part, u, v in d["cells"]:
             assert 0 <= row < 32 and 0 <= col < 32 and 1 <= part <= 24
             assert 0 <= u <= 1 and 0 <= v <= 1
+
+
+def test_a_stray_frame_of_another_shape_does_not_break_the_window():
+    """Intel 5300 logs carry a frame of another chain count now and then: the model skips
+    it and keeps its window (no restart, no sensing-only frame in between)."""
+    data = sim.generate("walk", seed=4, duration_s=1.5)
+    csi = np.ascontiguousarray(data["csi"], dtype=np.complex64)
+    stamps = np.arange(len(csi)) * 0.01 + 50.0
+    version = Model.default().version
+    with Server() as server:
+        poses = collect(server, "pose_data")
+        server.add_environment("room_001")
+        half = len(csi) // 2
+        server.inject_csi("room_001", csi[:half], list(stamps[:half]))
+        stray = np.ascontiguousarray(csi[half, :2])  # two transmit chains of three
+        server.inject_csi("room_001", stray, [float(stamps[half])])
+        server.inject_csi("room_001", csi[half + 1:], list(stamps[half + 1:]))
+
+        # A window about every 3.3 packets from packet 32 on: uninterrupted, that is at
+        # least this many; a window restarted at the stray frame would lose about ten.
+        expected = int((len(csi) - 32) / 100 * 30) - 2
+        until(lambda: server.environment_stats("room_001")["model"]["windows_answered"]
+              >= expected)
+        until(lambda: len(poses.items) > 0)
+        m = server.environment_stats("room_001")["model"]
+    assert m["frames_unusable"] == 1 and m["frames_unsupported"] == 0
+    assert all(p["metadata"]["model_version"] == version for p in poses.items)

@@ -224,14 +224,16 @@ impl Environment {
                                     ORACLE_MODEL, &settings, &self.publisher, &self.id, None);
                             }
                             None => {
-                                let unusable = self.stats.lock().model.frames_unusable;
+                                let unusable = self.stats.lock().model.frames_unsupported;
                                 let (has_model, classifier) = {
                                     let m = self.model.read();
                                     (m.is_some(), m.as_ref().is_some_and(|s| s.classifier().is_some()))
                                 };
                                 let due = self.feed_model(&mut stage, &frame);
+                                // A stray or non-finite frame is skipped by the model
+                                // without handing the stream to the sensor.
                                 let model_took_it = has_model
-                                    && self.stats.lock().model.frames_unusable == unusable;
+                                    && self.stats.lock().model.frames_unsupported == unusable;
                                 if !model_took_it || classifier {
                                     // No pose model for this frame: the sensor reports, with
                                     // a classifier's latest class when there is one.

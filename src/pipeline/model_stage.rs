@@ -31,8 +31,12 @@ pub struct ModelStats {
     pub waits: u64,
     pub windows_answered: u64,
     pub failures: u64,
-    /// Frames that could not become features (wrong antenna count, non-finite CSI).
+    /// Frames that could not become features (wrong antenna count, non-finite CSI, a
+    /// stray frame of another shape).
     pub frames_unusable: u64,
+    /// Of those, frames of a layout the model cannot take at all (the sensor reports
+    /// alone for them).
+    pub frames_unsupported: u64,
     pub last_error: Option<String>,
     /// Submission to answer of the last window, seconds.
     pub last_latency_s: f64,
@@ -48,6 +52,7 @@ impl ModelStats {
             "windows_answered": self.windows_answered,
             "failures": self.failures,
             "frames_unusable": self.frames_unusable,
+            "frames_unsupported": self.frames_unsupported,
             "last_error": self.last_error,
             "last_latency_ms": self.last_latency_s * 1e3,
             "last_batch": self.last_batch,
@@ -109,6 +114,9 @@ impl ModelStage {
             Ok(true) => {}
             Err(e) => {
                 stats.frames_unusable += 1;
+                if matches!(e, WindowError::Unsupported(_)) {
+                    stats.frames_unsupported += 1;
+                }
                 stats.last_error = Some(e.to_string());
                 let severity = match e {
                     WindowError::Unsupported(_) => "warning",

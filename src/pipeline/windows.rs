@@ -49,6 +49,8 @@ pub fn model_conditioning() -> ConditionerConfig {
 pub struct WindowBuilder {
     conditioner: Conditioner,
     shape: Option<[usize; 3]>,
+    /// Frames in a row of another shape than `shape` (a stray frame, or a new device).
+    other: Option<([usize; 3], usize)>,
     /// `WINDOW` rows of `CHANNELS * FEATURES` values (amplitude then phase), a ring.
     ring: Vec<f32>,
     next: usize,
@@ -70,6 +72,7 @@ impl WindowBuilder {
             conditioner: Conditioner::new(model_conditioning())
                 .unwrap_or_else(|e| unreachable!("model conditioning is valid: {e}")),
             shape: None,
+            other: None,
             ring: vec![0.0; WINDOW * ROW],
             next: 0,
             filled: 0,
@@ -86,6 +89,23 @@ impl WindowBuilder {
                  this source sends frames of shape {dims:?}"
             )));
         }
+        if self.shape.is_some() && self.shape != Some(dims) {
+            // A stray frame of another shape (Intel 5300 logs carry a 3-antenna or
+            // 1-chain frame now and then) is skipped; only a whole window of the new
+            // shape in a row means the device changed, and starts the window over.
+            let run = match self.other {
+                Some((shape, n)) if shape == dims => n + 1,
+                _ => 1,
+            };
+            if run < WINDOW {
+                self.other = Some((dims, run));
+                return Err(WindowError::Frame(format!(
+                    "a frame of shape {dims:?} among frames of shape {:?} was skipped",
+                    self.shape.unwrap_or_default()
+                )));
+            }
+        }
+        self.other = None;
         if self.shape != Some(dims) {
             self.conditioner.reset();
             self.filled = 0;
@@ -225,7 +245,20 @@ mod tests {
             b.push(&f).unwrap();
         }
         assert!(b.ready());
-        b.push(&recording(1, 1, 56)[0]).unwrap();
+        // One stray frame of another shape is skipped; the window stays.
+        assert!(matches!(
+            b.push(&recording(1, 2, 30)[0]),
+            Err(WindowError::Frame(_))
+        ));
+        assert!(b.ready());
+        b.push(&recording(1, 1, 30)[0]).unwrap();
+        assert!(b.ready());
+        // A whole window of a new shape is a new device: the window starts over.
+        let new = recording(WINDOW, 1, 56);
+        for f in &new[..WINDOW - 1] {
+            assert!(b.push(f).is_err());
+        }
+        assert!(!b.push(&new[WINDOW - 1]).unwrap());
         assert!(!b.ready(), "a new device shape starts a new window");
     }
 
