@@ -124,3 +124,52 @@ def test_server_calibrate_learns_the_empty_room_and_refuses_motion():
             server.calibrate("busy", seconds=6, timeout_s=40)
         with pytest.raises(ValueError, match="seconds"):
             server.calibrate("busy", seconds=0.1)
+
+
+def test_two_nodes_in_one_room_are_sensed_apart_and_fused():
+    """Two still ESP32 nodes of one room send interleaved: each link is sensed on its own
+    (one sensor fed both would see the channel jump every packet and report motion); then
+    one node sees someone walk, and the room has motion and a person."""
+    import socket
+
+    from wifi_densepose.udp import encode_frame
+
+    rng = np.random.default_rng(7)
+    k = np.arange(64)
+    profiles = [40 * np.exp(1j * 0.15 * k), 30 * np.exp(1j * (0.4 * k + 1.0))]
+
+    def packet(node: int, t: float, walking: bool) -> bytes:
+        h = profiles[node - 1].copy()
+        if walking:
+            h = h + 15 * np.exp(1j * (2 * np.pi * 1.1 * t + 0.05 * k))
+        h = h + rng.normal(0, 0.7, 64) + 1j * rng.normal(0, 0.7, 64)
+        return encode_frame(node, h.astype(np.complex64).reshape(1, 1, 64),
+                            sequence=int(t * 100), timestamp_us=int(1e6 * (1000 + t)))
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with Server(model=None) as server:
+        poses = collect(server, "pose_data")
+        server.add_environment("room_001", device="esp32")
+        listener = server.listen_udp({1: "room_001", 2: "room_001"})
+
+        def send(start: int, stop: int, walking_node: int | None) -> None:
+            for i in range(start, stop):
+                t = i / 100
+                for node in (1, 2):
+                    sock.sendto(packet(node, t, node == walking_node), ("127.0.0.1", listener.port))
+                if i % 20 == 0:
+                    time.sleep(0.005)  # below the socket buffer: no datagram dropped
+
+        send(0, 800, None)
+        until(lambda: server.environment_stats("room_001")["frames"] >= 1550, timeout=20)
+        still = server.environment_stats("room_001")["sensing"]
+        quiet_frames = len(poses.items)
+        send(800, 1300, 2)
+        until(lambda: server.environment_stats("room_001")["frames"] >= 2550, timeout=20)
+        walking = server.environment_stats("room_001")["sensing"]
+    sock.close()
+    assert not still["motion_detected"] and not still["presence"], still
+    people_while_still = [p for f in poses.items[:quiet_frames] for p in f["persons"]]
+    assert people_while_still == [], "two still links made a phantom person"
+    assert walking["motion_detected"] and walking["presence"], walking
+    assert any(f["persons"] for f in poses.items[quiet_frames:])

@@ -11,7 +11,7 @@ use super::model_stage::{ModelSlot, ModelStage, ModelStats, StageProblem};
 use super::sequence::SequenceTracker;
 use crate::csi::CsiFrame;
 use crate::events::{Event, EventType, Publisher};
-use crate::sensing::{Calibration, CalibrationOutcome, SensingState, Sensor};
+use crate::sensing::{Calibration, CalibrationOutcome, SensingState, SensorBank};
 
 /// Detections made from a simulator's ground truth instead of by a model (oracle mode):
 /// they let tracking, analytics and every client downstream run before a model exists,
@@ -201,9 +201,12 @@ impl Environment {
         let mut analysis = super::analysis::Analysis::default();
         let (answers_tx, mut answers) = mpsc::unbounded_channel();
         let mut stage = ModelStage::new(answers_tx);
-        let mut sensor = Sensor::default();
-        // The sensor's state when the window in flight was taken (one at a time).
-        let mut window_sensing = sensor.state().clone();
+        // One sensor per source, fused (several nodes in one room: src/sensing/bank.rs).
+        let mut sensors = SensorBank::default();
+        // The source the model follows (the bank's primary), to restart on a change.
+        let mut model_source: Option<String> = None;
+        // The room's sensing when the window in flight was taken (one at a time).
+        let mut window_sensing = sensors.state();
         let mut calibration_reply = None;
         let mut room = DEFAULT_ROOM;
         self.stats.lock().room_size = Some(room);
@@ -211,17 +214,33 @@ impl Environment {
             tokio::select! {
                 input = rx.recv() => match input {
                     Some(Input::Frame { source, frame, oracle }) => {
-                        self.on_frame(source, &frame);
-                        if let Some(outcome) = sensor.push(frame.timestamp, &frame.csi) {
+                        if let Some(outcome) = sensors.push(&source, frame.timestamp, &frame.csi) {
                             self.on_calibration(outcome, calibration_reply.take());
                         }
-                        self.stats.lock().sensing = Some(sensor.state().clone());
+                        let sensing = sensors.state();
+                        self.stats.lock().sensing = Some(sensing.clone());
+                        // The pose model reads one link's windows: the primary source's
+                        // (frames of two nodes interleaved would make no window at all).
+                        let primary = sensors.primary() == Some(source.as_str());
+                        if primary && model_source.as_deref() != Some(source.as_str()) {
+                            if model_source.is_some() {
+                                stage.restart();
+                            }
+                            model_source = Some(source.clone());
+                        }
+                        self.on_frame(source, &frame);
                         match oracle {
                             // Oracle detections stand in for the model's (never both).
                             Some(o) => {
                                 let settings = self.settings.read().clone();
                                 analysis.on_detections(frame.timestamp, o.detections, o.room_size,
                                     ORACLE_MODEL, &settings, &self.publisher, &self.id, None);
+                            }
+                            None if !primary => {
+                                // Another node of the room: sensed (above), not modelled.
+                                if self.model.read().as_ref().is_none_or(|m| m.classifier().is_some()) {
+                                    analysis.on_sensing_only(&sensing, &self.publisher, &self.id);
+                                }
                             }
                             None => {
                                 let unusable = self.stats.lock().model.frames_unsupported;
@@ -237,7 +256,7 @@ impl Environment {
                                 if !model_took_it || classifier {
                                     // No pose model for this frame: the sensor reports, with
                                     // a classifier's latest class when there is one.
-                                    analysis.on_sensing_only(sensor.state(), &self.publisher, &self.id);
+                                    analysis.on_sensing_only(&sensing, &self.publisher, &self.id);
                                 }
                                 if let Some(service) = due {
                                     if stage.in_flight() {
@@ -253,7 +272,7 @@ impl Environment {
                                     };
                                     // The sensor as of the window's last frame goes with its
                                     // answer, whenever that comes (same output at any speed).
-                                    window_sensing = sensor.state().clone();
+                                    window_sensing = sensing.clone();
                                     if let Some(p) = problem {
                                         self.model_problem(p);
                                     }
@@ -270,7 +289,7 @@ impl Environment {
                         if let Some(old) = calibration_reply.take() {
                             let _ = old.send(Err("superseded by a newer calibration".to_string()));
                         }
-                        sensor.calibrate(seconds);
+                        sensors.calibrate(seconds);
                         calibration_reply = reply;
                         self.publisher.publish(Event::new(
                             EventType::SystemEvent,
@@ -281,8 +300,8 @@ impl Environment {
                         ));
                     }
                     Some(Input::SetCalibration { calibration, reply }) => {
-                        let result = sensor.set_calibration(calibration);
-                        self.stats.lock().calibration = sensor.calibration().cloned();
+                        let result = sensors.set_calibration(calibration);
+                        self.stats.lock().calibration = sensors.calibration().cloned();
                         if let Some(r) = reply {
                             let _ = r.send(result);
                         }

@@ -176,6 +176,14 @@ impl ModelStage {
         }
     }
 
+    /// Starts the windows over (the model now follows another source); a window in
+    /// flight is still answered.
+    pub fn restart(&mut self) {
+        self.windows = WindowBuilder::new();
+        self.describer = None;
+        self.next_due = None;
+    }
+
     /// Whether a window is with the model.
     pub fn in_flight(&self) -> bool {
         self.in_flight.is_some()

@@ -10,10 +10,12 @@
 //! [`features`] turns each packet into values in which the card's per-packet offsets
 //! cancel; [`sensor`] measures change against the noise measured in the same packets.
 
+pub mod bank;
 pub mod features;
 pub mod sensor;
 pub mod window_features;
 
+pub use bank::SensorBank;
 pub use features::{FeatureLayout, FeatureMode};
 pub use sensor::{Calibration, CalibrationOutcome, SensingState, Sensor, SensorConfig};
 pub use window_features::WindowFeatures;

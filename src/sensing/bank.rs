@@ -1,0 +1,333 @@
+//! Several sources in one room: one [`Sensor`] per source, their states fused.
+//!
+//! In: frames tagged with their source (an ESP32 node, a receiver, a replayed file). Out:
+//! one [`SensingState`] for the room. Each link is sensed on its own — its own feature
+//! layout, noise and calibration — because packets of two links interleaved in one stream
+//! would look like a channel jumping between two rooms (motion that is not there). The
+//! room state is the union of the links that are *fresh* (a frame within [`STALE_S`] of
+//! the newest frame of any source): someone moving or present on any link is moving or
+//! present in the room; a silent link drops out of the fusion, so it degrades the estimate
+//! and never holds a stale "present" (or invents one).
+//!
+//! With one source the room state is that sensor's state, unchanged.
+use ndarray::Array3;
+use num_complex::Complex32;
+
+use super::sensor::{Calibration, CalibrationOutcome, SensingState, Sensor};
+
+/// Sources sensed separately at most; frames of further sources are not sensed (counted).
+pub const MAX_SOURCES: usize = 16;
+/// A source silent for this many seconds (of the newest source's clock) leaves the fusion.
+pub const STALE_S: f64 = 2.0;
+
+struct Link {
+    source: String,
+    sensor: Sensor,
+    last_t: f64,
+    /// The outcome of this link's calibration, once it ended.
+    outcome: Option<CalibrationOutcome>,
+}
+
+/// The room's sensors (see the module docs).
+#[derive(Default)]
+pub struct SensorBank {
+    links: Vec<Link>,
+    state: Option<SensingState>,
+    /// A calibration asked for: its length, until every link in it has ended.
+    calibrating: Option<f64>,
+    /// The saved calibration given last: links that appear later take it too.
+    pending: Option<Calibration>,
+    /// Frames of sources beyond [`MAX_SOURCES`].
+    pub frames_unsensed: u64,
+}
+
+impl SensorBank {
+    /// The room's state after the last frame (a fresh sensor's before any frame).
+    pub fn state(&self) -> SensingState {
+        match &self.state {
+            Some(s) => s.clone(),
+            None => Sensor::default().state().clone(),
+        }
+    }
+
+    /// Sources sensed so far.
+    pub fn sources(&self) -> Vec<&str> {
+        self.links.iter().map(|l| l.source.as_str()).collect()
+    }
+
+    /// The first source still fresh: the one the pose model follows.
+    pub fn primary(&self) -> Option<&str> {
+        let newest = self.newest()?;
+        self.links
+            .iter()
+            .find(|l| newest - l.last_t <= STALE_S)
+            .map(|l| l.source.as_str())
+    }
+
+    fn newest(&self) -> Option<f64> {
+        self.links.iter().map(|l| l.last_t).reduce(f64::max)
+    }
+
+    /// One frame of `source` at source time `t`; returns a calibration's outcome once
+    /// every link that was calibrating has ended (see [`SensorBank::calibrate`]).
+    pub fn push(
+        &mut self,
+        source: &str,
+        t: f64,
+        csi: &Array3<Complex32>,
+    ) -> Option<CalibrationOutcome> {
+        let i = match self.links.iter().position(|l| l.source == source) {
+            Some(i) => i,
+            None if self.links.len() < MAX_SOURCES => {
+                let mut sensor = Sensor::default();
+                // A fresh sensor has no layout to refuse it with.
+                let _ = sensor.set_calibration(self.pending.clone());
+                if let Some(seconds) = self.calibrating {
+                    sensor.calibrate(seconds);
+                }
+                self.links.push(Link {
+                    source: source.to_string(),
+                    sensor,
+                    last_t: t,
+                    outcome: None,
+                });
+                self.links.len() - 1
+            }
+            None => {
+                self.frames_unsensed += 1;
+                return None;
+            }
+        };
+        let outcome = self.links[i].sensor.push(t, csi);
+        if t.is_finite() {
+            self.links[i].last_t = t;
+        }
+        if let Some(o) = outcome {
+            self.links[i].outcome = Some(o);
+        }
+        self.state = Some(self.fuse(i));
+        self.calibration_outcome()
+    }
+
+    /// The room state: link `i`'s (it just took a frame), joined with every other fresh
+    /// link's.
+    fn fuse(&self, i: usize) -> SensingState {
+        let mut s = self.links[i].sensor.state().clone();
+        let newest = self.newest().unwrap_or(s.t);
+        let mut best_breathing = s
+            .breathing_rate_bpm
+            .map(|_| s.breathing_score.unwrap_or(0.0));
+        for (j, link) in self.links.iter().enumerate() {
+            if j == i || newest - link.last_t > STALE_S {
+                continue;
+            }
+            let o = link.sensor.state();
+            s.motion_detected |= o.motion_detected;
+            s.motion_level = s.motion_level.max(o.motion_level);
+            s.motion_ratio = s.motion_ratio.max(o.motion_ratio);
+            s.presence |= o.presence;
+            s.presence_score = match (s.presence_score, o.presence_score) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            s.calibrated &= o.calibrated;
+            if let Some(rate) = o.breathing_rate_bpm {
+                let score = o.breathing_score.unwrap_or(0.0);
+                if best_breathing.is_none_or(|b| score > b) {
+                    best_breathing = Some(score);
+                    s.breathing_rate_bpm = Some(rate);
+                    s.breathing_score = o.breathing_score;
+                }
+            }
+        }
+        s
+    }
+
+    /// Starts learning the empty room on every link (and on links that appear meanwhile).
+    pub fn calibrate(&mut self, seconds: f64) {
+        self.calibrating = Some(seconds);
+        for link in &mut self.links {
+            link.outcome = None;
+            link.sensor.calibrate(seconds);
+        }
+    }
+
+    /// When every calibrating link has ended: the primary link's calibration if all were
+    /// taken, else the first refusal (naming its source when there are several).
+    fn calibration_outcome(&mut self) -> Option<CalibrationOutcome> {
+        self.calibrating?;
+        if self.links.is_empty() || self.links.iter().any(|l| l.outcome.is_none()) {
+            return None;
+        }
+        self.calibrating = None;
+        let several = self.links.len() > 1;
+        let mut first_done = None;
+        for link in &mut self.links {
+            match link.outcome.take() {
+                Some(CalibrationOutcome::Refused { reason }) => {
+                    let reason = if several {
+                        format!("{}: {reason}", link.source)
+                    } else {
+                        reason
+                    };
+                    return Some(CalibrationOutcome::Refused { reason });
+                }
+                Some(CalibrationOutcome::Done(c)) => {
+                    first_done.get_or_insert(c);
+                }
+                None => {}
+            }
+        }
+        first_done.map(CalibrationOutcome::Done)
+    }
+
+    /// Applies a saved calibration to every link whose CSI it fits (all links when none
+    /// has sent a frame yet); refused when it fits none.
+    pub fn set_calibration(&mut self, c: Option<Calibration>) -> Result<(), String> {
+        self.pending = c.clone();
+        if self.links.is_empty() {
+            return Ok(()); // each link takes it when its source appears
+        }
+        let mut errors = Vec::new();
+        let mut applied = 0;
+        for link in &mut self.links {
+            match link.sensor.set_calibration(c.clone()) {
+                Ok(()) => applied += 1,
+                Err(e) => errors.push(format!("{}: {e}", link.source)),
+            }
+        }
+        if applied == 0 {
+            return Err(errors.join("; "));
+        }
+        Ok(())
+    }
+
+    /// The primary link's calibration in force.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        let primary = self.primary();
+        match self
+            .links
+            .iter()
+            .find(|l| Some(l.source.as_str()) == primary)
+            .or(self.links.first())
+        {
+            Some(l) => l.sensor.calibration(),
+            None => self.pending.as_ref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link whose channel is still (`moving` false) or has a path sweeping at 1 Hz.
+    fn frame(t: f64, link: usize, moving: bool) -> Array3<Complex32> {
+        Array3::from_shape_fn((1, 3, 30), |(_, r, k)| {
+            // Each link its own static channel (another slope and antenna pattern).
+            let slope = 0.2 + 0.5 * link as f32;
+            let base =
+                Complex32::from_polar(1.0, slope * k as f32 + r as f32 * (0.7 + link as f32));
+            let sweep = if moving {
+                Complex32::from_polar(
+                    0.5,
+                    (2.0 * std::f64::consts::PI * 1.3 * t) as f32 + 0.05 * k as f32 + r as f32,
+                )
+            } else {
+                Complex32::new(0.0, 0.0)
+            };
+            base + sweep
+        })
+    }
+
+    #[test]
+    fn one_source_is_that_sensors_state() {
+        let (mut bank, mut alone) = (SensorBank::default(), Sensor::default());
+        for i in 0..600 {
+            let t = i as f64 * 0.01;
+            bank.push("a", t, &frame(t, 0, i > 300));
+            alone.push(t, &frame(t, 0, i > 300));
+            assert_eq!(&bank.state(), alone.state());
+        }
+    }
+
+    #[test]
+    fn interleaved_still_links_are_still_and_a_moving_one_moves_the_room() {
+        // Two still links interleaved: each is sensed on its own, so no false motion
+        // (one sensor fed both would see the channel jump every packet).
+        let mut bank = SensorBank::default();
+        let mut mixed = Sensor::default();
+        let (mut bank_motion, mut mixed_motion) = (0, 0);
+        for i in 0..1000 {
+            let t = i as f64 * 0.005;
+            let link = i % 2;
+            bank.push(["a", "b"][link], t, &frame(t, link, false));
+            mixed.push(t, &frame(t, link, false));
+            bank_motion += usize::from(bank.state().motion_detected);
+            mixed_motion += usize::from(mixed.state().motion_detected);
+        }
+        assert_eq!(bank_motion, 0);
+        assert!(
+            mixed_motion > 500,
+            "the single sensor is fooled: {mixed_motion}"
+        );
+        // Link b starts moving: the room moves.
+        for i in 1000..1600 {
+            let t = i as f64 * 0.005;
+            let link = i % 2;
+            bank.push(["a", "b"][link], t, &frame(t, link, link == 1));
+        }
+        assert!(bank.state().motion_detected && bank.state().presence);
+        assert_eq!(bank.sources(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_silent_link_leaves_the_fusion_and_the_primary_moves_on() {
+        let mut bank = SensorBank::default();
+        for i in 0..600 {
+            let t = i as f64 * 0.01;
+            bank.push("a", t, &frame(t, 0, true));
+            bank.push("b", t, &frame(t, 1, false));
+        }
+        assert!(bank.state().motion_detected);
+        assert_eq!(bank.primary(), Some("a"));
+        // a goes silent; b alone, still, for longer than STALE_S and the hold.
+        for i in 600..1200 {
+            let t = i as f64 * 0.01;
+            bank.push("b", t, &frame(t, 1, false));
+        }
+        assert_eq!(bank.primary(), Some("b"));
+        assert!(
+            !bank.state().motion_detected,
+            "a stale link holds no motion"
+        );
+    }
+
+    #[test]
+    fn calibration_ends_when_every_link_has_and_sources_are_bounded() {
+        let mut bank = SensorBank::default();
+        bank.push("a", 0.0, &frame(0.0, 0, false));
+        bank.push("b", 0.0, &frame(0.0, 1, false));
+        bank.calibrate(6.4);
+        let mut outcome = None;
+        for i in 1..1500 {
+            let t = i as f64 * 0.01;
+            for (link, source) in ["a", "b"].iter().enumerate() {
+                if let Some(o) = bank.push(source, t, &frame(t, link, false)) {
+                    assert!(outcome.is_none(), "one outcome for the room");
+                    outcome = Some(o);
+                }
+            }
+        }
+        assert!(
+            matches!(outcome, Some(CalibrationOutcome::Done(_))),
+            "{outcome:?}"
+        );
+        assert!(bank.calibration().is_some());
+        for n in 0..MAX_SOURCES + 3 {
+            bank.push(&format!("n{n}"), 20.0, &frame(20.0, 0, false));
+        }
+        assert_eq!(bank.sources().len(), MAX_SOURCES);
+        assert_eq!(bank.frames_unsensed, 5);
+    }
+}
