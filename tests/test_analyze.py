@@ -239,3 +239,22 @@ def test_bad_inputs_are_refused_clearly(tmp_path):
         wdp.analyze(tmp_path / "missing.dat")
     with pytest.raises(TypeError, match="own timestamps"):
         wdp.analyze(read_csi(DATA / "atheros_ath_csi_1.dat"), timestamps=[0.0])
+
+
+def test_a_multi_node_simulation_is_one_room_of_several_sources():
+    """sim.generate with nodes: every node a source with its own clock, fused in one room
+    (docs/sensing.md); pose_data stays at 30 a second of the room's clock."""
+    from wifi_densepose import sim_dataset
+
+    draw = sim_dataset.draw("test", 1, duration_s=12, devices=("esp32",), nodes=3)
+    data = sim.generate(draw["scenario"], dense_pose_grid=0)
+    assert "csi" not in data and len(data["nodes"]) == 3
+    messages = wdp.analyze(data, model=None)
+    connected = [m["data"]["source_id"] for m in messages if m["type"] == "hardware_event"
+                 and m["data"]["event"] == "source_connected"]
+    assert sorted(connected) == [f"sim:test_1:node{k}" for k in range(3)]
+    poses = [m["data"] for m in messages if m["type"] == "pose_data"]
+    assert abs(len(poses) - 12 * 30) <= 3
+    times = [p["metadata"]["source_time"] for p in poses]
+    assert times == sorted(times)
+    assert draw["n_people"] == 1 and any(p["persons"] for p in poses)

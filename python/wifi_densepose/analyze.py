@@ -111,7 +111,9 @@ def analyze(
     - a CSI array ``(n, n_tx, n_rx, n_sub)`` (complex; complex64 is used), with
       ``timestamps`` in seconds (default: 100 packets a second from 0);
     - a :func:`wifi_densepose.sim.generate` result: its CSI, timestamps and sequence
-      numbers, and its room (so positions are in metres of that room) and device.
+      numbers, and its room (so positions are in metres of that room) and device; for a
+      multi-node run (``nodes``), every node is a source of the room with its own clock,
+      the frames merged in the order the nodes sampled the channel (``docs/sensing.md``).
 
     ``room`` is the floor's (width, depth) in metres (default: the simulated run's room,
     else 6 x 5 as for a server's environment); ``device`` names the CSI's device profile,
@@ -143,6 +145,10 @@ def analyze(
         if len(source) == 0:
             raise InvalidArgumentError(f"{source.path}: the recording holds no frames")
         return _native.analyze_recording(source, room=room, **common)
+    if isinstance(source, Mapping) and "nodes" in source and "csi" not in source:
+        if timestamps is not None:
+            raise ArgumentTypeError("a simulated run carries its own timestamps; do not pass timestamps")
+        return _analyze_nodes(source, room, common)
     if isinstance(source, Mapping) and _is_sim_result(source):
         if timestamps is not None:
             raise ArgumentTypeError("a simulated run carries its own timestamps; do not pass timestamps")
@@ -177,6 +183,30 @@ def analyze(
         "source must be a recording path, a Recording, a CSI array (n, n_tx, n_rx, n_sub) "
         f"or a sim.generate result, not {type(source).__name__}"
     )
+
+
+def _analyze_nodes(source: Mapping[str, Any], room: tuple[float, float] | None,
+                   common: dict[str, Any]) -> list[dict[str, Any]]:
+    """A multi-node ``sim.generate`` result: every node a source of one room, its frames
+    with its own clock, all merged in the order the nodes sampled the channel."""
+    nodes = list(source["nodes"])
+    if not nodes:
+        raise InvalidArgumentError("the simulated run has no nodes")
+    name = json.loads(source["spec"]).get("name") if "spec" in source else None
+    csi = [_csi_array(n["csi"]) for n in nodes]
+    stamps = [_timestamps(n["timestamps"], len(c)) for n, c in zip(nodes, csi)]
+    true_time = np.concatenate([np.asarray(n.get("true_time", t), float)
+                                for n, t in zip(nodes, stamps)])
+    order = np.stack([np.concatenate([np.full(len(c), k) for k, c in enumerate(csi)]),
+                      np.concatenate([np.arange(len(c)) for c in csi])], axis=1)
+    order = np.ascontiguousarray(order[np.argsort(true_time, kind="stable")], dtype=np.uint64)
+    if room is None and "room_size" in source:
+        width, depth = (float(x) for x in list(source["room_size"])[:2])
+        room = _room((width, depth))
+    if common.get("device") is None and isinstance(nodes[0].get("device"), str):
+        common["device"] = nodes[0]["device"]
+    sources = [f"sim:{name or 'custom'}:{n.get('name', k)}" for k, n in enumerate(nodes)]
+    return _native.analyze_nodes(csi, stamps, sources, order, room=room, **common)
 
 
 __all__ = ["DEFAULT_RATE_HZ", "analyze"]

@@ -219,10 +219,16 @@ impl Analysis {
 
     pub fn on_sensing_only(&mut self, s: &SensingState, publisher: &Publisher, env: &str) {
         let t = s.t;
-        if self.last_t.is_some_and(|last| t < last) {
+        // Several nodes' frames arrive a little out of order on the room's clock (each
+        // samples at its own jittered instant): only a real step back is a restart.
+        let restart = self.last_t.is_some_and(|last| t < last - 0.5);
+        if restart {
             self.next_pose = None; // the source clock restarted
         }
-        self.last_t = Some(t);
+        self.last_t = Some(match self.last_t {
+            Some(last) if !restart => last.max(t),
+            _ => t,
+        });
         if self.sensed_present != Some(s.presence) {
             let previous = usize::from(self.sensed_present == Some(true));
             let current = usize::from(s.presence);

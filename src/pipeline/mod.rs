@@ -36,7 +36,9 @@ pub use health::{EnvironmentTick, ModelTick, Status as HealthStatus};
 pub use inference::InferenceService;
 pub use model_stage::{ModelSlot, ModelStats};
 pub use monitor::{spawn_monitor, InferenceTotals, MonitorSource, ProcessSample};
-pub use offline::{analyze, OfflineError, OfflineFrame, OfflineOptions, OFFLINE_ENVIRONMENT};
+pub use offline::{
+    analyze, analyze_tagged, OfflineError, OfflineFrame, OfflineOptions, OFFLINE_ENVIRONMENT,
+};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
 pub use settings::{RuntimeSettings, SharedSettings, SETTINGS};

@@ -58,6 +58,9 @@ pub struct OfflineOptions {
     pub source: String,
     /// Why the source ended, as the closing `source_finished` says (`replay finished`).
     pub end_reason: String,
+    /// Further sources of the same room (several nodes): frames tagged `k >= 1` by
+    /// [`analyze_tagged`] come from `extra_sources[k - 1]`, tag 0 from `source`.
+    pub extra_sources: Vec<String>,
 }
 
 impl Default for OfflineOptions {
@@ -70,6 +73,7 @@ impl Default for OfflineOptions {
             rate_hz: 30.0,
             source: "inject".into(),
             end_reason: "input finished".into(),
+            extra_sources: Vec::new(),
         }
     }
 }
@@ -106,6 +110,19 @@ pub fn analyze<I>(
 ) -> Result<Vec<(String, Event)>, OfflineError>
 where
     I: IntoIterator<Item = OfflineFrame>,
+{
+    analyze_tagged(options, frames.into_iter().map(|f| (0, f)), progress)
+}
+
+/// [`analyze`] for a room of several sources: each frame tagged with its source (0:
+/// `options.source`, `k`: `options.extra_sources[k - 1]`), in the order they arrive.
+pub fn analyze_tagged<I>(
+    options: &OfflineOptions,
+    frames: I,
+    progress: &mut dyn FnMut(u64) -> bool,
+) -> Result<Vec<(String, Event)>, OfflineError>
+where
+    I: IntoIterator<Item = (usize, OfflineFrame)>,
 {
     if let Some(room) = options.room {
         if !room.iter().all(|x| x.is_finite() && *x > 0.0) {
@@ -155,8 +172,11 @@ fn feed<I>(
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> Result<(), OfflineError>
 where
-    I: IntoIterator<Item = OfflineFrame>,
+    I: IntoIterator<Item = (usize, OfflineFrame)>,
 {
+    let sources: Vec<&String> = std::iter::once(&options.source)
+        .chain(&options.extra_sources)
+        .collect();
     let send = |input: Input| {
         env.tx
             .blocking_send(input)
@@ -166,9 +186,10 @@ where
         send(Input::RoomSize(room))?;
     }
     let mut n = 0u64;
-    for (frame, oracle) in frames {
+    for (tag, (frame, oracle)) in frames {
+        let source = sources.get(tag).unwrap_or(&sources[0]);
         send(Input::Frame {
-            source: options.source.clone(),
+            source: (*source).clone(),
             frame,
             oracle,
         })?;
@@ -177,10 +198,12 @@ where
             return Err(OfflineError::Cancelled(n));
         }
     }
-    send(Input::SourceEnded {
-        source: options.source.clone(),
-        reason: options.end_reason.clone(),
-    })?;
+    for source in &sources {
+        send(Input::SourceEnded {
+            source: (*source).clone(),
+            reason: options.end_reason.clone(),
+        })?;
+    }
     let (done, flushed) = oneshot::channel();
     send(Input::Flush(done))?;
     flushed.blocking_recv().map_err(|_| OfflineError::Stopped)

@@ -53,7 +53,7 @@ fn run<'py, I>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyList>>
 where
-    I: IntoIterator<Item = OfflineFrame> + Send,
+    I: IntoIterator<Item = (usize, OfflineFrame)> + Send,
 {
     let mut failure: Option<PyErr> = None;
     let result = py.detach(|| {
@@ -71,7 +71,7 @@ where
                 step.map_err(|e| failure = Some(e)).is_ok()
             })
         };
-        crate::pipeline::analyze(options, frames, &mut tick)
+        crate::pipeline::analyze_tagged(options, frames, &mut tick)
     });
     match result {
         Ok(events) => events_to_py(py, events),
@@ -128,7 +128,7 @@ fn analyze_recording<'py>(
 fn recording_frames<'a>(
     table: &'a Arc<CsiTable>,
     stacked: Option<ArrayView4<'a, Complex32>>,
-) -> impl Iterator<Item = OfflineFrame> + Send + 'a {
+) -> impl Iterator<Item = (usize, OfflineFrame)> + Send + 'a {
     (0..table.frames.len()).map(move |i| {
         let frame = match &stacked {
             // The values live in the stacked array (moved there when the file was read).
@@ -148,7 +148,7 @@ fn recording_frames<'a>(
             }
             None => table.frame(i),
         };
-        (frame, None)
+        (0, (frame, None))
     })
 }
 
@@ -201,7 +201,7 @@ fn analyze_array<'py>(
         let mut f = CsiFrame::from_csi(ts[i], csi.index_axis(Axis(0), i).to_owned(), format);
         f.sequence = seq.as_ref().map(|s| s[i]);
         f.rssi = rssi.as_ref().map(|r| r[i]);
-        (f, None)
+        (0, (f, None))
     });
     let options = options(
         model,
@@ -212,6 +212,81 @@ fn analyze_array<'py>(
         end_reason.to_string(),
     );
     run(py, &options, frames, n as u64, progress)
+}
+
+/// Several nodes of one room through the live pipeline: node `k`'s CSI `csi[k]`
+/// `(n_k, n_tx, n_rx, n_sub)` at its own `timestamps[k]`, named `sources[k]`; `order`
+/// `(n, 2)` lists `(node, frame)` in the order the frames arrive (a multi-node
+/// `sim.generate` result, merged by true time).
+#[pyfunction]
+#[pyo3(signature = (csi, timestamps, sources, order, *, end_reason="simulation finished", model=None, room=None, device=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
+fn analyze_nodes<'py>(
+    py: Python<'py>,
+    csi: Vec<PyReadonlyArray4<'py, Complex32>>,
+    timestamps: Vec<PyReadonlyArray1<'py, f64>>,
+    sources: Vec<String>,
+    order: numpy::PyReadonlyArray2<'py, u64>,
+    end_reason: &str,
+    model: Option<&NativeModel>,
+    room: Option<(f64, f64)>,
+    device: Option<String>,
+    progress: Option<Py<PyAny>>,
+    environment_id: &str,
+) -> PyResult<Bound<'py, PyList>> {
+    if csi.is_empty() || csi.len() != timestamps.len() || csi.len() != sources.len() {
+        return Err(InvalidArgumentError::new_err(format!(
+            "one csi array, timestamps array and source name per node: got {}, {} and {}",
+            csi.len(),
+            timestamps.len(),
+            sources.len()
+        )));
+    }
+    let views: Vec<_> = csi.iter().map(|a| a.as_array()).collect();
+    let stamps: Vec<_> = timestamps.iter().map(|a| a.as_array()).collect();
+    for (k, (c, t)) in views.iter().zip(&stamps).enumerate() {
+        if c.len_of(Axis(0)) != t.len() {
+            return Err(InvalidArgumentError::new_err(format!(
+                "node {k}: {} frames but {} timestamps",
+                c.len_of(Axis(0)),
+                t.len()
+            )));
+        }
+    }
+    let order = order.as_array();
+    if order.ncols() != 2 {
+        return Err(InvalidArgumentError::new_err(
+            "order must be (n, 2): node, frame",
+        ));
+    }
+    for row in order.rows() {
+        let (k, i) = (row[0] as usize, row[1] as usize);
+        if k >= views.len() || i >= stamps[k].len() {
+            return Err(InvalidArgumentError::new_err(format!(
+                "order names node {k} frame {i}, which does not exist"
+            )));
+        }
+    }
+    let total = order.nrows() as u64;
+    let frames = order.rows().into_iter().map(move |row| {
+        let (k, i) = (row[0] as usize, row[1] as usize);
+        let f = CsiFrame::from_csi(
+            stamps[k][i],
+            views[k].index_axis(Axis(0), i).to_owned(),
+            CsiFormat::Simulated,
+        );
+        (k, (f, None))
+    });
+    let mut options = options(
+        model,
+        room,
+        device,
+        environment_id,
+        sources[0].clone(),
+        end_reason.to_string(),
+    );
+    options.extra_sources = sources[1..].to_vec();
+    run(py, &options, frames, total, progress)
 }
 
 fn events_to_py(py: Python<'_>, events: Vec<(String, Event)>) -> PyResult<Bound<'_, PyList>> {
@@ -262,5 +337,6 @@ fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_recording, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_array, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze_nodes, m)?)?;
     Ok(())
 }

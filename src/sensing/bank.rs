@@ -9,6 +9,10 @@
 //! present in the room; a silent link drops out of the fusion, so it degrades the estimate
 //! and never holds a stale "present" (or invents one).
 //!
+//! Sources need not share a clock (ESP32 nodes stamp frames with their own): each joins
+//! the room's clock — the first source's — at the moment it appears, and a source whose
+//! clock goes back rejoins. Freshness and the room state's `t` are on that clock.
+//!
 //! With one source the room state is that sensor's state, unchanged.
 use ndarray::Array3;
 use num_complex::Complex32;
@@ -23,6 +27,10 @@ pub const STALE_S: f64 = 2.0;
 struct Link {
     source: String,
     sensor: Sensor,
+    /// Added to this source's timestamps to put them on the room's clock (the first
+    /// source's): nodes stamp frames with their own clocks.
+    offset: f64,
+    /// The last frame's time on the room's clock.
     last_t: f64,
     /// The outcome of this link's calibration, once it ended.
     outcome: Option<CalibrationOutcome>,
@@ -85,10 +93,13 @@ impl SensorBank {
                 if let Some(seconds) = self.calibrating {
                     sensor.calibrate(seconds);
                 }
+                // Joins the room's clock now (the first source defines it).
+                let offset = self.newest().map_or(0.0, |now| now - t);
                 self.links.push(Link {
                     source: source.to_string(),
                     sensor,
-                    last_t: t,
+                    offset,
+                    last_t: t + offset,
                     outcome: None,
                 });
                 self.links.len() - 1
@@ -100,7 +111,14 @@ impl SensorBank {
         };
         let outcome = self.links[i].sensor.push(t, csi);
         if t.is_finite() {
-            self.links[i].last_t = t;
+            let link = &mut self.links[i];
+            if t + link.offset < link.last_t - 1.0 && self.links.len() > 1 {
+                // This source's clock went back (a node rebooted): it rejoins now.
+                let now = self.links.iter().map(|l| l.last_t).fold(f64::MIN, f64::max);
+                self.links[i].offset = now - t;
+            }
+            let link = &mut self.links[i];
+            link.last_t = t + link.offset;
         }
         if let Some(o) = outcome {
             self.links[i].outcome = Some(o);
@@ -113,6 +131,7 @@ impl SensorBank {
     /// link's.
     fn fuse(&self, i: usize) -> SensingState {
         let mut s = self.links[i].sensor.state().clone();
+        s.t += self.links[i].offset; // on the room's clock (the first source's: offset 0)
         let newest = self.newest().unwrap_or(s.t);
         let mut best_breathing = s
             .breathing_rate_bpm
@@ -301,6 +320,28 @@ mod tests {
             !bank.state().motion_detected,
             "a stale link holds no motion"
         );
+    }
+
+    #[test]
+    fn sources_with_their_own_clocks_are_fused_on_the_rooms() {
+        // Node b's clock reads 5000 s more than a's: it is still fresh beside a, and the
+        // room state stays on a's clock.
+        let mut bank = SensorBank::default();
+        for i in 0..600 {
+            let t = i as f64 * 0.01;
+            bank.push("a", t, &frame(t, 0, false));
+            bank.push("b", 5000.0 + t, &frame(t, 1, i > 200));
+            assert!((bank.state().t - t).abs() < 1e-9);
+        }
+        assert!(bank.state().motion_detected, "b's motion reaches the room");
+        assert_eq!(bank.primary(), Some("a"));
+        // b reboots (its clock restarts at 0): it rejoins, still fresh and moving.
+        for i in 600..700 {
+            let t = i as f64 * 0.01;
+            bank.push("a", t, &frame(t, 0, false));
+            bank.push("b", t - 6.0, &frame(t, 1, true));
+        }
+        assert!(bank.state().motion_detected);
     }
 
     #[test]

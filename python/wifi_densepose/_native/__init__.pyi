@@ -37,6 +37,7 @@ __all__ = [
     "WiFiDensePoseError",
     "__version__",
     "analyze_array",
+    "analyze_nodes",
     "analyze_recording",
     "decode_udp_frame",
     "dsp",
@@ -318,6 +319,19 @@ class NativeModel:
 def analyze_recording(
     recording: Recording,
     *,
+    model: NativeModel | None = None,
+    room: tuple[float, float] | None = None,
+    device: str | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+    environment_id: str = ...,
+) -> list[dict[str, Any]]: ...
+def analyze_nodes(
+    csi: list[NDArray[np.complex64]],
+    timestamps: list[NDArray[np.float64]],
+    sources: list[str],
+    order: NDArray[np.uint64],
+    *,
+    end_reason: str = ...,
     model: NativeModel | None = None,
     room: tuple[float, float] | None = None,
     device: str | None = None,
