@@ -85,10 +85,7 @@ pub fn decode(datagram: &[u8], source: &str, now: f64) -> Result<RuViewFrame, Cs
         ));
     }
     let (antennas, subcarriers) = (datagram[5], u16::from_le_bytes([datagram[6], datagram[7]]));
-    if antennas == 0
-        || antennas > MAX_ANTENNAS
-        || subcarriers == 0
-        || subcarriers > MAX_SUBCARRIERS
+    if antennas == 0 || antennas > MAX_ANTENNAS || subcarriers == 0 || subcarriers > MAX_SUBCARRIERS
     {
         return Err(bad(
             5,
@@ -195,6 +192,9 @@ mod tests {
         }
         let mut wide = good.clone();
         wide[5] = 5;
-        assert!(decode(&wide, "x", 0.0).unwrap_err().to_string().contains("5 antennas"));
+        assert!(decode(&wide, "x", 0.0)
+            .unwrap_err()
+            .to_string()
+            .contains("5 antennas"));
     }
 }

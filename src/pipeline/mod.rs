@@ -41,7 +41,7 @@ pub use monitor::{spawn_monitor, InferenceTotals, MonitorSource, ProcessSample};
 pub use offline::{analyze, OfflineError, OfflineFrame, OfflineOptions, OFFLINE_ENVIRONMENT};
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
+pub use serial::{spawn_serial, SerialError, SerialHandle, SerialStats};
 pub use settings::{RuntimeSettings, SharedSettings, SETTINGS};
 pub use simulate::spawn_simulation;
-pub use serial::{spawn_serial, SerialError, SerialHandle, SerialStats};
 pub use udp::{normalize_mac, spawn_udp, Route, UdpRoutes, UdpStats};

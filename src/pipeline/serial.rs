@@ -249,7 +249,11 @@ impl Reader {
                     Some(i) => (&rest[..i], true),
                     None => (rest, false),
                 };
-                rest = if complete { &rest[part.len() + 1..] } else { &[] };
+                rest = if complete {
+                    &rest[part.len() + 1..]
+                } else {
+                    &[]
+                };
                 if !discarding {
                     if line.len() + part.len() > MAX_LINE {
                         discarding = true;
@@ -304,8 +308,10 @@ impl Reader {
     }
 
     fn bad_line(&self, bad: &mut Report, problem: String) {
-        self.stats.bad.fetch_add(1, Ordering::Relaxed);
         let msg = format!("{}: {problem}", self.source);
+        // The error first: whoever sees the count can read what it was.
+        *self.stats.last_error.lock() = Some(msg.clone());
+        self.stats.bad.fetch_add(1, Ordering::Relaxed);
         if let Some((lines, _)) = bad.note(&self.source) {
             self.publisher.publish(Event::new(
                 EventType::HardwareEvent,
@@ -315,7 +321,6 @@ impl Reader {
                 Some(self.environment.clone()),
             ));
         }
-        *self.stats.last_error.lock() = Some(msg);
     }
 
     fn hardware(&self, event: &str, severity: &str, message: String) {
@@ -424,8 +429,7 @@ mod tty {
                 t.c_cflag &= !(libc::CSTOPB | libc::PARENB);
                 t.c_cc[libc::VMIN] = 1;
                 t.c_cc[libc::VTIME] = 0;
-                if libc::cfsetispeed(&mut t, speed) != 0 || libc::cfsetospeed(&mut t, speed) != 0
-                {
+                if libc::cfsetispeed(&mut t, speed) != 0 || libc::cfsetospeed(&mut t, speed) != 0 {
                     return Err(last());
                 }
                 if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {

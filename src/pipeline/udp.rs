@@ -181,6 +181,8 @@ pub async fn spawn_udp(
             let sender = from.to_string();
             let d = &buf[..n];
             let mut bad_one = |e: String| {
+                // The error first: whoever sees the count can read what it was.
+                *s.last_error.lock() = Some(e.clone());
                 s.bad.fetch_add(1, Ordering::Relaxed);
                 if let Some((datagrams, senders)) = bad.note(&sender) {
                     report(json!({"event": "bad_packets", "router_id": sender,
@@ -188,7 +190,6 @@ pub async fn spawn_udp(
                                   "senders": senders,
                                   "message": format!("undecodable datagram: {e}")}));
                 }
-                *s.last_error.lock() = Some(e);
             };
             // (node id, frame) of a binary frame, or the lines of a text datagram.
             let node_frame = if d.starts_with(&udp::MAGIC) {
@@ -239,9 +240,11 @@ pub async fn spawn_udp(
                     let Some((route, source)) = routes.line_route(&from, &mac) else {
                         s.unknown_node.fetch_add(1, Ordering::Relaxed);
                         if let Some((datagrams, senders)) = unknown.note(&sender) {
-                            report(json!({"event": "unknown_node", "router_id": format!("mac_{mac}"),
+                            report(
+                                json!({"event": "unknown_node", "router_id": format!("mac_{mac}"),
                                           "severity": "warning", "datagrams": datagrams, "senders": senders,
-                                          "message": format!("CSI_DATA lines from {sender} (mac {mac}) are mapped to no environment")}));
+                                          "message": format!("CSI_DATA lines from {sender} (mac {mac}) are mapped to no environment")}),
+                            );
                         }
                         continue;
                     };
@@ -300,7 +303,13 @@ mod tests {
             normalize_mac(" A4:CF:12:13:93:D5 ").as_deref(),
             Some("A4:CF:12:13:93:D5")
         );
-        for junk in ["", "A4:CF:12:13:93", "A4:CF:12:13:93:D5:00", "G4:CF:12:13:93:D5", "A4CF121393D5"] {
+        for junk in [
+            "",
+            "A4:CF:12:13:93",
+            "A4:CF:12:13:93:D5:00",
+            "G4:CF:12:13:93:D5",
+            "A4CF121393D5",
+        ] {
             assert_eq!(normalize_mac(junk), None, "{junk}");
         }
         assert!(is_text(b"CSI_DATA,1,2\r\n\x1b[0;32mI (1) boot\x1b[0m\n"));
