@@ -7,15 +7,17 @@ reads them, with the health events of any live source."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import wifi_densepose as wdp
-from wifi_densepose import ConfigError, Server, ServerError
+from wifi_densepose import ConfigError, Server, ServerError, config
 from wifi_densepose.testing import collect
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -257,3 +259,58 @@ def test_wdpc_frames_still_decode_beside_the_new_kinds(server):
         server.listen_udp(macs={"nope": "room_001"})
     with pytest.raises(ConfigError, match="sender"):
         server.listen_udp(senders={"host.example": "room_001"})
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wifi_densepose", "serve", "--port", "0",
+                           "--model", "none", *args],
+                          check=False, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_reads_serial_ports_and_routes_csi_data_lines(pty, tmp_path):
+    _, name = pty
+    out = _serve("--serial", name, "--baud", "115200", "--udp", "0",
+                 "--node", "a4-cf-12-13-93-d5=ward", "--node", "10.0.0.21=lab",
+                 "--environment", "kitchen", "--environment", "ward", "--environment", "lab",
+                 "--duration", "1")
+    assert out.returncode == 0, out.stderr
+    assert f"kitchen: CSI_DATA lines on serial port {name} at 115200 baud" in out.stdout
+    assert "ward: ESP32 mac A4:CF:12:13:93:D5 over UDP" in out.stdout
+    assert "lab: ESP32 sender 10.0.0.21 over UDP" in out.stdout
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(f"""
+[[environments]]
+id = "kitchen"
+source = "serial"
+port = "{name}"
+mac = "3C:71:BF:6D:2A:78"
+
+[[environments]]
+id = "ward"
+source = "udp"
+node = 5
+sender = "127.0.0.1"
+
+[udp]
+port = 0
+""")
+    out = _serve("--config", str(cfg), "--duration", "1")
+    assert out.returncode == 0, out.stderr
+    assert f"serial port {name} at 921600 baud (transmitter 3C:71:BF:6D:2A:78 only)" in out.stdout
+    assert "ward: ESP32 node 5 / sender 127.0.0.1 over UDP" in out.stdout
+
+
+def test_serve_errors_for_the_new_sources(tmp_path):
+    out = _serve("--serial", "/dev/ttyNOPE", "--duration", "1")
+    assert out.returncode == 1 and "ttyNOPE" in out.stderr
+    out = _serve("--udp", "0", "--node", "not-a-key=room_001", "--duration", "1")
+    assert out.returncode == 2 and "not a node id" in out.stderr
+    assert config.parse({"environments": [{"id": "a", "source": "serial", "port": "/dev/x"}]}
+                        ).environments[0].baud == config.DEFAULT_BAUD
+    for env, key in [({"source": "serial"}, "environments[0].port"),
+                     ({"source": "serial", "port": "/dev/x", "mac": "zz"}, "environments[0].mac"),
+                     ({"source": "udp"}, "environments[0].node"),
+                     ({"source": "udp", "sender": "host"}, "environments[0].sender"),
+                     ({"source": "serial", "port": "/dev/x", "node": 1}, "environments[0].node")]:
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            config.parse({"environments": [{"id": "a", **env}], "udp": {"port": 0}})
