@@ -29,8 +29,9 @@ pub struct UdpStats {
     pub bad: AtomicU64,
     /// Frames from node ids (or lines from senders and MACs) that map to no environment.
     pub unknown_node: AtomicU64,
-    /// What carries no CSI and is not an error: text lines other than `CSI_DATA`
-    /// (forwarded boot logs) and RuView's other packets (vitals, features).
+    /// Datagrams that carry no CSI and are no error: text without a `CSI_DATA` line
+    /// (forwarded boot logs) and RuView's other packets (vitals, features). Other lines
+    /// beside `CSI_DATA` lines in one datagram are ignored without a count.
     pub skipped: AtomicU64,
     /// Frames dropped because the environment's queue was full (counted, never silent).
     pub dropped: AtomicU64,
@@ -138,6 +139,7 @@ pub fn normalize_mac(mac: &str) -> Option<String> {
 fn is_text(d: &[u8]) -> bool {
     d.iter()
         .all(|&b| b >= 0x20 || matches!(b, b'\n' | b'\r' | b'\t' | 0x1b))
+        && std::str::from_utf8(d).is_ok()
 }
 
 /// Line parsers kept per sender (a header line sets the layout of the rows after it);
@@ -218,16 +220,15 @@ pub async fn spawn_udp(
                     parsers.clear();
                 }
                 let parser = parsers.entry(from).or_default();
+                let mut csi_lines = 0;
                 for (i, line) in d.split(|&b| b == b'\n').enumerate() {
-                    let frame = match parser.parse(line, i as u64 + 1) {
+                    let kind = parser.parse(line, i as u64 + 1);
+                    if matches!(kind, LineKind::Frame(_) | LineKind::Bad(_)) {
+                        csi_lines += 1;
+                    }
+                    let frame = match kind {
                         LineKind::Frame(f) => f,
-                        LineKind::Header => continue,
-                        LineKind::Other => {
-                            if !line.iter().all(u8::is_ascii_whitespace) {
-                                s.skipped.fetch_add(1, Ordering::Relaxed);
-                            }
-                            continue;
-                        }
+                        LineKind::Header | LineKind::Other => continue,
                         LineKind::Bad(problem) => {
                             bad_one(format!("udp:{sender}, line {}: {problem}", i + 1));
                             continue;
@@ -249,6 +250,9 @@ pub async fn spawn_udp(
                         continue;
                     };
                     deliver(&s, route, source, frame);
+                }
+                if csi_lines == 0 {
+                    s.skipped.fetch_add(1, Ordering::Relaxed);
                 }
                 continue;
             } else {
@@ -314,5 +318,6 @@ mod tests {
         }
         assert!(is_text(b"CSI_DATA,1,2\r\n\x1b[0;32mI (1) boot\x1b[0m\n"));
         assert!(!is_text(b"WDPC\x01\x00"));
+        assert!(!is_text(b"CSI_DATA \xff\xfe"));
     }
 }
