@@ -130,7 +130,7 @@ pub enum SerialError {
         port: String,
         source: std::io::Error,
     },
-    #[error("baud rate {0} is not one this system's serial driver takes (e.g. 115200, 921600)")]
+    #[error("baud rate {0} is not one this system can set (e.g. 115200, 921600, 1552000)")]
     BadBaud(u32),
     #[error("mac {0:?} is not a MAC address (six hex octets, e.g. A4:CF:12:13:93:D5)")]
     BadMac(String),
@@ -343,10 +343,23 @@ mod tty {
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
 
-    pub type Speed = libc::speed_t;
+    /// A baud rate, as asked for.
+    pub type Speed = u32;
+
+    /// Whether Linux takes any rate (termios2 with BOTHER) on this architecture: the
+    /// rate ESP32-CSI-Tool recommends, 1552000, has no termios constant.
+    const ANY_RATE: bool = cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ));
+
+    /// `baud` if this system can set it.
+    pub fn speed(baud: u32) -> Option<Speed> {
+        (constant(baud).is_some() || (ANY_RATE && baud > 0)).then_some(baud)
+    }
 
     /// The termios constant for a baud rate, where the system has one.
-    pub fn speed(baud: u32) -> Option<Speed> {
+    fn constant(baud: u32) -> Option<libc::speed_t> {
         Some(match baud {
             9600 => libc::B9600,
             19200 => libc::B19200,
@@ -372,10 +385,46 @@ mod tty {
             2000000 => libc::B2000000,
             // BSD and macOS take the rate itself as the speed value.
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            other => other as Speed,
+            other => other as libc::speed_t,
             #[cfg(any(target_os = "linux", target_os = "android"))]
             _ => return None,
         })
+    }
+
+    /// Sets a rate without a constant through termios2 (Linux's BOTHER).
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    fn set_any_rate(fd: libc::c_int, baud: u32) -> io::Result<()> {
+        // CBAUD on these architectures (the speed bits of c_cflag).
+        const CBAUD: libc::tcflag_t = 0o010017;
+        // SAFETY: `t` is filled by TCGETS2 before it is changed and written back.
+        unsafe {
+            let mut t: libc::termios2 = std::mem::zeroed();
+            if libc::ioctl(fd, libc::TCGETS2, &mut t) != 0 {
+                return Err(last());
+            }
+            t.c_cflag &= !CBAUD;
+            t.c_cflag |= libc::BOTHER;
+            t.c_ispeed = baud;
+            t.c_ospeed = baud;
+            if libc::ioctl(fd, libc::TCSETS2, &t) != 0 {
+                return Err(last());
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    fn set_any_rate(_: libc::c_int, baud: u32) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("baud rate {baud} is not one this system can set"),
+        ))
     }
 
     /// An open, configured tty; closed on drop.
@@ -429,11 +478,17 @@ mod tty {
                 t.c_cflag &= !(libc::CSTOPB | libc::PARENB);
                 t.c_cc[libc::VMIN] = 1;
                 t.c_cc[libc::VTIME] = 0;
-                if libc::cfsetispeed(&mut t, speed) != 0 || libc::cfsetospeed(&mut t, speed) != 0 {
+                // A rate without a constant is set after the rest, through termios2.
+                let constant = constant(speed);
+                let c = constant.unwrap_or(libc::B38400);
+                if libc::cfsetispeed(&mut t, c) != 0 || libc::cfsetospeed(&mut t, c) != 0 {
                     return Err(last());
                 }
                 if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
                     return Err(last());
+                }
+                if constant.is_none() {
+                    set_any_rate(fd, speed)?;
                 }
                 libc::tcflush(fd, libc::TCIFLUSH);
             }
