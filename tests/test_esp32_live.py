@@ -324,3 +324,19 @@ def test_serve_errors_for_the_new_sources(tmp_path):
                      ({"source": "serial", "port": "/dev/x", "node": 1}, "environments[0].node")]:
         with pytest.raises(ConfigError, match=re.escape(key)):
             config.parse({"environments": [{"id": "a", **env}], "udp": {"port": 0}})
+
+
+def test_the_toml_examples_in_the_docs_load():
+    import tomllib
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "esp32-live.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 3
+    sources = []
+    for block in blocks:
+        cfg = config.parse(tomllib.loads(block), "docs/esp32-live.md")
+        sources += [(e.source, e.port, e.mac, e.sender, e.node) for e in cfg.environments]
+    assert ("serial", "/dev/ttyUSB0", None, None, None) in sources
+    assert ("udp", None, "A4:CF:12:13:93:D5", None, None) in sources
+    assert ("udp", None, None, "10.0.0.21", None) in sources
+    assert ("udp", None, None, None, 1) in sources
