@@ -577,3 +577,87 @@ mod tty {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::events::Collector;
+
+    /// A pseudo-terminal: the master's fd and the slave's path.
+    fn pty() -> (libc::c_int, PathBuf) {
+        // SAFETY: plain libc calls on a fresh fd; ptsname_r writes into `name`.
+        unsafe {
+            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(m >= 0 && libc::grantpt(m) == 0 && libc::unlockpt(m) == 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+            let path = std::ffi::CStr::from_ptr(name.as_ptr());
+            (m, PathBuf::from(path.to_str().unwrap()))
+        }
+    }
+
+    fn write(fd: libc::c_int, mut b: &[u8]) {
+        while !b.is_empty() {
+            // SAFETY: `b` is valid for its length.
+            let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+            assert!(n > 0);
+            b = &b[n as usize..];
+        }
+    }
+
+    fn wait(what: &str, mut done: impl FnMut() -> bool) {
+        let t = std::time::Instant::now();
+        while !done() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{what}: not in time");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn lines_frames_garbage_and_a_lost_port() {
+        const ROW: &str = "CSI_DATA,AP,3C:71:BF:6D:2A:78,-73,11,1,0,1,1,1,0,0,0,0,-93,0,1,1,\
+                           80272146,0,101,0,0,80.363225,4,[101 -48 5 0 ]";
+        let (master, path) = pty();
+        let (tx, mut rx) = mpsc::channel(64);
+        let events = Collector::new();
+        let h = spawn_serial(path.clone(), 921600, None, "e".into(), tx, events.clone()).unwrap();
+        let mut input = b"boot\r\n".to_vec();
+        input.extend(vec![b'x'; MAX_LINE + 10]); // a line over the limit, then its end
+        input.extend(format!("\n{ROW}\r\nCSI_DATA,1,[1\n").as_bytes());
+        // A row split across writes still reads as one line.
+        write(master, &input[..input.len() - 40]);
+        std::thread::sleep(Duration::from_millis(20));
+        write(master, &input[input.len() - 40..]);
+        wait("two lines", || h.stats.bad.load(Ordering::Relaxed) == 2);
+        let s = &h.stats;
+        assert_eq!(s.frames.load(Ordering::Relaxed), 1);
+        assert_eq!(s.skipped.load(Ordering::Relaxed), 1);
+        assert_eq!(s.lines.load(Ordering::Relaxed), 3);
+        let Some(Input::Frame { source, frame, .. }) = rx.blocking_recv() else {
+            panic!("no frame")
+        };
+        assert_eq!(source, format!("serial:{}", path.display()));
+        assert_eq!(frame.csi.shape(), &[1, 1, 2]);
+        // The other end closes: lost, reported once, then retried until stopped.
+        // SAFETY: the master fd is ours.
+        unsafe { libc::close(master) };
+        wait("lost", || !h.stats.connected.load(Ordering::Relaxed));
+        h.stop();
+        wait("stopped", || h.stats.stopped.load(Ordering::Relaxed));
+        let kinds: Vec<String> = events
+            .take()
+            .into_iter()
+            .map(|(_, e)| e.data["event"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert!(kinds.contains(&"bad_lines".to_string()), "{kinds:?}");
+        assert!(kinds.contains(&"serial_port_lost".to_string()), "{kinds:?}");
+        assert!(matches!(
+            rx.blocking_recv(),
+            Some(Input::SourceEnded { .. })
+        ));
+        assert!(matches!(
+            spawn_serial(path, 921600, None, "e".into(), mpsc::channel(1).0, events),
+            Err(SerialError::Open { .. })
+        ));
+    }
+}
