@@ -46,8 +46,9 @@ def test_udp_garbage_flood_does_not_stop_the_listener():
                 if listener.stats()["frames"]:
                     break
         stats = listener.stats()
-        # Loopback may drop some datagrams under a flood; every one that arrived is counted.
-        assert stats["bad"] + stats["frames"] == stats["datagrams"]
+        # Loopback may drop some datagrams under a flood; every one that arrived is counted
+        # (junk that happens to be text without a CSI_DATA line counts as skipped).
+        assert stats["bad"] + stats["frames"] + stats["skipped"] == stats["datagrams"]
         assert stats["bad"] > 500 and stats["frames"] >= 1
 
 

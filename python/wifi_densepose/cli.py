@@ -19,7 +19,34 @@ from .server import Server
 
 #: serve flags that describe environments and sources: with --config the file does that.
 _SOURCE_FLAGS: dict[str, Any] = {"environment": [], "replay": None, "udp": None, "node": [], "oracle": False,
-                 "simulate": "walk", "seed": 0, "speed": 1.0}
+                 "simulate": "walk", "seed": 0, "speed": 1.0, "serial": [],
+                 "baud": config.DEFAULT_BAUD}
+
+
+def _node_routes(entries: list[str]) -> dict[str, dict[str, Any]]:
+    """``--node KEY=ENV`` entries as {env: {"node"|"mac"|"sender": key}}: KEY is a WDPC or
+    RuView node id (an integer), a MAC (CSI_DATA lines by their mac field) or an IP
+    address / ip:port (CSI_DATA lines by sender)."""
+    routes: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        key, sep, env_id = entry.rpartition("=")
+        if not sep or not key or not env_id:
+            raise UsageError(f"--node {entry!r}: expected KEY=ENVIRONMENT")
+        mac, sender = config.normalize_mac(key), config.sender_address(key)
+        value: int | str
+        if key.isdigit() and int(key) <= 65535:
+            kind, value = "node", int(key)
+        elif mac is not None:
+            kind, value = "mac", mac
+        elif sender is not None:
+            kind, value = "sender", sender
+        else:
+            raise UsageError(f"--node {entry!r}: {key!r} is not a node id (0-65535), a MAC "
+                             "or an IP address")
+        if kind in routes.setdefault(env_id, {}):
+            raise UsageError(f"--node: two {kind}s for environment {env_id!r}")
+        routes[env_id][kind] = value
+    return routes
 
 
 def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
@@ -35,21 +62,36 @@ def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
     else:
         cfg = config.ServeConfig(jwt=config.jwt_from_environment())
         ids = list(dict.fromkeys(args.environment or ["room_001"]))
-        if args.replay:
-            source = "replay"
-        elif args.udp is not None:
-            source = "udp"
-        else:
-            source = "none" if args.simulate == "none" else "simulate"
-        nodes = {v: int(k) for k, v in (n.split("=", 1) for n in args.node)}
+        serial: dict[str, str] = {}
+        for entry in args.serial:
+            # PORT or PORT=ENV (default: the first environment).
+            port, _, env_id = entry.rpartition("=") if "=" in entry else (entry, "", "")
+            env_id = env_id or ids[0]
+            if env_id in serial:
+                raise UsageError(f"--serial: two ports for environment {env_id!r}")
+            serial[env_id] = port
+            if env_id not in ids:
+                ids.append(env_id)
+        routes = _node_routes(args.node)
+        live = args.replay or args.udp is not None or serial
         for i, env_id in enumerate(ids):
-            env = config.Environment(id=env_id, source=source if i == 0 else "none",
-                                     scenario=args.simulate, seed=args.seed, speed=args.speed,
-                                     path=args.replay, oracle=args.oracle)
-            if source == "udp":
-                env.source, env.node = "udp", nodes.get(env_id, 0 if i == 0 else None)
-                if env.node is None:
-                    env.source = "none"
+            env = config.Environment(id=env_id, source="none", scenario=args.simulate,
+                                     seed=args.seed, speed=args.speed, path=args.replay,
+                                     oracle=args.oracle)
+            route = routes.get(env_id, {})
+            if env_id in serial:
+                env.source, env.port, env.baud = "serial", serial[env_id], args.baud
+                env.mac = route.get("mac")
+            elif args.replay and i == 0:
+                env.source = "replay"
+            elif args.udp is not None and (route or i == 0):
+                env.source = "udp"
+                env.node, env.mac, env.sender = (route.get("node"), route.get("mac"),
+                                                 route.get("sender"))
+                if not route:
+                    env.node = 0  # the first environment takes node 0 unless routed
+            elif i == 0 and not live and args.simulate != "none":
+                env.source = "simulate"
             cfg.environments.append(env)
         if args.udp is not None:
             cfg.udp_port = args.udp
@@ -110,10 +152,24 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print(f"  model:   {model.version} on {model.device}, "
               f"{cfg.model.rate_hz:g} windows/s per environment", flush=True)
-    udp_nodes = {e.node: e.id for e in cfg.environments if e.source == "udp" and e.node is not None}
-    if cfg.udp_port is not None:
-        listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host)
-        print(f"  udp:     {cfg.udp_host}:{listener.port}, nodes {udp_nodes}", flush=True)
+    udp_envs = [e for e in cfg.environments if e.source == "udp"]
+    udp_nodes = {e.node: e.id for e in udp_envs if e.node is not None}
+    udp_macs = {e.mac: e.id for e in udp_envs if e.mac is not None}
+    udp_senders = {e.sender: e.id for e in udp_envs if e.sender is not None}
+    try:
+        if cfg.udp_port is not None:
+            listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host,
+                                         macs=udp_macs, senders=udp_senders)
+            routed = ", ".join(f"{k} -> {v}" for k, v in
+                               [*udp_nodes.items(), *udp_macs.items(), *udp_senders.items()])
+            print(f"  udp:     {cfg.udp_host}:{listener.port}, nodes {udp_nodes}"
+                  + (f" ({routed})" if udp_macs or udp_senders else ""), flush=True)
+        # Serial ports are this machine's hardware: read them whatever the leases say.
+        serials = [server.listen_serial(e.port, e.baud, e.id, mac=e.mac)
+                   for e in cfg.environments if e.source == "serial" and e.port]
+    except (OSError, RuntimeError, ValueError):
+        server.stop()
+        raise
     # With a broker (several nodes), an environment's simulated or replayed source runs on
     # the node holding its lease; the others stand by and take over when it expires.
     leased = server.node_id is not None
@@ -127,7 +183,14 @@ def _serve(args: argparse.Namespace) -> int:
         elif env.source == "replay":
             what = f"replay of {env.path} at {env.speed}x"
         elif env.source == "udp":
-            what = f"ESP32 node {env.node} over UDP"
+            keys = [f"node {env.node}" if env.node is not None else None,
+                    f"mac {env.mac}" if env.mac else None,
+                    f"sender {env.sender}" if env.sender else None]
+            what = f"ESP32 {' / '.join(k for k in keys if k)} over UDP"
+        elif env.source == "serial":
+            what = f"CSI_DATA lines on serial port {env.port} at {env.baud} baud"
+            if env.mac:
+                what += f" (transmitter {env.mac} only)"
         else:
             what = "no source (inject or publish)"
         if env.source in ("simulate", "replay"):
@@ -159,6 +222,8 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
         if args.duration and time.monotonic() - started >= args.duration:
             break
+    for port in serials:
+        port.stop()
     server.stop()  # publishes system_stopping to subscribed clients first
     return 0
 
@@ -260,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speed", type=float, default=1.0,
                    help="replay/simulation speed (1 = real time, 0 = flat out)")
     s.add_argument("--simulate", default="walk", metavar="SCENARIO",
-                   help="simulated source when no --replay/--udp is given (default: walk; "
+                   help="simulated source when no --replay/--udp/--serial is given (default: walk; "
                         "'none' for no source)")
     s.add_argument("--seed", type=int, default=0, help="simulator seed")
     s.add_argument("--oracle", action="store_true",
@@ -273,9 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, choices=None, metavar="DEVICE",
                    help="run the model on 'cpu' (default), 'cuda' or 'cuda:N' (needs the "
                         "onnxruntime-gpu wheel)")
-    s.add_argument("--udp", type=int, metavar="PORT", help="receive ESP32 UDP frames on PORT (0: any)")
-    s.add_argument("--node", action="append", default=[], metavar="ID=ENV",
-                   help="route UDP node ID to environment ENV (repeatable)")
+    s.add_argument("--udp", type=int, metavar="PORT",
+                   help="receive ESP32 UDP datagrams on PORT (0: any): WDPC or RuView frames, "
+                        "CSI_DATA lines (docs/esp32-live.md)")
+    s.add_argument("--node", action="append", default=[], metavar="KEY=ENV",
+                   help="route to environment ENV (repeatable) the UDP frames of node id KEY, "
+                        "or CSI_DATA lines whose mac is KEY (a MAC) or sent from KEY (an IP "
+                        "address); with --serial, a MAC keeps that transmitter's lines only")
+    s.add_argument("--serial", action="append", default=[], metavar="PORT[=ENV]",
+                   help="read ESP32-CSI-Tool / esp-csi CSI_DATA lines from serial PORT (e.g. "
+                        "/dev/ttyUSB0) into ENV (default: the first environment); repeatable")
+    s.add_argument("--baud", type=int, default=config.DEFAULT_BAUD,
+                   help=f"serial baud rate (default {config.DEFAULT_BAUD})")
     s.add_argument("--token-ttl", type=int, default=3600)
     s.add_argument("--print-token", action="store_true",
                    help="print a token even when WIFI_DENSEPOSE_JWT_SECRET is set")

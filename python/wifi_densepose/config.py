@@ -19,7 +19,7 @@
     [[environments]]
     id = "room_001"
     device = "intel5300"     # simulate: the simulated device profile; else a label
-    source = "simulate"      # simulate | replay | udp | none
+    source = "simulate"      # simulate | replay | udp | serial | none
     scenario = "walk"        # simulate: a scenario name (wifi-densepose simulate --list)
     seed = 0
     speed = 1.0              # simulate, replay: 1 = real time, 0 = flat out
@@ -31,16 +31,25 @@
     source = "replay"
     path = "walk.dat"        # replay: a recording; format is detected unless given
     # format = "intel5300"
-    room = [6.0, 4.0]        # replay, udp, none: floor width and depth in metres, which
+    room = [6.0, 4.0]        # replay, udp, serial, none: floor width and depth in metres, which
                              # scale the model's coordinates (a simulation brings its own)
 
     [[environments]]
     id = "ward_3"
     source = "udp"
-    node = 7                 # udp: the ESP32 node id feeding this room
+    node = 7                 # udp: the node id of WDPC or RuView frames feeding this room;
+    # mac = "A4:CF:12:13:93:D5"   # udp: CSI_DATA lines whose mac field is this, and/or
+    # sender = "10.0.0.21"        # udp: CSI_DATA lines sent from this address (or ip:port)
+
+    [[environments]]
+    id = "kitchen"
+    source = "serial"        # CSI_DATA lines of ESP32-CSI-Tool / esp-csi on a serial port
+    port = "/dev/ttyUSB0"    # serial: the port (docs/esp32-live.md)
+    baud = 921600            # serial: what the firmware prints at (default 921600)
+    # mac = "A4:CF:12:13:93:D5"   # serial: keep this transmitter's lines only
 
     [udp]
-    port = 5500              # where ESP32 nodes send (docs/udp-frame.md)
+    port = 5500              # where ESP32 nodes send (docs/udp-frame.md, docs/esp32-live.md)
     host = "0.0.0.0"         # default 127.0.0.1: this machine only
 
 With no [[environments]], ``room_001`` runs the ``walk`` simulation. Secrets never live in the file: the HS256 secret comes from WIFI_DENSEPOSE_JWT_SECRET,
@@ -50,6 +59,7 @@ WIFI_DENSEPOSE_JWT_ALGORITHM. Every error names the file and the key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -58,13 +68,39 @@ from typing import Any
 
 from .errors import ConfigError
 
-SOURCES = ("simulate", "replay", "udp", "none")
+SOURCES = ("simulate", "replay", "udp", "serial", "none")
 _ENV_KEYS = {
     "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s", "oracle"},
     "replay": {"id", "device", "source", "path", "format", "speed", "room"},
-    "udp": {"id", "device", "source", "node", "room"},
+    "udp": {"id", "device", "source", "node", "mac", "sender", "room"},
+    "serial": {"id", "device", "source", "port", "baud", "mac", "room"},
     "none": {"id", "device", "source", "room"},
 }
+#: The baud rate of a serial source when none is given (esp-csi's; ESP32-CSI-Tool's
+#: builds use what was set in their menuconfig, often 921600 or 1000000 too).
+DEFAULT_BAUD = 921600
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
+
+
+def normalize_mac(mac: str) -> str | None:
+    """``A4:CF:12:13:93:D5`` for any spelling of a MAC (``a4-cf-...``), else None."""
+    mac = mac.strip()
+    return mac.replace("-", ":").upper() if _MAC.fullmatch(mac) else None
+
+
+def sender_address(text: str) -> str | None:
+    """``text`` if it is an IP address or ``ip:port`` (the sender of UDP datagrams)."""
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    host, sep, port = text.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return text if sep and port.isdigit() and int(port) < 65536 else None
 _MODEL_KEYS = {"path", "rate_hz", "threads", "device"}
 
 
@@ -80,6 +116,13 @@ class Environment:
     path: str | None = None
     format: str | None = None
     node: int | None = None
+    #: udp: CSI_DATA lines by their mac field; serial: keep that transmitter's lines only.
+    mac: str | None = None
+    #: udp: CSI_DATA lines sent from this address ("ip" or "ip:port").
+    sender: str | None = None
+    #: serial: the port (e.g. /dev/ttyUSB0) and its baud rate.
+    port: str | None = None
+    baud: int = DEFAULT_BAUD
     oracle: bool = False
     #: Floor (width, depth) in metres; a simulated source brings its own room's.
     room: tuple[float, float] | None = None
@@ -184,10 +227,33 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
                 raise ConfigError(f"{where}.path: no such file {env.path!r}")
             if "format" in raw:
                 env.format = _type(f"{where}.format", raw["format"], str, "a string")
+        if "mac" in raw:
+            mac = _type(f"{where}.mac", raw["mac"], str, "a MAC address string")
+            env.mac = normalize_mac(mac)
+            if env.mac is None:
+                raise ConfigError(f"{where}.mac: {mac!r} is not a MAC address "
+                                  "(six hex octets, e.g. A4:CF:12:13:93:D5)")
         if source == "udp":
-            env.node = _type(f"{where}.node", raw.get("node"), int, "an integer node id")
-            if not 0 <= env.node <= 65535:
-                raise ConfigError(f"{where}.node: {env.node} is not a 16-bit node id")
+            if "node" in raw:
+                env.node = _type(f"{where}.node", raw["node"], int, "an integer node id")
+                if not 0 <= env.node <= 65535:
+                    raise ConfigError(f"{where}.node: {env.node} is not a 16-bit node id")
+            if "sender" in raw:
+                sender = _type(f"{where}.sender", raw["sender"], str, "an address string")
+                env.sender = sender_address(sender)
+                if env.sender is None:
+                    raise ConfigError(f"{where}.sender: {sender!r} is not an IP address or "
+                                      "ip:port")
+            if env.node is None and env.mac is None and env.sender is None:
+                raise ConfigError(f"{where}.node: a udp source needs node (WDPC or RuView "
+                                  "node id), mac or sender (CSI_DATA lines)")
+        if source == "serial":
+            env.port = _type(f"{where}.port", raw.get("port"), str,
+                             "the serial port's path (e.g. /dev/ttyUSB0)")
+            if "baud" in raw:
+                env.baud = _type(f"{where}.baud", raw["baud"], int, "an integer baud rate")
+                if env.baud <= 0:
+                    raise ConfigError(f"{where}.baud: must be positive, not {env.baud}")
         cfg.environments.append(env)
     udp = _type(f"{name}: udp", doc.get("udp", {}), dict, "a table")
     extra = set(udp) - {"port", "host"}
@@ -197,6 +263,9 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
         cfg.udp_port = _type(f"{name}: udp.port", udp["port"], int, "an integer")
     if "host" in udp:
         cfg.udp_host = _type(f"{name}: udp.host", udp["host"], str, "a string")
+    ports = [e.port for e in cfg.environments if e.source == "serial"]
+    if len(set(ports)) < len(ports):
+        raise ConfigError(f"{name}: environments: a serial port is named twice")
     if any(e.source == "udp" for e in cfg.environments) and cfg.udp_port is None:
         raise ConfigError(f"{name}: udp.port: required when an environment's source is 'udp'")
     cfg.model = _model(doc.get("model", {}), name)

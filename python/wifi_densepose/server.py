@@ -293,12 +293,39 @@ class Server:
         )
 
     def listen_udp(
-        self, nodes: Mapping[int, str], port: int = 0, host: str = "127.0.0.1"
+        self,
+        nodes: Mapping[int, str] | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        macs: Mapping[str, str] | None = None,
+        senders: Mapping[str, str] | None = None,
     ) -> _native.UdpListener:
-        """Receives CSI from ESP32 nodes (docs/udp-frame.md); ``nodes`` maps node ids to
-        environments. The listener's ``port`` and ``stats()`` count bad datagrams, unknown
-        nodes and drops."""
-        return self._native.listen_udp(dict(nodes), int(port), host)
+        """Receives CSI from ESP32 nodes over UDP on ``host:port`` (0: any free port). One
+        socket takes our WDPC frame (docs/udp-frame.md), RuView's raw CSI frame and
+        datagrams of ``CSI_DATA`` text lines (docs/esp32-live.md). ``nodes`` maps WDPC and
+        RuView node ids to environments; ``CSI_DATA`` lines go by ``senders`` (``"ip"`` or
+        ``"ip:port"`` to environment) first, then by their MAC field (``macs``). The
+        listener's ``port`` and ``stats()`` count datagrams, frames, bad datagrams and
+        lines, unknown nodes, skipped non-CSI lines and packets, and drops."""
+        return self._native.listen_udp(
+            {int(k): v for k, v in (nodes or {}).items()}, int(port), host,
+            dict(macs) if macs else None, dict(senders) if senders else None,
+        )
+
+    def listen_serial(
+        self, port: str | os.PathLike[str], baud: int, environment_id: str, *,
+        mac: str | None = None,
+    ) -> _native.SerialListener:
+        """Reads the ``CSI_DATA`` lines an ESP32 running ESP32-CSI-Tool or esp-csi prints on
+        its serial ``port`` (e.g. ``/dev/ttyUSB0``) at ``baud`` (921600 for esp-csi, what
+        the firmware was built with for ESP32-CSI-Tool) into ``environment_id``, as
+        source ``serial:<port>`` (docs/esp32-live.md). ``mac`` keeps one transmitter's
+        lines only. Other lines (boot logs) are skipped and counted, bad lines counted
+        and reported; a port that goes away is reopened every second. ``stop()`` closes
+        it. Raises FileNotFoundError for a port that does not exist, ConfigError for a
+        baud rate or MAC it cannot use, ServerError when the port cannot be opened."""
+        return self._native.listen_serial(os.fspath(port), int(baud), environment_id, mac)
 
     def configure(self, settings: Mapping[str, Any], applied_by: str = "python") -> dict:
         """Changes settings while the server runs, for every environment, all or none:

@@ -23,6 +23,16 @@
 //! A row that cannot be parsed (a serial glitch, a list shorter than `len`) is reported
 //! with its line number and reading continues with the next line.
 //!
+//! Without a header line, a row is read in ESP32-CSI-Tool's layout (25 fields before
+//! the list) or, when its field count says so, in one of esp-csi's `csi_recv` layouts
+//! (24 fields on the ESP32/S3/C3, 14 on the C5/C6): a live serial port is often opened
+//! after the firmware printed its one header line. esp-csi's `id` / `seq` column (the
+//! sender's packet counter) becomes the frame's sequence number, so lost packets show.
+//!
+//! [`LineParser`] is the one parser of these lines: the file reader and the live
+//! sources (serial port, UDP datagrams of lines; `pipeline::serial`, `pipeline::udp`)
+//! all hand it one line at a time.
+//!
 //! Frame timestamp: `local_timestamp` (the ESP32's microsecond clock) in seconds;
 //! `real_timestamp` is kept in [`Esp32Meta`].
 
@@ -137,6 +147,17 @@ impl Esp32Meta {
     }
 }
 
+/// esp-csi `csi_recv` headers (examples/get-started), printed once at start: the
+/// ESP32/S3/C3 layout, then the C5/C6 one. Rows without a header are matched against
+/// them by their number of fields.
+const ESP_CSI_HEADERS: [&str; 2] = [
+    "type,id,mac,rssi,rate,sig_mode,mcs,bandwidth,smoothing,not_sounding,aggregation,stbc,\
+     fec_coding,sgi,noise_floor,ampdu_cnt,channel,secondary_channel,local_timestamp,ant,\
+     sig_len,rx_state,len,first_word,data",
+    "type,seq,mac,rssi,rate,noise_floor,fft_gain,agc_gain,channel,local_timestamp,sig_len,\
+     rx_state,len,first_word,data",
+];
+
 /// Column positions for the fields the reader uses.
 #[derive(Debug, Clone)]
 struct Layout {
@@ -144,6 +165,8 @@ struct Layout {
     index: [Option<usize>; 25],
     /// Number of fields before the CSI list.
     n_fields: usize,
+    /// Index of esp-csi's packet counter (`id` or `seq`), if the layout has one.
+    seq: Option<usize>,
 }
 
 impl Layout {
@@ -155,7 +178,16 @@ impl Layout {
         Layout {
             index,
             n_fields: 25,
+            seq: None,
         }
+    }
+
+    /// The known header-less layout with `n_fields` fields before the list.
+    fn known(n_fields: usize) -> Option<Self> {
+        ESP_CSI_HEADERS
+            .iter()
+            .filter_map(|h| Layout::from_header(h))
+            .find(|l| l.n_fields == n_fields)
     }
 
     /// A layout from a header line, or `None` if the line is not a header.
@@ -172,14 +204,75 @@ impl Layout {
         Some(Layout {
             index,
             n_fields: names.len() - 1,
+            seq: names.iter().position(|n| *n == "id" || *n == "seq"),
         })
+    }
+}
+
+/// What one line of an ESP32 log is.
+#[derive(Debug)]
+pub enum LineKind {
+    /// A `CSI_DATA` row, decoded.
+    Frame(CsiFrame),
+    /// A header naming the columns (it sets the layout of the rows after it).
+    Header,
+    /// Anything else: boot messages, logs of the firmware, empty lines.
+    Other,
+    /// A `CSI_DATA` row that does not decode; what is wrong with it.
+    Bad(String),
+}
+
+/// The parser of ESP32 CSI log lines, for files and live sources alike. It remembers
+/// the layout of the last header line seen.
+#[derive(Debug, Clone)]
+pub struct LineParser {
+    layout: Layout,
+}
+
+impl Default for LineParser {
+    fn default() -> Self {
+        LineParser {
+            layout: Layout::tool(),
+        }
+    }
+}
+
+impl LineParser {
+    /// Classifies and decodes one line (its line ending may still be attached).
+    /// `line_no` (1-based) is kept in the frame's metadata.
+    pub fn parse(&mut self, line: &[u8], line_no: u64) -> LineKind {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return if line.starts_with(b"CSI_DATA") {
+                LineKind::Bad("not UTF-8 text".into())
+            } else {
+                LineKind::Other
+            };
+        };
+        let text = text.trim_start_matches('\u{feff}').trim();
+        // (A header's first column is "type": checked first, so data rows do not pay
+        // for splitting every line into columns.)
+        if let Some(layout) = text
+            .starts_with("type")
+            .then(|| Layout::from_header(text))
+            .flatten()
+        {
+            self.layout = layout;
+            return LineKind::Header;
+        }
+        if !text.starts_with("CSI_DATA") {
+            return LineKind::Other;
+        }
+        match parse_row(text, &self.layout, line_no) {
+            Ok(frame) => LineKind::Frame(frame),
+            Err(problem) => LineKind::Bad(problem),
+        }
     }
 }
 
 /// Streams frames from an ESP32 CSV log; one item per `CSI_DATA` row.
 pub struct Esp32Reader<R: Read> {
     src: Source<R>,
-    layout: Layout,
+    parser: LineParser,
     line_no: u64,
     line: Vec<u8>,
     done: bool,
@@ -195,7 +288,7 @@ impl<R: Read> Esp32Reader<R> {
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Esp32Reader {
             src: Source::new(reader, name.into()),
-            layout: Layout::tool(),
+            parser: LineParser::default(),
             line_no: 0,
             line: Vec::new(),
             done: false,
@@ -226,38 +319,16 @@ impl<R: Read> Esp32Reader<R> {
                     ));
                 }
             }
-            let Ok(text) = std::str::from_utf8(&self.line) else {
-                if self.line.starts_with(b"CSI_DATA") {
+            match self.parser.parse(&self.line, self.line_no) {
+                LineKind::Frame(frame) => return Ok(Some(frame)),
+                LineKind::Header | LineKind::Other => continue,
+                LineKind::Bad(problem) => {
                     self.recoverable = true;
                     return Err(self
                         .src
-                        .malformed(start, format!("line {}: not UTF-8 text", self.line_no)));
+                        .malformed(start, format!("line {}: {problem}", self.line_no)));
                 }
-                continue;
-            };
-            let text = text.trim_start_matches('\u{feff}').trim();
-            // (A header's first column is "type": checked first, so data rows do not pay
-            // for splitting every line into columns.)
-            if let Some(layout) = text
-                .starts_with("type")
-                .then(|| Layout::from_header(text))
-                .flatten()
-            {
-                self.layout = layout;
-                continue;
             }
-            if !text.starts_with("CSI_DATA") {
-                continue;
-            }
-            return match parse_row(text, &self.layout, self.line_no) {
-                Ok(frame) => Ok(Some(frame)),
-                Err(problem) => {
-                    self.recoverable = true;
-                    Err(self
-                        .src
-                        .malformed(start, format!("line {}: {problem}", self.line_no)))
-                }
-            };
         }
     }
 }
@@ -311,13 +382,20 @@ fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String>
         Some((&"", rest)) => rest,
         _ => &fields[..],
     };
-    if fields.len() != layout.n_fields {
+    let fallback;
+    let layout = if fields.len() == layout.n_fields {
+        layout
+    } else if let Some(known) = Layout::known(fields.len()) {
+        // A header-less esp-csi row (the port was opened after its header went by).
+        fallback = known;
+        &fallback
+    } else {
         return Err(format!(
             "{} fields before the CSI list, expected {} for this layout",
             fields.len(),
             layout.n_fields
         ));
-    }
+    };
     let get = |k: usize| layout.index[k].and_then(|i| fields.get(i).copied());
     let num = |k: usize| -> Result<i32, String> {
         match get(k) {
@@ -405,6 +483,16 @@ fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String>
         real_timestamp,
         len,
     };
+    // esp-csi prints its u32 counter with %d, so it reads negative past 2^31: the
+    // wrap to u32 undoes that.
+    let sequence = match layout.seq.and_then(|i| fields.get(i)) {
+        Some(s) => Some(
+            s.parse::<i64>()
+                .map_err(|_| format!("field id = {s:?} is not an integer"))? as u32
+                as u64,
+        ),
+        None => None,
+    };
     Ok(CsiFrame {
         timestamp: local_timestamp as f64 * 1e-6,
         csi: Array3::from_shape_vec((1, 1, n), csi).expect("n values"),
@@ -413,7 +501,7 @@ fn parse_row(text: &str, layout: &Layout, line: u64) -> Result<CsiFrame, String>
         format: CsiFormat::Esp32,
         channel: u16::try_from(meta.channel).ok().filter(|&c| c > 0),
         bandwidth_mhz: Some(if meta.bandwidth == 1 { 40 } else { 20 }),
-        sequence: None,
+        sequence,
         meta: FrameMeta::Esp32(Box::new(meta)),
     })
 }
@@ -439,6 +527,46 @@ mod tests {
             assert!((f.timestamp - 80.272146).abs() < 1e-12);
             assert_eq!(f.rssi, Some(-73.0));
         }
+    }
+
+    #[test]
+    fn esp_csi_rows_read_without_their_header() {
+        // esp-csi csi_recv: the ESP32/S3/C3 layout (24 fields, a quoted comma list) and
+        // the C5/C6 one (14 fields); the counter is printed with %d (negative past 2^31).
+        let classic = "CSI_DATA,-2,1a:00:00:00:00:00,-30,11,1,6,1,0,1,0,1,0,0,-93,0,13,2,\
+                       2751923,0,67,0,4,1,\"[67,48,4,0]\"";
+        let c6 = "CSI_DATA,41,1a:00:00:00:00:00,-30,11,-93,3,20,13,2751923,67,0,4,0,\"[1,2,3,4]\"";
+        let mut p = LineParser::default();
+        let LineKind::Frame(f) = p.parse(classic.as_bytes(), 1) else {
+            panic!("{:?}", p.parse(classic.as_bytes(), 1))
+        };
+        assert_eq!(f.csi.shape(), &[1, 1, 2]);
+        assert_eq!(f.csi[[0, 0, 0]], Complex32::new(48.0, 67.0));
+        assert_eq!(f.sequence, Some(u32::MAX as u64 - 1));
+        assert_eq!((f.rssi, f.channel), (Some(-30.0), Some(13)));
+        assert!((f.timestamp - 2.751923).abs() < 1e-9);
+        let LineKind::Frame(f) = p.parse(c6.as_bytes(), 2) else {
+            panic!("C5/C6 row")
+        };
+        assert_eq!(f.sequence, Some(41));
+        assert_eq!(f.noise, Some(-93.0));
+        assert_eq!(f.channel, Some(13));
+        // The tool's own rows still read, without a sequence.
+        let LineKind::Frame(f) = p.parse(ROW.as_bytes(), 3) else {
+            panic!("tool row")
+        };
+        assert_eq!(f.sequence, None);
+        assert!(matches!(
+            p.parse(b"I (312) wifi: mode : sta", 4),
+            LineKind::Other
+        ));
+        assert!(
+            matches!(p.parse(b"CSI_DATA,1,2,[1 2]", 5), LineKind::Bad(m) if m.contains("3 fields"))
+        );
+        assert!(matches!(p.parse(b"CSI_DATA\xff", 6), LineKind::Bad(_)));
+        assert!(matches!(p.parse(b"\xff\xfe", 7), LineKind::Other));
+        let header = ESP_CSI_HEADERS[1].replace(' ', "");
+        assert!(matches!(p.parse(header.as_bytes(), 8), LineKind::Header));
     }
 
     #[test]

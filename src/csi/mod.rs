@@ -26,6 +26,7 @@ pub mod nexmon;
 pub mod pcap;
 pub mod picoscenes;
 mod recording;
+pub mod ruview;
 mod source;
 pub mod summary;
 mod table;

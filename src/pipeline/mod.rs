@@ -2,7 +2,8 @@
 //!
 //! Each environment (a room) is one tokio task that receives [`CsiFrame`]s from any number
 //! of sources: frames injected by a caller, a recording replayed at real time or N×
-//! speed, ESP32 nodes streaming over UDP. The task keeps per-source health (sequence gaps,
+//! speed, ESP32 nodes streaming over UDP or printing
+//! `CSI_DATA` lines on a serial port. The task keeps per-source health (sequence gaps,
 //! reordering, stalls) and reports it as `hardware_event`s; the server's monitor reports
 //! measured `performance_update`s. The later stages of the data flow (condition, infer,
 //! track, analyse) follow: [`windows`] conditions frames into model windows, the shared
@@ -23,6 +24,7 @@ mod monitor;
 pub mod offline;
 mod replay;
 mod sequence;
+mod serial;
 mod settings;
 mod simulate;
 mod udp;
@@ -41,6 +43,7 @@ pub use offline::{
 };
 pub use replay::{spawn_replay, ReplayProgress};
 pub use sequence::SequenceTracker;
+pub use serial::{spawn_serial, SerialError, SerialHandle, SerialStats};
 pub use settings::{RuntimeSettings, SharedSettings, SETTINGS};
 pub use simulate::spawn_simulation;
-pub use udp::{spawn_udp, UdpStats};
+pub use udp::{normalize_mac, spawn_udp, Route, UdpRoutes, UdpStats};

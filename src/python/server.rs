@@ -347,26 +347,62 @@ impl PyServer {
         })
     }
 
-    /// Listens for ESP32 UDP frames; `nodes` maps node ids to environments. Returns the port.
-    #[pyo3(signature = (nodes, port=0, host="127.0.0.1"))]
+    /// Listens for ESP32 UDP datagrams: WDPC and RuView frames routed by node id
+    /// (`nodes`), `CSI_DATA` lines by sender address (`senders`, "ip" or "ip:port")
+    /// else by their MAC field (`macs`). Returns the listener (its port and counters).
+    #[pyo3(signature = (nodes, port=0, host="127.0.0.1", macs=None, senders=None))]
     fn listen_udp(
         &self,
         py: Python<'_>,
         nodes: std::collections::HashMap<u16, String>,
         port: u16,
         host: &str,
+        macs: Option<std::collections::HashMap<String, String>>,
+        senders: Option<std::collections::HashMap<String, String>>,
     ) -> PyResult<UdpListener> {
         let addr: std::net::SocketAddr = format!("{host}:{port}").parse().map_err(|e| {
             InvalidArgumentError::new_err(format!("bad UDP address {host}:{port}: {e}"))
         })?;
         let server = self.server()?;
         let (local, stats) = py
-            .detach(|| server.listen_udp(addr, nodes))
+            .detach(|| {
+                server.listen_udp_routes(
+                    addr,
+                    nodes,
+                    macs.unwrap_or_default(),
+                    senders.unwrap_or_default(),
+                )
+            })
             .map_err(to_py)?;
         Ok(UdpListener {
             port: local.port(),
             stats,
         })
+    }
+
+    /// Reads `CSI_DATA` lines from a serial port into an environment; `mac` keeps the
+    /// lines of one transmitter only.
+    #[pyo3(signature = (port, baud, environment_id, mac=None))]
+    fn listen_serial(
+        &self,
+        py: Python<'_>,
+        port: std::path::PathBuf,
+        baud: u32,
+        environment_id: &str,
+        mac: Option<String>,
+    ) -> PyResult<SerialListener> {
+        let server = self.server()?;
+        let handle = py
+            .detach(|| server.listen_serial(&port, baud, environment_id, mac))
+            .map_err(|e| match e {
+                ServerError::Serial { ref source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    PathNotFoundError::new_err(e.to_string())
+                }
+                other => to_py(other),
+            })?;
+        Ok(SerialListener { handle })
     }
 
     /// Changes runtime settings (JSON object text); returns what changed as JSON text.
@@ -639,7 +675,7 @@ pub struct UdpListener {
 
 #[pymethods]
 impl UdpListener {
-    /// datagrams, frames, bad, unknown_node, dropped, last_error
+    /// datagrams, frames, bad, unknown_node, skipped, dropped
     fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
         let s = &self.stats;
         [
@@ -647,6 +683,7 @@ impl UdpListener {
             ("frames", s.frames.load(Ordering::Relaxed)),
             ("bad", s.bad.load(Ordering::Relaxed)),
             ("unknown_node", s.unknown_node.load(Ordering::Relaxed)),
+            ("skipped", s.skipped.load(Ordering::Relaxed)),
             ("dropped", s.dropped.load(Ordering::Relaxed)),
         ]
         .into_iter()
@@ -655,6 +692,61 @@ impl UdpListener {
     #[getter]
     fn last_error(&self) -> Option<String> {
         self.stats.last_error.lock().clone()
+    }
+}
+
+/// A serial source's port, counters and stop switch.
+#[pyclass(name = "SerialListener", module = "wifi_densepose._native")]
+pub struct SerialListener {
+    handle: crate::pipeline::SerialHandle,
+}
+
+#[pymethods]
+impl SerialListener {
+    /// The serial port's path.
+    #[getter]
+    fn port(&self) -> String {
+        self.handle.path.clone()
+    }
+    /// The source id its frames carry in the environment (`serial:<path>`).
+    #[getter]
+    fn source_id(&self) -> String {
+        self.handle.source.clone()
+    }
+    /// Whether the port is open now (false while it is away, and once stopped).
+    #[getter]
+    fn connected(&self) -> bool {
+        self.handle.stats.connected.load(Ordering::Relaxed)
+    }
+    /// bytes, lines, frames, skipped, bad, other_mac, dropped, opens
+    fn stats(&self) -> std::collections::HashMap<&'static str, u64> {
+        let s = &self.handle.stats;
+        [
+            ("bytes", s.bytes.load(Ordering::Relaxed)),
+            ("lines", s.lines.load(Ordering::Relaxed)),
+            ("frames", s.frames.load(Ordering::Relaxed)),
+            ("skipped", s.skipped.load(Ordering::Relaxed)),
+            ("bad", s.bad.load(Ordering::Relaxed)),
+            ("other_mac", s.other_mac.load(Ordering::Relaxed)),
+            ("dropped", s.dropped.load(Ordering::Relaxed)),
+            ("opens", s.opens.load(Ordering::Relaxed)),
+        ]
+        .into_iter()
+        .collect()
+    }
+    #[getter]
+    fn last_error(&self) -> Option<String> {
+        self.handle.stats.last_error.lock().clone()
+    }
+    /// Stops reading and closes the port (within about 0.1 s); the environment is told
+    /// the source ended on purpose.
+    fn stop(&self) {
+        self.handle.stop();
+    }
+    /// Whether the reader has let the port go after `stop` (or its environment went).
+    #[getter]
+    fn stopped(&self) -> bool {
+        self.handle.stats.stopped.load(Ordering::Relaxed)
     }
 }
 
@@ -782,5 +874,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyServer>()?;
     m.add_class::<Replay>()?;
     m.add_class::<UdpListener>()?;
+    m.add_class::<SerialListener>()?;
     Ok(())
 }

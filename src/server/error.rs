@@ -56,4 +56,9 @@ pub enum ServerError {
     Broker(String),
     #[error("calibration: {0}")]
     Calibration(String),
+    #[error("cannot open serial port {port}: {source}")]
+    Serial {
+        port: String,
+        source: std::io::Error,
+    },
 }

@@ -483,9 +483,52 @@ impl Server {
         addr: SocketAddr,
         routes: std::collections::HashMap<u16, String>,
     ) -> Result<(SocketAddr, Arc<UdpStats>), ServerError> {
-        let mut table = std::collections::HashMap::new();
-        for (node, env) in routes {
-            table.insert(node, (env.clone(), self.pipeline(&env)?.tx));
+        self.listen_udp_routes(addr, routes, Default::default(), Default::default())
+    }
+
+    /// Listens on `addr` for WDPC and RuView frames (routed by node id) and `CSI_DATA`
+    /// lines (routed by sender, `"ip"` or `"ip:port"`, else by their MAC field).
+    pub fn listen_udp_routes(
+        &self,
+        addr: SocketAddr,
+        nodes: std::collections::HashMap<u16, String>,
+        macs: std::collections::HashMap<String, String>,
+        senders: std::collections::HashMap<String, String>,
+    ) -> Result<(SocketAddr, Arc<UdpStats>), ServerError> {
+        use crate::pipeline::{normalize_mac, Route, UdpRoutes};
+        let route = |env: String| -> Result<Route, ServerError> {
+            let tx = self.pipeline(&env)?.tx;
+            Ok(Route {
+                environment: env,
+                tx,
+            })
+        };
+        let mut table = UdpRoutes::default();
+        for (node, env) in nodes {
+            table.nodes.insert(node, route(env)?);
+        }
+        for (mac, env) in macs {
+            let key = normalize_mac(&mac).ok_or_else(|| {
+                ServerError::InvalidConfig(format!(
+                    "{mac:?} is not a MAC address (six hex octets, e.g. A4:CF:12:13:93:D5)"
+                ))
+            })?;
+            table.macs.insert(key, route(env)?);
+        }
+        for (sender, env) in senders {
+            let key = match (
+                sender.parse::<std::net::IpAddr>(),
+                sender.parse::<SocketAddr>(),
+            ) {
+                (Ok(ip), _) => ip.to_string(),
+                (_, Ok(sa)) => sa.to_string(),
+                _ => {
+                    return Err(ServerError::InvalidConfig(format!(
+                        "sender {sender:?} is not an IP address or ip:port"
+                    )))
+                }
+            };
+            table.senders.insert(key, route(env)?);
         }
         let rt = self.live_handle()?;
         rt.block_on(crate::pipeline::spawn_udp(
@@ -496,6 +539,33 @@ impl Server {
         .map_err(|source| ServerError::Bind {
             addr: addr.to_string(),
             source,
+        })
+    }
+
+    /// Reads `CSI_DATA` lines from the serial port `path` at `baud` into an
+    /// environment (`docs/esp32-live.md`); `mac` keeps one transmitter's lines only.
+    pub fn listen_serial(
+        &self,
+        path: &std::path::Path,
+        baud: u32,
+        environment_id: &str,
+        mac: Option<String>,
+    ) -> Result<crate::pipeline::SerialHandle, ServerError> {
+        let env = self.pipeline(environment_id)?;
+        self.live_handle()?;
+        crate::pipeline::spawn_serial(
+            path.to_path_buf(),
+            baud,
+            mac,
+            environment_id.to_string(),
+            env.tx,
+            self.publisher().sink(),
+        )
+        .map_err(|e| match e {
+            crate::pipeline::SerialError::Open { port, source } => {
+                ServerError::Serial { port, source }
+            }
+            other => ServerError::InvalidConfig(other.to_string()),
         })
     }
 

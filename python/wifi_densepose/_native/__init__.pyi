@@ -30,6 +30,7 @@ __all__ = [
     "PathNotFoundError",
     "Recording",
     "Replay",
+    "SerialListener",
     "Server",
     "ServerError",
     "SimulationError",
@@ -110,8 +111,16 @@ class Server:
         self, environment_id: str, path: str, speed: float = 1.0, format: str | None = None
     ) -> Replay: ...
     def listen_udp(
-        self, nodes: dict[int, str], port: int = 0, host: str = "127.0.0.1"
+        self,
+        nodes: dict[int, str],
+        port: int = 0,
+        host: str = "127.0.0.1",
+        macs: dict[str, str] | None = None,
+        senders: dict[str, str] | None = None,
     ) -> UdpListener: ...
+    def listen_serial(
+        self, port: str | os.PathLike[str], baud: int, environment_id: str, mac: str | None = None
+    ) -> SerialListener: ...
     def simulate(
         self,
         environment_id: str,
@@ -174,6 +183,21 @@ class UdpListener:
     def stats(self) -> dict[str, int]: ...
     @property
     def last_error(self) -> str | None: ...
+
+@final
+class SerialListener:
+    @property
+    def port(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def connected(self) -> bool: ...
+    def stats(self) -> dict[str, int]: ...
+    @property
+    def last_error(self) -> str | None: ...
+    def stop(self) -> None: ...
+    @property
+    def stopped(self) -> bool: ...
 
 class CsiFormatWarning(UserWarning): ...
 
