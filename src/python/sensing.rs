@@ -10,6 +10,24 @@ use pyo3::types::PyDict;
 
 use crate::sensing::{Calibration, CalibrationOutcome, Sensor};
 
+/// The frames and their times, owned (the GIL is released while they are used), or why
+/// they do not go together.
+fn frames(
+    csi: &PyReadonlyArray4<'_, Complex32>,
+    timestamps: &PyReadonlyArray1<'_, f64>,
+) -> PyResult<(ndarray::Array4<Complex32>, Array1<f64>)> {
+    let csi = csi.as_array().to_owned();
+    let ts = timestamps.as_array().to_owned();
+    if csi.len_of(Axis(0)) != ts.len() {
+        return Err(InvalidArgumentError::new_err(format!(
+            "csi has {} frames but timestamps has {}",
+            csi.len_of(Axis(0)),
+            ts.len()
+        )));
+    }
+    Ok((csi, ts))
+}
+
 /// Runs a fresh sensor over `csi` `(n, n_tx, n_rx, n_sub)` at `timestamps` (seconds) and
 /// returns its state after every frame as arrays. `calibrate_s` first learns the empty room
 /// over that many seconds of the input; `calibration` (JSON of a saved one) applies one.
@@ -22,15 +40,7 @@ fn sense<'py>(
     calibrate_s: Option<f64>,
     calibration: Option<&str>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let csi = csi.as_array().to_owned();
-    let ts = timestamps.as_array().to_owned();
-    if csi.len_of(Axis(0)) != ts.len() {
-        return Err(InvalidArgumentError::new_err(format!(
-            "csi has {} frames but timestamps has {}",
-            csi.len_of(Axis(0)),
-            ts.len()
-        )));
-    }
+    let (csi, ts) = frames(&csi, &timestamps)?;
     let calibration: Option<Calibration> = calibration
         .map(serde_json::from_str)
         .transpose()
@@ -127,15 +137,7 @@ fn window_features<'py>(
     hop_s: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     use crate::sensing::window_features::{WindowFeatures, FEATURE_SET, LEN, NAMES};
-    let csi = csi.as_array().to_owned();
-    let ts = timestamps.as_array().to_owned();
-    if csi.len_of(Axis(0)) != ts.len() {
-        return Err(InvalidArgumentError::new_err(format!(
-            "csi has {} frames but timestamps has {}",
-            csi.len_of(Axis(0)),
-            ts.len()
-        )));
-    }
+    let (csi, ts) = frames(&csi, &timestamps)?;
     let mut describer =
         WindowFeatures::new(window_s, hop_s).map_err(InvalidArgumentError::new_err)?;
     let (times, rows, skipped) = py.detach(move || {
