@@ -21,6 +21,10 @@ pub struct ReplayProgress {
     pub error: Mutex<Option<String>>,
     /// Problems inside the file (frames after a corruption are not replayed).
     pub file_errors: Mutex<Vec<String>>,
+    /// Wakes whoever waits for the end (a thread, or a task), so nobody polls.
+    ended: std::sync::Mutex<bool>,
+    ended_cv: std::sync::Condvar,
+    ended_notify: tokio::sync::Notify,
 }
 
 impl ReplayProgress {
@@ -39,7 +43,54 @@ impl ReplayProgress {
     pub(super) async fn finish_with(&self, tx: &mpsc::Sender<Input>, source: String, reason: &str) {
         let reason = reason.to_string();
         let _ = tx.send(Input::SourceEnded { source, reason }).await;
-        self.done.store(true, Ordering::Relaxed);
+        self.mark_done();
+    }
+
+    /// Marks the run done and wakes every waiter.
+    pub(super) fn mark_done(&self) {
+        self.done.store(true, Ordering::Release);
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.ended_cv.notify_all();
+        self.ended_notify.notify_waiters();
+    }
+
+    /// Blocks until the run is done or `timeout` passes; whether it is done.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        let guard = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = match timeout {
+            None => self
+                .ended_cv
+                .wait_while(guard, |ended| !*ended)
+                .unwrap_or_else(|e| e.into_inner()),
+            Some(t) => {
+                self.ended_cv
+                    .wait_timeout_while(guard, t, |ended| !*ended)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        *guard
+    }
+
+    /// [`Self::wait`] for async callers.
+    pub async fn wait_async(&self, timeout: Option<Duration>) -> bool {
+        let until_done = async {
+            loop {
+                // Registered before the check, so a finish in between is not missed.
+                let notified = self.ended_notify.notified();
+                if self.done.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        match timeout {
+            None => {
+                until_done.await;
+                true
+            }
+            Some(t) => tokio::time::timeout(t, until_done).await.is_ok(),
+        }
     }
 
     pub fn fraction(&self) -> f64 {
@@ -89,7 +140,7 @@ pub fn spawn_replay(
             }
             Err(e) => {
                 *p.error.lock() = Some(format!("reader failed: {e}"));
-                p.done.store(true, Ordering::Relaxed);
+                p.mark_done();
                 return;
             }
         };

@@ -635,33 +635,15 @@ impl Replay {
         let progress = self.progress.clone();
         let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let start = tokio::time::Instant::now();
-            loop {
-                if progress.done.load(Ordering::Relaxed) {
-                    return Ok(true);
-                }
-                if limit.is_some_and(|l| start.elapsed() >= l) {
-                    return Ok(false);
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            Ok(progress.wait_async(limit).await)
         })
     }
 
     /// Waits until the replay ends or `timeout` seconds pass; returns whether it ended.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> bool {
-        let deadline =
-            timeout.map(|t| std::time::Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        py.detach(|| loop {
-            if self.progress.done.load(Ordering::Relaxed) {
-                return true;
-            }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        })
+        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        py.detach(|| self.progress.wait(limit))
     }
 }
 
