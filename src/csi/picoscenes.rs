@@ -10,14 +10,16 @@
 //! - `RxSBasic` v1-v3: device type, hardware timestamp, frequencies, bandwidth, MCS,
 //!   antenna counts, noise floor and RSSI (v1/v2 store RSSI relative to the noise
 //!   floor; the official parser adds the noise floor and so does this one);
-//! - `CSI` v1-v3 for the QCA9300 (packed 10-bit values, imaginary first, rx fastest,
-//!   then stream, then tone), IWL5300 (the Linux CSI Tool's bfee bit stream, 30
-//!   subcarrier groups, receive chains reordered by the antenna selection as
-//!   `parseIWL5300CSIData` does) and Intel MVM (AX200/AX210: int16 pairs) devices.
+//! - `CSI` v1-v4 (v4 adds the firmware version byte) for the QCA9300 (packed 10-bit
+//!   values, imaginary first, rx fastest, then stream, then tone), IWL5300 (the Linux
+//!   CSI Tool's bfee bit stream, 30 subcarrier groups, receive chains reordered by the
+//!   antenna selection as `parseIWL5300CSIData` does), Intel MVM (AX200 0x2000, AX210
+//!   0x2100: int16 pairs) and USRP software radios (0x1234: stored subcarrier indices and
+//!   a complex-double matrix, see `picoscenes_usrp.rs`).
 //!
 //! Other segments (ExtraInfo, MVMExtra, PilotCSI, BasebandSignal...) and the MPDU are
-//! skipped. A frame without a CSI segment, or with a CSI segment from a device this
-//! reader does not decode (USRP software radios, 0x1234), is reported and reading goes
+//! skipped. A frame without a CSI segment, or with a CSI segment this reader does not
+//! decode (other device types, a later segment version), is reported and reading goes
 //! on: the frame length keeps the framing intact.
 //!
 //! Frame shape: `(n_sts + n_ess, n_rx, n_tones)`, tones in ascending subcarrier order
@@ -34,6 +36,10 @@ use super::meta::{channel_from_mhz, int, FrameMeta, MetaValue};
 use super::source::Source;
 use super::{CsiFormat, CsiFrame};
 
+#[path = "picoscenes_usrp.rs"]
+mod usrp;
+pub use usrp::DEVICE_USRP;
+
 /// Frame magic number.
 pub const MAGIC: u32 = 0x2015_0315;
 /// Largest frame accepted; a garbage length beyond it ends the read instead of
@@ -44,6 +50,10 @@ const MAX_FRAME_LEN: u32 = 1 << 26;
 pub const DEVICE_QCA9300: u16 = 0x9300;
 pub const DEVICE_IWL5300: u16 = 0x5300;
 pub const DEVICE_IWLMVM: u16 = 0x2000;
+pub const DEVICE_IWLMVM_AX210: u16 = 0x2100;
+/// SDR device types PicoScenes names but whose CSI its published parser does not decode.
+const DEVICE_VIRTUAL_SDR: u16 = 0x1000;
+const DEVICE_SOAPY_SDR: u16 = 0x24d2;
 
 /// `RxSBasic` and `CSI` header fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -68,6 +78,10 @@ pub struct PicoScenesMeta {
     pub rssi_ctl: [i8; 3],
     pub rxs_basic_version: u16,
     pub csi_version: u16,
+    /// Firmware version from `CSI` v4 (0 before).
+    pub firmware_version: u8,
+    /// `NumCSI` from `CSI` v3 and later (1 before).
+    pub num_csi: u16,
     pub carrier_freq: u64,
     pub sampling_rate: u64,
     pub subcarrier_bandwidth: u32,
@@ -101,6 +115,8 @@ impl PicoScenesMeta {
                 "RSSI_ctl",
                 MetaValue::Ints(self.rssi_ctl.iter().map(|&v| v as i64).collect()),
             ),
+            ("FirmwareVersion", int(self.firmware_version)),
+            ("NumCSI", int(self.num_csi)),
             ("CarrierFreq", int(self.carrier_freq as i64)),
             ("SamplingRate", int(self.sampling_rate as i64)),
             ("SubcarrierBandwidth", int(self.subcarrier_bandwidth)),
@@ -361,14 +377,16 @@ fn parse_csi(
         what: "CSI content",
     };
     m.csi_version = version;
-    if !(1..=3).contains(&version) {
+    if !(1..=4).contains(&version) {
         return Err((
             0,
-            format!("version {version} (this reader knows 1 to 3)"),
+            format!("version {version} (this reader knows 1 to 4)"),
             true,
         ));
     }
     let device = c.u16()?;
+    // CSISegment.cxx v4Parser: the firmware version byte follows the device type.
+    m.firmware_version = if version >= 4 { c.u8()? } else { 0 };
     let _packet_format = c.u8()?;
     let cbw = c.u16()?;
     m.carrier_freq = c.u64()?;
@@ -378,10 +396,8 @@ fn parse_csi(
     m.num_tones = n_tones as u16;
     let n_sts = c.u8()? as usize;
     let n_rx = c.u8()? as usize;
-    let _n_ess = c.u8()?;
-    if version == 3 {
-        let _num_csi = c.u16()?;
-    }
+    let n_ess = c.u8()? as usize;
+    m.num_csi = if version >= 3 { c.u16()? } else { 1 };
     m.ant_sel = c.u8()?;
     m.subcarrier_offset = if version >= 2 { c.u16()? as i16 } else { 0 };
     let data_len = c.u32()? as usize;
@@ -411,7 +427,7 @@ fn parse_csi(
             m.subcarrier_indices = ht_indices(cbw, m.subcarrier_offset);
             Ok(decode_qca9300(data, n_streams, n_rx, n_tones))
         }
-        DEVICE_IWLMVM => {
+        DEVICE_IWLMVM | DEVICE_IWLMVM_AX210 => {
             if n_sts * n_rx * n_tones * 4 != data_len {
                 return Err((
                     data_at,
@@ -448,11 +464,43 @@ fn parse_csi(
             m.subcarrier_indices = iwl5300_indices(cbw, m.subcarrier_offset);
             Ok(decode_iwl5300(data, n_tx, n_rx, m.ant_sel))
         }
+        DEVICE_USRP => {
+            // CSISegment.cxx (USRP branch): the header's NumESS counts, not the data size.
+            if m.num_csi != 1 {
+                return Err((
+                    data_at,
+                    format!(
+                        "USRP CSI segment v{version} holds {} CSI matrices (NumCSI); this \
+                         reader returns one per frame",
+                        m.num_csi
+                    ),
+                    true,
+                ));
+            }
+            let relocate = |(p, msg, u): FrameError| (data_at + p, msg, u);
+            let (indices, csi) =
+                usrp::decode(data, version, n_tones, n_sts + n_ess, n_rx).map_err(relocate)?;
+            m.subcarrier_indices = indices;
+            Ok(csi)
+        }
+        DEVICE_VIRTUAL_SDR | DEVICE_SOAPY_SDR => Err((
+            0,
+            format!(
+                "CSI from device type 0x{device:04x} ({}): PicoScenes' published parser \
+                 (CSISegment v1-v4) decodes no CSI for it, so neither does this reader",
+                if device == DEVICE_VIRTUAL_SDR {
+                    "virtual SDR"
+                } else {
+                    "SoapySDR"
+                }
+            ),
+            true,
+        )),
         other => Err((
             0,
             format!(
-                "CSI from device type 0x{other:04x} (this reader decodes QCA9300, IWL5300 and \
-                 Intel MVM; USRP (0x1234) front ends are not decoded yet)"
+                "CSI from device type 0x{other:04x} (this reader decodes QCA9300 0x9300, \
+                 IWL5300 0x5300, Intel MVM 0x2000/0x2100 and USRP 0x1234)"
             ),
             true,
         )),
