@@ -787,12 +787,12 @@ def _usrp_frame(values: np.ndarray, n_sts: int, indices: list[int], csi_version:
     basic = struct.pack("<HQHHHBHHBBBBBBb4b", 0x1234, 123_456_789, 5180, 5190, 40, 2, 40, 400,
                         3, n_sts, n_ess, n_rx, 1, 0, -92, -41, -41, -43, -45)
     dims = [n_tones, n_tx, n_rx] + [1] * extra_dims
-    matrix = b"BBv%d" % matrix_version + bytes([len(dims)])
+    matrix = f"BBv{matrix_version}".encode() + bytes([len(dims)])
     matrix += b"".join(struct.pack("<Q" if matrix_version == 2 else "<I", d) for d in dims)
     matrix += b"CD" + bytes([64]) + order
     flat = values.flatten(order="F" if order == b"C" else "C")
     matrix += np.stack([flat.real, flat.imag], axis=1).astype("<f8").tobytes()
-    payload = struct.pack("<%dh" % n_tones, *indices) + matrix
+    payload = struct.pack(f"<{n_tones}h", *indices) + matrix
     csi = struct.pack("<H", 0x1234) + (b"\x07" if csi_version >= 4 else b"")
     csi += struct.pack("<bHQQIHBBB", 2, 40, 5_190_000_000, 40_000_000, 312_500, n_tones, n_sts,
                        n_rx, n_ess)
@@ -810,7 +810,7 @@ def _usrp_independent_reading(frame: bytes) -> tuple[list[int], np.ndarray, dict
     package's reader): returns (subcarrier indices, csi[stream, rx, tone], header)."""
     import struct
 
-    (length,) = struct.unpack_from("<I", frame, 0)
+    assert struct.unpack_from("<I", frame, 0)[0] == len(frame) - 4
     assert struct.unpack_from("<IHB", frame, 4)[:2] == (0x20150315, 1)
     pos, n_seg = 11, frame[10]
     for _ in range(n_seg):
@@ -841,12 +841,12 @@ def _usrp_independent_reading(frame: bytes) -> tuple[list[int], np.ndarray, dict
         data = content[struct.calcsize(fmt) :]
         assert h["device"] == 0x1234 and len(data) == h["length"]
         t, n_tx, n_rx = h["tones"], h["sts"] + h["ess"], h["rx"]
-        indices = list(struct.unpack_from("<%dh" % t, data, 0))
+        indices = list(struct.unpack_from(f"<{t}h", data, 0))
         m = data[2 * t :]
         assert m[:3] == b"BBv"
         width = {ord("1"): 4, ord("2"): 8}[m[3]]
         ndim = m[4]
-        dims = struct.unpack_from("<%d%s" % (ndim, "I" if width == 4 else "Q"), m, 5)
+        dims = struct.unpack_from(f"<{ndim}{'I' if width == 4 else 'Q'}", m, 5)
         at = 5 + ndim * width
         assert m[at : at + 3] == b"CD\x40"
         order = "F" if m[at + 3 : at + 4] == b"C" else "C"
