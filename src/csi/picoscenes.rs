@@ -1031,4 +1031,63 @@ mod tests {
             }
         }
     }
+
+    /// An Intel MVM frame (int16 pairs, column-major (tones, sts, rx)) for `device`.
+    fn mvm_frame(device: u16, csi_version: u16) -> Vec<u8> {
+        let (n_sts, n_rx, n_tones) = (2usize, 2usize, 4usize);
+        let mut basic = device.to_le_bytes().to_vec();
+        basic.extend(1u64.to_le_bytes());
+        basic.extend(5180u16.to_le_bytes());
+        basic.push(2);
+        basic.extend(20u16.to_le_bytes());
+        basic.extend(800u16.to_le_bytes());
+        basic.extend([0, n_sts as u8, 0, n_rx as u8, 0xa6, 40, 40, 40, 40]);
+        let mut data = Vec::new();
+        for i in 0..(n_sts * n_rx * n_tones) as i16 {
+            data.extend(i.to_le_bytes());
+            data.extend((-i).to_le_bytes());
+        }
+        let mut csi = device.to_le_bytes().to_vec();
+        if csi_version >= 4 {
+            csi.push(67);
+        }
+        csi.push(2);
+        csi.extend(20u16.to_le_bytes());
+        csi.extend(5_180_000_000u64.to_le_bytes());
+        csi.extend(20_000_000u64.to_le_bytes());
+        csi.extend(312_500u32.to_le_bytes());
+        csi.extend((n_tones as u16).to_le_bytes());
+        csi.extend([n_sts as u8, n_rx as u8, 0]);
+        csi.extend(1u16.to_le_bytes());
+        csi.extend([0, 0, 0]);
+        csi.extend((data.len() as u32).to_le_bytes());
+        csi.extend(data);
+        let mut body = MAGIC.to_le_bytes().to_vec();
+        body.extend(1u16.to_le_bytes());
+        body.push(2);
+        body.extend(segment("RxSBasic", 1, &basic));
+        body.extend(segment("CSI", csi_version, &csi));
+        let mut f = (body.len() as u32).to_le_bytes().to_vec();
+        f.extend(body);
+        f
+    }
+
+    #[test]
+    fn ax200_and_ax210_segments_decode_alike_in_csi_v3_and_v4() {
+        for version in [3, 4] {
+            for device in [DEVICE_IWLMVM, DEVICE_IWLMVM_AX210] {
+                let out = read(&mvm_frame(device, version));
+                let f = out[0].as_ref().unwrap();
+                assert_eq!(f.csi.shape(), &[2, 2, 4]);
+                for ((sts, rx, tone), v) in f.csi.indexed_iter() {
+                    let i = (tone + 4 * (sts + 2 * rx)) as f32;
+                    assert_eq!((v.re, v.im), (i, -i));
+                }
+                let FrameMeta::PicoScenes(m) = &f.meta else {
+                    panic!()
+                };
+                assert_eq!(m.firmware_version, if version == 4 { 67 } else { 0 });
+            }
+        }
+    }
 }
