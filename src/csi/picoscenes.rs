@@ -896,7 +896,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, Vec<&str>, bool)> = vec![
             (
                 with(at, b"XXv2"),
-                vec!["not a SignalMatrix tag", "[58, 58, 76, 32]"],
+                vec!["starts with \"XXv2\", not a SignalMatrix tag"],
                 false,
             ),
             (

@@ -74,8 +74,8 @@ pub(super) fn decode(
         return Err((
             at,
             format!(
-                "USRP CSI matrix starts with {:02x?}, not a SignalMatrix tag (\"BBv1\", \"BBv2\")",
-                &m[..4]
+                "USRP CSI matrix starts with \"{}\", not a SignalMatrix tag (\"BBv1\", \"BBv2\")",
+                m[..4].escape_ascii()
             ),
             false,
         ));
