@@ -764,9 +764,199 @@ def test_picoscenes_iwl5300_segments_decode_with_antenna_selection(tmp_path, n_t
 
 
 def test_picoscenes_usrp_frames_are_refused_by_name(tmp_path):
+    # 64 bytes: the 30 subcarrier indices, then 4 bytes where a matrix header should be.
     path = tmp_path / "usrp.csi"
     path.write_bytes(_pico_frame(0x1234, 1, 1, 0, bytes(64)) * 2)
     with pytest.raises(wdp.CsiFormatError) as e:
         wdp.read_csi(path)
-    assert "2 × not supported: CSI segment: CSI from device type 0x1234" in str(e.value)
-    assert "USRP (0x1234) front ends are not decoded yet" in str(e.value)
+    assert "2 × CSI segment: USRP CSI matrix ends after 4 bytes; its header needs 5" in str(e.value)
+
+
+# ---------------------------------------------------------------- PicoScenes USRP
+
+
+def _usrp_frame(values: np.ndarray, n_sts: int, indices: list[int], csi_version: int = 4,
+                matrix_version: int = 2, order: bytes = b"C", extra_dims: int = 1) -> bytes:
+    """One PicoScenes RxS frame whose CSI segment comes from a USRP (0x1234), written
+    from the format as RXS-Parsing-Core defines it (CSI::toBuffer, SignalMatrix::toBuffer):
+    `values[tone, stream, rx]` as a SignalMatrix of complex doubles."""
+    import struct
+
+    n_tones, n_tx, n_rx = values.shape
+    n_ess = n_tx - n_sts
+    basic = struct.pack("<HQHHHBHHBBBBBBb4b", 0x1234, 123_456_789, 5180, 5190, 40, 2, 40, 400,
+                        3, n_sts, n_ess, n_rx, 1, 0, -92, -41, -41, -43, -45)
+    dims = [n_tones, n_tx, n_rx] + [1] * extra_dims
+    matrix = f"BBv{matrix_version}".encode() + bytes([len(dims)])
+    matrix += b"".join(struct.pack("<Q" if matrix_version == 2 else "<I", d) for d in dims)
+    matrix += b"CD" + bytes([64]) + order
+    flat = values.flatten(order="F" if order == b"C" else "C")
+    matrix += np.stack([flat.real, flat.imag], axis=1).astype("<f8").tobytes()
+    payload = struct.pack(f"<{n_tones}h", *indices) + matrix
+    csi = struct.pack("<H", 0x1234) + (b"\x07" if csi_version >= 4 else b"")
+    csi += struct.pack("<bHQQIHBBB", 2, 40, 5_190_000_000, 40_000_000, 312_500, n_tones, n_sts,
+                       n_rx, n_ess)
+    csi += struct.pack("<H", 1) if csi_version >= 3 else b""
+    csi += b"\x00" + (struct.pack("<h", 0) if csi_version >= 2 else b"")
+    csi += struct.pack("<I", len(payload)) + payload
+    body = struct.pack("<IHB", 0x20150315, 1, 2)
+    body += _pico_segment(b"RxSBasic", 3, basic) + _pico_segment(b"CSI", csi_version, csi)
+    body += b"\x08\x00" + bytes(22)  # an MPDU
+    return struct.pack("<I", len(body)) + body
+
+
+def _usrp_independent_reading(frame: bytes) -> tuple[list[int], np.ndarray, dict]:
+    """A reading of one frame written from the format description only (not from this
+    package's reader): returns (subcarrier indices, csi[stream, rx, tone], header)."""
+    import struct
+
+    assert struct.unpack_from("<I", frame, 0)[0] == len(frame) - 4
+    assert struct.unpack_from("<IHB", frame, 4)[:2] == (0x20150315, 1)
+    pos, n_seg = 11, frame[10]
+    for _ in range(n_seg):
+        (seg_len,) = struct.unpack_from("<I", frame, pos)
+        name_len = frame[pos + 4]
+        name = frame[pos + 5 : pos + 5 + name_len]
+        (version,) = struct.unpack_from("<H", frame, pos + 5 + name_len)
+        content = frame[pos + 7 + name_len : pos + 4 + seg_len]
+        pos += 4 + seg_len
+        if name != b"CSI":
+            continue
+        fields = ["device", "format", "cbw", "carrier", "rate", "sc_bw", "tones", "sts", "rx", "ess"]
+        fmt = "<HbHQQIHBBB"
+        if version >= 4:  # the firmware version follows the device type
+            fields.insert(1, "firmware")
+            fmt = "<HBbHQQIHBBB"
+        if version >= 3:
+            fields.append("num_csi")
+            fmt += "H"
+        fields.append("ant_sel")
+        fmt += "B"
+        if version >= 2:
+            fields.append("offset")
+            fmt += "h"
+        fields.append("length")
+        fmt += "I"
+        h = dict(zip(fields, struct.unpack_from(fmt, content, 0)))
+        data = content[struct.calcsize(fmt) :]
+        assert h["device"] == 0x1234 and len(data) == h["length"]
+        t, n_tx, n_rx = h["tones"], h["sts"] + h["ess"], h["rx"]
+        indices = list(struct.unpack_from(f"<{t}h", data, 0))
+        m = data[2 * t :]
+        assert m[:3] == b"BBv"
+        width = {ord("1"): 4, ord("2"): 8}[m[3]]
+        ndim = m[4]
+        dims = struct.unpack_from(f"<{ndim}{'I' if width == 4 else 'Q'}", m, 5)
+        at = 5 + ndim * width
+        assert m[at : at + 3] == b"CD\x40"
+        order = "F" if m[at + 3 : at + 4] == b"C" else "C"
+        raw = np.frombuffer(m[at + 4 :], "<f8")
+        flat = raw[0::2] + 1j * raw[1::2]
+        assert int(np.prod(dims)) == flat.size == t * n_tx * n_rx
+        cube = flat.reshape((t, n_tx, n_rx), order=order)  # (tone, stream, rx)
+        return indices, np.transpose(cube, (1, 2, 0)), h
+    raise AssertionError("no CSI segment")
+
+
+@pytest.mark.parametrize(
+    ("n_sts", "n_ess", "n_rx", "csi_version", "matrix_version", "order", "extra_dims"),
+    [
+        (1, 0, 1, 4, 2, b"C", 1),
+        (2, 0, 2, 4, 2, b"C", 1),
+        (1, 1, 2, 3, 2, b"C", 0),
+        (2, 0, 3, 2, 1, b"C", 1),
+        (3, 0, 2, 1, 1, b"R", 0),
+        (2, 1, 1, 4, 2, b"R", 1),
+    ],
+)
+def test_picoscenes_usrp_segments_match_an_independent_reading(
+    tmp_path, n_sts, n_ess, n_rx, csi_version, matrix_version, order, extra_dims
+):
+    n_tones = 114
+    rng = np.random.default_rng(n_sts * 100 + n_rx * 10 + csi_version)
+    shape = (n_tones, n_sts + n_ess, n_rx)
+    values = [rng.normal(size=shape) * 30 + 1j * rng.normal(size=shape) * 30 for _ in range(3)]
+    indices = list(range(-58, -1)) + list(range(2, 59))
+    frames = [_usrp_frame(v, n_sts, indices, csi_version, matrix_version, order, extra_dims)
+              for v in values]
+    path = tmp_path / "usrp.csi"
+    path.write_bytes(b"".join(frames))
+    rec = wdp.read_csi(path)
+    assert rec.format == "picoscenes" and len(rec) == 3 and rec.errors == []
+    assert rec.csi.shape == (3, n_sts + n_ess, n_rx, n_tones)
+    for i, (frame, v) in enumerate(zip(frames, values)):
+        ref_indices, ref_csi, h = _usrp_independent_reading(frame)
+        # The values written, and the independent reading of the bytes, value by value
+        # (complex doubles on disk, complex64 here: the same rounding both ways).
+        np.testing.assert_array_equal(rec.csi[i], v.transpose(1, 2, 0).astype(np.complex64))
+        np.testing.assert_array_equal(rec.csi[i], ref_csi.astype(np.complex64))
+        meta = rec[i].meta
+        assert meta["SubcarrierIndex"] == ref_indices == indices
+        assert meta["DeviceType"] == h["device"] == 0x1234
+        assert meta["NumTones"] == h["tones"] == n_tones
+        assert meta["CarrierFreq"] == h["carrier"] and meta["SamplingRate"] == h["rate"]
+        assert meta["FirmwareVersion"] == h.get("firmware", 0)
+        assert meta["NumCSI"] == h.get("num_csi", 1) == 1
+        assert meta["Timestamp"] == 123_456_789 and meta["RSSI"] == -41
+    assert rec[0].channel == 38 and rec[0].bandwidth_mhz == 40
+
+
+@pytest.mark.parametrize("csi_version", [1, 2, 3, 4])
+def test_picoscenes_usrp_segments_match_csiread(tmp_path, csi_version):
+    """csiread decodes USRP segments too, but reads the matrix's values in storage order
+    into its (tones, dim 1, dim 2) array whatever the storage order says, so it agrees
+    with PicoScenes' column-major layout for one stream and one rx only. Check the header
+    fields, the subcarrier indices and the stored value sequence against it everywhere,
+    and the array itself for 1×1."""
+    rng = np.random.default_rng(csi_version)
+    cases = [(1, 0, 1), (2, 1, 2), (1, 0, 3)]
+    frames, values = [], []
+    for n_sts, n_ess, n_rx in cases:
+        v = rng.normal(size=(56, n_sts + n_ess, n_rx)) + 1j * rng.normal(size=(56, n_sts + n_ess, n_rx))
+        values.append(v)
+        frames.append(_usrp_frame(v, n_sts, list(range(-28, 0)) + list(range(1, 29)), csi_version,
+                                  extra_dims=0))
+    path = tmp_path / "usrp.csi"
+    path.write_bytes(b"".join(frames))
+    rec = wdp.read_csi(path)
+    assert len(rec) == 3 and rec.errors == []
+    ref = csiread().Picoscenes(str(path), {"CSI": [56, 3, 3], "MPDU": 64}, if_report=False)
+    ref.read()
+    assert ref.count == 3
+    for i, ((n_sts, n_ess, n_rx), v) in enumerate(zip(cases, values)):
+        info = ref.raw["CSI"]["Info"][i]
+        assert (info["NumTx"], info["NumESS"], info["NumRx"]) == (n_sts, n_ess, n_rx)
+        assert info["NumTones"] == rec[i].meta["NumTones"] == 56
+        assert info["CarrierFreq"] == rec[i].meta["CarrierFreq"]
+        assert list(ref.raw["CSI"]["SubcarrierIndex"][i][:56]) == rec[i].meta["SubcarrierIndex"]
+        n_tx = n_sts + n_ess
+        stream = ref.raw["CSI"]["CSI"][i][:56, :n_tx, :n_rx].flatten()  # storage order
+        ours = rec[i].csi  # (stream, rx, tone); stored column-major: tone fastest
+        np.testing.assert_array_equal(np.transpose(ours, (1, 0, 2)).flatten(),
+                                      stream.astype(np.complex64))
+        if n_tx == n_rx == 1:
+            np.testing.assert_array_equal(ours[0, 0], ref.raw["CSI"]["CSI"][i][:56, 0, 0].astype(np.complex64))
+    np.testing.assert_array_equal(rec.rssi, ref.raw["RxSBasic"]["RSSI"])
+
+
+def test_picoscenes_usrp_damaged_segments_are_named_and_the_rest_read(tmp_path):
+    v = np.arange(56 * 2, dtype=float).reshape(56, 2, 1) * (1 + 0.5j)
+    good = _usrp_frame(v, 2, list(range(56)))
+    at = good.index(b"BBv2")
+    float32 = bytearray(good)
+    float32[at + 5 + 4 * 8 : at + 5 + 4 * 8 + 3] = b"CF\x20"
+    truncated = good[:-7]  # the file ends inside the MPDU
+    path = tmp_path / "usrp.csi"
+    path.write_bytes(good + bytes(float32) + good + truncated)
+    with pytest.warns(wdp.CsiFormatWarning) as w:
+        rec = wdp.read_csi(path)
+    assert len(rec) == 2 and len(w) == 1
+    np.testing.assert_array_equal(rec.csi[1], v.transpose(1, 2, 0).astype(np.complex64))
+    text = str(w[0].message)
+    assert text == rec.error_summary and text.startswith(f"{path}: 2 frames read; 2 problems")
+    assert "USRP CSI stored as complex float32" in text and "reads only complex double" in text
+    # The refusal names the byte of the element type in the file.
+    offset = len(good) + at + 5 + 4 * 8
+    assert f"(at byte {offset})" in text
+    assert rec.errors[0].startswith(f"{path}, byte {offset}: not supported: CSI segment: USRP CSI")
+    assert "truncated" in text

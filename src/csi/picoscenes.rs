@@ -10,14 +10,16 @@
 //! - `RxSBasic` v1-v3: device type, hardware timestamp, frequencies, bandwidth, MCS,
 //!   antenna counts, noise floor and RSSI (v1/v2 store RSSI relative to the noise
 //!   floor; the official parser adds the noise floor and so does this one);
-//! - `CSI` v1-v3 for the QCA9300 (packed 10-bit values, imaginary first, rx fastest,
-//!   then stream, then tone), IWL5300 (the Linux CSI Tool's bfee bit stream, 30
-//!   subcarrier groups, receive chains reordered by the antenna selection as
-//!   `parseIWL5300CSIData` does) and Intel MVM (AX200/AX210: int16 pairs) devices.
+//! - `CSI` v1-v4 (v4 adds the firmware version byte) for the QCA9300 (packed 10-bit
+//!   values, imaginary first, rx fastest, then stream, then tone), IWL5300 (the Linux
+//!   CSI Tool's bfee bit stream, 30 subcarrier groups, receive chains reordered by the
+//!   antenna selection as `parseIWL5300CSIData` does), Intel MVM (AX200 0x2000, AX210
+//!   0x2100: int16 pairs) and USRP software radios (0x1234: stored subcarrier indices and
+//!   a complex-double matrix, see `picoscenes_usrp.rs`).
 //!
 //! Other segments (ExtraInfo, MVMExtra, PilotCSI, BasebandSignal...) and the MPDU are
-//! skipped. A frame without a CSI segment, or with a CSI segment from a device this
-//! reader does not decode (USRP software radios, 0x1234), is reported and reading goes
+//! skipped. A frame without a CSI segment, or with a CSI segment this reader does not
+//! decode (other device types, a later segment version), is reported and reading goes
 //! on: the frame length keeps the framing intact.
 //!
 //! Frame shape: `(n_sts + n_ess, n_rx, n_tones)`, tones in ascending subcarrier order
@@ -34,6 +36,10 @@ use super::meta::{channel_from_mhz, int, FrameMeta, MetaValue};
 use super::source::Source;
 use super::{CsiFormat, CsiFrame};
 
+#[path = "picoscenes_usrp.rs"]
+mod usrp;
+pub use usrp::DEVICE_USRP;
+
 /// Frame magic number.
 pub const MAGIC: u32 = 0x2015_0315;
 /// Largest frame accepted; a garbage length beyond it ends the read instead of
@@ -44,6 +50,10 @@ const MAX_FRAME_LEN: u32 = 1 << 26;
 pub const DEVICE_QCA9300: u16 = 0x9300;
 pub const DEVICE_IWL5300: u16 = 0x5300;
 pub const DEVICE_IWLMVM: u16 = 0x2000;
+pub const DEVICE_IWLMVM_AX210: u16 = 0x2100;
+/// SDR device types PicoScenes names but whose CSI its published parser does not decode.
+const DEVICE_VIRTUAL_SDR: u16 = 0x1000;
+const DEVICE_SOAPY_SDR: u16 = 0x24d2;
 
 /// `RxSBasic` and `CSI` header fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -68,6 +78,10 @@ pub struct PicoScenesMeta {
     pub rssi_ctl: [i8; 3],
     pub rxs_basic_version: u16,
     pub csi_version: u16,
+    /// Firmware version from `CSI` v4 (0 before).
+    pub firmware_version: u8,
+    /// `NumCSI` from `CSI` v3 and later (1 before).
+    pub num_csi: u16,
     pub carrier_freq: u64,
     pub sampling_rate: u64,
     pub subcarrier_bandwidth: u32,
@@ -101,6 +115,8 @@ impl PicoScenesMeta {
                 "RSSI_ctl",
                 MetaValue::Ints(self.rssi_ctl.iter().map(|&v| v as i64).collect()),
             ),
+            ("FirmwareVersion", int(self.firmware_version)),
+            ("NumCSI", int(self.num_csi)),
             ("CarrierFreq", int(self.carrier_freq as i64)),
             ("SamplingRate", int(self.sampling_rate as i64)),
             ("SubcarrierBandwidth", int(self.subcarrier_bandwidth)),
@@ -361,14 +377,16 @@ fn parse_csi(
         what: "CSI content",
     };
     m.csi_version = version;
-    if !(1..=3).contains(&version) {
+    if !(1..=4).contains(&version) {
         return Err((
             0,
-            format!("version {version} (this reader knows 1 to 3)"),
+            format!("version {version} (this reader knows 1 to 4)"),
             true,
         ));
     }
     let device = c.u16()?;
+    // CSISegment.cxx v4Parser: the firmware version byte follows the device type.
+    m.firmware_version = if version >= 4 { c.u8()? } else { 0 };
     let _packet_format = c.u8()?;
     let cbw = c.u16()?;
     m.carrier_freq = c.u64()?;
@@ -378,10 +396,8 @@ fn parse_csi(
     m.num_tones = n_tones as u16;
     let n_sts = c.u8()? as usize;
     let n_rx = c.u8()? as usize;
-    let _n_ess = c.u8()?;
-    if version == 3 {
-        let _num_csi = c.u16()?;
-    }
+    let n_ess = c.u8()? as usize;
+    m.num_csi = if version >= 3 { c.u16()? } else { 1 };
     m.ant_sel = c.u8()?;
     m.subcarrier_offset = if version >= 2 { c.u16()? as i16 } else { 0 };
     let data_len = c.u32()? as usize;
@@ -411,7 +427,7 @@ fn parse_csi(
             m.subcarrier_indices = ht_indices(cbw, m.subcarrier_offset);
             Ok(decode_qca9300(data, n_streams, n_rx, n_tones))
         }
-        DEVICE_IWLMVM => {
+        DEVICE_IWLMVM | DEVICE_IWLMVM_AX210 => {
             if n_sts * n_rx * n_tones * 4 != data_len {
                 return Err((
                     data_at,
@@ -448,11 +464,43 @@ fn parse_csi(
             m.subcarrier_indices = iwl5300_indices(cbw, m.subcarrier_offset);
             Ok(decode_iwl5300(data, n_tx, n_rx, m.ant_sel))
         }
+        DEVICE_USRP => {
+            // CSISegment.cxx (USRP branch): the header's NumESS counts, not the data size.
+            if m.num_csi != 1 {
+                return Err((
+                    data_at,
+                    format!(
+                        "USRP CSI segment v{version} holds {} CSI matrices (NumCSI); this \
+                         reader returns one per frame",
+                        m.num_csi
+                    ),
+                    true,
+                ));
+            }
+            let relocate = |(p, msg, u): FrameError| (data_at + p, msg, u);
+            let (indices, csi) =
+                usrp::decode(data, version, n_tones, n_sts + n_ess, n_rx).map_err(relocate)?;
+            m.subcarrier_indices = indices;
+            Ok(csi)
+        }
+        DEVICE_VIRTUAL_SDR | DEVICE_SOAPY_SDR => Err((
+            0,
+            format!(
+                "CSI from device type 0x{device:04x} ({}): PicoScenes' published parser \
+                 (CSISegment v1-v4) decodes no CSI for it, so neither does this reader",
+                if device == DEVICE_VIRTUAL_SDR {
+                    "virtual SDR"
+                } else {
+                    "SoapySDR"
+                }
+            ),
+            true,
+        )),
         other => Err((
             0,
             format!(
-                "CSI from device type 0x{other:04x} (this reader decodes QCA9300, IWL5300 and \
-                 Intel MVM; USRP (0x1234) front ends are not decoded yet)"
+                "CSI from device type 0x{other:04x} (this reader decodes QCA9300 0x9300, \
+                 IWL5300 0x5300, Intel MVM 0x2000/0x2100 and USRP 0x1234)"
             ),
             true,
         )),
@@ -651,6 +699,395 @@ mod tests {
                 b[i] = (seed >> 24) as u8;
             }
             let _: Vec<_> = PicoScenesReader::new(&b[..], "mem").collect();
+        }
+    }
+
+    /// How a synthetic USRP segment is laid out.
+    #[derive(Clone, Copy, Debug)]
+    struct Usrp {
+        csi_version: u16,
+        matrix_version: u8,
+        column_major: bool,
+        /// Trailing 1-dimensions written after (tones, streams, rx).
+        extra_dims: usize,
+        n_sts: usize,
+        n_ess: usize,
+        n_rx: usize,
+        n_tones: usize,
+    }
+
+    /// The value written for (stream, rx, tone): distinct and exact in f32.
+    fn usrp_value(tx: usize, rx: usize, tone: usize) -> (f64, f64) {
+        let v = (1000 * tx + 100 * rx + tone) as f64;
+        (v + 0.5, -v / 4.0)
+    }
+
+    /// One RxS frame with a USRP CSI segment, written field by field from
+    /// RXS-Parsing-Core's `CSI::toBuffer` and `SignalMatrix::toBuffer`.
+    fn usrp_frame(u: Usrp) -> Vec<u8> {
+        let n_tx = u.n_sts + u.n_ess;
+        let mut basic = 0x1234u16.to_le_bytes().to_vec();
+        basic.extend(7_000_123u64.to_le_bytes());
+        basic.extend(2412u16.to_le_bytes());
+        basic.push(1);
+        basic.extend(20u16.to_le_bytes());
+        basic.extend(800u16.to_le_bytes());
+        basic.extend([0, u.n_sts as u8, u.n_ess as u8, u.n_rx as u8, 1, 0]);
+        basic.extend([0xa6, 40, 40, 40, 40]); // noise floor -90, RSSI relative
+        let mut matrix = format!("BBv{}", u.matrix_version).into_bytes();
+        let dims: Vec<usize> = [u.n_tones, n_tx, u.n_rx]
+            .into_iter()
+            .chain(std::iter::repeat_n(1, u.extra_dims))
+            .collect();
+        matrix.push(dims.len() as u8);
+        for d in dims {
+            if u.matrix_version == 1 {
+                matrix.extend((d as u32).to_le_bytes());
+            } else {
+                matrix.extend((d as u64).to_le_bytes());
+            }
+        }
+        matrix.extend([b'C', b'D', 64, if u.column_major { b'C' } else { b'R' }]);
+        let mut put = |tx, rx, tone| {
+            let (re, im) = usrp_value(tx, rx, tone);
+            matrix.extend(re.to_le_bytes());
+            matrix.extend(im.to_le_bytes());
+        };
+        if u.column_major {
+            for rx in 0..u.n_rx {
+                for tx in 0..n_tx {
+                    for tone in 0..u.n_tones {
+                        put(tx, rx, tone);
+                    }
+                }
+            }
+        } else {
+            for tone in 0..u.n_tones {
+                for tx in 0..n_tx {
+                    for rx in 0..u.n_rx {
+                        put(tx, rx, tone);
+                    }
+                }
+            }
+        }
+        let mut data: Vec<u8> = (0..u.n_tones as i16)
+            .flat_map(|i| (i * 3 - 40).to_le_bytes())
+            .collect();
+        data.extend(matrix);
+        let mut csi = 0x1234u16.to_le_bytes().to_vec();
+        if u.csi_version >= 4 {
+            csi.push(9); // firmware version
+        }
+        csi.push(1); // packet format HT
+        csi.extend(20u16.to_le_bytes());
+        csi.extend(2_412_000_000u64.to_le_bytes());
+        csi.extend(20_000_000u64.to_le_bytes());
+        csi.extend(312_500u32.to_le_bytes());
+        csi.extend((u.n_tones as u16).to_le_bytes());
+        csi.extend([u.n_sts as u8, u.n_rx as u8, u.n_ess as u8]);
+        if u.csi_version >= 3 {
+            csi.extend(1u16.to_le_bytes());
+        }
+        csi.push(0); // antenna selection
+        if u.csi_version >= 2 {
+            csi.extend(0i16.to_le_bytes());
+        }
+        csi.extend((data.len() as u32).to_le_bytes());
+        csi.extend(data);
+        let mut body = MAGIC.to_le_bytes().to_vec();
+        body.extend(1u16.to_le_bytes());
+        body.push(2);
+        body.extend(segment("RxSBasic", 2, &basic));
+        body.extend(segment("CSI", u.csi_version, &csi));
+        body.extend([0x88, 0x00]);
+        let mut f = (body.len() as u32).to_le_bytes().to_vec();
+        f.extend(body);
+        f
+    }
+
+    const USRP: Usrp = Usrp {
+        csi_version: 4,
+        matrix_version: 2,
+        column_major: true,
+        extra_dims: 1,
+        n_sts: 2,
+        n_ess: 1,
+        n_rx: 2,
+        n_tones: 5,
+    };
+
+    fn read(bytes: &[u8]) -> Vec<Result<CsiFrame, CsiError>> {
+        PicoScenesReader::new(bytes, "mem").collect()
+    }
+
+    #[test]
+    fn usrp_segments_decode_every_value_in_every_layout() {
+        let mut cases = 0;
+        for csi_version in 1..=4 {
+            for matrix_version in [1, 2] {
+                for column_major in [true, false] {
+                    for extra_dims in [0, 1] {
+                        for (n_sts, n_ess, n_rx, n_tones) in
+                            [(1, 0, 1, 56), (2, 1, 2, 5), (1, 0, 3, 7), (3, 0, 1, 4)]
+                        {
+                            let u = Usrp {
+                                csi_version,
+                                matrix_version,
+                                column_major,
+                                extra_dims,
+                                n_sts,
+                                n_ess,
+                                n_rx,
+                                n_tones,
+                            };
+                            let out = read(&usrp_frame(u));
+                            assert_eq!(out.len(), 1, "{u:?}");
+                            let f = out[0].as_ref().unwrap_or_else(|e| panic!("{u:?}: {e}"));
+                            let n_tx = n_sts + n_ess;
+                            assert_eq!(f.csi.shape(), &[n_tx, n_rx, n_tones], "{u:?}");
+                            for ((tx, rx, tone), v) in f.csi.indexed_iter() {
+                                let (re, im) = usrp_value(tx, rx, tone);
+                                assert_eq!((v.re, v.im), (re as f32, im as f32), "{u:?}");
+                            }
+                            let FrameMeta::PicoScenes(m) = &f.meta else {
+                                panic!()
+                            };
+                            assert_eq!(m.device_type, DEVICE_USRP);
+                            assert_eq!(m.csi_version, csi_version);
+                            assert_eq!(m.firmware_version, if csi_version == 4 { 9 } else { 0 });
+                            assert_eq!(m.num_csi, 1);
+                            assert_eq!(m.num_tones as usize, n_tones);
+                            let idx: Vec<i16> = (0..n_tones as i16).map(|i| i * 3 - 40).collect();
+                            assert_eq!(m.subcarrier_indices, idx);
+                            assert_eq!(f.rssi, Some(-50.0));
+                            assert_eq!(f.channel, Some(1));
+                            assert_eq!(f.timestamp, 7_000_123.0 * 1e-6);
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 4 * 2 * 2 * 2 * 4);
+    }
+
+    /// The byte offset, inside the CSI data, of the SignalMatrix header of `USRP`.
+    fn usrp_matrix_at(bytes: &[u8]) -> usize {
+        bytes.windows(4).position(|w| w == b"BBv2").unwrap()
+    }
+
+    fn usrp_error(bytes: &[u8]) -> String {
+        let out = read(bytes);
+        assert_eq!(out.len(), 1);
+        out.into_iter().next().unwrap().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn usrp_segments_that_cannot_be_decoded_say_why() {
+        let good = usrp_frame(USRP);
+        let at = usrp_matrix_at(&good);
+        let head = at + 5 + 4 * 8; // tag, ndim, four u64 dims
+        let with = |pos: usize, bytes: &[u8]| {
+            let mut b = good.clone();
+            b[pos..pos + bytes.len()].copy_from_slice(bytes);
+            b
+        };
+        // (damaged frame, words its error names, is it "not supported")
+        let cases: Vec<(Vec<u8>, Vec<&str>, bool)> = vec![
+            (
+                with(at, b"XXv2"),
+                vec!["starts with \"XXv2\", not a SignalMatrix tag"],
+                false,
+            ),
+            (
+                with(at + 3, b"3"),
+                vec!["SignalMatrix version '3'", "CSI segment v4"],
+                true,
+            ),
+            (
+                with(head, b"CF\x20"),
+                vec![
+                    "complex float32",
+                    "CSI segment v4",
+                    "SignalMatrix v2",
+                    "CD64",
+                ],
+                true,
+            ),
+            (with(head, b"RD"), vec!["real float64"], true),
+            (with(head + 3, b"X"), vec!["storage order 'X'"], false),
+            (
+                with(at + 5, &6u64.to_le_bytes()),
+                vec![
+                    "dimensions [6, 3, 2, 1]",
+                    "5 tones × 3 streams (NumTx + NumESS) × 2 rx",
+                ],
+                false,
+            ),
+            (
+                with(at + 5 + 24, &2u64.to_le_bytes()),
+                vec!["dimensions [5, 3, 2, 2]"],
+                false,
+            ),
+        ];
+        for (bytes, words, unsupported) in cases {
+            let out = read(&bytes);
+            let e = out[0].as_ref().unwrap_err();
+            let text = e.to_string();
+            for w in words {
+                assert!(text.contains(w), "{w:?} not in {text}");
+            }
+            assert!(text.contains("CSI segment: "), "{text}");
+            assert_eq!(
+                matches!(e, CsiError::Unsupported { .. }),
+                unsupported,
+                "{text}"
+            );
+        }
+        // Too few or too many value bytes: the segment's data length says so. Cut the
+        // last value byte and shrink every length field by one.
+        let mut short = good.clone();
+        short.truncate(short.len() - 3); // two MPDU bytes and one value byte
+        short.extend([0x88, 0x00]);
+        let len_at = |b: &[u8], what: &[u8]| b.windows(what.len()).position(|w| w == what).unwrap();
+        // The frame's, the CSI segment's and the CSI data's length fields.
+        for pos in [0, len_at(&short, b"\x03CSI") - 4, at - 2 * USRP.n_tones - 4] {
+            let v = u32::from_le_bytes(short[pos..pos + 4].try_into().unwrap()) - 1;
+            short[pos..pos + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        let text = usrp_error(&short);
+        assert!(
+            text.contains("479 value bytes; 30 complex doubles need 480"),
+            "{text}"
+        );
+        // NumCSI above 1 is refused by name.
+        let mut two = good.clone();
+        let numcsi_at = at - 2 * USRP.n_tones - 4 - 2 - 1 - 2;
+        two[numcsi_at..numcsi_at + 2].copy_from_slice(&2u16.to_le_bytes());
+        let text = usrp_error(&two);
+        assert!(text.contains("holds 2 CSI matrices (NumCSI)"), "{text}");
+        // A later CSI segment version is refused with its number.
+        let mut v5 = good.clone();
+        let ver_at = len_at(&v5, b"\x03CSI") + 4;
+        v5[ver_at..ver_at + 2].copy_from_slice(&5u16.to_le_bytes());
+        assert!(usrp_error(&v5).contains("version 5 (this reader knows 1 to 4)"));
+        // Other SDR device types are named.
+        for (device, name) in [(0x1000u16, "virtual SDR"), (0x24d2, "SoapySDR")] {
+            let mut b = good.clone();
+            let dev_at = ver_at + 2;
+            b[dev_at..dev_at + 2].copy_from_slice(&device.to_le_bytes());
+            let text = usrp_error(&b);
+            assert!(
+                text.contains(name) && text.contains("decodes no CSI"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn damaged_usrp_frames_never_panic_and_the_next_frame_still_reads() {
+        let one = usrp_frame(USRP);
+        let mut bytes = one.clone();
+        bytes.extend(usrp_frame(Usrp {
+            column_major: false,
+            ..USRP
+        }));
+        for cut in 0..bytes.len() {
+            let out = read(&bytes[..cut]);
+            let oks = out.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(oks, usize::from(cut >= one.len()), "cut {cut}");
+            if cut != 0 && cut != one.len() {
+                assert!(
+                    matches!(out.last(), Some(Err(CsiError::Truncated { .. }))),
+                    "cut {cut}"
+                );
+            }
+        }
+        // A damaged matrix inside a sound frame costs that frame only.
+        let at = usrp_matrix_at(&one);
+        let mut b = bytes.clone();
+        b[at] = b'Z';
+        let out = read(&b);
+        assert_eq!(out.len(), 2);
+        assert!(out[0].is_err() && out[1].is_ok());
+        let mut seed = 0x0123_4567_89ab_cdefu64;
+        for round in 0..4000 {
+            let mut b = bytes.clone();
+            for _ in 0..(1 + round % 4) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Mostly the matrix header and the fields before it.
+                let i = if round % 2 == 0 {
+                    at.saturating_sub(40) + (seed as usize) % 90
+                } else {
+                    (seed as usize) % b.len()
+                };
+                b[i] = (seed >> 24) as u8;
+            }
+            for r in read(&b).into_iter().flatten() {
+                let [t, x, s] = [r.csi.shape()[0], r.csi.shape()[1], r.csi.shape()[2]];
+                assert!(t * x * s > 0);
+            }
+        }
+    }
+
+    /// An Intel MVM frame (int16 pairs, column-major (tones, sts, rx)) for `device`.
+    fn mvm_frame(device: u16, csi_version: u16) -> Vec<u8> {
+        let (n_sts, n_rx, n_tones) = (2usize, 2usize, 4usize);
+        let mut basic = device.to_le_bytes().to_vec();
+        basic.extend(1u64.to_le_bytes());
+        basic.extend(5180u16.to_le_bytes());
+        basic.push(2);
+        basic.extend(20u16.to_le_bytes());
+        basic.extend(800u16.to_le_bytes());
+        basic.extend([0, n_sts as u8, 0, n_rx as u8, 0xa6, 40, 40, 40, 40]);
+        let mut data = Vec::new();
+        for i in 0..(n_sts * n_rx * n_tones) as i16 {
+            data.extend(i.to_le_bytes());
+            data.extend((-i).to_le_bytes());
+        }
+        let mut csi = device.to_le_bytes().to_vec();
+        if csi_version >= 4 {
+            csi.push(67);
+        }
+        csi.push(2);
+        csi.extend(20u16.to_le_bytes());
+        csi.extend(5_180_000_000u64.to_le_bytes());
+        csi.extend(20_000_000u64.to_le_bytes());
+        csi.extend(312_500u32.to_le_bytes());
+        csi.extend((n_tones as u16).to_le_bytes());
+        csi.extend([n_sts as u8, n_rx as u8, 0]);
+        csi.extend(1u16.to_le_bytes());
+        csi.extend([0, 0, 0]);
+        csi.extend((data.len() as u32).to_le_bytes());
+        csi.extend(data);
+        let mut body = MAGIC.to_le_bytes().to_vec();
+        body.extend(1u16.to_le_bytes());
+        body.push(2);
+        body.extend(segment("RxSBasic", 1, &basic));
+        body.extend(segment("CSI", csi_version, &csi));
+        let mut f = (body.len() as u32).to_le_bytes().to_vec();
+        f.extend(body);
+        f
+    }
+
+    #[test]
+    fn ax200_and_ax210_segments_decode_alike_in_csi_v3_and_v4() {
+        for version in [3, 4] {
+            for device in [DEVICE_IWLMVM, DEVICE_IWLMVM_AX210] {
+                let out = read(&mvm_frame(device, version));
+                let f = out[0].as_ref().unwrap();
+                assert_eq!(f.csi.shape(), &[2, 2, 4]);
+                for ((sts, rx, tone), v) in f.csi.indexed_iter() {
+                    let i = (tone + 4 * (sts + 2 * rx)) as f32;
+                    assert_eq!((v.re, v.im), (i, -i));
+                }
+                let FrameMeta::PicoScenes(m) = &f.meta else {
+                    panic!()
+                };
+                assert_eq!(m.firmware_version, if version == 4 { 67 } else { 0 });
+            }
         }
     }
 }
