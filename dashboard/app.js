@@ -129,7 +129,23 @@ function onPose(msg) {
   // Where the poses come from: a model's version, or "oracle:simulator-truth" when a
   // simulated room's detections are made from the simulator's ground truth.
   const model = d.metadata?.model_version || d.model_version || "";
-  r.meta.textContent = `${persons.length} ${persons.length === 1 ? "person" : "people"} · frame ${d.frame_id ?? "—"}${model ? ` · ${model}` : ""}`;
+  // Where no model can place people (one antenna, or a trained classifier), the sensor
+  // still says someone is there: shown as such, never drawn at an invented place.
+  const unlocalized = persons.filter((p) => p.localized === false);
+  r.unlocalized = unlocalized;
+  const cls = d.metadata?.classification?.type || unlocalized.map((p) => p.activity?.type).find(Boolean) || "";
+  r.classification = cls;
+  const motion = d.metadata?.motion_level;
+  const parts = [`${persons.length} ${persons.length === 1 ? "person" : "people"}`];
+  if (unlocalized.length) parts.push("not localized");
+  if (cls) parts.push(cls);
+  if (typeof motion === "number") parts.push(`motion ${motion.toFixed(2)}`);
+  parts.push(`frame ${d.frame_id ?? "—"}`);
+  if (model) parts.push(model);
+  r.meta.textContent = parts.join(" · ");
+  r.node.setAttribute("data-unlocalized", String(unlocalized.length));
+  r.node.setAttribute("data-activity", cls);
+  r.node.setAttribute("data-motion", typeof motion === "number" ? String(motion) : "");
   r.node.setAttribute("data-model", model);
   r.node.setAttribute("data-persons", String(persons.length));
   r.node.setAttribute("data-frame-id", String(d.frame_id ?? ""));
@@ -216,6 +232,15 @@ function draw(r) {
       ctx.fillText(label, sx(top.x) + 6, sy(top.y) - 8);
     }
     ctx.globalAlpha = 1;
+  }
+  if (r.unlocalized?.length) {
+    // Present, position unknown on this device: a label in the room, not a body.
+    ctx.fillStyle = "#c9d1d9";
+    ctx.font = "bold 16px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    const what = r.classification ? ` — ${r.classification}` : "";
+    ctx.fillText(`someone present (position unknown)${what}`, W / 2, H / 2);
+    ctx.textAlign = "start";
   }
   r.node.setAttribute("data-drawn", String(drawn));
   r.node.setAttribute("data-held", String(held));

@@ -393,3 +393,24 @@ def test_token_entered_in_the_form(densepose_server, densepose_token, browser):
     browser.wait_for("document.body.dataset.state === 'connected'")
     densepose_server.publish("occupancy_update", {"current_occupancy": 4}, "room_001")
     browser.wait_for("document.querySelector('.occ[data-env=\"room_001\"][data-occupancy=\"4\"]')")
+
+
+def test_a_person_no_model_can_place_is_shown_present_not_drawn(densepose_server,
+                                                                 densepose_token, browser):
+    """One-antenna rooms and trained classifiers report someone without a position: the
+    room says so (with the class and the motion level) and draws no invented body."""
+    browser.goto(f"{densepose_server.http_url}/?token={densepose_token}")
+    browser.wait_for("document.body.dataset.state === 'connected'")
+    densepose_server.publish("pose_data", {
+        "frame_id": 3, "environment_id": "room_001",
+        "persons": [{"person_id": 0, "confidence": 0.9, "localized": False,
+                     "activity": {"type": "brushteeth", "confidence": 0.7}}],
+        "metadata": {"model_version": "mine-1234", "motion_level": 0.42,
+                     "classification": {"type": "brushteeth", "confidence": 0.7}},
+    }, "room_001")
+    browser.wait_for("document.querySelector('.room[data-env=\"room_001\"][data-unlocalized=\"1\"]')")
+    s = state(browser)
+    assert s["room"]["persons"] == "1" and s["room"]["drawn"] == "0"
+    assert s["room"]["activity"] == "brushteeth" and s["room"]["motion"] == "0.42"
+    assert "not localized" in s["roomText"] and "brushteeth" in s["roomText"]
+    assert "motion 0.42" in s["roomText"] and "mine-1234" in s["roomText"]
