@@ -104,6 +104,8 @@ def test_the_trained_model_runs_in_a_server_with_its_classes_in_pose_data(traine
             time.sleep(0.05)
         info = server.model_info()
     assert info is not None and info["model_version"] == wdp.Model.load(trained.path).version
+    assert info["kind"] == "classifier" and info["classes"] == trained.classes
+    assert info["rate_hz"] == 4.0 and info["window_s"] == 1.0  # one answer every hop_s
     types = {p["activity"]["type"] for f in poses.items for p in f["persons"] if "activity" in p}
     assert types <= set(trained.classes)
 

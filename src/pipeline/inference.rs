@@ -121,17 +121,29 @@ impl InferenceService {
         let c = &self.counters;
         let calls = c.calls.load(Ordering::Relaxed);
         let windows = c.windows.load(Ordering::Relaxed);
-        json!({
+        // A classifier answers every hop_s, whatever the pose rate says.
+        let rate_hz = self
+            .classifier
+            .as_ref()
+            .map_or(self.rate_hz, |c| 1.0 / c.hop_s);
+        let mut info = json!({
             "model_version": self.version,
             "model_source": self.source,
-            "rate_hz": self.rate_hz,
+            "kind": if self.classifier.is_some() { "classifier" } else { "pose" },
+            "rate_hz": rate_hz,
             "calls": calls,
             "windows": windows,
             "failures": c.failures.load(Ordering::Relaxed),
             "mean_batch": if calls > 0 { windows as f64 / calls as f64 } else { 0.0 },
             "largest_batch": c.largest_batch.load(Ordering::Relaxed),
             "busy_s": c.busy_us.load(Ordering::Relaxed) as f64 / 1e6,
-        })
+        });
+        if let Some(c) = &self.classifier {
+            info["classes"] = json!(c.classes);
+            info["window_s"] = json!(c.window_s);
+            info["hop_s"] = json!(c.hop_s);
+        }
+        info
     }
 }
 
