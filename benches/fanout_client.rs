@@ -3,7 +3,9 @@
 //! Opens N WebSocket connections, optionally subscribes each, then counts every message
 //! that carries `"pub_ns":` and records publish-to-receipt latency (same machine, same
 //! clock). It stops when every connection saw a message with `"end":true`, or at the
-//! timeout, and prints one JSON line with the figures.
+//! timeout, and prints one JSON line with the figures. A connection the server cuts as a
+//! slow consumer (`disconnect`, reason `slow_consumer`) is counted as `cut`, and the
+//! latency of the connections that were not cut is reported apart (`*_kept_ms`).
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
@@ -62,6 +64,7 @@ struct Report {
     first: Option<Instant>,
     last: Option<Instant>,
     ended: bool,
+    cut: bool,
 }
 
 async fn one_client(
@@ -75,6 +78,7 @@ async fn one_client(
         first: None,
         last: None,
         ended: false,
+        cut: false,
     };
     let opts = Options::default()
         .without_compression()
@@ -104,6 +108,12 @@ async fn one_client(
             continue;
         }
         let payload = frame.payload();
+        if payload.starts_with(b"{\"type\":\"disconnect\"")
+            && payload.windows(15).any(|w| w == b"\"slow_consumer\"")
+        {
+            report.cut = true;
+            break;
+        }
         if let Some(sent) = pub_ns(payload) {
             // The end marker is not a measured message: it follows a pause.
             if payload.len() < 256 && payload.windows(6).any(|w| w == b"\"end\":") {
@@ -149,10 +159,15 @@ fn main() {
         }
         println!("{{\"ready\":true}}");
         let mut all = Vec::new();
-        let (mut first, mut last, mut ended) = (None::<Instant>, None::<Instant>, 0);
+        let mut kept = Vec::new();
+        let (mut first, mut last, mut ended, mut cut) = (None::<Instant>, None::<Instant>, 0, 0);
         for h in handles {
             let r = h.await.unwrap();
             all.extend_from_slice(&r.latencies_us);
+            if !r.cut {
+                kept.extend_from_slice(&r.latencies_us);
+            }
+            cut += r.cut as usize;
             if let Some(f) = r.first {
                 first = Some(first.map_or(f, |x| x.min(f)));
             }
@@ -162,14 +177,18 @@ fn main() {
             ended += r.ended as usize;
         }
         all.sort_unstable();
+        kept.sort_unstable();
         let span = match (first, last) {
             (Some(f), Some(l)) => l.duration_since(f).as_secs_f64(),
             _ => 0.0,
         };
         println!(
-            "{{\"clients\":{},\"ended\":{},\"delivered\":{},\"span_s\":{:.3},\"msgs_per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+            "{{\"clients\":{},\"ended\":{},\"cut\":{},\"p50_kept_ms\":{:.3},\"p99_kept_ms\":{:.3},\"delivered\":{},\"span_s\":{:.3},\"msgs_per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
             args.clients,
             ended,
+            cut,
+            percentile(&kept, 0.5),
+            percentile(&kept, 0.99),
             all.len(),
             span,
             if span > 0.0 { all.len() as f64 / span } else { 0.0 },

@@ -77,6 +77,10 @@ pub struct ServerConfig {
     /// Alerts (activity_event, occupancy_update, tracking_update) waiting to be written to one
     /// client; past this the client is disconnected with reason `slow_consumer` and may resume.
     pub alert_queue_capacity: usize,
+    /// The longest an alert may wait to be written to one client (from its publish); past
+    /// it the client is disconnected with reason `slow_consumer` and may resume. Bounds
+    /// the latency of the clients that stay, whatever the queue's length.
+    pub alert_max_wait: Duration,
     /// Alerts kept per session for resume after a disconnect.
     pub alert_history: usize,
     /// Bytes of alerts kept per session for resume, 32 MiB (each entry counted with its message
@@ -186,6 +190,7 @@ impl ServerConfig {
             rate_limits: RateLimits::default(),
             max_message_bytes: 64 * 1024,
             alert_queue_capacity: 256,
+            alert_max_wait: Duration::from_secs(1),
             alert_history: 1024,
             alert_history_bytes: 32 << 20,
             resume_ttl: Duration::from_secs(300),
@@ -217,6 +222,7 @@ pub struct ConfigOverrides {
     pub heartbeat_timeout_s: Option<f64>,
     pub max_message_bytes: Option<usize>,
     pub alert_queue_capacity: Option<usize>,
+    pub alert_max_wait_s: Option<f64>,
     pub alert_history: Option<usize>,
     pub alert_history_bytes: Option<usize>,
     pub resume_ttl_s: Option<f64>,
@@ -350,6 +356,9 @@ impl ServerConfig {
         }
         if let Some(x) = o.alert_queue_capacity {
             self.alert_queue_capacity = positive("alert_queue_capacity", x)?;
+        }
+        if let Some(x) = o.alert_max_wait_s {
+            self.alert_max_wait = seconds("alert_max_wait_s", x)?;
         }
         if let Some(x) = o.alert_history {
             self.alert_history = positive("alert_history", x)?;

@@ -22,6 +22,10 @@ use super::subscription::AppCompression;
 /// Most messages written before one flush.
 const BATCH: usize = 64;
 
+/// Bytes yawc collects before it writes to the socket (its backpressure boundary): a
+/// batch of [`BATCH`] pose frames goes out in one or two writes, not one per 8 KiB.
+pub(super) const WRITE_BATCH_BYTES: usize = 64 << 10;
+
 /// Pings read whose pongs are not yet written, past which the reader stops reading until
 /// the writer has sent them: yawc queues a pong per ping without bound, and only a write
 /// sends them.
@@ -356,7 +360,7 @@ where
                 sink.feed(Frame::pong(Bytes::new())).await.map_err(|_| ())?;
                 sink.flush().await.map_err(|_| ())
             };
-            match tokio::time::timeout(shared.config.write_timeout, pong).await {
+            match bounded(shared.config.write_timeout, pong).await {
                 Ok(Ok(())) => {
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
@@ -371,7 +375,7 @@ where
         }
         if !batch.is_empty() {
             let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
-            match tokio::time::timeout(shared.config.write_timeout, written).await {
+            match bounded(shared.config.write_timeout, written).await {
                 Ok(Ok(())) => {
                     // Writing a frame sent every pong queued before it.
                     session.pongs_owed.store(0, Relaxed);
@@ -408,6 +412,23 @@ where
     }
 }
 
+/// Runs a write, bounded by `limit`. A write that completes at once (the socket had room,
+/// the common case) arms no timer: a timer per write, registered and cancelled, was a
+/// measurable part of a client's cost per message.
+async fn bounded<F: std::future::Future>(
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    use futures::FutureExt as _;
+    let mut fut = std::pin::pin!(fut);
+    // Polled once with a no-op waker; if it is not done, the timeout polls it again with
+    // the task's waker, which is what the socket then wakes.
+    if let Some(out) = fut.as_mut().now_or_never() {
+        return Ok(out);
+    }
+    tokio::time::timeout(limit, fut).await
+}
+
 fn token_deadline(expires_at: u64) -> tokio::time::Instant {
     let now_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -433,37 +454,40 @@ where
 {
     // Metrics are gathered per batch and added once: shared counters touched per message
     // per client would bounce one cache line between every core.
-    let mut stats = BatchStats::default();
-    for item in batch.drain(..) {
-        let frame = to_frame(session, &item, pmd_negotiated);
-        stats.messages += 1;
-        stats.bytes += frame.payload().len() as u64;
-        if let Some(t) = item.published_at {
-            stats.published.push(t);
+    let (mut messages, mut bytes, mut alerts_max) = (0u64, 0u64, 0u64);
+    let mut result = Ok(());
+    // Every frame is fed before one flush: yawc collects them in its write buffer and
+    // writes them together (up to WRITE_BATCH_BYTES per write).
+    for item in batch.iter() {
+        let frame = to_frame(session, item, pmd_negotiated);
+        bytes += frame.payload().len() as u64;
+        if sink.feed(frame).await.is_err() {
+            result = Err(());
+            break;
         }
-        sink.feed(frame).await.map_err(|_| ())?;
+        messages += 1;
         if matches!(item.class, ItemClass::Alert | ItemClass::Replayed) {
-            session.alerts_written.fetch_max(item.seq, Relaxed);
+            alerts_max = alerts_max.max(item.seq);
         }
     }
-    let flushed = sink.flush().await.map_err(|_| ());
+    if alerts_max > 0 {
+        session.alerts_written.fetch_max(alerts_max, Relaxed);
+    }
+    if result.is_ok() {
+        result = sink.flush().await.map_err(|_| ());
+    }
     let now = Instant::now();
-    shared
-        .metrics
-        .messages_sent
-        .fetch_add(stats.messages, Relaxed);
-    shared.metrics.bytes_sent.fetch_add(stats.bytes, Relaxed);
-    shared
-        .metrics
-        .observe_latencies(stats.published.iter().map(|t| now.duration_since(*t)));
-    flushed
-}
-
-#[derive(Default)]
-struct BatchStats {
-    messages: u64,
-    bytes: u64,
-    published: Vec<Instant>,
+    shared.metrics.messages_sent.fetch_add(messages, Relaxed);
+    shared.metrics.bytes_sent.fetch_add(bytes, Relaxed);
+    shared.metrics.observe_latencies(
+        batch
+            .iter()
+            .take(messages as usize)
+            .filter_map(|o| o.published_at)
+            .map(|t| now.duration_since(t)),
+    );
+    batch.clear();
+    result
 }
 
 /// The bytes of one message for this connection: shared prefix, this connection's metadata,
