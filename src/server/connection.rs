@@ -347,7 +347,7 @@ where
         if let Some(reason) = closing {
             if !batch.is_empty() {
                 let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
-                let _ = tokio::time::timeout(shared.config.write_timeout, written).await;
+                let _ = bounded(shared.config.write_timeout, written).await;
                 batch.clear();
             }
             send_goodbye(shared, session, sink, reason).await;
@@ -375,18 +375,22 @@ where
         }
         if !batch.is_empty() {
             let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
-            match bounded(shared.config.write_timeout, written).await {
-                Ok(Ok(())) => {
+            let outcome = write_unless_cut(shared, session, written).await;
+            // What was not written stays in the alert log (resume); it is not tried again.
+            batch.clear();
+            match outcome {
+                Written::Done => {
                     // Writing a frame sent every pong queued before it.
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
                     continue;
                 }
-                Ok(Err(())) => return None, // the socket broke
-                Err(_) => {
+                Written::Broken => return None, // the socket broke
+                Written::TimedOut => {
                     session.close(CloseReason::SlowConsumer);
                     continue;
                 }
+                Written::Cut => continue, // the closing path above ends the connection
             }
         }
         tokio::select! {
@@ -408,6 +412,51 @@ where
                 session.close(CloseReason::TokenExpired);
             }
             _ = shutdown.changed() => session.close(CloseReason::ServerShutdown),
+        }
+    }
+}
+
+/// How a batch's write ended.
+enum Written {
+    Done,
+    /// The socket broke.
+    Broken,
+    /// Not done within `write_timeout`.
+    TimedOut,
+    /// Given up while stalled because the session is closing: its alerts waited past
+    /// `alert_max_wait` (session_state.rs), or another reason that skips the queue.
+    Cut,
+}
+
+/// Writes a batch, bounded by the write timeout, and gives up early when the session is
+/// told to close meanwhile: a client whose socket is full is cut when its queued alerts
+/// have waited `alert_max_wait`, not only after `write_timeout`. A shutdown's close waits
+/// for the write (it delivers what was queued). Dropping the write mid-way is safe: yawc
+/// keeps the bytes of frames it took, and fed alerts count as written (`alerts_written`).
+async fn write_unless_cut<F>(shared: &Shared, session: &SessionShared, write: F) -> Written
+where
+    F: std::future::Future<Output = Result<(), ()>>,
+{
+    let mut write = std::pin::pin!(bounded(shared.config.write_timeout, write));
+    loop {
+        let told = session.notify.notified();
+        tokio::select! {
+            biased;
+            r = &mut write => {
+                return match r {
+                    Ok(Ok(())) => Written::Done,
+                    Ok(Err(())) => Written::Broken,
+                    Err(_) => Written::TimedOut,
+                };
+            }
+            // A wake for a new item is not lost by taking it here: after every write the
+            // writer looks at the queue again.
+            _ = told => {
+                let closing = session.state.lock().closing;
+                if closing.is_some_and(|r| r != CloseReason::ServerShutdown) {
+                    return Written::Cut;
+                }
+            }
         }
     }
 }
@@ -454,7 +503,7 @@ where
 {
     // Metrics are gathered per batch and added once: shared counters touched per message
     // per client would bounce one cache line between every core.
-    let (mut messages, mut bytes, mut alerts_max) = (0u64, 0u64, 0u64);
+    let (mut messages, mut bytes) = (0u64, 0u64);
     let mut result = Ok(());
     // Every frame is fed before one flush: yawc collects them in its write buffer and
     // writes them together (up to WRITE_BATCH_BYTES per write).
@@ -466,12 +515,11 @@ where
             break;
         }
         messages += 1;
+        // Per item, not once per batch: a write given up mid-way (write_unless_cut) must
+        // have counted every alert yawc took, or a resume would send it twice.
         if matches!(item.class, ItemClass::Alert | ItemClass::Replayed) {
-            alerts_max = alerts_max.max(item.seq);
+            session.alerts_written.fetch_max(item.seq, Relaxed);
         }
-    }
-    if alerts_max > 0 {
-        session.alerts_written.fetch_max(alerts_max, Relaxed);
     }
     if result.is_ok() {
         result = sink.flush().await.map_err(|_| ());
