@@ -36,6 +36,30 @@ const PONGS_OWED_MAX: u32 = 16;
 /// growing its queue (and the writer's timeout ends it).
 const REPLIES_QUEUED_MAX: usize = 64;
 
+/// Sets an accepted socket's send buffer (`socket_send_buffer_bytes`; 0 leaves the
+/// kernel's autotuning). Failure is harmless: the kernel's default stays.
+#[cfg(unix)]
+pub(super) fn limit_send_buffer(stream: &tokio::net::TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd as _;
+    if bytes == 0 {
+        return;
+    }
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor, and a c_int option value of the stated length.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn limit_send_buffer(_stream: &tokio::net::TcpStream, _bytes: usize) {}
+
 /// How the reader saw the connection end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PeerEnd {
