@@ -435,7 +435,10 @@ impl SessionShared {
             item.class = ItemClass::Replayed;
             st.queue.push_back(item);
             self.notify.notify_one();
-        } else if st.alerts_queued >= self.alert_queue_capacity || oldest_alert_too_old(st) {
+        } else if st.alerts_queued >= self.alert_queue_capacity
+            // The new alert's publish time stands for now: no clock read per session.
+            || oldest_alert_too_old(st, item.published_at.unwrap_or_else(Instant::now))
+        {
             // Never drop an alert silently: end the connection; the alert is in the log,
             // and a resume delivers it. Cut on the oldest waiting alert's age too, not only
             // on the queue's length: a client that falls behind is told within
@@ -603,9 +606,9 @@ fn oldest_alert_age(st: &SessionState, now: Instant) -> Option<Duration> {
 }
 
 /// Whether the oldest alert waiting has waited longer than `alert_max_wait`.
-fn oldest_alert_too_old(st: &SessionState) -> bool {
+fn oldest_alert_too_old(st: &SessionState, now: Instant) -> bool {
     match st.alert_max_wait {
-        Some(limit) => oldest_alert_age(st, Instant::now()).is_some_and(|age| age > limit),
+        Some(limit) => oldest_alert_age(st, now).is_some_and(|age| age > limit),
         None => false,
     }
 }
