@@ -221,7 +221,7 @@ def main() -> None:
                    help="comma-separated: which servers to measure (python, node, ours)")
     p.add_argument("--scenarios", default="100,1000",
                    help="comma-separated: 100 (latency at 30 FPS), 1000 (past saturation)")
-    p.add_argument("--alert-max-wait", type=float, default=0.05,
+    p.add_argument("--alert-max-wait", type=float, default=0.1,
                    help="our server's alert_max_wait_s: a client whose alerts wait longer is cut "
                         "(0: the server's default)")
     p.add_argument("--clients", type=int, default=100)

@@ -294,7 +294,9 @@ impl SessionShared {
     }
 
     /// Offers a published event to this session: filters, throttle, then the queue, and
-    /// wakes the writer. Says what became of it, for /metrics.
+    /// wakes the writer. Says what became of it, for /metrics. (The bus offers quietly and
+    /// wakes writers in bulk; tests offer one session at a time.)
+    #[cfg(test)]
     pub fn offer(&self, ev: &Arc<Event>) -> Offered {
         let offered = self.offer_quietly(ev);
         if offered.queued() {
