@@ -593,18 +593,23 @@ fn granted_view(ev: &Event, granted: &[String]) -> Bytes {
 const SHED_FRAMES_AFTER: Duration = Duration::from_millis(10);
 
 /// How long the oldest alert waiting in the queue (not yet handed to the socket) has
-/// waited since it was published; None when no alert waits.
+/// waited since it was published; None when no alert waits, or while a replay after a
+/// resume is ahead of it: live alerts then wait for the replay by design, and cutting the
+/// client for that made it resume, replay and be cut again, over and over.
 fn oldest_alert_age(st: &SessionState, now: Instant) -> Option<Duration> {
     if st.alerts_queued == 0 {
         return None;
     }
     // The queue is in order; alerts leave it only from the front, and the items ahead of
     // the first alert are few (frames are shed while alerts wait; replies are bounded).
-    st.queue
+    let first = st
+        .queue
         .iter()
-        .find(|o| o.class == ItemClass::Alert)
-        .and_then(|o| o.published_at)
-        .map(|t| now.saturating_duration_since(t))
+        .find(|o| matches!(o.class, ItemClass::Alert | ItemClass::Replayed))?;
+    if first.class == ItemClass::Replayed {
+        return None;
+    }
+    first.published_at.map(|t| now.saturating_duration_since(t))
 }
 
 /// Whether the oldest alert waiting has waited longer than `alert_max_wait`.
@@ -890,5 +895,39 @@ mod tests {
             ]
         );
         assert_eq!(st.stats.dropped_frames, 0);
+    }
+
+    #[test]
+    fn live_alerts_behind_a_replay_do_not_cut_the_client() {
+        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
+        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
+        let old = published(EventType::ActivityEvent, Duration::from_millis(500));
+        {
+            // A resume queued a replay of an old alert.
+            let mut st = session.state.lock();
+            let item = Outgoing {
+                seq: 0,
+                prefix: old.prefix(super::super::subscription::PoseView::FULL),
+                class: ItemClass::Alert,
+                subscription_tag: None,
+                compression: AppCompression::None,
+                published_at: Some(old.published_at),
+                replayed_from: Some(1),
+            };
+            session.replay_alerts_locked(&mut st, vec![item]);
+        }
+        session.offer(&published(
+            EventType::ActivityEvent,
+            Duration::from_millis(100),
+        ));
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert_eq!(session.state.lock().closing, None, "catching up, not cut");
+        // Once the replay is written, the live alert's age counts again.
+        session.state.lock().queue.pop_front();
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert_eq!(
+            session.state.lock().closing,
+            Some(CloseReason::SlowConsumer)
+        );
     }
 }
