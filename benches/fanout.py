@@ -73,9 +73,13 @@ def serve_ours(a: argparse.Namespace) -> None:
 
     # No bound on the alert queue's length: the bound under test is alert_max_wait_s, the
     # longest an alert may wait before its client is cut (it can resume).
-    # The resume log holds the whole run, so a client cut and resumed loses nothing.
+    # The resume log holds the whole run, so a client cut and resumed loses nothing; every
+    # client shares one token subject, so the per-subject cap on resumable sessions is
+    # raised to the client count (by default 64 per subject).
     config = {"alert_queue_capacity": 1_000_000, "permessage_deflate": False,
-              "heartbeat_timeout_s": 600.0, "alert_history": int(a.rate * a.duration) + 16}
+              "heartbeat_timeout_s": 600.0, "alert_history": int(a.rate * a.duration) + 16,
+              "max_detached_per_subject": max(a.clients, 64),
+              "max_detached_sessions": max(a.clients, 1024)}
     if a.alert_max_wait > 0:
         config["alert_max_wait_s"] = a.alert_max_wait
     with wdp.Server(config=config) as s:
