@@ -1,15 +1,21 @@
-"""Fan-out benchmark: our server against a plain Python ``websockets`` server, same load.
+"""Fan-out benchmark: our server against a plain Python ``websockets`` server and a Node
+``ws`` 8 server, same load, one run.
 
 Each run starts one server in its own process, publishing the same pose-frame payload at a
 fixed rate, and a Rust load client (benches/fanout_client.rs) with N connections that
-counts delivered messages and publish-to-receipt latency. Both servers serialize each event
-once and send it to every client; ours adds per-connection metadata (sequence, client id)
-and the subscription machinery, the baseline broadcasts identical bytes.
+counts delivered messages and publish-to-receipt latency. Every server serializes each
+event once and sends it to every client; ours adds per-connection metadata (sequence,
+client id) and the subscription machinery, the baselines broadcast identical bytes.
 
-    python benches/fanout.py                     # the README's table
+Node's ``ws`` is installed by this script with npm into a cache directory
+(``~/.cache/wifi-densepose-bench/node``), never a dependency of the project; without
+node and npm that column is skipped, said so.
+
+    python benches/fanout.py --fanout-rate 1000  # the README's table
     python benches/fanout.py --quick             # smaller, for a smoke run
+    python benches/fanout.py --servers ours,node --scenarios 100
 
-Nothing here is a test: figures depend on the machine. The ratio is the point.
+Nothing here is a test: figures depend on the machine. The ratios are the point.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "target" / "release" / "examples" / "fanout_client"
+NODE_SERVER = Path(__file__).resolve().parent / "fanout_node.js"
+NODE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wifi-densepose-bench" / "node"
 
 
 def pose_payload(frame_id: int) -> dict:
@@ -62,8 +71,17 @@ def serve_ours(a: argparse.Namespace) -> None:
 
     import wifi_densepose as wdp
 
+    # No bound on the alert queue's length: the bound under test is alert_max_wait_s, the
+    # longest an alert may wait before its client is cut (it can resume).
+    # The resume log holds the whole run, so a client cut and resumed loses nothing; every
+    # client shares one token subject, so the per-subject cap on resumable sessions is
+    # raised to the client count (by default 64 per subject).
     config = {"alert_queue_capacity": 1_000_000, "permessage_deflate": False,
-              "heartbeat_timeout_s": 600.0}
+              "heartbeat_timeout_s": 600.0, "alert_history": int(a.rate * a.duration) + 16,
+              "max_detached_per_subject": max(a.clients, 64),
+              "max_detached_sessions": max(a.clients, 1024)}
+    if a.alert_max_wait > 0:
+        config["alert_max_wait_s"] = a.alert_max_wait
     with wdp.Server(config=config) as s:
         s.add_environment("room_001")
         print(f"{s.url}?token={s.issue_token('bench')}", flush=True)
@@ -73,15 +91,37 @@ def serve_ours(a: argparse.Namespace) -> None:
                 break
             time.sleep(0.02)
         time.sleep(0.3)
+        wall, cpu = [], []  # the publish call itself: where a publisher's time goes
         for i, delay in publish_schedule(a.rate, a.duration):
             if delay:
                 time.sleep(delay)
             data = pose_payload(i)
             data["pub_ns"] = time.time_ns()
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             s.publish(a.event, data, "room_001")
+            wall.append(time.perf_counter_ns() - t0)
+            cpu.append(time.thread_time_ns() - c0)
         time.sleep(0.5)
+        trace(s, wall, cpu)
         s.publish(a.event, {"end": True, "pub_ns": time.time_ns()}, "room_001")
         time.sleep(a.drain)
+
+
+def trace(server, wall: list[int], cpu: list[int]) -> None:
+    """Prints (stderr) the publish call's wall and CPU time and the server's own
+    publish-to-write histogram: the server's part of the latency the client measures."""
+    def pct(xs: list[int], p: float) -> float:
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(len(xs) * p))] / 1e3 if xs else float("nan")
+
+    hist = {}
+    for line in server.metrics().splitlines():
+        if line.startswith("wdp_delivery_latency_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            hist[le] = int(line.rsplit(" ", 1)[1])
+    print(json.dumps({"publish_wall_us": [pct(wall, 0.5), pct(wall, 0.99)],
+                      "publish_cpu_us": [pct(cpu, 0.5), pct(cpu, 0.99)],
+                      "publish_to_write_cumulative": hist}), file=sys.stderr, flush=True)
 
 
 def serve_python(a: argparse.Namespace) -> None:
@@ -122,11 +162,35 @@ def serve_python(a: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
+def node_ws() -> Path | None:
+    """node_modules holding ``ws`` 8 (installed on first use), or None without node/npm."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return None
+    if not (NODE_CACHE / "node_modules" / "ws" / "package.json").exists():
+        NODE_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(NODE_CACHE), "--no-save",
+                        "--no-package-lock", "--no-audit", "--no-fund", "ws@8"],
+                       check=True, stdout=subprocess.DEVNULL)
+    return NODE_CACHE / "node_modules"
+
+
 # -- orchestration -------------------------------------------------------------------------
-def run_one(kind: str, clients: int, rate: float, duration: float, event: str) -> dict:
-    cmd = [sys.executable, __file__, f"serve-{kind}", "--clients", str(clients), "--rate",
-           str(rate), "--duration", str(duration), "--event", event, "--drain", "120"]
-    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
+            alert_max_wait: float) -> dict:
+    env = None
+    if kind == "node":
+        modules = node_ws()
+        assert modules is not None
+        payload = NODE_CACHE / "payload.json"
+        payload.write_text(json.dumps(pose_payload(0), separators=(",", ":")))
+        cmd = ["node", str(NODE_SERVER), str(payload), str(clients), str(rate), str(duration),
+               event, "120"]
+        env = {**os.environ, "NODE_PATH": str(modules)}
+    else:
+        cmd = [sys.executable, __file__, f"serve-{kind}", "--clients", str(clients), "--rate",
+               str(rate), "--duration", str(duration), "--event", event, "--drain", "120",
+               "--alert-max-wait", str(alert_max_wait)]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         url = server.stdout.readline().strip()
         if not url:
@@ -140,7 +204,9 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str) -
         ccmd = [str(CLIENT), "--url", url, "--clients", str(clients),
                 "--timeout", str(duration + 40)]
         if sub:
-            ccmd += ["--subscribe", sub]
+            # Ours cuts a client whose alerts wait too long; it comes back with `resume`
+            # and gets what it missed, as a real client would (counted once each).
+            ccmd += ["--subscribe", sub, "--resume", "1"]
         # The server keeps serving (drain) until the client has everything or times out.
         out = subprocess.run(ccmd, check=False, capture_output=True, text=True,
                              timeout=duration + 90)
@@ -155,9 +221,23 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str) -
         server.wait()
 
 
+def cut_text(r: dict) -> str:
+    """Clients cut as slow consumers, and how they came back."""
+    if not r.get("resumes"):
+        return str(r.get("cut", 0))
+    return f"{r['cut']} ({r['resumes']} resumes, {r['duplicates']} duplicates)"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", nargs="?", default="run", choices=["run", "serve-ours", "serve-python"])
+    p.add_argument("--servers", default="python,node,ours",
+                   help="comma-separated: which servers to measure (python, node, ours)")
+    p.add_argument("--scenarios", default="100,1000",
+                   help="comma-separated: 100 (latency at 30 FPS), 1000 (past saturation)")
+    p.add_argument("--alert-max-wait", type=float, default=0.1,
+                   help="our server's alert_max_wait_s: a client whose alerts wait longer is cut "
+                        "(0: the server's default)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--duration", type=float, default=5.0)
@@ -174,28 +254,40 @@ def main() -> None:
     subprocess.run(["cargo", "build", "--release", "--example", "fanout_client", "-q"],
                    cwd=ROOT, check=True)
     duration = 2.0 if a.quick else 5.0
+    servers = [k for k in a.servers.split(",") if k]
+    if "node" in servers and node_ws() is None:
+        print("node or npm not found: the Node `ws` column is skipped", file=sys.stderr)
+        servers.remove("node")
     scenarios = [
         # (clients, publish rate, event): latency at the spec's high-quality stream...
         (100, 30.0, "pose_data"),
         # ...and delivered throughput at 1,000 clients, an unthrottled stream pushed hard.
         (1000, a.fanout_rate, "activity_event"),
     ]
+    wanted = {int(x) for x in a.scenarios.split(",") if x}
     rows = []
     for clients, rate, event in scenarios:
-        res = {k: run_one(k, clients, rate, duration, event) for k in ("python", "ours")}
+        if clients not in wanted:
+            continue
+        res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait) for k in servers}
         rows.append((clients, rate, event, res))
         print(json.dumps({"clients": clients, "rate": rate, "event": event, **res}), flush=True)
     print()
-    print("| clients | publish rate | server | delivered msg/s | p50 ms | p99 ms | delivered/offered |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clients | publish rate | server | delivered msg/s | p50 ms | p99 ms | delivered/offered "
+          "| clients cut (slow consumer) | p99 ms, clients never cut |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for clients, rate, event, res in rows:
-        for k in ("python", "ours"):
+        for k in servers:
             r = res[k]
             print(f"| {clients} | {rate:g}/s ({event}) | {k} | {r['msgs_per_s']:,.0f} | "
-                  f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['delivered']}/{r['offered']} |")
-        ratio = res["ours"]["msgs_per_s"] / max(res["python"]["msgs_per_s"], 1e-9)
-        print(f"| | | **ours / python** | **{ratio:.1f}×** | | | |")
-    print(f"\n(cpus: {os.cpu_count()}, duration {duration} s per run)")
+                  f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['delivered']}/{r['offered']} | "
+                  f"{cut_text(r)} | {r.get('p99_kept_ms', r['p99_ms']):.2f} |")
+        for base in ("python", "node"):
+            if base in res and "ours" in res:
+                ratio = res["ours"]["msgs_per_s"] / max(res[base]["msgs_per_s"], 1e-9)
+                print(f"| | | **ours / {base}** | **{ratio:.1f}×** | | | | | |")
+    load = os.getloadavg()[0]
+    print(f"\n(cpus: {os.cpu_count()}, duration {duration} s per run, load average {load:.2f})")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,12 @@
 //! Opens N WebSocket connections, optionally subscribes each, then counts every message
 //! that carries `"pub_ns":` and records publish-to-receipt latency (same machine, same
 //! clock). It stops when every connection saw a message with `"end":true`, or at the
-//! timeout, and prints one JSON line with the figures.
+//! timeout, and prints one JSON line with the figures. A connection the server cuts as a
+//! slow consumer (`disconnect`, reason `slow_consumer`) is counted as `cut`, and the
+//! latency of the connections that were not cut is reported apart (`*_kept_ms`). With
+//! `--resume 1` (our server) a cut connection comes back and sends `resume` with the last
+//! sequence it saw, as a real client would; messages are counted once by their original
+//! sequence (`replayed_from` on replays), and any seen twice are reported (`duplicates`).
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
@@ -14,6 +19,7 @@ struct Args {
     clients: usize,
     subscribe: Option<String>,
     timeout_s: f64,
+    resume: bool,
 }
 
 fn parse_args() -> Args {
@@ -22,6 +28,7 @@ fn parse_args() -> Args {
         clients: 10,
         subscribe: None,
         timeout_s: 60.0,
+        resume: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -31,6 +38,7 @@ fn parse_args() -> Args {
             "--clients" => a.clients = v.parse().expect("--clients N"),
             "--subscribe" => a.subscribe = Some(v),
             "--timeout" => a.timeout_s = v.parse().expect("--timeout S"),
+            "--resume" => a.resume = v == "1",
             _ => {} // cargo bench passes --bench
         }
     }
@@ -47,9 +55,13 @@ fn now_ns() -> u64 {
 
 /// The integer after `"pub_ns":`, without parsing the rest of the message.
 fn pub_ns(payload: &[u8]) -> Option<u64> {
-    const KEY: &[u8] = b"\"pub_ns\":";
-    // Both servers write pub_ns last in `data`, so search from the end.
-    let mut at = payload.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    // Every server writes pub_ns last in `data`, so search from the end.
+    int_after(payload, b"\"pub_ns\":")
+}
+
+/// The integer after the last `key` in the message.
+fn int_after(payload: &[u8], key: &[u8]) -> Option<u64> {
+    let mut at = payload.windows(key.len()).rposition(|w| w == key)? + key.len();
     while payload.get(at) == Some(&b' ') {
         at += 1;
     }
@@ -62,6 +74,17 @@ struct Report {
     first: Option<Instant>,
     last: Option<Instant>,
     ended: bool,
+    cut: bool,
+    resumes: usize,
+    duplicates: usize,
+}
+
+/// The string after `"session_id":"` (a connection_status), if any.
+fn session_id(payload: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"session_id\":\"";
+    let at = payload.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let len = payload[at..].iter().position(|b| *b == b'"')?;
+    Some(String::from_utf8_lossy(&payload[at..at + len]).into_owned())
 }
 
 async fn one_client(
@@ -69,12 +92,16 @@ async fn one_client(
     subscribe: Option<String>,
     ready: tokio::sync::mpsc::Sender<()>,
     deadline: Instant,
+    resume: bool,
 ) -> Report {
     let mut report = Report {
         latencies_us: Vec::new(),
         first: None,
         last: None,
         ended: false,
+        cut: false,
+        resumes: 0,
+        duplicates: 0,
     };
     let opts = Options::default()
         .without_compression()
@@ -94,17 +121,67 @@ async fn one_client(
         let _ = ws.send(Frame::text(sub)).await;
     }
     let _ = ready.send(()).await;
+    let (mut session, mut last_seq) = (None::<String>, 0u64);
+    let mut seen = std::collections::HashSet::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let frame = match tokio::time::timeout(left, ws.next()).await {
-            Ok(Some(f)) => f,
-            _ => break,
+            Ok(Some(f)) => Some(f),
+            Ok(None) => None,
+            Err(_) => break,
         };
-        if frame.opcode() != OpCode::Text {
+        let cut = match &frame {
+            Some(f) if f.opcode() == OpCode::Text => {
+                let p = f.payload();
+                p.starts_with(b"{\"type\":\"disconnect\"")
+                    && p.windows(15).any(|w| w == b"\"slow_consumer\"")
+            }
+            Some(_) => continue,
+            None => true, // closed without a goodbye (one that did not fit a full socket)
+        };
+        if cut {
+            report.cut = true;
+            let Some(id) = session.clone().filter(|_| resume) else {
+                break;
+            };
+            // Back on a new connection, from the last sequence seen.
+            let opts = Options::default()
+                .without_compression()
+                .with_max_payload_read(16 << 20);
+            let Ok(mut again) = WebSocket::connect(url.parse().unwrap())
+                .with_options(opts)
+                .await
+            else {
+                break;
+            };
+            let msg = format!(
+                "{{\"type\":\"resume\",\"data\":{{\"session_id\":\"{id}\",\"last_sequence\":{last_seq}}}}}"
+            );
+            if again.send(Frame::text(msg)).await.is_err() {
+                break;
+            }
+            ws = again;
+            report.resumes += 1;
             continue;
         }
+        let frame = frame.expect("a frame: None is a cut");
         let payload = frame.payload();
+        if session.is_none() {
+            session = session_id(payload);
+        }
+        let seq = int_after(payload, b"\"sequence\":");
+        if let Some(seq) = seq {
+            last_seq = last_seq.max(seq);
+        }
         if let Some(sent) = pub_ns(payload) {
+            // Once per original sequence: a replay of what arrived before the cut is a
+            // duplicate, not a delivery.
+            if let Some(orig) = int_after(payload, b"\"replayed_from\":").or(seq) {
+                if !seen.insert(orig) {
+                    report.duplicates += 1;
+                    continue;
+                }
+            }
             // The end marker is not a measured message: it follows a pause.
             if payload.len() < 256 && payload.windows(6).any(|w| w == b"\"end\":") {
                 report.ended = true;
@@ -140,7 +217,13 @@ fn main() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(args.clients);
         let mut handles = Vec::with_capacity(args.clients);
         for _ in 0..args.clients {
-            handles.push(tokio::spawn(one_client(args.url.clone(), args.subscribe.clone(), tx.clone(), deadline)));
+            handles.push(tokio::spawn(one_client(
+                args.url.clone(),
+                args.subscribe.clone(),
+                tx.clone(),
+                deadline,
+                args.resume,
+            )));
             // Pace connection setup so the accept queue never overflows.
             tokio::time::sleep(Duration::from_micros(500)).await;
         }
@@ -149,10 +232,18 @@ fn main() {
         }
         println!("{{\"ready\":true}}");
         let mut all = Vec::new();
-        let (mut first, mut last, mut ended) = (None::<Instant>, None::<Instant>, 0);
+        let mut kept = Vec::new();
+        let (mut first, mut last, mut ended, mut cut) = (None::<Instant>, None::<Instant>, 0, 0);
+        let (mut resumes, mut duplicates) = (0, 0);
         for h in handles {
             let r = h.await.unwrap();
             all.extend_from_slice(&r.latencies_us);
+            if !r.cut {
+                kept.extend_from_slice(&r.latencies_us);
+            }
+            cut += r.cut as usize;
+            resumes += r.resumes;
+            duplicates += r.duplicates;
             if let Some(f) = r.first {
                 first = Some(first.map_or(f, |x| x.min(f)));
             }
@@ -162,14 +253,20 @@ fn main() {
             ended += r.ended as usize;
         }
         all.sort_unstable();
+        kept.sort_unstable();
         let span = match (first, last) {
             (Some(f), Some(l)) => l.duration_since(f).as_secs_f64(),
             _ => 0.0,
         };
         println!(
-            "{{\"clients\":{},\"ended\":{},\"delivered\":{},\"span_s\":{:.3},\"msgs_per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+            "{{\"clients\":{},\"ended\":{},\"cut\":{},\"resumes\":{},\"duplicates\":{},\"p50_kept_ms\":{:.3},\"p99_kept_ms\":{:.3},\"delivered\":{},\"span_s\":{:.3},\"msgs_per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
             args.clients,
             ended,
+            cut,
+            resumes,
+            duplicates,
+            percentile(&kept, 0.5),
+            percentile(&kept, 0.99),
             all.len(),
             span,
             if span > 0.0 { all.len() as f64 / span } else { 0.0 },

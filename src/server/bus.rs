@@ -6,7 +6,7 @@
 //! callback queue. The per-connection part of the envelope (`metadata.client_id`,
 //! `metadata.sequence`) is appended by each session's writer to the shared prefix, so no
 //! session ever re-serializes an event.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -161,6 +161,7 @@ pub struct Bus {
     sessions: RwLock<Vec<Arc<SessionShared>>>,
     callbacks: RwLock<Option<(Vec<EventType>, CallbackSink)>>,
     pub counters: BusCounters,
+    wakes: Arc<Wakes>,
 }
 
 impl Default for Bus {
@@ -169,8 +170,50 @@ impl Default for Bus {
             sessions: RwLock::new(Vec::new()),
             callbacks: RwLock::new(None),
             counters: BusCounters::default(),
+            wakes: Arc::new(Wakes::default()),
         }
     }
+}
+
+/// The writers an event reached, handed by a publisher outside the server's runtime to
+/// one task inside it that wakes them.
+///
+/// Waking a task from outside the runtime is a remote schedule, often with a futex call
+/// to unpark a worker: measured at 100 clients, `publish` spent about 4 µs per client
+/// that way (about 115 futex calls per event, docs/performance.md). From a worker
+/// thread a wake is a push on its own run queue; so the publisher makes one remote wake
+/// per event and the waking task the rest.
+#[derive(Default)]
+struct Wakes {
+    pending: Mutex<Vec<Arc<SessionShared>>>,
+    ready: tokio::sync::Notify,
+    /// Whether the waking task runs (it is started with the first session, from the
+    /// runtime; without it, publishers wake writers themselves).
+    running: AtomicBool,
+}
+
+/// The waking task: gives every wake handed to it, until the runtime ends.
+async fn wake_writers(wakes: Arc<Wakes>) {
+    let mut batch = Vec::new();
+    loop {
+        wakes.ready.notified().await;
+        std::mem::swap(&mut batch, &mut *wakes.pending.lock());
+        for session in batch.drain(..) {
+            // Cleared first: a wake asked for after this is handed over again, not lost.
+            session.wake_pending.store(false, Ordering::Release);
+            session.notify.notify_one();
+        }
+    }
+}
+
+/// Writers handed to the waking task at once: the first writes start while the publisher
+/// still offers the event to the other sessions, and the waking task is notified once per
+/// this many (a notify while it runs costs no futex call).
+const WAKE_CHUNK: usize = 8;
+
+/// Whether this thread is one of a tokio runtime's (where waking a task is cheap).
+fn on_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
 }
 
 impl Bus {
@@ -179,15 +222,31 @@ impl Bus {
         self.counters.published.fetch_add(1, Ordering::Relaxed);
         // Tallied per event, added once: not one shared counter touched per client.
         let (mut throttled, mut frames, mut limited) = (0, 0, 0);
+        // Writers are woken directly from a runtime thread, else through the waking task.
+        let hand_over = self.wakes.running.load(Ordering::Acquire) && !on_runtime();
+        let mut to_wake = Vec::new();
         for session in self.sessions.read().iter() {
             // A bug met while delivering to one session must not unwind into the thread
             // that publishes (an environment's pipeline, the UDP listener, Python's
             // `publish`): that session is closed, every other one still gets the event.
-            let offered =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.offer(&event)));
+            let offered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                session.offer_quietly(&event)
+            }));
+            if let Ok(o) = offered {
+                if o.queued() {
+                    if !hand_over {
+                        session.notify.notify_one();
+                    } else if !session.wake_pending.swap(true, Ordering::AcqRel) {
+                        to_wake.push(session.clone());
+                        if to_wake.len() == WAKE_CHUNK {
+                            self.hand_over(&mut to_wake);
+                        }
+                    }
+                }
+            }
             match offered {
                 Ok(Offered::Throttled) => throttled += 1,
-                Ok(Offered::QueuedDropping(Delivery::Frames)) => frames += 1,
+                Ok(Offered::QueuedDropping(Delivery::Frames) | Offered::Shed) => frames += 1,
                 Ok(Offered::QueuedDropping(_)) => limited += 1,
                 Ok(Offered::Skipped | Offered::Queued) => {}
                 Err(_) => {
@@ -197,6 +256,9 @@ impl Bus {
                     session.close(CloseReason::InternalError);
                 }
             }
+        }
+        if !to_wake.is_empty() {
+            self.hand_over(&mut to_wake);
         }
         for (counter, n) in [
             (&self.counters.throttled, throttled),
@@ -219,6 +281,12 @@ impl Bus {
         event
     }
 
+    /// Gives the waking task writers to wake.
+    fn hand_over(&self, sessions: &mut Vec<Arc<SessionShared>>) {
+        self.wakes.pending.lock().append(sessions);
+        self.wakes.ready.notify_one();
+    }
+
     /// Runs `f` while no event is being fanned out: publishes in progress finish first,
     /// new ones wait. `f` must not call the bus's other methods (they would deadlock).
     pub fn quiesced<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -228,6 +296,12 @@ impl Bus {
 
     pub fn add_session(&self, s: Arc<SessionShared>) {
         self.sessions.write().push(s);
+        // Sessions are added on the server's runtime: the waking task starts there, once.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            if !self.wakes.running.swap(true, Ordering::AcqRel) {
+                runtime.spawn(wake_writers(self.wakes.clone()));
+            }
+        }
     }
 
     pub fn remove_session(&self, id: u64) {
@@ -354,6 +428,71 @@ mod tests {
     }
 
     #[test]
+    fn writers_are_woken_through_the_runtime_for_a_publisher_outside_it() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bus = Arc::new(Bus::default());
+        // 20 sessions: more than one chunk handed over, and one partial chunk.
+        let sessions: Vec<_> = (0..20)
+            .map(|_| session_with(json!({"event_type": "system_event"})))
+            .collect();
+        runtime.block_on(async {
+            for s in &sessions {
+                bus.add_session(s.clone()); // on the runtime: the waking task starts
+            }
+        });
+        assert!(bus.wakes.running.load(Ordering::Acquire));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (i, s) in sessions.iter().enumerate() {
+            let (s, tx) = (s.clone(), tx.clone());
+            runtime.spawn(async move {
+                // Three wakes each: one per event published below.
+                for _ in 0..3 {
+                    s.notify.notified().await;
+                    let n = std::mem::take(&mut s.state.lock().queue).len();
+                    tx.send((i, n)).unwrap();
+                }
+            });
+        }
+        let mut got = vec![0; sessions.len()];
+        for _ in 0..3 {
+            // From this thread, outside the runtime (as Python's publish and the pipelines).
+            bus.publish(Event::new(EventType::SystemEvent, json!({}), None));
+            for _ in 0..sessions.len() {
+                let (i, n) = rx
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .expect("every writer is woken");
+                got[i] += n;
+            }
+        }
+        assert_eq!(got, vec![3; sessions.len()], "each got every event");
+        assert!(sessions
+            .iter()
+            .all(|s| !s.wake_pending.load(Ordering::Acquire)));
+    }
+
+    #[test]
+    fn a_writer_is_handed_to_the_waking_task_once_until_woken() {
+        let bus = Bus::default();
+        let session = session_with(json!({"event_type": "system_event"}));
+        bus.add_session(session.clone());
+        // As if the waking task ran on a runtime that has not got to it yet.
+        bus.wakes.running.store(true, Ordering::Release);
+        for _ in 0..5 {
+            bus.publish(Event::new(EventType::SystemEvent, json!({}), None));
+        }
+        assert_eq!(session.state.lock().queue.len(), 5, "every event queued");
+        assert_eq!(
+            bus.wakes.pending.lock().len(),
+            1,
+            "one wake pending, not five"
+        );
+    }
+
+    #[test]
     fn pose_view_filters_persons_and_fields() {
         let ev = pose();
         let view = PoseView {
@@ -370,5 +509,91 @@ mod tests {
         assert!(persons[0].get("keypoints").is_none() && persons[0].get("dense_pose").is_none());
         assert!(persons[0]["activity"].get("velocity").is_none());
         assert_eq!(v["data"]["environment_id"], "room_001");
+    }
+}
+
+/// Where a publish's time goes, without sockets: `cargo test --release --lib
+/// server::bus::cost -- --ignored --nocapture` (docs/performance.md).
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn pose(i: u64) -> Event {
+        let kp: Vec<Value> = (0..17)
+            .map(|k| json!({"name": format!("kp{k}"), "x": 200 + k, "y": 90 + 2 * k, "confidence": 0.9, "visible": true}))
+            .collect();
+        Event::new(
+            EventType::PoseData,
+            json!({"frame_id": i, "persons": [{"person_id": 1, "confidence": 0.87, "keypoints": kp,
+                   "activity": {"type": "walking", "confidence": 0.78}}]}),
+            Some("room_001".into()),
+        )
+    }
+
+    #[test]
+    #[ignore = "a measurement, not a test: run it by name with --ignored --nocapture"]
+    fn publish_to_100_sessions() {
+        let bus = Bus::default();
+        let identity = super::super::auth::Identity {
+            subject: "s".into(),
+            expires_at: u64::MAX,
+            environments: super::super::auth::EnvironmentGrant::All,
+        };
+        let sessions: Vec<_> = (0..100)
+            .map(|i| {
+                let s = SessionShared::new(
+                    format!("c{i}"),
+                    &identity,
+                    super::super::subscription::AppCompression::None,
+                    256,
+                    1024,
+                    1 << 20,
+                );
+                let spec = json!({"event_type": "pose_data", "quality": "high"});
+                let sub = super::super::subscription::Subscription::parse(
+                    "sub_1".into(),
+                    &spec,
+                    &super::super::auth::EnvironmentGrant::All,
+                )
+                .unwrap();
+                s.state
+                    .lock()
+                    .subscriptions
+                    .push((1, Arc::from("sub_1"), sub));
+                bus.add_session(s.clone());
+                s
+            })
+            .collect();
+        let mut times = Vec::new();
+        // A cold cache between events, as between frames 33 ms apart with other work.
+        let mut scratch = vec![0u8; 32 << 20];
+        for i in 0..300u64 {
+            let ev = pose(i);
+            let _ = ev.prefix(PoseView::FULL);
+            for s in &sessions {
+                s.state.lock().queue.clear();
+            }
+            if i % 2 == 1 {
+                for b in scratch.iter_mut().step_by(64) {
+                    *b = b.wrapping_add(1);
+                }
+            }
+            let t = Instant::now();
+            bus.publish(ev);
+            times.push((i % 2 == 1, t.elapsed()));
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        for cold in [false, true] {
+            let mut t: Vec<Duration> = times.iter().filter(|x| x.0 == cold).map(|x| x.1).collect();
+            t.sort();
+            println!(
+                "publish to 100 sessions ({}): p50 {:?} p99 {:?}",
+                if cold { "cold cache" } else { "warm" },
+                t[t.len() / 2],
+                t[t.len() * 99 / 100]
+            );
+        }
     }
 }

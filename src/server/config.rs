@@ -77,6 +77,15 @@ pub struct ServerConfig {
     /// Alerts (activity_event, occupancy_update, tracking_update) waiting to be written to one
     /// client; past this the client is disconnected with reason `slow_consumer` and may resume.
     pub alert_queue_capacity: usize,
+    /// The longest an alert may wait to be written to one client (from its publish); past
+    /// it the client is disconnected with reason `slow_consumer` and may resume. Bounds
+    /// the latency of the clients that stay, whatever the queue's length.
+    pub alert_max_wait: Duration,
+    /// The kernel's send buffer per client socket (SO_SNDBUF; Linux doubles it), in place
+    /// of autotuning up to several MiB: what a client cannot take then waits in the
+    /// server's queue, where frames are dropped newest-kept and alerts bounded by
+    /// `alert_max_wait`, instead of seconds of messages in the kernel. 0: the kernel's.
+    pub socket_send_buffer_bytes: usize,
     /// Alerts kept per session for resume after a disconnect.
     pub alert_history: usize,
     /// Bytes of alerts kept per session for resume, 32 MiB (each entry counted with its message
@@ -186,6 +195,8 @@ impl ServerConfig {
             rate_limits: RateLimits::default(),
             max_message_bytes: 64 * 1024,
             alert_queue_capacity: 256,
+            alert_max_wait: Duration::from_secs(1),
+            socket_send_buffer_bytes: 128 << 10,
             alert_history: 1024,
             alert_history_bytes: 32 << 20,
             resume_ttl: Duration::from_secs(300),
@@ -217,6 +228,8 @@ pub struct ConfigOverrides {
     pub heartbeat_timeout_s: Option<f64>,
     pub max_message_bytes: Option<usize>,
     pub alert_queue_capacity: Option<usize>,
+    pub alert_max_wait_s: Option<f64>,
+    pub socket_send_buffer_bytes: Option<usize>,
     pub alert_history: Option<usize>,
     pub alert_history_bytes: Option<usize>,
     pub resume_ttl_s: Option<f64>,
@@ -350,6 +363,12 @@ impl ServerConfig {
         }
         if let Some(x) = o.alert_queue_capacity {
             self.alert_queue_capacity = positive("alert_queue_capacity", x)?;
+        }
+        if let Some(x) = o.alert_max_wait_s {
+            self.alert_max_wait = seconds("alert_max_wait_s", x)?;
+        }
+        if let Some(x) = o.socket_send_buffer_bytes {
+            self.socket_send_buffer_bytes = x;
         }
         if let Some(x) = o.alert_history {
             self.alert_history = positive("alert_history", x)?;

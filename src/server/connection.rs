@@ -22,6 +22,10 @@ use super::subscription::AppCompression;
 /// Most messages written before one flush.
 const BATCH: usize = 64;
 
+/// Bytes yawc collects before it writes to the socket (its backpressure boundary): a
+/// batch of [`BATCH`] pose frames goes out in one or two writes, not one per 8 KiB.
+pub(super) const WRITE_BATCH_BYTES: usize = 64 << 10;
+
 /// Pings read whose pongs are not yet written, past which the reader stops reading until
 /// the writer has sent them: yawc queues a pong per ping without bound, and only a write
 /// sends them.
@@ -31,6 +35,30 @@ const PONGS_OWED_MAX: u32 = 16;
 /// reading: a client that sends and never reads is held by TCP back-pressure instead of
 /// growing its queue (and the writer's timeout ends it).
 const REPLIES_QUEUED_MAX: usize = 64;
+
+/// Sets an accepted socket's send buffer (`socket_send_buffer_bytes`; 0 leaves the
+/// kernel's autotuning). Failure is harmless: the kernel's default stays.
+#[cfg(unix)]
+pub(super) fn limit_send_buffer(stream: &tokio::net::TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd as _;
+    if bytes == 0 {
+        return;
+    }
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor, and a c_int option value of the stated length.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn limit_send_buffer(_stream: &tokio::net::TcpStream, _bytes: usize) {}
 
 /// How the reader saw the connection end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,7 +371,7 @@ where
         if let Some(reason) = closing {
             if !batch.is_empty() {
                 let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
-                let _ = tokio::time::timeout(shared.config.write_timeout, written).await;
+                let _ = bounded(shared.config.write_timeout, written).await;
                 batch.clear();
             }
             send_goodbye(shared, session, sink, reason).await;
@@ -356,7 +384,7 @@ where
                 sink.feed(Frame::pong(Bytes::new())).await.map_err(|_| ())?;
                 sink.flush().await.map_err(|_| ())
             };
-            match tokio::time::timeout(shared.config.write_timeout, pong).await {
+            match bounded(shared.config.write_timeout, pong).await {
                 Ok(Ok(())) => {
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
@@ -371,18 +399,22 @@ where
         }
         if !batch.is_empty() {
             let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
-            match tokio::time::timeout(shared.config.write_timeout, written).await {
-                Ok(Ok(())) => {
+            let outcome = write_unless_cut(shared, session, written).await;
+            // What was not written stays in the alert log (resume); it is not tried again.
+            batch.clear();
+            match outcome {
+                Written::Done => {
                     // Writing a frame sent every pong queued before it.
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
                     continue;
                 }
-                Ok(Err(())) => return None, // the socket broke
-                Err(_) => {
+                Written::Broken => return None, // the socket broke
+                Written::TimedOut => {
                     session.close(CloseReason::SlowConsumer);
                     continue;
                 }
+                Written::Cut => continue, // the closing path above ends the connection
             }
         }
         tokio::select! {
@@ -406,6 +438,68 @@ where
             _ = shutdown.changed() => session.close(CloseReason::ServerShutdown),
         }
     }
+}
+
+/// How a batch's write ended.
+enum Written {
+    Done,
+    /// The socket broke.
+    Broken,
+    /// Not done within `write_timeout`.
+    TimedOut,
+    /// Given up while stalled because the session is closing: its alerts waited past
+    /// `alert_max_wait` (session_state.rs), or another reason that skips the queue.
+    Cut,
+}
+
+/// Writes a batch, bounded by the write timeout, and gives up early when the session is
+/// told to close meanwhile: a client whose socket is full is cut when its queued alerts
+/// have waited `alert_max_wait`, not only after `write_timeout`. A shutdown's close waits
+/// for the write (it delivers what was queued). Dropping the write mid-way is safe: yawc
+/// keeps the bytes of frames it took, and fed alerts count as written (`alerts_written`).
+async fn write_unless_cut<F>(shared: &Shared, session: &SessionShared, write: F) -> Written
+where
+    F: std::future::Future<Output = Result<(), ()>>,
+{
+    let mut write = std::pin::pin!(bounded(shared.config.write_timeout, write));
+    loop {
+        let told = session.notify.notified();
+        tokio::select! {
+            biased;
+            r = &mut write => {
+                return match r {
+                    Ok(Ok(())) => Written::Done,
+                    Ok(Err(())) => Written::Broken,
+                    Err(_) => Written::TimedOut,
+                };
+            }
+            // A wake for a new item is not lost by taking it here: after every write the
+            // writer looks at the queue again.
+            _ = told => {
+                let closing = session.state.lock().closing;
+                if closing.is_some_and(|r| r != CloseReason::ServerShutdown) {
+                    return Written::Cut;
+                }
+            }
+        }
+    }
+}
+
+/// Runs a write, bounded by `limit`. A write that completes at once (the socket had room,
+/// the common case) arms no timer: a timer per write, registered and cancelled, was a
+/// measurable part of a client's cost per message.
+async fn bounded<F: std::future::Future>(
+    limit: Duration,
+    fut: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    use futures::FutureExt as _;
+    let mut fut = std::pin::pin!(fut);
+    // Polled once with a no-op waker; if it is not done, the timeout polls it again with
+    // the task's waker, which is what the socket then wakes.
+    if let Some(out) = fut.as_mut().now_or_never() {
+        return Ok(out);
+    }
+    tokio::time::timeout(limit, fut).await
 }
 
 fn token_deadline(expires_at: u64) -> tokio::time::Instant {
@@ -433,37 +527,39 @@ where
 {
     // Metrics are gathered per batch and added once: shared counters touched per message
     // per client would bounce one cache line between every core.
-    let mut stats = BatchStats::default();
-    for item in batch.drain(..) {
-        let frame = to_frame(session, &item, pmd_negotiated);
-        stats.messages += 1;
-        stats.bytes += frame.payload().len() as u64;
-        if let Some(t) = item.published_at {
-            stats.published.push(t);
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    let mut result = Ok(());
+    // Every frame is fed before one flush: yawc collects them in its write buffer and
+    // writes them together (up to WRITE_BATCH_BYTES per write).
+    for item in batch.iter() {
+        let frame = to_frame(session, item, pmd_negotiated);
+        bytes += frame.payload().len() as u64;
+        if sink.feed(frame).await.is_err() {
+            result = Err(());
+            break;
         }
-        sink.feed(frame).await.map_err(|_| ())?;
+        messages += 1;
+        // Per item, not once per batch: a write given up mid-way (write_unless_cut) must
+        // have counted every alert yawc took, or a resume would send it twice.
         if matches!(item.class, ItemClass::Alert | ItemClass::Replayed) {
             session.alerts_written.fetch_max(item.seq, Relaxed);
         }
     }
-    let flushed = sink.flush().await.map_err(|_| ());
+    if result.is_ok() {
+        result = sink.flush().await.map_err(|_| ());
+    }
     let now = Instant::now();
-    shared
-        .metrics
-        .messages_sent
-        .fetch_add(stats.messages, Relaxed);
-    shared.metrics.bytes_sent.fetch_add(stats.bytes, Relaxed);
-    shared
-        .metrics
-        .observe_latencies(stats.published.iter().map(|t| now.duration_since(*t)));
-    flushed
-}
-
-#[derive(Default)]
-struct BatchStats {
-    messages: u64,
-    bytes: u64,
-    published: Vec<Instant>,
+    shared.metrics.messages_sent.fetch_add(messages, Relaxed);
+    shared.metrics.bytes_sent.fetch_add(bytes, Relaxed);
+    shared.metrics.observe_latencies(
+        batch
+            .iter()
+            .take(messages as usize)
+            .filter_map(|o| o.published_at)
+            .map(|t| now.duration_since(t)),
+    );
+    batch.clear();
+    result
 }
 
 /// The bytes of one message for this connection: shared prefix, this connection's metadata,

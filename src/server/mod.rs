@@ -754,6 +754,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
+        connection::limit_send_buffer(&stream, shared.config.socket_send_buffer_bytes);
         let header_timeout = shared.config.header_timeout;
         let shared = shared.clone();
         tokio::spawn(async move {

@@ -5,9 +5,9 @@
 //! writer drains the queue. A session outlives its connection for `resume_ttl` so a client
 //! that was disconnected (slow, network) can come back and get every alert it missed.
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -167,6 +167,9 @@ pub struct SessionState {
     /// clock then, for streams not yet seen): a resume on another node starts there for
     /// environments the client names no position for. None without a broker.
     pub broker_since: Option<Arc<super::broker::Since>>,
+    /// The longest an alert may wait in the queue before the connection is cut as a slow
+    /// consumer (`alert_max_wait_s`); None: no bound but `alert_queue_capacity`.
+    pub alert_max_wait: Option<Duration>,
     /// Fault injection for the tests of the bus's panic isolation: offering an event to
     /// this session panics.
     #[cfg(test)]
@@ -189,8 +192,18 @@ pub enum Offered {
     Throttled,
     Queued,
     /// Queued, and the subscription's oldest waiting message of this class was dropped
-    /// for it (`buffer_size`).
+    /// for it (`buffer_size`), or pose frames waiting ahead of this alert were.
     QueuedDropping(Delivery),
+    /// A pose frame not queued because alerts wait in the queue: frames never hold an
+    /// alert back (counted as dropped).
+    Shed,
+}
+
+impl Offered {
+    /// Whether the queue changed, so the writer must be woken.
+    pub fn queued(self) -> bool {
+        matches!(self, Offered::Queued | Offered::QueuedDropping(_))
+    }
 }
 
 /// A session shared between the bus (producer) and its connection (consumer).
@@ -214,6 +227,9 @@ pub struct SessionShared {
     pub pongs_owed: std::sync::atomic::AtomicU32,
     /// Notified by the writer after each write, for a reader waiting for room.
     pub written: Notify,
+    /// Set while the bus's waking task holds a wake for this writer not yet given
+    /// (`bus.rs`): a session is in that task's list at most once.
+    pub wake_pending: AtomicBool,
     alert_queue_capacity: usize,
     alert_history: usize,
     alert_history_bytes: usize,
@@ -262,6 +278,7 @@ impl SessionShared {
                 held: None,
                 floor: None,
                 broker_since: None,
+                alert_max_wait: None,
                 #[cfg(test)]
                 panic_on_offer: false,
             }),
@@ -269,15 +286,28 @@ impl SessionShared {
             alerts_written: AtomicU64::new(0),
             pongs_owed: std::sync::atomic::AtomicU32::new(0),
             written: Notify::new(),
+            wake_pending: AtomicBool::new(false),
             alert_queue_capacity,
             alert_history,
             alert_history_bytes,
         })
     }
 
-    /// Offers a published event to this session: filters, throttle, then the queue.
-    /// Says what became of it, for /metrics.
+    /// Offers a published event to this session: filters, throttle, then the queue, and
+    /// wakes the writer. Says what became of it, for /metrics. (The bus offers quietly and
+    /// wakes writers in bulk; tests offer one session at a time.)
+    #[cfg(test)]
     pub fn offer(&self, ev: &Arc<Event>) -> Offered {
+        let offered = self.offer_quietly(ev);
+        if offered.queued() {
+            self.notify.notify_one();
+        }
+        offered
+    }
+
+    /// [`SessionShared::offer`] without waking the writer: the bus wakes every writer an
+    /// event reached at once (`Offered::queued` says which), from the server's runtime.
+    pub fn offer_quietly(&self, ev: &Arc<Event>) -> Offered {
         let mut st = self.state.lock();
         self.offer_locked(&mut st, ev)
     }
@@ -325,6 +355,7 @@ impl SessionShared {
         else {
             return Offered::Skipped;
         };
+        let slot = *slot;
         let delivery = ev.event_type.delivery();
         let alert = delivery == Delivery::Alert;
         if !deliverable && !alert {
@@ -346,7 +377,7 @@ impl SessionShared {
             class: if alert {
                 ItemClass::Alert
             } else {
-                ItemClass::Droppable { sub: *slot }
+                ItemClass::Droppable { sub: slot }
             },
             subscription_tag: Some(sub.wire_tag.clone()),
             compression: sub.throttle.compression.unwrap_or(st.default_compression),
@@ -356,9 +387,19 @@ impl SessionShared {
         let buffer = sub.throttle.buffer_size;
         let mut offered = Offered::Queued;
         if alert {
+            // Pose frames waiting ahead of an alert for a client that is behind are stale
+            // by the time it would go out: shed them so the alert does not wait for them.
+            let shed = shed_frames(st, now);
             self.push_alert(st, item, false);
+            if shed > 0 {
+                offered = Offered::QueuedDropping(Delivery::Frames);
+            }
+        } else if delivery == Delivery::Frames
+            && oldest_alert_age(st, now).is_some_and(|age| age > SHED_FRAMES_AFTER)
+        {
+            st.stats.dropped_frames += 1;
+            return Offered::Shed;
         } else {
-            let slot = *slot;
             let waiting = st
                 .queue
                 .iter()
@@ -379,7 +420,6 @@ impl SessionShared {
                 }
             }
             push(st, item);
-            self.notify.notify_one();
         }
         offered
     }
@@ -396,15 +436,21 @@ impl SessionShared {
         if replay {
             item.class = ItemClass::Replayed;
             st.queue.push_back(item);
-        } else if st.alerts_queued >= self.alert_queue_capacity {
+            self.notify.notify_one();
+        } else if st.alerts_queued >= self.alert_queue_capacity
+            // The new alert's publish time stands for now: no clock read per session.
+            || oldest_alert_too_old(st, item.published_at.unwrap_or_else(Instant::now))
+        {
             // Never drop an alert silently: end the connection; the alert is in the log,
-            // and a resume delivers it.
+            // and a resume delivers it. Cut on the oldest waiting alert's age too, not only
+            // on the queue's length: a client that falls behind is told within
+            // `alert_max_wait`, not after its alerts waited seconds. The caller wakes the
+            // writer (it ends the connection).
             st.closing.get_or_insert(CloseReason::SlowConsumer);
         } else {
             st.alerts_queued += 1;
             st.queue.push_back(item);
         }
-        self.notify.notify_one();
     }
 
     /// Keeps the alert log within `alert_history` entries and `alert_history_bytes`,
@@ -542,6 +588,69 @@ fn granted_view(ev: &Event, granted: &[String]) -> Bytes {
     view.prefix(super::subscription::PoseView::FULL)
 }
 
+/// A queued message older than this means the writer is behind: pose frames then give way
+/// to alerts. Far above a keeping-up client's publish-to-write time (well under 1 ms).
+const SHED_FRAMES_AFTER: Duration = Duration::from_millis(10);
+
+/// How long the oldest alert waiting in the queue (not yet handed to the socket) has
+/// waited since it was published; None when no alert waits, or while a replay after a
+/// resume is ahead of it: live alerts then wait for the replay by design, and cutting the
+/// client for that made it resume, replay and be cut again, over and over.
+fn oldest_alert_age(st: &SessionState, now: Instant) -> Option<Duration> {
+    if st.alerts_queued == 0 {
+        return None;
+    }
+    // The queue is in order; alerts leave it only from the front, and the items ahead of
+    // the first alert are few (frames are shed while alerts wait; replies are bounded).
+    let first = st
+        .queue
+        .iter()
+        .find(|o| matches!(o.class, ItemClass::Alert | ItemClass::Replayed))?;
+    if first.class == ItemClass::Replayed {
+        return None;
+    }
+    first.published_at.map(|t| now.saturating_duration_since(t))
+}
+
+/// Whether the oldest alert waiting has waited longer than `alert_max_wait`.
+fn oldest_alert_too_old(st: &SessionState, now: Instant) -> bool {
+    match st.alert_max_wait {
+        Some(limit) => oldest_alert_age(st, now).is_some_and(|age| age > limit),
+        None => false,
+    }
+}
+
+/// Removes the pose frames that have waited in the queue longer than
+/// [`SHED_FRAMES_AFTER`] (counted as dropped); returns how many.
+fn shed_frames(st: &mut SessionState, now: Instant) -> usize {
+    let stale = |o: &Outgoing| {
+        o.published_at
+            .is_some_and(|t| now.saturating_duration_since(t) > SHED_FRAMES_AFTER)
+    };
+    // Cheap when the client keeps up (its queue is empty or fresh at the front) and when
+    // it takes no pose frames: this runs for every alert.
+    if !st.queue.front().is_some_and(stale) {
+        return 0;
+    }
+    let frames_slots: Vec<u32> = st
+        .subscriptions
+        .iter()
+        .filter(|(_, _, s)| s.event_type.delivery() == Delivery::Frames)
+        .map(|(slot, _, _)| *slot)
+        .collect();
+    if frames_slots.is_empty() {
+        return 0;
+    }
+    let before = st.queue.len();
+    st.queue.retain(|o| {
+        !(matches!(o.class, ItemClass::Droppable { sub } if frames_slots.contains(&sub))
+            && stale(o))
+    });
+    let shed = before - st.queue.len();
+    st.stats.dropped_frames += shed as u64;
+    shed
+}
+
 /// What one alert-log entry is counted as holding: its message bytes (shared with other
 /// sessions or not: the bound must hold when they are not) and the entry itself.
 pub fn log_cost(item: &Outgoing) -> usize {
@@ -569,6 +678,7 @@ mod tests {
     use super::super::broker::StreamId;
     use super::super::events::EventType;
     use super::*;
+    use std::time::Duration;
 
     fn alert(n: u64) -> Arc<Event> {
         let mut ev = Event::new(
@@ -664,5 +774,160 @@ mod tests {
         assert_eq!(st.queue.front().map(|o| o.class), Some(ItemClass::Control));
         let seqs: Vec<u64> = st.queue.iter().map(|o| o.seq).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    }
+
+    fn session_with(specs: &[serde_json::Value]) -> Arc<SessionShared> {
+        let identity = Identity {
+            subject: "s".into(),
+            expires_at: u64::MAX,
+            environments: EnvironmentGrant::All,
+        };
+        let session = SessionShared::new(
+            "c".into(),
+            &identity,
+            AppCompression::None,
+            256,
+            1024,
+            1 << 20,
+        );
+        let mut st = session.state.lock();
+        for (i, spec) in specs.iter().enumerate() {
+            let id = format!("sub_{i}");
+            let sub = Subscription::parse(id.clone(), spec, &EnvironmentGrant::All).unwrap();
+            st.subscriptions
+                .push((i as u32 + 1, Arc::from(id.as_str()), sub));
+        }
+        drop(st);
+        session
+    }
+
+    /// An event published `ago` before now (in room `env`: the pose throttle's budget is per
+    /// environment).
+    fn published_in(env: &str, event_type: EventType, ago: Duration) -> Arc<Event> {
+        let mut ev = Event::new(event_type, serde_json::json!({}), Some(env.into()));
+        ev.published_at = Instant::now() - ago;
+        Arc::new(ev)
+    }
+
+    fn published(event_type: EventType, ago: Duration) -> Arc<Event> {
+        published_in("ward", event_type, ago)
+    }
+
+    #[test]
+    fn an_alert_waiting_past_alert_max_wait_cuts_the_client_whatever_the_queue_length() {
+        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
+        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
+        // Far below alert_queue_capacity (256): only the age can cut it.
+        let old = published(EventType::ActivityEvent, Duration::from_millis(80));
+        assert_eq!(session.offer(&old), Offered::Queued);
+        assert_eq!(
+            session.state.lock().closing,
+            None,
+            "one alert, nothing to compare"
+        );
+        let fresh = published(EventType::ActivityEvent, Duration::ZERO);
+        session.offer(&fresh);
+        let st = session.state.lock();
+        assert_eq!(st.closing, Some(CloseReason::SlowConsumer));
+        // Both stay in the log: a resume delivers them.
+        assert_eq!(st.alert_log.len(), 2);
+    }
+
+    #[test]
+    fn a_client_keeping_up_is_not_cut_by_age() {
+        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
+        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
+        for _ in 0..100 {
+            session.offer(&published(
+                EventType::ActivityEvent,
+                Duration::from_millis(1),
+            ));
+        }
+        assert_eq!(session.state.lock().closing, None);
+        assert_eq!(session.state.lock().alerts_queued, 100);
+    }
+
+    #[test]
+    fn stale_pose_frames_give_way_to_alerts() {
+        let session = session_with(&[
+            serde_json::json!({"event_type": "pose_data", "quality": "low"}),
+            serde_json::json!({"event_type": "activity_event"}),
+        ]);
+        // A frame that has waited 50 ms: the writer is behind.
+        let stale = published(EventType::PoseData, Duration::from_millis(50));
+        assert_eq!(session.offer(&stale), Offered::Queued);
+        // An alert behind it: the frame is shed, the alert goes first.
+        let alert = published(EventType::ActivityEvent, Duration::from_millis(40));
+        assert_eq!(
+            session.offer(&alert),
+            Offered::QueuedDropping(Delivery::Frames)
+        );
+        {
+            let st = session.state.lock();
+            assert_eq!(st.queue.len(), 1);
+            assert_eq!(st.queue[0].class, ItemClass::Alert);
+            assert_eq!(st.stats.dropped_frames, 1);
+        }
+        // While that alert waits (40 ms: behind), new frames are not queued behind it.
+        let frame = published_in("hall", EventType::PoseData, Duration::ZERO);
+        assert_eq!(session.offer(&frame), Offered::Shed);
+        assert_eq!(session.state.lock().queue.len(), 1);
+        assert_eq!(session.state.lock().stats.dropped_frames, 2);
+    }
+
+    #[test]
+    fn fresh_pose_frames_wait_with_alerts_as_before() {
+        let session = session_with(&[
+            serde_json::json!({"event_type": "pose_data", "quality": "low"}),
+            serde_json::json!({"event_type": "activity_event"}),
+        ]);
+        session.offer(&published(EventType::PoseData, Duration::ZERO));
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        session.offer(&published_in("hall", EventType::PoseData, Duration::ZERO));
+        let st = session.state.lock();
+        let classes: Vec<_> = st.queue.iter().map(|o| o.class).collect();
+        assert_eq!(
+            classes,
+            vec![
+                ItemClass::Droppable { sub: 1 },
+                ItemClass::Alert,
+                ItemClass::Droppable { sub: 1 }
+            ]
+        );
+        assert_eq!(st.stats.dropped_frames, 0);
+    }
+
+    #[test]
+    fn live_alerts_behind_a_replay_do_not_cut_the_client() {
+        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
+        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
+        let old = published(EventType::ActivityEvent, Duration::from_millis(500));
+        {
+            // A resume queued a replay of an old alert.
+            let mut st = session.state.lock();
+            let item = Outgoing {
+                seq: 0,
+                prefix: old.prefix(super::super::subscription::PoseView::FULL),
+                class: ItemClass::Alert,
+                subscription_tag: None,
+                compression: AppCompression::None,
+                published_at: Some(old.published_at),
+                replayed_from: Some(1),
+            };
+            session.replay_alerts_locked(&mut st, vec![item]);
+        }
+        session.offer(&published(
+            EventType::ActivityEvent,
+            Duration::from_millis(100),
+        ));
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert_eq!(session.state.lock().closing, None, "catching up, not cut");
+        // Once the replay is written, the live alert's age counts again.
+        session.state.lock().queue.pop_front();
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert_eq!(
+            session.state.lock().closing,
+            Some(CloseReason::SlowConsumer)
+        );
     }
 }
