@@ -211,7 +211,9 @@ def test_udp_csi_data_lines_by_sender_and_by_mac(server):
     env = server.environment_stats("room_002")
     assert env["shape"] == [1, 1, 64]
     assert env["sources"][f"udp:mac_{WISENSING_MAC}"]["frames"] == len(rows)
-    events = {e["event"] for e in hardware.wait(3)}
+    events = {e["event"] for e in hardware.wait_for(
+        lambda items: {"source_connected", "bad_packets", "unknown_node"}
+        <= {e["event"] for e in items})}
     assert {"source_connected", "bad_packets", "unknown_node"} <= events
 
 
@@ -251,7 +253,9 @@ def test_ruview_frames_by_node_id_with_loss_and_other_packets(server):
     node = env["sources"]["udp:node_5"]
     assert (node["frames"], node["gaps"]) == (len(frames), 2)
     assert any(e["event"] == "source_connected" and e["source_id"] == "udp:node_5"
-               for e in hardware.wait(1))
+               for e in hardware.wait_for(lambda items: any(
+                   e["event"] == "source_connected" and e["source_id"] == "udp:node_5"
+                   for e in items)))
 
 
 def test_wdpc_frames_still_decode_beside_the_new_kinds(server):

@@ -96,6 +96,15 @@ class collect:
                 raise WaitTimeoutError(f"{len(self.items)} of {n} events within {timeout}s")
             return list(self.items)
 
+    def wait_for(self, predicate: Callable[[list], bool], timeout: float = 5.0) -> list:
+        """Blocks until ``predicate(items)`` holds (e.g. a given event is among them):
+        waiting for a count races when other events of the type can come first."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(list(self.items)), timeout):
+                raise WaitTimeoutError(
+                    f"the condition did not hold within {timeout}s; events: {self.items[-5:]}")
+            return list(self.items)
+
 
 def pytest_configure(config: pytest.Config | None) -> None:  # pragma: no cover - hook
     if config is not None:
