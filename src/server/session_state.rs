@@ -706,24 +706,9 @@ mod tests {
 
     #[test]
     fn a_broker_resume_replays_then_releases_what_was_held_none_twice() {
-        let identity = Identity {
-            subject: "s".into(),
-            expires_at: u64::MAX,
-            environments: EnvironmentGrant::All,
-        };
-        let session = SessionShared::new(
-            "c".into(),
-            &identity,
-            AppCompression::None,
-            256,
-            1024,
-            1 << 20,
-        );
+        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
         {
             let mut st = session.state.lock();
-            let spec = serde_json::json!({"event_type": "activity_event"});
-            let sub = Subscription::parse("sub_1".into(), &spec, &EnvironmentGrant::All).unwrap();
-            st.subscriptions.push((1, Arc::from("sub_1"), sub));
             st.held = Some(Vec::new());
             // The client has 5 already; this node's reader is behind (at 3).
             st.floor = Some([("ward".to_string(), StreamId { ms: 5, seq: 0 })].into());
