@@ -139,6 +139,20 @@ pub fn detect_endianness(len: [u8; 2], header: &[u8]) -> Option<Endianness> {
     }
 }
 
+/// The format table's view of this reader (`super::formats`).
+impl<R: Read> super::formats::FormatReader for AtherosReader<R> {
+    fn offset(&self) -> u64 {
+        AtherosReader::offset(self)
+    }
+
+    fn next_into(
+        &mut self,
+        table: &mut super::table::CsiTable,
+    ) -> Option<Result<(), super::error::CsiError>> {
+        AtherosReader::next_into(self, table)
+    }
+}
+
 impl<R: Read> AtherosReader<R> {
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {

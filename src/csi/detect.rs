@@ -8,6 +8,7 @@
 use std::str::FromStr;
 
 use super::atheros;
+use super::formats::FORMATS;
 use super::intel5300;
 use super::pcap::is_pcap_magic;
 use super::picoscenes;
@@ -19,54 +20,54 @@ pub const DETECT_BYTES: usize = 64 * 1024;
 impl FromStr for CsiFormat {
     type Err = String;
 
-    /// Parses a format name as a user types it ("intel5300", "nexmon", "esp32"...).
+    /// Parses a format name as a user types it ("intel5300", "nexmon", "esp32"...): a
+    /// name or an alias of the format table ([`FORMATS`]).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim().to_ascii_lowercase().replace(['-', '_', ' '], "");
-        Ok(match s.as_str() {
-            "intel5300" | "intel" | "iwl5300" | "5300" | "csitool" | "linux80211n" => CsiFormat::Intel5300,
-            "atheros" | "ath" | "ath9k" | "atheroscsitool" => CsiFormat::Atheros,
-            "nexmon" | "nexmoncsi" | "pcap" => CsiFormat::Nexmon,
-            "esp32" | "esp" | "esp32csitool" | "esp32csv" => CsiFormat::Esp32,
-            "picoscenes" | "pico" | "rxs" => CsiFormat::PicoScenes,
-            _ => {
-                return Err(format!(
-                    "unknown CSI format {s:?}; expected one of intel5300, atheros, nexmon, esp32, picoscenes"
-                ))
-            }
-        })
+        let typed = s.trim().to_ascii_lowercase().replace(['-', '_', ' '], "");
+        FORMATS
+            .iter()
+            .find(|f| f.is_named(&typed))
+            .map(|f| f.format)
+            .ok_or_else(|| {
+                let names: Vec<&str> = FORMATS.iter().map(|f| f.name).collect();
+                format!(
+                    "unknown CSI format {typed:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
-/// The format of a file starting with `head`, or why none fits.
+/// The format of a file starting with `head`, or why none fits: the first entry of the
+/// format table ([`FORMATS`]) whose sniffer recognises it.
 pub fn detect_format(head: &[u8]) -> Result<CsiFormat, String> {
     if head.is_empty() {
         return Err("the file is empty".into());
     }
-    if is_pcap_magic(head) {
-        return Ok(CsiFormat::Nexmon);
-    }
-    if head.len() >= 8
-        && u32::from_le_bytes([head[4], head[5], head[6], head[7]]) == picoscenes::MAGIC
-    {
-        return Ok(CsiFormat::PicoScenes);
-    }
-    if looks_like_esp32(head) {
-        return Ok(CsiFormat::Esp32);
-    }
-    if looks_like_atheros(head) {
-        return Ok(CsiFormat::Atheros);
-    }
-    if looks_like_intel5300(head) {
-        return Ok(CsiFormat::Intel5300);
+    if let Some(f) = FORMATS.iter().find(|f| (f.sniff)(head)) {
+        return Ok(f.format);
     }
     let shown: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let labels: Vec<&str> = FORMATS.iter().map(|f| f.label).collect();
     Err(format!(
-        "the first bytes ({}) match no known format (Intel 5300, Atheros, nexmon pcap, ESP32 CSV, PicoScenes)",
-        shown.join(" ")
+        "the first bytes ({}) match no known format ({})",
+        shown.join(" "),
+        labels.join(", ")
     ))
 }
 
-fn looks_like_esp32(head: &[u8]) -> bool {
+/// A pcap capture (nexmon).
+pub(crate) fn looks_like_nexmon(head: &[u8]) -> bool {
+    is_pcap_magic(head)
+}
+
+/// The PicoScenes frame magic.
+pub(crate) fn looks_like_picoscenes(head: &[u8]) -> bool {
+    head.len() >= 8 && u32::from_le_bytes([head[4], head[5], head[6], head[7]]) == picoscenes::MAGIC
+}
+
+/// `CSI_DATA` rows (or an ESP32 CSV header).
+pub(crate) fn looks_like_esp32(head: &[u8]) -> bool {
     head.split(|&b| b == b'\n').any(|line| {
         let line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
         line.starts_with(b"CSI_DATA")
@@ -74,7 +75,8 @@ fn looks_like_esp32(head: &[u8]) -> bool {
     })
 }
 
-fn looks_like_atheros(head: &[u8]) -> bool {
+/// A first Atheros record whose length fields agree.
+pub(crate) fn looks_like_atheros(head: &[u8]) -> bool {
     if head.len() < 2 + atheros::HEADER_LEN {
         return false;
     }
@@ -93,7 +95,8 @@ fn looks_like_atheros(head: &[u8]) -> bool {
         && csi_len * 8 >= nr * nc * tones * 20
 }
 
-fn looks_like_intel5300(head: &[u8]) -> bool {
+/// A first bfee record that decodes.
+pub(crate) fn looks_like_intel5300(head: &[u8]) -> bool {
     // Walk the records in the head; the first bfee must decode.
     let mut pos = 0;
     while pos + 3 <= head.len() {

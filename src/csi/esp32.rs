@@ -279,6 +279,13 @@ pub struct Esp32Reader<R: Read> {
     recoverable: bool,
 }
 
+/// The format table's view of this reader (`super::formats`).
+impl<R: Read> super::formats::FormatReader for Esp32Reader<R> {
+    fn offset(&self) -> u64 {
+        Esp32Reader::offset(self)
+    }
+}
+
 impl<R: Read> Esp32Reader<R> {
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {

@@ -3,35 +3,7 @@ use num_complex::Complex32;
 
 use super::meta::FrameMeta;
 
-/// The recording or stream format a frame came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CsiFormat {
-    Intel5300,
-    Atheros,
-    Nexmon,
-    Esp32,
-    PicoScenes,
-    /// The compact UDP frame that ESP32 nodes stream (see `docs/udp-frame.md`).
-    Udp,
-    Simulated,
-    /// Injected by a caller (Python `inject_csi`).
-    Injected,
-}
-
-impl CsiFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            CsiFormat::Intel5300 => "intel5300",
-            CsiFormat::Atheros => "atheros",
-            CsiFormat::Nexmon => "nexmon",
-            CsiFormat::Esp32 => "esp32",
-            CsiFormat::PicoScenes => "picoscenes",
-            CsiFormat::Udp => "udp",
-            CsiFormat::Simulated => "simulated",
-            CsiFormat::Injected => "injected",
-        }
-    }
-}
+pub use super::formats::CsiFormat;
 
 /// One packet's channel state information.
 #[derive(Debug, Clone)]

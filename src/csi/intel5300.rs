@@ -124,6 +124,20 @@ pub struct Intel5300Reader<R: Read> {
     rss_cache: Vec<(u32, f64)>,
 }
 
+/// The format table's view of this reader (`super::formats`).
+impl<R: Read> super::formats::FormatReader for Intel5300Reader<R> {
+    fn offset(&self) -> u64 {
+        Intel5300Reader::offset(self)
+    }
+
+    fn next_into(
+        &mut self,
+        table: &mut super::table::CsiTable,
+    ) -> Option<Result<(), super::error::CsiError>> {
+        Intel5300Reader::next_into(self, table)
+    }
+}
+
 impl<R: Read> Intel5300Reader<R> {
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {

@@ -19,6 +19,7 @@ pub mod detect;
 pub mod error;
 pub mod esp32;
 pub mod file;
+pub mod formats;
 mod frame;
 pub mod intel5300;
 pub mod meta;
@@ -34,7 +35,8 @@ pub mod udp;
 
 pub use detect::detect_format;
 pub use error::CsiError;
-pub use frame::{CsiFormat, CsiFrame};
+pub use formats::{CsiFormat, FormatReader, FormatSpec, FORMATS};
+pub use frame::CsiFrame;
 pub use meta::{FrameMeta, MetaValue};
 pub use recording::{open, read_all, read_all_with, CsiReader, FileReader, ReadOptions, Recording};
 pub use table::{read_table_from, read_table_with, CsiTable, FrameInfo};

@@ -328,6 +328,20 @@ pub struct NexmonReader<R: Read> {
     detected: Option<Samples>,
 }
 
+/// The format table's view of this reader (`super::formats`).
+impl<R: Read> super::formats::FormatReader for NexmonReader<R> {
+    fn offset(&self) -> u64 {
+        NexmonReader::offset(self)
+    }
+
+    fn next_into(
+        &mut self,
+        table: &mut super::table::CsiTable,
+    ) -> Option<Result<(), super::error::CsiError>> {
+        NexmonReader::next_into(self, table)
+    }
+}
+
 impl<R: Read> NexmonReader<R> {
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {

@@ -138,6 +138,13 @@ pub struct PicoScenesReader<R: Read> {
     recoverable: bool,
 }
 
+/// The format table's view of this reader (`super::formats`).
+impl<R: Read> super::formats::FormatReader for PicoScenesReader<R> {
+    fn offset(&self) -> u64 {
+        PicoScenesReader::offset(self)
+    }
+}
+
 impl<R: Read> PicoScenesReader<R> {
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {

@@ -8,16 +8,14 @@
 use std::io::{Chain, Cursor, Read};
 use std::path::Path;
 
-use super::atheros::{AtherosOptions, AtherosReader};
+use super::atheros::AtherosOptions;
 use super::detect::{detect_format, DETECT_BYTES};
 use super::error::CsiError;
-use super::esp32::Esp32Reader;
 use super::file::{hole_of, RegularFile};
-use super::intel5300::{Intel5300Options, Intel5300Reader};
-use super::nexmon::{NexmonOptions, NexmonReader};
-use super::picoscenes::PicoScenesReader;
+pub use super::formats::CsiReader;
+use super::intel5300::Intel5300Options;
+use super::nexmon::NexmonOptions;
 use super::summary;
-use super::table::CsiTable;
 use super::{CsiFormat, CsiFrame};
 
 /// Per-format options; the defaults follow the official readers.
@@ -26,97 +24,6 @@ pub struct ReadOptions {
     pub intel5300: Intel5300Options,
     pub atheros: AtherosOptions,
     pub nexmon: NexmonOptions,
-}
-
-/// A streaming reader for any supported format.
-// One reader exists per open file, so the size difference between variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum CsiReader<R: Read> {
-    Intel5300(Intel5300Reader<R>),
-    Atheros(AtherosReader<R>),
-    Nexmon(NexmonReader<R>),
-    Esp32(Esp32Reader<R>),
-    PicoScenes(PicoScenesReader<R>),
-}
-
-impl<R: Read> CsiReader<R> {
-    /// Reads the next frame into `table` (errors are returned, not stored);
-    /// `Some(Ok(()))` when a frame was appended, `None` at the end.
-    pub fn next_into(&mut self, table: &mut CsiTable) -> Option<Result<(), CsiError>> {
-        match self {
-            CsiReader::Intel5300(r) => r.next_into(table),
-            CsiReader::Atheros(r) => r.next_into(table),
-            CsiReader::Nexmon(r) => r.next_into(table),
-            _ => self.next().map(|r| r.map(|f| table.push(f))),
-        }
-    }
-
-    /// Bytes consumed so far.
-    pub fn offset(&self) -> u64 {
-        match self {
-            CsiReader::Intel5300(r) => r.offset(),
-            CsiReader::Atheros(r) => r.offset(),
-            CsiReader::Nexmon(r) => r.offset(),
-            CsiReader::Esp32(r) => r.offset(),
-            CsiReader::PicoScenes(r) => r.offset(),
-        }
-    }
-
-    /// A reader of `format` over `reader`; `name` appears in error messages.
-    pub fn new(
-        reader: R,
-        name: impl Into<String>,
-        format: CsiFormat,
-        options: &ReadOptions,
-    ) -> Result<Self, CsiError> {
-        let name = name.into();
-        Ok(match format {
-            CsiFormat::Intel5300 => CsiReader::Intel5300(Intel5300Reader::with_options(
-                reader,
-                name,
-                options.intel5300,
-            )),
-            CsiFormat::Atheros => {
-                CsiReader::Atheros(AtherosReader::with_options(reader, name, options.atheros))
-            }
-            CsiFormat::Nexmon => {
-                CsiReader::Nexmon(NexmonReader::with_options(reader, name, options.nexmon))
-            }
-            CsiFormat::Esp32 => CsiReader::Esp32(Esp32Reader::new(reader, name)),
-            CsiFormat::PicoScenes => CsiReader::PicoScenes(PicoScenesReader::new(reader, name)),
-            other => {
-                return Err(CsiError::unsupported(
-                    &name,
-                    0,
-                    format!("{} is a live source, not a file format", other.name()),
-                ))
-            }
-        })
-    }
-
-    pub fn format(&self) -> CsiFormat {
-        match self {
-            CsiReader::Intel5300(_) => CsiFormat::Intel5300,
-            CsiReader::Atheros(_) => CsiFormat::Atheros,
-            CsiReader::Nexmon(_) => CsiFormat::Nexmon,
-            CsiReader::Esp32(_) => CsiFormat::Esp32,
-            CsiReader::PicoScenes(_) => CsiFormat::PicoScenes,
-        }
-    }
-}
-
-impl<R: Read> Iterator for CsiReader<R> {
-    type Item = Result<CsiFrame, CsiError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            CsiReader::Intel5300(r) => r.next(),
-            CsiReader::Atheros(r) => r.next(),
-            CsiReader::Nexmon(r) => r.next(),
-            CsiReader::Esp32(r) => r.next(),
-            CsiReader::PicoScenes(r) => r.next(),
-        }
-    }
 }
 
 /// A file reader: the bytes read for detection, then the rest of the file.
