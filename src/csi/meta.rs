@@ -22,6 +22,21 @@ pub enum FrameMeta {
     Nexmon(NexmonMeta),
     Esp32(Box<Esp32Meta>),
     PicoScenes(Box<PicoScenesMeta>),
+    /// Any other format's metadata: a format added through the table
+    /// (`super::formats`) keeps its own metadata type in its own file.
+    Other(std::sync::Arc<dyn MetaFields>),
+}
+
+/// Metadata of a format that is not one of the variants above.
+pub trait MetaFields: std::fmt::Debug + Send + Sync {
+    /// The metadata as `(name, value)` pairs, named as the format's own tools name them.
+    fn fields(&self) -> Vec<(&'static str, MetaValue)>;
+}
+
+impl PartialEq for dyn MetaFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields() == other.fields()
+    }
 }
 
 /// One metadata value, in a form that converts cleanly to Python or JSON.
@@ -44,6 +59,7 @@ impl FrameMeta {
             FrameMeta::Nexmon(m) => m.fields(),
             FrameMeta::Esp32(m) => m.fields(),
             FrameMeta::PicoScenes(m) => m.fields(),
+            FrameMeta::Other(m) => m.fields(),
         }
     }
 }
@@ -61,5 +77,27 @@ pub(crate) fn channel_from_mhz(mhz: u32) -> Option<u16> {
         5000..=5895 if mhz.is_multiple_of(5) => Some(((mhz - 5000) / 5) as u16),
         5955..=7115 if (mhz - 5950).is_multiple_of(5) => Some(((mhz - 5950) / 5) as u16),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Mine(i64);
+
+    impl MetaFields for Mine {
+        fn fields(&self) -> Vec<(&'static str, MetaValue)> {
+            vec![("my_counter", int(self.0))]
+        }
+    }
+
+    #[test]
+    fn another_formats_metadata_needs_no_variant_of_its_own() {
+        let a = FrameMeta::Other(std::sync::Arc::new(Mine(7)));
+        assert_eq!(a.fields(), vec![("my_counter", MetaValue::Int(7))]);
+        assert_eq!(a, FrameMeta::Other(std::sync::Arc::new(Mine(7))));
+        assert_ne!(a, FrameMeta::Other(std::sync::Arc::new(Mine(8))));
     }
 }
