@@ -18,6 +18,15 @@ fn err(e: dsp::DspError) -> PyErr {
     DspError::new_err(e.to_string())
 }
 
+/// Runs `work` with the GIL released and maps its error to `DspError`: what every
+/// function of this module does with its arrays.
+fn released<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> Result<T, dsp::DspError> + Send,
+) -> PyResult<T> {
+    py.detach(work).map_err(err)
+}
+
 type F32Dyn<'py> = Bound<'py, PyArrayDyn<f32>>;
 
 fn opt_vec(x: &Option<PyReadonlyArray1<'_, f32>>) -> Option<Vec<f32>> {
@@ -33,9 +42,7 @@ fn sanitize<'py>(
 ) -> PyResult<(F32Dyn<'py>, F32Dyn<'py>)> {
     let v = csi.as_array();
     let ix = opt_vec(&subcarrier_indices);
-    let (a, p) = py
-        .detach(|| dsp::phase::sanitize(v, ix.as_deref()))
-        .map_err(err)?;
+    let (a, p) = released(py, || dsp::phase::sanitize(v, ix.as_deref()))?;
     Ok((a.into_pyarray(py), p.into_pyarray(py)))
 }
 
@@ -60,9 +67,9 @@ fn condition_frame<'py>(
     if rssi.is_some() || (subcarrier_indices.is_some() && ix.is_none()) {
         let ix = opt_vec(&subcarrier_indices);
         let r = opt_vec(&rssi);
-        let (a, p) = py
-            .detach(|| dsp::stream::condition_frame(v, r.as_deref(), ix.as_deref()))
-            .map_err(err)?;
+        let (a, p) = released(py, || {
+            dsp::stream::condition_frame(v, r.as_deref(), ix.as_deref())
+        })?;
         return Ok((a.into_pyarray(py), p.into_pyarray(py)));
     }
     // The common case, one frame and no RSSI: computed straight into the two numpy
@@ -99,9 +106,7 @@ fn conjugate_product<'py>(
     csi: PyReadonlyArrayDyn<'py, Complex32>,
 ) -> PyResult<Bound<'py, PyArrayDyn<Complex32>>> {
     let v = csi.as_array();
-    let out = py
-        .detach(|| dsp::phase::conjugate_product(v))
-        .map_err(err)?;
+    let out = released(py, || dsp::phase::conjugate_product(v))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -115,9 +120,7 @@ fn hampel<'py>(
     causal: bool,
 ) -> PyResult<(F32Dyn<'py>, usize)> {
     let v = x.as_array();
-    let (y, n) = py
-        .detach(|| dsp::hampel::hampel(v, window, n_sigmas, causal))
-        .map_err(err)?;
+    let (y, n) = released(py, || dsp::hampel::hampel(v, window, n_sigmas, causal))?;
     Ok((y.into_pyarray(py), n))
 }
 
@@ -130,9 +133,7 @@ fn normalize_amplitude<'py>(
 ) -> PyResult<F32Dyn<'py>> {
     let v = amp.as_array();
     let r = opt_vec(&rssi);
-    let out = py
-        .detach(|| dsp::amplitude::normalize_amplitude(v, r.as_deref()))
-        .map_err(err)?;
+    let out = released(py, || dsp::amplitude::normalize_amplitude(v, r.as_deref()))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -146,9 +147,9 @@ fn resample_complex<'py>(
 ) -> PyResult<Bound<'py, PyArrayDyn<Complex32>>> {
     let v = csi.as_array();
     let ix = opt_vec(&subcarrier_indices);
-    let out = py
-        .detach(|| dsp::resample::resample_complex(v, n_out, ix.as_deref()))
-        .map_err(err)?;
+    let out = released(py, || {
+        dsp::resample::resample_complex(v, n_out, ix.as_deref())
+    })?;
     Ok(out.into_pyarray(py))
 }
 
@@ -162,9 +163,7 @@ fn resample_real<'py>(
 ) -> PyResult<F32Dyn<'py>> {
     let v = x.as_array();
     let ix = opt_vec(&subcarrier_indices);
-    let out = py
-        .detach(|| dsp::resample::resample_real(v, n_out, ix.as_deref()))
-        .map_err(err)?;
+    let out = released(py, || dsp::resample::resample_real(v, n_out, ix.as_deref()))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -196,9 +195,9 @@ fn butter_filter<'py>(
     zero_phase: bool,
 ) -> PyResult<F32Dyn<'py>> {
     let v = x.as_array();
-    let out = py
-        .detach(|| dsp::filter::butter_filter(v, fs, low, high, order, zero_phase))
-        .map_err(err)?;
+    let out = released(py, || {
+        dsp::filter::butter_filter(v, fs, low, high, order, zero_phase)
+    })?;
     Ok(out.into_pyarray(py))
 }
 
@@ -227,9 +226,9 @@ fn spectrogram_complex<'py>(
     nfft: Option<usize>,
 ) -> PyResult<Spec<'py>> {
     let v = x.as_array();
-    let s = py
-        .detach(|| dsp::spectrogram::doppler_spectrogram_complex(v, fs, window, hop, nfft))
-        .map_err(err)?;
+    let s = released(py, || {
+        dsp::spectrogram::doppler_spectrogram_complex(v, fs, window, hop, nfft)
+    })?;
     Ok(spec_out(py, s))
 }
 
@@ -244,9 +243,9 @@ fn spectrogram_real<'py>(
     nfft: Option<usize>,
 ) -> PyResult<Spec<'py>> {
     let v = x.as_array();
-    let s = py
-        .detach(|| dsp::spectrogram::doppler_spectrogram_real(v, fs, window, hop, nfft))
-        .map_err(err)?;
+    let s = released(py, || {
+        dsp::spectrogram::doppler_spectrogram_real(v, fs, window, hop, nfft)
+    })?;
     Ok(spec_out(py, s))
 }
 
@@ -258,9 +257,7 @@ fn motion_statistic<'py>(
     hop: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let v = x.as_array();
-    let m = py
-        .detach(|| dsp::motion::motion_statistic(v, window, hop))
-        .map_err(err)?;
+    let m = released(py, || dsp::motion::motion_statistic(v, window, hop))?;
     Ok(Array1::from(m).into_pyarray(py))
 }
 
@@ -273,9 +270,7 @@ fn presence_statistic<'py>(
     hop: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let (v, b) = (x.as_array(), baseline.as_array());
-    let m = py
-        .detach(|| dsp::motion::presence_statistic(v, b, window, hop))
-        .map_err(err)?;
+    let m = released(py, || dsp::motion::presence_statistic(v, b, window, hop))?;
     Ok(Array1::from(m).into_pyarray(py))
 }
 
@@ -347,15 +342,13 @@ fn condition<'py>(
         ))
     })?;
     let r = opt_vec(&rssi);
-    let (a, p, m) = py
-        .detach(|| {
-            if streaming {
-                dsp::stream::condition_streaming(v, r.as_deref(), &cfg)
-            } else {
-                dsp::stream::condition(v, r.as_deref(), &cfg)
-            }
-        })
-        .map_err(err)?;
+    let (a, p, m) = released(py, || {
+        if streaming {
+            dsp::stream::condition_streaming(v, r.as_deref(), &cfg)
+        } else {
+            dsp::stream::condition(v, r.as_deref(), &cfg)
+        }
+    })?;
     Ok((
         a.into_dyn().into_pyarray(py),
         p.into_dyn().into_pyarray(py),
@@ -416,7 +409,7 @@ impl PyConditioner {
             ))
         })?;
         let inner = &mut self.inner;
-        let out = py.detach(|| inner.push(v, rssi)).map_err(err)?;
+        let out = released(py, || inner.push(v, rssi))?;
         Ok((
             out.amplitude.into_dyn().into_pyarray(py),
             out.phase.into_dyn().into_pyarray(py),
