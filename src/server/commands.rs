@@ -690,35 +690,17 @@ fn last_event_ids(
 
 #[cfg(test)]
 mod tests {
-    use super::super::auth::{EnvironmentGrant, Identity};
     use super::super::bus::{Bus, Event};
     use super::super::events::EventType;
-    use super::super::subscription::AppCompression;
     use super::*;
 
     fn session(subscribed: bool) -> Arc<SessionShared> {
-        let identity = Identity {
-            subject: "s".into(),
-            expires_at: u64::MAX,
-            environments: EnvironmentGrant::All,
+        let specs = if subscribed {
+            vec![json!({"event_type": "activity_event"})]
+        } else {
+            Vec::new()
         };
-        let s = SessionShared::new(
-            "c".into(),
-            &identity,
-            AppCompression::None,
-            256,
-            1024,
-            1 << 20,
-        );
-        if subscribed {
-            let spec = json!({"event_type": "activity_event"});
-            let sub = Subscription::parse("sub_1".into(), &spec, &EnvironmentGrant::All).unwrap();
-            s.state
-                .lock()
-                .subscriptions
-                .push((1, Arc::from("sub_1"), sub));
-        }
-        s
+        super::super::session_state::session_with(&specs)
     }
 
     #[test]

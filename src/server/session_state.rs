@@ -672,6 +672,38 @@ pub fn random_hex(n: usize) -> String {
         .collect()
 }
 
+/// A test session of one client holding a subscription per spec (ids `sub_0`, `sub_1`...).
+#[cfg(test)]
+pub(crate) fn session_with(specs: &[serde_json::Value]) -> Arc<SessionShared> {
+    let identity = super::auth::Identity {
+        subject: "s".into(),
+        expires_at: u64::MAX,
+        environments: super::auth::EnvironmentGrant::All,
+    };
+    let session = SessionShared::new(
+        "c".into(),
+        &identity,
+        super::subscription::AppCompression::None,
+        256,
+        1024,
+        1 << 20,
+    );
+    let mut st = session.state.lock();
+    for (i, spec) in specs.iter().enumerate() {
+        let id = format!("sub_{i}");
+        let sub = super::subscription::Subscription::parse(
+            id.clone(),
+            spec,
+            &super::auth::EnvironmentGrant::All,
+        )
+        .unwrap();
+        st.subscriptions
+            .push((i as u32 + 1, Arc::from(id.as_str()), sub));
+    }
+    drop(st);
+    session
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::auth::EnvironmentGrant;
@@ -761,30 +793,7 @@ mod tests {
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     }
 
-    fn session_with(specs: &[serde_json::Value]) -> Arc<SessionShared> {
-        let identity = Identity {
-            subject: "s".into(),
-            expires_at: u64::MAX,
-            environments: EnvironmentGrant::All,
-        };
-        let session = SessionShared::new(
-            "c".into(),
-            &identity,
-            AppCompression::None,
-            256,
-            1024,
-            1 << 20,
-        );
-        let mut st = session.state.lock();
-        for (i, spec) in specs.iter().enumerate() {
-            let id = format!("sub_{i}");
-            let sub = Subscription::parse(id.clone(), spec, &EnvironmentGrant::All).unwrap();
-            st.subscriptions
-                .push((i as u32 + 1, Arc::from(id.as_str()), sub));
-        }
-        drop(st);
-        session
-    }
+    use super::session_with;
 
     /// An event published `ago` before now (in room `env`: the pose throttle's budget is per
     /// environment).
