@@ -7,6 +7,7 @@ mod analyze;
 mod csi;
 mod dsp;
 mod errors;
+mod localize;
 mod model;
 mod sensing;
 mod server;
@@ -22,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     analyze::register(m)?;
     csi::register(m)?;
     dsp::register(m)?;
+    localize::register(m)?;
     model::register(m)?;
     sensing::register(m)?;
     server::register(m)?;

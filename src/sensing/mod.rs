@@ -12,10 +12,12 @@
 
 pub mod bank;
 pub mod features;
+pub mod localizer;
 pub mod sensor;
 pub mod window_features;
 
 pub use bank::SensorBank;
 pub use features::{FeatureLayout, FeatureMode};
+pub use localizer::{Fix, LinkGeometry, Localizer, LocalizerConfig};
 pub use sensor::{Calibration, CalibrationOutcome, SensingState, Sensor, SensorConfig};
 pub use window_features::WindowFeatures;

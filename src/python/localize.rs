@@ -1,0 +1,90 @@
+//! `wifi_densepose._native.localize`: the single-link localizer
+//! ([`crate::sensing::localizer`]) over a whole array of frames, numpy in, numpy out.
+//! Conversion and delegation only; the GIL is released while it runs.
+use num_complex::Complex32;
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray4};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::errors::InvalidArgumentError;
+use crate::sensing::{LinkGeometry, Localizer, LocalizerConfig};
+
+fn positions(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<[f64; 3]>> {
+    let a = a.as_array();
+    if a.ncols() != 3 {
+        return Err(InvalidArgumentError::new_err(format!(
+            "{name} must be (n, 3) antenna positions, not {:?}",
+            a.shape()
+        )));
+    }
+    Ok(a.rows().into_iter().map(|r| [r[0], r[1], r[2]]).collect())
+}
+
+/// Runs a fresh localizer over `csi` `(n, n_tx, n_rx, n_sub)` at `timestamps`, with the
+/// room `(w, d, h)`, antenna positions `tx`/`rx` `(n, 3)` and subcarrier frequencies
+/// `freqs_hz` (0 for null subcarriers). `moving` (bool per frame; default all) gates the
+/// windows. Returns a dict of arrays, one row per fix: `t`, `x`, `y`, `sharpness`.
+#[pyfunction]
+#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true))]
+#[allow(clippy::too_many_arguments)]
+fn localize<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArray4<'py, Complex32>,
+    timestamps: PyReadonlyArray1<'py, f64>,
+    room: [f64; 3],
+    tx: PyReadonlyArray2<'py, f64>,
+    rx: PyReadonlyArray2<'py, f64>,
+    freqs_hz: PyReadonlyArray1<'py, f64>,
+    moving: Option<PyReadonlyArray1<'py, bool>>,
+    grid_step_m: f64,
+    window_packets: usize,
+    max_subcarriers: usize,
+    fit_reflections: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let geometry = LinkGeometry {
+        room,
+        tx: positions(&tx, "tx")?,
+        rx: positions(&rx, "rx")?,
+        freqs_hz: freqs_hz.as_array().to_vec(),
+    };
+    let csi = csi.as_array().to_owned();
+    let ts = timestamps.as_array().to_owned();
+    let moving = moving.map(|m| m.as_array().to_vec());
+    if csi.shape()[0] != ts.len() || moving.as_ref().is_some_and(|m| m.len() != ts.len()) {
+        return Err(InvalidArgumentError::new_err(
+            "csi, timestamps and moving must have one entry per frame",
+        ));
+    }
+    let config = LocalizerConfig {
+        grid_step_m,
+        window_packets,
+        max_subcarriers,
+        fit_reflections,
+        ..Default::default()
+    };
+    let fixes = py
+        .detach(move || {
+            let mut loc = Localizer::new(geometry, config)?;
+            let mut out = Vec::new();
+            for (i, frame) in csi.outer_iter().enumerate() {
+                let m = moving.as_ref().is_none_or(|m| m[i]);
+                if let Some(f) = loc.push(ts[i], &frame.to_owned(), m) {
+                    out.push(f);
+                }
+            }
+            Ok::<_, String>(out)
+        })
+        .map_err(InvalidArgumentError::new_err)?;
+    let d = PyDict::new(py);
+    let col = |f: fn(&crate::sensing::Fix) -> f64| fixes.iter().map(f).collect::<Vec<f64>>();
+    d.set_item("t", col(|f| f.t).into_pyarray(py))?;
+    d.set_item("x", col(|f| f.x).into_pyarray(py))?;
+    d.set_item("y", col(|f| f.y).into_pyarray(py))?;
+    d.set_item("sharpness", col(|f| f.sharpness).into_pyarray(py))?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(localize, m)?)?;
+    Ok(())
+}
