@@ -11,11 +11,14 @@
 //! - [`track`]: multi-person tracking.
 //! - [`analytics`]: activity, falls, occupancy, windowed metrics.
 //! - [`events`]: the event vocabulary the stages speak, below them and the server.
-//! - [`server`]: the event bus and the WebSocket API server.
+//! - [`server`]: the event bus and the WebSocket API server; it knows no stage.
+//! - [`app`]: the application layer: the server and the stages composed into a running
+//!   node (environments, their sources, the model).
 //!
 //! The pyo3 bindings live in `python` (feature `python`) and only convert and delegate.
 
 pub mod analytics;
+pub mod app;
 pub mod csi;
 pub mod dsp;
 pub mod events;

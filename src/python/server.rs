@@ -11,7 +11,8 @@ use super::errors::{
     ArgumentTypeError, ConfigError, InvalidArgumentError, PathNotFoundError,
     ServerError as PyServerError, SimulationError,
 };
-use crate::server::{Event, EventType, JwtKey, Server, ServerConfig, ServerError};
+use crate::app::{App, EnvironmentOptions};
+use crate::server::{Event, EventType, JwtKey, ServerConfig, ServerError};
 
 fn to_py(e: ServerError) -> PyErr {
     match e {
@@ -67,7 +68,7 @@ pub struct PyServer {
     /// Cloned out under a brief lock by every method: the lock is never held while the
     /// GIL is released (a thread waiting for it while holding the GIL would deadlock with
     /// one that needs the GIL back to release it).
-    server: Mutex<Option<Arc<Server>>>,
+    app: Mutex<Option<Arc<App>>>,
     dispatcher: Mutex<Option<Dispatcher>>,
     dispatch_errors: Arc<AtomicU64>,
 }
@@ -136,7 +137,7 @@ impl PyServer {
         }
         Ok(PyServer {
             config,
-            server: Mutex::new(None),
+            app: Mutex::new(None),
             dispatcher: Mutex::new(None),
             dispatch_errors: Arc::new(AtomicU64::new(0)),
         })
@@ -144,18 +145,18 @@ impl PyServer {
 
     /// Binds and starts serving. Raises if already running or the port is taken.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        if self.server.lock().is_some() {
+        if self.app.lock().is_some() {
             return Err(PyServerError::new_err("the server is already running"));
         }
         let config = self.config.clone();
-        let server = Arc::new(py.detach(|| Server::start(config)).map_err(to_py)?);
-        let mut slot = self.server.lock();
+        let app = Arc::new(py.detach(|| App::start(config)).map_err(to_py)?);
+        let mut slot = self.app.lock();
         if slot.is_some() {
             drop(slot);
-            py.detach(|| server.stop());
+            py.detach(|| app.stop());
             return Err(PyServerError::new_err("the server is already running"));
         }
-        *slot = Some(server);
+        *slot = Some(app);
         Ok(())
     }
 
@@ -165,12 +166,12 @@ impl PyServer {
         if let Some(d) = dispatcher {
             py.detach(|| d.stop_and_wait(Duration::from_secs(2)));
         }
-        let server = self.server.lock().take();
-        if let Some(server) = server {
-            server.set_callback_sink(Vec::new(), None);
+        let app = self.app.lock().take();
+        if let Some(app) = app {
+            app.server().set_callback_sink(Vec::new(), None);
             py.detach(move || {
                 no_panic("Server.stop", || {
-                    server.stop();
+                    app.stop();
                     Ok(())
                 })
             })?;
@@ -180,17 +181,17 @@ impl PyServer {
 
     #[getter]
     fn running(&self) -> bool {
-        self.server.lock().is_some()
+        self.app.lock().is_some()
     }
 
     #[getter]
     fn url(&self) -> PyResult<String> {
-        self.with(|s| Ok(s.url()))
+        self.with(|s| Ok(s.server().url()))
     }
 
     #[getter]
     fn port(&self) -> PyResult<u16> {
-        self.with(|s| Ok(s.addr().port()))
+        self.with(|s| Ok(s.server().addr().port()))
     }
 
     #[getter]
@@ -206,7 +207,8 @@ impl PyServer {
         ttl_s: u64,
     ) -> PyResult<String> {
         self.with(|s| {
-            s.issue_token(subject, environments.as_deref(), ttl_s)
+            s.server()
+                .issue_token(subject, environments.as_deref(), ttl_s)
                 .map_err(to_py)
         })
     }
@@ -219,7 +221,7 @@ impl PyServer {
             ));
         }
         self.with(|s| {
-            s.add_environment(environment_id, device);
+            s.add_environment(environment_id, EnvironmentOptions::device(device));
             Ok(())
         })
     }
@@ -249,8 +251,8 @@ impl PyServer {
         width_m: f64,
         depth_m: f64,
     ) -> PyResult<()> {
-        let server = self.server()?;
-        py.detach(|| server.set_room(environment_id, [width_m, depth_m]))
+        let app = self.app()?;
+        py.detach(|| app.set_room(environment_id, [width_m, depth_m]))
             .map_err(to_py)
     }
 
@@ -266,8 +268,8 @@ impl PyServer {
     ) -> PyResult<usize> {
         let frames = frames_from_numpy(csi, timestamps)?;
         let n = frames.len();
-        let server = self.server()?;
-        py.detach(|| server.inject(environment_id, frames))
+        let app = self.app()?;
+        py.detach(|| app.inject(environment_id, frames))
             .map_err(to_py)?;
         Ok(n)
     }
@@ -363,10 +365,10 @@ impl PyServer {
         let addr: std::net::SocketAddr = format!("{host}:{port}").parse().map_err(|e| {
             InvalidArgumentError::new_err(format!("bad UDP address {host}:{port}: {e}"))
         })?;
-        let server = self.server()?;
+        let app = self.app()?;
         let (local, stats) = py
             .detach(|| {
-                server.listen_udp_routes(
+                app.listen_udp_routes(
                     addr,
                     nodes,
                     macs.unwrap_or_default(),
@@ -391,9 +393,9 @@ impl PyServer {
         environment_id: &str,
         mac: Option<String>,
     ) -> PyResult<SerialListener> {
-        let server = self.server()?;
+        let app = self.app()?;
         let handle = py
-            .detach(|| server.listen_serial(&port, baud, environment_id, mac))
+            .detach(|| app.listen_serial(&port, baud, environment_id, mac))
             .map_err(|e| match e {
                 ServerError::Serial { ref source, .. }
                     if source.kind() == std::io::ErrorKind::NotFound =>
@@ -433,10 +435,10 @@ impl PyServer {
                 "timeout_s must be above 0 and at most a day, not {timeout_s}"
             )));
         }
-        let server = self.server()?;
+        let app = self.app()?;
         let timeout = Duration::from_secs_f64(timeout_s);
         let c = py
-            .detach(|| server.calibrate(environment_id, seconds, timeout))
+            .detach(|| app.calibrate(environment_id, seconds, timeout))
             .map_err(to_py)?;
         Ok(serde_json::to_string(&c).unwrap_or_default())
     }
@@ -453,8 +455,8 @@ impl PyServer {
             .map(serde_json::from_str::<crate::sensing::Calibration>)
             .transpose()
             .map_err(|e| InvalidArgumentError::new_err(format!("not a calibration: {e}")))?;
-        let server = self.server()?;
-        py.detach(|| server.set_calibration(environment_id, c))
+        let app = self.app()?;
+        py.detach(|| app.set_calibration(environment_id, c))
             .map_err(to_py)
     }
 
@@ -467,7 +469,7 @@ impl PyServer {
     }
 
     fn environments(&self) -> PyResult<Vec<String>> {
-        self.with(|s| Ok(s.environments()))
+        self.with(|s| Ok(s.server().environments()))
     }
 
     /// Publishes an event (`data_json`: the message's `data` object as JSON text).
@@ -482,10 +484,10 @@ impl PyServer {
         let data: serde_json::Value = serde_json::from_str(data_json).map_err(|e| {
             InvalidArgumentError::new_err(format!("event data is not valid JSON: {e}"))
         })?;
-        let server = self.server()?;
+        let app = self.app()?;
         py.detach(|| {
             no_panic("Server.publish", || {
-                server
+                app.server()
                     .publish(event_type, data, environment_id)
                     .map_err(to_py)
             })
@@ -503,17 +505,17 @@ impl PyServer {
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let server = self.server()?;
+        let app = self.app()?;
         if let Some(d) = self.dispatcher.lock().as_ref() {
             // The thread and its queue stay: only what the bus routes to it changes.
-            server.set_callback_sink(types, Some(d.tx.clone()));
+            app.server().set_callback_sink(types, Some(d.tx.clone()));
             return Ok(());
         }
         if types.is_empty() {
-            server.set_callback_sink(Vec::new(), None);
+            app.server().set_callback_sink(Vec::new(), None);
             return Ok(());
         }
-        let (tx, rx) = sync_channel(server.config().callback_queue_capacity);
+        let (tx, rx) = sync_channel(app.server().config().callback_queue_capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let errors = self.dispatch_errors.clone();
         let thread_stop = stop.clone();
@@ -530,7 +532,7 @@ impl PyServer {
             .map_err(|e| {
                 PyServerError::new_err(format!("cannot start the callback thread: {e}"))
             })?;
-        server.set_callback_sink(types, Some(tx.clone()));
+        app.server().set_callback_sink(types, Some(tx.clone()));
         *self.dispatcher.lock() = Some(Dispatcher { tx, stop, finished });
         Ok(())
     }
@@ -542,30 +544,30 @@ impl PyServer {
     }
 
     fn metrics_text(&self) -> PyResult<String> {
-        self.with(|s| Ok(s.metrics_text()))
+        self.with(|s| Ok(s.server().metrics_text()))
     }
 
     /// Takes or renews an environment's lease in the broker; whether this node holds it.
     fn claim_environment(&self, py: Python<'_>, environment_id: &str) -> PyResult<bool> {
-        let server = self.server()?;
-        py.detach(|| server.claim_environment(environment_id))
+        let app = self.app()?;
+        py.detach(|| app.server().claim_environment(environment_id))
             .map_err(to_py)
     }
 
     fn release_environment(&self, py: Python<'_>, environment_id: &str) -> PyResult<()> {
-        let server = self.server()?;
-        py.detach(|| server.release_environment(environment_id))
+        let app = self.app()?;
+        py.detach(|| app.server().release_environment(environment_id))
             .map_err(to_py)
     }
 
     fn lease_holder(&self, py: Python<'_>, environment_id: &str) -> PyResult<Option<String>> {
-        let server = self.server()?;
-        py.detach(|| server.lease_holder(environment_id))
+        let app = self.app()?;
+        py.detach(|| app.server().lease_holder(environment_id))
             .map_err(to_py)
     }
 
     fn holds_lease(&self, environment_id: &str) -> PyResult<bool> {
-        self.with(|s| Ok(s.holds_lease(environment_id)))
+        self.with(|s| Ok(s.server().holds_lease(environment_id)))
     }
 
     /// This node's id in the broker (None without a broker).
@@ -576,7 +578,7 @@ impl PyServer {
 
     /// The broker part of /health as JSON text (None without a broker).
     fn broker_status_json(&self) -> PyResult<Option<String>> {
-        self.with(|s| Ok(s.broker_status().map(|v| v.to_string())))
+        self.with(|s| Ok(s.server().broker_status().map(|v| v.to_string())))
     }
 }
 
@@ -798,17 +800,17 @@ fn frames_from_numpy(
 }
 
 impl PyServer {
-    /// The running server, cloned out of the lock.
-    fn server(&self) -> PyResult<Arc<Server>> {
-        self.server
+    /// The running app, cloned out of the lock.
+    fn app(&self) -> PyResult<Arc<App>> {
+        self.app
             .lock()
             .clone()
             .ok_or_else(|| to_py(ServerError::NotRunning))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Server) -> PyResult<T>) -> PyResult<T> {
-        let server = self.server()?;
-        f(&server)
+    fn with<T>(&self, f: impl FnOnce(&App) -> PyResult<T>) -> PyResult<T> {
+        let app = self.app()?;
+        f(&app)
     }
 }
 
@@ -818,9 +820,9 @@ impl Drop for PyServer {
         if let Some(d) = dispatcher {
             d.stop.store(true, Ordering::SeqCst);
         }
-        // Server::drop stops it; done outside the GIL-holding caller's way as far as we can.
-        let server = self.server.lock().take();
-        if let Some(s) = server {
+        // App::drop stops it; done outside the GIL-holding caller's way as far as we can.
+        let app = self.app.lock().take();
+        if let Some(s) = app {
             s.stop();
         }
     }
