@@ -94,7 +94,7 @@ impl Publisher {
         // it back, this one included); without one, or without an environment, straight
         // to this node's bus.
         match &self.0.broker {
-            Some(b) if event.environment_id.is_some() => b.publish(&self.0, event),
+            Some(b) if event.environment_id.is_some() => b.publish(&*self.0, event),
             _ => {
                 self.0.bus.publish(event);
             }
@@ -179,7 +179,7 @@ impl Server {
         });
         // ---- broker (several nodes): connect before serving, degraded if it cannot ----
         if let Some(b) = &shared.broker {
-            broker::Broker::spawn(&shared, runtime.handle());
+            b.spawn(shared.clone(), shared.shutdown.clone(), runtime.handle());
             runtime.block_on(b.wait_up(Duration::from_secs(2)));
         }
         // ---- end broker ----
