@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::App;
 use crate::pipeline::EnvironmentHandle;
-use crate::server::ServerError;
+use crate::server::{ArgumentError, ServerError};
 
 /// How an environment is started ([`App::add_environment`]). Every field has a default,
 /// so a new one is one more field here and in the call that reads it.
@@ -26,8 +26,15 @@ impl EnvironmentOptions {
 impl App {
     /// Starts an environment (idempotent), so clients may subscribe to it and sources
     /// may feed it. A second call with the same id keeps the running environment (and
-    /// its first options).
-    pub fn add_environment(&self, id: &str, options: EnvironmentOptions) {
+    /// its first options). An empty id is refused.
+    pub fn add_environment(
+        &self,
+        id: &str,
+        options: EnvironmentOptions,
+    ) -> Result<(), ServerError> {
+        if id.is_empty() {
+            return Err(ArgumentError::EmptyEnvironmentId.into());
+        }
         let mut pipelines = self.stages.pipelines.lock();
         if !pipelines.contains_key(id) {
             let config = self.server.config();
@@ -44,6 +51,7 @@ impl App {
         }
         drop(pipelines);
         self.server.register_environment(id);
+        Ok(())
     }
 
     /// Tells an environment its room's floor size in metres (width, depth): the frame

@@ -14,7 +14,7 @@
 //! use wifi_densepose::app::{App, EnvironmentOptions};
 //! use wifi_densepose::server::{JwtKey, ServerConfig};
 //! let app = App::start(ServerConfig::new(JwtKey::Hs256Secret(b"secret".to_vec()))).unwrap();
-//! app.add_environment("room_001", EnvironmentOptions::default());
+//! app.add_environment("room_001", EnvironmentOptions::default()).unwrap();
 //! let token = app.server().issue_token("me", None, 3600).unwrap();
 //! println!("{}?token={token}", app.server().url());
 //! app.stop();
@@ -30,9 +30,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 pub use environments::EnvironmentOptions;
+pub use sources::{csi_frames, DEFAULT_PACKET_INTERVAL_S};
 
 use crate::pipeline::{EnvironmentHandle, ModelSlot, SharedSettings};
-use crate::server::{Event, EventType, Server, ServerConfig, ServerError};
+use crate::server::{ArgumentError, Event, EventType, Server, ServerConfig, ServerError};
 
 /// A running node: the server, and the environments it serves with their sources and
 /// model. Dropping it stops it.
@@ -80,13 +81,16 @@ impl App {
 
     /// Sets the pose model every environment infers with (`None`: no inference; the
     /// environments report their sources only, or run on oracle detections). Windows are
-    /// due `rate_hz` times a second per environment; a new model takes over from the
-    /// next window.
+    /// due `rate_hz` times a second per environment (above 0, at most 1000); a new model
+    /// takes over from the next window.
     pub fn set_model(
         &self,
         model: Option<Arc<crate::model::Model>>,
         rate_hz: f64,
     ) -> Result<(), ServerError> {
+        if !(rate_hz.is_finite() && rate_hz > 0.0 && rate_hz <= 1000.0) {
+            return Err(ArgumentError::InferenceRate(rate_hz).into());
+        }
         let service = match model {
             Some(m) => Some(
                 crate::pipeline::InferenceService::start(m, rate_hz)
@@ -198,9 +202,11 @@ mod tests {
         );
         assert!(app.server().environments().is_empty());
 
-        app.add_environment("room_a", EnvironmentOptions::device(Some("esp32")));
+        app.add_environment("room_a", EnvironmentOptions::device(Some("esp32")))
+            .unwrap();
         // A second add keeps the first environment (and its options).
-        app.add_environment("room_a", EnvironmentOptions::default());
+        app.add_environment("room_a", EnvironmentOptions::default())
+            .unwrap();
         assert_eq!(app.server().environments(), vec!["room_a".to_string()]);
 
         app.inject("room_a", frames(10)).unwrap();
@@ -212,14 +218,86 @@ mod tests {
 
         app.stop();
         assert!(!app.is_running());
-        let after = app.replay("room_a", std::path::Path::new("x.dat"), None, 1.0);
+        let spec = crate::sim::build_spec("walk", Some(0), Some(1.0), None, None).unwrap();
+        let after = app.simulate("room_a", spec, 1.0, false, None);
         assert!(matches!(after, Err(ServerError::NotRunning)), "{after:?}");
+    }
+
+    #[test]
+    fn the_app_refuses_bad_arguments_itself() {
+        let app = start(Duration::ZERO);
+        let refused = |r: Result<(), ServerError>| match r {
+            Err(ServerError::InvalidArgument(e)) => e,
+            other => panic!("expected an argument error, got {other:?}"),
+        };
+        assert_eq!(
+            refused(app.add_environment("", EnvironmentOptions::default())),
+            ArgumentError::EmptyEnvironmentId
+        );
+        assert!(app.server().environments().is_empty());
+        app.add_environment("room_c", EnvironmentOptions::default())
+            .unwrap();
+        let recording = std::env::temp_dir().join(format!("wdp-app-{}.dat", std::process::id()));
+        std::fs::write(&recording, b"not read: the speed is refused first").unwrap();
+        for speed in [-1.0, f64::NAN, f64::INFINITY] {
+            let e = refused(app.replay("room_c", &recording, None, speed).map(|_| ()));
+            assert!(matches!(e, ArgumentError::Speed(_)));
+            assert!(e.to_string().starts_with("speed must be >= 0"), "{e}");
+            let spec = crate::sim::build_spec("walk", Some(0), Some(1.0), None, None).unwrap();
+            let e = refused(app.simulate("room_c", spec, speed, false, None).map(|_| ()));
+            assert!(matches!(e, ArgumentError::Speed(_)));
+        }
+        std::fs::remove_file(&recording).unwrap();
+        let missing = app.replay("room_c", &recording, None, 1.0);
+        assert!(
+            matches!(&missing, Err(ServerError::RecordingNotFound(p)) if *p == recording),
+            "{missing:?}"
+        );
+        for rate in [0.0, -5.0, 1000.5, f64::NAN] {
+            let e = refused(app.set_model(None, rate));
+            assert!(e.to_string().contains("inference rate"), "{e}");
+        }
+        app.set_model(None, 1000.0).unwrap();
+        app.stop();
+    }
+
+    #[test]
+    fn csi_frames_take_one_frame_or_a_batch_spaced_at_100_hz_unless_timed() {
+        let one = ndarray::ArrayD::<Complex32>::zeros(vec![1, 3, 30]);
+        let frames = csi_frames(one.view(), None, 50.0).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].timestamp, 50.0);
+        assert_eq!(frames[0].csi.shape(), &[1, 3, 30]);
+
+        let batch = ndarray::ArrayD::<Complex32>::zeros(vec![3, 1, 3, 30]);
+        let t: Vec<f64> = csi_frames(batch.view(), None, 50.0)
+            .unwrap()
+            .iter()
+            .map(|f| f.timestamp)
+            .collect();
+        assert_eq!(t.len(), 3);
+        assert!((t[0] - 49.98).abs() < 1e-9 && (t[1] - 49.99).abs() < 1e-9 && t[2] == 50.0);
+        let timed = csi_frames(batch.view(), Some(&[1.0, 2.0, 4.0]), 50.0).unwrap();
+        assert_eq!(timed[2].timestamp, 4.0);
+
+        let flat = ndarray::ArrayD::<Complex32>::zeros(vec![30]);
+        let e = csi_frames(flat.view(), None, 0.0).unwrap_err();
+        assert_eq!(e, ArgumentError::CsiDimensions { shape: vec![30] });
+        assert!(e.to_string().contains("got 1 dimensions [30]"), "{e}");
+        let empty = ndarray::ArrayD::<Complex32>::zeros(vec![0, 1, 3, 30]);
+        assert_eq!(
+            csi_frames(empty.view(), None, 0.0).unwrap_err(),
+            ArgumentError::CsiEmptyAxis(vec![0, 1, 3, 30])
+        );
+        let e = csi_frames(batch.view(), Some(&[1.0]), 0.0).unwrap_err();
+        assert_eq!(e.to_string(), "1 timestamps for 3 frames");
     }
 
     #[test]
     fn the_monitor_reports_the_apps_environments_on_the_servers_bus() {
         let app = start(Duration::from_millis(50));
-        app.add_environment("room_b", EnvironmentOptions::default());
+        app.add_environment("room_b", EnvironmentOptions::default())
+            .unwrap();
         let (tx, rx) = std::sync::mpsc::sync_channel(64);
         app.server()
             .set_callback_sink(vec![EventType::PerformanceUpdate], Some(tx));

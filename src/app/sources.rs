@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::App;
 use crate::csi::{CsiFormat, CsiFrame};
 use crate::pipeline::{ReplayProgress, UdpStats};
-use crate::server::ServerError;
+use crate::server::{ArgumentError, ServerError};
 
 impl App {
     /// Feeds frames into an environment, as a live source would. Waits while the
@@ -26,7 +26,8 @@ impl App {
     }
 
     /// Replays a recording into an environment; `speed` 1.0 is real time, 0 as fast as
-    /// the environment takes it.
+    /// the environment takes it (a negative or non-finite speed is refused, as is a path
+    /// that is not a file).
     pub fn replay(
         &self,
         environment_id: &str,
@@ -34,6 +35,10 @@ impl App {
         format: Option<CsiFormat>,
         speed: f64,
     ) -> Result<Arc<ReplayProgress>, ServerError> {
+        check_speed(speed)?;
+        if !path.is_file() {
+            return Err(ServerError::RecordingNotFound(path.to_path_buf()));
+        }
         let env = self.pipeline(environment_id)?;
         let rt = self.server.live_handle()?;
         Ok(crate::pipeline::spawn_replay(
@@ -57,6 +62,7 @@ impl App {
         repeat: bool,
         oracle: Option<crate::track::synth::NoiseModel>,
     ) -> Result<Arc<ReplayProgress>, ServerError> {
+        check_speed(speed)?;
         let env = self.pipeline(environment_id)?;
         let rt = self.server.live_handle()?;
         Ok(crate::pipeline::spawn_simulation(
@@ -155,4 +161,61 @@ impl App {
             other => ServerError::InvalidConfig(other.to_string()),
         })
     }
+}
+
+/// Replay and simulation speeds: 0 (as fast as the environment takes frames) or more.
+fn check_speed(speed: f64) -> Result<(), ArgumentError> {
+    if speed.is_finite() && speed >= 0.0 {
+        Ok(())
+    } else {
+        Err(ArgumentError::Speed(speed))
+    }
+}
+
+/// The spacing assumed between the frames of an injected batch without timestamps: the
+/// model contract's 100 Hz.
+pub const DEFAULT_PACKET_INTERVAL_S: f64 = 0.01;
+
+/// Frames for [`App::inject`] from CSI `(n_tx, n_rx, n_sub)` (one frame) or
+/// `(n, n_tx, n_rx, n_sub)` (a batch). Without `timestamps` a batch is taken as
+/// consecutive packets [`DEFAULT_PACKET_INTERVAL_S`] apart ending at `now` (one frame:
+/// `now`), so the model stage sees their true spacing; with them, one per frame.
+pub fn csi_frames(
+    csi: ndarray::ArrayViewD<'_, num_complex::Complex32>,
+    timestamps: Option<&[f64]>,
+    now: f64,
+) -> Result<Vec<CsiFrame>, ArgumentError> {
+    let shape = csi.shape().to_vec();
+    let batch = match csi.ndim() {
+        3 => csi
+            .insert_axis(ndarray::Axis(0))
+            .into_dimensionality::<ndarray::Ix4>(),
+        4 => csi.into_dimensionality::<ndarray::Ix4>(),
+        _ => return Err(ArgumentError::CsiDimensions { shape }),
+    }
+    .map_err(|_| ArgumentError::CsiDimensions {
+        shape: shape.clone(),
+    })?;
+    let n = batch.shape()[0];
+    if shape.contains(&0) {
+        return Err(ArgumentError::CsiEmptyAxis(shape));
+    }
+    if let Some(ts) = timestamps {
+        if ts.len() != n {
+            return Err(ArgumentError::TimestampCount {
+                timestamps: ts.len(),
+                frames: n,
+            });
+        }
+    }
+    Ok(batch
+        .outer_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let t = timestamps.map_or(now - (n - 1 - i) as f64 * DEFAULT_PACKET_INTERVAL_S, |ts| {
+                ts[i]
+            });
+            CsiFrame::from_csi(t, f.to_owned(), CsiFormat::Injected)
+        })
+        .collect())
 }

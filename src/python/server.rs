@@ -17,9 +17,10 @@ use crate::server::{Event, EventType, JwtKey, ServerConfig, ServerError};
 fn to_py(e: ServerError) -> PyErr {
     match e {
         ServerError::InvalidConfig(_) => ConfigError::new_err(e.to_string()),
-        ServerError::InvalidEvent(_) | ServerError::Auth(_) => {
+        ServerError::InvalidEvent(_) | ServerError::Auth(_) | ServerError::InvalidArgument(_) => {
             InvalidArgumentError::new_err(e.to_string())
         }
+        ServerError::RecordingNotFound(_) => PathNotFoundError::new_err(e.to_string()),
         _ => PyServerError::new_err(e.to_string()),
     }
 }
@@ -73,13 +74,6 @@ pub struct PyServer {
     dispatch_errors: Arc<AtomicU64>,
 }
 
-fn random_secret() -> Vec<u8> {
-    use rand::RngCore;
-    let mut key = vec![0u8; 32];
-    rand::thread_rng().fill_bytes(&mut key);
-    key
-}
-
 #[pymethods]
 impl PyServer {
     /// `config_json`: overrides as a JSON object (see docs/protocol.md, "Configuration").
@@ -93,40 +87,7 @@ impl PyServer {
         jwt_algorithm: &str,
         config_json: Option<&str>,
     ) -> PyResult<Self> {
-        let key = match (jwt_algorithm, jwt_secret, jwt_public_key) {
-            ("HS256", Some(s), None) if !s.is_empty() => JwtKey::Hs256Secret(s.into_bytes()),
-            ("HS256", Some(_), None) => {
-                return Err(InvalidArgumentError::new_err(
-                    "jwt_secret must not be empty",
-                ))
-            }
-            ("HS256", None, None) => JwtKey::Hs256Secret(random_secret()),
-            ("RS256", None, Some(pem)) => JwtKey::Rs256PublicPem(pem.into_bytes()),
-            ("ES256", None, Some(pem)) => JwtKey::Es256PublicPem(pem.into_bytes()),
-            ("HS256", _, Some(_)) => {
-                return Err(InvalidArgumentError::new_err(
-                    "jwt_public_key needs jwt_algorithm='RS256' or 'ES256'",
-                ))
-            }
-            ("RS256" | "ES256", _, None) => {
-                return Err(InvalidArgumentError::new_err(format!(
-                    "jwt_algorithm='{jwt_algorithm}' needs jwt_public_key (PEM)"
-                )))
-            }
-            ("RS256" | "ES256", Some(_), Some(_)) => {
-                return Err(InvalidArgumentError::new_err(
-                    "give jwt_secret (HS256) or jwt_public_key (RS256/ES256), not both",
-                ))
-            }
-            (other, _, _) => {
-                return Err(InvalidArgumentError::new_err(format!(
-                    "jwt_algorithm '{other}' is not supported (HS256, RS256, ES256)"
-                )))
-            }
-        };
-        // Checked now, so a bad key is refused where it is given, not at start().
-        crate::server::Authenticator::new(&key, 0)
-            .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
+        let key = JwtKey::select(jwt_algorithm, jwt_secret, jwt_public_key).map_err(to_py)?;
         let mut config = ServerConfig::new(key);
         config.host = host.to_string();
         config.port = port;
@@ -215,25 +176,15 @@ impl PyServer {
 
     #[pyo3(signature = (environment_id, device=None))]
     fn add_environment(&self, environment_id: &str, device: Option<&str>) -> PyResult<()> {
-        if environment_id.is_empty() {
-            return Err(InvalidArgumentError::new_err(
-                "environment_id must not be empty",
-            ));
-        }
         self.with(|s| {
-            s.add_environment(environment_id, EnvironmentOptions::device(device));
-            Ok(())
+            s.add_environment(environment_id, EnvironmentOptions::device(device))
+                .map_err(to_py)
         })
     }
 
     /// Sets the pose model every environment infers with (`None`: no inference).
     #[pyo3(signature = (model, rate_hz=30.0))]
     fn set_model(&self, model: Option<&super::model::NativeModel>, rate_hz: f64) -> PyResult<()> {
-        if !rate_hz.is_finite() || rate_hz <= 0.0 || rate_hz > 1000.0 {
-            return Err(InvalidArgumentError::new_err(format!(
-                "the inference rate must be above 0 and at most 1000 windows per second, not {rate_hz}"
-            )));
-        }
         let model = model.map(|m| m.shared());
         self.with(|s| s.set_model(model, rate_hz).map_err(to_py))
     }
@@ -283,23 +234,12 @@ impl PyServer {
         speed: f64,
         format: Option<&str>,
     ) -> PyResult<Replay> {
-        if !speed.is_finite() || speed < 0.0 {
-            return Err(InvalidArgumentError::new_err(format!(
-                "speed must be >= 0 (0: as fast as possible), not {speed}"
-            )));
-        }
         let format = format
             .map(|f| {
                 f.parse::<crate::csi::CsiFormat>()
                     .map_err(InvalidArgumentError::new_err)
             })
             .transpose()?;
-        if !path.is_file() {
-            return Err(PathNotFoundError::new_err(format!(
-                "no such recording: {}",
-                path.display()
-            )));
-        }
         self.with(|s| {
             let progress = s
                 .replay(environment_id, &path, format, speed)
@@ -325,11 +265,6 @@ impl PyServer {
         repeat: bool,
         oracle: bool,
     ) -> PyResult<Replay> {
-        if !speed.is_finite() || speed < 0.0 {
-            return Err(InvalidArgumentError::new_err(format!(
-                "speed must be >= 0 (0: as fast as possible), not {speed}"
-            )));
-        }
         let spec = crate::sim::build_spec(scenario, Some(seed), duration_s, device, None)
             .map_err(|e| SimulationError::new_err(e.to_string()))?;
         let name = if spec.name.is_empty() {
@@ -734,15 +669,13 @@ impl SerialListener {
     }
 }
 
-/// The spacing assumed between the frames of an injected batch without timestamps.
-const DEFAULT_PACKET_INTERVAL_S: f64 = 0.01;
-
-/// Frames from a complex64 array `(n_tx, n_rx, n_sub)` or `(n, n_tx, n_rx, n_sub)`.
+/// Frames from a complex64 array `(n_tx, n_rx, n_sub)` or `(n, n_tx, n_rx, n_sub)`
+/// (`app::csi_frames`: shapes, timestamps, the default spacing).
 fn frames_from_numpy(
     csi: &Bound<'_, PyAny>,
     timestamps: Option<Vec<f64>>,
 ) -> PyResult<Vec<crate::csi::CsiFrame>> {
-    use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+    use numpy::{PyArrayDyn, PyArrayMethods};
     let array = csi
         .cast::<PyArrayDyn<num_complex::Complex32>>()
         .map_err(|_| {
@@ -753,50 +686,12 @@ fn frames_from_numpy(
             ArgumentTypeError::new_err(format!("csi must be a complex64 numpy array, not {dtype}"))
         })?;
     let view = array.readonly();
-    let a = view.as_array();
-    let batch = match a.ndim() {
-        3 => a
-            .insert_axis(ndarray::Axis(0))
-            .into_dimensionality::<ndarray::Ix4>(),
-        4 => a.into_dimensionality::<ndarray::Ix4>(),
-        n => {
-            return Err(InvalidArgumentError::new_err(format!(
-            "csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {n} dimensions {:?}",
-            array.shape()
-        )))
-        }
-    }
-    .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
-    let n = batch.shape()[0];
-    if batch.shape()[1..].contains(&0) || n == 0 {
-        return Err(InvalidArgumentError::new_err(format!(
-            "csi has an empty axis: shape {:?}",
-            array.shape()
-        )));
-    }
-    if let Some(ts) = &timestamps {
-        if ts.len() != n {
-            return Err(InvalidArgumentError::new_err(format!(
-                "{} timestamps for {n} frames",
-                ts.len()
-            )));
-        }
-    }
-    // Without timestamps a batch is taken as consecutive packets at the contract's 100 Hz
-    // ending now (one frame: now), so the model stage sees their true spacing.
-    let now = crate::pipeline::unix_now();
-    Ok(batch
-        .outer_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let t = timestamps
-                .as_ref()
-                .map_or(now - (n - 1 - i) as f64 * DEFAULT_PACKET_INTERVAL_S, |ts| {
-                    ts[i]
-                });
-            crate::csi::CsiFrame::from_csi(t, f.to_owned(), crate::csi::CsiFormat::Injected)
-        })
-        .collect())
+    crate::app::csi_frames(
+        view.as_array(),
+        timestamps.as_deref(),
+        crate::pipeline::unix_now(),
+    )
+    .map_err(|e| to_py(e.into()))
 }
 
 impl PyServer {

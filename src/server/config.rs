@@ -12,6 +12,43 @@ pub enum JwtKey {
     Es256PublicPem(Vec<u8>),
 }
 
+impl JwtKey {
+    /// The key a server is configured with: `HS256` with `secret`, or a random secret when
+    /// none is given (tokens then come from this server only); `RS256`/`ES256` with a
+    /// PEM `public_key` (the server verifies but cannot issue). A bad combination or a key
+    /// that does not parse is refused here, where it is given, not when the server starts.
+    pub fn select(
+        algorithm: &str,
+        secret: Option<String>,
+        public_key: Option<String>,
+    ) -> Result<JwtKey, super::ServerError> {
+        use super::ArgumentError as E;
+        let key = match (algorithm, secret, public_key) {
+            ("HS256", Some(s), None) if !s.is_empty() => JwtKey::Hs256Secret(s.into_bytes()),
+            ("HS256", Some(_), None) => return Err(E::EmptyJwtSecret.into()),
+            ("HS256", None, None) => JwtKey::Hs256Secret(random_secret()),
+            ("RS256", None, Some(pem)) => JwtKey::Rs256PublicPem(pem.into_bytes()),
+            ("ES256", None, Some(pem)) => JwtKey::Es256PublicPem(pem.into_bytes()),
+            ("HS256", _, Some(_)) => return Err(E::PublicKeyNeedsAsymmetric.into()),
+            ("RS256" | "ES256", _, None) => {
+                return Err(E::MissingPublicKey(algorithm.into()).into())
+            }
+            ("RS256" | "ES256", Some(_), Some(_)) => return Err(E::SecretAndPublicKey.into()),
+            (other, _, _) => return Err(E::UnsupportedAlgorithm(other.into()).into()),
+        };
+        super::Authenticator::new(&key, 0)?;
+        Ok(key)
+    }
+}
+
+/// 32 random bytes: the secret of a server given none.
+fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut key = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    key
+}
+
 /// A sliding-window message limit: at most `max` messages in any `window`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WindowLimit {
@@ -451,5 +488,55 @@ impl ServerConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{ArgumentError, ServerError};
+
+    fn refused(r: Result<JwtKey, ServerError>) -> String {
+        match r {
+            Err(e @ (ServerError::InvalidArgument(_) | ServerError::Auth(_))) => e.to_string(),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_jwt_key_is_chosen_from_the_algorithm_and_what_is_given() {
+        let Ok(JwtKey::Hs256Secret(s)) = JwtKey::select("HS256", Some("s3cret".into()), None)
+        else {
+            panic!("an HS256 secret")
+        };
+        assert_eq!(s, b"s3cret");
+        // No secret: a random one, different per server.
+        let (Ok(JwtKey::Hs256Secret(a)), Ok(JwtKey::Hs256Secret(b))) = (
+            JwtKey::select("HS256", None, None),
+            JwtKey::select("HS256", None, None),
+        ) else {
+            panic!("random HS256 secrets")
+        };
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(matches!(
+            JwtKey::select("HS256", Some(String::new()), None),
+            Err(ServerError::InvalidArgument(ArgumentError::EmptyJwtSecret))
+        ));
+        assert!(refused(JwtKey::select("HS256", None, Some("pem".into()))).contains("RS256"));
+        assert_eq!(
+            refused(JwtKey::select("RS256", None, None)),
+            "jwt_algorithm='RS256' needs jwt_public_key (PEM)"
+        );
+        assert!(
+            refused(JwtKey::select("ES256", Some("s".into()), Some("p".into())))
+                .contains("not both")
+        );
+        assert!(refused(JwtKey::select("HS512", None, None)).contains("'HS512' is not supported"));
+        // A public key is parsed where it is given.
+        assert!(matches!(
+            JwtKey::select("RS256", None, Some("not a pem".into())),
+            Err(ServerError::Auth(_))
+        ));
     }
 }

@@ -57,7 +57,7 @@ pub use broker::StreamId;
 pub use bus::{CallbackSink, Event};
 pub use config::{BrokerConfig, ConfigOverrides, JwtKey, RateLimits, ServerConfig, WindowLimit};
 pub use envelope::rfc3339_from_unix;
-pub use error::{AuthError, ServerError};
+pub use error::{ArgumentError, AuthError, ServerError};
 pub use events::EventType;
 pub use http::{SUBPROTOCOL, WS_PATH};
 
