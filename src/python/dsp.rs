@@ -13,7 +13,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::DspError;
+use super::errors::{ArgumentTypeError, DspError};
 use crate::dsp;
 
 fn err(e: dsp::DspError) -> PyErr {
@@ -302,7 +302,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Settings {
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         let py = obj.py();
         let dict = obj.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err("conditioner settings must be a dict of setting: value")
+            ArgumentTypeError::new_err("conditioner settings must be a dict of setting: value")
         })?;
         let builtins = py.import("builtins")?;
         let (int, float) = (builtins.getattr("int")?, builtins.getattr("float")?);
@@ -320,7 +320,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Settings {
             let key: String = key.extract()?;
             let named = |e: PyErr| {
                 if e.is_instance_of::<PyTypeError>(py) {
-                    PyTypeError::new_err(format!("conditioner setting '{key}': {e}"))
+                    ArgumentTypeError::new_err(format!("conditioner setting '{key}': {e}"))
                 } else {
                     e
                 }
@@ -349,7 +349,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Settings {
                 "order" => c.order = whole(&v).map_err(named)?,
                 "motion_window" => c.motion_window = whole(&v).map_err(named)?,
                 other => {
-                    return Err(PyTypeError::new_err(format!(
+                    return Err(ArgumentTypeError::new_err(format!(
                         "unknown conditioner setting '{other}' (one of: {})",
                         SETTINGS.join(", ")
                     )))

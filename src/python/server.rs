@@ -189,9 +189,10 @@ impl PyServer {
         self.with(|s| s.set_model(model, rate_hz).map_err(to_py))
     }
 
-    /// The model in use and its worker's counters, as JSON text (`null` without one).
-    fn model_info_json(&self) -> PyResult<String> {
-        self.with(|s| Ok(s.model_info().unwrap_or_default().to_string()))
+    /// The model in use and its worker's counters (None without one).
+    fn model_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let info = self.with(|s| Ok(s.model_info()))?;
+        info.map(|v| json_to_py(py, &v)).transpose()
     }
 
     /// The room's floor size in metres (width, depth), for the model's coordinates.
@@ -342,29 +343,30 @@ impl PyServer {
         Ok(SerialListener { handle })
     }
 
-    /// Changes runtime settings (JSON object text); returns what changed as JSON text.
+    /// Changes runtime settings (JSON object text); returns what changed.
     #[pyo3(signature = (changes_json, applied_by="python"))]
-    fn configure_json(&self, changes_json: &str, applied_by: &str) -> PyResult<String> {
+    fn configure<'py>(
+        &self,
+        py: Python<'py>,
+        changes_json: &str,
+        applied_by: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let v: serde_json::Value = serde_json::from_str(changes_json)
             .map_err(|e| ConfigError::new_err(format!("settings are not valid JSON: {e}")))?;
-        self.with(|s| {
-            s.configure(&v, applied_by)
-                .map(|c| c.to_string())
-                .map_err(to_py)
-        })
+        let changed = self.with(|s| s.configure(&v, applied_by).map_err(to_py))?;
+        json_to_py(py, &changed)
     }
 
-    /// The environment's counters as JSON text (frames, rate, shape, sources' health).
-    /// Learns the empty room over `seconds` of its CSI; the calibration as JSON text.
+    /// Learns the empty room over `seconds` of its CSI; returns the calibration.
     /// Releases the GIL while it waits.
     #[pyo3(signature = (environment_id, seconds, timeout_s))]
-    fn calibrate_json(
+    fn calibrate<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         environment_id: &str,
         seconds: f64,
         timeout_s: f64,
-    ) -> PyResult<String> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
             return Err(InvalidArgumentError::new_err(format!(
                 "timeout_s must be above 0 and at most a day, not {timeout_s}"
@@ -375,7 +377,9 @@ impl PyServer {
         let c = py
             .detach(|| app.calibrate(environment_id, seconds, timeout))
             .map_err(to_py)?;
-        Ok(serde_json::to_string(&c).unwrap_or_default())
+        let v = serde_json::to_value(&c)
+            .map_err(|e| PyServerError::new_err(format!("calibration: {e}")))?;
+        json_to_py(py, &v)
     }
 
     /// Applies a calibration (JSON text of one `calibrate` returned; None: none).
@@ -395,12 +399,14 @@ impl PyServer {
             .map_err(to_py)
     }
 
-    fn environment_stats_json(&self, environment_id: &str) -> PyResult<String> {
-        self.with(|s| {
-            s.environment_stats(environment_id)
-                .map(|v| v.to_string())
-                .map_err(to_py)
-        })
+    /// The environment's counters (frames, rate, shape, sources' health).
+    fn environment_stats<'py>(
+        &self,
+        py: Python<'py>,
+        environment_id: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let stats = self.with(|s| s.environment_stats(environment_id).map_err(to_py))?;
+        json_to_py(py, &stats)
     }
 
     fn environments(&self) -> PyResult<Vec<String>> {
@@ -511,9 +517,10 @@ impl PyServer {
         self.config.broker.as_ref().map(|b| b.node_id.clone())
     }
 
-    /// The broker part of /health as JSON text (None without a broker).
-    fn broker_status_json(&self) -> PyResult<Option<String>> {
-        self.with(|s| Ok(s.server().broker_status().map(|v| v.to_string())))
+    /// The broker part of /health (None without a broker).
+    fn broker_status<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let status = self.with(|s| Ok(s.server().broker_status()))?;
+        status.map(|v| json_to_py(py, &v)).transpose()
     }
 }
 
@@ -735,18 +742,51 @@ fn dispatch_loop(
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let data = event.data.to_string();
         if stop.load(Ordering::SeqCst) {
             break;
         }
         Python::attach(|py| {
-            if let Err(e) = dispatch.call1(py, (t.as_str(), data)) {
+            let called =
+                json_to_py(py, &event.data).and_then(|data| dispatch.call1(py, (t.as_str(), data)));
+            if let Err(e) = called {
                 errors.fetch_add(1, Ordering::Relaxed);
                 // `display`, not `print`: printing a SystemExit exits the process.
                 e.display(py);
             }
         });
     }
+}
+
+/// A JSON value as the Python object `json.loads` makes of its text (dict, list, str,
+/// int, float, bool, None), built directly: no text in between.
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use pyo3::types::{PyDict, PyList};
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => py.None().into_bound(py),
+        J::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            // Every number serde_json holds is finite (it has no NaN or infinity).
+            _ => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any(),
+        },
+        J::String(s) => s.into_pyobject(py)?.into_any(),
+        J::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        J::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, item) in map {
+                dict.set_item(k, json_to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
