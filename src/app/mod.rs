@@ -145,6 +145,7 @@ impl App {
         self.server.stop();
     }
 
+    /// Whether the server (and so every environment) runs.
     pub fn is_running(&self) -> bool {
         self.server.is_running()
     }

@@ -52,15 +52,20 @@ fn random_secret() -> Vec<u8> {
 /// A sliding-window message limit: at most `max` messages in any `window`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WindowLimit {
+    /// The most messages allowed in any window.
     pub max: u32,
+    /// The window's length.
     pub window: Duration,
 }
 
 /// Client-message rate limits (the spec's "Message Rate Limits" table).
 #[derive(Clone, Debug)]
 pub struct RateLimits {
+    /// `subscribe` and `unsubscribe` messages.
     pub subscribe: WindowLimit,
+    /// `heartbeat` messages.
     pub heartbeat: WindowLimit,
+    /// Every other message.
     pub general: WindowLimit,
     /// Heartbeats arriving up to this much early still pass: a client timing its
     /// heartbeats every 30 s exactly must not be refused for timer jitter.
@@ -97,9 +102,11 @@ impl Default for RateLimits {
 /// Everything the server needs to run.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
+    /// The address to bind (`127.0.0.1` by default; `0.0.0.0` for every interface).
     pub host: String,
     /// 0 picks a free port.
     pub port: u16,
+    /// How tokens are verified (and issued, with HS256).
     pub jwt_key: JwtKey,
     /// Leeway for `exp`/`nbf` checks, seconds.
     pub jwt_leeway_s: u64,
@@ -108,6 +115,7 @@ pub struct ServerConfig {
     /// A connection from which nothing (message, heartbeat or WebSocket ping) arrives for
     /// this long is closed with reason `heartbeat_timeout`.
     pub heartbeat_timeout: Duration,
+    /// Client-message rate limits.
     pub rate_limits: RateLimits,
     /// Largest client message accepted; a larger frame closes the connection with 1009.
     pub max_message_bytes: usize,
@@ -185,6 +193,8 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// A broker at `url` with the defaults: this process's node id, prefix `wdp`, 10 000
+    /// entries per stream, 5 s leases.
     pub fn new(url: impl Into<String>) -> Self {
         BrokerConfig {
             url: url.into(),
@@ -221,6 +231,7 @@ fn default_node_id() -> String {
 }
 
 impl ServerConfig {
+    /// The protocol document's defaults, with `jwt_key`.
     pub fn new(jwt_key: JwtKey) -> Self {
         ServerConfig {
             host: "127.0.0.1".into(),
@@ -257,7 +268,7 @@ impl ServerConfig {
 /// Unknown keys are refused by name.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigOverrides {
+pub(crate) struct ConfigOverrides {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub jwt_leeway_s: Option<u64>,
@@ -379,7 +390,7 @@ impl ServerConfig {
         self.apply(o)
     }
 
-    pub fn apply(&mut self, o: ConfigOverrides) -> Result<(), String> {
+    pub(crate) fn apply(&mut self, o: ConfigOverrides) -> Result<(), String> {
         if let Some(h) = o.host {
             self.host = h;
         }

@@ -6,11 +6,14 @@ use std::collections::HashMap;
 /// Ordered as the stream is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StreamId {
+    /// Milliseconds of the broker's clock.
     pub ms: u64,
+    /// The entry's sequence within that millisecond.
     pub seq: u64,
 }
 
 impl StreamId {
+    /// Before every entry: reading from it reads a stream from its start.
     pub const ZERO: StreamId = StreamId { ms: 0, seq: 0 };
 
     /// `"<ms>-<seq>"` (or `"<ms>"`, meaning sequence 0).
@@ -33,7 +36,9 @@ impl std::fmt::Display for StreamId {
 /// broker's clock (ms) for streams the node had not seen yet.
 #[derive(Clone, Debug, Default)]
 pub struct Since {
+    /// The last entry of each environment stream the node had read.
     pub positions: HashMap<String, StreamId>,
+    /// The broker's clock then, ms: where a stream the node had not read starts.
     pub broker_ms: u64,
 }
 
