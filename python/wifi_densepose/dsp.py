@@ -274,20 +274,27 @@ def presence_statistic(
     return _native.presence_statistic(x, baseline, int(window), int(hop))
 
 
-def _config(
-    subcarrier_indices, n_subcarriers, hampel_window, n_sigmas, fs, low, high, order, motion_window
-):
-    return {
-        "subcarrier_indices": _indices(subcarrier_indices, "Conditioner"),
-        "n_subcarriers": None if n_subcarriers is None else int(n_subcarriers),
-        "hampel_window": int(hampel_window),
-        "n_sigmas": float(n_sigmas),
-        "fs": float(fs),
-        "low": _opt(low),
-        "high": _opt(high),
-        "order": int(order),
-        "motion_window": int(motion_window),
-    }
+# The conditioner's settings. `condition` and `Conditioner` spell them out with their
+# defaults (their signatures are the API); the engine reads this dict (src/python/dsp.rs,
+# `Settings`: int()/float() conversion, unknown names refused, ranges checked).
+_SETTINGS = (
+    "subcarrier_indices",
+    "n_subcarriers",
+    "hampel_window",
+    "n_sigmas",
+    "fs",
+    "low",
+    "high",
+    "order",
+    "motion_window",
+)
+
+
+def _config(arguments: dict) -> dict:
+    """The settings among a call's ``locals()``, as the engine takes them."""
+    cfg = {name: arguments[name] for name in _SETTINGS}
+    cfg["subcarrier_indices"] = _indices(cfg["subcarrier_indices"], "Conditioner")
+    return cfg
 
 
 def condition(
@@ -313,24 +320,14 @@ def condition(
     phase ``(n, n_tx, n_rx, n_out)`` float32 and the motion statistic per frame (NaN
     before ``motion_window`` frames; empty when ``motion_window=0``).
     """
+    cfg = _config(locals())
     csi = _array(csi, "condition", "csi", (_C64,))
     r = (
         None
         if rssi is None
         else np.ascontiguousarray(np.asarray(rssi, dtype=np.float64).reshape(-1), dtype=np.float32)
     )
-    cfg = _config(
-        subcarrier_indices,
-        n_subcarriers,
-        hampel_window,
-        n_sigmas,
-        fs,
-        low,
-        high,
-        order,
-        motion_window,
-    )
-    return _native.condition(csi, r, streaming=bool(streaming), **cfg)
+    return _native.condition(csi, r, cfg, bool(streaming))
 
 
 class Conditioner:
@@ -357,18 +354,7 @@ class Conditioner:
         order: int = 4,
         motion_window: int = 50,
     ) -> None:
-        cfg = _config(
-            subcarrier_indices,
-            n_subcarriers,
-            hampel_window,
-            n_sigmas,
-            fs,
-            low,
-            high,
-            order,
-            motion_window,
-        )
-        self._inner = _native.Conditioner(**cfg)
+        self._inner = _native.Conditioner(_config(locals()))
 
     def push(self, csi: np.ndarray, rssi: float | None = None):
         """Condition one frame; ``rssi`` in dBm where the format gives it."""

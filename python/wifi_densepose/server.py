@@ -173,7 +173,7 @@ class Server:
     def model_info(self) -> dict | None:
         """The model in use (version, source, rate) and its worker's counters: windows,
         calls, mean and largest batch, failures, time busy."""
-        info = json.loads(self._native.model_info_json())
+        info = self._native.model_info()
         return info or None
 
     def stop(self) -> None:
@@ -333,7 +333,7 @@ class Server:
         (0 to 1) and ``detection.max_persons`` (1 to 16: the most confident detections a
         window tracked while the sensor says someone is present; default 1,
         ``docs/sensing.md``). Publishes a ``config_update`` with what changed; returns it."""
-        return json.loads(self._native.configure_json(json.dumps(dict(settings)), applied_by))
+        return self._native.configure(json.dumps(dict(settings)), applied_by)
 
     def calibrate(
         self, environment_id: str, seconds: float = 30.0, *, timeout_s: float | None = None
@@ -346,9 +346,7 @@ class Server:
         published as a ``system_event`` (``calibration_complete`` / ``calibration_failed``).
         Save the returned dict and give it back with :meth:`set_calibration`."""
         timeout = float(seconds) + 30.0 if timeout_s is None else float(timeout_s)
-        text = self._native.calibrate_json(environment_id, float(seconds), timeout)
-        result: dict = json.loads(text)
-        return result
+        return self._native.calibrate(environment_id, float(seconds), timeout)
 
     def set_calibration(self, environment_id: str, calibration: Mapping[str, Any] | None) -> None:
         """Applies a calibration :meth:`calibrate` returned earlier (``None``: back to the
@@ -359,7 +357,7 @@ class Server:
     def environment_stats(self, environment_id: str) -> dict:
         """Frames, frame rate, shape, queue length and each source's health (frames,
         gaps, reordered, duplicates, stalls)."""
-        return json.loads(self._native.environment_stats_json(environment_id))
+        return self._native.environment_stats(environment_id)
 
     @property
     def environments(self) -> list[str]:
@@ -427,8 +425,7 @@ class Server:
     def broker_status(self) -> dict | None:
         """The ``broker`` part of ``/health``: connected, counters, leases; None without
         a broker."""
-        text = self._native.broker_status_json()
-        return None if text is None else json.loads(text)
+        return self._native.broker_status()
 
     def claim_environment(self, environment_id: str) -> bool:
         """Takes (or renews) the environment's lease in the broker; True when this node
@@ -456,12 +453,11 @@ class Server:
             types = list(self._callbacks)
         self._native.set_dispatcher(types, self._dispatch)
 
-    def _dispatch(self, event_type: str, data_json: str) -> None:
+    def _dispatch(self, event_type: str, data: dict) -> None:
         with self._lock:
             targets = list(self._callbacks.get(event_type, ()))
         if not targets:
             return
-        data = json.loads(data_json)
         for reg in targets:
             if reg.loop is not None:
                 try:

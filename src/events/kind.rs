@@ -6,15 +6,25 @@
 /// Every event type a client can subscribe to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
+    /// People's poses in one frame (`pose_data`).
     PoseData,
+    /// Recent pose history of the tracks (`pose_data_trajectory`).
     PoseDataTrajectory,
+    /// A track started, ended or changed identity (`tracking_update`).
     TrackingUpdate,
+    /// The server's or an environment's state changed (`system_event`).
     SystemEvent,
+    /// A source connected, stopped, lost packets… (`hardware_event`).
     HardwareEvent,
+    /// An activity or a fall was detected (`activity_event`).
     ActivityEvent,
+    /// How many people are in a room or zone (`occupancy_update`).
     OccupancyUpdate,
+    /// The node's measured throughput and latency (`performance_update`).
     PerformanceUpdate,
+    /// Run-time settings changed (`config_update`).
     ConfigUpdate,
+    /// Windowed analytics of a room (`analytics_stream`).
     AnalyticsStream,
 }
 
@@ -26,13 +36,19 @@ pub enum Delivery {
     Frames,
     /// Rate-limited streams (system and analytics): at most `per_minute` delivered, at most
     /// `buffer` waiting; past either, events are dropped and counted.
-    Limited { per_minute: u32, buffer: usize },
+    Limited {
+        /// The most delivered per minute.
+        per_minute: u32,
+        /// The most waiting per client.
+        buffer: usize,
+    },
     /// Alerts are never dropped: a client that cannot keep up is disconnected with reason
     /// `slow_consumer` and can resume from its last sequence.
     Alert,
 }
 
 impl EventType {
+    /// Every event type, in the order the spec lists them.
     pub const ALL: [EventType; 10] = [
         EventType::PoseData,
         EventType::PoseDataTrajectory,
@@ -71,6 +87,7 @@ impl EventType {
         EventType::ALL.into_iter().find(|t| t.as_str() == name)
     }
 
+    /// How events of this type are delivered to a client that falls behind.
     pub fn delivery(self) -> Delivery {
         match self {
             EventType::PoseData | EventType::PoseDataTrajectory => Delivery::Frames,
@@ -97,6 +114,7 @@ impl EventType {
         !matches!(self, EventType::PerformanceUpdate | EventType::ConfigUpdate)
     }
 
+    /// Whether this is `pose_data` (the frames a subscription's pose view shapes).
     pub fn is_pose(self) -> bool {
         matches!(self, EventType::PoseData)
     }

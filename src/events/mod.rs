@@ -23,8 +23,11 @@ pub use time::{now_rfc3339, rfc3339, rfc3339_from_unix};
 /// One event as a stage produced it: its type, its environment and its `data`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    /// What kind of event it is.
     pub event_type: EventType,
+    /// The room it is about (None: about the node).
     pub environment_id: Option<String>,
+    /// The message's `data` object.
     pub data: Value,
 }
 
@@ -52,6 +55,7 @@ impl Event {
 
 /// Where a stage's events go.
 pub trait EventSink: Send + Sync {
+    /// Takes one event; must not block for long (stages call it on their tasks).
     fn publish(&self, event: Event);
 }
 
@@ -66,6 +70,7 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// An empty collector, shared.
     pub fn new() -> Arc<Self> {
         Arc::new(Collector::default())
     }
@@ -75,10 +80,12 @@ impl Collector {
         std::mem::take(&mut *self.events.lock())
     }
 
+    /// Events collected and not yet taken.
     pub fn len(&self) -> usize {
         self.events.lock().len()
     }
 
+    /// Whether no event waits to be taken.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

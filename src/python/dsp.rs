@@ -9,9 +9,11 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1,
     PyReadonlyArrayDyn,
 };
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-use super::errors::DspError;
+use super::errors::{ArgumentTypeError, DspError};
 use crate::dsp;
 
 fn err(e: dsp::DspError) -> PyErr {
@@ -274,28 +276,87 @@ fn presence_statistic<'py>(
     Ok(Array1::from(m).into_pyarray(py))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn config(
-    subcarrier_indices: Option<Vec<f32>>,
-    n_subcarriers: Option<usize>,
-    hampel_window: usize,
-    n_sigmas: f32,
-    fs: f64,
-    low: Option<f64>,
-    high: Option<f64>,
-    order: usize,
-    motion_window: usize,
-) -> dsp::stream::ConditionerConfig {
-    dsp::stream::ConditionerConfig {
-        subcarrier_indices,
-        n_subcarriers,
-        hampel_window,
-        n_sigmas,
-        fs,
-        low,
-        high,
-        order,
-        motion_window,
+/// The conditioner's settings, from the dict `dsp.py` builds (`_config`): each value
+/// converted as Python's `int()` / `float()` would (what `dsp.py` did before handing
+/// them over), `None` for the optional ones, a missing key the engine's default
+/// ([`dsp::stream::ConditionerConfig::default`]), an unknown key a `TypeError`.
+/// Ranges are checked by the engine (a `DspError`).
+struct Settings(dsp::stream::ConditionerConfig);
+
+/// The names `Settings` reads, in the order the engine documents them.
+const SETTINGS: [&str; 9] = [
+    "subcarrier_indices",
+    "n_subcarriers",
+    "hampel_window",
+    "n_sigmas",
+    "fs",
+    "low",
+    "high",
+    "order",
+    "motion_window",
+];
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Settings {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        let dict = obj.cast::<PyDict>().map_err(|_| {
+            ArgumentTypeError::new_err("conditioner settings must be a dict of setting: value")
+        })?;
+        let builtins = py.import("builtins")?;
+        let (int, float) = (builtins.getattr("int")?, builtins.getattr("float")?);
+        let whole = |v: &Bound<'py, PyAny>| -> PyResult<usize> { int.call1((v,))?.extract() };
+        let real = |v: &Bound<'py, PyAny>| -> PyResult<f64> { float.call1((v,))?.extract() };
+        let optional = |v: &Bound<'py, PyAny>, f: &dyn Fn(&Bound<'py, PyAny>) -> PyResult<f64>| {
+            if v.is_none() {
+                Ok(None)
+            } else {
+                f(v).map(Some)
+            }
+        };
+        let mut c = dsp::stream::ConditionerConfig::default();
+        for (key, v) in dict.iter() {
+            let key: String = key.extract()?;
+            let named = |e: PyErr| {
+                if e.is_instance_of::<PyTypeError>(py) {
+                    ArgumentTypeError::new_err(format!("conditioner setting '{key}': {e}"))
+                } else {
+                    e
+                }
+            };
+            match key.as_str() {
+                "subcarrier_indices" => {
+                    c.subcarrier_indices = if v.is_none() {
+                        None
+                    } else {
+                        let a = v.extract::<PyReadonlyArray1<'_, f32>>().map_err(named)?;
+                        Some(a.as_array().to_vec())
+                    }
+                }
+                "n_subcarriers" => {
+                    c.n_subcarriers = if v.is_none() {
+                        None
+                    } else {
+                        Some(whole(&v).map_err(named)?)
+                    }
+                }
+                "hampel_window" => c.hampel_window = whole(&v).map_err(named)?,
+                "n_sigmas" => c.n_sigmas = real(&v).map_err(named)? as f32,
+                "fs" => c.fs = real(&v).map_err(named)?,
+                "low" => c.low = optional(&v, &real).map_err(named)?,
+                "high" => c.high = optional(&v, &real).map_err(named)?,
+                "order" => c.order = whole(&v).map_err(named)?,
+                "motion_window" => c.motion_window = whole(&v).map_err(named)?,
+                other => {
+                    return Err(ArgumentTypeError::new_err(format!(
+                        "unknown conditioner setting '{other}' (one of: {})",
+                        SETTINGS.join(", ")
+                    )))
+                }
+            }
+        }
+        Ok(Settings(c))
     }
 }
 
@@ -305,36 +366,17 @@ type Conditioned<'py> = (
     Bound<'py, PyArray1<f64>>,
 );
 
+/// `settings`: see [`Settings`] (None: the defaults).
 #[pyfunction]
-#[pyo3(signature = (csi, rssi=None, subcarrier_indices=None, n_subcarriers=None, hampel_window=3, n_sigmas=3.0,
-                    fs=100.0, low=None, high=None, order=4, motion_window=50, streaming=false))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (csi, rssi=None, settings=None, streaming=false))]
 fn condition<'py>(
     py: Python<'py>,
     csi: PyReadonlyArrayDyn<'py, Complex32>,
     rssi: Option<PyReadonlyArray1<'py, f32>>,
-    subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
-    n_subcarriers: Option<usize>,
-    hampel_window: usize,
-    n_sigmas: f32,
-    fs: f64,
-    low: Option<f64>,
-    high: Option<f64>,
-    order: usize,
-    motion_window: usize,
+    settings: Option<Settings>,
     streaming: bool,
 ) -> PyResult<Conditioned<'py>> {
-    let cfg = config(
-        opt_vec(&subcarrier_indices),
-        n_subcarriers,
-        hampel_window,
-        n_sigmas,
-        fs,
-        low,
-        high,
-        order,
-        motion_window,
-    );
+    let cfg = settings.map(|s| s.0).unwrap_or_default();
     let v = csi.as_array().into_dimensionality::<Ix4>().map_err(|_| {
         DspError::new_err(format!(
             "condition: csi must be (n, n_tx, n_rx, n_sub), got shape {:?}",
@@ -364,32 +406,11 @@ struct PyConditioner {
 
 #[pymethods]
 impl PyConditioner {
+    /// `settings`: see [`Settings`] (None: the defaults).
     #[new]
-    #[pyo3(signature = (subcarrier_indices=None, n_subcarriers=None, hampel_window=3, n_sigmas=3.0,
-                        fs=100.0, low=None, high=None, order=4, motion_window=50))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        subcarrier_indices: Option<PyReadonlyArray1<'_, f32>>,
-        n_subcarriers: Option<usize>,
-        hampel_window: usize,
-        n_sigmas: f32,
-        fs: f64,
-        low: Option<f64>,
-        high: Option<f64>,
-        order: usize,
-        motion_window: usize,
-    ) -> PyResult<Self> {
-        let cfg = config(
-            opt_vec(&subcarrier_indices),
-            n_subcarriers,
-            hampel_window,
-            n_sigmas,
-            fs,
-            low,
-            high,
-            order,
-            motion_window,
-        );
+    #[pyo3(signature = (settings=None))]
+    fn new(settings: Option<Settings>) -> PyResult<Self> {
+        let cfg = settings.map(|s| s.0).unwrap_or_default();
         Ok(PyConditioner {
             inner: dsp::stream::Conditioner::new(cfg).map_err(err)?,
         })

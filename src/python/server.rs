@@ -11,14 +11,16 @@ use super::errors::{
     ArgumentTypeError, ConfigError, InvalidArgumentError, PathNotFoundError,
     ServerError as PyServerError, SimulationError,
 };
-use crate::server::{Event, EventType, JwtKey, Server, ServerConfig, ServerError};
+use crate::app::{App, EnvironmentOptions};
+use crate::server::{Event, EventType, JwtKey, ServerConfig, ServerError};
 
 fn to_py(e: ServerError) -> PyErr {
     match e {
         ServerError::InvalidConfig(_) => ConfigError::new_err(e.to_string()),
-        ServerError::InvalidEvent(_) | ServerError::Auth(_) => {
+        ServerError::InvalidEvent(_) | ServerError::Auth(_) | ServerError::InvalidArgument(_) => {
             InvalidArgumentError::new_err(e.to_string())
         }
+        ServerError::RecordingNotFound(_) => PathNotFoundError::new_err(e.to_string()),
         _ => PyServerError::new_err(e.to_string()),
     }
 }
@@ -67,16 +69,9 @@ pub struct PyServer {
     /// Cloned out under a brief lock by every method: the lock is never held while the
     /// GIL is released (a thread waiting for it while holding the GIL would deadlock with
     /// one that needs the GIL back to release it).
-    server: Mutex<Option<Arc<Server>>>,
+    app: Mutex<Option<Arc<App>>>,
     dispatcher: Mutex<Option<Dispatcher>>,
     dispatch_errors: Arc<AtomicU64>,
-}
-
-fn random_secret() -> Vec<u8> {
-    use rand::RngCore;
-    let mut key = vec![0u8; 32];
-    rand::thread_rng().fill_bytes(&mut key);
-    key
 }
 
 #[pymethods]
@@ -92,40 +87,7 @@ impl PyServer {
         jwt_algorithm: &str,
         config_json: Option<&str>,
     ) -> PyResult<Self> {
-        let key = match (jwt_algorithm, jwt_secret, jwt_public_key) {
-            ("HS256", Some(s), None) if !s.is_empty() => JwtKey::Hs256Secret(s.into_bytes()),
-            ("HS256", Some(_), None) => {
-                return Err(InvalidArgumentError::new_err(
-                    "jwt_secret must not be empty",
-                ))
-            }
-            ("HS256", None, None) => JwtKey::Hs256Secret(random_secret()),
-            ("RS256", None, Some(pem)) => JwtKey::Rs256PublicPem(pem.into_bytes()),
-            ("ES256", None, Some(pem)) => JwtKey::Es256PublicPem(pem.into_bytes()),
-            ("HS256", _, Some(_)) => {
-                return Err(InvalidArgumentError::new_err(
-                    "jwt_public_key needs jwt_algorithm='RS256' or 'ES256'",
-                ))
-            }
-            ("RS256" | "ES256", _, None) => {
-                return Err(InvalidArgumentError::new_err(format!(
-                    "jwt_algorithm='{jwt_algorithm}' needs jwt_public_key (PEM)"
-                )))
-            }
-            ("RS256" | "ES256", Some(_), Some(_)) => {
-                return Err(InvalidArgumentError::new_err(
-                    "give jwt_secret (HS256) or jwt_public_key (RS256/ES256), not both",
-                ))
-            }
-            (other, _, _) => {
-                return Err(InvalidArgumentError::new_err(format!(
-                    "jwt_algorithm '{other}' is not supported (HS256, RS256, ES256)"
-                )))
-            }
-        };
-        // Checked now, so a bad key is refused where it is given, not at start().
-        crate::server::Authenticator::new(&key, 0)
-            .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
+        let key = JwtKey::select(jwt_algorithm, jwt_secret, jwt_public_key).map_err(to_py)?;
         let mut config = ServerConfig::new(key);
         config.host = host.to_string();
         config.port = port;
@@ -136,7 +98,7 @@ impl PyServer {
         }
         Ok(PyServer {
             config,
-            server: Mutex::new(None),
+            app: Mutex::new(None),
             dispatcher: Mutex::new(None),
             dispatch_errors: Arc::new(AtomicU64::new(0)),
         })
@@ -144,18 +106,18 @@ impl PyServer {
 
     /// Binds and starts serving. Raises if already running or the port is taken.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        if self.server.lock().is_some() {
+        if self.app.lock().is_some() {
             return Err(PyServerError::new_err("the server is already running"));
         }
         let config = self.config.clone();
-        let server = Arc::new(py.detach(|| Server::start(config)).map_err(to_py)?);
-        let mut slot = self.server.lock();
+        let app = Arc::new(py.detach(|| App::start(config)).map_err(to_py)?);
+        let mut slot = self.app.lock();
         if slot.is_some() {
             drop(slot);
-            py.detach(|| server.stop());
+            py.detach(|| app.stop());
             return Err(PyServerError::new_err("the server is already running"));
         }
-        *slot = Some(server);
+        *slot = Some(app);
         Ok(())
     }
 
@@ -165,12 +127,12 @@ impl PyServer {
         if let Some(d) = dispatcher {
             py.detach(|| d.stop_and_wait(Duration::from_secs(2)));
         }
-        let server = self.server.lock().take();
-        if let Some(server) = server {
-            server.set_callback_sink(Vec::new(), None);
+        let app = self.app.lock().take();
+        if let Some(app) = app {
+            app.server().set_callback_sink(Vec::new(), None);
             py.detach(move || {
                 no_panic("Server.stop", || {
-                    server.stop();
+                    app.stop();
                     Ok(())
                 })
             })?;
@@ -180,17 +142,17 @@ impl PyServer {
 
     #[getter]
     fn running(&self) -> bool {
-        self.server.lock().is_some()
+        self.app.lock().is_some()
     }
 
     #[getter]
     fn url(&self) -> PyResult<String> {
-        self.with(|s| Ok(s.url()))
+        self.with(|s| Ok(s.server().url()))
     }
 
     #[getter]
     fn port(&self) -> PyResult<u16> {
-        self.with(|s| Ok(s.addr().port()))
+        self.with(|s| Ok(s.server().addr().port()))
     }
 
     #[getter]
@@ -206,39 +168,31 @@ impl PyServer {
         ttl_s: u64,
     ) -> PyResult<String> {
         self.with(|s| {
-            s.issue_token(subject, environments.as_deref(), ttl_s)
+            s.server()
+                .issue_token(subject, environments.as_deref(), ttl_s)
                 .map_err(to_py)
         })
     }
 
     #[pyo3(signature = (environment_id, device=None))]
     fn add_environment(&self, environment_id: &str, device: Option<&str>) -> PyResult<()> {
-        if environment_id.is_empty() {
-            return Err(InvalidArgumentError::new_err(
-                "environment_id must not be empty",
-            ));
-        }
         self.with(|s| {
-            s.add_environment(environment_id, device);
-            Ok(())
+            s.add_environment(environment_id, EnvironmentOptions::device(device))
+                .map_err(to_py)
         })
     }
 
     /// Sets the pose model every environment infers with (`None`: no inference).
     #[pyo3(signature = (model, rate_hz=30.0))]
     fn set_model(&self, model: Option<&super::model::NativeModel>, rate_hz: f64) -> PyResult<()> {
-        if !rate_hz.is_finite() || rate_hz <= 0.0 || rate_hz > 1000.0 {
-            return Err(InvalidArgumentError::new_err(format!(
-                "the inference rate must be above 0 and at most 1000 windows per second, not {rate_hz}"
-            )));
-        }
         let model = model.map(|m| m.shared());
         self.with(|s| s.set_model(model, rate_hz).map_err(to_py))
     }
 
-    /// The model in use and its worker's counters, as JSON text (`null` without one).
-    fn model_info_json(&self) -> PyResult<String> {
-        self.with(|s| Ok(s.model_info().unwrap_or_default().to_string()))
+    /// The model in use and its worker's counters (None without one).
+    fn model_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let info = self.with(|s| Ok(s.model_info()))?;
+        info.map(|v| json_to_py(py, &v)).transpose()
     }
 
     /// The room's floor size in metres (width, depth), for the model's coordinates.
@@ -249,8 +203,8 @@ impl PyServer {
         width_m: f64,
         depth_m: f64,
     ) -> PyResult<()> {
-        let server = self.server()?;
-        py.detach(|| server.set_room(environment_id, [width_m, depth_m]))
+        let app = self.app()?;
+        py.detach(|| app.set_room(environment_id, [width_m, depth_m]))
             .map_err(to_py)
     }
 
@@ -266,8 +220,8 @@ impl PyServer {
     ) -> PyResult<usize> {
         let frames = frames_from_numpy(csi, timestamps)?;
         let n = frames.len();
-        let server = self.server()?;
-        py.detach(|| server.inject(environment_id, frames))
+        let app = self.app()?;
+        py.detach(|| app.inject(environment_id, frames))
             .map_err(to_py)?;
         Ok(n)
     }
@@ -281,23 +235,12 @@ impl PyServer {
         speed: f64,
         format: Option<&str>,
     ) -> PyResult<Replay> {
-        if !speed.is_finite() || speed < 0.0 {
-            return Err(InvalidArgumentError::new_err(format!(
-                "speed must be >= 0 (0: as fast as possible), not {speed}"
-            )));
-        }
         let format = format
             .map(|f| {
                 f.parse::<crate::csi::CsiFormat>()
                     .map_err(InvalidArgumentError::new_err)
             })
             .transpose()?;
-        if !path.is_file() {
-            return Err(PathNotFoundError::new_err(format!(
-                "no such recording: {}",
-                path.display()
-            )));
-        }
         self.with(|s| {
             let progress = s
                 .replay(environment_id, &path, format, speed)
@@ -323,11 +266,6 @@ impl PyServer {
         repeat: bool,
         oracle: bool,
     ) -> PyResult<Replay> {
-        if !speed.is_finite() || speed < 0.0 {
-            return Err(InvalidArgumentError::new_err(format!(
-                "speed must be >= 0 (0: as fast as possible), not {speed}"
-            )));
-        }
         let spec = crate::sim::build_spec(scenario, Some(seed), duration_s, device, None)
             .map_err(|e| SimulationError::new_err(e.to_string()))?;
         let name = if spec.name.is_empty() {
@@ -363,10 +301,10 @@ impl PyServer {
         let addr: std::net::SocketAddr = format!("{host}:{port}").parse().map_err(|e| {
             InvalidArgumentError::new_err(format!("bad UDP address {host}:{port}: {e}"))
         })?;
-        let server = self.server()?;
+        let app = self.app()?;
         let (local, stats) = py
             .detach(|| {
-                server.listen_udp_routes(
+                app.listen_udp_routes(
                     addr,
                     nodes,
                     macs.unwrap_or_default(),
@@ -391,9 +329,9 @@ impl PyServer {
         environment_id: &str,
         mac: Option<String>,
     ) -> PyResult<SerialListener> {
-        let server = self.server()?;
+        let app = self.app()?;
         let handle = py
-            .detach(|| server.listen_serial(&port, baud, environment_id, mac))
+            .detach(|| app.listen_serial(&port, baud, environment_id, mac))
             .map_err(|e| match e {
                 ServerError::Serial { ref source, .. }
                     if source.kind() == std::io::ErrorKind::NotFound =>
@@ -405,40 +343,43 @@ impl PyServer {
         Ok(SerialListener { handle })
     }
 
-    /// Changes runtime settings (JSON object text); returns what changed as JSON text.
+    /// Changes runtime settings (JSON object text); returns what changed.
     #[pyo3(signature = (changes_json, applied_by="python"))]
-    fn configure_json(&self, changes_json: &str, applied_by: &str) -> PyResult<String> {
+    fn configure<'py>(
+        &self,
+        py: Python<'py>,
+        changes_json: &str,
+        applied_by: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let v: serde_json::Value = serde_json::from_str(changes_json)
             .map_err(|e| ConfigError::new_err(format!("settings are not valid JSON: {e}")))?;
-        self.with(|s| {
-            s.configure(&v, applied_by)
-                .map(|c| c.to_string())
-                .map_err(to_py)
-        })
+        let changed = self.with(|s| s.configure(&v, applied_by).map_err(to_py))?;
+        json_to_py(py, &changed)
     }
 
-    /// The environment's counters as JSON text (frames, rate, shape, sources' health).
-    /// Learns the empty room over `seconds` of its CSI; the calibration as JSON text.
+    /// Learns the empty room over `seconds` of its CSI; returns the calibration.
     /// Releases the GIL while it waits.
     #[pyo3(signature = (environment_id, seconds, timeout_s))]
-    fn calibrate_json(
+    fn calibrate<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         environment_id: &str,
         seconds: f64,
         timeout_s: f64,
-    ) -> PyResult<String> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
             return Err(InvalidArgumentError::new_err(format!(
                 "timeout_s must be above 0 and at most a day, not {timeout_s}"
             )));
         }
-        let server = self.server()?;
+        let app = self.app()?;
         let timeout = Duration::from_secs_f64(timeout_s);
         let c = py
-            .detach(|| server.calibrate(environment_id, seconds, timeout))
+            .detach(|| app.calibrate(environment_id, seconds, timeout))
             .map_err(to_py)?;
-        Ok(serde_json::to_string(&c).unwrap_or_default())
+        let v = serde_json::to_value(&c)
+            .map_err(|e| PyServerError::new_err(format!("calibration: {e}")))?;
+        json_to_py(py, &v)
     }
 
     /// Applies a calibration (JSON text of one `calibrate` returned; None: none).
@@ -453,21 +394,23 @@ impl PyServer {
             .map(serde_json::from_str::<crate::sensing::Calibration>)
             .transpose()
             .map_err(|e| InvalidArgumentError::new_err(format!("not a calibration: {e}")))?;
-        let server = self.server()?;
-        py.detach(|| server.set_calibration(environment_id, c))
+        let app = self.app()?;
+        py.detach(|| app.set_calibration(environment_id, c))
             .map_err(to_py)
     }
 
-    fn environment_stats_json(&self, environment_id: &str) -> PyResult<String> {
-        self.with(|s| {
-            s.environment_stats(environment_id)
-                .map(|v| v.to_string())
-                .map_err(to_py)
-        })
+    /// The environment's counters (frames, rate, shape, sources' health).
+    fn environment_stats<'py>(
+        &self,
+        py: Python<'py>,
+        environment_id: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let stats = self.with(|s| s.environment_stats(environment_id).map_err(to_py))?;
+        json_to_py(py, &stats)
     }
 
     fn environments(&self) -> PyResult<Vec<String>> {
-        self.with(|s| Ok(s.environments()))
+        self.with(|s| Ok(s.server().environments()))
     }
 
     /// Publishes an event (`data_json`: the message's `data` object as JSON text).
@@ -482,10 +425,10 @@ impl PyServer {
         let data: serde_json::Value = serde_json::from_str(data_json).map_err(|e| {
             InvalidArgumentError::new_err(format!("event data is not valid JSON: {e}"))
         })?;
-        let server = self.server()?;
+        let app = self.app()?;
         py.detach(|| {
             no_panic("Server.publish", || {
-                server
+                app.server()
                     .publish(event_type, data, environment_id)
                     .map_err(to_py)
             })
@@ -503,17 +446,17 @@ impl PyServer {
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let server = self.server()?;
+        let app = self.app()?;
         if let Some(d) = self.dispatcher.lock().as_ref() {
             // The thread and its queue stay: only what the bus routes to it changes.
-            server.set_callback_sink(types, Some(d.tx.clone()));
+            app.server().set_callback_sink(types, Some(d.tx.clone()));
             return Ok(());
         }
         if types.is_empty() {
-            server.set_callback_sink(Vec::new(), None);
+            app.server().set_callback_sink(Vec::new(), None);
             return Ok(());
         }
-        let (tx, rx) = sync_channel(server.config().callback_queue_capacity);
+        let (tx, rx) = sync_channel(app.server().config().callback_queue_capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let errors = self.dispatch_errors.clone();
         let thread_stop = stop.clone();
@@ -530,7 +473,7 @@ impl PyServer {
             .map_err(|e| {
                 PyServerError::new_err(format!("cannot start the callback thread: {e}"))
             })?;
-        server.set_callback_sink(types, Some(tx.clone()));
+        app.server().set_callback_sink(types, Some(tx.clone()));
         *self.dispatcher.lock() = Some(Dispatcher { tx, stop, finished });
         Ok(())
     }
@@ -542,30 +485,30 @@ impl PyServer {
     }
 
     fn metrics_text(&self) -> PyResult<String> {
-        self.with(|s| Ok(s.metrics_text()))
+        self.with(|s| Ok(s.server().metrics_text()))
     }
 
     /// Takes or renews an environment's lease in the broker; whether this node holds it.
     fn claim_environment(&self, py: Python<'_>, environment_id: &str) -> PyResult<bool> {
-        let server = self.server()?;
-        py.detach(|| server.claim_environment(environment_id))
+        let app = self.app()?;
+        py.detach(|| app.server().claim_environment(environment_id))
             .map_err(to_py)
     }
 
     fn release_environment(&self, py: Python<'_>, environment_id: &str) -> PyResult<()> {
-        let server = self.server()?;
-        py.detach(|| server.release_environment(environment_id))
+        let app = self.app()?;
+        py.detach(|| app.server().release_environment(environment_id))
             .map_err(to_py)
     }
 
     fn lease_holder(&self, py: Python<'_>, environment_id: &str) -> PyResult<Option<String>> {
-        let server = self.server()?;
-        py.detach(|| server.lease_holder(environment_id))
+        let app = self.app()?;
+        py.detach(|| app.server().lease_holder(environment_id))
             .map_err(to_py)
     }
 
     fn holds_lease(&self, environment_id: &str) -> PyResult<bool> {
-        self.with(|s| Ok(s.holds_lease(environment_id)))
+        self.with(|s| Ok(s.server().holds_lease(environment_id)))
     }
 
     /// This node's id in the broker (None without a broker).
@@ -574,9 +517,10 @@ impl PyServer {
         self.config.broker.as_ref().map(|b| b.node_id.clone())
     }
 
-    /// The broker part of /health as JSON text (None without a broker).
-    fn broker_status_json(&self) -> PyResult<Option<String>> {
-        self.with(|s| Ok(s.broker_status().map(|v| v.to_string())))
+    /// The broker part of /health (None without a broker).
+    fn broker_status<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let status = self.with(|s| Ok(s.server().broker_status()))?;
+        status.map(|v| json_to_py(py, &v)).transpose()
     }
 }
 
@@ -732,15 +676,13 @@ impl SerialListener {
     }
 }
 
-/// The spacing assumed between the frames of an injected batch without timestamps.
-const DEFAULT_PACKET_INTERVAL_S: f64 = 0.01;
-
-/// Frames from a complex64 array `(n_tx, n_rx, n_sub)` or `(n, n_tx, n_rx, n_sub)`.
+/// Frames from a complex64 array `(n_tx, n_rx, n_sub)` or `(n, n_tx, n_rx, n_sub)`
+/// (`app::csi_frames`: shapes, timestamps, the default spacing).
 fn frames_from_numpy(
     csi: &Bound<'_, PyAny>,
     timestamps: Option<Vec<f64>>,
 ) -> PyResult<Vec<crate::csi::CsiFrame>> {
-    use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+    use numpy::{PyArrayDyn, PyArrayMethods};
     let array = csi
         .cast::<PyArrayDyn<num_complex::Complex32>>()
         .map_err(|_| {
@@ -751,64 +693,26 @@ fn frames_from_numpy(
             ArgumentTypeError::new_err(format!("csi must be a complex64 numpy array, not {dtype}"))
         })?;
     let view = array.readonly();
-    let a = view.as_array();
-    let batch = match a.ndim() {
-        3 => a
-            .insert_axis(ndarray::Axis(0))
-            .into_dimensionality::<ndarray::Ix4>(),
-        4 => a.into_dimensionality::<ndarray::Ix4>(),
-        n => {
-            return Err(InvalidArgumentError::new_err(format!(
-            "csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {n} dimensions {:?}",
-            array.shape()
-        )))
-        }
-    }
-    .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
-    let n = batch.shape()[0];
-    if batch.shape()[1..].contains(&0) || n == 0 {
-        return Err(InvalidArgumentError::new_err(format!(
-            "csi has an empty axis: shape {:?}",
-            array.shape()
-        )));
-    }
-    if let Some(ts) = &timestamps {
-        if ts.len() != n {
-            return Err(InvalidArgumentError::new_err(format!(
-                "{} timestamps for {n} frames",
-                ts.len()
-            )));
-        }
-    }
-    // Without timestamps a batch is taken as consecutive packets at the contract's 100 Hz
-    // ending now (one frame: now), so the model stage sees their true spacing.
-    let now = crate::pipeline::unix_now();
-    Ok(batch
-        .outer_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let t = timestamps
-                .as_ref()
-                .map_or(now - (n - 1 - i) as f64 * DEFAULT_PACKET_INTERVAL_S, |ts| {
-                    ts[i]
-                });
-            crate::csi::CsiFrame::from_csi(t, f.to_owned(), crate::csi::CsiFormat::Injected)
-        })
-        .collect())
+    crate::app::csi_frames(
+        view.as_array(),
+        timestamps.as_deref(),
+        crate::pipeline::unix_now(),
+    )
+    .map_err(|e| to_py(e.into()))
 }
 
 impl PyServer {
-    /// The running server, cloned out of the lock.
-    fn server(&self) -> PyResult<Arc<Server>> {
-        self.server
+    /// The running app, cloned out of the lock.
+    fn app(&self) -> PyResult<Arc<App>> {
+        self.app
             .lock()
             .clone()
             .ok_or_else(|| to_py(ServerError::NotRunning))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Server) -> PyResult<T>) -> PyResult<T> {
-        let server = self.server()?;
-        f(&server)
+    fn with<T>(&self, f: impl FnOnce(&App) -> PyResult<T>) -> PyResult<T> {
+        let app = self.app()?;
+        f(&app)
     }
 }
 
@@ -818,9 +722,9 @@ impl Drop for PyServer {
         if let Some(d) = dispatcher {
             d.stop.store(true, Ordering::SeqCst);
         }
-        // Server::drop stops it; done outside the GIL-holding caller's way as far as we can.
-        let server = self.server.lock().take();
-        if let Some(s) = server {
+        // App::drop stops it; done outside the GIL-holding caller's way as far as we can.
+        let app = self.app.lock().take();
+        if let Some(s) = app {
             s.stop();
         }
     }
@@ -838,18 +742,51 @@ fn dispatch_loop(
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let data = event.data.to_string();
         if stop.load(Ordering::SeqCst) {
             break;
         }
         Python::attach(|py| {
-            if let Err(e) = dispatch.call1(py, (t.as_str(), data)) {
+            let called =
+                json_to_py(py, &event.data).and_then(|data| dispatch.call1(py, (t.as_str(), data)));
+            if let Err(e) = called {
                 errors.fetch_add(1, Ordering::Relaxed);
                 // `display`, not `print`: printing a SystemExit exits the process.
                 e.display(py);
             }
         });
     }
+}
+
+/// A JSON value as the Python object `json.loads` makes of its text (dict, list, str,
+/// int, float, bool, None), built directly: no text in between.
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use pyo3::types::{PyDict, PyList};
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => py.None().into_bound(py),
+        J::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            // Every number serde_json holds is finite (it has no NaN or infinity).
+            _ => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any(),
+        },
+        J::String(s) => s.into_pyobject(py)?.into_any(),
+        J::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        J::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, item) in map {
+                dict.set_item(k, json_to_py(py, item)?)?;
+            }
+            dict.into_any()
+        }
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

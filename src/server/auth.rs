@@ -11,11 +11,14 @@ use super::error::AuthError;
 /// The environments a token grants.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EnvironmentGrant {
+    /// Every environment, present and future (no `environments` claim).
     All,
+    /// These environments only.
     Only(Vec<String>),
 }
 
 impl EnvironmentGrant {
+    /// Whether the grant covers `environment_id`.
     pub fn allows(&self, environment_id: &str) -> bool {
         match self {
             EnvironmentGrant::All => true,
@@ -58,9 +61,11 @@ struct Claims {
 /// What a verified token says about its holder.
 #[derive(Clone, Debug)]
 pub struct Identity {
+    /// The token's `sub`: who holds it (sessions are resumable by the same subject only).
     pub subject: String,
     /// Seconds since the Unix epoch.
     pub expires_at: u64,
+    /// The environments it may subscribe to.
     pub environments: EnvironmentGrant,
 }
 
@@ -73,6 +78,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// An authenticator for `key`, allowing `leeway_s` seconds of clock error on `exp`/`nbf`;
+    /// refuses a key that does not parse.
     pub fn new(key: &JwtKey, leeway_s: u64) -> Result<Self, AuthError> {
         let (algorithm, decoding, encoding) = match key {
             JwtKey::Hs256Secret(secret) => {

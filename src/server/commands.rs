@@ -552,14 +552,23 @@ fn resume(shared: &Arc<Shared>, session: &Arc<SessionShared>, data: &Value) {
                 }),
             );
         }
-        if shared.broker.is_some() && session.state.lock().session_id != session_id {
-            return crate::server::broker::resume_from_broker(
-                shared,
-                session,
-                session_id.to_string(),
-                last_sequence,
-                positions,
-            );
+        if let Some(b) = shared.broker.clone() {
+            if session.state.lock().session_id != session_id {
+                let counted = shared.clone();
+                return crate::server::broker::resume_from_broker(
+                    b,
+                    session,
+                    session_id.to_string(),
+                    last_sequence,
+                    positions,
+                    move || {
+                        counted
+                            .metrics
+                            .client_errors
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    },
+                );
+            }
         }
         return fail(
             "unknown or expired session (sessions can be resumed for the configured resume_ttl)",

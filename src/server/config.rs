@@ -12,18 +12,60 @@ pub enum JwtKey {
     Es256PublicPem(Vec<u8>),
 }
 
+impl JwtKey {
+    /// The key a server is configured with: `HS256` with `secret`, or a random secret when
+    /// none is given (tokens then come from this server only); `RS256`/`ES256` with a
+    /// PEM `public_key` (the server verifies but cannot issue). A bad combination or a key
+    /// that does not parse is refused here, where it is given, not when the server starts.
+    pub fn select(
+        algorithm: &str,
+        secret: Option<String>,
+        public_key: Option<String>,
+    ) -> Result<JwtKey, super::ServerError> {
+        use super::ArgumentError as E;
+        let key = match (algorithm, secret, public_key) {
+            ("HS256", Some(s), None) if !s.is_empty() => JwtKey::Hs256Secret(s.into_bytes()),
+            ("HS256", Some(_), None) => return Err(E::EmptyJwtSecret.into()),
+            ("HS256", None, None) => JwtKey::Hs256Secret(random_secret()),
+            ("RS256", None, Some(pem)) => JwtKey::Rs256PublicPem(pem.into_bytes()),
+            ("ES256", None, Some(pem)) => JwtKey::Es256PublicPem(pem.into_bytes()),
+            ("HS256", _, Some(_)) => return Err(E::PublicKeyNeedsAsymmetric.into()),
+            ("RS256" | "ES256", _, None) => {
+                return Err(E::MissingPublicKey(algorithm.into()).into())
+            }
+            ("RS256" | "ES256", Some(_), Some(_)) => return Err(E::SecretAndPublicKey.into()),
+            (other, _, _) => return Err(E::UnsupportedAlgorithm(other.into()).into()),
+        };
+        super::Authenticator::new(&key, 0)?;
+        Ok(key)
+    }
+}
+
+/// 32 random bytes: the secret of a server given none.
+fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut key = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    key
+}
+
 /// A sliding-window message limit: at most `max` messages in any `window`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WindowLimit {
+    /// The most messages allowed in any window.
     pub max: u32,
+    /// The window's length.
     pub window: Duration,
 }
 
 /// Client-message rate limits (the spec's "Message Rate Limits" table).
 #[derive(Clone, Debug)]
 pub struct RateLimits {
+    /// `subscribe` and `unsubscribe` messages.
     pub subscribe: WindowLimit,
+    /// `heartbeat` messages.
     pub heartbeat: WindowLimit,
+    /// Every other message.
     pub general: WindowLimit,
     /// Heartbeats arriving up to this much early still pass: a client timing its
     /// heartbeats every 30 s exactly must not be refused for timer jitter.
@@ -60,9 +102,11 @@ impl Default for RateLimits {
 /// Everything the server needs to run.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
+    /// The address to bind (`127.0.0.1` by default; `0.0.0.0` for every interface).
     pub host: String,
     /// 0 picks a free port.
     pub port: u16,
+    /// How tokens are verified (and issued, with HS256).
     pub jwt_key: JwtKey,
     /// Leeway for `exp`/`nbf` checks, seconds.
     pub jwt_leeway_s: u64,
@@ -71,6 +115,7 @@ pub struct ServerConfig {
     /// A connection from which nothing (message, heartbeat or WebSocket ping) arrives for
     /// this long is closed with reason `heartbeat_timeout`.
     pub heartbeat_timeout: Duration,
+    /// Client-message rate limits.
     pub rate_limits: RateLimits,
     /// Largest client message accepted; a larger frame closes the connection with 1009.
     pub max_message_bytes: usize,
@@ -148,6 +193,8 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// A broker at `url` with the defaults: this process's node id, prefix `wdp`, 10 000
+    /// entries per stream, 5 s leases.
     pub fn new(url: impl Into<String>) -> Self {
         BrokerConfig {
             url: url.into(),
@@ -184,6 +231,7 @@ fn default_node_id() -> String {
 }
 
 impl ServerConfig {
+    /// The protocol document's defaults, with `jwt_key`.
     pub fn new(jwt_key: JwtKey) -> Self {
         ServerConfig {
             host: "127.0.0.1".into(),
@@ -220,7 +268,7 @@ impl ServerConfig {
 /// Unknown keys are refused by name.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigOverrides {
+pub(crate) struct ConfigOverrides {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub jwt_leeway_s: Option<u64>,
@@ -342,7 +390,7 @@ impl ServerConfig {
         self.apply(o)
     }
 
-    pub fn apply(&mut self, o: ConfigOverrides) -> Result<(), String> {
+    pub(crate) fn apply(&mut self, o: ConfigOverrides) -> Result<(), String> {
         if let Some(h) = o.host {
             self.host = h;
         }
@@ -451,5 +499,55 @@ impl ServerConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{ArgumentError, ServerError};
+
+    fn refused(r: Result<JwtKey, ServerError>) -> String {
+        match r {
+            Err(e @ (ServerError::InvalidArgument(_) | ServerError::Auth(_))) => e.to_string(),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_jwt_key_is_chosen_from_the_algorithm_and_what_is_given() {
+        let Ok(JwtKey::Hs256Secret(s)) = JwtKey::select("HS256", Some("s3cret".into()), None)
+        else {
+            panic!("an HS256 secret")
+        };
+        assert_eq!(s, b"s3cret");
+        // No secret: a random one, different per server.
+        let (Ok(JwtKey::Hs256Secret(a)), Ok(JwtKey::Hs256Secret(b))) = (
+            JwtKey::select("HS256", None, None),
+            JwtKey::select("HS256", None, None),
+        ) else {
+            panic!("random HS256 secrets")
+        };
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(matches!(
+            JwtKey::select("HS256", Some(String::new()), None),
+            Err(ServerError::InvalidArgument(ArgumentError::EmptyJwtSecret))
+        ));
+        assert!(refused(JwtKey::select("HS256", None, Some("pem".into()))).contains("RS256"));
+        assert_eq!(
+            refused(JwtKey::select("RS256", None, None)),
+            "jwt_algorithm='RS256' needs jwt_public_key (PEM)"
+        );
+        assert!(
+            refused(JwtKey::select("ES256", Some("s".into()), Some("p".into())))
+                .contains("not both")
+        );
+        assert!(refused(JwtKey::select("HS512", None, None)).contains("'HS512' is not supported"));
+        // A public key is parsed where it is given.
+        assert!(matches!(
+            JwtKey::select("RS256", None, Some("not a pem".into())),
+            Err(ServerError::Auth(_))
+        ));
     }
 }

@@ -4,16 +4,22 @@ use thiserror::Error;
 /// Why a token was refused; the handshake answers 401 with `reason()`.
 #[derive(Debug, Error)]
 pub enum AuthError {
+    /// No token in the query or the `Authorization` header.
     #[error("no token: pass ?token=<jwt> or an `Authorization: Bearer <jwt>` header")]
     Missing,
+    /// Not a JWT, or its claims are not the ones expected.
     #[error("token is malformed: {0}")]
     Malformed(String),
+    /// Signed with another key.
     #[error("token signature does not verify")]
     BadSignature,
+    /// Past its `exp` (with the configured leeway).
     #[error("token has expired")]
     Expired,
+    /// Signed with an algorithm other than the server's.
     #[error("token algorithm refused: {0}")]
     WrongAlgorithm(String),
+    /// The server's own key is unusable.
     #[error("JWT key configuration: {0}")]
     BadKey(String),
 }
@@ -32,33 +38,101 @@ impl AuthError {
     }
 }
 
+/// A value refused where it was given, before anything ran (in Python an
+/// `InvalidArgumentError`, a `ValueError`). The names are the parameters' as the Python
+/// `Server` and the configuration spell them.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ArgumentError {
+    /// An environment id is the empty string.
+    #[error("environment_id must not be empty")]
+    EmptyEnvironmentId,
+    /// A replay or simulation speed below 0, or not finite.
+    #[error("speed must be >= 0 (0: as fast as possible), not {0}")]
+    Speed(f64),
+    /// An inference rate outside (0, 1000] windows per second.
+    #[error("the inference rate must be above 0 and at most 1000 windows per second, not {0}")]
+    InferenceRate(f64),
+    /// Injected CSI of neither 3 nor 4 dimensions (`shape`: the one given).
+    #[error("csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {} dimensions {shape:?}", shape.len())]
+    CsiDimensions {
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// Injected CSI with an axis of length 0.
+    #[error("csi has an empty axis: shape {0:?}")]
+    CsiEmptyAxis(Vec<usize>),
+    /// Not one timestamp per injected frame.
+    #[error("{timestamps} timestamps for {frames} frames")]
+    TimestampCount {
+        /// Timestamps given.
+        timestamps: usize,
+        /// Frames in the batch.
+        frames: usize,
+    },
+    /// An empty HS256 secret.
+    #[error("jwt_secret must not be empty")]
+    EmptyJwtSecret,
+    /// A public key with HS256.
+    #[error("jwt_public_key needs jwt_algorithm='RS256' or 'ES256'")]
+    PublicKeyNeedsAsymmetric,
+    /// RS256/ES256 without a public key.
+    #[error("jwt_algorithm='{0}' needs jwt_public_key (PEM)")]
+    MissingPublicKey(String),
+    /// Both a secret and a public key.
+    #[error("give jwt_secret (HS256) or jwt_public_key (RS256/ES256), not both")]
+    SecretAndPublicKey,
+    /// An algorithm the server does not support.
+    #[error("jwt_algorithm '{0}' is not supported (HS256, RS256, ES256)")]
+    UnsupportedAlgorithm(String),
+}
+
 /// Errors starting or running the server.
 #[derive(Debug, Error)]
 pub enum ServerError {
+    /// A value refused where it was given.
+    #[error(transparent)]
+    InvalidArgument(#[from] ArgumentError),
+    /// The address is taken or not this host's.
     #[error("cannot bind {addr}: {source}")]
     Bind {
+        /// `host:port` as configured.
         addr: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// A token or the key refused.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// An event [`crate::server::Server::publish`] cannot publish.
     #[error("invalid event: {0}")]
     InvalidEvent(String),
+    /// Called after the server stopped.
     #[error("the server is not running")]
     NotRunning,
+    /// No environment of that id was added (the message lists those that were).
     #[error("{0}")]
     UnknownEnvironment(String),
+    /// A configuration or run-time setting refused.
     #[error("{0}")]
     InvalidConfig(String),
+    /// The runtime or a worker thread could not start.
     #[error("{0}")]
     Runtime(String),
+    /// No broker configured, or it failed a command.
     #[error("broker: {0}")]
     Broker(String),
+    /// A recording to replay that is not a file.
+    #[error("no such recording: {}", .0.display())]
+    RecordingNotFound(std::path::PathBuf),
+    /// A calibration refused, failed or timed out.
     #[error("calibration: {0}")]
     Calibration(String),
+    /// A serial port that cannot be opened.
     #[error("cannot open serial port {port}: {source}")]
     Serial {
+        /// The port's path.
         port: String,
+        /// Why.
         source: std::io::Error,
     },
 }

@@ -126,9 +126,6 @@ pub fn session_messages(data: &[u8]) {
         started: std::time::Instant::now(),
         started_at: String::new(),
         shutdown,
-        pipelines: Default::default(),
-        settings: Default::default(),
-        model: Default::default(),
         broker: None,
         detached: Default::default(),
     });

@@ -18,7 +18,9 @@ use super::shared::Shared;
 use super::static_files;
 use super::subscription::AppCompression;
 
+/// The WebSocket endpoint's path.
 pub const WS_PATH: &str = "/ws/v1";
+/// The WebSocket subprotocol the server speaks (`Sec-WebSocket-Protocol`).
 pub const SUBPROTOCOL: &str = "wifi-densepose-v1";
 
 type Body = Full<Bytes>;

@@ -1,8 +1,8 @@
 //! What every connection of one server shares.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use super::auth::Authenticator;
@@ -21,12 +21,6 @@ pub struct Shared {
     pub started_at: String,
     /// Flips to true when the server stops.
     pub shutdown: watch::Receiver<bool>,
-    /// The running environments (one task each) and their input channels.
-    pub pipelines: Mutex<HashMap<String, crate::pipeline::EnvironmentHandle>>,
-    /// Settings changeable at run time (`Server::configure`), shared by every environment.
-    pub settings: crate::pipeline::SharedSettings,
-    /// The pose model every environment infers with (none until `Server::set_model`).
-    pub model: crate::pipeline::ModelSlot,
     /// The broker shared with other nodes, when one is configured (`broker/`).
     pub broker: Option<std::sync::Arc<super::broker::Broker>>,
     /// Disconnected sessions held for resume, capped (`detached.rs`).

@@ -29,6 +29,10 @@ __all__ = [
 _F32: TypeAlias = NDArray[np.float32]
 _C64: TypeAlias = NDArray[np.complex64]
 
+# The conditioner's settings by name (``wifi_densepose.dsp._SETTINGS``; a missing one is
+# the engine's default, an unknown one a TypeError).
+_Settings: TypeAlias = dict[str, object]
+
 def _call_floor() -> None: ...
 def _io_floor(csi: _C64) -> tuple[_F32, _F32]: ...
 def sanitize(csi: _C64, subcarrier_indices: _F32 | None = None) -> tuple[_F32, _F32]: ...
@@ -61,30 +65,11 @@ def presence_statistic(
 def condition(
     csi: _C64,
     rssi: _F32 | None = None,
-    subcarrier_indices: _F32 | None = None,
-    n_subcarriers: int | None = None,
-    hampel_window: int = 3,
-    n_sigmas: float = 3.0,
-    fs: float = 100.0,
-    low: float | None = None,
-    high: float | None = None,
-    order: int = 4,
-    motion_window: int = 50,
+    settings: _Settings | None = None,
     streaming: bool = False,
 ) -> tuple[_F32, _F32, NDArray[np.float64]]: ...
 @final
 class Conditioner:
-    def __new__(
-        cls,
-        subcarrier_indices: _F32 | None = None,
-        n_subcarriers: int | None = None,
-        hampel_window: int = 3,
-        n_sigmas: float = 3.0,
-        fs: float = 100.0,
-        low: float | None = None,
-        high: float | None = None,
-        order: int = 4,
-        motion_window: int = 50,
-    ) -> Conditioner: ...
+    def __new__(cls, settings: _Settings | None = None) -> Conditioner: ...
     def push(self, csi: _C64, rssi: float | None = None) -> tuple[_F32, _F32, float | None]: ...
     def reset(self) -> None: ...

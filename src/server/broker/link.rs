@@ -10,13 +10,23 @@ use redis::Value;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use tokio::sync::watch;
+
 use super::super::bus::Event;
 use super::super::events::EventType;
-use super::super::session_state::CloseReason;
-use super::super::shared::Shared;
 use super::{
-    is_connection_error, unix_ms, unix_s, wire, Broker, Outbound, StreamId, COMMAND_TIMEOUT,
+    is_connection_error, unix_ms, unix_s, wire, Broker, LocalNode, Outbound, StreamId,
+    COMMAND_TIMEOUT,
 };
+
+/// What each of the broker's tasks holds: the node it serves, the broker, and the switch
+/// that stops it.
+#[derive(Clone)]
+pub(super) struct Tasks {
+    pub node: Arc<dyn LocalNode>,
+    pub broker: Arc<Broker>,
+    pub shutdown: watch::Receiver<bool>,
+}
 
 /// Most entries read (and appends pipelined) at once.
 const BATCH: usize = 512;
@@ -28,16 +38,23 @@ const CONTROL_MAXLEN: usize = 10_000;
 
 /// Connects, reads every environment's stream into the local bus, and reconnects with
 /// backoff when the broker goes away. The broker is "up" while this loop reads.
-pub async fn run_link(shared: Arc<Shared>, b: Arc<Broker>) {
-    let mut shutdown = shared.shutdown.clone();
+pub(super) async fn run_link(tasks: Tasks) {
+    let Tasks {
+        node,
+        broker: b,
+        mut shutdown,
+    } = tasks;
+    let node = &*node;
+    // The read loop checks the switch between reads; `shutdown` itself is awaited below.
+    let stopping = shutdown.clone();
     let mut backoff = FIRST_BACKOFF;
     loop {
         let session = async {
             let read_timeout = Duration::from_millis(BLOCK_MS) + COMMAND_TIMEOUT;
             let mut conn = b.connect(read_timeout).await?;
-            on_connect(&shared, &b, &mut conn).await?;
-            b.link_up(&shared, true);
-            read_loop(&shared, &b, &mut conn).await
+            on_connect(node, &b, &mut conn).await?;
+            b.link_up(node, true);
+            read_loop(node, &b, &stopping, &mut conn).await
         };
         let started = Instant::now();
         let err = tokio::select! {
@@ -47,7 +64,7 @@ pub async fn run_link(shared: Arc<Shared>, b: Arc<Broker>) {
             },
             _ = shutdown.changed() => return,
         };
-        b.link_down(&shared, err.to_string());
+        b.link_down(node, err.to_string());
         if started.elapsed() > Duration::from_secs(10) {
             backoff = FIRST_BACKOFF; // it had been working: retry soon
         }
@@ -63,14 +80,14 @@ pub async fn run_link(shared: Arc<Shared>, b: Arc<Broker>) {
 /// After (re)connecting: the broker's clock, this node's environments listed again (a
 /// restarted broker may have lost them), the control stream's position, discovery.
 async fn on_connect(
-    shared: &Shared,
+    node: &dyn LocalNode,
     b: &Broker,
     conn: &mut MultiplexedConnection,
 ) -> redis::RedisResult<()> {
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
     let broker_ms = secs * 1000 + micros / 1000;
     b.clock_offset_ms.store(broker_ms - unix_ms(), Relaxed);
-    let local: Vec<String> = shared.environments.read().iter().cloned().collect();
+    let local = node.environments();
     if !local.is_empty() {
         let _: i64 = redis::cmd("SADD")
             .arg(b.keys.environments())
@@ -82,7 +99,7 @@ async fn on_connect(
         let last = last_id(conn, &b.keys.control()).await?;
         b.control_cursor.lock().get_or_insert(last);
     }
-    discover(shared, b, conn).await
+    discover(node, b, conn).await
 }
 
 /// The id of a stream's newest entry (zero for an empty or missing stream).
@@ -106,7 +123,7 @@ pub(super) async fn last_id(
 
 /// Learns the environments other nodes added; reading starts at each stream's end.
 async fn discover(
-    shared: &Shared,
+    node: &dyn LocalNode,
     b: &Broker,
     conn: &mut MultiplexedConnection,
 ) -> redis::RedisResult<()> {
@@ -114,32 +131,31 @@ async fn discover(
         .arg(b.keys.environments())
         .query_async(conn)
         .await?;
-    envs.extend(shared.environments.read().iter().cloned());
+    envs.extend(node.environments());
     for env in envs {
         if b.cursors.lock().contains_key(&env) {
             continue;
         }
         let last = last_id(conn, &b.keys.stream(&env)).await?;
         b.start_reading(&env, last);
-        if !shared.environment_known(&env) {
-            shared.environments.write().insert(env);
-        }
+        node.learn_environment(&env);
     }
     Ok(())
 }
 
 async fn read_loop(
-    shared: &Shared,
+    node: &dyn LocalNode,
     b: &Broker,
+    shutdown: &watch::Receiver<bool>,
     conn: &mut MultiplexedConnection,
 ) -> redis::RedisResult<()> {
     let mut last_discovery = Instant::now();
     loop {
-        if *shared.shutdown.borrow() {
+        if *shutdown.borrow() {
             return Ok(());
         }
         if last_discovery.elapsed() >= b.config.discovery_interval {
-            discover(shared, b, conn).await?;
+            discover(node, b, conn).await?;
             last_discovery = Instant::now();
         }
         let mut cmd = redis::cmd("XREAD");
@@ -166,43 +182,48 @@ async fn read_loop(
         let reply: Value = cmd.query_async(conn).await?;
         // A read succeeded: if an append failed meanwhile, the broker is back.
         if !b.is_up() {
-            b.link_up(shared, false);
+            b.link_up(node, false);
         }
-        let now_s = unix_s();
-        let mut batch = Vec::new();
-        for (key, entries) in wire::keyed(&reply) {
-            let Some(key) = wire::text(key) else { continue };
-            let entries = wire::entries(entries);
-            if key == b.keys.control() {
-                control(shared, b, &entries);
-                continue;
-            }
-            if let Some(env) = b.keys.env_of(key) {
-                batch.extend(entries.into_iter().map(|(id, f)| (id, env, f)));
-            }
+        feed(node, b, &reply, unix_s());
+    }
+}
+
+/// Hands one `XREAD` reply to the node: control notices acted on, environment events
+/// delivered in the broker's order, each stream's read position moved past what it read.
+pub(super) fn feed(node: &dyn LocalNode, b: &Broker, reply: &Value, now_s: f64) {
+    let mut batch = Vec::new();
+    for (key, entries) in wire::keyed(reply) {
+        let Some(key) = wire::text(key) else { continue };
+        let entries = wire::entries(entries);
+        if key == b.keys.control() {
+            control(node, b, &entries);
+            continue;
         }
-        // Environments interleave in the broker's order (ids are its clock), not in the
-        // order the streams were listed.
-        batch.sort_by_key(|(id, _, _)| *id);
-        // The feed lock: held while the batch reaches the sessions (see `cursors`).
-        let mut cursors = b.cursors.lock();
-        for (id, env, fields) in &batch {
-            if let Some(ev) = wire::event_from_entry(env, *id, fields, now_s) {
-                b.counters.received.fetch_add(1, Relaxed);
-                shared.bus.publish(ev);
-            }
-            match cursors.get_mut(*env) {
-                Some(c) => *c = *id,
-                None => {
-                    cursors.insert(env.to_string(), *id);
-                }
+        if let Some(env) = b.keys.env_of(key) {
+            batch.extend(entries.into_iter().map(|(id, f)| (id, env, f)));
+        }
+    }
+    // Environments interleave in the broker's order (ids are its clock), not in the
+    // order the streams were listed.
+    batch.sort_by_key(|(id, _, _)| *id);
+    // The feed lock: held while the batch reaches the sessions (see `cursors`).
+    let mut cursors = b.cursors.lock();
+    for (id, env, fields) in &batch {
+        if let Some(ev) = wire::event_from_entry(env, *id, fields, now_s) {
+            b.counters.received.fetch_add(1, Relaxed);
+            node.deliver(ev);
+        }
+        match cursors.get_mut(*env) {
+            Some(c) => *c = *id,
+            None => {
+                cursors.insert(env.to_string(), *id);
             }
         }
     }
 }
 
 /// Notices from other nodes: a session this node holds was resumed elsewhere.
-fn control(shared: &Shared, b: &Broker, entries: &[(StreamId, Vec<(&str, &Value)>)]) {
+fn control(node: &dyn LocalNode, b: &Broker, entries: &[(StreamId, Vec<(&str, &Value)>)]) {
     for (id, fields) in entries {
         *b.control_cursor.lock() = Some(*id);
         let get = |name: &str| {
@@ -215,26 +236,19 @@ fn control(shared: &Shared, b: &Broker, entries: &[(StreamId, Vec<(&str, &Value)
             continue;
         }
         let Some(session_id) = get("s") else { continue };
-        if let Some(s) = shared.bus.find_session(session_id) {
-            let mut st = s.state.lock();
-            st.retired = true;
-            if st.attached {
-                st.closing.get_or_insert(CloseReason::ResumedElsewhere);
-            }
-            st.queue.clear();
-            st.session_id = format!("retired_{}", s.id);
-            drop(st);
-            shared.bus.remove_session(s.id);
-            shared.detached.remove(s.id);
-            s.notify.notify_one();
-        }
+        node.retire_session(session_id);
     }
 }
 
 /// Appends what `Broker::publish` queued, pipelined; delivers events locally when the
 /// broker cannot take them.
-pub async fn run_publisher(shared: Arc<Shared>, b: Arc<Broker>, mut rx: mpsc::Receiver<Outbound>) {
-    let mut shutdown = shared.shutdown.clone();
+pub(super) async fn run_publisher(tasks: Tasks, mut rx: mpsc::Receiver<Outbound>) {
+    let Tasks {
+        node,
+        broker: b,
+        mut shutdown,
+    } = tasks;
+    let node = &*node;
     let mut batch: Vec<Outbound> = Vec::with_capacity(BATCH);
     let mut conn: Option<(u64, MultiplexedConnection)> = None;
     let ttl_ms = b.resume_ttl.as_millis() as u64;
@@ -248,15 +262,15 @@ pub async fn run_publisher(shared: Arc<Shared>, b: Arc<Broker>, mut rx: mpsc::Re
             return;
         }
         if !b.is_up() {
-            fall_back(&shared, &b, &mut batch);
+            fall_back(node, &b, &mut batch);
             continue;
         }
         if conn.as_ref().is_none_or(|(g, _)| *g != b.generation()) {
             match b.connect(COMMAND_TIMEOUT).await {
                 Ok(c) => conn = Some((b.generation(), c)),
                 Err(e) => {
-                    b.link_down(&shared, e.to_string());
-                    fall_back(&shared, &b, &mut batch);
+                    b.link_down(node, e.to_string());
+                    fall_back(node, &b, &mut batch);
                     continue;
                 }
             }
@@ -270,12 +284,12 @@ pub async fn run_publisher(shared: Arc<Shared>, b: Arc<Broker>, mut rx: mpsc::Re
             Err(e) => {
                 conn = None;
                 if is_connection_error(&e) {
-                    b.link_down(&shared, e.to_string());
+                    b.link_down(node, e.to_string());
                 } else {
                     log::warn!("broker refused an append: {e}");
                     b.counters.errors.fetch_add(1, Relaxed);
                 }
-                fall_back(&shared, &b, &mut batch);
+                fall_back(node, &b, &mut batch);
             }
         }
     }
@@ -355,18 +369,23 @@ async fn append(
 }
 
 /// The broker did not take the batch: its events reach this node's clients only.
-fn fall_back(shared: &Shared, b: &Broker, batch: &mut Vec<Outbound>) {
+fn fall_back(node: &dyn LocalNode, b: &Broker, batch: &mut Vec<Outbound>) {
     for item in batch.drain(..) {
         if let Outbound::Event(ev, _) = item {
-            b.deliver_locally(shared, *ev);
+            b.deliver_locally(node, *ev);
         }
     }
 }
 
 /// Keeps the records of this node's sessions alive (TTL: resume_ttl from now) and renews
 /// its leases; a lease found taken by another node is dropped with a `system_event`.
-pub async fn run_maintenance(shared: Arc<Shared>, b: Arc<Broker>) {
-    let mut shutdown = shared.shutdown.clone();
+pub(super) async fn run_maintenance(tasks: Tasks) {
+    let Tasks {
+        node,
+        broker: b,
+        mut shutdown,
+    } = tasks;
+    let node = &*node;
     let lease_every = (b.config.lease_ttl / 3).max(Duration::from_millis(50));
     let records_every =
         (b.resume_ttl / 3).clamp(Duration::from_millis(200), Duration::from_secs(60));
@@ -385,21 +404,13 @@ pub async fn run_maintenance(shared: Arc<Shared>, b: Arc<Broker>) {
         for env in held {
             match b.claim(&env).await {
                 Ok(true) => {}
-                Ok(false) => lease_lost(&shared, &b, &env),
+                Ok(false) => lease_lost(node, &b, &env),
                 Err(_) => break, // the link notices; renewals resume when it is back
             }
         }
         if last_records.elapsed() >= records_every {
             last_records = Instant::now();
-            let ids: Vec<String> = shared
-                .bus
-                .sessions()
-                .iter()
-                .filter_map(|s| {
-                    let st = s.state.lock();
-                    (!st.retired && !st.subscriptions.is_empty()).then(|| st.session_id.clone())
-                })
-                .collect();
+            let ids = node.live_sessions();
             if ids.is_empty() {
                 continue;
             }
@@ -419,9 +430,9 @@ pub async fn run_maintenance(shared: Arc<Shared>, b: Arc<Broker>) {
     }
 }
 
-fn lease_lost(shared: &Shared, b: &Broker, env: &str) {
+fn lease_lost(node: &dyn LocalNode, b: &Broker, env: &str) {
     log::warn!("lease of environment {env} is held by another node now");
-    shared.bus.publish(Event::new(
+    node.deliver(Event::new(
         EventType::SystemEvent,
         json!({
             "event": "lease_lost",

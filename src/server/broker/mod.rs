@@ -17,7 +17,9 @@
 //!
 //! Tasks: `link` (connects, discovers environments, reads the streams, reconnects),
 //! `publisher` (pipelines appends), `maintenance` (keeps session records and leases alive).
+mod ids;
 mod link;
+mod local;
 mod resume;
 mod wire;
 
@@ -35,43 +37,26 @@ use super::bus::Event;
 use super::config::BrokerConfig;
 use super::events::EventType;
 use super::session_state::SessionShared;
-use super::shared::Shared;
 
+pub use ids::{Since, StreamId};
 pub use resume::resume_from_broker;
 
-/// An entry id of a Redis stream: milliseconds of the broker's clock, and a sequence.
-/// Ordered as the stream is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamId {
-    pub ms: u64,
-    pub seq: u64,
-}
-
-impl StreamId {
-    pub const ZERO: StreamId = StreamId { ms: 0, seq: 0 };
-
-    /// `"<ms>-<seq>"` (or `"<ms>"`, meaning sequence 0).
-    pub fn parse(s: &str) -> Option<StreamId> {
-        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
-        Some(StreamId {
-            ms: ms.parse().ok()?,
-            seq: seq.parse().ok()?,
-        })
-    }
-}
-
-impl std::fmt::Display for StreamId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-/// Where a session started: its node's position in each environment stream, and the
-/// broker's clock (ms) for streams the node had not seen yet.
-#[derive(Clone, Debug, Default)]
-pub struct Since {
-    pub positions: HashMap<String, StreamId>,
-    pub broker_ms: u64,
+/// What the broker needs of the node it runs on, and nothing more: it hands the events it
+/// reads (and those it cannot append) to the node's bus, lists and learns the node's
+/// environments, retires a session another node resumed, and keeps the records of the
+/// node's live sessions. The server implements it (`local.rs`); so can a test, which runs
+/// the broker's logic without Redis.
+pub trait LocalNode: Send + Sync + 'static {
+    /// Hands an event to this node's bus (its sessions and callbacks).
+    fn deliver(&self, event: Event);
+    /// The environments this node knows.
+    fn environments(&self) -> Vec<String>;
+    /// Makes an environment another node added known here (idempotent).
+    fn learn_environment(&self, env: &str);
+    /// Forgets a session another node resumed (closing its connection if attached).
+    fn retire_session(&self, session_id: &str);
+    /// The session ids whose records this node keeps alive in the broker.
+    fn live_sessions(&self) -> Vec<String>;
 }
 
 /// What the publisher task sends to the broker, in order.
@@ -234,15 +219,25 @@ impl Broker {
         })
     }
 
-    /// Starts the link, publisher and maintenance tasks on the server's runtime.
-    pub fn spawn(shared: &Arc<Shared>, rt: &tokio::runtime::Handle) {
-        let Some(b) = shared.broker.clone() else {
+    /// Starts the link, publisher and maintenance tasks on `rt`, for `node`, until
+    /// `shutdown` turns true. Once: a second call does nothing.
+    pub fn spawn(
+        self: &Arc<Self>,
+        node: Arc<dyn LocalNode>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        rt: &tokio::runtime::Handle,
+    ) {
+        let Some(rx) = self.rx.lock().take() else {
             return;
         };
-        let rx = b.rx.lock().take().expect("the broker is spawned once");
-        rt.spawn(link::run_link(shared.clone(), b.clone()));
-        rt.spawn(link::run_publisher(shared.clone(), b.clone(), rx));
-        rt.spawn(link::run_maintenance(shared.clone(), b));
+        let tasks = link::Tasks {
+            node,
+            broker: self.clone(),
+            shutdown,
+        };
+        rt.spawn(link::run_link(tasks.clone()));
+        rt.spawn(link::run_publisher(tasks.clone(), rx));
+        rt.spawn(link::run_maintenance(tasks));
     }
 
     pub fn is_up(&self) -> bool {
@@ -268,23 +263,23 @@ impl Broker {
 
     /// Publishes an environment's event through the broker (every node's bus gets it from
     /// its stream), or locally when the broker cannot take it.
-    pub fn publish(&self, shared: &Shared, event: Event) {
+    pub fn publish(&self, node: &dyn LocalNode, event: Event) {
         if !self.is_up() {
-            return self.deliver_locally(shared, event);
+            return self.deliver_locally(node, event);
         }
         match self.tx.try_send(Outbound::Event(Box::new(event), unix_s())) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(Outbound::Event(ev, _)))
             | Err(mpsc::error::TrySendError::Closed(Outbound::Event(ev, _))) => {
-                self.deliver_locally(shared, *ev)
+                self.deliver_locally(node, *ev)
             }
             Err(_) => {}
         }
     }
 
-    fn deliver_locally(&self, shared: &Shared, event: Event) {
+    fn deliver_locally(&self, node: &dyn LocalNode, event: Event) {
         self.counters.local_only.fetch_add(1, Relaxed);
-        shared.bus.publish(event);
+        node.deliver(event);
     }
 
     /// Lists an environment in the broker, so every node learns of it.
@@ -543,7 +538,7 @@ impl Broker {
     }
 
     /// The link works (again): announces the recovery if a loss was announced.
-    fn link_up(&self, shared: &Shared, new_connection: bool) {
+    fn link_up(&self, node: &dyn LocalNode, new_connection: bool) {
         if new_connection {
             self.generation.fetch_add(1, Relaxed);
         }
@@ -556,7 +551,7 @@ impl Broker {
         let local = self.counters.local_only.load(Relaxed) - link.local_only_at_down;
         drop(link);
         log::info!("broker {} reachable again", self.config.redacted_url());
-        shared.bus.publish(Event::new(
+        node.deliver(Event::new(
             EventType::SystemEvent,
             json!({
                 "event": "broker_recovered",
@@ -572,7 +567,7 @@ impl Broker {
     }
 
     /// The link failed: announces it once (system_event on this node), until recovered.
-    fn link_down(&self, shared: &Shared, error: String) {
+    fn link_down(&self, node: &dyn LocalNode, error: String) {
         self.up.store(false, Relaxed);
         let mut link = self.link.lock();
         link.last_error = Some(error.clone());
@@ -585,7 +580,7 @@ impl Broker {
         drop(link);
         self.counters.outages.fetch_add(1, Relaxed);
         log::warn!("broker {} unreachable: {error}", self.config.redacted_url());
-        shared.bus.publish(Event::new(
+        node.deliver(Event::new(
             EventType::SystemEvent,
             json!({
                 "event": "broker_unavailable",
@@ -614,14 +609,181 @@ fn spec_of(described: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redis::Value as Resp;
+
+    /// A node that records what the broker does to it: the broker's whole view of a node
+    /// is [`LocalNode`], so this runs its logic as the server would, without Redis.
+    #[derive(Default)]
+    struct Recorder {
+        delivered: Mutex<Vec<Event>>,
+        environments: Mutex<Vec<String>>,
+        retired: Mutex<Vec<String>>,
+    }
+
+    impl LocalNode for Recorder {
+        fn deliver(&self, event: Event) {
+            self.delivered.lock().push(event);
+        }
+        fn environments(&self) -> Vec<String> {
+            self.environments.lock().clone()
+        }
+        fn learn_environment(&self, env: &str) {
+            let mut envs = self.environments.lock();
+            if !envs.iter().any(|e| e == env) {
+                envs.push(env.to_string());
+            }
+        }
+        fn retire_session(&self, session_id: &str) {
+            self.retired.lock().push(session_id.to_string());
+        }
+        fn live_sessions(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    /// A broker whose Redis is nowhere (nothing listens on port 1).
+    fn unreachable_broker() -> Arc<Broker> {
+        let mut config = BrokerConfig::new("redis://127.0.0.1:1");
+        config.node_id = "node-self".into();
+        config.reconnect_max = Duration::from_millis(200);
+        Arc::new(Broker::new(config, Duration::from_secs(30)).unwrap())
+    }
+
+    fn bulk(s: &str) -> Resp {
+        Resp::BulkString(s.as_bytes().to_vec())
+    }
+
+    /// A stream entry `[id, [field, value, ...]]`.
+    fn entry(id: &str, fields: &[(&str, String)]) -> Resp {
+        Resp::Array(vec![
+            bulk(id),
+            Resp::Array(
+                fields
+                    .iter()
+                    .flat_map(|(k, v)| [bulk(k), bulk(v)])
+                    .collect(),
+            ),
+        ])
+    }
+
+    fn pose(env: &str, n: u64) -> Resp {
+        let ev = Event::new(EventType::PoseData, json!({"n": n}), Some(env.to_string()));
+        let fields = super::wire::entry_fields(&ev, unix_s(), "node-other");
+        let id = format!("{n}-0");
+        entry(&id, &fields)
+    }
 
     #[test]
-    fn stream_ids_parse_print_and_order() {
-        let a = StreamId::parse("1718000000000-3").unwrap();
-        assert_eq!(a.to_string(), "1718000000000-3");
-        assert_eq!(StreamId::parse("17").unwrap(), StreamId { ms: 17, seq: 0 });
-        assert!(StreamId::parse("x-1").is_none() && StreamId::parse("1-").is_none());
-        assert!(StreamId { ms: 1, seq: 9 } < StreamId { ms: 2, seq: 0 });
+    fn a_read_reaches_the_node_in_the_brokers_order_and_moves_each_position() {
+        let b = unreachable_broker();
+        let node = Recorder::default();
+        let taken = |session: &str, by: &str| {
+            vec![
+                ("k", "session_taken".to_string()),
+                ("s", session.to_string()),
+                ("n", by.to_string()),
+            ]
+        };
+        // XREAD's reply (RESP2): per stream, its entries; the streams in any order.
+        let reply = Resp::Array(vec![
+            Resp::Array(vec![
+                bulk("wdp:env:ward_a"),
+                Resp::Array(vec![pose("ward_a", 5), pose("ward_a", 9)]),
+            ]),
+            Resp::Array(vec![
+                bulk("wdp:env:ward_b"),
+                Resp::Array(vec![
+                    pose("ward_b", 7),
+                    // Written by something else: skipped, but read past.
+                    entry("8-0", &[("t", "no_such_type".into()), ("d", "{}".into())]),
+                ]),
+            ]),
+            Resp::Array(vec![
+                bulk("wdp:control"),
+                Resp::Array(vec![
+                    entry("3-0", &taken("sess_elsewhere", "node-other")),
+                    entry("4-0", &taken("sess_mine", "node-self")),
+                    entry("6-0", &[("k", "something_else".into())]),
+                ]),
+            ]),
+        ]);
+        link::feed(&node, &b, &reply, unix_s());
+
+        let got: Vec<(String, u64)> = node
+            .delivered
+            .lock()
+            .iter()
+            .map(|e| {
+                (
+                    e.environment_id.as_deref().unwrap_or_default().to_string(),
+                    e.data["n"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ward_a".into(), 5),
+                ("ward_b".into(), 7),
+                ("ward_a".into(), 9)
+            ]
+        );
+        let ids: Vec<_> = node.delivered.lock().iter().map(|e| e.stream_id).collect();
+        assert_eq!(ids[1], Some(StreamId { ms: 7, seq: 0 }));
+        assert_eq!(b.counters.received.load(Relaxed), 3);
+        let cursors = b.cursors.lock().clone();
+        assert_eq!(cursors["ward_a"], StreamId { ms: 9, seq: 0 });
+        assert_eq!(cursors["ward_b"], StreamId { ms: 8, seq: 0 });
+        // Only a session another node took is retired here; the notice this node wrote
+        // itself is not acted on.
+        assert_eq!(*node.retired.lock(), vec!["sess_elsewhere".to_string()]);
+        assert_eq!(*b.control_cursor.lock(), Some(StreamId { ms: 6, seq: 0 }));
+    }
+
+    #[test]
+    fn an_unreachable_broker_leaves_delivery_local_and_says_so_once() {
+        let b = unreachable_broker();
+        let node = Arc::new(Recorder::default());
+        let ev = || Event::new(EventType::PoseData, json!({"n": 1}), Some("ward_a".into()));
+        // Not connected yet: the event is this node's alone, and counted.
+        b.publish(&*node, ev());
+        assert_eq!(node.delivered.lock().len(), 1);
+        assert_eq!(b.counters.local_only.load(Relaxed), 1);
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        b.spawn(node.clone(), shutdown, rt.handle());
+        assert!(!rt.block_on(b.wait_up(Duration::from_secs(2))));
+        // Several reconnection attempts (backoff 100 ms, at most 200 ms) fail meanwhile.
+        std::thread::sleep(Duration::from_millis(700));
+        b.publish(&*node, ev());
+
+        let notices: Vec<Value> = node
+            .delivered
+            .lock()
+            .iter()
+            .filter(|e| e.event_type == EventType::SystemEvent)
+            .map(|e| e.data.clone())
+            .collect();
+        assert_eq!(
+            notices.len(),
+            1,
+            "one broker_unavailable, not one per retry: {notices:?}"
+        );
+        assert_eq!(notices[0]["event"], "broker_unavailable");
+        assert_eq!(notices[0]["node_id"], "node-self");
+        assert_eq!(b.counters.outages.load(Relaxed), 1);
+        assert_eq!(b.counters.local_only.load(Relaxed), 2);
+        let health = b.health();
+        assert_eq!(health["connected"], false);
+        assert!(health["down_since"].is_string() && health["last_error"].is_string());
+        assert!(b.metrics().contains("wdp_broker_local_only_total 2\n"));
+        let _ = stop.send(true);
+        rt.shutdown_timeout(Duration::from_secs(1));
     }
 
     #[test]

@@ -22,7 +22,6 @@ use super::super::commands::code;
 use super::super::envelope::control_prefix;
 use super::super::events::Delivery;
 use super::super::session_state::SessionShared;
-use super::super::shared::Shared;
 use super::super::subscription::Subscription;
 use super::{unix_s, wire, Broker, Outbound, Since, StreamId};
 
@@ -30,23 +29,21 @@ use super::{unix_s, wire, Broker, Outbound, Since, StreamId};
 const PAGE: usize = 1000;
 
 /// Starts resuming `session_id` from the broker for this connection's session. Answers
-/// with an `ack` (then the missed alerts) or a `RESUME_FAILED` error, from a task.
+/// with an `ack` (then the missed alerts) or a `RESUME_FAILED` error, from a task;
+/// `on_failure` runs when it fails (the server counts a client error).
 pub fn resume_from_broker(
-    shared: &Arc<Shared>,
+    b: Arc<Broker>,
     session: &Arc<SessionShared>,
     session_id: String,
     last_sequence: u64,
     positions: HashMap<String, StreamId>,
+    on_failure: impl FnOnce() + Send + 'static,
 ) {
-    let Some(b) = shared.broker.clone() else {
-        return;
-    };
-    let shared = shared.clone();
     let session = session.clone();
     tokio::spawn(async move {
         let result = run(&b, &session, &session_id, last_sequence, &positions).await;
         if let Err(reason) = result {
-            shared.metrics.client_errors.fetch_add(1, Relaxed);
+            on_failure();
             session.push_control(control_prefix(
                 "error",
                 &json!({"error_code": code::RESUME_FAILED, "message": "Session cannot be resumed",

@@ -1,0 +1,158 @@
+//! Environments: starting them, and what is asked of one running (room size,
+//! calibration, counters).
+use std::time::Duration;
+
+use super::App;
+use crate::pipeline::EnvironmentHandle;
+use crate::server::{ArgumentError, ServerError};
+
+/// How an environment is started ([`App::add_environment`]). Every field has a default,
+/// so a new one is one more field here and in the call that reads it.
+#[derive(Clone, Debug, Default)]
+pub struct EnvironmentOptions {
+    /// The device profile of the CSI it will receive (`None`: told by the CSI itself).
+    pub device: Option<String>,
+}
+
+impl EnvironmentOptions {
+    /// Options naming the device profile.
+    pub fn device(device: Option<&str>) -> Self {
+        EnvironmentOptions {
+            device: device.map(String::from),
+        }
+    }
+}
+
+impl App {
+    /// Starts an environment (idempotent), so clients may subscribe to it and sources
+    /// may feed it. A second call with the same id keeps the running environment (and
+    /// its first options). An empty id is refused.
+    pub fn add_environment(
+        &self,
+        id: &str,
+        options: EnvironmentOptions,
+    ) -> Result<(), ServerError> {
+        if id.is_empty() {
+            return Err(ArgumentError::EmptyEnvironmentId.into());
+        }
+        let mut pipelines = self.stages.pipelines.lock();
+        if !pipelines.contains_key(id) {
+            let config = self.server.config();
+            let ctx = crate::pipeline::EnvironmentContext {
+                publisher: self.server.publisher().sink(),
+                settings: self.stages.settings.clone(),
+                model: self.stages.model.clone(),
+                stall_timeout: config.stall_timeout,
+                queue_capacity: config.environment_queue,
+            };
+            let handle =
+                EnvironmentHandle::spawn(self.server.handle(), id.to_string(), options.device, ctx);
+            pipelines.insert(id.to_string(), handle);
+        }
+        drop(pipelines);
+        self.server.register_environment(id);
+        Ok(())
+    }
+
+    /// Tells an environment its room's floor size in metres (width, depth): the frame
+    /// the model's normalized coordinates are scaled by (default
+    /// [`crate::pipeline::DEFAULT_ROOM`]).
+    pub fn set_room(&self, environment_id: &str, size: [f64; 2]) -> Result<(), ServerError> {
+        if !size.iter().all(|x| x.is_finite() && *x > 0.0) {
+            return Err(ServerError::InvalidConfig(format!(
+                "room size must be two positive numbers of metres, got {size:?}"
+            )));
+        }
+        let env = self.pipeline(environment_id)?;
+        env.tx
+            .blocking_send(crate::pipeline::Input::RoomSize(size))
+            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))
+    }
+
+    /// Learns the empty room of `environment_id` over its next `seconds` of CSI (source
+    /// time), for the sensor's presence and motion thresholds ([`crate::sensing`]). The
+    /// room must be empty meanwhile; a calibration that sees motion is refused. Blocks
+    /// until it ends, or `timeout` passes without it (no CSI arriving, say). The outcome is
+    /// also published as a `system_event` (`calibration_complete` / `calibration_failed`).
+    pub fn calibrate(
+        &self,
+        environment_id: &str,
+        seconds: f64,
+        timeout: Duration,
+    ) -> Result<crate::sensing::Calibration, ServerError> {
+        if !(seconds.is_finite() && (1.0..=3600.0).contains(&seconds)) {
+            return Err(ServerError::InvalidConfig(format!(
+                "calibration seconds must be between 1 and 3600, not {seconds}"
+            )));
+        }
+        let env = self.pipeline(environment_id)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        env.tx
+            .blocking_send(crate::pipeline::Input::Calibrate {
+                seconds,
+                reply: Some(tx),
+            })
+            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))?;
+        let outcome = self
+            .server
+            .handle()
+            .block_on(async { tokio::time::timeout(timeout, rx).await });
+        match outcome {
+            Ok(Ok(Ok(c))) => Ok(c),
+            Ok(Ok(Err(reason))) => Err(ServerError::Calibration(reason)),
+            Ok(Err(_)) => Err(ServerError::Calibration(
+                "the environment stopped before the calibration ended".into(),
+            )),
+            Err(_) => Err(ServerError::Calibration(format!(
+                "no calibration after {:.0} s: is CSI arriving in `{environment_id}`?",
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// Applies a saved calibration to `environment_id` (None: back to uncalibrated).
+    pub fn set_calibration(
+        &self,
+        environment_id: &str,
+        calibration: Option<crate::sensing::Calibration>,
+    ) -> Result<(), ServerError> {
+        let env = self.pipeline(environment_id)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        env.tx
+            .blocking_send(crate::pipeline::Input::SetCalibration {
+                calibration,
+                reply: Some(tx),
+            })
+            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))?;
+        match rx.blocking_recv() {
+            Ok(r) => r.map_err(ServerError::Calibration),
+            Err(_) => Err(ServerError::UnknownEnvironment(environment_id.to_string())),
+        }
+    }
+
+    pub(super) fn pipeline(&self, id: &str) -> Result<EnvironmentHandle, ServerError> {
+        let pipelines = self.stages.pipelines.lock();
+        match pipelines.get(id) {
+            Some(env) => Ok(env.clone()),
+            None => {
+                let known: Vec<&str> = pipelines.keys().map(String::as_str).collect();
+                Err(ServerError::UnknownEnvironment(format!(
+                    "environment '{id}' was not added (add_environment first; known: {})",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// What an environment has seen: frames, rate, shape, and each source's health.
+    pub fn environment_stats(
+        &self,
+        environment_id: &str,
+    ) -> Result<serde_json::Value, ServerError> {
+        let env = self.pipeline(environment_id)?;
+        let mut v = env.stats.lock().to_json();
+        v["queue_length"] = env.queue_len().into();
+        v["device"] = env.device.clone().into();
+        Ok(v)
+    }
+}
