@@ -97,6 +97,7 @@ def analyze(
     model: Model | str | os.PathLike[str] | None = "default",
     timestamps: Any = None,
     progress: Progress | bool | None = None,
+    placement: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Runs the live pipeline over ``source``; returns the messages the server would
     publish for that environment, oldest first, each ``{"type", "timestamp", "data"}``
@@ -120,6 +121,13 @@ def analyze(
     as :meth:`Server.add_environment` takes it. ``model`` is ``"default"`` (the bundled
     model), a path to your own ONNX model, a loaded :class:`~wifi_densepose.Model`, or
     ``None`` (no inference: sources and health only, no ``pose_data``).
+    ``placement`` says where the link's devices are, in metres in the room frame (as a
+    scenario's ``placement``: ``tx_position``, ``rx_position``, and optionally
+    ``tx_axis``/``rx_axis`` (default ``[0, 1, 0]``), ``antenna_spacing_m`` (default half
+    the carrier's wavelength) and ``room_height`` (default 2.8)); it needs ``device``.
+    With it, a moving person is placed from the link itself (``docs/sensing.md``,
+    "Position"), on links with at least two antennas on one side. A simulated run
+    brings its own.
     ``progress`` is called as ``progress(frames_done, frames_total)`` a few times a second
     (``True``: a line on stderr); an exception it raises stops the run and propagates, as
     does Ctrl-C.
@@ -136,6 +144,8 @@ def analyze(
     if callback is not None and not callable(callback):
         raise ArgumentTypeError("progress must be a callable(done, total), True or None")
     common: dict[str, Any] = {"model": native_model, "device": device, "progress": callback}
+    if placement is not None:
+        common["placement"] = _placement(placement)
 
     if isinstance(source, (str, os.PathLike)):
         source = _native.read_csi(os.fspath(source))
@@ -159,7 +169,11 @@ def analyze(
             room = _room((width, depth))
         if device is None and isinstance(source.get("device"), str):
             common["device"] = source["device"]
-        name = json.loads(source["spec"]).get("name") if "spec" in source else None
+        spec = json.loads(source["spec"]) if "spec" in source else {}
+        if placement is None and isinstance(source.get("placement"), Mapping):
+            height = (spec.get("room") or {}).get("size", [0, 0, 2.8])[2]
+            common["placement"] = _placement({**source["placement"], "room_height": height})
+        name = spec.get("name")
         sequence = rssi = None
         if "sequence" in source:  # lost packets show as gaps, as from a live simulation
             sequence = np.ascontiguousarray(source["sequence"], dtype=np.uint64)
@@ -183,6 +197,37 @@ def analyze(
         "source must be a recording path, a Recording, a CSI array (n, n_tx, n_rx, n_sub) "
         f"or a sim.generate result, not {type(source).__name__}"
     )
+
+
+def _placement(placement: Mapping[str, Any]) -> dict[str, Any]:
+    """Every key the engine reads, defaults filled, values checked."""
+    if not isinstance(placement, Mapping):
+        raise ArgumentTypeError(f"placement must be a dict, not {type(placement).__name__}")
+    known = {"tx_position", "rx_position", "tx_axis", "rx_axis", "antenna_spacing_m", "room_height"}
+    unknown = sorted(set(placement) - known)
+    if unknown:
+        raise InvalidArgumentError(f"placement has unknown keys {unknown}; known: {sorted(known)}")
+    out: dict[str, Any] = {}
+    for key, default in (("tx_position", None), ("rx_position", None),
+                         ("tx_axis", [0.0, 1.0, 0.0]), ("rx_axis", [0.0, 1.0, 0.0])):
+        value = placement.get(key, default)
+        if value is None:
+            raise InvalidArgumentError(f"placement needs {key} (x, y, z in metres)")
+        try:
+            vec = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"placement {key} must be three numbers, not {value!r}") from None
+        if len(vec) != 3 or not all(np.isfinite(vec)):
+            raise InvalidArgumentError(f"placement {key} must be three finite numbers, not {value!r}")
+        out[key] = vec
+    for key, default in (("antenna_spacing_m", None), ("room_height", 2.8)):
+        value = placement.get(key, default)
+        if value is not None:
+            value = float(value)
+            if not (np.isfinite(value) and value > 0):
+                raise InvalidArgumentError(f"placement {key} must be a positive number, not {value!r}")
+        out[key] = value
+    return out
 
 
 def _analyze_nodes(source: Mapping[str, Any], room: tuple[float, float] | None,

@@ -67,6 +67,7 @@ impl Analysis {
         publisher: &Publisher,
         env: &str,
         sensing: Option<&SensingState>,
+        position: Option<[f64; 2]>,
     ) {
         let threshold = settings.confidence_threshold;
         detections.retain(|d| d.score >= threshold);
@@ -78,6 +79,14 @@ impl Analysis {
                 detections.truncate(settings.max_persons);
             } else {
                 detections.clear();
+            }
+        }
+        // The localizer's place (the link's geometry, `docs/sensing.md`) stands in for
+        // the model's for the one person the sensor admits: held out, it is the better
+        // of the two (benches/position.py).
+        if let (Some(p), 1) = (position, settings.max_persons) {
+            if let Some(d) = detections.first_mut() {
+                d.moved_to(p, room_size);
             }
         }
         // A new room, or a source clock that went back (a simulation run restarted):
@@ -217,7 +226,13 @@ impl Analysis {
         });
     }
 
-    pub fn on_sensing_only(&mut self, s: &SensingState, publisher: &Publisher, env: &str) {
+    pub fn on_sensing_only(
+        &mut self,
+        s: &SensingState,
+        position: Option<[f64; 2]>,
+        publisher: &Publisher,
+        env: &str,
+    ) {
         let t = s.t;
         // Several nodes' frames arrive a little out of order on the room's clock (each
         // samples at its own jittered instant): only a real step back is a restart.
@@ -259,7 +274,11 @@ impl Analysis {
         self.frame_id += 1;
         let persons = if s.presence {
             let mut p = json!({"person_id": 0, "confidence": round3(presence_confidence(s)),
-                               "localized": false});
+                               "localized": position.is_some()});
+            if let Some([x, y]) = position {
+                // Placed by the localizer alone: a floor position, no keypoints.
+                p["position"] = json!({"x": round3(x), "y": round3(y)});
+            }
             if let Some(b) = s.breathing_rate_bpm {
                 p["breathing_rate_bpm"] = json!(round3(b));
             }

@@ -11,7 +11,9 @@ use super::model_stage::{ModelSlot, ModelStage, ModelStats, StageProblem};
 use super::sequence::SequenceTracker;
 use crate::csi::CsiFrame;
 use crate::events::{Event, EventType, Publisher};
-use crate::sensing::{Calibration, CalibrationOutcome, SensingState, SensorBank};
+use crate::sensing::{
+    Calibration, CalibrationOutcome, Fix, Localizer, LocalizerConfig, SensingState, SensorBank,
+};
 
 /// Detections made from a simulator's ground truth instead of by a model (oracle mode):
 /// they let tracking, analytics and every client downstream run before a model exists,
@@ -38,6 +40,9 @@ pub enum Input {
     /// The room's floor size in metres (width, depth): the frame the model's normalized
     /// coordinates are scaled by. A simulated source sends its room's.
     RoomSize([f64; 2]),
+    /// The primary source's link: room, antennas and subcarriers, for the localizer
+    /// ([`crate::sensing::localizer`]); None forgets it. A simulated source sends its own.
+    Geometry(Option<Box<crate::sensing::LinkGeometry>>),
     /// Learn the empty room over the next `seconds` of source time (the room must be
     /// empty meanwhile); the outcome is published as a system_event and sent to `reply`.
     Calibrate {
@@ -207,9 +212,13 @@ impl Environment {
         let mut model_source: Option<String> = None;
         // The room's sensing when the window in flight was taken (one at a time).
         let mut window_sensing = sensors.state();
+        let mut window_position: Option<[f64; 2]> = None;
         let mut calibration_reply = None;
         let mut room = DEFAULT_ROOM;
         self.stats.lock().room_size = Some(room);
+        // Where the primary source's moving person is, when its placement is known.
+        let mut localizer: Option<Localizer> = None;
+        let mut fix: Option<Fix> = None;
         loop {
             tokio::select! {
                 input = rx.recv() => match input {
@@ -229,17 +238,28 @@ impl Environment {
                             model_source = Some(source.clone());
                         }
                         self.on_frame(source, &frame);
+                        if primary {
+                            if let Some(l) = localizer.as_mut() {
+                                if let Some(f) = l.push(frame.timestamp, &frame.csi, sensing.motion_detected) {
+                                    fix = Some(f);
+                                }
+                            }
+                        }
+                        if !sensing.presence {
+                            fix = None; // an empty room: the last place means nothing
+                        }
+                        let position = fix.map(|f| [f.x, f.y]);
                         match oracle {
                             // Oracle detections stand in for the model's (never both).
                             Some(o) => {
                                 let settings = self.settings.read().clone();
                                 analysis.on_detections(frame.timestamp, o.detections, o.room_size,
-                                    ORACLE_MODEL, &settings, &self.publisher, &self.id, None);
+                                    ORACLE_MODEL, &settings, &self.publisher, &self.id, None, None);
                             }
                             None if !primary => {
                                 // Another node of the room: sensed (above), not modelled.
                                 if self.model.read().as_ref().is_none_or(|m| m.classifier().is_some()) {
-                                    analysis.on_sensing_only(&sensing, &self.publisher, &self.id);
+                                    analysis.on_sensing_only(&sensing, position, &self.publisher, &self.id);
                                 }
                             }
                             None => {
@@ -256,14 +276,14 @@ impl Environment {
                                 if !model_took_it || classifier {
                                     // No pose model for this frame: the sensor reports, with
                                     // a classifier's latest class when there is one.
-                                    analysis.on_sensing_only(&sensing, &self.publisher, &self.id);
+                                    analysis.on_sensing_only(&sensing, position, &self.publisher, &self.id);
                                 }
                                 if let Some(service) = due {
                                     if stage.in_flight() {
                                         // The model is behind: wait for its answer (back-pressure).
                                         self.stats.lock().model.waits += 1;
                                         if let Some(answer) = answers.recv().await {
-                                            self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing);
+                                            self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing, window_position);
                                         }
                                     }
                                     let problem = {
@@ -273,6 +293,7 @@ impl Environment {
                                     // The sensor as of the window's last frame goes with its
                                     // answer, whenever that comes (same output at any speed).
                                     window_sensing = sensing.clone();
+                                    window_position = position;
                                     if let Some(p) = problem {
                                         self.model_problem(p);
                                     }
@@ -281,6 +302,21 @@ impl Environment {
                         }
                     }
                     Some(Input::SourceEnded { source, reason }) => self.on_source_ended(source, reason),
+                    Some(Input::Geometry(geometry)) => {
+                        fix = None;
+                        localizer = geometry.and_then(|g| match Localizer::new(*g, LocalizerConfig::default()) {
+                            Ok(l) => Some(l),
+                            Err(reason) => {
+                                self.publisher.publish(Event::new(
+                                    EventType::SystemEvent,
+                                    json!({"event": "localizer_unavailable", "severity": "warning",
+                                           "message": format!("People are not placed from this link: {reason}")}),
+                                    Some(self.id.clone()),
+                                ));
+                                None
+                            }
+                        });
+                    }
                     Some(Input::RoomSize(size)) => {
                         room = size;
                         self.stats.lock().room_size = Some(size);
@@ -311,7 +347,7 @@ impl Environment {
                         // is the last thing the inputs so far can still publish.
                         if stage.in_flight() {
                             if let Some(answer) = answers.recv().await {
-                                self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing);
+                                self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing, window_position);
                             }
                         }
                         let _ = done.send(());
@@ -319,7 +355,7 @@ impl Environment {
                     None => return, // the server dropped the environment
                 },
                 Some(answer) = answers.recv() => {
-                    self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing);
+                    self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing, window_position);
                 }
                 _ = tick.tick() => self.check_sources(),
             }
@@ -356,6 +392,7 @@ impl Environment {
         analysis: &mut super::analysis::Analysis,
         room: [f64; 2],
         sensing: &SensingState,
+        position: Option<[f64; 2]>,
     ) {
         let service = {
             let mut st = self.stats.lock();
@@ -390,6 +427,7 @@ impl Environment {
                     &self.publisher,
                     &self.id,
                     Some(sensing),
+                    position,
                 );
             }
             Err(e) => {

@@ -17,6 +17,7 @@
 
 mod analysis;
 mod environment;
+pub mod geometry;
 mod health;
 pub mod inference;
 mod model_stage;

@@ -48,6 +48,9 @@ pub struct OfflineOptions {
     /// The room's floor (width, depth) in metres; `None` keeps the environment's default
     /// ([`super::DEFAULT_ROOM`]).
     pub room: Option<[f64; 2]>,
+    /// The source's link (room, antennas, subcarriers) for the localizer; `None`: people
+    /// are placed by the model alone, or not at all.
+    pub geometry: Option<crate::sensing::LinkGeometry>,
     /// The pose model; `None`: no inference (sources and rates only, or oracle
     /// detections riding on the frames).
     pub model: Option<Arc<crate::model::Model>>,
@@ -69,6 +72,7 @@ impl Default for OfflineOptions {
             environment_id: OFFLINE_ENVIRONMENT.into(),
             device: None,
             room: None,
+            geometry: None,
             model: None,
             rate_hz: 30.0,
             source: "inject".into(),
@@ -184,6 +188,9 @@ where
     };
     if let Some(room) = options.room {
         send(Input::RoomSize(room))?;
+    }
+    if let Some(g) = &options.geometry {
+        send(Input::Geometry(Some(Box::new(g.clone()))))?;
     }
     let mut n = 0u64;
     for (tag, (frame, oracle)) in frames {

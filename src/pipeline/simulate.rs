@@ -55,7 +55,12 @@ pub fn spawn_simulation(
             p.total.fetch_add(sim.n_frames() as u64, Ordering::Relaxed);
             // The model's coordinates are scaled by the room: tell the environment ours.
             let room = Input::RoomSize([sim.room.size[0], sim.room.size[1]]);
-            if tx.send(room).await.is_err() {
+            // And where its devices are, so the localizer can place people.
+            let geometry = sim
+                .links()
+                .first()
+                .map(|l| Box::new(super::geometry::sim_link_geometry(l, sim.room.size)));
+            if tx.send(room).await.is_err() || tx.send(Input::Geometry(geometry)).await.is_err() {
                 *p.error.lock() = Some("the environment was removed".into());
                 break;
             }

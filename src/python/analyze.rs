@@ -24,23 +24,72 @@ use crate::pipeline::{OfflineError, OfflineFrame, OfflineOptions, OFFLINE_ENVIRO
 /// How often, at most, the GIL is taken back during a run (progress, Ctrl-C).
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
+/// Where the link's devices are (`analyze(..., placement=...)`); the Python side fills
+/// every key.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub(super) struct PlacementArg {
+    tx_position: [f64; 3],
+    rx_position: [f64; 3],
+    tx_axis: [f64; 3],
+    rx_axis: [f64; 3],
+    room_height: f64,
+    antenna_spacing_m: Option<f64>,
+}
+
+/// The localizer's geometry for a placement: the device profile gives the antennas'
+/// count and spacing and the subcarriers' frequencies.
+fn geometry(
+    placement: Option<PlacementArg>,
+    device: Option<&str>,
+    room: Option<(f64, f64)>,
+) -> PyResult<Option<crate::sensing::LinkGeometry>> {
+    let Some(p) = placement else { return Ok(None) };
+    let Some(device) = device else {
+        return Err(InvalidArgumentError::new_err(
+            "placement needs device= (the device profile gives the antennas and subcarriers)",
+        ));
+    };
+    let profile = crate::sim::device::DeviceProfile::named(device)
+        .map_err(|e| InvalidArgumentError::new_err(format!("device: {e}")))?;
+    let [w, d] = room.map_or(crate::pipeline::DEFAULT_ROOM, |(w, d)| [w, d]);
+    let placement = crate::sim::channel::Placement {
+        tx_position: p.tx_position,
+        rx_position: p.rx_position,
+        tx_axis: p.tx_axis,
+        rx_axis: p.rx_axis,
+    };
+    let g = crate::pipeline::geometry::link_geometry(
+        &profile,
+        &placement,
+        [w, d, p.room_height],
+        p.antenna_spacing_m,
+    );
+    g.check()
+        .map_err(|e| InvalidArgumentError::new_err(format!("placement: {e}")))?;
+    Ok(Some(g))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn options(
     model: Option<&NativeModel>,
     room: Option<(f64, f64)>,
     device: Option<String>,
+    placement: Option<PlacementArg>,
     environment_id: &str,
     source: String,
     end_reason: String,
-) -> OfflineOptions {
-    OfflineOptions {
+) -> PyResult<OfflineOptions> {
+    Ok(OfflineOptions {
         environment_id: environment_id.to_string(),
+        geometry: geometry(placement, device.as_deref(), room)?,
         device,
         room: room.map(|(w, d)| [w, d]),
         model: model.map(NativeModel::shared),
         source,
         end_reason,
         ..OfflineOptions::default()
-    }
+    })
 }
 
 /// Runs `frames` with the GIL released; calls `progress(done, total)` and checks for
@@ -86,13 +135,15 @@ where
 /// A recording (`read_csi`) through the live pipeline; returns the events the server
 /// would publish for its environment, as `{"type", "timestamp", "data"}` dicts in order.
 #[pyfunction]
-#[pyo3(signature = (recording, *, model=None, room=None, device=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
+#[pyo3(signature = (recording, *, model=None, room=None, device=None, placement=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
 fn analyze_recording<'py>(
     py: Python<'py>,
     recording: &PyRecording,
     model: Option<&NativeModel>,
     room: Option<(f64, f64)>,
     device: Option<String>,
+    placement: Option<PlacementArg>,
     progress: Option<Py<PyAny>>,
     environment_id: &str,
 ) -> PyResult<Bound<'py, PyList>> {
@@ -116,10 +167,11 @@ fn analyze_recording<'py>(
         model,
         room,
         device,
+        placement,
         environment_id,
         format!("replay:{name}"),
         "replay finished".into(),
-    );
+    )?;
     let total = table.frames.len() as u64;
     let frames = recording_frames(&table, view);
     run(py, &options, frames, total, progress)
@@ -157,7 +209,7 @@ fn recording_frames<'a>(
 /// run has them); `simulated` marks the frames as the simulator's; `source` and
 /// `end_reason` name the source as a live one would be.
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, *, sequence=None, rssi=None, simulated=false, source="inject", end_reason="input finished", model=None, room=None, device=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
+#[pyo3(signature = (csi, timestamps, *, sequence=None, rssi=None, simulated=false, source="inject", end_reason="input finished", model=None, room=None, device=None, placement=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
 fn analyze_array<'py>(
     py: Python<'py>,
@@ -171,6 +223,7 @@ fn analyze_array<'py>(
     model: Option<&NativeModel>,
     room: Option<(f64, f64)>,
     device: Option<String>,
+    placement: Option<PlacementArg>,
     progress: Option<Py<PyAny>>,
     environment_id: &str,
 ) -> PyResult<Bound<'py, PyList>> {
@@ -207,10 +260,11 @@ fn analyze_array<'py>(
         model,
         room,
         device,
+        placement,
         environment_id,
         source.to_string(),
         end_reason.to_string(),
-    );
+    )?;
     run(py, &options, frames, n as u64, progress)
 }
 
@@ -281,10 +335,11 @@ fn analyze_nodes<'py>(
         model,
         room,
         device,
+        None,
         environment_id,
         sources[0].clone(),
         end_reason.to_string(),
-    );
+    )?;
     options.extra_sources = sources[1..].to_vec();
     run(py, &options, frames, total, progress)
 }

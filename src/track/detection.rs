@@ -103,6 +103,23 @@ impl Detection {
         ])
     }
 
+    /// The same detection moved on the floor so that [`Self::position_m`] is `to`
+    /// (metres): keypoints and box shift together, the pose's shape is kept. Used when
+    /// the localizer knows where the person is better than the model does.
+    pub fn moved_to(&mut self, to: [f64; 2], room: [f64; 2]) {
+        if !(room[0] > 0.0 && room[1] > 0.0 && to.iter().all(|v| v.is_finite())) {
+            return;
+        }
+        let at = self.position_m(room);
+        let du = (to[0] - at[0]) / room[0];
+        let dv = (to[1] - at[1]) / room[1];
+        for k in self.keypoints.iter_mut() {
+            k[0] += du;
+            k[1] += dv;
+        }
+        self.bbox = [self.bbox[0] + du, self.bbox[1] + dv, self.bbox[2] + du, self.bbox[3] + dv];
+    }
+
     /// Horizontal head-to-feet distance, metres: the body's extent seen from above.
     /// About 0.1-0.4 m upright (standing, walking, sitting), the body length lying.
     /// `None` when the head or both ankles are unseen.

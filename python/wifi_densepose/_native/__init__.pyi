@@ -282,6 +282,19 @@ def sim_spec(
     fps: float | None = None,
 ) -> str: ...
 def sim_scenario(name: str, duration_s: float = 10.0) -> str: ...
+def localize(
+    csi: NDArray[np.complex64],
+    timestamps: NDArray[np.float64],
+    room: tuple[float, float, float] | list[float],
+    tx: NDArray[np.float64],
+    rx: NDArray[np.float64],
+    freqs_hz: NDArray[np.float64],
+    moving: NDArray[np.bool_] | None = None,
+    grid_step_m: float = 0.2,
+    window_packets: int = 25,
+    max_subcarriers: int = 10,
+    fit_reflections: bool = True,
+) -> dict[str, NDArray[np.float64]]: ...
 def sense(
     csi: NDArray[np.complex64],
     timestamps: NDArray[np.float64],
@@ -346,6 +359,7 @@ def analyze_recording(
     model: NativeModel | None = None,
     room: tuple[float, float] | None = None,
     device: str | None = None,
+    placement: dict[str, Any] | None = None,
     progress: Callable[[int, int], Any] | None = None,
     environment_id: str = ...,
 ) -> list[dict[str, Any]]: ...
@@ -374,6 +388,7 @@ def analyze_array(
     model: NativeModel | None = None,
     room: tuple[float, float] | None = None,
     device: str | None = None,
+    placement: dict[str, Any] | None = None,
     progress: Callable[[int, int], Any] | None = None,
     environment_id: str = ...,
 ) -> list[dict[str, Any]]: ...
