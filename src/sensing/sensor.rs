@@ -52,10 +52,22 @@ pub struct SensorConfig {
     pub slow_block_s: f64,
     /// Length of the blocks the features are averaged over, seconds.
     pub block_s: f64,
-    /// Blocks in the presence window (50 x 0.1 s = 5 s).
+    /// Blocks of the short presence window (20 x 0.1 s = 2 s): the change of the features'
+    /// trend and curvature over it, so a still person is found 2 s after the sensor starts
+    /// or the last motion ends.
+    pub short_blocks: usize,
+    /// Still blocks (nothing moved in them) the long presence window needs at least
+    /// (64 x 0.1 s = 6.4 s); it grows with the still time up to `breathing_blocks`.
     pub presence_blocks: usize,
-    /// Blocks in the breathing-rate window (256 x 0.1 s = 25.6 s).
+    /// Blocks in the breathing-rate window at most (256 x 0.1 s = 25.6 s), and in the long
+    /// presence window.
     pub breathing_blocks: usize,
+    /// Still blocks a breathing rate needs at least (200 x 0.1 s = 20 s).
+    pub breathing_min_blocks: usize,
+    /// In the antenna- and chain-pair modes, neighbouring features averaged into one for
+    /// the presence and breathing stages (their noise power halves; a person's change is
+    /// alike on neighbouring subcarriers).
+    pub pair_group: usize,
     /// The breathing-rate window's peak over the noise above which a breathing line is
     /// found (a rate is reported, and someone is present).
     pub breathing_threshold: f64,
@@ -72,8 +84,11 @@ impl Default for SensorConfig {
             motion_tau_s: 0.25,
             slow_block_s: 0.04,
             block_s: 0.1,
+            short_blocks: 20,
             presence_blocks: 64,
             breathing_blocks: 256,
+            breathing_min_blocks: 200,
+            pair_group: 2,
             breathing_threshold: 2.0,
             band_hz: [0.1, 0.7],
         }
@@ -170,6 +185,12 @@ pub struct Sensor {
     block_start: Option<f64>,
     block_index: f64,
     blocks: VecDeque<Block>,
+    /// Trailing blocks in which nothing moved (the long windows' length).
+    still_blocks: usize,
+    /// Block features averaged over this many neighbours (see [`SensorConfig::pair_group`]).
+    group: usize,
+    /// The short window's orthonormal polynomial basis (degrees 1-3), `short_blocks` each.
+    poly: Vec<[f32; 3]>,
     blocks_since_eval: usize,
     blocks_since_breathing: usize,
     last_motion_t: Option<f64>,
@@ -208,6 +229,9 @@ impl Sensor {
             block_start: None,
             block_index: 0.0,
             blocks: VecDeque::new(),
+            still_blocks: 0,
+            group: 1,
+            poly: Vec::new(),
             blocks_since_eval: 0,
             blocks_since_breathing: 0,
             last_motion_t: None,
@@ -380,6 +404,13 @@ impl Sensor {
         self.block_start = None;
         self.block_index = 0.0;
         self.blocks.clear();
+        self.still_blocks = 0;
+        self.group = if layout.mode == FeatureMode::Amplitude {
+            1
+        } else {
+            self.config.pair_group.max(1)
+        };
+        self.poly = poly_basis(self.config.short_blocks);
         self.presence_score = None;
         self.breathing = None;
         self.breathing_score = None;
@@ -395,9 +426,21 @@ impl Sensor {
         let index = ((t - origin) / self.config.block_s + 1e-6).floor();
         if index != self.block_index || t < origin {
             if self.block_n > 0 {
-                let n = self.block_n as f32;
-                let mean: Vec<Complex32> = self.block_sum.iter().map(|v| v / n).collect();
-                let noise = self.block_noise / (self.block_n as f64).powi(2);
+                // Neighbouring features averaged in groups (a trailing partial group is
+                // left out, so every block feature has the same noise).
+                let g = self.group;
+                let n = (self.block_n as usize * g) as f32;
+                let mean: Vec<Complex32> = self
+                    .block_sum
+                    .chunks_exact(g)
+                    .map(|c| c.iter().sum::<Complex32>() / n)
+                    .collect();
+                let noise = self.block_noise / (self.block_n as f64).powi(2) / g as f64;
+                self.still_blocks = if self.block_moving {
+                    0
+                } else {
+                    self.still_blocks + 1
+                };
                 self.blocks.push_back(Block {
                     mean,
                     noise,
@@ -436,23 +479,59 @@ impl Sensor {
     }
 
     /// Presence score every 0.5 s, breathing rate every 2 s.
+    ///
+    /// The presence score is the larger of two, each about 1 with noise alone: the short
+    /// window's (the last 2 s, moving blocks included: it finds a still person 2 s after
+    /// the sensor starts or motion ends) and the long window's (every block since the last
+    /// motion, 6.4 to 25.6 s: a weak breather's line grows out of the noise with the
+    /// window's length). The long window starts afresh after motion, so someone who
+    /// walks out leaves no breathing behind in it.
     fn evaluate_windows(&mut self) {
-        let n = self.config.presence_blocks;
-        if self.blocks_since_eval >= 5 && self.blocks.len() >= n {
+        let short = self.config.short_blocks;
+        if self.blocks_since_eval >= 5 && self.blocks.len() >= short.max(3) {
             self.blocks_since_eval = 0;
-            let (band, noise) = self.band_power(n, n);
-            self.presence_score = (noise > 0.0).then(|| band / noise);
+            let mut score = self.short_score(short);
+            let n = self.still_blocks.min(self.config.breathing_blocks);
+            if n >= self.config.presence_blocks.max(8) {
+                let (band, noise) = self.band_power(n, n.next_power_of_two());
+                if noise > 0.0 {
+                    score = score.max(band / noise);
+                }
+            }
+            self.presence_score = score.is_finite().then_some(score);
         }
-        let m = self.config.breathing_blocks;
         if self.blocks_since_breathing >= 20 {
             self.blocks_since_breathing = 0;
             self.breathing_score = None;
-            self.breathing = if self.blocks.len() >= m {
+            let m = self.still_blocks.min(self.config.breathing_blocks);
+            self.breathing = if m >= self.config.breathing_min_blocks.max(8) {
                 self.breathing_rate(m)
             } else {
                 None
             };
         }
+    }
+
+    /// The short window's score: each feature's projection on the orthonormal polynomials
+    /// of degree 1 to 3 over the last `n` blocks (a trend and two curvatures: over 2 s a
+    /// breathing chest is part of one breath), their power over what noise puts there
+    /// (each projection of white noise of power `s` holds `s`).
+    fn short_score(&self, n: usize) -> f64 {
+        let blocks: Vec<&Block> = self.blocks.iter().skip(self.blocks.len() - n).collect();
+        let n_feat = blocks[0].mean.len();
+        let mut power = 0f64;
+        for f in 0..n_feat {
+            let mut c = [Complex32::default(); 3];
+            for (b, q) in blocks.iter().zip(&self.poly) {
+                let v = b.mean[f];
+                for (ci, qi) in c.iter_mut().zip(q) {
+                    *ci += v * *qi;
+                }
+            }
+            power += c.iter().map(|c| c.norm_sqr() as f64).sum::<f64>();
+        }
+        let noise = blocks.iter().map(|b| b.noise).sum::<f64>() / n as f64;
+        power / (3.0 * noise * n_feat as f64)
     }
 
     /// The strongest breathing-band bin of the last `n` blocks' features (Hann window,
@@ -627,6 +706,26 @@ impl Sensor {
 struct Spectrum {
     power: Vec<f64>,
     noise_per_bin: f64,
+}
+
+/// The polynomials of degree 1, 2 and 3 over `n` equally spaced points, orthonormal
+/// (to each other and to the constant, which they therefore ignore); Gram-Schmidt on the
+/// monomials of the centred abscissa.
+fn poly_basis(n: usize) -> Vec<[f32; 3]> {
+    let c = (n as f64 - 1.0) / 2.0;
+    let mut basis: Vec<Vec<f64>> = vec![vec![1.0 / (n as f64).sqrt(); n]];
+    for d in 1..=3 {
+        let mut v: Vec<f64> = (0..n).map(|i| ((i as f64 - c) / c.max(1.0)).powi(d)).collect();
+        for q in &basis {
+            let dot: f64 = v.iter().zip(q).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(q).for_each(|(a, b)| *a -= dot * b);
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-12);
+        basis.push(v.iter().map(|a| a / norm).collect());
+    }
+    (0..n)
+        .map(|i| [basis[1][i] as f32, basis[2][i] as f32, basis[3][i] as f32])
+        .collect()
 }
 
 /// The slow motion ratio: features averaged over sub-blocks of `slow_block_s` on a grid
