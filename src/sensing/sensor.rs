@@ -620,8 +620,13 @@ impl Sensor {
         let n_fft = 1024;
         let spectrum = self.spectrum(m, n_fft);
         let [lo, hi] = self.band_bins(n_fft);
-        let (k, peak) = (lo..=hi)
-            .map(|k| (k, spectrum.power[k]))
+        // The strongest local maximum inside the band: a band edge holding the band's
+        // largest value is the flank of something outside it (a fidget's slow residue
+        // below 0.1 Hz), and a line standing beside it is still a rate.
+        let p = &spectrum.power;
+        let (k, peak) = (lo.max(1) + 1..hi.min(p.len() - 2))
+            .filter(|&k| p[k] >= p[k - 1] && p[k] >= p[k + 1])
+            .map(|k| (k, p[k]))
             .max_by(|a, b| a.1.total_cmp(&b.1))?;
         // Zero padding spreads one bin's noise over n_fft / m neighbours: compare the
         // peak with the noise expected in one padded bin, and with the band's median.
@@ -630,9 +635,7 @@ impl Sensor {
         let median = band[band.len() / 2];
         self.breathing_score = Some(peak / spectrum.noise_per_bin);
         if peak < self.config.breathing_threshold * spectrum.noise_per_bin
-            || peak < 3.0 * median
-            || k == lo
-            || k == hi
+            || peak < 2.0 * median
         {
             return None;
         }
