@@ -183,11 +183,7 @@ impl FeatureLayout {
         let amplitude = self.mode == FeatureMode::Amplitude;
         for terms in self.pairs.chunks_exact(self.group) {
             let b = terms[0].1;
-            let s = if amplitude {
-                scale[b].sqrt()
-            } else {
-                scale[b]
-            } * self.group as f32;
+            let s = if amplitude { scale[b].sqrt() } else { scale[b] } * self.group as f32;
             let mut v = Complex32::default();
             for &(a, b, k) in terms {
                 v += if amplitude {
@@ -245,8 +241,18 @@ mod tests {
     fn modes_feature_counts_and_nulls() {
         let l = FeatureLayout::for_frame(&frame(3, 3, 30, 0.0, 0.0, 1.0)).unwrap();
         assert_eq!((l.mode, l.len()), (FeatureMode::AntennaPairs, 3 * 2 * 30));
-        let l = FeatureLayout::for_frame(&frame(1, 1, 256, 0.0, 0.0, 1.0)).unwrap();
-        assert_eq!((l.mode, l.len()), (FeatureMode::Amplitude, 64));
+        // 256 subcarriers: 64 features, each the mean of 4 neighbours (not every fourth).
+        let f256 = frame(1, 1, 256, 0.0, 0.0, 1.0);
+        let l = FeatureLayout::for_frame(&f256).unwrap();
+        assert_eq!(
+            (l.mode, l.len(), l.group()),
+            (FeatureMode::Amplitude, 64, 4)
+        );
+        let mut out = Vec::new();
+        assert!(l.extract(&f256, &mut out));
+        let rms = (f256.iter().map(|v| v.norm_sqr()).sum::<f32>() / 256.0).sqrt();
+        let want = (4..8).map(|k| f256[[0, 0, k]].norm()).sum::<f32>() / 4.0 / rms;
+        assert!((out[1].re - want).abs() < 1e-5, "{} vs {want}", out[1].re);
         // Zeroed guard subcarriers and a DC null are left out and split the runs.
         let mut f = frame(1, 1, 64, 0.0, 0.0, 1.0);
         for k in [0, 1, 2, 32, 61, 62, 63] {
