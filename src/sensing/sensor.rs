@@ -556,69 +556,43 @@ impl Sensor {
     /// Summed power spectrum of every feature over the last `n` blocks, folded to
     /// non-negative frequencies (positive and negative bins added).
     fn spectrum(&mut self, n: usize, n_fft: usize) -> Spectrum {
-        let blocks: Vec<&Block> = self.blocks.iter().skip(self.blocks.len() - n).collect();
-        let n_feat = blocks[0].mean.len();
-        let window: Vec<f32> = (0..n)
-            .map(|i| {
-                let x = std::f32::consts::PI * (i as f32 + 0.5) / n as f32;
-                x.sin().powi(2)
-            })
+        let skip = self.blocks.len() - n;
+        let noise_mean = self.blocks.iter().skip(skip).map(|b| b.noise).sum::<f64>() / n as f64;
+        let means: Vec<&[Complex32]> = self
+            .blocks
+            .iter()
+            .skip(skip)
+            .map(|b| b.mean.as_slice())
             .collect();
-        let w2: f64 = window.iter().map(|w| (*w as f64).powi(2)).sum();
-        let fft: Arc<dyn Fft<f32>> = self.planner.plan_fft_forward(n_fft);
-        let mut power = vec![0f64; n_fft / 2 + 1];
-        let mut buf = vec![Complex32::default(); n_fft];
-        // Linear trend fit: x = a + b (i - c); the abscissa is centred so a is the mean.
-        let c = (n as f32 - 1.0) / 2.0;
-        let sxx: f32 = (0..n).map(|i| (i as f32 - c).powi(2)).sum();
-        for f in 0..n_feat {
-            let mean = blocks.iter().map(|b| b.mean[f]).sum::<Complex32>() / n as f32;
-            let slope = blocks
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b.mean[f] * (i as f32 - c))
-                .sum::<Complex32>()
-                / sxx;
-            for (i, v) in buf.iter_mut().enumerate() {
-                *v = if i < n {
-                    (blocks[i].mean[f] - mean - slope * (i as f32 - c)) * window[i]
-                } else {
-                    Complex32::default()
-                };
-            }
-            fft.process(&mut buf);
-            power[0] += buf[0].norm_sqr() as f64;
-            for k in 1..=n_fft / 2 {
-                let neg = if k == n_fft - k {
-                    0.0
-                } else {
-                    buf[n_fft - k].norm_sqr()
-                };
-                power[k] += (buf[k].norm_sqr() + neg) as f64;
-            }
-        }
-        // White noise of power s per feature per block gives E|X_k|^2 = s * sum(w^2) per
-        // bin, twice that once the two signs are folded together.
-        let noise_mean = blocks.iter().map(|b| b.noise).sum::<f64>() / n as f64;
-        Spectrum {
-            power,
-            noise_per_bin: 2.0 * noise_mean * w2 * n_feat as f64,
-        }
+        spectrum_of(&mut self.planner, &means, noise_mean, n_fft)
     }
 
     /// The breathing rate over the last `m` blocks, when nothing moved in them and the
     /// band holds a clear peak well above the noise.
+    ///
+    /// A fidget the motion detector missed (an arm moved slowly for a second or two) is a
+    /// step far larger than breathing makes between blocks; its broad low-frequency
+    /// residue can bury the breathing line. Blocks around such steps are bridged by
+    /// linear interpolation, feature by feature, before the spectrum (at most a fifth of
+    /// the window; more is not a still person).
     fn breathing_rate(&mut self, m: usize) -> Option<f64> {
-        if self
+        let skip = self.blocks.len() - m;
+        if self.blocks.iter().skip(skip).any(|b| b.moving) {
+            return None;
+        }
+        let mut means: Vec<Vec<Complex32>> = self
             .blocks
             .iter()
-            .skip(self.blocks.len() - m)
-            .any(|b| b.moving)
-        {
+            .skip(skip)
+            .map(|b| b.mean.clone())
+            .collect();
+        let noise_mean = self.blocks.iter().skip(skip).map(|b| b.noise).sum::<f64>() / m as f64;
+        if !bridge_steps(&mut means, noise_mean) {
             return None;
         }
         let n_fft = 1024;
-        let spectrum = self.spectrum(m, n_fft);
+        let refs: Vec<&[Complex32]> = means.iter().map(|v| v.as_slice()).collect();
+        let spectrum = spectrum_of(&mut self.planner, &refs, noise_mean, n_fft);
         let [lo, hi] = self.band_bins(n_fft);
         // The strongest local maximum inside the band: a band edge holding the band's
         // largest value is the flank of something outside it (a fidget's slow residue
@@ -707,6 +681,133 @@ impl Sensor {
 struct Spectrum {
     power: Vec<f64>,
     noise_per_bin: f64,
+}
+
+/// Summed power spectrum of every feature of `blocks` (block means, oldest first; linear
+/// trend removed, Hann window, FFT of `n_fft` points), folded to non-negative frequencies,
+/// and the power white noise of `noise` per feature per block puts in one bin.
+fn spectrum_of(
+    planner: &mut FftPlanner<f32>,
+    blocks: &[&[Complex32]],
+    noise_mean: f64,
+    n_fft: usize,
+) -> Spectrum {
+    let n = blocks.len();
+    let n_feat = blocks[0].len();
+    let window: Vec<f32> = (0..n)
+        .map(|i| {
+            let x = std::f32::consts::PI * (i as f32 + 0.5) / n as f32;
+            x.sin().powi(2)
+        })
+        .collect();
+    let w2: f64 = window.iter().map(|w| (*w as f64).powi(2)).sum();
+    let fft: Arc<dyn Fft<f32>> = planner.plan_fft_forward(n_fft);
+    let mut power = vec![0f64; n_fft / 2 + 1];
+    let mut buf = vec![Complex32::default(); n_fft];
+    // Linear trend fit: x = a + b (i - c); the abscissa is centred so a is the mean.
+    let c = (n as f32 - 1.0) / 2.0;
+    let sxx: f32 = (0..n).map(|i| (i as f32 - c).powi(2)).sum();
+    for f in 0..n_feat {
+        let mean = blocks.iter().map(|b| b[f]).sum::<Complex32>() / n as f32;
+        let slope = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b[f] * (i as f32 - c))
+            .sum::<Complex32>()
+            / sxx;
+        for (i, v) in buf.iter_mut().enumerate() {
+            *v = if i < n {
+                (blocks[i][f] - mean - slope * (i as f32 - c)) * window[i]
+            } else {
+                Complex32::default()
+            };
+        }
+        fft.process(&mut buf);
+        power[0] += buf[0].norm_sqr() as f64;
+        for k in 1..=n_fft / 2 {
+            let neg = if k == n_fft - k {
+                0.0
+            } else {
+                buf[n_fft - k].norm_sqr()
+            };
+            power[k] += (buf[k].norm_sqr() + neg) as f64;
+        }
+    }
+    // White noise of power s per feature per block gives E|X_k|^2 = s * sum(w^2) per
+    // bin, twice that once the two signs are folded together.
+    Spectrum {
+        power,
+        noise_per_bin: 2.0 * noise_mean * w2 * n_feat as f64,
+    }
+}
+
+/// A step between consecutive blocks counts as a transient above this many times the
+/// window's median step (or the noise's, if larger).
+const STEP_OUTLIER: f64 = 8.0;
+
+/// Bridges the transients of `blocks` (block means, oldest first): every block within two
+/// of a step above [`STEP_OUTLIER`] times the median step is replaced, feature by feature,
+/// by the straight line between the nearest kept blocks. False when more than a fifth of
+/// the window would be bridged (then it is no still window).
+fn bridge_steps(blocks: &mut [Vec<Complex32>], noise: f64) -> bool {
+    let n = blocks.len();
+    if n < 3 {
+        return true;
+    }
+    let n_feat = blocks[0].len();
+    let steps: Vec<f64> = blocks
+        .windows(2)
+        .map(|w| {
+            w[1].iter()
+                .zip(&w[0])
+                .map(|(a, b)| (a - b).norm_sqr() as f64)
+                .sum()
+        })
+        .collect();
+    let mut sorted = steps.clone();
+    sorted.sort_by(f64::total_cmp);
+    // A step of pure noise holds 2 * noise per feature.
+    let floor = sorted[sorted.len() / 2].max(2.0 * noise * n_feat as f64);
+    let mut bad = vec![false; n];
+    for (i, e) in steps.iter().enumerate() {
+        // Step i is between blocks i and i + 1.
+        if *e > STEP_OUTLIER * floor {
+            bad[i.saturating_sub(1)..(i + 3).min(n)]
+                .iter_mut()
+                .for_each(|b| *b = true);
+        }
+    }
+    let n_bad = bad.iter().filter(|b| **b).count();
+    if n_bad == 0 {
+        return true;
+    }
+    if n_bad * 5 > n {
+        return false;
+    }
+    let mut i = 0;
+    while i < n {
+        if !bad[i] {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < n && bad[j] {
+            j += 1;
+        }
+        // Blocks i..j are bridged between i - 1 and j (held flat at an end).
+        let (left, right) = (i.checked_sub(1), (j < n).then_some(j));
+        for f in 0..n_feat {
+            let a = left.map_or_else(|| blocks[j][f], |l| blocks[l][f]);
+            let b = right.map_or(a, |r| blocks[r][f]);
+            let span = (j - i + 1) as f32;
+            for (o, k) in (i..j).enumerate() {
+                let u = (o + 1) as f32 / span;
+                blocks[k][f] = a + (b - a) * u;
+            }
+        }
+        i = j;
+    }
+    true
 }
 
 /// The polynomials of degree 1, 2 and 3 over `n` equally spaced points, orthonormal
