@@ -1085,6 +1085,51 @@ mod tests {
     }
 
     #[test]
+    fn steps_far_above_breathing_are_bridged_and_breathing_is_left_alone() {
+        // Block means: a strong breathing line (never bridged: its steps vary by a factor
+        // of a few around their median) and a 0.3 s jump of a fidget (bridged).
+        let line = |i: usize| {
+            let x = (std::f32::consts::TAU * 0.25 * i as f32 * 0.1).sin();
+            vec![Complex32::new(x, 0.5 * x); 4]
+        };
+        let mut means: Vec<Vec<Complex32>> = (0..256).map(line).collect();
+        let clean = means.clone();
+        assert!(bridge_steps(&mut means, 1e-6));
+        assert_eq!(means, clean, "breathing alone was bridged");
+        for m in &mut means[100..103] {
+            m.iter_mut().for_each(|v| *v += Complex32::new(20.0, 0.0));
+        }
+        assert!(bridge_steps(&mut means, 1e-6));
+        let worst = (0..256)
+            .map(|i| (means[i][0] - clean[i][0]).norm())
+            .fold(0f32, f32::max);
+        // The bridge is a straight line across 0.7 s of a 4 s breath: close, not exact.
+        assert!(worst < 0.5, "the jump was not bridged: {worst}");
+        // A window that is mostly transients is no still window.
+        let mut noisy: Vec<Vec<Complex32>> = (0..100)
+            .map(|i| vec![Complex32::new(if i % 7 == 0 { 50.0 } else { 0.0 }, 0.0); 4])
+            .collect();
+        assert!(!bridge_steps(&mut noisy, 1e-6));
+        // End to end, a fidget the motion detector misses leaves the rate right.
+        let bpm = 15.0;
+        let fidget = |t: f64| {
+            let u = (t - 25.0) / 1.5;
+            if (0.0..=1.0).contains(&u) {
+                2.0 * (1.0 - (std::f64::consts::TAU * u).cos())
+            } else {
+                0.0
+            }
+        };
+        let phase = move |t: f64| 0.3 * (std::f64::consts::TAU * bpm / 60.0 * t).sin() + fidget(t);
+        let mut s = Sensor::default();
+        let states = run(&mut s, &room(Some(&phase), 40.0, 13));
+        assert!(states.iter().all(|s| !s.motion_detected));
+        assert!(states[3000..]
+            .iter()
+            .all(|s| s.breathing_rate_bpm.is_some_and(|r| (r - bpm).abs() < 1.0)));
+    }
+
+    #[test]
     fn walking_is_motion_and_presence_ends_after_the_hold() {
         // Walking at 1 m/s: the path length changes by ~1.4 m/s, 25 Hz of Doppler at 5 GHz.
         let walk = |t: f64| {
