@@ -795,14 +795,13 @@ fn bridge_steps(blocks: &mut [Vec<Complex32>], noise: f64) -> bool {
             j += 1;
         }
         // Blocks i..j are bridged between i - 1 and j (held flat at an end).
-        let (left, right) = (i.checked_sub(1), (j < n).then_some(j));
-        for f in 0..n_feat {
-            let a = left.map_or_else(|| blocks[j][f], |l| blocks[l][f]);
-            let b = right.map_or(a, |r| blocks[r][f]);
-            let span = (j - i + 1) as f32;
-            for (o, k) in (i..j).enumerate() {
-                let u = (o + 1) as f32 / span;
-                blocks[k][f] = a + (b - a) * u;
+        let a = blocks[i.checked_sub(1).unwrap_or(j)].clone();
+        let b = if j < n { blocks[j].clone() } else { a.clone() };
+        let span = (j - i + 1) as f32;
+        for (o, block) in blocks[i..j].iter_mut().enumerate() {
+            let u = (o + 1) as f32 / span;
+            for ((v, a), b) in block.iter_mut().zip(&a).zip(&b) {
+                *v = a + (b - a) * u;
             }
         }
         i = j;
