@@ -616,12 +616,18 @@ impl Sensor {
         // amplitude (all a one-antenna card has) at twice the breathing rate, and the
         // fundamental nearly vanishes. A clear line at half the frequency (within 0.04
         // Hz) and at least a quarter of the peak's power is taken for the rate instead.
-        let half = k / 2;
+        // Complex features (two or more chains) keep the fundamental whatever the phase,
+        // so there the strongest line stands.
+        let amplitude = self
+            .layout
+            .as_ref()
+            .is_some_and(|l| l.mode == FeatureMode::Amplitude);
+        let half = if amplitude { k / 2 } else { 0 };
         let p = &spectrum.power;
         let sub = (half.saturating_sub(4).max(lo + 1)..(half + 5).min(hi))
             .filter(|&j| p[j] >= p[j - 1] && p[j] >= p[j + 1])
             .max_by(|a, b| p[*a].total_cmp(&p[*b]));
-        let k = match sub {
+        let k = match sub.filter(|_| amplitude) {
             Some(j)
                 if p[j] >= 0.25 * peak
                     && p[j] >= self.config.breathing_threshold * spectrum.noise_per_bin =>
