@@ -17,15 +17,20 @@
 //!   fraction every packet). `motion_level` maps ratio 1..30 to 0..1 (log scale).
 //! - **Presence**: a still person breathes; the chest's millimetres move a path by
 //!   0.9-2.6 rad of phase at 5 GHz (`../shared/design/sensing.md`). The features are
-//!   averaged into 0.1 s blocks; over the last 5 s, each feature is detrended, windowed and
-//!   Fourier transformed, and `presence_score` is the power in the 0.1-0.7 Hz band
-//!   divided by what the measured noise puts there: about 1 in an empty room (many
-//!   degrees of freedom, so tightly), tens to thousands with a breathing person. A person
-//!   is present while motion was seen within `hold_s` or the score is above its threshold.
+//!   averaged into 0.1 s blocks (and, with two or more chains, over pairs of neighbouring
+//!   subcarriers). `presence_score` is the larger of two ratios of measured power to what
+//!   the measured noise puts there, each about 1 in an empty room: the last 2 s's trend
+//!   and curvature (projections on polynomials of degree 1-3: found 2 s after the start
+//!   or the last motion), and the strongest 0.1-0.7 Hz bin of every block since the last
+//!   motion (6.4 s growing to 25.6 s, detrended, windowed, Fourier transformed: a weak
+//!   breather's line grows out of the noise with the window). A person is present while
+//!   motion was seen within `hold_s` or the score is above its threshold.
 //!   Nothing here is a background that a still person could be absorbed into: the score
 //!   asks for change in the breathing band, which an empty room does not make.
-//! - **Breathing rate**: the band's spectral peak over the last 25.6 s (all features'
-//!   power summed), when nothing moved in that span and the peak stands out.
+//! - **Breathing rate**: the band's strongest line over the blocks since the last motion
+//!   (20 to 25.6 s; all features' power summed), when it stands out; fidget steps the
+//!   motion detector missed are bridged first, and with amplitude features a clear line
+//!   at half the frequency is taken (the chest may show at twice its rate).
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -134,7 +139,8 @@ pub struct SensingState {
     pub motion_ratio: f64,
     /// Someone is in the room (moving now or lately, or breathing).
     pub presence: bool,
-    /// The breathing-band score of the last 5 s (1 = noise only); None until 5 s were seen.
+    /// The presence score (1 = noise only): the larger of the 2 s window's and the still
+    /// window's (see the module docs); None until 2 s were seen.
     pub presence_score: Option<f64>,
     /// Breathing rate of a still room's occupant, breaths per minute, when measurable.
     pub breathing_rate_bpm: Option<f64>,
