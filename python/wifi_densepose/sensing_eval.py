@@ -7,8 +7,9 @@ walls, at heights from 0.3 to 2.4 m) — for each device profile, in three kinds
 
 - ``empty``: nobody (what fraction of frames report someone);
 - ``still``: one person standing, sitting or lying still for the whole clip (what
-  fraction of frames find them, and the breathing-rate error where the simulator
-  breathes);
+  fraction of frames find them, and the breathing rate within 1 bpm: over every frame,
+  and over 30 s windows — the frames with 30 s of clip behind them — for everyone and for
+  sitting and lying people, who do not sway);
 - ``daily``: 0-3 people walking, standing, sitting, lying, falling (presence, motion).
 
 Each figure is measured two ways: per frame by the sensor alone
