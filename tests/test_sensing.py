@@ -4,6 +4,7 @@ Real server, real simulator; the figures asserted are floors well below the meas
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -173,3 +174,20 @@ def test_two_nodes_in_one_room_are_sensed_apart_and_fused():
     assert people_while_still == [], "two still links made a phantom person"
     assert walking["motion_detected"] and walking["presence"], walking
     assert any(f["persons"] for f in poses.items[quiet_frames:])
+
+
+def test_a_still_sitting_person_is_found_within_seconds_and_their_rate_measured():
+    # One person sitting still from the start (no entry to see): the short window finds
+    # them 2 s in, the breathing line gives their rate once 20 s were still.
+    spec = {"name": "sit_breathe", "room": {"size": [5.0, 4.0, 3.0]},
+            "people": [{"start": [2.5, 2.2], "posture": "sitting", "heading_deg": 90,
+                        "breathing_rate_bpm": 15.0, "breathing_depth_mm": 8.0,
+                        "fidget_interval_s": 0,
+                        "actions": [{"type": "sit", "duration_s": 31}]}]}
+    data = sim.generate(json.dumps(spec), seed=5, duration_s=30, device="intel5300")
+    t = np.asarray(data["timestamps"]) - data["timestamps"][0]
+    s = sensing.sense(data["csi"], data["timestamps"])
+    assert s["presence"][t >= 2.5].all()
+    assert not s["motion_detected"].any()
+    rate = s["breathing_rate_bpm"][t >= 25.0]
+    assert np.isfinite(rate).all() and (np.abs(rate - 15.0) < 1.0).all(), rate[::50]

@@ -33,7 +33,7 @@ def sense(
     ``timestamps`` (seconds, length ``n``) and returns its state after every frame:
     ``motion_ratio`` (measured change over noise; 1 = still), ``motion_level`` (0-1),
     ``motion_detected``, ``presence``, ``presence_score`` (breathing-band power over
-    noise; NaN until 5 s were seen), ``breathing_rate_bpm`` (NaN when not measurable),
+    noise; NaN until 2 s were seen), ``breathing_rate_bpm`` (NaN when not measurable),
     ``mode`` (how the features were formed for this layout). ``calibrate_s`` learns the
     empty room from the first seconds of the input (``calibration`` in the result, or
     ``calibration_refused`` with the reason); ``calibration`` applies a saved one."""

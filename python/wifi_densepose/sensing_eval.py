@@ -7,8 +7,9 @@ walls, at heights from 0.3 to 2.4 m) — for each device profile, in three kinds
 
 - ``empty``: nobody (what fraction of frames report someone);
 - ``still``: one person standing, sitting or lying still for the whole clip (what
-  fraction of frames find them, and the breathing-rate error where the simulator
-  breathes);
+  fraction of frames find them, and the breathing rate within 1 bpm: over every frame,
+  and over 30 s windows — the frames with 30 s of clip behind them — for everyone and for
+  sitting and lying people, who do not sway);
 - ``daily``: 0-3 people walking, standing, sitting, lying, falling (presence, motion).
 
 Each figure is measured two ways: per frame by the sensor alone
@@ -39,6 +40,10 @@ DEVICES = ("intel5300", "esp32", "nexmon")
 SEED_BASE = 700_000
 SETTLE_S = 2.0
 MOVING_M_S = 0.25
+# The breathing rate is scored on 30 s windows (issue 18's "within 1 bpm in 90 % of 30 s
+# windows"): at every frame with at least this much of the clip behind it, the rate the
+# sensor reports there (none reported counts as wrong).
+BREATHING_WINDOW_S = 30.0
 
 
 def random_placement(rng: np.random.Generator, w: float, d: float, h: float = 3.0) -> dict:
@@ -154,7 +159,8 @@ def evaluate(devices: tuple[str, ...] = DEVICES, clips: int = 6, duration_s: flo
         acc: dict[str, dict[str, list]] = {k: {"pres": [], "truth": [], "mot": [],
                                                "score": [], "bscore": [],
                                                "mtruth": [], "e2e": [], "e2e_truth": [],
-                                               "bpm_err": []} for k in kinds}
+                                               "bpm_err": [], "bpm_win": [],
+                                               "bpm_win_still": []} for k in kinds}
         for kind in kinds:
             for i in range(clips):
                 spec = clip_scenario(kind, i, duration_s)
@@ -177,6 +183,13 @@ def evaluate(devices: tuple[str, ...] = DEVICES, clips: int = 6, duration_s: flo
                     true_rate = float(np.asarray(rates).reshape(-1)[0])
                     ok = ~np.isnan(est)
                     a["bpm_err"].append(np.where(ok, np.abs(est - true_rate), np.inf))
+                    win = ts - ts[0] >= BREATHING_WINDOW_S
+                    err = np.abs(s["breathing_rate_bpm"][win] - true_rate)
+                    a["bpm_win"].append(np.where(np.isnan(err), np.inf, err))
+                    # Sitting and lying people do not sway (the simulator's standing
+                    # sway puts lines in the breathing band: docs/sensing.md).
+                    if spec["people"][0]["posture"] != "standing":
+                        a["bpm_win_still"].append(a["bpm_win"][-1])
                 if end_to_end:
                     t, someone = _analyze_presence(data, model)
                     idx = np.clip(np.searchsorted(ts, t), 0, len(ts) - 1)
@@ -215,6 +228,10 @@ def _figures(acc: dict, end_to_end: bool) -> dict[str, Any]:
         err = st["bpm_err"]
         f["breathing_within_1_bpm"] = float((err <= 1.0).mean())
         f["breathing_reported"] = float(np.isfinite(err).mean())
+    if len(st["bpm_win"]):
+        f["breathing_30s_within_1_bpm"] = float((st["bpm_win"] <= 1.0).mean())
+    if len(st["bpm_win_still"]):
+        f["breathing_30s_within_1_bpm_sit_lie"] = float((st["bpm_win_still"] <= 1.0).mean())
     if end_to_end:
         ee, es, ed = cat["empty"]["e2e"], cat["still"], cat["daily"]
         f["e2e_empty_frames_reporting_someone"] = float(ee.mean())
@@ -238,7 +255,10 @@ def table(r: dict[str, Any]) -> str:
              "e2e_presence_baseline_majority"),
             ("motion F1 | 'always moving' F1", "motion_f1", "motion_f1_baseline_always"),
             ("motion accuracy | majority baseline", "motion_accuracy", "motion_baseline_majority"),
-            ("breathing rate within 1 bpm (still)", "breathing_within_1_bpm", None),
+            ("breathing rate within 1 bpm (still, every frame)", "breathing_within_1_bpm", None),
+            ("breathing rate within 1 bpm (still, 30 s windows)", "breathing_30s_within_1_bpm",
+             None),
+            ("  sitting and lying only", "breathing_30s_within_1_bpm_sit_lie", None),
             ("largest empty-room presence score (threshold 1.8)", "empty_presence_score_max",
              None),
             ("largest empty-room breathing score (threshold 2.0)", "empty_breathing_score_max",

@@ -18,8 +18,12 @@
 //!   a fresh random offset and slope every packet; amplitude is what is left.
 //!
 //! Subcarriers whose reference power is far below the link's median (guards, nulls, DC)
-//! are left out, and at most [`MAX_SUBCARRIERS`] per link are kept (evenly spaced), so a
-//! 256-subcarrier Nexmon frame costs about what a 30-subcarrier Intel one does.
+//! are left out, and at most [`MAX_SUBCARRIERS`] features per link are formed: beyond
+//! that, each feature is the mean over a group of neighbouring subcarriers (a 256-subcarrier
+//! Nexmon frame gives 58 features of 4 subcarriers each). Averaging neighbours rather than
+//! keeping every fourth keeps all the packet's energy: the person's paths change
+//! neighbouring subcarriers alike, the noise does not, so each feature's noise power drops
+//! by the group size (held-out still people found by Nexmon: see `docs/sensing.md`).
 use ndarray::Array3;
 use num_complex::Complex32;
 
@@ -49,9 +53,11 @@ impl FeatureMode {
 pub struct FeatureLayout {
     pub mode: FeatureMode,
     pub shape: [usize; 3],
-    /// `(a, b, k)`: feature = `H[a] * conj(H[b])` at subcarrier `k` (antenna-pair modes, `a`
+    /// `(a, b, k)`: term = `H[a] * conj(H[b])` at subcarrier `k` (antenna-pair modes, `a`
     /// and `b` flat `(tx, rx)` chain indices), or `|H[a]|` (amplitude, `b == a`).
     pairs: Vec<(usize, usize, usize)>,
+    /// Terms averaged into each feature (neighbouring subcarriers of one pair), in order.
+    group: usize,
     /// Feature index ranges of neighbouring subcarriers (for the noise estimate).
     pub runs: Vec<std::ops::Range<usize>>,
     /// Per pair's reference chain: the subcarriers used for its mean power.
@@ -86,6 +92,7 @@ impl FeatureLayout {
         let mut pairs = Vec::new();
         let mut runs = Vec::new();
         let mut references = Vec::new();
+        let mut group: Option<usize> = None;
         for &(a, b) in &chain_pairs {
             let mut p: Vec<f32> = (0..n_sub).map(|k| power(b, k)).collect();
             let mut sorted = p.clone();
@@ -99,20 +106,27 @@ impl FeatureLayout {
                 *v /= median;
             }
             let usable: Vec<usize> = (0..n_sub).filter(|&k| p[k] > 1e-4).collect();
-            let stride = usable.len().div_ceil(MAX_SUBCARRIERS).max(1);
-            let kept: Vec<usize> = usable.iter().copied().step_by(stride).collect();
-            let mut start = pairs.len();
-            for (i, &k) in kept.iter().enumerate() {
-                // A gap of more than one stride (a null in between) starts a new run.
-                if i > 0 && k - kept[i - 1] > stride {
-                    runs.push(start..pairs.len());
-                    start = pairs.len();
+            // The same group size for every pair of the layout (so every feature has the
+            // same noise); the first pair decides it.
+            let g = *group.get_or_insert(usable.len().div_ceil(MAX_SUBCARRIERS).max(1));
+            // Contiguous stretches of usable subcarriers (a null or guard in between starts
+            // a new one), each cut into whole groups: a run of features.
+            let mut i = 0;
+            while i < usable.len() {
+                let mut j = i + 1;
+                while j < usable.len() && usable[j] == usable[j - 1] + 1 {
+                    j += 1;
                 }
-                pairs.push((a, b, k));
+                let start = pairs.len() / g;
+                for chunk in usable[i..j].chunks_exact(g) {
+                    pairs.extend(chunk.iter().map(|&k| (a, b, k)));
+                }
+                runs.push(start..pairs.len() / g);
+                i = j;
             }
-            runs.push(start..pairs.len());
             references.push(b);
         }
+        let group = group.unwrap_or(1);
         runs.retain(|r| r.len() >= 3);
         if runs.is_empty() {
             return None;
@@ -121,13 +135,20 @@ impl FeatureLayout {
             mode,
             shape: [n_tx, n_rx, n_sub],
             pairs,
+            group,
             runs,
             references,
         })
     }
 
+    /// Features per frame.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.pairs.len() / self.group
+    }
+
+    /// Neighbouring subcarriers averaged into each feature.
+    pub fn group(&self) -> usize {
+        self.group
     }
 
     pub fn is_empty(&self) -> bool {
@@ -159,13 +180,19 @@ impl FeatureLayout {
             }
             scale[b] /= counts[b] as f32;
         }
-        for &(a, b, k) in &self.pairs {
-            let s = scale[b];
-            let v = if self.mode == FeatureMode::Amplitude {
-                Complex32::new(flat[a * n_sub + k].norm() / s.sqrt(), 0.0)
-            } else {
-                flat[a * n_sub + k] * flat[b * n_sub + k].conj() / s
-            };
+        let amplitude = self.mode == FeatureMode::Amplitude;
+        for terms in self.pairs.chunks_exact(self.group) {
+            let b = terms[0].1;
+            let s = if amplitude { scale[b].sqrt() } else { scale[b] } * self.group as f32;
+            let mut v = Complex32::default();
+            for &(a, b, k) in terms {
+                v += if amplitude {
+                    Complex32::new(flat[a * n_sub + k].norm(), 0.0)
+                } else {
+                    flat[a * n_sub + k] * flat[b * n_sub + k].conj()
+                };
+            }
+            let v = v / s;
             if !(v.re.is_finite() && v.im.is_finite()) {
                 return false;
             }
@@ -214,8 +241,18 @@ mod tests {
     fn modes_feature_counts_and_nulls() {
         let l = FeatureLayout::for_frame(&frame(3, 3, 30, 0.0, 0.0, 1.0)).unwrap();
         assert_eq!((l.mode, l.len()), (FeatureMode::AntennaPairs, 3 * 2 * 30));
-        let l = FeatureLayout::for_frame(&frame(1, 1, 256, 0.0, 0.0, 1.0)).unwrap();
-        assert_eq!((l.mode, l.len()), (FeatureMode::Amplitude, 64));
+        // 256 subcarriers: 64 features, each the mean of 4 neighbours (not every fourth).
+        let f256 = frame(1, 1, 256, 0.0, 0.0, 1.0);
+        let l = FeatureLayout::for_frame(&f256).unwrap();
+        assert_eq!(
+            (l.mode, l.len(), l.group()),
+            (FeatureMode::Amplitude, 64, 4)
+        );
+        let mut out = Vec::new();
+        assert!(l.extract(&f256, &mut out));
+        let rms = (f256.iter().map(|v| v.norm_sqr()).sum::<f32>() / 256.0).sqrt();
+        let want = (4..8).map(|k| f256[[0, 0, k]].norm()).sum::<f32>() / 4.0 / rms;
+        assert!((out[1].re - want).abs() < 1e-5, "{} vs {want}", out[1].re);
         // Zeroed guard subcarriers and a DC null are left out and split the runs.
         let mut f = frame(1, 1, 64, 0.0, 0.0, 1.0);
         for k in [0, 1, 2, 32, 61, 62, 63] {
