@@ -66,7 +66,8 @@ impl App {
         let env = self.pipeline(environment_id)?;
         env.tx
             .blocking_send(crate::pipeline::Input::RoomSize(size))
-            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))
+            // The environment's task ends only with the server's runtime.
+            .map_err(|_| ServerError::NotRunning)
     }
 
     /// Learns the empty room of `environment_id` over its next `seconds` of CSI (source
@@ -80,6 +81,9 @@ impl App {
         seconds: f64,
         timeout: Duration,
     ) -> Result<crate::sensing::Calibration, ServerError> {
+        if timeout.is_zero() || timeout > Duration::from_secs(86_400) {
+            return Err(ArgumentError::CalibrationTimeout(timeout.as_secs_f64()).into());
+        }
         if !(seconds.is_finite() && (1.0..=3600.0).contains(&seconds)) {
             return Err(ServerError::InvalidConfig(format!(
                 "calibration seconds must be between 1 and 3600, not {seconds}"
@@ -92,7 +96,8 @@ impl App {
                 seconds,
                 reply: Some(tx),
             })
-            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))?;
+            // The environment's task ends only with the server's runtime.
+            .map_err(|_| ServerError::NotRunning)?;
         let outcome = self
             .server
             .handle()
@@ -123,10 +128,11 @@ impl App {
                 calibration,
                 reply: Some(tx),
             })
-            .map_err(|_| ServerError::UnknownEnvironment(environment_id.to_string()))?;
+            // The environment's task ends only with the server's runtime.
+            .map_err(|_| ServerError::NotRunning)?;
         match rx.blocking_recv() {
             Ok(r) => r.map_err(ServerError::Calibration),
-            Err(_) => Err(ServerError::UnknownEnvironment(environment_id.to_string())),
+            Err(_) => Err(ServerError::NotRunning),
         }
     }
 
@@ -135,11 +141,12 @@ impl App {
         match pipelines.get(id) {
             Some(env) => Ok(env.clone()),
             None => {
-                let known: Vec<&str> = pipelines.keys().map(String::as_str).collect();
-                Err(ServerError::UnknownEnvironment(format!(
-                    "environment '{id}' was not added (add_environment first; known: {})",
-                    known.join(", ")
-                )))
+                let mut known: Vec<String> = pipelines.keys().cloned().collect();
+                known.sort();
+                Err(ServerError::UnknownEnvironment {
+                    id: id.to_string(),
+                    known,
+                })
             }
         }
     }

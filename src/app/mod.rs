@@ -198,7 +198,7 @@ mod tests {
         let app = start(Duration::ZERO);
         let unknown = app.inject("room_a", frames(1));
         assert!(
-            matches!(&unknown, Err(ServerError::UnknownEnvironment(m)) if m.contains("room_a")),
+            matches!(&unknown, Err(ServerError::UnknownEnvironment { id, known }) if id == "room_a" && known.is_empty()),
             "{unknown:?}"
         );
         assert!(app.server().environments().is_empty());
@@ -259,6 +259,10 @@ mod tests {
             assert!(e.to_string().contains("inference rate"), "{e}");
         }
         app.set_model(None, 1000.0).unwrap();
+        for timeout in [Duration::ZERO, Duration::from_secs(86_401)] {
+            let e = refused(app.calibrate("room_c", 10.0, timeout).map(|_| ()));
+            assert!(matches!(e, ArgumentError::CalibrationTimeout(_)), "{e}");
+        }
         app.stop();
     }
 

@@ -12,7 +12,7 @@ use super::errors::{
     ServerError as PyServerError, SimulationError,
 };
 use crate::app::{App, EnvironmentOptions};
-use crate::server::{Event, EventType, JwtKey, ServerConfig, ServerError};
+use crate::server::{ArgumentError, Event, EventType, JwtKey, ServerConfig, ServerError};
 
 fn to_py(e: ServerError) -> PyErr {
     match e {
@@ -367,13 +367,10 @@ impl PyServer {
         seconds: f64,
         timeout_s: f64,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 86_400.0) {
-            return Err(InvalidArgumentError::new_err(format!(
-                "timeout_s must be above 0 and at most a day, not {timeout_s}"
-            )));
-        }
+        // Negative, NaN or unbounded: no Duration; the engine refuses 0 and over a day.
+        let timeout = Duration::try_from_secs_f64(timeout_s)
+            .map_err(|_| to_py(ArgumentError::CalibrationTimeout(timeout_s).into()))?;
         let app = self.app()?;
-        let timeout = Duration::from_secs_f64(timeout_s);
         let c = py
             .detach(|| app.calibrate(environment_id, seconds, timeout))
             .map_err(to_py)?;

@@ -58,6 +58,9 @@ pub enum ArgumentError {
         /// The shape given.
         shape: Vec<usize>,
     },
+    /// A calibration's time limit not above 0 s, or over a day.
+    #[error("timeout_s must be above 0 and at most a day, not {0}")]
+    CalibrationTimeout(f64),
     /// Injected CSI with an axis of length 0.
     #[error("csi has an empty axis: shape {0:?}")]
     CsiEmptyAxis(Vec<usize>),
@@ -109,9 +112,14 @@ pub enum ServerError {
     /// Called after the server stopped.
     #[error("the server is not running")]
     NotRunning,
-    /// No environment of that id was added (the message lists those that were).
-    #[error("{0}")]
-    UnknownEnvironment(String),
+    /// No environment of that id was added.
+    #[error("environment '{id}' was not added (add_environment first; known: {})", known.join(", "))]
+    UnknownEnvironment {
+        /// The id asked for.
+        id: String,
+        /// The environments that were added, sorted.
+        known: Vec<String>,
+    },
     /// A configuration or run-time setting refused.
     #[error("{0}")]
     InvalidConfig(String),
