@@ -25,7 +25,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 import wifi_densepose as wdp
 from wifi_densepose import _native, sensing, sim, sim_dataset
 
@@ -76,7 +75,7 @@ def _summary(e: list[np.ndarray]) -> dict[str, float]:
     x = np.concatenate(e) if e else np.zeros(0)
     if len(x) == 0:
         return {"n": 0}
-    return {"n": int(len(x)), "median_m": float(np.median(x)), "p90_m": float(np.percentile(x, 90)),
+    return {"n": len(x), "median_m": float(np.median(x)), "p90_m": float(np.percentile(x, 90)),
             "within_0_5_m": float((x <= 0.5).mean()), "within_1_m": float((x <= 1.0).mean())}
 
 

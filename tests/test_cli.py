@@ -136,3 +136,8 @@ def test_config_errors_name_the_key(tmp_path):
     assert "heartbeat_timout_s" in fails('[server]\nheartbeat_timout_s = 1\n')
     assert "unknown key 'rooms'" in fails('[rooms]\n')
     assert "not valid TOML" in fails('[[environments]\n')
+    placed = '[[environments]]\nid="a"\nsource="none"\n'
+    assert "environments[0].placement: needs the environment's device" in fails(
+        placed + 'placement = {tx_position=[0.3, 2, 1.2], rx_position=[5.7, 3, 1.2]}\n')
+    assert "environments[0].placement: placement needs rx_position" in fails(
+        placed + 'device="intel5300"\nplacement = {tx_position=[0.3, 2, 1.2]}\n')

@@ -129,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
     server.start()
     runs = []
     for env in cfg.environments:
-        server.add_environment(env.id, device=env.device, room=env.room)
+        server.add_environment(env.id, device=env.device, room=env.room, placement=env.placement)
     can_issue = cfg.jwt.get("jwt_secret") is None or args.print_token
     token = server.issue_token("cli", ttl_s=args.token_ttl) if can_issue and "jwt_public_key" not in cfg.jwt else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)

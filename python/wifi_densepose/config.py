@@ -33,6 +33,8 @@
     # format = "intel5300"
     room = [6.0, 4.0]        # replay, udp, serial, none: floor width and depth in metres, which
                              # scale the model's coordinates (a simulation brings its own)
+    # device = "intel5300"   # with placement: where the devices are, metres in the room frame
+    # placement = {tx_position = [0.3, 2.0, 1.2], rx_position = [5.7, 3.0, 1.2]}
 
     [[environments]]
     id = "ward_3"
@@ -66,15 +68,15 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidArgumentError
 
 SOURCES = ("simulate", "replay", "udp", "serial", "none")
 _ENV_KEYS = {
     "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s", "oracle"},
-    "replay": {"id", "device", "source", "path", "format", "speed", "room"},
-    "udp": {"id", "device", "source", "node", "mac", "sender", "room"},
-    "serial": {"id", "device", "source", "port", "baud", "mac", "room"},
-    "none": {"id", "device", "source", "room"},
+    "replay": {"id", "device", "source", "path", "format", "speed", "room", "placement"},
+    "udp": {"id", "device", "source", "node", "mac", "sender", "room", "placement"},
+    "serial": {"id", "device", "source", "port", "baud", "mac", "room", "placement"},
+    "none": {"id", "device", "source", "room", "placement"},
 }
 #: The baud rate of a serial source when none is given (esp-csi's; ESP32-CSI-Tool's
 #: builds use what was set in their menuconfig, often 921600 or 1000000 too).
@@ -126,6 +128,7 @@ class Environment:
     oracle: bool = False
     #: Floor (width, depth) in metres; a simulated source brings its own room's.
     room: tuple[float, float] | None = None
+    placement: dict[str, Any] | None = None
 
 
 @dataclass
@@ -221,6 +224,18 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
                 raise ConfigError(f"{where}.room: must be [width, depth], two positive numbers "
                                   f"of metres, not {room!r}")
             env.room = (float(room[0]), float(room[1]))
+        if "placement" in raw:
+            from .analyze import _placement
+
+            table = _type(f"{where}.placement", raw["placement"], dict,
+                          "a table: tx_position, rx_position, [tx_axis, rx_axis, ...]")
+            if "device" not in raw:
+                raise ConfigError(f"{where}.placement: needs the environment's device "
+                                  "(its antennas and subcarriers)")
+            try:
+                env.placement = _placement(table)
+            except InvalidArgumentError as e:
+                raise ConfigError(f"{where}.placement: {e}") from None
         if source == "replay":
             env.path = _type(f"{where}.path", raw.get("path"), str, "a path to a recording")
             if not os.path.isfile(env.path):

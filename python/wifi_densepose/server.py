@@ -230,15 +230,25 @@ class Server:
         environment_id: str,
         device: str | None = None,
         room: tuple[float, float] | None = None,
+        placement: Mapping[str, Any] | None = None,
     ) -> None:
         """Starts an environment (one task in the engine) that sources can feed and
         clients can subscribe to. Idempotent. ``room`` is the floor's (width, depth) in
         metres, which scales the model's normalized coordinates (default 6 x 5; a
-        simulated source sets its own room's)."""
+        simulated source sets its own room's). ``placement`` (with ``device``) says where
+        the transmitter and receiver are, as :func:`wifi_densepose.analyze` takes it: the
+        localizer then places a moving person from the link itself (``docs/sensing.md``,
+        "Position"); a simulated source brings its own."""
         self._native.add_environment(environment_id, device)
         if room is not None:
             width, depth = room
             self._native.set_room(environment_id, float(width), float(depth))
+        if placement is not None:
+            from .analyze import _placement
+
+            width, depth = room if room is not None else (6.0, 5.0)
+            self._native.set_placement(environment_id, device, _placement(placement),
+                                       (float(width), float(depth)))
 
     def inject_csi(
         self, environment_id: str, csi: Any, timestamps: Sequence[float] | None = None

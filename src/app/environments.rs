@@ -70,6 +70,21 @@ impl App {
             .map_err(|_| ServerError::NotRunning)
     }
 
+    /// Tells an environment where its primary source's devices are (room, antennas,
+    /// subcarriers), so the localizer places moving people ([`crate::sensing::localizer`]);
+    /// `None` forgets it. A geometry that cannot localize is reported by a
+    /// `system_event` (`localizer_unavailable`).
+    pub fn set_geometry(
+        &self,
+        environment_id: &str,
+        geometry: Option<crate::sensing::LinkGeometry>,
+    ) -> Result<(), ServerError> {
+        let env = self.pipeline(environment_id)?;
+        env.tx
+            .blocking_send(crate::pipeline::Input::Geometry(geometry.map(Box::new)))
+            .map_err(|_| ServerError::NotRunning)
+    }
+
     /// Learns the empty room of `environment_id` over its next `seconds` of CSI (source
     /// time), for the sensor's presence and motion thresholds ([`crate::sensing`]). The
     /// room must be empty meanwhile; a calibration that sees motion is refused. Blocks

@@ -24,65 +24,19 @@ use crate::pipeline::{OfflineError, OfflineFrame, OfflineOptions, OFFLINE_ENVIRO
 /// How often, at most, the GIL is taken back during a run (progress, Ctrl-C).
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// Where the link's devices are (`analyze(..., placement=...)`); the Python side fills
-/// every key.
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-pub(super) struct PlacementArg {
-    tx_position: [f64; 3],
-    rx_position: [f64; 3],
-    tx_axis: [f64; 3],
-    rx_axis: [f64; 3],
-    room_height: f64,
-    antenna_spacing_m: Option<f64>,
-}
-
-/// The localizer's geometry for a placement: the device profile gives the antennas'
-/// count and spacing and the subcarriers' frequencies.
-fn geometry(
-    placement: Option<PlacementArg>,
-    device: Option<&str>,
-    room: Option<(f64, f64)>,
-) -> PyResult<Option<crate::sensing::LinkGeometry>> {
-    let Some(p) = placement else { return Ok(None) };
-    let Some(device) = device else {
-        return Err(InvalidArgumentError::new_err(
-            "placement needs device= (the device profile gives the antennas and subcarriers)",
-        ));
-    };
-    let profile = crate::sim::device::DeviceProfile::named(device)
-        .map_err(|e| InvalidArgumentError::new_err(format!("device: {e}")))?;
-    let [w, d] = room.map_or(crate::pipeline::DEFAULT_ROOM, |(w, d)| [w, d]);
-    let placement = crate::sim::channel::Placement {
-        tx_position: p.tx_position,
-        rx_position: p.rx_position,
-        tx_axis: p.tx_axis,
-        rx_axis: p.rx_axis,
-    };
-    let g = crate::pipeline::geometry::link_geometry(
-        &profile,
-        &placement,
-        [w, d, p.room_height],
-        p.antenna_spacing_m,
-    );
-    g.check()
-        .map_err(|e| InvalidArgumentError::new_err(format!("placement: {e}")))?;
-    Ok(Some(g))
-}
-
 #[allow(clippy::too_many_arguments)]
 fn options(
     model: Option<&NativeModel>,
     room: Option<(f64, f64)>,
     device: Option<String>,
-    placement: Option<PlacementArg>,
+    placement: Option<super::localize::PlacementArg>,
     environment_id: &str,
     source: String,
     end_reason: String,
 ) -> PyResult<OfflineOptions> {
     Ok(OfflineOptions {
         environment_id: environment_id.to_string(),
-        geometry: geometry(placement, device.as_deref(), room)?,
+        geometry: super::localize::geometry(placement, device.as_deref(), room)?,
         device,
         room: room.map(|(w, d)| [w, d]),
         model: model.map(NativeModel::shared),
@@ -143,7 +97,7 @@ fn analyze_recording<'py>(
     model: Option<&NativeModel>,
     room: Option<(f64, f64)>,
     device: Option<String>,
-    placement: Option<PlacementArg>,
+    placement: Option<super::localize::PlacementArg>,
     progress: Option<Py<PyAny>>,
     environment_id: &str,
 ) -> PyResult<Bound<'py, PyList>> {
@@ -223,7 +177,7 @@ fn analyze_array<'py>(
     model: Option<&NativeModel>,
     room: Option<(f64, f64)>,
     device: Option<String>,
-    placement: Option<PlacementArg>,
+    placement: Option<super::localize::PlacementArg>,
     progress: Option<Py<PyAny>>,
     environment_id: &str,
 ) -> PyResult<Bound<'py, PyList>> {

@@ -182,6 +182,19 @@ impl PyServer {
         })
     }
 
+    /// Where an environment's devices are (see `Server.add_environment`).
+    #[pyo3(signature = (environment_id, device, placement, room))]
+    fn set_placement(
+        &self,
+        environment_id: &str,
+        device: Option<&str>,
+        placement: Option<super::localize::PlacementArg>,
+        room: (f64, f64),
+    ) -> PyResult<()> {
+        let geometry = super::localize::geometry(placement, device, Some(room))?;
+        self.with(|s| s.set_geometry(environment_id, geometry).map_err(to_py))
+    }
+
     /// Sets the pose model every environment infers with (`None`: no inference).
     #[pyo3(signature = (model, rate_hz=30.0))]
     fn set_model(&self, model: Option<&super::model::NativeModel>, rate_hz: f64) -> PyResult<()> {

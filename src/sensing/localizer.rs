@@ -77,7 +77,7 @@ impl LinkGeometry {
         }
     }
 
-    /// Why this geometry cannot localize, if it cannot.
+    /// Why this geometry is not a valid room and link, if it is not.
     pub fn check(&self) -> Result<(), String> {
         let [w, d, h] = self.room;
         if !(w > 0.5 && d > 0.5 && h > 0.5 && w <= 100.0 && d <= 100.0 && h <= 100.0) {
@@ -89,15 +89,24 @@ impl LinkGeometry {
         if self.tx.is_empty() || self.rx.is_empty() {
             return Err("no antennas".to_string());
         }
+        let all = self.tx.iter().chain(&self.rx);
+        if all.clone().any(|p| p.iter().any(|v| !v.is_finite())) {
+            return Err("antenna positions must be finite".to_string());
+        }
+        if self.freqs_hz.iter().any(|f| !f.is_finite()) {
+            return Err("subcarrier frequencies must be finite".to_string());
+        }
+        Ok(())
+    }
+
+    /// Why a valid link still cannot place anyone, if it cannot: one antenna on each side
+    /// gives no angle, and fewer than two subcarriers nothing to align.
+    pub fn can_localize(&self) -> Result<(), String> {
         if self.tx.len() < 2 && self.rx.len() < 2 {
             return Err(
                 "one antenna on each side gives no angle: at least two are needed on one side"
                     .to_string(),
             );
-        }
-        let all = self.tx.iter().chain(&self.rx);
-        if all.clone().any(|p| p.iter().any(|v| !v.is_finite())) {
-            return Err("antenna positions must be finite".to_string());
         }
         if self.freqs_hz.iter().filter(|f| **f > 0.0).count() < 2 {
             return Err("at least two subcarriers with a frequency are needed".to_string());
@@ -207,6 +216,7 @@ impl Localizer {
     /// A localizer for frames of `n_tx x n_rx` antennas and the geometry's subcarriers.
     pub fn new(geometry: LinkGeometry, config: LocalizerConfig) -> Result<Self, String> {
         geometry.check()?;
+        geometry.can_localize()?;
         if !(config.grid_step_m >= 0.02 && config.grid_step_m <= 2.0) {
             return Err("grid_step_m must be 0.02-2 m".to_string());
         }

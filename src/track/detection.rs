@@ -117,7 +117,12 @@ impl Detection {
             k[0] += du;
             k[1] += dv;
         }
-        self.bbox = [self.bbox[0] + du, self.bbox[1] + dv, self.bbox[2] + du, self.bbox[3] + dv];
+        self.bbox = [
+            self.bbox[0] + du,
+            self.bbox[1] + dv,
+            self.bbox[2] + du,
+            self.bbox[3] + dv,
+        ];
     }
 
     /// Horizontal head-to-feet distance, metres: the body's extent seen from above.
