@@ -220,13 +220,12 @@ def _placement(placement: Mapping[str, Any]) -> dict[str, Any]:
         if len(vec) != 3 or not all(np.isfinite(vec)):
             raise InvalidArgumentError(f"placement {key} must be three finite numbers, not {value!r}")
         out[key] = vec
-    for key, default in (("antenna_spacing_m", None), ("room_height", 2.8)):
-        value = placement.get(key, default)
-        if value is not None:
-            value = float(value)
-            if not (np.isfinite(value) and value > 0):
-                raise InvalidArgumentError(f"placement {key} must be a positive number, not {value!r}")
-        out[key] = value
+    for key, fallback in (("antenna_spacing_m", None), ("room_height", 2.8)):
+        raw = placement.get(key, fallback)
+        number = None if raw is None else float(raw)
+        if number is not None and not (np.isfinite(number) and number > 0):
+            raise InvalidArgumentError(f"placement {key} must be a positive number, not {raw!r}")
+        out[key] = number
     return out
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "decode_udp_frame",
     "dsp",
     "live_windows",
+    "localize",
     "model_init_runtime",
     "read_csi",
     "run_analytics",
