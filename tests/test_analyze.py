@@ -299,10 +299,10 @@ def test_the_placement_places_a_walker_better_than_the_model_and_the_room_centre
                         device="intel5300")
     model, _ = _walker_errors(plain, data)
     assert len(placed) > 300 and len(model) > 300
-    # Measured: median 1.16 m against 1.84 m (model) and 1.67 m (room centre); the
-    # floors sit below that, and far from the 0.5 m aim (docs/sensing.md, "Position").
-    assert np.median(placed) < 0.85 * np.median(centre), (np.median(placed), np.median(centre))
-    assert np.median(placed) < 0.8 * np.median(model), (np.median(placed), np.median(model))
+    # Measured: median 0.43 m against 1.84 m (model) and 1.67 m (room centre); the
+    # floors sit well below that (docs/sensing.md, "Position").
+    assert np.median(placed) < 0.5 * np.median(centre), (np.median(placed), np.median(centre))
+    assert np.median(placed) < 0.5 * np.median(model), (np.median(placed), np.median(model))
     # The same placement given by hand to the bare CSI does the same as the run's own.
     by_hand = wdp.analyze(data["csi"], timestamps=data["timestamps"], room=(6.0, 5.0),
                           device="intel5300", placement={**placement, "room_height": 3.0})

@@ -155,6 +155,10 @@ pub struct LocalizerConfig {
     /// Whether the reference models the six first-order reflections (else line of
     /// sight only).
     pub fit_reflections: bool,
+    /// Whether each window's mean is taken out of its frames before the map (keeps the
+    /// fast Doppler of a body's own paths, drops slow changes such as its shadow on the
+    /// static paths).
+    pub window_highpass: bool,
 }
 
 impl Default for LocalizerConfig {
@@ -168,6 +172,7 @@ impl Default for LocalizerConfig {
             bootstrap_packets: 100,
             refit_packets: 100,
             fit_reflections: true,
+            window_highpass: true,
         }
     }
 }
@@ -514,7 +519,17 @@ impl Localizer {
         if lk == 0 {
             return None;
         }
-        let frames: Vec<&[Complex32]> = self.window.chunks_exact(lk).collect();
+        let mut window = self.window.clone();
+        if self.config.window_highpass {
+            let n = (window.len() / lk).max(1) as f32;
+            for c in 0..lk {
+                let mean = window.iter().skip(c).step_by(lk).sum::<Complex32>() / n;
+                for v in window.iter_mut().skip(c).step_by(lk) {
+                    *v -= mean;
+                }
+            }
+        }
+        let frames: Vec<&[Complex32]> = window.chunks_exact(lk).collect();
         let power = |steer: &[Complex32]| -> f64 {
             frames
                 .iter()
