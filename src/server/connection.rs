@@ -15,7 +15,7 @@ use yawc::{Frame, OpCode};
 use super::auth::Identity;
 use super::commands::{self, code, ClientState};
 use super::envelope::{control_prefix, finish, now_rfc3339, Metadata};
-use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared};
+use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
 use super::shared::Shared;
 use super::subscription::AppCompression;
 
@@ -151,6 +151,7 @@ fn finish_session(
     reason: Option<CloseReason>,
     peer_end: Option<PeerEnd>,
 ) {
+    session.set_lagging(false);
     let mut st = session.state.lock();
     st.attached = false;
     st.queue.clear();
@@ -362,6 +363,10 @@ where
                     st.queue.len().min(BATCH)
                 };
                 batch.extend(st.queue.drain(..n));
+                if batch.is_empty() {
+                    // Nothing queued: this writer keeps up (see `Bus::behind`).
+                    session.set_lagging(false);
+                }
                 let alerts = batch.iter().filter(|o| o.class == ItemClass::Alert).count();
                 st.alerts_queued -= alerts;
                 st.stats.sent += batch.len() as u64;
@@ -549,6 +554,10 @@ where
         result = sink.flush().await.map_err(|_| ());
     }
     let now = Instant::now();
+    // The oldest message is the first: a batch that waited long marks the writer behind.
+    if let Some(t) = batch.iter().find_map(|o| o.published_at) {
+        session.set_lagging(now.duration_since(t) > LAGGING_AFTER);
+    }
     shared.metrics.messages_sent.fetch_add(messages, Relaxed);
     shared.metrics.bytes_sent.fetch_add(bytes, Relaxed);
     shared.metrics.observe_latencies(
