@@ -219,19 +219,16 @@ struct ShardWork {
 /// of the server's time at 1,000 clients). Copying 2 KB per shard is far cheaper.
 pub struct Prefixes {
     own: bool,
-    event: *const Event,
+    /// The copies for the event being delivered (`deliver` clears them per event: an
+    /// event's address is no key, the next one may be allocated where it was).
     views: Vec<(PoseView, Bytes)>,
 }
-
-// SAFETY: `event` is only compared, never dereferenced.
-unsafe impl Send for Prefixes {}
 
 impl Prefixes {
     /// The event's own shared bytes (no copy): for one-off offers.
     pub fn shared() -> Self {
         Prefixes {
             own: false,
-            event: std::ptr::null(),
             views: Vec::new(),
         }
     }
@@ -243,14 +240,15 @@ impl Prefixes {
         }
     }
 
-    /// The bytes of `ev` seen through `view`.
+    /// Forgets the previous event's copies.
+    fn next_event(&mut self) {
+        self.views.clear();
+    }
+
+    /// The bytes of `ev` (the event being delivered) seen through `view`.
     pub fn get(&mut self, ev: &Event, view: PoseView) -> Bytes {
         if !self.own {
             return ev.prefix(view);
-        }
-        if !std::ptr::eq(self.event, ev) {
-            self.event = ev;
-            self.views.clear();
         }
         let view = if ev.event_type.is_pose() {
             view
@@ -294,6 +292,7 @@ fn deliver(
     // Tallied per event, added once: not one shared counter touched per client.
     let (mut throttled, mut frames, mut limited, mut live) = (0, 0, 0, 0);
     let ShardWork { sessions, prefixes } = work;
+    prefixes.next_event();
     for session in sessions.iter() {
         // A bug met while delivering to one session must not unwind into the shard (or a
         // publishing thread): that session is closed, every other one still gets it.
@@ -777,6 +776,15 @@ mod tests {
         let shared = ev.prefix(PoseView::FULL);
         assert!(!ptrs.contains(&shared.as_ptr()), "a copy per shard");
         assert_eq!(&sessions[0].state.lock().queue[0].prefix[..], &shared[..]);
+        // The next event, wherever it is allocated, gets its own bytes.
+        drop(ev);
+        for s in &sessions {
+            s.state.lock().queue.clear();
+        }
+        for n in 2..5 {
+            bus.publish(numbered(n));
+        }
+        assert_eq!(take_ns(&sessions[0]), vec![2, 3, 4]);
     }
 
     /// A bus whose shards' tasks count as running but never run: what is published waits
