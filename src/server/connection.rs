@@ -26,10 +26,6 @@ const BATCH: usize = 64;
 /// batch of [`BATCH`] pose frames goes out in one or two writes, not one per 8 KiB.
 pub(super) const WRITE_BATCH_BYTES: usize = 64 << 10;
 
-/// A write that took longer than this waited for the client's socket: the messages queued
-/// meanwhile waited for the client, not for the server (`Bus::behind`).
-const STALLED_WRITE: Duration = Duration::from_millis(5);
-
 /// Pings read whose pongs are not yet written, past which the reader stops reading until
 /// the writer has sent them: yawc queues a pong per ping without bound, and only a write
 /// sends them.
@@ -348,7 +344,6 @@ where
     let mut expired = false;
     let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH);
     let mut flushed = false;
-    let mut stalled = false;
     loop {
         if done.end.lock().unwrap().is_some() {
             // yawc may have queued a close frame (protocol error, hard size limit): send it.
@@ -368,12 +363,10 @@ where
                     st.queue.len().min(BATCH)
                 };
                 batch.extend(st.queue.drain(..n));
-                // Whether this writer is behind for want of time to run (`Bus::behind`):
-                // its oldest message waited long though its last write did not stall on
-                // the socket. A client too slow to read is its own problem (and is cut),
-                // not a sign the server is behind.
+                // Whether this writer is behind (`Bus::behind`): its oldest message waited
+                // long, for time to run or for the client's socket to take it.
                 let oldest = batch.iter().find_map(|o| o.published_at);
-                session.set_lagging(!stalled && oldest.is_some_and(|t| t.elapsed() > LAGGING_AFTER));
+                session.set_lagging(oldest.is_some_and(|t| t.elapsed() > LAGGING_AFTER));
                 let alerts = batch.iter().filter(|o| o.class == ItemClass::Alert).count();
                 st.alerts_queued -= alerts;
                 st.stats.sent += batch.len() as u64;
@@ -411,9 +404,7 @@ where
         }
         if !batch.is_empty() {
             let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
-            let started = Instant::now();
             let outcome = write_unless_cut(shared, session, written).await;
-            stalled = started.elapsed() > STALLED_WRITE;
             // What was not written stays in the alert log (resume); it is not tried again.
             batch.clear();
             match outcome {
