@@ -363,9 +363,13 @@ where
                     st.queue.len().min(BATCH)
                 };
                 batch.extend(st.queue.drain(..n));
-                // Whether this writer is behind (`Bus::behind`): its oldest message waited
-                // long, for time to run or for the client's socket to take it.
-                let oldest = batch.iter().find_map(|o| o.published_at);
+                // Whether this writer is behind (`Bus::behind`): its oldest live message
+                // waited long, for time to run or for the client's socket to take it. A
+                // replay after a resume is old by nature and says nothing of that.
+                let oldest = batch
+                    .iter()
+                    .filter(|o| o.class != ItemClass::Replayed)
+                    .find_map(|o| o.published_at);
                 session.set_lagging(oldest.is_some_and(|t| t.elapsed() > LAGGING_AFTER));
                 let alerts = batch.iter().filter(|o| o.class == ItemClass::Alert).count();
                 st.alerts_queued -= alerts;
