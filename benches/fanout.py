@@ -82,6 +82,8 @@ def serve_ours(a: argparse.Namespace) -> None:
               "max_detached_sessions": max(a.clients, 1024)}
     if a.alert_max_wait > 0:
         config["alert_max_wait_s"] = a.alert_max_wait
+    if a.send_buffer > 0:
+        config["socket_send_buffer_bytes"] = a.send_buffer
     with wdp.Server(config=config) as s:
         s.add_environment("room_001")
         print(f"{s.url}?token={s.issue_token('bench')}", flush=True)
@@ -181,7 +183,7 @@ def node_ws() -> Path | None:
 
 # -- orchestration -------------------------------------------------------------------------
 def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
-            alert_max_wait: float, rcvbuf: int = 0) -> dict:
+            alert_max_wait: float, rcvbuf: int = 0, send_buffer: int = 0) -> dict:
     env = None
     if kind == "node":
         modules = node_ws()
@@ -194,7 +196,7 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
     else:
         cmd = [sys.executable, __file__, f"serve-{kind}", "--clients", str(clients), "--rate",
                str(rate), "--duration", str(duration), "--event", event, "--drain", "120",
-               "--alert-max-wait", str(alert_max_wait)]
+               "--alert-max-wait", str(alert_max_wait), "--send-buffer", str(send_buffer)]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         url = server.stdout.readline().strip()
@@ -246,6 +248,8 @@ def main() -> None:
     p.add_argument("--client-rcvbuf", type=int, default=0,
                    help="the load client's receive buffer per connection, bytes (0: the kernel's "
                         "autotuning, up to tens of MB, where seconds of messages can wait)")
+    p.add_argument("--send-buffer", type=int, default=0,
+                   help="our server's socket_send_buffer_bytes (0: the server's default)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--duration", type=float, default=5.0)
@@ -277,7 +281,8 @@ def main() -> None:
     for clients, rate, event in scenarios:
         if clients not in wanted:
             continue
-        res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait, a.client_rcvbuf)
+        res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait, a.client_rcvbuf,
+                          a.send_buffer)
                for k in servers}
         rows.append((clients, rate, event, res))
         print(json.dumps({"clients": clients, "rate": rate, "event": event, **res}), flush=True)

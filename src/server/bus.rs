@@ -890,7 +890,7 @@ mod tests {
                 .subscriptions
                 .push((2, Arc::from("sub_2"), sub));
         }
-        let bus = stalled_bus(&[session.clone()]);
+        let bus = stalled_bus(std::slice::from_ref(&session));
         // An event that has waited 50 ms in an inbox: the server is behind.
         let mut old = numbered(0);
         old.published_at = Instant::now() - Duration::from_millis(50);
