@@ -324,7 +324,29 @@ impl SessionShared {
     ) -> (Offered, bool) {
         let mut st = self.state.lock();
         let offered = self.offer_locked(&mut st, ev, prefixes, shed);
-        (offered, st.deliverable())
+        let deliverable = st.deliverable();
+        if deliverable {
+            // Behind (`Bus::behind`) when the oldest live message still queued waited
+            // more than LAGGING_AFTER before this event: seen here at every event, a
+            // writer stalled on a full socket counts at once (its own update waits for
+            // the write). The event's publish time stands for now: no clock read.
+            let oldest = st
+                .queue
+                .iter()
+                .filter(|o| o.class != ItemClass::Replayed)
+                .find_map(|o| o.published_at);
+            self.set_lagging(
+                oldest
+                    .is_some_and(|t| ev.published_at.saturating_duration_since(t) > LAGGING_AFTER),
+            );
+        }
+        (offered, deliverable)
+    }
+
+    /// Whether the session counts as behind (tests).
+    #[cfg(test)]
+    pub fn is_lagging(&self) -> bool {
+        self.lagging.load(Ordering::Relaxed)
     }
 
     /// Tells the session's shard whether its writer is behind (`lagging`), counting
@@ -874,6 +896,26 @@ mod tests {
         }
         assert_eq!(session.state.lock().closing, None);
         assert_eq!(session.state.lock().alerts_queued, 100);
+    }
+
+    #[test]
+    fn a_session_whose_queue_front_waited_counts_as_behind_until_it_catches_up() {
+        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
+        session.offer(&published(
+            EventType::ActivityEvent,
+            Duration::from_millis(30),
+        ));
+        assert!(!session.is_lagging(), "nothing waited before it");
+        session.offer(&published(
+            EventType::ActivityEvent,
+            Duration::from_millis(25),
+        ));
+        assert!(!session.is_lagging(), "5 ms behind the front: keeping up");
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert!(session.is_lagging(), "the front waited 30 ms");
+        session.state.lock().queue.clear(); // the writer wrote them
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert!(!session.is_lagging());
     }
 
     #[test]
