@@ -82,6 +82,8 @@ def serve_ours(a: argparse.Namespace) -> None:
               "max_detached_sessions": max(a.clients, 1024)}
     if a.alert_max_wait > 0:
         config["alert_max_wait_s"] = a.alert_max_wait
+    if a.send_buffer > 0:
+        config["socket_send_buffer_bytes"] = a.send_buffer
     with wdp.Server(config=config) as s:
         s.add_environment("room_001")
         print(f"{s.url}?token={s.issue_token('bench')}", flush=True)
@@ -114,14 +116,19 @@ def trace(server, wall: list[int], cpu: list[int]) -> None:
         xs = sorted(xs)
         return xs[min(len(xs) - 1, int(len(xs) * p))] / 1e3 if xs else float("nan")
 
-    hist = {}
+    hist, counters = {}, {}
     for line in server.metrics().splitlines():
         if line.startswith("wdp_delivery_latency_seconds_bucket"):
             le = line.split('le="')[1].split('"')[0]
             hist[le] = int(line.rsplit(" ", 1)[1])
+        elif line.startswith(("wdp_publisher_paced_total ", "wdp_frames_shed_total ",
+                              "wdp_slow_consumer_disconnects_total ")):
+            name, value = line.split()
+            counters[name] = int(value)
     print(json.dumps({"publish_wall_us": [pct(wall, 0.5), pct(wall, 0.99)],
                       "publish_cpu_us": [pct(cpu, 0.5), pct(cpu, 0.99)],
-                      "publish_to_write_cumulative": hist}), file=sys.stderr, flush=True)
+                      "publish_to_write_cumulative": hist, **counters}),
+          file=sys.stderr, flush=True)
 
 
 def serve_python(a: argparse.Namespace) -> None:
@@ -176,7 +183,7 @@ def node_ws() -> Path | None:
 
 # -- orchestration -------------------------------------------------------------------------
 def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
-            alert_max_wait: float) -> dict:
+            alert_max_wait: float, rcvbuf: int = 0, send_buffer: int = 0) -> dict:
     env = None
     if kind == "node":
         modules = node_ws()
@@ -189,7 +196,7 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
     else:
         cmd = [sys.executable, __file__, f"serve-{kind}", "--clients", str(clients), "--rate",
                str(rate), "--duration", str(duration), "--event", event, "--drain", "120",
-               "--alert-max-wait", str(alert_max_wait)]
+               "--alert-max-wait", str(alert_max_wait), "--send-buffer", str(send_buffer)]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         url = server.stdout.readline().strip()
@@ -202,7 +209,7 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
                 spec["quality"] = "high"
             sub = json.dumps({"type": "subscribe", "data": {"subscriptions": [spec]}})
         ccmd = [str(CLIENT), "--url", url, "--clients", str(clients),
-                "--timeout", str(duration + 40)]
+                "--timeout", str(duration + 40), "--rcvbuf", str(rcvbuf)]
         if sub:
             # Ours cuts a client whose alerts wait too long; it comes back with `resume`
             # and gets what it missed, as a real client would (counted once each).
@@ -238,6 +245,11 @@ def main() -> None:
     p.add_argument("--alert-max-wait", type=float, default=0.1,
                    help="our server's alert_max_wait_s: a client whose alerts wait longer is cut "
                         "(0: the server's default)")
+    p.add_argument("--client-rcvbuf", type=int, default=0,
+                   help="the load client's receive buffer per connection, bytes (0: the kernel's "
+                        "autotuning, up to tens of MB, where seconds of messages can wait)")
+    p.add_argument("--send-buffer", type=int, default=0,
+                   help="our server's socket_send_buffer_bytes (0: the server's default)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--duration", type=float, default=5.0)
@@ -269,7 +281,9 @@ def main() -> None:
     for clients, rate, event in scenarios:
         if clients not in wanted:
             continue
-        res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait) for k in servers}
+        res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait, a.client_rcvbuf,
+                          a.send_buffer)
+               for k in servers}
         rows.append((clients, rate, event, res))
         print(json.dumps({"clients": clients, "rate": rate, "event": event, **res}), flush=True)
     print()
@@ -287,7 +301,8 @@ def main() -> None:
                 ratio = res["ours"]["msgs_per_s"] / max(res[base]["msgs_per_s"], 1e-9)
                 print(f"| | | **ours / {base}** | **{ratio:.1f}×** | | | | | |")
     load = os.getloadavg()[0]
-    print(f"\n(cpus: {os.cpu_count()}, duration {duration} s per run, load average {load:.2f})")
+    print(f"\n(cpus: {os.cpu_count()}, duration {duration} s per run, load average {load:.2f}, "
+          f"client receive buffer {a.client_rcvbuf or 'autotuned'})")
 
 
 if __name__ == "__main__":

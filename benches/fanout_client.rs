@@ -9,6 +9,9 @@
 //! `--resume 1` (our server) a cut connection comes back and sends `resume` with the last
 //! sequence it saw, as a real client would; messages are counted once by their original
 //! sequence (`replayed_from` on replays), and any seen twice are reported (`duplicates`).
+//! With `--rcvbuf BYTES` each connection's receive buffer is set to that size before it
+//! connects (a latency-minded client's choice: Linux otherwise grows it to tens of
+//! megabytes, where seconds of messages wait unseen by any server).
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
@@ -20,6 +23,7 @@ struct Args {
     subscribe: Option<String>,
     timeout_s: f64,
     resume: bool,
+    rcvbuf: u32,
 }
 
 fn parse_args() -> Args {
@@ -29,6 +33,7 @@ fn parse_args() -> Args {
         subscribe: None,
         timeout_s: 60.0,
         resume: false,
+        rcvbuf: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -39,6 +44,7 @@ fn parse_args() -> Args {
             "--subscribe" => a.subscribe = Some(v),
             "--timeout" => a.timeout_s = v.parse().expect("--timeout S"),
             "--resume" => a.resume = v == "1",
+            "--rcvbuf" => a.rcvbuf = v.parse().expect("--rcvbuf BYTES"),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -57,6 +63,14 @@ fn now_ns() -> u64 {
 fn pub_ns(payload: &[u8]) -> Option<u64> {
     // Every server writes pub_ns last in `data`, so search from the end.
     int_after(payload, b"\"pub_ns\":")
+}
+
+/// The integer after the last `key` in the message's last 256 bytes (where every
+/// server's `metadata` is): the load client must cost far less per message than the
+/// servers it measures, and scanning 1.7 KB for a key that is absent (`replayed_from`)
+/// was most of its time.
+fn int_in_tail(payload: &[u8], key: &[u8]) -> Option<u64> {
+    int_after(&payload[payload.len().saturating_sub(256)..], key)
 }
 
 /// The integer after the last `key` in the message.
@@ -87,12 +101,48 @@ fn session_id(payload: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&payload[at..at + len]).into_owned())
 }
 
+type Ws = WebSocket<tokio::net::TcpStream>;
+
+/// A WebSocket connection over a TCP socket whose receive buffer is `rcvbuf` bytes (0: the
+/// kernel's autotuning).
+async fn connect(url: &str, rcvbuf: u32) -> Result<Ws, String> {
+    let parsed: url::Url = url.parse().map_err(|e| format!("{e}"))?;
+    let addr = tokio::net::lookup_host((
+        parsed.host_str().unwrap_or("127.0.0.1"),
+        parsed.port().unwrap_or(80),
+    ))
+    .await
+    .map_err(|e| e.to_string())?
+    .next()
+    .ok_or("no address")?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| e.to_string())?;
+    if rcvbuf > 0 {
+        socket
+            .set_recv_buffer_size(rcvbuf)
+            .map_err(|e| e.to_string())?;
+    }
+    let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let opts = Options::default()
+        .without_compression()
+        .with_max_payload_read(16 << 20);
+    WebSocket::handshake(parsed, stream, opts)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn one_client(
     url: String,
     subscribe: Option<String>,
     ready: tokio::sync::mpsc::Sender<()>,
     deadline: Instant,
     resume: bool,
+    rcvbuf: u32,
 ) -> Report {
     let mut report = Report {
         latencies_us: Vec::new(),
@@ -103,13 +153,7 @@ async fn one_client(
         resumes: 0,
         duplicates: 0,
     };
-    let opts = Options::default()
-        .without_compression()
-        .with_max_payload_read(16 << 20);
-    let mut ws = match WebSocket::connect(url.parse().unwrap())
-        .with_options(opts)
-        .await
-    {
+    let mut ws = match connect(&url, rcvbuf).await {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("connect failed: {e}");
@@ -145,13 +189,7 @@ async fn one_client(
                 break;
             };
             // Back on a new connection, from the last sequence seen.
-            let opts = Options::default()
-                .without_compression()
-                .with_max_payload_read(16 << 20);
-            let Ok(mut again) = WebSocket::connect(url.parse().unwrap())
-                .with_options(opts)
-                .await
-            else {
+            let Ok(mut again) = connect(&url, rcvbuf).await else {
                 break;
             };
             let msg = format!(
@@ -169,14 +207,14 @@ async fn one_client(
         if session.is_none() {
             session = session_id(payload);
         }
-        let seq = int_after(payload, b"\"sequence\":");
+        let seq = int_in_tail(payload, b"\"sequence\":");
         if let Some(seq) = seq {
             last_seq = last_seq.max(seq);
         }
         if let Some(sent) = pub_ns(payload) {
             // Once per original sequence: a replay of what arrived before the cut is a
             // duplicate, not a delivery.
-            if let Some(orig) = int_after(payload, b"\"replayed_from\":").or(seq) {
+            if let Some(orig) = int_in_tail(payload, b"\"replayed_from\":").or(seq) {
                 if !seen.insert(orig) {
                     report.duplicates += 1;
                     continue;
@@ -223,6 +261,7 @@ fn main() {
                 tx.clone(),
                 deadline,
                 args.resume,
+                args.rcvbuf,
             )));
             // Pace connection setup so the accept queue never overflows.
             tokio::time::sleep(Duration::from_micros(500)).await;

@@ -6,13 +6,15 @@
 //! callback queue. The per-connection part of the envelope (`metadata.client_id`,
 //! `metadata.sequence`) is appended by each session's writer to the shared prefix, so no
 //! session ever re-serializes an event.
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
+use tokio::sync::Notify;
 
 use super::broker::StreamId;
 use super::envelope::now_rfc3339;
@@ -154,119 +156,307 @@ pub struct BusCounters {
     pub throttled: AtomicU64,
     /// Panics caught while offering an event to a session (each closed that session).
     pub offer_panics: AtomicU64,
+    /// Pose frames dropped for every client because the server was behind (`Bus::behind`).
+    pub frames_shed: AtomicU64,
+    /// Events a shard's inbox had no room for (`INBOX_MAX`: its task stopped running).
+    pub inbox_overflow: AtomicU64,
+    /// Times a publisher outside the runtime was held back while the server was behind.
+    pub publisher_paced: AtomicU64,
 }
 
 /// The sessions and the callback queue that events fan out to.
+///
+/// Sessions are split over shards, one per core. Once the server's runtime runs, a
+/// publisher appends each event to every shard's inbox and returns; each shard's task
+/// (on a runtime worker) offers it to its own sessions and wakes their writers there.
+/// Measured before (docs/performance.md): one publishing thread offering to every session
+/// paid ~1.9 µs per offer in cache-line transfers (the session's state is written by its
+/// writer on the other core), woke every writer from outside the runtime, and bounced one
+/// reference count per message between cores. A shard's sessions and writers mostly stay
+/// on its worker, wakes are local run-queue pushes, and the bytes are one copy per shard.
 pub struct Bus {
-    sessions: RwLock<Vec<Arc<SessionShared>>>,
+    shards: Vec<Arc<Shard>>,
+    /// Read while an event is handed to the shards, written by `quiesced`.
+    gate: RwLock<()>,
+    /// Whether the shards' tasks run (started with the first session added on a runtime;
+    /// until then, and without a runtime, a publish offers the event itself).
+    running: AtomicBool,
+    next_shard: AtomicUsize,
     callbacks: RwLock<Option<(Vec<EventType>, CallbackSink)>>,
-    pub counters: BusCounters,
-    wakes: Arc<Wakes>,
+    pub counters: Arc<BusCounters>,
 }
 
 impl Default for Bus {
     fn default() -> Self {
-        Bus {
-            sessions: RwLock::new(Vec::new()),
-            callbacks: RwLock::new(None),
-            counters: BusCounters::default(),
-            wakes: Arc::new(Wakes::default()),
+        // As many shards as the runtime has worker threads (its default: one per core).
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Bus::with_shards(n)
+    }
+}
+
+/// One part of the sessions, with the events waiting to reach them.
+struct Shard {
+    /// Events published and not yet offered, oldest first, each with whether it is a
+    /// pose frame to shed (`Bus::publish`).
+    inbox: Mutex<VecDeque<(Arc<Event>, bool)>>,
+    ready: Notify,
+    /// Held while events are offered to the sessions; `quiesced` holds every shard's.
+    work: Mutex<ShardWork>,
+    /// This shard's sessions whose writer is behind (`SessionShared::set_lagging`).
+    lagging: Arc<AtomicIsize>,
+    /// This shard's sessions with a connection attached, at its last event.
+    live: AtomicUsize,
+}
+
+struct ShardWork {
+    sessions: Vec<Arc<SessionShared>>,
+    prefixes: Prefixes,
+}
+
+/// An event's serialized views as one shard hands them out: its own copy of the bytes,
+/// made once per event and view, so the reference count every queued message touches
+/// stays on the shard's core instead of bouncing between all of them (measured at ~10 %
+/// of the server's time at 1,000 clients). Copying 2 KB per shard is far cheaper.
+pub struct Prefixes {
+    own: bool,
+    /// The copies for the event being delivered (`deliver` clears them per event: an
+    /// event's address is no key, the next one may be allocated where it was).
+    views: Vec<(PoseView, Bytes)>,
+}
+
+impl Prefixes {
+    /// The event's own shared bytes (no copy): for one-off offers.
+    pub fn shared() -> Self {
+        Prefixes {
+            own: false,
+            views: Vec::new(),
+        }
+    }
+
+    fn per_shard() -> Self {
+        Prefixes {
+            own: true,
+            ..Prefixes::shared()
+        }
+    }
+
+    /// Forgets the previous event's copies.
+    fn next_event(&mut self) {
+        self.views.clear();
+    }
+
+    /// The bytes of `ev` (the event being delivered) seen through `view`.
+    pub fn get(&mut self, ev: &Event, view: PoseView) -> Bytes {
+        if !self.own {
+            return ev.prefix(view);
+        }
+        let view = if ev.event_type.is_pose() {
+            view
+        } else {
+            PoseView::FULL
+        };
+        if let Some((_, b)) = self.views.iter().find(|(v, _)| *v == view) {
+            return b.clone();
+        }
+        let b = Bytes::copy_from_slice(&ev.prefix(view));
+        self.views.push((view, b.clone()));
+        b
+    }
+}
+
+/// Events a shard offers before it lets its writers run: a shard that fell behind
+/// catches up in turns, not in one long stretch that holds every writer back.
+const SHARD_TURN: usize = 8;
+
+/// Events waiting in one shard's inbox, past which more are not taken (counted): reached
+/// only when its task no longer runs (a runtime shut down while publishers go on).
+const INBOX_MAX: usize = 1 << 16;
+
+/// An inbox whose oldest event waited longer than this, or half the connections with a
+/// writer behind (`LAGGING_AFTER`), means the server is behind (`Bus::behind`).
+const BEHIND_AFTER: Duration = Duration::from_millis(10);
+
+/// Fewer connections behind than this never make the server behind (`Bus::behind`): a
+/// handful of slow clients is theirs to bear (frames dropped, cut on alerts), not every
+/// client's.
+const LAGGING_MIN: usize = 4;
+
+/// The longest one publish call is held back while the server is behind: the bound on
+/// what pacing costs a publisher (a server whose clients mostly stall cuts them within
+/// `alert_max_wait_s`, which ends it).
+const PACE_MAX: Duration = Duration::from_millis(250);
+
+/// Offers `event` to `sessions` and wakes the writers it reached (`shed`: a pose frame
+/// is counted as dropped for each, not queued); returns how many have a connection attached.
+fn deliver(work: &mut ShardWork, event: &Arc<Event>, shed: bool, counters: &BusCounters) -> usize {
+    // Tallied per event, added once: not one shared counter touched per client.
+    let (mut throttled, mut frames, mut limited, mut live) = (0, 0, 0, 0);
+    let ShardWork { sessions, prefixes } = work;
+    prefixes.next_event();
+    for session in sessions.iter() {
+        // A bug met while delivering to one session must not unwind into the shard (or a
+        // publishing thread): that session is closed, every other one still gets it.
+        let offered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            session.offer_quietly(event, prefixes, shed)
+        }));
+        match offered {
+            Ok((offered, attached)) => {
+                live += attached as usize;
+                if offered.queued() {
+                    // On a runtime worker: a push on its own run queue, no system call.
+                    session.notify.notify_one();
+                }
+                match offered {
+                    Offered::Throttled => throttled += 1,
+                    Offered::QueuedDropping(Delivery::Frames) | Offered::Shed => frames += 1,
+                    Offered::QueuedDropping(_) => limited += 1,
+                    Offered::Skipped | Offered::Queued => {}
+                }
+            }
+            Err(_) => {
+                counters.offer_panics.fetch_add(1, Ordering::Relaxed);
+                // The state lock is released by the unwind (parking_lot does not
+                // poison); the writer ends the connection.
+                session.close(CloseReason::InternalError);
+            }
+        }
+    }
+    for (counter, n) in [
+        (&counters.throttled, throttled),
+        (&counters.frames_dropped, frames),
+        (&counters.limited_dropped, limited),
+    ] {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    live
+}
+
+impl Shard {
+    /// Offers every event in the inbox, with the work lock held (`quiesced`, shutdown).
+    fn drain_locked(&self, work: &mut ShardWork, counters: &BusCounters) {
+        loop {
+            let Some((event, shed)) = self.inbox.lock().pop_front() else {
+                return;
+            };
+            let live = deliver(work, &event, shed, counters);
+            self.live.store(live, Ordering::Relaxed);
         }
     }
 }
 
-/// The writers an event reached, handed by a publisher outside the server's runtime to
-/// one task inside it that wakes them.
-///
-/// Waking a task from outside the runtime is a remote schedule, often with a futex call
-/// to unpark a worker: measured at 100 clients, `publish` spent about 4 µs per client
-/// that way (about 115 futex calls per event, docs/performance.md). From a worker
-/// thread a wake is a push on its own run queue; so the publisher makes one remote wake
-/// per event and the waking task the rest.
-#[derive(Default)]
-struct Wakes {
-    pending: Mutex<Vec<Arc<SessionShared>>>,
-    ready: tokio::sync::Notify,
-    /// Whether the waking task runs (it is started with the first session, from the
-    /// runtime; without it, publishers wake writers themselves).
-    running: AtomicBool,
-}
-
-/// The waking task: gives every wake handed to it, until the runtime ends.
-async fn wake_writers(wakes: Arc<Wakes>) {
-    let mut batch = Vec::new();
+/// A shard's task: offers what is published to its sessions, until the runtime ends.
+async fn run_shard(shard: Arc<Shard>, counters: Arc<BusCounters>) {
+    let mut batch = Vec::with_capacity(SHARD_TURN);
     loop {
-        wakes.ready.notified().await;
-        std::mem::swap(&mut batch, &mut *wakes.pending.lock());
-        for session in batch.drain(..) {
-            // Cleared first: a wake asked for after this is handed over again, not lost.
-            session.wake_pending.store(false, Ordering::Release);
-            session.notify.notify_one();
+        let taken = {
+            // Events are taken from the inbox with the work lock held: `quiesced` (which
+            // holds it) then sees every event either offered already or still waiting.
+            let mut work = shard.work.lock();
+            {
+                let mut inbox = shard.inbox.lock();
+                let n = inbox.len().min(SHARD_TURN);
+                batch.extend(inbox.drain(..n));
+            }
+            let taken = batch.len();
+            let mut live = None;
+            for (event, shed) in batch.drain(..) {
+                live = Some(deliver(&mut work, &event, shed, &counters));
+            }
+            if let Some(live) = live {
+                shard.live.store(live, Ordering::Relaxed);
+            }
+            taken
+        };
+        if taken == 0 {
+            // Empty: wait for a publish (a notify given meanwhile is kept as a permit).
+            shard.ready.notified().await;
+        } else if taken == SHARD_TURN {
+            // Behind: let the writers this turn woke run before the next turn.
+            tokio::task::yield_now().await;
         }
     }
 }
 
-/// Writers handed to the waking task at once: the first writes start while the publisher
-/// still offers the event to the other sessions, and the waking task is notified once per
-/// this many (a notify while it runs costs no futex call).
-const WAKE_CHUNK: usize = 8;
-
-/// Whether this thread is one of a tokio runtime's (where waking a task is cheap).
+/// Whether this thread is one of a tokio runtime's (whose tasks must not be blocked).
 fn on_runtime() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
 
 impl Bus {
+    /// A bus with `n` shards (at least one).
+    pub fn with_shards(n: usize) -> Self {
+        let shards = (0..n.clamp(1, 256))
+            .map(|_| {
+                Arc::new(Shard {
+                    inbox: Mutex::new(VecDeque::new()),
+                    ready: Notify::new(),
+                    work: Mutex::new(ShardWork {
+                        sessions: Vec::new(),
+                        prefixes: Prefixes::per_shard(),
+                    }),
+                    lagging: Arc::new(AtomicIsize::new(0)),
+                    live: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        Bus {
+            shards,
+            gate: RwLock::new(()),
+            running: AtomicBool::new(false),
+            next_shard: AtomicUsize::new(0),
+            callbacks: RwLock::new(None),
+            counters: Arc::new(BusCounters::default()),
+        }
+    }
+
+    /// Publishes an event to every session. With the shards running it returns once the
+    /// event is in their inboxes (a session's queue sees it a moment later, in publish
+    /// order); `quiesced` and `settle` wait for that moment.
+    ///
+    /// While the server is behind (`behind`), a pose frame is not queued for anyone
+    /// (counted as dropped for each client it was for, and in `frames_shed`: the next one
+    /// supersedes it 33 ms later) rather than queue ahead of alerts, and a publisher outside the runtime is held back after its
+    /// event is handed over, for at most [`PACE_MAX`], until the server has caught up:
+    /// past saturation the publisher goes at the rate the clients are served, and alerts
+    /// wait in the publisher, not behind seconds of queued messages.
     pub fn publish(&self, event: Event) -> Arc<Event> {
         let event = Arc::new(event);
         self.counters.published.fetch_add(1, Ordering::Relaxed);
-        // Tallied per event, added once: not one shared counter touched per client.
-        let (mut throttled, mut frames, mut limited) = (0, 0, 0);
-        // Writers are woken directly from a runtime thread, else through the waking task.
-        let hand_over = self.wakes.running.load(Ordering::Acquire) && !on_runtime();
-        let mut to_wake = Vec::new();
-        for session in self.sessions.read().iter() {
-            // A bug met while delivering to one session must not unwind into the thread
-            // that publishes (an environment's pipeline, the UDP listener, Python's
-            // `publish`): that session is closed, every other one still gets the event.
-            let offered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                session.offer_quietly(&event)
-            }));
-            if let Ok(o) = offered {
-                if o.queued() {
-                    if !hand_over {
-                        session.notify.notify_one();
-                    } else if !session.wake_pending.swap(true, Ordering::AcqRel) {
-                        to_wake.push(session.clone());
-                        if to_wake.len() == WAKE_CHUNK {
-                            self.hand_over(&mut to_wake);
-                        }
+        // An event read from the broker is offered here and now: its feed holds the
+        // stream's cursor while the event reaches the sessions, and a resume from the
+        // broker relies on that (`broker::resume`: what is past the cursor is held).
+        if !self.running.load(Ordering::Acquire) || event.stream_id.is_some() {
+            let _gate = self.gate.read();
+            for shard in &self.shards {
+                let mut work = shard.work.lock();
+                let live = deliver(&mut work, &event, false, &self.counters);
+                shard.live.store(live, Ordering::Relaxed);
+            }
+        } else {
+            let shed = event.event_type.delivery() == Delivery::Frames && self.behind();
+            if shed {
+                self.counters.frames_shed.fetch_add(1, Ordering::Relaxed);
+            }
+            {
+                let _gate = self.gate.read();
+                for shard in &self.shards {
+                    let mut inbox = shard.inbox.lock();
+                    if inbox.len() >= INBOX_MAX {
+                        self.counters.inbox_overflow.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let was_empty = inbox.is_empty();
+                    inbox.push_back((event.clone(), shed));
+                    drop(inbox);
+                    if was_empty {
+                        shard.ready.notify_one();
                     }
                 }
             }
-            match offered {
-                Ok(Offered::Throttled) => throttled += 1,
-                Ok(Offered::QueuedDropping(Delivery::Frames) | Offered::Shed) => frames += 1,
-                Ok(Offered::QueuedDropping(_)) => limited += 1,
-                Ok(Offered::Skipped | Offered::Queued) => {}
-                Err(_) => {
-                    self.counters.offer_panics.fetch_add(1, Ordering::Relaxed);
-                    // The state lock is released by the unwind (parking_lot does not
-                    // poison); the writer ends the connection.
-                    session.close(CloseReason::InternalError);
-                }
-            }
-        }
-        if !to_wake.is_empty() {
-            self.hand_over(&mut to_wake);
-        }
-        for (counter, n) in [
-            (&self.counters.throttled, throttled),
-            (&self.counters.frames_dropped, frames),
-            (&self.counters.limited_dropped, limited),
-        ] {
-            if n > 0 {
-                counter.fetch_add(n, Ordering::Relaxed);
+            if !on_runtime() && !shed {
+                self.pace();
             }
         }
         if let Some((types, sink)) = &*self.callbacks.read() {
@@ -281,43 +471,115 @@ impl Bus {
         event
     }
 
-    /// Gives the waking task writers to wake.
-    fn hand_over(&self, sessions: &mut Vec<Arc<SessionShared>>) {
-        self.wakes.pending.lock().append(sessions);
-        self.wakes.ready.notify_one();
+    /// Whether the server is behind its publishers: a shard has not got to an event
+    /// within [`BEHIND_AFTER`], or at least half the attached connections' writers (and
+    /// at least [`LAGGING_MIN`]) are behind (`SessionShared::set_lagging`), for want of
+    /// time to run or because their clients do not read as fast as events come. A few
+    /// slow clients never make the server behind: they are cut (`alert_max_wait_s`)
+    /// while the others go on, and a client's own frames are dropped by its `buffer_size`.
+    pub fn behind(&self) -> bool {
+        self.lag(2)
     }
 
-    /// Runs `f` while no event is being fanned out: publishes in progress finish first,
-    /// new ones wait. `f` must not call the bus's other methods (they would deadlock).
+    /// Whether an inbox is late, or at least one in `fraction` of the attached connections
+    /// (and [`LAGGING_MIN`]) is behind.
+    fn lag(&self, fraction: usize) -> bool {
+        let (mut lagging, mut live) = (0isize, 0usize);
+        for shard in &self.shards {
+            let oldest = shard.inbox.lock().front().map(|(e, _)| e.published_at);
+            if oldest.is_some_and(|t| t.elapsed() > BEHIND_AFTER) {
+                return true;
+            }
+            lagging += shard.lagging.load(Ordering::Relaxed);
+            live += shard.live.load(Ordering::Relaxed);
+        }
+        let lagging = lagging.max(0) as usize;
+        lagging >= LAGGING_MIN && lagging * fraction >= live
+    }
+
+    /// Holds the calling publisher while the server is behind, for at most [`PACE_MAX`].
+    /// (Holding it until nearly every connection had caught up, one in ten, was measured:
+    /// fewer messages delivered and more clients cut, docs/performance.md.)
+    fn pace(&self) {
+        if !self.behind() {
+            return;
+        }
+        self.counters
+            .publisher_paced
+            .fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        while self.behind() && start.elapsed() < PACE_MAX {
+            std::thread::sleep(Duration::from_micros(250));
+        }
+    }
+
+    /// Runs `f` while no event is being fanned out, and after every event published so
+    /// far has been offered to every session: publishes in progress finish first, new ones
+    /// wait. `f` must not call the bus's other methods (they would deadlock).
     pub fn quiesced<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _sessions = self.sessions.write();
+        let _gate = self.gate.write();
+        let mut works: Vec<_> = self.shards.iter().map(|s| s.work.lock()).collect();
+        for (shard, work) in self.shards.iter().zip(works.iter_mut()) {
+            shard.drain_locked(work, &self.counters);
+        }
         f()
     }
 
+    /// Returns once every event published so far has been offered to every session
+    /// (a stopping server's last event is queued before its writers' final flush).
+    pub fn settle(&self) {
+        self.quiesced(|| ())
+    }
+
     pub fn add_session(&self, s: Arc<SessionShared>) {
-        self.sessions.write().push(s);
-        // Sessions are added on the server's runtime: the waking task starts there, once.
+        let i = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let shard = &self.shards[i];
+        let _ = s.lag_count.set(shard.lagging.clone());
+        shard.work.lock().sessions.push(s);
+        // Sessions are added on the server's runtime: the shards' tasks start there, once.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            if !self.wakes.running.swap(true, Ordering::AcqRel) {
-                runtime.spawn(wake_writers(self.wakes.clone()));
+            if !self.running.load(Ordering::Acquire) {
+                // Under the gate: no publish is offering inline while the tasks take over.
+                let _gate = self.gate.write();
+                if !self.running.swap(true, Ordering::AcqRel) {
+                    for shard in &self.shards {
+                        runtime.spawn(run_shard(shard.clone(), self.counters.clone()));
+                    }
+                }
             }
         }
     }
 
     pub fn remove_session(&self, id: u64) {
-        self.sessions.write().retain(|s| s.id != id);
+        for shard in &self.shards {
+            let mut work = shard.work.lock();
+            if let Some(pos) = work.sessions.iter().position(|s| s.id == id) {
+                let s = work.sessions.swap_remove(pos);
+                drop(work);
+                s.set_lagging(false);
+                return;
+            }
+        }
     }
 
     pub fn find_session(&self, session_id: &str) -> Option<Arc<SessionShared>> {
-        self.sessions
-            .read()
-            .iter()
-            .find(|s| s.state.lock().session_id == session_id)
-            .cloned()
+        self.shards.iter().find_map(|shard| {
+            shard
+                .work
+                .lock()
+                .sessions
+                .iter()
+                .find(|s| s.state.lock().session_id == session_id)
+                .cloned()
+        })
     }
 
     pub fn sessions(&self) -> Vec<Arc<SessionShared>> {
-        self.sessions.read().clone()
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            all.extend(shard.work.lock().sessions.iter().cloned());
+        }
+        all
     }
 
     pub fn set_callbacks(&self, types: Vec<EventType>, sink: Option<CallbackSink>) {
@@ -427,69 +689,240 @@ mod tests {
         }
     }
 
-    #[test]
-    fn writers_are_woken_through_the_runtime_for_a_publisher_outside_it() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let bus = Arc::new(Bus::default());
-        // 20 sessions: more than one chunk handed over, and one partial chunk.
-        let sessions: Vec<_> = (0..20)
-            .map(|_| session_with(json!({"event_type": "system_event"})))
-            .collect();
-        runtime.block_on(async {
-            for s in &sessions {
-                bus.add_session(s.clone()); // on the runtime: the waking task starts
-            }
-        });
-        assert!(bus.wakes.running.load(Ordering::Acquire));
-        let (tx, rx) = std::sync::mpsc::channel();
-        for (i, s) in sessions.iter().enumerate() {
-            let (s, tx) = (s.clone(), tx.clone());
-            runtime.spawn(async move {
-                // Three wakes each: one per event published below.
-                for _ in 0..3 {
-                    s.notify.notified().await;
-                    let n = std::mem::take(&mut s.state.lock().queue).len();
-                    tx.send((i, n)).unwrap();
-                }
-            });
-        }
-        let mut got = vec![0; sessions.len()];
-        for _ in 0..3 {
-            // From this thread, outside the runtime (as Python's publish and the pipelines).
-            bus.publish(Event::new(EventType::SystemEvent, json!({}), None));
-            for _ in 0..sessions.len() {
-                let (i, n) = rx
-                    .recv_timeout(std::time::Duration::from_secs(10))
-                    .expect("every writer is woken");
-                got[i] += n;
-            }
-        }
-        assert_eq!(got, vec![3; sessions.len()], "each got every event");
-        assert!(sessions
+    /// The `n` of each alert queued for `session`, in queue order, taking them.
+    fn take_ns(session: &SessionShared) -> Vec<u64> {
+        let mut st = session.state.lock();
+        let items: Vec<_> = st.queue.drain(..).collect();
+        st.alerts_queued = 0;
+        items
             .iter()
-            .all(|s| !s.wake_pending.load(Ordering::Acquire)));
+            .filter(|o| o.class == super::super::session_state::ItemClass::Alert)
+            .map(|o| {
+                let mut text = o.prefix.to_vec();
+                text.extend_from_slice(b"\"x\":0}}");
+                let v: Value = serde_json::from_slice(&text).unwrap();
+                v["data"]["n"].as_u64().unwrap()
+            })
+            .collect()
+    }
+
+    fn numbered(n: u64) -> Event {
+        Event::new(EventType::ActivityEvent, json!({"n": n}), None)
     }
 
     #[test]
-    fn a_writer_is_handed_to_the_waking_task_once_until_woken() {
-        let bus = Bus::default();
-        let session = session_with(json!({"event_type": "system_event"}));
-        bus.add_session(session.clone());
-        // As if the waking task ran on a runtime that has not got to it yet.
-        bus.wakes.running.store(true, Ordering::Release);
-        for _ in 0..5 {
-            bus.publish(Event::new(EventType::SystemEvent, json!({}), None));
+    fn each_shards_sessions_get_every_event_in_order() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bus = Arc::new(Bus::with_shards(3));
+        let sessions: Vec<_> = (0..10)
+            .map(|_| session_with(json!({"event_type": "activity_event"})))
+            .collect();
+        runtime.block_on(async {
+            for s in &sessions {
+                bus.add_session(s.clone()); // on the runtime: the shards' tasks start
+            }
+        });
+        assert!(bus.running.load(Ordering::Acquire));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (i, s) in sessions.iter().enumerate() {
+            let (s, tx) = (s.clone(), tx.clone());
+            // A writer: takes what is queued each time it is woken, until it has all 300.
+            runtime.spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < 300 {
+                    s.notify.notified().await;
+                    got.extend(take_ns(&s));
+                }
+                tx.send((i, got)).unwrap();
+            });
         }
-        assert_eq!(session.state.lock().queue.len(), 5, "every event queued");
+        // From this thread, outside the runtime (as Python's publish), and from a task on
+        // it (as the pipelines): each returns before the shards have offered its event.
+        for n in 0..150 {
+            bus.publish(numbered(n));
+        }
+        let on_runtime = bus.clone();
+        runtime.block_on(async move {
+            for n in 150..300 {
+                on_runtime.publish(numbered(n));
+                if n % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        for _ in 0..sessions.len() {
+            let (i, got) = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("every writer gets every event");
+            assert_eq!(
+                got,
+                (0..300).collect::<Vec<_>>(),
+                "session {i}: all, in order"
+            );
+        }
+        for (i, shard) in bus.shards.iter().enumerate() {
+            let n = shard.work.lock().sessions.len();
+            assert!((3..=4).contains(&n), "shard {i} holds {n} of 10 sessions");
+        }
+    }
+
+    #[test]
+    fn a_shard_hands_out_its_own_copy_of_the_bytes_once_per_event() {
+        let bus = Bus::with_shards(2);
+        let sessions: Vec<_> = (0..4)
+            .map(|_| session_with(json!({"event_type": "activity_event"})))
+            .collect();
+        for s in &sessions {
+            bus.add_session(s.clone());
+        }
+        let ev = bus.publish(numbered(1));
+        let ptrs: Vec<_> = sessions
+            .iter()
+            .map(|s| s.state.lock().queue[0].prefix.as_ptr())
+            .collect();
+        // Sessions 0 and 2 are in one shard, 1 and 3 in the other.
+        assert_eq!(ptrs[0], ptrs[2]);
+        assert_eq!(ptrs[1], ptrs[3]);
+        assert_ne!(ptrs[0], ptrs[1]);
+        let shared = ev.prefix(PoseView::FULL);
+        assert!(!ptrs.contains(&shared.as_ptr()), "a copy per shard");
+        assert_eq!(&sessions[0].state.lock().queue[0].prefix[..], &shared[..]);
+        // The next event, wherever it is allocated, gets its own bytes.
+        drop(ev);
+        for s in &sessions {
+            s.state.lock().queue.clear();
+        }
+        for n in 2..5 {
+            bus.publish(numbered(n));
+        }
+        assert_eq!(take_ns(&sessions[0]), vec![2, 3, 4]);
+    }
+
+    /// A bus whose shards' tasks count as running but never run: what is published waits
+    /// in the inboxes until `quiesced` or `settle` offers it.
+    fn stalled_bus(sessions: &[Arc<SessionShared>]) -> Bus {
+        let bus = Bus::with_shards(2);
+        for s in sessions {
+            bus.add_session(s.clone());
+        }
+        bus.running.store(true, Ordering::Release);
+        bus
+    }
+
+    #[test]
+    fn quiesced_runs_after_every_event_published_before_it_is_offered() {
+        let sessions: Vec<_> = (0..3)
+            .map(|_| session_with(json!({"event_type": "activity_event"})))
+            .collect();
+        let bus = stalled_bus(&sessions);
+        for n in 0..5 {
+            bus.publish(numbered(n));
+        }
+        assert!(sessions.iter().all(|s| s.state.lock().queue.is_empty()));
+        let seen = bus.quiesced(|| {
+            sessions
+                .iter()
+                .map(|s| s.state.lock().queue.len())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(seen, vec![5, 5, 5]);
+        bus.publish(numbered(5));
+        bus.settle();
+        assert_eq!(take_ns(&sessions[1]), vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn behind_when_half_the_writers_lag_not_for_a_few() {
+        let sessions: Vec<_> = (0..8)
+            .map(|_| session_with(json!({"event_type": "activity_event"})))
+            .collect();
+        let bus = Bus::with_shards(2);
+        for s in &sessions[..2] {
+            bus.add_session(s.clone());
+        }
+        bus.publish(numbered(0)); // the shards count their attached sessions
+        sessions[0].set_lagging(true);
+        sessions[1].set_lagging(true);
+        assert!(!bus.behind(), "two slow clients of two: theirs to bear");
+        for s in &sessions[2..] {
+            bus.add_session(s.clone());
+        }
+        bus.publish(numbered(1)); // every queue's front is fresh: none behind now
+        assert!(!bus.behind());
+        for s in &sessions[..3] {
+            s.set_lagging(true);
+        }
+        assert!(!bus.behind(), "three of eight");
+        sessions[3].set_lagging(true);
+        assert!(bus.behind(), "half of them");
+        sessions[3].set_lagging(false);
+        sessions[3].set_lagging(false); // counted once
+        assert!(!bus.behind());
+        for s in &sessions[1..3] {
+            bus.remove_session(s.id);
+        }
+        bus.remove_session(sessions[0].id);
         assert_eq!(
-            bus.wakes.pending.lock().len(),
-            1,
-            "one wake pending, not five"
+            bus.shards
+                .iter()
+                .map(|s| s.lagging.load(Ordering::Relaxed))
+                .sum::<isize>(),
+            0,
+            "a removed session no longer counts"
         );
+    }
+
+    #[test]
+    fn while_behind_pose_frames_are_shed_alerts_are_not_and_the_publisher_waits() {
+        let session = session_with(json!({"event_type": "activity_event"}));
+        {
+            let spec = json!({"event_type": "pose_data", "quality": "low"});
+            let sub = super::super::subscription::Subscription::parse(
+                "sub_2".into(),
+                &spec,
+                &super::super::auth::EnvironmentGrant::All,
+            )
+            .unwrap();
+            session
+                .state
+                .lock()
+                .subscriptions
+                .push((2, Arc::from("sub_2"), sub));
+        }
+        let bus = stalled_bus(std::slice::from_ref(&session));
+        // An event that has waited 50 ms in an inbox: the server is behind.
+        let mut old = numbered(0);
+        old.published_at = Instant::now() - Duration::from_millis(50);
+        bus.publish(old); // its publisher waits too: the server is behind
+        assert!(bus.behind());
+        assert_eq!(bus.counters.publisher_paced.load(Ordering::Relaxed), 1);
+        let t = Instant::now();
+        bus.publish(Event::new(
+            EventType::PoseData,
+            json!({"persons": []}),
+            Some("room".into()),
+        ));
+        assert!(t.elapsed() < PACE_MAX, "a shed frame does not wait");
+        bus.publish(numbered(1));
+        assert!(
+            t.elapsed() >= PACE_MAX,
+            "a publisher outside the runtime waits"
+        );
+        assert_eq!(bus.counters.publisher_paced.load(Ordering::Relaxed), 2);
+        assert_eq!(bus.counters.frames_shed.load(Ordering::Relaxed), 1);
+        bus.settle();
+        assert!(!bus.behind());
+        assert_eq!(
+            session.state.lock().stats.dropped_frames,
+            1,
+            "counted for the client"
+        );
+        assert_eq!(bus.counters.frames_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(take_ns(&session), vec![0, 1], "every alert, no frame");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use yawc::{Frame, OpCode};
 use super::auth::Identity;
 use super::commands::{self, code, ClientState};
 use super::envelope::{control_prefix, finish, now_rfc3339, Metadata};
-use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared};
+use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
 use super::shared::Shared;
 use super::subscription::AppCompression;
 
@@ -151,6 +151,7 @@ fn finish_session(
     reason: Option<CloseReason>,
     peer_end: Option<PeerEnd>,
 ) {
+    session.set_lagging(false);
     let mut st = session.state.lock();
     st.attached = false;
     st.queue.clear();
@@ -362,6 +363,14 @@ where
                     st.queue.len().min(BATCH)
                 };
                 batch.extend(st.queue.drain(..n));
+                // Whether this writer is behind (`Bus::behind`): its oldest live message
+                // waited long, for time to run or for the client's socket to take it. A
+                // replay after a resume is old by nature and says nothing of that.
+                let oldest = batch
+                    .iter()
+                    .filter(|o| o.class != ItemClass::Replayed)
+                    .find_map(|o| o.published_at);
+                session.set_lagging(oldest.is_some_and(|t| t.elapsed() > LAGGING_AFTER));
                 let alerts = batch.iter().filter(|o| o.class == ItemClass::Alert).count();
                 st.alerts_queued -= alerts;
                 st.stats.sent += batch.len() as u64;

@@ -128,6 +128,24 @@ impl Metrics {
             bus.frames_dropped.load(Relaxed),
         );
         counter(
+            "wdp_frames_shed_total",
+            "Pose frames dropped for every client because the server was behind its clients.",
+            "counter",
+            bus.frames_shed.load(Relaxed),
+        );
+        counter(
+            "wdp_publisher_paced_total",
+            "Publishes held back (at most 0.25 s) while the server was behind its clients.",
+            "counter",
+            bus.publisher_paced.load(Relaxed),
+        );
+        counter(
+            "wdp_bus_inbox_overflow_total",
+            "Events a fan-out shard had no room for (its task no longer running).",
+            "counter",
+            bus.inbox_overflow.load(Relaxed),
+        );
+        counter(
             "wdp_limited_dropped_total",
             "System and analytics events dropped for slow clients.",
             "counter",

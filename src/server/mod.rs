@@ -363,6 +363,7 @@ impl Server {
                                "severity": "info", "message": "the server is shutting down"}),
             None,
         ));
+        self.shared.bus.settle(); // queued before the writers' last flush (bus shards)
         if let Some(b) = self.shared.broker.clone() {
             // Give the leases back so another node can take over at once (bounded).
             let (tx, rx) = std::sync::mpsc::channel();

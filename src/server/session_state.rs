@@ -5,8 +5,8 @@
 //! writer drains the queue. A session outlives its connection for `resume_ttl` so a client
 //! that was disconnected (slow, network) can come back and get every alert it missed.
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::auth::{EnvironmentGrant, Identity};
-use super::bus::Event;
+use super::bus::{Event, Prefixes};
 use super::events::Delivery;
 use super::subscription::{AppCompression, Subscription};
 
@@ -227,9 +227,13 @@ pub struct SessionShared {
     pub pongs_owed: std::sync::atomic::AtomicU32,
     /// Notified by the writer after each write, for a reader waiting for room.
     pub written: Notify,
-    /// Set while the bus's waking task holds a wake for this writer not yet given
-    /// (`bus.rs`): a session is in that task's list at most once.
-    pub wake_pending: AtomicBool,
+    /// Whether the writer is behind: the oldest message of its last batch had waited
+    /// longer than [`LAGGING_AFTER`] (`set_lagging`).
+    lagging: AtomicBool,
+    /// Its shard's count of lagging sessions (`bus.rs`), set when the bus takes the
+    /// session: the bus holds its publisher back and sheds pose frames while half of the
+    /// connections are behind.
+    pub(super) lag_count: OnceLock<Arc<AtomicIsize>>,
     alert_queue_capacity: usize,
     alert_history: usize,
     alert_history_bytes: usize,
@@ -286,7 +290,8 @@ impl SessionShared {
             alerts_written: AtomicU64::new(0),
             pongs_owed: std::sync::atomic::AtomicU32::new(0),
             written: Notify::new(),
-            wake_pending: AtomicBool::new(false),
+            lagging: AtomicBool::new(false),
+            lag_count: OnceLock::new(),
             alert_queue_capacity,
             alert_history,
             alert_history_bytes,
@@ -295,24 +300,72 @@ impl SessionShared {
 
     /// Offers a published event to this session: filters, throttle, then the queue, and
     /// wakes the writer. Says what became of it, for /metrics. (The bus offers quietly and
-    /// wakes writers in bulk; tests offer one session at a time.)
+    /// wakes writers itself; tests offer one session at a time.)
     #[cfg(test)]
     pub fn offer(&self, ev: &Arc<Event>) -> Offered {
-        let offered = self.offer_quietly(ev);
+        let (offered, _) = self.offer_quietly(ev, &mut Prefixes::shared(), false);
         if offered.queued() {
             self.notify.notify_one();
         }
         offered
     }
 
-    /// [`SessionShared::offer`] without waking the writer: the bus wakes every writer an
-    /// event reached at once (`Offered::queued` says which), from the server's runtime.
-    pub fn offer_quietly(&self, ev: &Arc<Event>) -> Offered {
+    /// [`SessionShared::offer`] without waking the writer (the bus wakes the writers an
+    /// event reached, `Offered::queued` says which), taking the event's bytes from
+    /// `prefixes` (a shard's own copy). Also says whether a connection is attached.
+    ///
+    /// `shed`: the server is behind (`Bus::behind`), so a pose frame is dropped (counted)
+    /// instead of queued.
+    pub fn offer_quietly(
+        &self,
+        ev: &Arc<Event>,
+        prefixes: &mut Prefixes,
+        shed: bool,
+    ) -> (Offered, bool) {
         let mut st = self.state.lock();
-        self.offer_locked(&mut st, ev)
+        let offered = self.offer_locked(&mut st, ev, prefixes, shed);
+        let deliverable = st.deliverable();
+        if deliverable {
+            // Behind (`Bus::behind`) when the oldest live message still queued waited
+            // more than LAGGING_AFTER before this event: seen here at every event, a
+            // writer stalled on a full socket counts at once (its own update waits for
+            // the write). The event's publish time stands for now: no clock read.
+            let oldest = st
+                .queue
+                .iter()
+                .filter(|o| o.class != ItemClass::Replayed)
+                .find_map(|o| o.published_at);
+            self.set_lagging(
+                oldest
+                    .is_some_and(|t| ev.published_at.saturating_duration_since(t) > LAGGING_AFTER),
+            );
+        }
+        (offered, deliverable)
     }
 
-    fn offer_locked(&self, st: &mut SessionState, ev: &Arc<Event>) -> Offered {
+    /// Whether the session counts as behind (tests).
+    #[cfg(test)]
+    pub fn is_lagging(&self) -> bool {
+        self.lagging.load(Ordering::Relaxed)
+    }
+
+    /// Tells the session's shard whether its writer is behind (`lagging`), counting
+    /// changes only: a writer that keeps up never touches the shard's counter.
+    pub fn set_lagging(&self, lagging: bool) {
+        if self.lagging.swap(lagging, Ordering::Relaxed) != lagging {
+            if let Some(count) = self.lag_count.get() {
+                count.fetch_add(if lagging { 1 } else { -1 }, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn offer_locked(
+        &self,
+        st: &mut SessionState,
+        ev: &Arc<Event>,
+        prefixes: &mut Prefixes,
+        shed: bool,
+    ) -> Offered {
         if st.retired {
             return Offered::Skipped;
         }
@@ -369,7 +422,7 @@ impl SessionShared {
             (EnvironmentGrant::Only(granted), super::events::EventType::PerformanceUpdate) => {
                 granted_view(ev, granted)
             }
-            _ => ev.prefix(sub.pose_view()),
+            _ => prefixes.get(ev, sub.pose_view()),
         };
         let item = Outgoing {
             seq: 0,
@@ -395,7 +448,7 @@ impl SessionShared {
                 offered = Offered::QueuedDropping(Delivery::Frames);
             }
         } else if delivery == Delivery::Frames
-            && oldest_alert_age(st, now).is_some_and(|age| age > SHED_FRAMES_AFTER)
+            && (shed || oldest_alert_age(st, now).is_some_and(|age| age > SHED_FRAMES_AFTER))
         {
             st.stats.dropped_frames += 1;
             return Offered::Shed;
@@ -556,7 +609,7 @@ impl SessionShared {
             self.push_alert(st, item, true);
         }
         for ev in st.held.take().unwrap_or_default() {
-            self.offer_locked(st, &ev);
+            self.offer_locked(st, &ev, &mut Prefixes::shared(), false);
         }
         drop(guard);
         self.notify.notify_one();
@@ -587,6 +640,10 @@ fn granted_view(ev: &Event, granted: &[String]) -> Bytes {
     view.stream_id = ev.stream_id;
     view.prefix(super::subscription::PoseView::FULL)
 }
+
+/// A writer whose batch held a message older than this is behind (`set_lagging`): far above
+/// a keeping-up client's publish-to-write time (well under 1 ms at 100 clients).
+pub const LAGGING_AFTER: Duration = Duration::from_millis(10);
 
 /// A queued message older than this means the writer is behind: pose frames then give way
 /// to alerts. Far above a keeping-up client's publish-to-write time (well under 1 ms).
@@ -839,6 +896,26 @@ mod tests {
         }
         assert_eq!(session.state.lock().closing, None);
         assert_eq!(session.state.lock().alerts_queued, 100);
+    }
+
+    #[test]
+    fn a_session_whose_queue_front_waited_counts_as_behind_until_it_catches_up() {
+        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
+        session.offer(&published(
+            EventType::ActivityEvent,
+            Duration::from_millis(30),
+        ));
+        assert!(!session.is_lagging(), "nothing waited before it");
+        session.offer(&published(
+            EventType::ActivityEvent,
+            Duration::from_millis(25),
+        ));
+        assert!(!session.is_lagging(), "5 ms behind the front: keeping up");
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert!(session.is_lagging(), "the front waited 30 ms");
+        session.state.lock().queue.clear(); // the writer wrote them
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        assert!(!session.is_lagging());
     }
 
     #[test]
