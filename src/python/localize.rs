@@ -25,7 +25,7 @@ fn positions(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<[f64; 3]
 /// `freqs_hz` (0 for null subcarriers). `moving` (bool per frame; default all) gates the
 /// windows. Returns a dict of arrays, one row per fix: `t`, `x`, `y`, `sharpness`.
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true))]
+#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn localize<'py>(
     py: Python<'py>,
@@ -41,6 +41,7 @@ fn localize<'py>(
     max_subcarriers: usize,
     fit_reflections: bool,
     window_highpass: bool,
+    continuity_m: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let geometry = LinkGeometry {
         room,
@@ -62,6 +63,7 @@ fn localize<'py>(
         max_subcarriers,
         fit_reflections,
         window_highpass,
+        continuity_m,
         ..Default::default()
     };
     let fixes = py

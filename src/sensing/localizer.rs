@@ -159,6 +159,12 @@ pub struct LocalizerConfig {
     /// fast Doppler of a body's own paths, drops slow changes such as its shadow on the
     /// static paths).
     pub window_highpass: bool,
+    /// A person moves little between windows: the map is weighted towards the last fix
+    /// (Gaussian of this spread, metres, growing by `continuity_speed_mps` a second since
+    /// it), never below a quarter. 0 turns it off.
+    pub continuity_m: f64,
+    /// How fast the continuity's spread grows, metres per second.
+    pub continuity_speed_mps: f64,
 }
 
 impl Default for LocalizerConfig {
@@ -173,6 +179,8 @@ impl Default for LocalizerConfig {
             refit_packets: 100,
             fit_reflections: true,
             window_highpass: true,
+            continuity_m: 0.0,
+            continuity_speed_mps: 2.0,
         }
     }
 }
@@ -542,7 +550,17 @@ impl Localizer {
                 })
                 .sum()
         };
-        let map: Vec<f64> = self.steer.chunks_exact(lk).map(power).collect();
+        let mut map: Vec<f64> = self.steer.chunks_exact(lk).map(power).collect();
+        if let (Some(last), true) = (self.last, self.config.continuity_m > 0.0) {
+            let age = (t - last.t).max(0.0);
+            if age < 5.0 {
+                let spread = self.config.continuity_m + self.config.continuity_speed_mps * age;
+                for (m, p) in map.iter_mut().zip(&self.points) {
+                    let d2 = (p[0] - last.x).powi(2) + (p[1] - last.y).powi(2);
+                    *m *= 0.25 + 0.75 * (-d2 / (2.0 * spread * spread)).exp();
+                }
+            }
+        }
         let (best, peak) = map
             .iter()
             .enumerate()

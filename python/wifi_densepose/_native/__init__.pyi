@@ -302,6 +302,8 @@ def localize(
     window_packets: int = 25,
     max_subcarriers: int = 10,
     fit_reflections: bool = True,
+    window_highpass: bool = True,
+    continuity_m: float = 0.0,
 ) -> dict[str, NDArray[np.float64]]: ...
 def sense(
     csi: NDArray[np.complex64],
