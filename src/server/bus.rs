@@ -24,15 +24,21 @@ use super::subscription::PoseView;
 
 /// One event on its way to clients.
 pub struct Event {
+    /// The message type on the wire.
     pub event_type: EventType,
+    /// The environment it belongs to (None: server-wide, e.g. `system_event`s).
     pub environment_id: Option<Arc<str>>,
+    /// When it was published, RFC 3339 (the envelope's `timestamp`).
     pub timestamp: String,
+    /// The message's `data` as the wire carries it.
     pub data: Value,
-    /// Fields the filters look at, read once from `data` at publish.
+    /// Fields the filters look at, read once from `data` at publish: `data.confidence`.
     pub confidence: Option<f64>,
+    /// `data.severity`, for the severity filter.
     pub severity: Option<String>,
     /// `data.event_type` or `data.event`: what the `event_types` filter matches.
     pub kind: Option<String>,
+    /// When `publish` took it (latency and alert-age measurements).
     pub published_at: Instant,
     /// The event's id in its environment's broker stream, when it came through a broker
     /// (`metadata.event_id` on the wire; a resume position on any node). None in-process.
