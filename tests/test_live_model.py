@@ -116,10 +116,12 @@ def test_no_model_means_no_inference_and_no_invented_poses():
         assert run.wait(30)
         until(lambda: server.environment_stats("room_001")["frames"] >= 150)
         time.sleep(0.3)
-        # Only the sensor reports: nobody placed, no keypoints, nothing the model made.
+        # Only the sensor reports: no keypoints, nothing the model made; a person has a
+        # position only where the localizer placed them from the simulated placement.
         assert poses.items
         assert all(p["metadata"]["model_version"] == "sensing" for p in poses.items)
-        assert all("position" not in q for p in poses.items for q in p["persons"])
+        assert all("keypoints" not in q and ("position" in q) == q["localized"]
+                   for p in poses.items for q in p["persons"])
         assert server.environment_stats("room_001")["model"]["windows_submitted"] == 0
 
 

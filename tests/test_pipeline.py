@@ -247,9 +247,11 @@ def _no_poses_without_a_model(server):
     run = server.simulate("room_001", "walk", seed=1, duration_s=2, speed=0)
     assert run.wait(30)
     time.sleep(0.3)
-    # Without a model only the sensor reports: presence without a position, never a pose.
+    # Without a model only the sensor reports: presence, a position where the localizer
+    # placed the walker (the simulation brings its placement), never a pose.
     assert all(p["metadata"]["model_version"] == "sensing" for p in poses.items)
-    assert all(set(q) <= {"person_id", "confidence", "localized", "breathing_rate_bpm"}
+    assert all(set(q) <= {"person_id", "confidence", "localized", "breathing_rate_bpm", "position"}
+               and ("position" in q) == q["localized"]
                for p in poses.items for q in p["persons"])
 
 

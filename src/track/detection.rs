@@ -103,9 +103,10 @@ impl Detection {
         ])
     }
 
-    /// The same detection moved on the floor so that its floor position (the mid-hip, else the keypoints' or the box's centre) is `to`
-    /// (metres): keypoints and box shift together, the pose's shape is kept. Used when
-    /// the localizer knows where the person is better than the model does.
+    /// The same detection moved on the floor so that its floor position (the mid-hip,
+    /// else the keypoints' or the box's centre) is `to` (metres): keypoints and box shift
+    /// together, the pose's shape is kept. Used when the localizer knows where the
+    /// person is better than the model does.
     pub fn moved_to(&mut self, to: [f64; 2], room: [f64; 2]) {
         if !(room[0] > 0.0 && room[1] > 0.0 && to.iter().all(|v| v.is_finite())) {
             return;
