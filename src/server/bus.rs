@@ -641,9 +641,16 @@ mod tests {
             1024,
             1 << 20,
         );
+        subscribe(&session, 1, &spec);
+        session
+    }
+
+    /// Adds subscription `sub_{n}` with `spec` to `session`.
+    pub(super) fn subscribe(session: &SessionShared, n: u32, spec: &Value) {
+        let id = format!("sub_{n}");
         let sub = super::super::subscription::Subscription::parse(
-            "sub_1".into(),
-            &spec,
+            id.clone(),
+            spec,
             &super::super::auth::EnvironmentGrant::All,
         )
         .unwrap();
@@ -651,8 +658,7 @@ mod tests {
             .state
             .lock()
             .subscriptions
-            .push((1, Arc::from("sub_1"), sub));
-        session
+            .push((n, Arc::from(id.as_str()), sub));
     }
 
     #[test]
@@ -885,20 +891,11 @@ mod tests {
     #[test]
     fn while_behind_pose_frames_are_shed_alerts_are_not_and_the_publisher_waits() {
         let session = session_with(json!({"event_type": "activity_event"}));
-        {
-            let spec = json!({"event_type": "pose_data", "quality": "low"});
-            let sub = super::super::subscription::Subscription::parse(
-                "sub_2".into(),
-                &spec,
-                &super::super::auth::EnvironmentGrant::All,
-            )
-            .unwrap();
-            session
-                .state
-                .lock()
-                .subscriptions
-                .push((2, Arc::from("sub_2"), sub));
-        }
+        subscribe(
+            &session,
+            2,
+            &json!({"event_type": "pose_data", "quality": "low"}),
+        );
         let bus = stalled_bus(std::slice::from_ref(&session));
         // An event that has waited 50 ms in an inbox: the server is behind.
         let mut old = numbered(0);
@@ -990,17 +987,11 @@ mod cost {
                     1024,
                     1 << 20,
                 );
-                let spec = json!({"event_type": "pose_data", "quality": "high"});
-                let sub = super::super::subscription::Subscription::parse(
-                    "sub_1".into(),
-                    &spec,
-                    &super::super::auth::EnvironmentGrant::All,
-                )
-                .unwrap();
-                s.state
-                    .lock()
-                    .subscriptions
-                    .push((1, Arc::from("sub_1"), sub));
+                super::tests::subscribe(
+                    &s,
+                    1,
+                    &json!({"event_type": "pose_data", "quality": "high"}),
+                );
                 bus.add_session(s.clone());
                 s
             })
