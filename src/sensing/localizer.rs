@@ -40,6 +40,9 @@ use num_complex::{Complex32, Complex64};
 /// Speed of light, m/s.
 const C: f64 = 299_792_458.0;
 
+/// Floor grid points at most (a 28 x 28 m floor at 0.2 m).
+const MAX_GRID_POINTS: usize = 20_000;
+
 /// What the localizer knows about the room and the link.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkGeometry {
@@ -223,6 +226,8 @@ pub struct Localizer {
     window_moving: bool,
     last: Option<Fix>,
     last_t: Option<f64>,
+    /// The grid's spacing in use (the configured one, or coarser for a large floor).
+    step: f64,
 }
 
 impl Localizer {
@@ -250,7 +255,11 @@ impl Localizer {
         let spacing = 312_500.0;
         let bins: Vec<f64> = freqs.iter().map(|f| (f - freqs[0]) / spacing).collect();
         let [w, d, _] = geometry.room;
-        let step = config.grid_step_m;
+        // The map's memory and time grow with the floor: a large room gets a coarser grid
+        // (at most MAX_GRID_POINTS points) rather than megabytes per environment.
+        let step = config
+            .grid_step_m
+            .max((w * d / MAX_GRID_POINTS as f64).sqrt());
         let mut points = Vec::new();
         let mut x = step / 2.0;
         while x < w {
@@ -277,6 +286,7 @@ impl Localizer {
             window_moving: false,
             last: None,
             last_t: None,
+            step,
             geometry,
             config,
         };
@@ -572,7 +582,7 @@ impl Localizer {
         }
         // Refine on a grid a quarter as fine around the peak.
         let [x0, y0] = self.points[best];
-        let step = self.config.grid_step_m / 4.0;
+        let step = self.step / 4.0;
         let [w, d, _] = self.geometry.room;
         let (mut bx, mut by, mut bp) = (x0, y0, peak);
         for dx in -3i32..=3 {
@@ -780,6 +790,15 @@ mod tests {
             assert!(loc.push(t, &Array3::zeros((1, 1, 30)), true).is_none());
         }
         assert!(loc.last().is_none());
+    }
+
+    #[test]
+    fn a_large_floor_gets_a_coarser_grid_not_unbounded_memory() {
+        let mut g = geometry();
+        g.room = [100.0, 100.0, 3.0];
+        let loc = Localizer::new(g, LocalizerConfig::default()).unwrap();
+        assert!(loc.points.len() <= MAX_GRID_POINTS, "{}", loc.points.len());
+        assert!(loc.points.len() > MAX_GRID_POINTS / 2);
     }
 
     #[test]
