@@ -14,7 +14,9 @@ walks (true mid-hip speed above 0.2 m/s), against the truth's mid-hip on the flo
   each person's published ``position``;
 - baseline: the room's centre.
 
-    python benches/position.py --clips 8      # about 5 minutes on 2 cores
+    python benches/position.py --clips 24                      # about 75 s on 2 cores
+    python benches/position.py --ablation --split val --clips 8  # the settings compared
+    python benches/position.py --walk                           # the default scenario
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ def _walking(data: dict[str, Any], hips: np.ndarray) -> np.ndarray:
     return (v > 0.2) & data["present"][:, 0]
 
 
-def _per_window(data: dict[str, Any], moving: np.ndarray) -> np.ndarray:
+def _per_window(data: dict[str, Any], moving: np.ndarray, **settings: Any) -> np.ndarray:
     r = _native.localize(np.ascontiguousarray(data["csi"]), data["timestamps"],
                          [float(x) for x in data["room_size"]],
                          np.asarray(data["tx_antennas"], float), np.asarray(data["rx_antennas"], float),
-                         np.asarray(data["frequencies"], float), moving=moving)
+                         np.asarray(data["frequencies"], float), moving=moving, **settings)
     return np.stack([r["t"], r["x"], r["y"]], axis=1)
 
 
@@ -124,6 +126,65 @@ def run(clips: int, variants: bool, split: str = "test") -> dict[str, Any]:
             **{k: _summary(v) for k, v in acc.items()}}
 
 
+#: The settings compared by ``--ablation`` (``_native.localize`` keywords), default last.
+ABLATION: list[tuple[str, dict[str, Any]]] = [
+    ("line-of-sight-only fit, no window mean, 30 subcarriers",
+     {"fit_reflections": False, "window_highpass": False, "max_subcarriers": 30}),
+    ("static-path fit, no window mean, 30 subcarriers", {"window_highpass": False, "max_subcarriers": 30}),
+    ("static-path fit, no window mean, 10 subcarriers", {"window_highpass": False}),
+    ("window mean out, line-of-sight-only fit", {"fit_reflections": False}),
+    ("window mean out, 30 subcarriers", {"max_subcarriers": 30}),
+    ("window mean out, 50-frame windows", {"window_packets": 50}),
+    ("window mean out, continuity prior 1 m", {"continuity_m": 1.0}),
+    ("default: static-path fit, window mean out, 10 subcarriers, 25 frames", {}),
+]
+
+
+def ablation(clips: int, split: str) -> str:
+    """Per-window median / p90 of each setting in :data:`ABLATION` on ``split`` draws."""
+    errs: dict[str, list[np.ndarray]] = {name: [] for name, _ in ABLATION}
+    i = done = 0
+    while done < clips:
+        d = sim_dataset.draw(split, i, devices=("intel5300",), duration_s=60)
+        i += 1
+        if d["n_people"] != 1:
+            continue
+        done += 1
+        data = sim.generate(d["scenario"], dense_pose_grid=0)
+        ts = data["timestamps"]
+        hips = _hips(data)
+        walking = _walking(data, hips)
+        centre = np.asarray(d["room_size"][:2], float) / 2
+        moving = np.asarray(sensing.sense(data["csi"], ts)["motion_detected"], bool)
+        for name, settings in ABLATION:
+            errs[name].append(_errors(_per_window(data, moving, **settings), ts, hips, walking, centre)[0])
+        print(f"ablation clip {done}/{clips}", file=sys.stderr, flush=True)
+    out = [f"| setting ({clips} {split} draws, per window) | median m | p90 m |", "|---|---|---|"]
+    for name, _ in ABLATION:
+        s = _summary(errs[name])
+        out.append(f"| {name} | {s.get('median_m', float('nan')):.2f} | {s.get('p90_m', float('nan')):.2f} |")
+    return "\n".join(out)
+
+
+def walk(seeds: tuple[int, ...] = (11, 12)) -> str:
+    """The default ``walk`` scenario end to end: the localizer, the bundled model alone, the
+    room centre."""
+    out = ["| `walk`, 30 s, end to end | localizer median m | model median m | room centre median m |",
+           "|---|---|---|---|"]
+    for seed in seeds:
+        data = sim.generate("walk", seed=seed, duration_s=30, dense_pose_grid=0)
+        ts = data["timestamps"]
+        hips = _hips(data)
+        walking = _walking(data, hips)
+        centre = np.asarray(data["room_size"][:2], float) / 2
+        placed, base = _errors(_published(wdp.analyze(data)), ts, hips, walking, centre)
+        plain = wdp.analyze(np.ascontiguousarray(data["csi"]), timestamps=ts,
+                            room=tuple(data["room_size"][:2]), device=data["device"])
+        model, _ = _errors(_published(plain), ts, hips, walking, centre)
+        out.append(f"| seed {seed} | {np.median(placed):.2f} | {np.median(model):.2f} | {np.median(base):.2f} |")
+    return "\n".join(out)
+
+
 def table(r: dict[str, Any]) -> str:
     rows = [
         ("localizer, per window (sensor-gated)", "window", "window_centre"),
@@ -150,7 +211,16 @@ def main() -> None:
     ap.add_argument("--split", default="test", choices=["val", "test"],
                     help="draws to score: the localizer's settings were chosen on val; test is untouched")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--ablation", action="store_true",
+                    help="instead: the settings compared per window on --split (use val, where they were chosen)")
+    ap.add_argument("--walk", action="store_true", help="instead: the default walk scenario end to end")
     a = ap.parse_args()
+    if a.ablation:
+        print(ablation(a.clips, a.split))
+        return
+    if a.walk:
+        print(walk())
+        return
     r = run(a.clips, not a.no_variants, a.split)
     print(table(r))
     if a.json:
