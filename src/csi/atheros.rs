@@ -42,7 +42,9 @@ pub const HEADER_LEN: usize = 25;
 /// Byte order of the record headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endianness {
+    /// Least significant byte first (logs written on x86).
     Little,
+    /// Most significant byte first (logs written on the MIPS routers the tool ran on).
     Big,
 }
 
@@ -58,21 +60,35 @@ pub struct AtherosOptions {
 pub struct AtherosMeta {
     /// NIC TSF, microseconds.
     pub timestamp: u64,
+    /// Bytes of packed CSI after the header (0 when the record carries none).
     pub csi_len: u16,
     /// Channel centre frequency in MHz.
     pub channel: u16,
+    /// PHY error flags the driver reported for the frame (0: none).
     pub err_info: u8,
+    /// Noise floor as the driver reports it (raw byte, not converted to dBm).
     pub noise_floor: u8,
+    /// PHY rate code of the received frame (the driver's `Rate` byte).
     pub rate: u8,
+    /// Channel width code: 1 is 40 MHz, anything else 20 MHz.
     pub bandwidth: u8,
+    /// Subcarriers (tones) in the CSI, 56 at 20 MHz and 114 at 40 MHz.
     pub num_tones: u8,
+    /// Receive antennas in the CSI (`n_rx`).
     pub nr: u8,
+    /// Transmit streams in the CSI (`n_tx`).
     pub nc: u8,
+    /// Combined RSSI, dB above the noise floor (not dBm).
     pub rssi: u8,
+    /// RSSI of receive chain 0, dB above the noise floor.
     pub rssi1: u8,
+    /// RSSI of receive chain 1, dB above the noise floor.
     pub rssi2: u8,
+    /// RSSI of receive chain 2, dB above the noise floor.
     pub rssi3: u8,
+    /// Bytes of the received frame after the CSI.
     pub payload_len: u16,
+    /// Whether the record's header was read big-endian.
     pub big_endian: bool,
 }
 
@@ -159,10 +175,13 @@ impl<R: Read> AtherosReader<R> {
         self.src.offset
     }
 
+    /// Reads `reader`, naming it `name` in errors; the byte order is detected from the
+    /// first record.
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Self::with_options(reader, name, AtherosOptions::default())
     }
 
+    /// Reads `reader`, naming it `name` in errors, with the byte order `options` names.
     pub fn with_options(reader: R, name: impl Into<String>, options: AtherosOptions) -> Self {
         AtherosReader {
             src: Source::new(reader, name.into()),

@@ -15,33 +15,47 @@ pub enum CsiError {
     /// The operating system refused to open or read the file.
     #[error("{file}, byte {offset}: I/O error: {source}")]
     Io {
+        /// The file (or stream name) the error is about.
         file: String,
+        /// Byte offset in the file where the problem starts.
         offset: u64,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
     /// The file ends in the middle of a record (typically a capture stopped mid-write).
     #[error("{file}, byte {offset}: truncated {what}: it needs {needed} bytes but the file has only {available} left")]
     Truncated {
+        /// The file (or stream name) the error is about.
         file: String,
+        /// Byte offset in the file where the problem starts.
         offset: u64,
+        /// The part that was cut (a record, a header...), in words.
         what: String,
+        /// Bytes the part needs from `offset`.
         needed: u64,
+        /// Bytes the file has left from `offset`.
         available: u64,
     },
     /// A record whose content contradicts the format (impossible antenna count,
     /// length fields that disagree, bad magic number...).
     #[error("{file}, byte {offset}: {problem}")]
     Malformed {
+        /// The file (or stream name) the error is about.
         file: String,
+        /// Byte offset in the file where the problem starts.
         offset: u64,
+        /// What was wrong, in words.
         problem: String,
     },
     /// A well-formed record of a kind this reader does not decode.
     #[error("{file}, byte {offset}: not supported: {problem}")]
     Unsupported {
+        /// The file (or stream name) the error is about.
         file: String,
+        /// Byte offset in the file where the problem starts.
         offset: u64,
+        /// What was wrong, in words.
         problem: String,
     },
     /// A record this reader could decode with an option the caller did not give
@@ -49,9 +63,13 @@ pub enum CsiError {
     /// spells it (`nexmon_chip="bcm4339"`).
     #[error("{file}, byte {offset}: {problem}; read with {option}")]
     NeedsOption {
+        /// The file (or stream name) the error is about.
         file: String,
+        /// Byte offset in the file where the problem starts.
         offset: u64,
+        /// What was wrong, in words.
         problem: String,
+        /// The option that decodes the record, as `read_csi` spells it.
         option: String,
     },
     /// The whole file gave no frame. `summary` says why: the problems met, grouped
@@ -59,15 +77,21 @@ pub enum CsiError {
     /// where one does; `offset` is the first problem's.
     #[error("{file}: {summary}")]
     NoFrames {
+        /// The file (or stream name) the error is about.
         file: String,
+        /// Byte offset in the file where the problem starts.
         offset: u64,
+        /// The problems met, grouped and counted (see the variant).
         summary: String,
     },
     /// Format detection could not tell what the file is.
     #[error("{file}, byte {offset}: cannot tell the CSI format: {problem}")]
     UnknownFormat {
+        /// The file (or stream name) the error is about.
         file: String,
+        /// Byte offset in the file where the problem starts.
         offset: u64,
+        /// What was wrong, in words.
         problem: String,
     },
 }

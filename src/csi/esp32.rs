@@ -87,28 +87,52 @@ pub const TOOL_COLUMNS: [&str; 26] = [
 pub struct Esp32Meta {
     /// 1-based line number in the file.
     pub line: u64,
+    /// The logging firmware's role (`AP`, `STA`, `PASSIVE`), or esp-csi's `id` / `seq`.
     pub role: String,
+    /// MAC address of the transmitter, as the row writes it.
     pub mac: String,
+    /// Received signal strength, dBm.
     pub rssi: i32,
+    /// PHY rate code of a non-HT (11b/g) frame.
     pub rate: i32,
+    /// PHY mode: 0 non-HT (11b/g), 1 HT (11n), 3 VHT (11ac).
     pub sig_mode: i32,
+    /// Modulation and coding scheme index of an HT frame.
     pub mcs: i32,
+    /// Channel width code: 0 is 20 MHz, 1 is 40 MHz.
     pub bandwidth: i32,
+    /// 1 when the sender allowed channel smoothing (the CSI may then be smoothed).
     pub smoothing: i32,
+    /// 1 when the frame is not a sounding frame.
     pub not_sounding: i32,
+    /// 1 when the frame was part of an A-MPDU.
     pub aggregation: i32,
+    /// Space-time block coding flag (1: STBC).
     pub stbc: i32,
+    /// Forward error coding flag (1: LDPC).
     pub fec_coding: i32,
+    /// Guard interval flag (1: short guard interval).
     pub sgi: i32,
+    /// Noise floor, dBm as the chip reports it.
     pub noise_floor: i32,
+    /// Number of subframes aggregated in the A-MPDU.
     pub ampdu_cnt: i32,
+    /// Primary channel number.
     pub channel: i32,
+    /// Secondary channel: 0 none, 1 above the primary, 2 below.
     pub secondary_channel: i32,
+    /// The ESP32's receive clock, microseconds (the frame's timestamp in seconds).
     pub local_timestamp: u64,
+    /// Receive antenna index.
     pub ant: i32,
+    /// Length of the received packet in bytes, FCS included.
     pub sig_len: i32,
+    /// Receive error state (0: no error).
     pub rx_state: i32,
+    /// 1 when the firmware had a wall clock set for `real_timestamp`.
     pub real_time_set: i32,
+    /// Wall-clock time of the row, seconds as the firmware prints it; NaN when the
+    /// layout lacks it.
     pub real_timestamp: f64,
     /// The `len` field: CSI bytes the chip reported. The list in the file may be
     /// shorter (see the module notes); the frame holds what the list holds.
@@ -292,6 +316,7 @@ impl<R: Read> Esp32Reader<R> {
         self.src.offset
     }
 
+    /// Reads the lines of `reader`, naming it `name` in errors.
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Esp32Reader {
             src: Source::new(reader, name.into()),

@@ -46,12 +46,15 @@ impl CsiFrame {
         }
     }
 
+    /// Transmit streams: axis 0 of `csi`.
     pub fn n_tx(&self) -> usize {
         self.csi.shape()[0]
     }
+    /// Receive antennas: axis 1 of `csi`.
     pub fn n_rx(&self) -> usize {
         self.csi.shape()[1]
     }
+    /// Subcarriers: axis 2 of `csi`.
     pub fn n_subcarriers(&self) -> usize {
         self.csi.shape()[2]
     }

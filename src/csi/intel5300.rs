@@ -48,15 +48,25 @@ const BFEE_HEADER: usize = 20;
 pub struct Intel5300Meta {
     /// NIC clock, microseconds, 32-bit (wraps).
     pub timestamp_low: u32,
+    /// The driver's count of beamforming feedback records (16-bit, wraps); gaps show
+    /// records the log missed.
     pub bfee_count: u16,
+    /// Receive antennas in the CSI (1 to 3).
     pub n_rx: u8,
+    /// Transmit streams in the CSI (1 to 3).
     pub n_tx: u8,
+    /// RSSI of receive antenna A, dB relative to the AGC (0: not measured); dBm is
+    /// `rssi - 44 - agc`.
     pub rssi_a: u8,
+    /// RSSI of receive antenna B, as `rssi_a`.
     pub rssi_b: u8,
+    /// RSSI of receive antenna C, as `rssi_a`.
     pub rssi_c: u8,
     /// Noise in dBm; -127 means "not measured".
     pub noise: i8,
+    /// Automatic gain control setting, dB.
     pub agc: u8,
+    /// The packed antenna selection byte the permutation `perm` comes from.
     pub antenna_sel: u8,
     /// Receive-antenna permutation, 1-based as MATLAB reports it.
     pub perm: [u8; 3],
@@ -149,6 +159,7 @@ impl<R: Read> Intel5300Reader<R> {
         Self::with_options(reader, name, Intel5300Options::default())
     }
 
+    /// A reader over `reader` with `options`; `name` is used in error messages.
     pub fn with_options(reader: R, name: impl Into<String>, options: Intel5300Options) -> Self {
         Intel5300Reader {
             src: Source::new(reader, name.into()),

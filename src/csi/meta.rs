@@ -17,10 +17,15 @@ pub enum FrameMeta {
     /// Simulated, injected or live frames with no format metadata.
     #[default]
     None,
+    /// An Intel 5300 bfee record's header.
     Intel5300(Intel5300Meta),
+    /// An Atheros CSI Tool record's status header.
     Atheros(AtherosMeta),
+    /// A nexmon_csi UDP payload's header.
     Nexmon(NexmonMeta),
+    /// An ESP32 CSV row's fields beside the CSI (boxed: it is the largest).
     Esp32(Box<Esp32Meta>),
+    /// A PicoScenes frame's segments beside the CSI (boxed: it is large).
     PicoScenes(Box<PicoScenesMeta>),
     /// Any other format's metadata: a format added through the table
     /// (`super::formats`) keeps its own metadata type in its own file.
@@ -42,10 +47,15 @@ impl PartialEq for dyn MetaFields {
 /// One metadata value, in a form that converts cleanly to Python or JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetaValue {
+    /// An integer field (counters, codes, raw bytes).
     Int(i64),
+    /// A real-valued field; NaN where the format lacks it.
     Float(f64),
+    /// A flag.
     Bool(bool),
+    /// A text field (a MAC address, a role).
     Text(String),
+    /// A list of integers (an antenna permutation, a subcarrier index list).
     Ints(Vec<i64>),
 }
 

@@ -24,12 +24,12 @@ mod frame;
 pub mod intel5300;
 pub mod meta;
 pub mod nexmon;
-pub mod pcap;
+pub(crate) mod pcap;
 pub mod picoscenes;
 mod recording;
 pub mod ruview;
 mod source;
-pub mod summary;
+pub(crate) mod summary;
 mod table;
 pub mod udp;
 

@@ -1,7 +1,7 @@
 //! nexmon_csi captures (Broadcom bcm4339, bcm4358, bcm43455c0, bcm4366c0).
 //!
 //! The firmware sends one UDP datagram per (core, spatial stream) of each received
-//! frame; tcpdump stores them in a pcap file (see [`super::pcap`]). The UDP payload
+//! frame; tcpdump stores them in a pcap file (see `csi::pcap`). The UDP payload
 //! is an 18-byte header followed by `nfft` 32-bit CSI words (`nfft` = 3.2 × bandwidth
 //! in MHz: 64, 128, 256, 512):
 //!
@@ -53,14 +53,19 @@ pub const NEXMON_HEADER_LEN: usize = 18;
 /// The Broadcom chips nexmon_csi supports; they differ in how CSI words are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NexmonChip {
+    /// Nexus 5 (int16 CSI words).
     Bcm4339,
+    /// Nexus 6P (packed float CSI words).
     Bcm4358,
+    /// Raspberry Pi 3B+ / 4 (int16 CSI words).
     Bcm43455c0,
+    /// Asus RT-AC86U (packed float CSI words).
     Bcm4366c0,
 }
 
 impl NexmonChip {
-    pub fn name(self) -> &'static str {
+    /// The chip as `read_csi`'s `nexmon_chip` option spells it.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             NexmonChip::Bcm4339 => "bcm4339",
             NexmonChip::Bcm4358 => "bcm4358",
@@ -130,7 +135,8 @@ impl Samples {
     /// Non-zero words needed before the values count as evidence (see [`Self::evident`]).
     const EVIDENCE_WORDS: usize = 16;
 
-    pub fn name(self) -> &'static str {
+    /// The format in words, for the frame metadata and error messages.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Samples::Int16 => "int16",
             Samples::Float9x5 => "float 9+5 (unpack_float format 0)",
@@ -201,7 +207,8 @@ pub enum ChipFrom {
 }
 
 impl ChipFrom {
-    pub fn name(self) -> &'static str {
+    /// The source in words, for the frame metadata (`chip_from`).
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ChipFrom::Named => "named",
             ChipFrom::ChipVersion => "chip_version",
@@ -233,16 +240,23 @@ pub enum NexmonHeader {
 /// Header fields of one nexmon CSI packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NexmonMeta {
+    /// Which header layout the packet used.
     pub header: NexmonHeader,
     /// dBm, newer header only.
     pub rssi: Option<i8>,
     /// First byte of the 802.11 frame control field, newer header only.
     pub frame_control: Option<u8>,
+    /// MAC address of the transmitter of the measured frame.
     pub source_mac: [u8; 6],
+    /// 802.11 sequence number of the measured frame.
     pub seq: u16,
+    /// Receive core (antenna chain) of this packet, 0 to 3.
     pub core: u8,
+    /// Spatial stream of this packet, 0 to 3.
     pub spatial_stream: u8,
+    /// Broadcom chanspec: channel number, band and bandwidth packed in 16 bits.
     pub chanspec: u16,
+    /// The firmware's chip identifier (0 in some builds).
     pub chip_version: u16,
     /// The chip, where it was named or the file tells it. `None` when the file tells
     /// only the sample format, and more than one chip sends that format (bcm4339 and
@@ -252,14 +266,19 @@ pub struct NexmonMeta {
     pub samples: Samples,
     /// What told the chip (or the sample format).
     pub chip_from: ChipFrom,
+    /// pcap capture time, whole seconds since the Unix epoch.
     pub pcap_ts_sec: u32,
     /// Microseconds, or nanoseconds when `pcap_nanosecond`.
     pub pcap_ts_frac: u32,
+    /// Whether the pcap file has nanosecond timestamps.
     pub pcap_nanosecond: bool,
+    /// Bytes of the packet the capture stored.
     pub caplen: u32,
+    /// Bytes of the packet on the wire (the capture may have cut it).
     pub origlen: u32,
     /// CSI bytes beyond `4 × nfft` that were ignored.
     pub padding: u32,
+    /// Whether the frame's subcarriers were reordered to ascending frequency.
     pub fftshifted: bool,
 }
 
@@ -348,6 +367,8 @@ impl<R: Read> NexmonReader<R> {
         self.pcap.as_ref().map_or(0, |p| p.src.offset)
     }
 
+    /// A reader over the pcap file `reader`, naming it `name` in errors; the chip and
+    /// bandwidth are told from the packets.
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         Self::with_options(reader, name, NexmonOptions::default())
     }

@@ -46,10 +46,14 @@ pub const MAGIC: u32 = 0x2015_0315;
 /// allocating gigabytes.
 const MAX_FRAME_LEN: u32 = 1 << 26;
 
-/// PicoScenes device type codes.
+/// PicoScenes device type code ([`PicoScenesMeta::device_type`]) of the QCA9300
+/// (Atheros) NIC.
 pub const DEVICE_QCA9300: u16 = 0x9300;
+/// Device type code of the Intel 5300 NIC.
 pub const DEVICE_IWL5300: u16 = 0x5300;
+/// Device type code of the Intel MVM NICs (AX200).
 pub const DEVICE_IWLMVM: u16 = 0x2000;
+/// Device type code of the Intel AX210.
 pub const DEVICE_IWLMVM_AX210: u16 = 0x2100;
 /// SDR device types PicoScenes names but whose CSI its published parser does not decode.
 const DEVICE_VIRTUAL_SDR: u16 = 0x1000;
@@ -58,35 +62,60 @@ const DEVICE_SOAPY_SDR: u16 = 0x24d2;
 /// `RxSBasic` and `CSI` header fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PicoScenesMeta {
+    /// The NIC or radio that measured the frame (`DEVICE_*` codes).
     pub device_type: u16,
     /// Hardware timestamp, microseconds.
     pub tstamp: u64,
+    /// Centre frequency of the channel, MHz.
     pub center_freq: i16,
+    /// Frequency of the primary (control) 20 MHz channel, MHz.
     pub control_freq: i16,
+    /// Channel bandwidth the receiver was tuned to, MHz.
     pub cbw: u16,
+    /// 802.11 packet format code (0 non-HT, 1 HT, 2 VHT, 3 HE-SU, 4 HE-MU...).
     pub packet_format: u8,
+    /// Bandwidth of the received packet, MHz.
     pub pkt_cbw: u16,
+    /// Guard interval, nanoseconds.
     pub guard_interval: u16,
+    /// Modulation and coding scheme index.
     pub mcs: u8,
+    /// Space-time streams of the packet (axis 0 of the CSI, with `num_ess`).
     pub num_sts: u8,
+    /// Extension spatial streams of the packet (sounded beyond `num_sts`).
     pub num_ess: u8,
+    /// Receive chains in the CSI.
     pub num_rx: u8,
+    /// Users of a multi-user packet (1 otherwise).
     pub num_user: u8,
+    /// This receiver's index among `num_user`.
     pub user_index: u8,
+    /// Noise floor, dBm.
     pub noise_floor: i8,
+    /// Received signal strength, dBm (v1/v2 values made absolute by adding the noise
+    /// floor, as the official parser does).
     pub rssi: i8,
+    /// RSSI of each of the first three receive chains, dBm.
     pub rssi_ctl: [i8; 3],
+    /// Version of the `RxSBasic` segment (1 to 3).
     pub rxs_basic_version: u16,
+    /// Version of the `CSI` segment (1 to 4).
     pub csi_version: u16,
     /// Firmware version from `CSI` v4 (0 before).
     pub firmware_version: u8,
     /// `NumCSI` from `CSI` v3 and later (1 before).
     pub num_csi: u16,
+    /// Carrier frequency from the `CSI` segment, Hz.
     pub carrier_freq: u64,
+    /// Baseband sampling rate, samples per second.
     pub sampling_rate: u64,
+    /// Subcarrier spacing, Hz.
     pub subcarrier_bandwidth: u32,
+    /// Tones (subcarriers) in the CSI.
     pub num_tones: u16,
+    /// Antenna selection byte (the Intel 5300's receive-chain permutation).
     pub ant_sel: u8,
+    /// Offset added to the standard subcarrier indices (`CSI` v2 and later, 0 before).
     pub subcarrier_offset: i16,
     /// Subcarrier indices of the CSI tones, in array order.
     pub subcarrier_indices: Vec<i16>,
@@ -151,6 +180,7 @@ impl<R: Read> PicoScenesReader<R> {
         self.src.offset
     }
 
+    /// A reader over `reader`; `name` is used in error messages.
     pub fn new(reader: R, name: impl Into<String>) -> Self {
         PicoScenesReader {
             src: Source::new(reader, name.into()),

@@ -21,8 +21,11 @@ use super::{CsiFormat, CsiFrame};
 /// Per-format options; the defaults follow the official readers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReadOptions {
+    /// Options of the Intel 5300 reader.
     pub intel5300: Intel5300Options,
+    /// Options of the Atheros reader (the header byte order).
     pub atheros: AtherosOptions,
+    /// Options of the nexmon reader (chip, bandwidth, subcarrier order).
     pub nexmon: NexmonOptions,
 }
 
@@ -98,6 +101,7 @@ pub(crate) fn open_file(
 pub struct Recording {
     /// The file as given.
     pub path: String,
+    /// The format the file was read as.
     pub format: CsiFormat,
     /// Every frame that decoded, in file order.
     pub frames: Vec<CsiFrame>,
@@ -106,10 +110,12 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Number of frames that decoded.
     pub fn len(&self) -> usize {
         self.frames.len()
     }
 
+    /// Whether no frame decoded.
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }

@@ -43,15 +43,19 @@ use super::{CsiFormat, CsiFrame};
 
 /// Magic of the version-1 raw CSI frame.
 pub const MAGIC_V1: u32 = 0xC511_0001;
+/// Bytes of header before the CSI bytes.
 pub const HEADER_LEN: usize = 20;
-/// The limits RuView's parser applies.
+/// Most antennas a frame may declare (the limit RuView's parser applies).
 pub const MAX_ANTENNAS: u8 = 4;
+/// Most subcarriers per antenna a frame may declare (the limit RuView's parser applies).
 pub const MAX_SUBCARRIERS: u16 = 256;
 
 /// A decoded frame and the node that sent it.
 #[derive(Debug, Clone)]
 pub struct RuViewFrame {
+    /// The sending node's id from the header (byte 4).
     pub node_id: u8,
+    /// The CSI, stamped with the host's reception time.
     pub frame: CsiFrame,
 }
 

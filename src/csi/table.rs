@@ -26,12 +26,19 @@ pub struct FrameInfo {
     pub start: usize,
     /// `(n_tx, n_rx, n_subcarriers)`.
     pub shape: [usize; 3],
+    /// Seconds, as [`CsiFrame::timestamp`].
     pub timestamp: f64,
+    /// Received signal strength in dBm, where the format reports it.
     pub rssi: Option<f32>,
+    /// Noise floor in dBm, where the format reports it.
     pub noise: Option<f32>,
+    /// Channel number, where known.
     pub channel: Option<u16>,
+    /// Bandwidth in MHz, where known.
     pub bandwidth_mhz: Option<u16>,
+    /// The source's packet sequence number, where it has one.
     pub sequence: Option<u64>,
+    /// What the format reported beyond the fields above, as [`CsiFrame::meta`].
     pub meta: FrameMeta,
 }
 
@@ -41,6 +48,7 @@ impl FrameInfo {
         self.shape[0] * self.shape[1] * self.shape[2]
     }
 
+    /// Whether the frame holds no CSI value (a zero-sized axis).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -51,6 +59,7 @@ impl FrameInfo {
 pub struct CsiTable {
     /// The file as given.
     pub path: String,
+    /// The format the file was read as.
     pub format: CsiFormat,
     /// Every frame's CSI, in file order, each in `(n_tx, n_rx, n_sub)` C order.
     pub csi: Vec<Complex32>,
@@ -63,6 +72,7 @@ pub struct CsiTable {
 }
 
 impl CsiTable {
+    /// An empty table for `path` in `format`, to [`push`](Self::push) frames into.
     pub fn new(path: impl Into<String>, format: CsiFormat) -> Self {
         CsiTable {
             path: path.into(),
@@ -74,10 +84,12 @@ impl CsiTable {
         }
     }
 
+    /// Number of frames.
     pub fn len(&self) -> usize {
         self.frames.len()
     }
 
+    /// Whether the table holds no frame.
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }

@@ -13,18 +13,24 @@ use super::{CsiFormat, CsiFrame};
 
 /// "WDPC": WiFi-DensePose CSI.
 pub const MAGIC: [u8; 4] = *b"WDPC";
+/// The datagram layout version this codec writes and reads.
 pub const VERSION: u8 = 1;
+/// Bytes of header before the CSI values.
 pub const HEADER_LEN: usize = 32;
 /// An RSSI or noise byte with this value means "not reported".
 pub const UNKNOWN_DBM: i8 = -128;
-/// Limits that keep a datagram under the 65 507-byte UDP maximum.
+/// Most transmit or receive antennas a datagram may carry; with [`MAX_SUBCARRIERS`] it
+/// keeps a datagram under the 65 507-byte UDP maximum.
 pub const MAX_ANTENNAS: u8 = 8;
+/// Most subcarriers a datagram may carry (see [`MAX_ANTENNAS`]).
 pub const MAX_SUBCARRIERS: u16 = 2048;
 
 /// A decoded datagram: which node sent it, and the frame.
 #[derive(Debug, Clone)]
 pub struct UdpFrame {
+    /// The sending node's id from the header.
     pub node_id: u16,
+    /// The CSI and what the header said about it.
     pub frame: CsiFrame,
 }
 
