@@ -19,6 +19,7 @@ use crate::sensing::{
 /// they let tracking, analytics and every client downstream run before a model exists,
 /// and every message they lead to says so (`model_version: "oracle:simulator-truth"`).
 pub struct Oracle {
+    /// The people the simulator placed at the frame's time, as a model would detect them.
     pub detections: Vec<crate::track::Detection>,
     /// Room width and depth, metres: the frame of the detections' normalized coordinates.
     pub room_size: [f64; 2],
@@ -29,14 +30,22 @@ pub const ORACLE_MODEL: &str = "oracle:simulator-truth";
 
 /// What sources send to an environment.
 pub enum Input {
+    /// One CSI frame from a source.
     Frame {
+        /// The source's name (its environment-unique id, e.g. `udp:10.0.0.5`).
         source: String,
+        /// The CSI.
         frame: CsiFrame,
         /// Oracle detections riding along with a simulated frame (see [`Oracle`]).
         oracle: Option<Box<Oracle>>,
     },
     /// A source that ends on purpose (a replay that finished): no stall alarm follows.
-    SourceEnded { source: String, reason: String },
+    SourceEnded {
+        /// The source's name, as its frames gave it.
+        source: String,
+        /// Why it ended, in words, for the `hardware_event`.
+        reason: String,
+    },
     /// The room's floor size in metres (width, depth): the frame the model's normalized
     /// coordinates are scaled by. A simulated source sends its room's.
     RoomSize([f64; 2]),
@@ -46,12 +55,16 @@ pub enum Input {
     /// Learn the empty room over the next `seconds` of source time (the room must be
     /// empty meanwhile); the outcome is published as a system_event and sent to `reply`.
     Calibrate {
+        /// Source time to learn over, seconds.
         seconds: f64,
+        /// Told the calibration, or why it failed.
         reply: Option<tokio::sync::oneshot::Sender<Result<Calibration, String>>>,
     },
     /// Apply a saved calibration (None: back to uncalibrated).
     SetCalibration {
+        /// The calibration to use; None drops the one in force.
         calibration: Option<Calibration>,
+        /// Told once it is in force, or why it was refused.
         reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
     },
     /// Answered once every input sent before it has been processed and the model has
@@ -66,11 +79,17 @@ pub const DEFAULT_ROOM: [f64; 2] = [6.0, 5.0];
 /// Health of one source, as `hardware_event`s and `environment_stats` report it.
 #[derive(Debug, Clone, Default)]
 pub struct SourceStats {
+    /// Frames received from the source.
     pub frames: u64,
+    /// Gaps, reorderings and duplicates in the source's sequence numbers.
     pub sequence: SequenceTracker,
+    /// When the last frame arrived, seconds since the Unix epoch (0: never).
     pub last_seen_unix: f64,
+    /// Whether the source has been silent past the stall timeout (and not ended).
     pub stalled: bool,
+    /// Whether the source said it ended on purpose ([`Input::SourceEnded`]).
     pub ended: bool,
+    /// Times the source went from sending to stalled.
     pub stalls: u64,
     last_seen: Option<Instant>,
     window_start: Option<(Instant, u64, u64)>,
@@ -79,15 +98,19 @@ pub struct SourceStats {
 /// What an environment has seen.
 #[derive(Debug, Clone, Default)]
 pub struct EnvironmentStats {
+    /// Frames received from every source together.
     pub frames: u64,
     /// Frames per second over the last second.
     pub frame_rate: f64,
+    /// `(n_tx, n_rx, n_subcarriers)` of the last frame.
     pub last_shape: Option<[usize; 3]>,
+    /// Each source's health, by source name.
     pub sources: BTreeMap<String, SourceStats>,
     /// The model stage's counters.
     pub model: ModelStats,
     /// The version of the model whose answers this environment last used.
     pub model_version: Option<String>,
+    /// Room width and depth in metres, once a source told it ([`Input::RoomSize`]).
     pub room_size: Option<[f64; 2]>,
     /// The sensor after the last frame.
     pub sensing: Option<SensingState>,
@@ -97,6 +120,7 @@ pub struct EnvironmentStats {
 }
 
 impl EnvironmentStats {
+    /// The stats as JSON (`App::environment_stats` adds the queue length and device).
     pub fn to_json(&self) -> Value {
         let sources: serde_json::Map<String, Value> = self
             .sources
@@ -133,18 +157,26 @@ impl EnvironmentStats {
 /// A running environment.
 #[derive(Clone)]
 pub struct EnvironmentHandle {
+    /// The environment's id (the room's name in every message).
     pub id: String,
+    /// The device profile the environment was created for, if one was named.
     pub device: Option<String>,
+    /// Where sources send their input; bounded by `queue_capacity`.
     pub tx: mpsc::Sender<Input>,
+    /// What the environment has seen, updated by its task.
     pub stats: Arc<Mutex<EnvironmentStats>>,
+    /// Inputs the queue holds before senders wait.
     pub queue_capacity: usize,
 }
 
 /// What every environment of a server shares with it.
 #[derive(Clone)]
 pub struct EnvironmentContext {
+    /// Where the environment publishes its events.
     pub publisher: Publisher,
+    /// The runtime settings every environment reads.
     pub settings: super::settings::SharedSettings,
+    /// The model in use, shared (swapped by `load_model`).
     pub model: ModelSlot,
     /// A source silent this long is reported stopped.
     pub stall_timeout: Duration,

@@ -12,15 +12,20 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+/// A component's state, published as a `system_event` when it changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
+    /// Working within its limits.
     Healthy,
+    /// Working, but close to a limit (a queue filling, a busy worker).
     Degraded,
+    /// Failing (inference calls failed during the tick).
     Unhealthy,
 }
 
 impl Status {
-    pub fn name(self) -> &'static str {
+    /// The state as the `system_event` spells it.
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Status::Healthy => "healthy",
             Status::Degraded => "degraded",
@@ -39,8 +44,11 @@ impl Status {
 
 /// What one tick measured about an environment.
 pub struct EnvironmentTick {
+    /// The environment's id.
     pub id: String,
+    /// Inputs waiting in its queue at the tick.
     pub queue_len: usize,
+    /// Inputs its queue holds.
     pub queue_capacity: usize,
 }
 

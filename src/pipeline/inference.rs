@@ -64,7 +64,7 @@ pub struct InferenceService {
     source: String,
     rate_hz: f64,
     classifier: Option<crate::model::ClassifierSpec>,
-    pub counters: Arc<InferenceCounters>,
+    pub(crate) counters: Arc<InferenceCounters>,
 }
 
 impl InferenceService {
@@ -96,7 +96,8 @@ impl InferenceService {
         &self.version
     }
 
-    pub fn rate_hz(&self) -> f64 {
+    /// Windows per second of source clock each environment asks for.
+    pub(crate) fn rate_hz(&self) -> f64 {
         self.rate_hz
     }
 
@@ -117,7 +118,7 @@ impl InferenceService {
         self.jobs.lock().send(job).is_ok()
     }
 
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let c = &self.counters;
         let calls = c.calls.load(Ordering::Relaxed);
         let windows = c.windows.load(Ordering::Relaxed);

@@ -19,7 +19,7 @@ mod analysis;
 mod environment;
 pub mod geometry;
 mod health;
-pub mod inference;
+mod inference;
 mod model_stage;
 mod monitor;
 pub mod offline;
@@ -35,10 +35,10 @@ pub use environment::{
     unix_now, EnvironmentContext, EnvironmentHandle, EnvironmentStats, Input, Oracle, SourceStats,
     DEFAULT_ROOM, ORACLE_MODEL,
 };
-pub use health::{EnvironmentTick, ModelTick, Status as HealthStatus};
+pub use health::{EnvironmentTick, ModelTick};
 pub use inference::InferenceService;
 pub use model_stage::{ModelSlot, ModelStats};
-pub use monitor::{spawn_monitor, InferenceTotals, MonitorSource, ProcessSample};
+pub use monitor::{spawn_monitor, InferenceTotals, MonitorSource};
 pub use offline::{
     analyze, analyze_tagged, OfflineError, OfflineFrame, OfflineOptions, OFFLINE_ENVIRONMENT,
 };

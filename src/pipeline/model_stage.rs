@@ -26,10 +26,13 @@ pub type ModelSlot = Arc<RwLock<Option<Arc<InferenceService>>>>;
 /// What the model stage has done, for `environment_stats`.
 #[derive(Debug, Clone, Default)]
 pub struct ModelStats {
+    /// Windows handed to the inference worker.
     pub windows_submitted: u64,
     /// Times a window fell due with the last still in flight, so frames waited for it.
     pub waits: u64,
+    /// Windows the model answered without error.
     pub windows_answered: u64,
+    /// Windows the model failed on, or could not be submitted (the worker stopped).
     pub failures: u64,
     /// Frames that could not become features (wrong antenna count, non-finite CSI, a
     /// stray frame of another shape).
@@ -37,14 +40,18 @@ pub struct ModelStats {
     /// Of those, frames of a layout the model cannot take at all (the sensor reports
     /// alone for them).
     pub frames_unsupported: u64,
+    /// The last problem met (unusable frame or model failure), in words.
     pub last_error: Option<String>,
     /// Submission to answer of the last window, seconds.
     pub last_latency_s: f64,
+    /// How many windows shared the model call of the last answer.
     pub last_batch: usize,
 }
 
 impl ModelStats {
-    pub fn to_json(&self, model_version: Option<&str>) -> Value {
+    /// The counters as JSON (the `model` part of `environment_stats`), latency in
+    /// milliseconds.
+    pub(crate) fn to_json(&self, model_version: Option<&str>) -> Value {
         json!({
             "model_version": model_version,
             "windows_submitted": self.windows_submitted,

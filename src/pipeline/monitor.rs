@@ -11,15 +11,19 @@ use crate::events::{Event, EventType, Publisher};
 
 /// CPU time and memory of this process at one instant.
 #[derive(Debug, Clone, Copy)]
-pub struct ProcessSample {
+pub(crate) struct ProcessSample {
+    /// When the sample was taken.
     pub at: Instant,
     /// User + system CPU seconds.
     pub cpu_s: Option<f64>,
+    /// Resident memory of the process, bytes.
     pub rss_bytes: Option<u64>,
+    /// The machine's total memory, bytes.
     pub mem_total_bytes: Option<u64>,
 }
 
 impl ProcessSample {
+    /// Samples the process now (Linux `/proc`; None elsewhere).
     pub fn now() -> Self {
         // /proc/self/stat fields 14 and 15 are utime and stime in clock ticks; Linux
         // reports them in USER_HZ, which is 100 on every architecture it supports.
@@ -57,6 +61,7 @@ pub trait MonitorSource: Send + Sync + 'static {
     fn latency(&self) -> (f64, u64);
     /// Delivery latency histogram so far: (upper bound s, count) per bucket, and the total.
     fn latency_histogram(&self) -> (Vec<(f64, u64)>, u64);
+    /// WebSocket clients connected now.
     fn connections(&self) -> u64;
     /// Every environment's input queue.
     fn environments(&self) -> Vec<EnvironmentTick>;
@@ -67,9 +72,13 @@ pub trait MonitorSource: Send + Sync + 'static {
 /// The inference worker's counters at one instant.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InferenceTotals {
+    /// Model calls made (a call may answer a batch of windows).
     pub calls: u64,
+    /// Windows answered.
     pub windows: u64,
+    /// Calls that failed.
     pub failures: u64,
+    /// Time spent inside the model, seconds.
     pub busy_s: f64,
 }
 

@@ -85,8 +85,10 @@ impl Default for OfflineOptions {
 /// Why an offline run gave no result.
 #[derive(Debug, thiserror::Error)]
 pub enum OfflineError {
+    /// The room size given (width, depth in metres) is not two positive numbers.
     #[error("invalid room size {0:?}: two positive numbers of metres")]
     Room([f64; 2]),
+    /// The runtime, the environment or the model worker could not start; the reason.
     #[error("could not start the pipeline: {0}")]
     Start(String),
     /// The environment task ended before the run did (it does not, short of a bug).

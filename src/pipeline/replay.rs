@@ -13,9 +13,13 @@ use crate::csi::{read_all, CsiFormat};
 /// Progress of one replay, shared with whoever started it.
 #[derive(Debug, Default)]
 pub struct ReplayProgress {
+    /// Frames the recording holds (0 until it has been read).
     pub total: AtomicU64,
+    /// Frames handed to the environment so far.
     pub sent: AtomicU64,
+    /// Set once the replay has ended, whatever the reason.
     pub done: AtomicBool,
+    /// Set by the owner to stop the replay; it ends at the next frame.
     pub cancelled: AtomicBool,
     /// Why the replay ended early (unreadable file, environment gone), if it did.
     pub error: Mutex<Option<String>>,
@@ -93,6 +97,7 @@ impl ReplayProgress {
         }
     }
 
+    /// Share of the frames sent, 0 to 1 (1 once done when the file held none).
     pub fn fraction(&self) -> f64 {
         let total = self.total.load(Ordering::Relaxed);
         if total == 0 {

@@ -12,6 +12,7 @@ pub struct SequenceTracker {
     pub reordered: u64,
     /// The same sequence number again.
     pub duplicates: u64,
+    /// Sequence numbers observed, duplicates included.
     pub received: u64,
     /// Sequence numbers still missing (bounded): a late frame fills one of these, any
     /// other frame behind the highest is a duplicate.
@@ -25,6 +26,7 @@ const MAX_MISSING: usize = 4096;
 const RESTART: u32 = 1 << 20;
 
 impl SequenceTracker {
+    /// Counts one frame's sequence number against those seen before.
     pub fn observe(&mut self, seq: u32) {
         self.received += 1;
         let Some(high) = self.highest else {

@@ -30,8 +30,11 @@ use crate::events::{Event, EventType, Publisher};
 /// Counters of one serial source.
 #[derive(Debug, Default)]
 pub struct SerialStats {
+    /// Bytes read from the port.
     pub bytes: AtomicU64,
+    /// Lines read, of every kind.
     pub lines: AtomicU64,
+    /// Frames decoded and handed to the environment.
     pub frames: AtomicU64,
     /// Lines that are not CSI (boot messages, logs, empty lines).
     pub skipped: AtomicU64,
@@ -43,15 +46,21 @@ pub struct SerialStats {
     pub dropped: AtomicU64,
     /// Times the port was opened (1 + reopenings after it went away).
     pub opens: AtomicU64,
+    /// Whether the port is open now (false while it is away and being retried).
     pub connected: AtomicBool,
+    /// Set once the reader has ended (stopped, or the environment went away).
     pub stopped: AtomicBool,
+    /// The last problem with the port (a read error, a failed reopening), in words.
     pub last_error: Mutex<Option<String>>,
 }
 
 /// A running serial source: its counters and its stop switch.
 pub struct SerialHandle {
+    /// The port's device path, as given.
     pub path: String,
+    /// The source name its frames carry (`serial:<path>`).
     pub source: String,
+    /// The reader's counters, updated as it reads.
     pub stats: Arc<SerialStats>,
     stop: Arc<AtomicBool>,
 }
@@ -125,13 +134,18 @@ pub fn spawn_serial(
 /// Why a serial source could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SerialError {
+    /// The port could not be opened or configured, or its thread not started.
     #[error("cannot open serial port {port}: {source}")]
     Open {
+        /// The port's device path.
         port: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// A baud rate the system cannot set.
     #[error("baud rate {0} is not one this system can set (e.g. 115200, 921600, 1552000)")]
     BadBaud(u32),
+    /// The `mac` filter given is not a MAC address.
     #[error("mac {0:?} is not a MAC address (six hex octets, e.g. A4:CF:12:13:93:D5)")]
     BadMac(String),
 }

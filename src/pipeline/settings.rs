@@ -30,6 +30,7 @@ impl Default for RuntimeSettings {
     }
 }
 
+/// The settings every environment of a server reads, changed by `update_config`.
 pub type SharedSettings = Arc<RwLock<RuntimeSettings>>;
 
 /// Names accepted by [`RuntimeSettings::apply`].

@@ -22,7 +22,9 @@ use crate::events::{Event, EventType, Publisher};
 /// Counters of one UDP listener.
 #[derive(Debug, Default)]
 pub struct UdpStats {
+    /// Datagrams received.
     pub datagrams: AtomicU64,
+    /// Frames decoded and handed to an environment.
     pub frames: AtomicU64,
     /// Datagrams that did not decode (garbage, truncated, wrong version), and
     /// `CSI_DATA` lines that did not.
@@ -35,6 +37,7 @@ pub struct UdpStats {
     pub skipped: AtomicU64,
     /// Frames dropped because the environment's queue was full (counted, never silent).
     pub dropped: AtomicU64,
+    /// Why the last undecodable datagram or line did not decode.
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -80,7 +83,9 @@ impl Report {
 /// One destination: an environment and its input queue.
 #[derive(Clone)]
 pub struct Route {
+    /// The environment's id.
     pub environment: String,
+    /// The environment's input queue.
     pub tx: mpsc::Sender<Input>,
 }
 

@@ -66,6 +66,8 @@ impl Default for WindowBuilder {
 }
 
 impl WindowBuilder {
+    /// An empty window, conditioning as the bundled model was trained
+    /// ([`model_conditioning`]).
     pub fn new() -> Self {
         WindowBuilder {
             // The configuration is a constant that validates (a unit test checks it).
