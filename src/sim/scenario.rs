@@ -48,6 +48,7 @@ use super::micro::MicroSpec;
 use super::motion::Action;
 use super::room::{Room, StaticObject};
 
+/// The named scenarios [`build_spec`] knows.
 pub const SCENARIO_NAMES: &[&str] = &[
     "empty",
     "walk",
@@ -59,18 +60,30 @@ pub const SCENARIO_NAMES: &[&str] = &[
     "lie_down",
 ];
 
+/// A whole simulation: room, device, link placement, channel and impairment options,
+/// people and their scripts, background events (the JSON schema in the module notes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Spec {
+    /// The scenario's name (a named scenario's, or free text).
     pub name: String,
+    /// Seed of every random draw: the same spec and seed give the same bytes.
     pub seed: u64,
+    /// Length of the run, seconds (scripts repeat to fill it).
     pub duration_s: f64,
+    /// Packets per second.
     pub fps: f64,
+    /// The room: size, reflectivities, static objects.
     pub room: RoomSpec,
+    /// The receiving tool's profile, by name or with overrides.
     pub device: DeviceSpec,
+    /// Where the transmitter and receiver are; None: the default placement for the room.
     pub placement: Option<PlacementSpec>,
+    /// Which paths the channel sums, and body blocking.
     pub channel: ChannelSpec,
+    /// The card's imperfections (phase offsets, noise, quantisation, loss...).
     pub impairments: ImpairmentSpec,
+    /// The people in the room and their scripts.
     pub people: Vec<PersonSpec>,
     /// Person slots in the ground-truth arrays (default: the number of people).
     pub max_people: Option<usize>,
@@ -87,8 +100,10 @@ pub struct Spec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSpec {
+    /// The node's name in the output; default `node<index>`.
     #[serde(default)]
     pub name: Option<String>,
+    /// Where the node's transmitter and receiver are.
     pub placement: PlacementSpec,
     /// Default: the scenario's `device`.
     #[serde(default)]
@@ -100,6 +115,7 @@ pub struct NodeSpec {
     /// time `t`.
     #[serde(default)]
     pub clock_offset_s: f64,
+    /// The node clock's rate error, parts per million (see `clock_offset_s`).
     #[serde(default)]
     pub clock_drift_ppm: f64,
 }
@@ -124,13 +140,19 @@ impl Default for Spec {
     }
 }
 
+/// The room of a [`Spec`] (see [`Room`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoomSpec {
+    /// Width (x), depth (y) and height (z), metres.
     pub size: [f64; 3],
+    /// Amplitude reflection coefficient of the four walls, 0 to 1.
     pub wall_reflectivity: f64,
+    /// Amplitude reflection coefficient of the floor, 0 to 1.
     pub floor_reflectivity: f64,
+    /// Amplitude reflection coefficient of the ceiling, 0 to 1.
     pub ceiling_reflectivity: f64,
+    /// Static point reflectors (furniture).
     pub objects: Vec<ObjectSpec>,
 }
 
@@ -147,10 +169,13 @@ impl Default for RoomSpec {
     }
 }
 
+/// A static point reflector of a [`RoomSpec`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectSpec {
+    /// Position in the room frame, metres.
     pub position: [f64; 3],
+    /// Radar cross-section, m².
     pub rcs_m2: f64,
 }
 
@@ -158,7 +183,9 @@ pub struct ObjectSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DeviceSpec {
+    /// One of the profiles of `device::DEVICE_NAMES`, unchanged.
     Name(String),
+    /// A profile with some of its fields replaced.
     Custom(DeviceOverrides),
 }
 
@@ -168,37 +195,51 @@ impl Default for DeviceSpec {
     }
 }
 
+/// A device profile with fields replaced; absent fields keep the profile's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceOverrides {
+    /// The profile to start from (a name of `device::DEVICE_NAMES`).
     pub profile: String,
+    /// Transmit antennas.
     #[serde(default)]
     pub n_tx: Option<usize>,
+    /// Receive antennas.
     #[serde(default)]
     pub n_rx: Option<usize>,
+    /// Carrier frequency, Hz; the antenna spacing follows (half a wavelength) unless
+    /// `antenna_spacing_m` is given too.
     #[serde(default)]
     pub carrier_hz: Option<f64>,
+    /// Channel number reported in the frames.
     #[serde(default)]
     pub channel: Option<u16>,
+    /// Distance between neighbouring antennas of an array, metres.
     #[serde(default)]
     pub antenna_spacing_m: Option<f64>,
+    /// Bits per I and per Q value when quantising.
     #[serde(default)]
     pub iq_bits: Option<u32>,
 }
 
+/// Where a link's arrays are (see [`Placement`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementSpec {
+    /// Centre of the transmit array in the room frame, metres.
     pub tx_position: [f64; 3],
+    /// Centre of the receive array in the room frame, metres.
     pub rx_position: [f64; 3],
+    /// Direction the transmit array runs along (default +y).
     #[serde(default = "axis_y")]
     pub tx_axis: [f64; 3],
+    /// Direction the receive array runs along (default +y).
     #[serde(default = "axis_y")]
     pub rx_axis: [f64; 3],
 }
 
 impl PlacementSpec {
-    pub fn to_placement(&self) -> Placement {
+    pub(crate) fn to_placement(&self) -> Placement {
         Placement {
             tx_position: self.tx_position,
             rx_position: self.rx_position,
@@ -212,11 +253,15 @@ fn axis_y() -> [f64; 3] {
     [0.0, 1.0, 0.0]
 }
 
+/// Which paths the channel sums (see [`ChannelOptions`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelSpec {
+    /// Include the direct transmitter-receiver path.
     pub line_of_sight: bool,
+    /// Include the six first-order wall, floor and ceiling reflections.
     pub reflections: bool,
+    /// Attenuation of a path that passes through a body, dB.
     pub body_attenuation_db: f64,
 }
 
@@ -233,20 +278,32 @@ impl Default for ChannelSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// How a person is at the start of the run, before their first action.
 pub enum InitialPosture {
+    /// Standing upright.
     Standing,
+    /// Sitting.
     Sitting,
+    /// Lying on the floor.
     Lying,
 }
 
+/// One person: where they start, their body, their script and small motions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PersonSpec {
+    /// Floor position at the start (x, y), metres; outside the room: absent until
+    /// they walk in.
     pub start: [f64; 2],
+    /// Facing direction at the start, degrees from +x towards +y.
     pub heading_deg: f64,
+    /// Body height, metres (0.5 to 2.5); segment lengths scale with it.
     pub height: f64,
+    /// Radar cross-section of the whole body, m², shared by its scattering points.
     pub rcs_m2: f64,
+    /// How they are at the start.
     pub posture: InitialPosture,
+    /// The script, in order; it repeats to fill the run.
     pub actions: Vec<Action>,
     /// Breaths per minute; absent: drawn from the seed, uniform 6-30.
     pub breathing_rate_bpm: Option<f64>,
@@ -261,7 +318,8 @@ pub struct PersonSpec {
 }
 
 impl PersonSpec {
-    pub fn micro(&self) -> MicroSpec {
+    /// The small-motion parameters (breathing, sway, fidgets) the person gives.
+    pub(crate) fn micro(&self) -> MicroSpec {
         MicroSpec {
             breathing_rate_bpm: self.breathing_rate_bpm,
             breathing_depth_mm: self.breathing_depth_mm,
@@ -289,22 +347,27 @@ impl Default for PersonSpec {
 }
 
 impl Spec {
+    /// Parses a scenario from JSON; unknown fields are an error.
     pub fn from_json(s: &str) -> Result<Spec, SimError> {
         serde_json::from_str(s).map_err(|e| SimError::Parse(e.to_string()))
     }
 
+    /// Parses a scenario from a JSON value; unknown fields are an error.
     pub fn from_value(v: Value) -> Result<Spec, SimError> {
         serde_json::from_value(v).map_err(|e| SimError::Parse(e.to_string()))
     }
 
+    /// The scenario as JSON, every field written (what `sim.describe` shows).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Packets the run sends: `duration_s × fps`, at least 1.
     pub fn n_frames(&self) -> usize {
         (self.duration_s * self.fps).round().max(1.0) as usize
     }
 
+    /// The room the spec describes.
     pub fn room(&self) -> Room {
         Room {
             size: self.room.size,
@@ -323,6 +386,7 @@ impl Spec {
         }
     }
 
+    /// The scenario's device profile, overrides applied and checked.
     pub fn device(&self) -> Result<DeviceProfile, SimError> {
         Self::device_of(&self.device)
     }
@@ -360,6 +424,7 @@ impl Spec {
         }
     }
 
+    /// The single link's placement: the spec's, or the default one for `room`.
     pub fn placement(&self, room: &Room) -> Placement {
         match &self.placement {
             None => Placement::default_for(room),
@@ -405,6 +470,7 @@ impl Spec {
             .collect()
     }
 
+    /// The channel options the spec describes.
     pub fn channel_options(&self) -> ChannelOptions {
         ChannelOptions {
             line_of_sight: self.channel.line_of_sight,
@@ -413,6 +479,7 @@ impl Spec {
         }
     }
 
+    /// Person slots in the truth arrays: `max_people`, never fewer than the people.
     pub fn max_people(&self) -> usize {
         self.max_people
             .unwrap_or(self.people.len())

@@ -12,6 +12,7 @@
 use super::channel::{Blocker, Body, Scatterer};
 use super::geom::{add, dist, mid, normalize_or, rot_y, rot_z, scale, sub, V3};
 
+/// Keypoints of a skeleton (the COCO set).
 pub const N_KEYPOINTS: usize = 17;
 
 /// COCO keypoint order.
@@ -35,6 +36,7 @@ pub const KEYPOINT_NAMES: [&str; N_KEYPOINTS] = [
     "right_ankle",
 ];
 
+/// One skeleton's keypoints in [`KEYPOINT_NAMES`] order, room frame, metres.
 pub type Keypoints = [V3; N_KEYPOINTS];
 
 /// Joint angles, radians. Index 0 is left, 1 right. Hip flexion swings the thigh
@@ -43,17 +45,24 @@ pub type Keypoints = [V3; N_KEYPOINTS];
 /// `pitch` tips the whole body forward about the ankles (pi/2: lying face down).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Posture {
+    /// Hip flexion (left, right): the thigh swung forward from hanging down.
     pub hip: [f64; 2],
+    /// Knee flexion (left, right): the shin bent back from the thigh.
     pub knee: [f64; 2],
+    /// Torso tipped forward from upright.
     pub lean: f64,
+    /// Shoulder flexion (left, right): the arm swung forward from hanging down.
     pub shoulder: [f64; 2],
+    /// Elbow flexion (left, right): the forearm bent forward from the upper arm.
     pub elbow: [f64; 2],
+    /// The whole body tipped forward about the ankles (pi/2: lying face down).
     pub pitch: f64,
 }
 
 const D: f64 = std::f64::consts::PI / 180.0;
 
 impl Posture {
+    /// Standing upright, knees and elbows slightly bent.
     pub const STANDING: Posture = Posture {
         hip: [0.0, 0.0],
         knee: [3.0 * D, 3.0 * D],
@@ -62,6 +71,7 @@ impl Posture {
         elbow: [10.0 * D, 10.0 * D],
         pitch: 0.0,
     };
+    /// Sitting: hips and knees at 90°, forearms forward.
     pub const SITTING: Posture = Posture {
         hip: [90.0 * D, 90.0 * D],
         knee: [90.0 * D, 90.0 * D],
@@ -70,6 +80,7 @@ impl Posture {
         elbow: [60.0 * D, 60.0 * D],
         pitch: 0.0,
     };
+    /// Crouching, the way up from the floor after a fall (`get_up`).
     pub const CROUCH: Posture = Posture {
         hip: [110.0 * D, 110.0 * D],
         knee: [130.0 * D, 130.0 * D],
@@ -117,6 +128,7 @@ impl Posture {
         }
     }
 
+    /// Every angle linearly between `a` (t = 0) and `b` (t = 1).
     pub fn lerp(a: &Posture, b: &Posture, t: f64) -> Posture {
         let l = |x: f64, y: f64| x + (y - x) * t;
         let l2 = |x: [f64; 2], y: [f64; 2]| [l(x[0], y[0]), l(x[1], y[1])];
@@ -134,26 +146,43 @@ impl Posture {
 /// Body parts as capsules, in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
+    /// The head, a short vertical capsule above the shoulders.
     Head,
+    /// Left half of the torso, hip to shoulder.
     TorsoLeft,
+    /// Right half of the torso, hip to shoulder.
     TorsoRight,
+    /// Left upper arm, shoulder to elbow.
     UpperArmLeft,
+    /// Right upper arm, shoulder to elbow.
     UpperArmRight,
+    /// Left forearm, elbow to wrist.
     ForearmLeft,
+    /// Right forearm, elbow to wrist.
     ForearmRight,
+    /// Left hand, beyond the wrist (scatters, does not block).
     HandLeft,
+    /// Right hand, beyond the wrist (scatters, does not block).
     HandRight,
+    /// Left thigh, hip to knee.
     ThighLeft,
+    /// Right thigh, hip to knee.
     ThighRight,
+    /// Left shin, knee to ankle.
     ShinLeft,
+    /// Right shin, knee to ankle.
     ShinRight,
+    /// Left foot, forward from the ankle (scatters, does not block).
     FootLeft,
+    /// Right foot, forward from the ankle (scatters, does not block).
     FootRight,
 }
 
+/// Capsules of a body: one per [`Part`].
 pub const N_CAPSULES: usize = 15;
 
 impl Part {
+    /// Every part, in capsule order.
     pub const ALL: [Part; N_CAPSULES] = [
         Part::Head,
         Part::TorsoLeft,
@@ -208,11 +237,16 @@ impl Part {
     }
 }
 
+/// One body part: a segment with a radius, room frame, metres.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Capsule {
+    /// Which part it is.
     pub part: Part,
+    /// One end of the axis (the proximal joint for limbs).
     pub a: V3,
+    /// The other end of the axis.
     pub b: V3,
+    /// Radius, metres (scaled with the body's height).
     pub radius: f64,
 }
 
@@ -220,15 +254,20 @@ pub struct Capsule {
 /// up direction of the torso, for the dense-pose front/back choice.
 #[derive(Debug, Clone)]
 pub struct Pose {
+    /// The 17 COCO keypoints, room frame, metres.
     pub keypoints: Keypoints,
+    /// The body's capsules, in [`Part::ALL`] order.
     pub capsules: [Capsule; N_CAPSULES],
+    /// Unit vector the body faces.
     pub forward: V3,
+    /// Unit vector along the torso, hips to shoulders.
     pub up: V3,
 }
 
 /// Height and total radar cross-section of a person.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BodyShape {
+    /// Body height, metres; segment lengths and radii scale with it.
     pub height: f64,
     /// Total radar cross-section, m^2, shared among the capsules by surface area.
     pub rcs_m2: f64,
