@@ -33,29 +33,38 @@ use super::room::{PathKind, Room};
 /// A point that scatters: position and the square root of its radar cross-section (m).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scatterer {
+    /// Position in the room frame, metres.
     pub pos: V3,
+    /// Square root of the point's radar cross-section, metres.
     pub amp: f64,
 }
 
 /// A capsule that blocks paths: segment `a-b`, radius metres.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Blocker {
+    /// One end of the axis, room frame, metres.
     pub a: V3,
+    /// The other end of the axis, room frame, metres.
     pub b: V3,
+    /// Distance from the axis within which a path is fully attenuated, metres.
     pub radius: f64,
 }
 
 /// One person's (or any object's) contribution to a frame.
 #[derive(Debug, Clone, Default)]
 pub struct Body {
+    /// Points that add a path transmitter -> point -> receiver.
     pub scatterers: Vec<Scatterer>,
+    /// Capsules that attenuate the static paths passing through them.
     pub blockers: Vec<Blocker>,
     /// A sphere holding all blockers (inflated by their radius), for early rejection.
     pub center: V3,
+    /// Radius of that sphere, metres (0 without blockers).
     pub radius: f64,
 }
 
 impl Body {
+    /// A body of these points and capsules, its bounding sphere computed.
     pub fn new(scatterers: Vec<Scatterer>, blockers: Vec<Blocker>) -> Self {
         let mut b = Body {
             scatterers,
@@ -91,9 +100,13 @@ impl Body {
 /// Where the radios sit: array centres and the direction each linear array runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
+    /// Centre of the transmit array, room frame, metres.
     pub tx_position: V3,
+    /// Centre of the receive array, room frame, metres.
     pub rx_position: V3,
+    /// Direction the transmit array runs along (need not be unit length).
     pub tx_axis: V3,
+    /// Direction the receive array runs along (need not be unit length).
     pub rx_axis: V3,
 }
 
@@ -114,6 +127,7 @@ impl Placement {
 /// What the path sum includes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelOptions {
+    /// The direct transmitter-receiver path.
     pub line_of_sight: bool,
     /// Wall, floor, ceiling and static-object paths.
     pub reflections: bool,
@@ -241,6 +255,8 @@ fn smoothstep(x: f64) -> f64 {
 }
 
 impl Channel {
+    /// Precomputes the static paths of `room` for `device` at `placement`; fails on an
+    /// invalid room, device, placement or option (naming the field).
     pub fn new(
         room: &Room,
         device: &DeviceProfile,
@@ -368,21 +384,27 @@ impl Channel {
         })
     }
 
+    /// Transmit antennas.
     pub fn n_tx(&self) -> usize {
         self.n_tx
     }
+    /// Receive antennas.
     pub fn n_rx(&self) -> usize {
         self.n_rx
     }
+    /// Subcarriers the device reports (nulls and guards included).
     pub fn n_sub(&self) -> usize {
         self.n_rep
     }
+    /// Every transmit antenna's position, room frame, metres.
     pub fn tx_antennas(&self) -> &[V3] {
         &self.tx
     }
+    /// Every receive antenna's position, room frame, metres.
     pub fn rx_antennas(&self) -> &[V3] {
         &self.rx
     }
+    /// What each static path is (line of sight, which reflection, which object).
     pub fn path_kinds(&self) -> &[PathKind] {
         &self.path_kinds
     }

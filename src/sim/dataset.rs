@@ -45,13 +45,19 @@ const TX_POWER_DBM: f64 = 20.0;
 /// One transmitter-receiver link and its own hardware: device, path sum,
 /// impairments, random streams and clock.
 pub struct Link {
+    /// The node's name (`node<index>` unless the scenario names it).
     pub name: String,
+    /// The receiving tool's profile.
     pub device: DeviceProfile,
+    /// Where the link's arrays are.
     pub placement: Placement,
+    /// The link's path sum, static paths precomputed.
     pub channel: Channel,
+    /// The link's impairments with their session draws.
     pub impairments: Impairments,
     /// The node's clock: `offset + t (1 + drift)` at true time `t`.
     pub clock_offset_s: f64,
+    /// The clock's rate error as a fraction (`clock_drift_ppm × 1e-6`).
     pub clock_drift: f64,
     /// Seed of this link's per-packet streams (the scenario's for the first link).
     seed: u64,
@@ -59,7 +65,9 @@ pub struct Link {
 
 /// A built simulation.
 pub struct Simulator {
+    /// The scenario it was built from.
     pub spec: Spec,
+    /// The room it describes.
     pub room: Room,
     /// The first link's device (the only one unless the scenario lists `nodes`).
     pub device: DeviceProfile,
@@ -74,13 +82,20 @@ pub struct Simulator {
 /// One generated packet without its array (see [`Simulator::frame_into`]).
 #[derive(Debug, Clone)]
 pub struct FrameInfo {
+    /// The receiving node's clock, seconds (the true time unless the node has a clock
+    /// offset or drift).
     pub timestamp: f64,
+    /// Received signal strength, dBm (20 dBm transmit power assumed).
     pub rssi: f32,
+    /// Noise floor, dBm on the same scale; None when the impairments add no noise.
     pub noise: Option<f32>,
+    /// What was in the room at the packet's true time.
     pub truth: FrameTruth,
 }
 
 impl Simulator {
+    /// Builds the scenario: checks every field (errors name it), lays out each
+    /// person's script and draws the session's random values.
     pub fn new(spec: Spec) -> Result<Self, SimError> {
         spec.validate()?;
         let room = spec.room();
@@ -182,6 +197,7 @@ impl Simulator {
         })
     }
 
+    /// Builds the scenario a JSON description gives ([`Spec::from_json`]).
     pub fn from_json(json: &str) -> Result<Self, SimError> {
         Simulator::new(Spec::from_json(json)?)
     }
@@ -191,6 +207,7 @@ impl Simulator {
         self.n_frames
     }
 
+    /// Person slots in the truth arrays ([`Spec::max_people`]).
     pub fn max_people(&self) -> usize {
         self.spec.max_people()
     }
@@ -605,9 +622,13 @@ struct Chunk {
 /// Dense-pose maps, `(n, grid, grid)` each (see [`truth`]).
 #[derive(Debug, Clone)]
 pub struct DensePose {
+    /// DensePose part id of each cell, 1..=24, 0 background.
     pub part: Array3<u8>,
+    /// Person index of each cell, -1 background.
     pub person: Array3<i8>,
+    /// Position along the limb, 0 at its proximal joint to 1.
     pub u: Array3<f32>,
+    /// Position across the limb, 0 at its right edge to 1 at its left (seen from above).
     pub v: Array3<f32>,
 }
 
@@ -621,7 +642,9 @@ pub struct Dataset {
     pub timestamps: Array1<f64>,
     /// When each packet sampled the channel, seconds of true time.
     pub true_time: Array1<f64>,
+    /// `(n,)`: packet number; gaps are lost packets (the truth grid's row).
     pub sequence: Array1<u64>,
+    /// `(n,)`: received signal strength, dBm.
     pub rssi: Array1<f32>,
     /// `(n, max_people, 17, 3)`, room frame, metres.
     pub keypoints_3d: Array4<f32>,
@@ -629,9 +652,11 @@ pub struct Dataset {
     pub keypoints_2d: Array4<f32>,
     /// `(n, max_people, 4)`: `[u_min, v_min, u_max, v_max]`.
     pub boxes: Array3<f32>,
+    /// `(n, max_people)`: the person is inside the room.
     pub present: Array2<bool>,
     /// `(n, max_people)`: [`Activity`] as `i8`, `-1` absent.
     pub activity: Array2<i8>,
+    /// `(n,)`: people present.
     pub occupancy: Array1<u8>,
     /// `(n,)`: a background change that is not a person (door, moved object) is under
     /// way.
@@ -645,6 +670,7 @@ pub struct Dataset {
     /// `(max_people,)`: each person's chest displacement peak to peak, mm (0: not
     /// breathing, NaN padding).
     pub breathing_depth_mm: Array1<f64>,
+    /// Dense-pose maps, when [`BatchOptions::dense_pose_grid`] asked for them.
     pub dense_pose: Option<DensePose>,
 }
 

@@ -38,17 +38,24 @@ pub const DEVICE_NAMES: &[&str] = &[
     "nexmon_20",
 ];
 
+/// One CSI tool's radio: carrier, subcarriers, antennas, I/Q words (the table above).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceProfile {
+    /// The profile's name (one of [`DEVICE_NAMES`]).
     pub name: String,
+    /// Carrier (centre) frequency, Hz.
     pub carrier_hz: f64,
+    /// Channel number written into the frames.
     pub channel: u16,
+    /// Channel bandwidth, MHz.
     pub bandwidth_mhz: u16,
     /// OFDM bin index of every reported subcarrier, in reported order.
     pub subcarriers: Vec<i32>,
     /// Reported as exactly zero by the tool (nulls, guards), same order.
     pub zeroed: Vec<bool>,
+    /// Transmit antennas (1 to 8).
     pub n_tx: usize,
+    /// Receive antennas (1 to 8).
     pub n_rx: usize,
     /// Spacing of the uniform linear antenna arrays, metres (default half a wavelength).
     pub antenna_spacing_m: f64,
@@ -154,6 +161,7 @@ impl DeviceProfile {
         })
     }
 
+    /// Subcarriers reported, nulls and guards included.
     pub fn n_sub(&self) -> usize {
         self.subcarriers.len()
     }
@@ -166,6 +174,7 @@ impl DeviceProfile {
             .collect()
     }
 
+    /// Wavelength at the carrier, metres.
     pub fn wavelength(&self) -> f64 {
         C / self.carrier_hz
     }

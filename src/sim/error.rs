@@ -8,13 +8,28 @@ use thiserror::Error;
 pub enum SimError {
     /// A field of a scenario description has a value the simulator cannot use.
     #[error("invalid scenario field `{field}`: {message}")]
-    Invalid { field: String, message: String },
+    Invalid {
+        /// The field's path in the description (`people[1].actions[0].speed`).
+        field: String,
+        /// What is wrong with its value.
+        message: String,
+    },
     /// A device profile name that is not one of [`super::device::DEVICE_NAMES`].
     #[error("unknown device {name:?}; expected one of {expected}")]
-    UnknownDevice { name: String, expected: String },
+    UnknownDevice {
+        /// The name given.
+        name: String,
+        /// The names accepted, comma-separated.
+        expected: String,
+    },
     /// A scenario name that is not one of [`super::scenario::SCENARIO_NAMES`].
     #[error("unknown scenario {name:?}; expected one of {expected}")]
-    UnknownScenario { name: String, expected: String },
+    UnknownScenario {
+        /// The name given.
+        name: String,
+        /// The names accepted, comma-separated.
+        expected: String,
+    },
     /// A scenario description that is not valid JSON or does not have the expected shape.
     #[error("scenario description: {0}")]
     Parse(String),

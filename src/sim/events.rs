@@ -24,26 +24,41 @@ use super::room::Room;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventSpec {
+    /// A door leaf swinging about a vertical hinge (see the module notes).
     Door {
+        /// When the swing starts, seconds from the start of the run.
         at_s: f64,
+        /// Floor position of the hinge (x, y), metres.
         hinge: [f64; 2],
+        /// Leaf heading before the swing, degrees from +x (hinge to free edge).
         from_deg: f64,
+        /// Leaf heading after the swing, degrees from +x.
         to_deg: f64,
+        /// Length of the swing, seconds (default 1).
         #[serde(default)]
         duration_s: Option<f64>,
+        /// When it swings back to `from_deg`, seconds; None: it stays open.
         #[serde(default)]
         return_at_s: Option<f64>,
+        /// Leaf width, metres (default 0.9).
         #[serde(default = "door_width")]
         width_m: f64,
+        /// Leaf height, metres (default 2).
         #[serde(default = "door_height")]
         height_m: f64,
+        /// Radar cross-section of the whole leaf, m² (default 1.5).
         #[serde(default = "door_rcs")]
         rcs_m2: f64,
     },
+    /// A static object of the room sliding to a new place.
     MoveObject {
+        /// When the move starts, seconds from the start of the run.
         at_s: f64,
+        /// Index of the object in `room.objects`.
         object: usize,
+        /// Where it ends, room frame, metres.
         to: [f64; 3],
+        /// Length of the move, seconds (default 1).
         #[serde(default)]
         duration_s: Option<f64>,
     },
@@ -61,8 +76,9 @@ fn door_rcs() -> f64 {
 
 const DEFAULT_DURATION_S: f64 = 1.0;
 
-/// Event kinds in the truth arrays.
+/// Event kind of a door in the truth arrays (`Dataset::events` column 0).
 pub const EVENT_DOOR: f64 = 0.0;
+/// Event kind of a moved object in the truth arrays.
 pub const EVENT_MOVE_OBJECT: f64 = 1.0;
 
 fn smooth(u: f64) -> f64 {
@@ -146,6 +162,8 @@ pub struct Events {
 }
 
 impl Events {
+    /// Schedules `specs` in `room`; fails on a field out of range or an object index
+    /// the room does not have.
     pub fn new(specs: &[EventSpec], room: &Room) -> Result<Self, SimError> {
         let mut ev = Events::default();
         let mut moves: Vec<(usize, f64, f64, V3)> = Vec::new();
@@ -244,6 +262,7 @@ impl Events {
         Ok(ev)
     }
 
+    /// Whether nothing is scheduled.
     pub fn is_empty(&self) -> bool {
         self.doors.is_empty() && self.movers.is_empty()
     }

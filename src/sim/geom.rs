@@ -1,43 +1,44 @@
 //! Small 3-D vector helpers (room frame, metres). Kept free of any crate so the hot
 //! loops stay transparent to the optimiser.
 
+/// A point or vector in the room frame, metres.
 pub type V3 = [f64; 3];
 
 #[inline]
-pub fn add(a: V3, b: V3) -> V3 {
+pub(crate) fn add(a: V3, b: V3) -> V3 {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
 }
 #[inline]
-pub fn sub(a: V3, b: V3) -> V3 {
+pub(crate) fn sub(a: V3, b: V3) -> V3 {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 #[inline]
-pub fn scale(a: V3, s: f64) -> V3 {
+pub(crate) fn scale(a: V3, s: f64) -> V3 {
     [a[0] * s, a[1] * s, a[2] * s]
 }
 #[inline]
-pub fn dot(a: V3, b: V3) -> f64 {
+pub(crate) fn dot(a: V3, b: V3) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 #[inline]
-pub fn norm(a: V3) -> f64 {
+pub(crate) fn norm(a: V3) -> f64 {
     dot(a, a).sqrt()
 }
 #[inline]
-pub fn dist(a: V3, b: V3) -> f64 {
+pub(crate) fn dist(a: V3, b: V3) -> f64 {
     norm(sub(a, b))
 }
 #[inline]
-pub fn lerp(a: V3, b: V3, t: f64) -> V3 {
+pub(crate) fn lerp(a: V3, b: V3, t: f64) -> V3 {
     add(a, scale(sub(b, a), t))
 }
 #[inline]
-pub fn mid(a: V3, b: V3) -> V3 {
+pub(crate) fn mid(a: V3, b: V3) -> V3 {
     lerp(a, b, 0.5)
 }
 /// `a / |a|`, or `fallback` for a (near) zero vector.
 #[inline]
-pub fn normalize_or(a: V3, fallback: V3) -> V3 {
+pub(crate) fn normalize_or(a: V3, fallback: V3) -> V3 {
     let n = norm(a);
     if n > 1e-12 {
         scale(a, 1.0 / n)
@@ -48,7 +49,7 @@ pub fn normalize_or(a: V3, fallback: V3) -> V3 {
 
 /// Cross product `a x b`.
 #[inline]
-pub fn cross(a: V3, b: V3) -> V3 {
+pub(crate) fn cross(a: V3, b: V3) -> V3 {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
@@ -58,7 +59,7 @@ pub fn cross(a: V3, b: V3) -> V3 {
 
 /// Squared distance between segments `p0-p1` and `q0-q1` (Ericson, Real-Time
 /// Collision Detection, 5.1.9), robust to degenerate segments.
-pub fn seg_seg_dist2(p0: V3, p1: V3, q0: V3, q1: V3) -> f64 {
+pub(crate) fn seg_seg_dist2(p0: V3, p1: V3, q0: V3, q1: V3) -> f64 {
     let d1 = sub(p1, p0);
     let d2 = sub(q1, q0);
     let r = sub(p0, q0);
@@ -106,14 +107,14 @@ pub fn seg_seg_dist2(p0: V3, p1: V3, q0: V3, q1: V3) -> f64 {
 
 /// Rotation of `p` about the z axis by `yaw` radians.
 #[inline]
-pub fn rot_z(p: V3, yaw: f64) -> V3 {
+pub(crate) fn rot_z(p: V3, yaw: f64) -> V3 {
     let (s, c) = yaw.sin_cos();
     [c * p[0] - s * p[1], s * p[0] + c * p[1], p[2]]
 }
 
 /// Rotation of `p` about the y axis by `pitch` radians, positive tipping +z towards +x.
 #[inline]
-pub fn rot_y(p: V3, pitch: f64) -> V3 {
+pub(crate) fn rot_y(p: V3, pitch: f64) -> V3 {
     let (s, c) = pitch.sin_cos();
     [c * p[0] + s * p[2], p[1], -s * p[0] + c * p[2]]
 }

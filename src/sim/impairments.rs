@@ -31,7 +31,9 @@ use super::error::{check_range, SimError};
 pub struct ImpairmentSpec {
     /// Turns all impairments off (the clean physical channel).
     pub enabled: bool,
+    /// A random common phase per packet (carrier frequency offset, PLL phase).
     pub cfo: bool,
+    /// A fixed random phase per transmit and per receive chain for the session.
     pub chain_phase: bool,
     /// `None` (JSON null or absent): the device profile's value, fitted to our
     /// recordings (see `docs/simulator.md`).
@@ -39,11 +41,16 @@ pub struct ImpairmentSpec {
     /// A fixed per-receive-chain amplitude ripple over the subcarriers (the card's
     /// filter response), standard deviation in dB.
     pub frequency_ripple_db: f64,
+    /// Standard deviation of the per-packet log-normal gain, dB (AGC steps).
     pub gain_jitter_db: f64,
+    /// Thermal noise this many dB below the empty room's mean channel power.
     /// `None` (JSON null): no noise.
     pub snr_db: Option<f64>,
+    /// Round and clip to the card's I/Q words (values then in card units).
     pub quantize: bool,
+    /// Probability that a packet is lost, 0 to 0.99.
     pub packet_loss: f64,
+    /// Standard deviation of the timestamp jitter, seconds (clipped to keep order).
     pub timestamp_jitter_s: f64,
 }
 
@@ -73,7 +80,8 @@ impl ImpairmentSpec {
         }
     }
 
-    pub fn validate(&self) -> Result<(), SimError> {
+    /// Checks every field's range, naming the field.
+    pub(crate) fn validate(&self) -> Result<(), SimError> {
         if let Some(t) = self.timing_offset_std_ns {
             check_range("impairments.timing_offset_std_ns", t, 0.0, 1e4)?;
         }
@@ -101,21 +109,28 @@ impl ImpairmentSpec {
 /// What one packet drew, for tests and diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PacketDraw {
+    /// The common phase added to every element, radians.
     pub common_phase: f64,
+    /// The timing offset behind the phase slope, seconds.
     pub timing_offset_s: f64,
+    /// The amplitude factor of the gain jitter (1: none).
     pub gain: f64,
 }
 
 /// Impairments bound to a device and room: noise floor and quantization scale fixed.
 #[derive(Debug, Clone)]
 pub struct Impairments {
+    /// What was asked for.
     pub spec: ImpairmentSpec,
     /// Standard deviation of the complex noise (`E|n|^2 = sigma^2`), physical units.
     pub noise_sigma: f64,
     /// Physical units to card units; 1 without quantization.
     pub scale: f64,
+    /// Largest I or Q magnitude in card units (infinite without quantization).
     pub full_scale: f64,
+    /// The session's fixed phase of each receive chain, radians.
     pub rx_phase: Vec<f64>,
+    /// The session's fixed phase of each transmit chain, radians.
     pub tx_phase: Vec<f64>,
     /// Per receive chain, per reported subcarrier amplitude factor.
     pub rx_ripple: Vec<Vec<f64>>,

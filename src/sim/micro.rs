@@ -48,7 +48,8 @@ pub struct MicroSpec {
 }
 
 impl MicroSpec {
-    pub fn validate(&self, field: &str) -> Result<(), SimError> {
+    /// Checks every given value's range; `field` prefixes the field names in errors.
+    pub(crate) fn validate(&self, field: &str) -> Result<(), SimError> {
         if let Some(v) = self.breathing_rate_bpm {
             check_range(&format!("{field}.breathing_rate_bpm"), v, 1.0, 90.0)?;
         }
@@ -76,13 +77,16 @@ struct Fidget {
 /// A person's small motions, drawn once.
 #[derive(Debug, Clone)]
 pub struct Micro {
+    /// Breathing rate, Hz (breaths per second).
     pub breathing_rate_hz: f64,
     /// Peak-to-peak chest displacement, metres.
     pub breathing_depth_m: f64,
     breathing_phase: f64,
     /// (frequency Hz, amplitude m at the head, phase) per axis.
     sway: [Vec<(f64, f64, f64)>; 2],
+    /// RMS head sway per horizontal axis while standing still, metres (0: none).
     pub sway_rms_m: f64,
+    /// Mean interval between fidgets while sitting or lying, seconds (0: none).
     pub fidget_interval_s: f64,
     fidgets: Vec<Fidget>,
 }

@@ -22,10 +22,15 @@ use super::skeleton::Posture;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
+    /// Upright and not walking.
     Standing = 0,
+    /// Following a walk's waypoints.
     Walking = 1,
+    /// Sitting, including the second half of sitting down.
     Sitting = 2,
+    /// Lying on the floor, after lying down or after a fall's impact.
     Lying = 3,
+    /// A fall's descent, from its start to the impact.
     Falling = 4,
 }
 
@@ -38,38 +43,54 @@ pub use crate::track::ACTIVITIES as ACTIVITY_NAMES;
 pub enum Action {
     /// Walk through the waypoints (floor x, y in metres) from where the person is.
     Walk {
+        /// The waypoints, in order.
         to: Vec<[f64; 2]>,
+        /// Walking speed, m/s (default 1.2).
         #[serde(default = "default_speed")]
         speed: f64,
     },
+    /// Stand still where the person is.
     Stand {
+        /// How long, seconds.
         duration_s: f64,
     },
+    /// From standing to sitting, on the spot.
     SitDown {
+        /// How long the movement takes, seconds (default 1.5).
         #[serde(default)]
         duration_s: Option<f64>,
     },
+    /// Stay seated.
     Sit {
+        /// How long, seconds.
         duration_s: f64,
     },
+    /// From sitting to standing.
     StandUp {
+        /// How long the movement takes, seconds (default 1.5).
         #[serde(default)]
         duration_s: Option<f64>,
     },
+    /// From standing down to lying face down, through a crouch (deliberately, not a fall).
     LieDown {
+        /// How long the movement takes, seconds (default 3).
         #[serde(default)]
         duration_s: Option<f64>,
     },
+    /// Stay lying.
     Lie {
+        /// How long, seconds.
         duration_s: f64,
     },
     /// A forward fall: descent of `duration_s` (default 0.8 s) ending in the impact.
     Fall {
+        /// Descent time, seconds (default 0.8).
         #[serde(default)]
         duration_s: Option<f64>,
     },
     /// From lying back to standing, through a crouch (default 3 s).
     GetUp {
+        /// How long the movement takes, seconds (default 3).
         #[serde(default)]
         duration_s: Option<f64>,
     },
@@ -116,9 +137,13 @@ struct Segment {
 /// A person's state at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
+    /// Floor position of the pelvis (x, y), metres.
     pub xy: [f64; 2],
+    /// Facing direction, radians from +x towards +y.
     pub heading: f64,
+    /// Joint angles.
     pub posture: Posture,
+    /// The label at this instant.
     pub activity: Activity,
     /// How still the person is holding a posture, 0..1: 1 inside a hold (stand, sit,
     /// lie), fading to 0 over half a second towards a walk or transition, 0 while
@@ -132,15 +157,19 @@ const STILL_FADE_S: f64 = 0.5;
 /// A fall in the script: descent start and impact, seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FallEvent {
+    /// When the descent starts, seconds from the start of the run.
     pub start: f64,
+    /// When the body hits the floor, seconds from the start of the run.
     pub impact: f64,
     /// When the person was standing again, if they got up.
     pub recovered: Option<f64>,
 }
 
+/// A person's script turned into timed segments.
 #[derive(Debug, Clone)]
 pub struct Track {
     segments: Vec<Segment>,
+    /// The falls in the script, in order.
     pub falls: Vec<FallEvent>,
 }
 
@@ -388,6 +417,7 @@ impl Track {
         self.segments.last().map(|s| s.t0).unwrap_or(0.0)
     }
 
+    /// The person at `t` seconds from the start (the final state after the script).
     pub fn state(&self, t: f64) -> State {
         let i = self
             .segments

@@ -9,21 +9,28 @@
 use super::error::{check_finite, check_range, SimError};
 use super::geom::{dist, lerp, V3};
 
+/// A static point reflector (furniture).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaticObject {
+    /// Position in the room frame, metres.
     pub position: V3,
     /// Radar cross-section, m^2.
     pub rcs_m2: f64,
 }
 
+/// The room's box, surfaces and static objects (see the module notes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Room {
     /// Width (x), depth (y), height (z), metres.
     pub size: V3,
     /// Amplitude reflection coefficient of the four walls, 0..1.
     pub wall_reflectivity: f64,
+    /// Amplitude reflection coefficient of the floor, 0..1.
     pub floor_reflectivity: f64,
+    /// Amplitude reflection coefficient of the ceiling, 0..1.
     pub ceiling_reflectivity: f64,
+    /// Static point reflectors; an object a background event moves becomes a moving
+    /// scatterer instead.
     pub objects: Vec<StaticObject>,
 }
 
@@ -42,6 +49,7 @@ impl Default for Room {
 /// What kind of static path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathKind {
+    /// The direct path.
     LineOfSight,
     /// First-order reflection off surface `0..6`: x=0, x=W, y=0, y=D, floor, ceiling.
     Surface(u8),
@@ -52,6 +60,7 @@ pub enum PathKind {
 /// One static path between a transmit and a receive point.
 #[derive(Debug, Clone)]
 pub struct StaticPath {
+    /// Which path it is.
     pub kind: PathKind,
     /// Polyline from the transmitter to the receiver (2 or 3 vertices).
     pub vertices: Vec<V3>,
@@ -64,7 +73,9 @@ pub struct StaticPath {
 }
 
 impl Room {
-    pub fn validate(&self) -> Result<(), SimError> {
+    /// Checks the size (0.5 to 100 m per side), reflectivities and objects, naming the
+    /// field.
+    pub(crate) fn validate(&self) -> Result<(), SimError> {
         for (i, name) in ["room.size[0]", "room.size[1]", "room.size[2]"]
             .iter()
             .enumerate()

@@ -259,7 +259,7 @@ fn axis_y() -> [f64; 3] {
 pub struct ChannelSpec {
     /// Include the direct transmitter-receiver path.
     pub line_of_sight: bool,
-    /// Include the six first-order wall, floor and ceiling reflections.
+    /// Include the reflections: walls, floor, ceiling (first order) and static objects.
     pub reflections: bool,
     /// Attenuation of a path that passes through a body, dB.
     pub body_attenuation_db: f64,

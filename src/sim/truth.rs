@@ -22,8 +22,11 @@ use super::skeleton::{Part, Pose, N_KEYPOINTS};
 /// One person in one frame.
 #[derive(Debug, Clone)]
 pub struct PersonTruth {
+    /// Whether the pelvis is inside the room.
     pub present: bool,
+    /// What the person is doing.
     pub activity: Activity,
+    /// The posed body, room frame.
     pub pose: Pose,
 }
 
@@ -32,11 +35,14 @@ pub struct PersonTruth {
 pub struct FrameTruth {
     /// When the channel was sampled (the frame's timestamp), seconds.
     pub time: f64,
+    /// Packet number in the run (before loss).
     pub sequence: u64,
+    /// Every person of the scenario, in order, present or not.
     pub people: Vec<PersonTruth>,
 }
 
 impl FrameTruth {
+    /// People present.
     pub fn occupancy(&self) -> usize {
         self.people.iter().filter(|p| p.present).count()
     }
@@ -48,6 +54,7 @@ pub fn project(room: &Room, p: V3) -> [f64; 2] {
     [p[0] / room.size[0], p[1] / room.size[1]]
 }
 
+/// The pose's keypoints projected top-down into `[0, 1]^2` ([`project`]).
 pub fn keypoints_2d(room: &Room, pose: &Pose) -> [[f64; 2]; N_KEYPOINTS] {
     let mut out = [[0.0; 2]; N_KEYPOINTS];
     for (o, k) in out.iter_mut().zip(&pose.keypoints) {
