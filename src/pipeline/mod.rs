@@ -7,11 +7,12 @@
 //! reordering, stalls) and reports it as `hardware_event`s; the server's monitor reports
 //! measured `performance_update`s. The later stages of the data flow (condition, infer,
 //! track, analyse) follow: [`windows`] conditions frames into model windows, the shared
-//! [`inference`] worker batches the windows of every environment due at once, and each
-//! environment's analysis stage tracks the detections that come back. Without a model,
-//! an environment reports sources and rates only; a simulator in oracle mode feeds
-//! detections from its ground truth instead. [`offline`] runs the same environment over
-//! a recording as fast as it goes and collects its events (`wifi_densepose.analyze`).
+//! inference worker ([`InferenceService`]) batches the windows of every environment due
+//! at once, and each environment's analysis stage tracks the detections that come back.
+//! Without a model, an environment reports sources and rates only; a simulator in oracle
+//! mode feeds detections from its ground truth instead. [`offline`] runs the same
+//! environment over a recording as fast as it goes and collects its events
+//! (`wifi_densepose.analyze`).
 //!
 //! [`CsiFrame`]: crate::csi::CsiFrame
 
