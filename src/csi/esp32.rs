@@ -87,7 +87,8 @@ pub const TOOL_COLUMNS: [&str; 26] = [
 pub struct Esp32Meta {
     /// 1-based line number in the file.
     pub line: u64,
-    /// The logging firmware's role (`AP`, `STA`, `PASSIVE`), or esp-csi's `id` / `seq`.
+    /// The logging firmware's role (`AP`, `STA`, `PASSIVE`); empty where the layout has
+    /// no `role` column (esp-csi).
     pub role: String,
     /// MAC address of the transmitter, as the row writes it.
     pub mac: String,

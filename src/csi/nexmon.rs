@@ -250,9 +250,9 @@ pub struct NexmonMeta {
     pub source_mac: [u8; 6],
     /// 802.11 sequence number of the measured frame.
     pub seq: u16,
-    /// Receive core (antenna chain) of this packet, 0 to 3.
+    /// Receive core (antenna chain) of this packet.
     pub core: u8,
-    /// Spatial stream of this packet, 0 to 3.
+    /// Spatial stream of this packet.
     pub spatial_stream: u8,
     /// Broadcom chanspec: channel number, band and bandwidth packed in 16 bits.
     pub chanspec: u16,

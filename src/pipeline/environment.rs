@@ -159,7 +159,8 @@ impl EnvironmentStats {
 pub struct EnvironmentHandle {
     /// The environment's id (the room's name in every message).
     pub id: String,
-    /// The device profile the environment was created for, if one was named.
+    /// The device profile of the CSI it receives, where one was named (None: told by
+    /// the CSI itself).
     pub device: Option<String>,
     /// Where sources send their input; bounded by `queue_capacity`.
     pub tx: mpsc::Sender<Input>,
