@@ -32,7 +32,8 @@ pub const ORACLE_MODEL: &str = "oracle:simulator-truth";
 pub enum Input {
     /// One CSI frame from a source.
     Frame {
-        /// The source's name (its environment-unique id, e.g. `udp:10.0.0.5`).
+        /// The source's name within the environment (`serial:<port>`, `udp:node_<id>`,
+        /// `replay:<file>`...): per-source health is kept by it.
         source: String,
         /// The CSI.
         frame: CsiFrame,
