@@ -11,8 +11,8 @@ use super::errors::{
     ArgumentTypeError, ConfigError, InvalidArgumentError, PathNotFoundError,
     ServerError as PyServerError, SimulationError,
 };
-use crate::app::{App, EnvironmentOptions};
-use crate::server::{ArgumentError, Event, EventType, JwtKey, ServerConfig, ServerError};
+use crate::app::{App, AppArgumentError, AppConfig, AppError, EnvironmentOptions};
+use crate::server::{Event, EventType, JwtKey, ServerError};
 
 fn to_py(e: ServerError) -> PyErr {
     match e {
@@ -20,7 +20,19 @@ fn to_py(e: ServerError) -> PyErr {
         ServerError::InvalidEvent(_) | ServerError::Auth(_) | ServerError::InvalidArgument(_) => {
             InvalidArgumentError::new_err(e.to_string())
         }
-        ServerError::RecordingNotFound(_) => PathNotFoundError::new_err(e.to_string()),
+        _ => PyServerError::new_err(e.to_string()),
+    }
+}
+
+/// The application's errors as the same Python classes the server's map to: a setting is
+/// a `ConfigError`, an argument an `InvalidArgumentError`, a missing recording a
+/// `PathNotFoundError`, the rest a `ServerError`.
+fn app_to_py(e: AppError) -> PyErr {
+    match e {
+        AppError::Server(e) => to_py(e),
+        AppError::InvalidConfig(_) => ConfigError::new_err(e.to_string()),
+        AppError::InvalidArgument(_) => InvalidArgumentError::new_err(e.to_string()),
+        AppError::RecordingNotFound(_) => PathNotFoundError::new_err(e.to_string()),
         _ => PyServerError::new_err(e.to_string()),
     }
 }
@@ -65,7 +77,7 @@ impl Dispatcher {
 /// A WebSocket API server with its event bus (see `wifi_densepose.Server`).
 #[pyclass(name = "Server", module = "wifi_densepose._native")]
 pub struct PyServer {
-    config: ServerConfig,
+    config: AppConfig,
     /// Cloned out under a brief lock by every method: the lock is never held while the
     /// GIL is released (a thread waiting for it while holding the GIL would deadlock with
     /// one that needs the GIL back to release it).
@@ -88,9 +100,9 @@ impl PyServer {
         config_json: Option<&str>,
     ) -> PyResult<Self> {
         let key = JwtKey::select(jwt_algorithm, jwt_secret, jwt_public_key).map_err(to_py)?;
-        let mut config = ServerConfig::new(key);
-        config.host = host.to_string();
-        config.port = port;
+        let mut config = AppConfig::new(key);
+        config.server.host = host.to_string();
+        config.server.port = port;
         if let Some(text) = config_json {
             let v: serde_json::Value = serde_json::from_str(text)
                 .map_err(|e| ConfigError::new_err(format!("config: {e}")))?;
@@ -110,7 +122,7 @@ impl PyServer {
             return Err(PyServerError::new_err("the server is already running"));
         }
         let config = self.config.clone();
-        let app = Arc::new(py.detach(|| App::start(config)).map_err(to_py)?);
+        let app = Arc::new(py.detach(|| App::start(config)).map_err(app_to_py)?);
         let mut slot = self.app.lock();
         if slot.is_some() {
             drop(slot);
@@ -157,7 +169,7 @@ impl PyServer {
 
     #[getter]
     fn host(&self) -> String {
-        self.config.host.clone()
+        self.config.server.host.clone()
     }
 
     #[pyo3(signature = (subject, environments=None, ttl_s=3600))]
@@ -178,7 +190,7 @@ impl PyServer {
     fn add_environment(&self, environment_id: &str, device: Option<&str>) -> PyResult<()> {
         self.with(|s| {
             s.add_environment(environment_id, EnvironmentOptions::device(device))
-                .map_err(to_py)
+                .map_err(app_to_py)
         })
     }
 
@@ -192,14 +204,14 @@ impl PyServer {
         room: (f64, f64),
     ) -> PyResult<()> {
         let geometry = super::localize::geometry(placement, device, Some(room))?;
-        self.with(|s| s.set_geometry(environment_id, geometry).map_err(to_py))
+        self.with(|s| s.set_geometry(environment_id, geometry).map_err(app_to_py))
     }
 
     /// Sets the pose model every environment infers with (`None`: no inference).
     #[pyo3(signature = (model, rate_hz=30.0))]
     fn set_model(&self, model: Option<&super::model::NativeModel>, rate_hz: f64) -> PyResult<()> {
         let model = model.map(|m| m.shared());
-        self.with(|s| s.set_model(model, rate_hz).map_err(to_py))
+        self.with(|s| s.set_model(model, rate_hz).map_err(app_to_py))
     }
 
     /// The model in use and its worker's counters (None without one).
@@ -218,7 +230,7 @@ impl PyServer {
     ) -> PyResult<()> {
         let app = self.app()?;
         py.detach(|| app.set_room(environment_id, [width_m, depth_m]))
-            .map_err(to_py)
+            .map_err(app_to_py)
     }
 
     /// Feeds CSI into an environment: complex64 `(n_tx, n_rx, n_sub)` or a batch
@@ -235,7 +247,7 @@ impl PyServer {
         let n = frames.len();
         let app = self.app()?;
         py.detach(|| app.inject(environment_id, frames))
-            .map_err(to_py)?;
+            .map_err(app_to_py)?;
         Ok(n)
     }
 
@@ -257,7 +269,7 @@ impl PyServer {
         self.with(|s| {
             let progress = s
                 .replay(environment_id, &path, format, speed)
-                .map_err(to_py)?;
+                .map_err(app_to_py)?;
             Ok(Replay {
                 progress,
                 path: path.display().to_string(),
@@ -290,7 +302,7 @@ impl PyServer {
         self.with(|s| {
             let progress = s
                 .simulate(environment_id, spec, speed, repeat, noise)
-                .map_err(to_py)?;
+                .map_err(app_to_py)?;
             Ok(Replay {
                 progress,
                 path: format!("sim:{name}"),
@@ -324,7 +336,7 @@ impl PyServer {
                     senders.unwrap_or_default(),
                 )
             })
-            .map_err(to_py)?;
+            .map_err(app_to_py)?;
         Ok(UdpListener {
             port: local.port(),
             stats,
@@ -346,12 +358,12 @@ impl PyServer {
         let handle = py
             .detach(|| app.listen_serial(&port, baud, environment_id, mac))
             .map_err(|e| match e {
-                ServerError::Serial { ref source, .. }
+                AppError::Serial { ref source, .. }
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
                     PathNotFoundError::new_err(e.to_string())
                 }
-                other => to_py(other),
+                other => app_to_py(other),
             })?;
         Ok(SerialListener { handle })
     }
@@ -366,7 +378,7 @@ impl PyServer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let v: serde_json::Value = serde_json::from_str(changes_json)
             .map_err(|e| ConfigError::new_err(format!("settings are not valid JSON: {e}")))?;
-        let changed = self.with(|s| s.configure(&v, applied_by).map_err(to_py))?;
+        let changed = self.with(|s| s.configure(&v, applied_by).map_err(app_to_py))?;
         json_to_py(py, &changed)
     }
 
@@ -382,11 +394,11 @@ impl PyServer {
     ) -> PyResult<Bound<'py, PyAny>> {
         // Negative, NaN or unbounded: no Duration; the engine refuses 0 and over a day.
         let timeout = Duration::try_from_secs_f64(timeout_s)
-            .map_err(|_| to_py(ArgumentError::CalibrationTimeout(timeout_s).into()))?;
+            .map_err(|_| app_to_py(AppArgumentError::CalibrationTimeout(timeout_s).into()))?;
         let app = self.app()?;
         let c = py
             .detach(|| app.calibrate(environment_id, seconds, timeout))
-            .map_err(to_py)?;
+            .map_err(app_to_py)?;
         let v = serde_json::to_value(&c)
             .map_err(|e| PyServerError::new_err(format!("calibration: {e}")))?;
         json_to_py(py, &v)
@@ -406,7 +418,7 @@ impl PyServer {
             .map_err(|e| InvalidArgumentError::new_err(format!("not a calibration: {e}")))?;
         let app = self.app()?;
         py.detach(|| app.set_calibration(environment_id, c))
-            .map_err(to_py)
+            .map_err(app_to_py)
     }
 
     /// The environment's counters (frames, rate, shape, sources' health).
@@ -415,7 +427,7 @@ impl PyServer {
         py: Python<'py>,
         environment_id: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let stats = self.with(|s| s.environment_stats(environment_id).map_err(to_py))?;
+        let stats = self.with(|s| s.environment_stats(environment_id).map_err(app_to_py))?;
         json_to_py(py, &stats)
     }
 
@@ -466,7 +478,7 @@ impl PyServer {
             app.server().set_callback_sink(Vec::new(), None);
             return Ok(());
         }
-        let (tx, rx) = sync_channel(app.server().config().callback_queue_capacity);
+        let (tx, rx) = sync_channel(app.config().callback_queue_capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let errors = self.dispatch_errors.clone();
         let thread_stop = stop.clone();
@@ -524,7 +536,11 @@ impl PyServer {
     /// This node's id in the broker (None without a broker).
     #[getter]
     fn node_id(&self) -> Option<String> {
-        self.config.broker.as_ref().map(|b| b.node_id.clone())
+        self.config
+            .server
+            .broker
+            .as_ref()
+            .map(|b| b.node_id.clone())
     }
 
     /// The broker part of /health (None without a broker).
@@ -708,7 +724,7 @@ fn frames_from_numpy(
         timestamps.as_deref(),
         crate::pipeline::unix_now(),
     )
-    .map_err(|e| to_py(e.into()))
+    .map_err(|e| app_to_py(e.into()))
 }
 
 impl PyServer {
