@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use super::errors::{
     ArgumentTypeError, ConfigError, InvalidArgumentError, PathNotFoundError,
@@ -88,24 +89,26 @@ pub struct PyServer {
 
 #[pymethods]
 impl PyServer {
-    /// `config_json`: overrides as a JSON object (see docs/protocol.md, "Configuration").
+    /// `config`: overrides, a dict of the server's and the application's keys (see
+    /// docs/protocol.md, "Configuration").
     #[new]
-    #[pyo3(signature = (host="127.0.0.1", port=0, jwt_secret=None, jwt_public_key=None, jwt_algorithm="HS256", config_json=None))]
+    #[pyo3(signature = (host="127.0.0.1", port=0, jwt_secret=None, jwt_public_key=None, jwt_algorithm="HS256", config=None))]
     fn new(
         host: &str,
         port: u16,
         jwt_secret: Option<String>,
         jwt_public_key: Option<String>,
         jwt_algorithm: &str,
-        config_json: Option<&str>,
+        config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let key = JwtKey::select(jwt_algorithm, jwt_secret, jwt_public_key).map_err(to_py)?;
+        let overrides = config
+            .map(|c| super::json::argument(c.as_any(), "config", ConfigError::new_err))
+            .transpose()?;
         let mut config = AppConfig::new(key);
         config.server.host = host.to_string();
         config.server.port = port;
-        if let Some(text) = config_json {
-            let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| ConfigError::new_err(format!("config: {e}")))?;
+        if let Some(v) = overrides {
             config.apply_json(&v).map_err(ConfigError::new_err)?;
         }
         Ok(PyServer {
@@ -217,7 +220,7 @@ impl PyServer {
     /// The model in use and its worker's counters (None without one).
     fn model_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let info = self.with(|s| Ok(s.model_info()))?;
-        info.map(|v| json_to_py(py, &v)).transpose()
+        info.map(|v| super::json::to_py(py, &v)).transpose()
     }
 
     /// The room's floor size in metres (width, depth), for the model's coordinates.
@@ -368,18 +371,17 @@ impl PyServer {
         Ok(SerialListener { handle })
     }
 
-    /// Changes runtime settings (JSON object text); returns what changed.
-    #[pyo3(signature = (changes_json, applied_by="python"))]
+    /// Changes runtime settings (a dict of setting to value); returns what changed.
+    #[pyo3(signature = (changes, applied_by="python"))]
     fn configure<'py>(
         &self,
         py: Python<'py>,
-        changes_json: &str,
+        changes: &Bound<'py, PyDict>,
         applied_by: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let v: serde_json::Value = serde_json::from_str(changes_json)
-            .map_err(|e| ConfigError::new_err(format!("settings are not valid JSON: {e}")))?;
+        let v = super::json::argument(changes.as_any(), "settings", ConfigError::new_err)?;
         let changed = self.with(|s| s.configure(&v, applied_by).map_err(app_to_py))?;
-        json_to_py(py, &changed)
+        super::json::to_py(py, &changed)
     }
 
     /// Learns the empty room over `seconds` of its CSI; returns the calibration.
@@ -401,21 +403,20 @@ impl PyServer {
             .map_err(app_to_py)?;
         let v = serde_json::to_value(&c)
             .map_err(|e| PyServerError::new_err(format!("calibration: {e}")))?;
-        json_to_py(py, &v)
+        super::json::to_py(py, &v)
     }
 
-    /// Applies a calibration (JSON text of one `calibrate` returned; None: none).
-    #[pyo3(signature = (environment_id, calibration_json=None))]
-    fn set_calibration_json(
+    /// Applies a calibration (a dict `calibrate` returned; None: none).
+    #[pyo3(signature = (environment_id, calibration=None))]
+    fn set_calibration(
         &self,
         py: Python<'_>,
         environment_id: &str,
-        calibration_json: Option<&str>,
+        calibration: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let c = calibration_json
-            .map(serde_json::from_str::<crate::sensing::Calibration>)
-            .transpose()
-            .map_err(|e| InvalidArgumentError::new_err(format!("not a calibration: {e}")))?;
+        let c = calibration
+            .map(|c| super::json::calibration(c.as_any()))
+            .transpose()?;
         let app = self.app()?;
         py.detach(|| app.set_calibration(environment_id, c))
             .map_err(app_to_py)
@@ -428,25 +429,24 @@ impl PyServer {
         environment_id: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let stats = self.with(|s| s.environment_stats(environment_id).map_err(app_to_py))?;
-        json_to_py(py, &stats)
+        super::json::to_py(py, &stats)
     }
 
     fn environments(&self) -> PyResult<Vec<String>> {
         self.with(|s| Ok(s.server().environments()))
     }
 
-    /// Publishes an event (`data_json`: the message's `data` object as JSON text).
-    #[pyo3(signature = (event_type, data_json, environment_id=None))]
+    /// Publishes an event (`data`: the message's `data` object).
+    #[pyo3(signature = (event_type, data, environment_id=None))]
     fn publish(
         &self,
         py: Python<'_>,
         event_type: &str,
-        data_json: &str,
+        data: &Bound<'_, PyDict>,
         environment_id: Option<String>,
     ) -> PyResult<()> {
-        let data: serde_json::Value = serde_json::from_str(data_json).map_err(|e| {
-            InvalidArgumentError::new_err(format!("event data is not valid JSON: {e}"))
-        })?;
+        let data =
+            super::json::argument(data.as_any(), "event data", InvalidArgumentError::new_err)?;
         let app = self.app()?;
         py.detach(|| {
             no_panic("Server.publish", || {
@@ -546,7 +546,7 @@ impl PyServer {
     /// The broker part of /health (None without a broker).
     fn broker_status<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let status = self.with(|s| Ok(s.server().broker_status()))?;
-        status.map(|v| json_to_py(py, &v)).transpose()
+        status.map(|v| super::json::to_py(py, &v)).transpose()
     }
 }
 
@@ -772,8 +772,8 @@ fn dispatch_loop(
             break;
         }
         Python::attach(|py| {
-            let called =
-                json_to_py(py, &event.data).and_then(|data| dispatch.call1(py, (t.as_str(), data)));
+            let called = super::json::to_py(py, &event.data)
+                .and_then(|data| dispatch.call1(py, (t.as_str(), data)));
             if let Err(e) = called {
                 errors.fetch_add(1, Ordering::Relaxed);
                 // `display`, not `print`: printing a SystemExit exits the process.
@@ -781,38 +781,6 @@ fn dispatch_loop(
             }
         });
     }
-}
-
-/// A JSON value as the Python object `json.loads` makes of its text (dict, list, str,
-/// int, float, bool, None), built directly: no text in between.
-fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use pyo3::types::{PyDict, PyList};
-    use serde_json::Value as J;
-    Ok(match v {
-        J::Null => py.None().into_bound(py),
-        J::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        J::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i.into_pyobject(py)?.into_any(),
-            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
-            // Every number serde_json holds is finite (it has no NaN or infinity).
-            _ => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any(),
-        },
-        J::String(s) => s.into_pyobject(py)?.into_any(),
-        J::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(json_to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
-        J::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, item) in map {
-                dict.set_item(k, json_to_py(py, item)?)?;
-            }
-            dict.into_any()
-        }
-    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
