@@ -21,8 +21,6 @@
 // the lint binding.
 #![warn(missing_docs)]
 
-// documented by the lead this session (issue 16)
-#[allow(missing_docs)]
 pub mod analytics;
 pub mod app;
 pub mod csi;
@@ -30,8 +28,6 @@ pub mod dsp;
 pub mod events;
 pub mod model;
 pub mod pipeline;
-// documented by the lead this session (issue 16)
-#[allow(missing_docs)]
 pub mod sensing;
 pub mod server;
 pub mod sim;

@@ -11,7 +11,6 @@ The live pipeline runs the same engine code in every environment (``docs/sensing
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -43,8 +42,5 @@ def sense(
     ts = np.ascontiguousarray(timestamps, dtype=np.float64)
     if ts.ndim != 1 or len(ts) != len(array):
         raise InvalidArgumentError(f"timestamps must be 1-D with {len(array)} values, got shape {ts.shape}")
-    text = None if calibration is None else json.dumps(dict(calibration))
-    out: dict[str, Any] = _native.sense(array, ts, calibrate_s, text)
-    if "calibration" in out:
-        out["calibration"] = json.loads(out["calibration"])
-    return out
+    given = None if calibration is None else dict(calibration)
+    return _native.sense(array, ts, calibrate_s, given)

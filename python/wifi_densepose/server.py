@@ -44,7 +44,7 @@ def _event_type(name: str) -> str:
     return name
 
 
-def _load_config(config: None | Mapping[str, Any] | str | os.PathLike) -> str | None:
+def _load_config(config: None | Mapping[str, Any] | str | os.PathLike) -> dict[str, Any] | None:
     if config is None:
         return None
     if isinstance(config, (str, os.PathLike)):
@@ -58,7 +58,7 @@ def _load_config(config: None | Mapping[str, Any] | str | os.PathLike) -> str | 
         config = doc.get("server", doc)
     if not isinstance(config, Mapping):
         raise ArgumentTypeError(f"config must be a dict or a TOML path, not {type(config).__name__}")
-    return json.dumps(dict(config))
+    return dict(config)
 
 
 _DEFAULT_MODEL: list[Model] = []
@@ -343,7 +343,7 @@ class Server:
         (0 to 1) and ``detection.max_persons`` (1 to 16: the most confident detections a
         window tracked while the sensor says someone is present; default 1,
         ``docs/sensing.md``). Publishes a ``config_update`` with what changed; returns it."""
-        return self._native.configure(json.dumps(dict(settings)), applied_by)
+        return self._native.configure(dict(settings), applied_by)
 
     def calibrate(
         self, environment_id: str, seconds: float = 30.0, *, timeout_s: float | None = None
@@ -361,8 +361,7 @@ class Server:
     def set_calibration(self, environment_id: str, calibration: Mapping[str, Any] | None) -> None:
         """Applies a calibration :meth:`calibrate` returned earlier (``None``: back to the
         uncalibrated thresholds). Refused when it was made for another CSI shape."""
-        text = None if calibration is None else json.dumps(dict(calibration))
-        self._native.set_calibration_json(environment_id, text)
+        self._native.set_calibration(environment_id, None if calibration is None else dict(calibration))
 
     def environment_stats(self, environment_id: str) -> dict:
         """Frames, frame rate, shape, queue length and each source's health (frames,
@@ -380,7 +379,7 @@ class Server:
         """Puts an event on the bus exactly as the pipeline would."""
         if not isinstance(data, Mapping):
             raise ArgumentTypeError(f"data must be a dict, not {type(data).__name__}")
-        self._native.publish(_event_type(event_type), json.dumps(dict(data)), environment_id)
+        self._native.publish(_event_type(event_type), dict(data), environment_id)
 
     def on(
         self,

@@ -11,10 +11,6 @@
 //! lying. `falling` comes from the model's scores only; the fall decision itself is
 //! [`super::fall`]'s.
 
-// Every public item of this file is documented; the lint keeps it so until the crate as a
-// whole turns `missing_docs` on (analytics/mod.rs and events.rs are not there yet).
-#![warn(missing_docs)]
-
 use std::collections::HashMap;
 
 use crate::track::detection::{argmax, class, N_ACTIVITIES};

@@ -6,10 +6,6 @@
 //! Detections come from [`crate::track::synth`] at `fps` frames per second; the truth
 //! from [`Simulator::people_at`] at the same instants (no CSI is computed).
 
-// Every public item of this file is documented; the lint keeps it so until the crate as a
-// whole turns `missing_docs` on (analytics/mod.rs and events.rs are not there yet).
-#![warn(missing_docs)]
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};

@@ -30,10 +30,6 @@
 //! severity is at least 0.5, else "medium"; `confidence` from the margins of the rules
 //! and the model's `falling` score.
 
-// Every public item of this file is documented; the lint keeps it so until the crate as a
-// whole turns `missing_docs` on (analytics/mod.rs and events.rs are not there yet).
-#![warn(missing_docs)]
-
 use std::collections::{HashMap, VecDeque};
 
 use crate::track::detection::class;

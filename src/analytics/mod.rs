@@ -32,14 +32,23 @@ use window::{FrameSample, Window};
 /// One message to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
+    /// The event type it is published as; its delivery class (alert or droppable)
+    /// follows from it.
     pub event_type: EventType,
+    /// The event's `data` object as `docs/protocol.md` specifies it for that type (no
+    /// envelope: the publisher adds it).
     pub data: Value,
 }
 
+/// Every stage's settings for one environment's [`Engine`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
+    /// Association, track lifecycle and the room (its size bounds positions and is
+    /// what the occupancy, fall and activity stages measure against).
     pub tracker: TrackerConfig,
+    /// Smoothing and hysteresis of the per-track activity.
     pub activity: ActivityConfig,
+    /// The fall rules' thresholds.
     pub fall: FallConfig,
     /// `analytics_stream` window, seconds (default 60).
     pub window_s: f64,
@@ -71,26 +80,34 @@ impl Default for EngineConfig {
 /// Tracker and analytics for one environment.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    pub config: EngineConfig,
-    pub tracker: Tracker,
-    pub activity: ActivityStage,
-    pub fall: FallDetector,
-    pub occupancy: Occupancy,
-    pub window: Window,
+    pub(crate) config: EngineConfig,
+    pub(crate) tracker: Tracker,
+    pub(crate) activity: ActivityStage,
+    pub(crate) fall: FallDetector,
+    pub(crate) occupancy: Occupancy,
+    pub(crate) window: Window,
     last_trajectory: Option<f64>,
 }
 
-/// Typed outputs of one frame, for tests and evaluation.
+/// Typed outputs of one frame, for tests and evaluation. Each list is empty on most
+/// frames: the stages report changes, not state.
 #[derive(Debug, Clone, Default)]
 pub struct FrameOutputs {
+    /// Tracks started, confirmed or ended this frame.
     pub tracks: Vec<crate::track::TrackEvent>,
+    /// Reported activities that changed this frame (after smoothing and dwell).
     pub activities: Vec<activity::ActivityChange>,
+    /// Falls decided this frame (one per fall, never repeated while the person is down).
     pub falls: Vec<fall::FallEvent>,
+    /// The room's count when it changed this frame (at most one).
     pub occupancy: Vec<occupancy::OccupancyChange>,
+    /// `analytics_stream` windows that closed this frame.
     pub windows: Vec<window::WindowMetrics>,
 }
 
 impl Engine {
+    /// An engine with no tracks; fails with [`TrackError::Config`] when a tracker
+    /// setting is outside its range ([`TrackerConfig::validate`]).
     pub fn new(config: EngineConfig) -> Result<Self, TrackError> {
         let tracker = Tracker::new(config.tracker.clone())?;
         Ok(Engine {

@@ -9,10 +9,6 @@
 //! compare with the previous window: occupancy and activity "increasing",
 //! "decreasing" or "stable"; confidence "improving", "declining" or "stable".
 
-// Every public item of this file is documented; the lint keeps it so until the crate as a
-// whole turns `missing_docs` on (analytics/mod.rs and events.rs are not there yet).
-#![warn(missing_docs)]
-
 use crate::track::detection::class;
 
 /// The metrics of one closed window (see the module's description).

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::App;
+use super::{AppArgumentError, AppError};
 use crate::pipeline::EnvironmentHandle;
-use crate::server::{ArgumentError, ServerError};
 
 /// How an environment is started ([`App::add_environment`]). Every field has a default,
 /// so a new one is one more field here and in the call that reads it.
@@ -27,17 +27,13 @@ impl App {
     /// Starts an environment (idempotent), so clients may subscribe to it and sources
     /// may feed it. A second call with the same id keeps the running environment (and
     /// its first options). An empty id is refused.
-    pub fn add_environment(
-        &self,
-        id: &str,
-        options: EnvironmentOptions,
-    ) -> Result<(), ServerError> {
+    pub fn add_environment(&self, id: &str, options: EnvironmentOptions) -> Result<(), AppError> {
         if id.is_empty() {
-            return Err(ArgumentError::EmptyEnvironmentId.into());
+            return Err(AppArgumentError::EmptyEnvironmentId.into());
         }
         let mut pipelines = self.stages.pipelines.lock();
         if !pipelines.contains_key(id) {
-            let config = self.server.config();
+            let config = &self.config;
             let ctx = crate::pipeline::EnvironmentContext {
                 publisher: self.server.publisher().sink(),
                 settings: self.stages.settings.clone(),
@@ -57,9 +53,9 @@ impl App {
     /// Tells an environment its room's floor size in metres (width, depth): the frame
     /// the model's normalized coordinates are scaled by (default
     /// [`crate::pipeline::DEFAULT_ROOM`]).
-    pub fn set_room(&self, environment_id: &str, size: [f64; 2]) -> Result<(), ServerError> {
+    pub fn set_room(&self, environment_id: &str, size: [f64; 2]) -> Result<(), AppError> {
         if !size.iter().all(|x| x.is_finite() && *x > 0.0) {
-            return Err(ServerError::InvalidConfig(format!(
+            return Err(AppError::InvalidConfig(format!(
                 "room size must be two positive numbers of metres, got {size:?}"
             )));
         }
@@ -67,7 +63,7 @@ impl App {
         env.tx
             .blocking_send(crate::pipeline::Input::RoomSize(size))
             // The environment's task ends only with the server's runtime.
-            .map_err(|_| ServerError::NotRunning)
+            .map_err(|_| AppError::stopped())
     }
 
     /// Tells an environment where its primary source's devices are (room, antennas,
@@ -78,11 +74,11 @@ impl App {
         &self,
         environment_id: &str,
         geometry: Option<crate::sensing::LinkGeometry>,
-    ) -> Result<(), ServerError> {
+    ) -> Result<(), AppError> {
         let env = self.pipeline(environment_id)?;
         env.tx
             .blocking_send(crate::pipeline::Input::Geometry(geometry.map(Box::new)))
-            .map_err(|_| ServerError::NotRunning)
+            .map_err(|_| AppError::stopped())
     }
 
     /// Learns the empty room of `environment_id` over its next `seconds` of CSI (source
@@ -95,12 +91,12 @@ impl App {
         environment_id: &str,
         seconds: f64,
         timeout: Duration,
-    ) -> Result<crate::sensing::Calibration, ServerError> {
+    ) -> Result<crate::sensing::Calibration, AppError> {
         if timeout.is_zero() || timeout > Duration::from_secs(86_400) {
-            return Err(ArgumentError::CalibrationTimeout(timeout.as_secs_f64()).into());
+            return Err(AppArgumentError::CalibrationTimeout(timeout.as_secs_f64()).into());
         }
         if !(seconds.is_finite() && (1.0..=3600.0).contains(&seconds)) {
-            return Err(ServerError::InvalidConfig(format!(
+            return Err(AppError::InvalidConfig(format!(
                 "calibration seconds must be between 1 and 3600, not {seconds}"
             )));
         }
@@ -112,18 +108,18 @@ impl App {
                 reply: Some(tx),
             })
             // The environment's task ends only with the server's runtime.
-            .map_err(|_| ServerError::NotRunning)?;
+            .map_err(|_| AppError::stopped())?;
         let outcome = self
             .server
             .handle()
             .block_on(async { tokio::time::timeout(timeout, rx).await });
         match outcome {
             Ok(Ok(Ok(c))) => Ok(c),
-            Ok(Ok(Err(reason))) => Err(ServerError::Calibration(reason)),
-            Ok(Err(_)) => Err(ServerError::Calibration(
+            Ok(Ok(Err(reason))) => Err(AppError::Calibration(reason)),
+            Ok(Err(_)) => Err(AppError::Calibration(
                 "the environment stopped before the calibration ended".into(),
             )),
-            Err(_) => Err(ServerError::Calibration(format!(
+            Err(_) => Err(AppError::Calibration(format!(
                 "no calibration after {:.0} s: is CSI arriving in `{environment_id}`?",
                 timeout.as_secs_f64()
             ))),
@@ -135,7 +131,7 @@ impl App {
         &self,
         environment_id: &str,
         calibration: Option<crate::sensing::Calibration>,
-    ) -> Result<(), ServerError> {
+    ) -> Result<(), AppError> {
         let env = self.pipeline(environment_id)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         env.tx
@@ -144,21 +140,21 @@ impl App {
                 reply: Some(tx),
             })
             // The environment's task ends only with the server's runtime.
-            .map_err(|_| ServerError::NotRunning)?;
+            .map_err(|_| AppError::stopped())?;
         match rx.blocking_recv() {
-            Ok(r) => r.map_err(ServerError::Calibration),
-            Err(_) => Err(ServerError::NotRunning),
+            Ok(r) => r.map_err(AppError::Calibration),
+            Err(_) => Err(AppError::stopped()),
         }
     }
 
-    pub(super) fn pipeline(&self, id: &str) -> Result<EnvironmentHandle, ServerError> {
+    pub(super) fn pipeline(&self, id: &str) -> Result<EnvironmentHandle, AppError> {
         let pipelines = self.stages.pipelines.lock();
         match pipelines.get(id) {
             Some(env) => Ok(env.clone()),
             None => {
                 let mut known: Vec<String> = pipelines.keys().cloned().collect();
                 known.sort();
-                Err(ServerError::UnknownEnvironment {
+                Err(AppError::UnknownEnvironment {
                     id: id.to_string(),
                     known,
                 })
@@ -167,10 +163,7 @@ impl App {
     }
 
     /// What an environment has seen: frames, rate, shape, and each source's health.
-    pub fn environment_stats(
-        &self,
-        environment_id: &str,
-    ) -> Result<serde_json::Value, ServerError> {
+    pub fn environment_stats(&self, environment_id: &str) -> Result<serde_json::Value, AppError> {
         let env = self.pipeline(environment_id)?;
         let mut v = env.stats.lock().to_json();
         v["queue_length"] = env.queue_len().into();

@@ -1,6 +1,6 @@
 //! The application: the WebSocket server and the stages composed into one running node.
 //!
-//! In: a [`ServerConfig`]; then environments ([`App::add_environment`]), their sources
+//! In: an [`AppConfig`] (the server's settings and the application's); then environments ([`App::add_environment`]), their sources
 //! (frames injected, recordings replayed, the simulator, ESP32 nodes over UDP or a serial
 //! port), the model ([`App::set_model`]) and run-time settings ([`App::configure`]). Out:
 //! the environments' events on the server's bus (through [`crate::server::Publisher`], an
@@ -11,16 +11,18 @@
 //! the app stops them with it.
 //!
 //! ```no_run
-//! use wifi_densepose::app::{App, EnvironmentOptions};
-//! use wifi_densepose::server::{JwtKey, ServerConfig};
-//! let app = App::start(ServerConfig::new(JwtKey::Hs256Secret(b"secret".to_vec()))).unwrap();
+//! use wifi_densepose::app::{App, AppConfig, EnvironmentOptions};
+//! use wifi_densepose::server::JwtKey;
+//! let app = App::start(AppConfig::new(JwtKey::Hs256Secret(b"secret".to_vec()))).unwrap();
 //! app.add_environment("room_001", EnvironmentOptions::default()).unwrap();
 //! let token = app.server().issue_token("me", None, 3600).unwrap();
 //! println!("{}?token={token}", app.server().url());
 //! app.stop();
 //! ```
 
+mod config;
 mod environments;
+mod error;
 mod monitor;
 mod sources;
 
@@ -29,17 +31,20 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+pub use config::AppConfig;
 pub use environments::EnvironmentOptions;
+pub use error::{AppArgumentError, AppError};
 pub use sources::{csi_frames, DEFAULT_PACKET_INTERVAL_S};
 
 use crate::pipeline::{EnvironmentHandle, ModelSlot, SharedSettings};
-use crate::server::{ArgumentError, Event, EventType, Server, ServerConfig, ServerError};
+use crate::server::{Event, EventType, Server};
 
 /// A running node: the server, and the environments it serves with their sources and
 /// model. Dropping it stops it.
 pub struct App {
     server: Server,
     stages: Arc<Stages>,
+    config: AppConfig,
 }
 
 /// What every environment of one app shares; the monitor holds it too.
@@ -56,10 +61,10 @@ struct Stages {
 impl App {
     /// Starts the server (binds, serves on a runtime of its own), then the monitor that
     /// publishes `performance_update`s every `config.performance_interval` (0: none).
-    pub fn start(config: ServerConfig) -> Result<App, ServerError> {
-        let server = Server::start(config)?;
+    pub fn start(config: AppConfig) -> Result<App, AppError> {
+        let server = Server::start(config.server.clone())?;
         let stages = Arc::new(Stages::default());
-        let interval = server.config().performance_interval;
+        let interval = config.performance_interval;
         if !interval.is_zero() {
             crate::pipeline::spawn_monitor(
                 server.handle(),
@@ -71,7 +76,17 @@ impl App {
                 server.publisher().sink(),
             );
         }
-        Ok(App { server, stages })
+        Ok(App {
+            server,
+            stages,
+            config,
+        })
+    }
+
+    /// The configuration it was started with (the server's part as given; the port
+    /// actually bound is [`Server::addr`]'s).
+    pub fn config(&self) -> &AppConfig {
+        &self.config
     }
 
     /// The WebSocket server: its address, tokens, events, callbacks, metrics and broker.
@@ -87,14 +102,14 @@ impl App {
         &self,
         model: Option<Arc<crate::model::Model>>,
         rate_hz: f64,
-    ) -> Result<(), ServerError> {
+    ) -> Result<(), AppError> {
         if !(rate_hz.is_finite() && rate_hz > 0.0 && rate_hz <= 1000.0) {
-            return Err(ArgumentError::InferenceRate(rate_hz).into());
+            return Err(AppArgumentError::InferenceRate(rate_hz).into());
         }
         let service = match model {
             Some(m) => Some(
                 crate::pipeline::InferenceService::start(m, rate_hz)
-                    .map_err(|e| ServerError::Runtime(format!("inference worker: {e}")))?,
+                    .map_err(|e| AppError::Runtime(format!("inference worker: {e}")))?,
             ),
             None => None,
         };
@@ -113,16 +128,16 @@ impl App {
         &self,
         changes: &serde_json::Value,
         applied_by: &str,
-    ) -> Result<serde_json::Value, ServerError> {
+    ) -> Result<serde_json::Value, AppError> {
         let obj = changes
             .as_object()
-            .ok_or_else(|| ServerError::InvalidConfig("settings must be an object".into()))?;
+            .ok_or_else(|| AppError::InvalidConfig("settings must be an object".into()))?;
         let changed = self
             .stages
             .settings
             .write()
             .apply(obj)
-            .map_err(ServerError::InvalidConfig)?;
+            .map_err(AppError::InvalidConfig)?;
         if !changed.is_empty() {
             let fields: Vec<&String> = changed.keys().collect();
             self.server.publisher().publish(Event::new(
@@ -160,12 +175,12 @@ mod tests {
 
     use super::*;
     use crate::csi::{CsiFormat, CsiFrame};
-    use crate::server::JwtKey;
+    use crate::server::{JwtKey, ServerError};
 
     fn start(performance_interval: Duration) -> App {
-        let mut config = ServerConfig::new(JwtKey::Hs256Secret(b"app-test".to_vec()));
-        config.host = "127.0.0.1".into();
-        config.port = 0;
+        let mut config = AppConfig::new(JwtKey::Hs256Secret(b"app-test".to_vec()));
+        config.server.host = "127.0.0.1".into();
+        config.server.port = 0;
         config.performance_interval = performance_interval;
         App::start(config).expect("the app starts on a free port")
     }
@@ -198,7 +213,7 @@ mod tests {
         let app = start(Duration::ZERO);
         let unknown = app.inject("room_a", frames(1));
         assert!(
-            matches!(&unknown, Err(ServerError::UnknownEnvironment { id, known }) if id == "room_a" && known.is_empty()),
+            matches!(&unknown, Err(AppError::UnknownEnvironment { id, known }) if id == "room_a" && known.is_empty()),
             "{unknown:?}"
         );
         assert!(app.server().environments().is_empty());
@@ -221,19 +236,22 @@ mod tests {
         assert!(!app.is_running());
         let spec = crate::sim::build_spec("walk", Some(0), Some(1.0), None, None).unwrap();
         let after = app.simulate("room_a", spec, 1.0, false, None);
-        assert!(matches!(after, Err(ServerError::NotRunning)), "{after:?}");
+        assert!(
+            matches!(after, Err(AppError::Server(ServerError::NotRunning))),
+            "{after:?}"
+        );
     }
 
     #[test]
     fn the_app_refuses_bad_arguments_itself() {
         let app = start(Duration::ZERO);
-        let refused = |r: Result<(), ServerError>| match r {
-            Err(ServerError::InvalidArgument(e)) => e,
+        let refused = |r: Result<(), AppError>| match r {
+            Err(AppError::InvalidArgument(e)) => e,
             other => panic!("expected an argument error, got {other:?}"),
         };
         assert_eq!(
             refused(app.add_environment("", EnvironmentOptions::default())),
-            ArgumentError::EmptyEnvironmentId
+            AppArgumentError::EmptyEnvironmentId
         );
         assert!(app.server().environments().is_empty());
         app.add_environment("room_c", EnvironmentOptions::default())
@@ -242,16 +260,16 @@ mod tests {
         std::fs::write(&recording, b"not read: the speed is refused first").unwrap();
         for speed in [-1.0, f64::NAN, f64::INFINITY] {
             let e = refused(app.replay("room_c", &recording, None, speed).map(|_| ()));
-            assert!(matches!(e, ArgumentError::Speed(_)));
+            assert!(matches!(e, AppArgumentError::Speed(_)));
             assert!(e.to_string().starts_with("speed must be >= 0"), "{e}");
             let spec = crate::sim::build_spec("walk", Some(0), Some(1.0), None, None).unwrap();
             let e = refused(app.simulate("room_c", spec, speed, false, None).map(|_| ()));
-            assert!(matches!(e, ArgumentError::Speed(_)));
+            assert!(matches!(e, AppArgumentError::Speed(_)));
         }
         std::fs::remove_file(&recording).unwrap();
         let missing = app.replay("room_c", &recording, None, 1.0);
         assert!(
-            matches!(&missing, Err(ServerError::RecordingNotFound(p)) if *p == recording),
+            matches!(&missing, Err(AppError::RecordingNotFound(p)) if *p == recording),
             "{missing:?}"
         );
         for rate in [0.0, -5.0, 1000.5, f64::NAN] {
@@ -261,7 +279,7 @@ mod tests {
         app.set_model(None, 1000.0).unwrap();
         for timeout in [Duration::ZERO, Duration::from_secs(86_401)] {
             let e = refused(app.calibrate("room_c", 10.0, timeout).map(|_| ()));
-            assert!(matches!(e, ArgumentError::CalibrationTimeout(_)), "{e}");
+            assert!(matches!(e, AppArgumentError::CalibrationTimeout(_)), "{e}");
         }
         app.stop();
     }
@@ -287,12 +305,12 @@ mod tests {
 
         let flat = ndarray::ArrayD::<Complex32>::zeros(vec![30]);
         let e = csi_frames(flat.view(), None, 0.0).unwrap_err();
-        assert_eq!(e, ArgumentError::CsiDimensions { shape: vec![30] });
+        assert_eq!(e, AppArgumentError::CsiDimensions { shape: vec![30] });
         assert!(e.to_string().contains("got 1 dimensions [30]"), "{e}");
         let empty = ndarray::ArrayD::<Complex32>::zeros(vec![0, 1, 3, 30]);
         assert_eq!(
             csi_frames(empty.view(), None, 0.0).unwrap_err(),
-            ArgumentError::CsiEmptyAxis(vec![0, 1, 3, 30])
+            AppArgumentError::CsiEmptyAxis(vec![0, 1, 3, 30])
         );
         let e = csi_frames(batch.view(), Some(&[1.0]), 0.0).unwrap_err();
         assert_eq!(e.to_string(), "1 timestamps for 3 frames");
@@ -334,7 +352,7 @@ mod tests {
             .set_callback_sink(vec![EventType::ConfigUpdate], Some(tx));
         let refused = app.configure(&serde_json::json!([1]), "test");
         assert!(
-            matches!(refused, Err(ServerError::InvalidConfig(_))),
+            matches!(refused, Err(AppError::InvalidConfig(_))),
             "{refused:?}"
         );
         // One valid change and one invalid: neither is applied.
@@ -343,7 +361,7 @@ mod tests {
             "test",
         );
         assert!(
-            matches!(mixed, Err(ServerError::InvalidConfig(_))),
+            matches!(mixed, Err(AppError::InvalidConfig(_))),
             "{mixed:?}"
         );
         assert!(rx.try_recv().is_err(), "a refused change announces nothing");

@@ -4,14 +4,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::App;
+use super::{AppArgumentError, AppError};
 use crate::csi::{CsiFormat, CsiFrame};
 use crate::pipeline::{ReplayProgress, UdpStats};
-use crate::server::{ArgumentError, ServerError};
 
 impl App {
     /// Feeds frames into an environment, as a live source would. Waits while the
     /// environment's queue is full (never drops); call from outside the server's runtime.
-    pub fn inject(&self, environment_id: &str, frames: Vec<CsiFrame>) -> Result<(), ServerError> {
+    pub fn inject(&self, environment_id: &str, frames: Vec<CsiFrame>) -> Result<(), AppError> {
         let env = self.pipeline(environment_id)?;
         for frame in frames {
             env.tx
@@ -20,7 +20,7 @@ impl App {
                     frame,
                     oracle: None,
                 })
-                .map_err(|_| ServerError::NotRunning)?;
+                .map_err(|_| AppError::stopped())?;
         }
         Ok(())
     }
@@ -34,10 +34,10 @@ impl App {
         path: &std::path::Path,
         format: Option<CsiFormat>,
         speed: f64,
-    ) -> Result<Arc<ReplayProgress>, ServerError> {
+    ) -> Result<Arc<ReplayProgress>, AppError> {
         check_speed(speed)?;
         if !path.is_file() {
-            return Err(ServerError::RecordingNotFound(path.to_path_buf()));
+            return Err(AppError::RecordingNotFound(path.to_path_buf()));
         }
         let env = self.pipeline(environment_id)?;
         let rt = self.server.live_handle()?;
@@ -61,7 +61,7 @@ impl App {
         speed: f64,
         repeat: bool,
         oracle: Option<crate::track::synth::NoiseModel>,
-    ) -> Result<Arc<ReplayProgress>, ServerError> {
+    ) -> Result<Arc<ReplayProgress>, AppError> {
         check_speed(speed)?;
         let env = self.pipeline(environment_id)?;
         let rt = self.server.live_handle()?;
@@ -75,7 +75,7 @@ impl App {
         &self,
         addr: SocketAddr,
         routes: std::collections::HashMap<u16, String>,
-    ) -> Result<(SocketAddr, Arc<UdpStats>), ServerError> {
+    ) -> Result<(SocketAddr, Arc<UdpStats>), AppError> {
         self.listen_udp_routes(addr, routes, Default::default(), Default::default())
     }
 
@@ -87,9 +87,9 @@ impl App {
         nodes: std::collections::HashMap<u16, String>,
         macs: std::collections::HashMap<String, String>,
         senders: std::collections::HashMap<String, String>,
-    ) -> Result<(SocketAddr, Arc<UdpStats>), ServerError> {
+    ) -> Result<(SocketAddr, Arc<UdpStats>), AppError> {
         use crate::pipeline::{normalize_mac, Route, UdpRoutes};
-        let route = |env: String| -> Result<Route, ServerError> {
+        let route = |env: String| -> Result<Route, AppError> {
             let tx = self.pipeline(&env)?.tx;
             Ok(Route {
                 environment: env,
@@ -102,7 +102,7 @@ impl App {
         }
         for (mac, env) in macs {
             let key = normalize_mac(&mac).ok_or_else(|| {
-                ServerError::InvalidConfig(format!(
+                AppError::InvalidConfig(format!(
                     "{mac:?} is not a MAC address (six hex octets, e.g. A4:CF:12:13:93:D5)"
                 ))
             })?;
@@ -116,7 +116,7 @@ impl App {
                 (Ok(ip), _) => ip.to_string(),
                 (_, Ok(sa)) => sa.to_string(),
                 _ => {
-                    return Err(ServerError::InvalidConfig(format!(
+                    return Err(AppError::InvalidConfig(format!(
                         "sender {sender:?} is not an IP address or ip:port"
                     )))
                 }
@@ -129,7 +129,7 @@ impl App {
             table,
             self.server.publisher().sink(),
         ))
-        .map_err(|source| ServerError::Bind {
+        .map_err(|source| AppError::UdpBind {
             addr: addr.to_string(),
             source,
         })
@@ -143,7 +143,7 @@ impl App {
         baud: u32,
         environment_id: &str,
         mac: Option<String>,
-    ) -> Result<crate::pipeline::SerialHandle, ServerError> {
+    ) -> Result<crate::pipeline::SerialHandle, AppError> {
         let env = self.pipeline(environment_id)?;
         self.server.live_handle()?;
         crate::pipeline::spawn_serial(
@@ -156,19 +156,19 @@ impl App {
         )
         .map_err(|e| match e {
             crate::pipeline::SerialError::Open { port, source } => {
-                ServerError::Serial { port, source }
+                AppError::Serial { port, source }
             }
-            other => ServerError::InvalidConfig(other.to_string()),
+            other => AppError::InvalidConfig(other.to_string()),
         })
     }
 }
 
 /// Replay and simulation speeds: 0 (as fast as the environment takes frames) or more.
-fn check_speed(speed: f64) -> Result<(), ArgumentError> {
+fn check_speed(speed: f64) -> Result<(), AppArgumentError> {
     if speed.is_finite() && speed >= 0.0 {
         Ok(())
     } else {
-        Err(ArgumentError::Speed(speed))
+        Err(AppArgumentError::Speed(speed))
     }
 }
 
@@ -184,25 +184,25 @@ pub fn csi_frames(
     csi: ndarray::ArrayViewD<'_, num_complex::Complex32>,
     timestamps: Option<&[f64]>,
     now: f64,
-) -> Result<Vec<CsiFrame>, ArgumentError> {
+) -> Result<Vec<CsiFrame>, AppArgumentError> {
     let shape = csi.shape().to_vec();
     let batch = match csi.ndim() {
         3 => csi
             .insert_axis(ndarray::Axis(0))
             .into_dimensionality::<ndarray::Ix4>(),
         4 => csi.into_dimensionality::<ndarray::Ix4>(),
-        _ => return Err(ArgumentError::CsiDimensions { shape }),
+        _ => return Err(AppArgumentError::CsiDimensions { shape }),
     }
-    .map_err(|_| ArgumentError::CsiDimensions {
+    .map_err(|_| AppArgumentError::CsiDimensions {
         shape: shape.clone(),
     })?;
     let n = batch.shape()[0];
     if shape.contains(&0) {
-        return Err(ArgumentError::CsiEmptyAxis(shape));
+        return Err(AppArgumentError::CsiEmptyAxis(shape));
     }
     if let Some(ts) = timestamps {
         if ts.len() != n {
-            return Err(ArgumentError::TimestampCount {
+            return Err(AppArgumentError::TimestampCount {
                 timestamps: ts.len(),
                 frames: n,
             });

@@ -13,7 +13,6 @@ use num_complex::Complex32;
 use numpy::{PyReadonlyArray1, PyReadonlyArray4, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use serde_json::Value;
 
 use super::csi::PyRecording;
 use super::model::NativeModel;
@@ -304,43 +303,10 @@ fn events_to_py(py: Python<'_>, events: Vec<(String, Event)>) -> PyResult<Bound<
         let d = PyDict::new(py);
         d.set_item("type", event.event_type.as_str())?;
         d.set_item("timestamp", timestamp)?;
-        d.set_item("data", json_to_py(py, &event.data)?)?;
+        d.set_item("data", super::json::to_py(py, &event.data)?)?;
         list.append(d)?;
     }
     Ok(list)
-}
-
-/// A JSON value as the Python object `json.loads` would give (floats exactly: the same
-/// f64).
-fn json_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
-        }
-        Value::String(s) => s.into_pyobject(py)?.into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(json_to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => {
-            let d = PyDict::new(py);
-            for (k, item) in map {
-                d.set_item(k, json_to_py(py, item)?)?;
-            }
-            d.into_any()
-        }
-    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -7,6 +7,7 @@ mod analyze;
 mod csi;
 mod dsp;
 mod errors;
+mod json;
 mod localize;
 mod model;
 mod sensing;

@@ -30,7 +30,7 @@ fn frames(
 
 /// Runs a fresh sensor over `csi` `(n, n_tx, n_rx, n_sub)` at `timestamps` (seconds) and
 /// returns its state after every frame as arrays. `calibrate_s` first learns the empty room
-/// over that many seconds of the input; `calibration` (JSON of a saved one) applies one.
+/// over that many seconds of the input; `calibration` (a saved one, as a dict) applies one.
 #[pyfunction]
 #[pyo3(signature = (csi, timestamps, calibrate_s=None, calibration=None))]
 fn sense<'py>(
@@ -38,13 +38,12 @@ fn sense<'py>(
     csi: PyReadonlyArray4<'py, Complex32>,
     timestamps: PyReadonlyArray1<'py, f64>,
     calibrate_s: Option<f64>,
-    calibration: Option<&str>,
+    calibration: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (csi, ts) = frames(&csi, &timestamps)?;
     let calibration: Option<Calibration> = calibration
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| InvalidArgumentError::new_err(format!("calibration: {e}")))?;
+        .map(|c| super::json::calibration(c.as_any()))
+        .transpose()?;
     let out = py.detach(move || {
         let n = ts.len();
         let mut sensor = Sensor::default();
@@ -75,7 +74,9 @@ fn sense<'py>(
     d.set_item("mode", cols.mode)?;
     match outcome {
         Some(CalibrationOutcome::Done(c)) => {
-            d.set_item("calibration", serde_json::to_string(&c).unwrap_or_default())?;
+            let v = serde_json::to_value(&c)
+                .map_err(|e| InvalidArgumentError::new_err(format!("calibration: {e}")))?;
+            d.set_item("calibration", super::json::to_py(py, &v)?)?;
         }
         Some(CalibrationOutcome::Refused { reason }) => {
             d.set_item("calibration_refused", reason)?;

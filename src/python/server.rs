@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use super::errors::{
     ArgumentTypeError, ConfigError, InvalidArgumentError, PathNotFoundError,
     ServerError as PyServerError, SimulationError,
 };
-use crate::app::{App, EnvironmentOptions};
-use crate::server::{ArgumentError, Event, EventType, JwtKey, ServerConfig, ServerError};
+use crate::app::{App, AppArgumentError, AppConfig, AppError, EnvironmentOptions};
+use crate::server::{Event, EventType, JwtKey, ServerError};
 
 fn to_py(e: ServerError) -> PyErr {
     match e {
@@ -20,7 +21,19 @@ fn to_py(e: ServerError) -> PyErr {
         ServerError::InvalidEvent(_) | ServerError::Auth(_) | ServerError::InvalidArgument(_) => {
             InvalidArgumentError::new_err(e.to_string())
         }
-        ServerError::RecordingNotFound(_) => PathNotFoundError::new_err(e.to_string()),
+        _ => PyServerError::new_err(e.to_string()),
+    }
+}
+
+/// The application's errors as the same Python classes the server's map to: a setting is
+/// a `ConfigError`, an argument an `InvalidArgumentError`, a missing recording a
+/// `PathNotFoundError`, the rest a `ServerError`.
+fn app_to_py(e: AppError) -> PyErr {
+    match e {
+        AppError::Server(e) => to_py(e),
+        AppError::InvalidConfig(_) => ConfigError::new_err(e.to_string()),
+        AppError::InvalidArgument(_) => InvalidArgumentError::new_err(e.to_string()),
+        AppError::RecordingNotFound(_) => PathNotFoundError::new_err(e.to_string()),
         _ => PyServerError::new_err(e.to_string()),
     }
 }
@@ -65,7 +78,7 @@ impl Dispatcher {
 /// A WebSocket API server with its event bus (see `wifi_densepose.Server`).
 #[pyclass(name = "Server", module = "wifi_densepose._native")]
 pub struct PyServer {
-    config: ServerConfig,
+    config: AppConfig,
     /// Cloned out under a brief lock by every method: the lock is never held while the
     /// GIL is released (a thread waiting for it while holding the GIL would deadlock with
     /// one that needs the GIL back to release it).
@@ -76,24 +89,26 @@ pub struct PyServer {
 
 #[pymethods]
 impl PyServer {
-    /// `config_json`: overrides as a JSON object (see docs/protocol.md, "Configuration").
+    /// `config`: overrides, a dict of the server's and the application's keys (see
+    /// docs/protocol.md, "Configuration").
     #[new]
-    #[pyo3(signature = (host="127.0.0.1", port=0, jwt_secret=None, jwt_public_key=None, jwt_algorithm="HS256", config_json=None))]
+    #[pyo3(signature = (host="127.0.0.1", port=0, jwt_secret=None, jwt_public_key=None, jwt_algorithm="HS256", config=None))]
     fn new(
         host: &str,
         port: u16,
         jwt_secret: Option<String>,
         jwt_public_key: Option<String>,
         jwt_algorithm: &str,
-        config_json: Option<&str>,
+        config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let key = JwtKey::select(jwt_algorithm, jwt_secret, jwt_public_key).map_err(to_py)?;
-        let mut config = ServerConfig::new(key);
-        config.host = host.to_string();
-        config.port = port;
-        if let Some(text) = config_json {
-            let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| ConfigError::new_err(format!("config: {e}")))?;
+        let overrides = config
+            .map(|c| super::json::argument(c.as_any(), "config", ConfigError::new_err))
+            .transpose()?;
+        let mut config = AppConfig::new(key);
+        config.server.host = host.to_string();
+        config.server.port = port;
+        if let Some(v) = overrides {
             config.apply_json(&v).map_err(ConfigError::new_err)?;
         }
         Ok(PyServer {
@@ -110,7 +125,7 @@ impl PyServer {
             return Err(PyServerError::new_err("the server is already running"));
         }
         let config = self.config.clone();
-        let app = Arc::new(py.detach(|| App::start(config)).map_err(to_py)?);
+        let app = Arc::new(py.detach(|| App::start(config)).map_err(app_to_py)?);
         let mut slot = self.app.lock();
         if slot.is_some() {
             drop(slot);
@@ -157,7 +172,7 @@ impl PyServer {
 
     #[getter]
     fn host(&self) -> String {
-        self.config.host.clone()
+        self.config.server.host.clone()
     }
 
     #[pyo3(signature = (subject, environments=None, ttl_s=3600))]
@@ -178,7 +193,7 @@ impl PyServer {
     fn add_environment(&self, environment_id: &str, device: Option<&str>) -> PyResult<()> {
         self.with(|s| {
             s.add_environment(environment_id, EnvironmentOptions::device(device))
-                .map_err(to_py)
+                .map_err(app_to_py)
         })
     }
 
@@ -192,20 +207,20 @@ impl PyServer {
         room: (f64, f64),
     ) -> PyResult<()> {
         let geometry = super::localize::geometry(placement, device, Some(room))?;
-        self.with(|s| s.set_geometry(environment_id, geometry).map_err(to_py))
+        self.with(|s| s.set_geometry(environment_id, geometry).map_err(app_to_py))
     }
 
     /// Sets the pose model every environment infers with (`None`: no inference).
     #[pyo3(signature = (model, rate_hz=30.0))]
     fn set_model(&self, model: Option<&super::model::NativeModel>, rate_hz: f64) -> PyResult<()> {
         let model = model.map(|m| m.shared());
-        self.with(|s| s.set_model(model, rate_hz).map_err(to_py))
+        self.with(|s| s.set_model(model, rate_hz).map_err(app_to_py))
     }
 
     /// The model in use and its worker's counters (None without one).
     fn model_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let info = self.with(|s| Ok(s.model_info()))?;
-        info.map(|v| json_to_py(py, &v)).transpose()
+        info.map(|v| super::json::to_py(py, &v)).transpose()
     }
 
     /// The room's floor size in metres (width, depth), for the model's coordinates.
@@ -218,7 +233,7 @@ impl PyServer {
     ) -> PyResult<()> {
         let app = self.app()?;
         py.detach(|| app.set_room(environment_id, [width_m, depth_m]))
-            .map_err(to_py)
+            .map_err(app_to_py)
     }
 
     /// Feeds CSI into an environment: complex64 `(n_tx, n_rx, n_sub)` or a batch
@@ -235,7 +250,7 @@ impl PyServer {
         let n = frames.len();
         let app = self.app()?;
         py.detach(|| app.inject(environment_id, frames))
-            .map_err(to_py)?;
+            .map_err(app_to_py)?;
         Ok(n)
     }
 
@@ -257,7 +272,7 @@ impl PyServer {
         self.with(|s| {
             let progress = s
                 .replay(environment_id, &path, format, speed)
-                .map_err(to_py)?;
+                .map_err(app_to_py)?;
             Ok(Replay {
                 progress,
                 path: path.display().to_string(),
@@ -290,7 +305,7 @@ impl PyServer {
         self.with(|s| {
             let progress = s
                 .simulate(environment_id, spec, speed, repeat, noise)
-                .map_err(to_py)?;
+                .map_err(app_to_py)?;
             Ok(Replay {
                 progress,
                 path: format!("sim:{name}"),
@@ -324,7 +339,7 @@ impl PyServer {
                     senders.unwrap_or_default(),
                 )
             })
-            .map_err(to_py)?;
+            .map_err(app_to_py)?;
         Ok(UdpListener {
             port: local.port(),
             stats,
@@ -346,28 +361,27 @@ impl PyServer {
         let handle = py
             .detach(|| app.listen_serial(&port, baud, environment_id, mac))
             .map_err(|e| match e {
-                ServerError::Serial { ref source, .. }
+                AppError::Serial { ref source, .. }
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
                     PathNotFoundError::new_err(e.to_string())
                 }
-                other => to_py(other),
+                other => app_to_py(other),
             })?;
         Ok(SerialListener { handle })
     }
 
-    /// Changes runtime settings (JSON object text); returns what changed.
-    #[pyo3(signature = (changes_json, applied_by="python"))]
+    /// Changes runtime settings (a dict of setting to value); returns what changed.
+    #[pyo3(signature = (changes, applied_by="python"))]
     fn configure<'py>(
         &self,
         py: Python<'py>,
-        changes_json: &str,
+        changes: &Bound<'py, PyDict>,
         applied_by: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let v: serde_json::Value = serde_json::from_str(changes_json)
-            .map_err(|e| ConfigError::new_err(format!("settings are not valid JSON: {e}")))?;
-        let changed = self.with(|s| s.configure(&v, applied_by).map_err(to_py))?;
-        json_to_py(py, &changed)
+        let v = super::json::argument(changes.as_any(), "settings", ConfigError::new_err)?;
+        let changed = self.with(|s| s.configure(&v, applied_by).map_err(app_to_py))?;
+        super::json::to_py(py, &changed)
     }
 
     /// Learns the empty room over `seconds` of its CSI; returns the calibration.
@@ -382,31 +396,30 @@ impl PyServer {
     ) -> PyResult<Bound<'py, PyAny>> {
         // Negative, NaN or unbounded: no Duration; the engine refuses 0 and over a day.
         let timeout = Duration::try_from_secs_f64(timeout_s)
-            .map_err(|_| to_py(ArgumentError::CalibrationTimeout(timeout_s).into()))?;
+            .map_err(|_| app_to_py(AppArgumentError::CalibrationTimeout(timeout_s).into()))?;
         let app = self.app()?;
         let c = py
             .detach(|| app.calibrate(environment_id, seconds, timeout))
-            .map_err(to_py)?;
+            .map_err(app_to_py)?;
         let v = serde_json::to_value(&c)
             .map_err(|e| PyServerError::new_err(format!("calibration: {e}")))?;
-        json_to_py(py, &v)
+        super::json::to_py(py, &v)
     }
 
-    /// Applies a calibration (JSON text of one `calibrate` returned; None: none).
-    #[pyo3(signature = (environment_id, calibration_json=None))]
-    fn set_calibration_json(
+    /// Applies a calibration (a dict `calibrate` returned; None: none).
+    #[pyo3(signature = (environment_id, calibration=None))]
+    fn set_calibration(
         &self,
         py: Python<'_>,
         environment_id: &str,
-        calibration_json: Option<&str>,
+        calibration: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let c = calibration_json
-            .map(serde_json::from_str::<crate::sensing::Calibration>)
-            .transpose()
-            .map_err(|e| InvalidArgumentError::new_err(format!("not a calibration: {e}")))?;
+        let c = calibration
+            .map(|c| super::json::calibration(c.as_any()))
+            .transpose()?;
         let app = self.app()?;
         py.detach(|| app.set_calibration(environment_id, c))
-            .map_err(to_py)
+            .map_err(app_to_py)
     }
 
     /// The environment's counters (frames, rate, shape, sources' health).
@@ -415,26 +428,25 @@ impl PyServer {
         py: Python<'py>,
         environment_id: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let stats = self.with(|s| s.environment_stats(environment_id).map_err(to_py))?;
-        json_to_py(py, &stats)
+        let stats = self.with(|s| s.environment_stats(environment_id).map_err(app_to_py))?;
+        super::json::to_py(py, &stats)
     }
 
     fn environments(&self) -> PyResult<Vec<String>> {
         self.with(|s| Ok(s.server().environments()))
     }
 
-    /// Publishes an event (`data_json`: the message's `data` object as JSON text).
-    #[pyo3(signature = (event_type, data_json, environment_id=None))]
+    /// Publishes an event (`data`: the message's `data` object).
+    #[pyo3(signature = (event_type, data, environment_id=None))]
     fn publish(
         &self,
         py: Python<'_>,
         event_type: &str,
-        data_json: &str,
+        data: &Bound<'_, PyDict>,
         environment_id: Option<String>,
     ) -> PyResult<()> {
-        let data: serde_json::Value = serde_json::from_str(data_json).map_err(|e| {
-            InvalidArgumentError::new_err(format!("event data is not valid JSON: {e}"))
-        })?;
+        let data =
+            super::json::argument(data.as_any(), "event data", InvalidArgumentError::new_err)?;
         let app = self.app()?;
         py.detach(|| {
             no_panic("Server.publish", || {
@@ -466,7 +478,7 @@ impl PyServer {
             app.server().set_callback_sink(Vec::new(), None);
             return Ok(());
         }
-        let (tx, rx) = sync_channel(app.server().config().callback_queue_capacity);
+        let (tx, rx) = sync_channel(app.config().callback_queue_capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let errors = self.dispatch_errors.clone();
         let thread_stop = stop.clone();
@@ -524,13 +536,17 @@ impl PyServer {
     /// This node's id in the broker (None without a broker).
     #[getter]
     fn node_id(&self) -> Option<String> {
-        self.config.broker.as_ref().map(|b| b.node_id.clone())
+        self.config
+            .server
+            .broker
+            .as_ref()
+            .map(|b| b.node_id.clone())
     }
 
     /// The broker part of /health (None without a broker).
     fn broker_status<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let status = self.with(|s| Ok(s.server().broker_status()))?;
-        status.map(|v| json_to_py(py, &v)).transpose()
+        status.map(|v| super::json::to_py(py, &v)).transpose()
     }
 }
 
@@ -708,7 +724,7 @@ fn frames_from_numpy(
         timestamps.as_deref(),
         crate::pipeline::unix_now(),
     )
-    .map_err(|e| to_py(e.into()))
+    .map_err(|e| app_to_py(e.into()))
 }
 
 impl PyServer {
@@ -756,8 +772,8 @@ fn dispatch_loop(
             break;
         }
         Python::attach(|py| {
-            let called =
-                json_to_py(py, &event.data).and_then(|data| dispatch.call1(py, (t.as_str(), data)));
+            let called = super::json::to_py(py, &event.data)
+                .and_then(|data| dispatch.call1(py, (t.as_str(), data)));
             if let Err(e) = called {
                 errors.fetch_add(1, Ordering::Relaxed);
                 // `display`, not `print`: printing a SystemExit exits the process.
@@ -765,38 +781,6 @@ fn dispatch_loop(
             }
         });
     }
-}
-
-/// A JSON value as the Python object `json.loads` makes of its text (dict, list, str,
-/// int, float, bool, None), built directly: no text in between.
-fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use pyo3::types::{PyDict, PyList};
-    use serde_json::Value as J;
-    Ok(match v {
-        J::Null => py.None().into_bound(py),
-        J::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        J::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i.into_pyobject(py)?.into_any(),
-            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
-            // Every number serde_json holds is finite (it has no NaN or infinity).
-            _ => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any(),
-        },
-        J::String(s) => s.into_pyobject(py)?.into_any(),
-        J::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(json_to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
-        J::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, item) in map {
-                dict.set_item(k, json_to_py(py, item)?)?;
-            }
-            dict.into_any()
-        }
-    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

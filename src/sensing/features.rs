@@ -33,12 +33,19 @@ pub const MAX_SUBCARRIERS: usize = 64;
 /// How the features of a layout are formed (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureMode {
+    /// Two or more receive antennas: each antenna's CSI times the conjugate of the first
+    /// antenna's, per transmit chain. Keeps phase (angle of arrival, Doppler).
     AntennaPairs,
+    /// One receive antenna, several transmit chains: the same product between chains.
     ChainPairs,
+    /// One chain each way (ESP32, Nexmon): normalised amplitude only, since a lone
+    /// chain's phase is scrambled every packet.
     Amplitude,
 }
 
 impl FeatureMode {
+    /// The name reported in `pose_data`'s `metadata.sensing_mode` and the Python
+    /// sensing results: `antenna_pairs`, `chain_pairs` or `amplitude`.
     pub fn as_str(self) -> &'static str {
         match self {
             FeatureMode::AntennaPairs => "antenna_pairs",
@@ -51,7 +58,10 @@ impl FeatureMode {
 /// The feature layout of one CSI shape: which (link, subcarrier) each feature is.
 #[derive(Debug, Clone)]
 pub struct FeatureLayout {
+    /// How the features are formed, chosen from the antenna counts.
     pub mode: FeatureMode,
+    /// The CSI shape `(n_tx, n_rx, n_sub)` the layout was built for; a frame of any
+    /// other shape does not fit it (the sensor then starts over with a new layout).
     pub shape: [usize; 3],
     /// `(a, b, k)`: term = `H[a] * conj(H[b])` at subcarrier `k` (antenna-pair modes, `a`
     /// and `b` flat `(tx, rx)` chain indices), or `|H[a]|` (amplitude, `b == a`).
@@ -151,6 +161,7 @@ impl FeatureLayout {
         self.group
     }
 
+    /// True when the layout forms no feature (no pair had a usable subcarrier).
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

@@ -106,25 +106,40 @@ impl Default for SensorConfig {
 pub struct Calibration {
     /// Seconds of source time it was measured over.
     pub seconds: f64,
+    /// Frames it was measured over.
     pub frames: u64,
-    /// The feature mode and CSI shape it holds for.
+    /// The feature mode it holds for ([`FeatureMode::as_str`]).
     pub mode: String,
+    /// The CSI shape `(n_tx, n_rx, n_sub)` it holds for: frames of another shape make
+    /// other features, so the calibration is dropped when they arrive.
     pub shape: [usize; 3],
-    /// Median and 99.9th percentile of the motion ratio in the empty room.
+    /// Median of the motion ratio in the empty room (about 1; the floor `motion_level`
+    /// is measured from).
     pub motion_median: f64,
+    /// 99.9th percentile of the motion ratio in the empty room: the quiet room's
+    /// worst moment, which the motion threshold is set above.
     pub motion_p999: f64,
     /// Largest breathing-band score in the empty room.
     pub presence_max: f64,
-    /// The thresholds in force after it.
+    /// The motion threshold in force after it: the default or 1.5 x `motion_p999`,
+    /// whichever is larger (a calibration only makes the sensor stricter).
     pub motion_threshold: f64,
+    /// The presence threshold in force after it: the default or 1.5 x `presence_max`,
+    /// whichever is larger.
     pub presence_threshold: f64,
 }
 
-/// Why a calibration was not taken.
+/// How a calibration ended: taken, or refused and why.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CalibrationOutcome {
+    /// Taken and in force from this frame on.
     Done(Calibration),
-    Refused { reason: String },
+    /// Not taken: the thresholds are unchanged.
+    Refused {
+        /// What was seen (the motion ratio's median and 99.9th percentile) and what to
+        /// do, in words for the user.
+        reason: String,
+    },
 }
 
 /// The sensor's view after a frame.
@@ -132,8 +147,10 @@ pub enum CalibrationOutcome {
 pub struct SensingState {
     /// Source time of the frame, seconds.
     pub t: f64,
-    /// 0 (still) to 1 (strong motion).
+    /// 0 (still) to 1 (strong motion): the motion ratio over the room's floor (1, or a
+    /// calibration's median), on a log scale that reaches 1 at 30 times the floor.
     pub motion_level: f64,
+    /// The smoothed motion ratio is above the motion threshold.
     pub motion_detected: bool,
     /// The smoothed motion ratio (1 = noise only).
     pub motion_ratio: f64,
@@ -147,7 +164,10 @@ pub struct SensingState {
     /// The last 25.6 s breathing window's strongest band bin over the noise (None while
     /// something moved in it).
     pub breathing_score: Option<f64>,
+    /// A calibration is in force (the thresholds are the room's, not the defaults).
     pub calibrated: bool,
+    /// The feature mode of the frames ([`FeatureMode::as_str`]), `none` before a frame
+    /// with a usable subcarrier.
     pub mode: &'static str,
 }
 
@@ -215,6 +235,8 @@ impl Default for Sensor {
 }
 
 impl Sensor {
+    /// A sensor with no frame seen, uncalibrated: `config`'s thresholds are in force
+    /// and are what a calibration may raise or clearing one restores.
     pub fn new(config: SensorConfig) -> Self {
         Sensor {
             defaults: config.clone(),
@@ -266,6 +288,8 @@ impl Sensor {
         &self.state
     }
 
+    /// The calibration in force, if any (None also after frames of another CSI shape
+    /// than it was made for dropped it).
     pub fn calibration(&self) -> Option<&Calibration> {
         self.calibration.as_ref()
     }

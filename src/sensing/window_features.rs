@@ -167,10 +167,13 @@ impl WindowFeatures {
         })
     }
 
+    /// Seconds of source time each description covers (a model's stage compares it
+    /// with the loaded classifier's, to know whether this describer still fits).
     pub fn window_s(&self) -> f64 {
         self.window_s
     }
 
+    /// Seconds of source time between descriptions.
     pub fn hop_s(&self) -> f64 {
         self.hop_s
     }

@@ -1,4 +1,6 @@
-//! Server configuration: every limit the protocol document promises, in one place.
+//! The WebSocket server's configuration: every limit of the protocol document, in one
+//! place. What the application adds (environments' queues, stall timeout, the monitor, the
+//! Python callbacks' queue) is `crate::app::AppConfig`, which holds one of these.
 use std::time::Duration;
 
 /// How tokens are verified.
@@ -150,15 +152,6 @@ pub struct ServerConfig {
     pub permessage_deflate: bool,
     /// Most subscriptions one connection may hold.
     pub max_subscriptions: usize,
-    /// Events waiting for Python callbacks; past this they are dropped and counted.
-    pub callback_queue_capacity: usize,
-    /// A source silent for this long raises `hardware_event` `source_stopped`.
-    pub stall_timeout: Duration,
-    /// Frames waiting per environment; injectors wait (never drop) when it is full, UDP
-    /// frames past it are dropped and counted.
-    pub environment_queue: usize,
-    /// Interval of `performance_update`; zero turns the monitor off.
-    pub performance_interval: Duration,
     /// Open WebSocket connections past which handshakes get 503 `server_full`.
     pub max_connections: usize,
     /// A client that has not sent its request headers within this is dropped
@@ -253,10 +246,6 @@ impl ServerConfig {
             write_timeout: Duration::from_secs(10),
             permessage_deflate: true,
             max_subscriptions: 32,
-            callback_queue_capacity: 4096,
-            stall_timeout: Duration::from_secs(2),
-            environment_queue: 1024,
-            performance_interval: Duration::from_secs(5),
             max_connections: 10_000,
             header_timeout: Duration::from_secs(10),
             broker: None,
@@ -264,8 +253,9 @@ impl ServerConfig {
     }
 }
 
-/// Overrides of [`ServerConfig`] from JSON or TOML (`Server(config={...})`, `serve --config`).
-/// Unknown keys are refused by name.
+/// Overrides of [`ServerConfig`] from JSON or TOML (`Server(config={...})`, `serve --config`:
+/// the application takes its own keys out first, `crate::app::AppConfig`). Unknown keys are
+/// refused by name. [`ServerConfig::KEYS`] lists the fields.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConfigOverrides {
@@ -286,10 +276,6 @@ pub(crate) struct ConfigOverrides {
     pub write_timeout_s: Option<f64>,
     pub permessage_deflate: Option<bool>,
     pub max_subscriptions: Option<usize>,
-    pub callback_queue_capacity: Option<usize>,
-    pub stall_timeout_s: Option<f64>,
-    pub environment_queue: Option<usize>,
-    pub performance_interval_s: Option<f64>,
     pub max_connections: Option<usize>,
     pub header_timeout_s: Option<f64>,
     pub rate_limits: Option<RateLimitOverrides>,
@@ -321,7 +307,8 @@ pub struct RateLimitOverrides {
     pub heartbeat_grace_s: Option<f64>,
 }
 
-fn seconds(key: &str, v: f64) -> Result<Duration, String> {
+/// A positive, finite number of seconds under about 30 years, or an error naming `key`.
+pub(crate) fn seconds(key: &str, v: f64) -> Result<Duration, String> {
     if v.is_finite() && v > 0.0 && v < 1e9 {
         Ok(Duration::from_secs_f64(v))
     } else {
@@ -374,7 +361,8 @@ fn broker_config(b: BrokerOverrides) -> Result<BrokerConfig, String> {
     Ok(c)
 }
 
-fn positive(key: &str, v: usize) -> Result<usize, String> {
+/// `v` if at least 1, or an error naming `key`.
+pub(crate) fn positive(key: &str, v: usize) -> Result<usize, String> {
     if v == 0 {
         Err(format!("config key `{key}` must be at least 1"))
     } else {
@@ -383,6 +371,33 @@ fn positive(key: &str, v: usize) -> Result<usize, String> {
 }
 
 impl ServerConfig {
+    /// The top-level keys [`ServerConfig::apply_json`] takes (as the configuration spells
+    /// them), so a layer that adds keys of its own can name every valid one when refusing
+    /// an unknown key.
+    pub const KEYS: &'static [&'static str] = &[
+        "host",
+        "port",
+        "jwt_leeway_s",
+        "heartbeat_interval_s",
+        "heartbeat_timeout_s",
+        "max_message_bytes",
+        "alert_queue_capacity",
+        "alert_max_wait_s",
+        "socket_send_buffer_bytes",
+        "alert_history",
+        "alert_history_bytes",
+        "resume_ttl_s",
+        "max_detached_sessions",
+        "max_detached_per_subject",
+        "write_timeout_s",
+        "permessage_deflate",
+        "max_subscriptions",
+        "max_connections",
+        "header_timeout_s",
+        "rate_limits",
+        "broker",
+    ];
+
     /// Applies overrides from a JSON object; the error names the key that was wrong.
     pub fn apply_json(&mut self, v: &serde_json::Value) -> Result<(), String> {
         let o: ConfigOverrides =
@@ -442,22 +457,6 @@ impl ServerConfig {
         if let Some(x) = o.max_subscriptions {
             self.max_subscriptions = positive("max_subscriptions", x)?;
         }
-        if let Some(x) = o.callback_queue_capacity {
-            self.callback_queue_capacity = positive("callback_queue_capacity", x)?;
-        }
-        if let Some(x) = o.stall_timeout_s {
-            self.stall_timeout = seconds("stall_timeout_s", x)?;
-        }
-        if let Some(x) = o.environment_queue {
-            self.environment_queue = positive("environment_queue", x)?;
-        }
-        if let Some(x) = o.performance_interval_s {
-            self.performance_interval = if x == 0.0 {
-                Duration::ZERO
-            } else {
-                seconds("performance_interval_s", x)?
-            };
-        }
         if let Some(x) = o.max_connections {
             self.max_connections = positive("max_connections", x)?;
         }
@@ -512,6 +511,20 @@ mod tests {
             Err(e @ (ServerError::InvalidArgument(_) | ServerError::Auth(_))) => e.to_string(),
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn keys_lists_every_key_the_overrides_take() {
+        // serde's refusal of an unknown key lists the fields the struct has: the same set.
+        let e = ServerConfig::new(JwtKey::Hs256Secret(b"k".to_vec()))
+            .apply_json(&serde_json::json!({"no_such_key": 1}))
+            .unwrap_err();
+        let (_, expected) = e.split_once("expected one of ").expect("serde's list");
+        let mut fields: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
+        let mut keys = ServerConfig::KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
     }
 
     #[test]

@@ -38,40 +38,12 @@ impl AuthError {
     }
 }
 
-/// A value refused where it was given, before anything ran (in Python an
+/// A server setting refused where it was given, before anything ran (in Python an
 /// `InvalidArgumentError`, a `ValueError`). The names are the parameters' as the Python
-/// `Server` and the configuration spell them.
+/// `Server` and the configuration spell them. The application's arguments (speeds, rates,
+/// CSI shapes) are `crate::app::AppArgumentError`.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ArgumentError {
-    /// An environment id is the empty string.
-    #[error("environment_id must not be empty")]
-    EmptyEnvironmentId,
-    /// A replay or simulation speed below 0, or not finite.
-    #[error("speed must be >= 0 (0: as fast as possible), not {0}")]
-    Speed(f64),
-    /// An inference rate outside (0, 1000] windows per second.
-    #[error("the inference rate must be above 0 and at most 1000 windows per second, not {0}")]
-    InferenceRate(f64),
-    /// Injected CSI of neither 3 nor 4 dimensions (`shape`: the one given).
-    #[error("csi must be (n_tx, n_rx, n_sub) or (n, n_tx, n_rx, n_sub); got {} dimensions {shape:?}", shape.len())]
-    CsiDimensions {
-        /// The shape given.
-        shape: Vec<usize>,
-    },
-    /// A calibration's time limit not above 0 s, or over a day.
-    #[error("timeout_s must be above 0 and at most a day, not {0}")]
-    CalibrationTimeout(f64),
-    /// Injected CSI with an axis of length 0.
-    #[error("csi has an empty axis: shape {0:?}")]
-    CsiEmptyAxis(Vec<usize>),
-    /// Not one timestamp per injected frame.
-    #[error("{timestamps} timestamps for {frames} frames")]
-    TimestampCount {
-        /// Timestamps given.
-        timestamps: usize,
-        /// Frames in the batch.
-        frames: usize,
-    },
     /// An empty HS256 secret.
     #[error("jwt_secret must not be empty")]
     EmptyJwtSecret,
@@ -89,7 +61,8 @@ pub enum ArgumentError {
     UnsupportedAlgorithm(String),
 }
 
-/// Errors starting or running the server.
+/// Errors starting or running the WebSocket server. What the application adds on top
+/// (environments, their sources, calibration, the model) is `crate::app::AppError`.
 #[derive(Debug, Error)]
 pub enum ServerError {
     /// A value refused where it was given.
@@ -112,35 +85,13 @@ pub enum ServerError {
     /// Called after the server stopped.
     #[error("the server is not running")]
     NotRunning,
-    /// No environment of that id was added.
-    #[error("environment '{id}' was not added (add_environment first; known: {})", known.join(", "))]
-    UnknownEnvironment {
-        /// The id asked for.
-        id: String,
-        /// The environments that were added, sorted.
-        known: Vec<String>,
-    },
-    /// A configuration or run-time setting refused.
+    /// A server setting refused (a broker command without a broker configured).
     #[error("{0}")]
     InvalidConfig(String),
-    /// The runtime or a worker thread could not start.
+    /// The server's runtime could not start.
     #[error("{0}")]
     Runtime(String),
     /// No broker configured, or it failed a command.
     #[error("broker: {0}")]
     Broker(String),
-    /// A recording to replay that is not a file.
-    #[error("no such recording: {}", .0.display())]
-    RecordingNotFound(std::path::PathBuf),
-    /// A calibration refused, failed or timed out.
-    #[error("calibration: {0}")]
-    Calibration(String),
-    /// A serial port that cannot be opened.
-    #[error("cannot open serial port {port}: {source}")]
-    Serial {
-        /// The port's path.
-        port: String,
-        /// Why.
-        source: std::io::Error,
-    },
 }

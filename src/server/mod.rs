@@ -56,6 +56,8 @@ pub(crate) use auth::Authenticator;
 pub(crate) use broker::StreamId;
 pub use bus::{CallbackSink, Event};
 pub use config::{BrokerConfig, JwtKey, RateLimits, ServerConfig, WindowLimit};
+// The configuration's value checks, for the application's keys in the same object.
+pub(crate) use config::{positive as positive_setting, seconds as seconds_setting};
 pub use envelope::rfc3339_from_unix;
 pub use error::{ArgumentError, AuthError, ServerError};
 pub use events::EventType;
