@@ -115,6 +115,9 @@ function onPose(msg) {
     if (pts.length) {
       cx = pts.reduce((a, q) => a + q.x, 0) / pts.length;
       cy = pts.reduce((a, q) => a + q.y, 0) / pts.length;
+    } else if (placedXY(p, d.metadata?.room_size, r)) {
+      // Placed by the localizer alone (metres, no keypoints): the dot's trail.
+      ({ x: cx, y: cy } = placedXY(p, d.metadata.room_size, r));
     } else if (p.bounding_box) {
       const b = p.bounding_box;
       cx = Array.isArray(b) ? (b[0] + b[2]) / 2 : b.x + b.width / 2;
@@ -151,6 +154,7 @@ function onPose(msg) {
   r.node.setAttribute("data-frame-id", String(d.frame_id ?? ""));
   r.node.setAttribute("data-tracks", persons.map((p) => p.track_id ?? p.person_id).join(","));
   r.node.setAttribute("data-keypoints", String(persons.reduce((a, p) => a + (p.keypoints || []).length, 0)));
+  r.roomSize = d.metadata?.room_size;
   const present = new Set(persons.map((p) => p.track_id ?? p.person_id));
   for (const id of r.skeletons.keys()) if (!present.has(id)) r.skeletons.delete(id);
   framesThisSecond += 1;
@@ -158,6 +162,17 @@ function onPose(msg) {
   body.dataset.frames = String(framesTotal);
   body.dataset.persons = String([...rooms.values()].reduce((a, x) => a + x.persons.length, 0));
   draw(r);
+}
+
+// A person's `position` (metres in the room frame) in the room's drawing frame, when the
+// frame says how big the room is (`metadata.room_size`, sent with localized positions).
+function placedXY(p, roomSize, r) {
+  const pos = p.position;
+  if (!pos || !Array.isArray(roomSize) || !(roomSize[0] > 0) || !(roomSize[1] > 0)) return null;
+  if (!Number.isFinite(pos.x) || !Number.isFinite(pos.y)) return null;
+  const u = Math.min(1, Math.max(0, pos.x / roomSize[0]));
+  const v = Math.min(1, Math.max(0, pos.y / roomSize[1]));
+  return r.extent ? { x: u * r.extent.w, y: v * r.extent.h } : { x: u, y: v };
 }
 
 function draw(r) {
@@ -197,6 +212,20 @@ function draw(r) {
     const id = p.track_id ?? p.person_id;
     const colour = trackColour(id);
     let kps = (p.keypoints || []).map(keypointXY);
+    const placed = kps.some((q) => q && q.c > 0) ? null : placedXY(p, r.roomSize, r);
+    if (placed) {
+      // A position with no body (the sensor and localizer, no pose model): a dot where
+      // the person is, never an invented skeleton.
+      ctx.fillStyle = colour;
+      ctx.beginPath();
+      ctx.arc(sx(placed.x), sy(placed.y), 9, 0, 2 * Math.PI);
+      ctx.fill();
+      const activity = p.activity && (p.activity.type || p.activity.label);
+      ctx.font = "bold 13px system-ui, sans-serif";
+      ctx.fillText(`#${id ?? "?"}${activity ? ` ${activity}` : ""}`, sx(placed.x) + 12, sy(placed.y) - 10);
+      drawn += 1;
+      continue;
+    }
     if (!kps.some((q) => q && q.c > 0 && Number.isFinite(q.x))) {
       const last = r.skeletons.get(id);
       if (!last || now - last.t > HOLD_MS) continue;

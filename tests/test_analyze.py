@@ -198,6 +198,14 @@ def test_without_a_model_only_the_sensor_reports():
     assert all("keypoints" not in q for q in people)
     assert all(0 <= q["position"]["x"] <= 6 and 0 <= q["position"]["y"] <= 5
                for q in people if q["localized"])
+    # A frame with a position says which floor it is on (a viewer places the dot by it);
+    # the others do not.
+    for p in placed:
+        has_position = any("position" in q for q in p["persons"])
+        assert ("room_size" in p["metadata"]) == has_position
+        if has_position:
+            assert p["metadata"]["room_size"] == [float(v) for v in data["room_size"][:2]]
+    assert "room_size" not in {k for p in poses for k in p["metadata"]}
     events = [m["type"] for m in messages if m["type"] in ("hardware_event", "system_event")]
     assert events == ["hardware_event", "system_event"]  # source_connected, source_finished
 

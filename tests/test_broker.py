@@ -423,7 +423,9 @@ scenario = "walk"
                                 env={**__import__("os").environ,
                                      "WIFI_DENSEPOSE_JWT_SECRET": SECRET})
 
-    def read_until(proc: subprocess.Popen, needle: str, timeout: float = 15) -> str:
+    # A cold `serve` loads ONNX Runtime and the model before its first environment line:
+    # seconds on a quiet machine, more than 15 on a loaded 2-core one (seen in CI runs).
+    def read_until(proc: subprocess.Popen, needle: str, timeout: float = 60) -> str:
         sel = selectors.DefaultSelector()
         assert proc.stdout is not None
         sel.register(proc.stdout, selectors.EVENT_READ)

@@ -414,3 +414,37 @@ def test_a_person_no_model_can_place_is_shown_present_not_drawn(densepose_server
     assert s["room"]["activity"] == "brushteeth" and s["room"]["motion"] == "0.42"
     assert "not localized" in s["roomText"] and "brushteeth" in s["roomText"]
     assert "motion 0.42" in s["roomText"] and "mine-1234" in s["roomText"]
+
+
+def test_a_person_placed_without_a_model_is_drawn_as_a_dot(densepose_server, densepose_token,
+                                                           browser):
+    """The localizer places someone with no pose model (a position in metres, no
+    keypoints): the room draws them where they are, from the frame's room size."""
+    browser.goto(f"{densepose_server.http_url}/?token={densepose_token}")
+    browser.wait_for("document.body.dataset.state === 'connected'")
+    densepose_server.publish("pose_data", {
+        "frame_id": 4, "environment_id": "room_001",
+        "persons": [{"person_id": 0, "confidence": 0.9, "localized": True,
+                     "position": {"x": 4.5, "y": 1.0}}],
+        "metadata": {"model_version": "sensing", "room_size": [6.0, 5.0], "motion_level": 0.8},
+    }, "room_001")
+    browser.wait_for("document.querySelector('.room[data-env=\"room_001\"][data-drawn=\"1\"]')")
+    s = state(browser)
+    assert s["room"]["persons"] == "1" and s["room"]["unlocalized"] == "0"
+    # The dot is at (4.5/6, 1/5) of the floor: its pixel has the track's colour.
+    pixel = browser.eval("""(() => {
+        const c = document.querySelector('.room[data-env="room_001"] canvas');
+        const pad = 16, u = 4.5 / 6, v = 1 / 5;
+        const x = Math.round(pad + u * (c.width - 2 * pad)), y = Math.round(pad + v * (c.height - 2 * pad));
+        return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data);
+    })()""")
+    assert pixel[3] == 255 and max(pixel[:3]) > 80, pixel
+    # Without a room size there is nowhere to put it: counted, not drawn.
+    densepose_server.publish("pose_data", {
+        "frame_id": 5, "environment_id": "room_001",
+        "persons": [{"person_id": 0, "confidence": 0.9, "localized": True,
+                     "position": {"x": 4.5, "y": 1.0}}],
+        "metadata": {"model_version": "sensing"},
+    }, "room_001")
+    browser.wait_for("document.querySelector('.room[data-env=\"room_001\"][data-frame-id=\"5\"]')")
+    assert state(browser)["room"]["drawn"] == "0"

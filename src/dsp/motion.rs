@@ -96,6 +96,7 @@ pub(crate) fn motion_statistic(
 }
 
 /// Presence statistic `P_j` of every window against `baseline` (shape `x.shape()[1..]`).
+#[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
 pub(crate) fn presence_statistic(
     x: ArrayViewD<'_, f32>,
     baseline: ArrayViewD<'_, f32>,

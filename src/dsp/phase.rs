@@ -297,6 +297,7 @@ pub fn sanitize(
 
 /// Receive-antenna pairs `(i, j)`, `i < j`, in the order [`conjugate_product`] emits them
 /// (the order of Python's `itertools.combinations(range(n_rx), 2)`).
+#[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
 pub(crate) fn antenna_pairs(n_rx: usize) -> Vec<(usize, usize)> {
     let mut pairs = Vec::with_capacity(n_rx * n_rx.saturating_sub(1) / 2);
     for i in 0..n_rx {
@@ -312,6 +313,7 @@ pub(crate) fn antenna_pairs(n_rx: usize) -> Vec<(usize, usize)> {
 /// `(..., n_pairs, n_sub)` with pairs ordered as [`antenna_pairs`]. Timing, carrier and
 /// sampling offsets that all receive chains of one card share multiply every `H_i` by the
 /// same unit phasor, which the product cancels.
+#[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
 pub(crate) fn conjugate_product(csi: ArrayViewD<'_, Complex32>) -> Result<ArrayD<Complex32>> {
     const STEP: &str = "conjugate_product";
     let dims = csi.shape().to_vec();

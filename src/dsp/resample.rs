@@ -163,6 +163,7 @@ pub(crate) fn resample_real(
 }
 
 /// Resamples complex CSI (last axis subcarriers) to `n_out` subcarriers, in polar form.
+#[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
 pub(crate) fn resample_complex(
     x: ArrayViewD<'_, Complex32>,
     n_out: usize,

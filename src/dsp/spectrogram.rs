@@ -257,6 +257,7 @@ pub fn doppler_spectrogram_complex(
 }
 
 /// One-sided spectrogram of real series, time on axis 0.
+#[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
 pub(crate) fn doppler_spectrogram_real(
     x: ArrayViewD<'_, f32>,
     fs: f64,

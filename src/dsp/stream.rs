@@ -475,6 +475,7 @@ pub fn condition(
 
 /// Runs a [`Conditioner`] over every frame of a recording and stacks the results, for
 /// comparing with [`condition`].
+#[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
 pub(crate) fn condition_streaming(
     csi: ArrayView4<'_, Complex32>,
     rssi: Option<&[f32]>,

@@ -152,6 +152,7 @@ pub struct Model {
     k: usize,
     version: String,
     source: String,
+    #[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
     device: Device,
     dense: bool,
 }
@@ -351,6 +352,7 @@ impl Model {
     }
 
     /// Whether the model gives dense pose (`dense_part`, `dense_uv`).
+    #[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
     pub(crate) fn has_dense_pose(&self) -> bool {
         self.dense
     }
@@ -361,11 +363,13 @@ impl Model {
     }
 
     /// Person slots per window.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
     pub(crate) fn slots(&self) -> usize {
         self.k
     }
 
     /// Where the model runs.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
     pub(crate) fn device(&self) -> Device {
         self.device
     }

@@ -226,10 +226,16 @@ impl Analysis {
         });
     }
 
+    /// One frame the sensor reports alone (no pose model looked): presence, the
+    /// localizer's `position` (metres in the room frame) when there is one, and the
+    /// classifier's latest class. `room` is the room's floor size in metres; it goes into
+    /// `metadata.room_size` of frames that carry a position, so a viewer can place the
+    /// person without keypoints (`docs/protocol.md`).
     pub fn on_sensing_only(
         &mut self,
         s: &SensingState,
         position: Option<[f64; 2]>,
+        room: [f64; 2],
         publisher: &Publisher,
         env: &str,
     ) {
@@ -298,6 +304,9 @@ impl Analysis {
             // The class stands even when the sensor sees nobody (a class may be "empty").
             metadata["classification"] =
                 json!({"type": c.class, "confidence": round3(c.confidence)});
+        }
+        if s.presence && position.is_some() {
+            metadata["room_size"] = json!([round3(room[0]), round3(room[1])]);
         }
         add_sensing(&mut metadata, Some(s));
         let data = json!({

@@ -249,6 +249,8 @@ impl Environment {
         let mut window_position: Option<[f64; 2]> = None;
         let mut calibration_reply = None;
         let mut room = DEFAULT_ROOM;
+        // The floor the localizer's fixes are in (its link's room; see Input::Geometry).
+        let mut fix_room = DEFAULT_ROOM;
         self.stats.lock().room_size = Some(room);
         // Where the primary source's moving person is, when its placement is known.
         let mut localizer: Option<Localizer> = None;
@@ -293,7 +295,7 @@ impl Environment {
                             None if !primary => {
                                 // Another node of the room: sensed (above), not modelled.
                                 if self.model.read().as_ref().is_none_or(|m| m.classifier().is_some()) {
-                                    analysis.on_sensing_only(&sensing, position, &self.publisher, &self.id);
+                                    analysis.on_sensing_only(&sensing, position, fix_room, &self.publisher, &self.id);
                                 }
                             }
                             None => {
@@ -310,7 +312,7 @@ impl Environment {
                                 if !model_took_it || classifier {
                                     // No pose model for this frame: the sensor reports, with
                                     // a classifier's latest class when there is one.
-                                    analysis.on_sensing_only(&sensing, position, &self.publisher, &self.id);
+                                    analysis.on_sensing_only(&sensing, position, fix_room, &self.publisher, &self.id);
                                 }
                                 if let Some(service) = due {
                                     if stage.in_flight() {
@@ -338,6 +340,10 @@ impl Environment {
                     Some(Input::SourceEnded { source, reason }) => self.on_source_ended(source, reason),
                     Some(Input::Geometry(geometry)) => {
                         fix = None;
+                        // The localizer's positions are in its link's room frame.
+                        if let Some(g) = geometry.as_ref() {
+                            fix_room = [g.room[0], g.room[1]];
+                        }
                         localizer = geometry.and_then(|g| match Localizer::new(*g, LocalizerConfig::default()) {
                             Ok(l) => Some(l),
                             Err(reason) => {
