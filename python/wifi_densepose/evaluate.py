@@ -233,9 +233,10 @@ def progress_bar(label: str) -> Callable[[int, int], None]:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--clips", type=int, default=24, help="held-out clips (default 24)")
-    ap.add_argument("--duration", type=float, default=20.0,
-                    help="seconds per clip (default 20)")
+    ap.add_argument("--clips", type=int, default=None,
+                    help="held-out clips (default 24; with --pipeline 12)")
+    ap.add_argument("--duration", type=float, default=None,
+                    help="seconds per clip (default 20; with --pipeline 60)")
     ap.add_argument("--model", default=None,
                     help="an ONNX model fitting the contract (default: the bundled one)")
     ap.add_argument("--json", nargs="?", const="-", metavar="OUT",
@@ -245,6 +246,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="score the sensor instead (presence, motion, breathing on held-out "
                          "empty, still and daily clips, per frame and end to end; "
                          "docs/sensing.md)")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="score the whole live pipeline end to end (analyze) on held-out "
+                         "simulated days: occupancy 0-3, position, activity, falls, each "
+                         "beside its baseline (wifi_densepose.pipeline_eval)")
+    ap.add_argument("--device", default="intel5300",
+                    help="with --pipeline: the device profile (default intel5300)")
     ap.add_argument("--devices", default="intel5300,esp32,nexmon",
                     help="with --sensing: device profiles, comma-separated")
     ap.add_argument("--no-end-to-end", action="store_true",
@@ -259,6 +266,15 @@ def run(a: argparse.Namespace) -> int:
         from .train_cli import run_evaluate
 
         return run_evaluate(a)
+    if a.pipeline:
+        from . import pipeline_eval
+
+        a.clips = 12 if a.clips is None else a.clips
+        a.duration = 60.0 if a.duration is None else a.duration
+        a.model = a.model or "default"
+        return pipeline_eval.run(a)
+    a.clips = 24 if a.clips is None else a.clips
+    a.duration = 20.0 if a.duration is None else a.duration
     if a.sensing:
         from . import sensing_eval
 

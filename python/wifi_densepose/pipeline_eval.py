@@ -1,0 +1,246 @@
+"""The whole pipeline, end to end, on held-out simulation: what a user of the stream gets.
+
+``wifi-densepose evaluate --pipeline`` (or ``python -m wifi_densepose.pipeline_eval``)
+runs :func:`wifi_densepose.analyze` — the server's own code path — over simulated days it
+never saw (0-3 people walking, standing, sitting, lying and falling, each clip its own
+room size, device placement and seed, from :func:`wifi_densepose.sensing_eval.clip_scenario`
+with clip numbers from 1000 on, so none is a clip the sensor's figures use) and scores the
+messages a monitoring application would read, each beside a trivial baseline:
+
+- **occupancy**: the last ``occupancy_update.current_occupancy`` at each ``pose_data``
+  frame against the true number in the room (0-3), 2 s after the start; confusion matrix.
+  Baselines: "always one" and the majority count of the same frames.
+- **empty rooms**: share of ``pose_data`` frames of empty stretches that report anyone.
+- **position**: each reported person's ``position`` against the nearest present person's
+  mid-hip on the floor (median, 90th percentile). Baseline: the room's centre against
+  the same person.
+- **activity**: each reported person's ``activity.type`` against that person's true
+  activity; recall per class and balanced accuracy over the classes present. Baseline:
+  always the majority class (balanced accuracy 1 / classes).
+- **falls**: a ``fall_detected`` within [descent start, impact + 2 s] of a true fall finds
+  it (its delay after the impact is reported); every other one is a false alarm, per hour
+  of the clips. Baseline: never alarm (recall 0, no false alarm).
+
+The live pipeline runs the bundled model where the device has 3 receive antennas, gated
+by the sensor, with the simulated placement given to the localizer (``docs/sensing.md``).
+``--model none`` scores the sensor and localizer alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import sim
+from .errors import InvalidArgumentError
+from .sensing_eval import clip_scenario
+
+SEED_BASE = 760_000
+FIRST_CLIP = 1000
+SETTLE_S = 2.0
+FALL_GRACE_S = 2.0
+ACTIVITIES = ("standing", "walking", "sitting", "lying", "falling")
+
+
+def _hips(data: dict[str, Any]) -> np.ndarray:
+    k = np.asarray(data["keypoints_3d"], dtype=np.float64)  # (n, P, 17, 3)
+    return 0.5 * (k[:, :, 11, :2] + k[:, :, 12, :2])
+
+
+def score_clip(data: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """One clip's raw tallies from the messages ``analyze`` published for it."""
+    ts = np.asarray(data["timestamps"], dtype=np.float64)
+    occupancy = np.asarray(data["occupancy"], dtype=np.int64)
+    present = np.asarray(data["present"], dtype=bool)
+    activity = np.asarray(data["activity"], dtype=np.int64)
+    hips = _hips(data)
+    room = [float(v) for v in data["room_size"][:2]]
+    centre = np.array(room) / 2
+    occ_pairs, empty_frames, errors, centre_errors, act_pairs = [], [], [], [], []
+    alerts: list[float] = []
+    current = 0
+    last_t = float(ts[0])
+    for m in messages:
+        d = m["data"]
+        if m["type"] == "occupancy_update":
+            current = int(d.get("current_occupancy", 0))
+        elif m["type"] == "activity_event" and d.get("event_type") == "fall_detected":
+            alerts.append(last_t)  # the source time of the frame it followed
+        elif m["type"] == "pose_data":
+            t = float(d["metadata"]["source_time"])
+            last_t = t
+            if t - ts[0] < SETTLE_S:
+                continue
+            i = int(np.clip(np.searchsorted(ts, t), 0, len(ts) - 1))
+            occ_pairs.append((int(occupancy[i]), current))
+            if occupancy[i] == 0:
+                empty_frames.append(bool(d["persons"]))
+            people = np.flatnonzero(present[i])
+            for p in d["persons"]:
+                if len(people) == 0:
+                    continue
+                pos = p.get("position")
+                if pos is not None:
+                    xy = np.array([pos["x"], pos["y"]], dtype=np.float64)
+                    dist = np.linalg.norm(hips[i, people] - xy, axis=1)
+                    who = people[int(np.argmin(dist))]
+                    errors.append(float(dist.min()))
+                    centre_errors.append(float(np.linalg.norm(hips[i, who] - centre)))
+                else:
+                    who = people[0] if len(people) == 1 else None
+                kind = (p.get("activity") or {}).get("type")
+                if who is not None and kind in ACTIVITIES and activity[i, who] >= 0:
+                    act_pairs.append((int(activity[i, who]), ACTIVITIES.index(kind)))
+    falls = [(float(s), float(imp)) for _, s, imp, _ in np.asarray(data["falls"]).reshape(-1, 4)]
+    found, delays, used = 0, [], set()
+    for start, impact in falls:
+        hits = [k for k, a in enumerate(alerts) if start <= a <= impact + FALL_GRACE_S and k not in used]
+        if hits:
+            found += 1
+            used.add(hits[0])
+            delays.append(alerts[hits[0]] - impact)
+    return {"occupancy": occ_pairs, "empty": empty_frames, "errors": errors,
+            "centre_errors": centre_errors, "activity": act_pairs, "falls": len(falls),
+            "falls_found": found, "delays": delays, "false_alarms": len(alerts) - len(used),
+            "hours": float(ts[-1] - ts[0]) / 3600}
+
+
+def summarize(clips: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures (see the module docs) from every clip's tallies."""
+    occ = np.array([p for c in clips for p in c["occupancy"]], dtype=np.int64).reshape(-1, 2)
+    truth, said = occ[:, 0], np.minimum(occ[:, 1], 3)
+    confusion = [[int(((truth == t) & (said == s)).sum()) for s in range(4)] for t in range(4)]
+    counts = np.bincount(truth, minlength=4)
+    empty = [e for c in clips for e in c["empty"]]
+    err = np.array([e for c in clips for e in c["errors"]])
+    cerr = np.array([e for c in clips for e in c["centre_errors"]])
+    acts = np.array([p for c in clips for p in c["activity"]], dtype=np.int64).reshape(-1, 2)
+    recall = {}
+    for k, name in enumerate(ACTIVITIES):
+        rows = acts[acts[:, 0] == k]
+        if len(rows):
+            recall[name] = float((rows[:, 1] == k).mean())
+    falls = sum(c["falls"] for c in clips)
+    hours = sum(c["hours"] for c in clips)
+    delays = [d for c in clips for d in c["delays"]]
+
+    def pct(x: np.ndarray, q: float) -> float | None:
+        return float(np.percentile(x, q)) if len(x) else None
+
+    return {
+        "clips": len(clips), "hours": hours, "frames": len(truth),
+        "occupancy": {
+            "accuracy": float((truth == said).mean()) if len(truth) else None,
+            "always_one": float((truth == 1).mean()) if len(truth) else None,
+            "majority": float(counts.max() / counts.sum()) if counts.sum() else None,
+            "confusion_rows_true_0_3_cols_said_0_3": confusion,
+        },
+        "empty_frames_reporting_someone": float(np.mean(empty)) if empty else None,
+        "empty_frames": len(empty),
+        "position": {"reported": len(err), "median_m": pct(err, 50), "p90_m": pct(err, 90),
+                     "centre_median_m": pct(cerr, 50), "centre_p90_m": pct(cerr, 90)},
+        "activity": {"scored": len(acts), "recall": recall,
+                     "balanced_accuracy": float(np.mean(list(recall.values()))) if recall else None,
+                     "majority_balanced_accuracy": 1 / len(recall) if recall else None},
+        "falls": {"falls": falls, "found": sum(c["falls_found"] for c in clips),
+                  "recall": sum(c["falls_found"] for c in clips) / falls if falls else None,
+                  "max_delay_s": max(delays) if delays else None,
+                  "false_alarms": sum(c["false_alarms"] for c in clips),
+                  "false_alarms_per_hour": sum(c["false_alarms"] for c in clips) / hours
+                  if hours else None},
+    }
+
+
+def evaluate(clips: int = 12, duration_s: float = 60.0, device: str = "intel5300",
+             model: str | None = "default",
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Runs ``clips`` held-out daily clips through ``analyze``; returns the figures."""
+    from .analyze import analyze
+
+    tallies = []
+    for i in range(clips):
+        spec = clip_scenario("daily", FIRST_CLIP + i, duration_s)
+        data = sim.generate(json.dumps(spec), seed=SEED_BASE + i, duration_s=duration_s,
+                            device=device)
+        tallies.append(score_clip(data, analyze(data, model=model)))
+        if progress:
+            progress(i + 1, clips)
+    out = summarize(tallies)
+    out.update(device=device, model=model or "none", duration_s=duration_s,
+               seed_base=SEED_BASE, first_clip=FIRST_CLIP)
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    def f(x: float | None, fmt: str = ".2f") -> str:
+        return "n/a" if x is None else format(x, fmt)
+
+    o, p, a, fl = r["occupancy"], r["position"], r["activity"], r["falls"]
+    lines = [
+        "| figure | pipeline | baseline |",
+        "|---|---|---|",
+        (f"| occupancy right (0-3 people, {r['frames']} frames) | {f(o['accuracy'])} | "
+        f"always one {f(o['always_one'])}, majority {f(o['majority'])} |"),
+        (f"| empty-room frames reporting someone ({r['empty_frames']}) | "
+        f"{f(r['empty_frames_reporting_someone'], '.3f')} | never anyone 0.000 |"),
+        (f"| position median / p90, m ({p['reported']} reported) | "
+        f"{f(p['median_m'])} / {f(p['p90_m'])} | room centre "
+        f"{f(p['centre_median_m'])} / {f(p['centre_p90_m'])} |"),
+        (f"| activity balanced accuracy ({a['scored']} scored) | {f(a['balanced_accuracy'])} | "
+        f"majority class {f(a['majority_balanced_accuracy'])} |"),
+        (f"| fall recall ({fl['found']} of {fl['falls']}), max delay after impact s | "
+        f"{f(fl['recall'])}, {f(fl['max_delay_s'], '.1f')} | never-fall 0.00 |"),
+        (f"| fall false alarms per hour ({fl['false_alarms']} over {r['hours']:.2f} h) | "
+        f"{f(fl['false_alarms_per_hour'], '.1f')} | never-fall 0.0 |"),
+    ]
+    lines.append("")
+    lines.append("activity recall per class: " + ", ".join(
+        f"{k} {v:.2f}" for k, v in a["recall"].items()))
+    lines.append("occupancy confusion (rows: true 0-3; columns: reported 0-3): "
+                 + str(o["confusion_rows_true_0_3_cols_said_0_3"]))
+    return "\n".join(lines)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--clips", type=int, default=12, help="held-out daily clips (default 12)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds per clip (default 60)")
+    ap.add_argument("--device", default="intel5300", help="device profile (default intel5300)")
+    ap.add_argument("--model", default="default",
+                    help="'default' (bundled), 'none' (the sensor and localizer alone) or an ONNX path")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(a: argparse.Namespace) -> int:
+    if a.clips < 1 or a.duration < 8:
+        raise InvalidArgumentError("--clips must be at least 1 and --duration at least 8 s")
+    from .evaluate import progress_bar
+
+    model = None if str(a.model).lower() == "none" else a.model
+    started = time.time()
+    r = evaluate(a.clips, a.duration, a.device, model,
+                 progress=None if a.quiet else progress_bar("pipeline on held-out days"))
+    r["seconds"] = round(time.time() - started, 1)
+    if a.json:
+        print(json.dumps(r, indent=1))
+    else:
+        print(f"end to end (analyze), {a.clips} held-out daily clips x {a.duration:g} s, "
+              f"{r['device']}, model {r['model']}")
+        print(table(r))
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    sys.exit(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
