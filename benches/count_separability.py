@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
 import numpy as np
+from experiment import run_conditions
 from wifi_densepose import sim
 from wifi_densepose.sensing_eval import random_placement
 
@@ -157,16 +157,7 @@ def main() -> None:
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
-    results = []
-    for name in a.conditions.split(","):
-        t0 = time.time()
-        results.append(run_condition(name.strip(), a.clips, a.duration))
-        results[-1]["seconds"] = round(time.time() - t0, 1)
-        print(f"{name}: {results[-1]['seconds']} s", flush=True)
-    print(table(results))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+    run_conditions(a.conditions, run_condition, a.clips, a.duration, table, a.json)
 
 
 if __name__ == "__main__":
