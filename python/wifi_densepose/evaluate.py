@@ -252,6 +252,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "beside its baseline (wifi_densepose.pipeline_eval)")
     ap.add_argument("--device", default="intel5300",
                     help="with --pipeline: the device profile (default intel5300)")
+    ap.add_argument("--oracle", action="store_true",
+                    help="with --pipeline: detections from the simulator's truth instead of "
+                         "the model (the tracker's and analytics' own errors)")
     ap.add_argument("--devices", default="intel5300,esp32,nexmon",
                     help="with --sensing: device profiles, comma-separated")
     ap.add_argument("--no-end-to-end", action="store_true",
