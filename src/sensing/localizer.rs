@@ -168,6 +168,11 @@ pub struct LocalizerConfig {
     pub continuity_m: f64,
     /// How fast the continuity's spread grows, metres per second.
     pub continuity_speed_mps: f64,
+    /// Lobe-keeping tracker ([`MapTracker`]): the fastest a person is taken to walk, m/s;
+    /// each window's map is then a likelihood multiplied into a belief over the floor
+    /// carried from window to window, and the fix is the map's peak nearest the belief's
+    /// (a wrong lobe briefly stronger does not pull the fix away). 0 turns it off.
+    pub track_speed_mps: f64,
 }
 
 impl Default for LocalizerConfig {
@@ -184,6 +189,7 @@ impl Default for LocalizerConfig {
             window_highpass: true,
             continuity_m: 0.0,
             continuity_speed_mps: 2.0,
+            track_speed_mps: 0.0,
         }
     }
 }
@@ -228,6 +234,12 @@ pub struct Localizer {
     last_t: Option<f64>,
     /// The grid's spacing in use (the configured one, or coarser for a large floor).
     step: f64,
+    /// The last window's coarse map, one power per grid point (before any prior).
+    map: Vec<f64>,
+    /// Grid points along x and y (`points[ix * ny + iy]`).
+    nx: usize,
+    ny: usize,
+    tracker: Option<MapTracker>,
 }
 
 impl Localizer {
@@ -237,6 +249,9 @@ impl Localizer {
         geometry.can_localize()?;
         if !(config.grid_step_m >= 0.02 && config.grid_step_m <= 2.0) {
             return Err("grid_step_m must be 0.02-2 m".to_string());
+        }
+        if !(config.track_speed_mps >= 0.0 && config.track_speed_mps <= 20.0) {
+            return Err("track_speed_mps must be 0-20 m/s".to_string());
         }
         if config.window_packets == 0 || config.bootstrap_packets == 0 || config.max_subcarriers < 2
         {
@@ -260,16 +275,9 @@ impl Localizer {
         let step = config
             .grid_step_m
             .max((w * d / MAX_GRID_POINTS as f64).sqrt());
-        let mut points = Vec::new();
-        let mut x = step / 2.0;
-        while x < w {
-            let mut y = step / 2.0;
-            while y < d {
-                points.push([x, y]);
-                y += step;
-            }
-            x += step;
-        }
+        let (points, nx, ny) = floor_grid(w, d, step);
+        let tracker = (config.track_speed_mps > 0.0)
+            .then(|| MapTracker::new(nx, ny, step, config.track_speed_mps));
         let mut me = Localizer {
             n_tx,
             n_rx,
@@ -287,6 +295,10 @@ impl Localizer {
             last: None,
             last_t: None,
             step,
+            map: Vec::new(),
+            nx,
+            ny,
+            tracker,
             geometry,
             config,
         };
@@ -307,6 +319,16 @@ impl Localizer {
     /// The last fix made.
     pub fn last(&self) -> Option<Fix> {
         self.last
+    }
+
+    /// The floor grid's points (x, y), metres, in the order of [`Localizer::last_map`].
+    pub fn grid(&self) -> &[[f64; 2]] {
+        &self.points
+    }
+
+    /// The last located window's coarse map: back-projected power per grid point.
+    pub fn last_map(&self) -> &[f64] {
+        &self.map
     }
 
     fn links(&self) -> usize {
@@ -532,7 +554,7 @@ impl Localizer {
     }
 
     /// The window's map and its refined peak.
-    fn locate(&self, t: f64) -> Option<Fix> {
+    fn locate(&mut self, t: f64) -> Option<Fix> {
         let lk = self.steer.len() / self.points.len().max(1);
         if lk == 0 {
             return None;
@@ -561,6 +583,7 @@ impl Localizer {
                 .sum()
         };
         let mut map: Vec<f64> = self.steer.chunks_exact(lk).map(power).collect();
+        self.map.clone_from(&map);
         if let (Some(last), true) = (self.last, self.config.continuity_m > 0.0) {
             let age = (t - last.t).max(0.0);
             if age < 5.0 {
@@ -571,11 +594,16 @@ impl Localizer {
                 }
             }
         }
-        let (best, peak) = map
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, v)| (i, *v))?;
+        let top = map.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let best = match self.tracker.as_mut() {
+            // The belief picks the lobe; the fix is that lobe's own peak in this window.
+            Some(tracker) if top > 0.0 => {
+                let likelihood: Vec<f64> = map.iter().map(|m| m / top).collect();
+                climb(&map, self.nx, self.ny, tracker.update(t, &likelihood)?)
+            }
+            _ => argmax(&map)?,
+        };
+        let peak = map[best];
         let mean = map.iter().sum::<f64>() / map.len() as f64;
         if !(peak > 0.0 && mean > 0.0) {
             return None;
@@ -607,6 +635,333 @@ impl Localizer {
             x: bx,
             y: by,
             sharpness: peak / mean,
+        })
+    }
+}
+
+/// The floor grid: cell centres `step` apart, x-major (`[ix * ny + iy]`), and its size.
+fn floor_grid(w: f64, d: f64, step: f64) -> (Vec<[f64; 2]>, usize, usize) {
+    let mut points = Vec::new();
+    let (mut nx, mut ny) = (0, 0);
+    let mut x = step / 2.0;
+    while x < w {
+        let mut y = step / 2.0;
+        ny = 0;
+        while y < d {
+            points.push([x, y]);
+            y += step;
+            ny += 1;
+        }
+        x += step;
+        nx += 1;
+    }
+    (points, nx, ny)
+}
+
+/// Index of the largest finite value.
+fn argmax(v: &[f64]) -> Option<usize> {
+    v.iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_finite())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+}
+
+/// From grid cell `start`, uphill on `map` (8 neighbours) to a local maximum.
+fn climb(map: &[f64], nx: usize, ny: usize, start: usize) -> usize {
+    let mut at = start.min(map.len().saturating_sub(1));
+    // Each step strictly increases the value, so it ends; the bound is a guard.
+    for _ in 0..map.len() {
+        let (ix, iy) = ((at / ny) as i64, (at % ny) as i64);
+        let mut next = at;
+        for dx in -1..=1i64 {
+            for dy in -1..=1i64 {
+                let (x, y) = (ix + dx, iy + dy);
+                if x < 0 || y < 0 || x >= nx as i64 || y >= ny as i64 {
+                    continue;
+                }
+                let j = x as usize * ny + y as usize;
+                if map[j] > map[next] {
+                    next = j;
+                }
+            }
+        }
+        if next == at {
+            break;
+        }
+        at = next;
+    }
+    at
+}
+
+/// Below this share of its total a grid point's belief is lifted back: a person can
+/// always turn up anywhere (the tracker recovers from a lobe it should not have kept).
+const TRACK_FLOOR: f64 = 1e-3;
+/// After this long without a window (nobody moving), the belief starts afresh.
+const TRACK_RESET_S: f64 = 5.0;
+
+/// Where a person is over time, from a sequence of floor maps: a grid Bayes filter.
+///
+/// Between maps the belief spreads by a Gaussian of `sqrt(step^2 + (speed dt)^2)` (a
+/// walker covers at most `speed * dt`), is mixed with a small uniform floor, then is
+/// multiplied by the new map taken as a likelihood. The most likely cell is returned.
+/// A lobe that outshines the person's for a window or two does not win: the belief on
+/// the person's lobe has been built over many windows, and a lobe far from it must beat
+/// that history. Cost per map: two separable 1-D blurs, `O(points * kernel)`.
+#[derive(Debug, Clone)]
+pub struct MapTracker {
+    nx: usize,
+    ny: usize,
+    step: f64,
+    speed: f64,
+    belief: Vec<f64>,
+    last_t: Option<f64>,
+}
+
+impl MapTracker {
+    /// A tracker over an `nx x ny` grid (x-major, `[ix * ny + iy]`) of `step` metres,
+    /// for a walker of at most `speed_mps`.
+    pub fn new(nx: usize, ny: usize, step: f64, speed_mps: f64) -> Self {
+        MapTracker {
+            nx,
+            ny,
+            step,
+            speed: speed_mps,
+            belief: Vec::new(),
+            last_t: None,
+        }
+    }
+
+    /// Forgets the belief.
+    pub fn reset(&mut self) {
+        self.belief.clear();
+        self.last_t = None;
+    }
+
+    /// One map at time `t`: `likelihood` per grid point (non-negative, any scale; a
+    /// map's power over its peak). Returns the most likely cell, None for a map of
+    /// another size.
+    pub fn update(&mut self, t: f64, likelihood: &[f64]) -> Option<usize> {
+        let n = self.nx * self.ny;
+        if likelihood.len() != n || n == 0 || !t.is_finite() {
+            return None;
+        }
+        let gap = self.last_t.map(|last| t - last);
+        match gap {
+            Some(dt) if self.belief.len() == n && (0.0..=TRACK_RESET_S).contains(&dt) => {
+                let sigma = (self.step.powi(2) + (self.speed * dt).powi(2)).sqrt();
+                self.blur(sigma);
+                let sum: f64 = self.belief.iter().sum();
+                let floor = TRACK_FLOOR / n as f64;
+                for b in &mut self.belief {
+                    *b = (1.0 - TRACK_FLOOR) * *b / sum + floor;
+                }
+            }
+            _ => self.belief = vec![1.0 / n as f64; n],
+        }
+        self.last_t = Some(t);
+        for (b, l) in self.belief.iter_mut().zip(likelihood) {
+            *b *= if l.is_finite() { l.max(0.0) } else { 0.0 };
+        }
+        let sum: f64 = self.belief.iter().sum();
+        if !(sum > 0.0 && sum.is_finite()) {
+            // A map of zeros tells nothing: start again from the next one.
+            self.reset();
+            return argmax(likelihood);
+        }
+        for b in &mut self.belief {
+            *b /= sum;
+        }
+        argmax(&self.belief)
+    }
+
+    /// Gaussian blur of the belief, `sigma` metres, along y then x (edges truncated).
+    fn blur(&mut self, sigma: f64) {
+        let (nx, ny) = (self.nx, self.ny);
+        let r = ((3.0 * sigma / self.step).ceil() as usize).min(nx.max(ny));
+        let w: Vec<f64> = (0..=r)
+            .map(|i| (-((i as f64 * self.step).powi(2)) / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let b = &self.belief;
+        let mut tmp = vec![0.0; nx * ny];
+        for ix in 0..nx {
+            for iy in 0..ny {
+                let lo = iy.saturating_sub(r);
+                let hi = (iy + r).min(ny - 1);
+                tmp[ix * ny + iy] = (lo..=hi).map(|j| b[ix * ny + j] * w[iy.abs_diff(j)]).sum();
+            }
+        }
+        let mut out = vec![0.0; nx * ny];
+        for ix in 0..nx {
+            let lo = ix.saturating_sub(r);
+            let hi = (ix + r).min(nx - 1);
+            for iy in 0..ny {
+                out[ix * ny + iy] = (lo..=hi).map(|j| tmp[j * ny + iy] * w[ix.abs_diff(j)]).sum();
+            }
+        }
+        self.belief = out;
+    }
+}
+
+/// Links fused at most (a room's nodes; bounds the memory kept per link).
+pub const MAX_LINKS: usize = 16;
+
+/// One person placed from several links in one room: each link's map (its own
+/// [`Localizer`]) is taken as a likelihood over the common floor grid, and the latest map
+/// of every link, if recent, is multiplied in (their log-maps summed) whenever any link
+/// ends a window. Two links' lobes rarely coincide away from the person, so the product
+/// keeps the person's and thins the ghosts; [`MapTracker`] then keeps the lobe over time
+/// when `track_speed_mps` is set. All links share one clock (the caller maps them onto it).
+pub struct MultiLocalizer {
+    links: Vec<Localizer>,
+    /// Each link's latest map (window end time, map over its peak, floored).
+    latest: Vec<Option<(f64, Vec<f64>)>>,
+    tracker: Option<MapTracker>,
+    max_age_s: f64,
+    points: Vec<[f64; 2]>,
+    nx: usize,
+    ny: usize,
+    step: f64,
+    room: [f64; 3],
+}
+
+/// Below this share of its peak a map's power counts as this (one link's deep null must
+/// not veto a point that every other link finds).
+const FUSE_FLOOR: f64 = 1e-3;
+
+impl MultiLocalizer {
+    /// A localizer over `geometries` (one per link, all of one room); a link's map counts
+    /// for `max_age_s` seconds after its window ended.
+    pub fn new(
+        geometries: Vec<LinkGeometry>,
+        config: LocalizerConfig,
+        max_age_s: f64,
+    ) -> Result<Self, String> {
+        if geometries.is_empty() || geometries.len() > MAX_LINKS {
+            return Err(format!("1-{MAX_LINKS} links are needed"));
+        }
+        if !(max_age_s > 0.0 && max_age_s <= 60.0) {
+            return Err("max_age_s must be in (0, 60] s".to_string());
+        }
+        let room = geometries[0].room;
+        if geometries.iter().any(|g| g.room != room) {
+            return Err("all links must be in one room (same room size)".to_string());
+        }
+        // Each link maps only; the tracking (and any prior) is done on the fused map.
+        let per_link = LocalizerConfig {
+            track_speed_mps: 0.0,
+            continuity_m: 0.0,
+            ..config.clone()
+        };
+        let links = geometries
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| Localizer::new(g, per_link.clone()).map_err(|e| format!("link {i}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (points, nx, ny, step) = {
+            let l = &links[0];
+            (l.points.clone(), l.nx, l.ny, l.step)
+        };
+        let tracker = (config.track_speed_mps > 0.0)
+            .then(|| MapTracker::new(nx, ny, step, config.track_speed_mps));
+        Ok(MultiLocalizer {
+            latest: vec![None; links.len()],
+            links,
+            tracker,
+            max_age_s,
+            points,
+            nx,
+            ny,
+            step,
+            room,
+        })
+    }
+
+    /// How many links.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether there are no links (never: `new` refuses that).
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The floor grid's points, as [`Localizer::grid`].
+    pub fn grid(&self) -> &[[f64; 2]] {
+        &self.points
+    }
+
+    /// One frame of link `link` (as [`Localizer::push`]); returns the fused fix when this
+    /// frame ends one of that link's windows in which something moved.
+    pub fn push(
+        &mut self,
+        link: usize,
+        t: f64,
+        csi: &ndarray::Array3<Complex32>,
+        moving: bool,
+    ) -> Option<Fix> {
+        let own = self.links.get_mut(link)?.push(t, csi, moving)?;
+        let map = self.links[link].last_map();
+        let top = map.iter().copied().fold(0.0, f64::max);
+        if !(top > 0.0 && top.is_finite()) {
+            return None;
+        }
+        self.latest[link] = Some((own.t, map.iter().map(|m| (m / top).max(FUSE_FLOOR)).collect()));
+        let mut log_map = vec![0.0; self.points.len()];
+        for (lt, m) in self.latest.iter().flatten() {
+            if (t - lt).abs() > self.max_age_s || m.len() != log_map.len() {
+                continue;
+            }
+            for (acc, v) in log_map.iter_mut().zip(m) {
+                *acc += v.ln();
+            }
+        }
+        self.fuse(t, &log_map)
+    }
+
+    /// The fix from a fused log-map.
+    fn fuse(&mut self, t: f64, log_map: &[f64]) -> Option<Fix> {
+        let best = argmax(log_map)?;
+        let top = log_map[best];
+        let likelihood: Vec<f64> = log_map.iter().map(|v| (v - top).exp()).collect();
+        let cell = match self.tracker.as_mut() {
+            Some(tracker) => climb(log_map, self.nx, self.ny, tracker.update(t, &likelihood)?),
+            None => best,
+        };
+        // Sub-cell refinement: a parabola through the cell and its neighbours, each axis.
+        let (ix, iy) = (cell / self.ny, cell % self.ny);
+        let offset = |lo: Option<usize>, hi: Option<usize>| -> f64 {
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                return 0.0;
+            };
+            let (a, b, c) = (log_map[lo], log_map[cell], log_map[hi]);
+            let curv = a - 2.0 * b + c;
+            if curv < 0.0 {
+                (0.5 * (a - c) / curv).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            }
+        };
+        let dx = offset(
+            ix.checked_sub(1).map(|i| i * self.ny + iy),
+            (ix + 1 < self.nx).then(|| (ix + 1) * self.ny + iy),
+        );
+        let dy = offset(
+            iy.checked_sub(1).map(|i| ix * self.ny + i),
+            (iy + 1 < self.ny).then(|| ix * self.ny + iy + 1),
+        );
+        let [x0, y0] = self.points[cell];
+        let mean = likelihood.iter().sum::<f64>() / likelihood.len() as f64;
+        Some(Fix {
+            t,
+            x: (x0 + dx * self.step).clamp(0.0, self.room[0]),
+            y: (y0 + dy * self.step).clamp(0.0, self.room[1]),
+            sharpness: if mean > 0.0 {
+                likelihood[cell] / mean
+            } else {
+                1.0
+            },
         })
     }
 }
