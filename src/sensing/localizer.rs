@@ -796,7 +796,9 @@ impl MapTracker {
             let lo = ix.saturating_sub(r);
             let hi = (ix + r).min(nx - 1);
             for iy in 0..ny {
-                out[ix * ny + iy] = (lo..=hi).map(|j| tmp[j * ny + iy] * w[ix.abs_diff(j)]).sum();
+                out[ix * ny + iy] = (lo..=hi)
+                    .map(|j| tmp[j * ny + iy] * w[ix.abs_diff(j)])
+                    .sum();
             }
         }
         self.belief = out;
@@ -814,7 +816,7 @@ pub const MAX_LINKS: usize = 16;
 /// when `track_speed_mps` is set. All links share one clock (the caller maps them onto it).
 pub struct MultiLocalizer {
     links: Vec<Localizer>,
-    /// Each link's latest map (window end time, map over its peak, floored).
+    /// Each link's latest map (window end time, map).
     latest: Vec<Option<(f64, Vec<f64>)>>,
     tracker: Option<MapTracker>,
     max_age_s: f64,
@@ -828,6 +830,31 @@ pub struct MultiLocalizer {
 /// Below this share of its peak a map's power counts as this (one link's deep null must
 /// not veto a point that every other link finds).
 const FUSE_FLOOR: f64 = 1e-3;
+
+/// Several maps of one floor grid fused: the sum of each map's log power over its own peak
+/// (floored at [`FUSE_FLOOR`]), i.e. the maps multiplied as independent likelihoods, each
+/// link weighted alike whatever its signal strength. Maps of another length, or with no
+/// positive finite peak, are left out; None when none is left.
+pub fn fused_log_map(maps: &[&[f64]], n_points: usize) -> Option<Vec<f64>> {
+    let mut out = vec![0.0; n_points];
+    let mut used = 0;
+    for m in maps {
+        let top = m
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        if m.len() != n_points || top <= 0.0 {
+            continue;
+        }
+        for (acc, v) in out.iter_mut().zip(m.iter()) {
+            let r = if v.is_finite() { v / top } else { 0.0 };
+            *acc += r.max(FUSE_FLOOR).ln();
+        }
+        used += 1;
+    }
+    (used > 0).then_some(out)
+}
 
 impl MultiLocalizer {
     /// A localizer over `geometries` (one per link, all of one room); a link's map counts
@@ -903,20 +930,15 @@ impl MultiLocalizer {
     ) -> Option<Fix> {
         let own = self.links.get_mut(link)?.push(t, csi, moving)?;
         let map = self.links[link].last_map();
-        let top = map.iter().copied().fold(0.0, f64::max);
-        if !(top > 0.0 && top.is_finite()) {
-            return None;
-        }
-        self.latest[link] = Some((own.t, map.iter().map(|m| (m / top).max(FUSE_FLOOR)).collect()));
-        let mut log_map = vec![0.0; self.points.len()];
-        for (lt, m) in self.latest.iter().flatten() {
-            if (t - lt).abs() > self.max_age_s || m.len() != log_map.len() {
-                continue;
-            }
-            for (acc, v) in log_map.iter_mut().zip(m) {
-                *acc += v.ln();
-            }
-        }
+        self.latest[link] = Some((own.t, map.to_vec()));
+        let recent: Vec<&[f64]> = self
+            .latest
+            .iter()
+            .flatten()
+            .filter(|(lt, _)| (t - lt).abs() <= self.max_age_s)
+            .map(|(_, m)| m.as_slice())
+            .collect();
+        let log_map = fused_log_map(&recent, self.points.len())?;
         self.fuse(t, &log_map)
     }
 
@@ -1134,6 +1156,180 @@ mod tests {
             );
             assert!(last.sharpness > 1.5);
         }
+    }
+
+    /// A 6 x 5 m floor at 0.2 m (as the localizer's grid) and a map there: a floor
+    /// level plus Gaussian lobes `(centre, peak)` of 0.3 m spread.
+    fn synthetic_map(lobes: &[([f64; 2], f64)]) -> (Vec<[f64; 2]>, usize, usize, Vec<f64>) {
+        let (points, nx, ny) = floor_grid(6.0, 5.0, 0.2);
+        let map = points
+            .iter()
+            .map(|p| {
+                0.2 + lobes
+                    .iter()
+                    .map(|(c, a)| {
+                        let d2 = (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2);
+                        a * (-d2 / (2.0 * 0.3 * 0.3)).exp()
+                    })
+                    .sum::<f64>()
+            })
+            .collect();
+        (points, nx, ny, map)
+    }
+
+    fn error(points: &[[f64; 2]], cell: usize, at: [f64; 2]) -> f64 {
+        (points[cell][0] - at[0]).hypot(points[cell][1] - at[1])
+    }
+
+    #[test]
+    fn tracker_keeps_the_persons_lobe_while_a_ghost_is_briefly_stronger() {
+        // A person walks along x at 0.8 m/s, one map every 0.25 s; a ghost lobe 2.5-4 m
+        // away stands at 0.7 of the person's power, except for 1 s (four maps) at 1.3.
+        let ghost = [4.5, 4.0];
+        let mut tracker = None;
+        let (mut argmax_wrong, mut tracked_wrong) = (0, 0);
+        for w in 0..24 {
+            let t = w as f64 * 0.25;
+            let person = [1.0 + 0.8 * t, 1.5];
+            let strength = if (12..16).contains(&w) { 1.3 } else { 0.7 };
+            let (points, nx, ny, map) = synthetic_map(&[(person, 1.0), (ghost, strength)]);
+            let tr = tracker.get_or_insert_with(|| MapTracker::new(nx, ny, 0.2, 2.0));
+            let peak = map.iter().copied().fold(0.0, f64::max);
+            let likelihood: Vec<f64> = map.iter().map(|m| m / peak).collect();
+            let cell = climb(&map, nx, ny, tr.update(t, &likelihood).unwrap());
+            if error(&points, argmax(&map).unwrap(), person) > 1.0 {
+                argmax_wrong += 1;
+            }
+            let e = error(&points, cell, person);
+            if e > 0.2 {
+                tracked_wrong += 1;
+            }
+            assert!(
+                e < 1.0,
+                "window {w}: tracked {:?}, person at {person:?}",
+                points[cell]
+            );
+        }
+        // The map's own peak jumps to the ghost for exactly the four strong windows.
+        assert_eq!(argmax_wrong, 4);
+        assert_eq!(tracked_wrong, 0);
+    }
+
+    #[test]
+    fn tracker_follows_a_lobe_that_stays_stronger_and_restarts_after_a_gap() {
+        // Not stuck: a second lobe that stays the stronger one wins within seconds (the
+        // belief's floor), and after a long gap the tracker starts from the map alone.
+        let (a, b) = ([1.0, 1.0], [4.5, 4.0]);
+        let (points, nx, ny, first) = synthetic_map(&[(a, 1.0), (b, 0.5)]);
+        let (_, _, _, second) = synthetic_map(&[(a, 0.6), (b, 1.0)]);
+        let mut tr = MapTracker::new(nx, ny, 0.2, 2.0);
+        for w in 0..20 {
+            tr.update(w as f64 * 0.25, &first).unwrap();
+        }
+        let mut switched_at = None;
+        for w in 20..60 {
+            let cell = tr.update(w as f64 * 0.25, &second).unwrap();
+            if switched_at.is_none() && error(&points, cell, b) < 0.3 {
+                switched_at = Some(w);
+            }
+        }
+        let switched_at = switched_at.expect("never followed the lobe that stayed stronger");
+        // Not at once (that is the point) but within 10 s.
+        assert!(
+            (22..60).contains(&switched_at),
+            "switched at window {switched_at}"
+        );
+        let mut tr = MapTracker::new(nx, ny, 0.2, 2.0);
+        for w in 0..40 {
+            tr.update(w as f64 * 0.25, &first).unwrap();
+        }
+        let cell = tr.update(10.0 + TRACK_RESET_S + 1.0, &second).unwrap();
+        assert!(error(&points, cell, b) < 0.3, "{:?}", points[cell]);
+        // A map of another size or all zeros gives no cell from the belief.
+        assert!(tr.update(20.0, &first[1..]).is_none());
+        assert!(tr.update(20.5, &vec![0.0; first.len()]).is_some());
+        let cell = tr.update(20.75, &first).unwrap();
+        assert!(error(&points, cell, a) < 0.3, "{:?}", points[cell]);
+    }
+
+    #[test]
+    fn fusing_keeps_the_lobe_links_agree_on() {
+        // Each link has a ghost of its own, stronger than the person's lobe in that link's
+        // map; only the person's lobe is in both.
+        let person = [3.0, 2.5];
+        let (points, _, _, a) = synthetic_map(&[(person, 0.8), ([1.0, 4.0], 1.0)]);
+        let (_, _, _, b) = synthetic_map(&[(person, 0.8), ([5.0, 1.0], 1.0)]);
+        for m in [&a, &b] {
+            assert!(error(&points, argmax(m).unwrap(), person) > 1.0);
+        }
+        let fused = fused_log_map(&[&a, &b], points.len()).unwrap();
+        assert!(error(&points, argmax(&fused).unwrap(), person) < 0.15);
+        // A map of another length is left out; none left: no map.
+        let fused = fused_log_map(&[&a, &b[1..]], points.len()).unwrap();
+        assert!(error(&points, argmax(&fused).unwrap(), [1.0, 4.0]) < 0.15);
+        assert!(fused_log_map(&[&b[1..]], points.len()).is_none());
+        assert!(fused_log_map(&[&vec![0.0; points.len()]], points.len()).is_none());
+    }
+
+    #[test]
+    fn finds_a_moving_scatterer_with_the_tracker_on() {
+        let g = geometry();
+        let config = LocalizerConfig {
+            track_speed_mps: 2.0,
+            ..LocalizerConfig::default()
+        };
+        for target in [[2.0, 1.0], [4.5, 4.0]] {
+            let mut loc = Localizer::new(g.clone(), config.clone()).unwrap();
+            let fixes: Vec<Fix> = frames(&g, target, 400)
+                .into_iter()
+                .filter_map(|(t, h)| loc.push(t, &h, true))
+                .collect();
+            assert!(fixes.len() >= 8);
+            for f in &fixes[2..] {
+                let err = (f.x - target[0]).hypot(f.y - target[1]);
+                assert!(err < 0.5, "target {target:?}: fix {f:?}");
+            }
+        }
+        let bad = LocalizerConfig {
+            track_speed_mps: -1.0,
+            ..LocalizerConfig::default()
+        };
+        assert!(Localizer::new(g, bad).is_err());
+    }
+
+    #[test]
+    fn several_links_place_a_scatterer_and_bad_sets_are_refused() {
+        let g = geometry();
+        // A second receiver on the far wall (y = D), its array along x.
+        let mut g2 = g.clone();
+        g2.rx = array_positions([3.5, 4.9, 1.4], [1.0, 0.0, 0.0], 3, 0.5 * C / 5.18e9);
+        let target = [2.0, 1.0];
+        for track in [0.0, 2.0] {
+            let config = LocalizerConfig {
+                track_speed_mps: track,
+                ..LocalizerConfig::default()
+            };
+            let mut multi = MultiLocalizer::new(vec![g.clone(), g2.clone()], config, 0.5).unwrap();
+            assert_eq!(multi.len(), 2);
+            let mut fixes = Vec::new();
+            let (one, two) = (frames(&g, target, 400), frames(&g2, target, 400));
+            for ((t, h1), (_, h2)) in one.into_iter().zip(two) {
+                fixes.extend(multi.push(0, t, &h1, true));
+                fixes.extend(multi.push(1, t, &h2, true));
+                assert!(multi.push(2, t, &h2, true).is_none());
+            }
+            assert!(fixes.len() >= 16, "{} fixes", fixes.len());
+            let last = fixes.last().unwrap();
+            let err = (last.x - target[0]).hypot(last.y - target[1]);
+            assert!(err < 0.5, "track {track}: {last:?}");
+        }
+        let mut other_room = g2.clone();
+        other_room.room = [7.0, 5.0, 3.0];
+        let config = LocalizerConfig::default();
+        assert!(MultiLocalizer::new(vec![g.clone(), other_room], config.clone(), 0.5).is_err());
+        assert!(MultiLocalizer::new(vec![], config.clone(), 0.5).is_err());
+        assert!(MultiLocalizer::new(vec![g.clone(); MAX_LINKS + 1], config.clone(), 0.5).is_err());
+        assert!(MultiLocalizer::new(vec![g], config, f64::NAN).is_err());
     }
 
     #[test]
