@@ -27,7 +27,7 @@ fn positions(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<[f64; 3]
 /// `maps`, also `grid` (the floor points, `(n_points, 2)`) and `maps` (each fix's coarse
 /// map, `(n_fix, n_points)`), for studying the maps offline.
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0, track_speed_mps=0.0, maps=false))]
+#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0, track_speed_mps=3.0, pair_normalize=false, frame_normalize=false, maps=false))]
 #[allow(clippy::too_many_arguments)]
 fn localize<'py>(
     py: Python<'py>,
@@ -45,6 +45,8 @@ fn localize<'py>(
     window_highpass: bool,
     continuity_m: f64,
     track_speed_mps: f64,
+    pair_normalize: bool,
+    frame_normalize: bool,
     maps: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let geometry = LinkGeometry {
@@ -69,6 +71,8 @@ fn localize<'py>(
         window_highpass,
         continuity_m,
         track_speed_mps,
+        pair_normalize,
+        frame_normalize,
         ..Default::default()
     };
     let fixes = py
@@ -131,7 +135,7 @@ struct LinkArg<'py> {
 /// Frames of all links are taken in time order; a fix whenever a link ends a moving
 /// window. Returns `t`, `x`, `y`, `sharpness` as [`localize`].
 #[pyfunction]
-#[pyo3(signature = (links, room, grid_step_m=0.2, window_packets=25, max_subcarriers=10, track_speed_mps=0.0, max_age_s=0.5))]
+#[pyo3(signature = (links, room, grid_step_m=0.2, window_packets=25, max_subcarriers=10, track_speed_mps=3.0, max_age_s=0.5))]
 #[allow(clippy::too_many_arguments)]
 fn localize_links<'py>(
     py: Python<'py>,

@@ -173,6 +173,13 @@ pub struct LocalizerConfig {
     /// carried from window to window, and the fix is the map's peak nearest the belief's
     /// (a wrong lobe briefly stronger does not pull the fix away). 0 turns it off.
     pub track_speed_mps: f64,
+    /// Whether each antenna pair's moving part is scaled to unit power over the window
+    /// before the map (every pair weighs alike, whatever its gain or multipath). Measured
+    /// on "val" draws: no gain (`benches/position.py --ablation`), so off.
+    pub pair_normalize: bool,
+    /// Whether each frame's moving part is scaled to unit power before the map (every
+    /// frame of the window weighs alike). Measured: no gain, so off.
+    pub frame_normalize: bool,
 }
 
 impl Default for LocalizerConfig {
@@ -189,7 +196,11 @@ impl Default for LocalizerConfig {
             window_highpass: true,
             continuity_m: 0.0,
             continuity_speed_mps: 2.0,
-            track_speed_mps: 0.0,
+            // Chosen on "val" draws (3 and 5 m/s alike, 1-2 m/s less): a walker's speed
+            // plus room for the map's own jitter between windows.
+            track_speed_mps: 3.0,
+            pair_normalize: false,
+            frame_normalize: false,
         }
     }
 }
@@ -566,6 +577,31 @@ impl Localizer {
                 let mean = window.iter().skip(c).step_by(lk).sum::<Complex32>() / n;
                 for v in window.iter_mut().skip(c).step_by(lk) {
                     *v -= mean;
+                }
+            }
+        }
+        let k = self.subs.len().max(1);
+        if self.config.pair_normalize {
+            for l in 0..lk / k {
+                let idx = |v: usize| v % lk / k == l;
+                let (sum, n) = window
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| idx(*i))
+                    .fold((0.0f32, 0usize), |(s, n), (_, v)| (s + v.norm_sqr(), n + 1));
+                let rms = (sum / n.max(1) as f32).sqrt();
+                if rms > 0.0 && rms.is_finite() {
+                    for (_, v) in window.iter_mut().enumerate().filter(|(i, _)| idx(*i)) {
+                        *v /= rms;
+                    }
+                }
+            }
+        }
+        if self.config.frame_normalize {
+            for f in window.chunks_exact_mut(lk) {
+                let norm = f.iter().map(|v| v.norm_sqr()).sum::<f32>().sqrt();
+                if norm > 0.0 && norm.is_finite() {
+                    f.iter_mut().for_each(|v| *v /= norm);
                 }
             }
         }

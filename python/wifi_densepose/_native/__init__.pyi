@@ -305,7 +305,9 @@ def localize(
     fit_reflections: bool = True,
     window_highpass: bool = True,
     continuity_m: float = 0.0,
-    track_speed_mps: float = 0.0,
+    track_speed_mps: float = 3.0,
+    pair_normalize: bool = False,
+    frame_normalize: bool = False,
     maps: bool = False,
 ) -> dict[str, NDArray[np.float64]]: ...
 def localize_links(
@@ -314,7 +316,7 @@ def localize_links(
     grid_step_m: float = 0.2,
     window_packets: int = 25,
     max_subcarriers: int = 10,
-    track_speed_mps: float = 0.0,
+    track_speed_mps: float = 3.0,
     max_age_s: float = 0.5,
 ) -> dict[str, NDArray[np.float64]]: ...
 def sense(
