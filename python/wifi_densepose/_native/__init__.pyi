@@ -305,7 +305,7 @@ def localize(
     fit_reflections: bool = True,
     window_highpass: bool = True,
     continuity_m: float = 0.0,
-    track_speed_mps: float = 3.0,
+    track_speed_mps: float = 0.0,
     pair_normalize: bool = False,
     frame_normalize: bool = False,
     maps: bool = False,
