@@ -135,7 +135,7 @@ struct LinkArg<'py> {
 /// Frames of all links are taken in time order; a fix whenever a link ends a moving
 /// window. Returns `t`, `x`, `y`, `sharpness` as [`localize`].
 #[pyfunction]
-#[pyo3(signature = (links, room, grid_step_m=0.2, window_packets=25, max_subcarriers=10, track_speed_mps=3.0, max_age_s=0.5))]
+#[pyo3(signature = (links, room, grid_step_m=0.2, window_packets=25, max_subcarriers=10, track_speed_mps=0.0, max_age_s=0.5))]
 #[allow(clippy::too_many_arguments)]
 fn localize_links<'py>(
     py: Python<'py>,

@@ -316,7 +316,7 @@ def localize_links(
     grid_step_m: float = 0.2,
     window_packets: int = 25,
     max_subcarriers: int = 10,
-    track_speed_mps: float = 3.0,
+    track_speed_mps: float = 0.0,
     max_age_s: float = 0.5,
 ) -> dict[str, NDArray[np.float64]]: ...
 def sense(
