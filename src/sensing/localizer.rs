@@ -906,6 +906,9 @@ impl MultiLocalizer {
         if !(max_age_s > 0.0 && max_age_s <= 60.0) {
             return Err("max_age_s must be in (0, 60] s".to_string());
         }
+        if !(config.track_speed_mps >= 0.0 && config.track_speed_mps <= 20.0) {
+            return Err("track_speed_mps must be 0-20 m/s".to_string());
+        }
         let room = geometries[0].room;
         if geometries.iter().any(|g| g.room != room) {
             return Err("all links must be in one room (same room size)".to_string());
@@ -1365,7 +1368,12 @@ mod tests {
         assert!(MultiLocalizer::new(vec![g.clone(), other_room], config.clone(), 0.5).is_err());
         assert!(MultiLocalizer::new(vec![], config.clone(), 0.5).is_err());
         assert!(MultiLocalizer::new(vec![g.clone(); MAX_LINKS + 1], config.clone(), 0.5).is_err());
-        assert!(MultiLocalizer::new(vec![g], config, f64::NAN).is_err());
+        assert!(MultiLocalizer::new(vec![g.clone()], config.clone(), f64::NAN).is_err());
+        let bad = LocalizerConfig {
+            track_speed_mps: f64::NAN,
+            ..config
+        };
+        assert!(MultiLocalizer::new(vec![g], bad, 0.5).is_err());
     }
 
     #[test]
