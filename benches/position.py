@@ -18,6 +18,7 @@ walks (true mid-hip speed above 0.2 m/s), against the truth's mid-hip on the flo
     python benches/position.py --ablation --split val --clips 8  # the settings compared
     python benches/position.py --walk                           # the default scenario
     python benches/position.py --links 3 --split val --clips 24  # several links' maps fused
+    python benches/position.py --links 3 --clips 24 --json benches/results/position_links.json
 
 ``--links N``: draws with ``N`` receivers of one transmitter (``sim_dataset.draw(...,
 nodes=N)``, every node an Intel 5300 3x3); per window, against the room centre: node 0
@@ -193,7 +194,7 @@ def _fused(data: dict[str, Any], nodes: list[dict[str, Any]], **settings: Any) -
     return np.stack([r["t"], r["x"], r["y"]], axis=1)
 
 
-def links(n_links: int, clips: int, split: str) -> str:
+def links(n_links: int, clips: int, split: str) -> tuple[str, dict[str, Any]]:
     """Per window: node 0 alone against 2 and ``n_links`` links' maps fused, on ``split``
     draws with ``n_links`` Intel 5300 receivers of one transmitter."""
     rows: list[tuple[str, list[int], dict[str, Any]]] = []
@@ -224,13 +225,16 @@ def links(n_links: int, clips: int, split: str) -> str:
                 centre_errs.append(b)
         print(f"links clip {done}/{clips}", file=sys.stderr, flush=True)
     c = _summary(centre_errs)
-    out = [f"| {split}, {clips} draws, {n_links} Intel 5300 receivers of one transmitter, per window "
-           "| median m | p90 m | within 0.5 m | room centre median / p90 |", "|---|---|---|---|---|"]
+    head = (f"| {split}, {clips} draws, {n_links} Intel 5300 receivers of one transmitter, per window "
+            "| median m | p90 m | within 0.5 m | room centre median / p90 |")
+    out = [head, "|---|---|---|---|---|"]
+    figures: dict[str, Any] = {"clips": clips, "links": n_links, "split": split, "room_centre": c}
     for name, _, _ in rows:
         s = _summary(errs[name])
+        figures[name] = s
         out.append(f"| {name} | {s['median_m']:.2f} | {s['p90_m']:.2f} | {s['within_0_5_m']:.2f} | "
                    f"{c['median_m']:.2f} / {c['p90_m']:.2f} |")
-    return "\n".join(out)
+    return "\n".join(out), figures
 
 
 def walk(seeds: tuple[int, ...] = (11, 12)) -> str:
@@ -285,7 +289,11 @@ def main() -> None:
                     help="instead: per window with this many links (2-16), node 0 alone against the maps fused")
     a = ap.parse_args()
     if a.links:
-        print(links(a.links, a.clips, a.split))
+        text, figures = links(a.links, a.clips, a.split)
+        print(text)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(figures, f, indent=1)
         return
     if a.ablation:
         print(ablation(a.clips, a.split))
