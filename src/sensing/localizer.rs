@@ -29,6 +29,17 @@
 //!    make a map, and its peak (refined on a finer grid) is the fix. Angle of arrival,
 //!    angle of departure and (weakly, at 20 MHz) path length all enter at once.
 //!
+//! Options (measured in `benches/position.py`, `docs/sensing.md` "Position"):
+//! 5. **Tracker** ([`MapTracker`], `track_speed_mps`): a grid Bayes filter that takes each
+//!    window's map as a likelihood, so a wrong lobe briefly stronger does not take the fix.
+//!    Off by default: it helped on "val" draws but not on "test" ones, because one link's
+//!    bad windows come in whole stretches where the person's lobe is not among the map's
+//!    peaks at all, which no choice among peaks mends.
+//! 6. **Several links** ([`MultiLocalizer`]): the latest maps of all links of one room
+//!    multiplied on the common grid ([`fused_log_map`]); a ghost lobe of one link rarely
+//!    has a partner in another's (held out: p90 2.5 m with one link, 1.2 m with two, 0.8 m
+//!    with three).
+//!
 //! Blind spot: a person standing on the line of sight scatters with the line of sight's
 //! own angles and delay, which the per-packet alignment cannot tell from the card's
 //! offsets; the fix there comes from the map's side lobes (tested off the line).
@@ -868,7 +879,7 @@ pub struct MultiLocalizer {
 const FUSE_FLOOR: f64 = 1e-3;
 
 /// Several maps of one floor grid fused: the sum of each map's log power over its own peak
-/// (floored at [`FUSE_FLOOR`]), i.e. the maps multiplied as independent likelihoods, each
+/// (floored at `FUSE_FLOOR`), i.e. the maps multiplied as independent likelihoods, each
 /// link weighted alike whatever its signal strength. Maps of another length, or with no
 /// positive finite peak, are left out; None when none is left.
 pub fn fused_log_map(maps: &[&[f64]], n_points: usize) -> Option<Vec<f64>> {
