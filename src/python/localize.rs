@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::errors::InvalidArgumentError;
-use crate::sensing::{LinkGeometry, Localizer, LocalizerConfig};
+use crate::sensing::{Fix, LinkGeometry, Localizer, LocalizerConfig, MultiLocalizer};
 
 fn positions(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<[f64; 3]>> {
     let a = a.as_array();
@@ -23,9 +23,11 @@ fn positions(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<[f64; 3]
 /// Runs a fresh localizer over `csi` `(n, n_tx, n_rx, n_sub)` at `timestamps`, with the
 /// room `(w, d, h)`, antenna positions `tx`/`rx` `(n, 3)` and subcarrier frequencies
 /// `freqs_hz` (0 for null subcarriers). `moving` (bool per frame; default all) gates the
-/// windows. Returns a dict of arrays, one row per fix: `t`, `x`, `y`, `sharpness`.
+/// windows. Returns a dict of arrays, one row per fix: `t`, `x`, `y`, `sharpness`; with
+/// `maps`, also `grid` (the floor points, `(n_points, 2)`) and `maps` (each fix's coarse
+/// map, `(n_fix, n_points)`), for studying the maps offline.
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0))]
+#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0, track_speed_mps=0.0, pair_normalize=false, frame_normalize=false, maps=false))]
 #[allow(clippy::too_many_arguments)]
 fn localize<'py>(
     py: Python<'py>,
@@ -42,6 +44,10 @@ fn localize<'py>(
     fit_reflections: bool,
     window_highpass: bool,
     continuity_m: f64,
+    track_speed_mps: f64,
+    pair_normalize: bool,
+    frame_normalize: bool,
+    maps: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let geometry = LinkGeometry {
         room,
@@ -64,28 +70,138 @@ fn localize<'py>(
         fit_reflections,
         window_highpass,
         continuity_m,
+        track_speed_mps,
+        pair_normalize,
+        frame_normalize,
         ..Default::default()
     };
     let fixes = py
         .detach(move || {
             let mut loc = Localizer::new(geometry, config)?;
             let mut out = Vec::new();
+            let mut map_rows: Vec<f64> = Vec::new();
             for (i, frame) in csi.outer_iter().enumerate() {
                 let m = moving.as_ref().is_none_or(|m| m[i]);
                 if let Some(f) = loc.push(ts[i], &frame.to_owned(), m) {
+                    out.push(f);
+                    if maps {
+                        map_rows.extend_from_slice(loc.last_map());
+                    }
+                }
+            }
+            let grid: Vec<f64> = loc.grid().iter().flatten().copied().collect();
+            Ok::<_, String>((out, map_rows, grid))
+        })
+        .map_err(InvalidArgumentError::new_err)?;
+    let (fixes, map_rows, grid) = fixes;
+    let d = fixes_dict(py, &fixes)?;
+    if maps {
+        let n_points = grid.len() / 2;
+        let grid = ndarray::Array2::from_shape_vec((n_points, 2), grid)
+            .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
+        let rows = ndarray::Array2::from_shape_vec((fixes.len(), n_points), map_rows)
+            .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
+        d.set_item("grid", grid.into_pyarray(py))?;
+        d.set_item("maps", rows.into_pyarray(py))?;
+    }
+    Ok(d)
+}
+
+fn fixes_dict<'py>(py: Python<'py>, fixes: &[Fix]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let col = |f: fn(&Fix) -> f64| fixes.iter().map(f).collect::<Vec<f64>>();
+    d.set_item("t", col(|f| f.t).into_pyarray(py))?;
+    d.set_item("x", col(|f| f.x).into_pyarray(py))?;
+    d.set_item("y", col(|f| f.y).into_pyarray(py))?;
+    d.set_item("sharpness", col(|f| f.sharpness).into_pyarray(py))?;
+    Ok(d)
+}
+
+/// One link of [`localize_links`]: every key is required (`moving` may be None).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct LinkArg<'py> {
+    csi: PyReadonlyArray4<'py, Complex32>,
+    timestamps: PyReadonlyArray1<'py, f64>,
+    tx: PyReadonlyArray2<'py, f64>,
+    rx: PyReadonlyArray2<'py, f64>,
+    freqs_hz: PyReadonlyArray1<'py, f64>,
+    moving: Option<PyReadonlyArray1<'py, bool>>,
+}
+
+/// Places one moving person from several links of one room ([`MultiLocalizer`]): `links`
+/// is a list of dicts with `csi` `(n, n_tx, n_rx, n_sub)`, `timestamps` (one clock for
+/// all links), `tx`, `rx` `(n, 3)`, `freqs_hz` and `moving` (bool per frame or None).
+/// Frames of all links are taken in time order; a fix whenever a link ends a moving
+/// window. Returns `t`, `x`, `y`, `sharpness` as [`localize`].
+#[pyfunction]
+#[pyo3(signature = (links, room, grid_step_m=0.2, window_packets=25, max_subcarriers=10, track_speed_mps=0.0, max_age_s=0.5))]
+#[allow(clippy::too_many_arguments)]
+fn localize_links<'py>(
+    py: Python<'py>,
+    links: Vec<LinkArg<'py>>,
+    room: [f64; 3],
+    grid_step_m: f64,
+    window_packets: usize,
+    max_subcarriers: usize,
+    track_speed_mps: f64,
+    max_age_s: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    if links.is_empty() || links.len() > crate::sensing::localizer::MAX_LINKS {
+        return Err(InvalidArgumentError::new_err(format!(
+            "1-{} links are needed",
+            crate::sensing::localizer::MAX_LINKS
+        )));
+    }
+    let mut geometries = Vec::new();
+    let mut streams = Vec::new();
+    for (i, l) in links.iter().enumerate() {
+        geometries.push(LinkGeometry {
+            room,
+            tx: positions(&l.tx, "tx")?,
+            rx: positions(&l.rx, "rx")?,
+            freqs_hz: l.freqs_hz.as_array().to_vec(),
+        });
+        let csi = l.csi.as_array().to_owned();
+        let ts = l.timestamps.as_array().to_vec();
+        let moving = l.moving.as_ref().map(|m| m.as_array().to_vec());
+        if csi.shape()[0] != ts.len() || moving.as_ref().is_some_and(|m| m.len() != ts.len()) {
+            return Err(InvalidArgumentError::new_err(format!(
+                "link {i}: csi, timestamps and moving must have one entry per frame"
+            )));
+        }
+        streams.push((csi, ts, moving));
+    }
+    let config = LocalizerConfig {
+        grid_step_m,
+        window_packets,
+        max_subcarriers,
+        track_speed_mps,
+        ..Default::default()
+    };
+    let fixes = py
+        .detach(move || {
+            let mut loc = MultiLocalizer::new(geometries, config, max_age_s)?;
+            // All links' frames in time order (ties: link order).
+            let mut order: Vec<(f64, usize, usize)> = streams
+                .iter()
+                .enumerate()
+                .flat_map(|(l, (_, ts, _))| ts.iter().enumerate().map(move |(i, t)| (*t, l, i)))
+                .collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut out = Vec::new();
+            for (t, l, i) in order {
+                let (csi, _, moving) = &streams[l];
+                let m = moving.as_ref().is_none_or(|m| m[i]);
+                let frame = csi.index_axis(ndarray::Axis(0), i).to_owned();
+                if let Some(f) = loc.push(l, t, &frame, m) {
                     out.push(f);
                 }
             }
             Ok::<_, String>(out)
         })
         .map_err(InvalidArgumentError::new_err)?;
-    let d = PyDict::new(py);
-    let col = |f: fn(&crate::sensing::Fix) -> f64| fixes.iter().map(f).collect::<Vec<f64>>();
-    d.set_item("t", col(|f| f.t).into_pyarray(py))?;
-    d.set_item("x", col(|f| f.x).into_pyarray(py))?;
-    d.set_item("y", col(|f| f.y).into_pyarray(py))?;
-    d.set_item("sharpness", col(|f| f.sharpness).into_pyarray(py))?;
-    Ok(d)
+    fixes_dict(py, &fixes)
 }
 
 /// Where the link's devices are (`analyze(..., placement=...)`,
@@ -136,5 +252,6 @@ pub(super) fn geometry(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(localize, m)?)?;
+    m.add_function(wrap_pyfunction!(localize_links, m)?)?;
     Ok(())
 }

@@ -29,6 +29,17 @@
 //!    make a map, and its peak (refined on a finer grid) is the fix. Angle of arrival,
 //!    angle of departure and (weakly, at 20 MHz) path length all enter at once.
 //!
+//! Options (measured in `benches/position.py`, `docs/sensing.md` "Position"):
+//! 5. **Tracker** ([`MapTracker`], `track_speed_mps`): a grid Bayes filter that takes each
+//!    window's map as a likelihood, so a wrong lobe briefly stronger does not take the fix.
+//!    Off by default: it helped on "val" draws but not on "test" ones, because one link's
+//!    bad windows come in whole stretches where the person's lobe is not among the map's
+//!    peaks at all, which no choice among peaks mends.
+//! 6. **Several links** ([`MultiLocalizer`]): the latest maps of all links of one room
+//!    multiplied on the common grid ([`fused_log_map`]); a ghost lobe of one link rarely
+//!    has a partner in another's (held out: p90 2.5 m with one link, 1.2 m with two, 0.8 m
+//!    with three).
+//!
 //! Blind spot: a person standing on the line of sight scatters with the line of sight's
 //! own angles and delay, which the per-packet alignment cannot tell from the card's
 //! offsets; the fix there comes from the map's side lobes (tested off the line).
@@ -168,6 +179,18 @@ pub struct LocalizerConfig {
     pub continuity_m: f64,
     /// How fast the continuity's spread grows, metres per second.
     pub continuity_speed_mps: f64,
+    /// Lobe-keeping tracker ([`MapTracker`]): the fastest a person is taken to walk, m/s;
+    /// each window's map is then a likelihood multiplied into a belief over the floor
+    /// carried from window to window, and the fix is the map's peak nearest the belief's
+    /// (a wrong lobe briefly stronger does not pull the fix away). 0 turns it off.
+    pub track_speed_mps: f64,
+    /// Whether each antenna pair's moving part is scaled to unit power over the window
+    /// before the map (every pair weighs alike, whatever its gain or multipath). Measured
+    /// on "val" draws: no gain (`benches/position.py --ablation`), so off.
+    pub pair_normalize: bool,
+    /// Whether each frame's moving part is scaled to unit power before the map (every
+    /// frame of the window weighs alike). Measured: no gain, so off.
+    pub frame_normalize: bool,
 }
 
 impl Default for LocalizerConfig {
@@ -184,6 +207,11 @@ impl Default for LocalizerConfig {
             window_highpass: true,
             continuity_m: 0.0,
             continuity_speed_mps: 2.0,
+            // Off: at 3 m/s (the best on "val" draws) it cut the p90 there but not on the
+            // test draws (`docs/sensing.md`, "Position").
+            track_speed_mps: 0.0,
+            pair_normalize: false,
+            frame_normalize: false,
         }
     }
 }
@@ -228,6 +256,12 @@ pub struct Localizer {
     last_t: Option<f64>,
     /// The grid's spacing in use (the configured one, or coarser for a large floor).
     step: f64,
+    /// The last window's coarse map, one power per grid point (before any prior).
+    map: Vec<f64>,
+    /// Grid points along x and y (`points[ix * ny + iy]`).
+    nx: usize,
+    ny: usize,
+    tracker: Option<MapTracker>,
 }
 
 impl Localizer {
@@ -237,6 +271,9 @@ impl Localizer {
         geometry.can_localize()?;
         if !(config.grid_step_m >= 0.02 && config.grid_step_m <= 2.0) {
             return Err("grid_step_m must be 0.02-2 m".to_string());
+        }
+        if !(config.track_speed_mps >= 0.0 && config.track_speed_mps <= 20.0) {
+            return Err("track_speed_mps must be 0-20 m/s".to_string());
         }
         if config.window_packets == 0 || config.bootstrap_packets == 0 || config.max_subcarriers < 2
         {
@@ -260,16 +297,9 @@ impl Localizer {
         let step = config
             .grid_step_m
             .max((w * d / MAX_GRID_POINTS as f64).sqrt());
-        let mut points = Vec::new();
-        let mut x = step / 2.0;
-        while x < w {
-            let mut y = step / 2.0;
-            while y < d {
-                points.push([x, y]);
-                y += step;
-            }
-            x += step;
-        }
+        let (points, nx, ny) = floor_grid(w, d, step);
+        let tracker = (config.track_speed_mps > 0.0)
+            .then(|| MapTracker::new(nx, ny, step, config.track_speed_mps));
         let mut me = Localizer {
             n_tx,
             n_rx,
@@ -287,6 +317,10 @@ impl Localizer {
             last: None,
             last_t: None,
             step,
+            map: Vec::new(),
+            nx,
+            ny,
+            tracker,
             geometry,
             config,
         };
@@ -307,6 +341,16 @@ impl Localizer {
     /// The last fix made.
     pub fn last(&self) -> Option<Fix> {
         self.last
+    }
+
+    /// The floor grid's points (x, y), metres, in the order of [`Localizer::last_map`].
+    pub fn grid(&self) -> &[[f64; 2]] {
+        &self.points
+    }
+
+    /// The last located window's coarse map: back-projected power per grid point.
+    pub fn last_map(&self) -> &[f64] {
+        &self.map
     }
 
     fn links(&self) -> usize {
@@ -532,7 +576,7 @@ impl Localizer {
     }
 
     /// The window's map and its refined peak.
-    fn locate(&self, t: f64) -> Option<Fix> {
+    fn locate(&mut self, t: f64) -> Option<Fix> {
         let lk = self.steer.len() / self.points.len().max(1);
         if lk == 0 {
             return None;
@@ -544,6 +588,31 @@ impl Localizer {
                 let mean = window.iter().skip(c).step_by(lk).sum::<Complex32>() / n;
                 for v in window.iter_mut().skip(c).step_by(lk) {
                     *v -= mean;
+                }
+            }
+        }
+        let k = self.subs.len().max(1);
+        if self.config.pair_normalize {
+            for l in 0..lk / k {
+                let idx = |v: usize| v % lk / k == l;
+                let (sum, n) = window
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| idx(*i))
+                    .fold((0.0f32, 0usize), |(s, n), (_, v)| (s + v.norm_sqr(), n + 1));
+                let rms = (sum / n.max(1) as f32).sqrt();
+                if rms > 0.0 && rms.is_finite() {
+                    for (_, v) in window.iter_mut().enumerate().filter(|(i, _)| idx(*i)) {
+                        *v /= rms;
+                    }
+                }
+            }
+        }
+        if self.config.frame_normalize {
+            for f in window.chunks_exact_mut(lk) {
+                let norm = f.iter().map(|v| v.norm_sqr()).sum::<f32>().sqrt();
+                if norm > 0.0 && norm.is_finite() {
+                    f.iter_mut().for_each(|v| *v /= norm);
                 }
             }
         }
@@ -561,6 +630,7 @@ impl Localizer {
                 .sum()
         };
         let mut map: Vec<f64> = self.steer.chunks_exact(lk).map(power).collect();
+        self.map.clone_from(&map);
         if let (Some(last), true) = (self.last, self.config.continuity_m > 0.0) {
             let age = (t - last.t).max(0.0);
             if age < 5.0 {
@@ -571,11 +641,16 @@ impl Localizer {
                 }
             }
         }
-        let (best, peak) = map
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, v)| (i, *v))?;
+        let top = map.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let best = match self.tracker.as_mut() {
+            // The belief picks the lobe; the fix is that lobe's own peak in this window.
+            Some(tracker) if top > 0.0 => {
+                let likelihood: Vec<f64> = map.iter().map(|m| m / top).collect();
+                climb(&map, self.nx, self.ny, tracker.update(t, &likelihood)?)
+            }
+            _ => argmax(&map)?,
+        };
+        let peak = map[best];
         let mean = map.iter().sum::<f64>() / map.len() as f64;
         if !(peak > 0.0 && mean > 0.0) {
             return None;
@@ -607,6 +682,358 @@ impl Localizer {
             x: bx,
             y: by,
             sharpness: peak / mean,
+        })
+    }
+}
+
+/// The floor grid: cell centres `step` apart, x-major (`[ix * ny + iy]`), and its size.
+fn floor_grid(w: f64, d: f64, step: f64) -> (Vec<[f64; 2]>, usize, usize) {
+    let mut points = Vec::new();
+    let (mut nx, mut ny) = (0, 0);
+    let mut x = step / 2.0;
+    while x < w {
+        let mut y = step / 2.0;
+        ny = 0;
+        while y < d {
+            points.push([x, y]);
+            y += step;
+            ny += 1;
+        }
+        x += step;
+        nx += 1;
+    }
+    (points, nx, ny)
+}
+
+/// Index of the largest finite value.
+fn argmax(v: &[f64]) -> Option<usize> {
+    v.iter()
+        .enumerate()
+        .filter(|(_, x)| x.is_finite())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+}
+
+/// From grid cell `start`, uphill on `map` (8 neighbours) to a local maximum.
+fn climb(map: &[f64], nx: usize, ny: usize, start: usize) -> usize {
+    let mut at = start.min(map.len().saturating_sub(1));
+    // Each step strictly increases the value, so it ends; the bound is a guard.
+    for _ in 0..map.len() {
+        let (ix, iy) = ((at / ny) as i64, (at % ny) as i64);
+        let mut next = at;
+        for dx in -1..=1i64 {
+            for dy in -1..=1i64 {
+                let (x, y) = (ix + dx, iy + dy);
+                if x < 0 || y < 0 || x >= nx as i64 || y >= ny as i64 {
+                    continue;
+                }
+                let j = x as usize * ny + y as usize;
+                if map[j] > map[next] {
+                    next = j;
+                }
+            }
+        }
+        if next == at {
+            break;
+        }
+        at = next;
+    }
+    at
+}
+
+/// Below this share of its total a grid point's belief is lifted back: a person can
+/// always turn up anywhere (the tracker recovers from a lobe it should not have kept).
+const TRACK_FLOOR: f64 = 1e-3;
+/// After this long without a window (nobody moving), the belief starts afresh.
+const TRACK_RESET_S: f64 = 5.0;
+
+/// Where a person is over time, from a sequence of floor maps: a grid Bayes filter.
+///
+/// Between maps the belief spreads by a Gaussian of `sqrt(step^2 + (speed dt)^2)` (a
+/// walker covers at most `speed * dt`), is mixed with a small uniform floor, then is
+/// multiplied by the new map taken as a likelihood. The most likely cell is returned.
+/// A lobe that outshines the person's for a window or two does not win: the belief on
+/// the person's lobe has been built over many windows, and a lobe far from it must beat
+/// that history. Cost per map: two separable 1-D blurs, `O(points * kernel)`.
+#[derive(Debug, Clone)]
+pub struct MapTracker {
+    nx: usize,
+    ny: usize,
+    step: f64,
+    speed: f64,
+    belief: Vec<f64>,
+    last_t: Option<f64>,
+}
+
+impl MapTracker {
+    /// A tracker over an `nx x ny` grid (x-major, `[ix * ny + iy]`) of `step` metres,
+    /// for a walker of at most `speed_mps`.
+    pub fn new(nx: usize, ny: usize, step: f64, speed_mps: f64) -> Self {
+        MapTracker {
+            nx,
+            ny,
+            step,
+            speed: speed_mps,
+            belief: Vec::new(),
+            last_t: None,
+        }
+    }
+
+    /// Forgets the belief.
+    pub fn reset(&mut self) {
+        self.belief.clear();
+        self.last_t = None;
+    }
+
+    /// One map at time `t`: `likelihood` per grid point (non-negative, any scale; a
+    /// map's power over its peak). Returns the most likely cell, None for a map of
+    /// another size.
+    pub fn update(&mut self, t: f64, likelihood: &[f64]) -> Option<usize> {
+        let n = self.nx * self.ny;
+        if likelihood.len() != n || n == 0 || !t.is_finite() {
+            return None;
+        }
+        let gap = self.last_t.map(|last| t - last);
+        match gap {
+            Some(dt) if self.belief.len() == n && (0.0..=TRACK_RESET_S).contains(&dt) => {
+                let sigma = (self.step.powi(2) + (self.speed * dt).powi(2)).sqrt();
+                self.blur(sigma);
+                let sum: f64 = self.belief.iter().sum();
+                let floor = TRACK_FLOOR / n as f64;
+                for b in &mut self.belief {
+                    *b = (1.0 - TRACK_FLOOR) * *b / sum + floor;
+                }
+            }
+            _ => self.belief = vec![1.0 / n as f64; n],
+        }
+        self.last_t = Some(t);
+        for (b, l) in self.belief.iter_mut().zip(likelihood) {
+            *b *= if l.is_finite() { l.max(0.0) } else { 0.0 };
+        }
+        let sum: f64 = self.belief.iter().sum();
+        if !(sum > 0.0 && sum.is_finite()) {
+            // A map of zeros tells nothing: start again from the next one.
+            self.reset();
+            return argmax(likelihood);
+        }
+        for b in &mut self.belief {
+            *b /= sum;
+        }
+        argmax(&self.belief)
+    }
+
+    /// Gaussian blur of the belief, `sigma` metres, along y then x (edges truncated).
+    fn blur(&mut self, sigma: f64) {
+        let (nx, ny) = (self.nx, self.ny);
+        let r = ((3.0 * sigma / self.step).ceil() as usize).min(nx.max(ny));
+        let w: Vec<f64> = (0..=r)
+            .map(|i| (-((i as f64 * self.step).powi(2)) / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let b = &self.belief;
+        let mut tmp = vec![0.0; nx * ny];
+        for ix in 0..nx {
+            for iy in 0..ny {
+                let lo = iy.saturating_sub(r);
+                let hi = (iy + r).min(ny - 1);
+                tmp[ix * ny + iy] = (lo..=hi).map(|j| b[ix * ny + j] * w[iy.abs_diff(j)]).sum();
+            }
+        }
+        let mut out = vec![0.0; nx * ny];
+        for ix in 0..nx {
+            let lo = ix.saturating_sub(r);
+            let hi = (ix + r).min(nx - 1);
+            for iy in 0..ny {
+                out[ix * ny + iy] = (lo..=hi)
+                    .map(|j| tmp[j * ny + iy] * w[ix.abs_diff(j)])
+                    .sum();
+            }
+        }
+        self.belief = out;
+    }
+}
+
+/// Links fused at most (a room's nodes; bounds the memory kept per link).
+pub const MAX_LINKS: usize = 16;
+
+/// One person placed from several links in one room: each link's map (its own
+/// [`Localizer`]) is taken as a likelihood over the common floor grid, and the latest map
+/// of every link, if recent, is multiplied in (their log-maps summed) whenever any link
+/// ends a window. Two links' lobes rarely coincide away from the person, so the product
+/// keeps the person's and thins the ghosts; [`MapTracker`] then keeps the lobe over time
+/// when `track_speed_mps` is set. All links share one clock (the caller maps them onto it).
+pub struct MultiLocalizer {
+    links: Vec<Localizer>,
+    /// Each link's latest map (window end time, map).
+    latest: Vec<Option<(f64, Vec<f64>)>>,
+    tracker: Option<MapTracker>,
+    max_age_s: f64,
+    points: Vec<[f64; 2]>,
+    nx: usize,
+    ny: usize,
+    step: f64,
+    room: [f64; 3],
+}
+
+/// Below this share of its peak a map's power counts as this (one link's deep null must
+/// not veto a point that every other link finds).
+const FUSE_FLOOR: f64 = 1e-3;
+
+/// Several maps of one floor grid fused: the sum of each map's log power over its own peak
+/// (floored at `FUSE_FLOOR`), i.e. the maps multiplied as independent likelihoods, each
+/// link weighted alike whatever its signal strength. Maps of another length, or with no
+/// positive finite peak, are left out; None when none is left.
+pub fn fused_log_map(maps: &[&[f64]], n_points: usize) -> Option<Vec<f64>> {
+    let mut out = vec![0.0; n_points];
+    let mut used = 0;
+    for m in maps {
+        let top = m
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        if m.len() != n_points || top <= 0.0 {
+            continue;
+        }
+        for (acc, v) in out.iter_mut().zip(m.iter()) {
+            let r = if v.is_finite() { v / top } else { 0.0 };
+            *acc += r.max(FUSE_FLOOR).ln();
+        }
+        used += 1;
+    }
+    (used > 0).then_some(out)
+}
+
+impl MultiLocalizer {
+    /// A localizer over `geometries` (one per link, all of one room); a link's map counts
+    /// for `max_age_s` seconds after its window ended.
+    pub fn new(
+        geometries: Vec<LinkGeometry>,
+        config: LocalizerConfig,
+        max_age_s: f64,
+    ) -> Result<Self, String> {
+        if geometries.is_empty() || geometries.len() > MAX_LINKS {
+            return Err(format!("1-{MAX_LINKS} links are needed"));
+        }
+        if !(max_age_s > 0.0 && max_age_s <= 60.0) {
+            return Err("max_age_s must be in (0, 60] s".to_string());
+        }
+        if !(config.track_speed_mps >= 0.0 && config.track_speed_mps <= 20.0) {
+            return Err("track_speed_mps must be 0-20 m/s".to_string());
+        }
+        let room = geometries[0].room;
+        if geometries.iter().any(|g| g.room != room) {
+            return Err("all links must be in one room (same room size)".to_string());
+        }
+        // Each link maps only; the tracking (and any prior) is done on the fused map.
+        let per_link = LocalizerConfig {
+            track_speed_mps: 0.0,
+            continuity_m: 0.0,
+            ..config.clone()
+        };
+        let links = geometries
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| Localizer::new(g, per_link.clone()).map_err(|e| format!("link {i}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (points, nx, ny, step) = {
+            let l = &links[0];
+            (l.points.clone(), l.nx, l.ny, l.step)
+        };
+        let tracker = (config.track_speed_mps > 0.0)
+            .then(|| MapTracker::new(nx, ny, step, config.track_speed_mps));
+        Ok(MultiLocalizer {
+            latest: vec![None; links.len()],
+            links,
+            tracker,
+            max_age_s,
+            points,
+            nx,
+            ny,
+            step,
+            room,
+        })
+    }
+
+    /// How many links.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether there are no links (never: `new` refuses that).
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The floor grid's points, as [`Localizer::grid`].
+    pub fn grid(&self) -> &[[f64; 2]] {
+        &self.points
+    }
+
+    /// One frame of link `link` (as [`Localizer::push`]); returns the fused fix when this
+    /// frame ends one of that link's windows in which something moved.
+    pub fn push(
+        &mut self,
+        link: usize,
+        t: f64,
+        csi: &ndarray::Array3<Complex32>,
+        moving: bool,
+    ) -> Option<Fix> {
+        let own = self.links.get_mut(link)?.push(t, csi, moving)?;
+        let map = self.links[link].last_map();
+        self.latest[link] = Some((own.t, map.to_vec()));
+        let recent: Vec<&[f64]> = self
+            .latest
+            .iter()
+            .flatten()
+            .filter(|(lt, _)| (t - lt).abs() <= self.max_age_s)
+            .map(|(_, m)| m.as_slice())
+            .collect();
+        let log_map = fused_log_map(&recent, self.points.len())?;
+        self.fuse(t, &log_map)
+    }
+
+    /// The fix from a fused log-map.
+    fn fuse(&mut self, t: f64, log_map: &[f64]) -> Option<Fix> {
+        let best = argmax(log_map)?;
+        let top = log_map[best];
+        let likelihood: Vec<f64> = log_map.iter().map(|v| (v - top).exp()).collect();
+        let cell = match self.tracker.as_mut() {
+            Some(tracker) => climb(log_map, self.nx, self.ny, tracker.update(t, &likelihood)?),
+            None => best,
+        };
+        // Sub-cell refinement: a parabola through the cell and its neighbours, each axis.
+        let (ix, iy) = (cell / self.ny, cell % self.ny);
+        let offset = |lo: Option<usize>, hi: Option<usize>| -> f64 {
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                return 0.0;
+            };
+            let (a, b, c) = (log_map[lo], log_map[cell], log_map[hi]);
+            let curv = a - 2.0 * b + c;
+            if curv < 0.0 {
+                (0.5 * (a - c) / curv).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            }
+        };
+        let dx = offset(
+            ix.checked_sub(1).map(|i| i * self.ny + iy),
+            (ix + 1 < self.nx).then(|| (ix + 1) * self.ny + iy),
+        );
+        let dy = offset(
+            iy.checked_sub(1).map(|i| ix * self.ny + i),
+            (iy + 1 < self.ny).then(|| ix * self.ny + iy + 1),
+        );
+        let [x0, y0] = self.points[cell];
+        let mean = likelihood.iter().sum::<f64>() / likelihood.len() as f64;
+        Some(Fix {
+            t,
+            x: (x0 + dx * self.step).clamp(0.0, self.room[0]),
+            y: (y0 + dy * self.step).clamp(0.0, self.room[1]),
+            sharpness: if mean > 0.0 {
+                likelihood[cell] / mean
+            } else {
+                1.0
+            },
         })
     }
 }
@@ -779,6 +1206,185 @@ mod tests {
             );
             assert!(last.sharpness > 1.5);
         }
+    }
+
+    /// A 6 x 5 m floor at 0.2 m (as the localizer's grid) and a map there: a floor
+    /// level plus Gaussian lobes `(centre, peak)` of 0.3 m spread.
+    fn synthetic_map(lobes: &[([f64; 2], f64)]) -> (Vec<[f64; 2]>, usize, usize, Vec<f64>) {
+        let (points, nx, ny) = floor_grid(6.0, 5.0, 0.2);
+        let map = points
+            .iter()
+            .map(|p| {
+                0.2 + lobes
+                    .iter()
+                    .map(|(c, a)| {
+                        let d2 = (p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2);
+                        a * (-d2 / (2.0 * 0.3 * 0.3)).exp()
+                    })
+                    .sum::<f64>()
+            })
+            .collect();
+        (points, nx, ny, map)
+    }
+
+    fn error(points: &[[f64; 2]], cell: usize, at: [f64; 2]) -> f64 {
+        (points[cell][0] - at[0]).hypot(points[cell][1] - at[1])
+    }
+
+    #[test]
+    fn tracker_keeps_the_persons_lobe_while_a_ghost_is_briefly_stronger() {
+        // A person walks along x at 0.8 m/s, one map every 0.25 s; a ghost lobe 2.5-4 m
+        // away stands at 0.7 of the person's power, except for 1 s (four maps) at 1.3.
+        let ghost = [4.5, 4.0];
+        let mut tracker = None;
+        let (mut argmax_wrong, mut tracked_wrong) = (0, 0);
+        for w in 0..24 {
+            let t = w as f64 * 0.25;
+            let person = [1.0 + 0.8 * t, 1.5];
+            let strength = if (12..16).contains(&w) { 1.3 } else { 0.7 };
+            let (points, nx, ny, map) = synthetic_map(&[(person, 1.0), (ghost, strength)]);
+            let tr = tracker.get_or_insert_with(|| MapTracker::new(nx, ny, 0.2, 2.0));
+            let peak = map.iter().copied().fold(0.0, f64::max);
+            let likelihood: Vec<f64> = map.iter().map(|m| m / peak).collect();
+            let cell = climb(&map, nx, ny, tr.update(t, &likelihood).unwrap());
+            if error(&points, argmax(&map).unwrap(), person) > 1.0 {
+                argmax_wrong += 1;
+            }
+            let e = error(&points, cell, person);
+            if e > 0.2 {
+                tracked_wrong += 1;
+            }
+            assert!(
+                e < 1.0,
+                "window {w}: tracked {:?}, person at {person:?}",
+                points[cell]
+            );
+        }
+        // The map's own peak jumps to the ghost for exactly the four strong windows.
+        assert_eq!(argmax_wrong, 4);
+        assert_eq!(tracked_wrong, 0);
+    }
+
+    #[test]
+    fn tracker_follows_a_lobe_that_stays_stronger_and_restarts_after_a_gap() {
+        // Not stuck: a second lobe that stays the stronger one wins within seconds (the
+        // belief's floor), and after a long gap the tracker starts from the map alone.
+        let (a, b) = ([1.0, 1.0], [4.5, 4.0]);
+        let (points, nx, ny, first) = synthetic_map(&[(a, 1.0), (b, 0.5)]);
+        let (_, _, _, second) = synthetic_map(&[(a, 0.6), (b, 1.0)]);
+        let mut tr = MapTracker::new(nx, ny, 0.2, 2.0);
+        for w in 0..20 {
+            tr.update(w as f64 * 0.25, &first).unwrap();
+        }
+        let mut switched_at = None;
+        for w in 20..60 {
+            let cell = tr.update(w as f64 * 0.25, &second).unwrap();
+            if switched_at.is_none() && error(&points, cell, b) < 0.3 {
+                switched_at = Some(w);
+            }
+        }
+        let switched_at = switched_at.expect("never followed the lobe that stayed stronger");
+        // Not at once (that is the point) but within 10 s.
+        assert!(
+            (22..60).contains(&switched_at),
+            "switched at window {switched_at}"
+        );
+        let mut tr = MapTracker::new(nx, ny, 0.2, 2.0);
+        for w in 0..40 {
+            tr.update(w as f64 * 0.25, &first).unwrap();
+        }
+        let cell = tr.update(10.0 + TRACK_RESET_S + 1.0, &second).unwrap();
+        assert!(error(&points, cell, b) < 0.3, "{:?}", points[cell]);
+        // A map of another size or all zeros gives no cell from the belief.
+        assert!(tr.update(20.0, &first[1..]).is_none());
+        assert!(tr.update(20.5, &vec![0.0; first.len()]).is_some());
+        let cell = tr.update(20.75, &first).unwrap();
+        assert!(error(&points, cell, a) < 0.3, "{:?}", points[cell]);
+    }
+
+    #[test]
+    fn fusing_keeps_the_lobe_links_agree_on() {
+        // Each link has a ghost of its own, stronger than the person's lobe in that link's
+        // map; only the person's lobe is in both.
+        let person = [3.0, 2.5];
+        let (points, _, _, a) = synthetic_map(&[(person, 0.8), ([1.0, 4.0], 1.0)]);
+        let (_, _, _, b) = synthetic_map(&[(person, 0.8), ([5.0, 1.0], 1.0)]);
+        for m in [&a, &b] {
+            assert!(error(&points, argmax(m).unwrap(), person) > 1.0);
+        }
+        let fused = fused_log_map(&[&a, &b], points.len()).unwrap();
+        assert!(error(&points, argmax(&fused).unwrap(), person) < 0.15);
+        // A map of another length is left out; none left: no map.
+        let fused = fused_log_map(&[&a, &b[1..]], points.len()).unwrap();
+        assert!(error(&points, argmax(&fused).unwrap(), [1.0, 4.0]) < 0.15);
+        assert!(fused_log_map(&[&b[1..]], points.len()).is_none());
+        assert!(fused_log_map(&[&vec![0.0; points.len()]], points.len()).is_none());
+    }
+
+    #[test]
+    fn finds_a_moving_scatterer_with_the_tracker_on() {
+        let g = geometry();
+        let config = LocalizerConfig {
+            track_speed_mps: 2.0,
+            ..LocalizerConfig::default()
+        };
+        for target in [[2.0, 1.0], [4.5, 4.0]] {
+            let mut loc = Localizer::new(g.clone(), config.clone()).unwrap();
+            let fixes: Vec<Fix> = frames(&g, target, 400)
+                .into_iter()
+                .filter_map(|(t, h)| loc.push(t, &h, true))
+                .collect();
+            assert!(fixes.len() >= 8);
+            for f in &fixes[2..] {
+                let err = (f.x - target[0]).hypot(f.y - target[1]);
+                assert!(err < 0.5, "target {target:?}: fix {f:?}");
+            }
+        }
+        let bad = LocalizerConfig {
+            track_speed_mps: -1.0,
+            ..LocalizerConfig::default()
+        };
+        assert!(Localizer::new(g, bad).is_err());
+    }
+
+    #[test]
+    fn several_links_place_a_scatterer_and_bad_sets_are_refused() {
+        let g = geometry();
+        // A second receiver on the far wall (y = D), its array along x.
+        let mut g2 = g.clone();
+        g2.rx = array_positions([3.5, 4.9, 1.4], [1.0, 0.0, 0.0], 3, 0.5 * C / 5.18e9);
+        let target = [2.0, 1.0];
+        for track in [0.0, 2.0] {
+            let config = LocalizerConfig {
+                track_speed_mps: track,
+                ..LocalizerConfig::default()
+            };
+            let mut multi = MultiLocalizer::new(vec![g.clone(), g2.clone()], config, 0.5).unwrap();
+            assert_eq!(multi.len(), 2);
+            let mut fixes = Vec::new();
+            let (one, two) = (frames(&g, target, 400), frames(&g2, target, 400));
+            for ((t, h1), (_, h2)) in one.into_iter().zip(two) {
+                fixes.extend(multi.push(0, t, &h1, true));
+                fixes.extend(multi.push(1, t, &h2, true));
+                assert!(multi.push(2, t, &h2, true).is_none());
+            }
+            assert!(fixes.len() >= 16, "{} fixes", fixes.len());
+            let last = fixes.last().unwrap();
+            let err = (last.x - target[0]).hypot(last.y - target[1]);
+            assert!(err < 0.5, "track {track}: {last:?}");
+        }
+        let mut other_room = g2.clone();
+        other_room.room = [7.0, 5.0, 3.0];
+        let config = LocalizerConfig::default();
+        assert!(MultiLocalizer::new(vec![g.clone(), other_room], config.clone(), 0.5).is_err());
+        assert!(MultiLocalizer::new(vec![], config.clone(), 0.5).is_err());
+        assert!(MultiLocalizer::new(vec![g.clone(); MAX_LINKS + 1], config.clone(), 0.5).is_err());
+        assert!(MultiLocalizer::new(vec![g.clone()], config.clone(), f64::NAN).is_err());
+        let bad = LocalizerConfig {
+            track_speed_mps: f64::NAN,
+            ..config
+        };
+        assert!(MultiLocalizer::new(vec![g], bad, 0.5).is_err());
     }
 
     #[test]

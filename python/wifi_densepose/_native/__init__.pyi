@@ -44,6 +44,7 @@ __all__ = [
     "dsp",
     "live_windows",
     "localize",
+    "localize_links",
     "model_init_runtime",
     "read_csi",
     "run_analytics",
@@ -304,6 +305,19 @@ def localize(
     fit_reflections: bool = True,
     window_highpass: bool = True,
     continuity_m: float = 0.0,
+    track_speed_mps: float = 0.0,
+    pair_normalize: bool = False,
+    frame_normalize: bool = False,
+    maps: bool = False,
+) -> dict[str, NDArray[np.float64]]: ...
+def localize_links(
+    links: list[dict[str, Any]],
+    room: tuple[float, float, float] | list[float],
+    grid_step_m: float = 0.2,
+    window_packets: int = 25,
+    max_subcarriers: int = 10,
+    track_speed_mps: float = 0.0,
+    max_age_s: float = 0.5,
 ) -> dict[str, NDArray[np.float64]]: ...
 def sense(
     csi: NDArray[np.complex64],
