@@ -221,8 +221,9 @@ impl Default for LocalizerConfig {
 pub struct Fix {
     /// Source time of the window's last frame, seconds.
     pub t: f64,
-    /// Floor position in the room frame, metres.
+    /// Floor position in the room frame along its width, metres.
     pub x: f64,
+    /// Floor position in the room frame along its depth, metres.
     pub y: f64,
     /// The map's peak over its mean (1: flat, no direction stands out).
     pub sharpness: f64,

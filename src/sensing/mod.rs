@@ -12,8 +12,6 @@
 
 pub mod bank;
 pub mod features;
-// Another change documents the localizer; until it lands the lint skips this module only.
-#[allow(missing_docs)]
 pub mod localizer;
 pub mod sensor;
 pub mod window_features;
