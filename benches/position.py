@@ -204,6 +204,10 @@ def links(n_links: int, clips: int, split: str) -> tuple[str, dict[str, Any]]:
         rows.append((label + ", no tracker", list(range(k)), {"track_speed_mps": 0.0}))
         rows.append((label + ", tracker 3 m/s", list(range(k)), {"track_speed_mps": 3.0}))
     errs: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in rows}
+    # End to end: analyze on node 0 alone, and on every node (the live pipeline fuses
+    # the links it was given placements for: src/pipeline/placing.rs).
+    e2e = {"end to end (analyze), node 0 alone": 1, f"end to end (analyze), {n_links} links fused": n_links}
+    errs.update({name: [] for name in e2e})
     centre_errs: list[np.ndarray] = []
     i = done = 0
     while done < clips:
@@ -224,13 +228,16 @@ def links(n_links: int, clips: int, split: str) -> tuple[str, dict[str, Any]]:
             errs[name].append(e)
             if name == rows[0][0]:
                 centre_errs.append(b)
+        for name, k in e2e.items():
+            est = _published(wdp.analyze({**data, "nodes": data["nodes"][:k]}, model=None))
+            errs[name].append(_errors(est, ts, hips, walking, centre)[0])
         print(f"links clip {done}/{clips}", file=sys.stderr, flush=True)
     c = _summary(centre_errs)
     head = (f"| {split}, {clips} draws, {n_links} Intel 5300 receivers of one transmitter, per window "
             "| median m | p90 m | within 0.5 m | room centre median / p90 |")
     out = [head, "|---|---|---|---|---|"]
     figures: dict[str, Any] = {"clips": clips, "links": n_links, "split": split, "room_centre": c}
-    for name, _, _ in rows:
+    for name in [*(r[0] for r in rows), *e2e]:
         s = _summary(errs[name])
         figures[name] = s
         out.append(f"| {name} | {s['median_m']:.2f} | {s['p90_m']:.2f} | {s['within_0_5_m']:.2f} | "

@@ -91,3 +91,28 @@ def test_bad_link_sets_are_refused(run: dict[str, Any]) -> None:
     missing = {k: v for k, v in link.items() if k != "moving"}
     with pytest.raises((KeyError, TypeError)):
         _native.localize_links([missing], room)
+
+
+def _published_errors(run: dict[str, Any], messages: list[dict[str, Any]]) -> np.ndarray:
+    rows = [(m["data"]["metadata"]["source_time"], q["position"]["x"], q["position"]["y"])
+            for m in messages if m["type"] == "pose_data"
+            for q in m["data"]["persons"] if "position" in q]
+    assert rows, "nobody was placed"
+    t, x, y = (np.array(c) for c in zip(*rows))
+    return _walking_errors(run, {"t": t, "x": x, "y": y})[0]
+
+
+def test_the_live_pipeline_fuses_the_nodes_placements(run: dict[str, Any]) -> None:
+    """analyze on the multi-node run: each node's placement goes to the environment,
+    which fuses the two links' maps (src/pipeline/placing.rs) — better than node 0 alone
+    through the same pipeline, on the draw where node 0 alone sits on a wrong lobe."""
+    import wifi_densepose as wdp
+
+    data = run["data"]
+    fused = _published_errors(run, wdp.analyze(data, model=None))
+    alone = _published_errors(run, wdp.analyze({**data, "nodes": data["nodes"][:1]}, model=None))
+    assert np.median(fused) < 0.6 and np.median(fused) < 0.6 * np.median(alone), (
+        np.median(fused), np.median(alone))
+    # A placement for a multi-node run is refused: each node brings its own.
+    with pytest.raises(TypeError, match="each node's placement"):
+        wdp.analyze(data, model=None, placement=data["nodes"][0]["placement"])

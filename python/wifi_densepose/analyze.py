@@ -158,6 +158,9 @@ def analyze(
     if isinstance(source, Mapping) and "nodes" in source and "csi" not in source:
         if timestamps is not None:
             raise ArgumentTypeError("a simulated run carries its own timestamps; do not pass timestamps")
+        if placement is not None:
+            raise ArgumentTypeError("a multi-node simulated run carries each node's placement; "
+                                    "do not pass placement")
         return _analyze_nodes(source, room, common)
     if isinstance(source, Mapping) and _is_sim_result(source):
         if timestamps is not None:
@@ -250,7 +253,14 @@ def _analyze_nodes(source: Mapping[str, Any], room: tuple[float, float] | None,
     if common.get("device") is None and isinstance(nodes[0].get("device"), str):
         common["device"] = nodes[0]["device"]
     sources = [f"sim:{name or 'custom'}:{n.get('name', k)}" for k, n in enumerate(nodes)]
-    return _native.analyze_nodes(csi, stamps, sources, order, room=room, **common)
+    placements = None
+    if all(isinstance(n.get("placement"), Mapping) for n in nodes):
+        # Each node's own link: the localizer fuses those that can place people.
+        spec = json.loads(source["spec"]) if "spec" in source else {}
+        height = (spec.get("room") or {}).get("size", [0, 0, 2.8])[2]
+        placements = [_placement({**n["placement"], "room_height": height}) for n in nodes]
+    return _native.analyze_nodes(csi, stamps, sources, order, room=room,
+                                 placements=placements, **common)
 
 
 __all__ = ["DEFAULT_RATE_HZ", "analyze"]

@@ -8,12 +8,11 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::model_stage::{ModelSlot, ModelStage, ModelStats, StageProblem};
+use super::placing::Placing;
 use super::sequence::SequenceTracker;
 use crate::csi::CsiFrame;
 use crate::events::{Event, EventType, Publisher};
-use crate::sensing::{
-    Calibration, CalibrationOutcome, Fix, Localizer, LocalizerConfig, SensingState, SensorBank,
-};
+use crate::sensing::{Calibration, CalibrationOutcome, Fix, SensingState, SensorBank};
 
 /// Detections made from a simulator's ground truth instead of by a model (oracle mode):
 /// they let tracking, analytics and every client downstream run before a model exists,
@@ -53,6 +52,15 @@ pub enum Input {
     /// The primary source's link: room, antennas and subcarriers, for the localizer
     /// ([`crate::sensing::localizer`]); None forgets it. A simulated source sends its own.
     Geometry(Option<Box<crate::sensing::LinkGeometry>>),
+    /// One source's own link (several nodes of one room): every source with such a link
+    /// that can place people feeds one fused localizer, which then takes over from the
+    /// primary's ([`super::placing`]).
+    SourceGeometry {
+        /// The source's name, as its frames give it.
+        source: String,
+        /// Its link.
+        geometry: Box<crate::sensing::LinkGeometry>,
+    },
     /// Learn the empty room over the next `seconds` of source time (the room must be
     /// empty meanwhile); the outcome is published as a system_event and sent to `reply`.
     Calibrate {
@@ -249,11 +257,9 @@ impl Environment {
         let mut window_position: Option<[f64; 2]> = None;
         let mut calibration_reply = None;
         let mut room = DEFAULT_ROOM;
-        // The floor the localizer's fixes are in (its link's room; see Input::Geometry).
-        let mut fix_room = DEFAULT_ROOM;
         self.stats.lock().room_size = Some(room);
-        // Where the primary source's moving person is, when its placement is known.
-        let mut localizer: Option<Localizer> = None;
+        // Where the moving person is, when a link's placement is known.
+        let mut placing = Placing::default();
         let mut fix: Option<Fix> = None;
         loop {
             tokio::select! {
@@ -273,14 +279,11 @@ impl Environment {
                             }
                             model_source = Some(source.clone());
                         }
-                        self.on_frame(source, &frame);
-                        if primary {
-                            if let Some(l) = localizer.as_mut() {
-                                if let Some(f) = l.push(frame.timestamp, &frame.csi, sensing.motion_detected) {
-                                    fix = Some(f);
-                                }
-                            }
+                        if let Some(f) = placing.push(&source, primary, frame.timestamp, &frame.csi, sensing.motion_detected) {
+                            fix = Some(f);
                         }
+                        let fix_room = placing.room().unwrap_or(DEFAULT_ROOM);
+                        self.on_frame(source, &frame);
                         if !sensing.presence {
                             fix = None; // an empty room: the last place means nothing
                         }
@@ -340,22 +343,15 @@ impl Environment {
                     Some(Input::SourceEnded { source, reason }) => self.on_source_ended(source, reason),
                     Some(Input::Geometry(geometry)) => {
                         fix = None;
-                        // The localizer's positions are in its link's room frame.
-                        if let Some(g) = geometry.as_ref() {
-                            fix_room = [g.room[0], g.room[1]];
+                        if let Err(reason) = placing.set_primary(geometry.map(|g| *g)) {
+                            self.localizer_unavailable(&format!("People are not placed from this link: {reason}"));
                         }
-                        localizer = geometry.and_then(|g| match Localizer::new(*g, LocalizerConfig::default()) {
-                            Ok(l) => Some(l),
-                            Err(reason) => {
-                                self.publisher.publish(Event::new(
-                                    EventType::SystemEvent,
-                                    json!({"event": "localizer_unavailable", "severity": "warning",
-                                           "message": format!("People are not placed from this link: {reason}")}),
-                                    Some(self.id.clone()),
-                                ));
-                                None
-                            }
-                        });
+                    }
+                    Some(Input::SourceGeometry { source, geometry }) => {
+                        fix = None;
+                        if let Err(reason) = placing.set_source(source, *geometry) {
+                            self.localizer_unavailable(&format!("People are not placed from these links: {reason}"));
+                        }
                     }
                     Some(Input::RoomSize(size)) => {
                         room = size;
@@ -581,6 +577,15 @@ impl Environment {
         for e in events {
             self.publisher.publish(e);
         }
+    }
+
+    /// A link's placement that places nobody, said once as a `system_event`.
+    fn localizer_unavailable(&self, message: &str) {
+        self.publisher.publish(Event::new(
+            EventType::SystemEvent,
+            json!({"event": "localizer_unavailable", "severity": "warning", "message": message}),
+            Some(self.id.clone()),
+        ));
     }
 
     fn on_source_ended(&self, source: String, reason: String) {

@@ -24,6 +24,7 @@ mod inference;
 mod model_stage;
 mod monitor;
 pub mod offline;
+pub mod placing;
 mod replay;
 mod sequence;
 mod serial;

@@ -64,6 +64,9 @@ pub struct OfflineOptions {
     /// Further sources of the same room (several nodes): frames tagged `k >= 1` by
     /// [`analyze_tagged`] come from `extra_sources[k - 1]`, tag 0 from `source`.
     pub extra_sources: Vec<String>,
+    /// Each source's own link, by source name (several nodes with their placements): the
+    /// links that can place people are fused ([`super::placing`]).
+    pub source_geometries: Vec<(String, crate::sensing::LinkGeometry)>,
 }
 
 impl Default for OfflineOptions {
@@ -78,6 +81,7 @@ impl Default for OfflineOptions {
             source: "inject".into(),
             end_reason: "input finished".into(),
             extra_sources: Vec::new(),
+            source_geometries: Vec::new(),
         }
     }
 }
@@ -193,6 +197,12 @@ where
     }
     if let Some(g) = &options.geometry {
         send(Input::Geometry(Some(Box::new(g.clone()))))?;
+    }
+    for (source, g) in &options.source_geometries {
+        send(Input::SourceGeometry {
+            source: source.clone(),
+            geometry: Box::new(g.clone()),
+        })?;
     }
     let mut n = 0u64;
     for (tag, (frame, oracle)) in frames {

@@ -224,9 +224,10 @@ fn analyze_array<'py>(
 /// Several nodes of one room through the live pipeline: node `k`'s CSI `csi[k]`
 /// `(n_k, n_tx, n_rx, n_sub)` at its own `timestamps[k]`, named `sources[k]`; `order`
 /// `(n, 2)` lists `(node, frame)` in the order the frames arrive (a multi-node
-/// `sim.generate` result, merged by true time).
+/// `sim.generate` result, merged by true time). `placements[k]`, when given, is node
+/// `k`'s link (the nodes' maps are fused to place people; `docs/sensing.md`).
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, sources, order, *, end_reason="simulation finished", model=None, room=None, device=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
+#[pyo3(signature = (csi, timestamps, sources, order, *, end_reason="simulation finished", model=None, room=None, device=None, progress=None, environment_id=OFFLINE_ENVIRONMENT, placements=None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
 fn analyze_nodes<'py>(
     py: Python<'py>,
@@ -240,6 +241,7 @@ fn analyze_nodes<'py>(
     device: Option<String>,
     progress: Option<Py<PyAny>>,
     environment_id: &str,
+    placements: Option<Vec<super::localize::PlacementArg>>,
 ) -> PyResult<Bound<'py, PyList>> {
     if csi.is_empty() || csi.len() != timestamps.len() || csi.len() != sources.len() {
         return Err(InvalidArgumentError::new_err(format!(
@@ -294,6 +296,20 @@ fn analyze_nodes<'py>(
         end_reason.to_string(),
     )?;
     options.extra_sources = sources[1..].to_vec();
+    if let Some(placements) = placements {
+        if placements.len() != sources.len() {
+            return Err(InvalidArgumentError::new_err(format!(
+                "one placement per node: got {} for {} nodes",
+                placements.len(),
+                sources.len()
+            )));
+        }
+        for (source, p) in sources.iter().zip(placements) {
+            if let Some(g) = super::localize::geometry(Some(p), options.device.as_deref(), room)? {
+                options.source_geometries.push((source.clone(), g));
+            }
+        }
+    }
     run(py, &options, frames, total, progress)
 }
 

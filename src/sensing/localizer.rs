@@ -970,6 +970,11 @@ impl MultiLocalizer {
         &self.points
     }
 
+    /// The room every link is in: width, depth, height, metres.
+    pub fn room(&self) -> [f64; 3] {
+        self.room
+    }
+
     /// One frame of link `link` (as [`Localizer::push`]); returns the fused fix when this
     /// frame ends one of that link's windows in which something moved.
     pub fn push(

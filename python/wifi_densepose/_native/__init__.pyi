@@ -399,6 +399,7 @@ def analyze_nodes(
     device: str | None = None,
     progress: Callable[[int, int], Any] | None = None,
     environment_id: str = ...,
+    placements: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]: ...
 def analyze_array(
     csi: NDArray[np.complex64],
