@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -14,7 +14,7 @@ use yawc::{Frame, OpCode};
 
 use super::auth::Identity;
 use super::commands::{self, code, ClientState};
-use super::envelope::{control_prefix, finish, now_rfc3339, Metadata};
+use super::envelope::{control_prefix, finish, finish_into, now_rfc3339, Metadata};
 use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
 use super::shared::Shared;
 use super::subscription::AppCompression;
@@ -343,6 +343,8 @@ where
     tokio::pin!(expiry_sleep);
     let mut expired = false;
     let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH);
+    // Where each message is completed before the WebSocket layer copies it (`finish_into`).
+    let mut scratch = BytesMut::new();
     let mut flushed = false;
     loop {
         if done.end.lock().unwrap().is_some() {
@@ -379,7 +381,14 @@ where
         };
         if let Some(reason) = closing {
             if !batch.is_empty() {
-                let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
+                let written = write_batch(
+                    shared,
+                    session,
+                    sink,
+                    &mut batch,
+                    pmd_negotiated,
+                    &mut scratch,
+                );
                 let _ = bounded(shared.config.write_timeout, written).await;
                 batch.clear();
             }
@@ -407,7 +416,14 @@ where
             }
         }
         if !batch.is_empty() {
-            let written = write_batch(shared, session, sink, &mut batch, pmd_negotiated);
+            let written = write_batch(
+                shared,
+                session,
+                sink,
+                &mut batch,
+                pmd_negotiated,
+                &mut scratch,
+            );
             let outcome = write_unless_cut(shared, session, written).await;
             // What was not written stays in the alert log (resume); it is not tried again.
             batch.clear();
@@ -530,6 +546,7 @@ async fn write_batch<W>(
     sink: &mut W,
     batch: &mut Vec<Outgoing>,
     pmd_negotiated: bool,
+    scratch: &mut BytesMut,
 ) -> Result<(), ()>
 where
     W: futures::Sink<Frame> + Unpin,
@@ -541,7 +558,7 @@ where
     // Every frame is fed before one flush: yawc collects them in its write buffer and
     // writes them together (up to WRITE_BATCH_BYTES per write).
     for item in batch.iter() {
-        let frame = to_frame(session, item, pmd_negotiated);
+        let frame = to_frame(session, item, pmd_negotiated, scratch);
         bytes += frame.payload().len() as u64;
         if sink.feed(frame).await.is_err() {
             result = Err(());
@@ -572,15 +589,22 @@ where
 }
 
 /// The bytes of one message for this connection: shared prefix, this connection's metadata,
-/// and the compression the subscription or connection asked for.
-fn to_frame(session: &SessionShared, item: &Outgoing, pmd_negotiated: bool) -> Frame {
+/// and the compression the subscription or connection asked for; written in `scratch`
+/// (`finish_into`).
+fn to_frame(
+    session: &SessionShared,
+    item: &Outgoing,
+    pmd_negotiated: bool,
+    scratch: &mut BytesMut,
+) -> Frame {
     let label = match item.compression {
         AppCompression::None => None,
         // Where permessage-deflate is on, `deflate` is done by the WebSocket layer.
         AppCompression::Deflate if pmd_negotiated => Some("permessage-deflate"),
         c => Some(c.as_str()),
     };
-    let text = finish(
+    let text = finish_into(
+        scratch,
         &item.prefix,
         &Metadata {
             client_id_json: &session.client_id_json,
@@ -672,7 +696,7 @@ async fn send_goodbye<W>(
     let goodbye = async {
         // A slow consumer's socket may be full: the timeout below bounds the attempt.
         for item in &replies {
-            sink.feed(to_frame(session, item, false))
+            sink.feed(to_frame(session, item, false, &mut BytesMut::new()))
                 .await
                 .map_err(|_| ())?;
         }
