@@ -368,6 +368,10 @@ where
                     st.queue.len().min(BATCH)
                 };
                 batch.extend(st.queue.drain(..n));
+                if batch.iter().any(|o| o.class == ItemClass::Replayed) {
+                    // Live alerts behind the replay count their wait from here.
+                    st.replay_taken_at = Some(Instant::now());
+                }
                 // Whether this writer is behind (`Bus::behind`): its oldest live message
                 // waited long, for time to run or for the client's socket to take it. A
                 // replay after a resume is old by nature and says nothing of that.
