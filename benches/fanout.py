@@ -182,6 +182,23 @@ def node_ws() -> Path | None:
 
 
 # -- orchestration -------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process and all its threads (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU time of every child this process has waited for."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
             alert_max_wait: float, rcvbuf: int = 0, send_buffer: int = 0) -> dict:
     env = None
@@ -215,13 +232,29 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
             # and gets what it missed, as a real client would (counted once each).
             ccmd += ["--subscribe", sub, "--resume", "1"]
         # The server keeps serving (drain) until the client has everything or times out.
-        out = subprocess.run(ccmd, check=False, capture_output=True, text=True,
-                             timeout=duration + 90)
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{\"clients\"")]
+        server_cpu0, client_cpu0 = cpu_seconds(server.pid), children_cpu_seconds()
+        client = subprocess.Popen(ccmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stdout, stderr = client.communicate(timeout=duration + 90)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            stdout, stderr = client.communicate()
+        # The load client was the one child waited for since client_cpu0.
+        client_cpu = children_cpu_seconds() - client_cpu0
+        server_cpu = cpu_seconds(server.pid) - server_cpu0
+        lines = [ln for ln in stdout.splitlines() if ln.startswith("{\"clients\"")]
         if not lines:
-            raise RuntimeError(f"load client failed: {out.stderr[-2000:]}")
+            raise RuntimeError(f"load client failed: {stderr[-2000:]}")
         result = json.loads(lines[-1])
         result["offered"] = int(rate * duration) * clients
+        # CPU time per delivered message: what a message costs each side, whatever share of
+        # the cores it got (on a machine shared with other work, msg/s measures that share
+        # as much as the server).
+        n = max(result["delivered"], 1)
+        result["server_cpu_s"] = round(server_cpu, 3)
+        result["client_cpu_s"] = round(client_cpu, 3)
+        result["server_cpu_us_per_msg"] = round(server_cpu / n * 1e6, 3)
+        result["client_cpu_us_per_msg"] = round(client_cpu / n * 1e6, 3)
         return result
     finally:
         server.kill()
@@ -288,18 +321,19 @@ def main() -> None:
         print(json.dumps({"clients": clients, "rate": rate, "event": event, **res}), flush=True)
     print()
     print("| clients | publish rate | server | delivered msg/s | p50 ms | p99 ms | delivered/offered "
-          "| clients cut (slow consumer) | p99 ms, clients never cut |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| clients cut (slow consumer) | p99 ms, clients never cut | server CPU µs/msg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for clients, rate, event, res in rows:
         for k in servers:
             r = res[k]
             print(f"| {clients} | {rate:g}/s ({event}) | {k} | {r['msgs_per_s']:,.0f} | "
                   f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['delivered']}/{r['offered']} | "
-                  f"{cut_text(r)} | {r.get('p99_kept_ms', r['p99_ms']):.2f} |")
+                  f"{cut_text(r)} | {r.get('p99_kept_ms', r['p99_ms']):.2f} | "
+                  f"{r['server_cpu_us_per_msg']:.2f} |")
         for base in ("python", "node"):
             if base in res and "ours" in res:
                 ratio = res["ours"]["msgs_per_s"] / max(res[base]["msgs_per_s"], 1e-9)
-                print(f"| | | **ours / {base}** | **{ratio:.1f}×** | | | | | |")
+                print(f"| | | **ours / {base}** | **{ratio:.1f}×** | | | | | | |")
     load = os.getloadavg()[0]
     print(f"\n(cpus: {os.cpu_count()}, duration {duration} s per run, load average {load:.2f}, "
           f"client receive buffer {a.client_rcvbuf or 'autotuned'})")

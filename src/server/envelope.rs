@@ -32,17 +32,34 @@ pub struct Metadata<'a> {
 
 /// Completes a prefix with this connection's metadata, in one allocation.
 pub fn finish(prefix: &[u8], m: &Metadata<'_>) -> Bytes {
+    let mut out = BytesMut::new();
+    write_finished(&mut out, prefix, m);
+    out.freeze()
+}
+
+/// [`finish`], written at the end of `scratch` and split off it: a writer that keeps one
+/// scratch buffer and lets go of each message before the next (the WebSocket layer copies
+/// it) reuses one allocation for all of them. Profiled at 1,000 clients, a fresh buffer
+/// per message (and the shared header `freeze` adds to it) cost two allocations, two frees
+/// and an atomic per message.
+pub fn finish_into(scratch: &mut BytesMut, prefix: &[u8], m: &Metadata<'_>) -> Bytes {
+    scratch.clear();
+    write_finished(scratch, prefix, m);
+    scratch.split().freeze()
+}
+
+fn write_finished(out: &mut BytesMut, prefix: &[u8], m: &Metadata<'_>) {
     let tag = m.subscription_tag.unwrap_or_default();
-    let mut out = BytesMut::with_capacity(prefix.len() + m.client_id_json.len() + tag.len() + 96);
+    out.reserve(prefix.len() + m.client_id_json.len() + tag.len() + 96);
     out.extend_from_slice(prefix);
     out.extend_from_slice(b"\"client_id\":");
     out.extend_from_slice(m.client_id_json.as_bytes());
     out.extend_from_slice(tag);
     out.extend_from_slice(b",\"sequence\":");
-    put_u64(&mut out, m.sequence);
+    put_u64(out, m.sequence);
     if let Some(orig) = m.replayed_from {
         out.extend_from_slice(b",\"replayed_from\":");
-        put_u64(&mut out, orig);
+        put_u64(out, orig);
     }
     if let Some(c) = m.compression {
         out.extend_from_slice(b",\"compression\":\"");
@@ -50,7 +67,6 @@ pub fn finish(prefix: &[u8], m: &Metadata<'_>) -> Bytes {
         out.extend_from_slice(b"\"");
     }
     out.extend_from_slice(b"}}");
-    out.freeze()
 }
 
 /// Decimal digits of `n` without a temporary String (this runs once per message per client).
@@ -71,6 +87,36 @@ fn put_u64(out: &mut BytesMut, mut n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meta(sequence: u64) -> Metadata<'static> {
+        Metadata {
+            client_id_json: "\"c\"",
+            subscription_tag: Some(b",\"subscription_id\":\"sub_1\""),
+            sequence,
+            replayed_from: None,
+            compression: None,
+        }
+    }
+
+    #[test]
+    fn a_scratch_buffer_is_reused_once_each_message_is_let_go() {
+        let prefix = control_prefix("pose_data", &serde_json::json!({"x": "y".repeat(1500)}));
+        let mut scratch = BytesMut::new();
+        let first = finish_into(&mut scratch, &prefix, &meta(1));
+        assert_eq!(first, finish(&prefix, &meta(1)), "the same bytes as finish");
+        let at = first.as_ptr();
+        drop(first);
+        let second = finish_into(&mut scratch, &prefix, &meta(2));
+        assert_eq!(second.as_ptr(), at, "the one allocation, reused");
+        // A message still held (a write not yet done) is never written over.
+        let third = finish_into(&mut scratch, &prefix, &meta(3));
+        assert_ne!(third.as_ptr(), second.as_ptr());
+        for (bytes, seq) in [(&second, 2u64), (&third, 3)] {
+            let v: Value = serde_json::from_slice(bytes).unwrap();
+            assert_eq!(v["metadata"]["sequence"], seq);
+            assert_eq!(v["data"]["x"].as_str().unwrap().len(), 1500);
+        }
+    }
 
     #[test]
     fn finished_envelope_is_valid_json() {
