@@ -33,7 +33,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 import wifi_densepose as wdp
@@ -90,23 +91,41 @@ def _summary(e: list[np.ndarray]) -> dict[str, float]:
             "within_0_5_m": float((x <= 0.5).mean()), "within_1_m": float((x <= 1.0).mean())}
 
 
-def run(clips: int, variants: bool, split: str = "test") -> dict[str, Any]:
-    acc: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "window", "window_centre", "window_clean", "window_no_reflections",
-        "e2e_localizer", "e2e_localizer_centre", "e2e_model", "e2e_model_centre")}
+class Draw(NamedTuple):
+    """One held-out one-person draw, generated, with what every measure here needs."""
+
+    draw: dict[str, Any]
+    data: dict[str, Any]
+    ts: np.ndarray
+    hips: np.ndarray
+    walking: np.ndarray
+    centre: np.ndarray
+    index: int  # the draw's number in its split
+
+
+def one_person_draws(split: str, clips: int, nodes: int = 1) -> Iterator[Draw]:
+    """The first ``clips`` one-person ``sim_dataset`` draws of ``split`` (60 s, Intel 5300;
+    ``nodes`` receivers of one transmitter)."""
     i = done = 0
-    t0 = time.time()
+    extra = {"nodes": nodes} if nodes > 1 else {}
     while done < clips:
-        d = sim_dataset.draw(split, i, devices=("intel5300",), duration_s=60)
+        d = sim_dataset.draw(split, i, devices=("intel5300",), duration_s=60, **extra)
         i += 1
         if d["n_people"] != 1:
             continue
         done += 1
         data = sim.generate(d["scenario"], dense_pose_grid=0)
-        ts = data["timestamps"]
         hips = _hips(data)
-        walking = _walking(data, hips)
-        centre = np.asarray(d["room_size"][:2], float) / 2
+        yield Draw(d, data, data["timestamps"], hips, _walking(data, hips),
+                   np.asarray(d["room_size"][:2], float) / 2, i - 1)
+
+
+def run(clips: int, variants: bool, split: str = "test") -> dict[str, Any]:
+    acc: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "window", "window_centre", "window_clean", "window_no_reflections",
+        "e2e_localizer", "e2e_localizer_centre", "e2e_model", "e2e_model_centre")}
+    t0 = time.time()
+    for done, (d, data, ts, hips, walking, centre, index) in enumerate(one_person_draws(split, clips), 1):
         moving = np.asarray(sensing.sense(data["csi"], ts)["motion_detected"], bool)
         e, b = _errors(_per_window(data, moving), ts, hips, walking, centre)
         acc["window"].append(e)
@@ -129,7 +148,7 @@ def run(clips: int, variants: bool, split: str = "test") -> dict[str, Any]:
         e, b = _errors(_published(plain), ts, hips, walking, centre)
         acc["e2e_model"].append(e)
         acc["e2e_model_centre"].append(b)
-        print(f"clip {done}/{clips} ({split} {i - 1}) {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+        print(f"clip {done}/{clips} ({split} {index}) {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     return {"clips": clips, "device": "intel5300", "split": split,
             **{k: _summary(v) for k, v in acc.items()}}
 
@@ -157,18 +176,7 @@ def ablation(clips: int, split: str) -> str:
     """Per-window median / p90 of each setting in :data:`ABLATION` on ``split`` draws."""
     errs: dict[str, list[np.ndarray]] = {name: [] for name, _ in ABLATION}
     centre_errs: list[np.ndarray] = []
-    i = done = 0
-    while done < clips:
-        d = sim_dataset.draw(split, i, devices=("intel5300",), duration_s=60)
-        i += 1
-        if d["n_people"] != 1:
-            continue
-        done += 1
-        data = sim.generate(d["scenario"], dense_pose_grid=0)
-        ts = data["timestamps"]
-        hips = _hips(data)
-        walking = _walking(data, hips)
-        centre = np.asarray(d["room_size"][:2], float) / 2
+    for done, (_, data, ts, hips, walking, centre, _) in enumerate(one_person_draws(split, clips), 1):
         moving = np.asarray(sensing.sense(data["csi"], ts)["motion_detected"], bool)
         for name, settings in ABLATION:
             e, b = _errors(_per_window(data, moving, **settings), ts, hips, walking, centre)
@@ -209,19 +217,9 @@ def links(n_links: int, clips: int, split: str) -> tuple[str, dict[str, Any]]:
     e2e = {"end to end (analyze), node 0 alone": 1, f"end to end (analyze), {n_links} links fused": n_links}
     errs.update({name: [] for name in e2e})
     centre_errs: list[np.ndarray] = []
-    i = done = 0
-    while done < clips:
-        d = sim_dataset.draw(split, i, devices=("intel5300",), duration_s=60, nodes=n_links)
-        i += 1
-        if d["n_people"] != 1:
-            continue
-        done += 1
-        data = sim.generate(d["scenario"], dense_pose_grid=0)
-        # Scenario draws keep every node's clock on true time (no offset, no drift).
-        ts = data["timestamps"]
-        hips = _hips(data)
-        walking = _walking(data, hips)
-        centre = np.asarray(d["room_size"][:2], float) / 2
+    # Scenario draws keep every node's clock on true time (no offset, no drift).
+    draws = one_person_draws(split, clips, nodes=n_links)
+    for done, (_, data, ts, hips, walking, centre, _) in enumerate(draws, 1):
         for name, which, settings in rows:
             est = _fused(data, [data["nodes"][j] for j in which], **settings)
             e, b = _errors(est, ts, hips, walking, centre)
@@ -267,17 +265,7 @@ def lobes(clips: int, split: str) -> str:
     bad windows gather in a few clips."""
     best: dict[int, list[float]] = {k: [] for k in (1, 3, 5, 8)}
     per_clip_bad: list[int] = []
-    i = done = 0
-    while done < clips:
-        d = sim_dataset.draw(split, i, devices=("intel5300",), duration_s=60)
-        i += 1
-        if d["n_people"] != 1:
-            continue
-        done += 1
-        data = sim.generate(d["scenario"], dense_pose_grid=0)
-        ts = data["timestamps"]
-        hips = _hips(data)
-        walking = _walking(data, hips)
+    for done, (_, data, ts, hips, walking, _, _) in enumerate(one_person_draws(split, clips), 1):
         moving = np.asarray(sensing.sense(data["csi"], ts)["motion_detected"], bool)
         r = _native.localize(np.ascontiguousarray(data["csi"]), ts, [float(x) for x in data["room_size"]],
                              np.asarray(data["tx_antennas"], float), np.asarray(data["rx_antennas"], float),

@@ -995,13 +995,13 @@ mod tests {
         assert_eq!(st.stats.dropped_frames, 0);
     }
 
-    #[test]
-    fn live_alerts_behind_a_replay_do_not_cut_the_client() {
+    /// A session that takes alerts within 50 ms, to which a resume queued the replay of
+    /// an alert published 500 ms ago.
+    fn session_replaying_an_old_alert() -> Arc<SessionShared> {
         let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
         session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
         let old = published(EventType::ActivityEvent, Duration::from_millis(500));
         {
-            // A resume queued a replay of an old alert.
             let mut st = session.state.lock();
             let item = Outgoing {
                 seq: 0,
@@ -1014,6 +1014,12 @@ mod tests {
             };
             session.replay_alerts_locked(&mut st, vec![item]);
         }
+        session
+    }
+
+    #[test]
+    fn live_alerts_behind_a_replay_do_not_cut_the_client() {
+        let session = session_replaying_an_old_alert();
         session.offer(&published(
             EventType::ActivityEvent,
             Duration::from_millis(100),
@@ -1031,22 +1037,7 @@ mod tests {
 
     #[test]
     fn live_alerts_behind_a_replay_wait_from_when_the_writer_took_it() {
-        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
-        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
-        let old = published(EventType::ActivityEvent, Duration::from_millis(500));
-        {
-            let mut st = session.state.lock();
-            let item = Outgoing {
-                seq: 0,
-                prefix: old.prefix(super::super::subscription::PoseView::FULL),
-                class: ItemClass::Alert,
-                subscription_tag: None,
-                compression: AppCompression::None,
-                published_at: Some(old.published_at),
-                replayed_from: Some(1),
-            };
-            session.replay_alerts_locked(&mut st, vec![item]);
-        }
+        let session = session_replaying_an_old_alert();
         // A live alert waits 100 ms behind the replay, then the writer takes the replay.
         session.offer(&published(
             EventType::ActivityEvent,
