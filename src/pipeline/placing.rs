@@ -17,6 +17,9 @@ use crate::sensing::{Fix, LinkGeometry, Localizer, LocalizerConfig, MultiLocaliz
 /// A link's map counts in the fusion this long after its window ended, seconds.
 pub const FUSE_MAX_AGE_S: f64 = 0.5;
 
+/// Sources' links one room keeps at most (the fusion's own limit).
+pub const MAX_SOURCE_LINKS: usize = 16;
+
 /// The environment's localizers (see the module docs).
 #[derive(Default)]
 pub(crate) struct Placing {
@@ -49,6 +52,11 @@ impl Placing {
         geometry: LinkGeometry,
     ) -> Result<(), String> {
         self.links.retain(|(s, _)| *s != source);
+        if self.links.len() >= MAX_SOURCE_LINKS {
+            return Err(format!(
+                "at most {MAX_SOURCE_LINKS} links per room; {source}'s is not used"
+            ));
+        }
         self.links.push((source, geometry));
         let mut usable = Vec::new();
         let mut reasons = Vec::new();
@@ -134,5 +142,13 @@ mod tests {
         // A frame of a source with no usable link places nobody, even the primary's.
         let csi = ndarray::Array3::<num_complex::Complex32>::zeros((1, 1, 30));
         assert!(p.push("node1", true, 0.0, &csi, true).is_none());
+        // The links a room keeps are bounded; a source already known may still change.
+        for k in 0..MAX_SOURCE_LINKS {
+            let _ = p.set_source(format!("more{k}"), link(3.0, 3));
+        }
+        assert_eq!(p.links.len(), MAX_SOURCE_LINKS);
+        assert!(p.set_source("one_too_many".into(), link(3.0, 3)).is_err());
+        assert!(p.set_source("more0".into(), link(2.5, 3)).is_ok());
+        assert_eq!(p.links.len(), MAX_SOURCE_LINKS);
     }
 }
