@@ -140,6 +140,8 @@ def summarize(clips: list[dict[str, Any]]) -> dict[str, Any]:
         "clips": len(clips), "hours": hours, "frames": len(truth),
         "occupancy": {
             "accuracy": float((truth == said).mean()) if len(truth) else None,
+            # Issue 18's figure for one-antenna devices: rooms with 0-2 people.
+            "accuracy_0_2": float((truth == said)[truth <= 2].mean()) if (truth <= 2).any() else None,
             "always_one": float((truth == 1).mean()) if len(truth) else None,
             "majority": float(counts.max() / counts.sum()) if counts.sum() else None,
             "confusion_rows_true_0_3_cols_said_0_3": confusion,
@@ -240,6 +242,7 @@ def table(r: dict[str, Any]) -> str:
         "|---|---|---|",
         (f"| occupancy right (0-3 people, {r['frames']} frames) | {f(o['accuracy'])} | "
         f"always one {f(o['always_one'])}, majority {f(o['majority'])} |"),
+        f"| occupancy right where 0-2 people | {f(o['accuracy_0_2'])} | |",
         (f"| empty-room frames reporting someone ({r['empty_frames']}) | "
         f"{f(r['empty_frames_reporting_someone'], '.3f')} | never anyone 0.000 |"),
         (f"| position median / p90, m ({p['reported']} reported) | "
