@@ -7,6 +7,7 @@ walker, fused better than the room's centre; bad link sets are refused, not pani
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -116,3 +117,80 @@ def test_the_live_pipeline_fuses_the_nodes_placements(run: dict[str, Any]) -> No
     # A placement for a multi-node run is refused: each node brings its own.
     with pytest.raises(TypeError, match="each node's placement"):
         wdp.analyze(data, model=None, placement=data["nodes"][0]["placement"])
+
+
+def _served_errors(run: dict[str, Any], placed: list[int]) -> np.ndarray:
+    """Every node of the run injected into one environment of a real server, nodes
+    ``placed`` given their placements (``source_placements``); the walking errors of the
+    published positions."""
+    import threading
+
+    from wifi_densepose import Server
+
+    data, draw = run["data"], run["draw"]
+    nodes = data["nodes"]
+    room = tuple(float(v) for v in draw["room_size"][:2])
+    height = float(draw["room_size"][2])
+    placements = {f"inject:{nodes[k]['name']}": {**nodes[k]["placement"], "room_height": height}
+                  for k in placed}
+    got: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def collect(d: dict[str, Any]) -> None:
+        with lock:
+            got.append(d)
+
+    with Server(model=None) as server:
+        server.add_environment("ward", device="intel5300", room=room,
+                               source_placements=placements)
+        server.on("pose_data", collect)
+        # The nodes' frames in the order they sampled the channel, 0.1 s at a time.
+        step = 0.1
+        t_end = max(float(n["timestamps"][-1]) for n in nodes)
+        for t0 in np.arange(0.0, t_end + step, step):
+            for n in nodes:
+                ts = np.asarray(n["timestamps"], float)
+                sel = (ts >= t0) & (ts < t0 + step)
+                if sel.any():
+                    server.inject_csi("ward", np.ascontiguousarray(n["csi"][sel]), ts[sel],
+                                      receiver=n["name"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with lock:
+                last = got[-1]["metadata"]["source_time"] if got else 0.0
+            if last >= t_end - 0.5:
+                break
+            time.sleep(0.05)
+    with lock:
+        rows = [(d["metadata"]["source_time"], q["position"]["x"], q["position"]["y"])
+                for d in got for q in d["persons"] if "position" in q]
+    assert rows, "nobody was placed"
+    t, x, y = (np.array(c) for c in zip(*rows))
+    return _walking_errors(run, {"t": t, "x": x, "y": y})[0]
+
+
+def test_a_server_fuses_receivers_injected_with_their_placements(run: dict[str, Any]) -> None:
+    """Two receivers injected into one environment of a real server, each with its
+    placement (``source_placements``): the published positions come from both links'
+    maps — better than with node 0's placement alone, on the draw where node 0 alone
+    sits on a wrong lobe."""
+    fused = _served_errors(run, [0, 1])
+    alone = _served_errors(run, [0])
+    assert len(fused) >= 20 and np.median(fused) < 0.6, np.median(fused)
+    assert np.median(fused) < 0.6 * np.median(alone), (np.median(fused), np.median(alone))
+
+
+def test_receiver_names_and_source_placements_are_checked() -> None:
+    from wifi_densepose import ArgumentTypeError, Server
+
+    with Server(model=None) as server:
+        server.add_environment("ward", device="intel5300")
+        with pytest.raises(ArgumentTypeError):
+            server.add_environment("ward", device="intel5300", source_placements={1: {}})
+        with pytest.raises(InvalidArgumentError, match="placement needs tx_position"):
+            server.add_environment("ward", device="intel5300", source_placements={"inject:a": {}})
+        csi = np.ones((1, 3, 3, 30), np.complex64)
+        for bad in ("", "x" * 65, "a\nb"):
+            with pytest.raises(InvalidArgumentError, match="receiver name"):
+                server.inject_csi("ward", csi, [0.0], receiver=bad)
+        assert server.inject_csi("ward", csi, [0.0], receiver="rx-1") == 1

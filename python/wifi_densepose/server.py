@@ -231,6 +231,7 @@ class Server:
         device: str | None = None,
         room: tuple[float, float] | None = None,
         placement: Mapping[str, Any] | None = None,
+        source_placements: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """Starts an environment (one task in the engine) that sources can feed and
         clients can subscribe to. Idempotent. ``room`` is the floor's (width, depth) in
@@ -238,28 +239,49 @@ class Server:
         simulated source sets its own room's). ``placement`` (with ``device``) says where
         the transmitter and receiver are, as :func:`wifi_densepose.analyze` takes it: the
         localizer then places a moving person from the link itself (``docs/sensing.md``,
-        "Position"); a simulated source brings its own."""
+        "Position"); a simulated source brings its own. ``source_placements`` maps source
+        ids to placements for a room heard by several receivers (``inject:NAME`` from
+        :meth:`inject_csi` with ``receiver=NAME``, ``replay:PATH``, ...): the maps of the
+        links that can place people are fused, which holds the far tail of the error
+        down (three links, held out: 0.32 / 0.84 m median / p90 against 0.40 / 2.63 m for
+        one); the sources must share one clock (their maps are fused at most 0.5 s
+        apart)."""
         self._native.add_environment(environment_id, device)
         if room is not None:
             width, depth = room
             self._native.set_room(environment_id, float(width), float(depth))
-        if placement is not None:
-            from .analyze import _placement
+        if placement is None and not source_placements:
+            return
+        from .analyze import _placement
 
-            width, depth = room if room is not None else (6.0, 5.0)
+        width, depth = room if room is not None else (6.0, 5.0)
+        if placement is not None:
             self._native.set_placement(environment_id, device, _placement(placement),
                                        (float(width), float(depth)))
+        for source, where in (source_placements or {}).items():
+            if not isinstance(source, str):
+                raise ArgumentTypeError(f"source_placements keys are source ids, not {source!r}")
+            self._native.set_placement(environment_id, device, _placement(where),
+                                       (float(width), float(depth)), source)
 
     def inject_csi(
-        self, environment_id: str, csi: Any, timestamps: Sequence[float] | None = None
+        self,
+        environment_id: str,
+        csi: Any,
+        timestamps: Sequence[float] | None = None,
+        receiver: str | None = None,
     ) -> int:
         """Feeds complex64 CSI ``(n_tx, n_rx, n_sub)`` or a batch ``(n, n_tx, n_rx, n_sub)``
         into an environment; returns the number of frames. Waits (never drops) while the
         environment's queue is full. ``timestamps`` (seconds) default to now for one
         frame; a batch without them is taken as consecutive packets 10 ms apart (100 Hz,
-        the model's rate) ending now."""
+        the model's rate) ending now. ``receiver`` names the receiver when one room is
+        heard by several: each is its own source (``inject:NAME``), with its own sensor
+        and, given its placement in :meth:`add_environment`'s ``source_placements``, its
+        own link in the fused localizer."""
         return self._native.inject_csi(
-            environment_id, csi, list(timestamps) if timestamps is not None else None
+            environment_id, csi, list(timestamps) if timestamps is not None else None,
+            receiver,
         )
 
     def replay(

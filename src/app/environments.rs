@@ -81,6 +81,25 @@ impl App {
             .map_err(|_| AppError::stopped())
     }
 
+    /// Where one source of `environment_id` is (several receivers of one room, each its
+    /// own link): the environment fuses the maps of the sources whose links can place
+    /// people, instead of the primary's alone (`src/pipeline/placing.rs`). `source` is
+    /// the source id its frames carry (`inject:NAME`, `replay:PATH`, `udp:...`).
+    pub fn set_source_geometry(
+        &self,
+        environment_id: &str,
+        source: &str,
+        geometry: crate::sensing::LinkGeometry,
+    ) -> Result<(), AppError> {
+        let env = self.pipeline(environment_id)?;
+        env.tx
+            .blocking_send(crate::pipeline::Input::SourceGeometry {
+                source: source.to_string(),
+                geometry: Box::new(geometry),
+            })
+            .map_err(|_| AppError::stopped())
+    }
+
     /// Learns the empty room of `environment_id` over its next `seconds` of CSI (source
     /// time), for the sensor's presence and motion thresholds ([`crate::sensing`]). The
     /// room must be empty meanwhile; a calibration that sees motion is refused. Blocks

@@ -39,6 +39,9 @@ pub enum AppArgumentError {
         /// Frames in the batch.
         frames: usize,
     },
+    /// A receiver name that is empty, over 64 characters or holds a control character.
+    #[error("a receiver name is 1-64 characters without control characters, not {0:?}")]
+    ReceiverName(String),
 }
 
 /// Errors of the application: the server's, and those of the environments, their

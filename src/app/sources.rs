@@ -12,11 +12,38 @@ impl App {
     /// Feeds frames into an environment, as a live source would. Waits while the
     /// environment's queue is full (never drops); call from outside the server's runtime.
     pub fn inject(&self, environment_id: &str, frames: Vec<CsiFrame>) -> Result<(), AppError> {
+        self.inject_from(environment_id, None, frames)
+    }
+
+    /// As [`App::inject`], from the receiver named `receiver` (source `inject:NAME`; None:
+    /// `inject`): several receivers of one room are several sources, each with its own
+    /// sensor and, given its placement ([`App::set_source_geometry`]), its own link in
+    /// the fused localizer. A name is 1-64 characters, none of them a control character.
+    pub fn inject_from(
+        &self,
+        environment_id: &str,
+        receiver: Option<&str>,
+        frames: Vec<CsiFrame>,
+    ) -> Result<(), AppError> {
+        let source = match receiver {
+            None => "inject".to_string(),
+            Some(name) => {
+                if name.is_empty()
+                    || name.chars().count() > 64
+                    || name.chars().any(char::is_control)
+                {
+                    return Err(
+                        AppArgumentError::ReceiverName(name.chars().take(80).collect()).into(),
+                    );
+                }
+                format!("inject:{name}")
+            }
+        };
         let env = self.pipeline(environment_id)?;
         for frame in frames {
             env.tx
                 .blocking_send(crate::pipeline::Input::Frame {
-                    source: "inject".into(),
+                    source: source.clone(),
                     frame,
                     oracle: None,
                 })

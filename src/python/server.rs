@@ -198,16 +198,28 @@ impl PyServer {
     }
 
     /// Where an environment's devices are (see `Server.add_environment`).
-    #[pyo3(signature = (environment_id, device, placement, room))]
+    #[pyo3(signature = (environment_id, device, placement, room, source=None))]
     fn set_placement(
         &self,
         environment_id: &str,
         device: Option<&str>,
         placement: Option<super::localize::PlacementArg>,
         room: (f64, f64),
+        source: Option<&str>,
     ) -> PyResult<()> {
         let geometry = super::localize::geometry(placement, device, Some(room))?;
-        self.with(|s| s.set_geometry(environment_id, geometry).map_err(app_to_py))
+        match (source, geometry) {
+            (None, geometry) => {
+                self.with(|s| s.set_geometry(environment_id, geometry).map_err(app_to_py))
+            }
+            (Some(source), Some(g)) => self.with(|s| {
+                s.set_source_geometry(environment_id, source, g)
+                    .map_err(app_to_py)
+            }),
+            (Some(_), None) => Err(InvalidArgumentError::new_err(
+                "a source's placement cannot be None",
+            )),
+        }
     }
 
     /// Sets the pose model every environment infers with (`None`: no inference).
@@ -238,18 +250,19 @@ impl PyServer {
 
     /// Feeds CSI into an environment: complex64 `(n_tx, n_rx, n_sub)` or a batch
     /// `(n, n_tx, n_rx, n_sub)`; `timestamps` (seconds) default to now.
-    #[pyo3(signature = (environment_id, csi, timestamps=None))]
+    #[pyo3(signature = (environment_id, csi, timestamps=None, receiver=None))]
     fn inject_csi(
         &self,
         py: Python<'_>,
         environment_id: &str,
         csi: &Bound<'_, PyAny>,
         timestamps: Option<Vec<f64>>,
+        receiver: Option<&str>,
     ) -> PyResult<usize> {
         let frames = frames_from_numpy(csi, timestamps)?;
         let n = frames.len();
         let app = self.app()?;
-        py.detach(|| app.inject(environment_id, frames))
+        py.detach(|| app.inject_from(environment_id, receiver, frames))
             .map_err(app_to_py)?;
         Ok(n)
     }

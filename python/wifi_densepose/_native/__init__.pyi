@@ -107,7 +107,11 @@ class Server:
     ) -> str: ...
     def add_environment(self, environment_id: str, device: str | None = None) -> None: ...
     def inject_csi(
-        self, environment_id: str, csi: Any, timestamps: list[float] | None = None
+        self,
+        environment_id: str,
+        csi: Any,
+        timestamps: list[float] | None = None,
+        receiver: str | None = None,
     ) -> int: ...
     def replay(
         self, environment_id: str, path: str, speed: float = 1.0, format: str | None = None
@@ -148,6 +152,7 @@ class Server:
         device: str | None,
         placement: dict[str, Any] | None,
         room: tuple[float, float],
+        source: str | None = None,
     ) -> None: ...
     def configure(self, changes: dict[str, Any], applied_by: str = "python") -> dict[str, Any]: ...
     def environments(self) -> list[str]: ...
