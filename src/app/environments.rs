@@ -59,11 +59,7 @@ impl App {
                 "room size must be two positive numbers of metres, got {size:?}"
             )));
         }
-        let env = self.pipeline(environment_id)?;
-        env.tx
-            .blocking_send(crate::pipeline::Input::RoomSize(size))
-            // The environment's task ends only with the server's runtime.
-            .map_err(|_| AppError::stopped())
+        self.send_input(environment_id, crate::pipeline::Input::RoomSize(size))
     }
 
     /// Tells an environment where its primary source's devices are (room, antennas,
@@ -75,10 +71,10 @@ impl App {
         environment_id: &str,
         geometry: Option<crate::sensing::LinkGeometry>,
     ) -> Result<(), AppError> {
-        let env = self.pipeline(environment_id)?;
-        env.tx
-            .blocking_send(crate::pipeline::Input::Geometry(geometry.map(Box::new)))
-            .map_err(|_| AppError::stopped())
+        self.send_input(
+            environment_id,
+            crate::pipeline::Input::Geometry(geometry.map(Box::new)),
+        )
     }
 
     /// Where one source of `environment_id` is (several receivers of one room, each its
@@ -91,12 +87,25 @@ impl App {
         source: &str,
         geometry: crate::sensing::LinkGeometry,
     ) -> Result<(), AppError> {
-        let env = self.pipeline(environment_id)?;
-        env.tx
-            .blocking_send(crate::pipeline::Input::SourceGeometry {
+        self.send_input(
+            environment_id,
+            crate::pipeline::Input::SourceGeometry {
                 source: source.to_string(),
                 geometry: Box::new(geometry),
-            })
+            },
+        )
+    }
+
+    /// Hands one input to an environment's task, waiting while its queue is full.
+    fn send_input(
+        &self,
+        environment_id: &str,
+        input: crate::pipeline::Input,
+    ) -> Result<(), AppError> {
+        let env = self.pipeline(environment_id)?;
+        env.tx
+            .blocking_send(input)
+            // The environment's task ends only with the server's runtime.
             .map_err(|_| AppError::stopped())
     }
 
@@ -119,15 +128,14 @@ impl App {
                 "calibration seconds must be between 1 and 3600, not {seconds}"
             )));
         }
-        let env = self.pipeline(environment_id)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        env.tx
-            .blocking_send(crate::pipeline::Input::Calibrate {
+        self.send_input(
+            environment_id,
+            crate::pipeline::Input::Calibrate {
                 seconds,
                 reply: Some(tx),
-            })
-            // The environment's task ends only with the server's runtime.
-            .map_err(|_| AppError::stopped())?;
+            },
+        )?;
         let outcome = self
             .server
             .handle()
@@ -151,15 +159,14 @@ impl App {
         environment_id: &str,
         calibration: Option<crate::sensing::Calibration>,
     ) -> Result<(), AppError> {
-        let env = self.pipeline(environment_id)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        env.tx
-            .blocking_send(crate::pipeline::Input::SetCalibration {
+        self.send_input(
+            environment_id,
+            crate::pipeline::Input::SetCalibration {
                 calibration,
                 reply: Some(tx),
-            })
-            // The environment's task ends only with the server's runtime.
-            .map_err(|_| AppError::stopped())?;
+            },
+        )?;
         match rx.blocking_recv() {
             Ok(r) => r.map_err(AppError::Calibration),
             Err(_) => Err(AppError::stopped()),
