@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::{Engine, EngineConfig};
 use crate::sim::truth::FrameTruth;
 use crate::sim::{Simulator, Spec};
-use crate::track::detection::class;
+use crate::track::detection::{class, N_ACTIVITIES};
 use crate::track::hungarian::assign;
 use crate::track::synth::{NoiseModel, Synth};
 use crate::track::Detection;
@@ -128,6 +128,10 @@ pub struct Score {
     pub person_minutes: f64,
     /// Hours of runs.
     pub hours: f64,
+    /// Reported activity against the truth, per matched person and frame after
+    /// [`SETTLE_S`]: rows the true class, columns the reported one (indices into
+    /// [`crate::track::ACTIVITIES`]). Only our engine reports activity.
+    pub activity_confusion: [[usize; N_ACTIVITIES]; N_ACTIVITIES],
 }
 
 impl Score {
@@ -146,6 +150,28 @@ impl Score {
         self.id_switches += o.id_switches;
         self.person_minutes += o.person_minutes;
         self.hours += o.hours;
+        for (row, other) in self
+            .activity_confusion
+            .iter_mut()
+            .zip(&o.activity_confusion)
+        {
+            for (a, b) in row.iter_mut().zip(other) {
+                *a += b;
+            }
+        }
+    }
+    /// Recall of each true activity class (`None` where the class never occurred).
+    pub fn activity_recall(&self) -> [Option<f64>; N_ACTIVITIES] {
+        std::array::from_fn(|k| {
+            let row = &self.activity_confusion[k];
+            let n: usize = row.iter().sum();
+            (n > 0).then(|| row[k] as f64 / n as f64)
+        })
+    }
+    /// The mean recall over the classes that occurred.
+    pub fn activity_balanced_accuracy(&self) -> f64 {
+        let r: Vec<f64> = self.activity_recall().into_iter().flatten().collect();
+        ratio(r.iter().sum(), r.len() as f64)
     }
     /// Detected falls over true falls.
     pub fn recall(&self) -> f64 {
@@ -244,6 +270,10 @@ pub struct RunResult {
     pub occupancy_changes: usize,
     /// Messages the engine produced (tracks, falls, occupancy).
     pub engine_outputs: usize,
+    /// Reported activity changes (flicker shows here).
+    pub activity_changes: usize,
+    /// True activity changes of people present, for comparison.
+    pub truth_activity_changes: usize,
 }
 
 fn score_falls(s: &mut Score, falls: &[(f64, f64)], alerts: &[f64]) {
@@ -264,6 +294,34 @@ fn score_falls(s: &mut Score, falls: &[(f64, f64)], alerts: &[f64]) {
         }
     }
     s.false_alarms += matched.iter().filter(|m| !**m).count();
+}
+
+/// Tallies the engine's reported activity of each active track against the true
+/// activity of the person it is matched to (mid-hips, within 1 m).
+fn score_activity(s: &mut Score, engine: &Engine, truth: &FrameTruth, tpos: &[Option<[f64; 2]>]) {
+    let rows: Vec<usize> = (0..tpos.len()).filter(|&i| tpos[i].is_some()).collect();
+    let tracks: Vec<(&crate::track::Track, usize)> = engine
+        .tracker
+        .active()
+        .filter_map(|tr| engine.activity.current(tr.track_id).map(|(c, _)| (tr, c)))
+        .collect();
+    let cost: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|&i| {
+            let p = tpos[i].unwrap_or([0.0, 0.0]);
+            tracks
+                .iter()
+                .map(|(tr, _)| {
+                    let q = tr.position();
+                    (q[0] - p[0]).hypot(q[1] - p[1])
+                })
+                .collect()
+        })
+        .collect();
+    for (r, c) in assign(&cost, 1.0) {
+        let want = truth.people[rows[r]].activity as usize;
+        s.activity_confusion[want][tracks[c].1] += 1;
+    }
 }
 
 /// Runs `spec` (its own duration) with detections at `fps` from `noise` seeded by
@@ -292,6 +350,7 @@ pub fn run(
     let (mut id_ours, mut id_naive) = (Identity::default(), Identity::default());
     let mut last_truth_occ = None;
     let mut last_change = f64::NEG_INFINITY;
+    let mut last_activity: Vec<Option<usize>> = Vec::new();
     for k in 0..n {
         let t = k as f64 / fps;
         let (people, _) = sim.people_at(t);
@@ -300,10 +359,19 @@ pub fn run(
             sequence: k as u64,
             people,
         };
+        last_activity.resize(truth.people.len(), None);
+        for (last, p) in last_activity.iter_mut().zip(&truth.people) {
+            let now = p.present.then_some(p.activity as usize);
+            if now.is_some() && last.is_some() && now != *last {
+                res.truth_activity_changes += 1;
+            }
+            *last = now;
+        }
         let dets = synth.detections(&sim.room, &truth);
         let out = engine.step(t, &dets);
         res.engine_outputs += out.tracks.len() + out.falls.len() + out.occupancy.len();
         res.occupancy_messages += out.occupancy.len();
+        res.activity_changes += out.activities.len();
         for f in &out.falls {
             match f.kind {
                 super::fall::FallEventKind::Detected => {
@@ -350,6 +418,9 @@ pub fn run(
             .active()
             .map(|tr| (tr.position(), tr.person_id))
             .collect();
+        if t >= SETTLE_S {
+            score_activity(&mut res.ours, &engine, &truth, &tpos);
+        }
         id_ours.step(&tpos, &ours_ids);
         id_naive.step(&tpos, &nf.ids);
         let present = tpos.iter().filter(|p| p.is_some()).count() as f64;
