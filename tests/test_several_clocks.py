@@ -186,8 +186,8 @@ def test_source_placements_in_the_config_are_checked_like_the_argument(tmp_path)
     assert env.source_placements["udp:node_1"]["rx_axis"] == [0.0, 1.0, 0.0]  # filled in
     bad = [
         (_env(source_placements={"udp:node_3": PLACE}),
-         "environments[0].source_placements: 'udp:node_3' is not a source of this environment "
-         "(its sources: udp:node_1, udp:node_2)"),
+         ("environments[0].source_placements: 'udp:node_3' is not a source of this "
+          "environment (its sources: udp:node_1, udp:node_2)")),
         (_env(source_placements={"udp:node_1": {"rx_position": [1, 2, 3]}}),
          "environments[0].source_placements['udp:node_1']: placement needs tx_position"),
         (_env(source_placements={"udp:node_1": {**PLACE, "tx_position": [1, 2]}}),
