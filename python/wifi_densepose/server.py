@@ -387,7 +387,10 @@ class Server:
 
     def environment_stats(self, environment_id: str) -> dict:
         """Frames, frame rate, shape, queue length and each source's health (frames,
-        gaps, reordered, duplicates, stalls)."""
+        gaps, reordered, duplicates, stalls, and ``clock_offset_s`` /
+        ``clock_realignments``: how its timestamps are put on the environment's time
+        base); with ``source_placements``, ``placing`` names the links fused, the fixes
+        made and how many links' maps the last one used."""
         return self._native.environment_stats(environment_id)
 
     @property
