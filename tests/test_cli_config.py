@@ -29,6 +29,8 @@ def test_the_documented_example_files_load(tmp_path, monkeypatch):
     assert len(examples) >= 2
     recording = tmp_path / "walk.dat"
     recording.write_bytes(b"\0")
+    for name in ("rx1.dat", "rx2.dat"):  # the several-receivers example's replays
+        (tmp_path / name).write_bytes(b"\0")
     monkeypatch.chdir(tmp_path)  # the example's replay path is relative
     for i, text in enumerate(examples):
         f = tmp_path / f"example{i}.toml"

@@ -335,11 +335,18 @@ def test_the_toml_examples_in_the_docs_load():
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "esp32-live.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     sources = []
+    envs = []
     for block in blocks:
         cfg = config.parse(tomllib.loads(block), "docs/esp32-live.md")
         sources += [(e.source, e.port, e.mac, e.sender, e.node) for e in cfg.environments]
+        envs += cfg.environments
+    # Several nodes in one room, each with its placement.
+    ward = next(e for e in envs if e.id == "ward" and len(e.nodes) > 1)
+    assert ward.nodes == [1, 2, 3] and set(ward.source_placements) == set(ward.source_ids())
+    kitchen = next(e for e in envs if e.source == "serial" and len(e.ports) > 1)
+    assert kitchen.source_ids() == ["serial:/dev/ttyUSB0", "serial:/dev/ttyUSB1"]
     assert ("serial", "/dev/ttyUSB0", None, None, None) in sources
     assert ("udp", None, "A4:CF:12:13:93:D5", None, None) in sources
     assert ("udp", None, None, "10.0.0.21", None) in sources

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -229,6 +229,33 @@ def _placement(placement: Mapping[str, Any]) -> dict[str, Any]:
         if number is not None and not (np.isfinite(number) and number > 0):
             raise InvalidArgumentError(f"placement {key} must be a positive number, not {raw!r}")
         out[key] = number
+    return out
+
+
+#: Sources' links one room fuses at most (``src/pipeline/placing.rs``, MAX_SOURCE_LINKS).
+MAX_SOURCE_LINKS = 16
+
+
+def _source_placements(placements: Any, known: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``{source id: placement}`` checked as :func:`_placement` checks one: keys are source
+    ids (among ``known`` when the sources are known), at most :data:`MAX_SOURCE_LINKS`."""
+    if not isinstance(placements, Mapping):
+        raise ArgumentTypeError("source_placements must be a dict of source id to placement, "
+                                f"not {type(placements).__name__}")
+    if len(placements) > MAX_SOURCE_LINKS:
+        raise InvalidArgumentError(f"source_placements: at most {MAX_SOURCE_LINKS} links per "
+                                   f"room, not {len(placements)}")
+    out: dict[str, dict[str, Any]] = {}
+    for source, where in placements.items():
+        if not isinstance(source, str) or not source:
+            raise ArgumentTypeError(f"source_placements keys are source ids, not {source!r}")
+        if known is not None and source not in known:
+            raise InvalidArgumentError(f"source_placements: {source!r} is not a source of this "
+                                       f"environment (its sources: {', '.join(known)})")
+        try:
+            out[source] = _placement(where)
+        except (ArgumentTypeError, InvalidArgumentError) as e:
+            raise type(e)(f"source_placements[{source!r}]: {e}") from None
     return out
 
 

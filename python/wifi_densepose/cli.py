@@ -81,15 +81,20 @@ def _serve_config(args: argparse.Namespace) -> config.ServeConfig:
             route = routes.get(env_id, {})
             if env_id in serial:
                 env.source, env.port, env.baud = "serial", serial[env_id], args.baud
+                env.ports = [serial[env_id]]
                 env.mac = route.get("mac")
             elif args.replay and i == 0:
                 env.source = "replay"
+                env.paths = [args.replay]
             elif args.udp is not None and (route or i == 0):
                 env.source = "udp"
                 env.node, env.mac, env.sender = (route.get("node"), route.get("mac"),
                                                  route.get("sender"))
                 if not route:
                     env.node = 0  # the first environment takes node 0 unless routed
+                env.nodes = [] if env.node is None else [env.node]
+                env.macs = [] if env.mac is None else [env.mac]
+                env.senders = [] if env.sender is None else [env.sender]
             elif i == 0 and not live and args.simulate != "none":
                 env.source = "simulate"
             cfg.environments.append(env)
@@ -129,7 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
     server.start()
     runs = []
     for env in cfg.environments:
-        server.add_environment(env.id, device=env.device, room=env.room, placement=env.placement)
+        server.add_environment(env.id, device=env.device, room=env.room, placement=env.placement,
+                               source_placements=env.source_placements or None)
     can_issue = cfg.jwt.get("jwt_secret") is None or args.print_token
     token = server.issue_token("cli", ttl_s=args.token_ttl) if can_issue and "jwt_public_key" not in cfg.jwt else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)
@@ -153,9 +159,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  model:   {model.version} on {model.device}, "
               f"{cfg.model.rate_hz:g} windows/s per environment", flush=True)
     udp_envs = [e for e in cfg.environments if e.source == "udp"]
-    udp_nodes = {e.node: e.id for e in udp_envs if e.node is not None}
-    udp_macs = {e.mac: e.id for e in udp_envs if e.mac is not None}
-    udp_senders = {e.sender: e.id for e in udp_envs if e.sender is not None}
+    udp_nodes = {n: e.id for e in udp_envs for n in e.nodes}
+    udp_macs = {m: e.id for e in udp_envs for m in e.macs}
+    udp_senders = {a: e.id for e in udp_envs for a in e.senders}
     try:
         if cfg.udp_port is not None:
             listener = server.listen_udp(udp_nodes, port=cfg.udp_port, host=cfg.udp_host,
@@ -165,15 +171,15 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"  udp:     {cfg.udp_host}:{listener.port}, nodes {udp_nodes}"
                   + (f" ({routed})" if udp_macs or udp_senders else ""), flush=True)
         # Serial ports are this machine's hardware: read them whatever the leases say.
-        serials = [server.listen_serial(e.port, e.baud, e.id, mac=e.mac)
-                   for e in cfg.environments if e.source == "serial" and e.port]
+        serials = [server.listen_serial(port, e.baud, e.id, mac=e.mac)
+                   for e in cfg.environments if e.source == "serial" for port in e.ports]
     except (OSError, RuntimeError, ValueError):
         server.stop()
         raise
     # With a broker (several nodes), an environment's simulated or replayed source runs on
     # the node holding its lease; the others stand by and take over when it expires.
     leased = server.node_id is not None
-    running: dict[str, Any] = {}
+    running: dict[str, list[Any]] = {}
     standby: list[config.Environment] = []
     for env in cfg.environments:
         if env.source == "simulate":
@@ -181,14 +187,13 @@ def _serve(args: argparse.Namespace) -> int:
             if env.oracle:
                 what += "; poses from the simulator's truth (oracle), not a model"
         elif env.source == "replay":
-            what = f"replay of {env.path} at {env.speed}x"
+            what = f"replay of {', '.join(env.paths)} at {env.speed}x"
         elif env.source == "udp":
-            keys = [f"node {env.node}" if env.node is not None else None,
-                    f"mac {env.mac}" if env.mac else None,
-                    f"sender {env.sender}" if env.sender else None]
-            what = f"ESP32 {' / '.join(k for k in keys if k)} over UDP"
+            keys = [f"node {n}" for n in env.nodes] + [f"mac {m}" for m in env.macs] + [
+                f"sender {a}" for a in env.senders]
+            what = f"ESP32 {' / '.join(keys)} over UDP"
         elif env.source == "serial":
-            what = f"CSI_DATA lines on serial port {env.port} at {env.baud} baud"
+            what = f"CSI_DATA lines on serial port {', '.join(env.ports)} at {env.baud} baud"
             if env.mac:
                 what += f" (transmitter {env.mac} only)"
         else:
@@ -200,7 +205,9 @@ def _serve(args: argparse.Namespace) -> int:
                 standby.append(env)
             else:
                 running[env.id] = _start_source(server, env)
-                runs.append(running[env.id])
+                runs.extend(running[env.id])
+        if env.source_placements:
+            what += f"; placed links: {', '.join(env.source_placements)}"
         print(f"  {env.id}: {what}", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     server.publish(
@@ -228,17 +235,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_source(server: Server, env: config.Environment) -> Any:
+def _start_source(server: Server, env: config.Environment) -> list[Any]:
+    """The environment's simulation or replays (one per file), started."""
     if env.source == "simulate":
         # The embedded default: the physical simulator as the room's live source.
-        return server.simulate(env.id, env.scenario, seed=env.seed, speed=env.speed,
-                               duration_s=env.duration_s, device=env.device, repeat=True,
-                               oracle=env.oracle)
-    assert env.path is not None  # config.parse requires it for replay
-    return server.replay(env.id, env.path, speed=env.speed, format=env.format)
+        return [server.simulate(env.id, env.scenario, seed=env.seed, speed=env.speed,
+                                duration_s=env.duration_s, device=env.device, repeat=True,
+                                oracle=env.oracle)]
+    paths = env.paths or ([env.path] if env.path else [])
+    assert paths  # config.parse requires one for replay
+    return [server.replay(env.id, p, speed=env.speed, format=env.format) for p in paths]
 
 
-def _follow_leases(server: Server, envs: list[config.Environment], running: dict[str, Any],
+def _follow_leases(server: Server, envs: list[config.Environment], running: dict[str, list[Any]],
                    standby: list[config.Environment], runs: list[Any]) -> None:
     """Takes over environments whose lease another node let expire; stops the sources of
     those whose lease was lost (the broker was away longer than the lease)."""
@@ -250,12 +259,13 @@ def _follow_leases(server: Server, envs: list[config.Environment], running: dict
         if held:
             standby.remove(env)
             running[env.id] = _start_source(server, env)
-            runs.append(running[env.id])
+            runs.extend(running[env.id])
             print(f"  {env.id}: took over (lease acquired by node {server.node_id})", flush=True)
     for env in envs:
-        run = running.get(env.id)
-        if run is not None and not server.holds_lease(env.id):
-            run.stop()
+        started = running.get(env.id)
+        if started is not None and not server.holds_lease(env.id):
+            for run in started:
+                run.stop()
             del running[env.id]
             standby.append(env)
             print(f"  {env.id}: lease lost; standing by", flush=True)

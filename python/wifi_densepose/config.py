@@ -50,6 +50,19 @@
     baud = 921600            # serial: what the firmware prints at (default 921600)
     # mac = "A4:CF:12:13:93:D5"   # serial: keep this transmitter's lines only
 
+    [[environments]]         # one room heard by several receivers: path, port, node,
+    id = "living_room"       # mac and sender take a list, one source each
+    device = "intel5300"
+    source = "replay"
+    path = ["rx1.dat", "rx2.dat"]   # replayed together (give them one speed above 0)
+    room = [6.0, 5.0]
+    # Each source's own link, by source id (replay:FILE, udp:node_N, udp:mac_MAC,
+    # udp:IP, serial:PORT): their maps are fused (docs/sensing.md, "Position"); the
+    # sources' clocks need not agree ("Several clocks").
+    [environments.source_placements]
+    "replay:rx1.dat" = {tx_position = [0.3, 2.5, 1.2], rx_position = [5.7, 1.0, 1.2]}
+    "replay:rx2.dat" = {tx_position = [0.3, 2.5, 1.2], rx_position = [5.7, 4.0, 1.2]}
+
     [udp]
     port = 5500              # where ESP32 nodes send (docs/udp-frame.md, docs/esp32-live.md)
     host = "0.0.0.0"         # default 127.0.0.1: this machine only
@@ -73,9 +86,12 @@ from .errors import ConfigError, InvalidArgumentError
 SOURCES = ("simulate", "replay", "udp", "serial", "none")
 _ENV_KEYS = {
     "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s", "oracle"},
-    "replay": {"id", "device", "source", "path", "format", "speed", "room", "placement"},
-    "udp": {"id", "device", "source", "node", "mac", "sender", "room", "placement"},
-    "serial": {"id", "device", "source", "port", "baud", "mac", "room", "placement"},
+    "replay": {"id", "device", "source", "path", "format", "speed", "room", "placement",
+               "source_placements"},
+    "udp": {"id", "device", "source", "node", "mac", "sender", "room", "placement",
+            "source_placements"},
+    "serial": {"id", "device", "source", "port", "baud", "mac", "room", "placement",
+               "source_placements"},
     "none": {"id", "device", "source", "room", "placement"},
 }
 #: The baud rate of a serial source when none is given (esp-csi's; ESP32-CSI-Tool's
@@ -129,6 +145,27 @@ class Environment:
     #: Floor (width, depth) in metres; a simulated source brings its own room's.
     room: tuple[float, float] | None = None
     placement: dict[str, Any] | None = None
+    #: Several receivers of one room (``path``, ``port``, ``node``, ``mac`` and ``sender``
+    #: may each be a list): every one, in order; the singular fields above hold the first.
+    paths: list[str] = field(default_factory=list)
+    ports: list[str] = field(default_factory=list)
+    nodes: list[int] = field(default_factory=list)
+    macs: list[str] = field(default_factory=list)
+    senders: list[str] = field(default_factory=list)
+    #: Each source's own link, by source id (``Server.add_environment``'s argument).
+    source_placements: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def source_ids(self) -> list[str]:
+        """The source ids this environment's frames will carry, as hardware_events and
+        ``source_placements`` name them (``docs/protocol.md``, "Sources and their events")."""
+        if self.source == "replay":
+            return [f"replay:{os.path.basename(p)}" for p in self.paths]
+        if self.source == "serial":
+            return [f"serial:{p}" for p in self.ports]
+        if self.source == "udp":
+            return ([f"udp:node_{n}" for n in self.nodes] + [f"udp:mac_{m}" for m in self.macs]
+                    + [f"udp:{a}" for a in self.senders])
+        return []
 
 
 @dataclass
@@ -160,6 +197,14 @@ def _type(where: str, value: Any, kind: type | tuple, name: str) -> Any:
     if not isinstance(value, kind):
         raise ConfigError(f"{where}: must be {name}, not {type(value).__name__} {value!r}")
     return value
+
+
+def _one_or_many(where: str, value: Any, kind: type | tuple, name: str) -> list[Any]:
+    """A setting given once or as a list (several receivers of one room), as a list."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ConfigError(f"{where}: an empty list (give one {name}, or several)")
+    return [_type(where, v, kind, f"{name} or a list of them") for v in values]
 
 
 def load(path: str | os.PathLike) -> ServeConfig:
@@ -237,38 +282,59 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
             except InvalidArgumentError as e:
                 raise ConfigError(f"{where}.placement: {e}") from None
         if source == "replay":
-            env.path = _type(f"{where}.path", raw.get("path"), str, "a path to a recording")
-            if not os.path.isfile(env.path):
-                raise ConfigError(f"{where}.path: no such file {env.path!r}")
+            env.paths = _one_or_many(f"{where}.path", raw.get("path"), str,
+                                     "a path to a recording")
+            for path in env.paths:
+                if not os.path.isfile(path):
+                    raise ConfigError(f"{where}.path: no such file {path!r}")
+            env.path = env.paths[0]
             if "format" in raw:
                 env.format = _type(f"{where}.format", raw["format"], str, "a string")
         if "mac" in raw:
-            mac = _type(f"{where}.mac", raw["mac"], str, "a MAC address string")
-            env.mac = normalize_mac(mac)
-            if env.mac is None:
-                raise ConfigError(f"{where}.mac: {mac!r} is not a MAC address "
-                                  "(six hex octets, e.g. A4:CF:12:13:93:D5)")
+            for mac in _one_or_many(f"{where}.mac", raw["mac"], str, "a MAC address string"):
+                normal = normalize_mac(mac)
+                if normal is None:
+                    raise ConfigError(f"{where}.mac: {mac!r} is not a MAC address "
+                                      "(six hex octets, e.g. A4:CF:12:13:93:D5)")
+                env.macs.append(normal)
+            if source == "serial" and len(env.macs) > 1:
+                raise ConfigError(f"{where}.mac: a serial source keeps one transmitter's lines")
+            env.mac = env.macs[0]
         if source == "udp":
             if "node" in raw:
-                env.node = _type(f"{where}.node", raw["node"], int, "an integer node id")
-                if not 0 <= env.node <= 65535:
-                    raise ConfigError(f"{where}.node: {env.node} is not a 16-bit node id")
+                env.nodes = _one_or_many(f"{where}.node", raw["node"], int, "an integer node id")
+                for node in env.nodes:
+                    if not 0 <= node <= 65535:
+                        raise ConfigError(f"{where}.node: {node} is not a 16-bit node id")
+                env.node = env.nodes[0]
             if "sender" in raw:
-                sender = _type(f"{where}.sender", raw["sender"], str, "an address string")
-                env.sender = sender_address(sender)
-                if env.sender is None:
-                    raise ConfigError(f"{where}.sender: {sender!r} is not an IP address or "
-                                      "ip:port")
+                for sender in _one_or_many(f"{where}.sender", raw["sender"], str,
+                                           "an address string"):
+                    address = sender_address(sender)
+                    if address is None:
+                        raise ConfigError(f"{where}.sender: {sender!r} is not an IP address or "
+                                          "ip:port")
+                    env.senders.append(address)
+                env.sender = env.senders[0]
             if env.node is None and env.mac is None and env.sender is None:
                 raise ConfigError(f"{where}.node: a udp source needs node (WDPC or RuView "
                                   "node id), mac or sender (CSI_DATA lines)")
         if source == "serial":
-            env.port = _type(f"{where}.port", raw.get("port"), str,
-                             "the serial port's path (e.g. /dev/ttyUSB0)")
+            env.ports = _one_or_many(f"{where}.port", raw.get("port"), str,
+                                     "the serial port's path (e.g. /dev/ttyUSB0)")
+            env.port = env.ports[0]
             if "baud" in raw:
                 env.baud = _type(f"{where}.baud", raw["baud"], int, "an integer baud rate")
                 if env.baud <= 0:
                     raise ConfigError(f"{where}.baud: must be positive, not {env.baud}")
+        ids = env.source_ids()
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ConfigError(f"{where}: two sources would both be {twice[0]!r} (a replayed "
+                              "file is named by its file name)")
+        if "source_placements" in raw:
+            env.source_placements = _source_placements(f"{where}.source_placements",
+                                                       raw["source_placements"], raw, ids)
         cfg.environments.append(env)
     udp = _type(f"{name}: udp", doc.get("udp", {}), dict, "a table")
     extra = set(udp) - {"port", "host"}
@@ -278,14 +344,40 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
         cfg.udp_port = _type(f"{name}: udp.port", udp["port"], int, "an integer")
     if "host" in udp:
         cfg.udp_host = _type(f"{name}: udp.host", udp["host"], str, "a string")
-    ports = [e.port for e in cfg.environments if e.source == "serial"]
+    ports = [p for e in cfg.environments if e.source == "serial" for p in e.ports]
     if len(set(ports)) < len(ports):
         raise ConfigError(f"{name}: environments: a serial port is named twice")
+    for kind in ("nodes", "macs", "senders"):
+        keys = [k for e in cfg.environments if e.source == "udp" for k in getattr(e, kind)]
+        if len(set(keys)) < len(keys):
+            twice = min(k for k in keys if keys.count(k) > 1)
+            raise ConfigError(f"{name}: environments: udp {kind[:-1]} {twice!r} is routed to "
+                              "two environments (or named twice)")
     if any(e.source == "udp" for e in cfg.environments) and cfg.udp_port is None:
         raise ConfigError(f"{name}: udp.port: required when an environment's source is 'udp'")
     cfg.model = _model(doc.get("model", {}), name)
     cfg.jwt = jwt_from_environment()
     return cfg
+
+
+def _source_placements(where: str, value: Any, raw: dict[str, Any],
+                       ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``source_placements``: a table of source id to placement, checked as
+    ``Server.add_environment`` checks its argument, the ids among the environment's own."""
+    from .analyze import _source_placements as check
+    from .errors import ArgumentTypeError
+
+    table = _type(where, value, dict, 'a table of source id to placement (e.g. '
+                  '"udp:node_1" = {tx_position = [...], rx_position = [...]})')
+    if "device" not in raw:
+        raise ConfigError(f"{where}: needs the environment's device (its antennas and "
+                          "subcarriers)")
+    try:
+        return check(table, ids)
+    except (ArgumentTypeError, InvalidArgumentError) as e:
+        text = str(e)
+        rest = text.removeprefix("source_placements")
+        raise ConfigError(f"{where}{rest}" if rest != text else f"{where}: {text}") from None
 
 
 def _model(raw: Any, name: str) -> ModelConfig:

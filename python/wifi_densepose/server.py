@@ -244,24 +244,24 @@ class Server:
         :meth:`inject_csi` with ``receiver=NAME``, ``replay:PATH``, ...): the maps of the
         links that can place people are fused, which holds the far tail of the error
         down (three links, held out: 0.32 / 0.84 m median / p90 against 0.40 / 2.63 m for
-        one); the sources must share one clock (their maps are fused at most 0.5 s
-        apart)."""
+        one), at most 16 of them. The sources need not share a clock: the environment maps
+        each one's timestamps onto its own time base (``docs/sensing.md``, "Several
+        clocks"), and the maps are fused at most 0.5 s apart on it."""
         self._native.add_environment(environment_id, device)
         if room is not None:
             width, depth = room
             self._native.set_room(environment_id, float(width), float(depth))
         if placement is None and not source_placements:
             return
-        from .analyze import _placement
+        from .analyze import _placement, _source_placements
 
         width, depth = room if room is not None else (6.0, 5.0)
+        links = _source_placements(source_placements or {})
         if placement is not None:
             self._native.set_placement(environment_id, device, _placement(placement),
                                        (float(width), float(depth)))
-        for source, where in (source_placements or {}).items():
-            if not isinstance(source, str):
-                raise ArgumentTypeError(f"source_placements keys are source ids, not {source!r}")
-            self._native.set_placement(environment_id, device, _placement(where),
+        for source, where in links.items():
+            self._native.set_placement(environment_id, device, where,
                                        (float(width), float(depth)), source)
 
     def inject_csi(
@@ -387,7 +387,10 @@ class Server:
 
     def environment_stats(self, environment_id: str) -> dict:
         """Frames, frame rate, shape, queue length and each source's health (frames,
-        gaps, reordered, duplicates, stalls)."""
+        gaps, reordered, duplicates, stalls, and ``clock_offset_s`` /
+        ``clock_realignments``: how its timestamps are put on the environment's time
+        base); with ``source_placements``, ``placing`` names the links fused, the fixes
+        made and how many links' maps the last one used."""
         return self._native.environment_stats(environment_id)
 
     @property

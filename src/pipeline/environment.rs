@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::clocks::{Clocks, Realigned};
 use super::model_stage::{ModelSlot, ModelStage, ModelStats, StageProblem};
 use super::placing::Placing;
 use super::sequence::SequenceTracker;
@@ -100,6 +101,11 @@ pub struct SourceStats {
     pub ended: bool,
     /// Times the source went from sending to stalled.
     pub stalls: u64,
+    /// Added to the source's timestamps to put them on the environment's time base
+    /// (its first source's clock; `src/pipeline/clocks.rs`), seconds.
+    pub clock_offset_s: f64,
+    /// Times the source's clock was re-aligned (it went back or jumped).
+    pub clock_realignments: u64,
     last_seen: Option<Instant>,
     window_start: Option<(Instant, u64, u64)>,
 }
@@ -125,6 +131,9 @@ pub struct EnvironmentStats {
     pub sensing: Option<SensingState>,
     /// The calibration in force.
     pub calibration: Option<Calibration>,
+    /// The fused localizer of the sources' own links, once one is set
+    /// ([`Input::SourceGeometry`]).
+    pub placing: Option<PlacingStats>,
     recent: std::collections::VecDeque<Instant>,
 }
 
@@ -146,6 +155,8 @@ impl EnvironmentStats {
                         "stalled": s.stalled,
                         "ended": s.ended,
                         "stalls": s.stalls,
+                        "clock_offset_s": s.clock_offset_s,
+                        "clock_realignments": s.clock_realignments,
                     }),
                 )
             })
@@ -159,8 +170,25 @@ impl EnvironmentStats {
             "model": self.model.to_json(self.model_version.as_deref()),
             "sensing": self.sensing,
             "calibration": self.calibration,
+            "placing": self.placing.as_ref().map(|p| json!({
+                "links": p.links,
+                "fixes": p.fixes,
+                "last_fix_links": p.last_fix_links,
+            })),
         })
     }
+}
+
+/// What the fused localizer of several sources' links did ([`EnvironmentStats::placing`]).
+#[derive(Debug, Clone, Default)]
+pub struct PlacingStats {
+    /// The sources whose links the fusion uses (the ones that can place people).
+    pub links: Vec<String>,
+    /// Fixes it made.
+    pub fixes: u64,
+    /// How many links' maps the last fix fused (maps at most `FUSE_MAX_AGE_S` apart on
+    /// the environment's time base).
+    pub last_fix_links: usize,
 }
 
 /// A running environment.
@@ -261,10 +289,15 @@ impl Environment {
         // Where the moving person is, when a link's placement is known.
         let mut placing = Placing::default();
         let mut fix: Option<Fix> = None;
+        // Every source's timestamps on one time base (nodes stamp with their own clocks).
+        let mut clocks = Clocks::default();
         loop {
             tokio::select! {
                 input = rx.recv() => match input {
-                    Some(Input::Frame { source, frame, oracle }) => {
+                    Some(Input::Frame { source, mut frame, oracle }) => {
+                        let (t, realigned) = clocks.map(&source, frame.timestamp);
+                        frame.timestamp = t;
+                        let offset = clocks.offset(&source).unwrap_or(0.0);
                         if let Some(outcome) = sensors.push(&source, frame.timestamp, &frame.csi) {
                             self.on_calibration(outcome, calibration_reply.take());
                         }
@@ -281,9 +314,10 @@ impl Environment {
                         }
                         if let Some(f) = placing.push(&source, primary, frame.timestamp, &frame.csi, sensing.motion_detected) {
                             fix = Some(f);
+                            self.stats.lock().placing = placing.stats();
                         }
                         let fix_room = placing.room().unwrap_or(DEFAULT_ROOM);
-                        self.on_frame(source, &frame);
+                        self.on_frame(source, &frame, offset, realigned);
                         if !sensing.presence {
                             fix = None; // an empty room: the last place means nothing
                         }
@@ -352,6 +386,7 @@ impl Environment {
                         if let Err(reason) = placing.set_source(source, *geometry) {
                             self.localizer_unavailable(&format!("People are not placed from these links: {reason}"));
                         }
+                        self.stats.lock().placing = placing.stats();
                     }
                     Some(Input::RoomSize(size)) => {
                         room = size;
@@ -514,7 +549,13 @@ impl Environment {
         ));
     }
 
-    fn on_frame(&self, source: String, frame: &CsiFrame) {
+    fn on_frame(
+        &self,
+        source: String,
+        frame: &CsiFrame,
+        clock_offset_s: f64,
+        realigned: Option<Realigned>,
+    ) {
         let now = Instant::now();
         let unix = unix_now();
         let mut events = Vec::new();
@@ -540,6 +581,7 @@ impl Environment {
             s.last_seen = Some(now);
             s.last_seen_unix = unix;
             s.ended = false;
+            s.clock_offset_s = clock_offset_s;
             if new_source {
                 events.push(self.hardware(
                     &source,
@@ -572,6 +614,19 @@ impl Environment {
                     events.push(self.hardware(&source, "packet_loss", "warning", &msg, s));
                 }
                 s.window_start = Some((now, s.sequence.expected(), s.sequence.gaps));
+            }
+            if let Some(r) = realigned {
+                s.clock_realignments += 1;
+                let msg = format!(
+                    "Clock re-aligned onto the room's by {:+.3} s: {}",
+                    r.step_s, r.reason
+                );
+                // A wrapping counter is routine; any other re-alignment is the source's trouble.
+                let severity = if r.wrapped { "info" } else { "warning" };
+                let mut e = self.hardware(&source, "clock_realigned", severity, &msg, s);
+                e.data["metadata"]["clock_offset_s"] = r.offset_s.into();
+                e.data["metadata"]["clock_step_s"] = r.step_s.into();
+                events.push(e);
             }
         }
         for e in events {

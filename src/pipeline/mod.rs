@@ -17,6 +17,7 @@
 //! [`CsiFrame`]: crate::csi::CsiFrame
 
 mod analysis;
+mod clocks;
 mod environment;
 pub mod geometry;
 mod health;
@@ -34,8 +35,8 @@ mod udp;
 pub mod windows;
 
 pub use environment::{
-    unix_now, EnvironmentContext, EnvironmentHandle, EnvironmentStats, Input, Oracle, SourceStats,
-    DEFAULT_ROOM, ORACLE_MODEL,
+    unix_now, EnvironmentContext, EnvironmentHandle, EnvironmentStats, Input, Oracle, PlacingStats,
+    SourceStats, DEFAULT_ROOM, ORACLE_MODEL,
 };
 pub use health::{EnvironmentTick, ModelTick};
 pub use inference::InferenceService;

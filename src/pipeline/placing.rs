@@ -9,7 +9,8 @@
 //! side) feeds a [`MultiLocalizer`]: its windows' maps are multiplied on the room's floor
 //! grid, which keeps the person's lobe and thins each link's ghosts (held out, three 3x3
 //! links: median 0.30 m, p90 0.80 m against 0.34 / 2.46 m for one; `docs/sensing.md`).
-//! Its links share the frames' clock, so the nodes' timestamps must agree to within
+//! Its links share the environment's time base: the environment maps every source's
+//! timestamps onto it first (`clocks.rs`), so nodes with their own clocks pair within
 //! [`FUSE_MAX_AGE_S`]. Without per-source links the primary's single localizer places.
 
 use crate::sensing::{Fix, LinkGeometry, Localizer, LocalizerConfig, MultiLocalizer};
@@ -29,6 +30,8 @@ pub(crate) struct Placing {
     links: Vec<(String, LinkGeometry)>,
     /// The fused localizer over the links that can place, and which source is which link.
     multi: Option<(MultiLocalizer, Vec<String>)>,
+    /// Fixes the fused localizer made.
+    fixes: u64,
 }
 
 impl Placing {
@@ -89,12 +92,24 @@ impl Placing {
         if let Some((multi, names)) = self.multi.as_mut() {
             // Per-source links take over from the primary's single one.
             let link = names.iter().position(|n| n == source)?;
-            return multi.push(link, t, csi, moving);
+            let fix = multi.push(link, t, csi, moving);
+            self.fixes += u64::from(fix.is_some());
+            return fix;
         }
         if primary {
             return self.primary.as_mut()?.push(t, csi, moving);
         }
         None
+    }
+
+    /// What the fused localizer did, once sources' links are set (None before).
+    pub(crate) fn stats(&self) -> Option<super::environment::PlacingStats> {
+        let (multi, names) = self.multi.as_ref()?;
+        Some(super::environment::PlacingStats {
+            links: names.clone(),
+            fixes: self.fixes,
+            last_fix_links: multi.last_fused(),
+        })
     }
 
     /// The floor the fixes are in, metres (width, depth), when a link is known.

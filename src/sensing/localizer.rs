@@ -873,6 +873,8 @@ pub struct MultiLocalizer {
     ny: usize,
     step: f64,
     room: [f64; 3],
+    /// Links whose maps the last fused map took.
+    last_fused: usize,
 }
 
 /// Below this share of its peak a map's power counts as this (one link's deep null must
@@ -943,6 +945,7 @@ impl MultiLocalizer {
         let tracker = (config.track_speed_mps > 0.0)
             .then(|| MapTracker::new(nx, ny, step, config.track_speed_mps));
         Ok(MultiLocalizer {
+            last_fused: 0,
             latest: vec![None; links.len()],
             links,
             tracker,
@@ -958,6 +961,11 @@ impl MultiLocalizer {
     /// How many links.
     pub fn len(&self) -> usize {
         self.links.len()
+    }
+
+    /// How many links' maps the last fix fused (those within `max_age_s` of it).
+    pub fn last_fused(&self) -> usize {
+        self.last_fused
     }
 
     /// Whether there are no links (never: `new` refuses that).
@@ -994,6 +1002,7 @@ impl MultiLocalizer {
             .filter(|(lt, _)| (t - lt).abs() <= self.max_age_s)
             .map(|(_, m)| m.as_slice())
             .collect();
+        self.last_fused = recent.len();
         let log_map = fused_log_map(&recent, self.points.len())?;
         self.fuse(t, &log_map)
     }
