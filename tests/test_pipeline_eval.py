@@ -3,6 +3,7 @@ simulated days, each figure beside its baseline."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -57,11 +58,19 @@ def test_a_clip_is_scored_from_the_messages_alone():
     assert abs(r["falls"]["max_delay_s"] - 1.0) < 1e-9
 
 
-def test_the_cli_prints_the_table():
+def test_the_cli_prints_the_table_and_keeps_the_figures(tmp_path):
+    saved = tmp_path / "pipeline_eval.json"
+    saved.write_text(json.dumps({"esp32/none": {"kept": True}}))
     out = subprocess.run([sys.executable, "-m", "wifi_densepose", "evaluate", "--pipeline",
-                          "--clips", "1", "--duration", "10", "--model", "none", "--quiet"],
+                          "--clips", "1", "--duration", "10", "--model", "none", "--quiet",
+                          "--save", str(saved)],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "occupancy right" in out and "always one" in out and "never-fall" in out
+    # The run is kept under its device/model key, beside the other runs' figures.
+    kept = json.loads(saved.read_text())
+    assert kept["esp32/none"] == {"kept": True}
+    assert kept["intel5300/none"]["clips"] == 1
+    assert kept["intel5300/none"]["occupancy"]["accuracy"] is not None
 
 
 def test_the_oracle_column_sees_what_the_analytics_make_of_the_truth():

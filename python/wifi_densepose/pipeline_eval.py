@@ -274,6 +274,30 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "mode) instead of the model: the tracker's and analytics' own errors")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    ap.add_argument("--save", metavar="PATH",
+                    help="also keep the figures in this JSON file, under the key "
+                         "DEVICE/MODEL (other runs' keys are kept): the committed "
+                         "benches/results/pipeline_eval.json is made this way")
+
+
+def save(path: str, r: dict[str, Any]) -> None:
+    """Merges one run's figures into the JSON file at ``path`` under ``device/model``,
+    written whole to a temporary file first so an interrupted run leaves the old file."""
+    import os
+
+    try:
+        with open(path) as f:
+            kept = json.load(f)
+        if not isinstance(kept, dict):
+            kept = {}
+    except (FileNotFoundError, json.JSONDecodeError):
+        kept = {}
+    kept[f"{r['device']}/{r['model']}"] = r
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(kept, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 def run(a: argparse.Namespace) -> int:
@@ -286,6 +310,8 @@ def run(a: argparse.Namespace) -> int:
     r = evaluate(a.clips, a.duration, a.device, model, oracle=getattr(a, "oracle", False),
                  progress=None if a.quiet else progress_bar("pipeline on held-out days"))
     r["seconds"] = round(time.time() - started, 1)
+    if getattr(a, "save", None):
+        save(a.save, r)
     if a.json:
         print(json.dumps(r, indent=1))
     else:
