@@ -107,7 +107,7 @@ pub struct SourceStats {
     /// Times the source's clock was re-aligned (it went back or jumped).
     pub clock_realignments: u64,
     last_seen: Option<Instant>,
-    window_start: Option<(Instant, u64, u64)>,
+    window_start: Option<(f64, u64, u64)>,
 }
 
 /// What an environment has seen.
@@ -268,7 +268,8 @@ struct Environment {
 
 /// Loss over a window above this ratio raises a `packet_loss` hardware_event.
 const LOSS_ALERT_RATIO: f64 = 0.01;
-const LOSS_WINDOW: Duration = Duration::from_secs(5);
+/// The loss window, seconds of the source's clock.
+const LOSS_WINDOW_S: f64 = 5.0;
 
 impl Environment {
     async fn run(self, mut rx: mpsc::Receiver<Input>) {
@@ -374,7 +375,17 @@ impl Environment {
                             }
                         }
                     }
-                    Some(Input::SourceEnded { source, reason }) => self.on_source_ended(source, reason),
+                    Some(Input::SourceEnded { source, reason }) => {
+                        // The window in flight holds this source's last frames: its answer
+                        // goes out before the source's end, so `source_finished` follows
+                        // every `pose_data` of the run, however fast the model answered.
+                        if stage.in_flight() {
+                            if let Some(answer) = answers.recv().await {
+                                self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing, window_position);
+                            }
+                        }
+                        self.on_source_ended(source, reason)
+                    }
                     Some(Input::Geometry(geometry)) => {
                         fix = None;
                         if let Err(reason) = placing.set_primary(geometry.map(|g| *g)) {
@@ -600,20 +611,25 @@ impl Environment {
                     s,
                 ));
             }
+            // The loss window runs on the source's clock, not the wall's: a replay or a
+            // simulation fed flat out (or `analyze`) judges the same frames the same way
+            // however fast the machine is, and a live source's clock is the wall's anyway.
+            let t = frame.timestamp;
+            if s.window_start.is_some_and(|w| !(t >= w.0)) {
+                s.window_start = None; // the clock went back (re-aligned) or is not a number
+            }
             let (t0, expected0, gaps0) =
                 *s.window_start
-                    .get_or_insert((now, s.sequence.expected(), s.sequence.gaps));
-            if now.duration_since(t0) >= LOSS_WINDOW {
+                    .get_or_insert((t, s.sequence.expected(), s.sequence.gaps));
+            if t - t0 >= LOSS_WINDOW_S {
                 let expected = s.sequence.expected() - expected0;
                 let lost = s.sequence.gaps.saturating_sub(gaps0);
                 if expected > 0 && lost as f64 / expected as f64 > LOSS_ALERT_RATIO {
-                    let msg = format!(
-                        "{lost} of {expected} frames lost in the last {} s",
-                        LOSS_WINDOW.as_secs()
-                    );
+                    let msg =
+                        format!("{lost} of {expected} frames lost in the last {LOSS_WINDOW_S} s");
                     events.push(self.hardware(&source, "packet_loss", "warning", &msg, s));
                 }
-                s.window_start = Some((now, s.sequence.expected(), s.sequence.gaps));
+                s.window_start = Some((t, s.sequence.expected(), s.sequence.gaps));
             }
             if let Some(r) = realigned {
                 s.clock_realignments += 1;
