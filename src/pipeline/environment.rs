@@ -615,7 +615,7 @@ impl Environment {
             // simulation fed flat out (or `analyze`) judges the same frames the same way
             // however fast the machine is, and a live source's clock is the wall's anyway.
             let t = frame.timestamp;
-            if s.window_start.is_some_and(|w| !(t >= w.0)) {
+            if s.window_start.is_some_and(|w| t < w.0) || !t.is_finite() {
                 s.window_start = None; // the clock went back (re-aligned) or is not a number
             }
             let (t0, expected0, gaps0) =
