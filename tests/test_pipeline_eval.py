@@ -26,22 +26,25 @@ def test_figures_add_up_and_the_empty_room_stays_empty():
 
 def test_a_clip_is_scored_from_the_messages_alone():
     """A hand-made stream: one true person placed 1 m off, occupancy said right, one alarm
-    1 s after the true impact and one before the fall began."""
-    n = 500
+    1 s after the true impact, one before the fall began, and one for a fall too close to
+    the clip's end to be scored."""
+    n = 600
     ts = np.arange(n) / 100.0
     kp = np.zeros((n, 1, 17, 3))
     kp[:, 0, 11, :2] = kp[:, 0, 12, :2] = [2.0, 2.0]
     data = {"timestamps": ts, "occupancy": np.ones(n, np.int64), "present": np.ones((n, 1), bool),
             "activity": np.zeros((n, 1), np.int64), "keypoints_3d": kp, "room_size": [6.0, 5.0, 3.0],
-            "falls": np.array([[0, 2.5, 3.0, np.nan]])}
+            "falls": np.array([[0, 2.5, 3.0, np.nan], [0, 5.5, 5.8, np.nan]])}
 
     def pose(t: float) -> dict:
         return {"type": "pose_data", "data": {"metadata": {"source_time": t}, "persons": [
             {"position": {"x": 3.0, "y": 2.0}, "activity": {"type": "standing"}}]}}
 
     msgs = [{"type": "occupancy_update", "data": {"current_occupancy": 1}}]
-    for t in np.arange(0.0, 5.0, 0.1):
+    for t in np.arange(0.0, 6.0, 0.1):
         msgs.append(pose(float(t)))
+        if abs(t - 5.9) < 1e-9:
+            msgs.append({"type": "activity_event", "data": {"event_type": "fall_detected"}})
         if abs(t - 4.0) < 1e-9:
             msgs.append({"type": "activity_event", "data": {"event_type": "fall_detected"}})
         if abs(t - 2.1) < 1e-9:
@@ -53,7 +56,9 @@ def test_a_clip_is_scored_from_the_messages_alone():
     assert abs(r["position"]["centre_median_m"] - np.hypot(1.0, 0.5)) < 1e-9
     assert r["activity"]["recall"] == {"standing": 1.0}
     # The alarm at 2.1 s comes before the descent (2.5 s): a false alarm. The one at 4.0 s
-    # finds the fall, 1.0 s after its impact (3.0 s).
+    # finds the fall, 1.0 s after its impact (3.0 s). The fall at 5.5 s cannot be alerted
+    # within the clip (5.99 s): not scored, and its alarm is not false.
+    assert r["falls"]["falls"] == 1
     assert r["falls"]["found"] == 1 and r["falls"]["false_alarms"] == 1
     assert abs(r["falls"]["max_delay_s"] - 1.0) < 1e-9
 

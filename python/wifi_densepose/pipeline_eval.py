@@ -19,7 +19,8 @@ messages a monitoring application would read, each beside a trivial baseline:
   always the majority class (balanced accuracy 1 / classes).
 - **falls**: a ``fall_detected`` within [descent start, impact + 2 s] of a true fall finds
   it (its delay after the impact is reported); every other one is a false alarm, per hour
-  of the clips. Baseline: never alarm (recall 0, no false alarm).
+  of the clips. A fall whose impact + 2 s is past the clip's end is not scored (the
+  scripts run on past it). Baseline: never alarm (recall 0, no false alarm).
 
 The live pipeline runs the bundled model where the device has 3 receive antennas, gated
 by the sensor, with the simulated placement given to the localizer (``docs/sensing.md``).
@@ -100,7 +101,15 @@ def score_clip(data: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str
                 kind = (p.get("activity") or {}).get("type")
                 if who is not None and kind in ACTIVITIES and activity[i, who] >= 0:
                     act_pairs.append((int(activity[i, who]), ACTIVITIES.index(kind)))
-    falls = [(float(s), float(imp)) for _, s, imp, _ in np.asarray(data["falls"]).reshape(-1, 4)]
+    every_fall = [(float(s), float(imp))
+                  for _, s, imp, _ in np.asarray(data["falls"]).reshape(-1, 4)]
+    # A fall is scored only when its alert could come within the clip (the simulator
+    # lists the script's falls even where they start after the clip's end); an alert
+    # for one that could not is neither found nor false.
+    end = float(ts[-1])
+    falls = [f for f in every_fall if f[1] + FALL_GRACE_S <= end]
+    unscored = [f for f in every_fall if f[1] + FALL_GRACE_S > end]
+    alerts = [a for a in alerts if not any(s <= a for s, _ in unscored)]
     found, delays, used = 0, [], set()
     for start, impact in falls:
         hits = [k for k, a in enumerate(alerts) if start <= a <= impact + FALL_GRACE_S and k not in used]
