@@ -13,6 +13,7 @@ use yawc::close::CloseCode;
 use yawc::{Frame, OpCode};
 
 use super::auth::Identity;
+use super::backlog::{Backlog, Owed, SendQueue};
 use super::commands::{self, code, ClientState};
 use super::envelope::{control_prefix, finish, finish_into, now_rfc3339, Metadata};
 use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
@@ -84,6 +85,7 @@ pub async fn serve<S>(
     session: Arc<SessionShared>,
     identity: Identity,
     pmd_negotiated: bool,
+    send_queue: Option<SendQueue>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -117,6 +119,7 @@ pub async fn serve<S>(
         &mut sink,
         &done,
         pmd_negotiated,
+        send_queue,
     )
     .await;
     if reason.is_some() {
@@ -333,6 +336,7 @@ async fn write_loop<W>(
     sink: &mut W,
     done: &ReaderDone,
     pmd_negotiated: bool,
+    send_queue: Option<SendQueue>,
 ) -> Option<CloseReason>
 where
     W: futures::Sink<Frame> + Unpin,
@@ -349,13 +353,19 @@ where
     // Where each message is completed before the WebSocket layer copies it (`finish_into`).
     let mut scratch = Scratch::default();
     let mut flushed = false;
+    // Whether the client is behind (`backlog.rs`): cut when it owes more than its socket
+    // can hold for longer than `alert_max_wait`.
+    let mut backlog = Backlog::new(
+        Backlog::bound_for(shared.config.socket_send_buffer_bytes),
+        shared.config.alert_max_wait,
+    );
     loop {
         if done.end.lock().unwrap().is_some() {
             // yawc may have queued a close frame (protocol error, hard size limit): send it.
             let _ = tokio::time::timeout(Duration::from_millis(500), sink.flush()).await;
             return session.state.lock().closing;
         }
-        let closing = {
+        let (closing, ours) = {
             let mut st = session.state.lock();
             // A server shutting down still delivers, once, everything queued when it
             // closed (its own system_stopping included); other closes skip the queue.
@@ -384,8 +394,41 @@ where
                 st.alerts_queued -= alerts;
                 st.stats.sent += batch.len() as u64;
             }
-            st.closing
+            // What the client owes now, ours: what waits and what this batch holds. Judged
+            // only while a live alert still waits behind the batch (before: nothing is at
+            // stake that a cut would save) and no replay is ahead (`Backlog`).
+            let ours = if st.alerts_queued > 0 && st.closing.is_none() {
+                let queued = queued_bytes(&st.queue);
+                let replay = batch.iter().any(|o| o.class == ItemClass::Replayed);
+                match queued {
+                    Some(q) if !replay => {
+                        Some(q + batch.iter().map(|o| o.prefix.len()).sum::<usize>())
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            (st.closing, ours)
         };
+        if closing.is_none() {
+            // The kernel's figure only when our queue alone does not decide (a syscall).
+            let owed = ours.map(|ours| Owed {
+                ours,
+                kernel: backlog
+                    .needs_kernel(ours)
+                    .then(|| send_queue.and_then(|q| q.unacknowledged()))
+                    .flatten(),
+                stalled: false,
+            });
+            if backlog.look(Instant::now(), owed) {
+                // Not written: its alerts stay in the log, and a resume sends them.
+                session.state.lock().stats.sent -= batch.len() as u64;
+                batch.clear();
+                session.close(CloseReason::SlowConsumer);
+                continue;
+            }
+        }
         if let Some(reason) = closing {
             if !batch.is_empty() {
                 let written = write_batch(
@@ -423,6 +466,7 @@ where
             }
         }
         if !batch.is_empty() {
+            let replay = batch.iter().any(|o| o.class == ItemClass::Replayed);
             let written = write_batch(
                 shared,
                 session,
@@ -431,7 +475,12 @@ where
                 pmd_negotiated,
                 &mut scratch,
             );
-            let outcome = write_unless_cut(shared, session, written).await;
+            let stall = Stall {
+                backlog: &mut backlog,
+                send_queue,
+                replay,
+            };
+            let outcome = write_unless_cut(shared, session, stall, written).await;
             // What was not written stays in the alert log (resume); it is not tried again.
             batch.clear();
             match outcome {
@@ -479,32 +528,59 @@ enum Written {
     Broken,
     /// Not done within `write_timeout`.
     TimedOut,
-    /// Given up while stalled because the session is closing: its alerts waited past
-    /// `alert_max_wait` (session_state.rs), or another reason that skips the queue.
+    /// Given up while stalled because the session is closing: the client stayed behind
+    /// past `alert_max_wait` (`Backlog`), or another reason that skips the queue.
     Cut,
 }
 
+/// What a write waiting for a full socket needs to judge the client meanwhile.
+struct Stall<'a> {
+    backlog: &'a mut Backlog,
+    send_queue: Option<SendQueue>,
+    /// Whether the batch being written holds a resume's replay (live alerts wait behind
+    /// it by design: not judged).
+    replay: bool,
+}
+
 /// Writes a batch, bounded by the write timeout, and gives up early when the session is
-/// told to close meanwhile: a client whose socket is full is cut when its queued alerts
-/// have waited `alert_max_wait`, not only after `write_timeout`. A shutdown's close waits
-/// for the write (it delivers what was queued). Dropping the write mid-way is safe: yawc
-/// keeps the bytes of frames it took, and fed alerts count as written (`alerts_written`).
-async fn write_unless_cut<F>(shared: &Shared, session: &SessionShared, write: F) -> Written
+/// told to close meanwhile or its client stays behind (`Backlog`, looked at every
+/// `Backlog::tick` while the socket is full): a client that stops reading is cut within
+/// `alert_max_wait` of owing more than its socket holds, not only after `write_timeout`.
+/// A shutdown's close waits for the write (it delivers what was queued). Dropping the
+/// write mid-way is safe: yawc keeps the bytes of frames it took, and fed alerts count as
+/// written (`alerts_written`).
+async fn write_unless_cut<F>(
+    shared: &Shared,
+    session: &SessionShared,
+    stall: Stall<'_>,
+    write: F,
+) -> Written
 where
     F: std::future::Future<Output = Result<(), ()>>,
 {
-    let mut write = std::pin::pin!(bounded(shared.config.write_timeout, write));
+    use futures::FutureExt as _;
+    let mut write = std::pin::pin!(write);
+    // The common case: the socket had room. No timer is armed (a timer per write,
+    // registered and cancelled, was a measurable part of a client's cost per message).
+    if let Some(r) = write.as_mut().now_or_never() {
+        return if r.is_ok() {
+            Written::Done
+        } else {
+            Written::Broken
+        };
+    }
+    let timeout = tokio::time::sleep(shared.config.write_timeout);
+    tokio::pin!(timeout);
+    let mut look = tokio::time::interval(stall.backlog.tick());
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let told = session.notify.notified();
         tokio::select! {
             biased;
             r = &mut write => {
-                return match r {
-                    Ok(Ok(())) => Written::Done,
-                    Ok(Err(())) => Written::Broken,
-                    Err(_) => Written::TimedOut,
-                };
+                return if r.is_ok() { Written::Done } else { Written::Broken };
             }
+            _ = &mut timeout => return Written::TimedOut,
             // A wake for a new item is not lost by taking it here: after every write the
             // writer looks at the queue again.
             _ = told => {
@@ -513,8 +589,57 @@ where
                     return Written::Cut;
                 }
             }
+            _ = look.tick() => {
+                let owed = owed_while_stalled(session, stall.backlog, stall.send_queue, stall.replay);
+                if stall.backlog.look(Instant::now(), owed) {
+                    session.close(CloseReason::SlowConsumer);
+                    return Written::Cut;
+                }
+            }
         }
     }
+}
+
+/// What a client whose socket is full owes: the kernel's unacknowledged bytes and our
+/// queue. None while nothing is at stake (no live alert waits) or a replay is ahead.
+fn owed_while_stalled(
+    session: &SessionShared,
+    backlog: &Backlog,
+    send_queue: Option<SendQueue>,
+    replay: bool,
+) -> Option<Owed> {
+    if replay {
+        return None;
+    }
+    let ours = {
+        let st = session.state.lock();
+        if st.alerts_queued == 0 {
+            return None;
+        }
+        queued_bytes(&st.queue)?
+    };
+    let kernel = backlog
+        .needs_kernel(ours)
+        .then(|| send_queue.and_then(|q| q.unacknowledged()))
+        .flatten();
+    Some(Owed {
+        ours,
+        kernel,
+        stalled: true,
+    })
+}
+
+/// The bytes waiting in a session's queue (each message's shared part: its metadata adds
+/// a few dozen bytes), or None when a resume's replay is among them.
+fn queued_bytes(queue: &std::collections::VecDeque<Outgoing>) -> Option<usize> {
+    let mut bytes = 0;
+    for o in queue {
+        if o.class == ItemClass::Replayed {
+            return None;
+        }
+        bytes += o.prefix.len();
+    }
+    Some(bytes)
 }
 
 /// Runs a write, bounded by `limit`. A write that completes at once (the socket had room,
