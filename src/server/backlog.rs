@@ -79,6 +79,19 @@ impl Owed {
     }
 }
 
+/// What one look says of a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Under the bound, or nothing at stake.
+    Fine,
+    /// Over the bound since this look (`wdp_clients_behind_total` counts these).
+    Began,
+    /// Still over, for less than the grace.
+    Behind,
+    /// Over for the grace without a break: cut it (`slow_consumer`).
+    Cut,
+}
+
 /// A writer's judge of whether its client is behind.
 ///
 /// Looked at by the writer: after it takes a batch, and every `tick` while a write waits
@@ -120,17 +133,24 @@ impl Backlog {
         ours <= self.bound
     }
 
-    /// One look at what the client owes (`None`: nothing to judge, see the type). Returns
-    /// true when it has owed more than the bound for `grace` without a break: cut it.
-    pub fn look(&mut self, now: Instant, owed: Option<Owed>) -> bool {
+    /// One look at what the client owes (`None`: nothing to judge, see the type).
+    pub fn look(&mut self, now: Instant, owed: Option<Owed>) -> Verdict {
         match owed {
-            Some(o) if o.total(self.bound) > self.bound => {
-                let since = *self.over_since.get_or_insert(now);
-                now.saturating_duration_since(since) >= self.grace
-            }
+            Some(o) if o.total(self.bound) > self.bound => match self.over_since {
+                None => {
+                    self.over_since = Some(now);
+                    if self.grace.is_zero() {
+                        Verdict::Cut
+                    } else {
+                        Verdict::Began
+                    }
+                }
+                Some(since) if now.saturating_duration_since(since) >= self.grace => Verdict::Cut,
+                Some(_) => Verdict::Behind,
+            },
             _ => {
                 self.over_since = None;
-                false
+                Verdict::Fine
             }
         }
     }
@@ -156,18 +176,18 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    use Verdict::*;
+
     #[test]
     fn a_client_over_the_bound_for_the_grace_is_cut_not_before() {
         let t0 = Instant::now();
         let mut b = Backlog::new(1000, 100 * MS);
-        assert!(!b.look(t0, owed(0, 900)), "under the bound");
-        assert!(
-            !b.look(t0 + 10 * MS, owed(200, 900)),
-            "over: the stretch starts"
-        );
-        assert!(!b.look(t0 + 60 * MS, owed(800, 900)), "50 ms over");
-        assert!(!b.look(t0 + 109 * MS, owed(1500, 0)), "99 ms over");
-        assert!(b.look(t0 + 110 * MS, owed(1500, 0)), "100 ms over: cut");
+        assert_eq!(b.look(t0, owed(0, 900)), Fine, "under the bound");
+        assert_eq!(b.look(t0, owed(100, 900)), Fine, "at it");
+        assert_eq!(b.look(t0 + 10 * MS, owed(200, 900)), Began);
+        assert_eq!(b.look(t0 + 60 * MS, owed(800, 900)), Behind, "50 ms over");
+        assert_eq!(b.look(t0 + 109 * MS, owed(1500, 0)), Behind, "99 ms over");
+        assert_eq!(b.look(t0 + 110 * MS, owed(1500, 0)), Cut, "100 ms over");
     }
 
     #[test]
@@ -178,13 +198,11 @@ mod tests {
         let mut b = Backlog::new(1000, 100 * MS);
         for burst in 0..50u32 {
             let start = t0 + burst * 100 * MS;
-            for step in 0..=8u32 {
-                assert!(
-                    !b.look(start + step * 10 * MS, owed(600, 900)),
-                    "burst {burst}"
-                );
+            assert_eq!(b.look(start, owed(600, 900)), Began, "burst {burst}");
+            for step in 1..=8u32 {
+                assert_eq!(b.look(start + step * 10 * MS, owed(600, 900)), Behind);
             }
-            assert!(!b.look(start + 90 * MS, owed(0, 100)), "caught up");
+            assert_eq!(b.look(start + 90 * MS, owed(0, 100)), Fine, "caught up");
         }
     }
 
@@ -192,11 +210,12 @@ mod tests {
     fn nothing_at_stake_ends_a_stretch() {
         let t0 = Instant::now();
         let mut b = Backlog::new(1000, 100 * MS);
-        assert!(!b.look(t0, owed(5000, 0)));
+        assert_eq!(b.look(t0, owed(5000, 0)), Began);
         // No live alert waiting, or a replay ahead: not judged, and the stretch ends.
-        assert!(!b.look(t0 + 90 * MS, None));
-        assert!(!b.look(t0 + 150 * MS, owed(5000, 0)), "a new stretch");
-        assert!(b.look(t0 + 250 * MS, owed(5000, 0)));
+        assert_eq!(b.look(t0 + 90 * MS, None), Fine);
+        assert_eq!(b.look(t0 + 150 * MS, owed(5000, 0)), Began, "a new stretch");
+        assert_eq!(b.look(t0 + 249 * MS, owed(5000, 0)), Behind);
+        assert_eq!(b.look(t0 + 250 * MS, owed(5000, 0)), Cut);
     }
 
     #[test]
@@ -210,15 +229,27 @@ mod tests {
                 stalled,
             })
         };
-        assert!(!b.look(t0, unknown(10, false)), "writing freely: ours only");
-        assert!(
-            !b.look(t0 + 10 * MS, unknown(10, true)),
-            "stalled with an alert waiting"
+        assert_eq!(
+            b.look(t0, unknown(10, false)),
+            Fine,
+            "writing freely: ours only"
         );
-        assert!(b.look(t0 + 110 * MS, unknown(10, true)));
+        assert_eq!(
+            b.look(t0 + 10 * MS, unknown(10, true)),
+            Began,
+            "stalled, an alert waits"
+        );
+        assert_eq!(b.look(t0 + 110 * MS, unknown(10, true)), Cut);
         let mut free = Backlog::new(1000, 100 * MS);
-        assert!(!free.look(t0, unknown(900, false)));
-        assert!(!free.look(t0 + 500 * MS, unknown(900, false)));
+        assert_eq!(free.look(t0, unknown(900, false)), Fine);
+        assert_eq!(free.look(t0 + 500 * MS, unknown(900, false)), Fine);
+    }
+
+    #[test]
+    fn a_grace_of_zero_cuts_at_the_first_look_over() {
+        let mut b = Backlog::new(1000, Duration::ZERO);
+        assert_eq!(b.look(Instant::now(), owed(0, 1000)), Fine);
+        assert_eq!(b.look(Instant::now(), owed(1, 1000)), Cut);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use yawc::close::CloseCode;
 use yawc::{Frame, OpCode};
 
 use super::auth::Identity;
-use super::backlog::{Backlog, Owed, SendQueue};
+use super::backlog::{Backlog, Owed, SendQueue, Verdict};
 use super::commands::{self, code, ClientState};
 use super::envelope::{control_prefix, finish, finish_into, now_rfc3339, Metadata};
 use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
@@ -421,7 +421,7 @@ where
                     .flatten(),
                 stalled: false,
             });
-            if backlog.look(Instant::now(), owed) {
+            if judged(shared, &mut backlog, owed) {
                 // Not written: its alerts stay in the log, and a resume sends them.
                 session.state.lock().stats.sent -= batch.len() as u64;
                 batch.clear();
@@ -591,12 +591,24 @@ where
             }
             _ = look.tick() => {
                 let owed = owed_while_stalled(session, stall.backlog, stall.send_queue, stall.replay);
-                if stall.backlog.look(Instant::now(), owed) {
+                if judged(shared, stall.backlog, owed) {
                     session.close(CloseReason::SlowConsumer);
                     return Written::Cut;
                 }
             }
         }
+    }
+}
+
+/// One look of the backlog judge (counted in /metrics); true: cut the client.
+fn judged(shared: &Shared, backlog: &mut Backlog, owed: Option<Owed>) -> bool {
+    match backlog.look(Instant::now(), owed) {
+        Verdict::Began => {
+            shared.metrics.clients_behind.fetch_add(1, Relaxed);
+            false
+        }
+        Verdict::Cut => true,
+        Verdict::Fine | Verdict::Behind => false,
     }
 }
 
