@@ -94,12 +94,15 @@ pub enum Verdict {
 
 /// A writer's judge of whether its client is behind.
 ///
-/// Looked at by the writer: after it takes a batch, and every `tick` while a write waits
-/// for a full socket. A look with no live alert waiting (nothing is at stake: frames are
-/// dropped by `buffer_size`, not cut for) or with a resume's replay ahead (old by nature;
-/// live alerts wait behind it by design) ends any stretch, as does a look under the bound.
-/// The client is cut (`slow_consumer`) when one stretch over the bound has lasted `grace`:
-/// a burst that fills the socket for less is not a client falling behind.
+/// Looked at by the writer (`connection.rs`): when it takes a batch with live alerts still
+/// waiting behind it, every `tick` while a write waits for a full socket, and after each
+/// write while a stretch goes on. A look with no live alert in the batch or behind it
+/// (nothing is at stake: frames are dropped by `buffer_size`, not cut for) or with a
+/// resume's replay ahead (old by nature; live alerts wait behind it by design) ends any
+/// stretch, as does a look under the bound. The client is cut (`slow_consumer`) when one
+/// stretch over the bound has lasted `grace`: a burst that fills the socket for less is
+/// not a client falling behind. A client that keeps up costs no look but at a take (no
+/// syscall, no clock read).
 #[derive(Debug)]
 pub struct Backlog {
     bound: usize,
@@ -128,6 +131,16 @@ impl Backlog {
         }
     }
 
+    /// Nothing to judge (see the type): any stretch ends.
+    pub fn reset(&mut self) {
+        self.over_since = None;
+    }
+
+    /// Whether a stretch over the bound is going on.
+    pub fn behind(&self) -> bool {
+        self.over_since.is_some()
+    }
+
     /// Whether a look needs the kernel's figure: our queue alone does not decide it.
     pub fn needs_kernel(&self, ours: usize) -> bool {
         ours <= self.bound
@@ -149,7 +162,7 @@ impl Backlog {
                 Some(_) => Verdict::Behind,
             },
             _ => {
-                self.over_since = None;
+                self.reset();
                 Verdict::Fine
             }
         }

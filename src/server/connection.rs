@@ -365,7 +365,7 @@ where
             let _ = tokio::time::timeout(Duration::from_millis(500), sink.flush()).await;
             return session.state.lock().closing;
         }
-        let (closing, ours) = {
+        let (closing, look, facts) = {
             let mut st = session.state.lock();
             // A server shutting down still delivers, once, everything queued when it
             // closed (its own system_stopping included); other closes skip the queue.
@@ -394,34 +394,25 @@ where
                 st.alerts_queued -= alerts;
                 st.stats.sent += batch.len() as u64;
             }
-            // What the client owes now, ours: what waits and what this batch holds. Judged
-            // only while a live alert still waits behind the batch (before: nothing is at
-            // stake that a cut would save) and no replay is ahead (`Backlog`).
-            let ours = if st.alerts_queued > 0 && st.closing.is_none() {
-                let queued = queued_bytes(&st.queue);
-                let replay = batch.iter().any(|o| o.class == ItemClass::Replayed);
-                match queued {
-                    Some(q) if !replay => {
-                        Some(q + batch.iter().map(|o| o.prefix.len()).sum::<usize>())
-                    }
-                    _ => None,
-                }
+            let facts = BatchFacts::of(&batch);
+            // Whether to judge the client now (`Backlog`). Nothing at stake (no live alert
+            // in the batch or waiting behind it) or a replay ahead ends a stretch. Live
+            // alerts still waiting after this batch, or a stretch going on: what it owes
+            // now is ours (what waits, and this batch) plus the kernel's. Otherwise the
+            // write says (a full socket is judged while the write waits): no look, no cost.
+            let look = if st.closing.is_some() {
+                None
+            } else if facts.replay || (!facts.alerts && st.alerts_queued == 0) {
+                Some(None)
+            } else if st.alerts_queued > 0 || backlog.behind() {
+                Some(queued_bytes(&st.queue).map(|q| q + facts.bytes))
             } else {
                 None
             };
-            (st.closing, ours)
+            (st.closing, look, facts)
         };
-        if closing.is_none() {
-            // The kernel's figure only when our queue alone does not decide (a syscall).
-            let owed = ours.map(|ours| Owed {
-                ours,
-                kernel: backlog
-                    .needs_kernel(ours)
-                    .then(|| send_queue.and_then(|q| q.unacknowledged()))
-                    .flatten(),
-                stalled: false,
-            });
-            if judged(shared, &mut backlog, owed) {
+        if let Some(ours) = look {
+            if judged(shared, &mut backlog, ours, send_queue, false) {
                 // Not written: its alerts stay in the log, and a resume sends them.
                 session.state.lock().stats.sent -= batch.len() as u64;
                 batch.clear();
@@ -466,7 +457,6 @@ where
             }
         }
         if !batch.is_empty() {
-            let replay = batch.iter().any(|o| o.class == ItemClass::Replayed);
             let written = write_batch(
                 shared,
                 session,
@@ -478,7 +468,7 @@ where
             let stall = Stall {
                 backlog: &mut backlog,
                 send_queue,
-                replay,
+                facts,
             };
             let outcome = write_unless_cut(shared, session, stall, written).await;
             // What was not written stays in the alert log (resume); it is not tried again.
@@ -488,6 +478,13 @@ where
                     // Writing a frame sent every pong queued before it.
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
+                    if backlog.behind() {
+                        // Whether the stretch goes on: the batch is in the kernel now.
+                        let ours = queued_bytes(&session.state.lock().queue);
+                        if judged(shared, &mut backlog, ours, send_queue, false) {
+                            session.close(CloseReason::SlowConsumer);
+                        }
+                    }
                     continue;
                 }
                 Written::Broken => return None, // the socket broke
@@ -537,9 +534,34 @@ enum Written {
 struct Stall<'a> {
     backlog: &'a mut Backlog,
     send_queue: Option<SendQueue>,
-    /// Whether the batch being written holds a resume's replay (live alerts wait behind
-    /// it by design: not judged).
+    facts: BatchFacts,
+}
+
+/// What a batch being written holds, for the backlog judge.
+#[derive(Clone, Copy)]
+struct BatchFacts {
+    /// Its messages' bytes (each message's shared part; its metadata adds a few dozen).
+    bytes: usize,
+    /// A live alert.
+    alerts: bool,
+    /// A resume's replay: live alerts wait behind it by design (not judged).
     replay: bool,
+}
+
+impl BatchFacts {
+    fn of(batch: &[Outgoing]) -> BatchFacts {
+        let mut facts = BatchFacts {
+            bytes: 0,
+            alerts: false,
+            replay: false,
+        };
+        for o in batch {
+            facts.bytes += o.prefix.len();
+            facts.alerts |= o.class == ItemClass::Alert;
+            facts.replay |= o.class == ItemClass::Replayed;
+        }
+        facts
+    }
 }
 
 /// Writes a batch, bounded by the write timeout, and gives up early when the session is
@@ -590,8 +612,8 @@ where
                 }
             }
             _ = look.tick() => {
-                let owed = owed_while_stalled(session, stall.backlog, stall.send_queue, stall.replay);
-                if judged(shared, stall.backlog, owed) {
+                let ours = ours_while_stalled(session, stall.facts);
+                if judged(shared, stall.backlog, ours, stall.send_queue, true) {
                     session.close(CloseReason::SlowConsumer);
                     return Written::Cut;
                 }
@@ -600,8 +622,28 @@ where
     }
 }
 
-/// One look of the backlog judge (counted in /metrics); true: cut the client.
-fn judged(shared: &Shared, backlog: &mut Backlog, owed: Option<Owed>) -> bool {
+/// One look of the backlog judge at what the client owes: `ours` (None: nothing to judge)
+/// and, when that alone does not decide, the kernel's figure (a syscall). Stretches are
+/// counted in /metrics; true: cut the client.
+fn judged(
+    shared: &Shared,
+    backlog: &mut Backlog,
+    ours: Option<usize>,
+    send_queue: Option<SendQueue>,
+    stalled: bool,
+) -> bool {
+    let Some(ours) = ours else {
+        backlog.reset();
+        return false;
+    };
+    let owed = Some(Owed {
+        ours,
+        kernel: backlog
+            .needs_kernel(ours)
+            .then(|| send_queue.and_then(|q| q.unacknowledged()))
+            .flatten(),
+        stalled,
+    });
     match backlog.look(Instant::now(), owed) {
         Verdict::Began => {
             shared.metrics.clients_behind.fetch_add(1, Relaxed);
@@ -612,33 +654,19 @@ fn judged(shared: &Shared, backlog: &mut Backlog, owed: Option<Owed>) -> bool {
     }
 }
 
-/// What a client whose socket is full owes: the kernel's unacknowledged bytes and our
-/// queue. None while nothing is at stake (no live alert waits) or a replay is ahead.
-fn owed_while_stalled(
-    session: &SessionShared,
-    backlog: &Backlog,
-    send_queue: Option<SendQueue>,
-    replay: bool,
-) -> Option<Owed> {
-    if replay {
+/// What is ours to send to a client whose socket is full: what waits and the whole batch
+/// being written (part of it may be in the kernel already, at most one write of
+/// `WRITE_BATCH_BYTES`). None while nothing is at stake (no live alert in either) or a
+/// replay is ahead.
+fn ours_while_stalled(session: &SessionShared, facts: BatchFacts) -> Option<usize> {
+    if facts.replay {
         return None;
     }
-    let ours = {
-        let st = session.state.lock();
-        if st.alerts_queued == 0 {
-            return None;
-        }
-        queued_bytes(&st.queue)?
-    };
-    let kernel = backlog
-        .needs_kernel(ours)
-        .then(|| send_queue.and_then(|q| q.unacknowledged()))
-        .flatten();
-    Some(Owed {
-        ours,
-        kernel,
-        stalled: true,
-    })
+    let st = session.state.lock();
+    if st.alerts_queued == 0 && !facts.alerts {
+        return None;
+    }
+    queued_bytes(&st.queue).map(|q| q + facts.bytes)
 }
 
 /// The bytes waiting in a session's queue (each message's shared part: its metadata adds
