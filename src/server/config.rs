@@ -124,14 +124,18 @@ pub struct ServerConfig {
     /// Alerts (activity_event, occupancy_update, tracking_update) waiting to be written to one
     /// client; past this the client is disconnected with reason `slow_consumer` and may resume.
     pub alert_queue_capacity: usize,
-    /// The longest an alert may wait to be written to one client (from its publish); past
-    /// it the client is disconnected with reason `slow_consumer` and may resume. Bounds
-    /// the latency of the clients that stay, whatever the queue's length.
+    /// The longest a client may stay behind: while an alert is owed to it, it owes more
+    /// than twice `socket_send_buffer_bytes` (what its socket holds unacknowledged plus
+    /// what waits in our queue; `backlog.rs`). Past it the client is disconnected with
+    /// reason `slow_consumer` and may resume. A wait in our queue alone (the server's own
+    /// writers late) cuts nobody until it passes the bound: the publisher is paced for
+    /// that (`Bus::behind`).
     pub alert_max_wait: Duration,
     /// The kernel's send buffer per client socket (SO_SNDBUF; Linux doubles it), in place
     /// of autotuning up to several MiB: what a client cannot take then waits in the
-    /// server's queue, where frames are dropped newest-kept and alerts bounded by
-    /// `alert_max_wait`, instead of seconds of messages in the kernel. 0: the kernel's.
+    /// server's queue, where frames are dropped newest-kept and a client that stays behind
+    /// is cut (`alert_max_wait`), instead of seconds of messages in the kernel. Twice it is
+    /// the bound a client may owe (`backlog.rs`). 0: the kernel's (bound: 4 MiB).
     pub socket_send_buffer_bytes: usize,
     /// Alerts kept per session for resume after a disconnect.
     pub alert_history: usize,

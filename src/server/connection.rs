@@ -13,6 +13,7 @@ use yawc::close::CloseCode;
 use yawc::{Frame, OpCode};
 
 use super::auth::Identity;
+use super::backlog::{Backlog, Owed, SendQueue, Verdict};
 use super::commands::{self, code, ClientState};
 use super::envelope::{control_prefix, finish, finish_into, now_rfc3339, Metadata};
 use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
@@ -84,6 +85,7 @@ pub async fn serve<S>(
     session: Arc<SessionShared>,
     identity: Identity,
     pmd_negotiated: bool,
+    send_queue: Option<SendQueue>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -117,6 +119,7 @@ pub async fn serve<S>(
         &mut sink,
         &done,
         pmd_negotiated,
+        send_queue,
     )
     .await;
     if reason.is_some() {
@@ -333,6 +336,7 @@ async fn write_loop<W>(
     sink: &mut W,
     done: &ReaderDone,
     pmd_negotiated: bool,
+    send_queue: Option<SendQueue>,
 ) -> Option<CloseReason>
 where
     W: futures::Sink<Frame> + Unpin,
@@ -349,13 +353,19 @@ where
     // Where each message is completed before the WebSocket layer copies it (`finish_into`).
     let mut scratch = Scratch::default();
     let mut flushed = false;
+    // Whether the client is behind (`backlog.rs`): cut when it owes more than its socket
+    // can hold for longer than `alert_max_wait`.
+    let mut backlog = Backlog::new(
+        Backlog::bound_for(shared.config.socket_send_buffer_bytes),
+        shared.config.alert_max_wait,
+    );
     loop {
         if done.end.lock().unwrap().is_some() {
             // yawc may have queued a close frame (protocol error, hard size limit): send it.
             let _ = tokio::time::timeout(Duration::from_millis(500), sink.flush()).await;
             return session.state.lock().closing;
         }
-        let closing = {
+        let (closing, look, facts) = {
             let mut st = session.state.lock();
             // A server shutting down still delivers, once, everything queued when it
             // closed (its own system_stopping included); other closes skip the queue.
@@ -384,8 +394,32 @@ where
                 st.alerts_queued -= alerts;
                 st.stats.sent += batch.len() as u64;
             }
-            st.closing
+            let facts = BatchFacts::of(&batch);
+            // Whether to judge the client now (`Backlog`). Nothing at stake (no live alert
+            // in the batch or waiting behind it) or a replay ahead ends a stretch. Live
+            // alerts still waiting after this batch, or a stretch going on: what it owes
+            // now is ours (what waits, and this batch) plus the kernel's. Otherwise the
+            // write says (a full socket is judged while the write waits): no look, no cost.
+            let look = if st.closing.is_some() {
+                None
+            } else if facts.replay || (!facts.alerts && st.alerts_queued == 0) {
+                Some(None)
+            } else if st.alerts_queued > 0 || backlog.behind() {
+                Some(queued_bytes(&st.queue).map(|q| q + facts.bytes))
+            } else {
+                None
+            };
+            (st.closing, look, facts)
         };
+        if let Some(ours) = look {
+            if judged(shared, &mut backlog, ours, send_queue, false) {
+                // Not written: its alerts stay in the log, and a resume sends them.
+                session.state.lock().stats.sent -= batch.len() as u64;
+                batch.clear();
+                session.close(CloseReason::SlowConsumer);
+                continue;
+            }
+        }
         if let Some(reason) = closing {
             if !batch.is_empty() {
                 let written = write_batch(
@@ -431,7 +465,12 @@ where
                 pmd_negotiated,
                 &mut scratch,
             );
-            let outcome = write_unless_cut(shared, session, written).await;
+            let stall = Stall {
+                backlog: &mut backlog,
+                send_queue,
+                facts,
+            };
+            let outcome = write_unless_cut(shared, session, stall, written).await;
             // What was not written stays in the alert log (resume); it is not tried again.
             batch.clear();
             match outcome {
@@ -439,6 +478,13 @@ where
                     // Writing a frame sent every pong queued before it.
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
+                    if backlog.behind() {
+                        // Whether the stretch goes on: the batch is in the kernel now.
+                        let ours = queued_bytes(&session.state.lock().queue);
+                        if judged(shared, &mut backlog, ours, send_queue, false) {
+                            session.close(CloseReason::SlowConsumer);
+                        }
+                    }
                     continue;
                 }
                 Written::Broken => return None, // the socket broke
@@ -479,32 +525,84 @@ enum Written {
     Broken,
     /// Not done within `write_timeout`.
     TimedOut,
-    /// Given up while stalled because the session is closing: its alerts waited past
-    /// `alert_max_wait` (session_state.rs), or another reason that skips the queue.
+    /// Given up while stalled because the session is closing: the client stayed behind
+    /// past `alert_max_wait` (`Backlog`), or another reason that skips the queue.
     Cut,
 }
 
+/// What a write waiting for a full socket needs to judge the client meanwhile.
+struct Stall<'a> {
+    backlog: &'a mut Backlog,
+    send_queue: Option<SendQueue>,
+    facts: BatchFacts,
+}
+
+/// What a batch being written holds, for the backlog judge.
+#[derive(Clone, Copy)]
+struct BatchFacts {
+    /// Its messages' bytes (each message's shared part; its metadata adds a few dozen).
+    bytes: usize,
+    /// A live alert.
+    alerts: bool,
+    /// A resume's replay: live alerts wait behind it by design (not judged).
+    replay: bool,
+}
+
+impl BatchFacts {
+    fn of(batch: &[Outgoing]) -> BatchFacts {
+        let mut facts = BatchFacts {
+            bytes: 0,
+            alerts: false,
+            replay: false,
+        };
+        for o in batch {
+            facts.bytes += o.prefix.len();
+            facts.alerts |= o.class == ItemClass::Alert;
+            facts.replay |= o.class == ItemClass::Replayed;
+        }
+        facts
+    }
+}
+
 /// Writes a batch, bounded by the write timeout, and gives up early when the session is
-/// told to close meanwhile: a client whose socket is full is cut when its queued alerts
-/// have waited `alert_max_wait`, not only after `write_timeout`. A shutdown's close waits
-/// for the write (it delivers what was queued). Dropping the write mid-way is safe: yawc
-/// keeps the bytes of frames it took, and fed alerts count as written (`alerts_written`).
-async fn write_unless_cut<F>(shared: &Shared, session: &SessionShared, write: F) -> Written
+/// told to close meanwhile or its client stays behind (`Backlog`, looked at every
+/// `Backlog::tick` while the socket is full): a client that stops reading is cut within
+/// `alert_max_wait` of owing more than its socket holds, not only after `write_timeout`.
+/// A shutdown's close waits for the write (it delivers what was queued). Dropping the
+/// write mid-way is safe: yawc keeps the bytes of frames it took, and fed alerts count as
+/// written (`alerts_written`).
+async fn write_unless_cut<F>(
+    shared: &Shared,
+    session: &SessionShared,
+    stall: Stall<'_>,
+    write: F,
+) -> Written
 where
     F: std::future::Future<Output = Result<(), ()>>,
 {
-    let mut write = std::pin::pin!(bounded(shared.config.write_timeout, write));
+    use futures::FutureExt as _;
+    let mut write = std::pin::pin!(write);
+    // The common case: the socket had room. No timer is armed (a timer per write,
+    // registered and cancelled, was a measurable part of a client's cost per message).
+    if let Some(r) = write.as_mut().now_or_never() {
+        return if r.is_ok() {
+            Written::Done
+        } else {
+            Written::Broken
+        };
+    }
+    let timeout = tokio::time::sleep(shared.config.write_timeout);
+    tokio::pin!(timeout);
+    let mut look = tokio::time::interval(stall.backlog.tick());
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let told = session.notify.notified();
         tokio::select! {
             biased;
             r = &mut write => {
-                return match r {
-                    Ok(Ok(())) => Written::Done,
-                    Ok(Err(())) => Written::Broken,
-                    Err(_) => Written::TimedOut,
-                };
+                return if r.is_ok() { Written::Done } else { Written::Broken };
             }
+            _ = &mut timeout => return Written::TimedOut,
             // A wake for a new item is not lost by taking it here: after every write the
             // writer looks at the queue again.
             _ = told => {
@@ -513,8 +611,75 @@ where
                     return Written::Cut;
                 }
             }
+            _ = look.tick() => {
+                let ours = ours_while_stalled(session, stall.facts);
+                if judged(shared, stall.backlog, ours, stall.send_queue, true) {
+                    session.close(CloseReason::SlowConsumer);
+                    return Written::Cut;
+                }
+            }
         }
     }
+}
+
+/// One look of the backlog judge at what the client owes: `ours` (None: nothing to judge)
+/// and, when that alone does not decide, the kernel's figure (a syscall). Stretches are
+/// counted in /metrics; true: cut the client.
+fn judged(
+    shared: &Shared,
+    backlog: &mut Backlog,
+    ours: Option<usize>,
+    send_queue: Option<SendQueue>,
+    stalled: bool,
+) -> bool {
+    let Some(ours) = ours else {
+        backlog.reset();
+        return false;
+    };
+    let owed = Some(Owed {
+        ours,
+        kernel: backlog
+            .needs_kernel(ours)
+            .then(|| send_queue.and_then(|q| q.unacknowledged()))
+            .flatten(),
+        stalled,
+    });
+    match backlog.look(Instant::now(), owed) {
+        Verdict::Began => {
+            shared.metrics.clients_behind.fetch_add(1, Relaxed);
+            false
+        }
+        Verdict::Cut => true,
+        Verdict::Fine | Verdict::Behind => false,
+    }
+}
+
+/// What is ours to send to a client whose socket is full: what waits and the whole batch
+/// being written (part of it may be in the kernel already, at most one write of
+/// `WRITE_BATCH_BYTES`). None while nothing is at stake (no live alert in either) or a
+/// replay is ahead.
+fn ours_while_stalled(session: &SessionShared, facts: BatchFacts) -> Option<usize> {
+    if facts.replay {
+        return None;
+    }
+    let st = session.state.lock();
+    if st.alerts_queued == 0 && !facts.alerts {
+        return None;
+    }
+    queued_bytes(&st.queue).map(|q| q + facts.bytes)
+}
+
+/// The bytes waiting in a session's queue (each message's shared part: its metadata adds
+/// a few dozen bytes), or None when a resume's replay is among them.
+fn queued_bytes(queue: &std::collections::VecDeque<Outgoing>) -> Option<usize> {
+    let mut bytes = 0;
+    for o in queue {
+        if o.class == ItemClass::Replayed {
+            return None;
+        }
+        bytes += o.prefix.len();
+    }
+    Some(bytes)
 }
 
 /// Runs a write, bounded by `limit`. A write that completes at once (the socket had room,

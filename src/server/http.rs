@@ -11,6 +11,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use super::backlog::SendQueue;
 use super::connection;
 use super::error::AuthError;
 use super::session_state::SessionShared;
@@ -311,17 +312,17 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         shared.config.alert_history,
         shared.config.alert_history_bytes,
     );
-    session.state.lock().alert_max_wait = Some(shared.config.alert_max_wait);
     if let Some(b) = &shared.broker {
         b.stamp(&session);
     }
     shared.bus.add_session(session.clone());
     let task_shared = shared.clone();
+    let send_queue = req.extensions().get::<SendQueue>().copied();
     tokio::spawn(async move {
         match upgrade.await {
             Ok(ws) => {
                 slot.keep(); // connection::serve's Slot gives it back
-                connection::serve(task_shared, ws, session, identity, pmd).await
+                connection::serve(task_shared, ws, session, identity, pmd, send_queue).await
             }
             Err(_) => task_shared.bus.remove_session(session.id),
         }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub client_errors: AtomicU64,
     pub rate_limited: AtomicU64,
     pub slow_consumer_disconnects: AtomicU64,
+    /// Stretches a client spent owing more than its bound (`backlog.rs`), cut or not.
+    pub clients_behind: AtomicU64,
     pub heartbeat_timeouts: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
@@ -186,6 +188,12 @@ impl Metrics {
             "Clients disconnected for falling behind on alerts.",
             "counter",
             self.slow_consumer_disconnects.load(Relaxed),
+        );
+        counter(
+            "wdp_clients_behind_total",
+            "Times a client began to owe more than twice its socket buffer (cut if it lasts alert_max_wait_s).",
+            "counter",
+            self.clients_behind.load(Relaxed),
         );
         counter(
             "wdp_heartbeat_timeouts_total",

@@ -23,6 +23,7 @@
 //! ```
 
 mod auth;
+mod backlog;
 mod broker;
 mod bus;
 mod commands;
@@ -426,10 +427,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         connection::limit_send_buffer(&stream, shared.config.socket_send_buffer_bytes);
+        // The connection's writer asks the socket what it still holds (`backlog.rs`): the
+        // socket goes to hyper, and after the upgrade it is no longer ours to ask.
+        let send_queue = backlog::SendQueue::of(&stream);
         let header_timeout = shared.config.header_timeout;
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| http::handle(req, shared.clone()));
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(send_queue);
+                http::handle(req, shared.clone())
+            });
             let _ = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_timeout)

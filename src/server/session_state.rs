@@ -167,14 +167,9 @@ pub struct SessionState {
     /// clock then, for streams not yet seen): a resume on another node starts there for
     /// environments the client names no position for. None without a broker.
     pub broker_since: Option<Arc<super::broker::Since>>,
-    /// The longest an alert may wait in the queue before the connection is cut as a slow
-    /// consumer (`alert_max_wait_s`); None: no bound but `alert_queue_capacity`.
-    pub alert_max_wait: Option<Duration>,
     /// When the writer last took replayed alerts (after a resume): live alerts that waited
-    /// behind the replay count their wait for `alert_max_wait` from then, not from their
-    /// publish. Counted from the publish, they were all past the bound the moment the
-    /// replay was out, and the client was cut again at once: resume, replay, cut, over and
-    /// over (6,000-12,000 resumes for 1,000 clients in one 5 s bench run).
+    /// behind the replay count their wait from then, not from their publish, when pose
+    /// frames are to give way to them (`SHED_FRAMES_AFTER`): the replay is old by nature.
     pub replay_taken_at: Option<Instant>,
     /// Fault injection for the tests of the bus's panic isolation: offering an event to
     /// this session panics.
@@ -288,7 +283,6 @@ impl SessionShared {
                 held: None,
                 floor: None,
                 broker_since: None,
-                alert_max_wait: None,
                 replay_taken_at: None,
                 #[cfg(test)]
                 panic_on_offer: false,
@@ -498,15 +492,12 @@ impl SessionShared {
             false // logged only: a resume delivers it
         } else if replay {
             true
-        } else if st.alerts_queued >= self.alert_queue_capacity
-            // The new alert's publish time stands for now: no clock read per session.
-            || oldest_alert_too_old(st, item.published_at.unwrap_or_else(Instant::now))
-        {
+        } else if st.alerts_queued >= self.alert_queue_capacity {
             // Never drop an alert silently: end the connection; the alert is in the log,
-            // and a resume delivers it. Cut on the oldest waiting alert's age too, not only
-            // on the queue's length: a client that falls behind is told within
-            // `alert_max_wait`, not after its alerts waited seconds. The caller wakes the
-            // writer (it ends the connection).
+            // and a resume delivers it. The caller wakes the writer (it ends the
+            // connection). A client that stays behind for `alert_max_wait` is cut by its
+            // writer, which sees what the socket still holds (`backlog.rs`): a wait in our
+            // queue alone is as often the server's own (its writers waiting for a core).
             st.closing.get_or_insert(CloseReason::SlowConsumer);
             false
         } else {
@@ -674,9 +665,9 @@ pub const LAGGING_AFTER: Duration = Duration::from_millis(10);
 const SHED_FRAMES_AFTER: Duration = Duration::from_millis(10);
 
 /// How long the oldest alert waiting in the queue (not yet handed to the socket) has
-/// waited since it was published; None when no alert waits, or while a replay after a
-/// resume is ahead of it: live alerts then wait for the replay by design, and cutting the
-/// client for that made it resume, replay and be cut again, over and over.
+/// waited since it was published (or since the writer took a resume's replay it waited
+/// behind); None when no alert waits, or while a replay is ahead of it: live alerts then
+/// wait for the replay by design, which says nothing of how the client keeps up.
 fn oldest_alert_age(st: &SessionState, now: Instant) -> Option<Duration> {
     if st.alerts_queued == 0 {
         return None;
@@ -694,14 +685,6 @@ fn oldest_alert_age(st: &SessionState, now: Instant) -> Option<Duration> {
     first
         .published_at
         .map(|t| now.saturating_duration_since(since(t)))
-}
-
-/// Whether the oldest alert waiting has waited longer than `alert_max_wait`.
-fn oldest_alert_too_old(st: &SessionState, now: Instant) -> bool {
-    match st.alert_max_wait {
-        Some(limit) => oldest_alert_age(st, now).is_some_and(|age| age > limit),
-        None => false,
-    }
 }
 
 /// Removes the pose frames that have waited in the queue longer than
@@ -892,37 +875,25 @@ mod tests {
     }
 
     #[test]
-    fn an_alert_waiting_past_alert_max_wait_cuts_the_client_whatever_the_queue_length() {
+    fn where_alerts_are_offered_only_the_queues_capacity_cuts_the_client() {
+        // How long alerts wait is judged by the writer, which sees the socket
+        // (`backlog.rs`): an alert that waited 5 s in our queue may have waited for the
+        // server's own writers. The count bound (256 here) still holds at every offer.
         let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
-        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
-        // Far below alert_queue_capacity (256): only the age can cut it.
-        let old = published(EventType::ActivityEvent, Duration::from_millis(80));
-        assert_eq!(session.offer(&old), Offered::Queued);
-        assert_eq!(
-            session.state.lock().closing,
-            None,
-            "one alert, nothing to compare"
-        );
-        let fresh = published(EventType::ActivityEvent, Duration::ZERO);
-        session.offer(&fresh);
-        let st = session.state.lock();
-        assert_eq!(st.closing, Some(CloseReason::SlowConsumer));
-        // Both stay in the log: a resume delivers them.
-        assert_eq!(st.alert_log.len(), 2);
-    }
-
-    #[test]
-    fn a_client_keeping_up_is_not_cut_by_age() {
-        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
-        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
-        for _ in 0..100 {
-            session.offer(&published(
-                EventType::ActivityEvent,
-                Duration::from_millis(1),
-            ));
+        for _ in 0..255 {
+            session.offer(&published(EventType::ActivityEvent, Duration::from_secs(5)));
         }
         assert_eq!(session.state.lock().closing, None);
-        assert_eq!(session.state.lock().alerts_queued, 100);
+        assert_eq!(session.state.lock().alerts_queued, 255);
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
+        let st = session.state.lock();
+        assert_eq!(st.closing, Some(CloseReason::SlowConsumer));
+        assert_eq!(
+            st.alerts_queued, 256,
+            "the one past the bound is logged, not queued"
+        );
+        assert_eq!(st.alert_log.len(), 257, "a resume delivers it");
     }
 
     #[test]
@@ -995,11 +966,13 @@ mod tests {
         assert_eq!(st.stats.dropped_frames, 0);
     }
 
-    /// A session that takes alerts within 50 ms, to which a resume queued the replay of
-    /// an alert published 500 ms ago.
+    /// A session taking pose frames and alerts, to which a resume queued the replay of an
+    /// alert published 500 ms ago.
     fn session_replaying_an_old_alert() -> Arc<SessionShared> {
-        let session = session_with(&[serde_json::json!({"event_type": "activity_event"})]);
-        session.state.lock().alert_max_wait = Some(Duration::from_millis(50));
+        let session = session_with(&[
+            serde_json::json!({"event_type": "pose_data", "quality": "low"}),
+            serde_json::json!({"event_type": "activity_event"}),
+        ]);
         let old = published(EventType::ActivityEvent, Duration::from_millis(500));
         {
             let mut st = session.state.lock();
@@ -1018,49 +991,29 @@ mod tests {
     }
 
     #[test]
-    fn live_alerts_behind_a_replay_do_not_cut_the_client() {
-        let session = session_replaying_an_old_alert();
-        session.offer(&published(
-            EventType::ActivityEvent,
-            Duration::from_millis(100),
-        ));
-        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
-        assert_eq!(session.state.lock().closing, None, "catching up, not cut");
-        // Once the replay is written, the live alert's age counts again.
-        session.state.lock().queue.pop_front();
-        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
-        assert_eq!(
-            session.state.lock().closing,
-            Some(CloseReason::SlowConsumer)
-        );
-    }
-
-    #[test]
     fn live_alerts_behind_a_replay_wait_from_when_the_writer_took_it() {
         let session = session_replaying_an_old_alert();
-        // A live alert waits 100 ms behind the replay, then the writer takes the replay.
+        // A live alert waits 100 ms behind the replay: frames are not shed for that.
         session.offer(&published(
             EventType::ActivityEvent,
             Duration::from_millis(100),
         ));
+        let frame = |env| published_in(env, EventType::PoseData, Duration::ZERO);
+        assert_eq!(session.offer(&frame("a")), Offered::Queued);
         {
             let mut st = session.state.lock();
             let taken = st.queue.pop_front().unwrap();
             assert_eq!(taken.class, ItemClass::Replayed);
             st.replay_taken_at = Some(Instant::now());
         }
-        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
         assert_eq!(
-            session.state.lock().closing,
-            None,
+            session.offer(&frame("b")),
+            Offered::Queued,
             "a fresh wait after the replay"
         );
-        // The bound still holds from then on.
+        // Past SHED_FRAMES_AFTER from then, frames give way to the waiting alert again.
         session.state.lock().replay_taken_at = Some(Instant::now() - Duration::from_millis(60));
-        session.offer(&published(EventType::ActivityEvent, Duration::ZERO));
-        assert_eq!(
-            session.state.lock().closing,
-            Some(CloseReason::SlowConsumer)
-        );
+        assert_eq!(session.offer(&frame("c")), Offered::Shed);
+        assert_eq!(session.state.lock().closing, None, "waits cut nobody here");
     }
 }
