@@ -787,7 +787,8 @@ impl LobeView<'_> {
             for dy in -r..=r {
                 let (x, y) = (ix + dx, iy + dy);
                 let inside = x >= 0 && y >= 0 && x < self.nx as i64 && y < self.ny as i64;
-                if inside && ((dx * dx + dy * dy) as f64).sqrt() * self.step <= self.radius_m + 1e-9 {
+                if inside && ((dx * dx + dy * dy) as f64).sqrt() * self.step <= self.radius_m + 1e-9
+                {
                     out.push(x as usize * self.ny + y as usize);
                 }
             }
@@ -1236,7 +1237,10 @@ impl MultiLocalizer {
                 .links
                 .iter()
                 .zip(&self.latest)
-                .filter(|(_, l)| l.as_ref().is_some_and(|(lt, _)| (t - lt).abs() <= self.max_age_s))
+                .filter(|(_, l)| {
+                    l.as_ref()
+                        .is_some_and(|(lt, _)| (t - lt).abs() <= self.max_age_s)
+                })
                 .map(|(l, _)| l.lobe_view())
                 .collect();
             self.last_lobes = successive_lobes(&views, self.lobes);
@@ -1387,6 +1391,15 @@ mod tests {
     /// Line of sight plus one scatterer circling `target` by a few centimetres, under
     /// every per-packet offset a card adds and fixed random chain phases.
     fn frames(g: &LinkGeometry, target: [f64; 2], n: usize) -> Vec<(f64, Array3<Complex32>)> {
+        frames_of(g, &[(target, 0.02, 0.7)], n)
+    }
+
+    /// As [`frames`] with several scatterers `(centre, amplitude, circling rate Hz)`.
+    fn frames_of(
+        g: &LinkGeometry,
+        scatterers: &[([f64; 2], f64, f64)],
+        n: usize,
+    ) -> Vec<(f64, Array3<Complex32>)> {
         let chain_tx = [0.7, -2.1, 2.9];
         let chain_rx = [1.3, 0.2, -1.7];
         let [w, d, h] = g.room;
@@ -1403,12 +1416,20 @@ mod tests {
                 let ts = t as f64 * 0.01;
                 let cfo = (t as f64 * 2.399).sin() * 3.0;
                 let slope = (t as f64 * 0.731).cos() * 0.05;
-                let ang = ts * 2.0 * std::f64::consts::PI * 0.7;
-                let p = [
-                    target[0] + 0.05 * ang.cos(),
-                    target[1] + 0.05 * ang.sin(),
-                    1.0,
-                ];
+                let bodies: Vec<([f64; 3], f64)> = scatterers
+                    .iter()
+                    .map(|(target, amp, rate)| {
+                        let ang = ts * 2.0 * std::f64::consts::PI * rate;
+                        (
+                            [
+                                target[0] + 0.05 * ang.cos(),
+                                target[1] + 0.05 * ang.sin(),
+                                1.0,
+                            ],
+                            *amp,
+                        )
+                    })
+                    .collect();
                 let mut h = Array3::zeros((3, 3, g.freqs_hz.len()));
                 for (i, tx) in g.tx.iter().enumerate() {
                     for (j, rx) in g.rx.iter().enumerate() {
@@ -1420,10 +1441,13 @@ mod tests {
                             img[axis] = 2.0 * c - tx[axis];
                             statics.push((dist(img, *rx), gain));
                         }
-                        let d_body = dist(*tx, p) + dist(p, *rx);
                         for (k, f) in g.freqs_hz.iter().enumerate() {
                             let w = -2.0 * std::f64::consts::PI * f / C;
-                            let mut clean = Complex64::from_polar(0.02, w * d_body);
+                            let mut clean = Complex64::new(0.0, 0.0);
+                            for (p, amp) in &bodies {
+                                let d_body = dist(*tx, *p) + dist(*p, *rx);
+                                clean += Complex64::from_polar(*amp, w * d_body);
+                            }
                             for (d, gain) in &statics {
                                 clean += Complex64::from_polar(gain / d, w * d);
                             }
@@ -1436,6 +1460,48 @@ mod tests {
                 (ts, h)
             })
             .collect()
+    }
+
+    #[test]
+    fn successive_cancellation_finds_a_second_scatterer_and_a_lone_one_has_no_partner() {
+        let g = geometry();
+        let config = LocalizerConfig {
+            lobes: 3,
+            lobe_radius_m: 0.0,
+            ..LocalizerConfig::default()
+        };
+        let (a, b) = ([2.0, 1.0], [4.5, 4.0]);
+        let near = |l: &Lobe, p: [f64; 2]| (l.x - p[0]).hypot(l.y - p[1]) < 0.5;
+        // Two scatterers, the second half as strong (a person farther from the link).
+        let mut loc = Localizer::new(g.clone(), config.clone()).unwrap();
+        for (t, h) in frames_of(&g, &[(a, 0.02, 0.7), (b, 0.01, 1.1)], 400) {
+            loc.push(t, &h, true);
+        }
+        let two = loc.last_lobes().to_vec();
+        assert_eq!(two.len(), 3);
+        assert!(near(&two[0], a), "{two:?}");
+        assert!(near(&two[1], b), "{two:?}");
+        assert!(two[0].peak == 1.0 && two[0].share > two[1].share, "{two:?}");
+        // One scatterer: the second lobe is what is left, far weaker than a second body.
+        let mut loc = Localizer::new(g.clone(), config.clone()).unwrap();
+        for (t, h) in frames(&g, a, 400) {
+            loc.push(t, &h, true);
+        }
+        let one = loc.last_lobes().to_vec();
+        assert!(near(&one[0], a), "{one:?}");
+        assert!(one[1].peak < 0.5 * two[1].peak, "one {one:?}, two {two:?}");
+        // Off by default; bounded.
+        let mut loc = Localizer::new(g.clone(), LocalizerConfig::default()).unwrap();
+        for (t, h) in frames(&g, a, 300) {
+            loc.push(t, &h, true);
+        }
+        assert!(loc.last_lobes().is_empty());
+        let bad = LocalizerConfig {
+            lobes: MAX_LOBES + 1,
+            ..LocalizerConfig::default()
+        };
+        assert!(Localizer::new(g.clone(), bad.clone()).is_err());
+        assert!(MultiLocalizer::new(vec![g], bad, 0.5).is_err());
     }
 
     #[test]
