@@ -36,9 +36,14 @@ never used for choosing. Conditions:
 Baselines: "always one" (what the live pipeline reports while anyone is there), the
 majority class, and count_separability's 0.46 (1-3 walkers).
 
-    python benches/count_lobes.py                                  # about 5 minutes
-    python benches/count_lobes.py --conditions walk1 --clips 8     # quicker
-    python benches/count_lobes.py --json benches/results/count_lobes.json
+    python benches/count_lobes.py --conditions walk1 --clips 24    # about 2.5 minutes on 2 cores
+    python benches/count_lobes.py --conditions walk3 --clips 6     # about 5 minutes
+    python benches/count_lobes.py --conditions daily1 --clips 24   # about 4 minutes
+    python benches/count_lobes.py --diagnose 1 --clips 24          # each walker among the top peaks?
+    python benches/count_lobes.py --diagnose 3 --clips 18
+
+``--json PATH`` keeps a run's figures; `benches/results/count_lobes.json` holds the
+three runs above (``conditions``) and the two diagnoses (``diagnose``).
 """
 
 from __future__ import annotations
