@@ -269,7 +269,7 @@ def clip_record(data: dict[str, Any], links: int, gate: bool) -> dict[str, Any]:
     """What every counter needs from one generated clip: each map family's window times
     and maps, the truth and the sensor's presence at each evaluation time."""
     room = [float(x) for x in data["room_size"]]
-    nodes = data["nodes"] if "nodes" in data else [data]
+    nodes = data.get("nodes", [data])
     per_link = []
     presence_curves = []
     grid = None
@@ -381,7 +381,7 @@ def reported(rec: dict[str, Any], raw: np.ndarray, use_presence: bool) -> np.nda
 def score(recs: list[dict[str, Any]], said: list[np.ndarray]) -> dict[str, Any]:
     y = np.concatenate([r["truth"] for r in recs])
     p = np.concatenate(said)
-    classes = sorted(set(int(v) for v in y) | {1, 2, 3})
+    classes = sorted({int(v) for v in y} | {1, 2, 3})
     confusion = [[int(((y == t) & (p == q)).sum()) for q in classes] for t in classes]
     occupied = y > 0
     return {"n": len(y), "accuracy": float((p == y).mean()),
@@ -438,11 +438,8 @@ def run_condition(name: str, clips: int, duration_s: float) -> dict[str, Any]:
         tr_settings = out["counters"][f"{family}/tracks"]["settings"]
         span = tr_settings["span"]
 
-        def xy(recs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-            x = np.concatenate([combined_features(r, family, span, tr_settings) for r in recs])
-            return x, np.concatenate([r["truth"] for r in recs])
-
-        xt, yt = xy(tune)
+        xt = np.concatenate([combined_features(r, family, span, tr_settings) for r in tune])
+        yt = np.concatenate([r["truth"] for r in tune])
         occ = yt > 0
         predict = _softmax_regression(xt[occ], yt[occ] - 1, 3)
         said = []
@@ -477,8 +474,8 @@ def diagnose(links: int, rooms: range, duration_s: float = 20.0) -> str:
                     hit = sorted((bool(np.any(np.hypot(*(top - hips[j, p]).T) < 0.6)) for p in range(people)),
                                  reverse=True)
                     found.setdefault((family, people), []).append(hit)
-    out = [f"| {links} link(s), rooms {rooms.start}-{rooms.stop - 1} | walkers | share of windows with the "
-           "1st / 2nd / 3rd walker within 0.6 m of a top-3 peak |", "|---|---|---|"]
+    out = [(f"| {links} link(s), rooms {rooms.start}-{rooms.stop - 1} | walkers | share of windows with the "
+            "1st / 2nd / 3rd walker within 0.6 m of a top-3 peak |"), "|---|---|---|"]
     for (family, people), rows in found.items():
         share = np.mean(np.array(rows, float), axis=0)
         out.append(f"| {family} | {people} | {' / '.join(f'{v:.2f}' for v in share)} |")
@@ -486,8 +483,8 @@ def diagnose(links: int, rooms: range, duration_s: float = 20.0) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| condition | counter | settings (chosen on tune clips) | held-out accuracy | "
-             "accuracy where occupied | always one | always two | majority | confusion (rows: true) |",
+    lines = [("| condition | counter | settings (chosen on tune clips) | held-out accuracy | "
+              "accuracy where occupied | always one | always two | majority | confusion (rows: true) |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         b = r["held_out_baselines"]
