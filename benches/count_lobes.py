@@ -29,7 +29,7 @@ never used for choosing. Conditions:
   fusion, `fused_log_map`; sum: each link's map over its own peak, averaged);
 - ``daily1`` / ``daily3``: the daily mix of `wifi-densepose evaluate --pipeline`
   (0-3 people walking, standing, sitting, lying, falling); held out: the pipeline
-  evaluation's own 24 clips (one link; for three links their rooms with three receivers
+  evaluation's own clips (one link; for three links their rooms with three receivers
   drawn for them). Still people put nothing in the motion maps: the counters remember
   tracks for the span, and the sensor's presence gives 0.
 
@@ -39,11 +39,12 @@ majority class, and count_separability's 0.46 (1-3 walkers).
     python benches/count_lobes.py --conditions walk1 --clips 24    # about 2.5 minutes on 2 cores
     python benches/count_lobes.py --conditions walk3 --clips 6     # about 5 minutes
     python benches/count_lobes.py --conditions daily1 --clips 24   # about 4 minutes
+    python benches/count_lobes.py --conditions daily3 --clips 14 --duration 30  # about 6 minutes
     python benches/count_lobes.py --diagnose 1 --clips 24          # each walker among the top peaks?
     python benches/count_lobes.py --diagnose 3 --clips 18
 
 ``--json PATH`` keeps a run's figures; `benches/results/count_lobes.json` holds the
-three runs above (``conditions``) and the two diagnoses (``diagnose``).
+four runs above (``conditions``) and the two diagnoses (``diagnose``).
 """
 
 from __future__ import annotations
@@ -142,7 +143,9 @@ def fuse(per_link: list[tuple[np.ndarray, np.ndarray]], how: str) -> tuple[np.nd
             m = np.mean(got, axis=0)
         out_t.append(t)
         out_m.append(m)
-    return np.array(out_t), np.array(out_m).reshape(len(out_t), -1)
+    if not out_m:  # nothing moved in this clip: no window, no map
+        return np.zeros(0), np.zeros((0, 0))
+    return np.array(out_t), np.array(out_m)
 
 
 class Grid:
