@@ -42,6 +42,7 @@ majority class, and count_separability's 0.46 (1-3 walkers).
     python benches/count_lobes.py --conditions daily3 --clips 14 --duration 30  # about 6 minutes
     python benches/count_lobes.py --diagnose 1 --clips 24          # each walker among the top peaks?
     python benches/count_lobes.py --diagnose 3 --clips 18
+    python benches/count_lobes.py --diagnose 1 --clips 24 --ideal  # no impairments, no reflections
 
 ``--json PATH`` keeps a run's figures; `benches/results/count_lobes.json` holds the
 four runs above (``conditions``) and the two diagnoses (``diagnose``).
@@ -453,14 +454,20 @@ def run_condition(name: str, clips: int, duration_s: float) -> dict[str, Any]:
     return out
 
 
-def diagnose(links: int, rooms: range, duration_s: float = 20.0) -> str:
+def diagnose(links: int, rooms: range, duration_s: float = 20.0, ideal: bool = False) -> str:
     """Why the counts fail: per window, whether each walker (the best-found first) is
     within 0.6 m of one of the three highest peaks of the plain (fused) map, and of the
-    three lobes by successive cancellation."""
+    three lobes by successive cancellation. ``ideal``: the same rooms with no card
+    impairments and no reflections (walls, floor, ceiling, furniture)."""
     found: dict[tuple[str, int], list[list[bool]]] = {}
     for i in rooms:
         for people in (1, 2, 3):
             spec, seed = _walk_spec(i, people, links, duration_s)
+            if ideal:
+                spec["impairments"] = {"enabled": False}
+                spec["room"] = {**spec["room"], "wall_reflectivity": 0.0, "floor_reflectivity": 0.0,
+                                "ceiling_reflectivity": 0.0, "objects": []}
+                spec["events"] = []
             data = sim.generate(json.dumps(spec), seed=seed, duration_s=duration_s, device="intel5300",
                                 dense_pose_grid=0)
             rec = clip_record(data, links, gate=False)
@@ -477,7 +484,8 @@ def diagnose(links: int, rooms: range, duration_s: float = 20.0) -> str:
                     hit = sorted((bool(np.any(np.hypot(*(top - hips[j, p]).T) < 0.6)) for p in range(people)),
                                  reverse=True)
                     found.setdefault((family, people), []).append(hit)
-    out = [(f"| {links} link(s), rooms {rooms.start}-{rooms.stop - 1} | walkers | share of windows with the "
+    what = ", no impairments or reflections" if ideal else ""
+    out = [(f"| {links} link(s), rooms {rooms.start}-{rooms.stop - 1}{what} | walkers | share of windows with the "
             "1st / 2nd / 3rd walker within 0.6 m of a top-3 peak |"), "|---|---|---|"]
     for (family, people), rows in found.items():
         share = np.mean(np.array(rows, float), axis=0)
@@ -510,9 +518,11 @@ def main() -> None:
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--diagnose", type=int, default=0,
                     help="instead: with this many links, how often each walker is among the top peaks")
+    ap.add_argument("--ideal", action="store_true",
+                    help="with --diagnose: no card impairments and no reflections")
     a = ap.parse_args()
     if a.diagnose:
-        print(diagnose(a.diagnose, range(12, 12 + max(1, a.clips // 6))))
+        print(diagnose(a.diagnose, range(12, 12 + max(1, a.clips // 6)), ideal=a.ideal))
         return
 
     def one(name: str, clips: int, duration_s: float) -> dict[str, Any]:
