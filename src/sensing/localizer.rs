@@ -1089,15 +1089,15 @@ pub struct MultiLocalizer {
     /// Each link's latest map (window end time, map).
     latest: Vec<Option<(f64, Vec<f64>)>>,
     tracker: Option<MapTracker>,
+    /// Lobes per fused window ([`LocalizerConfig::lobes`]) and the last ones found.
+    lobes: usize,
+    last_lobes: Vec<Lobe>,
     max_age_s: f64,
     points: Vec<[f64; 2]>,
     nx: usize,
     ny: usize,
     step: f64,
     room: [f64; 3],
-    /// Lobes per fused window ([`LocalizerConfig::lobes`]) and the last ones found.
-    lobes: usize,
-    last_lobes: Vec<Lobe>,
 }
 
 /// Below this share of its peak a map's power counts as this (one link's deep null must
