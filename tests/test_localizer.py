@@ -76,6 +76,31 @@ def test_one_link_maps_come_back_with_their_grid(run: dict[str, Any]) -> None:
                                           link["freqs_hz"], moving=link["moving"])
 
 
+def test_lobes_come_back_per_fix_and_bad_counts_are_refused(run: dict[str, Any]) -> None:
+    """``lobes=``: each fix's window's lobes by successive cancellation (the count
+    experiment's, benches/count_lobes.py), one link and fused."""
+    room = [float(v) for v in run["draw"]["room_size"]]
+    links = [_link(n) for n in run["data"]["nodes"]]
+    one = links[0]
+    r = _native.localize(one["csi"], one["timestamps"], room, one["tx"], one["rx"], one["freqs_hz"],
+                         moving=one["moving"], lobes=3, lobe_radius_m=0.0)
+    assert r["lobes"].shape == (len(r["t"]), 3, 4) and len(r["t"]) > 0
+    lobes = r["lobes"]
+    # The first lobe is the map's peak cell (the fix is its refinement); later ones are
+    # weaker, and each takes out part of the window's energy.
+    assert np.all(lobes[:, 0, 3] == 1.0)
+    assert np.all(np.hypot(lobes[:, 0, 0] - r["x"], lobes[:, 0, 1] - r["y"]) <= 0.2 * 1.5 + 1e-9)
+    assert np.all(lobes[:, 1:, 3] <= 1.0) and np.all((lobes[:, :, 2] >= 0) & (lobes[:, :, 2] <= 1))
+    fused = _native.localize_links(links, room, lobes=2)
+    assert fused["lobes"].shape == (len(fused["t"]), 2, 4)
+    assert "lobes" not in _native.localize_links(links, room)
+    with pytest.raises(InvalidArgumentError, match="lobes"):
+        _native.localize_links(links, room, lobes=7)
+    with pytest.raises(InvalidArgumentError, match="lobe"):
+        _native.localize(one["csi"], one["timestamps"], room, one["tx"], one["rx"], one["freqs_hz"],
+                         lobes=2, lobe_radius_m=-1.0)
+
+
 def test_bad_link_sets_are_refused(run: dict[str, Any]) -> None:
     room = [float(v) for v in run["draw"]["room_size"]]
     link = _link(run["data"]["nodes"][0])

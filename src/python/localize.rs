@@ -25,9 +25,11 @@ fn positions(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<[f64; 3]
 /// `freqs_hz` (0 for null subcarriers). `moving` (bool per frame; default all) gates the
 /// windows. Returns a dict of arrays, one row per fix: `t`, `x`, `y`, `sharpness`; with
 /// `maps`, also `grid` (the floor points, `(n_points, 2)`) and `maps` (each fix's coarse
-/// map, `(n_fix, n_points)`), for studying the maps offline.
+/// map, `(n_fix, n_points)`), for studying the maps offline. With `lobes` (1-6), also
+/// `lobes` `(n_fix, lobes, 4)`: each fix's window's lobes by successive cancellation
+/// (`x`, `y`, `share`, `peak`; NaN rows where fewer were found).
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0, track_speed_mps=0.0, pair_normalize=false, frame_normalize=false, maps=false))]
+#[pyo3(signature = (csi, timestamps, room, tx, rx, freqs_hz, moving=None, grid_step_m=0.2, window_packets=25, max_subcarriers=10, fit_reflections=true, window_highpass=true, continuity_m=0.0, track_speed_mps=0.0, pair_normalize=false, frame_normalize=false, maps=false, lobes=0, lobe_radius_m=0.3))]
 #[allow(clippy::too_many_arguments)]
 fn localize<'py>(
     py: Python<'py>,
@@ -48,6 +50,8 @@ fn localize<'py>(
     pair_normalize: bool,
     frame_normalize: bool,
     maps: bool,
+    lobes: usize,
+    lobe_radius_m: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let geometry = LinkGeometry {
         room,
@@ -73,6 +77,8 @@ fn localize<'py>(
         track_speed_mps,
         pair_normalize,
         frame_normalize,
+        lobes,
+        lobe_radius_m,
         ..Default::default()
     };
     let fixes = py
@@ -80,6 +86,7 @@ fn localize<'py>(
             let mut loc = Localizer::new(geometry, config)?;
             let mut out = Vec::new();
             let mut map_rows: Vec<f64> = Vec::new();
+            let mut lobe_rows: Vec<f64> = Vec::new();
             for (i, frame) in csi.outer_iter().enumerate() {
                 let m = moving.as_ref().is_none_or(|m| m[i]);
                 if let Some(f) = loc.push(ts[i], &frame.to_owned(), m) {
@@ -87,14 +94,18 @@ fn localize<'py>(
                     if maps {
                         map_rows.extend_from_slice(loc.last_map());
                     }
+                    push_lobes(&mut lobe_rows, loc.last_lobes(), lobes);
                 }
             }
             let grid: Vec<f64> = loc.grid().iter().flatten().copied().collect();
-            Ok::<_, String>((out, map_rows, grid))
+            Ok::<_, String>((out, map_rows, grid, lobe_rows))
         })
         .map_err(InvalidArgumentError::new_err)?;
-    let (fixes, map_rows, grid) = fixes;
+    let (fixes, map_rows, grid, lobe_rows) = fixes;
     let d = fixes_dict(py, &fixes)?;
+    if lobes > 0 {
+        set_lobes(py, &d, fixes.len(), lobes, lobe_rows)?;
+    }
     if maps {
         let n_points = grid.len() / 2;
         let grid = ndarray::Array2::from_shape_vec((n_points, 2), grid)
@@ -105,6 +116,28 @@ fn localize<'py>(
         d.set_item("maps", rows.into_pyarray(py))?;
     }
     Ok(d)
+}
+
+/// One fix's lobes as `lobes` rows of (x, y, share, peak), NaN where none was found.
+fn push_lobes(rows: &mut Vec<f64>, found: &[crate::sensing::Lobe], lobes: usize) {
+    for k in 0..lobes {
+        match found.get(k) {
+            Some(l) => rows.extend_from_slice(&[l.x, l.y, l.share, l.peak]),
+            None => rows.extend_from_slice(&[f64::NAN; 4]),
+        }
+    }
+}
+
+fn set_lobes(
+    py: Python<'_>,
+    d: &Bound<'_, PyDict>,
+    n_fix: usize,
+    lobes: usize,
+    rows: Vec<f64>,
+) -> PyResult<()> {
+    let a = ndarray::Array3::from_shape_vec((n_fix, lobes, 4), rows)
+        .map_err(|e| InvalidArgumentError::new_err(e.to_string()))?;
+    d.set_item("lobes", a.into_pyarray(py))
 }
 
 fn fixes_dict<'py>(py: Python<'py>, fixes: &[Fix]) -> PyResult<Bound<'py, PyDict>> {
@@ -133,9 +166,11 @@ struct LinkArg<'py> {
 /// is a list of dicts with `csi` `(n, n_tx, n_rx, n_sub)`, `timestamps` (one clock for
 /// all links), `tx`, `rx` `(n, 3)`, `freqs_hz` and `moving` (bool per frame or None).
 /// Frames of all links are taken in time order; a fix whenever a link ends a moving
-/// window. Returns `t`, `x`, `y`, `sharpness` as [`localize`].
+/// window. Returns `t`, `x`, `y`, `sharpness` as [`localize`]; with `lobes` (1-6), also
+/// `lobes` `(n_fix, lobes, 4)`: each fused window's lobes by successive cancellation over
+/// every recent link at once.
 #[pyfunction]
-#[pyo3(signature = (links, room, grid_step_m=0.2, window_packets=25, max_subcarriers=10, track_speed_mps=0.0, max_age_s=0.5))]
+#[pyo3(signature = (links, room, grid_step_m=0.2, window_packets=25, max_subcarriers=10, track_speed_mps=0.0, max_age_s=0.5, lobes=0, lobe_radius_m=0.3))]
 #[allow(clippy::too_many_arguments)]
 fn localize_links<'py>(
     py: Python<'py>,
@@ -146,6 +181,8 @@ fn localize_links<'py>(
     max_subcarriers: usize,
     track_speed_mps: f64,
     max_age_s: f64,
+    lobes: usize,
+    lobe_radius_m: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     if links.is_empty() || links.len() > crate::sensing::localizer::MAX_LINKS {
         return Err(InvalidArgumentError::new_err(format!(
@@ -177,6 +214,8 @@ fn localize_links<'py>(
         window_packets,
         max_subcarriers,
         track_speed_mps,
+        lobes,
+        lobe_radius_m,
         ..Default::default()
     };
     let fixes = py
@@ -190,18 +229,25 @@ fn localize_links<'py>(
                 .collect();
             order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let mut out = Vec::new();
+            let mut lobe_rows: Vec<f64> = Vec::new();
             for (t, l, i) in order {
                 let (csi, _, moving) = &streams[l];
                 let m = moving.as_ref().is_none_or(|m| m[i]);
                 let frame = csi.index_axis(ndarray::Axis(0), i).to_owned();
                 if let Some(f) = loc.push(l, t, &frame, m) {
                     out.push(f);
+                    push_lobes(&mut lobe_rows, loc.last_lobes(), lobes);
                 }
             }
-            Ok::<_, String>(out)
+            Ok::<_, String>((out, lobe_rows))
         })
         .map_err(InvalidArgumentError::new_err)?;
-    fixes_dict(py, &fixes)
+    let (fixes, lobe_rows) = fixes;
+    let d = fixes_dict(py, &fixes)?;
+    if lobes > 0 {
+        set_lobes(py, &d, fixes.len(), lobes, lobe_rows)?;
+    }
+    Ok(d)
 }
 
 /// Where the link's devices are (`analyze(..., placement=...)`,

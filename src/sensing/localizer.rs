@@ -191,6 +191,13 @@ pub struct LocalizerConfig {
     /// Whether each frame's moving part is scaled to unit power before the map (every
     /// frame of the window weighs alike). Measured: no gain, so off.
     pub frame_normalize: bool,
+    /// Lobes found per window by successive cancellation ([`Localizer::last_lobes`]):
+    /// the map's peak, then the peak of the map left once the steering vectors around it
+    /// are projected out of the window's frames, and so on. 0 (the default) finds none.
+    pub lobes: usize,
+    /// The cells projected out around each lobe: within this distance, metres (a walking
+    /// body is not a point: 0.3 m takes the cell and its 8 neighbours at 0.2 m).
+    pub lobe_radius_m: f64,
 }
 
 impl Default for LocalizerConfig {
@@ -212,8 +219,27 @@ impl Default for LocalizerConfig {
             track_speed_mps: 0.0,
             pair_normalize: false,
             frame_normalize: false,
+            lobes: 0,
+            lobe_radius_m: 0.3,
         }
     }
+}
+
+/// Lobes per window at most ([`LocalizerConfig::lobes`]).
+pub const MAX_LOBES: usize = 6;
+
+/// One lobe of a window's map found by successive cancellation (see
+/// [`LocalizerConfig::lobes`]): where, and how much of the window it explains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lobe {
+    /// Floor position (the coarse grid cell's centre), metres in the room frame.
+    pub x: f64,
+    /// Floor position along the room's depth, metres.
+    pub y: f64,
+    /// Share of the window's moving energy taken out with this lobe (0-1).
+    pub share: f64,
+    /// The map's peak at this lobe, over the first lobe's (the first is 1).
+    pub peak: f64,
 }
 
 /// A position: where the moving part of the channel came from over one window.
@@ -263,6 +289,9 @@ pub struct Localizer {
     nx: usize,
     ny: usize,
     tracker: Option<MapTracker>,
+    /// The last located window's frames as the map saw them, `[frame * LK + lk]`.
+    last_window: Vec<Complex32>,
+    last_lobes: Vec<Lobe>,
 }
 
 impl Localizer {
@@ -279,6 +308,11 @@ impl Localizer {
         if config.window_packets == 0 || config.bootstrap_packets == 0 || config.max_subcarriers < 2
         {
             return Err("window, bootstrap and subcarrier counts must be positive".to_string());
+        }
+        if config.lobes > MAX_LOBES || !(0.0..=2.0).contains(&config.lobe_radius_m) {
+            return Err(format!(
+                "lobes must be 0-{MAX_LOBES} and lobe_radius_m 0-2 m"
+            ));
         }
         let n_tx = geometry.tx.len();
         let n_rx = geometry.rx.len();
@@ -322,6 +356,8 @@ impl Localizer {
             nx,
             ny,
             tracker,
+            last_window: Vec::new(),
+            last_lobes: Vec::new(),
             geometry,
             config,
         };
@@ -354,8 +390,27 @@ impl Localizer {
         &self.map
     }
 
+    /// The last located window's lobes, strongest first (none unless
+    /// [`LocalizerConfig::lobes`] is set).
+    pub fn last_lobes(&self) -> &[Lobe] {
+        &self.last_lobes
+    }
+
     fn links(&self) -> usize {
         self.n_tx * self.n_rx
+    }
+
+    /// What successive cancellation needs of the last located window.
+    fn lobe_view(&self) -> LobeView<'_> {
+        LobeView {
+            frames: &self.last_window,
+            steer: &self.steer,
+            points: &self.points,
+            ny: self.ny,
+            nx: self.nx,
+            step: self.step,
+            radius_m: self.config.lobe_radius_m,
+        }
     }
 
     /// The phases a point scatterer at `p` gives every pair and used subcarrier.
@@ -632,6 +687,24 @@ impl Localizer {
         };
         let mut map: Vec<f64> = self.steer.chunks_exact(lk).map(power).collect();
         self.map.clone_from(&map);
+        drop(frames);
+        self.last_window = window;
+        if self.config.lobes > 0 {
+            self.last_lobes = successive_lobes(&[self.lobe_view()], self.config.lobes);
+        }
+        let frames: Vec<&[Complex32]> = self.last_window.chunks_exact(lk).collect();
+        let power = |steer: &[Complex32]| -> f64 {
+            frames
+                .iter()
+                .map(|y| {
+                    let mut acc = Complex32::new(0.0, 0.0);
+                    for (a, b) in y.iter().zip(steer) {
+                        acc += a * b;
+                    }
+                    acc.norm_sqr() as f64
+                })
+                .sum()
+        };
         if let (Some(last), true) = (self.last, self.config.continuity_m > 0.0) {
             let age = (t - last.t).max(0.0);
             if age < 5.0 {
@@ -685,6 +758,155 @@ impl Localizer {
             sharpness: peak / mean,
         })
     }
+}
+
+/// One link's last window for successive cancellation ([`successive_lobes`]).
+struct LobeView<'a> {
+    /// The window's frames as the map saw them, `[frame * LK + lk]`.
+    frames: &'a [Complex32],
+    /// Conjugated steering vectors, `[g * LK + lk]`.
+    steer: &'a [Complex32],
+    points: &'a [[f64; 2]],
+    nx: usize,
+    ny: usize,
+    step: f64,
+    radius_m: f64,
+}
+
+impl LobeView<'_> {
+    fn lk(&self) -> usize {
+        self.steer.len() / self.points.len().max(1)
+    }
+
+    /// The grid cells within `radius_m` of `cell` (itself included).
+    fn around(&self, cell: usize) -> Vec<usize> {
+        let r = (self.radius_m / self.step + 1e-9).floor() as i64;
+        let (ix, iy) = ((cell / self.ny) as i64, (cell % self.ny) as i64);
+        let mut out = Vec::new();
+        for dx in -r..=r {
+            for dy in -r..=r {
+                let (x, y) = (ix + dx, iy + dy);
+                let inside = x >= 0 && y >= 0 && x < self.nx as i64 && y < self.ny as i64;
+                if inside && ((dx * dx + dy * dy) as f64).sqrt() * self.step <= self.radius_m + 1e-9
+                {
+                    out.push(x as usize * self.ny + y as usize);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Back-projected power of `frames` at every grid point (as [`Localizer`]'s map).
+fn power_map(frames: &[Complex32], steer: &[Complex32], lk: usize) -> Vec<f64> {
+    steer
+        .chunks_exact(lk)
+        .map(|s| {
+            frames
+                .chunks_exact(lk)
+                .map(|y| {
+                    let mut acc = Complex32::new(0.0, 0.0);
+                    for (a, b) in y.iter().zip(s) {
+                        acc += a * b;
+                    }
+                    acc.norm_sqr() as f64
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// Up to `n` lobes of one or several links' last windows (all on one floor grid), by
+/// successive cancellation: the (fused) map's peak is a lobe; the steering vectors of the
+/// cells around it are projected out of every link's frames, which removes that
+/// scatterer's whole response — its ghost lobes and sidelobes included, which is what
+/// hides a second person in the first map; the map of what is left gives the next lobe.
+/// A lobe's `share` is the window energy its projection took out (mean over links), its
+/// `peak` the map's value there over the first map's peak (mean over links).
+fn successive_lobes(views: &[LobeView<'_>], n: usize) -> Vec<Lobe> {
+    let Some(first) = views.first() else {
+        return Vec::new();
+    };
+    let n_points = first.points.len();
+    let energy = |f: &[Complex32]| f.iter().map(|v| v.norm_sqr() as f64).sum::<f64>();
+    let mut residual: Vec<Vec<Complex32>> = views.iter().map(|v| v.frames.to_vec()).collect();
+    let totals: Vec<f64> = views.iter().map(|v| energy(v.frames)).collect();
+    // Each link's orthonormal basis of everything projected out so far.
+    let mut bases: Vec<Vec<Vec<Complex64>>> = vec![Vec::new(); views.len()];
+    let mut tops: Vec<f64> = Vec::new();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let maps: Vec<Vec<f64>> = views
+            .iter()
+            .zip(&residual)
+            .map(|(v, f)| power_map(f, v.steer, v.lk()))
+            .collect();
+        if tops.is_empty() {
+            tops = maps
+                .iter()
+                .map(|m| m.iter().copied().fold(0.0, f64::max))
+                .collect();
+        }
+        let cell = if views.len() == 1 {
+            argmax(&maps[0])
+        } else {
+            let refs: Vec<&[f64]> = maps.iter().map(|m| m.as_slice()).collect();
+            fused_log_map(&refs, n_points).as_deref().and_then(argmax)
+        };
+        let Some(cell) = cell else { break };
+        let mut share = 0.0;
+        let mut peak = 0.0;
+        for (li, v) in views.iter().enumerate() {
+            let lk = v.lk();
+            let before = energy(&residual[li]);
+            let basis = &mut bases[li];
+            let start = basis.len();
+            for c in v.around(cell) {
+                // The true steering vector (the stored one is conjugated), made
+                // orthogonal to everything already projected out.
+                let mut a: Vec<Complex64> = v.steer[c * lk..(c + 1) * lk]
+                    .iter()
+                    .map(|s| Complex64::new(s.re as f64, -s.im as f64))
+                    .collect();
+                for q in basis.iter() {
+                    let dot: Complex64 = q.iter().zip(&a).map(|(qi, ai)| qi.conj() * ai).sum();
+                    a.iter_mut().zip(q).for_each(|(ai, qi)| *ai -= dot * qi);
+                }
+                let norm = a.iter().map(|x| x.norm_sqr()).sum::<f64>().sqrt();
+                if norm > 1e-6 * (lk as f64).sqrt() && basis.len() < lk {
+                    basis.push(a.into_iter().map(|x| x / norm).collect());
+                }
+            }
+            for y in residual[li].chunks_exact_mut(lk) {
+                for q in &basis[start..] {
+                    let dot: Complex64 = q
+                        .iter()
+                        .zip(y.iter())
+                        .map(|(qi, yi)| qi.conj() * Complex64::new(yi.re as f64, yi.im as f64))
+                        .sum();
+                    for (yi, qi) in y.iter_mut().zip(q) {
+                        let d = dot * qi;
+                        *yi -= Complex32::new(d.re as f32, d.im as f32);
+                    }
+                }
+            }
+            let after = energy(&residual[li]);
+            if totals[li] > 0.0 {
+                share += ((before - after) / totals[li]).max(0.0);
+            }
+            if tops[li] > 0.0 {
+                peak += maps[li][cell] / tops[li];
+            }
+        }
+        let k = views.len() as f64;
+        out.push(Lobe {
+            x: first.points[cell][0],
+            y: first.points[cell][1],
+            share: share / k,
+            peak: peak / k,
+        });
+    }
+    out
 }
 
 /// The floor grid: cell centres `step` apart, x-major (`[ix * ny + iy]`), and its size.
@@ -867,6 +1089,9 @@ pub struct MultiLocalizer {
     /// Each link's latest map (window end time, map).
     latest: Vec<Option<(f64, Vec<f64>)>>,
     tracker: Option<MapTracker>,
+    /// Lobes per fused window ([`LocalizerConfig::lobes`]) and the last ones found.
+    lobes: usize,
+    last_lobes: Vec<Lobe>,
     max_age_s: f64,
     points: Vec<[f64; 2]>,
     nx: usize,
@@ -923,6 +1148,9 @@ impl MultiLocalizer {
         if !(config.track_speed_mps >= 0.0 && config.track_speed_mps <= 20.0) {
             return Err("track_speed_mps must be 0-20 m/s".to_string());
         }
+        if config.lobes > MAX_LOBES {
+            return Err(format!("lobes must be 0-{MAX_LOBES}"));
+        }
         let room = geometries[0].room;
         if geometries.iter().any(|g| g.room != room) {
             return Err("all links must be in one room (same room size)".to_string());
@@ -931,6 +1159,7 @@ impl MultiLocalizer {
         let per_link = LocalizerConfig {
             track_speed_mps: 0.0,
             continuity_m: 0.0,
+            lobes: 0,
             ..config.clone()
         };
         let links = geometries
@@ -955,7 +1184,15 @@ impl MultiLocalizer {
             ny,
             step,
             room,
+            lobes: config.lobes,
+            last_lobes: Vec::new(),
         })
+    }
+
+    /// The lobes of the last fused window, strongest first: successive cancellation over
+    /// every recent link's last window at once (none unless [`LocalizerConfig::lobes`]).
+    pub fn last_lobes(&self) -> &[Lobe] {
+        &self.last_lobes
     }
 
     /// How many links.
@@ -1004,6 +1241,19 @@ impl MultiLocalizer {
             .collect();
         self.last_fused = recent.len();
         let log_map = fused_log_map(&recent, self.points.len())?;
+        if self.lobes > 0 {
+            let views: Vec<LobeView<'_>> = self
+                .links
+                .iter()
+                .zip(&self.latest)
+                .filter(|(_, l)| {
+                    l.as_ref()
+                        .is_some_and(|(lt, _)| (t - lt).abs() <= self.max_age_s)
+                })
+                .map(|(l, _)| l.lobe_view())
+                .collect();
+            self.last_lobes = successive_lobes(&views, self.lobes);
+        }
         self.fuse(t, &log_map)
     }
 
@@ -1150,6 +1400,15 @@ mod tests {
     /// Line of sight plus one scatterer circling `target` by a few centimetres, under
     /// every per-packet offset a card adds and fixed random chain phases.
     fn frames(g: &LinkGeometry, target: [f64; 2], n: usize) -> Vec<(f64, Array3<Complex32>)> {
+        frames_of(g, &[(target, 0.02, 0.7)], n)
+    }
+
+    /// As [`frames`] with several scatterers `(centre, amplitude, circling rate Hz)`.
+    fn frames_of(
+        g: &LinkGeometry,
+        scatterers: &[([f64; 2], f64, f64)],
+        n: usize,
+    ) -> Vec<(f64, Array3<Complex32>)> {
         let chain_tx = [0.7, -2.1, 2.9];
         let chain_rx = [1.3, 0.2, -1.7];
         let [w, d, h] = g.room;
@@ -1166,12 +1425,20 @@ mod tests {
                 let ts = t as f64 * 0.01;
                 let cfo = (t as f64 * 2.399).sin() * 3.0;
                 let slope = (t as f64 * 0.731).cos() * 0.05;
-                let ang = ts * 2.0 * std::f64::consts::PI * 0.7;
-                let p = [
-                    target[0] + 0.05 * ang.cos(),
-                    target[1] + 0.05 * ang.sin(),
-                    1.0,
-                ];
+                let bodies: Vec<([f64; 3], f64)> = scatterers
+                    .iter()
+                    .map(|(target, amp, rate)| {
+                        let ang = ts * 2.0 * std::f64::consts::PI * rate;
+                        (
+                            [
+                                target[0] + 0.05 * ang.cos(),
+                                target[1] + 0.05 * ang.sin(),
+                                1.0,
+                            ],
+                            *amp,
+                        )
+                    })
+                    .collect();
                 let mut h = Array3::zeros((3, 3, g.freqs_hz.len()));
                 for (i, tx) in g.tx.iter().enumerate() {
                     for (j, rx) in g.rx.iter().enumerate() {
@@ -1183,10 +1450,13 @@ mod tests {
                             img[axis] = 2.0 * c - tx[axis];
                             statics.push((dist(img, *rx), gain));
                         }
-                        let d_body = dist(*tx, p) + dist(p, *rx);
                         for (k, f) in g.freqs_hz.iter().enumerate() {
                             let w = -2.0 * std::f64::consts::PI * f / C;
-                            let mut clean = Complex64::from_polar(0.02, w * d_body);
+                            let mut clean = Complex64::new(0.0, 0.0);
+                            for (p, amp) in &bodies {
+                                let d_body = dist(*tx, *p) + dist(*p, *rx);
+                                clean += Complex64::from_polar(*amp, w * d_body);
+                            }
                             for (d, gain) in &statics {
                                 clean += Complex64::from_polar(gain / d, w * d);
                             }
@@ -1199,6 +1469,48 @@ mod tests {
                 (ts, h)
             })
             .collect()
+    }
+
+    #[test]
+    fn successive_cancellation_finds_a_second_scatterer_and_a_lone_one_has_no_partner() {
+        let g = geometry();
+        let config = LocalizerConfig {
+            lobes: 3,
+            lobe_radius_m: 0.0,
+            ..LocalizerConfig::default()
+        };
+        let (a, b) = ([2.0, 1.0], [4.5, 4.0]);
+        let near = |l: &Lobe, p: [f64; 2]| (l.x - p[0]).hypot(l.y - p[1]) < 0.5;
+        // Two scatterers, the second half as strong (a person farther from the link).
+        let mut loc = Localizer::new(g.clone(), config.clone()).unwrap();
+        for (t, h) in frames_of(&g, &[(a, 0.02, 0.7), (b, 0.01, 1.1)], 400) {
+            loc.push(t, &h, true);
+        }
+        let two = loc.last_lobes().to_vec();
+        assert_eq!(two.len(), 3);
+        assert!(near(&two[0], a), "{two:?}");
+        assert!(near(&two[1], b), "{two:?}");
+        assert!(two[0].peak == 1.0 && two[0].share > two[1].share, "{two:?}");
+        // One scatterer: the second lobe is what is left, far weaker than a second body.
+        let mut loc = Localizer::new(g.clone(), config.clone()).unwrap();
+        for (t, h) in frames(&g, a, 400) {
+            loc.push(t, &h, true);
+        }
+        let one = loc.last_lobes().to_vec();
+        assert!(near(&one[0], a), "{one:?}");
+        assert!(one[1].peak < 0.5 * two[1].peak, "one {one:?}, two {two:?}");
+        // Off by default; bounded.
+        let mut loc = Localizer::new(g.clone(), LocalizerConfig::default()).unwrap();
+        for (t, h) in frames(&g, a, 300) {
+            loc.push(t, &h, true);
+        }
+        assert!(loc.last_lobes().is_empty());
+        let bad = LocalizerConfig {
+            lobes: MAX_LOBES + 1,
+            ..LocalizerConfig::default()
+        };
+        assert!(Localizer::new(g.clone(), bad.clone()).is_err());
+        assert!(MultiLocalizer::new(vec![g], bad, 0.5).is_err());
     }
 
     #[test]

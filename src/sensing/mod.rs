@@ -19,7 +19,7 @@ pub mod window_features;
 pub use bank::SensorBank;
 pub use features::{FeatureLayout, FeatureMode};
 pub use localizer::{
-    fused_log_map, Fix, LinkGeometry, Localizer, LocalizerConfig, MapTracker, MultiLocalizer,
+    fused_log_map, Fix, LinkGeometry, Lobe, Localizer, LocalizerConfig, MapTracker, MultiLocalizer,
 };
 pub use sensor::{Calibration, CalibrationOutcome, SensingState, Sensor, SensorConfig};
 pub use window_features::WindowFeatures;

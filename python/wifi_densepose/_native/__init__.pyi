@@ -314,6 +314,8 @@ def localize(
     pair_normalize: bool = False,
     frame_normalize: bool = False,
     maps: bool = False,
+    lobes: int = 0,
+    lobe_radius_m: float = 0.3,
 ) -> dict[str, NDArray[np.float64]]: ...
 def localize_links(
     links: list[dict[str, Any]],
@@ -323,6 +325,8 @@ def localize_links(
     max_subcarriers: int = 10,
     track_speed_mps: float = 0.0,
     max_age_s: float = 0.5,
+    lobes: int = 0,
+    lobe_radius_m: float = 0.3,
 ) -> dict[str, NDArray[np.float64]]: ...
 def sense(
     csi: NDArray[np.complex64],
