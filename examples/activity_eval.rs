@@ -36,14 +36,7 @@ fn main() {
         }
     }
     let noise = if hard {
-        NoiseModel {
-            body_sigma_m: 0.12,
-            keypoint_sigma_m: 0.08,
-            miss_rate: 0.25,
-            ghost_rate: 0.2,
-            activity_logit: 1.5,
-            activity_noise: 1.2,
-        }
+        NoiseModel::hard()
     } else {
         NoiseModel::default()
     };

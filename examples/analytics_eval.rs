@@ -18,14 +18,7 @@ fn main() {
     let hard = std::env::args().nth(2).is_some_and(|a| a == "hard");
     let fps = 20.0;
     let noise = if hard {
-        NoiseModel {
-            body_sigma_m: 0.12,
-            keypoint_sigma_m: 0.08,
-            miss_rate: 0.25,
-            ghost_rate: 0.2,
-            activity_logit: 1.5,
-            activity_noise: 1.2,
-        }
+        NoiseModel::hard()
     } else {
         NoiseModel::default()
     };

@@ -25,14 +25,7 @@ fn main() {
     for a in std::env::args().skip(2) {
         if a == "hard" {
             // analytics_eval's worse detector.
-            noise = NoiseModel {
-                body_sigma_m: 0.12,
-                keypoint_sigma_m: 0.08,
-                miss_rate: 0.25,
-                ghost_rate: 0.2,
-                activity_logit: 1.5,
-                activity_noise: 1.2,
-            };
+            noise = NoiseModel::hard();
             continue;
         }
         let (k, v) = a.split_once('=').expect("key=value");
@@ -55,15 +48,7 @@ fn main() {
             let mut line = format!("run {k} t {t:.2} person_id {person}:");
             for dt in [-3.0, -2.0, -1.0, -0.5, 0.0] {
                 let (people, _) = sim.people_at(t + dt);
-                let hips: Vec<Option<[f64; 2]>> = people
-                    .iter()
-                    .map(|p| {
-                        p.present.then(|| {
-                            let (a, b) = (p.pose.keypoints[11], p.pose.keypoints[12]);
-                            [0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1])]
-                        })
-                    })
-                    .collect();
+                let hips = eval::mid_hips(&people);
                 let acts: Vec<&str> = people
                     .iter()
                     .map(|p| {

@@ -341,18 +341,13 @@ mod tests {
     #[test]
     fn noisy_scores_give_a_steady_activity() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
-        let mut st = ActivityStage::new(ActivityConfig::default());
-        let mut changes = Vec::new();
-        for n in 0..400 {
-            let t = n as f64 * 0.05;
+        let changes = run_stage(|t| {
             // Sitting for 10 s, then lying; scores right only 60 % of the time.
             let truth = if t < 10.0 {
                 class::SITTING
             } else {
                 class::LYING
             };
-            let ext = if t < 10.0 { 0.3 } else { 1.6 };
             let mut activity = [0.1; N_ACTIVITIES];
             let shown = if rng.gen_bool(0.6) {
                 truth
@@ -360,20 +355,8 @@ mod tests {
                 rng.gen_range(0..N_ACTIVITIES)
             };
             activity[shown] = 0.6;
-            let mut keypoints = [[0.5, 0.5, 0.9]; N_KEYPOINTS];
-            for k in &mut keypoints[0..5] {
-                k[0] = (3.0 + ext) / 6.0;
-            }
-            let d = Detection {
-                keypoints,
-                bbox: [0.45, 0.45, 0.55, 0.55],
-                score: 0.9,
-                activity,
-                dense: None,
-            };
-            tr.update(t, &[d]);
-            changes.extend(st.update(t, tr.tracks(), [6.0, 5.0]));
-        }
+            (activity, if t < 10.0 { 0.3 } else { 1.6 })
+        });
         let to: Vec<usize> = changes.iter().map(|c| c.to).collect();
         assert_eq!(to, vec![class::SITTING, class::LYING], "{changes:?}");
         assert!(changes[1].t > 10.0 && changes[1].t < 11.5);

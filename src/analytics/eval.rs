@@ -296,6 +296,20 @@ fn score_falls(s: &mut Score, falls: &[(f64, f64)], alerts: &[f64]) {
     s.false_alarms += matched.iter().filter(|m| !**m).count();
 }
 
+/// Each person's mid-hips on the floor (metres, room frame), `None` where absent: where
+/// the evaluation places a true person.
+pub fn mid_hips(people: &[crate::sim::truth::PersonTruth]) -> Vec<Option<[f64; 2]>> {
+    people
+        .iter()
+        .map(|p| {
+            p.present.then(|| {
+                let (a, b) = (p.pose.keypoints[11], p.pose.keypoints[12]);
+                [0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1])]
+            })
+        })
+        .collect()
+}
+
 /// Tallies the engine's reported activity of each active track against the true
 /// activity of the person it is matched to (mid-hips, within 1 m).
 fn score_activity(s: &mut Score, engine: &Engine, truth: &FrameTruth, tpos: &[Option<[f64; 2]>]) {
@@ -403,16 +417,7 @@ pub fn run(
             }
         }
         // Identity: truth mid-hips against our active tracks' person_ids / naive ids.
-        let tpos: Vec<Option<[f64; 2]>> = truth
-            .people
-            .iter()
-            .map(|p| {
-                p.present.then(|| {
-                    let (a, b) = (p.pose.keypoints[11], p.pose.keypoints[12]);
-                    [0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1])]
-                })
-            })
-            .collect();
+        let tpos = mid_hips(&truth.people);
         let ours_ids: Vec<([f64; 2], u64)> = engine
             .tracker
             .active()

@@ -673,18 +673,7 @@ impl Localizer {
             }
         }
         let frames: Vec<&[Complex32]> = window.chunks_exact(lk).collect();
-        let power = |steer: &[Complex32]| -> f64 {
-            frames
-                .iter()
-                .map(|y| {
-                    let mut acc = Complex32::new(0.0, 0.0);
-                    for (a, b) in y.iter().zip(steer) {
-                        acc += a * b;
-                    }
-                    acc.norm_sqr() as f64
-                })
-                .sum()
-        };
+        let power = |steer: &[Complex32]| window_power(&frames, steer);
         let mut map: Vec<f64> = self.steer.chunks_exact(lk).map(power).collect();
         self.map.clone_from(&map);
         drop(frames);
@@ -693,18 +682,7 @@ impl Localizer {
             self.last_lobes = successive_lobes(&[self.lobe_view()], self.config.lobes);
         }
         let frames: Vec<&[Complex32]> = self.last_window.chunks_exact(lk).collect();
-        let power = |steer: &[Complex32]| -> f64 {
-            frames
-                .iter()
-                .map(|y| {
-                    let mut acc = Complex32::new(0.0, 0.0);
-                    for (a, b) in y.iter().zip(steer) {
-                        acc += a * b;
-                    }
-                    acc.norm_sqr() as f64
-                })
-                .sum()
-        };
+        let power = |steer: &[Complex32]| window_power(&frames, steer);
         if let (Some(last), true) = (self.last, self.config.continuity_m > 0.0) {
             let age = (t - last.t).max(0.0);
             if age < 5.0 {
@@ -1372,6 +1350,21 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
         x[row] = (b[row] - s) / a[row][row];
     }
     Some(x)
+}
+
+/// A steering vector's power over a window's frames: the sum over frames of
+/// |frame · steer|².
+fn window_power(frames: &[&[Complex32]], steer: &[Complex32]) -> f64 {
+    frames
+        .iter()
+        .map(|y| {
+            let mut acc = Complex32::new(0.0, 0.0);
+            for (a, b) in y.iter().zip(steer) {
+                acc += a * b;
+            }
+            acc.norm_sqr() as f64
+        })
+        .sum()
 }
 
 #[cfg(test)]
