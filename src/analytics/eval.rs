@@ -129,7 +129,7 @@ pub struct Score {
     /// Hours of runs.
     pub hours: f64,
     /// Reported activity against the truth, per matched person and frame after
-    /// [`SETTLE_S`]: rows the true class, columns the reported one (indices into
+    /// the settling time (1 s): rows the true class, columns the reported one (indices into
     /// [`crate::track::ACTIVITIES`]). Only our engine reports activity.
     pub activity_confusion: [[usize; N_ACTIVITIES]; N_ACTIVITIES],
 }
