@@ -100,11 +100,10 @@ def test_analyze_publishes_what_the_server_publishes_for_the_same_run():
 
     for kind in EXACT:
         assert of(offline, kind) == of(server_side, kind), kind
-    # hardware_event metadata carries the wall clock (last_seen): the events themselves,
-    # the simulated 1 % packet loss judged on the source's clock on both sides.
-    hw = [h["event"] for h in of(offline, "hardware_event")]
-    assert hw == [h["event"] for h in of(server_side, "hardware_event")]
-    assert hw[0] == "source_connected" and set(hw[1:]) <= {"packet_loss"}, hw
+    # hardware_event metadata carries the wall clock (last_seen): the events themselves.
+    # The simulated 1 % packet loss is normal, below the 5 % warning.
+    assert [h["event"] for h in of(offline, "hardware_event")] == \
+        [h["event"] for h in of(server_side, "hardware_event")] == ["source_connected"]
     poses = of(offline, "pose_data")
     assert {p["metadata"]["model_version"] for p in poses} == {Model.default().version}
     assert any(p["persons"] for p in poses), "the model found nobody in a walk"
@@ -352,8 +351,8 @@ def test_a_server_environment_takes_a_placement():
 
 
 def test_packet_loss_is_judged_on_the_source_clock():
-    """20 % of packets lost over 20 s of simulated clock: a `packet_loss` warning for
-    each 5 s of the source's clock, however fast the machine fed the frames (the window
+    """20 % of packets lost over 20 s of simulated clock: a `packet_loss` warning (over
+    5 % lost) for each 5 s of the source's clock, however fast the machine fed the frames (the window
     was the wall's: a loaded machine running a simulation flat out warned where an idle
     one did not, and `analyze` and the server disagreed)."""
     spec = json.dumps({"name": "walk", "duration_s": 20.0,
@@ -364,8 +363,9 @@ def test_packet_loss_is_judged_on_the_source_clock():
     assert 3 <= len(lost) <= 4, lost
     assert all(h["severity"] == "warning" and "lost in the last 5 s" in h["message"]
                for h in lost)
-    # None without loss.
-    clean = json.dumps({"name": "walk", "duration_s": 20.0, "impairments": {"packet_loss": 0}})
+    # None for the simulator's default 1 %: a busy channel's normal loss is not a warning.
+    clean = json.dumps({"name": "walk", "duration_s": 20.0,
+                        "impairments": {"packet_loss": 0.01}})
     quiet = sim.generate(clean, seed=4, duration_s=20.0)
     assert not [m for m in wdp.analyze(quiet, model=None)
                 if m["type"] == "hardware_event" and m["data"]["event"] == "packet_loss"]
