@@ -144,27 +144,50 @@ def test_the_live_pipeline_fuses_the_nodes_placements(run: dict[str, Any]) -> No
         wdp.analyze(data, model=None, placement=data["nodes"][0]["placement"])
 
 
+def _injected_placements(run: dict[str, Any],
+                         placed: list[int]) -> tuple[tuple[float, ...], dict[str, dict]]:
+    """A multi-node draw's room (width, depth) and the ``source_placements`` of nodes
+    ``placed`` injected as receivers (``inject:NAME``)."""
+    nodes, size = run["data"]["nodes"], run["draw"]["room_size"]
+    height = float(size[2])
+    return (tuple(float(v) for v in size[:2]),
+            {f"inject:{nodes[k]['name']}": {**nodes[k]["placement"], "room_height": height}
+             for k in placed})
+
+
+class PoseRows:
+    """A ``pose_data`` callback that keeps every frame (callbacks run on the server's
+    thread): the placed persons as (source_time, x, y) rows."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._frames: list[dict[str, Any]] = []
+
+    def __call__(self, d: dict[str, Any]) -> None:
+        with self._lock:
+            self._frames.append(d)
+
+    def last_time(self) -> float:
+        with self._lock:
+            return float(self._frames[-1]["metadata"]["source_time"]) if self._frames else 0.0
+
+    def rows(self) -> list[tuple[float, float, float]]:
+        with self._lock:
+            return [(d["metadata"]["source_time"], q["position"]["x"], q["position"]["y"])
+                    for d in self._frames for q in d["persons"] if "position" in q]
+
+
 def _served_errors(run: dict[str, Any], placed: list[int]) -> np.ndarray:
     """Every node of the run injected into one environment of a real server, nodes
     ``placed`` given their placements (``source_placements``); the walking errors of the
     published positions."""
-    import threading
-
     from wifi_densepose import Server
 
-    data, draw = run["data"], run["draw"]
-    nodes = data["nodes"]
-    room = tuple(float(v) for v in draw["room_size"][:2])
-    height = float(draw["room_size"][2])
-    placements = {f"inject:{nodes[k]['name']}": {**nodes[k]["placement"], "room_height": height}
-                  for k in placed}
-    got: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def collect(d: dict[str, Any]) -> None:
-        with lock:
-            got.append(d)
-
+    nodes = run["data"]["nodes"]
+    room, placements = _injected_placements(run, placed)
+    collect = PoseRows()
     with Server(model=None) as server:
         server.add_environment("ward", device="intel5300", room=room,
                                source_placements=placements)
@@ -181,14 +204,10 @@ def _served_errors(run: dict[str, Any], placed: list[int]) -> np.ndarray:
                                       receiver=n["name"])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with lock:
-                last = got[-1]["metadata"]["source_time"] if got else 0.0
-            if last >= t_end - 0.5:
+            if collect.last_time() >= t_end - 0.5:
                 break
             time.sleep(0.05)
-    with lock:
-        rows = [(d["metadata"]["source_time"], q["position"]["x"], q["position"]["y"])
-                for d in got for q in d["persons"] if "position" in q]
+    rows = collect.rows()
     assert rows, "nobody was placed"
     t, x, y = (np.array(c) for c in zip(*rows))
     return _walking_errors(run, {"t": t, "x": x, "y": y})[0]

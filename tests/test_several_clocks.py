@@ -26,7 +26,7 @@ import wifi_densepose as wdp
 from wifi_densepose import ConfigError, Server, SyncClient, config, sim, sim_dataset
 from wifi_densepose.udp import encode_frame
 
-from tests.test_localizer import _walking_errors
+from tests.test_localizer import PoseRows, _injected_placements, _walking_errors
 
 
 @pytest.fixture(scope="module")
@@ -118,19 +118,11 @@ def test_a_clock_that_goes_back_is_realigned_and_said(run):
 
 
 def test_a_server_aligns_injected_receivers_and_reports_the_links_it_fuses(run):
-    data, draw = run["data"], run["draw"]
+    data = run["data"]
     nodes = data["nodes"]
     first, second = _order(data)
-    room = tuple(float(v) for v in draw["room_size"][:2])
-    height = float(draw["room_size"][2])
-    placements = {f"inject:{n['name']}": {**n["placement"], "room_height": height} for n in nodes}
-    got: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def collect(d: dict[str, Any]) -> None:
-        with lock:
-            got.append(d)
-
+    room, placements = _injected_placements(run, list(range(len(nodes))))
+    collect = PoseRows()
     with Server(model=None) as server:
         server.add_environment("ward", device="intel5300", room=room, source_placements=placements)
         server.on("pose_data", collect)
@@ -159,10 +151,7 @@ def test_a_server_aligns_injected_receivers_and_reports_the_links_it_fuses(run):
     placing = stats["placing"]
     assert sorted(placing["links"]) == sorted(placements) and placing["fixes"] > 20, placing
     assert placing["last_fix_links"] == 2, placing
-    with lock:
-        rows = [(d["metadata"]["source_time"], q["position"]["x"], q["position"]["y"])
-                for d in got for q in d["persons"] if "position" in q]
-    assert np.median(_errors(run, rows)) < 0.6
+    assert np.median(_errors(run, collect.rows())) < 0.6
 
 
 # ------------------------------------------------------------------ the serve config
