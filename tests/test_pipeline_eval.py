@@ -68,7 +68,7 @@ def test_the_cli_prints_the_table_and_keeps_the_figures(tmp_path):
     saved.write_text(json.dumps({"esp32/none": {"kept": True}}))
     out = subprocess.run([sys.executable, "-m", "wifi_densepose", "evaluate", "--pipeline",
                           "--clips", "1", "--duration", "10", "--model", "none", "--quiet",
-                          "--save", str(saved)],
+                          "--save", str(saved), "--json", str(tmp_path / "run.json")],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "occupancy right" in out and "always one" in out and "never-fall" in out
     # The run is kept under its device/model key, beside the other runs' figures.
@@ -76,6 +76,9 @@ def test_the_cli_prints_the_table_and_keeps_the_figures(tmp_path):
     assert kept["esp32/none"] == {"kept": True}
     assert kept["intel5300/none"]["clips"] == 1
     assert kept["intel5300/none"]["occupancy"]["accuracy"] is not None
+    # --json OUT writes the figures there too (it used to print them and ignore OUT).
+    assert f"wrote {tmp_path / 'run.json'}" in out
+    assert json.loads((tmp_path / "run.json").read_text()) == kept["intel5300/none"]
 
 
 def test_the_oracle_column_sees_what_the_analytics_make_of_the_truth():

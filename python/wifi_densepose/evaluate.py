@@ -27,6 +27,7 @@ import itertools
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -232,6 +233,29 @@ def progress_bar(label: str) -> Callable[[int, int], None]:
     return progress
 
 
+def print_figures(r: dict[str, Any], json_arg: str | bool | None, heading: str,
+                  table_text: str) -> None:
+    """An evaluation's figures: as JSON on stdout (``--json`` or ``--json -``), else the
+    heading and table, and with ``--json OUT`` the JSON written to OUT as well."""
+    if json_arg is True or json_arg == "-":
+        print(json.dumps(r, indent=1))
+        return
+    print(heading)
+    print(table_text)
+    if json_arg:
+        with open(str(json_arg), "w", encoding="utf-8") as f:
+            json.dump(r, f, indent=1)
+        print(f"wrote {json_arg}")
+
+
+def module_main(doc: str | None, add: Callable[[argparse.ArgumentParser], None],
+                run: Callable[[argparse.Namespace], int]) -> None:
+    """``python -m`` entry of an evaluation module: its arguments, then its run."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    add(ap)
+    sys.exit(run(ap.parse_args()))
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--clips", type=int, default=None,
                     help="held-out clips (default 24; with --pipeline 12)")
@@ -240,7 +264,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--model", default=None,
                     help="an ONNX model fitting the contract (default: the bundled one)")
     ap.add_argument("--json", nargs="?", const="-", metavar="OUT",
-                    help="the figures as JSON (to OUT with --labels, else on stdout)")
+                    help="the figures as JSON: on stdout, or (with OUT) written to OUT beside "
+                         "the table")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ap.add_argument("--sensing", action="store_true",
                     help="score the sensor instead (presence, motion, breathing on held-out "
@@ -291,18 +316,13 @@ def run(a: argparse.Namespace) -> int:
 
     progress = progress_bar("simulating held-out clips")
     r = evaluate(model, a.clips, a.duration, progress=None if a.quiet else progress)
-    if a.json:
-        print(json.dumps(r, indent=1))
-    else:
-        print(f"model {r['version']}, {r['windows']} held-out windows from {r['clips']} clips")
-        print(table(r))
+    print_figures(r, a.json, f"model {r['version']}, {r['windows']} held-out windows from "
+                  f"{r['clips']} clips", table(r))
     return 0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    sys.exit(run(ap.parse_args()))
+    module_main(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -312,7 +311,7 @@ def save(path: str, r: dict[str, Any]) -> None:
 def run(a: argparse.Namespace) -> int:
     if a.clips < 1 or a.duration < 8:
         raise InvalidArgumentError("--clips must be at least 1 and --duration at least 8 s")
-    from .evaluate import progress_bar
+    from .evaluate import print_figures, progress_bar
 
     model = None if str(a.model).lower() == "none" else a.model
     started = time.time()
@@ -321,20 +320,16 @@ def run(a: argparse.Namespace) -> int:
     r["seconds"] = round(time.time() - started, 1)
     if getattr(a, "save", None):
         save(a.save, r)
-    if a.json:
-        print(json.dumps(r, indent=1))
-    else:
-        how = "a live server in oracle mode" if r["model"] == "oracle" else "analyze"
-        print(f"end to end ({how}), {a.clips} held-out daily clips x {a.duration:g} s, "
-              f"{r['device']}, model {r['model']}")
-        print(table(r))
+    how = "a live server in oracle mode" if r["model"] == "oracle" else "analyze"
+    print_figures(r, a.json, f"end to end ({how}), {a.clips} held-out daily clips x "
+                  f"{a.duration:g} s, {r['device']}, model {r['model']}", table(r))
     return 0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    sys.exit(run(ap.parse_args()))
+    from .evaluate import module_main
+
+    module_main(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":

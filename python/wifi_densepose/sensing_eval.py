@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -302,25 +301,22 @@ def run(a: argparse.Namespace) -> int:
     SEED_BASE = int(getattr(a, "seed_base", SEED_BASE))
     started = time.time()
 
-    from .evaluate import progress_bar
+    from .evaluate import print_figures, progress_bar
 
     progress = progress_bar("sensing on held-out clips")
     r = evaluate(devices, a.clips, a.duration, end_to_end=not a.no_end_to_end,
                  progress=None if a.quiet else progress)
     r["seconds"] = round(time.time() - started, 1)
-    if a.json:
-        print(json.dumps(r, indent=1))
-    else:
-        print(f"sensing, {a.clips} clips x 3 kinds x {a.duration:g} s per device "
-              f"(seeds from {SEED_BASE}; rooms and placements drawn per clip)")
-        print(table(r))
+    print_figures(r, a.json, f"sensing, {a.clips} clips x 3 kinds x {a.duration:g} s per "
+                  f"device (seeds from {SEED_BASE}; rooms and placements drawn per clip)",
+                  table(r))
     return 0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(ap)
-    sys.exit(run(ap.parse_args()))
+    from .evaluate import module_main
+
+    module_main(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":
