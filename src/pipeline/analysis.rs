@@ -77,6 +77,9 @@ impl Analysis {
                 // `max_persons` (see RuntimeSettings::max_persons).
                 detections.sort_by(|a, b| b.score.total_cmp(&a.score));
                 detections.truncate(settings.max_persons);
+                if !s.motion_detected {
+                    detections.iter_mut().for_each(still_channel);
+                }
             } else {
                 detections.clear();
             }
@@ -317,6 +320,17 @@ impl Analysis {
         });
         publisher.publish(Event::new(EventType::PoseData, data, Some(env.to_string())));
     }
+}
+
+/// How much of the model's `walking` score is kept while the sensor sees no motion.
+const WALKING_KEPT_WHEN_STILL: f64 = 0.0;
+
+/// A detection made while the sensor sees no motion in the channel: nobody there is
+/// walking, whatever the model says (it calls almost everything walking,
+/// `docs/model.md`), so its walking score is mostly taken away and the other classes'
+/// scores decide.
+fn still_channel(d: &mut Detection) {
+    d.activity[crate::track::detection::class::WALKING] *= WALKING_KEPT_WHEN_STILL;
 }
 
 /// The `model_version` of pose_data made by the sensor alone (no model looked).
