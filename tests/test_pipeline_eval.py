@@ -31,14 +31,16 @@ def test_a_clip_is_scored_from_the_messages_alone():
     n = 600
     ts = np.arange(n) / 100.0
     kp = np.zeros((n, 1, 17, 3))
-    kp[:, 0, 11, :2] = kp[:, 0, 12, :2] = [2.0, 2.0]
+    kp[:, 0, :, :2] = [2.0, 2.0]  # every keypoint at the hips, for simple distances
     data = {"timestamps": ts, "occupancy": np.ones(n, np.int64), "present": np.ones((n, 1), bool),
             "activity": np.zeros((n, 1), np.int64), "keypoints_3d": kp, "room_size": [6.0, 5.0, 3.0],
             "falls": np.array([[0, 2.5, 3.0, np.nan], [0, 5.5, 5.8, np.nan]])}
 
     def pose(t: float) -> dict:
         return {"type": "pose_data", "data": {"metadata": {"source_time": t}, "persons": [
-            {"position": {"x": 3.0, "y": 2.0}, "activity": {"type": "standing"}}]}}
+            {"position": {"x": 3.0, "y": 2.0}, "activity": {"type": "standing"},
+             # Keypoints where the position is: 1 m off in a 6 m wide room, 0.167 of it.
+             "keypoints": [{"x": 0.5, "y": 0.4}] * 17}]}}
 
     msgs = [{"type": "occupancy_update", "data": {"current_occupancy": 1}}]
     for t in np.arange(0.0, 6.0, 0.1):
@@ -55,6 +57,12 @@ def test_a_clip_is_scored_from_the_messages_alone():
     assert abs(r["position"]["median_m"] - 1.0) < 1e-9
     assert abs(r["position"]["centre_median_m"] - np.hypot(1.0, 0.5)) < 1e-9
     assert r["activity"]["recall"] == {"standing": 1.0}
+    k = r["keypoints"]
+    assert k["pck@0.1"] == 0.0 and k["pck@0.2"] == 1.0
+    # The mean pose is the truth here; the mean shape stamped at the reported position
+    # is as far off as the reported keypoints.
+    assert k["mean_pose_pck@0.1"] == 1.0
+    assert k["shape_at_position_pck@0.1"] == 0.0 and k["shape_at_position_pck@0.2"] == 1.0
     # The alarm at 2.1 s comes before the descent (2.5 s): a false alarm. The one at 4.0 s
     # finds the fall, 1.0 s after its impact (3.0 s). The fall at 5.5 s cannot be alerted
     # within the clip (5.99 s): not scored, and its alarm is not false.

@@ -65,7 +65,10 @@ def score_clip(data: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str
     hips = _hips(data)
     room = [float(v) for v in data["room_size"][:2]]
     centre = np.array(room) / 2
+    # Keypoints on the floor, normalized by the room (the model's frame, docs/model.md).
+    truth_kp = np.asarray(data["keypoints_3d"], dtype=np.float64)[..., :2] / np.array(room)
     occ_pairs, empty_frames, errors, centre_errors, act_pairs = [], [], [], [], []
+    keypoints: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     alerts: list[float] = []
     current = 0
     last_t = float(ts[0])
@@ -95,6 +98,10 @@ def score_clip(data: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str
                     who = people[int(np.argmin(dist))]
                     errors.append(float(dist.min()))
                     centre_errors.append(float(np.linalg.norm(hips[i, who] - centre)))
+                    kps = p.get("keypoints")
+                    if kps and len(kps) == truth_kp.shape[2]:
+                        said = np.array([[k["x"], k["y"]] for k in kps], dtype=np.float64)
+                        keypoints.append((said, truth_kp[i, who], xy / np.array(room)))
                 else:
                     who = people[0] if len(people) == 1 else None
                 kind = (p.get("activity") or {}).get("type")
@@ -118,8 +125,37 @@ def score_clip(data: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str
             delays.append(alerts[hits[0]] - impact)
     return {"occupancy": occ_pairs, "empty": empty_frames, "errors": errors,
             "centre_errors": centre_errors, "activity": act_pairs, "falls": len(falls),
+            "keypoints": keypoints,
             "falls_found": found, "delays": delays, "false_alarms": len(alerts) - len(used),
             "hours": float(ts[-1] - ts[0]) / 3600}
+
+
+def _keypoint_figures(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """PCK@0.1 / 0.2 (share of keypoints within that distance of the truth, in the room's
+    normalized floor frame, as ``wifi-densepose evaluate`` scores the model per window) of
+    the reported people's keypoints against the person they were matched to, beside two
+    baselines made with the scored set's own statistics: the mean pose (every keypoint at
+    its mean place in the room), and the mean body shape (each keypoint's mean offset from
+    the mid-hip) stamped at the reported position — what the keypoints add over the
+    position alone."""
+    if not rows:
+        return {"scored": 0}
+    said = np.stack([r[0] for r in rows])  # (n, 17, 2)
+    truth = np.stack([r[1] for r in rows])
+    where = np.stack([r[2] for r in rows])  # (n, 2)
+    mid = 0.5 * (truth[:, 11] + truth[:, 12])
+    mean_pose = truth.mean(axis=0)
+    shape = where[:, None, :] + (truth - mid[:, None, :]).mean(axis=0)[None]
+
+    def pck(pred: np.ndarray, a: float) -> float:
+        return float((np.linalg.norm(pred - truth, axis=-1) < a).mean())
+
+    return {"scored": len(rows),
+            "pck@0.1": pck(said, 0.1), "pck@0.2": pck(said, 0.2),
+            "mean_pose_pck@0.1": pck(np.broadcast_to(mean_pose, truth.shape), 0.1),
+            "mean_pose_pck@0.2": pck(np.broadcast_to(mean_pose, truth.shape), 0.2),
+            "shape_at_position_pck@0.1": pck(shape, 0.1),
+            "shape_at_position_pck@0.2": pck(shape, 0.2)}
 
 
 def summarize(clips: list[dict[str, Any]]) -> dict[str, Any]:
@@ -139,6 +175,7 @@ def summarize(clips: list[dict[str, Any]]) -> dict[str, Any]:
             recall[name] = float((rows[:, 1] == k).mean())
     falls = sum(c["falls"] for c in clips)
     hours = sum(c["hours"] for c in clips)
+    kp = _keypoint_figures([k for c in clips for k in c.get("keypoints", [])])
     delays = [d for c in clips for d in c["delays"]]
 
     def pct(x: np.ndarray, q: float) -> float | None:
@@ -161,6 +198,7 @@ def summarize(clips: list[dict[str, Any]]) -> dict[str, Any]:
         "activity": {"scored": len(acts), "recall": recall,
                      "balanced_accuracy": float(np.mean(list(recall.values()))) if recall else None,
                      "majority_balanced_accuracy": 1 / len(recall) if recall else None},
+        "keypoints": kp,
         "falls": {"falls": falls, "found": sum(c["falls_found"] for c in clips),
                   "recall": sum(c["falls_found"] for c in clips) / falls if falls else None,
                   "max_delay_s": max(delays) if delays else None,
@@ -245,6 +283,7 @@ def table(r: dict[str, Any]) -> str:
         return "n/a" if x is None else format(x, fmt)
 
     o, p, a, fl = r["occupancy"], r["position"], r["activity"], r["falls"]
+    k = r.get("keypoints") or {}
     lines = [
         "| figure | pipeline | baseline |",
         "|---|---|---|",
@@ -256,6 +295,11 @@ def table(r: dict[str, Any]) -> str:
         (f"| position median / p90, m ({p['reported']} reported) | "
         f"{f(p['median_m'])} / {f(p['p90_m'])} | room centre "
         f"{f(p['centre_median_m'])} / {f(p['centre_p90_m'])} |"),
+        (f"| keypoints PCK@0.1 / 0.2 ({k.get('scored', 0)} people) | "
+        f"{f(k.get('pck@0.1'))} / {f(k.get('pck@0.2'))} | mean pose "
+        f"{f(k.get('mean_pose_pck@0.1'))} / {f(k.get('mean_pose_pck@0.2'))}; mean shape at "
+        f"the reported position {f(k.get('shape_at_position_pck@0.1'))} / "
+        f"{f(k.get('shape_at_position_pck@0.2'))} |"),
         (f"| activity balanced accuracy ({a['scored']} scored) | {f(a['balanced_accuracy'])} | "
         f"majority class {f(a['majority_balanced_accuracy'])} |"),
         (f"| fall recall ({fl['found']} of {fl['falls']}), max delay after impact s | "
