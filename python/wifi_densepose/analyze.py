@@ -98,6 +98,7 @@ def analyze(
     timestamps: Any = None,
     progress: Progress | bool | None = None,
     placement: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Runs the live pipeline over ``source``; returns the messages the server would
     publish for that environment, oldest first, each ``{"type", "timestamp", "data"}``
@@ -128,6 +129,12 @@ def analyze(
     With it, a moving person is placed from the link itself (``docs/sensing.md``,
     "Position"), on links with at least two antennas on one side. A simulated run
     brings its own.
+    ``calibration`` is a calibration :meth:`Server.calibrate` (or
+    :func:`wifi_densepose.sensing.sense` with ``calibrate_s``) returned, applied before the
+    first frame as :meth:`Server.set_calibration` would: the room's own thresholds, and
+    with them its empty static channel, against which a still person shows
+    (``docs/sensing.md``, "The empty room's static channel"). It must be for the same CSI
+    shape (``InvalidArgumentError`` otherwise).
     ``progress`` is called as ``progress(frames_done, frames_total)`` a few times a second
     (``True``: a line on stderr); an exception it raises stops the run and propagates, as
     does Ctrl-C.
@@ -146,6 +153,10 @@ def analyze(
     common: dict[str, Any] = {"model": native_model, "device": device, "progress": callback}
     if placement is not None:
         common["placement"] = _placement(placement)
+    if calibration is not None:
+        if not isinstance(calibration, Mapping):
+            raise ArgumentTypeError("calibration must be a dict that calibrate returned, or None")
+        common["calibration"] = dict(calibration)
 
     if isinstance(source, (str, os.PathLike)):
         source = _native.read_csi(os.fspath(source))
@@ -154,6 +165,7 @@ def analyze(
             raise ArgumentTypeError("a recording carries its own timestamps; do not pass timestamps")
         if len(source) == 0:
             raise InvalidArgumentError(f"{source.path}: the recording holds no frames")
+        _check_calibration_shape(common, tuple(source.shapes[0]) if source.shapes else None)
         return _native.analyze_recording(source, room=room, **common)
     if isinstance(source, Mapping) and "nodes" in source and "csi" not in source:
         if timestamps is not None:
@@ -167,6 +179,7 @@ def analyze(
             raise ArgumentTypeError("a simulated run carries its own timestamps; do not pass timestamps")
         csi = _csi_array(source["csi"])
         ts = _timestamps(source["timestamps"], len(csi))
+        _check_calibration_shape(common, csi.shape[1:])
         if room is None and "room_size" in source:
             width, depth = (float(x) for x in list(source["room_size"])[:2])
             room = _room((width, depth))
@@ -195,6 +208,7 @@ def analyze(
     if isinstance(source, np.ndarray) or hasattr(source, "__array__"):
         csi = _csi_array(source)
         ts = _timestamps(timestamps, len(csi))
+        _check_calibration_shape(common, csi.shape[1:])
         return _native.analyze_array(csi, ts, room=room, **common)
     raise ArgumentTypeError(
         "source must be a recording path, a Recording, a CSI array (n, n_tx, n_rx, n_sub) "
@@ -257,6 +271,18 @@ def _source_placements(placements: Any, known: Sequence[str] | None = None) -> d
         except (ArgumentTypeError, InvalidArgumentError) as e:
             raise type(e)(f"source_placements[{source!r}]: {e}") from None
     return out
+
+
+def _check_calibration_shape(common: dict[str, Any], shape: tuple[int, ...] | None) -> None:
+    """A calibration is for one CSI shape; the sensor would drop one of another shape at the
+    first frame, silently: refuse it here instead."""
+    calibration = common.get("calibration")
+    if calibration is None or shape is None or "shape" not in calibration:
+        return  # (one without a shape is refused as not a calibration by the engine)
+    made_for = tuple(int(v) for v in calibration.get("shape", ()))
+    if made_for != tuple(int(v) for v in shape):
+        raise InvalidArgumentError(
+            f"the calibration was made for CSI shaped {made_for}, this input is {tuple(shape)}")
 
 
 def _analyze_nodes(source: Mapping[str, Any], room: tuple[float, float] | None,

@@ -287,6 +287,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="with --sensing: device profiles, comma-separated")
     ap.add_argument("--no-end-to-end", action="store_true",
                     help="with --sensing: skip the live-pipeline (analyze) figures")
+    ap.add_argument("--calibrated", action="store_true",
+                    help="with --sensing: calibrated rooms against uncalibrated (each empty "
+                         "and still clip starts empty, the sensor calibrates on its first "
+                         "10 s, then the person walks in and keeps still; at least 40 s)")
     from .train_cli import add_evaluate_arguments
 
     add_evaluate_arguments(ap)

@@ -12,6 +12,11 @@ walls, at heights from 0.3 to 2.4 m) — for each device profile, in three kinds
   sitting and lying people, who do not sway);
 - ``daily``: 0-3 people walking, standing, sitting, lying, falling (presence, motion).
 
+With ``--calibrated``, the ``empty`` and ``still`` clips start with the room empty; the
+sensor calibrates on the first 10 s (the empty room's noise and static channel), then the
+still clip's person walks in and keeps still; still people are scored on the frames at
+least 2 s after they last moved, calibrated against uncalibrated on the same frames.
+
 Each figure is measured two ways: per frame by the sensor alone
 (:func:`wifi_densepose.sensing.sense`), and end to end through the live pipeline
 (:func:`wifi_densepose.analyze`, the server's own code path) on the ``pose_data`` it
@@ -109,6 +114,129 @@ def clip_scenario(kind: str, i: int, duration_s: float) -> dict:
                            "heading_deg": float(rng.uniform(0, 360)), "actions": acts})
     return {"name": f"heldout_{kind}_{i}", "room": {"size": [w, d, 3.0]},
             "placement": random_placement(rng, w, d), "people": people, "max_people": 3}
+
+
+CALIBRATE_S = 10.0
+
+
+def entering_scenario(spec: dict, calibrate_s: float = CALIBRATE_S) -> dict:
+    """``spec`` (an ``empty`` or ``still`` clip) as a calibrated room sees it: the room empty
+    for the first ``calibrate_s`` + 2 s (the calibration, then a margin), then the still
+    clip's person walks in from outside the nearest wall to their spot, sits or lies down
+    there, and stays. Same room, placement and seed: one session of the card."""
+    out = json.loads(json.dumps(spec))
+    if not out["people"]:
+        return out
+    p = out["people"][0]
+    (x, y), (w, d) = p["start"], out["room"]["size"][:2]
+    # Out through the nearest wall (a person outside the room is absent).
+    gaps = {(-0.6, y): x, (w + 0.6, y): w - x, (x, -0.6): y, (x, d + 0.6): d - y}
+    door = min(gaps, key=lambda k: gaps[k])
+    posture = p.pop("posture", "standing")
+    action = {"standing": "stand", "sitting": "sit", "lying": "lie"}[posture]
+    settle = {"standing": [], "sitting": [{"type": "sit_down"}],
+              "lying": [{"type": "lie_down"}]}[posture]
+    p["start"] = [float(door[0]), float(door[1])]
+    p["actions"] = ([{"type": "stand", "duration_s": calibrate_s + 2.0},
+                     {"type": "walk", "to": [[x, y]], "speed": 1.0}] + settle
+                    + [{"type": action, "duration_s": 1000.0}])
+    return out
+
+
+def _still_after_motion(data: dict, hold_s: float = 2.0) -> np.ndarray:
+    """Frames where someone is present, nobody moves, and nobody has for ``hold_s`` (the
+    sensor's motion hold): what only a still-person detector can find."""
+    ts = np.asarray(data["timestamps"], dtype=np.float64)
+    moving = _truth_moving(data)
+    last = -np.inf
+    since = np.empty(len(ts))
+    for k, (t, m) in enumerate(zip(ts, moving, strict=True)):
+        if m:
+            last = t
+        since[k] = t - last
+    return (np.asarray(data["occupancy"]) > 0) & ~moving & (since >= hold_s)
+
+
+def evaluate_calibrated(devices: tuple[str, ...] = DEVICES, clips: int = 6,
+                        duration_s: float = 40.0, end_to_end: bool = True,
+                        model: str | None = "default",
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Calibrated rooms against the same rooms uncalibrated: each ``empty`` and ``still``
+    clip as :func:`entering_scenario` makes it, the sensor calibrated on its first
+    ``CALIBRATE_S`` seconds (``sense(..., calibrate_s=...)``; end to end, that calibration
+    given to ``analyze``). Scored after the calibration: empty rooms' frames reporting
+    someone, and still people found in the frames :func:`_still_after_motion` keeps."""
+    total = len(devices) * 2 * clips
+    done = 0
+    out: dict[str, Any] = {"clips_per_kind": clips, "duration_s": duration_s,
+                           "calibrate_s": CALIBRATE_S, "seed_base": SEED_BASE, "devices": {}}
+    for device in devices:
+        acc: dict[str, list] = {k: [] for k in (
+            "empty_cal", "empty_raw", "empty_e2e_cal", "empty_e2e_raw",
+            "still_cal", "still_raw", "still_e2e_cal", "still_e2e_raw")}
+        refused = 0
+        for kind in ("empty", "still"):
+            for i in range(clips):
+                spec = entering_scenario(clip_scenario(kind, i, duration_s))
+                data = sim.generate(json.dumps(spec), seed=SEED_BASE + i,
+                                    duration_s=duration_s, device=device)
+                ts = np.asarray(data["timestamps"], dtype=np.float64)
+                cal = sensing.sense(data["csi"], ts, calibrate_s=CALIBRATE_S)
+                raw = sensing.sense(data["csi"], ts)
+                after = ts - ts[0] >= CALIBRATE_S + SETTLE_S
+                if kind == "empty":
+                    keep = after
+                else:
+                    keep = after & _still_after_motion(data)
+                calibration = cal.get("calibration")
+                if calibration is None:
+                    refused += 1
+                acc[f"{kind}_cal"].append(cal["presence"][keep])
+                acc[f"{kind}_raw"].append(raw["presence"][keep])
+                if end_to_end:
+                    for tag, c in (("cal", calibration), ("raw", None)):
+                        from .analyze import analyze
+
+                        msgs = analyze(data, model=model, calibration=c)
+                        poses = [m["data"] for m in msgs if m["type"] == "pose_data"]
+                        t = np.array([p["metadata"]["source_time"] for p in poses])
+                        someone = np.array([bool(p["persons"]) for p in poses], dtype=bool)
+                        idx = np.clip(np.searchsorted(ts, t), 0, len(ts) - 1)
+                        acc[f"{kind}_e2e_{tag}"].append(someone[keep[idx]])
+                done += 1
+                if progress:
+                    progress(done, total)
+
+        out["devices"][device] = {
+            "calibrations_refused": refused,
+            "still_frames": int(sum(len(v) for v in acc["still_cal"])),
+            "empty_frames": int(sum(len(v) for v in acc["empty_cal"])),
+            **{key: _mean_of(parts) for key, parts in acc.items()}}
+    return out
+
+
+def _mean_of(parts: list) -> float | None:
+    v = np.concatenate(parts) if parts else np.zeros(0, bool)
+    return float(v.mean()) if len(v) else None
+
+
+def table_calibrated(r: dict[str, Any]) -> str:
+    devs = list(r["devices"])
+    rows = [("still people found (frames 2 s or more after their last move)", "still"),
+            ("empty frames reporting someone", "empty")]
+    lines = ["| figure | " + " | ".join(devs) + " |", "|---" * (len(devs) + 1) + "|"]
+
+    def f(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    for label, kind in rows:
+        for how, suffix in (("per frame", ""), ("end to end", "_e2e")):
+            cells = [f"{f(r['devices'][d].get(f'{kind}{suffix}_cal'))} (uncalibrated "
+                     f"{f(r['devices'][d].get(f'{kind}{suffix}_raw'))})" for d in devs]
+            lines.append(f"| {label}, {how}, calibrated | " + " | ".join(cells) + " |")
+    lines.append("| calibrations refused | " + " | ".join(
+        str(r["devices"][d]["calibrations_refused"]) for d in devs) + " |")
+    return "\n".join(lines)
 
 
 def _truth_moving(data: dict) -> np.ndarray:
@@ -284,6 +412,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="device profiles, comma-separated (default: %(default)s)")
     ap.add_argument("--clips", type=int, default=6, help="clips per kind and device (default 6)")
     ap.add_argument("--duration", type=float, default=30.0, help="seconds per clip (default 30)")
+    ap.add_argument("--calibrated", action="store_true",
+                    help="calibrated rooms against uncalibrated: each empty and still clip "
+                         "starts with the room empty, the sensor calibrates on its first "
+                         f"{CALIBRATE_S:g} s, then the person walks in and keeps still "
+                         "(default duration 40 s)")
     ap.add_argument("--no-end-to-end", action="store_true",
                     help="skip the live-pipeline (analyze) figures")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -304,6 +437,15 @@ def run(a: argparse.Namespace) -> int:
     from .evaluate import print_figures, progress_bar
 
     progress = progress_bar("sensing on held-out clips")
+    if getattr(a, "calibrated", False):
+        duration = max(a.duration, 40.0)
+        r = evaluate_calibrated(devices, a.clips, duration, end_to_end=not a.no_end_to_end,
+                                progress=None if a.quiet else progress)
+        r["seconds"] = round(time.time() - started, 1)
+        print_figures(r, a.json, f"sensing, calibrated against uncalibrated, {a.clips} clips "
+                      f"x 2 kinds x {duration:g} s per device (seeds from {SEED_BASE})",
+                      table_calibrated(r))
+        return 0
     r = evaluate(devices, a.clips, a.duration, end_to_end=not a.no_end_to_end,
                  progress=None if a.quiet else progress)
     r["seconds"] = round(time.time() - started, 1)

@@ -372,7 +372,10 @@ class Server:
     ) -> dict:
         """Learns the empty room of ``environment_id`` over its next ``seconds`` of CSI
         (keep the room empty meanwhile) and returns the calibration: the motion and
-        presence thresholds the sensor now uses (``docs/sensing.md``). Blocks until it
+        presence thresholds the sensor now uses, and the empty room's static channel
+        (``background``, one amplitude per chain, antenna and subcarrier, and its
+        ``static_threshold``) against which a still person shows (``docs/sensing.md``).
+        It holds for the card's session: calibrate again after the card restarts. Blocks until it
         ends; raises ``RuntimeError`` when motion was seen (the room was not empty) or no
         CSI arrived within ``timeout_s`` (default ``seconds`` + 30). The outcome is also
         published as a ``system_event`` (``calibration_complete`` / ``calibration_failed``).

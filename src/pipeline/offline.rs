@@ -67,6 +67,8 @@ pub struct OfflineOptions {
     /// Each source's own link, by source name (several nodes with their placements): the
     /// links that can place people are fused ([`super::placing`]).
     pub source_geometries: Vec<(String, crate::sensing::LinkGeometry)>,
+    /// A saved calibration applied before the first frame (`Server.set_calibration`).
+    pub calibration: Option<crate::sensing::Calibration>,
 }
 
 impl Default for OfflineOptions {
@@ -82,6 +84,7 @@ impl Default for OfflineOptions {
             end_reason: "input finished".into(),
             extra_sources: Vec::new(),
             source_geometries: Vec::new(),
+            calibration: None,
         }
     }
 }
@@ -98,6 +101,9 @@ pub enum OfflineError {
     /// The environment task ended before the run did (it does not, short of a bug).
     #[error("the environment stopped before the end of the input")]
     Stopped,
+    /// The calibration given was refused; why.
+    #[error("calibration: {0}")]
+    Calibration(String),
     /// The progress callback asked to stop.
     #[error("cancelled after {0} frames")]
     Cancelled(u64),
@@ -203,6 +209,17 @@ where
             source: source.clone(),
             geometry: Box::new(g.clone()),
         })?;
+    }
+    if let Some(c) = &options.calibration {
+        let (reply, answer) = oneshot::channel();
+        send(Input::SetCalibration {
+            calibration: Some(c.clone()),
+            reply: Some(reply),
+        })?;
+        answer
+            .blocking_recv()
+            .map_err(|_| OfflineError::Stopped)?
+            .map_err(OfflineError::Calibration)?;
     }
     let mut n = 0u64;
     for (tag, (frame, oracle)) in frames {

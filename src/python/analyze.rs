@@ -45,6 +45,18 @@ fn options(
     })
 }
 
+/// `options` with a saved calibration (a dict `calibrate` returned), applied before the
+/// first frame.
+fn with_calibration(
+    mut options: OfflineOptions,
+    calibration: Option<Bound<'_, PyAny>>,
+) -> PyResult<OfflineOptions> {
+    if let Some(c) = calibration.filter(|c| !c.is_none()) {
+        options.calibration = Some(super::json::calibration(&c)?);
+    }
+    Ok(options)
+}
+
 /// Runs `frames` with the GIL released; calls `progress(done, total)` and checks for
 /// signals at most every [`PROGRESS_EVERY`], and once at the end.
 fn run<'py, I>(
@@ -80,7 +92,9 @@ where
         Err(OfflineError::Cancelled(n)) => Err(failure.unwrap_or_else(|| {
             PyServerError::new_err(format!("analyze was stopped after {n} frames"))
         })),
-        Err(e @ OfflineError::Room(_)) => Err(InvalidArgumentError::new_err(e.to_string())),
+        Err(e @ (OfflineError::Room(_) | OfflineError::Calibration(_))) => {
+            Err(InvalidArgumentError::new_err(e.to_string()))
+        }
         Err(e) => Err(PyServerError::new_err(e.to_string())),
     }
 }
@@ -88,7 +102,7 @@ where
 /// A recording (`read_csi`) through the live pipeline; returns the events the server
 /// would publish for its environment, as `{"type", "timestamp", "data"}` dicts in order.
 #[pyfunction]
-#[pyo3(signature = (recording, *, model=None, room=None, device=None, placement=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
+#[pyo3(signature = (recording, *, model=None, room=None, device=None, placement=None, progress=None, environment_id=OFFLINE_ENVIRONMENT, calibration=None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
 fn analyze_recording<'py>(
     py: Python<'py>,
@@ -99,6 +113,7 @@ fn analyze_recording<'py>(
     placement: Option<super::localize::PlacementArg>,
     progress: Option<Py<PyAny>>,
     environment_id: &str,
+    calibration: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let (table, stacked) = recording.parts(py)?;
     let view = stacked.as_ref().map(|a| a.as_array());
@@ -125,6 +140,7 @@ fn analyze_recording<'py>(
         format!("replay:{name}"),
         "replay finished".into(),
     )?;
+    let options = with_calibration(options, calibration)?;
     let total = table.frames.len() as u64;
     let frames = recording_frames(&table, view);
     run(py, &options, frames, total, progress)
@@ -162,7 +178,7 @@ fn recording_frames<'a>(
 /// run has them); `simulated` marks the frames as the simulator's; `source` and
 /// `end_reason` name the source as a live one would be.
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, *, sequence=None, rssi=None, simulated=false, source="inject", end_reason="input finished", model=None, room=None, device=None, placement=None, progress=None, environment_id=OFFLINE_ENVIRONMENT))]
+#[pyo3(signature = (csi, timestamps, *, sequence=None, rssi=None, simulated=false, source="inject", end_reason="input finished", model=None, room=None, device=None, placement=None, progress=None, environment_id=OFFLINE_ENVIRONMENT, calibration=None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
 fn analyze_array<'py>(
     py: Python<'py>,
@@ -179,6 +195,7 @@ fn analyze_array<'py>(
     placement: Option<super::localize::PlacementArg>,
     progress: Option<Py<PyAny>>,
     environment_id: &str,
+    calibration: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let n = csi.shape()[0];
     for (name, len) in [
@@ -218,6 +235,7 @@ fn analyze_array<'py>(
         source.to_string(),
         end_reason.to_string(),
     )?;
+    let options = with_calibration(options, calibration)?;
     run(py, &options, frames, n as u64, progress)
 }
 
@@ -227,7 +245,7 @@ fn analyze_array<'py>(
 /// `sim.generate` result, merged by true time). `placements[k]`, when given, is node
 /// `k`'s link (the nodes' maps are fused to place people; `docs/sensing.md`).
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, sources, order, *, end_reason="simulation finished", model=None, room=None, device=None, progress=None, environment_id=OFFLINE_ENVIRONMENT, placements=None))]
+#[pyo3(signature = (csi, timestamps, sources, order, *, end_reason="simulation finished", model=None, room=None, device=None, progress=None, environment_id=OFFLINE_ENVIRONMENT, placements=None, calibration=None))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
 fn analyze_nodes<'py>(
     py: Python<'py>,
@@ -242,6 +260,7 @@ fn analyze_nodes<'py>(
     progress: Option<Py<PyAny>>,
     environment_id: &str,
     placements: Option<Vec<super::localize::PlacementArg>>,
+    calibration: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     if csi.is_empty() || csi.len() != timestamps.len() || csi.len() != sources.len() {
         return Err(InvalidArgumentError::new_err(format!(
@@ -286,14 +305,17 @@ fn analyze_nodes<'py>(
         );
         (k, (f, None))
     });
-    let mut options = options(
-        model,
-        room,
-        device,
-        None,
-        environment_id,
-        sources[0].clone(),
-        end_reason.to_string(),
+    let mut options = with_calibration(
+        options(
+            model,
+            room,
+            device,
+            None,
+            environment_id,
+            sources[0].clone(),
+            end_reason.to_string(),
+        )?,
+        calibration,
     )?;
     options.extra_sources = sources[1..].to_vec();
     if let Some(placements) = placements {

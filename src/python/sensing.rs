@@ -71,6 +71,7 @@ fn sense<'py>(
     d.set_item("presence_score", cols.presence_score.into_pyarray(py))?;
     d.set_item("breathing_rate_bpm", cols.breathing.into_pyarray(py))?;
     d.set_item("breathing_score", cols.breathing_score.into_pyarray(py))?;
+    d.set_item("static_score", cols.static_score.into_pyarray(py))?;
     d.set_item("mode", cols.mode)?;
     match outcome {
         Some(CalibrationOutcome::Done(c)) => {
@@ -94,6 +95,7 @@ struct Columns {
     presence_score: Array1<f64>,
     breathing: Array1<f64>,
     breathing_score: Array1<f64>,
+    static_score: Array1<f64>,
     mode: &'static str,
 }
 
@@ -107,6 +109,7 @@ impl Columns {
             presence_score: Array1::from_elem(n, f64::NAN),
             breathing: Array1::from_elem(n, f64::NAN),
             breathing_score: Array1::from_elem(n, f64::NAN),
+            static_score: Array1::from_elem(n, f64::NAN),
             mode: "none",
         }
     }
@@ -119,6 +122,7 @@ impl Columns {
         self.presence_score[i] = s.presence_score.unwrap_or(f64::NAN);
         self.breathing[i] = s.breathing_rate_bpm.unwrap_or(f64::NAN);
         self.breathing_score[i] = s.breathing_score.unwrap_or(f64::NAN);
+        self.static_score[i] = s.static_score.unwrap_or(f64::NAN);
         self.mode = s.mode;
     }
 }

@@ -150,6 +150,10 @@ impl SensorBank {
                 (a, b) => a.or(b),
             };
             s.calibrated &= o.calibrated;
+            s.static_score = match (s.static_score, o.static_score) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             if let Some(rate) = o.breathing_rate_bpm {
                 let score = o.breathing_score.unwrap_or(0.0);
                 if best_breathing.is_none_or(|b| score > b) {
@@ -203,6 +207,9 @@ impl SensorBank {
     /// Applies a saved calibration to every link whose CSI it fits (all links when none
     /// has sent a frame yet); refused when it fits none.
     pub fn set_calibration(&mut self, c: Option<Calibration>) -> Result<(), String> {
+        if let Some(c) = &c {
+            c.validate()?; // refused now, not when the first frame finds it broken
+        }
         self.pending = c.clone();
         if self.links.is_empty() {
             return Ok(()); // each link takes it when its source appears

@@ -10,6 +10,7 @@
 //! [`features`] turns each packet into values in which the card's per-packet offsets
 //! cancel; [`sensor`] measures change against the noise measured in the same packets.
 
+pub mod background;
 pub mod bank;
 pub mod features;
 pub mod localizer;

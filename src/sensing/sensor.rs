@@ -39,6 +39,7 @@ use num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
+use super::background::{self, Background, BackgroundConfig, ProfileBlocks};
 use super::features::{FeatureLayout, FeatureMode};
 
 /// The sensor's settings. The defaults are the uncalibrated thresholds; a calibration can
@@ -78,6 +79,9 @@ pub struct SensorConfig {
     pub breathing_threshold: f64,
     /// The breathing band, Hz.
     pub band_hz: [f64; 2],
+    /// How a calibration's static background is learned and judged
+    /// ([`super::background`]).
+    pub background: BackgroundConfig,
 }
 
 impl Default for SensorConfig {
@@ -96,6 +100,7 @@ impl Default for SensorConfig {
             pair_group: 2,
             breathing_threshold: 2.0,
             band_hz: [0.1, 0.7],
+            background: BackgroundConfig::default(),
         }
     }
 }
@@ -127,6 +132,47 @@ pub struct Calibration {
     /// The presence threshold in force after it: the default or 1.5 x `presence_max`,
     /// whichever is larger.
     pub presence_threshold: f64,
+    /// The empty room's static channel: its mean amplitude profile (each packet's
+    /// amplitudes over their mean, every chain, antenna and subcarrier in the frame's
+    /// order), against which a still person shows ([`super::background`]). Absent from
+    /// calibrations made before it, which set thresholds only.
+    #[serde(default)]
+    pub background: Option<Vec<f32>>,
+    /// The largest share of the background's power by which one of the calibration's 1 s
+    /// blocks differed from the others.
+    #[serde(default)]
+    pub static_max: Option<f64>,
+    /// The share above which a block says someone is there: a margin over `static_max`.
+    #[serde(default)]
+    pub static_threshold: Option<f64>,
+}
+
+impl Calibration {
+    /// Whether its static background fits its own CSI shape and its numbers are sane (a
+    /// calibration given back by a user may have been edited or truncated).
+    pub fn validate(&self) -> Result<(), String> {
+        let values = self.shape.iter().product::<usize>();
+        if let Some(reference) = &self.background {
+            if reference.len() != values {
+                return Err(format!(
+                    "the calibration's background has {} values; CSI shaped {:?} has {values}",
+                    reference.len(),
+                    self.shape
+                ));
+            }
+            if reference.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                return Err("the calibration's background holds a value that is not a finite, non-negative amplitude".into());
+            }
+        }
+        if let Some(t) = self.static_threshold {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(format!(
+                    "the calibration's static_threshold must be a finite number above 0, got {t}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How a calibration ended: taken, or refused and why.
@@ -166,6 +212,9 @@ pub struct SensingState {
     pub breathing_score: Option<f64>,
     /// A calibration is in force (the thresholds are the room's, not the defaults).
     pub calibrated: bool,
+    /// The last 1 s block's change from the calibrated empty room's static channel over
+    /// its threshold (present above 1); None without a calibration's background.
+    pub static_score: Option<f64>,
     /// The feature mode of the frames ([`FeatureMode::as_str`]), `none` before a frame
     /// with a usable subcarrier.
     pub mode: &'static str,
@@ -179,6 +228,13 @@ struct Block {
     moving: bool,
 }
 
+/// How long (seconds) the static channel must have said someone was there before its
+/// return to the empty room's restarts the breathing windows (see `static_step`).
+const STATIC_STAY_S: f64 = 5.0;
+/// Shorter gaps in the static channel's "someone is there" are bridged (someone walking
+/// out flickers about the threshold for a second or two).
+const STATIC_GAP_S: f64 = 3.0;
+
 /// Motion ratios a calibration keeps at most.
 const MAX_CALIBRATION_SAMPLES: usize = 200_000;
 
@@ -188,6 +244,9 @@ struct CalibrationRun {
     ratios: Vec<f32>,
     scores: Vec<f32>,
     frames: u64,
+    /// 1 s amplitude profiles of the empty room (at most
+    /// [`background::MAX_CALIBRATION_BLOCKS`]).
+    profiles: Vec<Vec<f32>>,
 }
 
 /// The sensor of one environment (see the module docs).
@@ -224,6 +283,13 @@ pub struct Sensor {
     breathing: Option<f64>,
     breathing_score: Option<f64>,
     calibrating: Option<CalibrationRun>,
+    /// 1 s amplitude profiles of the frames, for the calibration and the background.
+    profiles: ProfileBlocks,
+    /// The calibrated empty room's static channel, when a calibration gave one.
+    background: Option<Background>,
+    /// Since when, and until when last, the static channel said someone was there
+    /// (gaps shorter than [`STATIC_GAP_S`] bridged).
+    static_since: Option<(f64, f64)>,
     planner: FftPlanner<f32>,
     state: SensingState,
 }
@@ -267,6 +333,9 @@ impl Sensor {
             breathing: None,
             breathing_score: None,
             calibrating: None,
+            profiles: ProfileBlocks::default(),
+            background: None,
+            static_since: None,
             planner: FftPlanner::new(),
             state: SensingState {
                 t: 0.0,
@@ -278,6 +347,7 @@ impl Sensor {
                 breathing_rate_bpm: None,
                 breathing_score: None,
                 calibrated: false,
+                static_score: None,
                 mode: FeatureMode::Amplitude.as_str(),
             },
         }
@@ -303,11 +373,13 @@ impl Sensor {
             ratios: Vec::new(),
             scores: Vec::new(),
             frames: 0,
+            profiles: Vec::new(),
         });
     }
 
-    /// Applies a saved calibration (thresholds only). Refused when it was made for another
-    /// CSI shape than the frames seen so far.
+    /// Applies a saved calibration (thresholds, and the static background when it has
+    /// one). Refused when it was made for another CSI shape than the frames seen so far,
+    /// or its background does not fit its shape.
     pub fn set_calibration(&mut self, c: Option<Calibration>) -> Result<(), String> {
         if let (Some(c), Some(l)) = (&c, &self.layout) {
             if c.shape != l.shape {
@@ -317,6 +389,10 @@ impl Sensor {
                 ));
             }
         }
+        self.background = match &c {
+            Some(c) => Self::background_of(c, &self.config.background)?,
+            None => None,
+        };
         self.config.motion_threshold = c
             .as_ref()
             .map_or(self.defaults.motion_threshold, |c| c.motion_threshold);
@@ -326,6 +402,45 @@ impl Sensor {
         self.calibration = c;
         self.state.calibrated = self.calibration.is_some();
         Ok(())
+    }
+
+    /// After each background block: whether the static channel has just come clearly back
+    /// to the empty room's (under half its threshold) after saying for at least
+    /// [`STATIC_STAY_S`] that someone was there — someone who stayed has left.
+    fn static_step(&mut self, t: f64, present: bool) -> bool {
+        let score = self.background.as_ref().and_then(|b| b.score);
+        if present {
+            let since = self.static_since.map_or(t, |(s, _)| s);
+            self.static_since = Some((since, t));
+            return false;
+        }
+        let Some((since, last)) = self.static_since else {
+            return false;
+        };
+        if score.is_some_and(|s| s < 0.5) && last - since >= STATIC_STAY_S {
+            self.static_since = None;
+            return true;
+        }
+        if t - last > STATIC_GAP_S {
+            self.static_since = None;
+        }
+        false
+    }
+
+    /// The live background a calibration describes, if it has one.
+    fn background_of(
+        c: &Calibration,
+        config: &BackgroundConfig,
+    ) -> Result<Option<Background>, String> {
+        c.validate()?;
+        Ok(match (&c.background, c.static_threshold) {
+            (Some(reference), Some(threshold)) => Some(Background::new(
+                config.clone(),
+                reference.clone(),
+                threshold,
+            )),
+            _ => None,
+        })
     }
 
     /// Whether a calibration is being measured.
@@ -387,7 +502,12 @@ impl Sensor {
             self.last_motion_t = Some(t);
         }
         self.accumulate_block(t, moving);
-        let outcome = self.calibration_step(t, ratio);
+        let profile = self.profiles.push(
+            t,
+            csi.iter().map(|c| c.norm()),
+            self.config.background.block_s,
+        );
+        let outcome = self.calibration_step(t, ratio, profile.as_deref());
         let floor = self
             .calibration
             .as_ref()
@@ -399,16 +519,32 @@ impl Sensor {
             .presence_score
             .is_some_and(|s| s > self.config.presence_threshold)
             || (self.breathing.is_some() && !recent_motion);
+        if let (Some(p), Some(bg)) = (&profile, self.background.as_mut()) {
+            bg.push(t, p, recent_motion, breathing_present);
+        }
+        let static_present = self.background.as_ref().is_some_and(Background::present);
+        let mut breathing_present = breathing_present;
+        if profile.is_some() && self.static_step(t, static_present) {
+            // The room's static channel is back to the empty room's after someone stayed
+            // a while: they left, perhaps too slowly for the motion detector (ESP32 at
+            // 2.4 GHz). Their departure is a step in the breathing band; the long window
+            // must not read it as a breather, so it starts afresh as it does after motion.
+            self.still_blocks = 0;
+            self.presence_score = None;
+            self.breathing = None;
+            breathing_present = false;
+        }
         self.state = SensingState {
             t,
             motion_level: ((ratio / floor).max(1.0).ln() / 30f64.ln()).clamp(0.0, 1.0),
             motion_detected: moving,
             motion_ratio: ratio,
-            presence: recent_motion || breathing_present,
+            presence: recent_motion || breathing_present || static_present,
             presence_score: self.presence_score,
             breathing_rate_bpm: self.breathing.filter(|_| !recent_motion),
             breathing_score: self.breathing_score,
             calibrated: self.calibration.is_some(),
+            static_score: self.background.as_ref().and_then(|b| b.score),
             mode: self.layout.as_ref().map_or("none", |l| l.mode.as_str()),
         };
         outcome
@@ -420,10 +556,12 @@ impl Sensor {
             if c.shape != layout.shape {
                 // A calibration of another shape means nothing for these frames.
                 self.calibration = None;
+                self.background = None;
                 self.config = self.defaults.clone();
             }
         }
         self.prev.clear();
+        self.profiles = ProfileBlocks::default();
         self.prev_t = None;
         self.signal_ema = 0.0;
         self.noise_ema = 0.0;
@@ -683,10 +821,23 @@ impl Sensor {
         Some(60.0 * hz)
     }
 
-    fn calibration_step(&mut self, t: f64, ratio: f64) -> Option<CalibrationOutcome> {
+    fn calibration_step(
+        &mut self,
+        t: f64,
+        ratio: f64,
+        profile: Option<&[f32]>,
+    ) -> Option<CalibrationOutcome> {
         let run = self.calibrating.as_mut()?;
         let started = *run.started.get_or_insert(t);
         run.frames += 1;
+        if let Some(p) = profile {
+            // A block that began before the calibration did is not the empty room's.
+            if t - started >= self.config.background.block_s
+                && run.profiles.len() < background::MAX_CALIBRATION_BLOCKS
+            {
+                run.profiles.push(p.to_vec());
+            }
+        }
         // Bounded: an hour at 1,000 packets/s would be 3.6 M samples; the percentiles
         // come from the first MAX_CALIBRATION_SAMPLES, plenty for a 99.9th.
         if run.ratios.len() < MAX_CALIBRATION_SAMPLES {
@@ -707,6 +858,8 @@ impl Sensor {
         let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p) as usize] as f64;
         let (median, p999) = (q(0.5), q(0.999));
         let presence_max = run.scores.iter().fold(0f32, |m, s| m.max(*s)) as f64;
+        let learned = background::learn(&run.profiles);
+        let bc = &self.config.background;
         // An empty room's motion ratio sits near 1; far above it, something moved.
         if median > 2.0 * self.defaults.motion_threshold || p999 > 20.0 * median.max(1.0) {
             return Some(CalibrationOutcome::Refused {
@@ -727,6 +880,9 @@ impl Sensor {
             presence_max,
             motion_threshold: self.defaults.motion_threshold.max(1.5 * p999),
             presence_threshold: self.defaults.presence_threshold.max(1.5 * presence_max),
+            static_max: learned.as_ref().map(|l| l.1),
+            static_threshold: learned.as_ref().map(|l| (bc.margin * l.1).max(bc.floor)),
+            background: learned.map(|l| l.0),
         };
         self.set_calibration(Some(c.clone())).ok()?;
         Some(CalibrationOutcome::Done(c))

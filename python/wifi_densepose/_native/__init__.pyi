@@ -395,6 +395,7 @@ def analyze_recording(
     placement: dict[str, Any] | None = None,
     progress: Callable[[int, int], Any] | None = None,
     environment_id: str = ...,
+    calibration: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]: ...
 def analyze_nodes(
     csi: list[NDArray[np.complex64]],
@@ -409,6 +410,7 @@ def analyze_nodes(
     progress: Callable[[int, int], Any] | None = None,
     environment_id: str = ...,
     placements: list[dict[str, Any]] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]: ...
 def analyze_array(
     csi: NDArray[np.complex64],
@@ -425,4 +427,5 @@ def analyze_array(
     placement: dict[str, Any] | None = None,
     progress: Callable[[int, int], Any] | None = None,
     environment_id: str = ...,
+    calibration: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]: ...
