@@ -136,6 +136,8 @@ def _serve(args: argparse.Namespace) -> int:
     for env in cfg.environments:
         server.add_environment(env.id, device=env.device, room=env.room, placement=env.placement,
                                source_placements=env.source_placements or None)
+        if env.calibration is not None:
+            server.set_calibration(env.id, env.calibration)
     can_issue = cfg.jwt.get("jwt_secret") is None or args.print_token
     token = server.issue_token("cli", ttl_s=args.token_ttl) if can_issue and "jwt_public_key" not in cfg.jwt else None
     print(f"WiFi-DensePose server listening on {server.url}", flush=True)
@@ -391,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default="simulation.npz", help="output file (default simulation.npz)")
     m.add_argument("--list", action="store_true", help="list scenarios and devices, then exit")
     m.set_defaults(func=_simulate)
+    from . import calibrate_cli
+
+    c = sub.add_parser("calibrate", help="learn an empty room from a recording of it, to JSON",
+                       description=calibrate_cli.__doc__.split("\n\n")[1] if calibrate_cli.__doc__ else None)
+    calibrate_cli.add_arguments(c)
+    c.set_defaults(func=calibrate_cli.run)
     from . import evaluate
 
     e = sub.add_parser("evaluate", help="score a pose model on held-out simulated data, or a trained classifier on labelled recordings (--data --labels)",

@@ -35,6 +35,8 @@
                              # scale the model's coordinates (a simulation brings its own)
     # device = "intel5300"   # with placement: where the devices are, metres in the room frame
     # placement = {tx_position = [0.3, 2.0, 1.2], rx_position = [5.7, 3.0, 1.2]}
+    # calibration = "lab_empty.json"   # replay, udp, serial, none: a saved calibration of
+                             # the empty room (wifi-densepose calibrate, Server.calibrate)
 
     [[environments]]
     id = "ward_3"
@@ -87,12 +89,12 @@ SOURCES = ("simulate", "replay", "udp", "serial", "none")
 _ENV_KEYS = {
     "simulate": {"id", "device", "source", "scenario", "seed", "speed", "duration_s", "oracle"},
     "replay": {"id", "device", "source", "path", "format", "speed", "room", "placement",
-               "source_placements"},
+               "source_placements", "calibration"},
     "udp": {"id", "device", "source", "node", "mac", "sender", "room", "placement",
-            "source_placements"},
+            "source_placements", "calibration"},
     "serial": {"id", "device", "source", "port", "baud", "mac", "room", "placement",
-               "source_placements"},
-    "none": {"id", "device", "source", "room", "placement"},
+               "source_placements", "calibration"},
+    "none": {"id", "device", "source", "room", "placement", "calibration"},
 }
 #: The baud rate of a serial source when none is given (esp-csi's; ESP32-CSI-Tool's
 #: builds use what was set in their menuconfig, often 921600 or 1000000 too).
@@ -154,6 +156,8 @@ class Environment:
     senders: list[str] = field(default_factory=list)
     #: Each source's own link, by source id (``Server.add_environment``'s argument).
     source_placements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A saved calibration of the empty room (``calibration = "FILE"``), applied at start.
+    calibration: dict[str, Any] | None = None
 
     def source_ids(self) -> list[str]:
         """The source ids this environment's frames will carry, as hardware_events and
@@ -281,6 +285,10 @@ def parse(doc: dict[str, Any], name: str = "config") -> ServeConfig:
                 env.placement = _placement(table)
             except InvalidArgumentError as e:
                 raise ConfigError(f"{where}.placement: {e}") from None
+        if "calibration" in raw:
+            env.calibration = _calibration_file(
+                f"{where}.calibration",
+                _type(f"{where}.calibration", raw["calibration"], str, "a path to a JSON file"))
         if source == "replay":
             env.paths = _one_or_many(f"{where}.path", raw.get("path"), str,
                                      "a path to a recording")
@@ -422,3 +430,20 @@ def jwt_from_environment() -> dict[str, Any]:
         except OSError as e:
             raise ConfigError(f"WIFI_DENSEPOSE_JWT_PUBLIC_KEY: {key_path}: {e.strerror}") from e
     return {"jwt_secret": secret, "jwt_algorithm": alg}
+
+
+def _calibration_file(where: str, path: str) -> dict[str, Any]:
+    """A calibration saved as JSON (``wifi-densepose calibrate``, ``Server.calibrate``)."""
+    import json
+
+    try:
+        with open(path) as f:
+            c = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file {path!r}") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: {path!r} is not readable JSON: {e}") from None
+    if not isinstance(c, dict) or "shape" not in c or "motion_threshold" not in c:
+        raise ConfigError(f"{where}: {path!r} is not a calibration (wifi-densepose calibrate "
+                          "writes one)")
+    return c

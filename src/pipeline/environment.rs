@@ -304,6 +304,15 @@ impl Environment {
                         if let Some(outcome) = sensors.push(&source, frame.timestamp, &frame.csi) {
                             self.on_calibration(outcome, calibration_reply.take());
                         }
+                        if let Some(reason) = sensors.take_dropped() {
+                            self.stats.lock().calibration = sensors.calibration().cloned();
+                            self.publisher.publish(Event::new(
+                                EventType::SystemEvent,
+                                json!({"event": "calibration_dropped", "severity": "warning",
+                                       "message": reason}),
+                                Some(self.id.clone()),
+                            ));
+                        }
                         let sensing = sensors.state();
                         self.stats.lock().sensing = Some(sensing.clone());
                         // The pose model reads one link's windows: the primary source's

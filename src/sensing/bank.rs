@@ -228,6 +228,20 @@ impl SensorBank {
         Ok(())
     }
 
+    /// Why a link dropped the calibration in force since the last call (frames of
+    /// another CSI shape), naming the link when there are several.
+    pub fn take_dropped(&mut self) -> Option<String> {
+        let several = self.links.len() > 1;
+        self.links.iter_mut().find_map(|l| {
+            let reason = l.sensor.take_dropped()?;
+            Some(if several {
+                format!("{}: {reason}", l.source)
+            } else {
+                reason
+            })
+        })
+    }
+
     /// The primary link's calibration in force.
     pub fn calibration(&self) -> Option<&Calibration> {
         let primary = self.primary();

@@ -287,6 +287,8 @@ pub struct Sensor {
     profiles: ProfileBlocks,
     /// The calibrated empty room's static channel, when a calibration gave one.
     background: Option<Background>,
+    /// Why a calibration in force was dropped (frames of another CSI shape), until taken.
+    dropped: Option<String>,
     /// Since when, and until when last, the static channel said someone was there
     /// (gaps shorter than [`STATIC_GAP_S`] bridged).
     static_since: Option<(f64, f64)>,
@@ -335,6 +337,7 @@ impl Sensor {
             calibrating: None,
             profiles: ProfileBlocks::default(),
             background: None,
+            dropped: None,
             static_since: None,
             planner: FftPlanner::new(),
             state: SensingState {
@@ -441,6 +444,11 @@ impl Sensor {
             )),
             _ => None,
         })
+    }
+
+    /// Why the calibration in force was dropped since the last call, if it was.
+    pub fn take_dropped(&mut self) -> Option<String> {
+        self.dropped.take()
     }
 
     /// Whether a calibration is being measured.
@@ -554,7 +562,13 @@ impl Sensor {
         let layout = FeatureLayout::for_frame(csi)?;
         if let Some(c) = &self.calibration {
             if c.shape != layout.shape {
-                // A calibration of another shape means nothing for these frames.
+                // A calibration of another shape means nothing for these frames; said
+                // once (`take_dropped`), not silently.
+                self.dropped = Some(format!(
+                    "the calibration in force was made for CSI shaped {:?}; frames shaped {:?} \
+                     arrived, so it was dropped: calibrate again for this device",
+                    c.shape, layout.shape
+                ));
                 self.calibration = None;
                 self.background = None;
                 self.config = self.defaults.clone();
