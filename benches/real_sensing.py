@@ -43,8 +43,9 @@ def main() -> None:
                 if r["group"].startswith("wisensing") and r["start_s"]]
     path = a.data / rows[0]["path"]
     rec = read_csi(str(path))
-    csi = rec.csi_dominant() if hasattr(rec, "csi_dominant") else rec.csi
-    idx = rec.dominant_indices() if hasattr(rec, "dominant_indices") else np.arange(len(rec))
+    # The capture's main shape (3 of its 7,888 rows are non-HT, 64 values fewer).
+    csi = rec.csi_dominant()
+    idx = np.asarray(rec.dominant_indices)
     ts = np.asarray(rec.timestamps, dtype=np.float64)[idx]
     t0 = float(np.asarray(rec.timestamps)[0])
     s = sensing.sense(csi, ts)
