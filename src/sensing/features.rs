@@ -13,9 +13,16 @@
 //!   does not blow up in a deep fade of the reference antenna.
 //! - one receive antenna and several transmit chains ([`FeatureMode::ChainPairs`]): the
 //!   same between transmit chains.
-//! - one antenna each way ([`FeatureMode::Amplitude`], ESP32, Nexmon): the amplitude
-//!   `|H[k]|` divided by its RMS over the subcarriers. The phase of a single chain carries
-//!   a fresh random offset and slope every packet; amplitude is what is left.
+//! - one antenna each way ([`FeatureMode::Amplitude`], ESP32, Nexmon): the log of the
+//!   amplitude `|H[k]|` over its RMS across the subcarriers (floored at 0.3), less the
+//!   packet's mean log. The phase of a single chain carries a fresh random offset and slope
+//!   every packet; amplitude is what is left. Logs, because a relative change then weighs
+//!   the same on every subcarrier: on the one real ESP32 capture here, linear amplitudes
+//!   made the background's packet-to-packet change look like motion (motion ratio 13.6
+//!   where noise alone gives 1; a crossing 17.8); with logs it is 1.6 against 4.6
+//!   (`docs/sensing.md`, "One real ESP32 capture"). The floor keeps a subcarrier fading to
+//!   nothing for a packet from weighing as minus infinity (0.1 let simulated empty ESP32
+//!   rooms report someone in 4 % of frames on the tuning seeds; 0.2-0.5 did not).
 //!
 //! Subcarriers whose reference power is far below the link's median (guards, nulls, DC)
 //! are left out, and at most [`MAX_SUBCARRIERS`] features per link are formed: beyond
@@ -54,6 +61,10 @@ impl FeatureMode {
         }
     }
 }
+
+/// The least normalized amplitude a log feature takes (a subcarrier that fades to nothing
+/// for one packet must not weigh as minus infinity).
+const LOG_FLOOR: f32 = 0.3;
 
 /// The feature layout of one CSI shape: which (link, subcarrier) each feature is.
 #[derive(Debug, Clone)]
@@ -203,11 +214,22 @@ impl FeatureLayout {
                     flat[a * n_sub + k] * flat[b * n_sub + k].conj()
                 };
             }
-            let v = v / s;
+            let v = if amplitude {
+                // Log amplitude: a relative change weighs the same on a weak subcarrier as
+                // on a strong one (see the module docs).
+                Complex32::new((v.re / s).max(LOG_FLOOR).ln(), 0.0)
+            } else {
+                v / s
+            };
             if !(v.re.is_finite() && v.im.is_finite()) {
                 return false;
             }
             out.push(v);
+        }
+        if amplitude && !out.is_empty() {
+            // The packet's mean log amplitude is its gain: taken out, as the RMS was.
+            let mean = out.iter().map(|v| v.re).sum::<f32>() / out.len() as f32;
+            out.iter_mut().for_each(|v| v.re -= mean);
         }
         true
     }
@@ -261,9 +283,26 @@ mod tests {
         );
         let mut out = Vec::new();
         assert!(l.extract(&f256, &mut out));
+        // Each feature: the log of its group's mean amplitude over the packet's RMS
+        // (floored), less the packet's mean of those logs.
         let rms = (f256.iter().map(|v| v.norm_sqr()).sum::<f32>() / 256.0).sqrt();
-        let want = (4..8).map(|k| f256[[0, 0, k]].norm()).sum::<f32>() / 4.0 / rms;
-        assert!((out[1].re - want).abs() < 1e-5, "{} vs {want}", out[1].re);
+        let log_of = |g: usize| {
+            let a = (4 * g..4 * g + 4)
+                .map(|k| f256[[0, 0, k]].norm())
+                .sum::<f32>()
+                / 4.0
+                / rms;
+            a.max(LOG_FLOOR).ln()
+        };
+        let mean = (0..64).map(log_of).sum::<f32>() / 64.0;
+        let want = log_of(1) - mean;
+        assert!((out[1].re - want).abs() < 1e-4, "{} vs {want}", out[1].re);
+        assert!(out.iter().map(|v| v.re).sum::<f32>().abs() < 1e-3);
+        // A packet at another gain gives the same features.
+        let louder = f256.mapv(|v| v * 5.0);
+        let mut again = Vec::new();
+        assert!(l.extract(&louder, &mut again));
+        assert!(out.iter().zip(&again).all(|(a, b)| (a - b).norm() < 1e-4));
         // Zeroed guard subcarriers and a DC null are left out and split the runs.
         let mut f = frame(1, 1, 64, 0.0, 0.0, 1.0);
         for k in [0, 1, 2, 32, 61, 62, 63] {

@@ -228,6 +228,10 @@ struct Block {
     moving: bool,
 }
 
+/// How long (seconds) the motion ratios smooth after a start or a gap before motion can be
+/// called (a little over their 0.25 s time constant).
+const MOTION_WARMUP_S: f64 = 0.5;
+
 /// How long (seconds) the static channel must have said someone was there before its
 /// return to the empty room's restarts the breathing windows (see `static_step`).
 const STATIC_STAY_S: f64 = 5.0;
@@ -287,6 +291,8 @@ pub struct Sensor {
     profiles: ProfileBlocks,
     /// The calibrated empty room's static channel, when a calibration gave one.
     background: Option<Background>,
+    /// When the motion ratios last started afresh (the first frame, or after a gap).
+    warm_since: f64,
     /// Why a calibration in force was dropped (frames of another CSI shape), until taken.
     dropped: Option<String>,
     /// Since when, and until when last, the static channel said someone was there
@@ -337,6 +343,7 @@ impl Sensor {
             calibrating: None,
             profiles: ProfileBlocks::default(),
             background: None,
+            warm_since: f64::NEG_INFINITY,
             dropped: None,
             static_since: None,
             planner: FftPlanner::new(),
@@ -478,6 +485,7 @@ impl Sensor {
         // difference afresh rather than read the jump as motion.
         let gap = self.prev_t.is_none_or(|p| !(t > p && t - p < 0.5));
         if gap {
+            self.warm_since = t;
             self.slow = SlowMotion::default();
         } else {
             let (signal, noise) = difference_energy(&z, &self.prev, &layout.runs);
@@ -505,7 +513,10 @@ impl Sensor {
         // Fast motion (tens of Hz of Doppler: walking at 5 GHz) shows packet to packet;
         // slower motion (a few Hz: walking at 2.4 GHz, sitting down) in the sub-blocks.
         let ratio = fast.max(self.slow.ratio());
-        let moving = ratio > self.config.motion_threshold;
+        // The smoothed ratios start from one or two packets' worth after a start or a gap,
+        // and overshoot (a simulated empty Nexmon room read 1.8 on its second packet):
+        // no motion is called until they have smoothed over MOTION_WARMUP_S.
+        let moving = ratio > self.config.motion_threshold && t - self.warm_since >= MOTION_WARMUP_S;
         if moving {
             self.last_motion_t = Some(t);
         }
