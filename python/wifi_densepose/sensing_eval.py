@@ -436,22 +436,22 @@ def run(a: argparse.Namespace) -> int:
 
     from .evaluate import print_figures, progress_bar
 
-    progress = progress_bar("sensing on held-out clips")
+    progress = None if a.quiet else progress_bar("sensing on held-out clips")
     if getattr(a, "calibrated", False):
         duration = max(a.duration, 40.0)
         r = evaluate_calibrated(devices, a.clips, duration, end_to_end=not a.no_end_to_end,
-                                progress=None if a.quiet else progress)
-        r["seconds"] = round(time.time() - started, 1)
-        print_figures(r, a.json, f"sensing, calibrated against uncalibrated, {a.clips} clips "
-                      f"x 2 kinds x {duration:g} s per device (seeds from {SEED_BASE})",
-                      table_calibrated(r))
-        return 0
-    r = evaluate(devices, a.clips, a.duration, end_to_end=not a.no_end_to_end,
-                 progress=None if a.quiet else progress)
+                                progress=progress)
+        title = (f"sensing, calibrated against uncalibrated, {a.clips} clips x 2 kinds x "
+                 f"{duration:g} s per device (seeds from {SEED_BASE})")
+        text = table_calibrated(r)
+    else:
+        r = evaluate(devices, a.clips, a.duration, end_to_end=not a.no_end_to_end,
+                     progress=progress)
+        title = (f"sensing, {a.clips} clips x 3 kinds x {a.duration:g} s per device (seeds "
+                 f"from {SEED_BASE}; rooms and placements drawn per clip)")
+        text = table(r)
     r["seconds"] = round(time.time() - started, 1)
-    print_figures(r, a.json, f"sensing, {a.clips} clips x 3 kinds x {a.duration:g} s per "
-                  f"device (seeds from {SEED_BASE}; rooms and placements drawn per clip)",
-                  table(r))
+    print_figures(r, a.json, title, text)
     return 0
 
 
