@@ -562,7 +562,7 @@ impl Bus {
             if let Some(pos) = work.sessions.iter().position(|s| s.id == id) {
                 let s = work.sessions.swap_remove(pos);
                 drop(work);
-                s.set_lagging(false);
+                s.clear_lag();
                 return;
             }
         }
@@ -874,6 +874,20 @@ mod tests {
         sessions[3].set_lagging(false);
         sessions[3].set_lagging(false); // counted once
         assert!(!bus.behind());
+        // Late answering a ping (`probe.rs`) counts the same, and a session behind for
+        // both causes counts once, until both end.
+        sessions[3].set_ping_late(true);
+        assert!(bus.behind(), "half of them, one for its ping");
+        sessions[3].set_lagging(true);
+        sessions[3].set_ping_late(true);
+        sessions[3].set_ping_late(false);
+        assert!(bus.behind(), "its queue still lags");
+        sessions[3].set_lagging(false);
+        assert!(!bus.behind());
+        sessions[4].set_ping_late(true);
+        sessions[4].set_lagging(true);
+        sessions[4].clear_lag();
+        assert!(!bus.behind(), "both causes cleared at once");
         for s in &sessions[1..3] {
             bus.remove_session(s.id);
         }

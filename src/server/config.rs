@@ -137,6 +137,14 @@ pub struct ServerConfig {
     /// is cut (`alert_max_wait`), instead of seconds of messages in the kernel. Twice it is
     /// the bound a client may owe (`backlog.rs`). 0: the kernel's (bound: 4 MiB).
     pub socket_send_buffer_bytes: usize,
+    /// The least time between two WebSocket pings the server sends a client while messages
+    /// flow (one outstanding at a time; `probe.rs`). A pong comes back only once the client
+    /// has read everything sent before the ping, so the ping's age is the client's delivery
+    /// lag through every buffer, its own receive buffer included: past
+    /// `probe::PING_LATE` the client counts as lagging for the publisher's pacing, past
+    /// `alert_max_wait` with an alert owed it is cut as `slow_consumer`. Zero: no pings
+    /// (for clients that do not answer them, against RFC 6455).
+    pub lag_ping_interval: Duration,
     /// Alerts kept per session for resume after a disconnect.
     pub alert_history: usize,
     /// Bytes of alerts kept per session for resume, 32 MiB (each entry counted with its message
@@ -242,6 +250,7 @@ impl ServerConfig {
             alert_queue_capacity: 256,
             alert_max_wait: Duration::from_secs(1),
             socket_send_buffer_bytes: 128 << 10,
+            lag_ping_interval: super::probe::PING_EVERY,
             alert_history: 1024,
             alert_history_bytes: 32 << 20,
             resume_ttl: Duration::from_secs(300),
@@ -272,6 +281,7 @@ pub(crate) struct ConfigOverrides {
     pub alert_queue_capacity: Option<usize>,
     pub alert_max_wait_s: Option<f64>,
     pub socket_send_buffer_bytes: Option<usize>,
+    pub lag_ping_interval_s: Option<f64>,
     pub alert_history: Option<usize>,
     pub alert_history_bytes: Option<usize>,
     pub resume_ttl_s: Option<f64>,
@@ -388,6 +398,7 @@ impl ServerConfig {
         "alert_queue_capacity",
         "alert_max_wait_s",
         "socket_send_buffer_bytes",
+        "lag_ping_interval_s",
         "alert_history",
         "alert_history_bytes",
         "resume_ttl_s",
@@ -436,6 +447,13 @@ impl ServerConfig {
         }
         if let Some(x) = o.socket_send_buffer_bytes {
             self.socket_send_buffer_bytes = x;
+        }
+        if let Some(x) = o.lag_ping_interval_s {
+            self.lag_ping_interval = if x == 0.0 {
+                Duration::ZERO
+            } else {
+                seconds("lag_ping_interval_s", x)?
+            };
         }
         if let Some(x) = o.alert_history {
             self.alert_history = positive("alert_history", x)?;
