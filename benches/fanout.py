@@ -116,18 +116,23 @@ def trace(server, wall: list[int], cpu: list[int]) -> None:
         xs = sorted(xs)
         return xs[min(len(xs) - 1, int(len(xs) * p))] / 1e3 if xs else float("nan")
 
-    hist, counters = {}, {}
+    hist, lag, counters = {}, {}, {}
     for line in server.metrics().splitlines():
-        if line.startswith("wdp_delivery_latency_seconds_bucket"):
-            le = line.split('le="')[1].split('"')[0]
-            hist[le] = int(line.rsplit(" ", 1)[1])
-        elif line.startswith(("wdp_publisher_paced_total ", "wdp_frames_shed_total ",
-                              "wdp_slow_consumer_disconnects_total ")):
+        for prefix, into in (("wdp_delivery_latency_seconds_bucket", hist),
+                             ("wdp_delivery_lag_seconds_bucket", lag)):
+            if line.startswith(prefix):
+                le = line.split('le="')[1].split('"')[0]
+                into[le] = int(line.rsplit(" ", 1)[1])
+        if line.startswith(("wdp_publisher_paced_total ", "wdp_frames_shed_total ",
+                            "wdp_slow_consumer_disconnects_total ", "wdp_lag_cuts_total ",
+                            "wdp_clients_behind_total ")):
             name, value = line.split()
             counters[name] = int(value)
+    # The ping round trips (builds that have them): a client's lag through every buffer.
     print(json.dumps({"publish_wall_us": [pct(wall, 0.5), pct(wall, 0.99)],
                       "publish_cpu_us": [pct(cpu, 0.5), pct(cpu, 0.99)],
-                      "publish_to_write_cumulative": hist, **counters}),
+                      "publish_to_write_cumulative": hist, "ping_lag_cumulative": lag,
+                      **counters}),
           file=sys.stderr, flush=True)
 
 

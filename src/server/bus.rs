@@ -492,8 +492,16 @@ impl Bus {
     fn lag(&self, fraction: usize) -> bool {
         let (mut lagging, mut live) = (0isize, 0usize);
         for shard in &self.shards {
-            let oldest = shard.inbox.lock().front().map(|(e, _)| e.published_at);
-            if oldest.is_some_and(|t| t.elapsed() > BEHIND_AFTER) {
+            let (oldest, waiting) = {
+                let inbox = shard.inbox.lock();
+                (inbox.front().map(|(e, _)| e.published_at), inbox.len())
+            };
+            // More events waiting to be offered than a client may have unconfirmed
+            // (`probe::WINDOW`): a publisher catching up is held after that many, not after
+            // they have all been handed over and aged.
+            if waiting > super::probe::WINDOW as usize
+                || oldest.is_some_and(|t| t.elapsed() > BEHIND_AFTER)
+            {
                 return true;
             }
             lagging += shard.lagging.load(Ordering::Relaxed);

@@ -16,7 +16,7 @@ use super::auth::Identity;
 use super::backlog::{Backlog, Owed, SendQueue, Verdict};
 use super::commands::{self, code, ClientState};
 use super::envelope::{control_prefix, finish, finish_into, now_rfc3339, Metadata};
-use super::probe::{Pinger, PING_LATE};
+use super::probe::{Pinger, PING_LATE, WINDOW};
 use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
 use super::shared::Shared;
 use super::subscription::AppCompression;
@@ -247,7 +247,12 @@ async fn read_loop<S>(
                 // proof of life for the heartbeat timeout nor a message for the flood limit
                 // (the server asks for up to 40 a second).
                 session.set_ping_late(false);
+                session.set_window_full(session.probe.unconfirmed() > WINDOW);
                 shared.metrics.observe_lag(lag);
+                if session.probe.unconfirmed_written() {
+                    // Written since the ping: the writer follows up (`Pinger::follow_up`).
+                    session.notify.notify_one();
+                }
                 continue;
             }
         }
@@ -377,6 +382,10 @@ where
     );
     // When to ping the client, and whether its outstanding ping cuts it (`probe.rs`).
     let mut pinger = Pinger::new(shared.config.lag_ping_interval);
+    let mut written_seq = 0u64;
+    if !shared.config.lag_ping_interval.is_zero() {
+        session.probe.enable();
+    }
     loop {
         if done.end.lock().unwrap().is_some() {
             // yawc may have queued a close frame (protocol error, hard size limit): send it.
@@ -501,7 +510,8 @@ where
         }
         if !batch.is_empty() {
             // A ping goes with the batch, after it, when one is due (`probe.rs`).
-            let ping = pinger.ping(&session.probe, now);
+            let last_seq = batch.iter().map(|o| o.seq).max().unwrap_or(0);
+            let ping = pinger.ping(&session.probe, now, last_seq);
             let written = write_batch(
                 shared,
                 session,
@@ -521,6 +531,8 @@ where
             batch.clear();
             match outcome {
                 Written::Done => {
+                    session.probe.wrote(last_seq);
+                    written_seq = last_seq;
                     // Writing a frame sent every pong queued before it.
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
@@ -541,9 +553,34 @@ where
                 Written::Cut => continue, // the closing path above ends the connection
             }
         }
+        // A ping with no batch, when messages written are not confirmed read and none is
+        // outstanding (`Pinger::follow_up`): a held publisher waits for its pong.
+        let follow_up = pinger.follow_up(&session.probe);
+        let follow_up_at = async {
+            match follow_up {
+                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = session.notify.notified() => {}
             _ = done.notify.notified() => {}
+            _ = follow_up_at => {
+                if let Some(payload) = pinger.ping(&session.probe, Instant::now(), written_seq) {
+                    let ping = async {
+                        sink.feed(Frame::ping(payload)).await.map_err(|_| ())?;
+                        sink.flush().await.map_err(|_| ())
+                    };
+                    match bounded(shared.config.write_timeout, ping).await {
+                        Ok(Ok(())) => {
+                            session.pongs_owed.store(0, Relaxed);
+                            session.written.notify_one();
+                        }
+                        Ok(Err(())) => return None,
+                        Err(_) => session.close(CloseReason::SlowConsumer),
+                    }
+                }
+            }
             _ = heartbeat.tick() => {
                 session.push_control(control_prefix("heartbeat", &json!({
                     "client_id": session.client_id,

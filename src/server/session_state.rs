@@ -229,9 +229,10 @@ pub struct SessionShared {
     /// Notified by the writer after each write, for a reader waiting for room.
     pub written: Notify,
     /// Why the session counts as lagging, one bit per cause: [`LAG_QUEUE`] (the oldest
-    /// message of its queue had waited longer than [`LAGGING_AFTER`], `set_lagging`) and
+    /// message of its queue had waited longer than [`LAGGING_AFTER`], `set_lagging`),
     /// [`LAG_PING`] (its outstanding ping is older than `probe::PING_LATE`,
-    /// `set_ping_late`). Its shard counts the sessions with any bit set.
+    /// `set_ping_late`) and [`LAG_WINDOW`] (more than `probe::WINDOW` messages not
+    /// confirmed read, `set_window_full`). Its shard counts the sessions with any bit set.
     lag_bits: AtomicU8,
     /// The connection's delivery lag, measured with WebSocket pings (`probe.rs`).
     pub probe: super::probe::Probe,
@@ -348,6 +349,11 @@ impl SessionShared {
             // And when its client has not answered a ping for PING_LATE: what it has not
             // read yet, in every buffer up to its reader (`probe.rs`).
             self.set_ping_late(self.probe.lag_at(ev.published_at) > super::probe::PING_LATE);
+            // And when more messages than WINDOW were queued for it and not confirmed read:
+            // grows with every event, before any of them has aged.
+            self.set_window_full(
+                self.probe.queued(st.next_seq.saturating_sub(1)) > super::probe::WINDOW,
+            );
         }
         (offered, deliverable)
     }
@@ -370,9 +376,15 @@ impl SessionShared {
         self.set_lag_bit(LAG_PING, late);
     }
 
+    /// Tells the session's shard whether more than `probe::WINDOW` messages queued for it
+    /// are not confirmed read (`LAG_WINDOW`, `probe.rs`).
+    pub fn set_window_full(&self, full: bool) {
+        self.set_lag_bit(LAG_WINDOW, full);
+    }
+
     /// Clears every cause (the connection ends, the session leaves the bus).
     pub fn clear_lag(&self) {
-        self.set_lag_bit(LAG_QUEUE | LAG_PING, false);
+        self.set_lag_bit(LAG_QUEUE | LAG_PING | LAG_WINDOW, false);
     }
 
     fn set_lag_bit(&self, bit: u8, on: bool) {
@@ -692,6 +704,8 @@ fn granted_view(ev: &Event, granted: &[String]) -> Bytes {
 const LAG_QUEUE: u8 = 1;
 /// A lag cause: the client has not answered a ping for `probe::PING_LATE`.
 const LAG_PING: u8 = 2;
+/// A lag cause: more than `probe::WINDOW` messages queued for it are not confirmed read.
+const LAG_WINDOW: u8 = 4;
 
 /// A writer whose batch held a message older than this is behind (`set_lagging`): far above
 /// a keeping-up client's publish-to-write time (well under 1 ms at 100 clients).
