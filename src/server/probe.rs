@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 /// The least time between two pings of one connection. A ping costs the client a pong
-/// (a write) and the server a read: at 1,000 clients this is at most 40,000 of each per
-/// second, and fewer while clients lag (one ping is outstanding at a time).
-pub const PING_EVERY: Duration = Duration::from_millis(25);
+/// (a write) and the server a read: at most 100 a second per connection while messages
+/// flow, fewer while it lags (one ping is outstanding at a time). Pongs are what let a
+/// held publisher go (`WINDOW`): 25 ms gave a p99 of 114 ms where 10 ms gave 73-97.
+pub const PING_EVERY: Duration = Duration::from_millis(10);
 
 /// An outstanding ping older than this makes the session count as lagging (`Bus::behind`
 /// holds the publisher while half the connections do): well under the 100 ms a client
@@ -32,9 +33,10 @@ pub const PING_LATE: Duration = Duration::from_millis(20);
 /// sent after them) before it counts as lagging for the publisher's pacing. Unlike a ping's
 /// age, this grows with every message queued: a publisher that catches up after a hold
 /// (the bench publishes on an absolute schedule) is held again after this many events,
-/// not after they have all been queued and aged. ~100 ms of messages at the 250 a second
-/// each of 1,000 clients gets on the 2-core machine.
-pub const WINDOW: u64 = 24;
+/// not after they have all been queued and aged. Measured at 1,000 clients past
+/// saturation (docs/performance.md, fifth pass): 8 kept the p99 near 100 ms; 16 and 24
+/// delivered about as much with a p99 of 140-190 ms.
+pub const WINDOW: u64 = 8;
 
 /// The payload's length: the send time, 8 bytes.
 const PAYLOAD: usize = 8;
