@@ -247,7 +247,7 @@ async fn read_loop<S>(
                 // proof of life for the heartbeat timeout nor a message for the flood limit
                 // (the server asks for up to 40 a second).
                 session.set_ping_late(false);
-                session.set_window_full(session.probe.unconfirmed() > super::probe::WINDOW);
+                session.window_at(session.probe.unconfirmed());
                 shared.metrics.observe_lag(lag);
                 if session.probe.unconfirmed_written() {
                     // Written since the ping: the writer follows up (`Pinger::follow_up`).
@@ -516,7 +516,7 @@ where
         if !batch.is_empty() {
             // A ping goes with the batch, after it, when one is due (`probe.rs`).
             let last_seq = batch.iter().map(|o| o.seq).max().unwrap_or(0);
-            let ping = pinger.ping(&session.probe, now, last_seq);
+            let ping = pinger.ping_with(&session.probe, now, last_seq, batch.len());
             let written = write_batch(
                 shared,
                 session,

@@ -38,6 +38,13 @@ pub const PING_LATE: Duration = Duration::from_millis(20);
 /// delivered about as much with a p99 of 140-190 ms.
 pub const WINDOW: u64 = 8;
 
+/// Messages written with batches before the next batch carries a ping (`Pinger::ping_with`).
+pub const PING_MESSAGES: u64 = 4;
+
+/// A stream slower than [`PING_MESSAGES`] per this many ping intervals is pinged at that
+/// interval instead.
+const PING_SLOW: u32 = 10;
+
 /// The payload's length: the send time, 8 bytes.
 const PAYLOAD: usize = 8;
 
@@ -187,6 +194,8 @@ pub struct Pinger {
     replay_unread: bool,
     /// Whether the outstanding ping was sent while a replay was unread.
     exempt: bool,
+    /// Messages written since the last ping.
+    since: u64,
 }
 
 impl Pinger {
@@ -199,6 +208,7 @@ impl Pinger {
             mark: 0,
             replay_unread: false,
             exempt: false,
+            since: 0,
         }
     }
 
@@ -217,13 +227,35 @@ impl Pinger {
         }
     }
 
-    /// The payload of a ping to send with (after) a batch written at `now` whose last
-    /// message has sequence `seq`, if one is due.
+    /// The payload of a ping to send with (after) a batch of `messages` written at `now`
+    /// whose last message has sequence `seq`, if one is due: [`PING_MESSAGES`] written
+    /// since the last one (a ping per message would double what each costs both sides),
+    /// or [`PING_SLOW`] times `every` gone by (a slow stream).
+    pub fn ping_with(
+        &mut self,
+        probe: &Probe,
+        now: Instant,
+        seq: u64,
+        messages: usize,
+    ) -> Option<Bytes> {
+        self.since = self.since.saturating_add(messages as u64);
+        let slow = self
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.every * PING_SLOW);
+        if self.since < PING_MESSAGES && !slow {
+            return None;
+        }
+        self.ping(probe, now, seq)
+    }
+
+    /// The payload of a ping to send at `now` after the message with sequence `seq`, if
+    /// none is outstanding and the last went at least `every` ago.
     pub fn ping(&mut self, probe: &Probe, now: Instant, seq: u64) -> Option<Bytes> {
         self.settle(probe);
         if !probe.due(self.last, now, self.every) {
             return None;
         }
+        self.since = 0;
         self.last = Some(now);
         self.mark = self.replays;
         self.exempt = self.replay_unread;

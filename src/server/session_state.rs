@@ -351,9 +351,7 @@ impl SessionShared {
             self.set_ping_late(self.probe.lag_at(ev.published_at) > super::probe::PING_LATE);
             // And when more messages than WINDOW were queued for it and not confirmed read:
             // grows with every event, before any of them has aged.
-            self.set_window_full(
-                self.probe.queued(st.next_seq.saturating_sub(1)) > super::probe::WINDOW,
-            );
+            self.window_at(self.probe.queued(st.next_seq.saturating_sub(1)));
         }
         (offered, deliverable)
     }
@@ -380,6 +378,14 @@ impl SessionShared {
     /// are not confirmed read (`LAG_WINDOW`, `probe.rs`).
     pub fn set_window_full(&self, full: bool) {
         self.set_lag_bit(LAG_WINDOW, full);
+    }
+
+    /// Sets or clears `LAG_WINDOW` for `unconfirmed` messages: full past `probe::WINDOW`.
+    /// (Tried: no longer full only at half of it, so that a held publisher would let half
+    /// a window of events through at once, to be written together. Not kept: no cheaper
+    /// per message and later, docs/performance.md fifth pass.)
+    pub fn window_at(&self, unconfirmed: u64) {
+        self.set_window_full(unconfirmed > super::probe::WINDOW);
     }
 
     /// Clears every cause (the connection ends, the session leaves the bus).
