@@ -41,9 +41,10 @@ pub const WINDOW: u64 = 8;
 /// Messages written with batches before the next batch carries a ping (`Pinger::ping_with`).
 pub const PING_MESSAGES: u64 = 4;
 
-/// A stream slower than [`PING_MESSAGES`] per this many ping intervals is pinged at that
-/// interval instead.
-const PING_SLOW: u32 = 10;
+/// A stream slower than [`PING_MESSAGES`] per this many ping intervals (1 s by default)
+/// is pinged at that interval instead: a client that stops reading a trickle of alerts is
+/// still cut within about `alert_max_wait` and this.
+const PING_SLOW: u32 = 100;
 
 /// The payload's length: the send time, 8 bytes.
 const PAYLOAD: usize = 8;
@@ -262,11 +263,13 @@ impl Pinger {
         Some(probe.sent(now, seq))
     }
 
-    /// When to send a ping with no batch: messages were written that no ping followed,
-    /// none is outstanding (a held publisher queues no more batches to carry one, and only
-    /// a pong lets it go). None: no such ping is wanted.
+    /// When to send a ping with no batch: the client's window is full (more than
+    /// [`WINDOW`] messages not confirmed read, so it may be what holds the publisher, and a
+    /// held publisher queues no batch to carry a ping), messages were written that no ping
+    /// followed, and none is outstanding. None: no such ping is wanted (below the window a
+    /// bare ping per batch was an extra write per message at 30 pose frames a second).
     pub fn follow_up(&self, probe: &Probe) -> Option<Instant> {
-        if self.every.is_zero() || !probe.unconfirmed_written() {
+        if self.every.is_zero() || probe.unconfirmed() <= WINDOW || !probe.unconfirmed_written() {
             return None;
         }
         Some(self.last.map_or_else(Instant::now, |t| t + self.every))
@@ -383,7 +386,10 @@ mod tests {
         assert_eq!(p.queued(30), 30, "nothing confirmed yet");
         assert!(w.follow_up(&p).is_none(), "nothing written");
         p.wrote(10);
-        assert!(w.follow_up(&p).is_some(), "written, no ping after it");
+        assert!(
+            w.follow_up(&p).is_some(),
+            "written, no ping after it, window full"
+        );
         let payload = w.ping(&p, t0, 10).unwrap();
         p.wrote(20); // more written while the ping is out
         assert_eq!(w.follow_up(&p), None, "one outstanding");
@@ -398,5 +404,34 @@ mod tests {
         assert_eq!(p.unconfirmed(), 20);
         assert_eq!(w.follow_up(&p), None, "everything written is confirmed");
         assert_eq!(Pinger::new(Duration::ZERO).follow_up(&p), None);
+        // Written and not confirmed, but within the window: no bare ping.
+        assert_eq!(p.queued(25), 5);
+        p.wrote(25);
+        assert_eq!(w.follow_up(&p), None, "the window is not full");
+    }
+
+    #[test]
+    fn a_batch_carries_a_ping_every_ping_messages_or_once_a_second() {
+        let p = Probe::default();
+        let mut w = Pinger::new(PING_EVERY);
+        let t0 = Instant::now();
+        let first = w.ping_with(&p, t0, 1, 1).expect("the first batch");
+        assert!(p.answered(&first, t0 + MS).is_some());
+        assert!(
+            w.ping_with(&p, t0 + 20 * MS, 2, 1).is_none(),
+            "one message since"
+        );
+        assert!(w.ping_with(&p, t0 + 40 * MS, 4, 2).is_none(), "three");
+        let fourth = w.ping_with(&p, t0 + 60 * MS, 5, 1).expect("four");
+        assert!(p.answered(&fourth, t0 + 61 * MS).is_some());
+        let second = t0 + 60 * MS + PING_EVERY * PING_SLOW;
+        assert!(
+            w.ping_with(&p, second - MS, 6, 1).is_none(),
+            "a slow stream"
+        );
+        assert!(
+            w.ping_with(&p, second, 7, 1).is_some(),
+            "a second since the last"
+        );
     }
 }
