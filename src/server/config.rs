@@ -129,7 +129,8 @@ pub struct ServerConfig {
     /// what waits in our queue; `backlog.rs`). Past it the client is disconnected with
     /// reason `slow_consumer` and may resume. A wait in our queue alone (the server's own
     /// writers late) cuts nobody until it passes the bound: the publisher is paced for
-    /// that (`Bus::behind`).
+    /// that (`Bus::behind`). Also the longest a client may leave a ping unanswered while
+    /// an alert is owed to it (`lag_ping_interval`), unless the server as a whole is behind.
     pub alert_max_wait: Duration,
     /// The kernel's send buffer per client socket (SO_SNDBUF; Linux doubles it), in place
     /// of autotuning up to several MiB: what a client cannot take then waits in the
@@ -141,7 +142,8 @@ pub struct ServerConfig {
     /// flow (one outstanding at a time; `probe.rs`). A pong comes back only once the client
     /// has read everything sent before the ping, so the ping's age is the client's delivery
     /// lag through every buffer, its own receive buffer included: past
-    /// `probe::PING_LATE` the client counts as lagging for the publisher's pacing, past
+    /// `probe::PING_LATE`, or with more than `probe::WINDOW` messages not confirmed read
+    /// this way, the client counts as lagging for the publisher's pacing; past
     /// `alert_max_wait` with an alert owed it is cut as `slow_consumer`. Zero: no pings
     /// (for clients that do not answer them, against RFC 6455).
     pub lag_ping_interval: Duration,

@@ -245,7 +245,7 @@ async fn read_loop<S>(
                 // The answer to the writer's ping (`probe.rs`): the client has read
                 // everything sent before it. Its library answers, not the client: neither
                 // proof of life for the heartbeat timeout nor a message for the flood limit
-                // (the server asks for up to 40 a second).
+                // (the server asks for up to 100 a second).
                 session.set_ping_late(false);
                 session.window_at(session.probe.unconfirmed());
                 shared.metrics.observe_lag(lag);
@@ -455,10 +455,10 @@ where
             };
             (st.closing, look, facts, lag_cut)
         };
-        // While half the clients lag (`Bus::behind`) the publisher is held until they
-        // catch up; cutting them too would only add resumes (measured: every client cut
-        // several times a run at 1,000 clients past saturation). A client late while most
-        // others are not is the one to cut.
+        // While a quarter of the clients lag (`Bus::behind`) the publisher is held until
+        // they catch up; cutting them too would only add resumes (measured: every client
+        // cut several times a run at 1,000 clients past saturation). A client late while
+        // most others are not is the one to cut.
         if lag_cut && !shared.bus.behind() {
             // Not written: its alerts stay in the log, and a resume sends them.
             shared.metrics.lag_cuts.fetch_add(1, Relaxed);
@@ -558,8 +558,9 @@ where
                 Written::Cut => continue, // the closing path above ends the connection
             }
         }
-        // A ping with no batch, when messages written are not confirmed read and none is
-        // outstanding (`Pinger::follow_up`): a held publisher waits for its pong.
+        // A ping with no batch, when the client's window is full, messages written are not
+        // confirmed read and none is outstanding (`Pinger::follow_up`): a held publisher
+        // may be waiting for its pong.
         let follow_up = pinger.follow_up(&session.probe);
         let follow_up_at = async {
             match follow_up {

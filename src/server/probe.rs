@@ -7,11 +7,13 @@
 //! client's receive buffer autotunes to 32 MiB, seconds of messages no other figure shows
 //! (`docs/performance.md`, fourth and fifth passes).
 //!
-//! While messages flow the writer sends a ping with a batch at most every
-//! [`PING_EVERY`], one outstanding at a time; the reader clears it when the matching pong
-//! comes back. An outstanding ping older than [`PING_LATE`] makes the session count as
-//! lagging for the publisher's pacing (`Bus::behind`); one older than `alert_max_wait`,
-//! with an alert at stake, cuts the client as a slow consumer (it may resume).
+//! While messages flow the writer sends a ping after a batch every [`PING_MESSAGES`]
+//! messages, at most every [`PING_EVERY`], one outstanding at a time; the reader clears it
+//! when the matching pong comes back, which confirms every message written before it. An
+//! outstanding ping older than [`PING_LATE`], or more than [`WINDOW`] messages not
+//! confirmed, makes the session count as lagging for the publisher's pacing
+//! (`Bus::behind`); a ping older than `alert_max_wait`, with an alert at stake, cuts the
+//! client as a slow consumer (it may resume).
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -34,8 +36,8 @@ pub const PING_LATE: Duration = Duration::from_millis(20);
 /// age, this grows with every message queued: a publisher that catches up after a hold
 /// (the bench publishes on an absolute schedule) is held again after this many events,
 /// not after they have all been queued and aged. Measured at 1,000 clients past
-/// saturation (docs/performance.md, fifth pass): 8 kept the p99 near 100 ms; 16 and 24
-/// delivered about as much with a p99 of 140-190 ms.
+/// saturation (docs/performance.md, fifth pass): 8 kept the p99 at 73-155 ms; 16 and 24
+/// let it reach 140-210 ms, with more messages a second (bigger writes) in some runs.
 pub const WINDOW: u64 = 8;
 
 /// Messages written with batches before the next batch carries a ping (`Pinger::ping_with`).
