@@ -84,6 +84,8 @@ def serve_ours(a: argparse.Namespace) -> None:
         config["alert_max_wait_s"] = a.alert_max_wait
     if a.send_buffer > 0:
         config["socket_send_buffer_bytes"] = a.send_buffer
+    if a.lag_ping_interval >= 0:
+        config["lag_ping_interval_s"] = a.lag_ping_interval
     with wdp.Server(config=config) as s:
         s.add_environment("room_001")
         print(f"{s.url}?token={s.issue_token('bench')}", flush=True)
@@ -116,18 +118,23 @@ def trace(server, wall: list[int], cpu: list[int]) -> None:
         xs = sorted(xs)
         return xs[min(len(xs) - 1, int(len(xs) * p))] / 1e3 if xs else float("nan")
 
-    hist, counters = {}, {}
+    hist, lag, counters = {}, {}, {}
     for line in server.metrics().splitlines():
-        if line.startswith("wdp_delivery_latency_seconds_bucket"):
-            le = line.split('le="')[1].split('"')[0]
-            hist[le] = int(line.rsplit(" ", 1)[1])
-        elif line.startswith(("wdp_publisher_paced_total ", "wdp_frames_shed_total ",
-                              "wdp_slow_consumer_disconnects_total ")):
+        for prefix, into in (("wdp_delivery_latency_seconds_bucket", hist),
+                             ("wdp_delivery_lag_seconds_bucket", lag)):
+            if line.startswith(prefix):
+                le = line.split('le="')[1].split('"')[0]
+                into[le] = int(line.rsplit(" ", 1)[1])
+        if line.startswith(("wdp_publisher_paced_total ", "wdp_frames_shed_total ",
+                            "wdp_slow_consumer_disconnects_total ", "wdp_lag_cuts_total ",
+                            "wdp_clients_behind_total ")):
             name, value = line.split()
             counters[name] = int(value)
+    # The ping round trips (builds that have them): a client's lag through every buffer.
     print(json.dumps({"publish_wall_us": [pct(wall, 0.5), pct(wall, 0.99)],
                       "publish_cpu_us": [pct(cpu, 0.5), pct(cpu, 0.99)],
-                      "publish_to_write_cumulative": hist, **counters}),
+                      "publish_to_write_cumulative": hist, "ping_lag_cumulative": lag,
+                      **counters}),
           file=sys.stderr, flush=True)
 
 
@@ -200,7 +207,8 @@ def children_cpu_seconds() -> float:
 
 
 def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
-            alert_max_wait: float, rcvbuf: int = 0, send_buffer: int = 0) -> dict:
+            alert_max_wait: float, rcvbuf: int = 0, send_buffer: int = 0,
+            lag_ping_interval: float = -1.0) -> dict:
     env = None
     if kind == "node":
         modules = node_ws()
@@ -213,7 +221,8 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
     else:
         cmd = [sys.executable, __file__, f"serve-{kind}", "--clients", str(clients), "--rate",
                str(rate), "--duration", str(duration), "--event", event, "--drain", "120",
-               "--alert-max-wait", str(alert_max_wait), "--send-buffer", str(send_buffer)]
+               "--alert-max-wait", str(alert_max_wait), "--send-buffer", str(send_buffer),
+               "--lag-ping-interval", str(lag_ping_interval)]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         url = server.stdout.readline().strip()
@@ -283,6 +292,9 @@ def main() -> None:
                         "autotuning, up to tens of MB, where seconds of messages can wait)")
     p.add_argument("--send-buffer", type=int, default=0,
                    help="our server's socket_send_buffer_bytes (0: the server's default)")
+    p.add_argument("--lag-ping-interval", type=float, default=-1.0,
+                   help="our server's lag_ping_interval_s (0: no pings; negative: the server's "
+                        "default)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--duration", type=float, default=5.0)
@@ -315,7 +327,7 @@ def main() -> None:
         if clients not in wanted:
             continue
         res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait, a.client_rcvbuf,
-                          a.send_buffer)
+                          a.send_buffer, a.lag_ping_interval)
                for k in servers}
         rows.append((clients, rate, event, res))
         print(json.dumps({"clients": clients, "rate": rate, "event": event, **res}), flush=True)

@@ -278,9 +278,15 @@ const SHARD_TURN: usize = 8;
 /// only when its task no longer runs (a runtime shut down while publishers go on).
 const INBOX_MAX: usize = 1 << 16;
 
-/// An inbox whose oldest event waited longer than this, or half the connections with a
-/// writer behind (`LAGGING_AFTER`), means the server is behind (`Bus::behind`).
+/// An inbox whose oldest event waited longer than this, or a quarter of the connections
+/// lagging (`BEHIND_FRACTION`), means the server is behind (`Bus::behind`).
 const BEHIND_AFTER: Duration = Duration::from_millis(10);
+
+/// At least one in this many connections lagging makes the server behind (`Bus::behind`).
+/// Measured at 1,000 clients past saturation (docs/performance.md, fifth pass): with the
+/// lag measured by ping (`probe.rs`), a quarter held the publisher often enough to keep
+/// every client's p99 near 100 ms; half let the other half drift to 150-190 ms.
+const BEHIND_FRACTION: usize = 4;
 
 /// Fewer connections behind than this never make the server behind (`Bus::behind`): a
 /// handful of slow clients is theirs to bear (frames dropped, cut on alerts), not every
@@ -478,13 +484,16 @@ impl Bus {
     }
 
     /// Whether the server is behind its publishers: a shard has not got to an event
-    /// within [`BEHIND_AFTER`], or at least half the attached connections' writers (and
-    /// at least [`LAGGING_MIN`]) are behind (`SessionShared::set_lagging`), for want of
-    /// time to run or because their clients do not read as fast as events come. A few
+    /// within [`BEHIND_AFTER`] or has more than `probe::WINDOW` waiting, or at least a
+    /// quarter of the attached connections (and at least [`LAGGING_MIN`]) are behind
+    /// (`SessionShared::set_lagging` and the causes next to it): their writer is late for
+    /// want of time to run, or their client has not confirmed reading what it was sent
+    /// (`probe.rs`: a ping unanswered for `PING_LATE`, more than `WINDOW` messages not
+    /// confirmed) because it does not read as fast as events come. A few
     /// slow clients never make the server behind: they are cut (`alert_max_wait_s`)
     /// while the others go on, and a client's own frames are dropped by its `buffer_size`.
     pub fn behind(&self) -> bool {
-        self.lag(2)
+        self.lag(BEHIND_FRACTION)
     }
 
     /// Whether an inbox is late, or at least one in `fraction` of the attached connections
@@ -492,8 +501,16 @@ impl Bus {
     fn lag(&self, fraction: usize) -> bool {
         let (mut lagging, mut live) = (0isize, 0usize);
         for shard in &self.shards {
-            let oldest = shard.inbox.lock().front().map(|(e, _)| e.published_at);
-            if oldest.is_some_and(|t| t.elapsed() > BEHIND_AFTER) {
+            let (oldest, waiting) = {
+                let inbox = shard.inbox.lock();
+                (inbox.front().map(|(e, _)| e.published_at), inbox.len())
+            };
+            // More events waiting to be offered than a client may have unconfirmed
+            // (`probe::WINDOW`): a publisher catching up is held after that many, not after
+            // they have all been handed over and aged.
+            if waiting > super::probe::WINDOW as usize
+                || oldest.is_some_and(|t| t.elapsed() > BEHIND_AFTER)
+            {
                 return true;
             }
             lagging += shard.lagging.load(Ordering::Relaxed);
@@ -562,7 +579,7 @@ impl Bus {
             if let Some(pos) = work.sessions.iter().position(|s| s.id == id) {
                 let s = work.sessions.swap_remove(pos);
                 drop(work);
-                s.set_lagging(false);
+                s.clear_lag();
                 return;
             }
         }
@@ -848,8 +865,8 @@ mod tests {
     }
 
     #[test]
-    fn behind_when_half_the_writers_lag_not_for_a_few() {
-        let sessions: Vec<_> = (0..8)
+    fn behind_when_a_quarter_of_the_writers_lag_not_for_a_few() {
+        let sessions: Vec<_> = (0..20)
             .map(|_| session_with(json!({"event_type": "activity_event"})))
             .collect();
         let bus = Bus::with_shards(2);
@@ -865,16 +882,33 @@ mod tests {
         }
         bus.publish(numbered(1)); // every queue's front is fresh: none behind now
         assert!(!bus.behind());
-        for s in &sessions[..3] {
+        for s in &sessions[..4] {
             s.set_lagging(true);
         }
-        assert!(!bus.behind(), "three of eight");
-        sessions[3].set_lagging(true);
-        assert!(bus.behind(), "half of them");
-        sessions[3].set_lagging(false);
-        sessions[3].set_lagging(false); // counted once
+        assert!(!bus.behind(), "four of twenty");
+        sessions[4].set_lagging(true);
+        assert!(bus.behind(), "a quarter of them");
+        sessions[4].set_lagging(false);
+        sessions[4].set_lagging(false); // counted once
         assert!(!bus.behind());
-        for s in &sessions[1..3] {
+        // Late answering a ping or a full window (`probe.rs`) count the same, and a session
+        // behind for several causes counts once, until all end.
+        sessions[4].set_ping_late(true);
+        assert!(bus.behind(), "a quarter, one for its ping");
+        sessions[4].set_lagging(true);
+        sessions[4].set_window_full(true);
+        sessions[4].set_ping_late(true);
+        sessions[4].set_ping_late(false);
+        sessions[4].set_lagging(false);
+        assert!(bus.behind(), "its window is still full");
+        sessions[4].set_window_full(false);
+        assert!(!bus.behind());
+        sessions[5].set_ping_late(true);
+        sessions[5].set_window_full(true);
+        sessions[5].set_lagging(true);
+        sessions[5].clear_lag();
+        assert!(!bus.behind(), "every cause cleared at once");
+        for s in &sessions[1..4] {
             bus.remove_session(s.id);
         }
         bus.remove_session(sessions[0].id);
@@ -886,6 +920,23 @@ mod tests {
             0,
             "a removed session no longer counts"
         );
+    }
+
+    #[test]
+    fn a_publisher_catching_up_is_held_after_a_window_of_events() {
+        // The shards do not run (no runtime): events wait in their inboxes as they would
+        // behind busy shards. More than WINDOW waiting makes the server behind at once,
+        // before the oldest has waited BEHIND_AFTER.
+        let bus = Bus::with_shards(1);
+        let s = session_with(json!({"event_type": "activity_event"}));
+        bus.add_session(s);
+        bus.running.store(true, Ordering::Release);
+        for n in 0..super::super::probe::WINDOW {
+            bus.publish(numbered(n));
+        }
+        assert!(!bus.behind(), "a window's worth");
+        bus.publish(numbered(99));
+        assert!(bus.behind(), "one more");
     }
 
     #[test]

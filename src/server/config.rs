@@ -129,7 +129,8 @@ pub struct ServerConfig {
     /// what waits in our queue; `backlog.rs`). Past it the client is disconnected with
     /// reason `slow_consumer` and may resume. A wait in our queue alone (the server's own
     /// writers late) cuts nobody until it passes the bound: the publisher is paced for
-    /// that (`Bus::behind`).
+    /// that (`Bus::behind`). Also the longest a client may leave a ping unanswered while
+    /// an alert is owed to it (`lag_ping_interval`), unless the server as a whole is behind.
     pub alert_max_wait: Duration,
     /// The kernel's send buffer per client socket (SO_SNDBUF; Linux doubles it), in place
     /// of autotuning up to several MiB: what a client cannot take then waits in the
@@ -137,6 +138,15 @@ pub struct ServerConfig {
     /// is cut (`alert_max_wait`), instead of seconds of messages in the kernel. Twice it is
     /// the bound a client may owe (`backlog.rs`). 0: the kernel's (bound: 4 MiB).
     pub socket_send_buffer_bytes: usize,
+    /// The least time between two WebSocket pings the server sends a client while messages
+    /// flow (one outstanding at a time; `probe.rs`). A pong comes back only once the client
+    /// has read everything sent before the ping, so the ping's age is the client's delivery
+    /// lag through every buffer, its own receive buffer included: past
+    /// `probe::PING_LATE`, or with more than `probe::WINDOW` messages not confirmed read
+    /// this way, the client counts as lagging for the publisher's pacing; past
+    /// `alert_max_wait` with an alert owed it is cut as `slow_consumer`. Zero: no pings
+    /// (for clients that do not answer them, against RFC 6455).
+    pub lag_ping_interval: Duration,
     /// Alerts kept per session for resume after a disconnect.
     pub alert_history: usize,
     /// Bytes of alerts kept per session for resume, 32 MiB (each entry counted with its message
@@ -242,6 +252,7 @@ impl ServerConfig {
             alert_queue_capacity: 256,
             alert_max_wait: Duration::from_secs(1),
             socket_send_buffer_bytes: 128 << 10,
+            lag_ping_interval: super::probe::PING_EVERY,
             alert_history: 1024,
             alert_history_bytes: 32 << 20,
             resume_ttl: Duration::from_secs(300),
@@ -272,6 +283,7 @@ pub(crate) struct ConfigOverrides {
     pub alert_queue_capacity: Option<usize>,
     pub alert_max_wait_s: Option<f64>,
     pub socket_send_buffer_bytes: Option<usize>,
+    pub lag_ping_interval_s: Option<f64>,
     pub alert_history: Option<usize>,
     pub alert_history_bytes: Option<usize>,
     pub resume_ttl_s: Option<f64>,
@@ -388,6 +400,7 @@ impl ServerConfig {
         "alert_queue_capacity",
         "alert_max_wait_s",
         "socket_send_buffer_bytes",
+        "lag_ping_interval_s",
         "alert_history",
         "alert_history_bytes",
         "resume_ttl_s",
@@ -436,6 +449,13 @@ impl ServerConfig {
         }
         if let Some(x) = o.socket_send_buffer_bytes {
             self.socket_send_buffer_bytes = x;
+        }
+        if let Some(x) = o.lag_ping_interval_s {
+            self.lag_ping_interval = if x == 0.0 {
+                Duration::ZERO
+            } else {
+                seconds("lag_ping_interval_s", x)?
+            };
         }
         if let Some(x) = o.alert_history {
             self.alert_history = positive("alert_history", x)?;

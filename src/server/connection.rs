@@ -16,6 +16,7 @@ use super::auth::Identity;
 use super::backlog::{Backlog, Owed, SendQueue, Verdict};
 use super::commands::{self, code, ClientState};
 use super::envelope::{control_prefix, finish, finish_into, now_rfc3339, Metadata};
+use super::probe::Pinger;
 use super::session_state::{CloseReason, ItemClass, Outgoing, SessionShared, LAGGING_AFTER};
 use super::shared::Shared;
 use super::subscription::AppCompression;
@@ -157,7 +158,7 @@ fn finish_session(
     reason: Option<CloseReason>,
     peer_end: Option<PeerEnd>,
 ) {
-    session.set_lagging(false);
+    session.clear_lag();
     let mut st = session.state.lock();
     st.attached = false;
     st.queue.clear();
@@ -219,14 +220,17 @@ async fn read_loop<S>(
 {
     let mut client = ClientState::new(&shared.config.rate_limits);
     let timeout = shared.config.heartbeat_timeout;
+    // Moved by every frame from the client but the pongs to our own pings (see below).
+    let mut deadline = tokio::time::Instant::now() + timeout;
     let end = loop {
         if !wait_for_room(&shared, &session).await {
             // The writer has given up on this client: read nothing more (a ping read now
             // would queue another pong that is never sent).
             break None;
         }
-        let frame = match tokio::time::timeout(timeout, stream.next()).await {
+        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) => {
+                deadline = tokio::time::Instant::now() + timeout;
                 if session.state.lock().closing.is_none() {
                     shared.metrics.heartbeat_timeouts.fetch_add(1, Relaxed);
                     session.close(CloseReason::HeartbeatTimeout);
@@ -236,6 +240,23 @@ async fn read_loop<S>(
             Ok(None) => break Some(PeerEnd::Abrupt),
             Ok(Some(frame)) => frame,
         };
+        if frame.opcode() == OpCode::Pong {
+            if let Some(lag) = session.probe.answered(frame.payload(), Instant::now()) {
+                // The answer to the writer's ping (`probe.rs`): the client has read
+                // everything sent before it. Its library answers, not the client: neither
+                // proof of life for the heartbeat timeout nor a message for the flood limit
+                // (the server asks for up to 100 a second).
+                session.set_ping_late(false);
+                session.window_at(session.probe.unconfirmed());
+                shared.metrics.observe_lag(lag);
+                if session.probe.unconfirmed_written() {
+                    // Written since the ping: the writer follows up (`Pinger::follow_up`).
+                    session.notify.notify_one();
+                }
+                continue;
+            }
+        }
+        deadline = tokio::time::Instant::now() + timeout;
         if frame.opcode() == OpCode::Close {
             // yawc queued the close reply; one more read sends it (and then ends).
             let _ = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
@@ -359,13 +380,20 @@ where
         Backlog::bound_for(shared.config.socket_send_buffer_bytes),
         shared.config.alert_max_wait,
     );
+    // When to ping the client, and whether its outstanding ping cuts it (`probe.rs`).
+    let mut pinger = Pinger::new(shared.config.lag_ping_interval);
+    let mut written_seq = 0u64;
+    if !shared.config.lag_ping_interval.is_zero() {
+        session.probe.enable();
+    }
     loop {
         if done.end.lock().unwrap().is_some() {
             // yawc may have queued a close frame (protocol error, hard size limit): send it.
             let _ = tokio::time::timeout(Duration::from_millis(500), sink.flush()).await;
             return session.state.lock().closing;
         }
-        let (closing, look, facts) = {
+        let now = Instant::now();
+        let (closing, look, facts, lag_cut) = {
             let mut st = session.state.lock();
             // A server shutting down still delivers, once, everything queued when it
             // closed (its own system_stopping included); other closes skip the queue.
@@ -380,7 +408,7 @@ where
                 batch.extend(st.queue.drain(..n));
                 if batch.iter().any(|o| o.class == ItemClass::Replayed) {
                     // Live alerts behind the replay count their wait from here.
-                    st.replay_taken_at = Some(Instant::now());
+                    st.replay_taken_at = Some(now);
                 }
                 // Whether this writer is behind (`Bus::behind`): its oldest live message
                 // waited long, for time to run or for the client's socket to take it. A
@@ -389,12 +417,28 @@ where
                     .iter()
                     .filter(|o| o.class != ItemClass::Replayed)
                     .find_map(|o| o.published_at);
-                session.set_lagging(oldest.is_some_and(|t| t.elapsed() > LAGGING_AFTER));
+                session.set_lagging(
+                    oldest.is_some_and(|t| now.saturating_duration_since(t) > LAGGING_AFTER),
+                );
+                // Or its client is slow to answer a ping (`probe.rs`): also seen at every
+                // offer, cleared by the pong.
+                session.set_ping_late(session.probe.lag_at(now) > super::probe::PING_LATE);
                 let alerts = batch.iter().filter(|o| o.class == ItemClass::Alert).count();
                 st.alerts_queued -= alerts;
                 st.stats.sent += batch.len() as u64;
             }
             let facts = BatchFacts::of(&batch);
+            pinger.took(facts.replay);
+            // With a live alert owed (in the batch or waiting behind it), a client that has
+            // not answered a ping for `alert_max_wait` is behind by at least that, in some
+            // buffer between us and its reader (its own receive buffer, autotuned to tens of
+            // MB, holds seconds of messages that no other figure shows): it is cut, and
+            // resumes. Not while a replay is ahead (`Pinger`), nor while the server as a
+            // whole is behind (below).
+            let lag_cut = st.closing.is_none()
+                && !facts.replay
+                && (facts.alerts || st.alerts_queued > 0)
+                && pinger.overdue(&session.probe, now, shared.config.alert_max_wait);
             // Whether to judge the client now (`Backlog`). Nothing at stake (no live alert
             // in the batch or waiting behind it) or a replay ahead ends a stretch. Live
             // alerts still waiting after this batch, or a stretch going on: what it owes
@@ -409,8 +453,20 @@ where
             } else {
                 None
             };
-            (st.closing, look, facts)
+            (st.closing, look, facts, lag_cut)
         };
+        // While a quarter of the clients lag (`Bus::behind`) the publisher is held until
+        // they catch up; cutting them too would only add resumes (measured: every client
+        // cut several times a run at 1,000 clients past saturation). A client late while
+        // most others are not is the one to cut.
+        if lag_cut && !shared.bus.behind() {
+            // Not written: its alerts stay in the log, and a resume sends them.
+            shared.metrics.lag_cuts.fetch_add(1, Relaxed);
+            session.state.lock().stats.sent -= batch.len() as u64;
+            batch.clear();
+            session.close(CloseReason::SlowConsumer);
+            continue;
+        }
         if let Some(ours) = look {
             if judged(shared, &mut backlog, ours, send_queue, false) {
                 // Not written: its alerts stay in the log, and a resume sends them.
@@ -429,6 +485,7 @@ where
                     &mut batch,
                     pmd_negotiated,
                     &mut scratch,
+                    None,
                 );
                 let _ = bounded(shared.config.write_timeout, written).await;
                 batch.clear();
@@ -457,6 +514,9 @@ where
             }
         }
         if !batch.is_empty() {
+            // A ping goes with the batch, after it, when one is due (`probe.rs`).
+            let last_seq = batch.iter().map(|o| o.seq).max().unwrap_or(0);
+            let ping = pinger.ping_with(&session.probe, now, last_seq, batch.len());
             let written = write_batch(
                 shared,
                 session,
@@ -464,6 +524,7 @@ where
                 &mut batch,
                 pmd_negotiated,
                 &mut scratch,
+                ping,
             );
             let stall = Stall {
                 backlog: &mut backlog,
@@ -475,6 +536,8 @@ where
             batch.clear();
             match outcome {
                 Written::Done => {
+                    session.probe.wrote(last_seq);
+                    written_seq = last_seq;
                     // Writing a frame sent every pong queued before it.
                     session.pongs_owed.store(0, Relaxed);
                     session.written.notify_one();
@@ -495,9 +558,35 @@ where
                 Written::Cut => continue, // the closing path above ends the connection
             }
         }
+        // A ping with no batch, when the client's window is full, messages written are not
+        // confirmed read and none is outstanding (`Pinger::follow_up`): a held publisher
+        // may be waiting for its pong.
+        let follow_up = pinger.follow_up(&session.probe);
+        let follow_up_at = async {
+            match follow_up {
+                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = session.notify.notified() => {}
             _ = done.notify.notified() => {}
+            _ = follow_up_at => {
+                if let Some(payload) = pinger.ping(&session.probe, Instant::now(), written_seq) {
+                    let ping = async {
+                        sink.feed(Frame::ping(payload)).await.map_err(|_| ())?;
+                        sink.flush().await.map_err(|_| ())
+                    };
+                    match bounded(shared.config.write_timeout, ping).await {
+                        Ok(Ok(())) => {
+                            session.pongs_owed.store(0, Relaxed);
+                            session.written.notify_one();
+                        }
+                        Ok(Err(())) => return None,
+                        Err(_) => session.close(CloseReason::SlowConsumer),
+                    }
+                }
+            }
             _ = heartbeat.tick() => {
                 session.push_control(control_prefix("heartbeat", &json!({
                     "client_id": session.client_id,
@@ -725,6 +814,7 @@ async fn write_batch<W>(
     batch: &mut Vec<Outgoing>,
     pmd_negotiated: bool,
     scratch: &mut Scratch,
+    ping: Option<Bytes>,
 ) -> Result<(), ()>
 where
     W: futures::Sink<Frame> + Unpin,
@@ -762,6 +852,10 @@ where
         if matches!(item.class, ItemClass::Alert | ItemClass::Replayed) {
             session.alerts_written.fetch_max(item.seq, Relaxed);
         }
+    }
+    if let (Ok(()), Some(payload)) = (result, ping) {
+        // After the batch: its pong says the client has read all of it.
+        result = sink.feed(Frame::ping(payload)).await.map_err(|_| ());
     }
     if result.is_ok() {
         result = sink.flush().await.map_err(|_| ());
@@ -985,6 +1079,7 @@ mod tests {
             &mut batch,
             false,
             &mut scratch,
+            None,
         ));
         assert_eq!(written, Ok(()));
         assert!(sink.writes.len() >= 2, "{} writes", sink.writes.len());

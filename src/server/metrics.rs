@@ -22,9 +22,14 @@ pub struct Metrics {
     /// Stretches a client spent owing more than its bound (`backlog.rs`), cut or not.
     pub clients_behind: AtomicU64,
     pub heartbeat_timeouts: AtomicU64,
+    /// Clients cut because a ping went unanswered for `alert_max_wait_s` (`probe.rs`).
+    pub lag_cuts: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_ns: AtomicU64,
+    lag_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    lag_count: AtomicU64,
+    lag_sum_ns: AtomicU64,
 }
 
 impl Metrics {
@@ -50,6 +55,16 @@ impl Metrics {
         }
         self.latency_count.fetch_add(n, Relaxed);
         self.latency_sum_ns.fetch_add(sum_ns, Relaxed);
+    }
+
+    /// Records one ping's round trip (`probe.rs`): a client's delivery lag.
+    pub fn observe_lag(&self, lag: Duration) {
+        let s = lag.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| s <= *b) {
+            self.lag_buckets[i].fetch_add(1, Relaxed);
+        }
+        self.lag_count.fetch_add(1, Relaxed);
+        self.lag_sum_ns.fetch_add(lag.as_nanos() as u64, Relaxed);
     }
 
     /// Delivery latency so far: messages per histogram bucket as (upper bound in
@@ -196,6 +211,12 @@ impl Metrics {
             self.clients_behind.load(Relaxed),
         );
         counter(
+            "wdp_lag_cuts_total",
+            "Clients cut as slow consumers because a ping went unanswered for alert_max_wait_s.",
+            "counter",
+            self.lag_cuts.load(Relaxed),
+        );
+        counter(
             "wdp_heartbeat_timeouts_total",
             "Connections closed for silence.",
             "counter",
@@ -207,21 +228,41 @@ impl Metrics {
             "counter",
             callback_dropped,
         );
-        let name = "wdp_delivery_latency_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from publish to the write of a message to a client.\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (b, c) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
-            cumulative += c.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.latency_sum_ns.load(Relaxed) as f64 / 1e9
+        histogram(
+            &mut out,
+            "wdp_delivery_latency_seconds",
+            "Time from publish to the write of a message to a client.",
+            (
+                &self.latency_buckets,
+                &self.latency_count,
+                &self.latency_sum_ns,
+            ),
         );
-        let _ = writeln!(out, "{name}_count {count}");
+        histogram(
+            &mut out,
+            "wdp_delivery_lag_seconds",
+            "Time from a ping sent with a batch to its pong: the client has read everything sent before it.",
+            (&self.lag_buckets, &self.lag_count, &self.lag_sum_ns),
+        );
         out
     }
+}
+
+type HistogramCells<'a> = (
+    &'a [AtomicU64; LATENCY_BUCKETS.len()],
+    &'a AtomicU64,
+    &'a AtomicU64,
+);
+
+fn histogram(out: &mut String, name: &str, help: &str, (buckets, count, sum_ns): HistogramCells) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (b, c) in LATENCY_BUCKETS.iter().zip(buckets) {
+        cumulative += c.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+    }
+    let count = count.load(Relaxed);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {}", sum_ns.load(Relaxed) as f64 / 1e9);
+    let _ = writeln!(out, "{name}_count {count}");
 }

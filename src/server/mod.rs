@@ -37,6 +37,7 @@ mod events;
 pub mod fuzzing;
 mod http;
 mod metrics;
+mod probe;
 mod rate_limit;
 mod session_state;
 mod shared;

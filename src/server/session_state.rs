@@ -5,7 +5,7 @@
 //! writer drains the queue. A session outlives its connection for `resume_ttl` so a client
 //! that was disconnected (slow, network) can come back and get every alert it missed.
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -228,9 +228,14 @@ pub struct SessionShared {
     pub pongs_owed: std::sync::atomic::AtomicU32,
     /// Notified by the writer after each write, for a reader waiting for room.
     pub written: Notify,
-    /// Whether the writer is behind: the oldest message of its last batch had waited
-    /// longer than [`LAGGING_AFTER`] (`set_lagging`).
-    lagging: AtomicBool,
+    /// Why the session counts as lagging, one bit per cause: [`LAG_QUEUE`] (the oldest
+    /// message of its queue had waited longer than [`LAGGING_AFTER`], `set_lagging`),
+    /// [`LAG_PING`] (its outstanding ping is older than `probe::PING_LATE`,
+    /// `set_ping_late`) and [`LAG_WINDOW`] (more than `probe::WINDOW` messages not
+    /// confirmed read, `set_window_full`). Its shard counts the sessions with any bit set.
+    lag_bits: AtomicU8,
+    /// The connection's delivery lag, measured with WebSocket pings (`probe.rs`).
+    pub probe: super::probe::Probe,
     /// Its shard's count of lagging sessions (`bus.rs`), set when the bus takes the
     /// session: the bus holds its publisher back and sheds pose frames while half of the
     /// connections are behind.
@@ -291,7 +296,8 @@ impl SessionShared {
             alerts_written: AtomicU64::new(0),
             pongs_owed: std::sync::atomic::AtomicU32::new(0),
             written: Notify::new(),
-            lagging: AtomicBool::new(false),
+            lag_bits: AtomicU8::new(0),
+            probe: Default::default(),
             lag_count: OnceLock::new(),
             alert_queue_capacity,
             alert_history,
@@ -340,28 +346,72 @@ impl SessionShared {
                 oldest
                     .is_some_and(|t| ev.published_at.saturating_duration_since(t) > LAGGING_AFTER),
             );
+            // And when its client has not answered a ping for PING_LATE: what it has not
+            // read yet, in every buffer up to its reader (`probe.rs`).
+            self.set_ping_late(self.probe.lag_at(ev.published_at) > super::probe::PING_LATE);
+            // And when more messages than WINDOW were queued for it and not confirmed read:
+            // grows with every event, before any of them has aged.
+            self.window_at(self.probe.queued(st.next_seq.saturating_sub(1)));
         }
         (offered, deliverable)
     }
 
-    /// Whether the session counts as behind (tests).
+    /// Whether the session counts as behind, for either cause (tests).
     #[cfg(test)]
     pub fn is_lagging(&self) -> bool {
-        self.lagging.load(Ordering::Relaxed)
+        self.lag_bits.load(Ordering::Relaxed) != 0
     }
 
-    /// Tells the session's shard whether its writer is behind (`lagging`), counting
+    /// Tells the session's shard whether its writer is behind (`LAG_QUEUE`), counting
     /// changes only: a writer that keeps up never touches the shard's counter.
     pub fn set_lagging(&self, lagging: bool) {
+        self.set_lag_bit(LAG_QUEUE, lagging);
+    }
+
+    /// Tells the session's shard whether its client is late answering a ping
+    /// (`LAG_PING`, `probe.rs`).
+    pub fn set_ping_late(&self, late: bool) {
+        self.set_lag_bit(LAG_PING, late);
+    }
+
+    /// Tells the session's shard whether more than `probe::WINDOW` messages queued for it
+    /// are not confirmed read (`LAG_WINDOW`, `probe.rs`).
+    pub fn set_window_full(&self, full: bool) {
+        self.set_lag_bit(LAG_WINDOW, full);
+    }
+
+    /// Sets or clears `LAG_WINDOW` for `unconfirmed` messages: full past `probe::WINDOW`.
+    /// (Tried: no longer full only at half of it, so that a held publisher would let half
+    /// a window of events through at once, to be written together. Not kept: no cheaper
+    /// per message and later, docs/performance.md fifth pass.)
+    pub fn window_at(&self, unconfirmed: u64) {
+        self.set_window_full(unconfirmed > super::probe::WINDOW);
+    }
+
+    /// Clears every cause (the connection ends, the session leaves the bus).
+    pub fn clear_lag(&self) {
+        self.set_lag_bit(LAG_QUEUE | LAG_PING | LAG_WINDOW, false);
+    }
+
+    fn set_lag_bit(&self, bit: u8, on: bool) {
         // A plain load first: the shard calls this at every offer, and an unconditional
-        // swap is a locked instruction (a full fence, waiting for the offer's stores to
-        // the queue): profiled at ~13 % of the server's time at 1,000 clients.
-        if self.lagging.load(Ordering::Relaxed) == lagging {
+        // read-modify-write is a locked instruction (a full fence, waiting for the offer's
+        // stores to the queue): profiled at ~13 % of the server's time at 1,000 clients.
+        let bits = self.lag_bits.load(Ordering::Relaxed);
+        if (bits & bit == bit && on) || (bits & bit == 0 && !on) {
             return;
         }
-        if self.lagging.swap(lagging, Ordering::Relaxed) != lagging {
+        // The shard counts sessions with any cause: only a change of "any" touches it.
+        let (before, after) = if on {
+            let before = self.lag_bits.fetch_or(bit, Ordering::Relaxed);
+            (before, before | bit)
+        } else {
+            let before = self.lag_bits.fetch_and(!bit, Ordering::Relaxed);
+            (before, before & !bit)
+        };
+        if (before != 0) != (after != 0) {
             if let Some(count) = self.lag_count.get() {
-                count.fetch_add(if lagging { 1 } else { -1 }, Ordering::Relaxed);
+                count.fetch_add(if after != 0 { 1 } else { -1 }, Ordering::Relaxed);
             }
         }
     }
@@ -655,6 +705,13 @@ fn granted_view(ev: &Event, granted: &[String]) -> Bytes {
     view.stream_id = ev.stream_id;
     view.prefix(super::subscription::PoseView::FULL)
 }
+
+/// A lag cause: the session's queue holds a message older than [`LAGGING_AFTER`].
+const LAG_QUEUE: u8 = 1;
+/// A lag cause: the client has not answered a ping for `probe::PING_LATE`.
+const LAG_PING: u8 = 2;
+/// A lag cause: more than `probe::WINDOW` messages queued for it are not confirmed read.
+const LAG_WINDOW: u8 = 4;
 
 /// A writer whose batch held a message older than this is behind (`set_lagging`): far above
 /// a keeping-up client's publish-to-write time (well under 1 ms at 100 clients).
