@@ -3,6 +3,7 @@ pytest plugin (``densepose_server``, ``densepose_token``: wifi_densepose.testing
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -51,6 +52,15 @@ async def request(ws: Any, message_type: str, data: dict | None = None, timeout:
         timeout,
         skip_heartbeats=message_type != "heartbeat",
     )
+
+
+async def read_all(ws: Any, sink: list, quiet: float = 0.5) -> None:
+    """Reads until the connection closes or stays quiet for ``quiet`` seconds."""
+    try:
+        while True:
+            sink.append(decode(await asyncio.wait_for(ws.recv(), quiet)))
+    except (TimeoutError, websockets.ConnectionClosed):
+        pass
 
 
 def http_get(url: str, headers: dict | None = None) -> tuple:

@@ -14,7 +14,7 @@ import time
 import websockets
 from wifi_densepose import Server
 
-from .conftest import decode, request
+from .conftest import decode, read_all, request
 
 
 def metric(server, name: str) -> int:
@@ -22,14 +22,6 @@ def metric(server, name: str) -> int:
     assert m, name
     return int(m.group(1))
 
-
-async def read_all(ws, sink: list, quiet: float) -> None:
-    """Reads until the connection closes or stays quiet for ``quiet`` seconds."""
-    try:
-        while True:
-            sink.append(decode(await asyncio.wait_for(ws.recv(), quiet)))
-    except (TimeoutError, websockets.ConnectionClosed):
-        pass
 
 
 def big_receive_buffer_socket(port: int) -> socket.socket:

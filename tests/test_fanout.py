@@ -15,16 +15,7 @@ import time
 import websockets
 from wifi_densepose import Server
 
-from .conftest import decode, request
-
-
-async def read_all(ws, sink: list, quiet: float) -> None:
-    """Reads until the connection closes or stays quiet for ``quiet`` seconds."""
-    try:
-        while True:
-            sink.append(decode(await asyncio.wait_for(ws.recv(), quiet)))
-    except (TimeoutError, websockets.ConnectionClosed):
-        pass
+from .conftest import decode, read_all, request
 
 
 async def test_a_burst_written_in_batches_arrives_whole_and_in_order():

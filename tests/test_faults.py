@@ -20,7 +20,7 @@ import websockets
 from wifi_densepose import Server, sim
 from wifi_densepose.udp import encode_frame
 
-from .conftest import connect, decode, request, send, wait_for
+from .conftest import connect, decode, read_all, request, send, wait_for
 
 
 def metric(server: Server, name: str) -> int:
@@ -330,14 +330,6 @@ async def test_a_restarted_server_tells_a_resuming_client_its_session_is_gone():
 def original_sequence(m: dict) -> int:
     return m["metadata"].get("replayed_from", m["metadata"]["sequence"])
 
-
-async def read_all(ws, sink: list, quiet: float = 0.5) -> None:
-    """Reads until the connection closes or stays quiet for ``quiet`` seconds."""
-    try:
-        while True:
-            sink.append(decode(await asyncio.wait_for(ws.recv(), quiet)))
-    except (TimeoutError, websockets.ConnectionClosed):
-        pass
 
 
 async def test_every_alert_reaches_every_matching_subscription_once_in_order():
