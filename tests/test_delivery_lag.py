@@ -7,6 +7,7 @@ neither as messages for the flood limit nor as proof of life for the heartbeat t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import time
@@ -105,6 +106,19 @@ async def test_without_pings_the_same_client_is_not_cut():
     assert not cut and lag_cuts == 0
 
 
+@contextlib.asynccontextmanager
+async def alerts_subscriber(s: Server):
+    """A client (answering the server's pings, sending none of its own) subscribed to
+    activity_event."""
+    url = f"{s.url}?token={s.issue_token('t')}"
+    async with websockets.connect(url, compression=None, max_size=None,
+                                  ping_interval=None) as ws:
+        await ws.recv()
+        ack = await request(ws, "subscribe", {"subscriptions": [{"event_type": "activity_event"}]})
+        assert ack["type"] == "ack"
+        yield ws
+
+
 async def test_a_reading_client_is_never_cut_and_its_pongs_are_not_messages():
     # Alerts every 5 ms for 4 s to a client that reads them all, with a grace of 0.1 s:
     # pings go out every 10 ms, and the pongs come back. 400 pongs in 4 s would pass the
@@ -113,13 +127,8 @@ async def test_a_reading_client_is_never_cut_and_its_pongs_are_not_messages():
               "lag_ping_interval_s": 0.01}
     with Server(config=config) as s:
         s.add_environment("room_001")
-        url = f"{s.url}?token={s.issue_token('t')}"
         got: list = []
-        async with websockets.connect(url, compression=None, max_size=None,
-                                      ping_interval=None) as ws:
-            await ws.recv()
-            ack = await request(ws, "subscribe", {"subscriptions": [{"event_type": "activity_event"}]})
-            assert ack["type"] == "ack"
+        async with alerts_subscriber(s) as ws:
 
             async def publish() -> None:
                 for n in range(800):
@@ -147,13 +156,8 @@ async def test_pongs_to_our_pings_are_not_proof_of_life():
     config = {"heartbeat_timeout_s": 1.0, "permessage_deflate": False, "lag_ping_interval_s": 0.01}
     with Server(config=config) as s:
         s.add_environment("room_001")
-        url = f"{s.url}?token={s.issue_token('t')}"
         got: list = []
-        async with websockets.connect(url, compression=None, max_size=None,
-                                      ping_interval=None) as ws:
-            await ws.recv()
-            ack = await request(ws, "subscribe", {"subscriptions": [{"event_type": "activity_event"}]})
-            assert ack["type"] == "ack"
+        async with alerts_subscriber(s) as ws:
             started = time.monotonic()
             n = 0
             while time.monotonic() - started < 8 and metric(s, "wdp_heartbeat_timeouts_total") == 0:
