@@ -57,6 +57,10 @@ impl Default for BackgroundConfig {
 /// Profile blocks a calibration keeps at most (an hour of 1 s blocks).
 pub const MAX_CALIBRATION_BLOCKS: usize = 3600;
 
+/// Profile values a calibration keeps at most (64 MB): a wide frame (4 x 4 x 2048
+/// PicoScenes) keeps fewer blocks than an hour's worth, the rest of the run is not kept.
+pub const MAX_CALIBRATION_VALUES: usize = 16 << 20;
+
 /// 1 s mean amplitude profiles of a stream of frames.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileBlocks {

@@ -521,11 +521,16 @@ impl Sensor {
             self.last_motion_t = Some(t);
         }
         self.accumulate_block(t, moving);
-        let profile = self.profiles.push(
-            t,
-            csi.iter().map(|c| c.norm()),
-            self.config.background.block_s,
-        );
+        // Profiles only where something reads them: an uncalibrated room pays nothing.
+        let profile = if self.calibrating.is_some() || self.background.is_some() {
+            self.profiles.push(
+                t,
+                csi.iter().map(|c| c.norm()),
+                self.config.background.block_s,
+            )
+        } else {
+            None
+        };
         let outcome = self.calibration_step(t, ratio, profile.as_deref());
         let floor = self
             .calibration
@@ -857,9 +862,9 @@ impl Sensor {
         run.frames += 1;
         if let Some(p) = profile {
             // A block that began before the calibration did is not the empty room's.
-            if t - started >= self.config.background.block_s
-                && run.profiles.len() < background::MAX_CALIBRATION_BLOCKS
-            {
+            let most = background::MAX_CALIBRATION_BLOCKS
+                .min(background::MAX_CALIBRATION_VALUES / p.len().max(1));
+            if t - started >= self.config.background.block_s && run.profiles.len() < most {
                 run.profiles.push(p.to_vec());
             }
         }
