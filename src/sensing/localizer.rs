@@ -292,6 +292,8 @@ pub struct Localizer {
     /// The last located window's frames as the map saw them, `[frame * LK + lk]`.
     last_window: Vec<Complex32>,
     last_lobes: Vec<Lobe>,
+    /// Takes out the receive chains' quarter-turn phase steps ([`super::chains`]).
+    chains: super::chains::ChainAligner,
 }
 
 impl Localizer {
@@ -358,6 +360,7 @@ impl Localizer {
             tracker,
             last_window: Vec::new(),
             last_lobes: Vec::new(),
+            chains: Default::default(),
             geometry,
             config,
         };
@@ -439,6 +442,7 @@ impl Localizer {
         {
             return None;
         }
+        let csi = self.chains.align(csi);
         let k = self.subs.len();
         let mut h = Vec::with_capacity(self.links() * k);
         for i in 0..self.n_tx {

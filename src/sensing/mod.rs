@@ -7,17 +7,20 @@
 //! decide whether anyone is in the room at all. Stateful per environment; cheap (a few
 //! hundred multiplications a packet, one small FFT batch every half second).
 //!
+//! [`chains`] takes out the receive chains' quarter-turn phase steps some cards make;
 //! [`features`] turns each packet into values in which the card's per-packet offsets
 //! cancel; [`sensor`] measures change against the noise measured in the same packets.
 
 pub mod background;
 pub mod bank;
+pub mod chains;
 pub mod features;
 pub mod localizer;
 pub mod sensor;
 pub mod window_features;
 
 pub use bank::SensorBank;
+pub use chains::ChainAligner;
 pub use features::{FeatureLayout, FeatureMode};
 pub use localizer::{
     fused_log_map, Fix, LinkGeometry, Lobe, Localizer, LocalizerConfig, MapTracker, MultiLocalizer,

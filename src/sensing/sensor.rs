@@ -40,6 +40,7 @@ use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
 use super::background::{self, Background, BackgroundConfig, ProfileBlocks};
+use super::chains::ChainAligner;
 use super::features::{FeatureLayout, FeatureMode};
 
 /// The sensor's settings. The defaults are the uncalibrated thresholds; a calibration can
@@ -298,6 +299,8 @@ pub struct Sensor {
     /// Since when, and until when last, the static channel said someone was there
     /// (gaps shorter than [`STATIC_GAP_S`] bridged).
     static_since: Option<(f64, f64)>,
+    /// Takes out the receive chains' quarter-turn phase steps ([`super::chains`]).
+    chains: ChainAligner,
     planner: FftPlanner<f32>,
     state: SensingState,
 }
@@ -346,6 +349,7 @@ impl Sensor {
             warm_since: f64::NEG_INFINITY,
             dropped: None,
             static_since: None,
+            chains: ChainAligner::default(),
             planner: FftPlanner::new(),
             state: SensingState {
                 t: 0.0,
@@ -468,6 +472,8 @@ impl Sensor {
         if !t.is_finite() {
             return None;
         }
+        let csi = self.chains.align(csi);
+        let csi = csi.as_ref();
         let shape = {
             let (a, b, c) = csi.dim();
             [a, b, c]

@@ -147,6 +147,8 @@ pub struct WindowFeatures {
     /// Frames left out (another shape, non-finite values).
     pub skipped: u64,
     scratch: Vec<Complex32>,
+    /// Takes out the receive chains' quarter-turn phase steps ([`super::chains`]).
+    chains: super::chains::ChainAligner,
 }
 
 impl WindowFeatures {
@@ -164,6 +166,7 @@ impl WindowFeatures {
             last_t: None,
             skipped: 0,
             scratch: Vec::new(),
+            chains: Default::default(),
         })
     }
 
@@ -223,9 +226,10 @@ impl WindowFeatures {
                 }
             }
         }
+        let csi = self.chains.align(csi);
         let layout = self.layout.as_ref()?;
         let mut values = std::mem::take(&mut self.scratch);
-        if !layout.extract(csi, &mut values) {
+        if !layout.extract(&csi, &mut values) {
             self.scratch = values;
             self.skipped += 1;
             return None;

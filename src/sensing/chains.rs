@@ -1,0 +1,239 @@
+//! Receive chains' quarter-turn phase steps, taken out packet by packet.
+//!
+//! In: a source's frames `(n_tx, n_rx, n_sub)`, in order. Out: the same frames with every
+//! receive chain after the first turned by the multiple of a quarter turn that brings its
+//! phase against the first chain back to where it was in the previous frame.
+//!
+//! Why: on the real Intel 5300 recordings here (`../shared/data/labelled/gi-z_csi-data`),
+//! the phase of each receive chain against the first takes one of four values a quarter
+//! turn apart, anew in every packet (72-75 % of consecutive packets differ), with 0.2-2
+//! degrees of spread inside a quarter for a still scene; the step is the same for every
+//! transmit chain, and transmit chains keep their phase against each other. The card's
+//! receive chains each take one of four phases of the local oscillator. Left in, a step
+//! of 90 or 180 degrees between two packets is, to everything that reads the phase between
+//! antennas (the sensor's antenna-pair products, the localizer's steering), a change far
+//! larger than any person makes: on those recordings a still subject read as motion in
+//! 93-97 % of frames and no breathing rate was ever reported (`docs/sensing.md`, "Real
+//! Intel 5300 chains").
+//!
+//! A source is taken to step once a quarter of its last 64 frames moved some chain's phase
+//! by a quarter turn or more, within 15 degrees of a multiple of a quarter turn (a stepping
+//! card does so in about three frames of four); from then on, for that source, each chain
+//! is turned by the quarter turns nearest its change since the previous frame. A person
+//! rarely changes the phase between two antennas by more than an eighth of a turn between
+//! packets (the product is dominated by the static paths), but does now and then: in the
+//! simulator, whose chains never step, a walker close to the antennas moves it by 45-90
+//! degrees in about 1 % of packets (and by a multiple of a quarter turn, give or take 15
+//! degrees, far more rarely). Folding every frame would turn a chain for good at each of
+//! those; a source that does not step is left exactly as it is.
+use std::borrow::Cow;
+use std::f64::consts::FRAC_PI_2;
+
+/// Steps among the last 64 frames (`ChainAligner::recent`'s bits) that make a source a
+/// stepping one.
+const STEPPING_AFTER: u32 = 16;
+/// How close to a multiple of a quarter turn a change must be to count as a step, radians.
+const STEP_TOLERANCE: f64 = 15.0 * std::f64::consts::PI / 180.0;
+
+use ndarray::Array3;
+use num_complex::{Complex32, Complex64};
+
+/// Per receive chain after the first, the phase (unit phasor) its product with the first
+/// chain had in the last frame, once aligned.
+#[derive(Debug, Clone, Default)]
+pub struct ChainAligner {
+    shape: [usize; 3],
+    reference: Vec<Option<Complex64>>,
+    /// The last 64 frames, newest in bit 0: whether some chain stepped.
+    recent: u64,
+    /// Whether this source's chains step (sticky: a card's property).
+    stepping: bool,
+    /// Frames in which at least one chain was turned.
+    pub stepped_frames: u64,
+}
+
+impl ChainAligner {
+    /// Whether this source's receive chains have been seen to step.
+    pub fn stepping(&self) -> bool {
+        self.stepping
+    }
+
+    /// The frame with its receive chains aligned to the previous frame's (borrowed when no
+    /// chain needs turning: one receive antenna, a source that does not step, or no step
+    /// in this frame).
+    pub fn align<'a>(&mut self, csi: &'a Array3<Complex32>) -> Cow<'a, Array3<Complex32>> {
+        let (n_tx, n_rx, n_sub) = csi.dim();
+        if n_rx < 2 {
+            return Cow::Borrowed(csi);
+        }
+        let shape = [n_tx, n_rx, n_sub];
+        if self.shape != shape {
+            // A new layout: no reference yet (whether the card steps is kept).
+            self.shape = shape;
+            self.reference = vec![None; n_rx];
+        }
+        let mut turns = vec![0u8; n_rx];
+        let mut step_seen = false;
+        for (rx, turn) in turns.iter_mut().enumerate().skip(1) {
+            let mut sum = Complex64::default();
+            for tx in 0..n_tx {
+                for k in 0..n_sub {
+                    let a = csi[[tx, rx, k]];
+                    let b = csi[[tx, 0, k]];
+                    sum += Complex64::new(a.re as f64, a.im as f64)
+                        * Complex64::new(b.re as f64, -b.im as f64);
+                }
+            }
+            let norm = sum.norm();
+            if !(norm.is_finite() && norm > 0.0) {
+                continue; // nothing to judge by; leave the chain as it is
+            }
+            let now = sum / norm;
+            let change = self.reference[rx].map_or(0.0, |prev| (now * prev.conj()).arg());
+            let q = (change / FRAC_PI_2).round();
+            step_seen |= q != 0.0 && (change - q * FRAC_PI_2).abs() < STEP_TOLERANCE;
+            if self.stepping {
+                *turn = (q as i64).rem_euclid(4) as u8;
+            }
+            self.reference[rx] = Some(now * quarter_turns(-(*turn as i64)));
+        }
+        self.recent = (self.recent << 1) | u64::from(step_seen);
+        if !self.stepping && self.recent.count_ones() >= STEPPING_AFTER {
+            self.stepping = true;
+        }
+        if turns.iter().all(|&q| q == 0) {
+            return Cow::Borrowed(csi);
+        }
+        self.stepped_frames += 1;
+        let mut out = csi.clone();
+        for (rx, &q) in turns.iter().enumerate() {
+            if q == 0 {
+                continue;
+            }
+            let r = quarter_turns(-(q as i64));
+            let r = Complex32::new(r.re as f32, r.im as f32);
+            for tx in 0..n_tx {
+                for k in 0..n_sub {
+                    out[[tx, rx, k]] *= r;
+                }
+            }
+        }
+        Cow::Owned(out)
+    }
+}
+
+/// `i^q`: `q` quarter turns, exactly (no rounding error from `exp`).
+fn quarter_turns(q: i64) -> Complex64 {
+    match q.rem_euclid(4) {
+        0 => Complex64::new(1.0, 0.0),
+        1 => Complex64::new(0.0, 1.0),
+        2 => Complex64::new(-1.0, 0.0),
+        _ => Complex64::new(0.0, -1.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A still 2x3x30 channel whose chains 1 and 2 take a random quarter turn every
+    /// packet, as the real Intel 5300 recordings do, plus a slow drift of chain 2.
+    fn stepped(n: usize, steps: bool) -> (Vec<Array3<Complex32>>, Vec<Array3<Complex32>>) {
+        let mut clean = Vec::new();
+        let mut seen = Vec::new();
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as i64
+        };
+        for p in 0..n {
+            let drift = 0.01 * p as f32;
+            let h = Array3::from_shape_fn((2, 3, 30), |(tx, rx, k)| {
+                let phase = 0.3 * tx as f32
+                    + 0.7 * rx as f32
+                    + 0.05 * k as f32
+                    + if rx == 2 { drift } else { 0.0 };
+                Complex32::from_polar(1.0 + 0.1 * rx as f32, phase)
+            });
+            let mut s = h.clone();
+            if steps {
+                for rx in 1..3 {
+                    let q = quarter_turns(next() % 4);
+                    let q = Complex32::new(q.re as f32, q.im as f32);
+                    for tx in 0..2 {
+                        for k in 0..30 {
+                            s[[tx, rx, k]] *= q;
+                        }
+                    }
+                }
+            }
+            clean.push(h);
+            seen.push(s);
+        }
+        (clean, seen)
+    }
+
+    fn pair_phase(h: &Array3<Complex32>, rx: usize) -> f32 {
+        (h[[0, rx, 0]] * h[[0, 0, 0]].conj()).arg()
+    }
+
+    #[test]
+    fn quarter_turn_steps_are_taken_out_and_a_slow_drift_kept() {
+        let (clean, seen) = stepped(200, true);
+        let mut a = ChainAligner::default();
+        let out: Vec<_> = seen.iter().map(|h| a.align(h).into_owned()).collect();
+        assert!(a.stepping());
+        assert!(a.stepped_frames > 100, "{} frames turned", a.stepped_frames);
+        // From the frame that showed the card steps (within its first 64 frames), every
+        // frame differs from the clean channel by that frame's own step, and the drift
+        // survives.
+        for rx in 1..3 {
+            let offset = pair_phase(&out[64], rx) - pair_phase(&clean[64], rx);
+            for (o, c) in out.iter().zip(&clean).skip(64) {
+                let d = Complex32::from_polar(1.0, pair_phase(o, rx) - pair_phase(c, rx) - offset);
+                assert!(d.arg().abs() < 1e-3, "chain {rx}: {}", d.arg());
+            }
+        }
+    }
+
+    #[test]
+    fn a_person_s_fast_phase_changes_are_not_taken_for_steps() {
+        // A channel that never steps but whose chain 1 jumps by 50-80 degrees in one
+        // packet of fifty, and once by exactly a quarter turn: left exactly as it is.
+        let (_, mut seen) = stepped(400, false);
+        let mut jump = 0.0f32;
+        for (p, h) in seen.iter_mut().enumerate() {
+            if p % 50 == 25 {
+                jump += (50.0 + (p % 7) as f32 * 5.0).to_radians();
+            }
+            if p == 300 {
+                jump += std::f32::consts::FRAC_PI_2;
+            }
+            for tx in 0..2 {
+                for k in 0..30 {
+                    h[[tx, 1, k]] *= Complex32::from_polar(1.0, jump);
+                }
+            }
+        }
+        let mut a = ChainAligner::default();
+        for h in &seen {
+            assert!(matches!(a.align(h), Cow::Borrowed(_)));
+        }
+        assert!(!a.stepping());
+    }
+
+    #[test]
+    fn a_channel_without_steps_is_left_alone() {
+        let (_, seen) = stepped(50, false);
+        let mut a = ChainAligner::default();
+        for h in &seen {
+            assert!(matches!(a.align(h), Cow::Borrowed(_)));
+        }
+        assert_eq!(a.stepped_frames, 0);
+        // One receive antenna: nothing to align.
+        let one = Array3::from_elem((1, 1, 64), Complex32::new(1.0, 0.0));
+        assert!(matches!(a.align(&one), Cow::Borrowed(_)));
+    }
+}
