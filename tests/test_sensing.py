@@ -205,11 +205,12 @@ GIZ = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "label
 def test_a_still_subject_on_a_real_intel_5300_is_not_motion(name):
     # These cards' receive chains step by quarter turns against each other every packet
     # (src/sensing/chains.rs); read as the channel, that was motion in 93-97 % of these
-    # still recordings. Measured with the steps taken out: 0-3 % (floor: 15 %).
+    # still recordings. Measured with the steps taken out: 0-3 % (floor: 15 %); present
+    # in 65-86 % of frames after the first 2 s (floor: 40 %).
     r = read_csi(GIZ / name)
     csi = r.csi_dominant()
     ts = np.asarray(r.timestamps)[r.dominant_indices]
     s = sensing.sense(csi, ts)
     keep = ts - ts[0] >= 2.0
     assert np.mean(np.asarray(s["motion_detected"])[keep]) < 0.15
-    assert np.mean(np.asarray(s["presence"])[keep]) > 0.5
+    assert np.mean(np.asarray(s["presence"])[keep]) > 0.4

@@ -16,24 +16,27 @@
 //! 93-97 % of frames and no breathing rate was ever reported (`docs/sensing.md`, "Real
 //! Intel 5300 chains").
 //!
-//! A source is taken to step once a quarter of its last 64 frames moved some chain's phase
-//! by a quarter turn or more, within 15 degrees of a multiple of a quarter turn (a stepping
-//! card does so in about three frames of four); from then on, for that source, each chain
-//! is turned by the quarter turns nearest its change since the previous frame. A person
-//! rarely changes the phase between two antennas by more than an eighth of a turn between
-//! packets (the product is dominated by the static paths), but does now and then: in the
-//! simulator, whose chains never step, a walker close to the antennas moves it by 45-90
-//! degrees in about 1 % of packets (and by a multiple of a quarter turn, give or take 15
-//! degrees, far more rarely). Folding every frame would turn a chain for good at each of
-//! those; a source that does not step is left exactly as it is.
+//! A source is taken to step once 8 of its last 64 frames moved some chain's phase by a
+//! quarter turn or more, within 8 degrees of a multiple of a quarter turn; from then on,
+//! for that source, each chain is turned by the quarter turns nearest its change since the
+//! previous frame. On the 27 real recordings every 64 frames hold 16 to 59 such steps; in
+//! the simulator, whose chains never step, at most 4 (24 held-out clips, people walking
+//! close to the antennas included: a person rarely changes the phase between two antennas
+//! by more than an eighth of a turn between packets, since the product is dominated by the
+//! static paths, but does in about 1 % of packets, and seldom by a near multiple of a
+//! quarter turn). Folding every frame would turn a chain for good at each of those; a
+//! source that does not step is left exactly as it is. A stepping source's first frames,
+//! until 8 steps are seen (about 11 frames), are read with their steps; the sensor and the
+//! localizer start over when the steps are found ([`ChainAligner::take_began_stepping`]).
+
 use std::borrow::Cow;
 use std::f64::consts::FRAC_PI_2;
 
 /// Steps among the last 64 frames (`ChainAligner::recent`'s bits) that make a source a
 /// stepping one.
-const STEPPING_AFTER: u32 = 16;
+const STEPPING_AFTER: u32 = 8;
 /// How close to a multiple of a quarter turn a change must be to count as a step, radians.
-const STEP_TOLERANCE: f64 = 15.0 * std::f64::consts::PI / 180.0;
+const STEP_TOLERANCE: f64 = 8.0 * std::f64::consts::PI / 180.0;
 
 use ndarray::Array3;
 use num_complex::{Complex32, Complex64};
@@ -48,6 +51,8 @@ pub struct ChainAligner {
     recent: u64,
     /// Whether this source's chains step (sticky: a card's property).
     stepping: bool,
+    /// Set by the frame that showed the source steps, until taken.
+    began_stepping: bool,
     /// Frames in which at least one chain was turned.
     pub stepped_frames: u64,
 }
@@ -56,6 +61,13 @@ impl ChainAligner {
     /// Whether this source's receive chains have been seen to step.
     pub fn stepping(&self) -> bool {
         self.stepping
+    }
+
+    /// Whether the last frame aligned was the one that showed the source steps (once):
+    /// what was learned from the frames before it, read with their steps, is worth
+    /// starting over.
+    pub fn take_began_stepping(&mut self) -> bool {
+        std::mem::take(&mut self.began_stepping)
     }
 
     /// The frame with its receive chains aligned to the previous frame's (borrowed when no
@@ -100,6 +112,7 @@ impl ChainAligner {
         self.recent = (self.recent << 1) | u64::from(step_seen);
         if !self.stepping && self.recent.count_ones() >= STEPPING_AFTER {
             self.stepping = true;
+            self.began_stepping = true;
         }
         if turns.iter().all(|&q| q == 0) {
             return Cow::Borrowed(csi);

@@ -443,6 +443,13 @@ impl Localizer {
             return None;
         }
         let csi = self.chains.align(csi);
+        if self.chains.take_began_stepping() {
+            // The background so far was learned with the card's phase steps in it.
+            self.background.clear();
+            self.bootstrap.clear();
+            self.window.clear();
+            self.window_moving = false;
+        }
         let k = self.subs.len();
         let mut h = Vec::with_capacity(self.links() * k);
         for i in 0..self.n_tx {

@@ -474,6 +474,12 @@ impl Sensor {
         }
         let csi = self.chains.align(csi);
         let csi = csi.as_ref();
+        if self.chains.take_began_stepping() && self.layout.is_some() {
+            // The frames so far were read with the card's phase steps in them: they looked
+            // like motion. Start over as for a new layout (a calibration is kept).
+            self.reset_layout(csi)?;
+            self.last_motion_t = None;
+        }
         let shape = {
             let (a, b, c) = csi.dim();
             [a, b, c]
