@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 from experiment import run_conditions
-from wifi_densepose import sim
+from wifi_densepose import dsp, sim
 from wifi_densepose.sensing_eval import random_placement
 
 SEED_BASE = 770_000
@@ -105,6 +105,10 @@ def scenario(i: int, duration_s: float) -> dict[str, Any]:
 
 def _link_features(csi: np.ndarray) -> np.ndarray:
     n = len(csi)
+    if csi.shape[2] >= 2:
+        # The simulated Intel 5300's chains step by quarter turns, as the real card's do:
+        # taken out as the engine does before any phase between antennas is read.
+        csi, _ = dsp.align_chains(np.ascontiguousarray(csi, dtype=np.complex64))
     if csi.shape[2] >= 2:
         f = (csi[:, :, :1, :] * np.conj(csi[:, :, 1:, :])).reshape(n, -1)
         # The card's gain control scales a whole packet, which cancels in a ratio of

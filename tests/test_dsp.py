@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.signal
+import wifi_densepose as wdp
 from wifi_densepose import dsp
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "csi"
@@ -595,3 +596,22 @@ def test_motion_on_real_walking_recordings_exceeds_static():
     ms = motion_pipeline(pc, round(0.25 * fs_pico))
     mw = motion_pipeline(nexmon_walk, 25)  # 100 packets/s
     assert np.median(mw) > 3 * ms.max(), (np.median(mw), ms.max())
+
+
+def test_align_chains_takes_out_a_real_intel_5300_s_quarter_turn_steps():
+    # Every multi-antenna Intel 5300 recording in ../shared/data steps: the phase of a
+    # receive chain against the first moves by a quarter turn in most packets.
+    path = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "labelled"
+            / "gi-z_csi-data" / "intel" / "respiration" / "3breaths.dat")
+    csi = wdp.read_csi(path).csi_dominant()
+    def changes(c):
+        p = dsp.conjugate_product(c)[:, 0]  # (n, pairs, sub) of the first transmit chain
+        return np.abs(np.angle((p[1:] * np.conj(p[:-1])).sum(axis=-1)))
+    aligned, stepping = dsp.align_chains(csi)
+    assert stepping
+    assert np.median(changes(csi)) > np.pi / 4  # measured: about a quarter turn or more
+    assert np.median(changes(aligned[20:])) < np.radians(10)  # measured: under 2 degrees
+    # A card that does not step (the simulated Atheros) comes back unchanged.
+    sim_csi = wdp.sim.generate("walk", seed=3, duration_s=2, device="atheros")["csi"]
+    same, stepping = dsp.align_chains(sim_csi)
+    assert not stepping and np.array_equal(same, sim_csi)

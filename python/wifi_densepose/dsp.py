@@ -22,6 +22,7 @@ __all__ = [
     "INTEL5300_SUBCARRIERS",
     "Conditioner",
     "DspError",
+    "align_chains",
     "antenna_pairs",
     "butter_filter",
     "butter_sos",
@@ -139,11 +140,29 @@ def condition_frame(csi: np.ndarray, rssi=None, subcarrier_indices=None):
     return _native.condition_frame(csi, r, ix)
 
 
+def align_chains(csi: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A recording's frames ``(n, n_tx, n_rx, n_sub)`` (complex64, in order) with the
+    receive chains' quarter-turn phase steps taken out, and whether the frames stepped.
+
+    Some cards turn each receive chain after the first by a random multiple of a quarter
+    turn in every packet (every multi-antenna Intel 5300 recording in ``../shared/data``;
+    ``docs/sensing.md``, "Real Intel 5300 cards"). Phases between antennas
+    (:func:`conjugate_product`, angle of arrival) mean nothing until the steps are out. This
+    is what the sensor, the localizer and the window features do to every source; frames
+    that do not step come back unchanged.
+    """
+    csi = _array(csi, "align_chains", "csi", (_C64,))
+    if csi.ndim != 4:
+        raise DspError(f"align_chains: csi must be (n, n_tx, n_rx, n_sub), got shape {csi.shape}")
+    return _native.align_chains(csi)
+
+
 def conjugate_product(csi: np.ndarray) -> np.ndarray:
     """``H_i * conj(H_j)`` for receive antennas ``i < j`` (axis -2), complex64.
 
     ``(..., n_rx, n_sub)`` in, ``(..., n_rx*(n_rx-1)/2, n_sub)`` out, pairs in the order
-    of :func:`antenna_pairs`. Offsets common to the receive chains of one card cancel.
+    of :func:`antenna_pairs`. Offsets common to the receive chains of one card cancel;
+    quarter-turn steps of single chains (Intel 5300) do not: :func:`align_chains` first.
     """
     csi = _array(csi, "conjugate_product", "csi", (_C64,))
     return _native.conjugate_product(csi)

@@ -112,6 +112,30 @@ fn conjugate_product<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// Frames `(n, n_tx, n_rx, n_sub)` in order, with the receive chains' quarter-turn
+/// steps taken out as the engine does ([`crate::sensing::ChainAligner`]); and whether the
+/// frames stepped.
+#[pyfunction]
+fn align_chains<'py>(
+    py: Python<'py>,
+    csi: PyReadonlyArrayDyn<'py, Complex32>,
+) -> PyResult<(Bound<'py, PyArrayDyn<Complex32>>, bool)> {
+    let v = csi
+        .as_array()
+        .into_dimensionality::<Ix4>()
+        .map_err(|_| DspError::new_err("align_chains: csi must be (n, n_tx, n_rx, n_sub)"))?;
+    let (out, stepping) = py.detach(|| {
+        let mut chains = crate::sensing::ChainAligner::default();
+        let mut out = v.to_owned();
+        for mut frame in out.outer_iter_mut() {
+            let aligned = chains.align(&frame.to_owned()).into_owned();
+            frame.assign(&aligned);
+        }
+        (out, chains.stepping())
+    });
+    Ok((out.into_dyn().into_pyarray(py), stepping))
+}
+
 #[pyfunction]
 #[pyo3(signature = (x, window, n_sigmas, causal))]
 fn hampel<'py>(
@@ -470,6 +494,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sub.add_function(wrap_pyfunction!(sanitize, &sub)?)?;
     sub.add_function(wrap_pyfunction!(condition_frame, &sub)?)?;
     sub.add_function(wrap_pyfunction!(conjugate_product, &sub)?)?;
+    sub.add_function(wrap_pyfunction!(align_chains, &sub)?)?;
     sub.add_function(wrap_pyfunction!(hampel, &sub)?)?;
     sub.add_function(wrap_pyfunction!(normalize_amplitude, &sub)?)?;
     sub.add_function(wrap_pyfunction!(resample_complex, &sub)?)?;

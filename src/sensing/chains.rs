@@ -16,18 +16,19 @@
 //! 93-97 % of frames and no breathing rate was ever reported (`docs/sensing.md`, "Real
 //! Intel 5300 chains").
 //!
-//! A source is taken to step once 8 of its last 64 frames moved some chain's phase by a
-//! quarter turn or more, within 8 degrees of a multiple of a quarter turn; from then on,
-//! for that source, each chain is turned by the quarter turns nearest its change since the
-//! previous frame. On the 27 real recordings every 64 frames hold 16 to 59 such steps; in
-//! the simulator, whose chains never step, at most 4 (24 held-out clips, people walking
-//! close to the antennas included: a person rarely changes the phase between two antennas
-//! by more than an eighth of a turn between packets, since the product is dominated by the
-//! static paths, but does in about 1 % of packets, and seldom by a near multiple of a
-//! quarter turn). Folding every frame would turn a chain for good at each of those; a
-//! source that does not step is left exactly as it is. A stepping source's first frames,
-//! until 8 steps are seen (about 11 frames), are read with their steps; the sensor and the
-//! localizer start over when the steps are found ([`ChainAligner::take_began_stepping`]).
+//! A chain's change from one frame to the next is the angle of its products' correlation
+//! with the last frame's (every transmit chain and subcarrier). A source is taken to step
+//! once 8 of its last 64 frames changed some chain by a quarter turn or more, within 8
+//! degrees of a multiple of a quarter turn; from then on, for that source, each chain is
+//! turned back by the quarter turns nearest its change. On the 27 real recordings every 64
+//! frames hold 18 to 59 such steps; in the simulator, whose chains never step unless told
+//! to, at most 2 (24 held-out clips, people walking close to the antennas included: a
+//! person turns a chain by more than an eighth of a turn between packets in 0.08 % of
+//! chain-packets, seldom near a multiple of a quarter turn). Folding every frame would turn
+//! a chain for good at each of those; a source that does not step is left exactly as it
+//! is. A stepping source's first frames, until 8 steps are seen (about 11 frames), are read
+//! with their steps; the sensor and the localizer start over when the steps are found
+//! ([`ChainAligner::take_began_stepping`]).
 
 use std::borrow::Cow;
 use std::f64::consts::FRAC_PI_2;
@@ -41,12 +42,14 @@ const STEP_TOLERANCE: f64 = 8.0 * std::f64::consts::PI / 180.0;
 use ndarray::Array3;
 use num_complex::{Complex32, Complex64};
 
-/// Per receive chain after the first, the phase (unit phasor) its product with the first
-/// chain had in the last frame, once aligned.
+/// Per receive chain after the first, its products with the first chain (every transmit
+/// chain and subcarrier) in the last frame, once aligned: what the next frame's are
+/// compared with.
 #[derive(Debug, Clone, Default)]
 pub struct ChainAligner {
     shape: [usize; 3],
-    reference: Vec<Option<Complex64>>,
+    reference: Vec<Vec<Complex64>>,
+    products: Vec<Complex64>,
     /// The last 64 frames, newest in bit 0: whether some chain stepped.
     recent: u64,
     /// Whether this source's chains step (sticky: a card's property).
@@ -82,32 +85,58 @@ impl ChainAligner {
         if self.shape != shape {
             // A new layout: no reference yet (whether the card steps is kept).
             self.shape = shape;
-            self.reference = vec![None; n_rx];
+            self.reference = vec![Vec::new(); n_rx];
         }
         let mut turns = vec![0u8; n_rx];
         let mut step_seen = false;
         for (rx, turn) in turns.iter_mut().enumerate().skip(1) {
-            let mut sum = Complex64::default();
+            // The products' correlation with the last frame's, over every transmit chain and
+            // subcarrier: its angle is the chain's change. Per subcarrier rather than of the
+            // products' sums, which a person near the antennas can swing by more (0.3 % of
+            // the simulator's chain-packets turn by over an eighth of a turn that way, 0.08 %
+            // by correlation).
+            self.products.clear();
             for tx in 0..n_tx {
                 for k in 0..n_sub {
                     let a = csi[[tx, rx, k]];
                     let b = csi[[tx, 0, k]];
-                    sum += Complex64::new(a.re as f64, a.im as f64)
-                        * Complex64::new(b.re as f64, -b.im as f64);
+                    self.products.push(
+                        Complex64::new(a.re as f64, a.im as f64)
+                            * Complex64::new(b.re as f64, -b.im as f64),
+                    );
                 }
             }
-            let norm = sum.norm();
-            if !(norm.is_finite() && norm > 0.0) {
+            if self
+                .products
+                .iter()
+                .any(|p| !(p.re.is_finite() && p.im.is_finite()))
+            {
                 continue; // nothing to judge by; leave the chain as it is
             }
-            let now = sum / norm;
-            let change = self.reference[rx].map_or(0.0, |prev| (now * prev.conj()).arg());
+            let previous = &mut self.reference[rx];
+            let change = if previous.len() == self.products.len() {
+                let c: Complex64 = self
+                    .products
+                    .iter()
+                    .zip(previous.iter())
+                    .map(|(p, r)| p * r.conj())
+                    .sum();
+                if c.norm() > 0.0 {
+                    c.arg()
+                } else {
+                    0.0
+                }
+            } else {
+                0.0
+            };
             let q = (change / FRAC_PI_2).round();
             step_seen |= q != 0.0 && (change - q * FRAC_PI_2).abs() < STEP_TOLERANCE;
             if self.stepping {
                 *turn = (q as i64).rem_euclid(4) as u8;
             }
-            self.reference[rx] = Some(now * quarter_turns(-(*turn as i64)));
+            let back = quarter_turns(-(*turn as i64));
+            previous.clear();
+            previous.extend(self.products.iter().map(|p| p * back));
         }
         self.recent = (self.recent << 1) | u64::from(step_seen);
         if !self.stepping && self.recent.count_ones() >= STEPPING_AFTER {

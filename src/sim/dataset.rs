@@ -135,6 +135,7 @@ impl Simulator {
                 device.n_rx,
                 device.iq_bits,
                 device.timing_offset_std_ns,
+                device.rx_chain_steps,
                 channel.empty_room_power(),
                 &mut setup,
             )
@@ -848,6 +849,14 @@ mod tests {
     fn ratio_breathing_peak(d: &Dataset, fps: f64, n_sent: usize) -> (f64, f64) {
         use rustfft::num_complex::Complex;
         let ns = d.csi.shape()[3];
+        // As the engine reads a card: the receive chains' quarter-turn steps taken out.
+        let mut chains = crate::sensing::ChainAligner::default();
+        let frames: Vec<_> = (0..d.csi.shape()[0])
+            .map(|r| {
+                let f = d.csi.index_axis(ndarray::Axis(0), r).to_owned();
+                chains.align(&f).into_owned()
+            })
+            .collect();
         let mut cols: Vec<Vec<Complex<f64>>> = vec![Vec::with_capacity(n_sent); ns];
         let mut row = 0;
         for n in 0..n_sent {
@@ -855,8 +864,8 @@ mod tests {
                 row += 1;
             }
             for (k, col) in cols.iter_mut().enumerate() {
-                let a = d.csi[[row, 0, 0, k]];
-                let b = d.csi[[row, 0, 1, k]];
+                let a = frames[row][[0, 0, k]];
+                let b = frames[row][[0, 1, k]];
                 let r = if b.norm() > 0.0 {
                     a / b
                 } else {

@@ -64,6 +64,9 @@ pub struct DeviceProfile {
     /// Default spread of the per-packet timing offset (phase slope), ns: the
     /// phase-slope spread of our recordings of this card (`docs/simulator.md`).
     pub timing_offset_std_ns: f64,
+    /// Whether the card's receive chains step by quarter turns against each other, anew
+    /// every packet (the Intel 5300 recordings here: `src/sensing/chains.rs`).
+    pub rx_chain_steps: bool,
 }
 
 fn fft_order(lo: i32, hi: i32) -> Vec<i32> {
@@ -158,6 +161,7 @@ impl DeviceProfile {
                 "esp32" | "esp32_192" => 20.0,
                 _ => 110.0,
             },
+            rx_chain_steps: matches!(name, "intel5300" | "intel5300_40"),
         })
     }
 

@@ -13,6 +13,10 @@
 //! - quantization: the card's I/Q words (`iq_bits` signed) with a fixed scale putting
 //!   the empty room's RMS at a quarter of full scale, rounding and clipping; values are
 //!   then in card units, like a raw recording;
+//! - receive chains' quarter-turn steps: each receive chain after the first turned by a
+//!   random multiple of a quarter turn, anew every packet (drawn last, so every other
+//!   value of a packet is what it would be without them), as the Intel 5300 recordings
+//!   here show (`src/sensing/chains.rs`); on by default for that card's profiles only;
 //! - packet loss (Bernoulli) and timestamp jitter (Gaussian, clipped to +-0.45 of the
 //!   packet interval so order is kept; timestamps are whole microseconds).
 //!
@@ -48,6 +52,10 @@ pub struct ImpairmentSpec {
     pub snr_db: Option<f64>,
     /// Round and clip to the card's I/Q words (values then in card units).
     pub quantize: bool,
+    /// Each receive chain after the first turned by a random multiple of a quarter turn,
+    /// anew every packet. `None` (JSON null or absent): the device profile's (on for the
+    /// Intel 5300 profiles, whose recordings here all show it).
+    pub rx_chain_steps: Option<bool>,
     /// Probability that a packet is lost, 0 to 0.99.
     pub packet_loss: f64,
     /// Standard deviation of the timestamp jitter, seconds (clipped to keep order).
@@ -65,6 +73,7 @@ impl Default for ImpairmentSpec {
             gain_jitter_db: 0.5,
             snr_db: Some(30.0),
             quantize: true,
+            rx_chain_steps: None,
             packet_loss: 0.01,
             timestamp_jitter_s: 0.0005,
         }
@@ -136,6 +145,8 @@ pub struct Impairments {
     pub rx_ripple: Vec<Vec<f64>>,
     /// Timing offset standard deviation in use, seconds.
     pub timing_std_s: f64,
+    /// Whether receive chains step by quarter turns (the spec's, or the device's).
+    pub rx_chain_steps: bool,
     subcarriers: Vec<i32>,
     zeroed: Vec<bool>,
 }
@@ -182,6 +193,7 @@ impl Impairments {
         n_rx: usize,
         iq_bits: u32,
         default_timing_std_ns: f64,
+        default_rx_chain_steps: bool,
         empty_power: f64,
         setup: &mut R,
     ) -> Result<Self, SimError> {
@@ -253,6 +265,7 @@ impl Impairments {
             tx_phase,
             rx_ripple,
             timing_std_s,
+            rx_chain_steps: on && spec.rx_chain_steps.unwrap_or(default_rx_chain_steps) && n_rx > 1,
             subcarriers: subcarriers.to_vec(),
             zeroed: zeroed.to_vec(),
         })
@@ -330,6 +343,24 @@ impl Impairments {
                 *c = Complex32::new(re as f32, im as f32);
             }
         }
+        if self.rx_chain_steps {
+            // Drawn after everything else: the packet's other values are unchanged. A
+            // quarter turn of card units is exact (no rounding).
+            let steps: Vec<u32> = (0..n_rx)
+                .map(|j| if j == 0 { 0 } else { rng.gen_range(0..4) })
+                .collect();
+            for (pair, chunk) in csi.chunks_mut(n_sub).enumerate() {
+                let q = steps[pair % n_rx];
+                for c in chunk.iter_mut() {
+                    *c = match q {
+                        1 => Complex32::new(-c.im, c.re),
+                        2 => Complex32::new(-c.re, -c.im),
+                        3 => Complex32::new(c.im, -c.re),
+                        _ => *c,
+                    };
+                }
+            }
+        }
         PacketDraw {
             common_phase: common,
             timing_offset_s: tau,
@@ -349,9 +380,47 @@ mod tests {
         let z = vec![false; subs.len()];
         let mut rng = StdRng::seed_from_u64(1);
         (
-            Impairments::new(&spec, &subs, &z, 1, 2, 8, 17.0, 1.0, &mut rng).unwrap(),
+            Impairments::new(&spec, &subs, &z, 1, 2, 8, 17.0, false, 1.0, &mut rng).unwrap(),
             subs,
         )
+    }
+
+    #[test]
+    fn receive_chains_step_by_quarter_turns_and_nothing_else_changes() {
+        let steps_on = ImpairmentSpec {
+            rx_chain_steps: Some(true),
+            ..Default::default()
+        };
+        let (on, subs) = setup(steps_on);
+        let (off, _) = setup(ImpairmentSpec::default());
+        assert!(on.rx_chain_steps && !off.rx_chain_steps);
+        let n = subs.len();
+        let clean: Vec<Complex32> = (0..2 * n)
+            .map(|i| Complex32::from_polar(1.0, 0.1 * i as f32))
+            .collect();
+        let mut turned = [0usize; 4];
+        for p in 0..200u64 {
+            let (mut a, mut b) = (clean.clone(), clean.clone());
+            on.apply(&mut a, &mut StdRng::seed_from_u64(p));
+            off.apply(&mut b, &mut StdRng::seed_from_u64(p));
+            assert_eq!(a[..n], b[..n], "the first chain never steps");
+            // The second chain is the unstepped one turned by an exact quarter multiple.
+            let q = (0..4)
+                .find(|&q| {
+                    a[n..].iter().zip(&b[n..]).all(|(x, y)| {
+                        let r = match q {
+                            1 => Complex32::new(-y.im, y.re),
+                            2 => -*y,
+                            3 => Complex32::new(y.im, -y.re),
+                            _ => *y,
+                        };
+                        *x == r
+                    })
+                })
+                .expect("a quarter-turn step");
+            turned[q] += 1;
+        }
+        assert!(turned.iter().all(|&c| c > 30), "{turned:?}");
     }
 
     fn mean_std(v: &[f64]) -> (f64, f64) {
