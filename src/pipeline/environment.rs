@@ -381,6 +381,14 @@ impl Environment {
                                     window_position = position;
                                     if let Some(p) = problem {
                                         self.model_problem(p);
+                                    } else if classifier && stage.in_flight() {
+                                        // A classifier's class goes into the frames after its
+                                        // window: waiting for it (a few dozen numbers through a
+                                        // small model) makes which frames carry it the same at
+                                        // any speed, `analyze` flat out as in a live room.
+                                        if let Some(answer) = answers.recv().await {
+                                            self.on_answer(answer, &mut stage, &mut analysis, room, &window_sensing, window_position);
+                                        }
                                     }
                                 }
                             }
