@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from wifi_densepose import sim
+from wifi_densepose import dsp, sim
 
 C = 299_792_458.0
 
@@ -125,7 +125,8 @@ def test_noise_floor_matches_snr():
     noisy = dict(base, impairments={"cfo": False, "chain_phase": False, "timing_offset_std_ns": 0,
                                      "frequency_ripple_db": 0,
                                      "gain_jitter_db": 0, "snr_db": 15, "quantize": False,
-                                     "packet_loss": 0, "timestamp_jitter_s": 0})
+                                     "packet_loss": 0, "timestamp_jitter_s": 0,
+                                     "rx_chain_steps": False})
     d = sim.generate(noisy, dense_pose_grid=0)["csi"]
     snr = 10 * np.log10(np.mean(np.abs(ref) ** 2) / np.mean(np.abs(d - ref) ** 2))
     assert abs(snr - 15) < 0.2
@@ -205,7 +206,10 @@ def _breathing_peak_bpm(d, fps):
     subcarriers; lost packets hold the previous value."""
     n_sent = int(d["n_packets_sent"])
     idx = np.searchsorted(d["sequence"], np.arange(n_sent), side="right") - 1
-    r = d["csi"][np.maximum(idx, 0), 0, 0, :] / d["csi"][np.maximum(idx, 0), 0, 1, :]
+    # The simulated Intel 5300's receive chains step by quarter turns, as the real card's
+    # do: taken out first, as the engine does.
+    csi, _ = dsp.align_chains(d["csi"])
+    r = csi[np.maximum(idx, 0), 0, 0, :] / csi[np.maximum(idx, 0), 0, 1, :]
     r = (r - r.mean(axis=0)) * np.hanning(n_sent)[:, None]
     m = 8 * n_sent
     spec = (np.abs(np.fft.fft(r, n=m, axis=0)) ** 2).sum(axis=1)

@@ -476,9 +476,13 @@ impl Sensor {
         let csi = csi.as_ref();
         if self.chains.take_began_stepping() && self.layout.is_some() {
             // The frames so far were read with the card's phase steps in them: they looked
-            // like motion. Start over as for a new layout (a calibration is kept).
+            // like motion. Start over as for a new layout (a calibration is kept), and a
+            // calibration under way starts its seconds again.
             self.reset_layout(csi)?;
             self.last_motion_t = None;
+            if let Some(seconds) = self.calibrating.as_ref().map(|run| run.seconds) {
+                self.calibrate(seconds);
+            }
         }
         let shape = {
             let (a, b, c) = csi.dim();
