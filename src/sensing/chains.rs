@@ -13,8 +13,8 @@
 //! of 90 or 180 degrees between two packets is, to everything that reads the phase between
 //! antennas (the sensor's antenna-pair products, the localizer's steering), a change far
 //! larger than any person makes: on those recordings a still subject read as motion in
-//! 93-97 % of frames and no breathing rate was ever reported (`docs/sensing.md`, "Real
-//! Intel 5300 chains").
+//! 70-97 % of frames and no breathing rate was ever reported (`docs/sensing.md`, "Real
+//! Intel 5300 cards").
 //!
 //! A chain's change from one frame to the next is the angle of its products' correlation
 //! with the last frame's (every transmit chain and subcarrier). A source is taken to step
@@ -42,6 +42,9 @@
 use std::borrow::Cow;
 use std::f64::consts::FRAC_PI_2;
 
+use ndarray::Array3;
+use num_complex::{Complex32, Complex64};
+
 /// Steps among the last 64 frames (`ChainAligner::recent`'s bits) that make a source a
 /// stepping one.
 const STEPPING_AFTER: u32 = 8;
@@ -64,9 +67,6 @@ struct Lock {
     quarter: u8,
     run: u32,
 }
-
-use ndarray::Array3;
-use num_complex::{Complex32, Complex64};
 
 /// Per receive chain after the first, its products with the first chain (every transmit
 /// chain and subcarrier) in the last frame, once aligned: what the next frame's are
