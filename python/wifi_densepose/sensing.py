@@ -27,6 +27,7 @@ def sense(
     *,
     calibrate_s: float | None = None,
     calibration: dict | None = None,
+    align_chains: bool = True,
 ) -> dict[str, Any]:
     """Runs a fresh sensor over ``csi`` (complex, ``(n, n_tx, n_rx, n_sub)``) at
     ``timestamps`` (seconds, length ``n``) and returns its state after every frame:
@@ -35,7 +36,9 @@ def sense(
     noise; NaN until 2 s were seen), ``breathing_rate_bpm`` (NaN when not measurable),
     ``mode`` (how the features were formed for this layout). ``calibrate_s`` learns the
     empty room from the first seconds of the input (``calibration`` in the result, or
-    ``calibration_refused`` with the reason); ``calibration`` applies a saved one."""
+    ``calibration_refused`` with the reason); ``calibration`` applies a saved one.
+    ``align_chains=False`` leaves a stepping card's quarter-turn chain steps in
+    (:func:`wifi_densepose.dsp.align_chains`): only to see what they cost."""
     array = np.ascontiguousarray(csi, dtype=np.complex64)
     if array.ndim != 4:
         raise InvalidArgumentError(f"csi must be (n, n_tx, n_rx, n_sub), got shape {array.shape}")
@@ -43,4 +46,4 @@ def sense(
     if ts.ndim != 1 or len(ts) != len(array):
         raise InvalidArgumentError(f"timestamps must be 1-D with {len(array)} values, got shape {ts.shape}")
     given = None if calibration is None else dict(calibration)
-    return _native.sense(array, ts, calibrate_s, given)
+    return _native.sense(array, ts, calibrate_s, given, bool(align_chains))

@@ -31,14 +31,16 @@ fn frames(
 /// Runs a fresh sensor over `csi` `(n, n_tx, n_rx, n_sub)` at `timestamps` (seconds) and
 /// returns its state after every frame as arrays. `calibrate_s` first learns the empty room
 /// over that many seconds of the input; `calibration` (a saved one, as a dict) applies one.
+/// `align_chains` false leaves a stepping card's quarter-turn steps in (to see their cost).
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, calibrate_s=None, calibration=None))]
+#[pyo3(signature = (csi, timestamps, calibrate_s=None, calibration=None, align_chains=true))]
 fn sense<'py>(
     py: Python<'py>,
     csi: PyReadonlyArray4<'py, Complex32>,
     timestamps: PyReadonlyArray1<'py, f64>,
     calibrate_s: Option<f64>,
     calibration: Option<&Bound<'py, PyDict>>,
+    align_chains: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (csi, ts) = frames(&csi, &timestamps)?;
     let calibration: Option<Calibration> = calibration
@@ -46,7 +48,10 @@ fn sense<'py>(
         .transpose()?;
     let out = py.detach(move || {
         let n = ts.len();
-        let mut sensor = Sensor::default();
+        let mut sensor = Sensor::new(crate::sensing::SensorConfig {
+            align_chains,
+            ..Default::default()
+        });
         sensor.set_calibration(calibration)?;
         if let Some(s) = calibrate_s {
             sensor.calibrate(s);

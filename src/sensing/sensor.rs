@@ -83,6 +83,9 @@ pub struct SensorConfig {
     /// How a calibration's static background is learned and judged
     /// ([`super::background`]).
     pub background: BackgroundConfig,
+    /// Take the receive chains' quarter-turn steps out of a source that shows them
+    /// ([`super::chains`]). Off only to see what a stepping card looks like without it.
+    pub align_chains: bool,
 }
 
 impl Default for SensorConfig {
@@ -102,6 +105,7 @@ impl Default for SensorConfig {
             breathing_threshold: 2.0,
             band_hz: [0.1, 0.7],
             background: BackgroundConfig::default(),
+            align_chains: true,
         }
     }
 }
@@ -472,7 +476,11 @@ impl Sensor {
         if !t.is_finite() {
             return None;
         }
-        let csi = self.chains.align(csi);
+        let csi = if self.config.align_chains {
+            self.chains.align(csi)
+        } else {
+            std::borrow::Cow::Borrowed(csi)
+        };
         let csi = csi.as_ref();
         if self.chains.take_began_stepping() && self.layout.is_some() {
             // The frames so far were read with the card's phase steps in them: they looked

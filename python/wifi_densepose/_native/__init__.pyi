@@ -333,6 +333,7 @@ def sense(
     timestamps: NDArray[np.float64],
     calibrate_s: float | None = None,
     calibration: dict[str, Any] | None = None,
+    align_chains: bool = True,
 ) -> dict[str, Any]: ...
 def window_features(
     csi: NDArray[np.complex64],
