@@ -86,6 +86,8 @@ def serve_ours(a: argparse.Namespace) -> None:
         config["socket_send_buffer_bytes"] = a.send_buffer
     if a.lag_ping_interval >= 0:
         config["lag_ping_interval_s"] = a.lag_ping_interval
+    if a.lag_window > 0:
+        config["lag_window_messages"] = a.lag_window
     with wdp.Server(config=config) as s:
         s.add_environment("room_001")
         print(f"{s.url}?token={s.issue_token('bench')}", flush=True)
@@ -208,7 +210,7 @@ def children_cpu_seconds() -> float:
 
 def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
             alert_max_wait: float, rcvbuf: int = 0, send_buffer: int = 0,
-            lag_ping_interval: float = -1.0) -> dict:
+            lag_ping_interval: float = -1.0, lag_window: int = 0) -> dict:
     env = None
     if kind == "node":
         modules = node_ws()
@@ -222,7 +224,7 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
         cmd = [sys.executable, __file__, f"serve-{kind}", "--clients", str(clients), "--rate",
                str(rate), "--duration", str(duration), "--event", event, "--drain", "120",
                "--alert-max-wait", str(alert_max_wait), "--send-buffer", str(send_buffer),
-               "--lag-ping-interval", str(lag_ping_interval)]
+               "--lag-ping-interval", str(lag_ping_interval), "--lag-window", str(lag_window)]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         url = server.stdout.readline().strip()
@@ -295,6 +297,8 @@ def main() -> None:
     p.add_argument("--lag-ping-interval", type=float, default=-1.0,
                    help="our server's lag_ping_interval_s (0: no pings; negative: the server's "
                         "default)")
+    p.add_argument("--lag-window", type=int, default=0,
+                   help="our server's lag_window_messages (0: the server's default, 8)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--duration", type=float, default=5.0)
@@ -327,7 +331,7 @@ def main() -> None:
         if clients not in wanted:
             continue
         res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait, a.client_rcvbuf,
-                          a.send_buffer, a.lag_ping_interval)
+                          a.send_buffer, a.lag_ping_interval, a.lag_window)
                for k in servers}
         rows.append((clients, rate, event, res))
         print(json.dumps({"clients": clients, "rate": rate, "event": event, **res}), flush=True)

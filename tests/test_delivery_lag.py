@@ -12,8 +12,10 @@ import re
 import socket
 import time
 
+import pytest
 import websockets
 from wifi_densepose import Server
+from wifi_densepose.errors import ConfigError
 
 from .conftest import decode, read_all, request
 
@@ -173,3 +175,24 @@ async def test_pongs_to_our_pings_are_not_proof_of_life():
                         break
             assert metric(s, "wdp_heartbeat_timeouts_total") == 1
             assert metric(s, "wdp_delivery_lag_seconds_count") >= 5, "pings were answered"
+
+
+def test_the_lag_window_is_a_setting_with_a_range():
+    for bad in (0, 5000):
+        with pytest.raises(ConfigError, match="lag_window_messages"):
+            Server(config={"lag_window_messages": bad})
+
+
+async def test_every_alert_arrives_in_order_under_a_wider_lag_window():
+    # 64 messages unconfirmed before a client counts as lagging (the default is 8): a
+    # burst of 300 alerts faster than one client reads them still arrives whole and in
+    # order.
+    with Server(config={"lag_window_messages": 64, "permessage_deflate": False}) as s:
+        s.add_environment("room_001")
+        async with alerts_subscriber(s) as ws:
+            for n in range(300):
+                s.publish("activity_event", {"event_type": "fall_detected", "n": n}, "room_001")
+            got: list = []
+            await read_all(ws, got, quiet=1.0)
+            ns = [m["data"]["n"] for m in got if m["type"] == "activity_event"]
+            assert ns == list(range(300))

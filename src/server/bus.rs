@@ -190,6 +190,9 @@ pub struct Bus {
     next_shard: AtomicUsize,
     callbacks: RwLock<Option<(Vec<EventType>, CallbackSink)>>,
     pub counters: Arc<BusCounters>,
+    /// Events a shard may hold waiting before the server counts as behind: the clients'
+    /// window (`lag_window_messages`; 0: `probe::WINDOW`).
+    window: AtomicUsize,
 }
 
 impl Default for Bus {
@@ -397,6 +400,19 @@ fn on_runtime() -> bool {
 }
 
 impl Bus {
+    /// Sets the clients' window (`lag_window_messages`), which also bounds the events a
+    /// shard may hold waiting before the server counts as behind.
+    pub fn set_window(&self, messages: usize) {
+        self.window.store(messages, Ordering::Relaxed);
+    }
+
+    fn window(&self) -> usize {
+        match self.window.load(Ordering::Relaxed) {
+            0 => super::probe::WINDOW as usize,
+            w => w,
+        }
+    }
+
     /// A bus with `n` shards (at least one).
     pub fn with_shards(n: usize) -> Self {
         let shards = (0..n.clamp(1, 256))
@@ -418,6 +434,7 @@ impl Bus {
             gate: RwLock::new(()),
             running: AtomicBool::new(false),
             next_shard: AtomicUsize::new(0),
+            window: AtomicUsize::new(0),
             callbacks: RwLock::new(None),
             counters: Arc::new(BusCounters::default()),
         }
@@ -508,9 +525,7 @@ impl Bus {
             // More events waiting to be offered than a client may have unconfirmed
             // (`probe::WINDOW`): a publisher catching up is held after that many, not after
             // they have all been handed over and aged.
-            if waiting > super::probe::WINDOW as usize
-                || oldest.is_some_and(|t| t.elapsed() > BEHIND_AFTER)
-            {
+            if waiting > self.window() || oldest.is_some_and(|t| t.elapsed() > BEHIND_AFTER) {
                 return true;
             }
             lagging += shard.lagging.load(Ordering::Relaxed);

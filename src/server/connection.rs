@@ -386,6 +386,7 @@ where
     if !shared.config.lag_ping_interval.is_zero() {
         session.probe.enable();
     }
+    session.probe.set_window(shared.config.lag_window_messages);
     loop {
         if done.end.lock().unwrap().is_some() {
             // yawc may have queued a close frame (protocol error, hard size limit): send it.

@@ -169,10 +169,12 @@ impl Server {
             )),
             None => None,
         };
+        let bus = bus::Bus::default();
+        bus.set_window(config.lag_window_messages as usize);
         let shared = Arc::new(Shared {
             config,
             auth,
-            bus: bus::Bus::default(),
+            bus,
             metrics: metrics::Metrics::default(),
             environments: Default::default(),
             started: Instant::now(),

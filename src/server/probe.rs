@@ -38,6 +38,7 @@ pub const PING_LATE: Duration = Duration::from_millis(20);
 /// not after they have all been queued and aged. Measured at 1,000 clients past
 /// saturation (docs/performance.md, fifth pass): 8 kept the p99 at 73-155 ms; 16 and 24
 /// let it reach 140-210 ms, with more messages a second (bigger writes) in some runs.
+/// The default of `lag_window_messages`, which sets it per server.
 pub const WINDOW: u64 = 8;
 
 /// Messages written with batches before the next batch carries a ping (`Pinger::ping_with`).
@@ -80,9 +81,26 @@ pub struct Probe {
     /// Whether the writer pings (`lag_ping_interval_s` is not zero): without pings nothing
     /// is ever confirmed, and the window says nothing.
     enabled: AtomicBool,
+    /// The messages it may have unconfirmed before it counts as lagging
+    /// (`lag_window_messages`); 0: [`WINDOW`].
+    window: AtomicU64,
 }
 
 impl Probe {
+    /// Messages not confirmed read past which the client counts as lagging
+    /// (`lag_window_messages`, default [`WINDOW`]).
+    pub fn window(&self) -> u64 {
+        match self.window.load(Relaxed) {
+            0 => WINDOW,
+            w => w,
+        }
+    }
+
+    /// Sets [`Probe::window`] (the server's `lag_window_messages`).
+    pub fn set_window(&self, messages: u64) {
+        self.window.store(messages, Relaxed);
+    }
+
     /// Whether no ping is outstanding (a writer then reads the clock to ask `due`).
     pub fn idle(&self) -> bool {
         self.outstanding.load(Relaxed) == 0
@@ -271,7 +289,10 @@ impl Pinger {
     /// followed, and none is outstanding. None: no such ping is wanted (below the window a
     /// bare ping per batch was an extra write per message at 30 pose frames a second).
     pub fn follow_up(&self, probe: &Probe) -> Option<Instant> {
-        if self.every.is_zero() || probe.unconfirmed() <= WINDOW || !probe.unconfirmed_written() {
+        if self.every.is_zero()
+            || probe.unconfirmed() <= probe.window()
+            || !probe.unconfirmed_written()
+        {
             return None;
         }
         Some(self.last.map_or_else(Instant::now, |t| t + self.every))

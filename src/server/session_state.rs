@@ -380,12 +380,13 @@ impl SessionShared {
         self.set_lag_bit(LAG_WINDOW, full);
     }
 
-    /// Sets or clears `LAG_WINDOW` for `unconfirmed` messages: full past `probe::WINDOW`.
+    /// Sets or clears `LAG_WINDOW` for `unconfirmed` messages: full past the probe's window
+    /// (`lag_window_messages`, default `probe::WINDOW`).
     /// (Tried: no longer full only at half of it, so that a held publisher would let half
     /// a window of events through at once, to be written together. Not kept: no cheaper
     /// per message and later, docs/performance.md fifth pass.)
     pub fn window_at(&self, unconfirmed: u64) {
-        self.set_window_full(unconfirmed > super::probe::WINDOW);
+        self.set_window_full(unconfirmed > self.probe.window());
     }
 
     /// Clears every cause (the connection ends, the session leaves the bus).
