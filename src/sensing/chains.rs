@@ -6,10 +6,9 @@
 //!
 //! Why: on the real Intel 5300 recordings here (`../shared/data/labelled/gi-z_csi-data`),
 //! the phase of each receive chain against the first takes one of four values a quarter
-//! turn apart, anew in every packet (72-75 % of consecutive packets differ), with 0.2-2
-//! degrees of spread inside a quarter for a still scene; the step is the same for every
-//! transmit chain, and transmit chains keep their phase against each other. The card's
-//! receive chains each take one of four phases of the local oscillator. Left in, a step
+//! turn apart, anew in almost every packet (some chain steps in 76-94 % of consecutive
+//! packets, `benches/real_intel_still.py`); the step is the same for every transmit chain.
+//! Left in, a step
 //! of 90 or 180 degrees between two packets is, to everything that reads the phase between
 //! antennas (the sensor's antenna-pair products, the localizer's steering), a change far
 //! larger than any person makes: on those recordings a still subject read as motion in
@@ -21,10 +20,10 @@
 //! once 8 of its last 64 frames changed some chain by a quarter turn or more, within 8
 //! degrees of a multiple of a quarter turn; from then on, for that source, each chain is
 //! turned back by the quarter turns nearest its change. On the 27 real recordings every 64
-//! frames hold 18 to 59 such steps; in the simulator, whose chains never step unless told
+//! frames hold 18 to 62 such steps; in the simulator, whose chains never step unless told
 //! to, at most 2 (24 held-out clips, people walking close to the antennas included: a
-//! person turns a chain by more than an eighth of a turn between packets in 0.08 % of
-//! chain-packets, seldom near a multiple of a quarter turn). Folding every frame would turn
+//! person turns a chain by more than an eighth of a turn between packets in 0.04 % of
+//! chain-packets, seldom near a multiple of a quarter turn; `benches/chain_steps.py`). Folding every frame would turn
 //! a chain for good at each of those; a source that does not step is left exactly as it
 //! is. A stepping source's first frames, until 8 steps are seen (about 11 frames), are read
 //! with their steps; the sensor and the localizer start over when the steps are found
@@ -35,9 +34,10 @@
 //! slow background of its aligned products (400 frames); a chain that sits a clean quarter
 //! turn off it (within 20 degrees) for 5 frames in a row, once the person's change has
 //! passed, is turned back again. In simulated daily rooms with 0-3 people (tuning clips,
-//! through a numpy copy of this), chain-frames off their usual quarter went from 13.6 % to
-//! 2.2 %; end to end on the held-out days, the position median from 0.73 to 0.68 m
-//! (0.66 m where the card does not step; `docs/sensing.md`, "Real Intel 5300 cards").
+//! through a numpy copy of this in `benches/chain_steps.py`), chain-frames off their usual
+//! quarter went from 13.6 % to 2.2 %; end to end on the held-out days, the position median
+//! from 0.73 to 0.68 m (0.66 m where the card does not step; `docs/sensing.md`, "Real Intel
+//! 5300 cards").
 
 use std::borrow::Cow;
 use std::f64::consts::FRAC_PI_2;
@@ -122,9 +122,9 @@ impl ChainAligner {
         for (rx, turn) in turns.iter_mut().enumerate().skip(1) {
             // The products' correlation with the last frame's, over every transmit chain and
             // subcarrier: its angle is the chain's change. Per subcarrier rather than of the
-            // products' sums, which a person near the antennas can swing by more (0.3 % of
-            // the simulator's chain-packets turn by over an eighth of a turn that way, 0.08 %
-            // by correlation).
+            // products' sums, which a person near the antennas can swing by more (0.15 % of
+            // the simulator's chain-packets turn by over an eighth of a turn that way, 0.04 %
+            // by correlation; benches/chain_steps.py).
             self.products.clear();
             for tx in 0..n_tx {
                 for k in 0..n_sub {
