@@ -77,6 +77,8 @@ pub struct ChainAligner {
     reference: Vec<Vec<Complex64>>,
     products: Vec<Complex64>,
     locks: Vec<Lock>,
+    /// Each chain's quarter turns in the frame being aligned.
+    turns: Vec<u8>,
     /// Chains turned back again after a wrong turn.
     pub relocks: u64,
     /// The last 64 frames, newest in bit 0: whether some chain stepped.
@@ -117,7 +119,10 @@ impl ChainAligner {
             self.reference = vec![Vec::new(); n_rx];
             self.locks = vec![Lock::default(); n_rx];
         }
-        let mut turns = vec![0u8; n_rx];
+        // Reused from frame to frame (this runs on every packet of every source).
+        let mut turns = std::mem::take(&mut self.turns);
+        turns.clear();
+        turns.resize(n_rx, 0);
         let mut step_seen = false;
         for (rx, turn) in turns.iter_mut().enumerate().skip(1) {
             // The products' correlation with the last frame's, over every transmit chain and
@@ -215,6 +220,7 @@ impl ChainAligner {
             self.began_stepping = true;
         }
         if turns.iter().all(|&q| q == 0) {
+            self.turns = turns;
             return Cow::Borrowed(csi);
         }
         self.stepped_frames += 1;
@@ -231,6 +237,7 @@ impl ChainAligner {
                 }
             }
         }
+        self.turns = turns;
         Cow::Owned(out)
     }
 }
