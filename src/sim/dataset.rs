@@ -279,7 +279,7 @@ impl Simulator {
             ];
             let present = self.room.contains(mid_hip);
             if present {
-                bodies.push(shape.body_breathing(&pose, micro.chest_offset(&pose, t)));
+                bodies.push(shape.body_breathing(&pose, micro.chest_offsets(&pose, t)));
             }
             truth.push(PersonTruth {
                 present,

@@ -6,15 +6,23 @@
 //! - **Breathing** (every person, whatever they do): the torso's scattering points move
 //!   along the chest normal by `d(t) = depth * (1 - cos(2 pi f t + phi)) / 2`, so the
 //!   chest wall travels `depth` peak to peak once per breath. For a person lying face
-//!   down the back rises instead (the normal is then straight up). The rate and depth
-//!   are drawn per person from the seed (uniform 6-30 breaths/min and 4-12 mm) unless
-//!   the scenario gives them; the keypoints do not move (millimetres).
+//!   down the back rises instead (the normal is then straight up). The rib cage also
+//!   widens (the lower ribs' "bucket handle" motion): each flank's points move outward,
+//!   away from the other flank, by [`FLANK_SHARE`] of `d(t)`. A chest that only moved
+//!   along one normal was invisible to every link whose bisector is square to it. The
+//!   rate and depth are drawn per person from the seed (uniform 6-30 breaths/min and
+//!   4-12 mm) unless the scenario gives them; the keypoints do not move (millimetres).
 //! - **Postural sway** (standing still): an inverted pendulum about the ankles, the body
-//!   leaning by `s(t) * z / height` at height `z`, `s` a sum of four sinusoids per
-//!   horizontal axis at frequencies drawn log-uniformly in 0.1-1 Hz with amplitudes
-//!   falling as `1 / f`, scaled to an RMS head displacement drawn in 5-15 mm per axis.
-//!   It fades in and out over half a second at the start and end of a still period,
-//!   and the keypoints move with it.
+//!   leaning by `s(t) * z / height` at height `z`. Measured human sway is broadband, its
+//!   power falling roughly as `1 / f^2`, not a few lines: so `s` is, per horizontal
+//!   axis, a sum of [`SWAY_COMPONENTS`] sinusoids, one drawn in each of as many equal
+//!   log-frequency slices of 0.1-1 Hz (spacing about 5 %, finer than a 30 s window
+//!   resolves), with Rayleigh amplitudes whose mean square falls as `1 / f` (log-spaced
+//!   lines, so the power density falls as `1 / f^2`), scaled to an RMS head displacement
+//!   drawn in 5-15 mm per axis. (Until this round it was four sinusoids: four lines as
+//!   narrow as breathing's and stronger, `docs/sensing.md`.) It fades in and out over
+//!   half a second at the start and end of a still period, and the keypoints move with
+//!   it.
 //! - **Fidgets** (sitting or lying still): at Poisson times (mean interval drawn in
 //!   15-40 s), a 1-3 s raised-cosine excursion of one arm (shoulder and elbow), one leg
 //!   (hip and knee) or, sitting, the trunk lean (lying: both arms), returning to the
@@ -23,11 +31,12 @@
 //! All draws come from the person's own stream, so people do not change each other's
 //! motions and a frame can still be generated alone.
 
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::error::{check_range, SimError};
-use super::geom::{scale, V3};
+use super::geom::{add, dot, normalize_or, scale, sub, V3};
 use super::motion::{Activity, State};
 use super::skeleton::{Pose, Posture};
 
@@ -91,6 +100,14 @@ pub struct Micro {
     fidgets: Vec<Fidget>,
 }
 
+/// Sinusoids per horizontal axis of a standing person's sway, one per log-frequency
+/// slice of 0.1-1 Hz.
+pub const SWAY_COMPONENTS: usize = 48;
+
+/// How far each flank moves outward while breathing, as a share of the chest wall's
+/// forward travel: the chest widens by as much as it deepens.
+pub const FLANK_SHARE: f64 = 0.5;
+
 const ZERO_POSTURE: Posture = Posture {
     hip: [0.0, 0.0],
     knee: [0.0, 0.0],
@@ -128,13 +145,22 @@ impl Micro {
         let sway_rms_m = spec.sway_mm.unwrap_or(sway_mm) * 1e-3;
         let fidget_interval_s = spec.fidget_interval_s.unwrap_or(interval);
 
+        // The sway draws from its own stream, seeded from the 16 draws the four-sinusoid
+        // sway of earlier versions took here: the fidgets after it keep their draws, so
+        // a seed's sitting and lying people fidget when they always did.
+        let sway_seed = (0..16).fold(0u64, |h, _| h.rotate_left(7) ^ rng.gen::<u64>());
+        let mut sway_rng = StdRng::seed_from_u64(sway_seed);
         let mut sway: [Vec<(f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
         for axis in sway.iter_mut() {
-            let comps: Vec<(f64, f64, f64)> = (0..4)
-                .map(|_| {
-                    let f = 0.1 * 10f64.powf(rng.gen::<f64>()); // 0.1..1 Hz, log-uniform
-                    let ph = std::f64::consts::TAU * rng.gen::<f64>();
-                    (f, 1.0 / f, ph)
+            let comps: Vec<(f64, f64, f64)> = (0..SWAY_COMPONENTS)
+                .map(|i| {
+                    // One line in each equal log slice of 0.1..1 Hz, placed at random in it.
+                    let u = (i as f64 + sway_rng.gen::<f64>()) / SWAY_COMPONENTS as f64;
+                    let f = 0.1 * 10f64.powf(u);
+                    let ph = std::f64::consts::TAU * sway_rng.gen::<f64>();
+                    // Rayleigh amplitude with mean square 1 / f: a Gaussian process's line.
+                    let rayleigh = (-(1.0 - sway_rng.gen::<f64>()).ln()).sqrt();
+                    (f, rayleigh / f.sqrt(), ph)
                 })
                 .collect();
             // The RMS of a sum of sinusoids at distinct frequencies: sqrt(sum a^2 / 2).
@@ -277,26 +303,32 @@ impl Micro {
         }
     }
 
-    /// Where the torso's scattering points are displaced at `t`: along the chest
-    /// normal, or straight up for a body lying face down (its back rises).
-    pub fn chest_offset(&self, pose: &Pose, t: f64) -> V3 {
+    /// Where the torso's scattering points are displaced at `t`, left flank then right:
+    /// along the chest normal (straight up for a body lying face down: its back rises),
+    /// each flank also outward by [`FLANK_SHARE`] of it.
+    pub fn chest_offsets(&self, pose: &Pose, t: f64) -> [V3; 2] {
         if self.breathing_depth_m <= 0.0 {
-            return [0.0; 3];
+            return [[0.0; 3]; 2];
         }
         let n = if pose.forward[2] < -0.7 {
             [0.0, 0.0, 1.0]
         } else {
             pose.forward
         };
-        scale(n, self.breath(t))
+        // Outward for the left flank: from the right shoulder to the left, square to
+        // the chest normal.
+        let across = sub(pose.keypoints[5], pose.keypoints[6]);
+        let left = normalize_or(sub(across, scale(n, dot(across, n))), [0.0; 3]);
+        let d = self.breath(t);
+        let front = scale(n, d);
+        let side = scale(left, FLANK_SHARE * d);
+        [add(front, side), sub(front, side)]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
 
     #[test]
     fn draws_fall_in_the_documented_ranges() {
@@ -335,5 +367,90 @@ mod tests {
             .map(|i| m.breath(i as f64 * 0.01))
             .fold(0.0, f64::max);
         assert!((peak - 0.008).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sway_is_broadband_with_power_falling_as_one_over_f_squared() {
+        // Per axis, over 400 s at 20 Hz: the power of each octave of 0.1-0.8 Hz about
+        // half the octave below it (a 1/f^2 density), and no line holding much of an
+        // octave (four sinusoids, as before, put most of an octave in one or two bins).
+        use rustfft::num_complex::Complex;
+        let (secs, fps) = (400.0, 20.0);
+        let n = (secs * fps) as usize;
+        let mut ratios = Vec::new();
+        for seed in 0..6 {
+            let m = Micro::draw(
+                &MicroSpec::default(),
+                secs,
+                &mut StdRng::seed_from_u64(seed),
+            );
+            for axis in 0..2 {
+                let mut buf: Vec<Complex<f64>> = (0..n)
+                    .map(|i| {
+                        let hann = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
+                        Complex::new(m.sway(i as f64 / fps)[axis] * hann, 0.0)
+                    })
+                    .collect();
+                rustfft::FftPlanner::new()
+                    .plan_fft_forward(n)
+                    .process(&mut buf);
+                let octave = |lo: f64| -> (f64, f64) {
+                    let bins: Vec<f64> = (1..n / 2)
+                        .filter(|&i| (lo..2.0 * lo).contains(&(i as f64 * fps / n as f64)))
+                        .map(|i| buf[i].norm_sqr())
+                        .collect();
+                    let total: f64 = bins.iter().sum();
+                    (total, bins.iter().cloned().fold(0.0, f64::max) / total)
+                };
+                let (p1, top1) = octave(0.1);
+                let (p2, top2) = octave(0.2);
+                let (p3, top3) = octave(0.4);
+                for top in [top1, top2, top3] {
+                    assert!(top < 0.35, "seed {seed} axis {axis}: one bin holds {top}");
+                }
+                ratios.push(p2 / p1);
+                ratios.push(p3 / p2);
+            }
+        }
+        let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+        assert!((0.35..=0.7).contains(&mean), "octave power ratio {mean}");
+    }
+
+    #[test]
+    fn the_chest_deepens_and_widens() {
+        use super::super::skeleton::{BodyShape, Posture};
+        let m = Micro::draw(
+            &MicroSpec {
+                breathing_rate_bpm: Some(12.0),
+                breathing_depth_mm: Some(10.0),
+                ..Default::default()
+            },
+            60.0,
+            &mut StdRng::seed_from_u64(3),
+        );
+        // Full breath: the chest wall is 10 mm forward.
+        let t = (0..500)
+            .map(|i| i as f64 * 0.01)
+            .max_by(|a, b| m.breath(*a).total_cmp(&m.breath(*b)))
+            .unwrap();
+        let shape = BodyShape::default();
+        for (posture, heading) in [(Posture::STANDING, 0.7), (Posture::SITTING, -2.0)] {
+            let pose = shape.pose(&posture, [2.0, 2.0], heading);
+            let [l, r] = m.chest_offsets(&pose, t);
+            let n = pose.forward;
+            let left = sub(pose.keypoints[5], pose.keypoints[6]);
+            // Both flanks forward by the depth; apart by the depth across the body.
+            assert!((dot(l, n) - 0.010).abs() < 1e-6 && (dot(r, n) - 0.010).abs() < 1e-6);
+            let apart = dot(sub(l, r), left) / dot(left, left).sqrt();
+            assert!((apart - 2.0 * FLANK_SHARE * 0.010).abs() < 1e-6, "{apart}");
+        }
+        // A link square to the chest normal still sees the breath: the flanks move along it.
+        let pose = shape.pose(&Posture::STANDING, [2.0, 2.0], 0.0);
+        let [l, _] = m.chest_offsets(&pose, t);
+        let square = normalize_or(sub(pose.keypoints[5], pose.keypoints[6]), [0.0; 3]);
+        assert!(dot(l, square) > 0.004);
+        // No breathing, no motion.
+        let still = Micro::none();
+        assert_eq!(still.chest_offsets(&pose, t), [[0.0; 3]; 2]);
     }
 }

@@ -413,12 +413,13 @@ impl BodyShape {
     /// The scattering points and blockers of a posed body. Each capsule gets one point
     /// per 25 cm of axis (at least one), sharing the body's cross-section by area.
     pub fn body(&self, pose: &Pose) -> Body {
-        self.body_breathing(pose, [0.0; 3])
+        self.body_breathing(pose, [[0.0; 3]; 2])
     }
 
-    /// [`Self::body`] with the torso's scattering points displaced by `chest` (the
-    /// breathing chest wall, see [`super::micro`]); blockers stay on the axes.
-    pub fn body_breathing(&self, pose: &Pose, chest: V3) -> Body {
+    /// [`Self::body`] with the torso's scattering points displaced by `chest`, left
+    /// flank then right (the breathing chest wall, see [`super::micro`]); blockers stay
+    /// on the axes.
+    pub fn body_breathing(&self, pose: &Pose, chest: [V3; 2]) -> Body {
         let mut scat = Vec::with_capacity(24);
         let areas: Vec<f64> = pose
             .capsules
@@ -429,10 +430,10 @@ impl BodyShape {
         for (c, area) in pose.capsules.iter().zip(&areas) {
             let n = ((dist(c.a, c.b) / 0.25).round() as usize).max(1);
             let amp = (self.rcs_m2 * area / total / n as f64).sqrt();
-            let off = if matches!(c.part, Part::TorsoLeft | Part::TorsoRight) {
-                chest
-            } else {
-                [0.0; 3]
+            let off = match c.part {
+                Part::TorsoLeft => chest[0],
+                Part::TorsoRight => chest[1],
+                _ => [0.0; 3],
             };
             for m in 0..n {
                 let t = (m as f64 + 0.5) / n as f64;
