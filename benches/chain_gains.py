@@ -1,0 +1,94 @@
+"""Receive chains whose gains step between packets: what the real Atheros and QCA9300
+recordings show (``docs/sensing.md``, "Real Atheros and QCA9300 cards").
+
+    .venv/bin/python benches/chain_gains.py            # about 20 s
+
+The sensor reports motion ratios of hundreds on the two real recordings from these cards
+(``../shared/data/csi/atheros_ath_csi_1.dat``, ``picoscenes_rx_by_qca9300.csi``: 0.9 s
+each, nothing documented about the room). Per real multi-antenna recording (the same set
+as ``benches/chain_steps.py``) and per simulated clip of each multi-antenna profile
+(held-out still clips, seeds 700000+, whose chains have no gain steps), this prints:
+
+- the packet spacing;
+- how much one chain's power against the first chain's changes from one packet to the
+  next (dB, median / 90th / 99th percentile over chain-packets);
+- how much the *shape* of a chain's amplitude across subcarriers changes meanwhile (the
+  1st percentile of consecutive packets' correlation, 1 = none): a body that changes a
+  chain's power by decibels in milliseconds changes its shape too; a gain stage does not;
+- the sensor's median motion ratio over all frames (1 = still), as read and with each
+  chain scaled to unit power in every packet (an experiment, not what the sensor does).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import wifi_densepose as wdp
+from wifi_densepose import sensing, sim
+from wifi_densepose import sensing_eval as se
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from chain_steps import SHARED, real_recordings  # noqa: E402
+
+
+def chain_gain_jumps_db(csi: np.ndarray) -> np.ndarray:
+    """|change| between consecutive packets of each chain's power over the first chain's,
+    dB, one value per (packet pair, transmit chain, chain after the first)."""
+    power = (np.abs(csi) ** 2).mean(axis=3) + 1e-30
+    ratio_db = 10 * np.log10(power[:, :, 1:] / power[:, :, :1])
+    return np.abs(np.diff(ratio_db, axis=0)).ravel()
+
+
+def shape_correlation(csi: np.ndarray) -> np.ndarray:
+    """Correlation of each chain's amplitude profile with the previous packet's."""
+    a = np.abs(csi)
+    a = a / (np.linalg.norm(a, axis=3, keepdims=True) + 1e-30)
+    return (a[1:] * a[:-1]).sum(axis=3).ravel()
+
+
+def per_chain_unit_power(csi: np.ndarray) -> np.ndarray:
+    g = np.sqrt((np.abs(csi) ** 2).mean(axis=3, keepdims=True)) + 1e-30
+    return (csi / g).astype(np.complex64)
+
+
+def row(name: str, csi: np.ndarray, ts: np.ndarray) -> dict:
+    jumps = chain_gain_jumps_db(csi)
+    raw = sensing.sense(csi, ts)
+    flat = sensing.sense(per_chain_unit_power(csi), ts)
+    return {"name": name, "layout": "x".join(map(str, csi.shape[1:])),
+            "spacing_ms": float(np.median(np.diff(ts)) * 1e3),
+            "gain_jump_db": [float(v) for v in np.percentile(jumps, [50, 90, 99])],
+            "shape_corr_p1": float(np.percentile(shape_correlation(csi), 1)),
+            "motion_ratio_median": float(np.nanmedian(raw["motion_ratio"])),
+            "motion_ratio_median_unit_chains": float(np.nanmedian(flat["motion_ratio"]))}
+
+
+def main() -> int:
+    rows = []
+    for name, _intel, _ in real_recordings():
+        path = next(p for p in SHARED.rglob(name))
+        rec = wdp.read_csi(path)
+        ts = np.asarray(rec.timestamps)[rec.dominant_indices]
+        rows.append(row(name, rec.csi_dominant(), ts))
+    for device in ("intel5300", "atheros"):
+        for i in range(3):
+            spec = se.clip_scenario("still", i, 20.0)
+            d = sim.generate(json.dumps(spec), seed=se.SEED_BASE + i, duration_s=20.0,
+                             device=device)
+            rows.append(row(f"simulated {device}, still clip {i}", d["csi"],
+                            np.asarray(d["timestamps"])))
+    print("| recording | layout | spacing, ms | chain gain change, dB (p50 / p90 / p99) | "
+          "shape correlation, 1st pct | motion ratio, as read / chains at unit power |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        g = " / ".join(f"{v:.2f}" for v in r["gain_jump_db"])
+        print(f"| `{r['name']}` | {r['layout']} | {r['spacing_ms']:.2f} | {g} | "
+              f"{r['shape_corr_p1']:.4f} | {r['motion_ratio_median']:.1f} / "
+              f"{r['motion_ratio_median_unit_chains']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
