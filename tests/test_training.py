@@ -49,12 +49,12 @@ def trained(activity_labels, tmp_path_factory):
         return wdp.train(LABELLED, activity_labels, out, holdout_groups=[MAY], progress=False)
 
 
-def test_a_day_never_trained_on_is_classified_better_than_the_majority_class(trained):
+def test_a_day_never_trained_on_is_scored_beside_the_majority_class(trained):
     r = trained.report
     assert r is not None and r["groups"] == [MAY] and r["scored"] == 7
-    # Measured 0.857 vs 0.429 (docs/training.md); the floor leaves room for a different
-    # machine's float rounding, not for a model that learned nothing.
-    assert r["accuracy"] > r["baseline_accuracy"] + 0.1
+    # With the antennas in one order, no better than the majority (measured 0.000 vs
+    # 0.429, docs/training.md): these recordings' activities are not in the features.
+    assert r["accuracy"] <= r["baseline_accuracy"]
     assert r["baseline_class"] == "brushteeth"
     assert set(r["per_class"]) == set(r["labels"]) and len(r["confusion"]) == len(r["labels"])
     assert sum(map(sum, r["confusion"])) == r["scored"]
@@ -261,3 +261,18 @@ def test_evaluate_scores_fall_rows_by_the_pipelines_fall_detected(tmp_path):
     r = wdp.evaluate_labelled(model, LABELLED, labels)
     assert r["end_to_end"]["fall_recall"] == 1.0
     assert r["end_to_end"]["fall_precision"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+def test_the_old_held_out_figure_was_the_card_s_antenna_flips(activity_labels, tmp_path):
+    # Read as the official reader reads them, the two antennas of these 2x2 captures trade
+    # places whenever the card re-selects them, which it does in every cooking, washing and
+    # walking recording and in no brushing or bed one. A classifier on those reads beat the
+    # majority on a day it never saw (measured 0.857 vs 0.429) by telling the flips apart,
+    # not the activities; in antenna order it does not (the test above).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = wdp.train(LABELLED, activity_labels, tmp_path / "flips.onnx", holdout_groups=[MAY],
+                      progress=False, read_options={"antenna_order": False})
+    r = m.report
+    assert r is not None and r["accuracy"] > r["baseline_accuracy"] + 0.1
+

@@ -142,14 +142,18 @@ def condition_frame(csi: np.ndarray, rssi=None, subcarrier_indices=None):
 
 def align_chains(csi: np.ndarray) -> tuple[np.ndarray, bool]:
     """A recording's frames ``(n, n_tx, n_rx, n_sub)`` (complex64, in order) with the
-    receive chains' quarter-turn phase steps taken out, and whether the frames stepped.
+    receive chains' quarter-turn phase steps taken out and their gain steps held, and
+    whether the frames stepped by quarter turns.
 
     Some cards turn each receive chain after the first by a random multiple of a quarter
     turn in every packet (every multi-antenna Intel 5300 recording in ``../shared/data``;
     ``docs/sensing.md``, "Real Intel 5300 cards"). Phases between antennas
-    (:func:`conjugate_product`, angle of arrival) mean nothing until the steps are out. This
-    is what the sensor, the localizer and the window features do to every source; frames
-    that do not step come back unchanged.
+    (:func:`conjugate_product`, angle of arrival) mean nothing until the steps are out.
+    Others switch each receive chain's gain by decibels from packet to packet (the Atheros
+    and QCA9300 recordings there; "Receive chains' gain steps"): once a source is seen to,
+    each chain is scaled to its slow level against the others, phases untouched. This is
+    what the sensor, the localizer and the window features do to every source; frames that
+    step in neither way come back unchanged.
     """
     csi = _array(csi, "align_chains", "csi", (_C64,))
     if csi.ndim != 4:

@@ -82,6 +82,14 @@ class LabelRow:
         return f"{self.path}[{self.start_s:g}-{self.end_s:g}s]"
 
 
+def _reading(read_options: dict[str, Any] | None) -> dict[str, Any]:
+    """``read_csi`` options for training and its end-to-end check: two-antenna Intel 5300
+    frames in antenna order (the official reader leaves them in the card's RF-chain
+    order, which changes from packet to packet; the live pipeline reorders every frame
+    the same way), unless the caller says otherwise."""
+    return {"antenna_order": True, **(read_options or {})}
+
+
 @dataclass
 class Example:
     """A labelled row and its window features (``features`` ``(windows, N)``)."""
@@ -228,7 +236,7 @@ def load_examples(rows: Sequence[LabelRow], data: str | os.PathLike[str], *, win
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a truncated tail is reported, not fatal
-                rec = read_csi(full, **(read_options or {}))
+                rec = read_csi(full, **_reading(read_options))
         except (ValueError, OSError) as e:
             raise LabelsError(f"cannot read {full!r}: {e}", row=its_rows[0].row,
                               column="path") from e
@@ -577,7 +585,7 @@ def _end_to_end(m: Any, rows: Sequence[LabelRow], data: str | os.PathLike[str],
             say(f"end to end {i + 1}/{len(by_path)}: {path}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rec = read_csi(os.path.join(os.fspath(data), path), **(read_options or {}))
+            rec = read_csi(os.path.join(os.fspath(data), path), **_reading(read_options))
         events = analyze(rec, model=m)
         t0 = float(np.asarray(rec.timestamps)[0])
         frames = [(e["data"]["metadata"].get("source_time", 0.0) - t0,

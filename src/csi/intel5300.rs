@@ -44,7 +44,7 @@ pub const N_SUBCARRIERS: usize = 30;
 const BFEE_HEADER: usize = 20;
 
 /// The bfee header fields, as `read_bfee.c` names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Intel5300Meta {
     /// NIC clock, microseconds, 32-bit (wraps).
     pub timestamp_low: u32,
@@ -110,6 +110,10 @@ pub struct Intel5300Options {
     /// Store `get_scaled_csi` values (SNR units) in `CsiFrame::csi` instead of the raw
     /// 8-bit values (default false).
     pub scaled: bool,
+    /// Put two-antenna frames, which `read_bf_file.m` leaves in the order of the card's
+    /// RF chains, in antenna order (default false: as the official reader). See
+    /// [`put_in_antenna_order`].
+    pub antenna_order: bool,
 }
 
 impl Default for Intel5300Options {
@@ -117,6 +121,7 @@ impl Default for Intel5300Options {
         Intel5300Options {
             apply_permutation: true,
             scaled: false,
+            antenna_order: false,
         }
     }
 }
@@ -224,8 +229,17 @@ impl<R: Read> Intel5300Reader<R> {
 
     fn next_frame(&mut self) -> Result<Option<CsiFrame>, CsiError> {
         let scaled = self.options.scaled;
+        let antenna_order = self.options.antenna_order;
         self.next_bfee(|body, apply_permutation| {
             let (mut frame, mut meta) = parse_bfee(body, apply_permutation)?;
+            if antenna_order && !meta.permuted {
+                let n_rx = meta.n_rx as usize;
+                let rows = frame
+                    .csi
+                    .as_slice_mut()
+                    .expect("a fresh frame is contiguous");
+                meta.permuted = order_two_antennas(rows, n_rx, meta.perm);
+            }
             if scaled {
                 frame.csi = get_scaled_csi(&frame.csi, &meta)
                     .mapv(|c| Complex32::new(c.re as f32, c.im as f32));
@@ -248,8 +262,14 @@ impl<R: Read> Intel5300Reader<R> {
         }
         self.recoverable = false;
         let start = table.csi.len();
+        let antenna_order = self.options.antenna_order;
         let decoded = self.next_bfee(|body, apply_permutation| {
-            parse_bfee_into(body, apply_permutation, &mut table.csi)
+            let mut meta = parse_bfee_into(body, apply_permutation, &mut table.csi)?;
+            if antenna_order && !meta.permuted {
+                let rows = &mut table.csi[start..];
+                meta.permuted = order_two_antennas(rows, meta.n_rx as usize, meta.perm);
+            }
+            Ok(meta)
         });
         match decoded {
             Ok(Some(meta)) => {
@@ -531,6 +551,50 @@ fn permute_like_read_bf_file(csi: &mut [Complex32], n_rx: usize, perm: [u8; 3]) 
     true
 }
 
+/// Puts a two-antenna frame's receive chains in antenna order: the chain that antenna
+/// `min(perm[0], perm[1])` feeds first. `true` when the frame is now in antenna order.
+///
+/// Why: `read_bf_file.m` applies the permutation only when it sums to 1, 3 or 6 for
+/// Nrx = 1, 2, 3, which a two-antenna capture's full three-entry permutation never does,
+/// so its chains come in the card's RF-chain order. The card changes that order from
+/// packet to packet: in the Gi-z 2x2 recordings here `perm` flips between (1, 3, 2) and
+/// (3, 1, 2) in about one packet in eight, and the two antennas' CSI trade places each
+/// time (a receive chain's power against the other jumps by 5-10 dB; `benches/chain_gains.py`,
+/// `docs/sensing.md`). Anything that reads antennas against each other needs them in one
+/// order.
+pub(crate) fn order_two_antennas(csi: &mut [Complex32], n_rx: usize, perm: [u8; 3]) -> bool {
+    let [a, b, _] = perm;
+    if n_rx != 2 || a == b || !(1..=3).contains(&a) || !(1..=3).contains(&b) {
+        return false;
+    }
+    if a > b {
+        // `(n_tx, 2, 30)` in C order: each transmit chain's two rows trade places.
+        for pair in csi.chunks_exact_mut(2 * N_SUBCARRIERS) {
+            let (first, second) = pair.split_at_mut(N_SUBCARRIERS);
+            first.swap_with_slice(second);
+        }
+    }
+    true
+}
+
+/// [`order_two_antennas`] on a decoded frame whose reader did not: an Intel 5300 frame
+/// with two receive antennas whose permutation was not applied. What the engine does to
+/// every frame that reaches an environment, however it was read. `true` when it changed
+/// the frame's metadata (its chains may or may not have traded places).
+pub fn put_in_antenna_order(frame: &mut CsiFrame) -> bool {
+    let FrameMeta::Intel5300(meta) = &mut frame.meta else {
+        return false;
+    };
+    if meta.permuted || frame.csi.dim().1 != 2 || !frame.csi.is_standard_layout() {
+        return false;
+    }
+    let Some(rows) = frame.csi.as_slice_mut() else {
+        return false;
+    };
+    meta.permuted = order_two_antennas(rows, 2, meta.perm);
+    meta.permuted
+}
+
 fn dbinv(x: f64) -> f64 {
     10f64.powf(x / 10.0)
 }
@@ -610,6 +674,54 @@ mod tests {
 
     fn read_all(bytes: &[u8]) -> Vec<Result<CsiFrame, CsiError>> {
         Intel5300Reader::new(bytes, "mem").collect()
+    }
+
+    #[test]
+    fn two_antenna_frames_come_in_antenna_order_when_asked() {
+        // (n_tx, 2, 30): transmit chain t, receive chain r holds t * 10 + r everywhere.
+        let frame = |perm: [u8; 3]| {
+            let csi = Array3::from_shape_fn((2, 2, 30), |(t, r, _)| {
+                Complex32::new((t * 10 + r) as f32, 0.0)
+            });
+            let mut f = CsiFrame::from_csi(0.0, csi, CsiFormat::Intel5300);
+            f.meta = FrameMeta::Intel5300(Intel5300Meta {
+                n_rx: 2,
+                n_tx: 2,
+                perm,
+                ..Default::default()
+            });
+            f
+        };
+        let chain = |f: &CsiFrame, t: usize, r: usize| f.csi[[t, r, 7]].re;
+        // Antenna 3 feeds the first RF chain, antenna 1 the second: they trade places.
+        let mut swapped = frame([3, 1, 2]);
+        assert!(put_in_antenna_order(&mut swapped));
+        assert_eq!(
+            [
+                chain(&swapped, 0, 0),
+                chain(&swapped, 0, 1),
+                chain(&swapped, 1, 0)
+            ],
+            [1.0, 0.0, 11.0]
+        );
+        let FrameMeta::Intel5300(m) = &swapped.meta else {
+            unreachable!()
+        };
+        assert!(m.permuted);
+        // Already in order: left as it is, but marked; a second call changes nothing.
+        let mut kept = frame([1, 3, 2]);
+        assert!(put_in_antenna_order(&mut kept));
+        assert_eq!([chain(&kept, 0, 0), chain(&kept, 1, 1)], [0.0, 11.0]);
+        assert!(!put_in_antenna_order(&mut kept));
+        // A permutation that names one antenna twice says nothing: untouched.
+        let mut odd = frame([2, 2, 1]);
+        assert!(!put_in_antenna_order(&mut odd));
+        assert_eq!(chain(&odd, 0, 1), 1.0);
+        // Frames of other formats are never touched.
+        let mut other = frame([3, 1, 2]);
+        other.meta = FrameMeta::None;
+        assert!(!put_in_antenna_order(&mut other));
+        assert_eq!(chain(&other, 0, 0), 0.0);
     }
 
     #[test]

@@ -298,6 +298,9 @@ impl Environment {
             tokio::select! {
                 input = rx.recv() => match input {
                     Some(Input::Frame { source, mut frame, oracle }) => {
+                        // A two-antenna Intel 5300 capture read as the official reader
+                        // reads it has its antennas trade places from packet to packet.
+                        crate::csi::intel5300::put_in_antenna_order(&mut frame);
                         let (t, realigned) = clocks.map(&source, frame.timestamp);
                         frame.timestamp = t;
                         let offset = clocks.offset(&source).unwrap_or(0.0);

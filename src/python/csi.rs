@@ -50,9 +50,11 @@ fn to_py_err(e: CsiError) -> PyErr {
 /// `format` is one of "intel5300", "atheros", "nexmon", "esp32", "picoscenes" (or None
 /// to detect it). Options: `nexmon_chip` ("bcm4358"...), `bandwidth` (MHz, nexmon),
 /// `fftshift` (nexmon: ascending subcarrier order), `scaled` (Intel 5300:
-/// get_scaled_csi values), `endianness` ("little"/"big", Atheros).
+/// get_scaled_csi values), `endianness` ("little"/"big", Atheros), `antenna_order` (Intel
+/// 5300: two-antenna frames in antenna order, which the official reader leaves in the
+/// card's changing RF-chain order).
 #[pyfunction]
-#[pyo3(signature = (path, format=None, *, nexmon_chip=None, bandwidth=None, fftshift=false, scaled=false, endianness=None))]
+#[pyo3(signature = (path, format=None, *, nexmon_chip=None, bandwidth=None, fftshift=false, scaled=false, endianness=None, antenna_order=false))]
 #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
 fn read_csi(
     py: Python<'_>,
@@ -63,6 +65,7 @@ fn read_csi(
     fftshift: bool,
     scaled: bool,
     endianness: Option<&str>,
+    antenna_order: bool,
 ) -> PyResult<PyRecording> {
     let format = format
         .map(|f| f.parse::<CsiFormat>())
@@ -79,6 +82,7 @@ fn read_csi(
     options.nexmon.bandwidth_mhz = bandwidth;
     options.nexmon.fftshift = fftshift;
     options.intel5300.scaled = scaled;
+    options.intel5300.antenna_order = antenna_order;
     options.atheros.endianness = match endianness {
         None => None,
         Some("little") => Some(Endianness::Little),

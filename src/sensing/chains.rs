@@ -45,6 +45,8 @@ use std::f64::consts::FRAC_PI_2;
 use ndarray::Array3;
 use num_complex::{Complex32, Complex64};
 
+use super::gains::ChainGains;
+
 /// Steps among the last 64 frames (`ChainAligner::recent`'s bits) that make a source a
 /// stepping one.
 const STEPPING_AFTER: u32 = 8;
@@ -89,6 +91,8 @@ pub struct ChainAligner {
     began_stepping: bool,
     /// Frames in which at least one chain was turned.
     pub stepped_frames: u64,
+    /// The chains' gain steps, held after the turns ([`super::gains`]).
+    gains: ChainGains,
 }
 
 impl ChainAligner {
@@ -97,17 +101,31 @@ impl ChainAligner {
         self.stepping
     }
 
-    /// Whether the last frame aligned was the one that showed the source steps (once):
-    /// what was learned from the frames before it, read with their steps, is worth
-    /// starting over.
-    pub fn take_began_stepping(&mut self) -> bool {
-        std::mem::take(&mut self.began_stepping)
+    /// Whether this source's receive chains' gains have been seen to step
+    /// ([`super::gains`]).
+    pub fn gains_stepping(&self) -> bool {
+        self.gains.stepping()
     }
 
-    /// The frame with its receive chains aligned to the previous frame's (borrowed when no
-    /// chain needs turning: one receive antenna, a source that does not step, or no step
-    /// in this frame).
+    /// Whether the last frame aligned was the one that showed the source steps, in phase
+    /// or in gain (once): what was learned from the frames before it, read with their
+    /// steps, is worth starting over.
+    pub fn take_began_stepping(&mut self) -> bool {
+        let phase = std::mem::take(&mut self.began_stepping);
+        self.gains.take_began_stepping() || phase
+    }
+
+    /// The frame with its receive chains aligned to the previous frame's, then, for a
+    /// source whose chain gains step, each chain held to its slow level
+    /// ([`super::gains`]). Borrowed when nothing needed changing: one receive antenna, a
+    /// source that steps in neither, or no step in this frame.
     pub fn align<'a>(&mut self, csi: &'a Array3<Complex32>) -> Cow<'a, Array3<Complex32>> {
+        let turned = self.turn(csi);
+        self.gains.hold(turned)
+    }
+
+    /// The quarter-turn steps taken out.
+    fn turn<'a>(&mut self, csi: &'a Array3<Complex32>) -> Cow<'a, Array3<Complex32>> {
         let (n_tx, n_rx, n_sub) = csi.dim();
         if n_rx < 2 {
             return Cow::Borrowed(csi);

@@ -7,7 +7,8 @@
 //! decide whether anyone is in the room at all. Stateful per environment; cheap (a few
 //! hundred multiplications a packet, one small FFT batch every half second).
 //!
-//! [`chains`] takes out the receive chains' quarter-turn phase steps some cards make;
+//! [`chains`] takes out the receive chains' quarter-turn phase steps some cards make, and
+//! [`gains`] the gain steps of others;
 //! [`features`] turns each packet into values in which the card's per-packet offsets
 //! cancel; [`sensor`] measures change against the noise measured in the same packets.
 
@@ -15,6 +16,7 @@ pub mod background;
 pub mod bank;
 pub mod chains;
 pub mod features;
+pub mod gains;
 pub mod localizer;
 pub mod sensor;
 pub mod window_features;

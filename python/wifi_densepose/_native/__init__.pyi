@@ -283,6 +283,7 @@ def read_csi(
     fftshift: bool = False,
     scaled: bool = False,
     endianness: str | None = None,
+    antenna_order: bool = False,
 ) -> Recording: ...
 def decode_udp_frame(datagram: bytes, source: str = "udp") -> tuple[int, CsiFrame]: ...
 

@@ -1,0 +1,271 @@
+//! Receive chains whose gains step between packets, held to their slow level.
+//!
+//! In: a source's frames `(n_tx, n_rx, n_sub)`, in order. Out: the same frames, with each
+//! receive chain of a source whose chain gains step scaled so that its power against the
+//! other chains' stays at its slow level (a source that does not step is left exactly as it
+//! is).
+//!
+//! Why: on the real Atheros and QCA9300 recordings here, one receive chain's power against
+//! the others changes by 3 and 5 dB on the median between packets 2 ms and 0.12 ms apart,
+//! by 10-25 dB at the 99th percentile, while the shape of its amplitude across subcarriers
+//! stays the same (correlation 0.97-0.99 with the previous packet's): gain stages switching
+//! per chain, not a body, which cannot change a chain's power by decibels in a tenth of a
+//! millisecond without changing its shape. Some real Intel 5300 activity recordings show
+//! the same in about a tenth of their packets (washing dishes, cooking, walking: 5-10 dB
+//! at the 90th percentile), others none. Everything that reads the chains against each
+//! other (the sensor's antenna-pair products, the localizer's steering, the window
+//! features) read those steps as motion: motion ratios of 250 and 485 on the Atheros and
+//! QCA9300 recordings (`benches/chain_gains.py`, `docs/sensing.md`, "Receive chains'
+//! gain steps").
+//!
+//! A frame steps when some chain's power against the mean of the chains' (in decibels)
+//! changed by [`STEP_DB`] or more since the previous frame while every chain's amplitude
+//! profile kept a correlation of [`SAME_SHAPE`] or more with its previous one (a gain
+//! changes a chain's level, not its shape: on the real recordings the steps keep 0.995-0.998
+//! at the 5th percentile). A source steps once [`STEPPING_AFTER`] of its last 64 frames did:
+//! the real Atheros and QCA9300 recordings show 38-59 such jumps in every 64 frames at the
+//! simulator's looser rule, while the simulator, whose chains do not step, shows them only
+//! where a body's hard-edged shadow falls on one antenna (a jump of 3-8 dB, the shape kept
+//! at 0.96-0.997: up to 28 in 64 frames at a 0.9 shape rule, 72 held-out days; see
+//! `benches/chain_gains.py` for the counts at this rule). From then on each chain is scaled
+//! to its slow level: an average of its relative power over about [`FOLLOW_FRAMES`] frames.
+//! What is lost for a stepping source is a chain's fast power change against the others;
+//! the shape across subcarriers and the phases between chains are kept.
+
+use std::borrow::Cow;
+
+use ndarray::Array3;
+use num_complex::Complex32;
+
+/// A chain's power against the chains' mean must change by this much between two frames
+/// to count as a step, dB.
+const STEP_DB: f64 = 2.5;
+/// ... while its amplitude profile's correlation with the previous frame's stays at least
+/// this (a gain changes the level, not the shape).
+const SAME_SHAPE: f64 = 0.995;
+/// Frames with a step among the last 64 that make a source a stepping one.
+const STEPPING_AFTER: u32 = 16;
+/// How many frames a chain's slow level averages over (4 s at 100 packets/s).
+const FOLLOW_FRAMES: f64 = 400.0;
+
+/// Per receive chain: its power against the chains' mean, dB, and its amplitude profile in
+/// the last frame; the slow level it is held to once the source steps.
+#[derive(Debug, Clone, Default)]
+pub struct ChainGains {
+    shape: [usize; 3],
+    relative_db: Vec<f64>,
+    profiles: Vec<Vec<f32>>,
+    level_db: Vec<f64>,
+    /// The last 64 frames, newest in bit 0: whether some chain's gain stepped.
+    recent: u64,
+    stepping: bool,
+    began_stepping: bool,
+    /// Frames scaled.
+    pub scaled_frames: u64,
+}
+
+impl ChainGains {
+    /// Whether this source's receive chains' gains have been seen to step.
+    pub fn stepping(&self) -> bool {
+        self.stepping
+    }
+
+    /// Whether the last frame was the one that showed the source's gains step (once).
+    pub fn take_began_stepping(&mut self) -> bool {
+        std::mem::take(&mut self.began_stepping)
+    }
+
+    /// The frame with each receive chain held to its slow level (borrowed when the source
+    /// does not step, or has one receive chain).
+    pub fn hold<'a>(&mut self, csi: Cow<'a, Array3<Complex32>>) -> Cow<'a, Array3<Complex32>> {
+        let (n_tx, n_rx, n_sub) = csi.dim();
+        if n_rx < 2 {
+            return csi;
+        }
+        let shape = [n_tx, n_rx, n_sub];
+        if self.shape != shape {
+            self.shape = shape;
+            self.relative_db.clear();
+            self.profiles = vec![Vec::new(); n_rx];
+            self.level_db.clear();
+        }
+        let mut power_db = Vec::with_capacity(n_rx);
+        for rx in 0..n_rx {
+            let mut sum = 0f64;
+            for tx in 0..n_tx {
+                for k in 0..n_sub {
+                    sum += csi[[tx, rx, k]].norm_sqr() as f64;
+                }
+            }
+            power_db.push(10.0 * (sum / (n_tx * n_sub) as f64).log10());
+        }
+        if power_db.iter().any(|p| !p.is_finite()) {
+            return csi; // a silent or broken chain: nothing to judge by
+        }
+        let mean = power_db.iter().sum::<f64>() / n_rx as f64;
+        let relative: Vec<f64> = power_db.iter().map(|p| p - mean).collect();
+        // A step: some chain's level against the others changed by decibels while no
+        // chain's shape changed (a body that moves one chain's level reshapes it too).
+        let mut level_jump = false;
+        let mut same_shape = true;
+        for rx in 0..n_rx {
+            let profile: Vec<f32> = (0..n_tx)
+                .flat_map(|tx| (0..n_sub).map(move |k| (tx, k)))
+                .map(|(tx, k)| csi[[tx, rx, k]].norm())
+                .collect();
+            if let Some(&before) = self.relative_db.get(rx) {
+                level_jump |= (relative[rx] - before).abs() >= STEP_DB;
+                same_shape &= correlation(&profile, &self.profiles[rx]) >= SAME_SHAPE;
+            } else {
+                same_shape = false;
+            }
+            self.profiles[rx] = profile;
+        }
+        let step_seen = level_jump && same_shape;
+        self.relative_db = relative.clone();
+        if self.level_db.len() != n_rx {
+            self.level_db = relative.clone();
+        } else {
+            for (level, r) in self.level_db.iter_mut().zip(&relative) {
+                *level += (r - *level) / FOLLOW_FRAMES;
+            }
+        }
+        self.recent = (self.recent << 1) | u64::from(step_seen);
+        if !self.stepping && self.recent.count_ones() >= STEPPING_AFTER {
+            self.stepping = true;
+            self.began_stepping = true;
+        }
+        if !self.stepping {
+            return csi;
+        }
+        self.scaled_frames += 1;
+        let mut out = csi.into_owned();
+        for rx in 0..n_rx {
+            let gain = 10f64.powf((self.level_db[rx] - relative[rx]) / 20.0) as f32;
+            for tx in 0..n_tx {
+                for k in 0..n_sub {
+                    out[[tx, rx, k]] *= gain;
+                }
+            }
+        }
+        Cow::Owned(out)
+    }
+}
+
+/// Normalized correlation of two amplitude profiles (0 when either is empty or silent).
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() || a.is_empty() {
+        return 0.0;
+    }
+    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (*x as f64, *y as f64);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa > 0.0 && bb > 0.0 {
+        ab / (aa * bb).sqrt()
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A still two-chain channel with a little noise; `gain_db(i)` per receive chain 1.
+    fn frames(n: usize, gain_db: impl Fn(usize) -> f64) -> Vec<Array3<Complex32>> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let base: Vec<Complex32> = (0..2 * 2 * 30)
+            .map(|_| Complex32::new(rng.gen_range(0.5..1.5), rng.gen_range(-1.0..1.0)))
+            .collect();
+        (0..n)
+            .map(|i| {
+                let g = 10f64.powf(gain_db(i) / 20.0) as f32;
+                Array3::from_shape_fn((2, 2, 30), |(tx, rx, k)| {
+                    let v = base[(tx * 2 + rx) * 30 + k]
+                        + Complex32::new(rng.gen_range(-0.01..0.01), rng.gen_range(-0.01..0.01));
+                    if rx == 1 {
+                        v * g
+                    } else {
+                        v
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn chain_ratio_db(h: &Array3<Complex32>) -> f64 {
+        let p = |rx: usize| -> f64 {
+            h.slice(ndarray::s![.., rx, ..])
+                .iter()
+                .map(|v| v.norm_sqr() as f64)
+                .sum()
+        };
+        10.0 * (p(1) / p(0)).log10()
+    }
+
+    #[test]
+    fn gain_steps_are_held_to_the_chain_s_level() {
+        // Chain 1 switches between two gain states 9 dB apart every other frame or so, as
+        // the real Atheros card's chains do.
+        let input = frames(300, |i| if (i * 7 / 5) % 2 == 0 { 9.0 } else { 0.0 });
+        let mut g = ChainGains::default();
+        let out: Vec<Array3<Complex32>> = input
+            .iter()
+            .map(|h| g.hold(Cow::Borrowed(h)).into_owned())
+            .collect();
+        assert!(g.stepping());
+        assert!(g.take_began_stepping() && !g.take_began_stepping());
+        // Once found (within the first 64 frames), chain 1 against chain 0 moves by well
+        // under a decibel from frame to frame; it moved by 9 dB before.
+        let jumps: Vec<f64> = out[64..]
+            .windows(2)
+            .map(|w| (chain_ratio_db(&w[1]) - chain_ratio_db(&w[0])).abs())
+            .collect();
+        assert!(
+            jumps.iter().all(|&j| j < 0.5),
+            "{:?}",
+            jumps.iter().cloned().fold(0.0, f64::max)
+        );
+        // The phases between chains are kept.
+        for (a, b) in input.iter().zip(&out).skip(64) {
+            let pa = (a[[0, 1, 3]] * a[[0, 0, 3]].conj()).arg();
+            let pb = (b[[0, 1, 3]] * b[[0, 0, 3]].conj()).arg();
+            assert!((pa - pb).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn a_channel_without_gain_steps_is_left_alone() {
+        // A slow drift of 6 dB over 300 frames, and one body-like change that alters the
+        // shape as well as the level, are not gain steps.
+        let input = frames(300, |i| 6.0 * i as f64 / 300.0);
+        let mut g = ChainGains::default();
+        for h in &input {
+            assert!(matches!(g.hold(Cow::Borrowed(h)), Cow::Borrowed(_)));
+        }
+        assert!(!g.stepping());
+        let mut g = ChainGains::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for (i, h) in input.iter().enumerate() {
+            let mut h = h.clone();
+            if i % 10 == 0 {
+                // Chain 1 both louder and reshaped: a body, not a gain.
+                h.slice_mut(ndarray::s![.., 1, ..])
+                    .mapv_inplace(|v| v * Complex32::new(rng.gen_range(0.0f32..4.0).powi(2), 0.0));
+            }
+            g.hold(Cow::Owned(h));
+        }
+        assert!(!g.stepping());
+        // One receive chain: nothing to hold against.
+        let one = Array3::from_elem((1, 1, 8), Complex32::new(1.0, 0.0));
+        assert!(matches!(
+            ChainGains::default().hold(Cow::Borrowed(&one)),
+            Cow::Borrowed(_)
+        ));
+    }
+}
