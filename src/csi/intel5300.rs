@@ -577,7 +577,7 @@ pub(crate) fn order_two_antennas(csi: &mut [Complex32], n_rx: usize, perm: [u8; 
     true
 }
 
-/// [`order_two_antennas`] on a decoded frame whose reader did not: an Intel 5300 frame
+/// `order_two_antennas` on a decoded frame whose reader did not: an Intel 5300 frame
 /// with two receive antennas whose permutation was not applied. What the engine does to
 /// every frame that reaches an environment, however it was read. `true` when it changed
 /// the frame's metadata (its chains may or may not have traded places).

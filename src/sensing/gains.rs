@@ -19,16 +19,16 @@
 //! gain steps").
 //!
 //! A frame steps when some chain's power against the mean of the chains' (in decibels)
-//! changed by [`STEP_DB`] or more since the previous frame while every chain's amplitude
-//! profile kept a correlation of [`SAME_SHAPE`] or more with its previous one (a gain
+//! changed by `STEP_DB` or more since the previous frame while every chain's amplitude
+//! profile kept a correlation of `SAME_SHAPE` or more with its previous one (a gain
 //! changes a chain's level, not its shape: on the real recordings the steps keep 0.995-0.998
-//! at the 5th percentile). A source steps once [`STEPPING_AFTER`] of its last 64 frames did:
+//! at the 5th percentile). A source steps once `STEPPING_AFTER` of its last 64 frames did:
 //! the real Atheros and QCA9300 recordings show 38-59 such jumps in every 64 frames at the
 //! simulator's looser rule, while the simulator, whose chains do not step, shows them only
 //! where a body's hard-edged shadow falls on one antenna (a jump of 3-8 dB, the shape kept
 //! at 0.96-0.997: up to 28 in 64 frames at a 0.9 shape rule, 72 held-out days; see
 //! `benches/chain_gains.py` for the counts at this rule). From then on each chain is scaled
-//! to its slow level: an average of its relative power over about [`FOLLOW_FRAMES`] frames.
+//! to its slow level: an average of its relative power over about `FOLLOW_FRAMES` frames.
 //! What is lost for a stepping source is a chain's fast power change against the others;
 //! the shape across subcarriers and the phases between chains are kept.
 
