@@ -796,6 +796,27 @@ pub fn unpack_float_acphy(
         .collect()
 }
 
+/// The stream a nexmon frame belongs to within its source, as a suffix for the source's
+/// name: `None` for core 0, spatial stream 0 (the only stream of a one-antenna chip such
+/// as the Raspberry Pi's bcm43455c0), `core{c}` or `core{c}-ss{s}` otherwise.
+///
+/// Why: nexmon_csi sends one 1x1 packet per receive core and spatial stream, so a
+/// multi-core chip's capture (the bcm4358 example here holds cores 0 and 1; a bcm4366c0
+/// has four cores and up to four streams) interleaves different antennas' channels packet
+/// by packet. Read as one stream, every packet would look like a large change; each core
+/// and stream is its own one-antenna link, and the environment senses it as one
+/// (`docs/csi-formats.md`).
+pub fn stream_suffix(frame: &CsiFrame) -> Option<String> {
+    let FrameMeta::Nexmon(meta) = &frame.meta else {
+        return None;
+    };
+    match (meta.core, meta.spatial_stream) {
+        (0, 0) => None,
+        (c, 0) => Some(format!("core{c}")),
+        (c, s) => Some(format!("core{c}-ss{s}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

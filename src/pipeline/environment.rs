@@ -301,6 +301,12 @@ impl Environment {
                         // A two-antenna Intel 5300 capture read as the official reader
                         // reads it has its antennas trade places from packet to packet.
                         crate::csi::intel5300::put_in_antenna_order(&mut frame);
+                        // A multi-core nexmon chip's cores and streams interleave packet by
+                        // packet: each is its own one-antenna link.
+                        let source = match crate::csi::nexmon::stream_suffix(&frame) {
+                            Some(stream) => format!("{source}/{stream}"),
+                            None => source,
+                        };
                         let (t, realigned) = clocks.map(&source, frame.timestamp);
                         frame.timestamp = t;
                         let offset = clocks.offset(&source).unwrap_or(0.0);
