@@ -392,15 +392,18 @@ def test_a_still_person_is_not_reported_walking():
 
 
 def test_a_multi_core_nexmon_capture_is_one_link_per_core():
-    # The bcm4358 example interleaves receive cores 0 and 1 packet by packet: two
-    # antennas' channels, each its own one-antenna link (docs/csi-formats.md).
+    # The bcm4358 example interleaves receive cores 0 and 1, each with spatial streams 0
+    # and 1, packet by packet: four antenna pairs' channels, each its own one-antenna
+    # link (docs/csi-formats.md).
     path = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi" / \
         "nexmon_bcm4358_example.pcap"
     rec = wdp.read_csi(path)
-    assert sorted({f.meta["core"] for f in rec}) == [0, 1]
+    assert sorted((f.meta["core"], f.meta["spatial"]) for f in rec) == [
+        (0, 0), (0, 1), (1, 0), (1, 1)]
     events = wdp.analyze(rec)
     connected = [e["data"]["source_id"] for e in events if e["type"] == "hardware_event"
                  and e["data"]["event"] == "source_connected"]
     name = "replay:nexmon_bcm4358_example.pcap"
-    assert sorted(connected) == [name, name + "/core1"]
+    assert sorted(connected) == [name, name + "/core0-ss1", name + "/core1",
+                                 name + "/core1-ss1"]
 
