@@ -28,16 +28,18 @@ def still_frames(data: dict) -> np.ndarray:
 
 
 def test_a_lying_person_the_breathing_detector_misses_is_found_against_the_empty_room():
-    # Tuning clip 3: a person lying where the link sees no breathing (measured: found in
-    # 3 % of their still frames uncalibrated, 99.9 % calibrated, on both devices).
-    for device in ("intel5300", "esp32"):
-        data = entering(3, device=device)
+    # Per device, the tuning clip whose lying person the breathing detector misses most
+    # (measured: found in 30 % of their still frames uncalibrated on Intel, clip 3, and
+    # 7 % on ESP32, clip 6; 99.9 % calibrated on both). Before the simulated chest
+    # widened as it deepened (docs/simulator.md), clip 3 was missed on both (3 %).
+    for device, clip in (("intel5300", 3), ("esp32", 6)):
+        data = entering(clip, device=device)
         ts = np.asarray(data["timestamps"])
         keep = still_frames(data)
         assert keep.sum() > 1000
         raw = sensing.sense(data["csi"], ts)
         cal = sensing.sense(data["csi"], ts, calibrate_s=CALIBRATE_S)
-        assert raw["presence"][keep].mean() < 0.2
+        assert raw["presence"][keep].mean() < 0.4
         assert cal["presence"][keep].mean() > 0.95
         # The static score says why: far above its threshold while they lie there.
         assert np.nanmedian(cal["static_score"][keep]) > 3.0
@@ -48,7 +50,7 @@ def test_a_lying_person_the_breathing_detector_misses_is_found_against_the_empty
 
 
 def test_the_calibration_carries_the_background_and_analyze_applies_it():
-    data = entering(3)
+    data = entering(6, device="esp32")
     ts = np.asarray(data["timestamps"])
     cal = sensing.sense(data["csi"], ts, calibrate_s=CALIBRATE_S)["calibration"]
     n_tx, n_rx, n_sub = data["csi"].shape[1:]
@@ -67,7 +69,7 @@ def test_the_calibration_carries_the_background_and_analyze_applies_it():
 
     # End to end, through the server's own code path.
     assert found(cal) > 0.95
-    assert found(None) < 0.5  # measured 0.29
+    assert found(None) < 0.3  # measured 0.07
     # A calibration saved before backgrounds existed (thresholds only) still applies.
     old = {k: v for k, v in cal.items()
            if k not in ("background", "static_max", "static_threshold")}

@@ -803,10 +803,9 @@ pub fn unpack_float_acphy(
 /// Why: nexmon_csi sends one 1x1 packet per receive core and spatial stream, so a
 /// multi-core chip's capture (the bcm4358 example here holds cores 0 and 1, streams 0
 /// and 1; a bcm4366c0 has four cores and up to four streams) interleaves different
-/// antennas' channels packet
-/// by packet. Read as one stream, every packet would look like a large change; each core
-/// and stream is its own one-antenna link, and the environment senses it as one
-/// (`docs/csi-formats.md`).
+/// antennas' channels packet by packet. Read as one stream, every packet would look like
+/// a large change; each core and stream is its own one-antenna link, and the environment
+/// senses it as one (`docs/csi-formats.md`).
 pub fn stream_suffix(frame: &CsiFrame) -> Option<String> {
     let FrameMeta::Nexmon(meta) = &frame.meta else {
         return None;
