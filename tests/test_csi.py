@@ -1003,4 +1003,7 @@ def test_intel5300_two_antennas_can_come_in_antenna_order():
     strip2 = [(e["type"], json.dumps(e["data"].get("metadata", {}), sort_keys=True))
               for e in events_ordered if e["type"] == "pose_data"]
     assert len(strip) > 100 and strip == strip2
+    # inspect says so.
+    assert "re-ordered them 50 times" in inspect_text(path)
+    assert "own one-antenna link" in inspect_text(DATA / "nexmon_bcm4358_example.pcap")
 

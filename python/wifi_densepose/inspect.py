@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from itertools import pairwise
 from os import PathLike, fspath
 from typing import Any
 
@@ -59,6 +60,19 @@ def _timing_lines(ts: np.ndarray) -> list:
     return lines
 
 
+def _antenna_order_line(rec: Any) -> str | None:
+    """For two-antenna Intel 5300 frames left in the card's RF-chain order (the official
+    reader's behaviour): how often the card re-ordered its antennas."""
+    two = [f for f in rec if f.shape[1] == 2 and not f.meta.get("permuted", True)]
+    if not two:
+        return None
+    orders = [tuple(f.meta["perm"][:2]) for f in two]
+    flips = sum(a != b for a, b in pairwise(orders))
+    return (f"antennas:    2 receive antennas in the card's RF-chain order; it re-ordered them"
+            f" {_plural(flips, 'time')} (the engine puts them in antenna order;"
+            " read_csi(..., antenna_order=True) for arrays)")
+
+
 def inspect_text(path: str | PathLike, format: str | None = None, **options: Any) -> str:
     """A short report on the recording at ``path`` (format detected unless named;
     ``options`` are ``read_csi``'s, e.g. ``nexmon_chip``). A file that gives no frame
@@ -94,6 +108,15 @@ def inspect_text(path: str | PathLike, format: str | None = None, **options: Any
                 f"nexmon:      cores {cores}, spatial streams {streams}"
                 " (one packet each per received frame)"
             )
+            if len(cores) > 1 or len(streams) > 1:
+                lines.append(
+                    "             the engine senses each core and stream as its own"
+                    " one-antenna link (source <name>/core1...)"
+                )
+        if rec.format == "intel5300":
+            line = _antenna_order_line(rec)
+            if line:
+                lines.append(line)
         lines.append(f"subcarriers: {nsub} subcarriers")
         if len(shapes) > 1:
             listed = ", ".join(f"{s} x{n}" for s, n in shapes.most_common())
