@@ -56,6 +56,8 @@ pub struct ChainGains {
     relative_db: Vec<f64>,
     profiles: Vec<Vec<f32>>,
     level_db: Vec<f64>,
+    /// Reused from frame to frame: the chains' relative powers being computed.
+    scratch: Vec<f64>,
     /// The last 64 frames, newest in bit 0: whether some chain's gain stepped.
     recent: u64,
     stepping: bool,
@@ -89,40 +91,54 @@ impl ChainGains {
             self.profiles = vec![Vec::new(); n_rx];
             self.level_db.clear();
         }
-        let mut power_db = Vec::with_capacity(n_rx);
+        // One pass per chain: its power, and its amplitude profile's correlation with the
+        // last frame's, the profile overwritten in place (this runs on every packet of
+        // every source, three times: nothing is allocated once the layout is known).
+        let first = self.relative_db.len() == n_rx;
+        let mut relative = std::mem::take(&mut self.scratch);
+        relative.clear();
+        let mut same_shape = first;
         for rx in 0..n_rx {
-            let mut sum = 0f64;
+            let profile = &mut self.profiles[rx];
+            let known = profile.len() == n_tx * n_sub;
+            profile.resize(n_tx * n_sub, 0.0);
+            let (mut sum, mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64, 0f64);
             for tx in 0..n_tx {
                 for k in 0..n_sub {
-                    sum += csi[[tx, rx, k]].norm_sqr() as f64;
+                    let v = csi[[tx, rx, k]];
+                    let amp = v.norm();
+                    let slot = &mut profile[tx * n_sub + k];
+                    sum += v.norm_sqr() as f64;
+                    ab += amp as f64 * *slot as f64;
+                    aa += (amp as f64).powi(2);
+                    bb += (*slot as f64).powi(2);
+                    *slot = amp;
                 }
             }
-            power_db.push(10.0 * (sum / (n_tx * n_sub) as f64).log10());
+            let correlation = if known && aa > 0.0 && bb > 0.0 {
+                ab / (aa * bb).sqrt()
+            } else {
+                0.0
+            };
+            same_shape &= correlation >= SAME_SHAPE;
+            relative.push(10.0 * (sum / (n_tx * n_sub) as f64).log10());
         }
-        if power_db.iter().any(|p| !p.is_finite()) {
+        if relative.iter().any(|p| !p.is_finite()) {
+            self.scratch = relative;
             return csi; // a silent or broken chain: nothing to judge by
         }
-        let mean = power_db.iter().sum::<f64>() / n_rx as f64;
-        let relative: Vec<f64> = power_db.iter().map(|p| p - mean).collect();
+        let mean = relative.iter().sum::<f64>() / n_rx as f64;
+        relative.iter_mut().for_each(|p| *p -= mean);
         // A step: some chain's level against the others changed by decibels while no
         // chain's shape changed (a body that moves one chain's level reshapes it too).
-        let mut level_jump = false;
-        let mut same_shape = true;
-        for rx in 0..n_rx {
-            let profile: Vec<f32> = (0..n_tx)
-                .flat_map(|tx| (0..n_sub).map(move |k| (tx, k)))
-                .map(|(tx, k)| csi[[tx, rx, k]].norm())
-                .collect();
-            if let Some(&before) = self.relative_db.get(rx) {
-                level_jump |= (relative[rx] - before).abs() >= STEP_DB;
-                same_shape &= correlation(&profile, &self.profiles[rx]) >= SAME_SHAPE;
-            } else {
-                same_shape = false;
-            }
-            self.profiles[rx] = profile;
-        }
+        let level_jump = first
+            && relative
+                .iter()
+                .zip(&self.relative_db)
+                .any(|(now, before)| (now - before).abs() >= STEP_DB);
         let step_seen = level_jump && same_shape;
-        self.relative_db = relative.clone();
+        self.relative_db.clear();
+        self.relative_db.extend_from_slice(&relative);
         if self.level_db.len() != n_rx {
             self.level_db = relative.clone();
         } else {
@@ -130,6 +146,7 @@ impl ChainGains {
                 *level += (r - *level) / FOLLOW_FRAMES;
             }
         }
+        self.scratch = relative;
         self.recent = (self.recent << 1) | u64::from(step_seen);
         if !self.stepping && self.recent.count_ones() >= STEPPING_AFTER {
             self.stepping = true;
@@ -141,7 +158,7 @@ impl ChainGains {
         self.scaled_frames += 1;
         let mut out = csi.into_owned();
         for rx in 0..n_rx {
-            let gain = 10f64.powf((self.level_db[rx] - relative[rx]) / 20.0) as f32;
+            let gain = 10f64.powf((self.level_db[rx] - self.relative_db[rx]) / 20.0) as f32;
             for tx in 0..n_tx {
                 for k in 0..n_sub {
                     out[[tx, rx, k]] *= gain;
@@ -149,25 +166,6 @@ impl ChainGains {
             }
         }
         Cow::Owned(out)
-    }
-}
-
-/// Normalized correlation of two amplitude profiles (0 when either is empty or silent).
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    if a.len() != b.len() || a.is_empty() {
-        return 0.0;
-    }
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (*x as f64, *y as f64);
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa > 0.0 && bb > 0.0 {
-        ab / (aa * bb).sqrt()
-    } else {
-        0.0
     }
 }
 

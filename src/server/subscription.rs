@@ -552,11 +552,13 @@ impl Subscription {
             return false;
         };
         // A schedule with a tolerance, not a minimum gap (GCRA): a frame may come up to a
-        // quarter period early or late without moving the schedule. Pose frames made at
-        // 30 FPS from a 100 Hz source are 30 and 40 ms apart, plus processing jitter; a
-        // minimum gap cut them to about 21 FPS at max_fps 30. The long-run rate never
-        // exceeds max_fps.
-        let tolerance = interval / 4;
+        // period early or late without moving the schedule. Pose frames made at 30 FPS
+        // from a 100 Hz source are 30 and 40 ms apart, plus processing jitter that grows
+        // with the rooms sharing a core; a minimum gap cut them to about 21 FPS at
+        // max_fps 30, and a quarter period's tolerance to 28-29 FPS once frames came 5 ms
+        // late on average (`a_late_frame_does_not_cost_the_next`). The long-run rate never
+        // exceeds max_fps; at most two frames come back to back after a late one.
+        let tolerance = interval;
         let key = environment.unwrap_or("");
         match self.next_due.get_mut(key) {
             Some(due) if now + tolerance < *due => false,
@@ -707,10 +709,12 @@ mod tests {
     fn throttle_admits_at_most_max_fps_per_environment() {
         let mut s = parse(json!({"event_type": "pose_data", "throttle": {"max_fps": 10}})).unwrap();
         let t0 = Instant::now();
-        let admitted = (0..30)
+        // 30 FPS offered for 10 s: 10 a second pass, and one more at the start (the one
+        // period's tolerance: a late frame may be followed by an on-time one).
+        let admitted = (0..300)
             .filter(|i| s.admit(Some("a"), t0 + Duration::from_millis(i * 1000 / 30)))
             .count();
-        assert_eq!(admitted, 10);
+        assert!((100..=101).contains(&admitted), "{admitted}");
         assert!(
             s.admit(Some("b"), t0),
             "another environment has its own budget"
@@ -732,11 +736,30 @@ mod tests {
         }
         // At most the second frame is lost while the schedule settles (the first was late).
         assert!(admitted >= 299, "{admitted}");
-        // Twice as fast as allowed: half pass.
+        // Twice as fast as allowed: half pass (and one more, the burst a late frame may
+        // leave).
         let mut s = parse(json!({"event_type": "pose_data", "throttle": {"max_fps": 30}})).unwrap();
         let admitted = (0..600u64)
             .filter(|i| s.admit(Some("a"), t0 + Duration::from_micros(i * 16_667)))
             .count();
         assert!((299..=301).contains(&admitted), "{admitted}");
+    }
+
+    #[test]
+    fn a_late_frame_does_not_cost_the_next() {
+        // Frames on the 30 FPS grid of a 100 Hz source, each made late by 0-25 ms (a loaded
+        // core: every fourth frame waits behind other rooms). Each late frame used to move
+        // the schedule, and the on-time frame after it came "early" and was dropped.
+        let mut s = parse(json!({"event_type": "pose_data", "throttle": {"max_fps": 30}})).unwrap();
+        let t0 = Instant::now();
+        let mut times: Vec<u64> = (1..=900u64)
+            .map(|i| (i * 1000 / 30) / 10 * 10 + [0, 2, 5, 25][(i % 4) as usize])
+            .collect();
+        times.sort_unstable();
+        let admitted = times
+            .iter()
+            .filter(|&&ms| s.admit(Some("a"), t0 + Duration::from_millis(ms)))
+            .count();
+        assert!(admitted >= 895, "{admitted} of 900"); // a quarter period's tolerance: 675
     }
 }
