@@ -7,30 +7,27 @@
 //!
 //! Why: on the real Atheros and QCA9300 recordings here, one receive chain's power against
 //! the others changes by 3 and 5 dB on the median between packets 2 ms and 0.12 ms apart,
-//! by 10-25 dB at the 99th percentile, while the shape of its amplitude across subcarriers
-//! stays the same (correlation 0.97-0.99 with the previous packet's): gain stages switching
-//! per chain, not a body, which cannot change a chain's power by decibels in a tenth of a
-//! millisecond without changing its shape. Some real Intel 5300 activity recordings show
-//! the same in about a tenth of their packets (washing dishes, cooking, walking: 5-10 dB
-//! at the 90th percentile), others none. Everything that reads the chains against each
-//! other (the sensor's antenna-pair products, the localizer's steering, the window
-//! features) read those steps as motion: motion ratios of 250 and 485 on the Atheros and
-//! QCA9300 recordings (`benches/chain_gains.py`, `docs/sensing.md`, "Receive chains'
-//! gain steps").
+//! by 18-25 dB at the 99th percentile, while the shape of its amplitude across subcarriers
+//! stays the same (correlation 0.995-0.998 at the 5th percentile where it jumps): gain
+//! stages switching per chain, not a body, which cannot change a chain's power by decibels
+//! in a tenth of a millisecond without changing its shape. Everything that reads the chains
+//! against each other (the sensor's antenna-pair products, the localizer's steering, the
+//! window features) read those steps as motion: motion ratios of 250 and 485 on those
+//! recordings (`benches/chain_gains.py`, `docs/sensing.md`, "Receive chains' gain steps").
+//! (The two-antenna Intel 5300 captures' jumps are something else, their antennas trading
+//! places, put right at the environment's entry: `crate::csi::intel5300::put_in_antenna_order`.)
 //!
 //! A frame steps when some chain's power against the mean of the chains' (in decibels)
 //! changed by `STEP_DB` or more since the previous frame while every chain's amplitude
-//! profile kept a correlation of `SAME_SHAPE` or more with its previous one (a gain
-//! changes a chain's level, not its shape: on the real recordings the steps keep 0.995-0.998
-//! at the 5th percentile). A source steps once `STEPPING_AFTER` of its last 64 frames did:
-//! the real Atheros and QCA9300 recordings show 38-59 such jumps in every 64 frames at the
-//! simulator's looser rule, while the simulator, whose chains do not step, shows them only
-//! where a body's hard-edged shadow falls on one antenna (a jump of 3-8 dB, the shape kept
-//! at 0.96-0.997: up to 28 in 64 frames at a 0.9 shape rule, 72 held-out days; see
-//! `benches/chain_gains.py` for the counts at this rule). From then on each chain is scaled
-//! to its slow level: an average of its relative power over about `FOLLOW_FRAMES` frames.
-//! What is lost for a stepping source is a chain's fast power change against the others;
-//! the shape across subcarriers and the phases between chains are kept.
+//! profile kept a correlation of `SAME_SHAPE` or more with its previous one. A source steps
+//! once `STEPPING_AFTER` of its last 64 frames did: the real Atheros and QCA9300 recordings
+//! show 34-57 such frames in every 64; the simulator, whose chains do not step, at most 3
+//! in 72 held-out days. Its only near miss is a body's hard-edged shadow on one antenna (a
+//! jump of 3-8 dB with the shape kept at 0.96-0.997), which reached 28 in 64 at a looser
+//! 0.9 shape rule. From then on each chain is scaled to its slow level: an average of its
+//! relative power over about `FOLLOW_FRAMES` frames. What is lost for a stepping source is
+//! a chain's fast power change against the others; the shape across subcarriers and the
+//! phases between chains are kept.
 
 use std::borrow::Cow;
 
