@@ -23,8 +23,8 @@
 //! once `STEPPING_AFTER` of its last 64 frames did: the real Atheros and QCA9300 recordings
 //! show 34-57 such frames in every 64; the simulator, whose chains do not step, at most 3
 //! in 72 held-out days. Its only near miss is a body's hard-edged shadow on one antenna (a
-//! jump of 3-8 dB with the shape kept at 0.96-0.997), which reached 28 in 64 at a looser
-//! 0.9 shape rule. From then on each chain is scaled to its slow level: an average of its
+//! jump of 3-8 dB with the shape kept at 0.95 on the median, 0.998 at most), which reached
+//! 28 in 64 at a looser 0.9 shape rule. From then on each chain is scaled to its slow level: an average of its
 //! relative power over about `FOLLOW_FRAMES` frames. What is lost for a stepping source is
 //! a chain's fast power change against the others; the shape across subcarriers and the
 //! phases between chains are kept.
