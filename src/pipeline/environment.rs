@@ -295,6 +295,14 @@ impl Environment {
         // Every source's timestamps on one time base (nodes stamp with their own clocks).
         let mut clocks = Clocks::default();
         loop {
+            if !rx.is_empty() {
+                // A backlog is worked through between the other rooms' tasks, not in one
+                // poll: tokio lets a task take up to 128 ready messages at a time, which
+                // at a fraction of a millisecond each held every other room (and its
+                // timers) back by tens of milliseconds, so one late room made the others
+                // late (`docs/performance.md`, "Eighth pass").
+                tokio::task::yield_now().await;
+            }
             tokio::select! {
                 input = rx.recv() => match input {
                     Some(Input::Frame { source, mut frame, oracle }) => {

@@ -148,7 +148,26 @@ impl InferenceService {
     }
 }
 
+/// Marks this thread as batch work for the kernel's scheduler (`SCHED_BATCH`): a
+/// submitted window then wakes the worker without preempting the thread that runs the
+/// environments, so on a loaded core the windows due while that thread is busy pile up
+/// and run as one batch (a batch of 8 costs about half as much per window as 8 calls of
+/// one: `docs/performance.md`, "Eighth pass"). On a core with room to spare it changes
+/// nothing: the worker runs as soon as it is woken. Best effort: where the call is not
+/// allowed, the worker runs at the normal policy.
+fn yield_to_environments() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sets this thread's own policy; `param` outlives the call.
+        unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+        }
+    }
+}
+
 fn worker(model: Arc<Model>, rx: std_mpsc::Receiver<Job>, counters: Arc<InferenceCounters>) {
+    yield_to_environments();
     let mut input = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];

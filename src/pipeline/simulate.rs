@@ -91,7 +91,11 @@ pub fn spawn_simulation(
                 if speed > 0.0 {
                     let due = Duration::from_secs_f64((n as f64 / sim.spec.fps) / speed);
                     let wait = due.saturating_sub(start.elapsed());
-                    if !wait.is_zero() {
+                    if wait.is_zero() {
+                        // Behind its schedule: catch up a packet at a time between the
+                        // other tasks rather than in one long poll (see environment.rs).
+                        tokio::task::yield_now().await;
+                    } else {
                         tokio::time::sleep(wait).await;
                     }
                 }

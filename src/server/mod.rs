@@ -67,6 +67,13 @@ pub use http::{SUBPROTOCOL, WS_PATH};
 
 use shared::Shared;
 
+/// Task polls between the runtime's looks at its timers, sockets and the queue of tasks
+/// woken from other threads (tokio's default is 61). On a busy worker one poll is an
+/// environment's frame or a room's simulated packet, a fraction of a millisecond, so 61
+/// of them held a due timer or a model's answer back by tens of milliseconds: the late
+/// pose frames of `benches/load.py` (`docs/performance.md`, "Eighth pass").
+const EVENT_INTERVAL: u32 = 8;
+
 /// A handle that puts events on a server's bus. The stages hold it as an
 /// [`crate::events::Publisher`] ([`Publisher::sink`]) and never see the server.
 #[derive(Clone)]
@@ -148,6 +155,8 @@ impl Server {
     pub fn start(config: ServerConfig) -> Result<Server, ServerError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .event_interval(EVENT_INTERVAL)
+            .global_queue_interval(EVENT_INTERVAL)
             .thread_name("wdp-server")
             .build()
             .map_err(|e| ServerError::Runtime(e.to_string()))?;
