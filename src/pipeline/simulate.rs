@@ -74,6 +74,8 @@ pub fn spawn_simulation(
                 .clone()
                 .map(|noise| Synth::new(noise, spec.seed ^ 0x5eed));
             let start = Instant::now();
+            // Packets sent in a row without waiting (behind the schedule).
+            let mut behind = 0usize;
             for n in 0..sim.n_frames() {
                 if p.cancelled.load(Ordering::Relaxed) {
                     break 'runs;
@@ -91,12 +93,16 @@ pub fn spawn_simulation(
                 if speed > 0.0 {
                     let due = Duration::from_secs_f64((n as f64 / sim.spec.fps) / speed);
                     let wait = due.saturating_sub(start.elapsed());
-                    if wait.is_zero() {
-                        // Behind its schedule: catch up a packet at a time between the
-                        // other tasks rather than in one long poll (see environment.rs).
-                        tokio::task::yield_now().await;
-                    } else {
+                    if !wait.is_zero() {
+                        behind = 0;
                         tokio::time::sleep(wait).await;
+                    } else {
+                        behind += 1;
+                        if behind.is_multiple_of(super::environment::BACKLOG_YIELD_EVERY) {
+                            // Behind its schedule: catch up between the other tasks
+                            // rather than in one long poll (see environment.rs).
+                            tokio::task::yield_now().await;
+                        }
                     }
                 }
                 if tx
