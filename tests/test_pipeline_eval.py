@@ -57,6 +57,12 @@ def test_a_clip_is_scored_from_the_messages_alone():
     assert abs(r["position"]["median_m"] - 1.0) < 1e-9
     assert abs(r["position"]["centre_median_m"] - np.hypot(1.0, 0.5)) < 1e-9
     assert r["activity"]["recall"] == {"standing": 1.0}
+    # Every scored frame is a standing person, called standing, alone in the room.
+    scored = r["activity"]["scored"]
+    assert scored > 0
+    assert r["activity"]["confusion_rows_true_cols_said"][0] == [scored, 0, 0, 0, 0]
+    assert r["activity"]["one_person_in_the_room"] == {
+        "scored": scored, "recall": {"standing": 1.0}, "balanced_accuracy": 1.0}
     k = r["keypoints"]
     assert k["pck@0.1"] == 0.0 and k["pck@0.2"] == 1.0
     # The mean pose is the truth here; the mean shape stamped at the reported position
