@@ -15,8 +15,10 @@ messages a monitoring application would read, each beside a trivial baseline:
   mid-hip on the floor (median, 90th percentile). Baseline: the room's centre against
   the same person.
 - **activity**: each reported person's ``activity.type`` against that person's true
-  activity; recall per class and balanced accuracy over the classes present. Baseline:
-  always the majority class (balanced accuracy 1 / classes).
+  activity; recall per class and balanced accuracy over the classes present, the
+  confusion matrix, and the same figures over the frames where one person is alone in
+  the room (the pipeline reports one person, scored against the nearest where there are
+  more). Baseline: always the majority class (balanced accuracy 1 / classes).
 - **falls**: a ``fall_detected`` within [descent start, impact + 2 s] of a true fall finds
   it (its delay after the impact is reported); every other one is a false alarm, per hour
   of the clips. A fall whose impact + 2 s is past the clip's end is not scored (the
