@@ -2,15 +2,17 @@
 activity the pipeline reports (docs/sensing.md, "End to end").
 
     python benches/activity_motion.py            # the 24 clips of evaluate --pipeline (~1 min)
-    python benches/activity_motion.py --clips 6
+    python benches/activity_motion.py --first-clip 2000 --clips 16   # other clips
 
 Runs the same held-out daily clips as ``wifi-densepose evaluate --pipeline`` (Intel 5300,
 the bundled model) through ``wifi_densepose.analyze`` and, for every ``pose_data`` frame
 2 s in with exactly one person in the room, tallies the person's true activity, whether
 the frame's ``metadata.motion_detected`` was set, and the ``activity.type`` reported.
 Printed per true activity: the share of frames with motion detected, and what was
-reported with and without it. A diagnosis, not a score: no baseline is needed to read
-it, and nothing is tuned on it.
+reported with and without it, and the percentiles of ``metadata.motion_level``. A
+diagnosis, not a score: no baseline is needed to read it, and nothing is tuned on it.
+Clip ``FIRST_CLIP + i`` has seed ``SEED_BASE + i``, as in ``evaluate --pipeline``; other
+clip numbers keep the same offset.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--duration", type=float, default=60.0)
+    p.add_argument("--first-clip", type=int, default=FIRST_CLIP)
     a = p.parse_args()
     tally: Counter[tuple[str, bool, str | None]] = Counter()
+    levels: dict[str, list[float]] = {name: [] for name in ACTIVITIES}
     for i in range(a.clips):
-        spec = clip_scenario("daily", FIRST_CLIP + i, a.duration)
-        data = sim.generate(json.dumps(spec), seed=SEED_BASE + i, duration_s=a.duration,
-                            device="intel5300")
+        clip = a.first_clip + i
+        spec = clip_scenario("daily", clip, a.duration)
+        data = sim.generate(json.dumps(spec), seed=SEED_BASE + clip - FIRST_CLIP,
+                            duration_s=a.duration, device="intel5300")
         ts = np.asarray(data["timestamps"], dtype=np.float64)
         present = np.asarray(data["present"], dtype=bool)
         activity = np.asarray(data["activity"], dtype=np.int64)
@@ -53,9 +58,11 @@ def main() -> None:
                 continue
             said = (d["persons"][0].get("activity") or {}).get("type")
             moving = bool(d["metadata"].get("motion_detected"))
-            tally[(ACTIVITIES[activity[k, people[0]]], moving, said)] += 1
-    print(f"{a.clips} held-out daily clips x {a.duration:.0f} s, Intel 5300, bundled model; "
-          "frames with one person in the room")
+            truth = ACTIVITIES[activity[k, people[0]]]
+            tally[(truth, moving, said)] += 1
+            levels[truth].append(float(d["metadata"].get("motion_level", 0.0)))
+    print(f"{a.clips} held-out daily clips from {a.first_clip}, x {a.duration:.0f} s, Intel "
+          "5300, bundled model; frames with one person in the room")
     for truth in ACTIVITIES:
         n = sum(v for key, v in tally.items() if key[0] == truth)
         if not n:
@@ -65,6 +72,9 @@ def main() -> None:
                 for flag in (True, False)}
         print(f"{truth:9s} {n:5d} frames, motion detected in {moving / n:.2f}; "
               f"reported with motion: {said[True]}; without: {said[False]}")
+        q = np.percentile(levels[truth], [10, 25, 50, 75, 90])
+        print(f"{'':9s} motion_level 10/25/50/75/90th percentiles: "
+              + " / ".join(f"{v:.3f}" for v in q))
 
 
 if __name__ == "__main__":
