@@ -175,21 +175,6 @@ impl FrameBlock {
 mod tests {
     use super::*;
 
-    /// A steering vector's power over a window's frames: the sum over frames of
-    /// |frame · steer|², frame by frame (what [`FrameBlock::power`] must equal).
-    fn window_power(frames: &[&[Complex32]], steer: &[Complex32]) -> f64 {
-        frames
-            .iter()
-            .map(|y| {
-                let mut acc = Complex32::new(0.0, 0.0);
-                for (a, b) in y.iter().zip(steer) {
-                    acc += a * b;
-                }
-                acc.norm_sqr() as f64
-            })
-            .sum()
-    }
-
     #[test]
     fn the_frame_block_gives_the_frame_by_frame_power_to_the_bit() {
         use rand::{Rng, SeedableRng};
@@ -198,8 +183,8 @@ mod tests {
         for (n, lk) in [(25, 90), (1, 9), (8, 30), (17, 3), (0, 12)] {
             let frames: Vec<Complex32> = (0..n * lk).map(|_| c()).collect();
             let steer: Vec<Complex32> = (0..lk).map(|_| c()).collect();
-            let refs: Vec<&[Complex32]> = frames.chunks_exact(lk).collect();
-            let want = window_power(&refs, &steer);
+            // The localizer's frame-by-frame map at one point.
+            let want = crate::sensing::localizer::power_map(&frames, &steer, lk)[0];
             let got = FrameBlock::new(&frames, lk).power(&steer);
             assert_eq!(
                 got.to_bits(),

@@ -785,8 +785,9 @@ impl LobeView<'_> {
     }
 }
 
-/// Back-projected power of `frames` at every grid point (as [`Localizer`]'s map).
-fn power_map(frames: &[Complex32], steer: &[Complex32], lk: usize) -> Vec<f64> {
+/// Back-projected power of `frames` at every grid point (as [`Localizer`]'s map), frame
+/// by frame: what [`super::frame_block::FrameBlock::power`] must equal to the bit.
+pub(crate) fn power_map(frames: &[Complex32], steer: &[Complex32], lk: usize) -> Vec<f64> {
     steer
         .chunks_exact(lk)
         .map(|s| {
