@@ -5,6 +5,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use ndarray::{Array, Array3, IxDyn};
 use num_complex::Complex32;
 use wifi_densepose::dsp::{filter, hampel, phase, spectrogram, stream};
+use wifi_densepose::sensing::{frame_block::FrameBlock, localizer::power_map};
 
 const SHAPES: [&[usize]; 4] = [&[3, 3, 30], &[1, 3, 56], &[1, 1, 64], &[4, 256]];
 
@@ -115,5 +116,28 @@ fn per_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_frame, per_batch);
+/// The localizer's floor map for one window (25 frames of 3 x 3 x 10 values) over 625 grid
+/// points, as a 5 x 5 m room at 0.2 m gives: frame by frame (the reference) and eight
+/// frames side by side in SSE lanes (what the localizer runs; the same map to the bit).
+fn localizer_map(c: &mut Criterion) {
+    let (frames_n, lk, points) = (25, 90, 625);
+    let frames = csi(&[frames_n * lk], 2).into_raw_vec_and_offset().0;
+    let steer = csi(&[points * lk], 3).into_raw_vec_and_offset().0;
+    let mut g = c.benchmark_group("localizer_map");
+    g.bench_function("frame_by_frame", |b| {
+        b.iter(|| power_map(black_box(&frames), black_box(&steer), lk))
+    });
+    g.bench_function("frame_block", |b| {
+        b.iter(|| {
+            let block = FrameBlock::new(black_box(&frames), lk);
+            steer
+                .chunks_exact(lk)
+                .map(|s| block.power(s))
+                .collect::<Vec<f64>>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, per_frame, per_batch, localizer_map);
 criterion_main!(benches);

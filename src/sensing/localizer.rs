@@ -786,8 +786,9 @@ impl LobeView<'_> {
 }
 
 /// Back-projected power of `frames` at every grid point (as [`Localizer`]'s map), frame
-/// by frame: what [`super::frame_block::FrameBlock::power`] must equal to the bit.
-pub(crate) fn power_map(frames: &[Complex32], steer: &[Complex32], lk: usize) -> Vec<f64> {
+/// by frame: what [`super::frame_block::FrameBlock::power`] must equal to the bit (and the
+/// baseline `cargo bench --bench dsp -- localizer_map` times it against).
+pub fn power_map(frames: &[Complex32], steer: &[Complex32], lk: usize) -> Vec<f64> {
     steer
         .chunks_exact(lk)
         .map(|s| {
