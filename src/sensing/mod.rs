@@ -16,6 +16,7 @@
 
 pub mod background;
 pub mod bank;
+pub mod breathing_line;
 pub mod chains;
 pub mod features;
 pub mod frame_block;
