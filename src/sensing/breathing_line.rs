@@ -36,29 +36,35 @@ pub struct Line {
     pub concentration: f64,
 }
 
+/// Feature `f`'s least-squares line over `n` blocks, `value(i)` its block `i`: the mean,
+/// the slope per block, and the centre abscissa (the line is `mean + slope (i - centre)`).
+pub(super) fn linear_trend(
+    n: usize,
+    value: impl Fn(usize) -> Complex32,
+) -> (Complex32, Complex32, f32) {
+    let c = (n as f32 - 1.0) / 2.0;
+    let sxx: f32 = (0..n).map(|i| (i as f32 - c).powi(2)).sum();
+    let mean = (0..n).map(&value).sum::<Complex32>() / n as f32;
+    let slope = (0..n).map(|i| value(i) * (i as f32 - c)).sum::<Complex32>() / sxx;
+    (mean, slope, c)
+}
+
 /// Linear trend removed from each feature of `blocks` (oldest first), in place.
 fn detrend(blocks: &mut [Vec<Complex32>]) {
     let n = blocks.len();
     if n < 2 {
         return;
     }
-    let c = (n as f32 - 1.0) / 2.0;
-    let sxx: f32 = (0..n).map(|i| (i as f32 - c).powi(2)).sum();
     for f in 0..blocks[0].len() {
-        let mean = blocks.iter().map(|b| b[f]).sum::<Complex32>() / n as f32;
-        let slope = blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b[f] * (i as f32 - c))
-            .sum::<Complex32>()
-            / sxx;
+        let (mean, slope, c) = linear_trend(n, |i| blocks[i][f]);
         for (i, b) in blocks.iter_mut().enumerate() {
             b[f] -= mean + slope * (i as f32 - c);
         }
     }
 }
 
-fn hann(n: usize) -> Vec<f32> {
+/// A Hann window of `n` points, sampled at the half points.
+pub(super) fn hann(n: usize) -> Vec<f32> {
     (0..n)
         .map(|i| {
             let x = std::f32::consts::PI * (i as f32 + 0.5) / n as f32;
@@ -68,7 +74,7 @@ fn hann(n: usize) -> Vec<f32> {
 }
 
 /// `folded[k]`: the power at `+k` and `-k` bins added.
-fn fold(buf: &[Complex32]) -> Vec<f64> {
+pub(super) fn fold(buf: &[Complex32]) -> Vec<f64> {
     let n = buf.len();
     let mut p = vec![0f64; n / 2 + 1];
     p[0] = buf[0].norm_sqr() as f64;

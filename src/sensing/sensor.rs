@@ -44,6 +44,7 @@ use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
 use super::background::{self, Background, BackgroundConfig, ProfileBlocks};
+use super::breathing_line;
 use super::chains::ChainAligner;
 use super::features::{FeatureLayout, FeatureMode};
 
@@ -868,7 +869,7 @@ impl Sensor {
         let line = if amplitude {
             None
         } else {
-            super::breathing_line::find(
+            breathing_line::find(
                 &mut self.planner,
                 &means,
                 self.config.block_s,
@@ -978,27 +979,13 @@ fn spectrum_of(
 ) -> Spectrum {
     let n = blocks.len();
     let n_feat = blocks[0].len();
-    let window: Vec<f32> = (0..n)
-        .map(|i| {
-            let x = std::f32::consts::PI * (i as f32 + 0.5) / n as f32;
-            x.sin().powi(2)
-        })
-        .collect();
+    let window = breathing_line::hann(n);
     let w2: f64 = window.iter().map(|w| (*w as f64).powi(2)).sum();
     let fft: Arc<dyn Fft<f32>> = planner.plan_fft_forward(n_fft);
     let mut power = vec![0f64; n_fft / 2 + 1];
     let mut buf = vec![Complex32::default(); n_fft];
-    // Linear trend fit: x = a + b (i - c); the abscissa is centred so a is the mean.
-    let c = (n as f32 - 1.0) / 2.0;
-    let sxx: f32 = (0..n).map(|i| (i as f32 - c).powi(2)).sum();
     for f in 0..n_feat {
-        let mean = blocks.iter().map(|b| b[f]).sum::<Complex32>() / n as f32;
-        let slope = blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b[f] * (i as f32 - c))
-            .sum::<Complex32>()
-            / sxx;
+        let (mean, slope, c) = breathing_line::linear_trend(n, |i| blocks[i][f]);
         for (i, v) in buf.iter_mut().enumerate() {
             *v = if i < n {
                 (blocks[i][f] - mean - slope * (i as f32 - c)) * window[i]
@@ -1007,15 +994,10 @@ fn spectrum_of(
             };
         }
         fft.process(&mut buf);
-        power[0] += buf[0].norm_sqr() as f64;
-        for k in 1..=n_fft / 2 {
-            let neg = if k == n_fft - k {
-                0.0
-            } else {
-                buf[n_fft - k].norm_sqr()
-            };
-            power[k] += (buf[k].norm_sqr() + neg) as f64;
-        }
+        power
+            .iter_mut()
+            .zip(breathing_line::fold(&buf))
+            .for_each(|(p, q)| *p += q);
     }
     // White noise of power s per feature per block gives E|X_k|^2 = s * sum(w^2) per
     // bin, twice that once the two signs are folded together.
