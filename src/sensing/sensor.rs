@@ -986,12 +986,9 @@ fn spectrum_of(
     let mut buf = vec![Complex32::default(); n_fft];
     for f in 0..n_feat {
         let (mean, slope, c) = breathing_line::linear_trend(n, |i| blocks[i][f]);
-        for (i, v) in buf.iter_mut().enumerate() {
-            *v = if i < n {
-                (blocks[i][f] - mean - slope * (i as f32 - c)) * window[i]
-            } else {
-                Complex32::default()
-            };
+        buf.fill(Complex32::default());
+        for (i, ((v, b), w)) in buf.iter_mut().zip(blocks).zip(&window).enumerate() {
+            *v = (b[f] - mean - slope * (i as f32 - c)) * w;
         }
         fft.process(&mut buf);
         power
