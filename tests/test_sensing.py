@@ -218,3 +218,14 @@ def test_a_still_subject_on_a_real_intel_5300_is_not_motion(name):
     # (measured 0.93-0.97 of frames after the first 2 s).
     raw = sensing.sense(csi, ts, align_chains=False)
     assert np.mean(np.asarray(raw["motion_detected"])[keep]) > 0.8
+
+
+def test_the_sensing_evaluation_scores_the_breathing_rate_end_to_end_too():
+    # The rate a monitoring application reads (pose_data, through analyze) on the same 30 s
+    # windows as the sensor's own: the same sensor, so the same figure within a frame's
+    # timing. Held-out clips 0 (standing: wrong, a sway lump) and 1 (sitting: right).
+    from wifi_densepose import sensing_eval as se
+
+    f = se.evaluate(devices=("intel5300",), clips=2, duration_s=34.0)["devices"]["intel5300"]
+    assert abs(f["e2e_breathing_30s_within_1_bpm"] - f["breathing_30s_within_1_bpm"]) < 0.1
+    assert f["e2e_breathing_30s_within_1_bpm"] >= 0.4  # measured: 0.50

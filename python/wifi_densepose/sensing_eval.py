@@ -20,7 +20,8 @@ least 2 s after they last moved, calibrated against uncalibrated on the same fra
 Each figure is measured two ways: per frame by the sensor alone
 (:func:`wifi_densepose.sensing.sense`), and end to end through the live pipeline
 (:func:`wifi_densepose.analyze`, the server's own code path) on the ``pose_data`` it
-publishes — a frame "reports someone" when its ``persons`` is not empty. Baselines: for
+publishes — a frame "reports someone" when its ``persons`` is not empty, and its breathing
+rate is the first person's ``breathing_rate_bpm`` (a frame without one is a miss). Baselines: for
 presence, the better of "always someone" and "never anyone" on each clip kind (the
 majority class); for motion, "always moving" (its F1) and the majority class.
 Truth: presence is the simulator's occupancy; motion is a person's mean keypoint speed
@@ -262,15 +263,19 @@ def _f1(pred: np.ndarray, truth: np.ndarray) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
-def _analyze_presence(data: dict, model: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """(source time, someone reported) of every pose_data the live pipeline publishes."""
+def _analyze_presence(data: dict,
+                      model: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(source time, someone reported, the first person's ``breathing_rate_bpm`` or NaN) of
+    every pose_data the live pipeline publishes."""
     from .analyze import analyze
 
     msgs = analyze(data, model=model)
     poses = [m["data"] for m in msgs if m["type"] == "pose_data"]
     t = np.array([p["metadata"]["source_time"] for p in poses], dtype=np.float64)
     someone = np.array([bool(p["persons"]) for p in poses], dtype=bool)
-    return t, someone
+    bpm = np.array([float(p["persons"][0].get("breathing_rate_bpm") or np.nan)
+                    if p["persons"] else np.nan for p in poses], dtype=np.float64)
+    return t, someone, bpm
 
 
 def evaluate(devices: tuple[str, ...] = DEVICES, clips: int = 6, duration_s: float = 30.0,
@@ -287,7 +292,8 @@ def evaluate(devices: tuple[str, ...] = DEVICES, clips: int = 6, duration_s: flo
                                                "score": [], "bscore": [],
                                                "mtruth": [], "e2e": [], "e2e_truth": [],
                                                "bpm_err": [], "bpm_win": [],
-                                               "bpm_win_still": [], "bpm_win_stand": []}
+                                               "bpm_win_still": [], "bpm_win_stand": [],
+                                               "e2e_bpm_win": []}
                                            for k in kinds}
         for kind in kinds:
             for i in range(clips):
@@ -321,11 +327,16 @@ def evaluate(devices: tuple[str, ...] = DEVICES, clips: int = 6, duration_s: flo
                     else:
                         a["bpm_win_stand"].append(a["bpm_win"][-1])
                 if end_to_end:
-                    t, someone = _analyze_presence(data, model)
+                    t, someone, bpm = _analyze_presence(data, model)
                     idx = np.clip(np.searchsorted(ts, t), 0, len(ts) - 1)
                     k2 = t - ts[0] >= SETTLE_S
                     a["e2e"].append(someone[k2])
                     a["e2e_truth"].append(truth[idx][k2])
+                    if kind == "still" and rates is not None:
+                        # The rate a monitoring application reads, on the same 30 s
+                        # windows as the sensor's figure above.
+                        err = np.abs(bpm[t - ts[0] >= BREATHING_WINDOW_S] - true_rate)
+                        a["e2e_bpm_win"].append(np.where(np.isnan(err), np.inf, err))
                 done += 1
                 if progress:
                     progress(done, total)
@@ -372,6 +383,8 @@ def _figures(acc: dict, end_to_end: bool) -> dict[str, Any]:
         t2 = np.concatenate([cat["empty"]["e2e_truth"], es["e2e_truth"], ed["e2e_truth"]])
         f["e2e_presence_accuracy"] = float((p2 == t2).mean())
         f["e2e_presence_baseline_majority"] = float(max(t2.mean(), 1 - t2.mean()))
+        if len(es["e2e_bpm_win"]):
+            f["e2e_breathing_30s_within_1_bpm"] = float((es["e2e_bpm_win"] <= 1.0).mean())
     return f
 
 
@@ -390,6 +403,7 @@ def table(r: dict[str, Any]) -> str:
             ("breathing rate within 1 bpm (still, every frame)", "breathing_within_1_bpm", None),
             ("breathing rate within 1 bpm (still, 30 s windows)", "breathing_30s_within_1_bpm",
              None),
+            ("  end to end (pose_data)", "e2e_breathing_30s_within_1_bpm", None),
             ("  sitting and lying only", "breathing_30s_within_1_bpm_sit_lie", None),
             ("  standing only", "breathing_30s_within_1_bpm_standing", None),
             ("largest empty-room presence score (threshold 1.8)", "empty_presence_score_max",
