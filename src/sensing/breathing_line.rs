@@ -195,7 +195,9 @@ pub fn find(
 ) -> Option<Line> {
     let n = blocks.len();
     let f = blocks.first()?.len();
-    if n < 8 || f == 0 || n > n_fft {
+    let [lo, hi] = bins;
+    // Too short a window, or a band with no inner bin of the padded spectrum: no line.
+    if n < 8 || f == 0 || n > n_fft || lo + 2 >= hi || hi >= n_fft / 2 {
         return None;
     }
     let mut x = blocks.to_vec();
@@ -203,7 +205,6 @@ pub fn find(
     let window = hann(n);
     let c = band_matrix(planner, &x, &window, block_s, band_hz);
     let fft: Arc<dyn Fft<f32>> = planner.plan_fft_forward(n_fft);
-    let [lo, hi] = bins;
     let mut lines: Vec<Line> = Vec::new();
     let mut buf = vec![Complex32::default(); n_fft];
     for v in leading_vectors(&c, f, COMPONENTS) {
@@ -333,6 +334,17 @@ mod tests {
         );
         let bpm = rate(&blocks);
         assert!((bpm - 18.0).abs() < 0.7, "{bpm}");
+    }
+
+    #[test]
+    fn a_window_too_short_or_a_band_without_inner_bins_gives_no_line() {
+        let mut planner = FftPlanner::new();
+        let blocks = window(200, 8, 12.0, 0.0);
+        let band = [0.1, 0.7];
+        assert!(find(&mut planner, &blocks[..7], 0.1, band, [11, 71], 1024).is_none());
+        assert!(find(&mut planner, &blocks, 0.1, band, [40, 41], 1024).is_none());
+        assert!(find(&mut planner, &blocks, 0.1, band, [11, 600], 1024).is_none());
+        assert!(find(&mut planner, &blocks, 0.1, band, [11, 71], 1024).is_some());
     }
 
     #[test]
