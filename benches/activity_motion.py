@@ -30,6 +30,7 @@ import json
 from collections import Counter, defaultdict, deque
 
 import numpy as np
+from experiment import auc_by_rank
 from wifi_densepose import sim
 from wifi_densepose.analyze import analyze
 from wifi_densepose.pipeline_eval import ACTIVITIES, FIRST_CLIP, SEED_BASE, SETTLE_S
@@ -104,7 +105,7 @@ def main() -> None:
         print(f"walking ({w.sum()} frames) against standing, sitting and lying "
               f"({(~w).sum()}): AUC of each cue (0.5 is chance)")
         for name, values in cues.items():
-            print(f"  {name:34s} {_auc(np.array(values), w):.3f}")
+            print(f"  {name:34s} {auc_by_rank(w, np.nan_to_num(np.array(values), nan=0.0)):.3f}")
 
 
 def _add_cues(cues: dict[str, list[float]], d: dict, path: np.ndarray, t: float) -> None:
@@ -123,20 +124,6 @@ def _add_cues(cues: dict[str, list[float]], d: dict, path: np.ndarray, t: float)
         halves = (np.hypot(*(np.median(xy[early], 0) - np.median(xy[~early], 0)))
                   if early.any() and (~early).any() else 0.0)
         cues[f"median-split displacement {span} s"].append(float(halves))
-
-
-def _auc(x: np.ndarray, positive: np.ndarray) -> float:
-    """The chance a positive frame's cue is above a negative one's (ties count half)."""
-    x = np.nan_to_num(x, nan=0.0)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    sorted_x = x[order]
-    # Average ranks over ties.
-    _, first, counts = np.unique(sorted_x, return_index=True, return_counts=True)
-    for f, c in zip(first, counts):
-        ranks[order[f:f + c]] = f + (c - 1) / 2 + 1
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 if __name__ == "__main__":

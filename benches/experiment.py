@@ -1,5 +1,6 @@
-"""The loop the separability experiments share: run each named condition, time it, print
-the table, optionally keep the figures as JSON."""
+"""What the separability experiments share: the loop that runs each named condition, times
+it, prints the table and optionally keeps the figures as JSON; and the area under the ROC
+curve by ranks."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+
+
+def auc_by_rank(truth: np.ndarray, score: np.ndarray) -> float:
+    """The chance a true frame's score is above a false one's (ties count half), from the
+    scores' ranks (no pairwise matrix, so any number of frames)."""
+    order = np.argsort(score, kind="mergesort")
+    ranks = np.empty(len(score))
+    ranks[order] = np.arange(1, len(score) + 1)
+    # Ties share their mean rank.
+    s = score[order]
+    edges = np.flatnonzero(np.diff(s) != 0) + 1
+    for a, b in zip(np.r_[0, edges], np.r_[edges, len(s)]):
+        if b - a > 1:
+            ranks[order[a:b]] = (a + 1 + b) / 2
+    n1 = truth.sum()
+    n0 = len(truth) - n1
+    return float((ranks[truth].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def run_conditions(names: str, run_condition: Callable[[str, int, float], dict[str, Any]],

@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from experiment import auc_by_rank
 from wifi_densepose import sensing, sim, sim_dataset
 from wifi_densepose import sensing_eval as se
 
@@ -196,21 +197,6 @@ def placement_rows(device: str, train_clips: int, test_clips: int) -> list[dict[
     return rows
 
 
-def _auc(truth: np.ndarray, score: np.ndarray) -> float:
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score))
-    ranks[order] = np.arange(1, len(score) + 1)
-    # Ties share their mean rank.
-    s = score[order]
-    edges = np.flatnonzero(np.diff(s) != 0) + 1
-    for a, b in zip(np.r_[0, edges], np.r_[edges, len(s)]):
-        if b - a > 1:
-            ranks[order[a:b]] = (a + 1 + b) / 2
-    n1 = truth.sum()
-    n0 = len(truth) - n1
-    return float((ranks[truth].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 def _f1(said: np.ndarray, truth: np.ndarray) -> float:
     tp = float((said & truth).sum())
     return 2 * tp / max(float(said.sum() + truth.sum()), 1.0)
@@ -234,7 +220,7 @@ def motion_ceiling(device: str, n: int, duration_s: float = 40.0) -> dict[str, A
     f1s = [_f1(r > th, t) for th in thresholds]
     k = int(np.argmax(f1s))
     return {"clips_per_kind": n, "frames": len(t), "moving_share": float(t.mean()),
-            "auc_motion_ratio": _auc(t, r), "f1_sensor": _f1(m, t),
+            "auc_motion_ratio": auc_by_rank(t, r), "f1_sensor": _f1(m, t),
             "best_f1_any_threshold": float(f1s[k]), "best_threshold": float(thresholds[k]),
             "f1_always_moving": _f1(np.ones_like(t), t)}
 
