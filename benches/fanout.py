@@ -9,11 +9,14 @@ client id) and the subscription machinery, the baselines broadcast identical byt
 
 Node's ``ws`` is installed by this script with npm into a cache directory
 (``~/.cache/wifi-densepose-bench/node``), never a dependency of the project; without
-node and npm that column is skipped, said so.
+node and npm that column is skipped, said so. ``--servers raw`` adds the floor: a server
+that only frames each event once and sends it to every socket (no library, one writer
+thread per core), what the machine and the load client allow any server.
 
     python benches/fanout.py --fanout-rate 1000  # the README's table
     python benches/fanout.py --quick             # smaller, for a smoke run
     python benches/fanout.py --servers ours,node --scenarios 100
+    python benches/fanout.py --servers raw,node,ours --scenarios 100 --client-threads 2
 
 Nothing here is a test: figures depend on the machine. The ratios are the point.
 """
@@ -178,6 +181,88 @@ def serve_python(a: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
+def serve_raw(a: argparse.Namespace) -> None:
+    """The floor: what any server must at least do. No WebSocket library, no event loop:
+    each event is serialized and framed once, then written to every socket with one
+    blocking ``send`` each, half the sockets from the publishing thread and half from a
+    helper thread (one writer per core; Node's ``ws`` writes them all from one thread).
+    What this measures is the machine's loopback and the load client. For the latency
+    scenario only: a blocking send waits for a slow client, which is no server's policy."""
+    import base64
+    import hashlib
+    import re
+    import socket
+
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
+    listener = socket.create_server(("127.0.0.1", 0), backlog=a.clients + 16)
+    print(f"ws://127.0.0.1:{listener.getsockname()[1]}/", flush=True)
+    conns = []
+    while len(conns) < a.clients:
+        conn, _ = listener.accept()
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            request += chunk
+        key = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)", request)
+        if key is None:
+            conn.close()
+            continue
+        accept = base64.b64encode(hashlib.sha1(key.group(1) + guid).digest())
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conns.append(conn)
+
+    def frame(text: str) -> bytes:
+        # A server's text frame: FIN, unmasked, 16-bit or 64-bit length as needed.
+        body = text.encode()
+        n = len(body)
+        if n < 126:
+            head = bytes([0x81, n])
+        elif n < 1 << 16:
+            head = bytes([0x81, 126]) + n.to_bytes(2, "big")
+        else:
+            head = bytes([0x81, 127]) + n.to_bytes(8, "big")
+        return head + body
+
+    import queue
+    import threading
+
+    due: queue.SimpleQueue = queue.SimpleQueue()
+    done: queue.SimpleQueue = queue.SimpleQueue()
+
+    def helper() -> None:
+        while (msg := due.get()) is not None:
+            for conn in conns[len(conns) // 2:]:
+                conn.sendall(msg)
+            done.put(True)
+
+    threading.Thread(target=helper, daemon=True).start()
+    time.sleep(0.3)
+    for i, delay in publish_schedule(a.rate, a.duration):
+        if delay:
+            time.sleep(delay)
+        data = pose_payload(i)
+        data["pub_ns"] = time.time_ns()
+        msg = frame(json.dumps({"type": a.event, "timestamp": "", "data": data, "metadata": {}},
+                               separators=(",", ":")))
+        # Half the sockets from this thread, half from a helper (send releases the GIL):
+        # one writer per core, as ours has.
+        due.put(msg)
+        for conn in conns[: len(conns) // 2]:
+            conn.sendall(msg)
+        done.get()
+    due.put(None)
+    time.sleep(0.5)
+    end = frame(json.dumps({"type": a.event, "data": {"end": True, "pub_ns": time.time_ns()}},
+                           separators=(",", ":")))
+    for conn in conns:
+        conn.sendall(end)
+    time.sleep(a.drain)
+
+
 def node_ws() -> Path | None:
     """node_modules holding ``ws`` 8 (installed on first use), or None without node/npm."""
     if shutil.which("node") is None or shutil.which("npm") is None:
@@ -191,13 +276,14 @@ def node_ws() -> Path | None:
 
 
 # -- orchestration -------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process and all its threads (Linux /proc)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a running process and all its threads (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return float("nan"), float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def children_cpu_seconds() -> float:
@@ -210,7 +296,7 @@ def children_cpu_seconds() -> float:
 
 def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
             alert_max_wait: float, rcvbuf: int = 0, send_buffer: int = 0,
-            lag_ping_interval: float = -1.0, lag_window: int = 0) -> dict:
+            lag_ping_interval: float = -1.0, lag_window: int = 0, client_threads: int = 1) -> dict:
     env = None
     if kind == "node":
         modules = node_ws()
@@ -237,7 +323,8 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
                 spec["quality"] = "high"
             sub = json.dumps({"type": "subscribe", "data": {"subscriptions": [spec]}})
         ccmd = [str(CLIENT), "--url", url, "--clients", str(clients),
-                "--timeout", str(duration + 40), "--rcvbuf", str(rcvbuf)]
+                "--timeout", str(duration + 40), "--rcvbuf", str(rcvbuf),
+                "--threads", str(client_threads)]
         if sub:
             # Ours cuts a client whose alerts wait too long; it comes back with `resume`
             # and gets what it missed, as a real client would (counted once each).
@@ -252,7 +339,8 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
             stdout, stderr = client.communicate()
         # The load client was the one child waited for since client_cpu0.
         client_cpu = children_cpu_seconds() - client_cpu0
-        server_cpu = cpu_seconds(server.pid) - server_cpu0
+        server_user, server_sys = (b - a for a, b in zip(server_cpu0, cpu_seconds(server.pid)))
+        server_cpu = server_user + server_sys
         lines = [ln for ln in stdout.splitlines() if ln.startswith("{\"clients\"")]
         if not lines:
             raise RuntimeError(f"load client failed: {stderr[-2000:]}")
@@ -265,6 +353,8 @@ def run_one(kind: str, clients: int, rate: float, duration: float, event: str,
         result["server_cpu_s"] = round(server_cpu, 3)
         result["client_cpu_s"] = round(client_cpu, 3)
         result["server_cpu_us_per_msg"] = round(server_cpu / n * 1e6, 3)
+        # The kernel's share: on loopback a send runs the receiver's TCP input too.
+        result["server_sys_us_per_msg"] = round(server_sys / n * 1e6, 3)
         result["client_cpu_us_per_msg"] = round(client_cpu / n * 1e6, 3)
         return result
     finally:
@@ -281,9 +371,10 @@ def cut_text(r: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", default="run", choices=["run", "serve-ours", "serve-python"])
+    p.add_argument("mode", nargs="?", default="run", choices=["run", "serve-ours", "serve-python", "serve-raw"])
     p.add_argument("--servers", default="python,node,ours",
-                   help="comma-separated: which servers to measure (python, node, ours)")
+                   help="comma-separated: which servers to measure (python, node, ours; raw: "
+                        "the floor: pre-framed bytes, one send per socket, no library)")
     p.add_argument("--scenarios", default="100,1000",
                    help="comma-separated: 100 (latency at 30 FPS), 1000 (past saturation)")
     p.add_argument("--alert-max-wait", type=float, default=0.1,
@@ -299,6 +390,9 @@ def main() -> None:
                         "default)")
     p.add_argument("--lag-window", type=int, default=0,
                    help="our server's lag_window_messages (0: the server's default, 8)")
+    p.add_argument("--client-threads", type=int, default=1,
+                   help="threads the load client reads its connections with (1: one thread "
+                        "reads them all in turn, its own wait in every latency figure)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--duration", type=float, default=5.0)
@@ -312,6 +406,8 @@ def main() -> None:
         return serve_ours(a)
     if a.mode == "serve-python":
         return serve_python(a)
+    if a.mode == "serve-raw":
+        return serve_raw(a)
     subprocess.run(["cargo", "build", "--release", "--example", "fanout_client", "-q"],
                    cwd=ROOT, check=True)
     duration = 2.0 if a.quick else 5.0
@@ -331,7 +427,7 @@ def main() -> None:
         if clients not in wanted:
             continue
         res = {k: run_one(k, clients, rate, duration, event, a.alert_max_wait, a.client_rcvbuf,
-                          a.send_buffer, a.lag_ping_interval, a.lag_window)
+                          a.send_buffer, a.lag_ping_interval, a.lag_window, a.client_threads)
                for k in servers}
         rows.append((clients, rate, event, res))
         print(json.dumps({"clients": clients, "rate": rate, "event": event, **res}), flush=True)
@@ -352,7 +448,8 @@ def main() -> None:
                 print(f"| | | **ours / {base}** | **{ratio:.1f}×** | | | | | | |")
     load = os.getloadavg()[0]
     print(f"\n(cpus: {os.cpu_count()}, duration {duration} s per run, load average {load:.2f}, "
-          f"client receive buffer {a.client_rcvbuf or 'autotuned'})")
+          f"client receive buffer {a.client_rcvbuf or 'autotuned'}, "
+          f"load client threads {a.client_threads})")
 
 
 if __name__ == "__main__":

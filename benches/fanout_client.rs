@@ -12,6 +12,10 @@
 //! With `--rcvbuf BYTES` each connection's receive buffer is set to that size before it
 //! connects (a latency-minded client's choice: Linux otherwise grows it to tens of
 //! megabytes, where seconds of messages wait unseen by any server).
+//! With `--threads N` the connections are read by N runtime threads (default 1): one
+//! thread reads 100 connections one after another, so the last message of an event is
+//! timestamped after the other 99 were read, a wait no real client, on its own machine,
+//! has (`docs/performance.md`, "Ninth pass").
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
@@ -24,6 +28,7 @@ struct Args {
     timeout_s: f64,
     resume: bool,
     rcvbuf: u32,
+    threads: usize,
 }
 
 fn parse_args() -> Args {
@@ -34,6 +39,7 @@ fn parse_args() -> Args {
         timeout_s: 60.0,
         resume: false,
         rcvbuf: 0,
+        threads: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -45,6 +51,7 @@ fn parse_args() -> Args {
             "--timeout" => a.timeout_s = v.parse().expect("--timeout S"),
             "--resume" => a.resume = v == "1",
             "--rcvbuf" => a.rcvbuf = v.parse().expect("--rcvbuf BYTES"),
+            "--threads" => a.threads = v.parse().expect("--threads N"),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -246,7 +253,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 fn main() {
     let args = parse_args();
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(args.threads.max(1))
         .enable_all()
         .build()
         .unwrap();
