@@ -30,11 +30,12 @@
 //! - **Breathing rate**: over the blocks since the last motion (20 to 25.6 s), when the
 //!   band's strongest line (all features' power summed) stands out; fidget steps the
 //!   motion detector missed are bridged first. With complex features the rate is the
-//!   line of the band's leading components that holds most of its component's power
-//!   ([`super::breathing_line`]: a standing body's sway, summed over the features,
-//!   outshines the breathing line; split into components it mostly does not); with
-//!   amplitude features, the summed spectrum's line, or a clear line at half its
-//!   frequency (the chest may show at twice its rate).
+//!   band bin that keeps the most power once the directions of the band's other bins are
+//!   projected out of it ([`super::breathing_line`]: a standing body's sway, summed over
+//!   the features, outshines the breathing line, but the sway is broadband and its
+//!   neighbours' directions take it away); with amplitude features, the summed
+//!   spectrum's line, or a clear line at half its frequency (the chest may show at twice
+//!   its rate).
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -863,9 +864,10 @@ impl Sensor {
             }
             _ => k,
         };
-        // Complex features: the rate is the line of the band's components that holds
-        // its component's power most (`breathing_line`): a standing body's sway, summed
-        // over the features, outshines the breathing line; apart, it does not.
+        // Complex features: the rate is the band bin that keeps the most power once the
+        // directions of the band's other bins are projected out of it (`breathing_line`):
+        // a standing body's sway, summed over the features, outshines the breathing line,
+        // but it is broadband, and its neighbours' directions take it away.
         let line = if amplitude {
             None
         } else {
