@@ -249,7 +249,7 @@ fn orthonormalize(q: &mut [Vec<Complex64>]) {
 ///
 /// Each band bin of the unpadded spectrum is a candidate. Its score is the power left in
 /// its vector (both signs) once the [`NULLED`] strongest directions of the band's *other*
-/// bins (those more than [`GUARD_BINS`] away) are projected out: a standing body's sway
+/// bins (those more than `GUARD_BINS` (2) away) are projected out: a standing body's sway
 /// is broadband, the same few directions at every frequency, so its lumps are projected
 /// out by their neighbours; a breathing line is at one frequency, and its direction is
 /// not among the others'. The best candidate's residual is then searched on the padded
