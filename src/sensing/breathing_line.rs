@@ -308,7 +308,8 @@ pub fn find(
     let set = others(k);
     let dirs = Directions::of(&gram, m, &set, NULLED);
     let scale = n_fft as f64 / n as f64;
-    let from = (((k as f64 - 1.5) * scale).floor() as usize).max(lo.max(1));
+    // At least bin 2, so the span's lower neighbour has a negative twin (bin 0 has none).
+    let from = (((k as f64 - 1.5) * scale).floor() as usize).max(lo.max(2));
     let to = (((k as f64 + 1.5) * scale).ceil() as usize)
         .min(hi)
         .min(n_fft / 2 - 1);
@@ -451,6 +452,11 @@ mod tests {
         assert!(find(&mut planner, &blocks[..7], 0.1, band, [11, 71], 1024).is_none());
         assert!(find(&mut planner, &blocks, 0.1, band, [40, 41], 1024).is_none());
         assert!(find(&mut planner, &blocks, 0.1, band, [11, 600], 1024).is_none());
+        // A band reaching down to bin 0, and a line at its bottom (3 bpm): searched from bin
+        // 2, never out of range.
+        let slow = window(200, 8, 3.0, 0.0);
+        let low = find(&mut planner, &slow, 0.1, [0.0, 0.7], [0, 71], 1024);
+        assert!(low.is_some_and(|l| l.bin >= 2));
         assert!(find(&mut planner, &blocks, 0.1, band, [11, 71], 1024).is_some());
     }
 
