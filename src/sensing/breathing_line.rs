@@ -41,8 +41,6 @@ pub struct Line {
     /// The chosen candidate's residual power, folded (`n_fft / 2 + 1` bins; zero outside
     /// the searched span and its two neighbours).
     pub power: Vec<f64>,
-    /// The line's share of that power.
-    pub concentration: f64,
 }
 
 /// Feature `f`'s least-squares line over `n` blocks, `value(i)` its block `i`: the mean,
@@ -285,7 +283,7 @@ pub fn find(
             .collect()
     };
     // The candidates: each band bin's two signs scored together.
-    let mut best: Option<(f64, usize)> = None;
+    let mut best: Option<(f64, usize, Vec<usize>, Directions)> = None;
     let mut candidates: Vec<usize> = rows.iter().map(|r| r.0).collect();
     candidates.sort_unstable();
     candidates.dedup();
@@ -299,14 +297,12 @@ pub fn find(
                 dirs.residual(gram[c * m + c].re, &dots)
             })
             .sum();
-        if best.is_none_or(|(s, _)| score > s) {
-            best = Some((score, k));
+        if best.as_ref().is_none_or(|b| score > b.0) {
+            best = Some((score, k, set, dirs));
         }
     }
-    let (_, k) = best?;
     // The line's bin on the padded spectrum, in the chosen candidate's residual.
-    let set = others(k);
-    let dirs = Directions::of(&gram, m, &set, NULLED);
+    let (_, k, set, dirs) = best?;
     let scale = n_fft as f64 / n as f64;
     // At least bin 2, so the span's lower neighbour has a negative twin (bin 0 has none).
     let from = (((k as f64 - 1.5) * scale).floor() as usize).max(lo.max(2));
@@ -343,12 +339,7 @@ pub fn find(
         power[bin] = left(&plus[b]) + left(&minus[b]);
     }
     let bin = (from..=to).max_by(|a, b| power[*a].total_cmp(&power[*b]))?;
-    let total: f64 = power.iter().sum();
-    Some(Line {
-        bin,
-        concentration: if total > 0.0 { power[bin] / total } else { 0.0 },
-        power,
-    })
+    Some(Line { bin, power })
 }
 
 #[cfg(test)]
