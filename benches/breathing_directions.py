@@ -34,6 +34,7 @@ import json
 
 import numpy as np
 from wifi_densepose import sim
+from wifi_densepose.dsp import align_chains
 from wifi_densepose.sensing_eval import clip_scenario
 
 BAND = (0.1, 0.7)
@@ -44,19 +45,14 @@ DIRECTIONS = (1, 2, 3, 4, 6)
 
 
 def features(csi: np.ndarray) -> np.ndarray:
-    """Antenna-pair products against the first receive chain, per transmit chain, with each
-    chain's quarter-turn steps between packets taken out; neighbouring subcarriers averaged
-    in pairs (the sensor's ``pair_group``)."""
-    out = []
-    for tx in range(csi.shape[1]):
-        ref = csi[:, tx, 0, :]
-        power = np.mean(np.abs(ref) ** 2)
-        for rx in range(1, csi.shape[2]):
-            p = csi[:, tx, rx, :] * np.conj(ref) / power
-            step = np.sum(p[1:] * np.conj(p[:-1]), axis=1)
-            turns = np.concatenate([[0], np.cumsum(np.round(np.angle(step) / (np.pi / 2)))])
-            out.append(p * np.exp(-1j * np.pi / 2 * turns)[:, None])
-    f = np.concatenate(out, axis=1)
+    """Antenna-pair products against the first receive chain, per transmit chain, after
+    the engine's own chain aligner (:func:`wifi_densepose.dsp.align_chains`, the card's
+    quarter-turn steps out); neighbouring subcarriers averaged in pairs (the sensor's
+    ``pair_group``)."""
+    csi, _ = align_chains(csi.astype(np.complex64))
+    ref = csi[:, :, :1, :]
+    products = csi[:, :, 1:, :] * np.conj(ref) / np.mean(np.abs(ref) ** 2)
+    f = products.reshape(csi.shape[0], -1)
     return f.reshape(f.shape[0], -1, 2).mean(-1)
 
 
