@@ -28,6 +28,7 @@ def sense(
     calibrate_s: float | None = None,
     calibration: dict | None = None,
     align_chains: bool = True,
+    channel: int | None = None,
 ) -> dict[str, Any]:
     """Runs a fresh sensor over ``csi`` (complex, ``(n, n_tx, n_rx, n_sub)``) at
     ``timestamps`` (seconds, length ``n``) and returns its state after every frame:
@@ -38,7 +39,11 @@ def sense(
     empty room from the first seconds of the input (``calibration`` in the result, or
     ``calibration_refused`` with the reason); ``calibration`` applies a saved one.
     ``align_chains=False`` leaves a stepping card's quarter-turn chain steps in
-    (:func:`wifi_densepose.dsp.align_chains`): only to see what they cost."""
+    (:func:`wifi_densepose.dsp.align_chains`): only to see what they cost. ``channel`` is
+    the frames' 802.11 channel number where you know it (a ``sim.generate`` result's
+    ``channel``; a recording's frames carry theirs): on a one-antenna link the breathing
+    rate is read differently at 5 GHz than at 2.4 GHz or on an unknown band
+    (``docs/sensing.md``)."""
     array = np.ascontiguousarray(csi, dtype=np.complex64)
     if array.ndim != 4:
         raise InvalidArgumentError(f"csi must be (n, n_tx, n_rx, n_sub), got shape {array.shape}")
@@ -46,4 +51,8 @@ def sense(
     if ts.ndim != 1 or len(ts) != len(array):
         raise InvalidArgumentError(f"timestamps must be 1-D with {len(array)} values, got shape {ts.shape}")
     given = None if calibration is None else dict(calibration)
-    return _native.sense(array, ts, calibrate_s, given, bool(align_chains))
+    if channel is not None and (isinstance(channel, bool) or not isinstance(channel, (int, np.integer))
+                                or not 0 <= int(channel) <= 65535):
+        raise InvalidArgumentError(f"channel must be an 802.11 channel number (0-65535) or None, got {channel!r}")
+    return _native.sense(array, ts, calibrate_s, given, bool(align_chains),
+                         None if channel is None else int(channel))

@@ -185,8 +185,9 @@ def evaluate_calibrated(devices: tuple[str, ...] = DEVICES, clips: int = 6,
                 data = sim.generate(json.dumps(spec), seed=SEED_BASE + i,
                                     duration_s=duration_s, device=device)
                 ts = np.asarray(data["timestamps"], dtype=np.float64)
-                cal = sensing.sense(data["csi"], ts, calibrate_s=CALIBRATE_S)
-                raw = sensing.sense(data["csi"], ts)
+                cal = sensing.sense(data["csi"], ts, calibrate_s=CALIBRATE_S,
+                                    channel=data.get("channel"))
+                raw = sensing.sense(data["csi"], ts, channel=data.get("channel"))
                 after = ts - ts[0] >= CALIBRATE_S + SETTLE_S
                 if kind == "empty":
                     keep = after
@@ -304,7 +305,7 @@ def evaluate(devices: tuple[str, ...] = DEVICES, clips: int = 6, duration_s: flo
                 data = sim.generate(json.dumps(spec), seed=SEED_BASE + i,
                                     duration_s=duration_s, device=device)
                 ts = np.asarray(data["timestamps"], dtype=np.float64)
-                s = sensing.sense(data["csi"], ts)
+                s = sensing.sense(data["csi"], ts, channel=data.get("channel"))
                 keep = ts - ts[0] >= SETTLE_S
                 truth = np.asarray(data["occupancy"]) > 0
                 a = acc[kind]

@@ -129,7 +129,8 @@ def generate(
     standing again or NaN), and with ``dense_pose_grid > 0`` ``dense_part`` uint8,
     ``dense_person`` int8, ``dense_u``/``dense_v`` float32, each ``(n, grid, grid)``.
     ``breathing_rate_bpm`` / ``breathing_depth_mm`` float64 ``(P,)`` (NaN padding).
-    Metadata: ``subcarriers``, ``frequencies``, ``room_size``, ``device``, ``fps``,
+    Metadata: ``subcarriers``, ``frequencies``, ``room_size``, ``device``, ``channel`` (the
+    device's 802.11 channel number), ``fps``,
     ``placement`` (``tx_position``, ``rx_position``, ``tx_axis``, ``rx_axis``),
     ``tx_antennas``/``rx_antennas`` ``(n, 3)`` positions, ``keypoint_names``,
     ``activity_names``, ``spec`` (the full description, JSON). Overrides given here
@@ -141,7 +142,7 @@ def generate(
     ``name``, ``csi``, ``timestamps`` (the node's own clock), ``true_time``,
     ``sequence`` (row into the truth arrays; gaps are that node's lost packets),
     ``rssi``, ``clock_offset_s``, ``clock_drift_ppm``, ``subcarriers``,
-    ``frequencies``, ``device``, ``placement``, ``tx_antennas``, ``rx_antennas``.
+    ``frequencies``, ``device``, ``channel``, ``placement``, ``tx_antennas``, ``rx_antennas``.
     """
     return _native.sim_generate(
         _scenario_arg(scenario), seed, duration_s, device, fps, dense_pose_grid, threads

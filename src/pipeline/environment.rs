@@ -235,6 +235,10 @@ impl EnvironmentHandle {
         let stats = Arc::new(Mutex::new(EnvironmentStats::default()));
         let env = Environment {
             id: id.clone(),
+            device_channel: device
+                .as_deref()
+                .and_then(|d| crate::sim::device::DeviceProfile::named(d).ok())
+                .map(|p| p.channel),
             settings: ctx.settings,
             model: ctx.model,
             stats: stats.clone(),
@@ -264,6 +268,9 @@ struct Environment {
     stats: Arc<Mutex<EnvironmentStats>>,
     publisher: Publisher,
     stall_timeout: Duration,
+    /// The channel of the named device profile: the band of frames that do not say
+    /// theirs (the sensor reads one-antenna breathing differently at 5 GHz).
+    device_channel: Option<u16>,
 }
 
 /// Loss over a window above this ratio raises a `packet_loss` hardware_event. At 1 % a
@@ -325,7 +332,8 @@ impl Environment {
                         let (t, realigned) = clocks.map(&source, frame.timestamp);
                         frame.timestamp = t;
                         let offset = clocks.offset(&source).unwrap_or(0.0);
-                        if let Some(outcome) = sensors.push(&source, frame.timestamp, &frame.csi) {
+                        let channel = frame.channel.or(self.device_channel);
+                        if let Some(outcome) = sensors.push(&source, frame.timestamp, &frame.csi, channel) {
                             self.on_calibration(outcome, calibration_reply.take());
                         }
                         if let Some(reason) = sensors.take_dropped() {

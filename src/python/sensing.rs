@@ -32,8 +32,9 @@ fn frames(
 /// returns its state after every frame as arrays. `calibrate_s` first learns the empty room
 /// over that many seconds of the input; `calibration` (a saved one, as a dict) applies one.
 /// `align_chains` false leaves a stepping card's quarter-turn steps in (to see their cost).
+/// `channel` is the frames' 802.11 channel number, where known (it sets the band).
 #[pyfunction]
-#[pyo3(signature = (csi, timestamps, calibrate_s=None, calibration=None, align_chains=true))]
+#[pyo3(signature = (csi, timestamps, calibrate_s=None, calibration=None, align_chains=true, channel=None))]
 fn sense<'py>(
     py: Python<'py>,
     csi: PyReadonlyArray4<'py, Complex32>,
@@ -41,6 +42,7 @@ fn sense<'py>(
     calibrate_s: Option<f64>,
     calibration: Option<&Bound<'py, PyDict>>,
     align_chains: bool,
+    channel: Option<u16>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (csi, ts) = frames(&csi, &timestamps)?;
     let calibration: Option<Calibration> = calibration
@@ -53,6 +55,7 @@ fn sense<'py>(
             ..Default::default()
         });
         sensor.set_calibration(calibration)?;
+        sensor.set_band(crate::sensing::Band::of_channel(channel));
         if let Some(s) = calibrate_s {
             sensor.calibrate(s);
         }

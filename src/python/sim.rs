@@ -171,6 +171,7 @@ fn link_metadata(py: Python<'_>, d: &Bound<'_, PyDict>, link: &Link) -> PyResult
         PyArray1::from_vec(py, link.device.frequencies()),
     )?;
     d.set_item("device", link.device.name.clone())?;
+    d.set_item("channel", link.device.channel)?;
     let p = PyDict::new(py);
     p.set_item("tx_position", link.placement.tx_position.to_vec())?;
     p.set_item("rx_position", link.placement.rx_position.to_vec())?;

@@ -17,7 +17,7 @@
 use ndarray::Array3;
 use num_complex::Complex32;
 
-use super::sensor::{Calibration, CalibrationOutcome, SensingState, Sensor};
+use super::sensor::{Band, Calibration, CalibrationOutcome, SensingState, Sensor};
 
 /// Sources sensed separately at most; frames of further sources are not sensed (counted).
 pub const MAX_SOURCES: usize = 16;
@@ -76,13 +76,16 @@ impl SensorBank {
         self.links.iter().map(|l| l.last_t).reduce(f64::max)
     }
 
-    /// One frame of `source` at source time `t`; returns a calibration's outcome once
-    /// every link that was calibrating has ended (see [`SensorBank::calibrate`]).
+    /// One frame of `source` at source time `t`, on `channel` where the frame or the
+    /// environment's device profile says (it sets the link's [`Band`]; a frame without
+    /// one leaves the band as it was); returns a calibration's outcome once every link
+    /// that was calibrating has ended (see [`SensorBank::calibrate`]).
     pub fn push(
         &mut self,
         source: &str,
         t: f64,
         csi: &Array3<Complex32>,
+        channel: Option<u16>,
     ) -> Option<CalibrationOutcome> {
         let i = match self.links.iter().position(|l| l.source == source) {
             Some(i) => i,
@@ -109,6 +112,9 @@ impl SensorBank {
                 return None;
             }
         };
+        if channel.is_some() {
+            self.links[i].sensor.set_band(Band::of_channel(channel));
+        }
         let outcome = self.links[i].sensor.push(t, csi);
         if t.is_finite() {
             let link = &mut self.links[i];
@@ -285,7 +291,7 @@ mod tests {
         let (mut bank, mut alone) = (SensorBank::default(), Sensor::default());
         for i in 0..600 {
             let t = i as f64 * 0.01;
-            bank.push("a", t, &frame(t, 0, i > 300));
+            bank.push("a", t, &frame(t, 0, i > 300), None);
             alone.push(t, &frame(t, 0, i > 300));
             assert_eq!(&bank.state(), alone.state());
         }
@@ -301,7 +307,7 @@ mod tests {
         for i in 0..1000 {
             let t = i as f64 * 0.005;
             let link = i % 2;
-            bank.push(["a", "b"][link], t, &frame(t, link, false));
+            bank.push(["a", "b"][link], t, &frame(t, link, false), None);
             mixed.push(t, &frame(t, link, false));
             bank_motion += usize::from(bank.state().motion_detected);
             mixed_motion += usize::from(mixed.state().motion_detected);
@@ -315,7 +321,7 @@ mod tests {
         for i in 1000..1600 {
             let t = i as f64 * 0.005;
             let link = i % 2;
-            bank.push(["a", "b"][link], t, &frame(t, link, link == 1));
+            bank.push(["a", "b"][link], t, &frame(t, link, link == 1), None);
         }
         assert!(bank.state().motion_detected && bank.state().presence);
         assert_eq!(bank.sources(), vec!["a", "b"]);
@@ -326,15 +332,15 @@ mod tests {
         let mut bank = SensorBank::default();
         for i in 0..600 {
             let t = i as f64 * 0.01;
-            bank.push("a", t, &frame(t, 0, true));
-            bank.push("b", t, &frame(t, 1, false));
+            bank.push("a", t, &frame(t, 0, true), None);
+            bank.push("b", t, &frame(t, 1, false), None);
         }
         assert!(bank.state().motion_detected);
         assert_eq!(bank.primary(), Some("a"));
         // a goes silent; b alone, still, for longer than STALE_S and the hold.
         for i in 600..1200 {
             let t = i as f64 * 0.01;
-            bank.push("b", t, &frame(t, 1, false));
+            bank.push("b", t, &frame(t, 1, false), None);
         }
         assert_eq!(bank.primary(), Some("b"));
         assert!(
@@ -350,8 +356,8 @@ mod tests {
         let mut bank = SensorBank::default();
         for i in 0..600 {
             let t = i as f64 * 0.01;
-            bank.push("a", t, &frame(t, 0, false));
-            bank.push("b", 5000.0 + t, &frame(t, 1, i > 200));
+            bank.push("a", t, &frame(t, 0, false), None);
+            bank.push("b", 5000.0 + t, &frame(t, 1, i > 200), None);
             assert!((bank.state().t - t).abs() < 1e-9);
         }
         assert!(bank.state().motion_detected, "b's motion reaches the room");
@@ -359,8 +365,8 @@ mod tests {
         // b reboots (its clock restarts at 0): it rejoins, still fresh and moving.
         for i in 600..700 {
             let t = i as f64 * 0.01;
-            bank.push("a", t, &frame(t, 0, false));
-            bank.push("b", t - 6.0, &frame(t, 1, true));
+            bank.push("a", t, &frame(t, 0, false), None);
+            bank.push("b", t - 6.0, &frame(t, 1, true), None);
         }
         assert!(bank.state().motion_detected);
     }
@@ -368,14 +374,14 @@ mod tests {
     #[test]
     fn calibration_ends_when_every_link_has_and_sources_are_bounded() {
         let mut bank = SensorBank::default();
-        bank.push("a", 0.0, &frame(0.0, 0, false));
-        bank.push("b", 0.0, &frame(0.0, 1, false));
+        bank.push("a", 0.0, &frame(0.0, 0, false), None);
+        bank.push("b", 0.0, &frame(0.0, 1, false), None);
         bank.calibrate(6.4);
         let mut outcome = None;
         for i in 1..1500 {
             let t = i as f64 * 0.01;
             for (link, source) in ["a", "b"].iter().enumerate() {
-                if let Some(o) = bank.push(source, t, &frame(t, link, false)) {
+                if let Some(o) = bank.push(source, t, &frame(t, link, false), None) {
                     assert!(outcome.is_none(), "one outcome for the room");
                     outcome = Some(o);
                 }
@@ -387,9 +393,29 @@ mod tests {
         );
         assert!(bank.calibration().is_some());
         for n in 0..MAX_SOURCES + 3 {
-            bank.push(&format!("n{n}"), 20.0, &frame(20.0, 0, false));
+            bank.push(&format!("n{n}"), 20.0, &frame(20.0, 0, false), None);
         }
         assert_eq!(bank.sources().len(), MAX_SOURCES);
         assert_eq!(bank.frames_unsensed, 5);
+    }
+
+    #[test]
+    fn each_link_takes_the_band_its_frames_say_and_keeps_it_through_frames_that_do_not() {
+        let mut bank = SensorBank::default();
+        bank.push("a", 0.0, &frame(0.0, 0, false), Some(36));
+        bank.push("b", 0.0, &frame(0.0, 1, false), Some(6));
+        bank.push("a", 0.01, &frame(0.01, 0, false), None);
+        bank.push("c", 0.01, &frame(0.01, 0, false), None);
+        let band = |s: &str| {
+            bank.links
+                .iter()
+                .find(|l| l.source == s)
+                .unwrap()
+                .sensor
+                .band()
+        };
+        assert_eq!(band("a"), Band::Ghz5);
+        assert_eq!(band("b"), Band::Ghz2_4);
+        assert_eq!(band("c"), Band::Unknown);
     }
 }

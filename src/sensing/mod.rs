@@ -31,5 +31,5 @@ pub use features::{FeatureLayout, FeatureMode};
 pub use localizer::{
     fused_log_map, Fix, LinkGeometry, Lobe, Localizer, LocalizerConfig, MapTracker, MultiLocalizer,
 };
-pub use sensor::{Calibration, CalibrationOutcome, SensingState, Sensor, SensorConfig};
+pub use sensor::{Band, Calibration, CalibrationOutcome, SensingState, Sensor, SensorConfig};
 pub use window_features::WindowFeatures;

@@ -335,6 +335,7 @@ def sense(
     calibrate_s: float | None = None,
     calibration: dict[str, Any] | None = None,
     align_chains: bool = True,
+    channel: int | None = None,
 ) -> dict[str, Any]: ...
 def window_features(
     csi: NDArray[np.complex64],
