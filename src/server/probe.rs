@@ -38,8 +38,10 @@ pub const PING_LATE: Duration = Duration::from_millis(20);
 /// not after they have all been queued and aged. Measured at 1,000 clients past
 /// saturation (docs/performance.md, fifth pass): 8 kept the p99 at 73-155 ms; 16 and 24
 /// let it reach 140-210 ms, with more messages a second (bigger writes) in some runs.
+/// Tenth pass: 8 measured 100-113 ms in five runs, 6 measured 83-96 ms in five, at
+/// delivered rates within the runs' spread; 4 cost a quarter of the messages a second.
 /// The default of `lag_window_messages`, which sets it per server.
-pub const WINDOW: u64 = 8;
+pub const WINDOW: u64 = 6;
 
 /// Messages written with batches before the next batch carries a ping (`Pinger::ping_with`).
 pub const PING_MESSAGES: u64 = 4;
