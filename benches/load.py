@@ -115,7 +115,9 @@ def serve(a: argparse.Namespace) -> None:
         os.sched_setaffinity(0, {a.cpu})
     import wifi_densepose as wdp
 
-    config = {"heartbeat_timeout_s": 600.0, "permessage_deflate": False}
+    config: dict = {"heartbeat_timeout_s": 600.0, "permessage_deflate": False}
+    if a.lag_window:
+        config["lag_window_messages"] = a.lag_window
     model = "default" if a.mode == "model" else None
     with wdp.Server(model=model, config=config) as s:
         envs = [f"env_{i}" for i in range(a.envs)]
@@ -176,6 +178,8 @@ def trial(mode: str, envs: int, clients: int, a: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "serve", "--mode", mode, "--envs", str(envs)]
     if a.pin:
         cmd += ["--cpu", "0"]
+    if a.lag_window:
+        cmd += ["--lag-window", str(a.lag_window)]
     server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     client = None
     try:
@@ -374,6 +378,8 @@ def main() -> None:
     p.add_argument("--foreign-max", type=float, default=10.0,
                    help="%% of a CPU other processes may take before a failure is retried")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--lag-window", type=int, default=0,
+                   help="the server's lag_window_messages (default: the server's own)")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     if a.command == "serve":
