@@ -898,27 +898,29 @@ impl Sensor {
         // since on ESP32 the line lost in two sets of clips of three (`docs/sensing.md`,
         // "Standing people: breathing beneath sway").
         let by_line = !amplitude || self.band == Band::Ghz5;
-        let half = if by_line { 0 } else { k / 2 };
         let p = &spectrum.power;
-        let sub = (half.saturating_sub(4).max(lo + 1)..(half + 5).min(hi))
-            .filter(|&j| p[j] >= p[j - 1] && p[j] >= p[j + 1])
-            .max_by(|a, b| p[*a].total_cmp(&p[*b]));
-        let k = match sub.filter(|_| !by_line) {
-            Some(j)
-                if p[j] >= 0.25 * peak
-                    && p[j] >= self.config.breathing_threshold * spectrum.noise_per_bin =>
-            {
-                j
+        let k = if by_line {
+            k
+        } else {
+            let half = k / 2;
+            let sub = (half.saturating_sub(4).max(lo + 1)..(half + 5).min(hi))
+                .filter(|&j| p[j] >= p[j - 1] && p[j] >= p[j + 1])
+                .max_by(|a, b| p[*a].total_cmp(&p[*b]));
+            match sub {
+                Some(j)
+                    if p[j] >= 0.25 * peak
+                        && p[j] >= self.config.breathing_threshold * spectrum.noise_per_bin =>
+                {
+                    j
+                }
+                _ => k,
             }
-            _ => k,
         };
-        // Complex features: the rate is the band bin that keeps the most power once the
+        // The line's way: the rate is the band bin that keeps the most power once the
         // directions of the band's other bins are projected out of it (`breathing_line`):
         // a standing body's sway, summed over the features, outshines the breathing line,
         // but it is broadband, and its neighbours' directions take it away.
-        let line = if !by_line {
-            None
-        } else {
+        let line = if by_line {
             breathing_line::find(
                 &mut self.planner,
                 &means,
@@ -927,6 +929,8 @@ impl Sensor {
                 [lo, hi],
                 n_fft,
             )
+        } else {
+            None
         };
         let (k, p) = match &line {
             Some(l) => (l.bin, &l.power),
