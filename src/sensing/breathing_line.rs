@@ -343,21 +343,21 @@ pub fn find(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `n` blocks of `f` features at 10 blocks a second: each feature a fixed mix of a
     /// breathing line at `bpm` and a strong broadband wander (as a standing body's sway:
     /// 20 lines log-spaced over 0.1-1 Hz, power falling as `1 / f^2`), with independent
     /// signatures across the features.
-    fn window(n: usize, f: usize, bpm: f64, wander: f64) -> Vec<Vec<Complex32>> {
-        let hz = bpm / 60.0;
+    /// A broadband wander as 20 lines `(hz, amplitude, phase)` log-spaced over 0.1-1 Hz:
+    /// mean square falling as 1 / f (log-spaced lines: density 1 / f^2), each line's
+    /// amplitude scattered as a random draw's would be, a fixed phase.
+    pub(crate) fn wander_lines() -> Vec<(f64, f64, f64)> {
         let tau = 2.0 * std::f64::consts::PI;
-        let lines: Vec<(f64, f64, f64)> = (0..20)
+        (0..20)
             .map(|j| {
                 let fj = 0.1 * 10f64.powf((j as f64 + 0.5) / 20.0);
-                // Mean square falling as 1 / f (log-spaced lines: density 1 / f^2), each
-                // line's amplitude scattered as a random draw's would be, a fixed phase.
                 let scatter = 0.3 + 1.4 * (j as f64 * 0.618_034).fract();
                 (
                     fj,
@@ -365,7 +365,13 @@ mod tests {
                     (j as f64 * 2.399).rem_euclid(tau),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    fn window(n: usize, f: usize, bpm: f64, wander: f64) -> Vec<Vec<Complex32>> {
+        let hz = bpm / 60.0;
+        let tau = 2.0 * std::f64::consts::PI;
+        let lines = wander_lines();
         (0..n)
             .map(|i| {
                 let t = i as f64 * 0.1;

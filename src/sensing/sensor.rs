@@ -1469,17 +1469,7 @@ mod tests {
     /// (20 log-spaced lines, power falling as 1 / f^2), each path at its own delay.
     fn one_antenna_swaying(bpm: f64, seconds: f64, seed: u64) -> Vec<(f64, Array3<Complex32>)> {
         let tau = std::f64::consts::TAU;
-        let lines: Vec<(f64, f64, f64)> = (0..20)
-            .map(|j| {
-                let fj = 0.1 * 10f64.powf((j as f64 + 0.5) / 20.0);
-                let scatter = 0.3 + 1.4 * (j as f64 * 0.618_034).fract();
-                (
-                    fj,
-                    scatter * (0.1 / fj).sqrt(),
-                    (j as f64 * 2.399).rem_euclid(tau),
-                )
-            })
-            .collect();
+        let lines = super::breathing_line::tests::wander_lines();
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         (0..(seconds * 100.0) as usize)
             .map(|i| {
