@@ -41,9 +41,9 @@ def sense(
     ``align_chains=False`` leaves a stepping card's quarter-turn chain steps in
     (:func:`wifi_densepose.dsp.align_chains`): only to see what they cost. ``channel`` is
     the frames' 802.11 channel number where you know it (a ``sim.generate`` result's
-    ``channel``; a recording's frames carry theirs): on a one-antenna link the breathing
-    rate is read differently at 5 GHz than at 2.4 GHz or on an unknown band
-    (``docs/sensing.md``)."""
+    ``channel``; a recording's frames carry theirs, ``recording[0].channel``): on a
+    one-antenna link the breathing rate is read differently at 5 GHz than at 2.4 GHz or
+    on an unknown band (``docs/sensing.md``)."""
     array = np.ascontiguousarray(csi, dtype=np.complex64)
     if array.ndim != 4:
         raise InvalidArgumentError(f"csi must be (n, n_tx, n_rx, n_sub), got shape {array.shape}")
