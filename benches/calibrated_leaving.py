@@ -7,7 +7,7 @@ empty for 12 s (the sensor calibrates on the first 10), the clip's person walks 
 sits or lies for 10 s, gets up, walks out through the wall they came in by. Scored: the
 frames from 3 s after they are gone to the clip's end, per device — the share that still
 report someone (``docs/sensing.md``, "The empty room's static channel"). Baseline: the same
-frames uncalibrated.
+frames uncalibrated. The sensor is told the profile's channel, as the live path is.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ def main() -> None:
             ts = np.asarray(data["timestamps"])
             occupied = np.flatnonzero(np.asarray(data["occupancy"]) > 0)
             after = ts > ts[occupied[-1]] + 3.0
-            cal += int(sensing.sense(data["csi"], ts, calibrate_s=10.0)["presence"][after].sum())
-            raw += int(sensing.sense(data["csi"], ts)["presence"][after].sum())
+            channel = data["channel"]
+            cal += int(sensing.sense(data["csi"], ts, calibrate_s=10.0,
+                                     channel=channel)["presence"][after].sum())
+            raw += int(sensing.sense(data["csi"], ts, channel=channel)["presence"][after].sum())
             total += int(after.sum())
         print(f"| {device} | {total} | {cal / total:.3f} | {raw / total:.3f} |", flush=True)
 

@@ -210,7 +210,7 @@ def motion_ceiling(device: str, n: int, duration_s: float = 40.0) -> dict[str, A
             data = sim.generate(json.dumps(spec), seed=se.SEED_BASE + i, duration_s=duration_s,
                                 device=device)
             ts = np.asarray(data["timestamps"], dtype=np.float64)
-            s = sensing.sense(data["csi"], ts)
+            s = sensing.sense(data["csi"], ts, channel=data.get("channel"))
             keep = ts - ts[0] >= se.SETTLE_S
             ratio.append(np.asarray(s["motion_ratio"], dtype=np.float64)[keep])
             said.append(np.asarray(s["motion_detected"], dtype=bool)[keep])

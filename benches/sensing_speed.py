@@ -4,7 +4,7 @@
 
 60 s of the simulator's `walk` and of one person sitting still (100 packets/s) per
 device, run through `wifi_densepose.sensing.sense` (the engine's sensor, the code every
-environment runs); the best of three runs, in microseconds per frame and as a share of one
+environment runs) with the profile's channel, as the live path has it; the best of three runs, in microseconds per frame and as a share of one
 core at 100 packets/s. The still room is the dearer one: its presence and breathing windows
 grow to 25.6 s (walking restarts them).
 """
@@ -29,7 +29,7 @@ def main() -> None:
         best = float("inf")
         for _ in range(3):
             t0 = time.perf_counter()
-            sensing.sense(data["csi"], data["timestamps"])
+            sensing.sense(data["csi"], data["timestamps"], channel=data["channel"])
             best = min(best, time.perf_counter() - t0)
         us = best / n * 1e6
         print(f"{device:10s} {name:5s} {tuple(data['csi'].shape[1:])}: {us:.1f} us/frame, "
