@@ -10,7 +10,8 @@
 //! [`chains`] takes out the receive chains' quarter-turn phase steps some cards make, and
 //! [`gains`] the gain steps of others;
 //! [`features`] turns each packet into values in which the card's per-packet offsets
-//! cancel; [`sensor`] measures change against the noise measured in the same packets;
+//! cancel; [`sensor`] measures change against the noise measured in the same packets
+//! (its motion ratios in `motion`);
 //! [`localizer`] places what moves on the floor, its map computed eight frames at a time
 //! by [`frame_block`].
 
@@ -22,6 +23,7 @@ pub mod features;
 pub mod frame_block;
 pub mod gains;
 pub mod localizer;
+mod motion;
 pub mod sensor;
 pub mod window_features;
 

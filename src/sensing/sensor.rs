@@ -16,8 +16,8 @@
 //!   room, far above it when anything moves (walking changes the features by a large
 //!   fraction every packet). Slower motion shows in the same ratio over 0.04 s
 //!   sub-blocks' second difference, and on one-antenna links at 2.4 GHz over 0.08 s
-//!   sub-blocks as well (a body's Doppler halves with the carrier). `motion_level` maps
-//!   ratio 1..30 to 0..1 (log scale).
+//!   sub-blocks as well (a body's Doppler halves with the carrier); the ratios are
+//!   computed in `motion.rs`. `motion_level` maps ratio 1..30 to 0..1 (log scale).
 //! - **Presence**: a still person breathes; the chest's millimetres move a path by
 //!   0.9-2.6 rad of phase at 5 GHz (`../shared/design/sensing.md`). The features are
 //!   averaged into 0.1 s blocks (and, with two or more chains, over pairs of neighbouring
@@ -51,6 +51,7 @@ use super::background::{self, Background, BackgroundConfig, ProfileBlocks};
 use super::breathing_line;
 use super::chains::ChainAligner;
 use super::features::{FeatureLayout, FeatureMode};
+use super::motion::MotionRatios;
 
 /// The radio band a link's frames are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -275,10 +276,6 @@ struct Block {
     moving: bool,
 }
 
-/// How long (seconds) the motion ratios smooth after a start or a gap before motion can be
-/// called (a little over their 0.25 s time constant).
-const MOTION_WARMUP_S: f64 = 0.5;
-
 /// How long (seconds) the static channel must have said someone was there before its
 /// return to the empty room's restarts the breathing windows (see `static_step`).
 const STATIC_STAY_S: f64 = 5.0;
@@ -308,14 +305,7 @@ pub struct Sensor {
     layout: Option<FeatureLayout>,
     z: Vec<Complex32>,
     prev: Vec<Complex32>,
-    prev_t: Option<f64>,
-    signal_ema: f64,
-    noise_ema: f64,
-    slow: SlowMotion,
-    /// The slow motion ratio at `long_wave_scale` times the time scale, run on
-    /// one-antenna links at 2.4 GHz (see [`SensorConfig::long_wave_scale`]).
-    long_wave: SlowMotion,
-    noise_per_packet: f64,
+    motion: MotionRatios,
     block_sum: Vec<Complex32>,
     block_n: u32,
     block_noise: f64,
@@ -341,8 +331,6 @@ pub struct Sensor {
     profiles: ProfileBlocks,
     /// The calibrated empty room's static channel, when a calibration gave one.
     background: Option<Background>,
-    /// When the motion ratios last started afresh (the first frame, or after a gap).
-    warm_since: f64,
     /// Why a calibration in force was dropped (frames of another CSI shape), until taken.
     dropped: Option<String>,
     /// The band the frames are on, where a frame or the device profile said.
@@ -366,24 +354,14 @@ impl Sensor {
     /// A sensor with no frame seen, uncalibrated: `config`'s thresholds are in force
     /// and are what a calibration may raise or clearing one restores.
     pub fn new(config: SensorConfig) -> Self {
-        let slow = SlowMotion::new(config.slow_block_s, config.motion_tau_s);
-        let long_wave = SlowMotion::new(
-            config.slow_block_s * config.long_wave_scale,
-            config.motion_tau_s * config.long_wave_scale,
-        );
         Sensor {
+            motion: MotionRatios::new(&config),
             defaults: config.clone(),
             config,
             calibration: None,
             layout: None,
             z: Vec::new(),
             prev: Vec::new(),
-            prev_t: None,
-            signal_ema: 0.0,
-            noise_ema: 0.0,
-            slow,
-            long_wave,
-            noise_per_packet: 0.0,
             block_sum: Vec::new(),
             block_n: 0,
             block_noise: 0.0,
@@ -403,7 +381,6 @@ impl Sensor {
             calibrating: None,
             profiles: ProfileBlocks::default(),
             background: None,
-            warm_since: f64::NEG_INFINITY,
             dropped: None,
             band: Band::Unknown,
             static_since: None,
@@ -524,7 +501,7 @@ impl Sensor {
     /// [`Band::of_channel`]). It decides how a one-antenna link reads a breathing rate.
     pub fn set_band(&mut self, band: Band) {
         if band != self.band {
-            self.long_wave = self.long_wave.restarted();
+            self.motion.restart_long_wave();
         }
         self.band = band;
     }
@@ -573,61 +550,20 @@ impl Sensor {
             self.z = z;
             return None;
         }
-        // A gap (lost packets, a source that paused) or a clock that went back: start the
-        // difference afresh rather than read the jump as motion.
-        let gap = self.prev_t.is_none_or(|p| !(t > p && t - p < 0.5));
-        if gap {
-            self.warm_since = t;
-            self.slow = self.slow.restarted();
-            self.long_wave = self.long_wave.restarted();
-        } else {
-            let (signal, noise) = difference_energy(&z, &self.prev, &layout.runs);
-            let dt = t - self.prev_t.unwrap_or(t);
-            let a = 1.0 - (-dt / self.config.motion_tau_s).exp();
-            if self.noise_ema == 0.0 {
-                self.signal_ema = signal;
-                self.noise_ema = noise;
-            } else {
-                self.signal_ema += a * (signal - self.signal_ema);
-                self.noise_ema += a * (noise - self.noise_ema);
-            }
-            // sigma^2 per feature per packet: E|second difference of d|^2 = 12 sigma^2.
-            self.noise_per_packet = noise / 12.0;
-        }
-        self.slow.push(t, &z, &layout.runs);
         let long_wave = layout.mode == FeatureMode::Amplitude && self.band == Band::Ghz2_4;
-        if long_wave {
-            self.long_wave.push(t, &z, &layout.runs);
-        }
+        let reading = self.motion.push(t, &z, &self.prev, &layout.runs, long_wave);
         std::mem::swap(&mut self.prev, &mut z);
         self.z = z;
-        self.prev_t = Some(t);
-        let fast = if self.noise_ema > 0.0 {
-            6.0 * self.signal_ema / self.noise_ema
-        } else {
-            1.0
-        };
-        // Fast motion (tens of Hz of Doppler: walking at 5 GHz) shows packet to packet;
-        // slower motion (a few Hz: walking at 2.4 GHz, sitting down) in the sub-blocks.
-        let ratio = fast.max(self.slow.ratio());
-        // The smoothed ratios start from one or two packets' worth after a start or a gap,
-        // and overshoot (a simulated empty Nexmon room read 1.8 on its second packet):
-        // no motion is called until they have smoothed over MOTION_WARMUP_S.
-        let warm = t - self.warm_since >= MOTION_WARMUP_S;
         let threshold = self.config.motion_threshold;
-        // The presence and breathing windows start over after motion of the two ratios
-        // above only. The long-wave ratio finds a slow walker at 2.4 GHz that they miss;
+        // The presence and breathing windows start over after motion of the fast and slow
+        // ratios only. The long-wave ratio finds a slow walker at 2.4 GHz that they miss;
         // such weak motion barely reaches the breathing band, and what it leaves there is
         // a person: starting the windows over on it would lose one-antenna links' still
         // people after each walk, which their weak breathing line rarely finds again
         // (held-out daily clips: presence accuracy 0.838 -> 0.792, `docs/sensing.md`).
-        self.accumulate_block(t, ratio > threshold && warm);
-        let ratio = if long_wave {
-            ratio.max(self.long_wave.ratio())
-        } else {
-            ratio
-        };
-        let moving = ratio > threshold && warm;
+        self.accumulate_block(t, reading.base > threshold && reading.warm);
+        let ratio = reading.ratio;
+        let moving = ratio > threshold && reading.warm;
         if moving {
             self.last_motion_t = Some(t);
         }
@@ -702,11 +638,7 @@ impl Sensor {
         }
         self.prev.clear();
         self.profiles = ProfileBlocks::default();
-        self.prev_t = None;
-        self.signal_ema = 0.0;
-        self.noise_ema = 0.0;
-        self.slow = self.slow.restarted();
-        self.long_wave = self.long_wave.restarted();
+        self.motion.reset();
         self.block_sum = vec![Complex32::default(); layout.len()];
         self.block_n = 0;
         self.block_noise = 0.0;
@@ -783,7 +715,7 @@ impl Sensor {
             *s += v;
         }
         self.block_n += 1;
-        self.block_noise += self.noise_per_packet;
+        self.block_noise += self.motion.noise_per_packet();
         self.block_moving |= moving;
     }
 
@@ -1188,134 +1120,6 @@ fn poly_basis(n: usize) -> Vec<[f32; 3]> {
     (0..n)
         .map(|i| [basis[1][i] as f32, basis[2][i] as f32, basis[3][i] as f32])
         .collect()
-}
-
-/// The slow motion ratio: features averaged over sub-blocks (`slow_block_s`) on a grid
-/// of source time, and the second difference in time of three consecutive sub-block
-/// means, `d2 = m[i] - 2 m[i-1] + m[i-2]`, against its noise measured across subcarriers
-/// as for the fast ratio. The averaging cuts the noise; the second difference passes
-/// a few Hz of Doppler (a body moving at tens of cm/s) and rejects breathing (well under
-/// 1 Hz) by its fourth power of frequency, however strong the breathing path.
-struct SlowMotion {
-    /// Sub-block length, seconds.
-    block_s: f64,
-    /// Smoothing time constant of the ratio, seconds.
-    tau_s: f64,
-    origin: Option<f64>,
-    index: f64,
-    sum: Vec<Complex32>,
-    n: u32,
-    means: VecDeque<Vec<Complex32>>,
-    last_t: f64,
-    signal_ema: f64,
-    noise_ema: f64,
-}
-
-impl SlowMotion {
-    /// Sub-blocks of `block_s`, the ratio smoothed over `tau_s`.
-    fn new(block_s: f64, tau_s: f64) -> Self {
-        SlowMotion {
-            block_s,
-            tau_s,
-            origin: None,
-            index: 0.0,
-            sum: Vec::new(),
-            n: 0,
-            means: VecDeque::new(),
-            last_t: 0.0,
-            signal_ema: 0.0,
-            noise_ema: 0.0,
-        }
-    }
-
-    /// The same detector with nothing seen yet (after a gap).
-    fn restarted(&self) -> Self {
-        SlowMotion::new(self.block_s, self.tau_s)
-    }
-
-    fn push(&mut self, t: f64, z: &[Complex32], runs: &[std::ops::Range<usize>]) {
-        let origin = *self.origin.get_or_insert(t);
-        let index = ((t - origin) / self.block_s + 1e-6).floor();
-        if index != self.index && self.n > 0 {
-            let n = self.n as f32;
-            // A skipped sub-block (a gap in the packets) breaks the difference.
-            if index - self.index > 1.0 {
-                self.means.clear();
-            }
-            self.means
-                .push_back(self.sum.iter().map(|v| v / n).collect());
-            if self.means.len() > 3 {
-                self.means.pop_front();
-            }
-            if self.means.len() == 3 {
-                let d2: Vec<Complex32> = (0..z.len())
-                    .map(|f| self.means[2][f] - self.means[1][f] * 2.0 + self.means[0][f])
-                    .collect();
-                let (signal, noise) = energy(&d2, runs);
-                let a = 1.0 - (-(t - self.last_t).max(0.0) / self.tau_s).exp();
-                if self.noise_ema == 0.0 {
-                    (self.signal_ema, self.noise_ema) = (signal, noise);
-                } else {
-                    self.signal_ema += a * (signal - self.signal_ema);
-                    self.noise_ema += a * (noise - self.noise_ema);
-                }
-                self.last_t = t;
-            }
-            self.sum.iter_mut().for_each(|v| *v = Complex32::default());
-            self.n = 0;
-        }
-        self.index = index;
-        if self.sum.len() != z.len() {
-            self.sum = vec![Complex32::default(); z.len()];
-        }
-        for (s, v) in self.sum.iter_mut().zip(z) {
-            *s += v;
-        }
-        self.n += 1;
-    }
-
-    fn ratio(&self) -> f64 {
-        if self.noise_ema > 0.0 {
-            6.0 * self.signal_ema / self.noise_ema
-        } else {
-            1.0
-        }
-    }
-}
-
-/// (mean |d|^2, mean |second difference of d across subcarriers|^2) over the features,
-/// `d` the change since the previous packet; the second difference runs inside each run
-/// of neighbouring subcarriers.
-fn difference_energy(
-    z: &[Complex32],
-    prev: &[Complex32],
-    runs: &[std::ops::Range<usize>],
-) -> (f64, f64) {
-    let d: Vec<Complex32> = z.iter().zip(prev).map(|(a, b)| a - b).collect();
-    energy(&d, runs)
-}
-
-/// (mean |d|^2, mean |second difference of d across subcarriers|^2), the second
-/// difference inside each run of neighbouring subcarriers.
-fn energy(d: &[Complex32], runs: &[std::ops::Range<usize>]) -> (f64, f64) {
-    let mut signal = 0f64;
-    let mut noise = 0f64;
-    let mut n_noise = 0usize;
-    for run in runs {
-        let d = |i: usize| d[i];
-        for i in run.clone() {
-            signal += d(i).norm_sqr() as f64;
-        }
-        for i in run.start + 1..run.end - 1 {
-            noise += (d(i + 1) - d(i) * 2.0 + d(i - 1)).norm_sqr() as f64;
-            n_noise += 1;
-        }
-    }
-    let n_signal: usize = runs.iter().map(|r| r.len()).sum();
-    (
-        signal / n_signal.max(1) as f64,
-        noise / n_noise.max(1) as f64,
-    )
 }
 
 #[cfg(test)]
