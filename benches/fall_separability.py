@@ -30,6 +30,8 @@ recall there). The same ROC point for ``stop`` alone on the held-out half. Condi
 default Intel 5300 3x3 link at 100 packets/s, the same without card impairments, at
 500 packets/s (with and without impairments), a 1x1 ESP32 link, and three links of each
 kind in the room (one transmitter, three receivers; each feature averaged over the links).
+The ``_sensor`` conditions take the motion curve from the engine's sensor instead
+(``sensing.sense``'s motion ratio, told the profile's channel, in decades over its noise).
 
     python benches/fall_separability.py                 # about 3 minutes on 2 cores
     python benches/fall_separability.py --clips 8 --conditions intel100
@@ -43,7 +45,7 @@ from typing import Any
 
 import numpy as np
 from experiment import run_conditions
-from wifi_densepose import dsp, sim
+from wifi_densepose import dsp, sensing, sim
 from wifi_densepose.sensing_eval import random_placement
 
 SEED_BASE = 770_000
@@ -54,6 +56,11 @@ CONDITIONS: dict[str, dict[str, Any]] = {
     "esp32_100": {"device": "esp32", "fps": 100.0, "clean": False},
     "intel100_3links": {"device": "intel5300", "fps": 100.0, "clean": False, "links": 3},
     "esp32_100_3links": {"device": "esp32", "fps": 100.0, "clean": False, "links": 3},
+    # The motion curve from the engine's own sensor (its motion ratio over the noise it
+    # measures, with the 2.4 GHz long-wave ratio) instead of the 0.1 s packet change.
+    "esp32_100_sensor": {"device": "esp32", "fps": 100.0, "clean": False, "sensor_curve": True},
+    "esp32_100_3links_sensor": {"device": "esp32", "fps": 100.0, "clean": False, "links": 3,
+                                "sensor_curve": True},
 }
 
 FEATURES = ("peak", "high_band", "stop", "duration")
@@ -121,16 +128,21 @@ def _link_features(csi: np.ndarray) -> np.ndarray:
     return f / (np.abs(f).mean(axis=0, keepdims=True) + 1e-12)
 
 
-def _curves(data: dict[str, Any], csi: np.ndarray, t: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def _curves(data: dict[str, Any], csi: np.ndarray, t: np.ndarray, grid: np.ndarray,
+            sensor_curve: bool = False) -> np.ndarray:
     """One link's motion and top-band curves (decades above its floor) on ``grid``."""
     fps = float(data["fps"])
     f = _link_features(csi)
-    e = (np.abs(np.diff(f, axis=0)) ** 2).sum(axis=1)
-    k = max(1, int(0.1 * fps))
-    # The floor: the quietest fifth of the packets (noise); on a noise-free channel that
-    # is zero, so never below a millionth of the median change.
-    floor = max(float(np.percentile(e, 20)), 1e-6 * float(np.median(e)), 1e-30)
-    motion = np.log10(np.convolve(e, np.ones(k) / k, mode="same") / floor + 1e-6)
+    if sensor_curve:
+        ratio = sensing.sense(csi, t, channel=data.get("channel"))["motion_ratio"]
+        motion = np.log10(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-6))[1:]
+    else:
+        e = (np.abs(np.diff(f, axis=0)) ** 2).sum(axis=1)
+        k = max(1, int(0.1 * fps))
+        # The floor: the quietest fifth of the packets (noise); on a noise-free channel
+        # that is zero, so never below a millionth of the median change.
+        floor = max(float(np.percentile(e, 20)), 1e-6 * float(np.median(e)), 1e-30)
+        motion = np.log10(np.convolve(e, np.ones(k) / k, mode="same") / floor + 1e-6)
     w = round(0.16 * fps)
     hop = max(1, w // 4)
     freqs = np.abs(np.fft.fftfreq(w, d=1.0 / fps))
@@ -146,7 +158,8 @@ def _curves(data: dict[str, Any], csi: np.ndarray, t: np.ndarray, grid: np.ndarr
     return np.stack([np.interp(grid, t[1:], motion), np.interp(grid, t[starts + w // 2], band)])
 
 
-def clip_candidates(data: dict[str, Any]) -> tuple[list[tuple[bool, np.ndarray]], int, int]:
+def clip_candidates(data: dict[str, Any],
+                    sensor_curve: bool = False) -> tuple[list[tuple[bool, np.ndarray]], int, int]:
     """Every moment motion ends (a fall always ends in stillness: the candidates a
     detector would judge), with its features and whether it is a fall's impact; with
     several links (a scenario's ``nodes``) the curves are averaged over the links first.
@@ -154,7 +167,7 @@ def clip_candidates(data: dict[str, Any]) -> tuple[list[tuple[bool, np.ndarray]]
     grid = np.arange(0.0, float(data["timestamps"][-1]), 0.02)
     links = [(n["csi"], n["true_time"]) for n in data["nodes"]] if "nodes" in data else \
         [(data["csi"], data["timestamps"])]
-    motion, band = np.mean([_curves(data, csi, t, grid) for csi, t in links], axis=0)
+    motion, band = np.mean([_curves(data, csi, t, grid, sensor_curve) for csi, t in links], axis=0)
     impacts = [float(i) for s0, i in data["falls"][:, 1:3] if s0 > 3.0]
     step = 0.02
     n = len(grid)
@@ -224,7 +237,7 @@ def run_condition(name: str, clips: int, duration_s: float) -> dict[str, Any]:
             spec["nodes"] = [{"name": f"node{k}", **n} for k, n in enumerate(placement["nodes"])]
         data = sim.generate(json.dumps(spec), seed=SEED_BASE + i, duration_s=duration_s,
                             device=c["device"], fps=c["fps"])
-        per_clip.append(clip_candidates(data))
+        per_clip.append(clip_candidates(data, c.get("sensor_curve", False)))
     half = clips // 2
     res: dict[str, Any] = {"condition": name, **c, "clips": clips, "duration_s": duration_s}
 
