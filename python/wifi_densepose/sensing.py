@@ -43,7 +43,8 @@ def sense(
     the frames' 802.11 channel number where you know it (a ``sim.generate`` result's
     ``channel``; a recording's frames carry theirs, ``recording[0].channel``): on a
     one-antenna link the breathing rate is read differently at 5 GHz than at 2.4 GHz or
-    on an unknown band (``docs/sensing.md``)."""
+    on an unknown band, and at 2.4 GHz motion is also read on a longer time scale, the
+    slower Doppler of the longer wave (``docs/sensing.md``)."""
     array = np.ascontiguousarray(csi, dtype=np.complex64)
     if array.ndim != 4:
         raise InvalidArgumentError(f"csi must be (n, n_tx, n_rx, n_sub), got shape {array.shape}")
