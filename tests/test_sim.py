@@ -158,9 +158,13 @@ def test_fall_truth():
 
 def test_devices_shapes():
     for dev, shape in [("atheros", (3, 3, 56)), ("esp32", (1, 1, 64)), ("nexmon", (1, 1, 256)),
-                       ("esp32_192", (1, 1, 192)), ("intel5300_40", (3, 3, 30))]:
+                       ("esp32_192", (1, 1, 192)), ("intel5300_40", (3, 3, 30)),
+                       ("intel5300_2x2", (2, 2, 30)), ("intel5300_2g4", (3, 3, 30))]:
         d = sim.generate("walk", seed=0, duration_s=0.2, device=dev, dense_pose_grid=0)
         assert d["csi"].shape[1:] == shape
+    # The 2.4 GHz Intel profile is on channel 6, which sets the sensor's band.
+    assert sim.generate("walk", seed=0, duration_s=0.2, device="intel5300_2g4",
+                        dense_pose_grid=0)["channel"] == 6
     d = sim.generate("walk", seed=0, duration_s=0.2, device="esp32", dense_pose_grid=0)
     nulls = (d["subcarriers"] == 0) | (np.abs(d["subcarriers"]) > 26)
     assert np.all(d["csi"][..., nulls] == 0) and np.all(d["csi"][..., ~nulls] != 0)

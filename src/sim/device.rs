@@ -9,6 +9,8 @@
 //! |-----------------|-------------------|-----|----------------------------------------------|-----------|----------|
 //! | `intel5300`     | 5.18 GHz (ch 36)  | 20  | 30 groups: -28,-26..-2,-1,1,3..27,28          | ascending | 8        |
 //! | `intel5300_40`  | 5.19 GHz (ch 38)  | 40  | 30 groups: -58,-54..-2,2,6..58                | ascending | 8        |
+//! | `intel5300_2x2` | 5.18 GHz (ch 36)  | 20  | as `intel5300`, 2 transmit and 2 receive chains | ascending | 8      |
+//! | `intel5300_2g4` | 2.437 GHz (ch 6)  | 20  | as `intel5300`, at 2.4 GHz                    | ascending | 8        |
 //! | `atheros`       | 5.18 GHz (ch 36)  | 20  | 56: -28..-1, 1..28                            | ascending | 10       |
 //! | `atheros_40`    | 5.19 GHz (ch 38)  | 40  | 114: -58..-2, 2..58                           | ascending | 10       |
 //! | `esp32`         | 2.437 GHz (ch 6)  | 20  | 64 LLTF bins, nulls (DC, \|k\|>26) zero       | FFT order | 8        |
@@ -30,6 +32,8 @@ pub const C: f64 = 299_792_458.0;
 pub const DEVICE_NAMES: &[&str] = &[
     "intel5300",
     "intel5300_40",
+    "intel5300_2x2",
+    "intel5300_2g4",
     "atheros",
     "atheros_40",
     "esp32",
@@ -87,13 +91,17 @@ impl DeviceProfile {
             usize,
             u32,
         ) = match name {
-            "intel5300" => {
+            "intel5300" | "intel5300_2x2" | "intel5300_2g4" => {
                 let mut s: Vec<i32> = (-28..=-2).step_by(2).collect();
                 s.push(-1);
                 s.extend((1..=27).step_by(2));
                 s.push(28);
                 let z = vec![false; s.len()];
-                (5.18e9, 36, 20, s, z, 3, 3, 8)
+                match name {
+                    "intel5300_2x2" => (5.18e9, 36, 20, s, z, 2, 2, 8),
+                    "intel5300_2g4" => (2.437e9, 6, 20, s, z, 3, 3, 8),
+                    _ => (5.18e9, 36, 20, s, z, 3, 3, 8),
+                }
             }
             "intel5300_40" => {
                 let mut s: Vec<i32> = (-58..=-2).step_by(4).collect();
@@ -156,12 +164,15 @@ impl DeviceProfile {
             antenna_spacing_m: 0.5 * C / carrier_hz,
             iq_bits: bits,
             timing_offset_std_ns: match name {
-                "intel5300" | "intel5300_40" => 17.0,
+                "intel5300" | "intel5300_40" | "intel5300_2x2" | "intel5300_2g4" => 17.0,
                 "atheros" | "atheros_40" => 16.0,
                 "esp32" | "esp32_192" => 20.0,
                 _ => 110.0,
             },
-            rx_chain_steps: matches!(name, "intel5300" | "intel5300_40"),
+            rx_chain_steps: matches!(
+                name,
+                "intel5300" | "intel5300_40" | "intel5300_2x2" | "intel5300_2g4"
+            ),
         })
     }
 
@@ -208,6 +219,8 @@ mod tests {
         let n = |s: &str| DeviceProfile::named(s).unwrap().n_sub();
         assert_eq!(n("intel5300"), 30);
         assert_eq!(n("intel5300_40"), 30);
+        assert_eq!(n("intel5300_2x2"), 30);
+        assert_eq!(n("intel5300_2g4"), 30);
         assert_eq!(n("atheros"), 56);
         assert_eq!(n("atheros_40"), 114);
         assert_eq!(n("esp32"), 64);
