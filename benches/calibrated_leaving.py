@@ -7,7 +7,8 @@ empty for 12 s (the sensor calibrates on the first 10), the clip's person walks 
 sits or lies for 10 s, gets up, walks out through the wall they came in by. Scored: the
 frames from 3 s after they are gone to the clip's end, per device — the share that still
 report someone (``docs/sensing.md``, "The empty room's static channel"). Baseline: the same
-frames uncalibrated. The sensor is told the profile's channel, as the live path is.
+frames uncalibrated. The sensor is told the profile's channel, as the live path is
+(``--no-channel``: an unknown band, as before the sensor read bands).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--devices", default="intel5300,esp32,nexmon")
+    ap.add_argument("--no-channel", action="store_true",
+                    help="do not tell the sensor the profile's channel (unknown band)")
     a = ap.parse_args()
     print("| device | frames after leaving | reporting someone, calibrated | uncalibrated |")
     print("|---|---|---|---|")
@@ -47,7 +50,7 @@ def main() -> None:
             ts = np.asarray(data["timestamps"])
             occupied = np.flatnonzero(np.asarray(data["occupancy"]) > 0)
             after = ts > ts[occupied[-1]] + 3.0
-            channel = data["channel"]
+            channel = None if a.no_channel else data["channel"]
             cal += int(sensing.sense(data["csi"], ts, calibrate_s=10.0,
                                      channel=channel)["presence"][after].sum())
             raw += int(sensing.sense(data["csi"], ts, channel=channel)["presence"][after].sum())
