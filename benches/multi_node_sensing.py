@@ -24,9 +24,18 @@ from wifi_densepose import analyze, sim
 from wifi_densepose.sensing_eval import SEED_BASE, SETTLE_S, _f1, _truth_moving, clip_scenario
 
 
-def someone(data: dict, nodes: list[dict]) -> tuple[np.ndarray, ...]:
+def silenced(node: dict, from_s: float) -> dict:
+    """``node`` with every frame sampled from ``from_s`` seconds of true time on cut: a
+    node that goes silent there."""
+    true_t = np.asarray(node["true_time"], float)
+    keep = true_t - true_t[0] < from_s
+    return {**node, "csi": np.ascontiguousarray(np.asarray(node["csi"])[keep]),
+            "timestamps": np.asarray(node["timestamps"], float)[keep], "true_time": true_t[keep]}
+
+
+def someone(data: dict, nodes: list[dict], from_s: float = 0.0) -> tuple[np.ndarray, ...]:
     """(someone reported, someone truly there, motion reported, someone truly moving) per
-    pose_data frame after settling."""
+    pose_data frame after settling and at least ``from_s`` seconds into the clip."""
     run = dict(data)
     run["nodes"] = nodes
     poses = [m["data"] for m in analyze(run, model=None) if m["type"] == "pose_data"]
@@ -35,7 +44,7 @@ def someone(data: dict, nodes: list[dict]) -> tuple[np.ndarray, ...]:
     true_t = (t - node0["clock_offset_s"]) / (1 + node0["clock_drift_ppm"] * 1e-6)
     grid = np.asarray(data["timestamps"])
     idx = np.clip(np.searchsorted(grid, true_t), 0, len(grid) - 1)
-    keep = true_t - grid[0] >= SETTLE_S
+    keep = true_t - grid[0] >= max(SETTLE_S, from_s)
     reported = np.array([bool(p["persons"]) for p in poses])
     truth = np.asarray(data["occupancy"])[idx] > 0
     moving = np.array([bool(p["metadata"]["motion_detected"]) for p in poses])
@@ -49,7 +58,16 @@ def main() -> int:
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--clips", type=int, default=6)
     ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--silent", type=int, metavar="K",
+                    help="node K goes silent halfway through each clip (0 is the room's time "
+                         "base and the primary): every column is then scored on the clips' "
+                         "second halves only, beside all nodes sending")
     a = ap.parse_args()
+    silent = a.silent is not None
+    if silent and not 0 <= a.silent < a.nodes:
+        ap.error(f"--silent must name a node 0..{a.nodes - 1}")
+    half = a.duration / 2 if silent else 0.0
+    silent_label = f"{a.nodes} nodes, node {a.silent} silent from {half:g} s"
     acc: dict = {}
     for kind in ("empty", "still", "daily"):
         for i in range(a.clips):
@@ -61,16 +79,20 @@ def main() -> int:
             spec["nodes"] = [{"name": f"node{k}", **n} for k, n in enumerate(placement["nodes"])]
             data = sim.generate(json.dumps(spec), seed=SEED_BASE + i, duration_s=a.duration,
                                 device=a.device)
-            for label, nodes in (("1 node", data["nodes"][:1]),
-                                 (f"{a.nodes} nodes", data["nodes"])):
-                rep, truth, mot, mtruth = someone(data, nodes)
+            runs = [("1 node", data["nodes"][:1]), (f"{a.nodes} nodes", data["nodes"])]
+            if silent:
+                runs.append((silent_label, [silenced(n, half) if k == a.silent else n
+                                            for k, n in enumerate(data["nodes"])]))
+            for label, nodes in runs:
+                rep, truth, mot, mtruth = someone(data, nodes, half)
                 acc.setdefault((kind, label), []).append((rep, truth))
                 acc.setdefault(("motion", label), []).append((mot, mtruth))
             print(f"\r{kind} {i + 1}/{a.clips}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    labels = ["1 node", f"{a.nodes} nodes"]
+    labels = ["1 node", f"{a.nodes} nodes"] + ([silent_label] if silent else [])
+    scored = f", scored from {half:g} s on" if silent else ""
     print(f"{a.device}, {a.clips} held-out clips of {a.duration:g} s per kind, through analyze "
-          "(the sensor alone)\n")
+          f"(the sensor alone){scored}\n")
     print("| figure | " + " | ".join(labels) + " |")
     print("|---|" + "---|" * len(labels))
     rows = {

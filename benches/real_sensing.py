@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def main() -> None:
         "sensing_mode": s["mode"],
         "channel": channel,
         "calibrated_halves": calibrated_halves(rows, t0, ts, np.asarray(s["motion_ratio"])),
+        "quietest_between_crossings": quietest_between_crossings(rows, t0, ts,
+                                                                 np.asarray(s["motion_ratio"])),
     }
     if a.json:
         print(json.dumps(out, indent=1))
@@ -97,11 +100,32 @@ def main() -> None:
     m = out["motion_ratio_median"]
     print(f"median motion ratio: person {m['person']:.1f}, background {m['noise']:.1f} "
           f"(simulated empty rooms: 1.0); channel given to the sensor: {channel}")
+    q = out["quietest_between_crossings"]
+    print(f"quietest half-second between two crossings ({q['gaps']} gaps): median motion ratio "
+          f"{q['median']:.2f} (range {q['min']:.2f}-{q['max']:.2f}; noise alone 1.0)")
     for h in out["calibrated_halves"]:
         print(f"calibrated on the {h['learned_on']} half's background (threshold "
               f"{h['threshold']:.2f}), scored on the other: accuracy {h['accuracy']:.3f} "
               f"(majority {h['baseline_majority']:.3f}), person recall {h['person_recall']:.2f}, "
               f"noise specificity {h['noise_specificity']:.2f}")
+
+
+def quietest_between_crossings(rows: list[dict], t0: float, ts: np.ndarray,
+                               ratio: np.ndarray, bin_s: float = 0.5) -> dict:
+    """Between each two consecutive `person` segments, the lowest half-second median of the
+    motion ratio: how quiet the room gets between crossings. Near 1.0 would be the noise
+    alone (an empty room); well above it, something still moves (the walker turning to
+    cross again: the capture has no stretch known to be empty)."""
+    crossings = sorted((t0 + float(r["start_s"]), t0 + float(r["end_s"]))
+                       for r in rows if r["label"] == "person")
+    lows = []
+    for (_, end), (start, _) in itertools.pairwise(crossings):
+        medians = [float(np.median(ratio[m])) for b in np.arange(end, start - bin_s, bin_s)
+                   if (m := (ts >= b) & (ts < b + bin_s)).sum() >= 5]
+        if medians:
+            lows.append(min(medians))
+    return {"gaps": len(lows), "median": float(np.median(lows)), "min": float(min(lows)),
+            "max": float(max(lows))}
 
 
 def calibrated_halves(rows: list[dict], t0: float, ts: np.ndarray,
