@@ -30,7 +30,7 @@
 //!   motion was seen within `hold_s` or the score is above its threshold.
 //!   Nothing here is a background that a still person could be absorbed into: the score
 //!   asks for change in the breathing band, which an empty room does not make.
-//! - **Breathing rate**: over the blocks since the last motion (20 to 25.6 s), when the
+//! - **Breathing rate**: over the blocks since the last motion (12.8 to 25.6 s), when the
 //!   band's strongest line (all features' power summed) stands out; fidget steps the
 //!   motion detector missed are bridged first. With complex features the rate is the
 //!   band bin that keeps the most power once the directions of the band's other bins are
@@ -111,7 +111,11 @@ pub struct SensorConfig {
     /// Blocks in the breathing-rate window at most (256 x 0.1 s = 25.6 s), and in the long
     /// presence window.
     pub breathing_blocks: usize,
-    /// Still blocks a breathing rate needs at least (200 x 0.1 s = 20 s).
+    /// Still blocks a breathing rate needs at least (128 x 0.1 s = 12.8 s). Chosen on the
+    /// tuning seeds: rates from 12.8-20 s of stillness were right as often as the later ones
+    /// on 3-antenna links (0.83 of those reported, against 0.79) and a little less often on
+    /// one antenna (Nexmon 0.72 against 0.79, ESP32 0.62 against 0.65); from 10 s they fell
+    /// to 0.76 / 0.65 / 0.47 (`docs/sensing.md`, "A breathing rate after 12.8 s").
     pub breathing_min_blocks: usize,
     /// In the antenna- and chain-pair modes, neighbouring features averaged into one for
     /// the presence and breathing stages (their noise power halves; a person's change is
@@ -143,7 +147,7 @@ impl Default for SensorConfig {
             short_blocks: 20,
             presence_blocks: 64,
             breathing_blocks: 256,
-            breathing_min_blocks: 200,
+            breathing_min_blocks: 128,
             pair_group: 2,
             breathing_threshold: 2.0,
             band_hz: [0.1, 0.7],
