@@ -228,6 +228,63 @@ def test_two_nodes_in_one_room_are_sensed_apart_and_fused():
     assert any(f["persons"] for f in poses.items[quiet_frames:])
 
 
+def test_a_node_that_goes_silent_is_said_and_its_last_state_is_not_held():
+    """Issue 18's one node going silent: two ESP32 nodes of one room, node 2 seeing
+    someone walk, node 1 a still room. Node 2 goes silent: a `source_stopped` names it,
+    the room keeps sensing on node 1, and node 2's last "moving" is not held: once its
+    frames are 2 s of source time old (the fusion's freshness) and the 2 s presence hold
+    has passed, the room is empty."""
+    import socket
+
+    from wifi_densepose.udp import encode_frame
+
+    rng = np.random.default_rng(8)
+    k = np.arange(64)
+    profiles = [40 * np.exp(1j * 0.15 * k), 30 * np.exp(1j * (0.4 * k + 1.0))]
+
+    def packet(node: int, t: float, walking: bool) -> bytes:
+        h = profiles[node - 1].copy()
+        if walking:
+            h = h + 15 * np.exp(1j * (2 * np.pi * 1.1 * t + 0.05 * k))
+        h = h + rng.normal(0, 0.7, 64) + 1j * rng.normal(0, 0.7, 64)
+        return encode_frame(node, h.astype(np.complex64).reshape(1, 1, 64),
+                            sequence=int(t * 100), timestamp_us=int(1e6 * (1000 + t)))
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with Server(model=None, config={"stall_timeout_s": 0.5}) as server:
+        poses = collect(server, "pose_data")
+        hardware = collect(server, "hardware_event")
+        server.add_environment("room_001", device="esp32")
+        listener = server.listen_udp({1: "room_001", 2: "room_001"})
+
+        def send(start: int, stop: int, nodes: tuple[int, ...]) -> None:
+            for i in range(start, stop):
+                for node in nodes:
+                    sock.sendto(packet(node, i / 100, node == 2), ("127.0.0.1", listener.port))
+                if i % 20 == 0:
+                    time.sleep(0.01)  # below the socket buffer: no datagram dropped
+
+        send(0, 600, (1, 2))  # 6 s: node 2 sees the walker
+        until(lambda: server.environment_stats("room_001")["frames"] >= 1180, timeout=20)
+        moving = server.environment_stats("room_001")["sensing"]
+        send(600, 1400, (1,))  # node 2 silent; node 1 sends 8 s more of a still room
+        until(lambda: server.environment_stats("room_001")["frames"] >= 1960, timeout=20)
+        until(lambda: any(e["event"] == "source_stopped" for e in hardware.items), timeout=10)
+        after = server.environment_stats("room_001")["sensing"]
+        sources = server.environment_stats("room_001")["sources"]
+    sock.close()
+    assert moving["motion_detected"] and moving["presence"], moving
+    stopped = [e["source_id"] for e in hardware.items if e["event"] == "source_stopped"]
+    assert stopped == ["udp:node_2"], stopped
+    assert sources["udp:node_2"]["stalled"] and not sources["udp:node_1"]["stalled"]
+    assert not after["motion_detected"] and not after["presence"], after
+    # Sensing went on from node 1 alone, and nobody was held there: from 4.5 s after the
+    # silence (freshness 2 s, presence hold 2 s, a frame's slack) every frame is empty.
+    late = [p for p in poses.items if p["metadata"]["source_time"] >= 1000 + 6 + 4.5]
+    assert len(late) > 50
+    assert all(not p["persons"] for p in late)
+
+
 def test_a_still_sitting_person_is_found_within_seconds_and_their_rate_measured():
     # One person sitting still from the start (no entry to see): the short window finds
     # them 2 s in, the breathing line gives their rate once 12.8 s were still (it gave
