@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import numpy as np
-from wifi_densepose import pipeline_eval
+import pytest
+from wifi_densepose import InvalidArgumentError, pipeline_eval
 
 
 def test_figures_add_up_and_the_empty_room_stays_empty():
@@ -22,6 +23,23 @@ def test_figures_add_up_and_the_empty_room_stays_empty():
     assert r["empty_frames"] > 0 and r["empty_frames_reporting_someone"] <= 0.05
     # Without a model nothing is classified, so no activity is scored, and no fall alarm.
     assert r["activity"]["scored"] == 0 and r["falls"]["false_alarms"] == 0
+
+
+def test_several_receivers_hear_the_same_days():
+    """``--nodes``: each day heard by receivers of one transmitter, their sensors fused and
+    the multi-antenna links' maps fused; one-antenna nodes place nobody, 3-antenna ones
+    place the walker."""
+    one = pipeline_eval.evaluate(clips=1, duration_s=12.0, device="esp32", model=None, nodes=2)
+    assert one["nodes"] == 2 and one["frames"] > 0
+    assert one["position"]["reported"] == 0  # no angle on one antenna
+    three = pipeline_eval.evaluate(clips=1, duration_s=12.0, model=None, nodes=2)
+    assert three["position"]["reported"] > 0
+    # The same day and truth either way: the frames scored come from the same clip.
+    assert sum(map(sum, three["occupancy"]["confusion_rows_true_0_3_cols_said_0_3"])) == three["frames"]
+    with pytest.raises(InvalidArgumentError, match="oracle"):
+        pipeline_eval.evaluate(clips=1, duration_s=12.0, oracle=True, nodes=2)
+    with pytest.raises(InvalidArgumentError, match="1..16"):
+        pipeline_eval.evaluate(clips=1, duration_s=12.0, nodes=0)
 
 
 def test_a_clip_is_scored_from_the_messages_alone():

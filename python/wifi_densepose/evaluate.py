@@ -280,9 +280,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--oracle", action="store_true",
                     help="with --pipeline: detections from the simulator's truth instead of "
                          "the model (the tracker's and analytics' own errors)")
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="with --pipeline: receivers of one transmitter hearing each day "
+                         "(default 1: the clip's own link)")
     ap.add_argument("--save", metavar="PATH",
                     help="with --pipeline: also keep the figures in this JSON file under "
-                         "DEVICE/MODEL, beside other runs' (benches/results/pipeline_eval.json)")
+                         "DEVICE/MODEL (DEVICE/MODEL/N nodes with --nodes), beside other "
+                         "runs' (benches/results/pipeline_eval.json)")
     ap.add_argument("--devices", default="intel5300,esp32,nexmon",
                     help="with --sensing: device profiles, comma-separated")
     ap.add_argument("--no-end-to-end", action="store_true",

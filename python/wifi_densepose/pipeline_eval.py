@@ -29,7 +29,10 @@ by the sensor, with the simulated placement given to the localizer (``docs/sensi
 ``--model none`` scores the sensor and localizer alone; ``--oracle`` runs the same days
 through a live server in oracle mode (detections from the simulator's truth with misses,
 ghosts and noise), which shows the tracker's and analytics' own errors apart from the
-model's.
+model's. ``--nodes N`` hears each day with N receivers of one transmitter at random wall
+or corner places (``sim.random_placement(..., shared_tx=True)``) instead of the clip's
+one link: the room's sensors fused, and the links that can place people fused into one
+map (``docs/sensing.md``, "Several sources in one room").
 """
 
 from __future__ import annotations
@@ -277,16 +280,33 @@ def oracle_messages(spec: dict[str, Any], seed: int, duration_s: float,
     return msgs
 
 
+def with_nodes(spec: dict[str, Any], nodes: int, seed: int) -> dict[str, Any]:
+    """``spec`` heard by ``nodes`` receivers of one transmitter at random wall or corner
+    places drawn from ``seed``, in place of its one link."""
+    placement = sim.random_placement(spec["room"]["size"], seed, nodes=nodes, shared_tx=True)
+    out = {k: v for k, v in spec.items() if k != "placement"}
+    out["nodes"] = [{"name": f"node{k}", **n} for k, n in enumerate(placement["nodes"])]
+    return out
+
+
 def evaluate(clips: int = 12, duration_s: float = 60.0, device: str = "intel5300",
              model: str | None = "default", oracle: bool = False,
-             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[int, int], None] | None = None,
+             nodes: int = 1) -> dict[str, Any]:
     """Runs ``clips`` held-out daily clips through ``analyze`` (or, with ``oracle``,
-    through a live server in oracle mode); returns the figures."""
+    through a live server in oracle mode); returns the figures. ``nodes > 1`` hears each
+    clip with that many receivers of one transmitter (see the module docs)."""
     from .analyze import analyze
 
+    if not 1 <= nodes <= 16:
+        raise InvalidArgumentError(f"nodes must be 1..16 (an environment senses at most 16), not {nodes}")
+    if oracle and nodes > 1:
+        raise InvalidArgumentError("the oracle column runs one link: --oracle takes no --nodes")
     tallies = []
     for i in range(clips):
         spec = clip_scenario("daily", FIRST_CLIP + i, duration_s)
+        if nodes > 1:
+            spec = with_nodes(spec, nodes, SEED_BASE + 7 * i + 1)
         data = sim.generate(json.dumps(spec), seed=SEED_BASE + i, duration_s=duration_s,
                             device=device)
         messages = (oracle_messages(spec, SEED_BASE + i, duration_s, device) if oracle
@@ -296,7 +316,7 @@ def evaluate(clips: int = 12, duration_s: float = 60.0, device: str = "intel5300
             progress(i + 1, clips)
     out = summarize(tallies)
     out.update(device=device, model="oracle" if oracle else (model or "none"),
-               duration_s=duration_s, seed_base=SEED_BASE, first_clip=FIRST_CLIP)
+               duration_s=duration_s, seed_base=SEED_BASE, first_clip=FIRST_CLIP, nodes=nodes)
     return out
 
 
@@ -353,6 +373,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--oracle", action="store_true",
                     help="detections from the simulator's truth (a live server in oracle "
                          "mode) instead of the model: the tracker's and analytics' own errors")
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="receivers of one transmitter hearing each day (default 1: the clip's link)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ap.add_argument("--save", metavar="PATH",
@@ -373,7 +395,8 @@ def save(path: str, r: dict[str, Any]) -> None:
             kept = {}
     except (FileNotFoundError, json.JSONDecodeError):
         kept = {}
-    kept[f"{r['device']}/{r['model']}"] = r
+    nodes = int(r.get("nodes", 1))
+    kept[f"{r['device']}/{r['model']}" + (f"/{nodes} nodes" if nodes > 1 else "")] = r
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         json.dump(kept, f, indent=1, sort_keys=True)
@@ -389,13 +412,15 @@ def run(a: argparse.Namespace) -> int:
     model = None if str(a.model).lower() == "none" else a.model
     started = time.time()
     r = evaluate(a.clips, a.duration, a.device, model, oracle=getattr(a, "oracle", False),
-                 progress=None if a.quiet else progress_bar("pipeline on held-out days"))
+                 progress=None if a.quiet else progress_bar("pipeline on held-out days"),
+                 nodes=getattr(a, "nodes", 1))
     r["seconds"] = round(time.time() - started, 1)
     if getattr(a, "save", None):
         save(a.save, r)
     how = "a live server in oracle mode" if r["model"] == "oracle" else "analyze"
+    heard = f", {r['nodes']} receivers" if r["nodes"] > 1 else ""
     print_figures(r, a.json, f"end to end ({how}), {a.clips} held-out daily clips x "
-                  f"{a.duration:g} s, {r['device']}, model {r['model']}", table(r))
+                  f"{a.duration:g} s, {r['device']}{heard}, model {r['model']}", table(r))
     return 0
 
 
