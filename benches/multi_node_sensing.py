@@ -10,7 +10,10 @@ people) with ``--nodes`` receivers of one transmitter at random wall or corner p
 (``sim.random_placement``). Figures per pose_data frame after 2 s of settling, the truth
 taken at each frame's source time (node 0's clock, mapped back to true time). Motion:
 ``metadata.motion_detected`` against ``sensing_eval``'s truth (a person's mean keypoint
-speed above 0.25 m/s), F1 over every clip, beside "always moving".
+speed above 0.25 m/s), F1 over every clip, beside "always moving". With clips of 30 s or
+more (``--duration 40``), the first person's ``breathing_rate_bpm`` on the still clips'
+frames with 30 s of clip behind them, within 1 bpm (none counts as wrong), as
+``sensing_eval`` scores one link.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ import sys
 
 import numpy as np
 from wifi_densepose import analyze, sim
-from wifi_densepose.sensing_eval import SEED_BASE, SETTLE_S, _f1, _truth_moving, clip_scenario
+from wifi_densepose.sensing_eval import (
+    BREATHING_WINDOW_S,
+    SEED_BASE,
+    SETTLE_S,
+    _f1,
+    _truth_moving,
+    clip_scenario,
+)
 
 
 def silenced(node: dict, from_s: float) -> dict:
@@ -34,8 +44,9 @@ def silenced(node: dict, from_s: float) -> dict:
 
 
 def someone(data: dict, nodes: list[dict], from_s: float = 0.0) -> tuple[np.ndarray, ...]:
-    """(someone reported, someone truly there, motion reported, someone truly moving) per
-    pose_data frame after settling and at least ``from_s`` seconds into the clip."""
+    """(someone reported, someone truly there, motion reported, someone truly moving, the
+    first person's breathing rate or NaN, seconds into the clip) per pose_data frame after
+    settling and at least ``from_s`` seconds into the clip."""
     run = dict(data)
     run["nodes"] = nodes
     poses = [m["data"] for m in analyze(run, model=None) if m["type"] == "pose_data"]
@@ -49,7 +60,11 @@ def someone(data: dict, nodes: list[dict], from_s: float = 0.0) -> tuple[np.ndar
     truth = np.asarray(data["occupancy"])[idx] > 0
     moving = np.array([bool(p["metadata"]["motion_detected"]) for p in poses])
     truly_moving = _truth_moving(data)[idx]
-    return reported[keep], truth[keep], moving[keep], truly_moving[keep]
+    bpm = np.array([float(p["persons"][0].get("breathing_rate_bpm") or np.nan) if p["persons"]
+                    else np.nan for p in poses])
+    into = true_t - grid[0]
+    return (reported[keep], truth[keep], moving[keep], truly_moving[keep], bpm[keep],
+            into[keep])
 
 
 def main() -> int:
@@ -84,9 +99,17 @@ def main() -> int:
                 runs.append((silent_label, [silenced(n, half) if k == a.silent else n
                                             for k, n in enumerate(data["nodes"])]))
             for label, nodes in runs:
-                rep, truth, mot, mtruth = someone(data, nodes, half)
+                rep, truth, mot, mtruth, bpm, into = someone(data, nodes, half)
                 acc.setdefault((kind, label), []).append((rep, truth))
                 acc.setdefault(("motion", label), []).append((mot, mtruth))
+                rates = data.get("breathing_rate_bpm")
+                if kind == "still" and rates is not None:
+                    # Issue 18's breathing figure: frames with 30 s of clip behind them,
+                    # within 1 bpm of the truth (no rate counts as wrong).
+                    true_rate = float(np.asarray(rates).reshape(-1)[0])
+                    err = np.abs(bpm[into >= BREATHING_WINDOW_S] - true_rate)
+                    acc.setdefault(("breathing", label), []).append(
+                        (np.where(np.isnan(err), np.inf, err), None))
             print(f"\r{kind} {i + 1}/{a.clips}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     labels = ["1 node", f"{a.nodes} nodes"] + ([silent_label] if silent else [])
@@ -113,6 +136,11 @@ def main() -> int:
         mtruth = np.concatenate([t for _, t in acc[("motion", label)]])
         cells.append(f"{_f1(mot, mtruth):.3f}")
     print("| motion F1, every clip | " + " | ".join(cells) + " |")
+    windows = [np.concatenate([e for e, _ in acc.get(("breathing", label), [])] or [np.array([])])
+               for label in labels]
+    if all(len(w) for w in windows):
+        print(f"| breathing rate within 1 bpm, 30 s windows ({len(windows[0])} frames) | "
+              + " | ".join(f"{(w <= 1.0).mean():.3f}" for w in windows) + " |")
     daily = np.concatenate([t for _, t in acc[("daily", labels[0])]])
     print(f"\n(daily activity majority baseline: {max(daily.mean(), 1 - daily.mean()):.3f}; "
           f"motion F1 of 'always moving': {_f1(np.ones_like(mtruth), mtruth):.3f})")
