@@ -179,15 +179,13 @@ def test_server_calibrate_learns_the_empty_room_and_refuses_motion():
             server.calibrate("busy", seconds=0.1)
 
 
-def test_two_nodes_in_one_room_are_sensed_apart_and_fused():
-    """Two still ESP32 nodes of one room send interleaved: each link is sensed on its own
-    (one sensor fed both would see the channel jump every packet and report motion); then
-    one node sees someone walk, and the room has motion and a person."""
-    import socket
-
+def _esp32_node_packets(seed: int):
+    """`packet(node, t, walking)`: a WDPC UDP datagram of ESP32 node 1 or 2 (each its own
+    static channel, noise; someone walking adds a path turning at 1.1 Hz), stamped with
+    the node's clock at 1000 + t s."""
     from wifi_densepose.udp import encode_frame
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     k = np.arange(64)
     profiles = [40 * np.exp(1j * 0.15 * k), 30 * np.exp(1j * (0.4 * k + 1.0))]
 
@@ -198,6 +196,17 @@ def test_two_nodes_in_one_room_are_sensed_apart_and_fused():
         h = h + rng.normal(0, 0.7, 64) + 1j * rng.normal(0, 0.7, 64)
         return encode_frame(node, h.astype(np.complex64).reshape(1, 1, 64),
                             sequence=int(t * 100), timestamp_us=int(1e6 * (1000 + t)))
+
+    return packet
+
+
+def test_two_nodes_in_one_room_are_sensed_apart_and_fused():
+    """Two still ESP32 nodes of one room send interleaved: each link is sensed on its own
+    (one sensor fed both would see the channel jump every packet and report motion); then
+    one node sees someone walk, and the room has motion and a person."""
+    import socket
+
+    packet = _esp32_node_packets(seed=7)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with Server(model=None) as server:
@@ -236,19 +245,7 @@ def test_a_node_that_goes_silent_is_said_and_its_last_state_is_not_held():
     has passed, the room is empty."""
     import socket
 
-    from wifi_densepose.udp import encode_frame
-
-    rng = np.random.default_rng(8)
-    k = np.arange(64)
-    profiles = [40 * np.exp(1j * 0.15 * k), 30 * np.exp(1j * (0.4 * k + 1.0))]
-
-    def packet(node: int, t: float, walking: bool) -> bytes:
-        h = profiles[node - 1].copy()
-        if walking:
-            h = h + 15 * np.exp(1j * (2 * np.pi * 1.1 * t + 0.05 * k))
-        h = h + rng.normal(0, 0.7, 64) + 1j * rng.normal(0, 0.7, 64)
-        return encode_frame(node, h.astype(np.complex64).reshape(1, 1, 64),
-                            sequence=int(t * 100), timestamp_us=int(1e6 * (1000 + t)))
+    packet = _esp32_node_packets(seed=8)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     with Server(model=None, config={"stall_timeout_s": 0.5}) as server:
