@@ -74,9 +74,9 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=6)
     ap.add_argument("--duration", type=float, default=30.0)
     ap.add_argument("--silent", type=int, metavar="K",
-                    help="node K goes silent halfway through each clip (0 is the room's time "
-                         "base and the primary): every column is then scored on the clips' "
-                         "second halves only, beside all nodes sending")
+                    help="node K goes silent halfway through each clip (the room's time base "
+                         "is whichever node sent first): every column is then scored on the "
+                         "clips' second halves only, beside all nodes sending")
     a = ap.parse_args()
     silent = a.silent is not None
     if silent and not 0 <= a.silent < a.nodes:
@@ -109,7 +109,7 @@ def main() -> int:
                     true_rate = float(np.asarray(rates).reshape(-1)[0])
                     err = np.abs(bpm[into >= BREATHING_WINDOW_S] - true_rate)
                     acc.setdefault(("breathing", label), []).append(
-                        (np.where(np.isnan(err), np.inf, err), None))
+                        np.where(np.isnan(err), np.inf, err))
             print(f"\r{kind} {i + 1}/{a.clips}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     labels = ["1 node", f"{a.nodes} nodes"] + ([silent_label] if silent else [])
@@ -136,8 +136,7 @@ def main() -> int:
         mtruth = np.concatenate([t for _, t in acc[("motion", label)]])
         cells.append(f"{_f1(mot, mtruth):.3f}")
     print("| motion F1, every clip | " + " | ".join(cells) + " |")
-    windows = [np.concatenate([e for e, _ in acc.get(("breathing", label), [])] or [np.array([])])
-               for label in labels]
+    windows = [np.concatenate(acc.get(("breathing", label)) or [np.array([])]) for label in labels]
     if all(len(w) for w in windows):
         print(f"| breathing rate within 1 bpm, 30 s windows ({len(windows[0])} frames) | "
               + " | ".join(f"{(w <= 1.0).mean():.3f}" for w in windows) + " |")
