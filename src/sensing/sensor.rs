@@ -330,6 +330,9 @@ pub struct Sensor {
     /// The last motion of the ratios the presence and breathing windows start over on.
     last_window_motion_t: Option<f64>,
     presence_score: Option<f64>,
+    /// Added to the presence threshold while other links of the room are heard too
+    /// ([`Sensor::set_presence_margin`]).
+    presence_margin: f64,
     breathing: Option<f64>,
     breathing_score: Option<f64>,
     calibrating: Option<CalibrationRun>,
@@ -383,6 +386,7 @@ impl Sensor {
             last_motion_t: None,
             last_window_motion_t: None,
             presence_score: None,
+            presence_margin: 0.0,
             breathing: None,
             breathing_score: None,
             calibrating: None,
@@ -407,6 +411,19 @@ impl Sensor {
                 mode: FeatureMode::Amplitude.as_str(),
             },
         }
+    }
+
+    /// Raises the presence score's threshold by `margin` (0 alone). A room heard by
+    /// several links is present when any one of them says so, so each link's chance
+    /// excursions add up; the bank raises every link's bar with the number of links
+    /// ([`super::bank`]). Motion and a measured breathing rate are not affected.
+    pub fn set_presence_margin(&mut self, margin: f64) {
+        self.presence_margin = margin.max(0.0);
+    }
+
+    /// The margin in force ([`Sensor::set_presence_margin`]).
+    pub fn presence_margin(&self) -> f64 {
+        self.presence_margin
     }
 
     /// The state after the last frame.
@@ -602,7 +619,7 @@ impl Sensor {
         let rate_stale = recent(self.last_window_motion_t);
         let breathing_present = self
             .presence_score
-            .is_some_and(|s| s > self.config.presence_threshold)
+            .is_some_and(|s| s > self.config.presence_threshold + self.presence_margin)
             || (self.breathing.is_some() && !rate_stale);
         if let (Some(p), Some(bg)) = (&profile, self.background.as_mut()) {
             bg.push(t, p, recent_motion, breathing_present);
@@ -1249,6 +1266,32 @@ mod tests {
         let mut s = Sensor::default();
         let states = run(&mut s, &room(None, 10.0, 8));
         assert!(states.iter().all(|s| !s.presence));
+    }
+
+    #[test]
+    fn a_presence_margin_raises_the_breathing_band_bar_and_nothing_else() {
+        // The bank raises a link's bar while other links of the room are heard: the same
+        // still person (found 2 s in alone) is not present by the score under a margin
+        // far above it, and still is by the breathing rate once one is measured (12.8 s).
+        let breathe = |t: f64| 1.0 * (2.0 * std::f64::consts::PI * 0.2 * t).sin();
+        let frames = room(Some(&breathe), 20.0, 7);
+        let plain = run(&mut Sensor::default(), &frames);
+        let mut raised = Sensor::default();
+        raised.set_presence_margin(1e9);
+        let raised = run(&mut raised, &frames);
+        assert!(plain[300..1200].iter().all(|s| s.presence));
+        assert!(
+            raised[..1200].iter().all(|s| !s.presence),
+            "present under the margin"
+        );
+        assert!(
+            raised.last().unwrap().presence && raised.last().unwrap().breathing_rate_bpm.is_some()
+        );
+        assert!(plain
+            .iter()
+            .zip(&raised)
+            .all(|(a, b)| a.presence_score == b.presence_score
+                && a.motion_detected == b.motion_detected));
     }
 
     #[test]
