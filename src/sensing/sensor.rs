@@ -1229,6 +1229,18 @@ mod tests {
             .collect()
     }
 
+    /// The states of a sensor without margins and of one with these margins, same frames.
+    fn plain_and_raised(
+        frames: &[(f64, Array3<Complex32>)],
+        presence: f64,
+        motion: f64,
+    ) -> (Vec<SensingState>, Vec<SensingState>) {
+        let plain = run(&mut Sensor::default(), frames);
+        let mut raised = Sensor::default();
+        raised.set_margins(presence, motion);
+        (plain, run(&mut raised, frames))
+    }
+
     #[test]
     fn empty_room_reads_as_noise_and_nobody() {
         let mut s = Sensor::default();
@@ -1279,10 +1291,7 @@ mod tests {
         // far above it, and still is by the breathing rate once one is measured (12.8 s).
         let breathe = |t: f64| 1.0 * (2.0 * std::f64::consts::PI * 0.2 * t).sin();
         let frames = room(Some(&breathe), 20.0, 7);
-        let plain = run(&mut Sensor::default(), &frames);
-        let mut raised = Sensor::default();
-        raised.set_margins(1e9, 0.0);
-        let raised = run(&mut raised, &frames);
+        let (plain, raised) = plain_and_raised(&frames, 1e9, 0.0);
         assert!(plain[300..1200].iter().all(|s| s.presence));
         assert!(
             raised[..1200].iter().all(|s| !s.presence),
@@ -1626,10 +1635,7 @@ mod tests {
         // above its ratio (the bank's, with many links heard), the ratio itself the same.
         let walk = |t: f64| 2.0 * std::f64::consts::PI * 25.0 * t;
         let frames = room(Some(&walk), 5.0, 3);
-        let plain = run(&mut Sensor::default(), &frames);
-        let mut raised = Sensor::default();
-        raised.set_margins(0.0, 1e9);
-        let raised = run(&mut raised, &frames);
+        let (plain, raised) = plain_and_raised(&frames, 0.0, 1e9);
         assert!(plain[100..].iter().all(|s| s.motion_detected));
         assert!(raised.iter().all(|s| !s.motion_detected));
         assert!(plain
