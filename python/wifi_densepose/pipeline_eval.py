@@ -30,7 +30,8 @@ by the sensor, with the simulated placement given to the localizer (``docs/sensi
 through a live server in oracle mode (detections from the simulator's truth with misses,
 ghosts and noise), which shows the tracker's and analytics' own errors apart from the
 model's. ``--nodes N`` hears each day with N receivers of one transmitter at random wall
-or corner places (``sim.random_placement(..., shared_tx=True)``) instead of the clip's
+or corner places (``sim.random_placement(..., shared_tx=True)``, in the held-out half of
+``sim_dataset``'s placement checkerboard) instead of the clip's
 one link: the room's sensors fused, and the links that can place people fused into one
 map (``docs/sensing.md``, "Several sources in one room").
 """
@@ -282,8 +283,13 @@ def oracle_messages(spec: dict[str, Any], seed: int, duration_s: float,
 
 def with_nodes(spec: dict[str, Any], nodes: int, seed: int) -> dict[str, Any]:
     """``spec`` heard by ``nodes`` receivers of one transmitter at random wall or corner
-    places drawn from ``seed``, in place of its one link."""
-    placement = sim.random_placement(spec["room"]["size"], seed, nodes=nodes, shared_tx=True)
+    places drawn from ``seed``, in place of its one link; the places are the held-out half
+    of :mod:`wifi_densepose.sim_dataset`'s checkerboard, never where the bundled model's
+    training devices stood."""
+    from .sim_dataset import PLACEMENT_CELLS
+
+    placement = sim.random_placement(spec["room"]["size"], seed, nodes=nodes, shared_tx=True,
+                                     cells=PLACEMENT_CELLS["test"])
     out = {k: v for k, v in spec.items() if k != "placement"}
     out["nodes"] = [{"name": f"node{k}", **n} for k, n in enumerate(placement["nodes"])]
     return out

@@ -115,7 +115,7 @@ pub struct SensorConfig {
     /// tuning seeds: rates from 12.8-20 s of stillness were right as often as the later ones
     /// on 3-antenna links (0.83 of those reported, against 0.79) and a little less often on
     /// one antenna (Nexmon 0.72 against 0.79, ESP32 0.62 against 0.65); from 10 s they fell
-    /// to 0.76 / 0.65 / 0.47 (`docs/sensing.md`, "A breathing rate after 12.8 s").
+    /// to 0.76 / 0.65 / 0.47 (`docs/sensing.md`, "A breathing rate after 12.8 s of stillness").
     pub breathing_min_blocks: usize,
     /// In the antenna- and chain-pair modes, neighbouring features averaged into one for
     /// the presence and breathing stages (their noise power halves; a person's change is
