@@ -241,6 +241,21 @@ def test_still_person_breathes_at_the_true_rate(posture, seed):
     assert abs(_breathing_peak_bpm(d, 20) - 9.0) <= 0.5
 
 
+
+def _checkerboard_cell(room: list[float], pos: list[float], axis: list[float]) -> int | None:
+    """The checkerboard cell ``sim.random_placement`` gave a wall device, read back from
+    where it stands (mount, tenth of the wall, 0.4 m of height); None for a corner."""
+    w, d, _ = room
+    x, y, z = pos
+    if abs(axis[0]) > 1e-9 and abs(axis[1]) > 1e-9:
+        return None
+    if abs(axis[1]) > 0.5:  # along y: on the wall x = 0 (mount 0) or x = W (mount 1)
+        mount, along, extent = (0 if x < w / 2 else 1), y, d
+    else:
+        mount, along, extent = (2 if y < d / 2 else 3), x, w
+    u = (along - 0.3) / (extent - 0.6)
+    return mount + int(u * 10) + int(z / 0.4)
+
 def test_random_placements_are_valid_varied_and_split():
     seen_mounts, heights = set(), []
     for seed in range(200):
@@ -258,10 +273,18 @@ def test_random_placements_are_valid_varied_and_split():
         assert np.linalg.norm(tx - rx) >= 1.5
         assert abs(np.linalg.norm(p["rx_axis"]) - 1) < 1e-9
     assert seen_mounts == {1, 2} and min(heights) < 0.6 and max(heights) > 2.0
-    # The two halves of the checkerboard never share a placement.
-    a = {tuple(sim.random_placement([5, 4, 3], s, cells=0)["tx_position"]) for s in range(50)}
-    b = {tuple(sim.random_placement([5, 4, 3], s, cells=1)["tx_position"]) for s in range(50)}
-    assert not a & b
+    # The two halves of the checkerboard never share a cell: each wall device's (wall, tenth
+    # of the wall, 0.4 m of height) is on its half's colour, and the corners, which have no
+    # tenth of the wall to split them by, are all held out (half 1).
+    for cells in (0, 1):
+        corners = 0
+        for s in range(200):
+            p = sim.random_placement([5, 4, 3], s, cells=cells)
+            for pos, axis in ((p["tx_position"], p["tx_axis"]), (p["rx_position"], p["rx_axis"])):
+                cell = _checkerboard_cell([5, 4, 3], pos, axis)
+                corners += cell is None
+                assert cell is None or cell % 2 == cells, (cells, s, pos)
+        assert (corners == 0) if cells == 0 else (corners > 100)
     # Any drawn placement runs, and the truth reports it with the antenna positions.
     p = sim.random_placement([5, 4, 3], 3)
     d = sim.generate({"placement": p, "people": [{"start": [2.5, 2.0]}]}, seed=1, duration_s=0.2)
@@ -324,8 +347,14 @@ def test_dataset_draws_are_recorded_valid_and_split():
     assert len(seeds) == 150 and not seeds & {x["seed"] for x in test}
     rooms_train = {tuple(x["room_size"][:2]) for x in train}
     assert not rooms_train & {tuple(x["room_size"][:2]) for x in test}
-    tx_train = {tuple(x["placement"]["tx_position"]) for x in train}
-    assert not tx_train & {tuple(x["placement"]["tx_position"]) for x in test}
+    # Placements: every training device on a wall cell of half 0, every held-out one on
+    # half 1 or in a corner (which training never uses).
+    for draws_, half in ((train, 0), (test, 1)):
+        for x in draws_:
+            room, p = x["room_size"], x["placement"]
+            for end in ("tx", "rx"):
+                cell = _checkerboard_cell(room, p[f"{end}_position"], p[f"{end}_axis"])
+                assert (cell is not None and cell % 2 == 0) if half == 0 else (cell is None or cell % 2 == 1)
     assert {x["n_people"] for x in train} == {0, 1, 2, 3}
     assert {x["device"] for x in train} == set(sim_dataset.DEVICES)
     assert any(x["scenario"]["events"] for x in train)

@@ -284,8 +284,8 @@ def oracle_messages(spec: dict[str, Any], seed: int, duration_s: float,
 def with_nodes(spec: dict[str, Any], nodes: int, seed: int) -> dict[str, Any]:
     """``spec`` heard by ``nodes`` receivers of one transmitter at random wall or corner
     places drawn from ``seed``, in place of its one link; the places are the held-out half
-    of :mod:`wifi_densepose.sim_dataset`'s checkerboard, never where the bundled model's
-    training devices stood."""
+    of :mod:`wifi_densepose.sim_dataset`'s checkerboard. (The bundled model was trained
+    with one fixed placement per room, ``training/README.md``: any of these is new to it.)"""
     from .sim_dataset import PLACEMENT_CELLS
 
     placement = sim.random_placement(spec["room"]["size"], seed, nodes=nodes, shared_tx=True,

@@ -192,9 +192,10 @@ def random_placement(
     scenario ``placement`` (``tx_position``, ``rx_position``, ``tx_axis``, ``rx_axis``);
     otherwise ``{"nodes": [{"placement": ...}, ...]}`` for a scenario's ``nodes`` (with
     ``shared_tx`` every node hears the same transmitter). ``cells`` (0 or 1) keeps every
-    device in one half of a checkerboard over (mount, position along it, height): the
-    placements of one half never coincide with the other's, which is how
-    :mod:`wifi_densepose.sim_dataset` keeps held-out placements unseen.
+    device in one half of a checkerboard over (mount, tenth of the wall, 0.4 m of height):
+    the placements of one half never coincide with the other's, which is how
+    :mod:`wifi_densepose.sim_dataset` keeps held-out placements unseen. A corner has no
+    "along", so the corners all belong to half 1: half 0 draws walls only.
     """
     w, d, h = (float(v) for v in room_size)
     rng = np.random.default_rng([int(seed), 0x91ACE])
@@ -206,7 +207,10 @@ def random_placement(
             z = float(rng.uniform(0.3, max(0.31, h - 0.3)))
             if cells is not None:
                 cell = mount + int(u * 10) + int(z / 0.4)
-                if cell % 2 != cells:
+                # A corner device's place does not depend on u, so the checkerboard cannot
+                # split the corners: every corner at every height would be in both halves.
+                # They all belong to half 1 (the held-out half); half 0 never has one.
+                if cell % 2 != cells or (cells == 0 and mount >= 4):
                     continue
             return _mount(rng, w, d, h, mount, u, z)
         raise InvalidArgumentError("no mount found")  # unreachable for cells in (0, 1)

@@ -10,7 +10,9 @@ and Nexmon (1x1x256 at 80 MHz or 1x1x64 at 20 MHz). Everything is recorded in th
 
 Splits never share seeds (disjoint seed ranges), room sizes (on a 0.1 m grid, each
 (width, depth) pair belongs to one split) or placements (training devices sit on one
-half of a checkerboard over mount, position and height, held-out ones on the other)::
+half of a checkerboard over mount, position and height, held-out ones on the other;
+the corners, which the checkerboard cannot split, are held out: training devices are on
+walls only)::
 
     from wifi_densepose import sim, sim_dataset
     draw = sim_dataset.draw("train", 0, duration_s=60)
