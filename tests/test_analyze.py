@@ -391,6 +391,50 @@ def test_a_still_person_is_not_reported_walking():
     assert walking / reported < 0.05
 
 
+def test_a_person_at_rest_takes_the_posture_read_from_the_motion_that_ended():
+    # src/analytics/rest_posture.rs: at each end of motion the pipeline reads standing,
+    # sitting or lying from the seconds before, and the person's reported activity follows
+    # it while still (through the activity filter). The same regression, run by
+    # _native.rest_posture_features over the frames analyze published, must agree with
+    # what was reported: wiring, not accuracy (that is benches/rest_posture.py's).
+    from wifi_densepose import _native
+
+    spec = {"room": {"size": [6.0, 5.0, 3.0]},
+            "placement": sim.random_placement([6.0, 5.0, 3.0], 11),
+            "people": [{"start": [1.5, 1.5], "actions": [
+                {"type": "walk", "to": [[4.5, 3.5]], "speed": 1.0},
+                {"type": "lie_down", "duration_s": 3.0}, {"type": "lie", "duration_s": 12.0},
+                {"type": "get_up", "duration_s": 3.0},
+                {"type": "walk", "to": [[1.5, 3.5]], "speed": 1.0},
+                {"type": "sit_down", "duration_s": 1.5}, {"type": "sit", "duration_s": 20.0}]}]}
+    data = sim.generate(json.dumps(spec), seed=5, duration_s=50.0)
+    frames = []
+    for m in wdp.analyze(data):
+        if m["type"] == "pose_data":
+            meta, persons = m["data"]["metadata"], m["data"]["persons"]
+            pos = (persons[0].get("position") if persons else None) or {}
+            said = (persons[0].get("activity") or {}).get("type") if persons else None
+            frames.append((meta["source_time"], meta["motion_detected"], meta["motion_level"],
+                           pos.get("x", np.nan), pos.get("y", np.nan), said))
+    t, motion, level, x, y = (np.array(c) for c in list(zip(*frames))[:5])
+    said = [f[5] for f in frames]
+    ends = _native.rest_posture_features(t, motion.astype(bool), level, x, y)
+    assert ends, "the walk's and the lie-down's motion ended"
+    checked = 0
+    for k, (end, _, probs) in enumerate(ends):
+        until = ends[k + 1][0] if k + 1 < len(ends) else t[-1] + 1
+        after = np.flatnonzero((t >= end + 2.0) & (t < until) & ~motion.astype(bool))
+        if len(after) < 30:
+            continue  # too short a rest for the filter to settle
+        posture = ("standing", "sitting", "lying")[int(np.argmax(probs))]
+        agree = np.mean([said[i] == posture for i in after])
+        assert agree > 0.9, (end, posture, agree)
+        checked += 1
+    assert checked >= 2
+    with pytest.raises(wdp.InvalidArgumentError, match="one length"):
+        _native.rest_posture_features(t, motion.astype(bool)[:-1], level, x, y)
+
+
 def test_a_multi_core_nexmon_capture_is_one_link_per_core():
     # The bcm4358 example interleaves receive cores 0 and 1, each with spatial streams 0
     # and 1, packet by packet: four antenna pairs' channels, each its own one-antenna

@@ -16,6 +16,7 @@ pub mod eval;
 pub mod events;
 pub mod fall;
 pub mod occupancy;
+pub mod rest_posture;
 pub mod window;
 
 use serde_json::Value;

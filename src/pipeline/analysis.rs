@@ -7,10 +7,12 @@
 use serde_json::{json, Value};
 
 use super::settings::RuntimeSettings;
+use crate::analytics::rest_posture::RestPosture;
 use crate::analytics::{Engine, EngineConfig};
 use crate::events::{Event, EventType, Publisher};
 use crate::sensing::SensingState;
 use crate::sim::skeleton::KEYPOINT_NAMES;
+use crate::track::detection::class::{FALLING, LYING, SITTING, STANDING, WALKING};
 use crate::track::detection::MIN_KEYPOINT_CONF;
 use crate::track::{Detection, TrackerConfig, ACTIVITIES};
 
@@ -32,6 +34,8 @@ pub struct Analysis {
     single: bool,
     /// A classifier model's latest answer (see `on_classes`).
     classified: Option<Classified>,
+    /// The posture the sensed person came to rest in (see `on_detections`).
+    rest: RestPosture,
 }
 
 /// A classifier model's answer for the latest window.
@@ -72,13 +76,20 @@ impl Analysis {
         let threshold = settings.confidence_threshold;
         detections.retain(|d| d.score >= threshold);
         if let Some(s) = sensing {
+            self.rest
+                .update(t, s.motion_detected, s.motion_level, position);
             if s.presence {
                 // The most confident first; the model's count is not trusted past
                 // `max_persons` (see RuntimeSettings::max_persons).
                 detections.sort_by(|a, b| b.score.total_cmp(&a.score));
                 detections.truncate(settings.max_persons);
-                if !s.motion_detected {
-                    detections.iter_mut().for_each(still_channel);
+                // The model does not tell activities apart (docs/model.md); the channel's
+                // motion and the posture read at its last end do better, held out
+                // (docs/sensing.md, "Posture from the motion that ended it").
+                match (s.motion_detected, self.rest.posture()) {
+                    (true, _) => detections.iter_mut().for_each(moving_channel),
+                    (false, Some(p)) => detections.iter_mut().for_each(|d| at_rest(d, p)),
+                    (false, None) => detections.iter_mut().for_each(still_channel),
                 }
             } else {
                 detections.clear();
@@ -253,6 +264,8 @@ impl Analysis {
             Some(last) if !restart => last.max(t),
             _ => t,
         });
+        self.rest
+            .update(t, s.motion_detected, s.motion_level, position);
         if self.sensed_present != Some(s.presence) {
             let previous = usize::from(self.sensed_present == Some(true));
             let current = usize::from(s.presence);
@@ -293,6 +306,8 @@ impl Analysis {
             }
             if let Some(c) = &self.classified {
                 p["activity"] = json!({"type": c.class, "confidence": round3(c.confidence)});
+            } else if let Some((kind, confidence)) = self.sensed_activity(s, position) {
+                p["activity"] = json!({"type": kind, "confidence": round3(confidence)});
             }
             vec![p]
         } else {
@@ -322,6 +337,28 @@ impl Analysis {
     }
 }
 
+impl Analysis {
+    /// The activity of the person the sensor reports alone, where a link places them:
+    /// walking while the channel moves, else the posture read at the last end of motion
+    /// (the evidence `on_detections` gives the activity filter, its most probable class,
+    /// unfiltered). None where nothing places the person (no angle, no placement) or no
+    /// motion was seen to end.
+    fn sensed_activity(
+        &self,
+        s: &SensingState,
+        position: Option<[f64; 2]>,
+    ) -> Option<(&'static str, f64)> {
+        position?;
+        if s.motion_detected {
+            return Some((ACTIVITIES[WALKING], MOVING_EVIDENCE[WALKING]));
+        }
+        let p = self.rest.posture()?;
+        let best = (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b]))?;
+        let class = [STANDING, SITTING, LYING][best];
+        Some((ACTIVITIES[class], p[best]))
+    }
+}
+
 /// How much of the model's `walking` score is kept while the sensor sees no motion.
 const WALKING_KEPT_WHEN_STILL: f64 = 0.0;
 
@@ -330,7 +367,29 @@ const WALKING_KEPT_WHEN_STILL: f64 = 0.0;
 /// `docs/model.md`), so its walking score is mostly taken away and the other classes'
 /// scores decide.
 fn still_channel(d: &mut Detection) {
-    d.activity[crate::track::detection::class::WALKING] *= WALKING_KEPT_WHEN_STILL;
+    d.activity[WALKING] *= WALKING_KEPT_WHEN_STILL;
+}
+
+/// The activity evidence of a detection while the channel shows motion (standing,
+/// walking, sitting, lying, falling).
+const MOVING_EVIDENCE: [f64; 5] = [0.05, 0.85, 0.03, 0.03, 0.04];
+
+/// A detection made while the sensor sees motion: walking, whatever the model says. One
+/// link's motion does not tell a walker from a swaying, standing person any better than
+/// this (docs/sensing.md, "End to end"), and the model's walking score did worse.
+fn moving_channel(d: &mut Detection) {
+    d.activity = MOVING_EVIDENCE;
+}
+
+/// A detection of a person at rest since a motion end the rest posture read
+/// (standing, sitting, lying probabilities `p`).
+fn at_rest(d: &mut Detection, p: [f64; 3]) {
+    let mut a = [0.0; 5];
+    a[STANDING] = 0.95 * p[0];
+    a[SITTING] = 0.95 * p[1];
+    a[LYING] = 0.95 * p[2];
+    a[FALLING] = 0.05;
+    d.activity = a;
 }
 
 /// The `model_version` of pose_data made by the sensor alone (no model looked).

@@ -6,6 +6,7 @@ use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyReadonlyArra
 use pyo3::prelude::*;
 
 use super::errors::InvalidArgumentError;
+use crate::analytics::rest_posture::{self, RestPosture};
 use crate::analytics::{run_arrays, EngineConfig};
 use crate::track::TrackerConfig;
 
@@ -51,7 +52,47 @@ fn run_analytics(
         .collect())
 }
 
+/// One end of motion: its time, its features and the regression's probabilities.
+type PostureEnd = (f64, Vec<f64>, Vec<f64>);
+
+/// The rest-posture features ([`crate::analytics::rest_posture`]) at every motion end of
+/// a run of sensor frames: `[(t_end, [6 features], [standing, sitting, lying]), ...]`.
+/// `x`/`y` are the localizer's place (NaN where there is none). The same code the
+/// pipeline runs, so a bench fits its regression on exactly what it will see.
+#[pyfunction]
+fn rest_posture_features(
+    times: PyReadonlyArray1<'_, f64>,
+    motion: PyReadonlyArray1<'_, bool>,
+    level: PyReadonlyArray1<'_, f64>,
+    x: PyReadonlyArray1<'_, f64>,
+    y: PyReadonlyArray1<'_, f64>,
+) -> PyResult<Vec<PostureEnd>> {
+    let (t, m, l, x, y) = (
+        times.as_array(),
+        motion.as_array(),
+        level.as_array(),
+        x.as_array(),
+        y.as_array(),
+    );
+    let n = t.len();
+    if [m.len(), l.len(), x.len(), y.len()].iter().any(|&k| k != n) {
+        return Err(InvalidArgumentError::new_err(
+            "times, motion, level, x and y must have one length",
+        ));
+    }
+    let mut r = RestPosture::default();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let place = (x[i].is_finite() && y[i].is_finite()).then_some([x[i], y[i]]);
+        if let Some(f) = r.update(t[i], m[i], l[i], place) {
+            out.push((t[i], f.to_vec(), rest_posture::classify(&f).to_vec()));
+        }
+    }
+    Ok(out)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_analytics, m)?)?;
+    m.add_function(wrap_pyfunction!(rest_posture_features, m)?)?;
     Ok(())
 }

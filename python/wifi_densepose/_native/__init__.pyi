@@ -48,6 +48,7 @@ __all__ = [
     "model_init_runtime",
     "read_csi",
     "run_analytics",
+    "rest_posture_features",
     "sense",
     "sim_devices",
     "sim_generate",
@@ -363,6 +364,13 @@ def run_analytics(
     room_size: tuple[float, float] = (6.0, 5.0),
     window_s: float = 60.0,
 ) -> list[tuple[str, str]]: ...
+def rest_posture_features(
+    times: np.ndarray,
+    motion: np.ndarray,
+    level: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> list[tuple[float, list[float], list[float]]]: ...
 def model_init_runtime(lib_path: str | os.PathLike[str]) -> None: ...
 def live_windows(csi: np.ndarray) -> np.ndarray: ...
 

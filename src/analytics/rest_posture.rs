@@ -1,0 +1,280 @@
+//! The posture a person came to rest in, read from the motion that ended.
+//!
+//! One link cannot tell standing, sitting and lying apart from a still channel
+//! (`docs/sensing.md`, "Posture from the channel"), but the seconds before the stillness
+//! say something: a walk that stops keeps the localizer's place moving to the end, a
+//! sit-down or lie-down happens in place, and they last and fade differently. At each end
+//! of motion (the sensor's `motion_detected` going false) six features of the seconds
+//! before are computed ([`Features`]) and a three-class logistic regression, fitted on
+//! simulated tuning episodes (`python benches/rest_posture.py --fit`, which prints the
+//! constants below), gives standing / sitting / lying probabilities. They stand until the
+//! person moves again.
+//!
+//! Held out (`python benches/rest_posture.py`): balanced accuracy 0.56 over the ends of
+//! 80 held-out clips, against 0.33 by chance; figures in `docs/sensing.md`, "Posture
+//! from the motion that ended it".
+//!
+//! It needs the localizer's place (a link that can place people, with its placement):
+//! an end of motion with fewer than four places in the last 2.5 s gives no posture, and
+//! the model's activity stands as before.
+use std::collections::VecDeque;
+
+/// Seconds of history kept: the longest feature span (3 s) and a margin.
+const HISTORY_S: f64 = 3.5;
+/// The span over which the localizer's place is read for the displacement features.
+const PLACE_SPAN_S: f64 = 2.5;
+/// Places needed in that span (else the end gives no features and no posture).
+const MIN_PLACES: usize = 4;
+/// The longest motion run counted (a run is the time since motion last began).
+const MAX_RUN_S: f64 = 60.0;
+
+/// The number of features.
+pub const N_FEATURES: usize = 6;
+
+/// What the seconds before a motion end looked like.
+///
+/// `[run, level_3_2, level_2_1, level_1_0, displacement, spread]`: the length of the
+/// motion run that ended (s, at most 60); the mean `motion_level` 3-2 s, 2-1 s and the
+/// last second before the end (0 where no frame fell); the distance between the
+/// medians (per axis) of the first and second half of the localizer's places over the
+/// last 2.5 s, and the length of their per-axis standard deviations (m).
+pub type Features = [f64; N_FEATURES];
+
+/// Standardization of the features (mean, standard deviation) and the logistic
+/// regression's weights (one row per feature, then the bias; columns standing, sitting,
+/// lying), from `python benches/rest_posture.py --fit`.
+const MEAN: Features = [3.58449, 0.485756, 0.538805, 0.355395, 0.870213, 0.844115];
+const STD: Features = [2.28536, 0.306979, 0.28998, 0.12031, 0.900501, 0.650529];
+const WEIGHTS: [[f64; 3]; N_FEATURES + 1] = [
+    [-0.419746, -0.00996314, 0.429709],
+    [-0.399201, 0.538006, -0.138805],
+    [0.407699, -0.500389, 0.0926899],
+    [0.177671, -0.198225, 0.0205534],
+    [0.32707, -0.260155, -0.0669151],
+    [-0.260796, 0.0030044, 0.257792],
+    [0.00208054, -0.0303953, 0.0283148],
+];
+
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    t: f64,
+    level: f64,
+    place: Option<[f64; 2]>,
+}
+
+/// Per environment: watches the sensor's frames and holds the posture of the last rest.
+#[derive(Debug, Default)]
+pub struct RestPosture {
+    history: VecDeque<Sample>,
+    moving: bool,
+    run_start: Option<f64>,
+    /// Standing, sitting, lying, from the last motion end; None while moving or before
+    /// any motion ended.
+    current: Option<[f64; 3]>,
+}
+
+impl RestPosture {
+    /// One frame of the sensor at `t` (seconds, the source's clock; a clock that goes
+    /// back starts afresh) with the localizer's place, if any. Returns the features when
+    /// this frame ends a motion run (the first still frame after motion) and the last
+    /// 2.5 s held at least four places.
+    pub fn update(
+        &mut self,
+        t: f64,
+        motion_detected: bool,
+        motion_level: f64,
+        place: Option<[f64; 2]>,
+    ) -> Option<Features> {
+        if !t.is_finite() {
+            return None;
+        }
+        if self.history.back().is_some_and(|s| t < s.t) {
+            *self = Self::default();
+        }
+        let place = place.filter(|p| p.iter().all(|v| v.is_finite()));
+        let level = if motion_level.is_finite() {
+            motion_level
+        } else {
+            0.0
+        };
+        let mut ended = None;
+        if motion_detected {
+            if !self.moving {
+                self.run_start = Some(t);
+            }
+            self.current = None;
+        } else if self.moving {
+            ended = self.features(t);
+            self.current = ended.as_ref().map(classify);
+        }
+        self.moving = motion_detected;
+        self.history.push_back(Sample { t, level, place });
+        while self.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
+            self.history.pop_front();
+        }
+        ended
+    }
+
+    /// Standing, sitting, lying probabilities of the person at rest since the last motion
+    /// end; None while moving or before a motion run was seen to end.
+    pub fn posture(&self) -> Option<[f64; 3]> {
+        self.current
+    }
+
+    fn features(&self, end: f64) -> Option<Features> {
+        let run = self
+            .run_start
+            .map_or(0.0, |s| (end - s).clamp(0.0, MAX_RUN_S));
+        let mut f = [run, 0.0, 0.0, 0.0, 0.0, 0.0];
+        for (k, (a, b)) in [(-3.0, -2.0), (-2.0, -1.0), (-1.0, 0.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let (sum, n) = self
+                .history
+                .iter()
+                .filter(|s| s.t >= end + a && s.t < end + b)
+                .fold((0.0, 0usize), |(sum, n), s| (sum + s.level, n + 1));
+            if n > 0 {
+                f[1 + k] = sum / n as f64;
+            }
+        }
+        let places: Vec<[f64; 2]> = self
+            .history
+            .iter()
+            .filter(|s| s.t >= end - PLACE_SPAN_S && s.t < end)
+            .filter_map(|s| s.place)
+            .collect();
+        if places.len() < MIN_PLACES {
+            return None;
+        }
+        {
+            let half = places.len() / 2;
+            let (a, b) = places.split_at(half);
+            let (ma, mb) = (median_xy(a), median_xy(b));
+            f[4] = (ma[0] - mb[0]).hypot(ma[1] - mb[1]);
+            let sd = |k: usize| {
+                let m = places.iter().map(|p| p[k]).sum::<f64>() / places.len() as f64;
+                (places.iter().map(|p| (p[k] - m).powi(2)).sum::<f64>() / places.len() as f64)
+                    .sqrt()
+            };
+            f[5] = sd(0).hypot(sd(1));
+        }
+        Some(f)
+    }
+}
+
+/// The three probabilities (standing, sitting, lying) the regression gives `f`.
+pub fn classify(f: &Features) -> [f64; 3] {
+    let mut z = WEIGHTS[N_FEATURES];
+    for (k, v) in f.iter().enumerate() {
+        let x = (v - MEAN[k]) / STD[k];
+        for c in 0..3 {
+            z[c] += x * WEIGHTS[k][c];
+        }
+    }
+    let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e = z.map(|v| (v - top).exp());
+    let sum: f64 = e.iter().sum();
+    e.map(|v| v / sum)
+}
+
+/// Median of each axis (the mean of the two middle values for an even count, as numpy).
+fn median_xy(points: &[[f64; 2]]) -> [f64; 2] {
+    let median = |k: usize| {
+        let mut v: Vec<f64> = points.iter().map(|p| p[k]).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    [median(0), median(1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds 30 frames a second: `moving` for `[0, run)`, still after, the place moving
+    /// at `speed` m/s along x while moving and staying put after.
+    fn episode(run: f64, level: f64, speed: f64) -> (RestPosture, Option<Features>) {
+        let mut r = RestPosture::default();
+        let mut out = None;
+        for i in 0..((run + 2.0) * 30.0) as usize {
+            let t = i as f64 / 30.0;
+            let moving = t < run;
+            let x = 1.0 + speed * t.min(run);
+            if let Some(f) = r.update(t, moving, if moving { level } else { 0.0 }, Some([x, 2.0])) {
+                assert!(out.is_none(), "one motion run, one end");
+                out = Some(f);
+            }
+        }
+        (r, out)
+    }
+
+    #[test]
+    fn a_motion_end_gives_the_run_its_levels_and_the_walk_s_displacement() {
+        let (r, f) = episode(4.0, 0.6, 1.0);
+        let f = f.expect("the run ended");
+        assert!((f[0] - 4.0).abs() < 0.05, "run {}", f[0]);
+        for (k, level) in f.iter().enumerate().take(4).skip(1) {
+            assert!((level - 0.6).abs() < 1e-9, "level {k}: {level}");
+        }
+        // 2.5 s of a 1 m/s walk: the halves' medians 1.25 m apart.
+        assert!((f[4] - 1.25).abs() < 0.05, "displacement {}", f[4]);
+        assert!(f[5] > 0.5, "spread {}", f[5]);
+        let p = r.posture().expect("at rest");
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_motion_in_place_has_no_displacement_and_moving_again_forgets_the_posture() {
+        let (mut r, f) = episode(2.0, 0.3, 0.0);
+        let f = f.expect("the run ended");
+        assert_eq!((f[4], f[5]), (0.0, 0.0));
+        // Only 2 s of run: the span 3-2 s before the end saw no motion (level 0).
+        assert_eq!(f[1], 0.0);
+        assert!(r.posture().is_some());
+        assert!(r.update(10.0, true, 0.5, None).is_none());
+        assert!(r.posture().is_none(), "moving again: no rest posture");
+    }
+
+    #[test]
+    fn without_places_no_posture_and_bad_values_stay_finite() {
+        let mut r = RestPosture::default();
+        for i in 0..90 {
+            let t = i as f64 / 30.0;
+            assert!(r
+                .update(t, i < 60, f64::NAN, Some([f64::NAN, 1.0]))
+                .is_none());
+        }
+        assert!(r.posture().is_none(), "no valid place: no posture");
+        let mut r = RestPosture::default();
+        let mut ended = None;
+        for i in 0..90 {
+            let t = i as f64 / 30.0;
+            ended = ended.or(r.update(t, i < 60, f64::NAN, Some([1.0, 1.0])));
+        }
+        assert!(ended.expect("places").iter().all(|v| v.is_finite()));
+        assert!(r.update(f64::NAN, false, 0.0, None).is_none());
+        // A clock that goes back starts afresh: no motion run to end.
+        assert!(r.update(0.5, false, 0.0, None).is_none());
+        assert!(r.posture().is_none());
+    }
+
+    #[test]
+    fn classify_gives_probabilities() {
+        for f in [
+            [0.0; 6],
+            [60.0, 1.0, 1.0, 1.0, 3.0, 2.0],
+            [1e9, -1e9, 0.0, 0.0, 0.0, 0.0],
+        ] {
+            let p = classify(&f);
+            assert!(p.iter().all(|v| v.is_finite() && *v >= 0.0));
+            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        }
+    }
+}
