@@ -21,8 +21,11 @@ def test_figures_add_up_and_the_empty_room_stays_empty():
     # The first two held-out days hold empty stretches; the sensor reports nobody there
     # (measured 0.000; docs/sensing.md).
     assert r["empty_frames"] > 0 and r["empty_frames_reporting_someone"] <= 0.05
-    # Without a model nothing is classified, so no activity is scored, and no fall alarm.
-    assert r["activity"]["scored"] == 0 and r["falls"]["false_alarms"] == 0
+    # Without a model the sensor's activity (walking while the channel moves, the rest
+    # posture while still) is scored where the localizer places the person; no fall alarm.
+    a = r["activity"]
+    assert a["scored"] > 0 and 0.0 <= a["balanced_accuracy"] <= 1.0
+    assert r["falls"]["false_alarms"] == 0
 
 
 def test_several_receivers_hear_the_same_days():
