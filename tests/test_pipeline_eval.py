@@ -124,3 +124,14 @@ def test_the_oracle_column_sees_what_the_analytics_make_of_the_truth():
     assert r["model"] == "oracle" and r["frames"] > 200
     assert r["occupancy"]["accuracy"] >= 0.9
     assert r["position"]["reported"] > 0 and r["position"]["median_m"] <= 0.3
+
+
+def test_another_set_of_days_is_another_set_and_reported_as_such():
+    default = pipeline_eval.evaluate(clips=1, duration_s=10.0, model=None)
+    other = pipeline_eval.evaluate(clips=1, duration_s=10.0, model=None, first_clip=5000)
+    assert (default["first_clip"], other["first_clip"]) == (1000, 5000)
+    assert other["seed_base"] == default["seed_base"] + 4000
+    # Another room, another day: where the reported person was against the truth differs.
+    assert other["position"] != default["position"]
+    with pytest.raises(InvalidArgumentError, match="first_clip"):
+        pipeline_eval.evaluate(clips=1, duration_s=10.0, model=None, first_clip=999)

@@ -283,6 +283,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--nodes", type=int, default=1,
                     help="with --pipeline: receivers of one transmitter hearing each day "
                          "(default 1: the clip's own link)")
+    ap.add_argument("--first-clip", type=int, default=1000,
+                    help="with --pipeline: another set of held-out days, from this clip "
+                         "number (default 1000)")
     ap.add_argument("--save", metavar="PATH",
                     help="with --pipeline: also keep the figures in this JSON file under "
                          "DEVICE/MODEL (DEVICE/MODEL/N nodes with --nodes), beside other "

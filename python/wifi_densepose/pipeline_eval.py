@@ -298,31 +298,40 @@ def with_nodes(spec: dict[str, Any], nodes: int, seed: int) -> dict[str, Any]:
 def evaluate(clips: int = 12, duration_s: float = 60.0, device: str = "intel5300",
              model: str | None = "default", oracle: bool = False,
              progress: Callable[[int, int], None] | None = None,
-             nodes: int = 1) -> dict[str, Any]:
+             nodes: int = 1, first_clip: int = FIRST_CLIP) -> dict[str, Any]:
     """Runs ``clips`` held-out daily clips through ``analyze`` (or, with ``oracle``,
     through a live server in oracle mode); returns the figures. ``nodes > 1`` hears each
-    clip with that many receivers of one transmitter (see the module docs)."""
+    clip with that many receivers of one transmitter (see the module docs).
+    ``first_clip`` picks another set of days (clip ``first_clip + i`` with seed
+    ``SEED_BASE + first_clip - FIRST_CLIP + i``): none is fitted on, so each set is as
+    held out as the default; the figures' spread over sets is how much a set of 24 days
+    tells."""
     from .analyze import analyze
 
     if not 1 <= nodes <= 16:
         raise InvalidArgumentError(f"nodes must be 1..16 (an environment senses at most 16), not {nodes}")
     if oracle and nodes > 1:
         raise InvalidArgumentError("the oracle column runs one link: --oracle takes no --nodes")
+    if not FIRST_CLIP <= first_clip <= 900_000:
+        raise InvalidArgumentError(f"first_clip must be {FIRST_CLIP}..900000 (lower numbers are "
+                                   f"the sensing figures' clips), not {first_clip}")
+    offset = first_clip - FIRST_CLIP
     tallies = []
     for i in range(clips):
-        spec = clip_scenario("daily", FIRST_CLIP + i, duration_s)
+        spec = clip_scenario("daily", first_clip + i, duration_s)
         if nodes > 1:
-            spec = with_nodes(spec, nodes, SEED_BASE + 7 * i + 1)
-        data = sim.generate(json.dumps(spec), seed=SEED_BASE + i, duration_s=duration_s,
-                            device=device)
-        messages = (oracle_messages(spec, SEED_BASE + i, duration_s, device) if oracle
+            spec = with_nodes(spec, nodes, SEED_BASE + 7 * (offset + i) + 1)
+        seed = SEED_BASE + offset + i
+        data = sim.generate(json.dumps(spec), seed=seed, duration_s=duration_s, device=device)
+        messages = (oracle_messages(spec, seed, duration_s, device) if oracle
                     else analyze(data, model=model))
         tallies.append(score_clip(data, messages))
         if progress:
             progress(i + 1, clips)
     out = summarize(tallies)
     out.update(device=device, model="oracle" if oracle else (model or "none"),
-               duration_s=duration_s, seed_base=SEED_BASE, first_clip=FIRST_CLIP, nodes=nodes)
+               duration_s=duration_s, seed_base=SEED_BASE + offset, first_clip=first_clip,
+               nodes=nodes)
     return out
 
 
@@ -381,6 +390,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "mode) instead of the model: the tracker's and analytics' own errors")
     ap.add_argument("--nodes", type=int, default=1,
                     help="receivers of one transmitter hearing each day (default 1: the clip's link)")
+    ap.add_argument("--first-clip", type=int, default=FIRST_CLIP,
+                    help=f"another set of held-out days, from this clip number (default {FIRST_CLIP})")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ap.add_argument("--save", metavar="PATH",
@@ -402,7 +413,9 @@ def save(path: str, r: dict[str, Any]) -> None:
     except (FileNotFoundError, json.JSONDecodeError):
         kept = {}
     nodes = int(r.get("nodes", 1))
-    kept[f"{r['device']}/{r['model']}" + (f"/{nodes} nodes" if nodes > 1 else "")] = r
+    first = int(r.get("first_clip", FIRST_CLIP))
+    kept[f"{r['device']}/{r['model']}" + (f"/{nodes} nodes" if nodes > 1 else "")
+         + (f"/from clip {first}" if first != FIRST_CLIP else "")] = r
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         json.dump(kept, f, indent=1, sort_keys=True)
@@ -419,12 +432,15 @@ def run(a: argparse.Namespace) -> int:
     started = time.time()
     r = evaluate(a.clips, a.duration, a.device, model, oracle=getattr(a, "oracle", False),
                  progress=None if a.quiet else progress_bar("pipeline on held-out days"),
-                 nodes=getattr(a, "nodes", 1))
+                 nodes=getattr(a, "nodes", 1),
+                 first_clip=getattr(a, "first_clip", FIRST_CLIP))
     r["seconds"] = round(time.time() - started, 1)
     if getattr(a, "save", None):
         save(a.save, r)
     how = "a live server in oracle mode" if r["model"] == "oracle" else "analyze"
     heard = f", {r['nodes']} receivers" if r["nodes"] > 1 else ""
+    if r["first_clip"] != FIRST_CLIP:
+        heard += f", clips from {r['first_clip']}"
     print_figures(r, a.json, f"end to end ({how}), {a.clips} held-out daily clips x "
                   f"{a.duration:g} s, {r['device']}{heard}, model {r['model']}", table(r))
     return 0
