@@ -18,6 +18,12 @@ after the end (standing, sitting or lying; others are left out).
     python benches/rest_posture.py --fit     # tuning clips: prints the Rust constants
     python benches/rest_posture.py           # held out: the regression in the build
     python benches/rest_posture.py --json benches/results/rest_posture.json
+    python benches/rest_posture.py --unplaced --fit    # the regression without places
+    python benches/rest_posture.py --unplaced --json benches/results/rest_posture_unplaced.json
+
+``--unplaced`` hides the localizer's places from the features (as for a one-antenna link
+or one without a placement), and the clips cycle through ``--devices`` (default
+``intel5300,esp32,nexmon``): the second regression, on the run and the three levels.
 
 Tuning clips have seeds from 610000, held-out ones from 710000 (rooms, placements and
 scripts drawn from the same seeds). The held-out figures are each feature group's
@@ -85,10 +91,13 @@ def scenario(seed: int, duration_s: float) -> dict[str, Any]:
                         "actions": acts}], "max_people": 1}
 
 
-def clip_ends(seed: int, duration_s: float) -> list[tuple[list[float], int, list[float]]]:
-    """(features, label index into POSTURES, the build's probabilities) of a clip's ends."""
+def clip_ends(seed: int, duration_s: float, device: str = "intel5300",
+              placed: bool = True) -> list[tuple[list[float], int, list[float]]]:
+    """(features, label index into POSTURES, the build's probabilities) of a clip's ends;
+    with ``placed`` only the ends the localizer placed, else every end with the places
+    hidden."""
     data = sim.generate(json.dumps(scenario(seed, duration_s)), seed=seed,
-                        duration_s=duration_s, device="intel5300")
+                        duration_s=duration_s, device=device)
     ts = np.asarray(data["timestamps"], dtype=np.float64)
     truth = np.asarray(data["activity"], dtype=np.int64)[:, 0]
     rows = []
@@ -102,6 +111,8 @@ def clip_ends(seed: int, duration_s: float) -> list[tuple[list[float], int, list
                      float(meta.get("motion_level", 0.0)),
                      float(pos.get("x", np.nan)), float(pos.get("y", np.nan))))
     t, motion, level, x, y = (np.array(c) for c in zip(*rows))
+    if not placed:
+        x = y = np.full(len(t), np.nan)
     out = []
     for end, feats, probs in _native.rest_posture_features(t, motion.astype(bool), level, x, y):
         after = (t >= end) & (t < end + STILL_AFTER_S)
@@ -109,21 +120,24 @@ def clip_ends(seed: int, duration_s: float) -> list[tuple[list[float], int, list
             continue  # moving again within a second: not a rest
         k = int(np.clip(np.searchsorted(ts, end + STILL_AFTER_S), 0, len(ts) - 1))
         name = sim.ACTIVITIES[int(truth[k])] if truth[k] >= 0 else None
-        if name in POSTURES:
+        if name in POSTURES and (not placed or np.isfinite(feats[4])):
             out.append((feats, POSTURES.index(name), probs))
     return out
 
 
-def episodes(base: int, clips: int, duration_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys, ps = [], [], []
+def episodes(base: int, clips: int, duration_s: float, devices: list[str],
+             placed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ps, ds = [], [], [], []
     for i in range(clips):
-        for f, label, probs in clip_ends(base + i, duration_s):
+        device = devices[i % len(devices)]
+        for f, label, probs in clip_ends(base + i, duration_s, device, placed):
             xs.append(f)
             ys.append(label)
             ps.append(probs)
+            ds.append(device)
         print(f"\r{base}: {i + 1}/{clips} clips, {len(ys)} ends", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    return np.array(xs, dtype=np.float64), np.array(ys), np.array(ps, dtype=np.float64)
+    return np.array(xs, dtype=np.float64), np.array(ys), np.array(ps, dtype=np.float64), np.array(ds)
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, iters: int = 4000, lr: float = 0.1) -> np.ndarray:
@@ -149,13 +163,14 @@ def balanced(y: np.ndarray, said: np.ndarray) -> tuple[float, list[float]]:
     return float(np.mean(recalls)), recalls
 
 
-def rust_constants(mean: np.ndarray, std: np.ndarray, w: np.ndarray) -> str:
+def rust_constants(mean: np.ndarray, std: np.ndarray, w: np.ndarray, placed: bool) -> str:
     def row(v: np.ndarray) -> str:
         return "[" + ", ".join(f"{float(a):.6}" for a in v) + "]"
 
-    return (f"const MEAN: Features = {row(mean)};\n"
-            f"const STD: Features = {row(std)};\n"
-            "const WEIGHTS: [[f64; 3]; N_FEATURES + 1] = [\n"
+    pre, n, ty = ("", "N_FEATURES", "Features") if placed else ("UNPLACED_", "N_UNPLACED", "[f64; N_UNPLACED]")
+    return (f"const {pre}MEAN: {ty} = {row(mean)};\n"
+            f"const {pre}STD: {ty} = {row(std)};\n"
+            f"const {pre}WEIGHTS: [[f64; 3]; {n} + 1] = [\n"
             + "".join(f"    {row(r)},\n" for r in w) + "];")
 
 
@@ -164,27 +179,43 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=80, help="clips of each set (default 80)")
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--fit", action="store_true", help="print the Rust constants fitted on the tuning clips")
+    ap.add_argument("--unplaced", action="store_true",
+                    help="the places hidden: the regression on the run and the levels")
+    ap.add_argument("--devices", help="device profiles the clips cycle through (default "
+                                      "intel5300; with --unplaced intel5300,esp32,nexmon)")
     ap.add_argument("--json", help="write the figures here")
     a = ap.parse_args()
     t0 = time.time()
-    xa, ya, _ = episodes(TUNE_BASE, a.clips, a.duration)
+    placed = not a.unplaced
+    devices = (a.devices or ("intel5300" if placed else "intel5300,esp32,nexmon")).split(",")
+    xa, ya, _, _ = episodes(TUNE_BASE, a.clips, a.duration, devices, placed)
+    if not placed:
+        xa = xa[:, :4]
     mean, std = xa.mean(axis=0), xa.std(axis=0) + 1e-9
     if a.fit:
-        print(rust_constants(mean, std, fit((xa - mean) / std, ya)))
+        print(rust_constants(mean, std, fit((xa - mean) / std, ya), placed))
         return
-    xb, yb, pb = episodes(TEST_BASE, a.clips, a.duration)
+    xb, yb, pb, db = episodes(TEST_BASE, a.clips, a.duration, devices, placed)
+    if not placed:
+        xb = xb[:, :4]
     majority = Counter(ya.tolist()).most_common(1)[0][0]
     rows: dict[str, Any] = {}
-    for name, cols in GROUPS.items():
+    groups = GROUPS if placed else {"run and levels (the build's)": [0, 1, 2, 3]}
+    for name, cols in groups.items():
         w = fit((xa[:, cols] - mean[cols]) / std[cols], ya)
         xbb = np.hstack([(xb[:, cols] - mean[cols]) / std[cols], np.ones((len(xb), 1))])
         rows[name] = balanced(yb, (xbb @ w).argmax(axis=1))
     rows["the build's regression"] = balanced(yb, pb.argmax(axis=1))
+    if len(devices) > 1:
+        for dev in devices:
+            sel = db == dev
+            rows[f"the build's, {dev} clips only ({int(sel.sum())} ends)"] = balanced(yb[sel], pb[sel].argmax(axis=1))
     rows["majority of the tuning ends"] = balanced(yb, np.full_like(yb, majority))
     confusion = np.zeros((3, 3), dtype=int)
     for t_, s_ in zip(yb, pb.argmax(axis=1)):
         confusion[t_, s_] += 1
-    print(f"\nrest posture at the end of motion, held out ({len(yb)} ends of {a.clips} clips; "
+    print(f"\nrest posture at the end of motion, {'placed' if placed else 'unplaced'}, "
+          f"{','.join(devices)}, held out ({len(yb)} ends of {a.clips} clips; "
           f"tuning: {len(ya)} ends; {POSTURES})\n")
     print("| features | balanced accuracy | recall standing / sitting / lying |")
     print("|---|---|---|")
@@ -194,6 +225,7 @@ def main() -> None:
     if a.json:
         with open(a.json, "w") as fh:
             json.dump({"clips": a.clips, "duration_s": a.duration, "tune_base": TUNE_BASE,
+                       "placed": placed, "devices": devices,
                        "test_base": TEST_BASE, "tune_ends": len(ya), "test_ends": len(yb),
                        "tune_counts": Counter(ya.tolist()), "test_counts": Counter(yb.tolist()),
                        "figures": {k: {"balanced_accuracy": v[0], "recall": v[1]} for k, v in rows.items()},

@@ -14,19 +14,23 @@
 //! 80 held-out clips, against 0.33 by chance; figures in `docs/sensing.md`, "Posture
 //! from the motion that ended it".
 //!
-//! It needs the localizer's place (a link that can place people, with its placement):
-//! an end of motion with fewer than four places in the last 2.5 s gives no posture, and
-//! the model's activity stands as before.
+//! Where the localizer places nobody (one antenna, no placement, or fewer than four places
+//! in the last 2.5 s) the two displacement features are missing (NaN) and a second
+//! regression on the other four decides, fitted on such links of every simulated device
+//! (`python benches/rest_posture.py --unplaced --fit`).
 use std::collections::VecDeque;
 
 /// Seconds of history kept: the longest feature span (3 s) and a margin.
 const HISTORY_S: f64 = 3.5;
 /// The span over which the localizer's place is read for the displacement features.
 const PLACE_SPAN_S: f64 = 2.5;
-/// Places needed in that span (else the end gives no features and no posture).
+/// Places needed in that span (else the displacement features are missing).
 const MIN_PLACES: usize = 4;
 /// The longest motion run counted (a run is the time since motion last began).
 const MAX_RUN_S: f64 = 60.0;
+
+/// A step back of the clock larger than this restarts (a simulation run restarted).
+const RESTART_S: f64 = 0.5;
 
 /// The number of features.
 pub const N_FEATURES: usize = 6;
@@ -37,7 +41,8 @@ pub const N_FEATURES: usize = 6;
 /// motion run that ended (s, at most 60); the mean `motion_level` 3-2 s, 2-1 s and the
 /// last second before the end (0 where no frame fell); the distance between the
 /// medians (per axis) of the first and second half of the localizer's places over the
-/// last 2.5 s, and the length of their per-axis standard deviations (m).
+/// last 2.5 s, and the length of their per-axis standard deviations (m; both NaN with
+/// fewer than four places).
 pub type Features = [f64; N_FEATURES];
 
 /// Standardization of the features (mean, standard deviation) and the logistic
@@ -53,6 +58,19 @@ const WEIGHTS: [[f64; 3]; N_FEATURES + 1] = [
     [0.32707, -0.260155, -0.0669151],
     [-0.260796, 0.0030044, 0.257792],
     [0.00208054, -0.0303953, 0.0283148],
+];
+
+/// The features the unplaced regression reads: the run and the three levels.
+const N_UNPLACED: usize = 4;
+/// From `python benches/rest_posture.py --unplaced --fit`.
+const UNPLACED_MEAN: [f64; N_UNPLACED] = [2.95462, 0.403082, 0.445151, 0.301776];
+const UNPLACED_STD: [f64; N_UNPLACED] = [2.45644, 0.346426, 0.341603, 0.145584];
+const UNPLACED_WEIGHTS: [[f64; 3]; N_UNPLACED + 1] = [
+    [-0.559453, 0.0530355, 0.506417],
+    [-0.621447, 1.01485, -0.393403],
+    [0.803329, -1.08238, 0.279051],
+    [0.0664638, 0.12552, -0.191984],
+    [-0.00595751, -0.0490599, 0.0550174],
 ];
 
 #[derive(Clone, Copy, Debug)]
@@ -75,9 +93,8 @@ pub struct RestPosture {
 
 impl RestPosture {
     /// One frame of the sensor at `t` (seconds, the source's clock; a clock that goes
-    /// back starts afresh) with the localizer's place, if any. Returns the features when
-    /// this frame ends a motion run (the first still frame after motion) and the last
-    /// 2.5 s held at least four places.
+    /// back by more than half a second starts afresh) with the localizer's place, if any. Returns the features when
+    /// this frame ends a motion run (the first still frame after motion).
     pub fn update(
         &mut self,
         t: f64,
@@ -88,9 +105,16 @@ impl RestPosture {
         if !t.is_finite() {
             return None;
         }
-        if self.history.back().is_some_and(|s| t < s.t) {
-            *self = Self::default();
-        }
+        // Several nodes' frames reach a room a few milliseconds out of order on its clock:
+        // those count as the latest time; only a real step back is a restart.
+        let t = match self.history.back() {
+            Some(last) if t < last.t - RESTART_S => {
+                *self = Self::default();
+                t
+            }
+            Some(last) => t.max(last.t),
+            None => t,
+        };
         let place = place.filter(|p| p.iter().all(|v| v.is_finite()));
         let level = if motion_level.is_finite() {
             motion_level
@@ -122,6 +146,7 @@ impl RestPosture {
     }
 
     fn features(&self, end: f64) -> Option<Features> {
+        // Option for the callers' sake: every end of a run gives features.
         let run = self
             .run_start
             .map_or(0.0, |s| (end - s).clamp(0.0, MAX_RUN_S));
@@ -146,9 +171,9 @@ impl RestPosture {
             .filter_map(|s| s.place)
             .collect();
         if places.len() < MIN_PLACES {
-            return None;
-        }
-        {
+            f[4] = f64::NAN;
+            f[5] = f64::NAN;
+        } else {
             let half = places.len() / 2;
             let (a, b) = places.split_at(half);
             let (ma, mb) = (median_xy(a), median_xy(b));
@@ -164,13 +189,34 @@ impl RestPosture {
     }
 }
 
-/// The three probabilities (standing, sitting, lying) the regression gives `f`.
+/// The three probabilities (standing, sitting, lying) the regression gives `f`: the
+/// placed one, or the unplaced one on the first four features where the displacement
+/// features are missing.
 pub fn classify(f: &Features) -> [f64; 3] {
-    let mut z = WEIGHTS[N_FEATURES];
-    for (k, v) in f.iter().enumerate() {
-        let x = (v - MEAN[k]) / STD[k];
+    let placed = f[4].is_finite() && f[5].is_finite();
+    let n = if placed { N_FEATURES } else { N_UNPLACED };
+    let (mean, std) = if placed {
+        (&MEAN[..], &STD[..])
+    } else {
+        (&UNPLACED_MEAN[..], &UNPLACED_STD[..])
+    };
+    let weights = |k: usize| {
+        if placed {
+            WEIGHTS[k]
+        } else {
+            UNPLACED_WEIGHTS[k]
+        }
+    };
+    let mut z = weights(n);
+    for (k, v) in f.iter().take(n).enumerate() {
+        let x = if v.is_finite() {
+            (v - mean[k]) / std[k]
+        } else {
+            0.0
+        };
+        let w = weights(k);
         for c in 0..3 {
-            z[c] += x * WEIGHTS[k][c];
+            z[c] += x * w[c];
         }
     }
     let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -243,15 +289,25 @@ mod tests {
     }
 
     #[test]
-    fn without_places_no_posture_and_bad_values_stay_finite() {
+    fn without_places_the_unplaced_regression_and_bad_values_stay_finite() {
         let mut r = RestPosture::default();
+        let mut ended = None;
         for i in 0..90 {
             let t = i as f64 / 30.0;
-            assert!(r
-                .update(t, i < 60, f64::NAN, Some([f64::NAN, 1.0]))
-                .is_none());
+            ended = ended.or(r.update(t, i < 60, 0.4, Some([f64::NAN, 1.0])));
         }
-        assert!(r.posture().is_none(), "no valid place: no posture");
+        let f = ended.expect("the run ended");
+        assert!(
+            f[4].is_nan() && f[5].is_nan(),
+            "no valid place: no displacement"
+        );
+        assert!(f[..4].iter().all(|v| v.is_finite()));
+        let p = r.posture().expect("a posture from the run and the levels");
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        // Its own regression: the displacement features' weights play no part.
+        let mut g = f;
+        (g[4], g[5]) = (0.0, 0.0);
+        assert_ne!(classify(&g), p);
         let mut r = RestPosture::default();
         let mut ended = None;
         for i in 0..90 {
@@ -266,11 +322,31 @@ mod tests {
     }
 
     #[test]
+    fn frames_a_little_out_of_order_are_one_run() {
+        // Three nodes' frames, each node's instants 3 ms apart, interleaved as they arrive.
+        let mut r = RestPosture::default();
+        let mut ends = 0;
+        for i in 0..300 {
+            let t = (i / 3) as f64 / 30.0 + [0.003, 0.0, 0.006][i % 3];
+            let moving = t < 2.0;
+            let place = Some([1.0 + 0.5 * t.min(2.0), 2.0]);
+            ends += usize::from(
+                r.update(t, moving, if moving { 0.5 } else { 0.0 }, place)
+                    .is_some(),
+            );
+        }
+        assert_eq!(ends, 1, "one motion run, one end");
+        assert!(r.posture().is_some());
+    }
+
+    #[test]
     fn classify_gives_probabilities() {
         for f in [
             [0.0; 6],
             [60.0, 1.0, 1.0, 1.0, 3.0, 2.0],
             [1e9, -1e9, 0.0, 0.0, 0.0, 0.0],
+            [5.0, 0.5, 0.5, 0.5, f64::NAN, f64::NAN],
+            [f64::NAN; 6],
         ] {
             let p = classify(&f);
             assert!(p.iter().all(|v| v.is_finite() && *v >= 0.0));

@@ -306,7 +306,7 @@ impl Analysis {
             }
             if let Some(c) = &self.classified {
                 p["activity"] = json!({"type": c.class, "confidence": round3(c.confidence)});
-            } else if let Some((kind, confidence)) = self.sensed_activity(s, position) {
+            } else if let Some((kind, confidence)) = self.sensed_activity(s) {
                 p["activity"] = json!({"type": kind, "confidence": round3(confidence)});
             }
             vec![p]
@@ -338,17 +338,11 @@ impl Analysis {
 }
 
 impl Analysis {
-    /// The activity of the person the sensor reports alone, where a link places them:
-    /// walking while the channel moves, else the posture read at the last end of motion
-    /// (the evidence `on_detections` gives the activity filter, its most probable class,
-    /// unfiltered). None where nothing places the person (no angle, no placement) or no
-    /// motion was seen to end.
-    fn sensed_activity(
-        &self,
-        s: &SensingState,
-        position: Option<[f64; 2]>,
-    ) -> Option<(&'static str, f64)> {
-        position?;
+    /// The activity of the person the sensor reports alone: walking while the channel
+    /// moves, else the posture read at the last end of motion (the evidence
+    /// `on_detections` gives the activity filter, its most probable class, unfiltered).
+    /// None before a motion was seen to end.
+    fn sensed_activity(&self, s: &SensingState) -> Option<(&'static str, f64)> {
         if s.motion_detected {
             return Some((ACTIVITIES[WALKING], MOVING_EVIDENCE[WALKING]));
         }
