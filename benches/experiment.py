@@ -44,3 +44,19 @@ def run_conditions(names: str, run_condition: Callable[[str, int, float], dict[s
         with open(json_path, "w") as f:
             json.dump(results, f, indent=1)
     return results
+
+
+def hold(rng: np.random.Generator, kind: str, transition: tuple[float, float],
+         still_s: float | tuple[float, float], rise: tuple[float, float]) -> list[dict[str, Any]]:
+    """A scripted transition into a still posture and back up, every duration drawn so a
+    detector cannot key on the simulator's defaults: ``kind`` "sit" (sit_down, sit,
+    stand_up), "lie" (lie_down, lie, get_up) or "fall" (fall, lie, get_up); the still
+    period drawn from ``still_s`` (low, high) or fixed. Draws in that order."""
+    down, still, up = {"sit": ("sit_down", "sit", "stand_up"), "lie": ("lie_down", "lie", "get_up"),
+                       "fall": ("fall", "lie", "get_up")}[kind]
+    acts = [{"type": down, "duration_s": float(rng.uniform(*transition))}]
+    held = float(rng.uniform(*still_s)) if isinstance(still_s, tuple) else float(still_s)
+    acts.append({"type": still, "duration_s": held})
+    acts.append({"type": up, "duration_s": float(rng.uniform(*rise))})
+    return acts
+

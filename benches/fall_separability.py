@@ -44,7 +44,7 @@ import json
 from typing import Any
 
 import numpy as np
-from experiment import run_conditions
+from experiment import hold, run_conditions
 from wifi_densepose import dsp, sensing, sim
 from wifi_densepose.sensing_eval import random_placement
 
@@ -90,19 +90,13 @@ def scenario(i: int, duration_s: float) -> dict[str, Any]:
             acts.append({"type": "stand", "duration_s": float(rng.uniform(1, 6))})
             t += 3
         elif r < 0.6:
-            acts += [{"type": "sit_down", "duration_s": float(rng.uniform(1.0, 2.5))},
-                     {"type": "sit", "duration_s": float(rng.uniform(3, 10))},
-                     {"type": "stand_up", "duration_s": float(rng.uniform(1.0, 2.5))}]
+            acts += hold(rng, "sit", (1.0, 2.5), (3, 10), (1.0, 2.5))
             t += 9
         elif r < 0.75:
-            acts += [{"type": "lie_down", "duration_s": float(rng.uniform(2.0, 4.0))},
-                     {"type": "lie", "duration_s": float(rng.uniform(3, 10))},
-                     {"type": "get_up", "duration_s": float(rng.uniform(2.0, 4.0))}]
+            acts += hold(rng, "lie", (2.0, 4.0), (3, 10), (2.0, 4.0))
             t += 12
         else:
-            acts += [{"type": "fall", "duration_s": float(rng.uniform(0.6, 1.0))},
-                     {"type": "lie", "duration_s": float(rng.uniform(3, 10))},
-                     {"type": "get_up", "duration_s": float(rng.uniform(2.0, 4.0))}]
+            acts += hold(rng, "fall", (0.6, 1.0), (3, 10), (2.0, 4.0))
             t += 12
     return {"name": f"fall_separability_{i}", "duration_s": duration_s,
             "room": {"size": [w, d, 3.0]}, "placement": random_placement(rng, w, d),

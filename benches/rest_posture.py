@@ -41,6 +41,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+from experiment import hold
 from wifi_densepose import _native, sim
 from wifi_densepose.analyze import analyze
 
@@ -71,19 +72,13 @@ def scenario(seed: int, duration_s: float) -> dict[str, Any]:
             acts.append({"type": "stand", "duration_s": float(rng.uniform(3, 8))})
             t += 5
         elif r < 0.6:
-            acts += [{"type": "sit_down", "duration_s": float(rng.uniform(1.0, 2.5))},
-                     {"type": "sit", "duration_s": float(rng.uniform(3, 8))},
-                     {"type": "stand_up", "duration_s": float(rng.uniform(1.0, 2.5))}]
+            acts += hold(rng, "sit", (1.0, 2.5), (3, 8), (1.0, 2.5))
             t += 8
         elif r < 0.85:
-            acts += [{"type": "lie_down", "duration_s": float(rng.uniform(2.0, 4.0))},
-                     {"type": "lie", "duration_s": float(rng.uniform(3, 8))},
-                     {"type": "get_up", "duration_s": float(rng.uniform(2.0, 4.0))}]
+            acts += hold(rng, "lie", (2.0, 4.0), (3, 8), (2.0, 4.0))
             t += 10
         else:
-            acts += [{"type": "fall", "duration_s": float(rng.uniform(0.6, 1.0))},
-                     {"type": "lie", "duration_s": 4.0},
-                     {"type": "get_up", "duration_s": float(rng.uniform(2.0, 4.0))}]
+            acts += hold(rng, "fall", (0.6, 1.0), 4.0, (2.0, 4.0))
             t += 8
     return {"name": f"rest_posture_{seed}", "room": {"size": [w, d, 3.0]},
             "placement": sim.random_placement([w, d, 3.0], seed),
