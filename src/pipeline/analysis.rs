@@ -244,12 +244,15 @@ impl Analysis {
     /// localizer's `position` (metres in the room frame) when there is one, and the
     /// classifier's latest class. `room` is the room's floor size in metres; it goes into
     /// `metadata.room_size` of frames that carry a position, so a viewer can place the
-    /// person without keypoints (`docs/protocol.md`).
+    /// person without keypoints (`docs/protocol.md`). With a `classifier` loaded, the
+    /// person's activity is its class alone (none before its first answer): the sensor's
+    /// own activity is for rooms without one.
     pub fn on_sensing_only(
         &mut self,
         s: &SensingState,
         position: Option<[f64; 2]>,
         room: [f64; 2],
+        classifier: bool,
         publisher: &Publisher,
         env: &str,
     ) {
@@ -306,7 +309,8 @@ impl Analysis {
             }
             if let Some(c) = &self.classified {
                 p["activity"] = json!({"type": c.class, "confidence": round3(c.confidence)});
-            } else if let Some((kind, confidence)) = self.sensed_activity(s) {
+            } else if let Some((kind, confidence)) = self.sensed_activity(s).filter(|_| !classifier)
+            {
                 p["activity"] = json!({"type": kind, "confidence": round3(confidence)});
             }
             vec![p]

@@ -375,8 +375,10 @@ impl Environment {
                             }
                             None if !primary => {
                                 // Another node of the room: sensed (above), not modelled.
-                                if self.model.read().as_ref().is_none_or(|m| m.classifier().is_some()) {
-                                    analysis.on_sensing_only(&sensing, position, fix_room, &self.publisher, &self.id);
+                                let classifier = self.model.read().as_ref().map(|m| m.classifier().is_some());
+                                if classifier != Some(false) {
+                                    analysis.on_sensing_only(&sensing, position, fix_room,
+                                        classifier == Some(true), &self.publisher, &self.id);
                                 }
                             }
                             None => {
@@ -393,7 +395,8 @@ impl Environment {
                                 if !model_took_it || classifier {
                                     // No pose model for this frame: the sensor reports, with
                                     // a classifier's latest class when there is one.
-                                    analysis.on_sensing_only(&sensing, position, fix_room, &self.publisher, &self.id);
+                                    analysis.on_sensing_only(&sensing, position, fix_room,
+                                        classifier, &self.publisher, &self.id);
                                 }
                                 if let Some(service) = due {
                                     if stage.in_flight() {
