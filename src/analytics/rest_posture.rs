@@ -29,6 +29,9 @@ const MIN_PLACES: usize = 4;
 /// The longest motion run counted (a run is the time since motion last began).
 const MAX_RUN_S: f64 = 60.0;
 
+/// Samples kept at most, whatever the clock says: a source stamping every frame with one
+/// time would otherwise keep them all (3.5 s is 350 frames at 100 a second).
+const MAX_SAMPLES: usize = 4096;
 /// A step back of the clock larger than this restarts (a simulation run restarted).
 const RESTART_S: f64 = 0.5;
 
@@ -133,7 +136,9 @@ impl RestPosture {
         }
         self.moving = motion_detected;
         self.history.push_back(Sample { t, level, place });
-        while self.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
+        while self.history.front().is_some_and(|s| t - s.t > HISTORY_S)
+            || self.history.len() > MAX_SAMPLES
+        {
             self.history.pop_front();
         }
         ended
@@ -337,6 +342,15 @@ mod tests {
         }
         assert_eq!(ends, 1, "one motion run, one end");
         assert!(r.posture().is_some());
+    }
+
+    #[test]
+    fn a_clock_that_stands_still_keeps_a_bounded_history() {
+        let mut r = RestPosture::default();
+        for i in 0..20_000 {
+            r.update(5.0, i % 2 == 0, 0.5, Some([1.0, 1.0]));
+        }
+        assert!(r.history.len() <= MAX_SAMPLES);
     }
 
     #[test]
