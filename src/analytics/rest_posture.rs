@@ -131,8 +131,9 @@ impl RestPosture {
             }
             self.current = None;
         } else if self.moving {
-            ended = self.features(t);
-            self.current = ended.as_ref().map(classify);
+            let f = self.features(t);
+            self.current = Some(classify(&f));
+            ended = Some(f);
         }
         self.moving = motion_detected;
         self.history.push_back(Sample { t, level, place });
@@ -150,8 +151,7 @@ impl RestPosture {
         self.current
     }
 
-    fn features(&self, end: f64) -> Option<Features> {
-        // Option for the callers' sake: every end of a run gives features.
+    fn features(&self, end: f64) -> Features {
         let run = self
             .run_start
             .map_or(0.0, |s| (end - s).clamp(0.0, MAX_RUN_S));
@@ -190,7 +190,7 @@ impl RestPosture {
             };
             f[5] = sd(0).hypot(sd(1));
         }
-        Some(f)
+        f
     }
 }
 
