@@ -435,6 +435,55 @@ def test_a_person_at_rest_takes_the_posture_read_from_the_motion_that_ended():
         _native.rest_posture_features(t, motion.astype(bool)[:-1], level, x, y)
 
 
+def test_a_moving_channel_is_walking_only_as_the_walking_regression_says():
+    # src/analytics/rest_posture.rs: while the channel moves, a regression on the seconds up
+    # to now gives the probability of walking; the sensor's person (no model: its activity
+    # per frame, unfiltered) is walking only where that beats the posture of the last rest
+    # (before any rest, mostly standing). Computed again by _native.walking_features over
+    # the frames analyze published, it must agree with what was reported: wiring, not
+    # accuracy (that is benches/walking_or_sway.py's). A standing person's sway and a
+    # sit-down set the channel moving without a walk, so both answers occur.
+    from wifi_densepose import _native
+
+    spec = {"room": {"size": [6.0, 5.0, 3.0]},
+            "placement": sim.random_placement([6.0, 5.0, 3.0], 11),
+            "people": [{"start": [1.5, 1.5], "actions": [
+                {"type": "walk", "to": [[4.5, 3.5], [1.5, 3.0]], "speed": 1.0},
+                {"type": "stand", "duration_s": 15.0},
+                {"type": "sit_down", "duration_s": 1.5}, {"type": "sit", "duration_s": 10.0},
+                {"type": "stand_up", "duration_s": 1.5},
+                {"type": "walk", "to": [[4.5, 1.5]], "speed": 1.0},
+                {"type": "stand", "duration_s": 15.0}]}]}
+    data = sim.generate(json.dumps(spec), seed=7, duration_s=60.0)
+    frames = []
+    for m in wdp.analyze(data, model=None):
+        if m["type"] == "pose_data":
+            meta, persons = m["data"]["metadata"], m["data"]["persons"]
+            pos = (persons[0].get("position") if persons else None) or {}
+            said = (persons[0].get("activity") or {}).get("type") if persons else None
+            frames.append((meta["source_time"], meta["motion_detected"], meta["motion_level"],
+                           pos.get("x", np.nan), pos.get("y", np.nan), said))
+    t, motion, level, x, y = (np.array(c) for c in list(zip(*frames))[:5])
+    said = {f[0]: f[5] for f in frames}
+    ends = _native.rest_posture_features(t, motion.astype(bool), level, x, y)
+    moving = _native.walking_features(t, motion.astype(bool), level, x, y)
+    assert len(moving) == int(motion.astype(bool).sum())
+    expected, reported = [], []
+    for when, _, p_walk in moving:
+        if said[when] is None:
+            continue  # nobody reported (presence not yet settled)
+        before = [probs for end, _, probs in ends if end < when]
+        rest = before[-1] if before else [0.6, 0.2, 0.2]
+        expected.append(p_walk / (1 - p_walk) > max(rest) if p_walk < 1 else True)
+        reported.append(said[when] == "walking")
+    expected_a, reported_a = np.array(expected), np.array(reported)
+    assert len(expected_a) > 300
+    assert np.mean(expected_a == reported_a) > 0.98, np.mean(expected_a == reported_a)
+    assert 0.1 < reported_a.mean() < 0.9, reported_a.mean()
+    with pytest.raises(wdp.InvalidArgumentError, match="one length"):
+        _native.walking_features(t, motion.astype(bool), level[:-1], x, y)
+
+
 def test_a_multi_core_nexmon_capture_is_one_link_per_core():
     # The bcm4358 example interleaves receive cores 0 and 1, each with spatial streams 0
     # and 1, packet by packet: four antenna pairs' channels, each its own one-antenna

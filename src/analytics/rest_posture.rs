@@ -18,10 +18,22 @@
 //! in the last 2.5 s) the two displacement features are missing (NaN) and a second
 //! regression on the other four decides, fitted on such links of every simulated device
 //! (`python benches/rest_posture.py --unplaced --fit`).
+//!
+//! While the channel moves, the same six features over the seconds up to now say whether
+//! the person walks or only sways, shifts or fidgets where they are (a standing body sets
+//! off the motion detector in most of its frames, `docs/sensing.md`, "End to end"): a
+//! two-class logistic regression gives the probability of walking
+//! ([`RestPosture::walking`]), fitted on simulated tuning days by
+//! `python benches/walking_or_sway.py --fit` (and `--unplaced --fit` for links that place
+//! nobody).
 use std::collections::VecDeque;
 
-/// Seconds of history kept: the longest feature span (3 s) and a margin.
-const HISTORY_S: f64 = 3.5;
+/// Seconds of history kept: the longest feature span (the walking features' 5 s) and a
+/// margin.
+const HISTORY_S: f64 = 5.5;
+/// The longer span the walking features also read: walking keeps the channel moving for
+/// seconds on end, a swaying or fidgeting body sets it off now and then.
+const WALK_SPAN_S: f64 = 5.0;
 /// The span over which the localizer's place is read for the displacement features.
 const PLACE_SPAN_S: f64 = 2.5;
 /// Places needed in that span (else the displacement features are missing).
@@ -30,7 +42,7 @@ const MIN_PLACES: usize = 4;
 const MAX_RUN_S: f64 = 60.0;
 
 /// Samples kept at most, whatever the clock says: a source stamping every frame with one
-/// time would otherwise keep them all (3.5 s is 350 frames at 100 a second).
+/// time would otherwise keep them all (5.5 s is 550 frames at 100 a second).
 const MAX_SAMPLES: usize = 4096;
 /// A step back of the clock larger than this restarts (a simulation run restarted).
 const RESTART_S: f64 = 0.5;
@@ -76,9 +88,48 @@ const UNPLACED_WEIGHTS: [[f64; 3]; N_UNPLACED + 1] = [
     [-0.00595751, -0.0490599, 0.0550174],
 ];
 
+/// The number of walking features.
+pub const N_WALK: usize = 10;
+
+/// What the seconds up to a moving frame looked like: the six [`Features`] (the run so
+/// far, the levels and the places up to the frame), then over the last 5 s the share of
+/// frames with motion, their mean `motion_level`, how many times motion began, and the
+/// distance between the medians of the two halves of the localizer's places (NaN with
+/// fewer than four places, as the places' features 4 and 5).
+pub type WalkFeatures = [f64; N_WALK];
+
+/// The walking features the unplaced regression reads (those that need no place).
+const UNPLACED_WALK: [usize; 7] = [0, 1, 2, 3, 6, 7, 8];
+
+/// Walking against swaying in place while the channel moves: standardization and the
+/// two-class regression's weights (one per feature, then the bias; positive is walking),
+/// from `python benches/walking_or_sway.py --fit`.
+const WALK_MEAN: WalkFeatures = [
+    4.42465, 0.403583, 0.485579, 0.565825, 0.972502, 0.797872, 0.66646, 0.422979, 0.891502, 1.315,
+];
+const WALK_STD: WalkFeatures = [
+    4.96687, 0.341527, 0.323018, 0.268423, 1.09819, 0.642769, 0.316998, 0.261018, 0.812268, 1.29885,
+];
+const WALK_WEIGHTS: [f64; N_WALK + 1] = [
+    0.351849, 0.184309, -0.145024, 0.0778014, 0.393994, -0.303921, 1.05084, -0.322175, 0.452476,
+    -0.0412967, -0.0367159,
+];
+/// From `python benches/walking_or_sway.py --unplaced --fit`, on the features
+/// `UNPLACED_WALK` names.
+const UNPLACED_WALK_MEAN: [f64; 7] = [
+    4.78653, 0.403734, 0.48239, 0.559335, 0.653744, 0.425004, 1.00075,
+];
+const UNPLACED_WALK_STD: [f64; 7] = [
+    6.01899, 0.361553, 0.348085, 0.298945, 0.320364, 0.290384, 1.01826,
+];
+const UNPLACED_WALK_WEIGHTS: [f64; 7 + 1] = [
+    0.464134, 0.206807, -0.129385, 0.165013, 0.944145, -0.547006, 0.505524, -0.0109993,
+];
+
 #[derive(Clone, Copy, Debug)]
 struct Sample {
     t: f64,
+    moving: bool,
     level: f64,
     place: Option<[f64; 2]>,
 }
@@ -87,11 +138,16 @@ struct Sample {
 #[derive(Debug, Default)]
 pub struct RestPosture {
     history: VecDeque<Sample>,
-    moving: bool,
+    in_motion: bool,
     run_start: Option<f64>,
     /// Standing, sitting, lying, from the last motion end; None while moving or before
     /// any motion ended.
     current: Option<[f64; 3]>,
+    /// The last motion end's posture, kept while the person moves again (they may only
+    /// be fidgeting in it).
+    last_rest: Option<[f64; 3]>,
+    /// The walking features up to the latest frame while it moves; None while still.
+    moving: Option<WalkFeatures>,
 }
 
 impl RestPosture {
@@ -126,17 +182,27 @@ impl RestPosture {
         };
         let mut ended = None;
         if motion_detected {
-            if !self.moving {
+            if !self.in_motion {
                 self.run_start = Some(t);
             }
             self.current = None;
-        } else if self.moving {
-            let f = self.features(t);
-            self.current = Some(classify(&f));
-            ended = Some(f);
+            self.moving = Some(self.walk_features(t));
+        } else {
+            self.moving = None;
+            if self.in_motion {
+                let f = self.features(t);
+                self.current = Some(classify(&f));
+                self.last_rest = self.current;
+                ended = Some(f);
+            }
         }
-        self.moving = motion_detected;
-        self.history.push_back(Sample { t, level, place });
+        self.in_motion = motion_detected;
+        self.history.push_back(Sample {
+            t,
+            moving: motion_detected,
+            level,
+            place,
+        });
         while self.history.front().is_some_and(|s| t - s.t > HISTORY_S)
             || self.history.len() > MAX_SAMPLES
         {
@@ -149,6 +215,24 @@ impl RestPosture {
     /// end; None while moving or before a motion run was seen to end.
     pub fn posture(&self) -> Option<[f64; 3]> {
         self.current
+    }
+
+    /// While the channel moves: the walking features of the seconds up to the latest
+    /// frame. None while still.
+    pub fn moving_features(&self) -> Option<WalkFeatures> {
+        self.moving
+    }
+
+    /// While the channel moves: the probability that the person walks rather than sways
+    /// or fidgets in place. None while still.
+    pub fn walking(&self) -> Option<f64> {
+        self.moving.as_ref().map(walking_probability)
+    }
+
+    /// The posture read at the last motion end (standing, sitting, lying), kept while the
+    /// person moves again; None before any motion ended.
+    pub fn last_rest(&self) -> Option<[f64; 3]> {
+        self.last_rest
     }
 
     fn features(&self, end: f64) -> Features {
@@ -169,20 +253,12 @@ impl RestPosture {
                 f[1 + k] = sum / n as f64;
             }
         }
-        let places: Vec<[f64; 2]> = self
-            .history
-            .iter()
-            .filter(|s| s.t >= end - PLACE_SPAN_S && s.t < end)
-            .filter_map(|s| s.place)
-            .collect();
+        let places = self.places(end, PLACE_SPAN_S);
         if places.len() < MIN_PLACES {
             f[4] = f64::NAN;
             f[5] = f64::NAN;
         } else {
-            let half = places.len() / 2;
-            let (a, b) = places.split_at(half);
-            let (ma, mb) = (median_xy(a), median_xy(b));
-            f[4] = (ma[0] - mb[0]).hypot(ma[1] - mb[1]);
+            f[4] = halves_apart(&places);
             let sd = |k: usize| {
                 let m = places.iter().map(|p| p[k]).sum::<f64>() / places.len() as f64;
                 (places.iter().map(|p| (p[k] - m).powi(2)).sum::<f64>() / places.len() as f64)
@@ -191,6 +267,41 @@ impl RestPosture {
             f[5] = sd(0).hypot(sd(1));
         }
         f
+    }
+
+    /// The localizer's places in the `span` seconds before `end`.
+    fn places(&self, end: f64, span: f64) -> Vec<[f64; 2]> {
+        self.history
+            .iter()
+            .filter(|s| s.t >= end - span && s.t < end)
+            .filter_map(|s| s.place)
+            .collect()
+    }
+
+    fn walk_features(&self, now: f64) -> WalkFeatures {
+        let mut w = [0.0; N_WALK];
+        w[..N_FEATURES].copy_from_slice(&self.features(now));
+        let span: Vec<&Sample> = self
+            .history
+            .iter()
+            .filter(|s| s.t >= now - WALK_SPAN_S && s.t < now)
+            .collect();
+        if !span.is_empty() {
+            let n = span.len() as f64;
+            w[6] = span.iter().filter(|s| s.moving).count() as f64 / n;
+            w[7] = span.iter().map(|s| s.level).sum::<f64>() / n;
+            w[8] = span
+                .windows(2)
+                .filter(|p| p[1].moving && !p[0].moving)
+                .count() as f64;
+        }
+        let places = self.places(now, WALK_SPAN_S);
+        w[9] = if places.len() < MIN_PLACES {
+            f64::NAN
+        } else {
+            halves_apart(&places)
+        };
+        w
     }
 }
 
@@ -228,6 +339,46 @@ pub fn classify(f: &Features) -> [f64; 3] {
     let e = z.map(|v| (v - top).exp());
     let sum: f64 = e.iter().sum();
     e.map(|v| v / sum)
+}
+
+/// The probability of walking that the two-class regression gives the features of a
+/// moving channel: the placed one, or the unplaced one where the displacement features are
+/// missing.
+pub fn walking_probability(f: &WalkFeatures) -> f64 {
+    let placed = [4, 5, 9].iter().all(|&k| f[k].is_finite());
+    let all: [usize; N_WALK] = std::array::from_fn(|k| k);
+    let (cols, mean, std, weights): (&[usize], &[f64], &[f64], &[f64]) = if placed {
+        (&all, &WALK_MEAN, &WALK_STD, &WALK_WEIGHTS)
+    } else {
+        (
+            &UNPLACED_WALK,
+            &UNPLACED_WALK_MEAN,
+            &UNPLACED_WALK_STD,
+            &UNPLACED_WALK_WEIGHTS,
+        )
+    };
+    let z = cols
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let v = f[k];
+            if v.is_finite() {
+                (v - mean[i]) / std[i] * weights[i]
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        + weights[cols.len()];
+    1.0 / (1.0 + (-z.clamp(-50.0, 50.0)).exp())
+}
+
+/// The distance between the per-axis medians of the first and the second half of
+/// `places` (at least two).
+fn halves_apart(places: &[[f64; 2]]) -> f64 {
+    let (a, b) = places.split_at(places.len() / 2);
+    let (ma, mb) = (median_xy(a), median_xy(b));
+    (ma[0] - mb[0]).hypot(ma[1] - mb[1])
 }
 
 /// Median of each axis (the mean of the two middle values for an even count, as numpy).
@@ -353,6 +504,65 @@ mod tests {
         assert!(r.history.len() <= MAX_SAMPLES);
     }
 
+    /// Feeds 30 frames a second for `secs`: motion as `moving(t)` says, at `level` while
+    /// moving, the place at `place(t)`; returns the walking probability of the last frame.
+    fn walking_after(
+        secs: f64,
+        moving: impl Fn(f64) -> bool,
+        level: f64,
+        place: impl Fn(f64) -> Option<[f64; 2]>,
+    ) -> (RestPosture, Option<f64>) {
+        let mut r = RestPosture::default();
+        for i in 0..(secs * 30.0) as usize {
+            let t = i as f64 / 30.0;
+            let m = moving(t);
+            r.update(t, m, if m { level } else { 0.0 }, place(t));
+        }
+        let p = r.walking();
+        (r, p)
+    }
+
+    #[test]
+    fn a_sustained_walk_is_walking_and_flickers_in_place_are_not() {
+        let (r, walk) = walking_after(8.0, |_| true, 0.6, |t| Some([0.5 + t, 2.0]));
+        let f = r.moving_features().expect("moving");
+        assert!(
+            (f[6] - 1.0).abs() < 1e-9,
+            "share of the last 5 s moving {}",
+            f[6]
+        );
+        assert_eq!(f[8], 0.0, "no new onset within the run");
+        // 5 s of a 1 m/s walk: the halves' medians 2.5 m apart.
+        assert!((f[9] - 2.5).abs() < 0.1, "displacement over 5 s {}", f[9]);
+        let walk = walk.expect("moving");
+        // A body that sets off the motion detector for 1 s in every 3, where it stands.
+        let sway_motion = |t: f64| t % 3.0 > 2.0;
+        let (_, sway) = walking_after(8.9, sway_motion, 0.1, |_| Some([2.0, 2.0]));
+        let sway = sway.expect("the last frame moves");
+        // The regression is soft (held out it tells the two apart in 0.71 of the frames,
+        // balanced), but it orders these two clearly.
+        assert!(
+            walk > 0.6 && sway < 0.5 && walk - sway > 0.15,
+            "walk {walk}, sway {sway}"
+        );
+        // Without places: the unplaced regression orders them too.
+        let (_, walk) = walking_after(8.0, |_| true, 0.6, |_| None);
+        let (_, sway) = walking_after(8.9, sway_motion, 0.1, |_| None);
+        let (walk, sway) = (walk.expect("moving"), sway.expect("moving"));
+        assert!(
+            walk > 0.6 && sway < 0.5 && walk - sway > 0.15,
+            "unplaced: walk {walk}, sway {sway}"
+        );
+        // Still: no walking probability, and the posture is kept through the next motion.
+        let (mut r, _) = walking_after(6.0, |t| t < 3.0, 0.5, |_| None);
+        assert!(r.walking().is_none() && r.moving_features().is_none());
+        let rest = r.posture().expect("at rest");
+        r.update(6.1, true, 0.5, None);
+        assert!(r.posture().is_none());
+        assert_eq!(r.last_rest(), Some(rest));
+        assert!(r.walking().is_some());
+    }
+
     #[test]
     fn classify_gives_probabilities() {
         for f in [
@@ -365,6 +575,27 @@ mod tests {
             let p = classify(&f);
             assert!(p.iter().all(|v| v.is_finite() && *v >= 0.0));
             assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        }
+        for f in [
+            [0.0; N_WALK],
+            [1e9; N_WALK],
+            [-1e9; N_WALK],
+            [f64::NAN; N_WALK],
+            [
+                5.0,
+                0.5,
+                0.5,
+                0.5,
+                f64::NAN,
+                f64::NAN,
+                1.0,
+                0.5,
+                1.0,
+                f64::NAN,
+            ],
+        ] {
+            let p = walking_probability(&f);
+            assert!(p.is_finite() && (0.0..=1.0).contains(&p), "{p}");
         }
     }
 }

@@ -87,7 +87,13 @@ impl Analysis {
                 // motion and the posture read at its last end do better, held out
                 // (docs/sensing.md, "Posture from the motion that ended it").
                 match (s.motion_detected, self.rest.posture()) {
-                    (true, _) => detections.iter_mut().for_each(moving_channel),
+                    (true, _) => {
+                        let walking = self.rest.walking().unwrap_or(1.0);
+                        let rest = self.rest.last_rest();
+                        detections
+                            .iter_mut()
+                            .for_each(|d| d.activity = moving_evidence(walking, rest));
+                    }
                     (false, Some(p)) => detections.iter_mut().for_each(|d| at_rest(d, p)),
                     (false, None) => detections.iter_mut().for_each(still_channel),
                 }
@@ -347,13 +353,15 @@ impl Analysis {
     /// `on_detections` gives the activity filter, its most probable class, unfiltered).
     /// None before a motion was seen to end.
     fn sensed_activity(&self, s: &SensingState) -> Option<(&'static str, f64)> {
-        if s.motion_detected {
-            return Some((ACTIVITIES[WALKING], MOVING_EVIDENCE[WALKING]));
-        }
-        let p = self.rest.posture()?;
-        let best = (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b]))?;
-        let class = [STANDING, SITTING, LYING][best];
-        Some((ACTIVITIES[class], p[best]))
+        let evidence = if s.motion_detected {
+            let walking = self.rest.walking().unwrap_or(1.0);
+            moving_evidence(walking, self.rest.last_rest())
+        } else {
+            let p = self.rest.posture()?;
+            [p[0], 0.0, p[1], p[2], 0.0]
+        };
+        let best = (0..ACTIVITIES.len()).max_by(|&a, &b| evidence[a].total_cmp(&evidence[b]))?;
+        Some((ACTIVITIES[best], evidence[best]))
     }
 }
 
@@ -368,15 +376,32 @@ fn still_channel(d: &mut Detection) {
     d.activity[WALKING] *= WALKING_KEPT_WHEN_STILL;
 }
 
-/// The activity evidence of a detection while the channel shows motion (standing,
-/// walking, sitting, lying, falling).
-const MOVING_EVIDENCE: [f64; 5] = [0.05, 0.85, 0.03, 0.03, 0.04];
+/// The postures (standing, sitting, lying) of a moving person whom no motion end has
+/// been read for yet: mostly upright.
+const UNREAD_REST: [f64; 3] = [0.6, 0.2, 0.2];
 
-/// A detection made while the sensor sees motion: walking, whatever the model says. One
-/// link's motion does not tell a walker from a swaying, standing person any better than
-/// this (docs/sensing.md, "End to end"), and the model's walking score did worse.
-fn moving_channel(d: &mut Detection) {
-    d.activity = MOVING_EVIDENCE;
+/// The activity evidence (standing, walking, sitting, lying, falling) while the channel
+/// shows motion, whatever the model says (it called almost everything walking): walking
+/// with the probability the rest posture's walking regression gives the seconds up to
+/// now, else still in the posture read at the last rest (a swaying or fidgeting body
+/// sets off the motion detector; docs/sensing.md, "Walking, or swaying in place").
+fn moving_evidence(walking: f64, rest: Option<[f64; 3]>) -> [f64; 5] {
+    // A probability that is not one (never from the regression) counts as walking, the
+    // rule before it.
+    let walking = if walking.is_finite() {
+        walking.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let rest = rest.unwrap_or(UNREAD_REST);
+    let still = 0.84 * (1.0 - walking);
+    [
+        0.03 + still * rest[0],
+        0.03 + 0.84 * walking,
+        0.03 + still * rest[1],
+        0.03 + still * rest[2],
+        0.04,
+    ]
 }
 
 /// A detection of a person at rest since a motion end the rest posture read
@@ -501,4 +526,26 @@ fn pose_frame(
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn best(a: [f64; 5]) -> usize {
+        (0..5).max_by(|&x, &y| a[x].total_cmp(&a[y])).unwrap()
+    }
+
+    #[test]
+    fn moving_evidence_is_walking_or_the_posture_of_the_last_rest() {
+        let sitting = Some([0.1, 0.8, 0.1]);
+        assert_eq!(best(moving_evidence(0.9, sitting)), WALKING);
+        assert_eq!(best(moving_evidence(0.1, sitting)), SITTING);
+        assert_eq!(best(moving_evidence(0.1, None)), STANDING);
+        for w in [0.0, 0.5, 1.0, -3.0, 7.0, f64::NAN] {
+            let a = moving_evidence(w, sitting);
+            assert!(a.iter().all(|v| v.is_finite() && *v > 0.0), "{w}: {a:?}");
+            assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{w}: {a:?}");
+        }
+    }
 }

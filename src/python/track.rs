@@ -91,8 +91,49 @@ fn rest_posture_features(
     Ok(out)
 }
 
+/// One moving frame: its time, the features up to it and the probability of walking.
+type MovingFrame = (f64, Vec<f64>, f64);
+
+/// The same features at every frame with motion detected (the run so far, the levels and
+/// places up to it): `[(t, [6 features], p_walking), ...]`, with the walking regression's
+/// probability ([`rest_posture::walking_probability`]). Arguments as
+/// `rest_posture_features`.
+#[pyfunction]
+fn walking_features(
+    times: PyReadonlyArray1<'_, f64>,
+    motion: PyReadonlyArray1<'_, bool>,
+    level: PyReadonlyArray1<'_, f64>,
+    x: PyReadonlyArray1<'_, f64>,
+    y: PyReadonlyArray1<'_, f64>,
+) -> PyResult<Vec<MovingFrame>> {
+    let (t, m, l, x, y) = (
+        times.as_array(),
+        motion.as_array(),
+        level.as_array(),
+        x.as_array(),
+        y.as_array(),
+    );
+    let n = t.len();
+    if [m.len(), l.len(), x.len(), y.len()].iter().any(|&k| k != n) {
+        return Err(InvalidArgumentError::new_err(
+            "times, motion, level, x and y must have one length",
+        ));
+    }
+    let mut r = RestPosture::default();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let place = (x[i].is_finite() && y[i].is_finite()).then_some([x[i], y[i]]);
+        r.update(t[i], m[i], l[i], place);
+        if let (Some(f), Some(p)) = (r.moving_features(), r.walking()) {
+            out.push((t[i], f.to_vec(), p));
+        }
+    }
+    Ok(out)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_analytics, m)?)?;
     m.add_function(wrap_pyfunction!(rest_posture_features, m)?)?;
+    m.add_function(wrap_pyfunction!(walking_features, m)?)?;
     Ok(())
 }

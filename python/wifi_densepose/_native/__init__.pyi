@@ -55,6 +55,7 @@ __all__ = [
     "sim_scenario",
     "sim_scenarios",
     "sim_spec",
+    "walking_features",
     "window_features",
 ]
 
@@ -371,6 +372,13 @@ def rest_posture_features(
     x: np.ndarray,
     y: np.ndarray,
 ) -> list[tuple[float, list[float], list[float]]]: ...
+def walking_features(
+    times: np.ndarray,
+    motion: np.ndarray,
+    level: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> list[tuple[float, list[float], float]]: ...
 def model_init_runtime(lib_path: str | os.PathLike[str]) -> None: ...
 def live_windows(csi: np.ndarray) -> np.ndarray: ...
 
