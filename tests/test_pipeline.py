@@ -244,19 +244,24 @@ def test_without_oracle_or_model_no_poses_are_invented():
 
 def _no_poses_without_a_model(server):
     poses = collect(server, "pose_data")
-    run = server.simulate("room_001", "walk", seed=1, duration_s=2, speed=0)
+    run = server.simulate("room_001", "walk", seed=1, duration_s=6, speed=0)
     assert run.wait(30)
     time.sleep(0.3)
     # Without a model only the sensor reports: presence, a position where the localizer
-    # placed the walker (the simulation brings its placement) and the sensor's activity
-    # (walking while the channel moves, docs/protocol.md), never a pose.
+    # placed the walker (the simulation brings its placement) and the sensor's activity,
+    # never a pose. While the channel moves the activity is walking, or the posture of the
+    # last rest (standing before any) until the motion has lasted long enough to tell a
+    # walk from a body swaying in place (about a second here; docs/protocol.md).
     assert all(p["metadata"]["model_version"] == "sensing" for p in poses.items)
     keys = {"person_id", "confidence", "localized", "breathing_rate_bpm", "position", "activity"}
     persons = [q for p in poses.items for q in p["persons"]]
     assert all(set(q) <= keys and ("position" in q) == q["localized"] for q in persons)
-    moving = [q["activity"]["type"] for p in poses.items for q in p["persons"]
-              if "activity" in q and p["metadata"]["motion_detected"]]
-    assert moving and set(moving) == {"walking"}
+    moving = [(p["metadata"]["source_time"], q["activity"]["type"]) for p in poses.items
+              for q in p["persons"] if "activity" in q and p["metadata"]["motion_detected"]]
+    assert moving and {a for _, a in moving} <= {"walking", "standing"}
+    start = min(p["metadata"]["source_time"] for p in poses.items)
+    late = [a for t, a in moving if t - start > 3.0]
+    assert late and set(late) == {"walking"}
 
 
 def test_runtime_configuration_changes_behaviour_and_is_announced(server):
