@@ -1,6 +1,7 @@
 """What the separability experiments share: the loop that runs each named condition, times
-it, prints the table and optionally keeps the figures as JSON; and the area under the ROC
-curve by ranks."""
+it, prints the table and optionally keeps the figures as JSON; the area under the ROC
+curve by ranks; the scripted sit / lie / fall blocks; and the sensor's frames of a clip
+as the live pipeline publishes them."""
 
 from __future__ import annotations
 
@@ -60,3 +61,23 @@ def hold(rng: np.random.Generator, kind: str, transition: tuple[float, float],
     acts.append({"type": up, "duration_s": float(rng.uniform(*rise))})
     return acts
 
+
+
+def sensor_frames(data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A ``sim.generate`` result through ``wifi_densepose.analyze`` without a model: every
+    ``pose_data`` frame's source time, ``motion_detected``, ``motion_level`` and the
+    localizer's place of the person (x, y; NaN where nobody was placed)."""
+    from wifi_densepose.analyze import analyze
+
+    rows = []
+    for m in analyze(data, model=None):
+        if m["type"] != "pose_data":
+            continue
+        d = m["data"]
+        meta = d["metadata"]
+        pos = (d["persons"][0].get("position") if d["persons"] else None) or {}
+        rows.append((float(meta["source_time"]), bool(meta.get("motion_detected")),
+                     float(meta.get("motion_level", 0.0)),
+                     float(pos.get("x", np.nan)), float(pos.get("y", np.nan))))
+    t, motion, level, x, y = (np.array(c) for c in zip(*rows))
+    return t, motion.astype(bool), level, x, y

@@ -41,9 +41,8 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from experiment import hold
+from experiment import hold, sensor_frames
 from wifi_densepose import _native, sim
-from wifi_densepose.analyze import analyze
 
 TUNE_BASE = 610_000
 TEST_BASE = 710_000
@@ -95,21 +94,11 @@ def clip_ends(seed: int, duration_s: float, device: str = "intel5300",
                         duration_s=duration_s, device=device)
     ts = np.asarray(data["timestamps"], dtype=np.float64)
     truth = np.asarray(data["activity"], dtype=np.int64)[:, 0]
-    rows = []
-    for m in analyze(data, model=None):
-        if m["type"] != "pose_data":
-            continue
-        d = m["data"]
-        meta = d["metadata"]
-        pos = (d["persons"][0].get("position") if d["persons"] else None) or {}
-        rows.append((float(meta["source_time"]), bool(meta.get("motion_detected")),
-                     float(meta.get("motion_level", 0.0)),
-                     float(pos.get("x", np.nan)), float(pos.get("y", np.nan))))
-    t, motion, level, x, y = (np.array(c) for c in zip(*rows))
+    t, motion, level, x, y = sensor_frames(data)
     if not placed:
         x = y = np.full(len(t), np.nan)
     out = []
-    for end, feats, probs in _native.rest_posture_features(t, motion.astype(bool), level, x, y):
+    for end, feats, probs in _native.rest_posture_features(t, motion, level, x, y):
         after = (t >= end) & (t < end + STILL_AFTER_S)
         if t[-1] < end + STILL_AFTER_S or motion[after].any():
             continue  # moving again within a second: not a rest

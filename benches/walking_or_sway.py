@@ -43,9 +43,8 @@ import time
 from typing import Any
 
 import numpy as np
-from experiment import auc_by_rank
+from experiment import auc_by_rank, sensor_frames
 from wifi_densepose import _native, sim
-from wifi_densepose.analyze import analyze
 from wifi_densepose.pipeline_eval import SETTLE_S
 from wifi_densepose.sensing_eval import clip_scenario
 
@@ -77,21 +76,11 @@ def clip_frames(clip: int, seed: int, duration_s: float, device: str,
     data = sim.generate(json.dumps(spec), seed=seed, duration_s=duration_s, device=device)
     ts = np.asarray(data["timestamps"], dtype=np.float64)
     truth = np.asarray(data["activity"], dtype=np.int64)[:, 0]
-    rows = []
-    for m in analyze(data, model=None):
-        if m["type"] != "pose_data":
-            continue
-        d = m["data"]
-        meta = d["metadata"]
-        pos = (d["persons"][0].get("position") if d["persons"] else None) or {}
-        rows.append((float(meta["source_time"]), bool(meta.get("motion_detected")),
-                     float(meta.get("motion_level", 0.0)),
-                     float(pos.get("x", np.nan)), float(pos.get("y", np.nan))))
-    t, motion, level, x, y = (np.array(c) for c in zip(*rows))
+    t, motion, level, x, y = sensor_frames(data)
     if not placed:
         x = y = np.full(len(t), np.nan)
     feats, walking, probs = [], [], []
-    for when, f, p in _native.walking_features(t, motion.astype(bool), level, x, y):
+    for when, f, p in _native.walking_features(t, motion, level, x, y):
         if when - ts[0] < SETTLE_S:
             continue
         k = int(np.clip(np.searchsorted(ts, when), 0, len(ts) - 1))

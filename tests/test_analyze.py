@@ -391,6 +391,20 @@ def test_a_still_person_is_not_reported_walking():
     assert walking / reported < 0.05
 
 
+def _first_person_frames(messages):
+    """Per pose_data: source time, motion detected, motion level, the first person's
+    position (x, y; NaN without one) and reported activity type (None without one)."""
+    frames = []
+    for m in messages:
+        if m["type"] == "pose_data":
+            meta, persons = m["data"]["metadata"], m["data"]["persons"]
+            pos = (persons[0].get("position") if persons else None) or {}
+            said = (persons[0].get("activity") or {}).get("type") if persons else None
+            frames.append((meta["source_time"], meta["motion_detected"], meta["motion_level"],
+                           pos.get("x", np.nan), pos.get("y", np.nan), said))
+    return frames
+
+
 def test_a_person_at_rest_takes_the_posture_read_from_the_motion_that_ended():
     # src/analytics/rest_posture.rs: at each end of motion the pipeline reads standing,
     # sitting or lying from the seconds before, and the person's reported activity follows
@@ -408,14 +422,7 @@ def test_a_person_at_rest_takes_the_posture_read_from_the_motion_that_ended():
                 {"type": "walk", "to": [[1.5, 3.5]], "speed": 1.0},
                 {"type": "sit_down", "duration_s": 1.5}, {"type": "sit", "duration_s": 20.0}]}]}
     data = sim.generate(json.dumps(spec), seed=5, duration_s=50.0)
-    frames = []
-    for m in wdp.analyze(data):
-        if m["type"] == "pose_data":
-            meta, persons = m["data"]["metadata"], m["data"]["persons"]
-            pos = (persons[0].get("position") if persons else None) or {}
-            said = (persons[0].get("activity") or {}).get("type") if persons else None
-            frames.append((meta["source_time"], meta["motion_detected"], meta["motion_level"],
-                           pos.get("x", np.nan), pos.get("y", np.nan), said))
+    frames = _first_person_frames(wdp.analyze(data))
     t, motion, level, x, y = (np.array(c) for c in list(zip(*frames))[:5])
     said = [f[5] for f in frames]
     ends = _native.rest_posture_features(t, motion.astype(bool), level, x, y)
@@ -455,14 +462,7 @@ def test_a_moving_channel_is_walking_only_as_the_walking_regression_says():
                 {"type": "walk", "to": [[4.5, 1.5]], "speed": 1.0},
                 {"type": "stand", "duration_s": 15.0}]}]}
     data = sim.generate(json.dumps(spec), seed=7, duration_s=60.0)
-    frames = []
-    for m in wdp.analyze(data, model=None):
-        if m["type"] == "pose_data":
-            meta, persons = m["data"]["metadata"], m["data"]["persons"]
-            pos = (persons[0].get("position") if persons else None) or {}
-            said = (persons[0].get("activity") or {}).get("type") if persons else None
-            frames.append((meta["source_time"], meta["motion_detected"], meta["motion_level"],
-                           pos.get("x", np.nan), pos.get("y", np.nan), said))
+    frames = _first_person_frames(wdp.analyze(data, model=None))
     t, motion, level, x, y = (np.array(c) for c in list(zip(*frames))[:5])
     said = {f[0]: f[5] for f in frames}
     ends = _native.rest_posture_features(t, motion.astype(bool), level, x, y)

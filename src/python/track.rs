@@ -55,6 +55,39 @@ fn run_analytics(
 /// One end of motion: its time, its features and the regression's probabilities.
 type PostureEnd = (f64, Vec<f64>, Vec<f64>);
 
+/// Runs a [`RestPosture`] over a run of sensor frames (`x`/`y` the localizer's place, NaN
+/// where there is none), calling `visit` after each frame with its time, the tracker and
+/// the features `update` returned (a motion end's).
+fn replay(
+    times: PyReadonlyArray1<'_, f64>,
+    motion: PyReadonlyArray1<'_, bool>,
+    level: PyReadonlyArray1<'_, f64>,
+    x: PyReadonlyArray1<'_, f64>,
+    y: PyReadonlyArray1<'_, f64>,
+    mut visit: impl FnMut(f64, &RestPosture, Option<rest_posture::Features>),
+) -> PyResult<()> {
+    let (t, m, l, x, y) = (
+        times.as_array(),
+        motion.as_array(),
+        level.as_array(),
+        x.as_array(),
+        y.as_array(),
+    );
+    let n = t.len();
+    if [m.len(), l.len(), x.len(), y.len()].iter().any(|&k| k != n) {
+        return Err(InvalidArgumentError::new_err(
+            "times, motion, level, x and y must have one length",
+        ));
+    }
+    let mut r = RestPosture::default();
+    for i in 0..n {
+        let place = (x[i].is_finite() && y[i].is_finite()).then_some([x[i], y[i]]);
+        let ended = r.update(t[i], m[i], l[i], place);
+        visit(t[i], &r, ended);
+    }
+    Ok(())
+}
+
 /// The rest-posture features ([`crate::analytics::rest_posture`]) at every motion end of
 /// a run of sensor frames: `[(t_end, [6 features], [standing, sitting, lying]), ...]`.
 /// `x`/`y` are the localizer's place (NaN where there is none). The same code the
@@ -67,36 +100,21 @@ fn rest_posture_features(
     x: PyReadonlyArray1<'_, f64>,
     y: PyReadonlyArray1<'_, f64>,
 ) -> PyResult<Vec<PostureEnd>> {
-    let (t, m, l, x, y) = (
-        times.as_array(),
-        motion.as_array(),
-        level.as_array(),
-        x.as_array(),
-        y.as_array(),
-    );
-    let n = t.len();
-    if [m.len(), l.len(), x.len(), y.len()].iter().any(|&k| k != n) {
-        return Err(InvalidArgumentError::new_err(
-            "times, motion, level, x and y must have one length",
-        ));
-    }
-    let mut r = RestPosture::default();
     let mut out = Vec::new();
-    for i in 0..n {
-        let place = (x[i].is_finite() && y[i].is_finite()).then_some([x[i], y[i]]);
-        if let Some(f) = r.update(t[i], m[i], l[i], place) {
-            out.push((t[i], f.to_vec(), rest_posture::classify(&f).to_vec()));
+    replay(times, motion, level, x, y, |t, _, ended| {
+        if let Some(f) = ended {
+            out.push((t, f.to_vec(), rest_posture::classify(&f).to_vec()));
         }
-    }
+    })?;
     Ok(out)
 }
 
 /// One moving frame: its time, the features up to it and the probability of walking.
 type MovingFrame = (f64, Vec<f64>, f64);
 
-/// The same features at every frame with motion detected (the run so far, the levels and
-/// places up to it): `[(t, [6 features], p_walking), ...]`, with the walking regression's
-/// probability ([`rest_posture::walking_probability`]). Arguments as
+/// The walking features at every frame with motion detected (the run so far, the levels
+/// and places up to it): `[(t, [10 features], p_walking), ...]`, with the walking
+/// regression's probability ([`rest_posture::walking_probability`]). Arguments as
 /// `rest_posture_features`.
 #[pyfunction]
 fn walking_features(
@@ -106,28 +124,12 @@ fn walking_features(
     x: PyReadonlyArray1<'_, f64>,
     y: PyReadonlyArray1<'_, f64>,
 ) -> PyResult<Vec<MovingFrame>> {
-    let (t, m, l, x, y) = (
-        times.as_array(),
-        motion.as_array(),
-        level.as_array(),
-        x.as_array(),
-        y.as_array(),
-    );
-    let n = t.len();
-    if [m.len(), l.len(), x.len(), y.len()].iter().any(|&k| k != n) {
-        return Err(InvalidArgumentError::new_err(
-            "times, motion, level, x and y must have one length",
-        ));
-    }
-    let mut r = RestPosture::default();
     let mut out = Vec::new();
-    for i in 0..n {
-        let place = (x[i].is_finite() && y[i].is_finite()).then_some([x[i], y[i]]);
-        r.update(t[i], m[i], l[i], place);
+    replay(times, motion, level, x, y, |t, r, _| {
         if let (Some(f), Some(p)) = (r.moving_features(), r.walking()) {
-            out.push((t[i], f.to_vec(), p));
+            out.push((t, f.to_vec(), p));
         }
-    }
+    })?;
     Ok(out)
 }
 
