@@ -383,14 +383,20 @@ fn halves_apart(places: &[[f64; 2]]) -> f64 {
 
 /// Median of each axis (the mean of the two middle values for an even count, as numpy).
 fn median_xy(points: &[[f64; 2]]) -> [f64; 2] {
+    // A selection, not a sort: this runs at every moving frame over up to 5 s of places.
     let median = |k: usize| {
         let mut v: Vec<f64> = points.iter().map(|p| p[k]).collect();
-        v.sort_by(f64::total_cmp);
         let n = v.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        let (lower, upper, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+        let upper = *upper;
         if n % 2 == 1 {
-            v[n / 2]
+            upper
         } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
+            let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (below + upper) / 2.0
         }
     };
     [median(0), median(1)]
@@ -561,6 +567,15 @@ mod tests {
         assert!(r.posture().is_none());
         assert_eq!(r.last_rest(), Some(rest));
         assert!(r.walking().is_some());
+    }
+
+    #[test]
+    fn medians_are_numpy_s() {
+        let pts = |v: &[f64]| v.iter().map(|&a| [a, -a]).collect::<Vec<_>>();
+        assert_eq!(median_xy(&pts(&[3.0, 1.0, 2.0])), [2.0, -2.0]);
+        assert_eq!(median_xy(&pts(&[4.0, 1.0, 3.0, 2.0])), [2.5, -2.5]);
+        assert_eq!(median_xy(&pts(&[5.0])), [5.0, -5.0]);
+        assert!(median_xy(&[]).iter().all(|v| v.is_nan()));
     }
 
     #[test]
