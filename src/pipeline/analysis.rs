@@ -84,8 +84,9 @@ impl Analysis {
                 detections.sort_by(|a, b| b.score.total_cmp(&a.score));
                 detections.truncate(settings.max_persons);
                 // The model does not tell activities apart (docs/model.md); the channel's
-                // motion and the posture read at its last end do better, held out
-                // (docs/sensing.md, "Posture from the motion that ended it").
+                // motion, read for walking or swaying, and the posture read at its last end
+                // do better, held out (docs/sensing.md, "Posture from the motion that ended
+                // it" and "Walking, or swaying in place").
                 match (s.motion_detected, self.rest.posture()) {
                     (true, _) => {
                         let walking = self.rest.walking().unwrap_or(1.0);
@@ -348,10 +349,10 @@ impl Analysis {
 }
 
 impl Analysis {
-    /// The activity of the person the sensor reports alone: walking while the channel
-    /// moves, else the posture read at the last end of motion (the evidence
-    /// `on_detections` gives the activity filter, its most probable class, unfiltered).
-    /// None before a motion was seen to end.
+    /// The activity of the person the sensor reports alone: while the channel moves,
+    /// walking or the last rest's posture (`moving_evidence`), else the posture read at
+    /// the last end of motion (the evidence `on_detections` gives the activity filter, its
+    /// most probable class, unfiltered). While still, None before a motion was seen to end.
     fn sensed_activity(&self, s: &SensingState) -> Option<(&'static str, f64)> {
         let evidence = if s.motion_detected {
             let walking = self.rest.walking().unwrap_or(1.0);
