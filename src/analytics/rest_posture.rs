@@ -281,19 +281,24 @@ impl RestPosture {
     fn walk_features(&self, now: f64) -> WalkFeatures {
         let mut w = [0.0; N_WALK];
         w[..N_FEATURES].copy_from_slice(&self.features(now));
-        let span: Vec<&Sample> = self
+        // One pass, no copy: this runs at every moving frame.
+        let (mut n, mut moving, mut level, mut onsets) = (0usize, 0usize, 0.0, 0usize);
+        let mut before: Option<bool> = None;
+        for s in self
             .history
             .iter()
             .filter(|s| s.t >= now - WALK_SPAN_S && s.t < now)
-            .collect();
-        if !span.is_empty() {
-            let n = span.len() as f64;
-            w[6] = span.iter().filter(|s| s.moving).count() as f64 / n;
-            w[7] = span.iter().map(|s| s.level).sum::<f64>() / n;
-            w[8] = span
-                .windows(2)
-                .filter(|p| p[1].moving && !p[0].moving)
-                .count() as f64;
+        {
+            n += 1;
+            moving += usize::from(s.moving);
+            level += s.level;
+            onsets += usize::from(s.moving && before == Some(false));
+            before = Some(s.moving);
+        }
+        if n > 0 {
+            w[6] = moving as f64 / n as f64;
+            w[7] = level / n as f64;
+            w[8] = onsets as f64;
         }
         let places = self.places(now, WALK_SPAN_S);
         w[9] = if places.len() < MIN_PLACES {
