@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi"
 
 
@@ -20,7 +22,7 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 def test_help_explains_every_command():
     out = cli("--help")
     assert out.returncode == 0
-    for cmd in ("serve", "token", "inspect", "simulate"):
+    for cmd in ("serve", "token", "inspect", "simulate", "analyze", "calibrate", "evaluate", "train"):
         assert cmd in out.stdout
 
 
@@ -88,6 +90,58 @@ def test_simulate_writes_csi_and_truth(tmp_path):
 
 
 WALK = DATA / "intel5300_walk_1590161182.dat"
+
+
+def _summary_count(text: str, label: str) -> int:
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith(label))
+    return int(line.split()[len(label.split())])
+
+
+@pytest.mark.skipif(not WALK.exists(), reason="needs ../shared/data/csi")
+def test_analyze_a_real_recording_summary_and_its_messages_as_json_lines(tmp_path):
+    out_file = tmp_path / "walk.jsonl"
+    out = cli("analyze", str(WALK), "--quiet", "--out", str(out_file), "--types", "pose_data")
+    assert out.returncode == 0, out.stderr
+    assert "152 frames of 2x2x30 CSI (intel5300)" in out.stdout
+    assert "someone reported" in out.stdout and "timeline" in out.stdout
+    # A two-antenna card: the model cannot run, and the summary says why.
+    assert "the model needs CSI from 3 receive antennas" in out.stdout
+    lines = [json.loads(ln) for ln in out_file.read_text().splitlines()]
+    assert lines and {m["type"] for m in lines} == {"pose_data"}
+    assert len(lines) == _summary_count(out.stdout, "pose_data frames")
+    assert f"wrote {len(lines)} messages" in out.stderr
+
+
+def test_analyze_a_simulated_run_writes_every_message_to_stdout_and_sums_up_on_stderr(tmp_path):
+    run = tmp_path / "fall.npz"
+    assert cli("simulate", "fall", "--seed", "2", "--duration", "6", "--out", str(run)).returncode == 0
+    out = cli("analyze", str(run), "--quiet", "--model", "none", "--out", "-", "--segment", "2")
+    assert out.returncode == 0, out.stderr
+    messages = [json.loads(ln) for ln in out.stdout.splitlines()]
+    types = {m["type"] for m in messages}
+    assert {"pose_data", "hardware_event", "system_event"} <= types
+    poses = [m for m in messages if m["type"] == "pose_data"]
+    assert _summary_count(out.stderr, "pose_data frames") == len(poses)
+    # The timeline has a row per 2 s of the recording with frames in it.
+    rows = [ln for ln in out.stderr.splitlines() if ln.strip().startswith("|") and "from s" not in ln
+            and "---" not in ln]
+    assert 2 <= len(rows) <= 4
+    someone = sum(bool(p["data"]["persons"]) for p in poses) / len(poses)
+    assert f"someone reported     {100 * someone:.1f} %" in out.stderr
+
+
+def test_analyze_refuses_bad_options_in_one_line(tmp_path):
+    run = tmp_path / "walk.npz"
+    assert cli("simulate", "walk", "--duration", "2", "--out", str(run)).returncode == 0
+    for args, says in ((["/nonexistent/file.dat"], "file.dat"),
+                       ([str(run), "--types", "pose_data"], "--types needs --out"),
+                       ([str(run), "--out", "x.jsonl", "--types", "bogus"], "unknown ['bogus']"),
+                       ([str(run), "--placement", "{not json"], "not JSON"),
+                       ([str(run), "--calibration", "/nonexistent.json"], "--calibration"),
+                       ([str(run), "--model", "/nonexistent.onnx"], "nonexistent.onnx")):
+        out = cli("analyze", *args, "--quiet")
+        assert out.returncode == 1, (args, out.stdout)
+        assert says in out.stderr and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
 
 
 def test_serve_with_a_config_file(tmp_path):

@@ -307,14 +307,15 @@ def _simulate(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     out = sim.simulate_to_file(args.scenario, args.seed, args.duration, args.out,
                                device=args.device, fps=args.fps)
-    import numpy as np
-
-    with np.load(out) as data:
-        n, shape = data["csi"].shape[0], data["csi"].shape[1:]
-        people = int(data["present"].any(axis=0).sum())
-        falls = len(data["falls"])
-    print(f"{out}: {n} frames of {'x'.join(map(str, shape))} CSI, {people} people, "
-          f"{falls} falls, ground truth included ({time.monotonic() - t0:.1f} s)")
+    data = sim.load(out)
+    people = int(data["present"].any(axis=0).sum())
+    falls = len(data["falls"])
+    links = [data] if "csi" in data else list(data["nodes"])
+    frames = ", ".join(f"{len(link['csi'])} frames of {'x'.join(map(str, link['csi'].shape[1:]))}"
+                       for link in links)
+    nodes = f" from {len(links)} nodes" if "nodes" in data else ""
+    print(f"{out}: {frames} CSI{nodes}, {people} people, {falls} falls, ground truth "
+          f"included ({time.monotonic() - t0:.1f} s)")
     return 0
 
 
@@ -399,6 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description=calibrate_cli.__doc__.split("\n\n")[1] if calibrate_cli.__doc__ else None)
     calibrate_cli.add_arguments(c)
     c.set_defaults(func=calibrate_cli.run)
+    from . import analyze_cli
+
+    a = sub.add_parser("analyze", help="run the live pipeline over a recording: a summary, "
+                                       "a timeline, the messages as JSON Lines",
+                       description=analyze_cli.__doc__.split("\n\n")[1] if analyze_cli.__doc__ else None)
+    analyze_cli.add_arguments(a)
+    a.set_defaults(func=analyze_cli.run)
     from . import evaluate
 
     e = sub.add_parser("evaluate", help="score a pose model on held-out simulated data, or a trained classifier on labelled recordings (--data --labels)",

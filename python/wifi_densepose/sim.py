@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
-from .errors import ArgumentTypeError, InvalidArgumentError
+from .errors import ArgumentTypeError, InvalidArgumentError, PathNotFoundError
 
 SimulationError = _native.SimulationError
 
@@ -238,12 +238,96 @@ def simulate_to_file(
     device: str | None = None,
     fps: float | None = None,
 ) -> str:
-    """Simulates a scenario and writes every array of :func:`generate` to an ``.npz``."""
+    """Simulates a scenario and writes every array of :func:`generate` to an ``.npz``;
+    :func:`load` reads it back as :func:`generate` returned it.
+
+    Everything is stored as plain arrays (``np.load`` needs no ``allow_pickle``): a dict
+    (``placement``) as its JSON text, and a multi-node run's ``nodes`` as
+    ``nodes/<i>/<key>`` entries. Returns the path written."""
     data = generate(scenario, seed=seed, duration_s=duration_s, device=device, fps=fps)
-    arrays = {k: (v if isinstance(v, np.ndarray) else np.asarray(v)) for k, v in data.items()}
     out = os.fspath(out_path)
-    np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
+    np.savez_compressed(out, **_npz_entries(data))  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
     return out if out.endswith(".npz") else out + ".npz"
+
+
+#: The entry listing which of an ``.npz``'s entries hold JSON text (dicts).
+_JSON_KEYS = "__json__"
+
+
+def _npz_entries(data: dict[str, Any]) -> dict[str, np.ndarray]:
+    entries: dict[str, np.ndarray] = {}
+    as_json: list[str] = []
+
+    def put(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            entries[key] = np.asarray(json.dumps(value))
+            as_json.append(key)
+        else:
+            entries[key] = value if isinstance(value, np.ndarray) else np.asarray(value)
+
+    for key, value in data.items():
+        if key == "nodes":
+            for i, node in enumerate(value):
+                for k, v in node.items():
+                    put(f"nodes/{i}/{k}", v)
+        else:
+            put(key, value)
+    entries[_JSON_KEYS] = np.asarray(as_json, dtype=str)
+    return entries
+
+
+#: Entries :func:`generate` returns as lists (kept lists by :func:`load`).
+_LIST_KEYS = frozenset({"room_size", "keypoint_names", "activity_names"})
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run :func:`simulate_to_file` (``wifi-densepose simulate``) wrote, as
+    :func:`generate` returned it: arrays as arrays, scalars as Python numbers and strings,
+    ``placement`` as a dict, a multi-node run's ``nodes`` as a list of dicts; ready for
+    :func:`wifi_densepose.analyze`. Raises :class:`PathNotFoundError` for a missing file
+    and :class:`InvalidArgumentError` for a file that is not such a run."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise PathNotFoundError(f"{path}: no such file")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(f"{path}: not an .npz that simulate wrote ({e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise InvalidArgumentError(f"{path}: one array, not an .npz of a simulated run")
+    with z:
+        as_json = set(z[_JSON_KEYS].tolist()) if _JSON_KEYS in z.files else set()
+        out: dict[str, Any] = {}
+        nodes: dict[int, dict[str, Any]] = {}
+        for key in z.files:
+            if key == _JSON_KEYS:
+                continue
+            try:
+                a = z[key]
+            except ValueError:
+                # Written before December 2026: dicts were pickled, which np.load refuses
+                # to run unasked (it can execute code).
+                raise InvalidArgumentError(
+                    f"{path}: entry {key!r} is a pickled object (a file from an older "
+                    "version); simulate it again, or load it with np.load(..., "
+                    "allow_pickle=True) if you trust the file") from None
+            value: Any = a
+            if key in as_json:
+                value = json.loads(str(a))
+            elif a.ndim == 0:
+                value = a.item()
+            elif key in _LIST_KEYS:
+                value = a.tolist()
+            parts = key.split("/")
+            if len(parts) == 3 and parts[0] == "nodes" and parts[1].isdigit():
+                nodes.setdefault(int(parts[1]), {})[parts[2]] = value
+            else:
+                out[key] = value
+    if nodes:
+        out["nodes"] = [nodes[i] for i in sorted(nodes)]
+    if "timestamps" not in out:
+        raise InvalidArgumentError(f"{path}: no 'timestamps': not a run simulate wrote")
+    return out
 
 
 __all__ = [
@@ -253,6 +337,7 @@ __all__ = [
     "describe",
     "devices",
     "generate",
+    "load",
     "random_placement",
     "scenarios",
     "simulate_to_file",
