@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import wifi_densepose as wdp
 from wifi_densepose import Server
 from wifi_densepose.testing import collect
 from wifi_densepose.udp import encode_frame
@@ -282,3 +283,24 @@ def test_runtime_configuration_changes_behaviour_and_is_announced(server):
     with pytest.raises(ValueError, match="from 0 to 1"):
         server.configure({"detection.confidence_threshold": 2})
     assert len(updates.items) == 1
+
+
+def test_one_walker_is_one_track_and_one_occupancy_change_end_to_end():
+    """The default scenario's walker through analyze: the sensor says one person is there
+    throughout, so their track never breaks (it broke every few seconds, with a
+    person_left and a person_entered each time, when the model's score of the detection
+    fell below the confidence threshold), and every position stays in the room."""
+    d = wdp.sim.generate(scenario="walk", seed=0, duration_s=60)
+    messages = wdp.analyze(d)
+    started = [m for m in messages if m["type"] == "tracking_update"
+               and m["data"]["event"] == "track_started"]
+    changes = [m["data"]["change_type"] for m in messages if m["type"] == "occupancy_update"]
+    assert len(started) == 1 and changes == ["person_entered"], changes
+    w, depth = d["room_size"][:2]
+    poses = [m["data"] for m in messages if m["type"] == "pose_data"]
+    late = [p for p in poses if p["metadata"]["source_time"] > 2.0]
+    assert all(p["persons"] for p in late if p["metadata"]["presence"])
+    for m in messages:
+        pos = m["data"].get("position")
+        if m["type"] == "tracking_update" and pos:
+            assert 0 <= pos["x"] <= w and 0 <= pos["y"] <= depth, m

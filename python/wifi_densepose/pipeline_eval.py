@@ -10,6 +10,9 @@ messages a monitoring application would read, each beside a trivial baseline:
 - **occupancy**: the last ``occupancy_update.current_occupancy`` at each ``pose_data``
   frame against the true number in the room (0-3), 2 s after the start; confusion matrix.
   Baselines: "always one" and the majority count of the same frames.
+  How steady the stream is: ``occupancy_update`` messages per hour against the true
+  count's own changes per hour (every extra one is a false ``person_left`` or
+  ``person_entered``), and tracks started per person.
 - **empty rooms**: share of ``pose_data`` frames of empty stretches that report anyone.
 - **position**: each reported person's ``position`` against the nearest present person's
   mid-hip on the floor (median, 90th percentile). Baseline: the room's centre against
@@ -78,10 +81,14 @@ def score_clip(data: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str
     alerts: list[float] = []
     current = 0
     last_t = float(ts[0])
+    updates = tracks = 0
     for m in messages:
         d = m["data"]
+        if m["type"] == "tracking_update" and d.get("event") == "track_started":
+            tracks += 1
         if m["type"] == "occupancy_update":
             current = int(d.get("current_occupancy", 0))
+            updates += 1
         elif m["type"] == "activity_event" and d.get("event_type") == "fall_detected":
             alerts.append(last_t)  # the source time of the frame it followed
         elif m["type"] == "pose_data":
@@ -129,7 +136,12 @@ def score_clip(data: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str
             found += 1
             used.add(hits[0])
             delays.append(alerts[hits[0]] - impact)
+    # What a perfect stream would publish: one occupancy_update per change of the true
+    # count (the first, from an empty start, included) and one track per person.
+    true_changes = int((np.diff(occupancy) != 0).sum()) + int(occupancy[0] != 0)
     return {"occupancy": occ_pairs, "empty": empty_frames, "errors": errors,
+            "occupancy_updates": updates, "true_occupancy_changes": true_changes,
+            "tracks_started": tracks, "people": int(present.any(axis=0).sum()),
             "centre_errors": centre_errors, "activity": act_pairs, "falls": len(falls),
             "keypoints": keypoints,
             "falls_found": found, "delays": delays, "false_alarms": len(alerts) - len(used),
@@ -207,6 +219,15 @@ def summarize(clips: list[dict[str, Any]]) -> dict[str, Any]:
             "always_one": float((truth == 1).mean()) if len(truth) else None,
             "majority": float(counts.max() / counts.sum()) if counts.sum() else None,
             "confusion_rows_true_0_3_cols_said_0_3": confusion,
+            # How steady the stream is: occupancy_update messages against the true
+            # count's own changes, per hour (each extra one a false person_left or
+            # person_entered), and tracks started per person in the clips.
+            "updates_per_hour": sum(c.get("occupancy_updates", 0) for c in clips) / hours
+            if hours else None,
+            "true_changes_per_hour": sum(c.get("true_occupancy_changes", 0) for c in clips) / hours
+            if hours else None,
+            "tracks_per_person": sum(c.get("tracks_started", 0) for c in clips)
+            / max(1, sum(c.get("people", 0) for c in clips)),
         },
         "empty_frames_reporting_someone": float(np.mean(empty)) if empty else None,
         "empty_frames": len(empty),
@@ -234,7 +255,7 @@ def summarize(clips: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-ORACLE_TYPES = ("pose_data", "occupancy_update", "activity_event")
+ORACLE_TYPES = ("pose_data", "occupancy_update", "activity_event", "tracking_update")
 
 
 def oracle_messages(spec: dict[str, Any], seed: int, duration_s: float,
@@ -347,6 +368,9 @@ def table(r: dict[str, Any]) -> str:
         (f"| occupancy right (0-3 people, {r['frames']} frames) | {f(o['accuracy'])} | "
         f"always one {f(o['always_one'])}, majority {f(o['majority'])} |"),
         f"| occupancy right where 0-2 people | {f(o['accuracy_0_2'])} | |",
+        (f"| occupancy_update messages per hour | {f(o.get('updates_per_hour'), '.0f')} | the "
+         f"true count's changes {f(o.get('true_changes_per_hour'), '.0f')} |"),
+        (f"| tracks started per person | {f(o.get('tracks_per_person'))} | one each 1.00 |"),
         (f"| empty-room frames reporting someone ({r['empty_frames']}) | "
         f"{f(r['empty_frames_reporting_someone'], '.3f')} | never anyone 0.000 |"),
         (f"| position median / p90, m ({p['reported']} reported) | "

@@ -74,7 +74,27 @@ impl Analysis {
         position: Option<[f64; 2]>,
     ) {
         let threshold = settings.confidence_threshold;
-        detections.retain(|d| d.score >= threshold);
+        // The one person the sensor finds (one person at most, someone present): the
+        // model's most confident detection is theirs whatever its score, which says little
+        // (the model cannot tell an empty room, docs/model.md). Dropping it below the
+        // threshold left the person unreported while present and broke their track in
+        // two, with a person_left and a person_entered, every few seconds.
+        let sensed_one = sensing.is_some_and(|s| s.presence) && settings.max_persons == 1;
+        if sensed_one {
+            if let Some(best) = detections
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.score.is_finite())
+                .max_by(|a, b| a.1.score.total_cmp(&b.1.score))
+                .map(|(i, _)| i)
+            {
+                detections.swap(0, best);
+                detections.truncate(1);
+                detections[0].score = detections[0].score.max(threshold).max(min_tracked());
+            }
+        } else {
+            detections.retain(|d| d.score >= threshold);
+        }
         if let Some(s) = sensing {
             self.rest
                 .update(t, s.motion_detected, s.motion_level, position);
@@ -368,6 +388,11 @@ impl Analysis {
 
 /// How much of the model's `walking` score is kept while the sensor sees no motion.
 const WALKING_KEPT_WHEN_STILL: f64 = 0.0;
+
+/// The lowest score the tracker takes a detection at.
+fn min_tracked() -> f64 {
+    TrackerConfig::default().min_score
+}
 
 /// A detection made while the sensor sees no motion in the channel: nobody there is
 /// walking, whatever the model says (it calls almost everything walking,

@@ -62,6 +62,22 @@ impl Kalman {
         (0.5 * (self.p[0][0] + self.p[1][1])).max(0.0).sqrt()
     }
 
+    /// Keeps the position inside `[0, w] x [0, d]`: a coordinate past a wall is put on
+    /// the wall and its velocity toward the wall stopped (people do not walk through
+    /// walls; a track coasting on a bad velocity otherwise leaves the room).
+    pub(crate) fn confine(&mut self, room: [f64; 2]) {
+        for axis in 0..2 {
+            let (lo, hi) = (0.0, room[axis]);
+            if self.x[axis] < lo {
+                self.x[axis] = lo;
+                self.x[axis + 2] = self.x[axis + 2].max(0.0);
+            } else if self.x[axis] > hi {
+                self.x[axis] = hi;
+                self.x[axis + 2] = self.x[axis + 2].min(0.0);
+            }
+        }
+    }
+
     /// Advances the state by `dt` seconds (negative or non-finite `dt` is ignored).
     pub fn predict(&mut self, dt: f64) {
         if !(dt.is_finite() && dt > 0.0) {

@@ -290,6 +290,7 @@ impl Tracker {
 
         for tr in &mut self.tracks {
             tr.kf.predict(dt);
+            tr.kf.confine(room);
             tr.detection = None;
         }
         // Cost: Mahalanobis distance; tentative tracks pay a premium so established
@@ -329,6 +330,7 @@ impl Tracker {
                 let (d, z) = dets[di];
                 let tr = &mut self.tracks[ti];
                 tr.kf.update(z, r);
+                tr.kf.confine(room);
                 tr.confidence = 0.8 * tr.confidence + 0.2 * d.score;
                 tr.detection = Some(d.clone());
                 tr.recent.push_back((t, true));
@@ -478,9 +480,10 @@ mod tests {
         let dt = 0.05;
         for n in 0..200 {
             let t = n as f64 * dt;
-            // A walks right along y=2.4, B walks left along y=2.6: they pass at t=5.
-            let a = [1.0 + 0.8 * t, 2.4];
-            let b = [5.0 - 0.8 * t, 2.6];
+            // A walks right along y=2.4, B walks left along y=2.6 (both inside the 6 m
+            // room throughout): they pass at t=4.
+            let a = [1.0 + 0.5 * t, 2.4];
+            let b = [5.0 - 0.5 * t, 2.6];
             let mut dets = vec![det_at(a[0], a[1]), det_at(b[0], b[1])];
             if n % 7 == 3 {
                 dets.remove(0); // a missed frame now and then
@@ -519,7 +522,7 @@ mod tests {
         }
         assert_eq!(started.len(), 2);
         let v = tr.active().next().unwrap().velocity();
-        assert!((v[0].abs() - 0.8).abs() < 0.15, "{v:?}");
+        assert!((v[0].abs() - 0.5).abs() < 0.15, "{v:?}");
     }
 
     #[test]
@@ -571,6 +574,30 @@ mod tests {
             }
         }
         assert_eq!(ids, vec![(2, 1)]);
+    }
+
+    #[test]
+    fn a_track_coasting_toward_a_wall_stays_in_the_room() {
+        let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
+        // Walking fast toward the x = 6 wall, then no more detections.
+        for i in 0..20 {
+            let t = i as f64 * 0.1;
+            tr.update(t, &[det_at(4.0 + 1.5 * t, 2.5)]);
+        }
+        let mut seen = Vec::new();
+        for i in 20..60 {
+            for e in tr.update(i as f64 * 0.1, &[]) {
+                seen.push(e.position);
+            }
+            seen.extend(tr.tracks().iter().map(Track::position));
+        }
+        assert!(!seen.is_empty());
+        for p in seen {
+            assert!(
+                (0.0..=6.0).contains(&p[0]) && (0.0..=5.0).contains(&p[1]),
+                "{p:?}"
+            );
+        }
     }
 
     #[test]
