@@ -38,6 +38,10 @@ from .server import _resolve_model
 #: Packets per second assumed for an array given without timestamps (the model's rate).
 DEFAULT_RATE_HZ = 100.0
 
+#: The largest real or imaginary part a CSI value may have: no tool writes more (16-bit
+#: I/Q, or scaled to a few thousand), and a squared 1e19 overflows float32.
+MAX_CSI_MAGNITUDE = 1e15
+
 Progress = Callable[[int, int], object]
 
 
@@ -71,7 +75,19 @@ def _csi_array(csi: Any) -> np.ndarray:
         )
     if 0 in a.shape:
         raise InvalidArgumentError(f"csi has an empty axis: shape {a.shape}")
-    return np.ascontiguousarray(a, dtype=np.complex64)
+    out = np.ascontiguousarray(a, dtype=np.complex64)
+    # NaN, infinity, or values past complex64's range: the conditioner would refuse every
+    # window of them, and nothing but an info event would say why.
+    # Magnitudes past MAX_CSI_MAGNITUDE are no CSI tool's and overflow float32 once squared.
+    flat = out.reshape(len(out), -1).view(np.float32)
+    finite = np.isfinite(flat).all(axis=1) & (np.abs(flat).max(axis=1) <= MAX_CSI_MAGNITUDE)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InvalidArgumentError(
+            f"csi holds non-finite values (NaN, infinity, or magnitudes past "
+            f"{MAX_CSI_MAGNITUDE:g}) in {len(bad)} of {len(out)} frames, the first at frame "
+            f"{int(bad[0])}")
+    return out
 
 
 def _timestamps(timestamps: Any, n: int) -> np.ndarray:
@@ -82,6 +98,14 @@ def _timestamps(timestamps: Any, n: int) -> np.ndarray:
         raise InvalidArgumentError(f"{ts.size} timestamps for {n} frames: give one per frame")
     if not np.all(np.isfinite(ts)):
         raise InvalidArgumentError("timestamps must be finite seconds")
+    steps = np.diff(ts)
+    if np.any(steps <= 0):
+        i = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise InvalidArgumentError(
+            f"timestamps must increase frame by frame: frame {i} is at {float(ts[i]):.9g} s, "
+            f"frame {i - 1} at {float(ts[i - 1]):.9g} s ({int((steps <= 0).sum())} such steps; a "
+            "Recording passed as it is keeps the live path's handling of repeated and "
+            "reordered frames)")
     return ts
 
 

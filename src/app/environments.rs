@@ -31,6 +31,13 @@ impl App {
         if id.is_empty() {
             return Err(AppArgumentError::EmptyEnvironmentId.into());
         }
+        // An unknown name was taken and meant nothing (no band for the sensor, no
+        // wavelength for the localizer), silently.
+        if let Some(d) = options.device.as_deref() {
+            if !crate::sim::device::DEVICE_NAMES.contains(&d) {
+                return Err(AppArgumentError::UnknownDevice(d.to_string()).into());
+            }
+        }
         let mut pipelines = self.stages.pipelines.lock();
         if !pipelines.contains_key(id) {
             let config = &self.config;

@@ -13,9 +13,13 @@ pub enum AppArgumentError {
     /// An environment id is the empty string.
     #[error("environment_id must not be empty")]
     EmptyEnvironmentId,
-    /// A replay or simulation speed below 0, or not finite.
-    #[error("speed must be >= 0 (0: as fast as possible), not {0}")]
+    /// A replay or simulation speed that is not 0 or from [`MIN_SPEED`](super::sources::MIN_SPEED)
+    /// up (finite).
+    #[error("speed must be 0 (as fast as possible) or from 0.001 (a thousandth of real time) up, not {0}")]
     Speed(f64),
+    /// A device profile name that is none of [`crate::sim::device::DEVICE_NAMES`].
+    #[error("unknown device '{0}' (one of: {names})", names = crate::sim::device::DEVICE_NAMES.join(", "))]
+    UnknownDevice(String),
     /// An inference rate outside (0, 1000] windows per second.
     #[error("the inference rate must be above 0 and at most 1000 windows per second, not {0}")]
     InferenceRate(f64),

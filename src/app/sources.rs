@@ -191,8 +191,13 @@ impl App {
 }
 
 /// Replay and simulation speeds: 0 (as fast as the environment takes frames) or more.
+/// The slowest replay or simulation speed taken (a thousandth of real time): a frame a
+/// second of source time then waits under 17 minutes; far slower ones waited longer
+/// than a `Duration` holds, which panicked the source's thread.
+pub const MIN_SPEED: f64 = 1e-3;
+
 fn check_speed(speed: f64) -> Result<(), AppArgumentError> {
-    if speed.is_finite() && speed >= 0.0 {
+    if speed.is_finite() && (speed == 0.0 || speed >= MIN_SPEED) {
         Ok(())
     } else {
         Err(AppArgumentError::Speed(speed))

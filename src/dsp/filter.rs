@@ -25,6 +25,10 @@ use super::with_slice;
 
 const STEP: &str = "butter_filter";
 
+/// The nearest a cutoff may come to 0 or to fs/2, as a share of fs/2 (at 100 Hz
+/// sampling: 0.0005 Hz).
+pub const MIN_CUTOFF_SHARE: f64 = 1e-5;
+
 /// A cascade of second-order sections, each `[b0, b1, b2, 1, a1, a2]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sos {
@@ -53,6 +57,20 @@ pub fn butter(order: usize, fs: f64, low: Option<f64>, high: Option<f64>) -> Res
                 STEP,
                 name,
                 format!("{f} Hz is not inside (0, fs/2 = {nyq})"),
+            ));
+        }
+        // Closer to 0 or to fs/2 than this share of fs/2, the sections' poles round onto
+        // the unit circle in f64 and the filter's output is NaN.
+        let edge = MIN_CUTOFF_SHARE * nyq;
+        if f < edge || f > nyq - edge {
+            return Err(param(
+                STEP,
+                name,
+                format!(
+                    "{f} Hz is too close to 0 or to fs/2 = {nyq} for a stable filter \
+                     (keep it within [{edge}, {}])",
+                    nyq - edge
+                ),
             ));
         }
         Ok(4.0 * (PI * (f / nyq) / 2.0).tan())

@@ -297,6 +297,10 @@ pub fn sanitize(
 
 /// Receive-antenna pairs `(i, j)`, `i < j`, in the order [`conjugate_product`] emits them
 /// (the order of Python's `itertools.combinations(range(n_rx), 2)`).
+/// The most receive antennas [`conjugate_product`] pairs (its output holds
+/// `n_rx (n_rx - 1) / 2` pairs for each input's `n_rx` rows).
+pub(crate) const MAX_PAIRED_ANTENNAS: usize = 64;
+
 #[cfg_attr(not(feature = "python"), allow(dead_code))] // used by the Python binding only
 pub(crate) fn antenna_pairs(n_rx: usize) -> Vec<(usize, usize)> {
     let mut pairs = Vec::with_capacity(n_rx * n_rx.saturating_sub(1) / 2);
@@ -332,6 +336,14 @@ pub(crate) fn conjugate_product(csi: ArrayViewD<'_, Complex32>) -> Result<ArrayD
         return Err(shape(
             STEP,
             format!("need at least 2 receive antennas (axis -2), got {n_rx}"),
+        ));
+    }
+    // Pairs grow as the square of the antennas: 100,000 "antennas" in a 3 MB input asked
+    // for 80 GB and aborted the process. No card has more than a few dozen.
+    if n_rx > MAX_PAIRED_ANTENNAS {
+        return Err(shape(
+            STEP,
+            format!("{n_rx} receive antennas (axis -2): at most {MAX_PAIRED_ANTENNAS} are paired"),
         ));
     }
     let pairs = antenna_pairs(n_rx);

@@ -171,7 +171,9 @@ pub fn spawn_replay(
                 }
                 prev = frame.timestamp;
                 let due = (frame.timestamp - t0 - offset) / speed;
-                let wait = Duration::from_secs_f64(due.max(0.0)).saturating_sub(start.elapsed());
+                let wait = Duration::try_from_secs_f64(due.max(0.0))
+                    .unwrap_or(Duration::MAX)
+                    .saturating_sub(start.elapsed());
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }

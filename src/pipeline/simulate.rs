@@ -91,7 +91,8 @@ pub fn spawn_simulation(
                     })
                 });
                 if speed > 0.0 {
-                    let due = Duration::from_secs_f64((n as f64 / sim.spec.fps) / speed);
+                    let due = Duration::try_from_secs_f64((n as f64 / sim.spec.fps) / speed)
+                        .unwrap_or(Duration::MAX);
                     let wait = due.saturating_sub(start.elapsed());
                     if !wait.is_zero() {
                         behind = 0;

@@ -33,6 +33,12 @@ fn options(
     source: String,
     end_reason: String,
 ) -> PyResult<OfflineOptions> {
+    if let Some(d) = device.as_deref() {
+        if !crate::sim::device::DEVICE_NAMES.contains(&d) {
+            let e = crate::app::AppArgumentError::UnknownDevice(d.to_string());
+            return Err(InvalidArgumentError::new_err(e.to_string()));
+        }
+    }
     Ok(OfflineOptions {
         environment_id: environment_id.to_string(),
         geometry: super::localize::geometry(placement, device.as_deref(), room)?,

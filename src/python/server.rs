@@ -309,6 +309,15 @@ impl PyServer {
     ) -> PyResult<Replay> {
         let spec = crate::sim::build_spec(scenario, Some(seed), duration_s, device, None)
             .map_err(|e| SimulationError::new_err(e.to_string()))?;
+        // What can be checked cheaply is checked here (an unknown device, a placement
+        // outside the room), not first found by the source's thread, in `Replay.error`.
+        spec.validate()
+            .and_then(|_| {
+                let room = spec.room();
+                room.validate()?;
+                spec.links(&room).map(|_| ())
+            })
+            .map_err(|e| SimulationError::new_err(e.to_string()))?;
         let name = if spec.name.is_empty() {
             "custom".to_string()
         } else {
@@ -616,7 +625,7 @@ impl Replay {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let progress = self.progress.clone();
-        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        let limit = wait_limit(timeout)?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             Ok(progress.wait_async(limit).await)
         })
@@ -624,9 +633,22 @@ impl Replay {
 
     /// Waits until the replay ends or `timeout` seconds pass; returns whether it ended.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> bool {
-        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
-        py.detach(|| self.progress.wait(limit))
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let limit = wait_limit(timeout)?;
+        Ok(py.detach(|| self.progress.wait(limit)))
+    }
+}
+
+/// How long `wait` may wait: `None` (or infinity, or more seconds than a `Duration`
+/// holds) is no limit, a negative number is none at all (as `threading.Event.wait`
+/// takes it), NaN is refused.
+fn wait_limit(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(InvalidArgumentError::new_err(
+            "timeout must be a number of seconds (or None), not NaN",
+        )),
+        Some(t) => Ok(Duration::try_from_secs_f64(t.max(0.0)).ok()),
     }
 }
 

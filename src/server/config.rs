@@ -385,10 +385,30 @@ fn broker_config(b: BrokerOverrides) -> Result<BrokerConfig, String> {
     Ok(c)
 }
 
-/// `v` if at least 1, or an error naming `key`.
+/// The most entries a count setting (a queue's capacity, a history's length, a limit on
+/// sessions) may ask for: some are allocated or made semaphore permits up front, and a
+/// count past this (16,777,216) asked for more memory than a machine has, aborting the
+/// process, or more permits than a semaphore holds, panicking it.
+pub(crate) const MAX_COUNT: usize = 1 << 24;
+
+/// The most bytes a size setting may name (1 TiB).
+pub(crate) const MAX_BYTES: usize = 1 << 40;
+
+/// `v` if from 1 to [`MAX_COUNT`], or an error naming `key`.
 pub(crate) fn positive(key: &str, v: usize) -> Result<usize, String> {
+    within(key, v, MAX_COUNT)
+}
+
+/// `v` if from 1 to [`MAX_BYTES`], or an error naming `key`.
+pub(crate) fn positive_bytes(key: &str, v: usize) -> Result<usize, String> {
+    within(key, v, MAX_BYTES)
+}
+
+fn within(key: &str, v: usize, max: usize) -> Result<usize, String> {
     if v == 0 {
         Err(format!("config key `{key}` must be at least 1"))
+    } else if v > max {
+        Err(format!("config key `{key}` must be at most {max}, not {v}"))
     } else {
         Ok(v)
     }
@@ -448,7 +468,7 @@ impl ServerConfig {
             self.heartbeat_timeout = seconds("heartbeat_timeout_s", x)?;
         }
         if let Some(x) = o.max_message_bytes {
-            self.max_message_bytes = positive("max_message_bytes", x)?;
+            self.max_message_bytes = positive_bytes("max_message_bytes", x)?;
         }
         if let Some(x) = o.alert_queue_capacity {
             self.alert_queue_capacity = positive("alert_queue_capacity", x)?;
@@ -478,7 +498,7 @@ impl ServerConfig {
             self.alert_history = positive("alert_history", x)?;
         }
         if let Some(x) = o.alert_history_bytes {
-            self.alert_history_bytes = positive("alert_history_bytes", x)?;
+            self.alert_history_bytes = positive_bytes("alert_history_bytes", x)?;
         }
         if let Some(x) = o.resume_ttl_s {
             self.resume_ttl = seconds("resume_ttl_s", x)?;
@@ -532,8 +552,10 @@ impl ServerConfig {
                 self.rate_limits.flood = limit("flood", x)?;
             }
             if let Some(x) = r.heartbeat_grace_s {
-                if !(x >= 0.0 && x.is_finite()) {
-                    return Err("config key `rate_limits.heartbeat_grace_s` must be >= 0".into());
+                if !(0.0..1e9).contains(&x) {
+                    return Err(format!(
+                        "config key `rate_limits.heartbeat_grace_s` must be from 0 to 1e9 seconds, not {x}"
+                    ));
                 }
                 self.rate_limits.heartbeat_grace = Duration::from_secs_f64(x);
             }
@@ -552,6 +574,30 @@ mod tests {
             Err(e @ (ServerError::InvalidArgument(_) | ServerError::Auth(_))) => e.to_string(),
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn counts_past_what_a_machine_holds_are_refused_not_allocated() {
+        let huge = 1usize << 62;
+        for body in [
+            serde_json::json!({"alert_queue_capacity": huge}),
+            serde_json::json!({"max_subscriptions": huge}),
+            serde_json::json!({"alert_history_bytes": huge}),
+            serde_json::json!({"broker": {"url": "redis://127.0.0.1:1", "publish_queue": huge}}),
+            serde_json::json!({"broker": {"url": "redis://127.0.0.1:1", "stream_maxlen": huge}}),
+            serde_json::json!({"rate_limits": {"heartbeat_grace_s": 1e300}}),
+        ] {
+            let mut c = ServerConfig::new(JwtKey::Hs256Secret(b"k".to_vec()));
+            let e = c.apply_json(&body).unwrap_err();
+            assert!(
+                e.contains("at most") || e.contains("1e9 seconds"),
+                "{body}: {e}"
+            );
+        }
+        let mut c = ServerConfig::new(JwtKey::Hs256Secret(b"k".to_vec()));
+        c.apply_json(&serde_json::json!({"alert_queue_capacity": 1_000_000}))
+            .unwrap();
+        assert_eq!(c.alert_queue_capacity, 1_000_000);
     }
 
     #[test]

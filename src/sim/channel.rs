@@ -30,6 +30,10 @@ use super::error::{check_range, SimError};
 use super::geom::{add, dist, normalize_or, scale, seg_seg_dist2, sub, V3};
 use super::room::{PathKind, Room};
 
+/// The nearest a transmit antenna may be to a receive antenna, metres: at zero the direct
+/// path has no length and its CSI is NaN.
+pub const MIN_ANTENNA_GAP_M: f64 = 0.01;
+
 /// A point that scatters: position and the square root of its radar cross-section (m).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scatterer {
@@ -321,6 +325,21 @@ impl Channel {
             device.n_rx,
             device.antenna_spacing_m,
         );
+        let nearest = tx
+            .iter()
+            .flat_map(|a| rx.iter().map(move |b| dist(*a, *b)))
+            .fold(f64::INFINITY, f64::min);
+        if nearest.is_nan() || nearest < MIN_ANTENNA_GAP_M {
+            return Err(SimError::invalid(
+                "placement",
+                format!(
+                    "a transmit and a receive antenna are {nearest:.3} m apart (transmitter at \
+                     {:?}, receiver at {:?}): at least {MIN_ANTENNA_GAP_M} m, or the direct \
+                     path has no length",
+                    placement.tx_position, placement.rx_position
+                ),
+            ));
+        }
         let ku = uniq.len();
         let freqs: Vec<f64> = uniq
             .iter()

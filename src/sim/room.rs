@@ -72,6 +72,10 @@ pub struct StaticPath {
     pub gain: f64,
 }
 
+/// The most static objects a room holds: every frame traces a path off each (a few
+/// dozen pieces of furniture is a furnished room; thousands made one frame take seconds).
+pub const MAX_OBJECTS: usize = 256;
+
 impl Room {
     /// Checks the size (0.5 to 100 m per side), reflectivities and objects, naming the
     /// field.
@@ -90,6 +94,12 @@ impl Room {
             0.0,
             1.0,
         )?;
+        if self.objects.len() > MAX_OBJECTS {
+            return Err(SimError::invalid(
+                "room.objects",
+                format!("at most {MAX_OBJECTS}, not {}", self.objects.len()),
+            ));
+        }
         for (i, o) in self.objects.iter().enumerate() {
             for (a, v) in o.position.iter().enumerate() {
                 check_finite(&format!("room.objects[{i}].position[{a}]"), *v, false)?;

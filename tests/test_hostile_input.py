@@ -1,0 +1,118 @@
+"""Inputs an adversarial review (2026-12-07) found crossing the Python boundary as a Rust
+panic, aborting the process, hanging, or giving silently wrong results: each is now a
+clear exception of the package's own (or, for "no limit", works), and fast."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wifi_densepose as wdp
+from wifi_densepose import dsp, sim
+
+WALK = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "csi" / "intel5300_walk_1590161182.dat"
+
+
+@pytest.fixture(scope="module")
+def run():
+    return sim.generate("walk", seed=0, duration_s=2)
+
+
+def test_waiting_without_limit_is_infinity_and_nan_is_refused():
+    with wdp.Server(model=None) as s:
+        s.add_environment("e")
+        r = s.simulate("e", "walk", duration_s=1, speed=0)
+        assert r.wait(float("inf")) is True
+        assert r.wait(1e300) is True
+        assert r.wait(-1) is True  # already done: a negative limit is no wait at all
+        with pytest.raises(wdp.InvalidArgumentError, match="NaN"):
+            r.wait(float("nan"))
+
+
+@pytest.mark.parametrize("speed", [1e-300, 1e-4])
+def test_a_speed_too_slow_to_wait_for_is_refused_up_front(speed):
+    with wdp.Server(model=None) as s:
+        s.add_environment("e")
+        with pytest.raises(wdp.InvalidArgumentError, match="speed must be 0"):
+            s.simulate("e", "walk", duration_s=1, speed=speed)
+        if WALK.exists():
+            with pytest.raises(wdp.InvalidArgumentError, match="speed must be 0"):
+                s.replay("e", str(WALK), speed=speed)
+
+
+@pytest.mark.parametrize("config", [
+    {"callback_queue_capacity": 10**9},
+    {"callback_queue_capacity": 2**62},
+    {"environment_queue": 2**62},
+    {"alert_queue_capacity": 2**62},
+    {"rate_limits": {"heartbeat_grace_s": 1e300}},
+])
+def test_configured_sizes_past_a_machine_are_refused_not_allocated(config):
+    with pytest.raises(wdp.ConfigError, match="at most|1e9 seconds"):
+        wdp.Server(model=None, config=config).start().stop()
+
+
+def test_pairing_more_antennas_than_any_card_has_is_refused_not_allocated():
+    # In a child process: were the product allocated, 80 GB would abort the interpreter.
+    code = textwrap.dedent("""
+        import numpy as np
+        from wifi_densepose import dsp, DspError
+        try:
+            dsp.conjugate_product(np.ones((1, 1, 100_000, 4), np.complex64))
+        except DspError as e:
+            print("refused:", e)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "at most 64 are paired" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("cutoff", [{"high": 1e-8}, {"low": 1e-8}, {"high": 49.99999}])
+def test_a_cutoff_at_the_band_edge_is_refused_rather_than_filtering_to_nan(cutoff):
+    x = np.random.default_rng(0).standard_normal((200, 30)).astype(np.float32)
+    with pytest.raises(wdp.DspError, match="too close to 0 or to fs/2"):
+        dsp.butter_filter(x, 100, **cutoff)
+    assert np.isfinite(dsp.butter_filter(x, 100, high=1e-3)).all()
+
+
+def test_analyze_refuses_timestamps_that_do_not_increase(run):
+    csi, ts = run["csi"], run["timestamps"]
+    for bad in (ts[::-1], np.zeros(len(ts)), ts + 1e300):
+        with pytest.raises(wdp.InvalidArgumentError, match="must increase frame by frame"):
+            wdp.analyze(csi, timestamps=bad, model=None)
+    assert wdp.analyze(csi, timestamps=ts, model=None)
+
+
+def test_analyze_refuses_csi_that_is_not_finite(run):
+    csi = run["csi"].copy()
+    csi[5] = np.nan
+    with pytest.raises(wdp.InvalidArgumentError, match="first at frame 5"):
+        wdp.analyze(csi, model=None)
+    with pytest.raises(wdp.InvalidArgumentError, match="non-finite"):
+        wdp.analyze(run["csi"] * np.float32(1e20), model=None)
+
+
+def test_an_unknown_device_name_is_refused_where_it_is_given(run):
+    with pytest.raises(wdp.InvalidArgumentError, match="unknown device 'nosuch'"):
+        wdp.analyze(run["csi"], device="nosuch", model=None)
+    with wdp.Server(model=None) as s:
+        with pytest.raises(wdp.InvalidArgumentError, match="unknown device 'nosuch'"):
+            s.add_environment("e", device="nosuch")
+        s.add_environment("e")
+        with pytest.raises(wdp.SimulationError, match="nope"):
+            s.simulate("e", "walk", duration_s=1, device="nope", speed=0)
+
+
+def test_a_room_of_countless_objects_is_refused_at_once():
+    objects = [{"position": [1.0, 1.0, 1.0], "rcs_m2": 1.0}] * 5000
+    with pytest.raises(wdp.SimulationError, match="at most 256"):
+        sim.generate({"room": {"objects": objects}}, seed=0, duration_s=0.1)
+
+
+def test_a_transmitter_on_its_receiver_is_refused_not_simulated_as_nan():
+    where = {"tx_position": [1.0, 1.0, 1.0], "rx_position": [1.0, 1.0, 1.0]}
+    with pytest.raises(wdp.SimulationError, match="placement"):
+        sim.generate({"placement": where}, seed=0, duration_s=1)
