@@ -78,7 +78,7 @@ def test_simulate_writes_csi_and_truth(tmp_path):
 
     out = cli("simulate", "fall", "--seed", "2", "--duration", "3", "--out", str(tmp_path / "f.npz"))
     assert out.returncode == 0, out.stderr
-    assert "f.npz" in out.stdout and "falls" in out.stdout
+    assert "f.npz" in out.stdout and "1 person, 1 fall," in out.stdout
     with np.load(tmp_path / "f.npz") as d:
         assert d["csi"].dtype == np.complex64 and d["csi"].shape[1:] == (3, 3, 30)
         assert d["keypoints_2d"].shape[0] == d["csi"].shape[0]

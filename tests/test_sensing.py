@@ -332,3 +332,18 @@ def test_the_sensing_evaluation_scores_the_breathing_rate_end_to_end_too():
     f = se.evaluate(devices=("intel5300",), clips=2, duration_s=34.0)["devices"]["intel5300"]
     assert abs(f["e2e_breathing_30s_within_1_bpm"] - f["breathing_30s_within_1_bpm"]) < 0.1
     assert f["e2e_breathing_30s_within_1_bpm"] >= 0.4  # measured: 0.50
+
+
+def test_the_sensing_table_has_as_many_cells_on_every_row():
+    """A label holding "figure | baseline" once split its row into an extra column."""
+    import re
+
+    from wifi_densepose import sensing_eval
+
+    keys = {k: 0.5 for k in ("presence_accuracy", "presence_baseline_majority", "motion_f1",
+                              "motion_f1_baseline_always", "motion_accuracy",
+                              "motion_baseline_majority", "breathing_30s_within_1_bpm",
+                              "breathing_30s_baseline_15_bpm", "still_frames_found")}
+    text = sensing_eval.table({"devices": {"esp32": keys, "nexmon": keys}})
+    cells = {len(re.split(r"(?<!\\)\|", line)) for line in text.splitlines()}
+    assert cells == {5}, text  # "", the label, two devices, ""

@@ -145,7 +145,8 @@ def analyze(
     else 6 x 5 as for a server's environment); ``device`` names the CSI's device profile,
     as :meth:`Server.add_environment` takes it. ``model`` is ``"default"`` (the bundled
     model), a path to your own ONNX model, a loaded :class:`~wifi_densepose.Model`, or
-    ``None`` (no inference: sources and health only, no ``pose_data``).
+    ``None`` (no inference: the sensor's own ``pose_data``, ``model_version``
+    ``"sensing"``, with sources and health).
     ``placement`` says where the link's devices are, in metres in the room frame (as a
     scenario's ``placement``: ``tx_position``, ``rx_position``, and optionally
     ``tx_axis``/``rx_axis`` (default ``[0, 1, 0]``), ``antenna_spacing_m`` (default half

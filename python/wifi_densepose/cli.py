@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import shlex
 import sys
 import threading
 import time
@@ -146,7 +147,9 @@ def _serve(args: argparse.Namespace) -> int:
     if token:
         print(f"  token ({args.token_ttl} s): {token}", flush=True)
         print(f"  connect: {server.url}?token={token}", flush=True)
-    print(f"  try:     python -m websockets '{server.url}?token={token or '<token>'}'", flush=True)
+    # The interpreter running this server has `websockets`; a shell's `python` may not.
+    print(f"  try:     {shlex.quote(sys.executable)} -m websockets "
+          f"'{server.url}?token={token or '<token>'}'", flush=True)
     dashboard = f"{server.http_url}/dashboard/" + (f"?token={token}" if token else "")
     print(f"  dashboard: {dashboard}", flush=True)
     model = server.model
@@ -314,7 +317,8 @@ def _simulate(args: argparse.Namespace) -> int:
     frames = ", ".join(f"{len(link['csi'])} frames of {'x'.join(map(str, link['csi'].shape[1:]))}"
                        for link in links)
     nodes = f" from {len(links)} nodes" if "nodes" in data else ""
-    print(f"{out}: {frames} CSI{nodes}, {people} people, {falls} falls, ground truth "
+    print(f"{out}: {frames} CSI{nodes}, {people} {'person' if people == 1 else 'people'}, "
+          f"{falls} {'fall' if falls == 1 else 'falls'}, ground truth "
           f"included ({time.monotonic() - t0:.1f} s)")
     return 0
 

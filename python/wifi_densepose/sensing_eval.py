@@ -430,7 +430,9 @@ def table(r: dict[str, Any]) -> str:
             if base:
                 cell += f" \\| {f[base]:.3f}"
             cells.append(cell)
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        # A label's "figure | baseline" stays one cell, as the values' do.
+        escaped = label.replace(" | ", " \\| ")
+        lines.append(f"| {escaped} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
