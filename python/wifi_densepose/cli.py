@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import shlex
+import signal
 import sys
 import threading
 import time
