@@ -66,7 +66,8 @@ def test_pairing_more_antennas_than_any_card_has_is_refused_not_allocated():
         except DspError as e:
             print("refused:", e)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)
     assert out.returncode == 0 and "at most 64 are paired" in out.stdout, out.stderr
 
 
