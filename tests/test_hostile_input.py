@@ -117,3 +117,10 @@ def test_a_transmitter_on_its_receiver_is_refused_not_simulated_as_nan():
     where = {"tx_position": [1.0, 1.0, 1.0], "rx_position": [1.0, 1.0, 1.0]}
     with pytest.raises(wdp.SimulationError, match="placement"):
         sim.generate({"placement": where}, seed=0, duration_s=1)
+
+
+def test_a_token_for_one_environment_given_as_a_string_is_refused_not_split():
+    with wdp.Server(model=None) as s:
+        with pytest.raises(wdp.ArgumentTypeError, match=r"did you mean \['abc'\]"):
+            s.issue_token("a", environments="abc")
+        assert s.issue_token("a", environments=["abc"])

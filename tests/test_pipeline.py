@@ -237,6 +237,26 @@ def test_oracle_mode_runs_tracking_and_analytics_downstream(server):
     assert 0 <= person["bounding_box"]["x"] <= 1
 
 
+def test_a_repeating_scenario_starts_its_people_over_each_run(server):
+    """`serve --oracle --simulate fall` repeats: the fallen person of one run must not lie on
+    beside the next run's walker (occupancy 2 at every loop, and a second person's fall)."""
+    occupancy = collect(server, "occupancy_update")
+    # In real time: each run's clock then goes on from the last's (flat out, each run
+    # starts back in time, which restarted tracking already).
+    run = server.simulate("room_001", "fall", seed=4, duration_s=2.5, speed=1, repeat=True,
+                          oracle=True)
+    deadline = time.monotonic() + 30
+    while (sum(o["change_type"] == "person_entered" for o in occupancy.items) < 2
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the second run, where the first's person lingered
+    run.stop()
+    assert run.wait(10)
+    entered = [o for o in occupancy.items if o["change_type"] == "person_entered"]
+    assert len(entered) >= 2, occupancy.items  # two runs at least, each one person
+    assert max(o["current_occupancy"] for o in occupancy.items) == 1, occupancy.items
+
+
 def test_without_oracle_or_model_no_poses_are_invented():
     with Server(model=None) as server:
         server.add_environment("room_001")

@@ -164,7 +164,6 @@ GOOD = "gi-z_csi-data/intel/activity/cook_1590161749.dat"
 
 
 @pytest.mark.parametrize(("header", "rows", "where", "what"), [
-    (["path", "label", "room"], [[GOOD, "cook", "a"]], "row 1, column 'room'", "unknown column"),
     (["path", "group"], [[GOOD, "a"]], "column 'label'", "missing column"),
     (["path", "label"], [["nope.dat", "cook"]], "row 2, column 'path'", "no such file"),
     (["path", "label"], [[GOOD, "cook"], [GOOD, ""]], "row 3, column 'label'", "empty class"),
@@ -183,6 +182,15 @@ def test_labels_errors_name_row_and_column(tmp_path, header, rows, where, what):
         training.read_labels(labels, LABELLED)
     assert where in str(e.value) and what in str(e.value)
     assert isinstance(e.value, ValueError)
+
+
+def test_a_column_it_does_not_read_is_named_in_a_warning_and_left_out(tmp_path):
+    """The shared labelled set's own labels.csv has a `bpm` column."""
+    labels = write_labels(tmp_path / "LABELS.csv", ["path", "label", "bpm", "grup"],
+                          [[GOOD, "cook", "72", "a"]])
+    with pytest.warns(UserWarning, match="column\\(s\\) 'bpm', 'grup' not read"):
+        rows = training.read_labels(labels, LABELLED)
+    assert [(r.label, r.group) for r in rows] == [("cook", GOOD)]
 
 
 def test_an_unreadable_recording_is_named(tmp_path):
@@ -276,3 +284,18 @@ def test_the_old_held_out_figure_was_the_card_s_antenna_flips(activity_labels, t
     r = m.report
     assert r is not None and r["accuracy"] > r["baseline_accuracy"] + 0.1
 
+
+
+def test_training_warns_of_mixed_layouts_and_of_held_out_classes_it_never_saw(tmp_path):
+    """ESP32 1x1 and Intel 2x2 rows in one labels file; and a held-out day whose classes
+    (walk, getintobed: August only) training never saw."""
+    esp = "wisensing-esp32/" + next(p.name for p in (LABELLED / "wisensing-esp32").iterdir()
+                                    if p.suffix == ".csv")
+    labels = write_labels(tmp_path / "LABELS.csv", ["path", "label"],
+                          [[GOOD, "cook"], [esp, "person"]])
+    with pytest.warns(UserWarning, match="2 CSI layouts"):
+        wdp.train(LABELLED, labels, tmp_path / "m.onnx", progress=False)
+    labels = write_labels(tmp_path / "HELD.csv", ["path", "label", "group"],
+                          [[GOOD, "cook", "a"], [GOOD, "stir", "a"], [GOOD, "walk", "b"]])
+    with pytest.warns(UserWarning, match="'walk' are in no training row"):
+        wdp.train(LABELLED, labels, tmp_path / "h.onnx", holdout_groups=["b"], progress=False)

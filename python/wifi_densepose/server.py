@@ -221,6 +221,11 @@ class Server:
             subject = f"user-{secrets.token_hex(8)}"
         if not 0 < int(ttl_s) <= 100 * 365 * 86400:
             raise InvalidArgumentError(f"ttl_s must be from 1 second to 100 years, not {ttl_s}")
+        if isinstance(environments, (str, bytes)):
+            # list("room_001") would grant "r", "o", "m"... rather than the room.
+            raise ArgumentTypeError(
+                f"environments must be a list of environment ids, not the string {environments!r}"
+                f" (did you mean [{environments!r}]?)")
         return self._native.issue_token(
             subject, list(environments) if environments is not None else None, int(ttl_s)
         )

@@ -96,6 +96,8 @@ class Example:
 
     row: LabelRow
     features: np.ndarray
+    #: The recording's main CSI layout (n_tx, n_rx, n_sub).
+    layout: tuple[int, ...] = ()
 
 
 @dataclass
@@ -123,11 +125,13 @@ def read_labels(labels: str | os.PathLike[str], data: str | os.PathLike[str]) ->
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise LabelsError("the labels file is empty: it needs a header `path,label`") from None
-        for name in header:
-            if name not in COLUMNS:
-                raise LabelsError(
-                    f"unknown column {name!r}; the columns are {', '.join(COLUMNS)}",
-                    row=1, column=name)
+        # Other columns (the shared set's `bpm`, a note) are left unread, and said so: a
+        # misspelt `group` would otherwise quietly make each file its own group.
+        unread = [name for name in header if name not in COLUMNS]
+        if unread:
+            warnings.warn(
+                f"{labels}: column(s) {', '.join(map(repr, unread))} not read; the columns "
+                f"read are {', '.join(COLUMNS)}", UserWarning, stacklevel=2)
         for need in ("path", "label"):
             if need not in header:
                 raise LabelsError(f"missing column {need!r}", row=1, column=need)
@@ -142,7 +146,7 @@ def read_labels(labels: str | os.PathLike[str], data: str | os.PathLike[str]) ->
                 continue
             if len(values) != len(header):
                 raise LabelsError(f"{len(values)} values for {len(header)} columns", row=n)
-            cell = dict(zip(header, (v.strip() for v in values)))
+            cell = {k: v for k, v in zip(header, (v.strip() for v in values)) if k in COLUMNS}
             rows.append(_row(n, cell, data))
     if not rows:
         raise LabelsError("the labels file has no rows")
@@ -243,12 +247,13 @@ def load_examples(rows: Sequence[LabelRow], data: str | os.PathLike[str], *, win
         if len(rec) == 0:
             raise LabelsError(f"{full!r} holds no CSI frame", row=its_rows[0].row, column="path")
         t, x = window_features(rec, window_s, hop_s)
+        layout = tuple(int(v) for v in rec.shapes[0]) if rec.shapes else ()
         t0 = float(np.asarray(rec.timestamps)[0])
         mid = t - t0 - window_s / 2
         for r in its_rows:
             keep = np.ones(len(t), bool) if r.start_s is None else (
                 (mid >= r.start_s) & (mid <= (r.end_s or 0.0)))
-            examples.append(Example(r, x[keep]))
+            examples.append(Example(r, x[keep], layout))
     return examples
 
 
@@ -358,6 +363,27 @@ def _stderr(message: str) -> None:
     print(f"[train] {message}", file=sys.stderr, flush=True)
 
 
+def _warn_of_confounds(usable: list[Example], classes: list[str],
+                       held_out: list[LabelRow]) -> None:
+    """Warnings for what trains without error and then misleads: several CSI layouts in one
+    classifier (a class recorded on one card only is told by the card), and held-out
+    classes the model never saw (recall 0 by construction)."""
+    by_layout: dict[tuple[int, ...], set[str]] = {}
+    for e in usable:
+        by_layout.setdefault(e.layout, set()).add(e.row.label)
+    if len(by_layout) > 1:
+        parts = "; ".join(f"{'x'.join(map(str, k)) or '?'}: {', '.join(sorted(v))}"
+                          for k, v in sorted(by_layout.items()))
+        warnings.warn(f"recordings of {len(by_layout)} CSI layouts train one classifier "
+                      f"({parts}): a class recorded on one layout only can be told by the "
+                      "layout rather than the activity", UserWarning, stacklevel=3)
+    unseen = sorted({r.label for r in held_out} - set(classes))
+    if unseen:
+        warnings.warn(f"held-out class(es) {', '.join(map(repr, unseen))} are in no training "
+                      "row: the model cannot say them, so their recall is 0 by construction",
+                      UserWarning, stacklevel=3)
+
+
 def train(data: str | os.PathLike[str], labels: str | os.PathLike[str],
           out: str | os.PathLike[str], *, minutes: float = 5.0, seed: int = 0,
           holdout_groups: Sequence[str] = (), window_s: float = 1.0, hop_s: float = 0.25,
@@ -398,6 +424,7 @@ def train(data: str | os.PathLike[str], labels: str | os.PathLike[str],
     if len(classes) < 2:
         raise InvalidArgumentError(
             f"training needs at least two classes with a window each; found {classes}")
+    _warn_of_confounds(usable, classes, [r for r in rows if r.group in set(holdout_groups)])
     x = np.vstack([e.features for e in usable]).astype(np.float64)[:, indices]
     y = np.concatenate([[classes.index(e.row.label)] * len(e.features) for e in usable])
     mean, scale = x.mean(0), x.std(0) + 1e-6

@@ -13,7 +13,7 @@ pub enum AppArgumentError {
     /// An environment id is the empty string.
     #[error("environment_id must not be empty")]
     EmptyEnvironmentId,
-    /// A replay or simulation speed that is not 0 or from [`MIN_SPEED`](super::sources::MIN_SPEED)
+    /// A replay or simulation speed that is not 0 or from `MIN_SPEED` (0.001, `sources.rs`)
     /// up (finite).
     #[error("speed must be 0 (as fast as possible) or from 0.001 (a thousandth of real time) up, not {0}")]
     Speed(f64),

@@ -369,6 +369,14 @@ impl Analysis {
 }
 
 impl Analysis {
+    /// Forgets the people tracked so far (a simulated scenario starting over): the next
+    /// detection starts a new track, as in a new room.
+    pub fn start_over(&mut self) {
+        self.engine = None;
+        self.rest = RestPosture::default();
+        self.next_pose = None;
+    }
+
     /// The activity of the person the sensor reports alone: while the channel moves,
     /// walking or the last rest's posture (`moving_evidence`), else the posture read at
     /// the last end of motion (the evidence `on_detections` gives the activity filter, its

@@ -50,6 +50,10 @@ pub enum Input {
     /// The room's floor size in metres (width, depth): the frame the model's normalized
     /// coordinates are scaled by. A simulated source sends its room's.
     RoomSize([f64; 2]),
+    /// A repeating simulation starts its scenario over: the people of the last run are
+    /// gone (a fallen person does not lie on while the new run's walks in), so tracking
+    /// starts over too.
+    NewRun,
     /// The primary source's link: room, antennas and subcarriers, for the localizer
     /// ([`crate::sensing::localizer`]); None forgets it. A simulated source sends its own.
     Geometry(Option<Box<crate::sensing::LinkGeometry>>),
@@ -456,6 +460,10 @@ impl Environment {
                     Some(Input::RoomSize(size)) => {
                         room = size;
                         self.stats.lock().room_size = Some(size);
+                    }
+                    Some(Input::NewRun) => {
+                        analysis.start_over();
+                        fix = None;
                     }
                     Some(Input::Calibrate { seconds, reply }) => {
                         if let Some(old) = calibration_reply.take() {

@@ -36,6 +36,7 @@ pub fn spawn_simulation(
             }
         );
         let mut spec = spec;
+        let mut runs = 0u64;
         'runs: loop {
             let built = {
                 let spec = spec.clone();
@@ -60,7 +61,17 @@ pub fn spawn_simulation(
                 .links()
                 .first()
                 .map(|l| Box::new(super::geometry::sim_link_geometry(l, sim.room.size)));
-            if tx.send(room).await.is_err() || tx.send(Input::Geometry(geometry)).await.is_err() {
+            // A run after the first: its people are not the last run's.
+            let new_run = if runs > 0 {
+                tx.send(Input::NewRun).await
+            } else {
+                Ok(())
+            };
+            runs += 1;
+            if new_run.is_err()
+                || tx.send(room).await.is_err()
+                || tx.send(Input::Geometry(geometry)).await.is_err()
+            {
                 *p.error.lock() = Some("the environment was removed".into());
                 break;
             }
