@@ -127,3 +127,34 @@ def test_a_token_for_one_environment_given_as_a_string_is_refused_not_split():
         with pytest.raises(wdp.ArgumentTypeError, match=r"did you mean \['abc'\]"):
             s.issue_token("a", environments="abc")
         assert s.issue_token("a", environments=["abc"])
+
+
+def test_quiet_substitutions_are_refused_by_name(run, tmp_path):
+    """Each of these was taken and quietly replaced by a default, or NaN passed through."""
+    with pytest.raises(wdp.InvalidArgumentError, match="calibrate_s"):
+        wdp.sensing.sense(run["csi"], run["timestamps"], calibrate_s=float("nan"))
+    with pytest.raises(wdp.InvalidArgumentError, match="calibrate_s"):
+        wdp.sensing.sense(run["csi"], run["timestamps"], calibrate_s=-1)
+    bad = run["csi"].copy()
+    bad[3, 0, 0, 0] = np.nan
+    with pytest.raises(wdp.DspError, match="non-finite"):
+        dsp.align_chains(bad)
+    nexmon = WALK.parent / "nexmon_bcm43455c0_walk_1597159475.pcap"
+    if nexmon.exists():
+        with pytest.raises(wdp.InvalidArgumentError, match="bandwidth must be 20, 40, 80 or 160"):
+            wdp.read_csi(nexmon, bandwidth=7)
+        assert len(wdp.read_csi(nexmon, bandwidth=80))
+    with pytest.raises(wdp.InvalidArgumentError, match="threads must be"):
+        wdp.Model.default(threads=1000)
+
+
+def test_a_multi_node_run_with_a_short_true_time_is_refused():
+    two = {"name": "two", "room": {"size": [6.0, 5.0, 3.0]},
+           "nodes": [{"name": "a", "placement": {"tx_position": [0.2, 2.5, 1.2],
+                                                 "rx_position": [5.8, 2.5, 1.2]}},
+                     {"name": "b", "placement": {"tx_position": [0.2, 2.5, 1.2],
+                                                 "rx_position": [3.0, 4.8, 1.2]}}]}
+    d = sim.generate(two, seed=1, duration_s=1.0)
+    d["nodes"][0]["true_time"] = d["nodes"][0]["true_time"][:3]
+    with pytest.raises(wdp.InvalidArgumentError, match=r"nodes\[0\]: 3 true_time values"):
+        wdp.analyze(d, model=None)

@@ -326,8 +326,14 @@ def _analyze_nodes(source: Mapping[str, Any], room: tuple[float, float] | None,
     name = json.loads(source["spec"]).get("name") if "spec" in source else None
     csi = [_csi_array(n["csi"]) for n in nodes]
     stamps = [_timestamps(n["timestamps"], len(c)) for n, c in zip(nodes, csi)]
-    true_time = np.concatenate([np.asarray(n.get("true_time", t), float)
-                                for n, t in zip(nodes, stamps)])
+    true_times = [np.asarray(n.get("true_time", t), float) for n, t in zip(nodes, stamps)]
+    for k, (tt, c) in enumerate(zip(true_times, csi)):
+        if tt.shape != (len(c),):
+            # A short one silently dropped most of that node's frames, a long one raised
+            # an IndexError.
+            raise InvalidArgumentError(f"nodes[{k}]: {tt.size} true_time values for "
+                                       f"{len(c)} frames: give one per frame")
+    true_time = np.concatenate(true_times)
     order = np.stack([np.concatenate([np.full(len(c), k) for k, c in enumerate(csi)]),
                       np.concatenate([np.arange(len(c)) for c in csi])], axis=1)
     order = np.ascontiguousarray(order[np.argsort(true_time, kind="stable")], dtype=np.uint64)

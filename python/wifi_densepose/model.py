@@ -28,8 +28,11 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from .errors import InvalidArgumentError
 
 ModelLoadError = _native.ModelLoadError
+#: The most intra-op threads a model may ask ONNX Runtime for.
+MAX_THREADS = 256
 #: The activity classes of the ``activity`` output, in order (defined once, in the engine).
 ACTIVITIES: tuple[str, ...] = _native.ACTIVITIES
 DENSE_PARTS = 25  # background + the 24 DensePose parts
@@ -80,6 +83,10 @@ class Model:
         fallback to the CPU). ``threads``: ONNX Runtime's intra-op threads (0: its default).
         """
         _ensure_runtime()
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
+            # Thousands of intra-op threads took minutes to start on a 2-core machine.
+            raise InvalidArgumentError(f"threads must be 0 (ONNX Runtime's default) to {MAX_THREADS}, "
+                                       f"not {threads!r}")
         return cls(_native.NativeModel.load(os.fspath(path), threads, device))
 
     @classmethod

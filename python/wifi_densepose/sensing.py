@@ -51,6 +51,9 @@ def sense(
     ts = np.ascontiguousarray(timestamps, dtype=np.float64)
     if ts.ndim != 1 or len(ts) != len(array):
         raise InvalidArgumentError(f"timestamps must be 1-D with {len(array)} values, got shape {ts.shape}")
+    if calibrate_s is not None and not (np.isfinite(calibrate_s) and calibrate_s > 0):
+        # NaN or a negative number silently calibrated over the default span.
+        raise InvalidArgumentError(f"calibrate_s must be a positive number of seconds, not {calibrate_s!r}")
     given = None if calibration is None else dict(calibration)
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, (int, np.integer))
                                 or not 0 <= int(channel) <= 65535):

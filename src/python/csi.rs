@@ -79,6 +79,12 @@ fn read_csi(
             ))
         })?);
     }
+    // Any other number read as the chanspec's bandwidth, silently.
+    if let Some(b) = bandwidth.filter(|b| ![20, 40, 80, 160].contains(b)) {
+        return Err(InvalidArgumentError::new_err(format!(
+            "bandwidth must be 20, 40, 80 or 160 (MHz), not {b}"
+        )));
+    }
     options.nexmon.bandwidth_mhz = bandwidth;
     options.nexmon.fftshift = fftshift;
     options.intel5300.scaled = scaled;

@@ -124,6 +124,15 @@ fn align_chains<'py>(
         .as_array()
         .into_dimensionality::<Ix4>()
         .map_err(|_| DspError::new_err("align_chains: csi must be (n, n_tx, n_rx, n_sub)"))?;
+    // As every other dsp function: NaN in, an error out (not NaN out).
+    if let Some(i) = v
+        .iter()
+        .position(|c| !(c.re.is_finite() && c.im.is_finite()))
+    {
+        return Err(DspError::new_err(format!(
+            "align_chains: input holds a non-finite value at flat index {i}"
+        )));
+    }
     let (out, stepping) = py.detach(|| {
         let mut chains = crate::sensing::ChainAligner::default();
         let mut out = v.to_owned();
