@@ -269,22 +269,23 @@ pub fn detections(p: &Prediction, b: usize) -> Vec<Detection> {
             0.0
         }
     };
-    let finite = |x: f32| if x.is_finite() { x as f64 } else { 0.0 };
     (0..p.k)
         .map(|s| {
             let slot = b * p.k + s;
             let mut keypoints = [[0.0; 3]; KEYPOINTS];
             for (j, kp) in keypoints.iter_mut().enumerate() {
                 let o = (slot * KEYPOINTS + j) * 3;
+                // Coordinates too: the floor frame's unit square is the room, and a body
+                // is in it (on real recordings the model put keypoints past the walls).
                 *kp = [
-                    finite(p.keypoints[o]),
-                    finite(p.keypoints[o + 1]),
+                    unit(p.keypoints[o]),
+                    unit(p.keypoints[o + 1]),
                     unit(p.keypoints[o + 2]),
                 ];
             }
             let o = slot * BOX;
-            let (u0, u1) = minmax(finite(p.boxes[o]), finite(p.boxes[o + 2]));
-            let (v0, v1) = minmax(finite(p.boxes[o + 1]), finite(p.boxes[o + 3]));
+            let (u0, u1) = minmax(unit(p.boxes[o]), unit(p.boxes[o + 2]));
+            let (v0, v1) = minmax(unit(p.boxes[o + 1]), unit(p.boxes[o + 3]));
             let mut activity = [0.0; ACTIVITY_NAMES.len()];
             for (c, a) in activity.iter_mut().enumerate() {
                 *a = unit(p.activity[slot * ACTIVITY_NAMES.len() + c]);
@@ -405,7 +406,10 @@ mod tests {
             dense_uv: None,
         };
         p.keypoints[2] = 7.0; // an out-of-range confidence
+        p.keypoints[3] = 1.04; // a keypoint past the room's far wall
+        p.keypoints[4] = -0.05; // and one before its near wall
         let first = detections(&p, 0);
+        assert_eq!(first[0].keypoints[1][..2], [1.0, 0.0]);
         assert_eq!(first.len(), 2);
         assert!(first.iter().all(Detection::is_valid));
         assert_eq!(first[0].score, 0.9f32 as f64);

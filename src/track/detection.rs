@@ -114,15 +114,18 @@ impl Detection {
         let at = self.position_m(room);
         let du = (to[0] - at[0]) / room[0];
         let dv = (to[1] - at[1]) / room[1];
+        // Still inside the room's unit square: a body near a wall keeps its keypoints
+        // at the wall rather than past it.
+        let inside = |x: f64| x.clamp(0.0, 1.0);
         for k in self.keypoints.iter_mut() {
-            k[0] += du;
-            k[1] += dv;
+            k[0] = inside(k[0] + du);
+            k[1] = inside(k[1] + dv);
         }
         self.bbox = [
-            self.bbox[0] + du,
-            self.bbox[1] + dv,
-            self.bbox[2] + du,
-            self.bbox[3] + dv,
+            inside(self.bbox[0] + du),
+            inside(self.bbox[1] + dv),
+            inside(self.bbox[2] + du),
+            inside(self.bbox[3] + dv),
         ];
     }
 
