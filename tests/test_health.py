@@ -85,3 +85,34 @@ def test_clients_hear_system_stopping_before_the_goodbye(subscribed):
     assert kinds[-1] == ("disconnect", "server_shutdown"), kinds
     stopping = [k for k in kinds if k == ("system_event", "system_stopping")]
     assert len(stopping) == (1 if subscribed else 0), kinds
+
+
+def test_a_client_subscribing_to_occupancy_hears_each_rooms_current_state_at_once():
+    """occupancy_update is published on change; a client that subscribes later used to hear
+    nothing until the next change. It now gets each granted room's last one first."""
+    with Server(model=None) as server:
+        server.add_environment("room_a")
+        server.add_environment("room_b")
+
+        def occupancy(env: str, now: int, before: int) -> None:
+            server.publish("occupancy_update", {"current_occupancy": now,
+                                                "previous_occupancy": before,
+                                                "change_type": "person_entered", "persons": []},
+                           env)
+
+        occupancy("room_a", 2, 1)
+        occupancy("room_a", 1, 2)
+        occupancy("room_b", 3, 2)
+        token = server.issue_token("t", environments=["room_a"])
+        with SyncClient(server.url, token, reconnect=False) as client:
+            client.subscribe("pose_data")  # no occupancy subscription: nothing retained
+            with pytest.raises(TimeoutError):
+                client.recv(timeout=0.3)
+            client.subscribe("occupancy_update")
+            first = client.recv(timeout=5)
+            assert first["type"] == "occupancy_update"
+            assert (first["data"]["environment_id"], first["data"]["current_occupancy"]) == ("room_a", 1)
+            with pytest.raises(TimeoutError):  # room_b is not granted; room_a's older one is gone
+                client.recv(timeout=0.3)
+            occupancy("room_a", 0, 1)
+            assert client.recv(timeout=5)["data"]["current_occupancy"] == 0

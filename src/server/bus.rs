@@ -6,7 +6,7 @@
 //! callback queue. The per-connection part of the envelope (`metadata.client_id`,
 //! `metadata.sequence`) is appended by each session's writer to the shared prefix, so no
 //! session ever re-serializes an event.
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -193,7 +193,15 @@ pub struct Bus {
     /// Events a shard may hold waiting before the server counts as behind: the clients'
     /// window (`lag_window_messages`; 0: `probe::WINDOW`).
     window: AtomicUsize,
+    /// Each environment's last `occupancy_update`: a client subscribing to occupancy gets
+    /// the rooms' current state at once rather than at their next change
+    /// (`offer_retained`).
+    retained: Mutex<HashMap<String, Arc<Event>>>,
 }
+
+/// The most environments whose last occupancy the bus keeps (a bound on what publishers
+/// can grow; past it, new environments' occupancy is not retained).
+const RETAINED_MAX: usize = 4096;
 
 impl Default for Bus {
     fn default() -> Self {
@@ -437,6 +445,7 @@ impl Bus {
             window: AtomicUsize::new(0),
             callbacks: RwLock::new(None),
             counters: Arc::new(BusCounters::default()),
+            retained: Mutex::new(HashMap::new()),
         }
     }
 
@@ -453,6 +462,14 @@ impl Bus {
     pub fn publish(&self, event: Event) -> Arc<Event> {
         let event = Arc::new(event);
         self.counters.published.fetch_add(1, Ordering::Relaxed);
+        if event.event_type == EventType::OccupancyUpdate {
+            if let Some(env) = &event.environment_id {
+                let mut retained = self.retained.lock();
+                if retained.len() < RETAINED_MAX || retained.contains_key(&**env) {
+                    retained.insert(env.to_string(), event.clone());
+                }
+            }
+        }
         // An event read from the broker is offered here and now: its feed holds the
         // stream's cursor while the event reaches the sessions, and a resume from the
         // broker relies on that (`broker::resume`: what is past the cursor is held).
@@ -561,6 +578,27 @@ impl Bus {
             shard.drain_locked(work, &self.counters);
         }
         f()
+    }
+
+    /// Offers `session` each environment's last `occupancy_update` (those its
+    /// subscriptions and token take), after every event published before: what a client
+    /// that just subscribed to occupancy would otherwise not learn until the next change.
+    pub fn offer_retained(&self, session: &SessionShared) {
+        let events: Vec<Arc<Event>> = self.retained.lock().values().cloned().collect();
+        if events.is_empty() {
+            return;
+        }
+        self.quiesced(|| {
+            let mut prefixes = Prefixes::shared();
+            let mut queued = false;
+            for ev in &events {
+                let (offered, _) = session.offer_quietly(ev, &mut prefixes, false);
+                queued |= offered.queued();
+            }
+            if queued {
+                session.notify.notify_one();
+            }
+        });
     }
 
     /// Returns once every event published so far has been offered to every session

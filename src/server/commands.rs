@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::config::RateLimits;
 use super::envelope::{control_prefix, now_rfc3339};
+use super::events::EventType;
 use super::rate_limit::{window_name, Category, SlidingWindow};
 use super::session_state::{CloseReason, ItemClass, SessionShared, SessionState};
 use super::shared::Shared;
@@ -306,6 +307,9 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
             }
         }
     }
+    let occupancy = parsed
+        .iter()
+        .any(|s| s.event_type == EventType::OccupancyUpdate);
     let mut added = Vec::with_capacity(parsed.len());
     for sub in parsed {
         let slot = st.next_subscription;
@@ -320,6 +324,10 @@ fn subscribe(shared: &Shared, session: &Arc<SessionShared>, data: &Value) {
         "ack",
         &json!({"message_type": "subscribe", "status": "success", "active_subscriptions": added, "all_subscriptions": all}),
     ));
+    if occupancy {
+        // The rooms' current occupancy now, not at their next change (docs/protocol.md).
+        shared.bus.offer_retained(session);
+    }
     save_to_broker(shared, session);
 }
 
