@@ -158,3 +158,14 @@ def test_a_multi_node_run_with_a_short_true_time_is_refused():
     d["nodes"][0]["true_time"] = d["nodes"][0]["true_time"][:3]
     with pytest.raises(wdp.InvalidArgumentError, match=r"nodes\[0\]: 3 true_time values"):
         wdp.analyze(d, model=None)
+
+
+def test_injected_timestamps_must_be_finite(run):
+    with wdp.Server(model=None) as s:
+        s.add_environment("e")
+        for bad in (float("nan"), float("inf")):
+            stamps = np.asarray(run["timestamps"][:4]).copy()
+            stamps[2] = bad
+            with pytest.raises(wdp.InvalidArgumentError, match="finite"):
+                s.inject_csi("e", run["csi"][:4], stamps)
+        assert s.inject_csi("e", run["csi"][:4], run["timestamps"][:4]) == 4

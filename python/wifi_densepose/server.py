@@ -8,6 +8,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 import secrets
 import threading
@@ -284,10 +285,13 @@ class Server:
         heard by several: each is its own source (``inject:NAME``), with its own sensor
         and, given its placement in :meth:`add_environment`'s ``source_placements``, its
         own link in the fused localizer."""
-        return self._native.inject_csi(
-            environment_id, csi, list(timestamps) if timestamps is not None else None,
-            receiver,
-        )
+        stamps = None
+        if timestamps is not None:
+            stamps = [float(t) for t in timestamps]
+            if not all(math.isfinite(t) for t in stamps):
+                # analyze refuses them too; here they reached the sensor's clock.
+                raise InvalidArgumentError("timestamps must be finite seconds")
+        return self._native.inject_csi(environment_id, csi, stamps, receiver)
 
     def replay(
         self,
