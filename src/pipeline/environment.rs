@@ -50,9 +50,10 @@ pub enum Input {
     /// The room's floor size in metres (width, depth): the frame the model's normalized
     /// coordinates are scaled by. A simulated source sends its room's.
     RoomSize([f64; 2]),
-    /// A repeating simulation starts its scenario over: the people of the last run are
-    /// gone (a fallen person does not lie on while the new run's walks in), so tracking
-    /// starts over too.
+    /// A repeating simulation starts its scenario over, and its people do not carry on
+    /// from where the last run left them: they are gone (a fallen person does not lie on
+    /// while the new run's walks in), so tracking starts over too. A looping walk that
+    /// ends where it starts is one walker and sends none.
     NewRun,
     /// The primary source's link: room, antennas and subcarriers, for the localizer
     /// ([`crate::sensing::localizer`]); None forgets it. A simulated source sends its own.

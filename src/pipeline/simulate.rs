@@ -9,8 +9,40 @@ use tokio::sync::mpsc;
 use super::environment::{Input, Oracle};
 use super::replay::ReplayProgress;
 use crate::sim::channel::Workspace;
+use crate::sim::truth::FrameTruth;
 use crate::sim::{Simulator, Spec};
 use crate::track::synth::{NoiseModel, Synth};
+
+/// How far a person may be from where the last run left them and still be taken for the
+/// same person carrying on (a looping walk ends where it starts).
+const CARRIES_ON_M: f64 = 0.5;
+
+/// Each person of the scenario's place on the floor (mid-hip), or None while absent.
+fn places(truth: &FrameTruth) -> Vec<Option<[f64; 2]>> {
+    truth
+        .people
+        .iter()
+        .map(|p| {
+            p.present.then(|| {
+                let (l, r) = (p.pose.keypoints[11], p.pose.keypoints[12]);
+                [0.5 * (l[0] + r[0]), 0.5 * (l[1] + r[1])]
+            })
+        })
+        .collect()
+}
+
+/// Whether a repeated run's first frame carries on from the last run's last: the same
+/// people present, each near where they were. Then tracking goes on (a looping walk is one
+/// walker); otherwise the environment is told a new run began ([`Input::NewRun`]): a
+/// fallen person does not lie on beside the next run's walker.
+fn carries_on(last: &[Option<[f64; 2]>], first: &[Option<[f64; 2]>]) -> bool {
+    last.len() == first.len()
+        && last.iter().zip(first).all(|(a, b)| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => (a[0] - b[0]).hypot(a[1] - b[1]) <= CARRIES_ON_M,
+            _ => false,
+        })
+}
 
 /// Feeds `spec`'s frames into `tx`. `speed` as for replays (0: flat out). With `repeat`,
 /// when a run ends the next one starts with `seed + 1`, and so on, until stopped. With
@@ -37,6 +69,8 @@ pub fn spawn_simulation(
         );
         let mut spec = spec;
         let mut runs = 0u64;
+        // Where the people were at the last frame sent (see `carries_on`).
+        let mut last_places: Vec<Option<[f64; 2]>> = Vec::new();
         'runs: loop {
             let built = {
                 let spec = spec.clone();
@@ -61,17 +95,10 @@ pub fn spawn_simulation(
                 .links()
                 .first()
                 .map(|l| Box::new(super::geometry::sim_link_geometry(l, sim.room.size)));
-            // A run after the first: its people are not the last run's.
-            let new_run = if runs > 0 {
-                tx.send(Input::NewRun).await
-            } else {
-                Ok(())
-            };
+            // A run after the first is judged at its first frame (`carries_on`).
+            let mut judge_new_run = runs > 0;
             runs += 1;
-            if new_run.is_err()
-                || tx.send(room).await.is_err()
-                || tx.send(Input::Geometry(geometry)).await.is_err()
-            {
+            if tx.send(room).await.is_err() || tx.send(Input::Geometry(geometry)).await.is_err() {
                 *p.error.lock() = Some("the environment was removed".into());
                 break;
             }
@@ -94,6 +121,15 @@ pub fn spawn_simulation(
                 let Some((mut frame, truth)) = sim.frame(n, &mut ws) else {
                     continue; // a packet the impairments dropped: the gap shows in its sequence
                 };
+                let here = places(&truth);
+                if std::mem::take(&mut judge_new_run)
+                    && !carries_on(&last_places, &here)
+                    && tx.send(Input::NewRun).await.is_err()
+                {
+                    *p.error.lock() = Some("the environment was removed".into());
+                    break 'runs;
+                }
+                last_places = here;
                 frame.timestamp += base;
                 let oracle = synth.as_mut().map(|synth| {
                     Box::new(Oracle {
@@ -139,4 +175,20 @@ pub fn spawn_simulation(
         p.finish(&tx, source, "simulation").await;
     });
     progress
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_carries_on_when_its_people_start_where_the_last_left_them() {
+        let last = vec![Some([1.5, 1.0]), None];
+        assert!(carries_on(&last, &[Some([1.6, 1.1]), None]));
+        // A fallen person at (3, 2.5) and the next run's walker at (1, 1): a new run.
+        assert!(!carries_on(&[Some([3.0, 2.5])], &[Some([1.0, 1.0])]));
+        assert!(!carries_on(&last, &[Some([1.5, 1.0]), Some([4.0, 4.0])]));
+        assert!(!carries_on(&last, &[Some([1.5, 1.0])]));
+        assert!(carries_on(&[], &[]));
+    }
 }
