@@ -8,28 +8,14 @@ use tokio::sync::mpsc;
 
 use super::environment::{Input, Oracle};
 use super::replay::ReplayProgress;
+use crate::analytics::eval::mid_hips;
 use crate::sim::channel::Workspace;
-use crate::sim::truth::FrameTruth;
 use crate::sim::{Simulator, Spec};
 use crate::track::synth::{NoiseModel, Synth};
 
 /// How far a person may be from where the last run left them and still be taken for the
 /// same person carrying on (a looping walk ends where it starts).
 const CARRIES_ON_M: f64 = 0.5;
-
-/// Each person of the scenario's place on the floor (mid-hip), or None while absent.
-fn places(truth: &FrameTruth) -> Vec<Option<[f64; 2]>> {
-    truth
-        .people
-        .iter()
-        .map(|p| {
-            p.present.then(|| {
-                let (l, r) = (p.pose.keypoints[11], p.pose.keypoints[12]);
-                [0.5 * (l[0] + r[0]), 0.5 * (l[1] + r[1])]
-            })
-        })
-        .collect()
-}
 
 /// Whether a repeated run's first frame carries on from the last run's last: the same
 /// people present, each near where they were. Then tracking goes on (a looping walk is one
@@ -121,7 +107,7 @@ pub fn spawn_simulation(
                 let Some((mut frame, truth)) = sim.frame(n, &mut ws) else {
                     continue; // a packet the impairments dropped: the gap shows in its sequence
                 };
-                let here = places(&truth);
+                let here = mid_hips(&truth.people);
                 if std::mem::take(&mut judge_new_run)
                     && !carries_on(&last_places, &here)
                     && tx.send(Input::NewRun).await.is_err()
