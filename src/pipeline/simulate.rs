@@ -30,6 +30,39 @@ fn carries_on(last: &[Option<[f64; 2]>], first: &[Option<[f64; 2]>]) -> bool {
         })
 }
 
+/// Where each run's stamps start.
+struct RunClock {
+    /// Unix time when the first run started.
+    wall0: f64,
+    started: Instant,
+}
+
+impl RunClock {
+    fn new() -> Self {
+        RunClock {
+            wall0: super::environment::unix_now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Unix time now, and never before the first run's start plus the monotonic time
+    /// since: the packets are sent on the monotonic clock's schedule, and the wall clock
+    /// can run slow against it (NTP slewing it back). At speed 1 the next run then starts
+    /// after the last one's last packet; on the wall clock alone it was stamped 0.3 ms
+    /// before it, and the sensor read that step back as a gap (`docs/sensing.md`).
+    fn run_base(&self) -> f64 {
+        later_base(
+            super::environment::unix_now(),
+            self.wall0,
+            self.started.elapsed().as_secs_f64(),
+        )
+    }
+}
+
+fn later_base(wall_now: f64, wall0: f64, monotonic_elapsed: f64) -> f64 {
+    wall_now.max(wall0 + monotonic_elapsed)
+}
+
 /// Feeds `spec`'s frames into `tx`. `speed` as for replays (0: flat out). With `repeat`,
 /// when a run ends the next one starts with `seed + 1`, and so on, until stopped. With
 /// `oracle`, each frame carries detections made from the ground truth under that noise
@@ -57,6 +90,7 @@ pub fn spawn_simulation(
         let mut runs = 0u64;
         // Where the people were at the last frame sent (see `carries_on`).
         let mut last_places: Vec<Option<[f64; 2]>> = Vec::new();
+        let clock = RunClock::new();
         'runs: loop {
             let built = {
                 let spec = spec.clone();
@@ -92,7 +126,7 @@ pub fn spawn_simulation(
             // A live source stamps frames in Unix time: the run's simulated seconds on a
             // base taken when it starts (wall-clock time at speed 1; at other speeds the
             // stamps keep simulated durations, which the analytics measure falls by).
-            let base = super::environment::unix_now();
+            let base = clock.run_base();
             // Oracle detections: the track stage's noise model over the truth, seeded.
             let mut synth = oracle
                 .clone()
@@ -166,6 +200,14 @@ pub fn spawn_simulation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wall_clock_running_slow_does_not_stamp_a_run_before_the_last() {
+        // 30 s of packets sent on the monotonic clock while the wall clock advanced 29.985.
+        assert_eq!(later_base(1000.0 + 29.985, 1000.0, 30.0), 1030.0);
+        // A wall clock ahead (stepped forward) is followed.
+        assert_eq!(later_base(1040.0, 1000.0, 30.0), 1040.0);
+    }
 
     #[test]
     fn a_run_carries_on_when_its_people_start_where_the_last_left_them() {

@@ -596,7 +596,17 @@ impl Sensor {
         }
         self.accumulate_block(t, window_motion);
         let ratio = reading.ratio;
-        let moving = ratio > threshold && reading.warm;
+        // Cold ratios (just after a gap, a packet a hair out of order, or a new layout)
+        // cannot call motion either way yet: the motion last called stands until they can,
+        // if it was called within the hold. Calling it over would read as the person
+        // settling, and the rest posture would be read from that false end (a walker was
+        // `lying` for a second at each lap of a repeating simulation whose next run's
+        // first packet was stamped 0.3 ms before the last run's last).
+        let moving = if reading.warm {
+            ratio > threshold
+        } else {
+            self.state.motion_detected && (t - self.state.t).abs() <= self.config.hold_s
+        };
         if moving {
             self.last_motion_t = Some(t);
         }
@@ -1627,6 +1637,33 @@ mod tests {
             states[1000 + 800..].iter().all(|s| !s.presence),
             "presence lingers"
         );
+    }
+
+    #[test]
+    fn a_packet_out_of_order_or_a_short_gap_does_not_end_motion() {
+        // A walker throughout. Packet 500 stamped 0.3 ms before packet 499 (a repeating
+        // simulation's next run did that), and 0.6 s lost at packet 700: the ratios start
+        // over at each, and the motion called before stands while they warm up again.
+        let walk = |t: f64| 2.0 * std::f64::consts::PI * 25.0 * t;
+        let mut frames = room(Some(&walk), 10.0, 3);
+        frames[500].0 = frames[499].0 - 3e-4;
+        for f in &mut frames[700..] {
+            f.0 += 0.6;
+        }
+        let mut s = Sensor::default();
+        let states = run(&mut s, &frames);
+        assert!(states[100..].iter().all(|s| s.motion_detected));
+        // After a gap longer than the hold, nothing is held: the first half second of
+        // cold ratios calls no motion.
+        let mut frames = room(Some(&walk), 6.0, 3);
+        for f in &mut frames[300..] {
+            f.0 += 5.0;
+        }
+        let mut s = Sensor::default();
+        let states = run(&mut s, &frames);
+        assert!(states[100..300].iter().all(|s| s.motion_detected));
+        assert!(states[300..340].iter().all(|s| !s.motion_detected));
+        assert!(states[360..].iter().all(|s| s.motion_detected));
     }
 
     #[test]
