@@ -110,6 +110,16 @@ def test_an_unknown_device_name_is_refused_where_it_is_given(run):
             s.simulate("e", "walk", duration_s=1, device="nope", speed=0)
 
 
+def test_an_environment_id_too_long_or_with_control_characters_is_refused():
+    with wdp.Server(model=None) as s:
+        for bad in ["room\n1", "r" * 257, "tab\there"]:
+            with pytest.raises(wdp.InvalidArgumentError, match="environment_id must be at most 256"):
+                s.add_environment(bad)
+        s.add_environment("r" * 256)
+        s.add_environment("Kitchen (ground floor)")
+        assert len(s.environments) == 2
+
+
 def test_a_room_of_countless_objects_is_refused_at_once():
     objects = [{"position": [1.0, 1.0, 1.0], "rcs_m2": 1.0}] * 5000
     with pytest.raises(wdp.SimulationError, match="at most 256"):

@@ -2,6 +2,7 @@
 //! calibration, counters).
 use std::time::Duration;
 
+use super::error::MAX_ENVIRONMENT_ID_BYTES;
 use super::App;
 use super::{AppArgumentError, AppError};
 use crate::pipeline::EnvironmentHandle;
@@ -31,6 +32,11 @@ impl App {
         if id.is_empty() {
             return Err(AppArgumentError::EmptyEnvironmentId.into());
         }
+        if id.len() > MAX_ENVIRONMENT_ID_BYTES || id.chars().any(char::is_control) {
+            let shown: String = id.chars().take(40).collect();
+            let more = if shown.len() < id.len() { "..." } else { "" };
+            return Err(AppArgumentError::EnvironmentId(format!("{shown:?}{more}")).into());
+        }
         // An unknown name was taken and meant nothing (no band for the sensor, no
         // wavelength for the localizer), silently.
         if let Some(d) = options.device.as_deref() {
@@ -40,6 +46,11 @@ impl App {
         }
         let mut pipelines = self.stages.pipelines.lock();
         if !pipelines.contains_key(id) {
+            // Each runs a task, queues and per-room state: a bound on what a caller can
+            // grow (the bus retains occupancy for as many).
+            if pipelines.len() >= crate::server::MAX_ENVIRONMENTS {
+                return Err(AppArgumentError::TooManyEnvironments(format!("{id:?}")).into());
+            }
             let config = &self.config;
             let ctx = crate::pipeline::EnvironmentContext {
                 publisher: self.server.publisher().sink(),

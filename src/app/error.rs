@@ -5,6 +5,10 @@ use thiserror::Error;
 
 use crate::server::ServerError;
 
+/// The longest environment id taken, in bytes: ids travel in every event, in broker
+/// stream keys and in log lines.
+pub const MAX_ENVIRONMENT_ID_BYTES: usize = 256;
+
 /// A value the application refused where it was given, before anything ran (in Python an
 /// `InvalidArgumentError`, a `ValueError`). The names are the parameters' as the Python
 /// `Server` spells them.
@@ -13,6 +17,15 @@ pub enum AppArgumentError {
     /// An environment id is the empty string.
     #[error("environment_id must not be empty")]
     EmptyEnvironmentId,
+    /// An environment id longer than [`MAX_ENVIRONMENT_ID_BYTES`] or holding a control
+    /// character (`{0}`: its first characters, escaped).
+    #[error(
+        "environment_id must be at most {MAX_ENVIRONMENT_ID_BYTES} bytes with no control characters, got {0}"
+    )]
+    EnvironmentId(String),
+    /// One environment more than a server runs ([`crate::server::MAX_ENVIRONMENTS`]).
+    #[error("a server runs at most {max} environments; {0} would be one more", max = crate::server::MAX_ENVIRONMENTS)]
+    TooManyEnvironments(String),
     /// A replay or simulation speed that is not 0 or from `MIN_SPEED` (0.001, `sources.rs`)
     /// up (finite).
     #[error("speed must be 0 (as fast as possible) or from 0.001 (a thousandth of real time) up, not {0}")]

@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 
 pub use config::AppConfig;
 pub use environments::EnvironmentOptions;
-pub use error::{AppArgumentError, AppError};
+pub use error::{AppArgumentError, AppError, MAX_ENVIRONMENT_ID_BYTES};
 pub use sources::{csi_frames, DEFAULT_PACKET_INTERVAL_S};
 
 use crate::pipeline::{EnvironmentHandle, ModelSlot, SharedSettings};
@@ -243,6 +243,32 @@ mod tests {
     }
 
     #[test]
+    fn a_server_runs_a_bounded_number_of_environments() {
+        let app = start(Duration::ZERO);
+        for i in 0..crate::server::MAX_ENVIRONMENTS {
+            app.add_environment(&format!("room_{i}"), EnvironmentOptions::default())
+                .unwrap();
+        }
+        let e = app.add_environment("one_more", EnvironmentOptions::default());
+        assert!(
+            matches!(
+                e,
+                Err(AppError::InvalidArgument(
+                    AppArgumentError::TooManyEnvironments(_)
+                ))
+            ),
+            "{e:?}"
+        );
+        // A running one is still taken again (idempotent).
+        app.add_environment("room_0", EnvironmentOptions::default())
+            .unwrap();
+        assert_eq!(
+            app.server().environments().len(),
+            crate::server::MAX_ENVIRONMENTS
+        );
+    }
+
+    #[test]
     fn the_app_refuses_bad_arguments_itself() {
         let app = start(Duration::ZERO);
         let refused = |r: Result<(), AppError>| match r {
@@ -253,6 +279,15 @@ mod tests {
             refused(app.add_environment("", EnvironmentOptions::default())),
             AppArgumentError::EmptyEnvironmentId
         );
+        for id in [
+            "room\n1".to_string(),
+            "r".repeat(MAX_ENVIRONMENT_ID_BYTES + 1),
+        ] {
+            assert!(matches!(
+                refused(app.add_environment(&id, EnvironmentOptions::default())),
+                AppArgumentError::EnvironmentId(_)
+            ));
+        }
         assert!(app.server().environments().is_empty());
         app.add_environment("room_c", EnvironmentOptions::default())
             .unwrap();

@@ -200,8 +200,9 @@ pub struct Bus {
 }
 
 /// The most environments whose last occupancy the bus keeps (a bound on what publishers
-/// can grow; past it, new environments' occupancy is not retained).
-const RETAINED_MAX: usize = 4096;
+/// can grow; past it, new environments' occupancy is not retained): as many as an
+/// application runs.
+const RETAINED_MAX: usize = super::MAX_ENVIRONMENTS;
 
 impl Default for Bus {
     fn default() -> Self {

@@ -57,6 +57,11 @@ use tokio::sync::watch;
 pub(crate) use auth::Authenticator;
 pub(crate) use broker::StreamId;
 pub use bus::{CallbackSink, Event};
+
+/// The most environments one application runs: each is a task with its own queues and
+/// state, and the bus retains each one's last occupancy (`App::add_environment` refuses
+/// one more).
+pub const MAX_ENVIRONMENTS: usize = 4096;
 pub use config::{BrokerConfig, JwtKey, RateLimits, ServerConfig, WindowLimit};
 // The configuration's value checks, for the application's keys in the same object.
 pub(crate) use config::{positive as positive_setting, seconds as seconds_setting};
