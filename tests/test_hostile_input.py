@@ -120,6 +120,22 @@ def test_an_environment_id_too_long_or_with_control_characters_is_refused():
         assert len(s.environments) == 2
 
 
+def test_a_seed_or_port_out_of_range_is_refused_by_name():
+    for bad in [-1, 2**64]:
+        with pytest.raises(wdp.InvalidArgumentError, match="seed must be an integer from 0"):
+            sim.generate("walk", seed=bad, duration_s=0.1)
+    with pytest.raises(wdp.ArgumentTypeError, match="seed must be an integer"):
+        sim.describe("walk", seed=1.5)
+    for port in [-1, 70000]:
+        with pytest.raises(wdp.InvalidArgumentError, match="port must be an integer from 0"):
+            wdp.Server(port=port)
+    with wdp.Server(model=None) as s:
+        s.add_environment("e")
+        with pytest.raises(wdp.InvalidArgumentError, match="seed"):
+            s.simulate("e", "walk", seed=-1, duration_s=1, speed=0)
+    assert sim.describe("walk", seed=np.uint64(2**64 - 1))["seed"] == 2**64 - 1
+
+
 def test_a_room_of_countless_objects_is_refused_at_once():
     objects = [{"position": [1.0, 1.0, 1.0], "rcs_m2": 1.0}] * 5000
     with pytest.raises(wdp.SimulationError, match="at most 256"):

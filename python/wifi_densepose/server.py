@@ -27,6 +27,7 @@ from .errors import (
     ServerError,
 )
 from .model import Model
+from .sim import _seed_arg
 
 log = logging.getLogger("wifi_densepose.server")
 
@@ -135,6 +136,8 @@ class Server:
         model: Model | str | os.PathLike | None = "default",
         inference_rate_hz: float = 30.0,
     ) -> None:
+        if isinstance(port, bool) or not hasattr(port, "__index__") or not 0 <= port <= 65535:
+            raise InvalidArgumentError(f"port must be an integer from 0 (any free port) to 65535, not {port!r}")
         self._native = _native.Server(
             host, port, jwt_secret, jwt_public_key, jwt_algorithm, _load_config(config)
         )
@@ -329,7 +332,7 @@ class Server:
         of the model; it is not pose estimation from CSI."""
         text = scenario if isinstance(scenario, str) else json.dumps(dict(scenario))
         return self._native.simulate(
-            environment_id, text, int(seed), duration_s, device, float(speed), bool(repeat),
+            environment_id, text, _seed_arg(seed), duration_s, device, float(speed), bool(repeat),
             bool(oracle),
         )
 

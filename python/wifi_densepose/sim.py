@@ -96,6 +96,15 @@ def _scenario_arg(scenario: str | dict[str, Any] | Scenario) -> str:
     raise ArgumentTypeError(f"scenario must be a name, a dict or a Scenario, not {type(scenario).__name__}")
 
 
+def _seed_arg(seed: int) -> int:
+    """A seed the simulator takes (an unsigned 64-bit integer), or a clear error."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ArgumentTypeError(f"seed must be an integer, not {type(seed).__name__}")
+    if not 0 <= int(seed) < 2**64:
+        raise InvalidArgumentError(f"seed must be an integer from 0 to 2**64 - 1, not {seed}")
+    return int(seed)
+
+
 def describe(
     scenario: str | dict[str, Any] | Scenario = "walk",
     *,
@@ -105,7 +114,7 @@ def describe(
     fps: float | None = None,
 ) -> dict[str, Any]:
     """The full description of a scenario, every default filled in."""
-    return json.loads(_native.sim_spec(_scenario_arg(scenario), seed, duration_s, device, fps))
+    return json.loads(_native.sim_spec(_scenario_arg(scenario), None if seed is None else _seed_arg(seed), duration_s, device, fps))
 
 
 def generate(
@@ -145,7 +154,7 @@ def generate(
     ``frequencies``, ``device``, ``channel``, ``placement``, ``tx_antennas``, ``rx_antennas``.
     """
     return _native.sim_generate(
-        _scenario_arg(scenario), seed, duration_s, device, fps, dense_pose_grid, threads
+        _scenario_arg(scenario), None if seed is None else _seed_arg(seed), duration_s, device, fps, dense_pose_grid, threads
     )
 
 
