@@ -170,6 +170,17 @@ port = 0
     assert "udp:     127.0.0.1:" in out.stdout
 
 
+def test_serve_says_on_the_terminal_when_the_model_cannot_read_a_source(tmp_path):
+    """A one-antenna source: the model line alone promised inference that never ran."""
+    cfg = tmp_path / "wdp.toml"
+    cfg.write_text('[[environments]]\nid = "hall"\nsource = "simulate"\nscenario = "walk"\n'
+                   'device = "esp32"\nspeed = 0\n')
+    out = cli("serve", "--config", str(cfg), "--port", "0", "--duration", "3")
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if "the model needs CSI from 3" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("  hall: warning:"), out.stderr
+
+
 def test_config_errors_name_the_key(tmp_path):
     def fails(text: str) -> str:
         cfg = tmp_path / "bad.toml"

@@ -128,11 +128,41 @@ def _model(cfg: config.ModelConfig):
     return Model.load(cfg.path, threads=cfg.threads, device=cfg.device)
 
 
+class _ConsoleWarnings:
+    """Prints the server's warnings and errors on the terminal, each distinct one once: a
+    model that cannot read a source's CSI (a one-antenna replay), a stalled source, a
+    calibration dropped. Without this, `serve` printed its model line and the only sign
+    that the model never ran was a system_event nobody was subscribed to."""
+
+    SEVERE = ("warning", "error", "critical")
+    MAX_REMEMBERED = 256
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, data: dict[str, Any]) -> None:
+        if data.get("severity") not in self.SEVERE:
+            return
+        env = str(data.get("environment_id") or "server")
+        what = str(data.get("event") or data.get("event_type") or "event")
+        message = str(data.get("message") or "")
+        key = (env, what, message)
+        with self._lock:
+            if key in self._seen or len(self._seen) >= self.MAX_REMEMBERED:
+                return
+            self._seen.add(key)
+        print(f"  {env}: {data['severity']}: {message or what}", file=sys.stderr, flush=True)
+
+
 def _serve(args: argparse.Namespace) -> int:
     cfg = _serve_config(args)
     server = Server(config=cfg.server, model=_model(cfg.model),
                     inference_rate_hz=cfg.model.rate_hz, **cfg.jwt)
     server.start()
+    console = _ConsoleWarnings()
+    server.on("system_event", console)
+    server.on("hardware_event", console)
     runs = []
     for env in cfg.environments:
         server.add_environment(env.id, device=env.device, room=env.room, placement=env.placement,
@@ -162,7 +192,8 @@ def _serve(args: argparse.Namespace) -> int:
               "(classes in pose_data's activity.type; positions come from no model)", flush=True)
     else:
         print(f"  model:   {model.version} on {model.device}, "
-              f"{cfg.model.rate_hz:g} windows/s per environment", flush=True)
+              f"{cfg.model.rate_hz:g} windows/s per environment with 3 receive antennas "
+              "(other sources: the sensor's pose_data, said below when one arrives)", flush=True)
     udp_envs = [e for e in cfg.environments if e.source == "udp"]
     udp_nodes = {n: e.id for e in udp_envs for n in e.nodes}
     udp_macs = {m: e.id for e in udp_envs for m in e.macs}
