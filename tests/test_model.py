@@ -57,6 +57,24 @@ def test_predict_shapes_and_ranges(model):
     assert np.allclose(one["keypoints"][0], out["keypoints"][3], atol=1e-5)
 
 
+def test_a_batch_larger_than_one_runtime_call_is_run_in_parts_with_the_same_answers(model):
+    # Model.predict hands ONNX Runtime at most 1024 windows a call (its working memory
+    # grows with the batch); the parts join up in order, dense pose included, and a
+    # strided view reads the same as a contiguous copy.
+    data = sim.generate("walk", seed=79, duration_s=1.0, device="intel5300")
+    x, _ = windows_from_recording(data["csi"], hop=4)
+    big = np.concatenate([x] * (2500 // len(x) + 1))[:2500]
+    out = model.predict(big)
+    assert out["keypoints"].shape == (2500, 2, 17, 3)
+    assert out["dense_uv"].shape == (2500, 2, 2, 8, 8)
+    for i in (0, 1023, 1024, 2047, 2048, 2499):
+        one = model.predict(big[i])
+        for key in ("presence", "keypoints", "activity", "dense_part"):
+            assert np.allclose(one[key][0], out[key][i], atol=1e-5), (i, key)
+    strided = model.predict(big[::2])
+    assert np.allclose(strided["keypoints"], out["keypoints"][::2], atol=1e-5)
+
+
 def test_dense_pose_outputs(model):
     assert model.has_dense_pose
     data = sim.generate("walk", seed=78, duration_s=1.0, device="intel5300")

@@ -96,6 +96,24 @@ pub struct Prediction {
     pub dense_uv: Option<Vec<f32>>,
 }
 
+impl Prediction {
+    /// This batch's windows followed by `next`'s (the same model's outputs).
+    pub fn joined(mut self, next: Prediction) -> Prediction {
+        self.batch += next.batch;
+        self.presence.extend(next.presence);
+        self.keypoints.extend(next.keypoints);
+        self.boxes.extend(next.boxes);
+        self.activity.extend(next.activity);
+        if let (Some(a), Some(b)) = (self.dense_part.as_mut(), next.dense_part) {
+            a.extend(b);
+        }
+        if let (Some(a), Some(b)) = (self.dense_uv.as_mut(), next.dense_uv) {
+            a.extend(b);
+        }
+        self
+    }
+}
+
 /// Where a model runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
