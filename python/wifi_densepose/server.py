@@ -255,7 +255,10 @@ class Server:
         down (three links, held out: 0.32 / 0.84 m median / p90 against 0.40 / 2.63 m for
         one), at most 16 of them. The sources need not share a clock: the environment maps
         each one's timestamps onto its own time base (``docs/sensing.md``, "Several
-        clocks"), and the maps are fused at most 0.5 s apart on it."""
+        clocks"), and the maps are fused at most 0.5 s apart on it.
+
+        ``environment_id`` is at most 256 bytes without control characters, and a server
+        runs at most 4096 environments; past either, ``InvalidArgumentError``."""
         self._native.add_environment(environment_id, device)
         if room is not None:
             width, depth = room
