@@ -71,6 +71,37 @@ def test_pairing_more_antennas_than_any_card_has_is_refused_not_allocated():
     assert out.returncode == 0 and "at most 64 are paired" in out.stdout, out.stderr
 
 
+def test_a_view_larger_than_the_memory_limit_is_a_memory_error_not_an_abort():
+    # A broadcast view of 4 GB held in 1 KB, under a memory limit 1 GB above what the child
+    # already maps: Rust aborts on a failed allocation, where numpy raises MemoryError.
+    code = textwrap.dedent("""
+        import resource
+        import numpy as np
+        from wifi_densepose import dsp
+        shape = (4_000_000, 3, 3, 30)
+        real = np.broadcast_to(np.ones((1, 3, 3, 30), np.float32), shape)
+        cplx = np.broadcast_to(np.ones((1, 3, 3, 30), np.complex64), shape)
+        mapped = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+                      if line.startswith("VmSize"))
+        limit = mapped + (1 << 30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        for name, call in [("hampel", lambda: dsp.hampel(real, window=3)),
+                           ("sanitize", lambda: dsp.sanitize(cplx)),
+                           ("condition", lambda: dsp.condition(cplx)),
+                           ("normalize_amplitude", lambda: dsp.normalize_amplitude(real))]:
+            try:
+                call()
+                print(name, "computed")
+            except MemoryError as e:
+                print(name, "MemoryError:", e)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert len(lines) == 4 and all("MemoryError: dsp." in line for line in lines), out.stdout
+
+
 @pytest.mark.parametrize("cutoff", [{"high": 1e-8}, {"low": 1e-8}, {"high": 49.99999}])
 def test_a_cutoff_at_the_band_edge_is_refused_rather_than_filtering_to_nan(cutoff):
     x = np.random.default_rng(0).standard_normal((200, 30)).astype(np.float32)

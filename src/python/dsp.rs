@@ -9,7 +9,7 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1,
     PyReadonlyArrayDyn,
 };
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyMemoryError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -31,6 +31,31 @@ fn released<T: Send>(
 
 type F32Dyn<'py> = Bound<'py, PyArrayDyn<f32>>;
 
+/// Working memory past this is tried first: Rust aborts the process on an allocation that
+/// fails (a memory limit, a broadcast view far larger than its memory), where numpy raises
+/// `MemoryError`.
+const PROBED_BYTES: usize = 64 << 20;
+
+/// A `MemoryError` unless `values` times `bytes_per_value` (the function's working memory,
+/// its copies and outputs together, per input value: its peak resident memory measured on
+/// 3.2 million contiguous values, plus the contiguous copy a strided view needs, rounded
+/// up) can be allocated now. The probe is freed at
+/// once, untouched: it costs an address-space reservation, not the memory.
+fn room_for(what: &str, values: usize, bytes_per_value: usize) -> PyResult<()> {
+    let bytes = values.saturating_mul(bytes_per_value);
+    if bytes < PROBED_BYTES {
+        return Ok(());
+    }
+    let mut probe: Vec<u8> = Vec::new();
+    probe.try_reserve_exact(bytes).map_err(|_| {
+        PyMemoryError::new_err(format!(
+            "dsp.{what}: {values} values need about {:.1} GB of working memory, which cannot \
+             be allocated",
+            bytes as f64 / 1e9
+        ))
+    })
+}
+
 fn opt_vec(x: &Option<PyReadonlyArray1<'_, f32>>) -> Option<Vec<f32>> {
     x.as_ref().map(|a| a.as_array().to_vec())
 }
@@ -43,6 +68,7 @@ fn sanitize<'py>(
     subcarrier_indices: Option<PyReadonlyArray1<'py, f32>>,
 ) -> PyResult<(F32Dyn<'py>, F32Dyn<'py>)> {
     let v = csi.as_array();
+    room_for("sanitize", v.len(), 20)?;
     let ix = opt_vec(&subcarrier_indices);
     let (a, p) = released(py, || dsp::phase::sanitize(v, ix.as_deref()))?;
     Ok((a.into_pyarray(py), p.into_pyarray(py)))
@@ -108,6 +134,13 @@ fn conjugate_product<'py>(
     csi: PyReadonlyArrayDyn<'py, Complex32>,
 ) -> PyResult<Bound<'py, PyArrayDyn<Complex32>>> {
     let v = csi.as_array();
+    // The output holds (n_rx - 1) / 2 products per input value (every pair of antennas).
+    let n_rx = v.shape().iter().rev().nth(1).copied().unwrap_or(1).max(1);
+    room_for(
+        "conjugate_product",
+        v.len(),
+        8 + 8 * (n_rx - 1).div_ceil(2) + 4,
+    )?;
     let out = released(py, || dsp::phase::conjugate_product(v))?;
     Ok(out.into_pyarray(py))
 }
@@ -124,6 +157,7 @@ fn align_chains<'py>(
         .as_array()
         .into_dimensionality::<Ix4>()
         .map_err(|_| DspError::new_err("align_chains: csi must be (n, n_tx, n_rx, n_sub)"))?;
+    room_for("align_chains", v.len(), 20)?;
     // As every other dsp function: NaN in, an error out (not NaN out).
     if let Some(i) = v
         .iter()
@@ -155,6 +189,7 @@ fn hampel<'py>(
     causal: bool,
 ) -> PyResult<(F32Dyn<'py>, usize)> {
     let v = x.as_array();
+    room_for("hampel", v.len(), 16)?;
     let (y, n) = released(py, || dsp::hampel::hampel(v, window, n_sigmas, causal))?;
     Ok((y.into_pyarray(py), n))
 }
@@ -167,6 +202,7 @@ fn normalize_amplitude<'py>(
     rssi: Option<PyReadonlyArray1<'py, f32>>,
 ) -> PyResult<F32Dyn<'py>> {
     let v = amp.as_array();
+    room_for("normalize_amplitude", v.len(), 8)?;
     let r = opt_vec(&rssi);
     let out = released(py, || dsp::amplitude::normalize_amplitude(v, r.as_deref()))?;
     Ok(out.into_pyarray(py))
@@ -230,6 +266,7 @@ fn butter_filter<'py>(
     zero_phase: bool,
 ) -> PyResult<F32Dyn<'py>> {
     let v = x.as_array();
+    room_for("butter_filter", v.len(), 16)?;
     let out = released(py, || {
         dsp::filter::butter_filter(v, fs, low, high, order, zero_phase)
     })?;
@@ -416,6 +453,7 @@ fn condition<'py>(
             csi.as_array().shape()
         ))
     })?;
+    room_for("condition", v.len(), 32)?;
     let r = opt_vec(&rssi);
     let (a, p, m) = released(py, || {
         if streaming {
