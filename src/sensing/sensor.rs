@@ -320,6 +320,8 @@ pub struct Sensor {
     blocks: VecDeque<Block>,
     /// Trailing blocks in which nothing moved (the long windows' length).
     still_blocks: usize,
+    /// When the motion ratios last read warm (the cold-reading hold counts from it).
+    last_warm_t: Option<f64>,
     /// Block features averaged over this many neighbours (see [`SensorConfig::pair_group`]).
     group: usize,
     /// The short window's orthonormal polynomial basis (degrees 1-3), `short_blocks` each.
@@ -380,6 +382,7 @@ impl Sensor {
             block_index: 0.0,
             blocks: VecDeque::new(),
             still_blocks: 0,
+            last_warm_t: None,
             group: 1,
             poly: Vec::new(),
             blocks_since_eval: 0,
@@ -605,8 +608,15 @@ impl Sensor {
         let moving = if reading.warm {
             ratio > threshold
         } else {
-            self.state.motion_detected && (t - self.state.t).abs() <= self.config.hold_s
+            // Measured from the last warm reading, so cold readings do not renew it.
+            self.state.motion_detected
+                && self
+                    .last_warm_t
+                    .is_some_and(|w| (t - w).abs() <= self.config.hold_s)
         };
+        if reading.warm {
+            self.last_warm_t = Some(t);
+        }
         if moving {
             self.last_motion_t = Some(t);
         }
@@ -1664,6 +1674,26 @@ mod tests {
         assert!(states[100..300].iter().all(|s| s.motion_detected));
         assert!(states[300..340].iter().all(|s| !s.motion_detected));
         assert!(states[360..].iter().all(|s| s.motion_detected));
+    }
+
+    #[test]
+    fn packets_out_of_order_again_and_again_do_not_hold_motion_on() {
+        // A walker for 5 s, then nobody moves; every 40th packet stamped just before the
+        // one it follows. Each restarts the ratios cold: the hold must not renew itself.
+        let walk = |t: f64| {
+            if t < 5.0 {
+                2.0 * std::f64::consts::PI * 25.0 * t
+            } else {
+                0.0
+            }
+        };
+        let mut frames = room(Some(&walk), 15.0, 3);
+        for k in (40..frames.len()).step_by(40) {
+            frames[k].0 = frames[k - 1].0 - 1e-4;
+        }
+        let mut s = Sensor::default();
+        let states = run(&mut s, &frames);
+        assert!(states[1000..].iter().all(|s| !s.motion_detected));
     }
 
     #[test]
