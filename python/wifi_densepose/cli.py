@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import signal
 import sys
@@ -147,11 +148,16 @@ class _ConsoleWarnings:
         env = str(data.get("environment_id") or "server")
         what = str(data.get("event") or data.get("event_type") or "event")
         message = str(data.get("message") or "")
-        key = (env, what, message)
+        # Counts in a message (packets lost, seconds stalled) do not make it a new one.
+        key = (env, what, re.sub(r"[0-9.]+", "#", message))
         with self._lock:
-            if key in self._seen or len(self._seen) >= self.MAX_REMEMBERED:
+            if key in self._seen or len(self._seen) > self.MAX_REMEMBERED:
                 return
             self._seen.add(key)
+            if len(self._seen) > self.MAX_REMEMBERED:
+                print(f"  ({self.MAX_REMEMBERED} kinds of warning printed; later kinds are "
+                      "not: subscribe to system_event for them)", file=sys.stderr, flush=True)
+                return
         print(f"  {env}: {data['severity']}: {message or what}", file=sys.stderr, flush=True)
 
 
